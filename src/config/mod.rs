@@ -1,0 +1,1 @@
+//! prometheus.yml-compatible configuration: loading, defaults and validation.

@@ -1,0 +1,13 @@
+//! Data model shared by every subsystem: label sets, matchers, samples, and the time and
+//! duration notation Prometheus uses.
+//!
+//! Mirrors upstream `model/labels`, `model/value` and `common/model` time parsing.
+
+pub mod labels;
+pub mod matcher;
+pub mod time;
+pub mod value;
+
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher};
+pub use value::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

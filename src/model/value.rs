@@ -1,0 +1,141 @@
+//! Samples and special float values.
+//!
+//! A staleness marker is a NaN with a specific bit pattern (`0x7ff0000000000002`), distinct
+//! from the NaN arithmetic produces; it must survive storage bit-exactly.
+
+/// Bit pattern of Prometheus' staleness marker.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The staleness marker as a float. Compare with [`is_stale_nan`], never `==`.
+pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+
+/// True when `v` is the staleness marker (and not any other NaN).
+#[inline]
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One float sample: timestamp in milliseconds and value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub t: i64,
+    pub v: f64,
+}
+
+impl Sample {
+    pub fn new(t: i64, v: f64) -> Self {
+        Sample { t, v }
+    }
+
+    /// Bit-exact equality (NaN payloads included).
+    pub fn bit_eq(&self, other: &Sample) -> bool {
+        self.t == other.t && self.v.to_bits() == other.v.to_bits()
+    }
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, the form the
+/// exposition format and most Prometheus output use: shortest round-trip digits, in exponent
+/// form when the decimal exponent is below -4 or at least 6 (Go fixes the `'g'` precision
+/// at 6 for shortest output): `1e+06`, `100000`, `1e-05`, `0.0001`; `+Inf`, `-Inf`, `NaN`.
+pub fn format_go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7".
+    let e = format!("{v:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        out.push_str(&a.to_string());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_nan_is_distinct() {
+        assert!(is_stale_nan(STALE_NAN));
+        assert!(!is_stale_nan(f64::NAN));
+        assert!(STALE_NAN.is_nan());
+    }
+
+    #[test]
+    fn go_float_format() {
+        let cases = [
+            (1.0, "1"),
+            (1e6, "1e+06"),
+            (100000.0, "100000"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (0.1, "0.1"),
+            (1e21, "1e+21"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (-0.0, "-0"),
+            (12.0, "12"),
+            (123.456, "123.456"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_go_float(v), want, "{v}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! PromQL: lexer/parser (nom), AST and printer, evaluator, functions.

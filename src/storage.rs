@@ -1,0 +1,108 @@
+//! The seams between subsystems, after Prometheus' `storage/interface.go`: scrape, rules
+//! and the Pushgateway append through an [`Appender`]; PromQL and the API read through a
+//! [`Querier`]. Nothing outside `tsdb` sees its internals.
+
+use crate::model::{Labels, Matcher, Sample};
+
+/// Why an append was refused. Each refusal is counted by the storage; the caller decides
+/// whether the whole batch fails.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    #[error("out of order sample: timestamp {t} is before the series' last sample at {last}")]
+    OutOfOrder { t: i64, last: i64 },
+    #[error("out of bounds: timestamp {t} is older than the oldest appendable time {min_valid}")]
+    OutOfBounds { t: i64, min_valid: i64 },
+    #[error("duplicate sample for timestamp {t} with a different value")]
+    DuplicateSampleForTimestamp { t: i64 },
+    #[error("invalid label set {labels}: {reason}")]
+    InvalidLabels { labels: String, reason: String },
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// A batch of appends. Nothing is visible to queriers or durable until [`Appender::commit`]
+/// returns `Ok`; after that every sample in the batch survives a crash.
+pub trait Appender {
+    /// Adds one float sample. Rejections are returned per sample and do not poison the batch.
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
+    /// Writes the batch to the WAL and makes it visible.
+    fn commit(&mut self) -> Result<(), AppendError>;
+    /// Drops the batch.
+    fn rollback(&mut self);
+}
+
+/// Iterates a series' samples in increasing timestamp order, decoding lazily.
+pub trait SampleIterator: Send {
+    /// The next sample, or `None` at the end.
+    fn next(&mut self) -> Option<Sample>;
+    /// Advances to the first sample with timestamp >= `t` and returns it (the current one
+    /// if it already qualifies); `None` when there is none.
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        loop {
+            let s = self.next()?;
+            if s.t >= t {
+                return Some(s);
+            }
+        }
+    }
+}
+
+/// A sample iterator over a vector; used by tests and by small in-memory results.
+pub struct VecSampleIterator {
+    samples: Vec<Sample>,
+    pos: usize,
+}
+
+impl VecSampleIterator {
+    pub fn new(samples: Vec<Sample>) -> Self {
+        VecSampleIterator { samples, pos: 0 }
+    }
+}
+
+impl SampleIterator for VecSampleIterator {
+    fn next(&mut self) -> Option<Sample> {
+        let s = self.samples.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+}
+
+/// One series selected by a querier: its labels and a lazy iterator over its samples in
+/// the querier's time range.
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Box<dyn SampleIterator>,
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Series")
+            .field("labels", &self.labels)
+            .finish()
+    }
+}
+
+/// Read access to a fixed time range `[mint, maxt]` (milliseconds, inclusive).
+pub trait Querier: Send {
+    /// Series matching all `matchers`, sorted by labels, with samples in the range.
+    /// At least one matcher must not match the empty string, as in Prometheus.
+    fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, QueryError>;
+    /// Label names present on series matching `matchers` (all series when empty), sorted.
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, QueryError>;
+    /// Values of label `name` on series matching `matchers` (all when empty), sorted.
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, QueryError>;
+}
+
+/// Something that can open queriers (the TSDB, a remote endpoint).
+pub trait Queryable: Send + Sync {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, QueryError>;
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("bad matchers: {0}")]
+    BadMatchers(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+}

@@ -1,0 +1,1 @@
+//! The time-series database: head, chunks, WAL, blocks, compaction, retention, querier.
