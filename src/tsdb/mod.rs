@@ -1,1 +1,5 @@
 //! The time-series database: head, chunks, WAL, blocks, compaction, retention, querier.
+//! Mirrors Prometheus `tsdb/`.
+
+pub mod chunkenc;
+pub mod chunks;
