@@ -84,7 +84,11 @@ pub enum TsdbCommand {
     /// Print series and samples as `labels value timestamp_ms`, one per line.
     Dump {
         /// Series selector; may be repeated (series matching any selector are printed).
-        #[arg(long = "match", value_name = "SELECTOR", default_value = "{__name__=~\".+\"}")]
+        #[arg(
+            long = "match",
+            value_name = "SELECTOR",
+            default_value = "{__name__=~\".+\"}"
+        )]
         matchers: Vec<String>,
         /// Start of the time range (RFC 3339 or Unix seconds); default: everything.
         #[arg(long = "min-time", value_name = "TIME")]
@@ -119,8 +123,9 @@ pub enum CheckCommand {
 
 /// Platform data directory for the TSDB when `--storage.tsdb.path` is not given.
 pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "promtui")
-        .context("cannot determine a home directory for the default data path; pass --storage.tsdb.path")?;
+    let dirs = directories::ProjectDirs::from("", "", "promtui").context(
+        "cannot determine a home directory for the default data path; pass --storage.tsdb.path",
+    )?;
     Ok(dirs.data_dir().join("data"))
 }
 
@@ -145,10 +150,24 @@ pub fn run() -> ExitCode {
     }
 }
 
+impl StorageFlags {
+    /// The TSDB directory: the flag, or the platform default.
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        match &self.tsdb_path {
+            Some(p) => Ok(p.clone()),
+            None => default_tsdb_path(),
+        }
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let _ = &cli.storage;
     match cli.command {
-        None => Ok(ExitCode::SUCCESS),
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!("\nData directory: {}", cli.storage.path()?.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(_) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -11,3 +11,4 @@ pub mod model;
 pub mod promql;
 pub mod storage;
 pub mod tsdb;
+pub mod web;

@@ -1,0 +1,213 @@
+//! HTTP serving (axum): the Prometheus API v1, lifecycle endpoints and `/metrics`, all
+//! sharing one [`WebState`].
+//!
+//! Like upstream `web/api/v1/api.go`, handlers depend only on small traits
+//! ([`TargetRetriever`], [`TsdbAdmin`], [`ConfigSource`], [`MetricsSource`]) that the engine
+//! implements, never on concrete managers. Listeners bind 127.0.0.1 unless told otherwise.
+
+pub mod api;
+pub mod metrics;
+mod status;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use serde::Serialize;
+
+use self::api::ApiError;
+use self::metrics::{HttpMetrics, MetricsWriter};
+
+/// A boxed future, for async trait methods that must stay object safe.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Largest request body accepted (form-encoded queries, admin calls).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Scrape targets as `/api/v1/targets` reports them.
+pub trait TargetRetriever: Send + Sync {
+    fn active_targets(&self) -> Vec<ActiveTarget>;
+    fn dropped_targets(&self) -> Vec<DroppedTarget>;
+}
+
+/// TSDB statistics and administration.
+pub trait TsdbAdmin: Send + Sync {
+    /// Cardinality statistics for `/api/v1/status/tsdb`, top `limit` entries per list.
+    fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError>;
+    /// Deletes series matching any of `selectors` in `[start, end]` (milliseconds).
+    fn delete_series(&self, selectors: &[String], start: i64, end: i64) -> Result<(), ApiError>;
+}
+
+/// The running configuration and its reload.
+pub trait ConfigSource: Send + Sync {
+    /// The loaded configuration as YAML.
+    fn config_yaml(&self) -> String;
+    /// Reloads the configuration from its file; on error the old one stays in force.
+    fn reload(&self) -> BoxFuture<Result<(), String>>;
+}
+
+/// Subsystems that add families to `/metrics`.
+pub trait MetricsSource: Send + Sync {
+    fn write_metrics(&self, w: &mut MetricsWriter);
+}
+
+/// One active target (`/api/v1/targets`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveTarget {
+    pub discovered_labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub scrape_pool: String,
+    pub scrape_url: String,
+    pub global_url: String,
+    pub last_error: String,
+    /// RFC 3339.
+    pub last_scrape: String,
+    pub last_scrape_duration: f64,
+    /// "up", "down" or "unknown".
+    pub health: String,
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+}
+
+/// One target dropped by relabeling.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedTarget {
+    pub discovered_labels: BTreeMap<String, String>,
+}
+
+/// `/api/v1/status/tsdb` data.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TsdbStatus {
+    pub head_stats: HeadStats,
+    pub series_count_by_metric_name: Vec<NameValue>,
+    pub label_value_count_by_label_name: Vec<NameValue>,
+    pub memory_in_bytes_by_label_name: Vec<NameValue>,
+    pub series_count_by_label_value_pair: Vec<NameValue>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadStats {
+    pub num_series: u64,
+    pub num_label_pairs: u64,
+    pub chunk_count: u64,
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NameValue {
+    pub name: String,
+    pub value: u64,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct WebState {
+    pub targets: Arc<dyn TargetRetriever>,
+    pub tsdb: Arc<dyn TsdbAdmin>,
+    pub config: Arc<dyn ConfigSource>,
+    pub metrics_sources: Vec<Arc<dyn MetricsSource>>,
+    /// Command-line flags as `/api/v1/status/flags` reports them.
+    pub flags: Arc<BTreeMap<String, String>>,
+    /// Set once start-up (WAL replay) is complete; `/-/ready` answers 503 before.
+    pub ready: Arc<AtomicBool>,
+    /// Whether `/-/reload` and the admin APIs are enabled (`--web.enable-lifecycle`,
+    /// `--web.enable-admin-api`).
+    pub enable_lifecycle: bool,
+    pub enable_admin_api: bool,
+    pub http_metrics: Arc<HttpMetrics>,
+}
+
+impl WebState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The router with every endpoint of this subsystem.
+pub fn router(state: WebState) -> Router {
+    status::routes()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_http_metrics,
+        ))
+        .with_state(state)
+}
+
+async fn record_http_metrics(State(state): State<WebState>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "other".to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .http_metrics
+        .observe(&handler, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// Why the web server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: address already in use; choose another with --{flag}")]
+    AddrInUse { addr: String, flag: String },
+    #[error("cannot listen on {addr} (--{flag}): {source}")]
+    Bind {
+        addr: String,
+        flag: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP server on {addr} failed: {source}")]
+    Serve {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Binds `addr`; `flag` names the command-line flag that sets it, for the error message.
+pub async fn bind(addr: &str, flag: &str) -> Result<tokio::net::TcpListener, Error> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::AddrInUse {
+            addr: addr.to_string(),
+            flag: flag.to_string(),
+        }),
+        Err(source) => Err(Error::Bind {
+            addr: addr.to_string(),
+            flag: flag.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let addr = listener
+        .local_addr()
+        .map(|a: SocketAddr| a.to_string())
+        .unwrap_or_default();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Serve { addr, source })
+}
