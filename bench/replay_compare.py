@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Measure Debian's Prometheus 2.42 on the storage issue's WAL workload, for comparison
-with promtui on the same shape of data in the same run.
+"""Head memory per series and WAL replay: promtui and Debian's Prometheus 2.42 side by
+side on the same work, in one run.
 
-Prometheus scrapes a loopback target exposing N series (default 1M) until it has N x K
-samples in its head (default K=10), we read its RSS (head memory per active series), then
-kill -9 it and time the restart until /-/ready (WAL replay) and its peak RSS.
+Each peer scrapes the same loopback target exposing N series (default 1M) until its head
+holds N x K samples (default K=10); we read its RSS (memory per active series), kill -9 it,
+restart it with nothing to scrape and time the restart until /-/ready (WAL replay), with
+its peak RSS. Both peers take the same flags (--config.file, --storage.tsdb.path,
+--web.listen-address), so the procedure is identical.
 
-Usage: bench/prom_replay.py [--series 1000000] [--samples 10] [--workdir DIR]
-Prints one JSON object with the measurements.
+Usage: bench/replay_compare.py [--series 1000000] [--samples 10] [--peers prometheus,promtui]
+       [--promtui target/release/promtui]
+Prints one JSON line per peer and the promtui/Prometheus ratios.
 """
 import argparse
 import http.server
@@ -93,20 +96,19 @@ def wait_ready(port, proc, timeout=600):
     raise SystemExit("prometheus not ready in time")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--series", type=int, default=1_000_000)
-    ap.add_argument("--samples", type=int, default=10)
-    ap.add_argument("--interval", default="10s")
-    ap.add_argument("--workdir", default=None)
-    a = ap.parse_args()
-    work = a.workdir or tempfile.mkdtemp(prefix="prom-replay-")
-    os.makedirs(work, exist_ok=True)
-    Target.bodies = [series_body(a.series, v) for v in (1, 2)]
-    tport = free_port()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", tport), Target)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+PEERS = {
+    # name: (metric prefix on its own /metrics, command line without the common flags)
+    "prometheus": ("prometheus", ["prometheus", "--log.level=warn"]),
+    "promtui": ("promtui", None),
+}
 
+
+def measure(peer, binary, a, tport, work):
+    prefix, base = PEERS[peer]
+    if base is None:
+        base = [binary, "--log.level=warn", "serve"]
+    work = os.path.join(work, peer)
+    os.makedirs(work, exist_ok=True)
     pport = free_port()
     cfg = os.path.join(work, "prometheus.yml")
     with open(cfg, "w") as f:
@@ -119,8 +121,8 @@ scrape_configs:
       - targets: ['127.0.0.1:{tport}']
 """)
     data = os.path.join(work, "data")
-    args = ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{pport}", "--log.level=warn"]
+    args = base + [f"--config.file={cfg}", f"--storage.tsdb.path={data}",
+                   f"--web.listen-address=127.0.0.1:{pport}"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(pport, p)
     # Wait until every series has K samples.
@@ -128,12 +130,12 @@ scrape_configs:
     t0 = time.monotonic()
     while True:
         time.sleep(2)
-        got = self_metric(pport, "prometheus_tsdb_head_samples_appended_total")
+        got = self_metric(pport, f"{prefix}_tsdb_head_samples_appended_total")
         if got >= want:
             break
         if time.monotonic() - t0 > 1800:
             raise SystemExit(f"only {got} samples after 30 min")
-    head_series = self_metric(pport, "prometheus_tsdb_head_series")
+    head_series = self_metric(pport, f"{prefix}_tsdb_head_series")
     rss = rss_kb(p.pid)
     p.send_signal(signal.SIGKILL)
     p.wait()
@@ -148,9 +150,8 @@ scrape_configs:
     hwm = rss_kb(p.pid, "VmHWM")
     p.send_signal(signal.SIGKILL)
     p.wait()
-    srv.shutdown()
-    print(json.dumps({
-        "peer": "prometheus 2.42",
+    return {
+        "peer": peer,
         "series": a.series,
         "samples_appended": got,
         "head_series": head_series,
@@ -159,7 +160,35 @@ scrape_configs:
         "wal_bytes": wal_bytes,
         "replay_seconds": round(replay_s, 3),
         "replay_peak_rss_kb": hwm,
-    }))
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=1_000_000)
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--interval", default="10s")
+    ap.add_argument("--peers", default="prometheus,promtui")
+    ap.add_argument("--promtui", default="target/release/promtui")
+    ap.add_argument("--workdir", default=None)
+    a = ap.parse_args()
+    work = a.workdir or tempfile.mkdtemp(prefix="replay-compare-")
+    Target.bodies = [series_body(a.series, v) for v in (1, 2)]
+    tport = free_port()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", tport), Target)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    results = {}
+    for peer in a.peers.split(","):
+        results[peer] = measure(peer, a.promtui, a, tport, work)
+        print(json.dumps(results[peer]), flush=True)
+    srv.shutdown()
+    if "prometheus" in results and "promtui" in results:
+        p, o = results["prometheus"], results["promtui"]
+        print(json.dumps({
+            "ratio_bytes_per_series": round(o["bytes_per_series"] / p["bytes_per_series"], 3),
+            "ratio_replay_seconds": round(o["replay_seconds"] / p["replay_seconds"], 3),
+            "ratio_replay_peak_rss": round(o["replay_peak_rss_kb"] / p["replay_peak_rss_kb"], 3),
+        }))
 
 
 if __name__ == "__main__":
