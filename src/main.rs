@@ -1,7 +1,6 @@
-//! The `promtui` binary: parse arguments and dispatch. Everything else lives in the library.
-
-mod cli;
+//! The `promtui` binary: everything, including argument parsing, lives in the library so
+//! tests can check the command line the README documents.
 
 fn main() -> std::process::ExitCode {
-    cli::run()
+    promtui::cli::run()
 }
