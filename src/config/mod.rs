@@ -1,1 +1,296 @@
 //! prometheus.yml-compatible configuration: loading, defaults and validation.
+//!
+//! Mirrors upstream `config/config.go` (Prometheus 3.x): the same keys, the same defaults
+//! (a scrape job inherits `global.scrape_interval`/`scrape_timeout`; `metrics_path`
+//! `/metrics`; relabel `regex: (.*)`, `separator: ;`, `replacement: $1`, `action:
+//! replace`), the same validation messages. Differences that matter to an operator:
+//!
+//! - Parsing is strict and positioned: every error reads `file:line:column: message`
+//!   (`prometheus.yml:7:5: scrape_configs[0]: field scrape_intervl not found in type
+//!   config.ScrapeConfig; did you mean scrape_interval?`), and semantic validation reports
+//!   every problem, not just the first.
+//! - Keys Prometheus knows but promtui does not act on (Kubernetes and other service
+//!   discoveries, OAuth2, native-histogram switches, `query_log_file`, ...) are accepted,
+//!   logged with `tracing::warn!` and listed in [`Config::warnings`].
+//! - Label names must be legacy identifiers (`[a-zA-Z_][a-zA-Z0-9_]*`), as in promtool 2.x.
+//!
+//! `promtui check config` uses [`check_config`]; the engine uses [`Config::load_file`], or
+//! [`DEFAULT_CONFIG`] when no configuration exists.
+
+mod check;
+mod error;
+pub mod file_sd;
+pub mod locate;
+mod types;
+pub mod units;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use check::{check_config, exit_code, CheckReport, RuleFileReport, SdFileReport};
+pub use error::{Error, Problem};
+pub use file_sd::{parse_target_groups, FileSdConfig, TargetGroup};
+pub use locate::Pos;
+pub use types::{
+    AlertingConfig, AlertmanagerConfig, Authorization, BasicAuth, Config, GlobalConfig,
+    HttpClientConfig, MetadataConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig,
+    ScrapeConfig, StaticConfig, TlsConfig, TlsVersion,
+};
+pub use units::{ByteSize, Duration, LabelSet, Secret};
+pub use validate::{DEFAULT_EVALUATION_INTERVAL, DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT};
+
+use locate::{locate, YamlPath};
+
+/// The configuration `promtui` runs with when none is given: scrapes its own `/metrics`
+/// (127.0.0.1:9090) and its Pushgateway (127.0.0.1:9091) every 15s, with the example rules
+/// in [`DEFAULT_RULES`].
+pub const DEFAULT_CONFIG: &str = include_str!("../../sample-configs/promtui.yml");
+
+/// Rule files the default configuration refers to, as (path relative to the config file,
+/// contents), so the engine can write them next to a materialised default config.
+pub const DEFAULT_RULES: &[(&str, &str)] = &[(
+    "rules/promtui.rules.yml",
+    include_str!("../../sample-configs/rules/promtui.rules.yml"),
+)];
+
+/// A non-fatal finding while loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where, when known.
+    pub pos: Option<Pos>,
+    /// What.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(f, "{}:{}: {}", p.line, p.column, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Upstream `config.JoinDir`: a relative, non-empty path is joined with `dir`.
+pub(crate) fn join_dir(dir: &Path, path: &mut Option<String>) {
+    if let Some(p) = path.as_mut() {
+        if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+            *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates configuration text. `origin` names it in errors (a file name,
+    /// or e.g. `<default>`). Relative paths stay relative; see [`Config::set_directory`].
+    pub fn load_str(text: &str, origin: &str) -> Result<Config, Error> {
+        let parsed: Option<Config> =
+            serde_yaml::from_str(text).map_err(|e| Error::from_yaml(origin, &e))?;
+        let mut cfg = match parsed {
+            Some(c) => c,
+            // An empty document is the all-defaults configuration, as upstream.
+            None => serde_yaml::from_str("{}").map_err(|e| Error::from_yaml(origin, &e))?,
+        };
+        cfg.origin = origin.to_string();
+
+        let problems = validate::validate_and_resolve(&mut cfg);
+        if !problems.0.is_empty() {
+            return Err(Error::Invalid {
+                file: origin.to_string(),
+                problems: problems
+                    .0
+                    .into_iter()
+                    .map(|(path, message)| Problem {
+                        pos: locate(text, &path),
+                        message: if path.0.is_empty() {
+                            message
+                        } else {
+                            format!("{path}: {message}")
+                        },
+                    })
+                    .collect(),
+            });
+        }
+
+        cfg.expand_external_labels(text);
+        cfg.collect_ignored(text);
+        for w in &cfg.warnings {
+            tracing::warn!(config = %origin, "{w}");
+        }
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a configuration file; relative paths in it (rule files,
+    /// file_sd files, credential and certificate files) resolve against its directory.
+    pub fn load_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Config::load_str(&text, &path.display().to_string())?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        cfg.set_directory(&dir);
+        Ok(cfg)
+    }
+
+    /// The embedded default configuration ([`DEFAULT_CONFIG`]).
+    pub fn default_config() -> Result<Config, Error> {
+        Config::load_str(DEFAULT_CONFIG, "<default promtui.yml>")
+    }
+
+    /// Joins every relative path in the configuration with `dir` (upstream
+    /// `Config.SetDirectory`).
+    pub fn set_directory(&mut self, dir: &Path) {
+        if dir.as_os_str().is_empty() {
+            return;
+        }
+        for rf in &mut self.rule_files {
+            let mut o = Some(std::mem::take(rf));
+            join_dir(dir, &mut o);
+            *rf = o.unwrap_or_default();
+        }
+        let join_sd = |sds: &mut Vec<FileSdConfig>| {
+            for sd in sds {
+                for f in &mut sd.files {
+                    let mut o = Some(std::mem::take(f));
+                    join_dir(dir, &mut o);
+                    *f = o.unwrap_or_default();
+                }
+            }
+        };
+        for sc in &mut self.scrape_configs {
+            sc.set_http_directory(dir);
+            join_sd(&mut sc.file_sd_configs);
+        }
+        for am in &mut self.alerting.alertmanagers {
+            am.set_http_directory(dir);
+            join_sd(&mut am.file_sd_configs);
+        }
+        for rw in &mut self.remote_write {
+            rw.set_http_directory(dir);
+        }
+        for rr in &mut self.remote_read {
+            rr.set_http_directory(dir);
+        }
+    }
+
+    /// The scrape job called `job_name`.
+    pub fn scrape_config(&self, job_name: &str) -> Option<&ScrapeConfig> {
+        self.scrape_configs.iter().find(|s| s.job_name == job_name)
+    }
+
+    /// Rule files matched by the `rule_files` globs right now, in order, without
+    /// duplicates.
+    pub fn rule_file_paths(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for pattern in &self.rule_files {
+            let mut found = file_sd::glob_files(pattern)?;
+            found.sort();
+            for f in found {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Expands `$VAR`/`${VAR}` in external label values from the environment (`$$` is a
+    /// literal `$`), as upstream's `Load` does; an unset variable becomes empty, with a
+    /// warning.
+    fn expand_external_labels(&mut self, text: &str) {
+        let path = YamlPath::root().key("global").key("external_labels");
+        let mut warnings = Vec::new();
+        for (name, value) in self.global.external_labels.0.iter_mut() {
+            if !value.contains('$') {
+                continue;
+            }
+            let expanded = expand_env(value, |var| {
+                let v = std::env::var(var).unwrap_or_default();
+                if v.is_empty() {
+                    warnings.push(Warning {
+                        pos: locate(text, &path.key(name)),
+                        message: format!(
+                            "external label {name:?}: empty environment variable {var:?}"
+                        ),
+                    });
+                }
+                v
+            });
+            *value = expanded;
+        }
+        self.warnings.extend(warnings);
+    }
+
+    /// Records every key accepted for compatibility but ignored.
+    fn collect_ignored(&mut self, text: &str) {
+        let root = YamlPath::root();
+        let mut found: Vec<YamlPath> = Vec::new();
+        let mut add = |p: &YamlPath, fields: Vec<&'static str>| {
+            found.extend(fields.into_iter().map(|f| p.key(f)));
+        };
+        add(&root, self.ignored_fields());
+        add(&root.key("global"), self.global.ignored_fields());
+        for (i, sc) in self.scrape_configs.iter().enumerate() {
+            add(&root.key("scrape_configs").index(i), sc.ignored_fields());
+        }
+        for (i, am) in self.alerting.alertmanagers.iter().enumerate() {
+            add(
+                &root.key("alerting").key("alertmanagers").index(i),
+                am.ignored_fields(),
+            );
+        }
+        for (i, rw) in self.remote_write.iter().enumerate() {
+            add(&root.key("remote_write").index(i), rw.ignored_fields());
+        }
+        for (i, rr) in self.remote_read.iter().enumerate() {
+            add(&root.key("remote_read").index(i), rr.ignored_fields());
+        }
+        for p in found {
+            self.warnings.push(Warning {
+                pos: locate(text, &p),
+                message: format!("{p}: accepted for compatibility but ignored by promtui"),
+            });
+        }
+    }
+}
+
+/// Go's `os.Expand` over `s` with `lookup`: `${name}`, `$name` (letters, digits, `_`),
+/// `$$` → `$`; a `$` not followed by a name stays, as in Go.
+fn expand_env(s: &str, mut lookup: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(body) = after.strip_prefix('{') {
+            match body.find('}') {
+                Some(end) if end > 0 => {
+                    out.push_str(&lookup(&body[..end]));
+                    rest = &body[end + 1..];
+                }
+                // `${}` is eaten whole; an unclosed `${` loses just those two characters.
+                Some(end) => rest = &body[end + 1..],
+                None => rest = body,
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if end == 0 {
+                out.push('$');
+                rest = after;
+            } else {
+                out.push_str(&lookup(&after[..end]));
+                rest = &after[end..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
