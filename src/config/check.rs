@@ -393,3 +393,90 @@ fn check_group_targets(sc: &ScrapeConfig, g: &TargetGroup) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn valid_config_with_rules_and_file_sd() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "rules/a.yml", "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: up\n      - alert: A\n        expr: up == 0\n");
+        write(dir.path(), "rules/empty.yml", "");
+        write(dir.path(), "sd/t.json", r#"[{"targets": ["h:1", "h:2"]}]"#);
+        let cfg = write(
+            dir.path(),
+            "prometheus.yml",
+            "rule_files: [rules/*.yml]\nscrape_configs:\n  - job_name: j\n    file_sd_configs:\n      - files: [sd/*.json, missing/*.yml]\n",
+        );
+        let r = check_config(&cfg).unwrap();
+        assert_eq!(r.exit_code(), 0, "{r}");
+        assert_eq!(r.rule_files.len(), 2);
+        assert_eq!((r.rule_files[0].groups, r.rule_files[0].rules), (1, 2));
+        assert_eq!(r.rule_files[1].groups, 0);
+        assert_eq!(r.sd_files.len(), 1);
+        assert_eq!(r.sd_files[0].targets, 2);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("missing/*.yml"), "{:?}", r.warnings);
+        let text = r.to_string();
+        assert!(text.contains("  SUCCESS: 2 rule files found"), "{text}");
+        assert!(text.contains("is valid prometheus config file syntax"), "{text}");
+        assert!(text.contains("SUCCESS: 2 rules found in 1 groups"), "{text}");
+        assert_eq!(exit_code(&Ok(r)), 0);
+    }
+
+    #[test]
+    fn missing_rule_file_and_bad_sd_file_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "sd/t.yml", "- targets: [a]\n  lables: {}\n");
+        write(dir.path(), "bad.rules.yml", "groupz: []\n");
+        let cfg = write(
+            dir.path(),
+            "p.yml",
+            "rule_files:\n  - missing.yml\n  - bad.rules.yml\nscrape_configs:\n  - job_name: j\n    bearer_token_file: nope.token\n    file_sd_configs:\n      - files: [sd/t.yml]\n",
+        );
+        let r = check_config(&cfg).unwrap();
+        assert_eq!(r.exit_code(), 1);
+        let all: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(all.len(), 4, "{all:#?}");
+        assert!(all[0].contains("p.yml:2:5: \""), "{all:#?}");
+        assert!(all[0].ends_with("missing.yml\" does not point to an existing file"), "{all:#?}");
+        assert!(all[1].contains("bad.rules.yml:1:1: field groupz not found in type rulefmt.RuleGroups; did you mean groups?"), "{all:#?}");
+        assert!(all[2].contains("p.yml:6:5: scrape_configs[0].bearer_token_file: error checking bearer token file"), "{all:#?}");
+        assert!(all[3].contains("t.yml:2:3: [0]: field lables not found"), "{all:#?}");
+        assert!(r.to_string().contains("  FAILED: "));
+    }
+
+    #[test]
+    fn targets_without_address_after_relabeling_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(
+            dir.path(),
+            "p.yml",
+            "scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['h:1']\n    relabel_configs:\n      - {source_labels: [nothing], target_label: __address__}\n",
+        );
+        let r = check_config(&cfg).unwrap();
+        assert_eq!(r.exit_code(), 1);
+        assert!(r.problems[0].to_string().contains("p.yml:2:5: scrape_configs[0]: target group 0: no address"), "{r}");
+    }
+
+    #[test]
+    fn invalid_config_is_an_error_with_exit_code_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(dir.path(), "p.yml", "scrape_configs:\n  - job_name: a\n    scrape_intervl: 1m\n");
+        let res = check_config(&cfg);
+        assert_eq!(exit_code(&res), 1);
+        let e = res.unwrap_err().to_string();
+        assert!(e.ends_with("p.yml:3:5: scrape_configs[0]: field scrape_intervl not found in type config.ScrapeConfig; did you mean scrape_interval?"), "{e}");
+        assert_eq!(exit_code(&check_config(&dir.path().join("absent.yml"))), 1);
+    }
+}

@@ -161,6 +161,8 @@ fn reword(message: &str) -> String {
         .step_by(2)
         .filter(|k| !k.is_empty())
         .collect();
+    // serde_yaml prints a path below a root sequence as `.[0]`.
+    let path = path.strip_prefix('.').filter(|p| p.starts_with('[')).unwrap_or(path);
     let mut out = String::new();
     if !path.is_empty() {
         out.push_str(path);

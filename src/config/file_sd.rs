@@ -171,7 +171,11 @@ pub fn parse_target_groups(path: &Path, bytes: &[u8]) -> Result<Vec<TargetGroup>
 /// Target group files are referenced files: report their syntax errors as such.
 fn referenced(e: Error) -> Error {
     match e {
-        Error::Syntax { file, pos, message } => Error::Referenced { file, pos, message },
+        Error::Syntax { file, pos, message } => Error::Referenced {
+            file,
+            pos,
+            message: message.replace("type config.Config", "type targetgroup.Group"),
+        },
         other => other,
     }
 }
@@ -205,7 +209,10 @@ mod tests {
         let err = parse_target_groups(Path::new("t.yml"), b"- targets: [a]\n  lables: {}\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("t.yml:2:3: [0]: field lables not found"), "{err}");
+        assert!(
+            err.starts_with("t.yml:2:3: [0]: field lables not found in type targetgroup.Group; did you mean labels?"),
+            "{err}"
+        );
         let err = parse_target_groups(Path::new("t.yml"), b"- labels: {'a-b': x}\n")
             .unwrap_err()
             .to_string();

@@ -294,3 +294,96 @@ fn expand_env(s: &str, mut lookup: impl FnMut(&str) -> String) -> String {
     out
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_loads_and_scrapes_itself() {
+        let c = Config::default_config().unwrap();
+        assert_eq!(c.global.scrape_interval.to_string(), "15s");
+        let promtui = c.scrape_config("promtui").unwrap();
+        assert_eq!(promtui.static_configs[0].targets, vec!["127.0.0.1:9090"]);
+        let pg = c.scrape_config("pushgateway").unwrap();
+        assert!(pg.honor_labels);
+        assert_eq!(pg.static_configs[0].targets, vec!["127.0.0.1:9091"]);
+        assert_eq!(c.rule_files, vec!["rules/*.yml"]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(DEFAULT_RULES[0].0, "rules/promtui.rules.yml");
+        assert!(DEFAULT_RULES[0].1.contains("groups:"));
+    }
+
+    #[test]
+    fn ignored_upstream_fields_are_warnings_with_positions() {
+        let c = Config::load_str(
+            "global:\n  query_log_file: q.log\nscrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n    oauth2: {client_id: x}\nstorage:\n  tsdb: {}\n",
+            "p.yml",
+        )
+        .unwrap();
+        let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            w,
+            vec![
+                "8:1: storage: accepted for compatibility but ignored by promtui",
+                "2:3: global.query_log_file: accepted for compatibility but ignored by promtui",
+                "5:5: scrape_configs[0].kubernetes_sd_configs: accepted for compatibility but ignored by promtui",
+                "7:5: scrape_configs[0].oauth2: accepted for compatibility but ignored by promtui",
+            ]
+        );
+    }
+
+    #[test]
+    fn external_labels_expand_environment() {
+        std::env::set_var("PROMTUI_CONFIG_TEST_REGION", "eu-1");
+        let c = Config::load_str(
+            "global:\n  external_labels:\n    region: ${PROMTUI_CONFIG_TEST_REGION}\n    cost: $$5\n    gone: $PROMTUI_CONFIG_TEST_UNSET_VAR\n",
+            "p.yml",
+        )
+        .unwrap();
+        let el = &c.global.external_labels;
+        assert_eq!(el.get("region"), Some("eu-1"));
+        assert_eq!(el.get("cost"), Some("$5"));
+        assert_eq!(el.get("gone"), Some(""));
+        assert!(!el.to_labels().iter().any(|l| l.name == "gone"));
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].to_string().starts_with("5:5: external label \"gone\""));
+    }
+
+    #[test]
+    fn expand_env_follows_go() {
+        let env = |v: &str| if v == "A" { "x".to_string() } else { String::new() };
+        assert_eq!(expand_env("a${A}b$A-$$ $ ${}c${A", env), "axbx-$ $ cA");
+        assert_eq!(expand_env("no dollars", env), "no dollars");
+    }
+
+    #[test]
+    fn load_file_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &path,
+            "rule_files: ['rules/*.yml', '/abs/r.yml']\nscrape_configs:\n  - job_name: a\n    bearer_token_file: tok\n    tls_config: {ca_file: ca.pem}\n    file_sd_configs:\n      - files: [sd/*.json]\n  - job_name: b\n    basic_auth: {username: u, password_file: /etc/pw}\n",
+        )
+        .unwrap();
+        let c = Config::load_file(&path).unwrap();
+        let d = dir.path().to_string_lossy().into_owned();
+        assert_eq!(c.rule_files, vec![format!("{d}/rules/*.yml"), "/abs/r.yml".to_string()]);
+        let sc = &c.scrape_configs[0];
+        assert_eq!(sc.bearer_token_file, Some(format!("{d}/tok")));
+        assert_eq!(sc.tls_config.ca_file, Some(format!("{d}/ca.pem")));
+        let b = &c.scrape_configs[1];
+        assert_eq!(b.basic_auth.as_ref().unwrap().password_file.as_deref(), Some("/etc/pw"));
+        assert_eq!(sc.file_sd_configs[0].files, vec![format!("{d}/sd/*.json")]);
+        let missing = Config::load_file(&dir.path().join("nope.yml")).unwrap_err();
+        assert!(matches!(missing, Error::Read { .. }));
+        assert!(missing.to_string().contains("nope.yml"));
+    }
+
+    #[test]
+    fn more_than_one_document_is_an_error() {
+        let e = Config::load_str("global: {}\n---\nglobal: {}\n", "p.yml").unwrap_err();
+        assert!(e.to_string().starts_with("p.yml: "), "{e}");
+        assert!(e.to_string().contains("more than one document"), "{e}");
+    }
+}
