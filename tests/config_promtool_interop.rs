@@ -10,7 +10,12 @@ use promtui::config::{self, check_config};
 const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// (name, prometheus.yml, extra files relative to the config's directory, valid?)
-type Case = (&'static str, &'static str, &'static [(&'static str, &'static str)], bool);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    bool,
+);
 
 const RULES: &str = "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n";
 

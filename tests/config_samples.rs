@@ -37,7 +37,10 @@ fn sample_configs() -> Vec<PathBuf> {
 #[test]
 fn every_sample_config_passes_check_config() {
     let samples = sample_configs();
-    assert!(samples.len() >= 4, "expected the sample configs, found {samples:?}");
+    assert!(
+        samples.len() >= 4,
+        "expected the sample configs, found {samples:?}"
+    );
     for path in samples {
         let report = match check_config(&path) {
             Ok(r) => r,
@@ -62,10 +65,12 @@ fn sample_configs_reference_real_files() {
 
 #[test]
 fn embedded_default_is_the_shipped_file() {
-    let shipped = std::fs::read_to_string(manifest_dir().join("sample-configs/promtui.yml")).unwrap();
+    let shipped =
+        std::fs::read_to_string(manifest_dir().join("sample-configs/promtui.yml")).unwrap();
     assert_eq!(DEFAULT_CONFIG, shipped);
     for (rel, body) in DEFAULT_RULES {
-        let on_disk = std::fs::read_to_string(manifest_dir().join("sample-configs").join(rel)).unwrap();
+        let on_disk =
+            std::fs::read_to_string(manifest_dir().join("sample-configs").join(rel)).unwrap();
         assert_eq!(*body, on_disk, "{rel}");
     }
     let c = Config::default_config().unwrap();
@@ -98,5 +103,8 @@ fn config_written_elsewhere_resolves_rules_beside_it() {
         std::fs::write(p, body).unwrap();
     }
     let c = Config::load_file(&path).unwrap();
-    assert_eq!(c.rule_file_paths().unwrap(), vec![dir.path().join("rules/promtui.rules.yml")]);
+    assert_eq!(
+        c.rule_file_paths().unwrap(),
+        vec![dir.path().join("rules/promtui.rules.yml")]
+    );
 }

@@ -186,16 +186,15 @@ fn check_rule_file(path: &Path) -> Result<RuleFileReport, Error> {
         source,
     })?;
     let file = path.display().to_string();
-    let shape: Option<RuleFileShape> = serde_yaml::from_str(&text).map_err(|e| {
-        match Error::from_yaml(&file, &e) {
+    let shape: Option<RuleFileShape> =
+        serde_yaml::from_str(&text).map_err(|e| match Error::from_yaml(&file, &e) {
             Error::Syntax { file, pos, message } => Error::Referenced {
                 file,
                 pos,
                 message: message.replace("type config.Config", "type rulefmt.RuleGroups"),
             },
             other => other,
-        }
-    })?;
+        })?;
     let groups = shape.map(|s| s.groups).unwrap_or_default();
     let rules = groups
         .iter()
@@ -242,8 +241,16 @@ fn check_credentials(
             );
         }
         let t = h.tls_config;
-        check(p.key("tls_config").key("cert_file"), t.cert_file.as_ref(), "client cert file");
-        check(p.key("tls_config").key("key_file"), t.key_file.as_ref(), "client key file");
+        check(
+            p.key("tls_config").key("cert_file"),
+            t.cert_file.as_ref(),
+            "client cert file",
+        );
+        check(
+            p.key("tls_config").key("key_file"),
+            t.key_file.as_ref(),
+            "client key file",
+        );
     };
     let root = YamlPath::root();
     for (i, sc) in report.config.scrape_configs.iter().enumerate() {
@@ -271,7 +278,9 @@ fn check_credentials(
         report.problems.push(Error::Referenced {
             file: origin.to_string(),
             pos: here(&path),
-            message: format!("{path}: error checking {what} {file:?}: no such file or not readable"),
+            message: format!(
+                "{path}: error checking {what} {file:?}: no such file or not readable"
+            ),
         });
     }
 }
@@ -293,11 +302,13 @@ fn check_targets(
                 let fp = p.key("file_sd_configs").index(j).key("files").index(k);
                 match read_sd_pattern(pattern, &sc.job_name, &mut sd_files) {
                     Ok(Some(g)) => groups.extend(g),
-                    Ok(None) => warnings.push(format!(
+                    Ok(None) => {
+                        warnings.push(format!(
                         "{origin}:{}file {pattern:?} for file_sd in scrape job {:?} does not exist",
                         here(&fp).map(|p| format!("{}:{}: ", p.line, p.column)).unwrap_or_default(),
                         sc.job_name
-                    )),
+                    ))
+                    }
                     Err(e) => problems.push(e),
                 }
             }
@@ -429,8 +440,14 @@ mod tests {
         assert!(r.warnings[0].contains("missing/*.yml"), "{:?}", r.warnings);
         let text = r.to_string();
         assert!(text.contains("  SUCCESS: 2 rule files found"), "{text}");
-        assert!(text.contains("is valid prometheus config file syntax"), "{text}");
-        assert!(text.contains("SUCCESS: 2 rules found in 1 groups"), "{text}");
+        assert!(
+            text.contains("is valid prometheus config file syntax"),
+            "{text}"
+        );
+        assert!(
+            text.contains("SUCCESS: 2 rules found in 1 groups"),
+            "{text}"
+        );
         assert_eq!(exit_code(&Ok(r)), 0);
     }
 
@@ -449,10 +466,21 @@ mod tests {
         let all: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(all.len(), 4, "{all:#?}");
         assert!(all[0].contains("p.yml:2:5: \""), "{all:#?}");
-        assert!(all[0].ends_with("missing.yml\" does not point to an existing file"), "{all:#?}");
+        assert!(
+            all[0].ends_with("missing.yml\" does not point to an existing file"),
+            "{all:#?}"
+        );
         assert!(all[1].contains("bad.rules.yml:1:1: field groupz not found in type rulefmt.RuleGroups; did you mean groups?"), "{all:#?}");
-        assert!(all[2].contains("p.yml:6:5: scrape_configs[0].bearer_token_file: error checking bearer token file"), "{all:#?}");
-        assert!(all[3].contains("t.yml:2:3: [0]: field lables not found"), "{all:#?}");
+        assert!(
+            all[2].contains(
+                "p.yml:6:5: scrape_configs[0].bearer_token_file: error checking bearer token file"
+            ),
+            "{all:#?}"
+        );
+        assert!(
+            all[3].contains("t.yml:2:3: [0]: field lables not found"),
+            "{all:#?}"
+        );
         assert!(r.to_string().contains("  FAILED: "));
     }
 
@@ -466,13 +494,22 @@ mod tests {
         );
         let r = check_config(&cfg).unwrap();
         assert_eq!(r.exit_code(), 1);
-        assert!(r.problems[0].to_string().contains("p.yml:2:5: scrape_configs[0]: target group 0: no address"), "{r}");
+        assert!(
+            r.problems[0]
+                .to_string()
+                .contains("p.yml:2:5: scrape_configs[0]: target group 0: no address"),
+            "{r}"
+        );
     }
 
     #[test]
     fn invalid_config_is_an_error_with_exit_code_1() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = write(dir.path(), "p.yml", "scrape_configs:\n  - job_name: a\n    scrape_intervl: 1m\n");
+        let cfg = write(
+            dir.path(),
+            "p.yml",
+            "scrape_configs:\n  - job_name: a\n    scrape_intervl: 1m\n",
+        );
         let res = check_config(&cfg);
         assert_eq!(exit_code(&res), 1);
         let e = res.unwrap_err().to_string();

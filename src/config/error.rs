@@ -40,7 +40,10 @@ pub enum Error {
     /// The configuration parses but breaks a rule (duplicate job name, timeout longer than
     /// the interval, incomplete relabel rule, ...). Every problem found is listed.
     #[error("{}", problems.iter().map(|p| at(file, p.pos, &p.message)).collect::<Vec<_>>().join("\n"))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
     /// A file the configuration refers to (rule file, file_sd file, credentials file) is
     /// missing or invalid.
     #[error("{}", at(file, *pos, message))]
@@ -127,7 +130,9 @@ fn type_name(path: &str) -> &'static str {
         "scrape_configs" => "config.ScrapeConfig",
         "static_configs" => "targetgroup.Group",
         "file_sd_configs" => "file.SDConfig",
-        "relabel_configs" | "metric_relabel_configs" | "alert_relabel_configs"
+        "relabel_configs"
+        | "metric_relabel_configs"
+        | "alert_relabel_configs"
         | "write_relabel_configs" => "relabel.Config",
         "basic_auth" => "config.BasicAuth",
         "authorization" => "config.Authorization",
@@ -162,13 +167,19 @@ fn reword(message: &str) -> String {
         .filter(|k| !k.is_empty())
         .collect();
     // serde_yaml prints a path below a root sequence as `.[0]`.
-    let path = path.strip_prefix('.').filter(|p| p.starts_with('[')).unwrap_or(path);
+    let path = path
+        .strip_prefix('.')
+        .filter(|p| p.starts_with('['))
+        .unwrap_or(path);
     let mut out = String::new();
     if !path.is_empty() {
         out.push_str(path);
         out.push_str(": ");
     }
-    out.push_str(&format!("field {field} not found in type {}", type_name(path)));
+    out.push_str(&format!(
+        "field {field} not found in type {}",
+        type_name(path)
+    ));
     if let Some(best) = closest(field, &known) {
         out.push_str(&format!("; did you mean {best}?"));
     }
@@ -220,8 +231,14 @@ mod tests {
         let m = reword("unknown field `not-prometheus`, expected one of `global`, `rule_files`");
         assert_eq!(m, "field not-prometheus not found in type config.Config");
         let m = reword("scrape_configs[0].relabel_configs[1]: unknown field `regexp`, expected one of `regex`, `action`");
-        assert!(m.ends_with("not found in type relabel.Config; did you mean regex?"), "{m}");
-        assert_eq!(reword("missing field `job_name`"), "missing field `job_name`");
+        assert!(
+            m.ends_with("not found in type relabel.Config; did you mean regex?"),
+            "{m}"
+        );
+        assert_eq!(
+            reword("missing field `job_name`"),
+            "missing field `job_name`"
+        );
     }
 
     #[test]
@@ -229,8 +246,14 @@ mod tests {
         let e = Error::Invalid {
             file: "p.yml".into(),
             problems: vec![
-                Problem { pos: Some(Pos { line: 3, column: 5 }), message: "a".into() },
-                Problem { pos: None, message: "b".into() },
+                Problem {
+                    pos: Some(Pos { line: 3, column: 5 }),
+                    message: "a".into(),
+                },
+                Problem {
+                    pos: None,
+                    message: "b".into(),
+                },
             ],
         };
         assert_eq!(e.to_string(), "p.yml:3:5: a\np.yml: b");

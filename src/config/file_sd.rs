@@ -131,14 +131,13 @@ pub fn parse_target_groups(path: &Path, bytes: &[u8]) -> Result<Vec<TargetGroup>
                 .map_err(|e| referenced(Error::from_yaml(&file, &e)))?;
             parsed.unwrap_or_default()
         }
-        _ => {
-            return Err(Error::Referenced {
-                file,
-                pos: None,
-                message: "retrieving target groups: unsupported file extension (want .json, .yml or .yaml)"
+        _ => return Err(Error::Referenced {
+            file,
+            pos: None,
+            message:
+                "retrieving target groups: unsupported file extension (want .json, .yml or .yaml)"
                     .to_string(),
-            })
-        }
+        }),
     };
     raw.into_iter()
         .enumerate()
@@ -204,7 +203,9 @@ mod tests {
         let body = b"- targets: ['x:9100']\n  labels:\n    job: node\n";
         let g = parse_target_groups(Path::new("t.yml"), body).unwrap();
         assert_eq!(g[0].labels.get("job"), Some("node"));
-        assert!(parse_target_groups(Path::new("t.yaml"), b"").unwrap().is_empty());
+        assert!(parse_target_groups(Path::new("t.yaml"), b"")
+            .unwrap()
+            .is_empty());
 
         let err = parse_target_groups(Path::new("t.yml"), b"- targets: [a]\n  lables: {}\n")
             .unwrap_err()
@@ -225,10 +226,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("t.json:2:"), "{err}");
-        assert!(err.contains("unknown field `x`") || err.contains("field x not found"), "{err}");
-        let err = parse_target_groups(Path::new("t.json"), b"[null]").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown field `x`") || err.contains("field x not found"),
+            "{err}"
+        );
+        let err = parse_target_groups(Path::new("t.json"), b"[null]")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "t.json: nil target group item found");
-        let err = parse_target_groups(Path::new("t.txt"), b"[]").unwrap_err().to_string();
+        let err = parse_target_groups(Path::new("t.txt"), b"[]")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported file extension"), "{err}");
     }
 
@@ -243,7 +251,14 @@ mod tests {
         ] {
             assert_eq!(file_sd_name_ok(name), ok, "{name}");
         }
-        let c = FileSdConfig { files: vec![], refresh_interval: default_refresh() };
-        assert!(c.validate().unwrap_err().1.contains("at least one path name"));
+        let c = FileSdConfig {
+            files: vec![],
+            refresh_interval: default_refresh(),
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .1
+            .contains("at least one path name"));
     }
 }

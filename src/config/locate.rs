@@ -248,12 +248,21 @@ mod tests {
     #[test]
     fn finds_keys_and_items() {
         let sc = YamlPath::root().key("scrape_configs");
-        assert_eq!(at(YamlPath::root().key("global").key("scrape_interval")), (2, 3));
+        assert_eq!(
+            at(YamlPath::root().key("global").key("scrape_interval")),
+            (2, 3)
+        );
         assert_eq!(at(sc.index(1).key("scrape_timeout")), (8, 5));
         assert_eq!(at(sc.index(1).key("job_name")), (7, 5));
         assert_eq!(at(sc.index(0)), (4, 5));
-        assert_eq!(at(sc.index(0).key("static_configs").index(0).key("targets")), (6, 9));
-        assert_eq!(sc.index(1).key("scrape_timeout").to_string(), "scrape_configs[1].scrape_timeout");
+        assert_eq!(
+            at(sc.index(0).key("static_configs").index(0).key("targets")),
+            (6, 9)
+        );
+        assert_eq!(
+            sc.index(1).key("scrape_timeout").to_string(),
+            "scrape_configs[1].scrape_timeout"
+        );
     }
 
     #[test]

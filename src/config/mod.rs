@@ -294,7 +294,6 @@ fn expand_env(s: &str, mut lookup: impl FnMut(&str) -> String) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,12 +346,20 @@ mod tests {
         assert_eq!(el.get("gone"), Some(""));
         assert!(!el.to_labels().iter().any(|l| l.name == "gone"));
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].to_string().starts_with("5:5: external label \"gone\""));
+        assert!(c.warnings[0]
+            .to_string()
+            .starts_with("5:5: external label \"gone\""));
     }
 
     #[test]
     fn expand_env_follows_go() {
-        let env = |v: &str| if v == "A" { "x".to_string() } else { String::new() };
+        let env = |v: &str| {
+            if v == "A" {
+                "x".to_string()
+            } else {
+                String::new()
+            }
+        };
         assert_eq!(expand_env("a${A}b$A-$$ $ ${}c${A", env), "axbx-$ $ cA");
         assert_eq!(expand_env("no dollars", env), "no dollars");
     }
@@ -368,12 +375,18 @@ mod tests {
         .unwrap();
         let c = Config::load_file(&path).unwrap();
         let d = dir.path().to_string_lossy().into_owned();
-        assert_eq!(c.rule_files, vec![format!("{d}/rules/*.yml"), "/abs/r.yml".to_string()]);
+        assert_eq!(
+            c.rule_files,
+            vec![format!("{d}/rules/*.yml"), "/abs/r.yml".to_string()]
+        );
         let sc = &c.scrape_configs[0];
         assert_eq!(sc.bearer_token_file, Some(format!("{d}/tok")));
         assert_eq!(sc.tls_config.ca_file, Some(format!("{d}/ca.pem")));
         let b = &c.scrape_configs[1];
-        assert_eq!(b.basic_auth.as_ref().unwrap().password_file.as_deref(), Some("/etc/pw"));
+        assert_eq!(
+            b.basic_auth.as_ref().unwrap().password_file.as_deref(),
+            Some("/etc/pw")
+        );
         assert_eq!(sc.file_sd_configs[0].files, vec![format!("{d}/sd/*.json")]);
         let missing = Config::load_file(&dir.path().join("nope.yml")).unwrap_err();
         assert!(matches!(missing, Error::Read { .. }));

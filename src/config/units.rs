@@ -107,14 +107,19 @@ impl ByteSize {
             if frac.is_some_and(|f| f.contains('.')) {
                 return Err(invalid());
             }
-            let value: f64 = format!("{}.{}", if int.is_empty() { "0" } else { int }, frac.unwrap_or("0"))
-                .parse()
-                .map_err(|_| invalid())?;
+            let value: f64 = format!(
+                "{}.{}",
+                if int.is_empty() { "0" } else { int },
+                frac.unwrap_or("0")
+            )
+            .parse()
+            .map_err(|_| invalid())?;
             let unit_end = after
                 .find(|c: char| c.is_ascii_digit() || c == '.')
                 .unwrap_or(after.len());
             let (unit, next) = after.split_at(unit_end);
-            let scale = unit_scale(unit).ok_or_else(|| format!("units: unknown unit {unit} in {s}"))?;
+            let scale =
+                unit_scale(unit).ok_or_else(|| format!("units: unknown unit {unit} in {s}"))?;
             total += value * scale;
             rest = next;
         }
@@ -149,7 +154,7 @@ impl fmt::Display for ByteSize {
         }
         for (i, u) in units.iter().enumerate() {
             let scale = 1u64 << (10 * (6 - i));
-            if self.0 % scale == 0 {
+            if self.0.is_multiple_of(scale) {
                 return write!(f, "{}{u}", self.0 / scale);
             }
         }
@@ -280,11 +285,20 @@ mod tests {
         assert_eq!(ByteSize::parse("1KB"), Ok(ByteSize(1024)));
         assert_eq!(ByteSize::parse("100B"), Ok(ByteSize(100)));
         assert_eq!(ByteSize::parse("1.5KB"), Ok(ByteSize(1536)));
-        assert_eq!(ByteSize::parse("1GB512MB"), Ok(ByteSize((1 << 30) + (512 << 20))));
+        assert_eq!(
+            ByteSize::parse("1GB512MB"),
+            Ok(ByteSize((1 << 30) + (512 << 20)))
+        );
         assert_eq!(ByteSize::parse("2EB"), Ok(ByteSize(2 << 60)));
         assert_eq!(ByteSize::parse(".5KB"), Ok(ByteSize(512)));
-        assert_eq!(ByteSize::parse("1000"), Err("units: unknown unit  in 1000".to_string()));
-        assert_eq!(ByteSize::parse("10mb"), Err("units: unknown unit mb in 10mb".to_string()));
+        assert_eq!(
+            ByteSize::parse("1000"),
+            Err("units: unknown unit  in 1000".to_string())
+        );
+        assert_eq!(
+            ByteSize::parse("10mb"),
+            Err("units: unknown unit mb in 10mb".to_string())
+        );
         assert_eq!(ByteSize::parse("MB"), Err("units: invalid MB".to_string()));
         assert_eq!(ByteSize::parse(""), Err("units: invalid ".to_string()));
         assert!(ByteSize::parse("-1KB").is_err());
@@ -302,7 +316,11 @@ mod tests {
         let d: Duration = serde_yaml::from_str("0").unwrap();
         assert!(d.is_zero());
         let e = serde_yaml::from_str::<Duration>("15").unwrap_err();
-        assert!(e.to_string().contains("not a valid duration string: \"15\""), "{e}");
+        assert!(
+            e.to_string()
+                .contains("not a valid duration string: \"15\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -318,7 +336,10 @@ mod tests {
         assert_eq!(l.get("a"), Some("true"));
         assert_eq!(l.to_labels().to_string(), r#"{a="true", b="1", c="x"}"#);
         let e = serde_yaml::from_str::<LabelSet>("{a: 1, 0bad: x}").unwrap_err();
-        assert!(e.to_string().contains("\"0bad\" is not a valid label name"), "{e}");
+        assert!(
+            e.to_string().contains("\"0bad\" is not a valid label name"),
+            "{e}"
+        );
         assert_eq!(e.location().map(|l| (l.line(), l.column())), Some((1, 8)));
     }
 }

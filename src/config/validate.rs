@@ -204,8 +204,14 @@ fn check_scrape_config(
         (&mut sc.sample_limit, global.sample_limit),
         (&mut sc.target_limit, global.target_limit),
         (&mut sc.label_limit, global.label_limit),
-        (&mut sc.label_name_length_limit, global.label_name_length_limit),
-        (&mut sc.label_value_length_limit, global.label_value_length_limit),
+        (
+            &mut sc.label_name_length_limit,
+            global.label_name_length_limit,
+        ),
+        (
+            &mut sc.label_value_length_limit,
+            global.label_value_length_limit,
+        ),
         (&mut sc.keep_dropped_targets, global.keep_dropped_targets),
     ] {
         if *local == 0 {
@@ -432,8 +438,16 @@ fn check_http(h: &HttpRaw<'_>, p: &YamlPath, out: &mut Problems) {
     let tp = p.key("tls_config");
     let pairs = [
         (nonempty(t.ca.as_ref()), nonempty(t.ca_file.as_ref()), "ca"),
-        (nonempty(t.cert.as_ref()), nonempty(t.cert_file.as_ref()), "cert"),
-        (t.key.as_ref().is_some_and(|k| !k.is_empty()), nonempty(t.key_file.as_ref()), "key"),
+        (
+            nonempty(t.cert.as_ref()),
+            nonempty(t.cert_file.as_ref()),
+            "cert",
+        ),
+        (
+            t.key.as_ref().is_some_and(|k| !k.is_empty()),
+            nonempty(t.key_file.as_ref()),
+            "key",
+        ),
     ];
     for (inline, file, name) in pairs {
         if inline && file {
@@ -505,7 +519,11 @@ mod tests {
         assert_eq!(a.sample_limit, 100);
         assert_eq!(a.body_size_limit.bytes(), 10 << 20);
         let b = c.scrape_config("b").unwrap();
-        assert_eq!(b.scrape_timeout.to_string(), "10s", "timeout capped at the job interval");
+        assert_eq!(
+            b.scrape_timeout.to_string(),
+            "10s",
+            "timeout capped at the job interval"
+        );
         assert_eq!(b.sample_limit, 5);
     }
 
@@ -517,7 +535,10 @@ mod tests {
             "p.yml:3:5: scrape_configs[0]: field scrape_intervl not found in type config.ScrapeConfig; did you mean scrape_interval?"
         );
         let e = err("not-prometheus:\n");
-        assert_eq!(e, "p.yml:1:1: field not-prometheus not found in type config.Config");
+        assert_eq!(
+            e,
+            "p.yml:1:1: field not-prometheus not found in type config.Config"
+        );
         let e = err("global:\n  scrape_interval: 1m\n  evaluation_intervall: 1m\n");
         assert!(e.starts_with("p.yml:3:3: global: field evaluation_intervall not found in type config.GlobalConfig; did you mean evaluation_interval?"), "{e}");
         let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [a]\n        regexp: x\n");
@@ -529,27 +550,43 @@ mod tests {
     #[test]
     fn bad_values_point_at_the_value() {
         let e = err("global:\n  scrape_interval: 15x\n");
-        assert_eq!(e, "p.yml:2:20: global.scrape_interval: not a valid duration string: \"15x\"");
+        assert_eq!(
+            e,
+            "p.yml:2:20: global.scrape_interval: not a valid duration string: \"15x\""
+        );
         let e = err("scrape_configs:\n  - job_name: a\n    body_size_limit: 10mb\n");
-        assert_eq!(e, "p.yml:3:22: scrape_configs[0].body_size_limit: units: unknown unit mb in 10mb");
+        assert_eq!(
+            e,
+            "p.yml:3:22: scrape_configs[0].body_size_limit: units: unknown unit mb in 10mb"
+        );
         let e = err("scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - regex: '(x'\n        action: drop\n");
         assert!(e.starts_with("p.yml:4:16: scrape_configs[0].metric_relabel_configs[0].regex: error parsing regexp \"(x\""), "{e}");
-        let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: Frob\n");
+        let e =
+            err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: Frob\n");
         assert_eq!(e, "p.yml:4:17: scrape_configs[0].relabel_configs[0].action: unknown relabel action \"Frob\"");
         let e = err("scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS14}\n");
         assert!(e.contains("unknown TLS version: TLS14"), "{e}");
         let e = err("scrape_configs:\n  - job_name: a\n    honor_labels: maybe\n");
         assert!(e.starts_with("p.yml:3:19: "), "{e}");
         let e = err("scrape_configs:\n  - scrape_interval: 5s\n");
-        assert!(e.starts_with("p.yml:2:5: scrape_configs[0]: missing field `job_name`"), "{e}");
+        assert!(
+            e.starts_with("p.yml:2:5: scrape_configs[0]: missing field `job_name`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn invalid_label_names_are_rejected() {
         let e = err("global:\n  external_labels:\n    ok: x\n    bad-name: y\n");
-        assert_eq!(e, "p.yml:4:5: global.external_labels: \"bad-name\" is not a valid label name");
+        assert_eq!(
+            e,
+            "p.yml:4:5: global.external_labels: \"bad-name\" is not a valid label name"
+        );
         let e = err("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [h:1]\n        labels: {0x: y}\n");
-        assert!(e.starts_with("p.yml:5:18: ") && e.contains("\"0x\" is not a valid label name"), "{e}");
+        assert!(
+            e.starts_with("p.yml:5:18: ") && e.contains("\"0x\" is not a valid label name"),
+            "{e}"
+        );
         let e = err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [a.b]\n        target_label: x\n");
         assert!(e.contains("\"a.b\" is not a valid label name"), "{e}");
     }
@@ -557,7 +594,10 @@ mod tests {
     #[test]
     fn timeout_greater_than_interval() {
         let e = err("global:\n  scrape_interval: 10s\n  scrape_timeout: 20s\n");
-        assert_eq!(e, "p.yml:3:3: global.scrape_timeout: global scrape timeout greater than scrape interval");
+        assert_eq!(
+            e,
+            "p.yml:3:3: global.scrape_timeout: global scrape timeout greater than scrape interval"
+        );
         let e = err("scrape_configs:\n  - job_name: slow\n    scrape_interval: 5s\n    scrape_timeout: 6s\n");
         assert_eq!(
             e,
@@ -573,7 +613,10 @@ mod tests {
         let e = err("scrape_configs:\n  - job_name: a\n  - job_name: b\n  - job_name: a\n");
         assert_eq!(e, "p.yml:4:5: scrape_configs[2].job_name: found multiple scrape configs with job name \"a\"");
         let e = err("scrape_configs:\n  - job_name: ''\n");
-        assert_eq!(e, "p.yml:2:5: scrape_configs[0].job_name: job_name is empty");
+        assert_eq!(
+            e,
+            "p.yml:2:5: scrape_configs[0].job_name: job_name is empty"
+        );
     }
 
     #[test]
@@ -584,8 +627,14 @@ mod tests {
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 3, "{e}");
         assert!(lines[0].starts_with("p.yml:4:5: "), "{e}");
-        assert!(lines[1].starts_with("p.yml:6:5: ") && lines[1].contains("invalid scheme \"ftp\""), "{e}");
-        assert!(lines[2].starts_with("p.yml:5:5: ") && lines[2].contains("multiple scrape configs"), "{e}");
+        assert!(
+            lines[1].starts_with("p.yml:6:5: ") && lines[1].contains("invalid scheme \"ftp\""),
+            "{e}"
+        );
+        assert!(
+            lines[2].starts_with("p.yml:5:5: ") && lines[2].contains("multiple scrape configs"),
+            "{e}"
+        );
         let parsed = Config::load_str("scrape_configs: [{job_name: ''}, {job_name: ''}]", "x");
         match parsed {
             Err(Error::Invalid { problems, .. }) => assert_eq!(problems.len(), 2),
@@ -595,7 +644,8 @@ mod tests {
 
     #[test]
     fn relabel_rules_are_validated_in_place() {
-        let base = "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [x]\n";
+        let base =
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [x]\n";
         let cases = [
             ("        action: hashmod\n        target_label: t\n", "p.yml:5:9: scrape_configs[0].relabel_configs[0].action: relabel configuration for hashmod requires non-zero modulus"),
             ("        action: replace\n", "p.yml:5:9: scrape_configs[0].relabel_configs[0].action: relabel configuration for replace action requires 'target_label' value"),
@@ -611,11 +661,24 @@ mod tests {
         }
         // Also in metric, alert and write relabel lists.
         let e = err("scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - action: uppercase\n");
-        assert!(e.starts_with("p.yml:4:9: scrape_configs[0].metric_relabel_configs[0].action: "), "{e}");
-        let e = err("alerting:\n  alert_relabel_configs:\n    - action: labelkeep\n      separator: ','\n");
-        assert!(e.contains("alerting.alert_relabel_configs[0].action: labelkeep action requires only 'regex'"), "{e}");
+        assert!(
+            e.starts_with("p.yml:4:9: scrape_configs[0].metric_relabel_configs[0].action: "),
+            "{e}"
+        );
+        let e = err(
+            "alerting:\n  alert_relabel_configs:\n    - action: labelkeep\n      separator: ','\n",
+        );
+        assert!(
+            e.contains(
+                "alerting.alert_relabel_configs[0].action: labelkeep action requires only 'regex'"
+            ),
+            "{e}"
+        );
         let e = err("remote_write:\n  - url: http://x/api/v1/write\n    write_relabel_configs:\n      - action: hashmod\n        target_label: t\n");
-        assert!(e.starts_with("p.yml:4:9: remote_write[0].write_relabel_configs[0].action: "), "{e}");
+        assert!(
+            e.starts_with("p.yml:4:9: remote_write[0].write_relabel_configs[0].action: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -623,7 +686,10 @@ mod tests {
         let c = load("rule_files: ['rules/*.yml', 'a.yml']");
         assert_eq!(c.rule_files.len(), 2);
         let e = err("rule_files:\n  - 'rules/*/x.yml'\n");
-        assert_eq!(e, "p.yml:2:5: rule_files[0]: invalid rule file path \"rules/*/x.yml\"");
+        assert_eq!(
+            e,
+            "p.yml:2:5: rule_files[0]: invalid rule file path \"rules/*/x.yml\""
+        );
     }
 
     #[test]
@@ -636,13 +702,20 @@ mod tests {
 
     #[test]
     fn file_sd_configs_are_checked() {
-        let c = load("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [t/*.json]\n");
+        let c = load(
+            "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [t/*.json]\n",
+        );
         let sd = &c.scrape_configs[0].file_sd_configs[0];
         assert_eq!(sd.refresh_interval.to_string(), "5m");
-        let e = err("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [t/*.txt]\n");
+        let e = err(
+            "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [t/*.txt]\n",
+        );
         assert_eq!(e, "p.yml:4:17: scrape_configs[0].file_sd_configs[0].files[0]: path name \"t/*.txt\" is not valid for file discovery");
         let e = err("scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - refresh_interval: 1m\n");
-        assert!(e.starts_with("p.yml:4:9: ") && e.contains("must contain at least one path name"), "{e}");
+        assert!(
+            e.starts_with("p.yml:4:9: ") && e.contains("must contain at least one path name"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -662,7 +735,10 @@ mod tests {
             assert_eq!(err(&format!("{job}{body}")), want);
         }
         let e = err("scrape_configs:\n  - job_name: a\n    basic_auth: {username: u}\n    authorization: {credentials: c}\n");
-        assert!(e.contains("at most one of basic_auth, oauth2 & authorization must be configured"), "{e}");
+        assert!(
+            e.contains("at most one of basic_auth, oauth2 & authorization must be configured"),
+            "{e}"
+        );
         // Legacy bearer token becomes an Authorization header.
         let c = load("scrape_configs:\n  - job_name: a\n    bearer_token: tok\n");
         let a = c.scrape_configs[0].http_client().authorization.unwrap();
@@ -674,11 +750,21 @@ mod tests {
     fn alerting_rules() {
         let c = load("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']\n");
         let am = &c.alerting.alertmanagers[0];
-        assert_eq!((am.scheme.as_str(), am.timeout.to_string(), am.api_version.as_str()), ("http", "10s".to_string(), "v2"));
+        assert_eq!(
+            (
+                am.scheme.as_str(),
+                am.timeout.to_string(),
+                am.api_version.as_str()
+            ),
+            ("http", "10s".to_string(), "v2")
+        );
         let e = err("alerting:\n  alertmanagers:\n    - api_version: v1\n");
         assert_eq!(e, "p.yml:3:7: alerting.alertmanagers[0].api_version: expected Alertmanager api version to be one of [v2] but got v1");
         let e = err("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['http://am:9093']\n");
-        assert!(e.contains("\"http://am:9093\" is not a valid hostname"), "{e}");
+        assert!(
+            e.contains("\"http://am:9093\" is not a valid hostname"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -691,19 +777,35 @@ mod tests {
         assert_eq!(rw.queue_config.min_backoff.to_string(), "30ms");
         assert!(rw.metadata_config.send && !rw.enable_http2 && rw.follow_redirects);
         let e = err("remote_write:\n  - name: x\n");
-        assert_eq!(e, "p.yml:2:5: remote_write[0].url: url for remote_write is empty");
-        let e = err("remote_write:\n  - url: http://a\n    name: r\n  - url: http://b\n    name: r\n");
+        assert_eq!(
+            e,
+            "p.yml:2:5: remote_write[0].url: url for remote_write is empty"
+        );
+        let e =
+            err("remote_write:\n  - url: http://a\n    name: r\n  - url: http://b\n    name: r\n");
         assert_eq!(e, "p.yml:5:5: remote_write[1].name: found multiple remote write configs with job name \"r\"");
         let e = err("remote_write:\n  - url: http://a\n    headers:\n      Authorization: x\n");
-        assert!(e.starts_with("p.yml:4:7: ") && e.contains("authorization header must be changed via"), "{e}");
+        assert!(
+            e.starts_with("p.yml:4:7: ") && e.contains("authorization header must be changed via"),
+            "{e}"
+        );
         let e = err("remote_write:\n  - url: http://a\n    headers:\n      User-Agent: x\n");
-        assert!(e.contains("User-Agent is a reserved header. It must not be changed"), "{e}");
+        assert!(
+            e.contains("User-Agent is a reserved header. It must not be changed"),
+            "{e}"
+        );
         let e = err("remote_write:\n  - url: http://a\n    basic_auth: {username: u}\n    sigv4: {region: x}\n");
-        assert!(e.contains("Currently configured: [basic_auth sigv4]"), "{e}");
+        assert!(
+            e.contains("Currently configured: [basic_auth sigv4]"),
+            "{e}"
+        );
         let c = load("remote_read:\n  - url: http://a/read\n");
         assert_eq!(c.remote_read[0].remote_timeout.to_string(), "1m");
         assert!(c.remote_read[0].filter_external_labels);
         let e = err("remote_read:\n  - read_recent: true\n");
-        assert_eq!(e, "p.yml:2:5: remote_read[0].url: url for remote_read is empty");
+        assert_eq!(
+            e,
+            "p.yml:2:5: remote_read[0].url: url for remote_read is empty"
+        );
     }
 }
