@@ -393,6 +393,43 @@ mod tests {
         assert!(missing.to_string().contains("nope.yml"));
     }
 
+    proptest::proptest! {
+        /// Arbitrary edits of real configurations never panic the loader, and every
+        /// rejection carries a position.
+        #[test]
+        fn mutated_configs_never_panic(
+            seed in 0usize..4,
+            at in 0usize..2000,
+            cut in 0usize..8,
+            insert in "[ :\\-\\[\\]{}'\"\n#a-z0-9$*|>&!%@,.]{0,6}",
+        ) {
+            let bases = [
+                DEFAULT_CONFIG,
+                include_str!("../../sample-configs/relabeling.yml"),
+                include_str!("../../sample-configs/file_sd.yml"),
+                include_str!("../../sample-configs/node_exporter.yml"),
+            ];
+            let chars: Vec<char> = bases[seed].chars().collect();
+            let at = at % (chars.len() + 1);
+            let end = (at + cut).min(chars.len());
+            let text: String = chars[..at]
+                .iter()
+                .chain(insert.chars().collect::<Vec<_>>().iter())
+                .chain(chars[end..].iter())
+                .collect();
+            if let Err(e) = Config::load_str(&text, "m.yml") {
+                let msg = e.to_string();
+                proptest::prop_assert!(msg.starts_with("m.yml"), "{}", msg);
+            }
+        }
+
+        /// Arbitrary text never panics the loader.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let _ = Config::load_str(&text, "a.yml");
+        }
+    }
+
     #[test]
     fn more_than_one_document_is_an_error() {
         let e = Config::load_str("global: {}\n---\nglobal: {}\n", "p.yml").unwrap_err();

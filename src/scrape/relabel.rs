@@ -1256,6 +1256,32 @@ mod tests {
         assert_eq!(RelabelBuilder::new(&base).labels(), base);
     }
 
+    proptest::proptest! {
+        /// `process` and `process_owned` agree on every input, and the result is a valid,
+        /// sorted label set.
+        #[test]
+        fn borrowed_and_owned_processing_agree(
+            pairs in proptest::collection::vec(("[a-c_]{1,3}", "[a-c:;$1]{0,4}"), 0..6),
+            which in 0usize..3,
+        ) {
+            let rules = [
+                "- {source_labels: [a, b], regex: '(.*);(.*)', target_label: '${1}x', replacement: '$2'}\n- {regex: '(a.*)', replacement: 'm_$1', action: labelmap}",
+                "- {source_labels: [c], regex: 'a.*', action: drop}\n- {regex: 'b.*', action: labeldrop}\n- {source_labels: [a], target_label: h, action: hashmod, modulus: 7}",
+                "- {source_labels: [a], target_label: b, action: keepequal}\n- {source_labels: [_], target_label: up, action: uppercase}",
+            ];
+            let c = cfgs(rules[which]);
+            let l = Labels::from_pairs(&pairs);
+            let borrowed = process(&l, &c);
+            let owned = process_owned(l.clone(), &c);
+            proptest::prop_assert_eq!(&borrowed, &owned);
+            if let Some(out) = borrowed {
+                let names: Vec<&str> = out.iter().map(|l| l.name.as_str()).collect();
+                proptest::prop_assert!(names.windows(2).all(|w| w[0] < w[1]));
+                proptest::prop_assert!(out.iter().all(|l| !l.value.is_empty()));
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_odd_input() {
         let c = cfgs(
