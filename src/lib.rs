@@ -10,6 +10,7 @@ pub mod config;
 pub mod exposition;
 pub mod model;
 pub mod promql;
+pub mod scrape;
 pub mod storage;
 pub mod tsdb;
 pub mod web;
