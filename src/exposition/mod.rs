@@ -102,7 +102,8 @@ type Param<'a> = (&'a str, &'a str);
 
 /// `type/subtype *( ";" name "=" value )` (RFC 7231 media type, values possibly quoted).
 fn media_type(input: &str) -> IResult<&str, (&str, Vec<Param<'_>>)> {
-    let token = |i| take_while1(|c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))(i);
+    let token =
+        |i| take_while1(|c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))(i);
     let quoted = delimited(tag("\""), take_till(|c| c == '"'), tag("\""));
     let ty = nom::combinator::recognize(tuple((token, tag("/"), token)));
     let param = preceded(
@@ -197,7 +198,10 @@ mod tests {
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 Format::OpenMetrics,
             ),
-            ("application/openmetrics-text;version=0.0.1", Format::OpenMetrics),
+            (
+                "application/openmetrics-text;version=0.0.1",
+                Format::OpenMetrics,
+            ),
             ("Application/OpenMetrics-Text", Format::OpenMetrics),
             ("text/plain; version=0.0.4", Format::PromText),
             ("text/plain; version=0.0.4; charset=utf-8", Format::PromText),
@@ -220,8 +224,7 @@ mod tests {
 
     #[test]
     fn media_type_params() {
-        let (_, (ty, params)) =
-            media_type("text/plain; version=0.0.4; charset=\"utf-8\"").unwrap();
+        let (_, (ty, params)) = media_type("text/plain; version=0.0.4; charset=\"utf-8\"").unwrap();
         assert_eq!(ty, "text/plain");
         assert_eq!(params, vec![("version", "0.0.4"), ("charset", "utf-8")]);
     }

@@ -239,7 +239,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Validates `buf[start..end]` as UTF-8, reporting the first bad byte's position.
-    pub fn utf8(&self, start: usize, end: usize, what: &'static str) -> Result<&'a str, ParseError> {
+    pub fn utf8(
+        &self,
+        start: usize,
+        end: usize,
+        what: &'static str,
+    ) -> Result<&'a str, ParseError> {
         let buf: &'a [u8] = self.buf;
         let raw = buf.get(start..end).unwrap_or_default();
         std::str::from_utf8(raw)
@@ -435,7 +440,10 @@ mod tests {
 
     #[test]
     fn unescaping() {
-        assert!(matches!(unescape_label_value("plain"), Cow::Borrowed("plain")));
+        assert!(matches!(
+            unescape_label_value("plain"),
+            Cow::Borrowed("plain")
+        ));
         assert_eq!(unescape_label_value(r#"a\\b\"c\nd\x"#), "a\\b\"c\nd\\x");
         assert_eq!(unescape_label_value(r"\\n"), "\\n");
         assert_eq!(unescape_help(r#"a\\b\"c\nd"#), "a\\b\\\"c\nd");
@@ -454,7 +462,10 @@ mod tests {
         assert_eq!(c.line, 2);
         let mut c = Cursor::new(b"\"abc");
         let e = c.scan_quoted(true, "closing quote").unwrap_err();
-        assert_eq!(e.to_string(), "line 1, column 5: unexpected end of input : expected closing quote");
+        assert_eq!(
+            e.to_string(),
+            "line 1, column 5: unexpected end of input : expected closing quote"
+        );
         let mut c = Cursor::new(b"\"ab\\\nc\"");
         assert!(c.scan_quoted(true, "closing quote").is_err());
     }

@@ -57,11 +57,7 @@ impl<'a> TextParser<'a> {
                 Some(b'#') => return self.comment_or_metadata(),
                 Some(b'{') => return self.sample(),
                 Some(b) if is_metric_start(b) => return self.sample(),
-                Some(_) => {
-                    return Err(self
-                        .cur
-                        .unexpected("metric name, \"#\" or end of line"))
-                }
+                Some(_) => return Err(self.cur.unexpected("metric name, \"#\" or end of line")),
             }
         }
     }
@@ -553,10 +549,7 @@ null_byte_metric{a=\"abc\x00\"} 1";
             err("a{b=\"x\ny\"} 1\nc{}}"),
             "line 3, column 4: invalid value \"}\": invalid syntax"
         );
-        assert_eq!(
-            samples("a{b=\"x\ny\"} 1\n")[0].1,
-            l(&[("b", "x\ny")])
-        );
+        assert_eq!(samples("a{b=\"x\ny\"} 1\n")[0].1, l(&[("b", "x\ny")]));
     }
 
     #[test]
@@ -598,8 +591,14 @@ null_byte_metric{a=\"abc\x00\"} 1";
         );
         // "# HELP" without a name-separator is a comment; so is "# UNIT".
         assert!(matches!(entries("# HELP\n").unwrap()[0], Entry::Comment(_)));
-        assert!(matches!(entries("# UNIT a s\n").unwrap()[0], Entry::Comment(_)));
-        assert!(matches!(entries("#HELP a b\n").unwrap()[0], Entry::Comment(_)));
+        assert!(matches!(
+            entries("# UNIT a s\n").unwrap()[0],
+            Entry::Comment(_)
+        ));
+        assert!(matches!(
+            entries("#HELP a b\n").unwrap()[0],
+            Entry::Comment(_)
+        ));
         // Invalid UTF-8 in help is an error, in a comment it is not.
         let e = TextParser::new(b"# HELP a \xff\n").collect::<Result<Vec<_>, _>>();
         assert_eq!(
