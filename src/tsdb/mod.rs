@@ -3,3 +3,4 @@
 
 pub mod chunkenc;
 pub mod chunks;
+pub mod head;
