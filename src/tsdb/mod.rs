@@ -4,3 +4,4 @@
 pub mod chunkenc;
 pub mod chunks;
 pub mod head;
+pub mod wal;

@@ -134,7 +134,6 @@ impl Querier for HeadQuerier {
 mod tests {
     use super::*;
     use crate::model::{MatchOp, Sample};
-    use crate::storage::SampleIterator;
     use crate::tsdb::head::HeadOptions;
 
     fn head() -> Arc<Head> {
