@@ -3,5 +3,9 @@
 
 pub mod chunkenc;
 pub mod chunks;
+pub mod db;
 pub mod head;
+pub mod querier;
 pub mod wal;
+
+pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};

@@ -146,6 +146,8 @@ impl HeadMetrics {
     }
 }
 
+type RefShard = HashMap<u64, Arc<MemSeries>, MixState>;
+
 #[derive(Default)]
 struct HashShard {
     unique: HashMap<u64, Arc<MemSeries>, MixState>,
@@ -227,7 +229,7 @@ pub struct Head {
     opts: HeadOptions,
     symbols: RwLock<SymbolTable>,
     by_hash: Box<[RwLock<HashShard>]>,
-    by_ref: Box<[RwLock<HashMap<u64, Arc<MemSeries>, MixState>>]>,
+    by_ref: Box<[RwLock<RefShard>]>,
     postings: RwLock<MemPostings>,
     next_ref: AtomicU64,
     min_time: AtomicI64,
@@ -267,7 +269,7 @@ impl Head {
         &self.by_hash[(hash >> 56) as usize % SHARDS]
     }
 
-    fn ref_shard(&self, sref: u64) -> &RwLock<HashMap<u64, Arc<MemSeries>, MixState>> {
+    fn ref_shard(&self, sref: u64) -> &RwLock<RefShard> {
         &self.by_ref[(sref as usize) % SHARDS]
     }
 
@@ -562,6 +564,32 @@ impl Head {
         n
     }
 
+    /// Every series' data in `[mint, maxt)` as chunks, sorted by labels, for writing a
+    /// block. Series without samples in the range are left out.
+    pub fn block_series(
+        &self,
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<(Labels, Vec<crate::tsdb::chunks::ChunkMeta>)> {
+        let picked: Vec<(Arc<MemSeries>, Vec<crate::tsdb::chunks::ChunkMeta>)> = self
+            .all_series()
+            .into_iter()
+            .filter_map(|s| {
+                let chunks = s.state.lock().block_chunks(mint, maxt);
+                (!chunks.is_empty()).then_some((s, chunks))
+            })
+            .collect();
+        let mut out: Vec<_> = {
+            let syms = self.symbols.read();
+            picked
+                .into_iter()
+                .map(|(s, c)| (resolve(&syms, &s.labels), c))
+                .collect()
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Approximate heap bytes of the index structures (symbols and postings).
     pub fn index_heap_bytes(&self) -> usize {
         self.symbols.read().heap_bytes() + self.postings.read().heap_bytes()
@@ -636,6 +664,24 @@ mod tests {
         assert!(c2);
         assert_ne!(sa2.sref, sa.sref);
         drop(sc);
+    }
+
+    #[test]
+    fn block_series_is_sorted_and_range_limited() {
+        let h = Head::new(HeadOptions::default());
+        for name in ["b", "a", "c"] {
+            let (s, _) = h.get_or_create(&l(&[("n", name)]), false);
+            for t in 0..300 {
+                h.append_direct(&s, t * 60_000, t as f64, false).unwrap();
+            }
+        }
+        let out = h.block_series(0, 7_200_000);
+        let names: Vec<&str> = out.iter().map(|(l, _)| l.get("n").unwrap()).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        let n: usize = out[0].1.iter().map(|c| c.iter().unwrap().count()).sum();
+        assert_eq!(n, 120);
+        assert!(out[0].1.iter().all(|c| c.max_time < 7_200_000));
+        assert!(h.block_series(100_000_000, 107_200_000).is_empty());
     }
 
     #[test]

@@ -107,11 +107,7 @@ pub fn checkpoint(
     let mut series: Vec<(u64, Labels)> = Vec::new();
     for (path, n) in &inputs {
         let mut r = SegmentReader::open(path, *n, false)?;
-        loop {
-            let (offset, payload) = match r.next()? {
-                Ok(x) => x,
-                Err(_) => break,
-            };
+        while let Ok((offset, payload)) = r.next()? {
             let bad = |e: record::RecordError| WalError::Corruption {
                 segment: *n,
                 path: path.clone(),
@@ -265,6 +261,7 @@ mod tests {
                     }
                     RecordType::Tombstones => seen.push(("t", 0, 0)),
                 }
+                Ok(())
             },
             |_| {},
         )

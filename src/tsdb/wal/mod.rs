@@ -451,10 +451,11 @@ pub struct ReplayOutcome {
 
 /// Reads the newest checkpoint and then every later segment of `dir`, calling `on_record`
 /// for each record and `progress` after each segment. A torn tail of the last segment is
-/// truncated on disk (with a warning); other damage is [`WalError::Corruption`].
+/// truncated on disk (with a warning); other damage, including a record `on_record` cannot
+/// decode (it returns the reason), is [`WalError::Corruption`].
 pub fn replay(
     dir: &Path,
-    mut on_record: impl FnMut(ReadRecord<'_>),
+    mut on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), String>,
     mut progress: impl FnMut(ReplayProgress),
 ) -> Result<ReplayOutcome> {
     let cp = last_checkpoint(dir)?;
@@ -507,7 +508,13 @@ pub fn replay(
                         segment: *n,
                         offset,
                         payload,
-                    });
+                    })
+                    .map_err(|reason| WalError::Corruption {
+                        segment: *n,
+                        path: path.clone(),
+                        offset,
+                        reason,
+                    })?;
                 }
                 Err(SegmentEnd::Clean) => break,
                 Err(SegmentEnd::Torn { offset, reason }) => {
@@ -607,6 +614,7 @@ mod tests {
             |r| {
                 let (_, body) = record_type(r.payload).unwrap();
                 decode_samples(body, &mut got).unwrap();
+                Ok(())
             },
             |_| {},
         )?;
