@@ -407,9 +407,13 @@ impl Db {
         *self.inner.blocks.write() = b;
     }
 
-    /// Drops head data before `mint`, garbage-collects emptied series and checkpoints the
-    /// WAL so that the segments written so far are replaced by the checkpoint.
+    /// Drops head data before `mint` (rounded down to a multiple of the block duration, so
+    /// that whole chunks go and the head equals what the checkpoint keeps), garbage-collects
+    /// emptied series and checkpoints the WAL so that the segments written so far are
+    /// replaced by the checkpoint.
     pub fn truncate_head(&self, mint: i64) -> Result<TruncateStats> {
+        let range = self.inner.opts.block_duration_ms;
+        let mint = mint.div_euclid(range).saturating_mul(range);
         let stats = self.inner.head.truncate(mint);
         if let Some(last) = self.inner.wal.next_segment()? {
             let head = &self.inner.head;
