@@ -116,7 +116,12 @@ fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
         let want: Vec<(Labels, Vec<(i64, u64)>)> = reference
             .iter()
             .filter(|(l, _)| l != &lbl(99))
-            .map(|(l, s)| (l.clone(), s.iter().copied().filter(|x| x.0 < 6000).collect()))
+            .map(|(l, s)| {
+                (
+                    l.clone(),
+                    s.iter().copied().filter(|x| x.0 < 6000).collect(),
+                )
+            })
             .collect();
         assert_eq!(got, want, "cut at {cut}");
         let st = db.stats();
@@ -165,7 +170,10 @@ fn corruption_in_the_middle_is_an_error_naming_segment_and_offset_and_repair_kee
         other => panic!("expected corruption, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&format!("segment {}", segs[1])) && msg.contains("offset"), "{msg}");
+    assert!(
+        msg.contains(&format!("segment {}", segs[1])) && msg.contains("offset"),
+        "{msg}"
+    );
 
     // Db::open repairs: keeps everything before the damaged record, drops the rest.
     let db = Db::open(d.path(), Options::default()).unwrap();
@@ -177,7 +185,10 @@ fn corruption_in_the_middle_is_an_error_naming_segment_and_offset_and_repair_kee
     assert!(n > 10 && n < 1500, "kept {n} samples");
     for (_, s) in &got {
         // A contiguous prefix of batches 1..=k.
-        assert!(s.iter().enumerate().all(|(i, x)| x.0 == (i as i64 + 1) * 1000));
+        assert!(s
+            .iter()
+            .enumerate()
+            .all(|(i, x)| x.0 == (i as i64 + 1) * 1000));
     }
     // Later segments were dropped; the reopened WAL writes right after the repaired one.
     assert_eq!(
@@ -231,7 +242,8 @@ fn checkpoint_then_replay_equals_state_before() {
             let mut app = db.appender();
             for i in 0..30 {
                 if b <= 10 * i + 10 {
-                    app.append(&lbl(i), b as i64 * 1000, (b * i) as f64).unwrap();
+                    app.append(&lbl(i), b as i64 * 1000, (b * i) as f64)
+                        .unwrap();
                 }
             }
             app.commit().unwrap();
