@@ -1,5 +1,7 @@
 //! The time-series database: head, chunks, WAL, blocks, compaction, retention, querier.
 //! Mirrors Prometheus `tsdb/`.
 
+pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod tombstones;
