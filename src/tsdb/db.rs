@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::block::{self, Block, BlockError, BlockMeta};
 use super::head::querier::check_matchers;
 use super::head::{Accept, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
 use super::querier::MergeQuerier;
@@ -92,8 +93,12 @@ pub enum Error {
     InvalidOption { name: &'static str, reason: String },
     #[error(transparent)]
     Wal(#[from] WalError),
-    #[error("block {block}: {reason}")]
-    Block { block: String, reason: String },
+    #[error("block {block}: {source}")]
+    Block {
+        block: String,
+        #[source]
+        source: BlockError,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -109,6 +114,24 @@ pub trait BlockSource: Send + Sync {
     fn max_time(&self) -> i64;
     /// A querier over `[mint, maxt]` (inclusive).
     fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError>;
+}
+
+impl BlockSource for Block {
+    fn id(&self) -> String {
+        self.meta().ulid.to_string()
+    }
+    fn min_time(&self) -> i64 {
+        self.meta().min_time
+    }
+    fn max_time(&self) -> i64 {
+        self.meta().max_time
+    }
+    fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
+        match Block::querier(self, mint, maxt) {
+            Ok(q) => Ok(Box::new(q)),
+            Err(e) => Err(QueryError::Storage(format!("block {}: {e}", self.id()))),
+        }
+    }
 }
 
 /// A snapshot of the database's self-metrics.
@@ -136,6 +159,9 @@ pub struct DbStats {
     pub replay_unknown_refs: u64,
     pub checkpoints: u64,
     pub blocks: usize,
+    /// Blocks cut from the head since open.
+    pub head_compactions: u64,
+    pub compaction_failures: u64,
 }
 
 #[derive(Default)]
@@ -146,6 +172,8 @@ struct DbMetrics {
     replay_records: AtomicU64,
     replay_unknown_refs: AtomicU64,
     checkpoints: AtomicU64,
+    head_compactions: AtomicU64,
+    compaction_failures: AtomicU64,
 }
 
 struct Inner {
@@ -156,6 +184,10 @@ struct Inner {
     commit_lock: Mutex<()>,
     blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
     metrics: DbMetrics,
+    /// One head compaction at a time.
+    compact_lock: Mutex<()>,
+    /// Wakes the background compaction thread (capacity 1: triggers coalesce).
+    compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     // Held for the lifetime of the database: the flock is released when it is closed.
     _lock: File,
 }
@@ -289,6 +321,12 @@ impl Db {
             source,
         })?;
         let lock = lock_dir(&dir)?;
+        let blocks = block::open_blocks(&dir).map_err(|source| Error::Block {
+            block: dir.display().to_string(),
+            source,
+        })?;
+        // WAL samples already persisted in a block are skipped by replay.
+        let blocks_max = blocks.iter().map(|b| b.meta().max_time).max();
         let wal_dir = dir.join("wal");
         let head_opts = HeadOptions {
             chunk_range: opts.block_duration_ms,
@@ -299,6 +337,9 @@ impl Db {
         let mut unknown = 0u64;
         let (head, outcome) = loop {
             let head = Head::new(head_opts);
+            if let Some(t) = blocks_max {
+                head.set_min_valid_time(t);
+            }
             match replay_into(&head, &wal_dir, &mut progress, &mut unknown) {
                 Ok(o) => break (head, o),
                 Err(WalError::Corruption {
@@ -347,18 +388,124 @@ impl Db {
                 fsync_every_commit: opts.wal_fsync_every_commit,
             },
         )?;
-        Ok(Db {
+        let blocks: Vec<Arc<dyn BlockSource>> = blocks
+            .into_iter()
+            .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+            .collect();
+        let db = Db {
             inner: Arc::new(Inner {
                 dir,
                 opts,
                 head: Arc::new(head),
                 wal,
                 commit_lock: Mutex::new(()),
-                blocks: RwLock::new(Vec::new()),
+                blocks: RwLock::new(blocks),
                 metrics,
+                compact_lock: Mutex::new(()),
+                compact_tx: Mutex::new(None),
                 _lock: lock,
             }),
-        })
+        };
+        db.start_compactor();
+        Ok(db)
+    }
+
+    /// Starts the background thread that cuts blocks from the head when signalled by a
+    /// commit. It holds only a weak reference and ends when the database is dropped.
+    fn start_compactor(&self) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("tsdb-compact".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    let Some(inner) = weak.upgrade() else { break };
+                    let db = Db { inner };
+                    if let Err(e) = db.compact_head() {
+                        tracing::error!(error = %e, "head compaction failed");
+                        db.inner
+                            .metrics
+                            .compaction_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => *self.inner.compact_tx.lock() = Some(tx),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot start the compaction thread; call Db::compact_head explicitly"
+            ),
+        }
+    }
+
+    /// True when the head spans more than 1.5 block durations, as Prometheus'
+    /// `Head.compactable`.
+    pub fn head_compactable(&self) -> bool {
+        let h = &self.inner.head;
+        let (min, max) = (h.min_time(), h.max_time());
+        min != i64::MAX
+            && max != i64::MIN
+            && max.saturating_sub(min) > self.inner.opts.block_duration_ms / 2 * 3
+    }
+
+    /// Persists the head's oldest block-aligned range `[mint, mint + block duration)` as a
+    /// block while the head is compactable, then truncates the head and checkpoints the
+    /// WAL. Returns the blocks written. Runs in the background after commits; callable
+    /// directly (tests, shutdown).
+    pub fn compact_head(&self) -> Result<Vec<BlockMeta>> {
+        let _c = self.inner.compact_lock.lock();
+        let bd = self.inner.opts.block_duration_ms;
+        let head = &self.inner.head;
+        let mut written = Vec::new();
+        while self.head_compactable() {
+            let mint = head.min_time().div_euclid(bd).saturating_mul(bd);
+            let maxt = mint.saturating_add(bd);
+            {
+                // From here on no commit can add samples below maxt: in-flight commits have
+                // finished, later ones validate against the new bound.
+                let _g = self.inner.commit_lock.lock();
+                head.set_min_valid_time(maxt);
+            }
+            let series = head.block_series(mint, maxt);
+            if !series.is_empty() {
+                let meta = block::write_block(&self.inner.dir, mint, maxt, series.into_iter())
+                    .map_err(|source| Error::Block {
+                        block: format!("new block [{mint}, {maxt})"),
+                        source,
+                    })?;
+                let path = self.inner.dir.join(meta.ulid.to_string());
+                let b = Block::open(&path).map_err(|source| Error::Block {
+                    block: meta.ulid.to_string(),
+                    source,
+                })?;
+                tracing::info!(
+                    block = %meta.ulid,
+                    mint,
+                    maxt,
+                    series = meta.stats.num_series,
+                    samples = meta.stats.num_samples,
+                    "head block persisted"
+                );
+                self.add_block(Arc::new(b));
+                written.push(meta);
+                self.inner
+                    .metrics
+                    .head_compactions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.truncate_head_locked(maxt)?;
+        }
+        Ok(written)
+    }
+
+    fn signal_compaction(&self) {
+        if self.head_compactable() {
+            if let Some(tx) = self.inner.compact_tx.lock().as_ref() {
+                // Full means a compaction is already queued.
+                let _ = tx.try_send(());
+            }
+        }
     }
 
     /// The data directory.
@@ -412,6 +559,11 @@ impl Db {
     /// emptied series and checkpoints the WAL so that the segments written so far are
     /// replaced by the checkpoint.
     pub fn truncate_head(&self, mint: i64) -> Result<TruncateStats> {
+        let _c = self.inner.compact_lock.lock();
+        self.truncate_head_locked(mint)
+    }
+
+    fn truncate_head_locked(&self, mint: i64) -> Result<TruncateStats> {
         let range = self.inner.opts.block_duration_ms;
         let mint = mint.div_euclid(range).saturating_mul(range);
         let stats = self.inner.head.truncate(mint);
@@ -490,6 +642,8 @@ impl Db {
             replay_unknown_refs: m.replay_unknown_refs.load(Ordering::Relaxed),
             checkpoints: m.checkpoints.load(Ordering::Relaxed),
             blocks: self.inner.blocks.read().len(),
+            head_compactions: m.head_compactions.load(Ordering::Relaxed),
+            compaction_failures: m.compaction_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -677,6 +831,12 @@ impl Appender for DbAppender {
             self.do_commit()
         };
         self.release();
+        if r.is_ok() {
+            Db {
+                inner: self.inner.clone(),
+            }
+            .signal_compaction();
+        }
         r
     }
 
