@@ -29,7 +29,7 @@ fn labels(s: usize) -> Labels {
 
 /// The value series `s` gets in batch `b`; some are staleness markers.
 fn value(b: i64, s: usize) -> f64 {
-    if (b as usize + s) % 17 == 0 {
+    if (b as usize + s).is_multiple_of(17) {
         STALE_NAN
     } else {
         (b * 1000 + s as i64) as f64 * 0.5
@@ -82,7 +82,7 @@ fn writer(dir: &Path, start: i64) {
         drop(out);
         // Now and then checkpoint the WAL (keeps everything: all data is after time 0), so
         // kills also land during checkpoints.
-        if b % 60 == 0 {
+        if b.is_multiple_of(60) {
             if let Err(e) = db.truncate_head(0) {
                 eprintln!("writer: checkpoint: {e}");
                 std::process::exit(5);
