@@ -82,7 +82,7 @@ fn writer(dir: &Path, start: i64) {
         drop(out);
         // Now and then checkpoint the WAL (keeps everything: all data is after time 0), so
         // kills also land during checkpoints.
-        if b.is_multiple_of(60) {
+        if b % 60 == 0 {
             if let Err(e) = db.truncate_head(0) {
                 eprintln!("writer: checkpoint: {e}");
                 std::process::exit(5);
