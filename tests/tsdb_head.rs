@@ -75,7 +75,10 @@ fn postings_matchers_all_four_ops_and_empty_matching() {
     let d = tempfile::tempdir().unwrap();
     let db = fixture(d.path());
     let http = m("__name__", Equal, "http");
-    assert_eq!(names(&db, &[http.clone()]), vec!["1", "2", "3", "4"]);
+    assert_eq!(
+        names(&db, std::slice::from_ref(&http)),
+        vec!["1", "2", "3", "4"]
+    );
     assert_eq!(
         names(&db, &[http.clone(), m("code", Equal, "200")]),
         vec!["1"]
