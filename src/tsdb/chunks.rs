@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::chunkenc::{ChunkError, Encoding, XorIterator};
+use super::chunkenc::{ChunkError, DecimalIterator, Encoding, XorIterator};
+use crate::model::Sample;
 
 /// One encoded chunk of a series with the time range it covers (inclusive).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,11 +15,48 @@ pub struct ChunkMeta {
     pub data: Arc<[u8]>,
 }
 
+/// A lazily decoding iterator over one chunk of any encoding.
+#[derive(Clone, Debug)]
+pub enum ChunkIterator {
+    Xor(XorIterator<Arc<[u8]>>),
+    DecimalDelta(DecimalIterator<Arc<[u8]>>),
+}
+
+impl ChunkIterator {
+    /// The decoding error that ended iteration early, if any (a corrupt chunk).
+    pub fn error(&self) -> Option<&ChunkError> {
+        match self {
+            ChunkIterator::Xor(it) => it.error(),
+            ChunkIterator::DecimalDelta(it) => it.error(),
+        }
+    }
+}
+
+impl Iterator for ChunkIterator {
+    type Item = Sample;
+    #[inline]
+    fn next(&mut self) -> Option<Sample> {
+        match self {
+            ChunkIterator::Xor(it) => it.next_sample(),
+            ChunkIterator::DecimalDelta(it) => it.next_sample(),
+        }
+    }
+}
+
+impl crate::storage::SampleIterator for ChunkIterator {
+    fn next(&mut self) -> Option<Sample> {
+        Iterator::next(self)
+    }
+}
+
 impl ChunkMeta {
     /// A lazily decoding iterator over the chunk's samples.
-    pub fn iter(&self) -> Result<XorIterator<Arc<[u8]>>, ChunkError> {
+    pub fn iter(&self) -> Result<ChunkIterator, ChunkError> {
         match self.encoding {
-            Encoding::Xor => XorIterator::new(self.data.clone()),
+            Encoding::Xor => XorIterator::new(self.data.clone()).map(ChunkIterator::Xor),
+            Encoding::DecimalDelta => Ok(ChunkIterator::DecimalDelta(DecimalIterator::new(
+                self.data.clone(),
+            ))),
         }
     }
 

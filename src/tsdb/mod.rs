@@ -1,5 +1,13 @@
 //! The time-series database: head, chunks, WAL, blocks, compaction, retention, querier.
 //! Mirrors Prometheus `tsdb/`.
 
+pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod db;
+pub mod head;
+pub mod querier;
+pub mod tombstones;
+pub mod wal;
+
+pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};

@@ -5,8 +5,10 @@
 //! data. Mirrors Prometheus `tsdb/chunkenc`.
 
 pub mod bstream;
+pub mod decimal;
 pub mod xor;
 
+pub use decimal::{encode_smallest, DecimalIterator};
 pub use xor::{XorChunk, XorIterator};
 
 /// On-disk tag of a chunk's encoding.
@@ -15,12 +17,16 @@ pub use xor::{XorChunk, XorIterator};
 pub enum Encoding {
     /// Gorilla XOR (timestamps delta-of-delta, values XOR), as Prometheus' encoding 1.
     Xor = 1,
+    /// Decimal-delta: bit-packed integer columns for timestamps and decimal-scaled values
+    /// (XOR value stream as a fallback); written by the block writer. See `decimal`.
+    DecimalDelta = 2,
 }
 
 impl Encoding {
     pub fn from_u8(b: u8) -> Result<Self, ChunkError> {
         match b {
             1 => Ok(Encoding::Xor),
+            2 => Ok(Encoding::DecimalDelta),
             other => Err(ChunkError::UnknownEncoding(other)),
         }
     }
