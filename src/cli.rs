@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions with Prometheus-style flag names, and dispatch.
 //! Each command's work lives in the library; this file only parses and calls.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,6 +22,9 @@ pub struct Cli {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long = "log.level", default_value = "info", global = true)]
     pub log_level: String,
+
+    #[command(flatten)]
+    pub serve: ServeFlags,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -54,8 +58,34 @@ pub struct StorageFlags {
     pub retention_size: String,
 }
 
+/// Flags of the long-running engine (`promtui` and `promtui serve`).
+#[derive(Debug, Args, Clone)]
+pub struct ServeFlags {
+    /// Configuration file (prometheus.yml format). Without it promtui runs its embedded
+    /// default, which scrapes promtui itself.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Address to listen on for the API and /metrics.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    pub listen_address: String,
+
+    /// Enable shutdown and reload via HTTP (`POST /-/reload`).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Enable the admin API (`/api/v1/admin/tsdb/...`).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run headless: scrape, store and serve the Prometheus HTTP API until SIGINT/SIGTERM.
+    Serve {
+        #[command(flatten)]
+        serve: ServeFlags,
+    },
     /// Inspect and maintain the local time-series database.
     Tsdb {
         #[command(subcommand)]
@@ -136,6 +166,7 @@ fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -164,11 +195,12 @@ impl StorageFlags {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!("\nData directory: {}", cli.storage.path()?.display());
-            Ok(ExitCode::SUCCESS)
+            // The terminal UI is not built yet; until it is, promtui runs the engine headless
+            // on the same defaults so that it is immediately useful.
+            eprintln!("promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops.");
+            serve(&cli.storage, &cli.serve)
         }
+        Some(Command::Serve { serve: flags }) => serve(&cli.storage, &flags),
         Some(Command::Check {
             command: CheckCommand::Config { files },
         }) => Ok(check_config(&files)),
@@ -198,6 +230,60 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+impl StorageFlags {
+    /// TSDB options from the flags.
+    pub fn tsdb_options(&self) -> anyhow::Result<crate::tsdb::Options> {
+        let retention_time_ms = crate::model::time::parse_duration(&self.retention_time)
+            .with_context(|| format!("invalid --storage.tsdb.retention.time {:?}", self.retention_time))?;
+        let size = crate::config::ByteSize::parse(&self.retention_size).map_err(|e| {
+            anyhow::anyhow!("invalid --storage.tsdb.retention.size {:?}: {e}", self.retention_size)
+        })?;
+        Ok(crate::tsdb::Options {
+            retention_time_ms: (retention_time_ms > 0).then_some(retention_time_ms),
+            retention_size_bytes: (size.0 > 0).then_some(size.0),
+            ..crate::tsdb::Options::default()
+        })
+    }
+}
+
+fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode> {
+    let tsdb_path = storage.path()?;
+    let mut shown = BTreeMap::new();
+    let cfg = flags
+        .config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    shown.insert("config.file".to_string(), cfg);
+    shown.insert("storage.tsdb.path".to_string(), tsdb_path.display().to_string());
+    shown.insert("storage.tsdb.retention.time".to_string(), storage.retention_time.clone());
+    shown.insert("storage.tsdb.retention.size".to_string(), storage.retention_size.clone());
+    shown.insert("web.listen-address".to_string(), flags.listen_address.clone());
+    shown.insert("web.enable-lifecycle".to_string(), flags.enable_lifecycle.to_string());
+    shown.insert("web.enable-admin-api".to_string(), flags.enable_admin_api.to_string());
+    let opts = crate::engine::EngineOptions {
+        config_file: flags.config_file.clone(),
+        tsdb_path,
+        tsdb: storage.tsdb_options()?,
+        listen_address: flags.listen_address.clone(),
+        enable_lifecycle: flags.enable_lifecycle,
+        enable_admin_api: flags.enable_admin_api,
+        flags: shown,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let engine = tokio::task::spawn_blocking(move || crate::engine::Engine::open(opts))
+            .await
+            .context("opening the engine")??;
+        engine.run(std::future::pending()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod exposition;
 pub mod model;
 pub mod promql;

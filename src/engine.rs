@@ -1,0 +1,428 @@
+//! The engine: owns and wires the subsystems (config, TSDB, scraping, HTTP API) for
+//! `promtui serve` and, later, the TUI.
+//!
+//! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
+//! configuration (a bad one stops start-up with its file:line:column), open the TSDB
+//! (WAL replay, progress logged), bind the listener (a busy port names its flag), then
+//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests,
+//! then flushes the WAL so nothing acknowledged is lost. SIGHUP and `POST /-/reload`
+//! reload the configuration; an invalid one is rejected and the old one keeps running.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::config::Config;
+use crate::model::{MatchOp, Matcher};
+use crate::storage::Querier;
+use crate::tsdb::{Db, DbStats};
+use crate::web::api::ApiError;
+use crate::web::metrics::{HttpMetrics, MetricsWriter};
+use crate::web::{
+    self, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, HeadStats, MetricsSource,
+    NameValue, TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
+};
+
+/// Everything `promtui serve` needs to start.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The configuration file; `None` runs the embedded default.
+    pub config_file: Option<PathBuf>,
+    pub tsdb_path: PathBuf,
+    pub tsdb: crate::tsdb::Options,
+    pub listen_address: String,
+    pub enable_lifecycle: bool,
+    pub enable_admin_api: bool,
+    /// Flags as `/api/v1/status/flags` shows them.
+    pub flags: BTreeMap<String, String>,
+}
+
+/// Why the engine could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(#[from] crate::config::Error),
+    #[error("opening the TSDB at {path}: {source}")]
+    Tsdb {
+        path: PathBuf,
+        source: crate::tsdb::Error,
+    },
+    #[error(transparent)]
+    Web(#[from] web::Error),
+}
+
+/// The loaded configuration and the text it came from.
+struct LoadedConfig {
+    config: Config,
+    text: String,
+}
+
+fn load_config(file: Option<&PathBuf>) -> Result<LoadedConfig, crate::config::Error> {
+    match file {
+        None => Ok(LoadedConfig {
+            config: Config::default_config()?,
+            text: crate::config::DEFAULT_CONFIG.to_string(),
+        }),
+        Some(path) => {
+            let config = Config::load_file(path)?;
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            Ok(LoadedConfig { config, text })
+        }
+    }
+}
+
+/// State shared by the engine's tasks and the web handlers.
+struct Shared {
+    opts: EngineOptions,
+    db: Db,
+    config: RwLock<Arc<LoadedConfig>>,
+    reloads_ok: std::sync::atomic::AtomicU64,
+    reloads_failed: std::sync::atomic::AtomicU64,
+    last_reload_ok: AtomicBool,
+}
+
+/// A running engine.
+pub struct Engine {
+    shared: Arc<Shared>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Engine {
+    /// Loads the configuration and opens the TSDB (replaying its WAL).
+    pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
+        let loaded = load_config(opts.config_file.as_ref())?;
+        match &opts.config_file {
+            Some(p) => tracing::info!(file = %p.display(), "loaded configuration"),
+            None => tracing::info!("no --config.file given: running the embedded default"),
+        }
+        let started = std::time::Instant::now();
+        let db = Db::open_with_progress(&opts.tsdb_path, opts.tsdb.clone(), |p| {
+            tracing::info!(progress = ?p, "replaying WAL");
+        })
+        .map_err(|source| Error::Tsdb {
+            path: opts.tsdb_path.clone(),
+            source,
+        })?;
+        let stats = db.stats();
+        tracing::info!(
+            dir = %opts.tsdb_path.display(),
+            head_series = stats.head_series,
+            blocks = stats.blocks,
+            took = ?started.elapsed(),
+            "TSDB opened"
+        );
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                opts,
+                db,
+                config: RwLock::new(Arc::new(loaded)),
+                reloads_ok: Default::default(),
+                reloads_failed: Default::default(),
+                last_reload_ok: AtomicBool::new(true),
+            }),
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The database, for callers that embed the engine.
+    pub fn db(&self) -> &Db {
+        &self.shared.db
+    }
+
+    /// Serves until `shutdown` completes or SIGINT/SIGTERM arrives, then flushes the WAL.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let listener = web::bind(&self.shared.opts.listen_address, "web.listen-address").await?;
+        let adapter = Arc::new(Adapter(self.shared.clone()));
+        let state = WebState {
+            targets: adapter.clone(),
+            tsdb: adapter.clone(),
+            config: adapter.clone(),
+            metrics_sources: vec![adapter.clone()],
+            flags: Arc::new(self.shared.opts.flags.clone()),
+            ready: self.ready.clone(),
+            enable_lifecycle: self.shared.opts.enable_lifecycle,
+            enable_admin_api: self.shared.opts.enable_admin_api,
+            http_metrics: Arc::new(HttpMetrics::default()),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // SIGHUP reloads; SIGINT/SIGTERM or the caller's future stop.
+        let reload_shared = self.shared.clone();
+        let mut hup_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        if let Err(e) = reload(&reload_shared) {
+                            tracing::error!("reload on SIGHUP failed: {e}");
+                        }
+                    }
+                    _ = hup_stop.changed() => return,
+                }
+            }
+        });
+        let stop = async move {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown => {},
+                _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
+                _ = term => tracing::info!("received SIGTERM, shutting down"),
+            }
+            let _ = stop_tx.send(true);
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(address = %addr, "listening");
+        self.ready.store(true, Ordering::Release);
+        let served = web::serve(listener, web::router(state), stop).await;
+        self.ready.store(false, Ordering::Release);
+        let db = self.shared.db.clone();
+        let flushed = tokio::task::spawn_blocking(move || db.close()).await;
+        match flushed {
+            Ok(Ok(())) => tracing::info!("WAL flushed; bye"),
+            Ok(Err(e)) => tracing::error!("flushing the WAL on shutdown: {e}"),
+            Err(e) => tracing::error!("flushing the WAL on shutdown: {e}"),
+        }
+        served?;
+        Ok(())
+    }
+}
+
+/// Reloads the configuration file; the old configuration stays on any error.
+fn reload(shared: &Shared) -> Result<(), String> {
+    match load_config(shared.opts.config_file.as_ref()) {
+        Ok(loaded) => {
+            *shared.config.write() = Arc::new(loaded);
+            shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            shared.last_reload_ok.store(true, Ordering::Relaxed);
+            tracing::info!("configuration reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            shared.last_reload_ok.store(false, Ordering::Relaxed);
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Replaces secret values in configuration text with `<secret>`, as Prometheus shows them.
+fn redact_secrets(text: &str) -> String {
+    const KEYS: [&str; 4] = ["password", "credentials", "bearer_token", "client_secret"];
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        let secret = KEYS.iter().any(|k| {
+            trimmed
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        });
+        match line.split_once(':') {
+            Some((key, value)) if secret && !value.trim().is_empty() => {
+                out.push_str(key);
+                out.push_str(": <secret>");
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Implements the web layer's traits over the engine's shared state.
+struct Adapter(Arc<Shared>);
+
+impl TargetRetriever for Adapter {
+    fn active_targets(&self) -> Vec<ActiveTarget> {
+        Vec::new()
+    }
+    fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        Vec::new()
+    }
+}
+
+impl ConfigSource for Adapter {
+    fn config_yaml(&self) -> String {
+        redact_secrets(&self.0.config.read().text)
+    }
+    fn reload(&self) -> BoxFuture<Result<(), String>> {
+        let shared = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || reload(&shared))
+                .await
+                .map_err(|e| e.to_string())?
+        })
+    }
+}
+
+/// Top `limit` entries of a count map, largest first, ties by name.
+fn top(map: BTreeMap<String, u64>, limit: usize) -> Vec<NameValue> {
+    let mut v: Vec<NameValue> = map
+        .into_iter()
+        .map(|(name, value)| NameValue { name, value })
+        .collect();
+    v.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
+    v.truncate(limit);
+    v
+}
+
+impl TsdbAdmin for Adapter {
+    fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError> {
+        let db = &self.0.db;
+        let stats = db.stats();
+        let (mint, maxt) = (
+            stats.head_min_time.unwrap_or(i64::MIN),
+            stats.head_max_time.unwrap_or(i64::MAX),
+        );
+        let q = crate::tsdb::head::querier::HeadQuerier::new(db.head().clone(), mint, maxt);
+        let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+")
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let series = q
+            .select(&[all])
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut by_metric: BTreeMap<String, u64> = BTreeMap::new();
+        let mut values_by_name: BTreeMap<String, std::collections::BTreeSet<String>> =
+            BTreeMap::new();
+        let mut pairs: BTreeMap<String, u64> = BTreeMap::new();
+        for s in &series {
+            if let Some(n) = s.labels.metric_name() {
+                *by_metric.entry(n.to_string()).or_default() += 1;
+            }
+            for l in s.labels.iter() {
+                values_by_name
+                    .entry(l.name.clone())
+                    .or_default()
+                    .insert(l.value.clone());
+                *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
+            }
+        }
+        let num_label_pairs = values_by_name.values().map(|v| v.len() as u64).sum();
+        let memory: BTreeMap<String, u64> = values_by_name
+            .iter()
+            .map(|(n, vs)| (n.clone(), vs.iter().map(|v| v.len() as u64).sum()))
+            .collect();
+        let counts: BTreeMap<String, u64> = values_by_name
+            .into_iter()
+            .map(|(n, vs)| (n, vs.len() as u64))
+            .collect();
+        Ok(TsdbStatus {
+            head_stats: HeadStats {
+                num_series: stats.head_series,
+                num_label_pairs,
+                chunk_count: stats.head_chunks,
+                min_time: stats.head_min_time.unwrap_or(0),
+                max_time: stats.head_max_time.unwrap_or(0),
+            },
+            series_count_by_metric_name: top(by_metric, limit),
+            label_value_count_by_label_name: top(counts, limit),
+            memory_in_bytes_by_label_name: top(memory, limit),
+            series_count_by_label_value_pair: top(pairs, limit),
+        })
+    }
+
+    fn delete_series(&self, selectors: &[String], start: i64, end: i64) -> Result<(), ApiError> {
+        let _ = (selectors, start, end);
+        Err(ApiError::new(
+            web::api::ErrorType::Unavailable,
+            "series deletion is not available yet",
+        ))
+    }
+}
+
+impl MetricsSource for Adapter {
+    fn write_metrics(&self, w: &mut MetricsWriter) {
+        write_db_stats(&self.0.db.stats(), w);
+        w.single(
+            "promtui_config_last_reload_successful",
+            "gauge",
+            "Whether the last configuration reload attempt was successful.",
+            if self.0.last_reload_ok.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+}
+
+/// TSDB self-metrics under Prometheus' names with our prefix.
+fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
+    let g = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
+        w.single(name, "gauge", help, v as f64);
+    };
+    let c = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
+        w.single(name, "counter", help, v as f64);
+    };
+    g(w, "promtui_tsdb_head_series", "Total number of series in the head block.", s.head_series);
+    g(w, "promtui_tsdb_head_chunks", "Total number of chunks in the head block.", s.head_chunks);
+    c(w, "promtui_tsdb_head_samples_appended_total", "Total number of appended samples.", s.samples_appended);
+    c(w, "promtui_tsdb_head_series_created_total", "Total number of series created in the head.", s.series_created);
+    c(w, "promtui_tsdb_head_series_removed_total", "Total number of series removed from the head.", s.series_removed);
+    w.family(
+        "promtui_tsdb_rejected_samples_total",
+        "counter",
+        "Samples rejected on append, by reason.",
+    );
+    for (reason, v) in [
+        ("out_of_order", s.rejected_out_of_order),
+        ("out_of_bounds", s.rejected_out_of_bounds),
+        ("duplicate", s.rejected_duplicate),
+    ] {
+        w.sample("promtui_tsdb_rejected_samples_total", &[("reason", reason)], v as f64);
+    }
+    g(w, "promtui_tsdb_wal_storage_size_bytes", "Size of the write-ahead log in bytes.", s.wal_bytes);
+    g(w, "promtui_tsdb_wal_segments", "Number of WAL segment files.", s.wal_segments);
+    c(w, "promtui_tsdb_wal_corruptions_total", "WAL corruptions found on replay.", s.wal_corruptions);
+    c(w, "promtui_tsdb_wal_truncations_total", "Torn WAL tails truncated on replay.", s.wal_truncations);
+    c(w, "promtui_tsdb_checkpoints_total", "WAL checkpoints written.", s.checkpoints);
+    g(w, "promtui_tsdb_blocks_loaded", "Number of persisted blocks.", s.blocks as u64);
+    c(w, "promtui_tsdb_compactions_total", "Head blocks persisted.", s.head_compactions);
+    c(w, "promtui_tsdb_compactions_failed_total", "Failed compactions.", s.compaction_failures);
+    w.single(
+        "promtui_tsdb_wal_replay_duration_seconds",
+        "gauge",
+        "Time the last WAL replay took.",
+        s.replay_duration.as_secs_f64(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let text = "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: tok\n  credentials_file: /x\n- password: p\n";
+        let r = redact_secrets(text);
+        assert!(!r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"), "{r}");
+        assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
+    }
+
+    #[test]
+    fn top_orders_by_count_then_name() {
+        let m = BTreeMap::from([("b".to_string(), 2), ("a".to_string(), 2), ("c".to_string(), 5)]);
+        let t = top(m, 2);
+        assert_eq!(t[0].name, "c");
+        assert_eq!(t[1].name, "a");
+        assert_eq!(t.len(), 2);
+    }
+}
