@@ -1,0 +1,1624 @@
+//! PromQL parser: tokens from [`super::lexer`] to an [`Expr`] tree, with upstream's
+//! precedence, modifier rules and type checks.
+//!
+//! Mirrors upstream `promql/parser/generated_parser.y` and `parse.go` (`checkAST`,
+//! `newAggregateExpr`, `addOffset`, `setTimestamp`, ...) as a hand-written precedence-climbing
+//! parser. Precedence, loosest first: `or`; `and` `unless`; comparisons; `+ -`;
+//! `* / % atan2`; unary `+ -`; `^` (right-associative, so `-2^2` is `-(2^2)`); then the
+//! postfix modifiers `[range]`, `[range:step]`, `offset`, `@`, `anchored`, `smoothed`.
+//!
+//! Errors come in upstream's three tiers, and the first error of the earliest tier wins:
+//! 1. syntax errors stop parsing at once;
+//! 2. errors upstream raises in grammar actions (unknown function, offset/@ placement,
+//!    aggregation argument counts, bad matchers) are collected while parsing continues;
+//! 3. type errors (upstream `checkAST`) are collected the same way and reported only when
+//!    there is no error of the earlier tiers.
+//!
+//! Nesting is bounded ([`MAX_NESTING`], [`MAX_TREE_HEIGHT`]) so that no input can overflow the
+//! stack of the parser, the printer or the evaluator.
+
+use crate::model::time::parse_duration;
+use crate::model::{MatchOp, Matcher, METRIC_NAME};
+
+use super::ast::*;
+use super::error::ParseError;
+use super::functions::{get_function, ANCHORED_FUNCTIONS, SMOOTHED_FUNCTIONS};
+use super::lexer::{go_quote, tokenize, unquote, Token, TokenKind};
+
+/// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
+pub const MAX_NESTING: usize = 150;
+
+/// Tallest expression tree the parser builds (long operator chains add height without
+/// recursion).
+pub const MAX_TREE_HEIGHT: usize = 600;
+
+const POW_PRECEDENCE: u8 = 6;
+
+type PResult<T> = Result<T, ParseError>;
+
+/// A parsed subexpression with the facts the parser needs about it.
+struct Node {
+    expr: Expr,
+    /// Byte offset where the subexpression starts.
+    start: usize,
+    /// Height of the tree.
+    height: usize,
+    /// Index into the type errors of "vector selector must contain at least one non-empty
+    /// matcher" raised for this very node, which `info()`'s second argument waives.
+    empty_matcher_error: Option<usize>,
+}
+
+impl Node {
+    fn leaf(expr: Expr, start: usize) -> Node {
+        Node {
+            expr,
+            start,
+            height: 1,
+            empty_matcher_error: None,
+        }
+    }
+}
+
+/// The binary-operator modifiers between an operator and its right operand.
+#[derive(Default)]
+struct BinModifiers {
+    return_bool: bool,
+    matching: VectorMatching,
+}
+
+struct Parser<'a> {
+    input: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+    action_errors: Vec<ParseError>,
+    type_errors: Vec<Option<ParseError>>,
+}
+
+/// Parses a PromQL expression.
+pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
+    let mut p = Parser {
+        input,
+        tokens: tokenize(input),
+        pos: 0,
+        depth: 0,
+        action_errors: Vec::new(),
+        type_errors: Vec::new(),
+    };
+    if p.peek().kind == TokenKind::Eof {
+        return Err(p.error_at(0, "no expression found in input"));
+    }
+    let node = p.parse_expr_bp(0)?;
+    let t = p.peek();
+    if t.kind != TokenKind::Eof {
+        let t = t.clone();
+        return Err(p.unexpected(&t, "", ""));
+    }
+    if let Some(e) = p.action_errors.into_iter().next() {
+        return Err(e);
+    }
+    if let Some(e) = p.type_errors.into_iter().flatten().next() {
+        return Err(e);
+    }
+    Ok(node.expr)
+}
+
+/// Reads a token's text as a float the way upstream's `parser.number` does: first as a Go
+/// integer literal (`ParseInt(s, 0, 64)`: hex, octal with a leading 0, `_` separators), then
+/// as a float.
+pub fn parse_number_text(text: &str) -> Result<f64, String> {
+    let err = || format!("error parsing number: invalid syntax: {}", go_quote(text));
+    let lower = text.to_ascii_lowercase();
+    if lower == "inf" || lower == "+inf" {
+        return Ok(f64::INFINITY);
+    }
+    if lower == "-inf" {
+        return Ok(f64::NEG_INFINITY);
+    }
+    if lower == "nan" {
+        return Ok(f64::NAN);
+    }
+    let digits: String = text.chars().filter(|&c| c != '_').collect();
+    if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        return i64::from_str_radix(hex, 16)
+            .map(|v| v as f64)
+            .map_err(|_| err());
+    }
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let as_int = if digits.len() > 1 && digits.starts_with('0') {
+            i64::from_str_radix(&digits[1..], 8).ok()
+        } else {
+            digits.parse::<i64>().ok()
+        };
+        if let Some(v) = as_int {
+            return Ok(v as f64);
+        }
+        return digits.parse::<f64>().map_err(|_| err());
+    }
+    if text.contains('_') {
+        // Go's ParseFloat only accepts separators after a base prefix.
+        return Err(err());
+    }
+    text.parse::<f64>().map_err(|_| err())
+}
+
+/// Words with a fixed meaning upstream; the `unexpected ...` messages show them as `<word>`.
+const KEYWORDS: &[&str] = &[
+    "bool",
+    "by",
+    "group_left",
+    "group_right",
+    "ignoring",
+    "offset",
+    "on",
+    "without",
+    "start",
+    "end",
+    "step",
+    "range",
+    "anchored",
+    "smoothed",
+    "fill",
+    "fill_left",
+    "fill_right",
+];
+
+fn keyword_binary_op(word: &str) -> Option<BinaryOp> {
+    if word.eq_ignore_ascii_case("and") {
+        Some(BinaryOp::And)
+    } else if word.eq_ignore_ascii_case("or") {
+        Some(BinaryOp::Or)
+    } else if word.eq_ignore_ascii_case("unless") {
+        Some(BinaryOp::Unless)
+    } else if word.eq_ignore_ascii_case("atan2") {
+        Some(BinaryOp::Atan2)
+    } else {
+        None
+    }
+}
+
+fn is_valid_label_name(s: &str) -> bool {
+    crate::model::labels::is_valid_legacy_label_name(s)
+}
+
+impl<'a> Parser<'a> {
+    // ----- token helpers -------------------------------------------------------------
+
+    fn peek(&self) -> &Token {
+        // The token list always ends with Eof or Error, and `advance` never moves past it.
+        &self.tokens[self.pos.min(self.tokens.len() - 1)]
+    }
+
+    fn peek_at(&self, n: usize) -> &Token {
+        &self.tokens[(self.pos + n).min(self.tokens.len() - 1)]
+    }
+
+    fn advance(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.pos < self.tokens.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn text(&self, t: &Token) -> &'a str {
+        self.input.get(t.start..t.end).unwrap_or("")
+    }
+
+    fn is_word(&self, t: &Token, word: &str) -> bool {
+        t.kind == TokenKind::Identifier && self.text(t).eq_ignore_ascii_case(word)
+    }
+
+    fn error_at(&self, offset: usize, msg: impl Into<String>) -> ParseError {
+        ParseError::new(self.input, offset, msg)
+    }
+
+    fn action_error(&mut self, offset: usize, msg: impl Into<String>) {
+        let e = self.error_at(offset, msg);
+        self.action_errors.push(e);
+    }
+
+    fn type_error(&mut self, offset: usize, msg: impl Into<String>) -> usize {
+        let e = self.error_at(offset, msg);
+        self.type_errors.push(Some(e));
+        self.type_errors.len() - 1
+    }
+
+    /// Describes a token as upstream's `Item.desc()` does.
+    fn describe(&self, t: &Token) -> String {
+        let text = self.text(t);
+        let quoted = |s: &str| {
+            if s.chars().count() > 10 {
+                let head: String = s.chars().take(10).collect();
+                format!("{}...", go_quote(&head))
+            } else {
+                go_quote(s)
+            }
+        };
+        match &t.kind {
+            TokenKind::Eof => "end of input".into(),
+            TokenKind::Error(m) => m.clone(),
+            TokenKind::Identifier => {
+                let lower = text.to_ascii_lowercase();
+                if lower == "inf" || lower == "nan" {
+                    format!("number {}", quoted(text))
+                } else if AggregateOp::from_keyword(text).is_some() {
+                    format!("<aggr:{text}>")
+                } else if keyword_binary_op(text).is_some() {
+                    format!("<op:{text}>")
+                } else if KEYWORDS.contains(&lower.as_str()) {
+                    format!("<{text}>")
+                } else if text.contains(':') {
+                    format!("metric identifier {}", quoted(text))
+                } else {
+                    format!("identifier {}", quoted(text))
+                }
+            }
+            TokenKind::Number => format!("number {}", quoted(text)),
+            TokenKind::Duration => format!("duration {}", quoted(text)),
+            TokenKind::String => format!("string {}", quoted(text)),
+            TokenKind::Add
+            | TokenKind::Sub
+            | TokenKind::Mul
+            | TokenKind::Div
+            | TokenKind::Mod
+            | TokenKind::Pow
+            | TokenKind::Eql
+            | TokenKind::Neq
+            | TokenKind::Gtr
+            | TokenKind::Lss
+            | TokenKind::Gte
+            | TokenKind::Lte
+            | TokenKind::TrimUpper
+            | TokenKind::TrimLower
+            | TokenKind::EqlRegex
+            | TokenKind::NeqRegex
+            | TokenKind::At => format!("<op:{text}>"),
+            _ => go_quote(text),
+        }
+    }
+
+    /// upstream `unexpected(context, expected)`.
+    fn unexpected(&self, t: &Token, context: &str, expected: &str) -> ParseError {
+        if let TokenKind::Error(m) = &t.kind {
+            return self.error_at(t.start, m.clone());
+        }
+        let mut msg = format!("unexpected {}", self.describe(t));
+        if !context.is_empty() {
+            msg.push_str(" in ");
+            msg.push_str(context);
+        }
+        if !expected.is_empty() {
+            msg.push_str(", expected ");
+            msg.push_str(expected);
+        }
+        self.error_at(t.start, msg)
+    }
+
+    fn expect(&mut self, kind: TokenKind, context: &str, expected: &str) -> PResult<Token> {
+        if self.peek().kind == kind {
+            Ok(self.advance())
+        } else {
+            let t = self.peek().clone();
+            Err(self.unexpected(&t, context, expected))
+        }
+    }
+
+    fn enter(&mut self, at: usize) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error_at(
+                at,
+                format!("expression nesting is deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn check_height(&self, height: usize, at: usize) -> PResult<()> {
+        if height > MAX_TREE_HEIGHT {
+            return Err(self.error_at(
+                at,
+                format!("expression tree is taller than {MAX_TREE_HEIGHT} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    // ----- expressions -----------------------------------------------------------------
+
+    fn binary_op(&self, t: &Token) -> Option<BinaryOp> {
+        Some(match t.kind {
+            TokenKind::Add => BinaryOp::Add,
+            TokenKind::Sub => BinaryOp::Sub,
+            TokenKind::Mul => BinaryOp::Mul,
+            TokenKind::Div => BinaryOp::Div,
+            TokenKind::Mod => BinaryOp::Mod,
+            TokenKind::Pow => BinaryOp::Pow,
+            TokenKind::Eql => BinaryOp::Eql,
+            TokenKind::Neq => BinaryOp::Neq,
+            TokenKind::Gtr => BinaryOp::Gtr,
+            TokenKind::Lss => BinaryOp::Lss,
+            TokenKind::Gte => BinaryOp::Gte,
+            TokenKind::Lte => BinaryOp::Lte,
+            TokenKind::TrimUpper => BinaryOp::TrimUpper,
+            TokenKind::TrimLower => BinaryOp::TrimLower,
+            TokenKind::Identifier => return keyword_binary_op(self.text(t)),
+            _ => return None,
+        })
+    }
+
+    fn parse_expr_bp(&mut self, min_prec: u8) -> PResult<Node> {
+        let mut lhs = self.parse_unary()?;
+        loop {
+            let t = self.peek().clone();
+            let Some(op) = self.binary_op(&t) else {
+                break;
+            };
+            let prec = op.precedence();
+            if prec < min_prec {
+                break;
+            }
+            self.advance();
+            let mods = self.parse_bin_modifiers()?;
+            let next_min = if op.is_right_associative() {
+                prec
+            } else {
+                prec + 1
+            };
+            let rhs = self.parse_expr_bp(next_min)?;
+            lhs = self.new_binary(lhs, op, t.start, mods, rhs)?;
+        }
+        Ok(lhs)
+    }
+
+    fn parse_unary(&mut self) -> PResult<Node> {
+        let t = self.peek().clone();
+        let op = match t.kind {
+            TokenKind::Add => UnaryOp::Pos,
+            TokenKind::Sub => UnaryOp::Neg,
+            _ => {
+                let primary = self.parse_primary()?;
+                return self.parse_postfix(primary);
+            }
+        };
+        self.enter(t.start)?;
+        self.advance();
+        // Unary operators bind like `*`: the operand takes only `^` and postfix modifiers.
+        let operand = self.parse_expr_bp(POW_PRECEDENCE);
+        self.leave();
+        let operand = operand?;
+        if let Expr::NumberLiteral(mut n) = operand.expr {
+            if op == UnaryOp::Neg {
+                n.val = -n.val;
+            }
+            return Ok(Node {
+                expr: Expr::NumberLiteral(n),
+                start: t.start,
+                height: operand.height,
+                empty_matcher_error: None,
+            });
+        }
+        let ty = operand.expr.value_type();
+        if ty != ValueType::Scalar && ty != ValueType::Vector {
+            self.type_error(
+                t.start,
+                format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    go_quote(ty.documented())
+                ),
+            );
+        }
+        let height = operand.height + 1;
+        self.check_height(height, t.start)?;
+        Ok(Node {
+            expr: Expr::Unary(UnaryExpr {
+                op,
+                expr: Box::new(operand.expr),
+            }),
+            start: t.start,
+            height,
+            empty_matcher_error: None,
+        })
+    }
+
+    fn parse_primary(&mut self) -> PResult<Node> {
+        let t = self.peek().clone();
+        match t.kind {
+            TokenKind::Number => {
+                self.advance();
+                let val = match parse_number_text(self.text(&t)) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        self.action_error(t.start, m);
+                        0.0
+                    }
+                };
+                Ok(Node::leaf(
+                    Expr::NumberLiteral(NumberLiteral {
+                        val,
+                        duration: false,
+                    }),
+                    t.start,
+                ))
+            }
+            TokenKind::Duration => {
+                self.advance();
+                let ms = self.duration_ms(&t);
+                Ok(Node::leaf(
+                    Expr::NumberLiteral(NumberLiteral {
+                        val: ms as f64 / 1000.0,
+                        duration: true,
+                    }),
+                    t.start,
+                ))
+            }
+            TokenKind::String => {
+                self.advance();
+                let s = self.string_value(&t);
+                Ok(Node::leaf(Expr::StringLiteral(s), t.start))
+            }
+            TokenKind::LeftParen => {
+                self.enter(t.start)?;
+                self.advance();
+                let inner = self.parse_expr_bp(0);
+                self.leave();
+                let inner = inner?;
+                self.expect(TokenKind::RightParen, "paren expression", "\")\"")?;
+                let height = inner.height + 1;
+                self.check_height(height, t.start)?;
+                Ok(Node {
+                    expr: Expr::Paren(Box::new(inner.expr)),
+                    start: t.start,
+                    height,
+                    empty_matcher_error: None,
+                })
+            }
+            TokenKind::LeftBrace => self.parse_vector_selector(None, t.start),
+            TokenKind::Identifier => self.parse_identifier_expr(),
+            _ => Err(self.unexpected(&t, "", "")),
+        }
+    }
+
+    fn duration_ms(&mut self, t: &Token) -> i64 {
+        let text = self.text(t);
+        match parse_duration(text) {
+            Ok(ms) => ms,
+            Err(e) => {
+                self.action_error(t.start, e.to_string());
+                0
+            }
+        }
+    }
+
+    fn string_value(&mut self, t: &Token) -> String {
+        let text = self.text(t);
+        match unquote(text) {
+            Ok(s) => s,
+            Err(e) => {
+                self.action_error(
+                    t.start,
+                    format!("error unquoting string {}: {e}", go_quote(text)),
+                );
+                String::new()
+            }
+        }
+    }
+
+    fn parse_identifier_expr(&mut self) -> PResult<Node> {
+        let t = self.peek().clone();
+        let word = self.text(&t);
+        let next = self.peek_at(1).clone();
+        if let Some(op) = AggregateOp::from_keyword(word) {
+            if next.kind == TokenKind::LeftParen
+                || self.is_word(&next, "by")
+                || self.is_word(&next, "without")
+            {
+                return self.parse_aggregate(op, t.start);
+            }
+        }
+        if next.kind == TokenKind::LeftParen {
+            return self.parse_call(&t);
+        }
+        let lower = word.to_ascii_lowercase();
+        if lower == "inf" || lower == "nan" {
+            self.advance();
+            let val = if lower == "inf" {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            };
+            return Ok(Node::leaf(
+                Expr::NumberLiteral(NumberLiteral {
+                    val,
+                    duration: false,
+                }),
+                t.start,
+            ));
+        }
+        self.advance();
+        self.parse_vector_selector(Some(word.to_string()), t.start)
+    }
+
+    // ----- selectors -------------------------------------------------------------------
+
+    fn parse_vector_selector(&mut self, name: Option<String>, start: usize) -> PResult<Node> {
+        let mut matchers: Vec<Matcher> = Vec::new();
+        if self.peek().kind == TokenKind::LeftBrace {
+            self.advance();
+            loop {
+                let t = self.peek().clone();
+                match t.kind {
+                    TokenKind::RightBrace => {
+                        self.advance();
+                        break;
+                    }
+                    TokenKind::Identifier | TokenKind::String => {
+                        self.advance();
+                        let label = if t.kind == TokenKind::String {
+                            self.string_value(&t)
+                        } else {
+                            self.text(&t).to_string()
+                        };
+                        let op_tok = self.peek().clone();
+                        let op = match op_tok.kind {
+                            TokenKind::Assign => Some(MatchOp::Equal),
+                            TokenKind::Neq => Some(MatchOp::NotEqual),
+                            TokenKind::EqlRegex => Some(MatchOp::RegexMatch),
+                            TokenKind::NeqRegex => Some(MatchOp::RegexNoMatch),
+                            _ => None,
+                        };
+                        match op {
+                            None if t.kind == TokenKind::String
+                                && matches!(
+                                    op_tok.kind,
+                                    TokenKind::Comma | TokenKind::RightBrace
+                                ) =>
+                            {
+                                // `{"metric.name"}`: a quoted metric name.
+                                matchers.push(Matcher::equal(METRIC_NAME, label));
+                            }
+                            None => {
+                                return Err(self.unexpected(
+                                    &op_tok,
+                                    "label matching",
+                                    "label matching operator",
+                                ))
+                            }
+                            Some(op) => {
+                                self.advance();
+                                let v = self.peek().clone();
+                                if v.kind != TokenKind::String {
+                                    return Err(self.unexpected(&v, "label matching", "string"));
+                                }
+                                self.advance();
+                                let value = self.string_value(&v);
+                                match Matcher::new(op, label, value.clone()) {
+                                    Ok(m) => matchers.push(m),
+                                    Err(e) => {
+                                        let detail =
+                                            e.to_string().lines().last().unwrap_or("").to_string();
+                                        self.action_error(
+                                            t.start,
+                                            format!(
+                                                "error parsing regexp {}: {}",
+                                                go_quote(&value),
+                                                detail.trim()
+                                            ),
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                        let sep = self.peek().clone();
+                        match sep.kind {
+                            TokenKind::Comma => {
+                                self.advance();
+                            }
+                            TokenKind::RightBrace => {}
+                            _ => {
+                                return Err(self.unexpected(
+                                    &sep,
+                                    "label matching",
+                                    "\",\" or \"}\"",
+                                ))
+                            }
+                        }
+                    }
+                    _ => {
+                        return Err(self.unexpected(&t, "label matching", "identifier or \"}\""))
+                    }
+                }
+            }
+        }
+        let mut empty_matcher_error = None;
+        if let Some(n) = &name {
+            if let Some(m) = matchers.iter().find(|m| m.name == METRIC_NAME) {
+                let msg = format!(
+                    "metric name must not be set twice: {} or {}",
+                    go_quote(n),
+                    go_quote(&m.value)
+                );
+                self.type_error(start, msg);
+            }
+            matchers.push(Matcher::equal(METRIC_NAME, n.clone()));
+        } else if !matchers.iter().any(|m| !m.matches_empty()) {
+            empty_matcher_error = Some(self.type_error(
+                start,
+                "vector selector must contain at least one non-empty matcher",
+            ));
+        }
+        Ok(Node {
+            expr: Expr::VectorSelector(VectorSelector {
+                name,
+                matchers,
+                offset: None,
+                at: None,
+                anchored: false,
+                smoothed: false,
+            }),
+            start,
+            height: 1,
+            empty_matcher_error,
+        })
+    }
+
+    // ----- postfix modifiers -----------------------------------------------------------
+
+    fn parse_postfix(&mut self, mut node: Node) -> PResult<Node> {
+        loop {
+            let t = self.peek().clone();
+            match t.kind {
+                TokenKind::LeftBracket => node = self.parse_range_or_subquery(node)?,
+                TokenKind::At => {
+                    self.advance();
+                    let at = self.parse_at_value()?;
+                    self.set_at(&mut node, at);
+                }
+                TokenKind::Identifier if self.is_word(&t, "offset") => {
+                    self.advance();
+                    let d = self.parse_offset_value()?;
+                    self.set_offset(&mut node, d);
+                }
+                TokenKind::Identifier
+                    if self.is_word(&t, "anchored") || self.is_word(&t, "smoothed") =>
+                {
+                    self.advance();
+                    self.set_extended_modifier(&mut node, self.is_word(&t, "anchored"));
+                }
+                _ => return Ok(node),
+            }
+        }
+    }
+
+    fn parse_range_or_subquery(&mut self, node: Node) -> PResult<Node> {
+        let open = self.advance();
+        if matches!(
+            self.peek().kind,
+            TokenKind::RightBracket | TokenKind::Colon
+        ) {
+            let t = self.peek().clone();
+            return Err(self.unexpected(&t, "subquery selector", "number or duration"));
+        }
+        let range = self.parse_bracket_duration()?;
+        let t = self.peek().clone();
+        match t.kind {
+            TokenKind::RightBracket => {
+                self.advance();
+                let msg = match &node.expr {
+                    Expr::VectorSelector(vs) if vs.offset.is_some() => {
+                        Some("no offset modifiers allowed before range")
+                    }
+                    Expr::VectorSelector(vs) if vs.at.is_some() => {
+                        Some("no @ modifiers allowed before range")
+                    }
+                    Expr::VectorSelector(_) => None,
+                    _ => Some("ranges only allowed for vector selectors"),
+                };
+                if let Some(m) = msg {
+                    self.action_error(open.start, m);
+                }
+                let vector_selector = match node.expr {
+                    Expr::VectorSelector(vs) => vs,
+                    // Keep going to collect more errors; the result is discarded.
+                    _ => VectorSelector {
+                        name: None,
+                        matchers: Vec::new(),
+                        offset: None,
+                        at: None,
+                        anchored: false,
+                        smoothed: false,
+                    },
+                };
+                Ok(Node {
+                    expr: Expr::MatrixSelector(MatrixSelector {
+                        vector_selector,
+                        range,
+                    }),
+                    start: node.start,
+                    height: 2,
+                    empty_matcher_error: node.empty_matcher_error,
+                })
+            }
+            TokenKind::Colon => {
+                self.advance();
+                let step = if self.peek().kind == TokenKind::RightBracket {
+                    None
+                } else {
+                    Some(self.parse_bracket_duration()?)
+                };
+                let close = self.peek().clone();
+                if close.kind != TokenKind::RightBracket {
+                    return Err(self.unexpected(&close, "subquery selector", "\"]\""));
+                }
+                self.advance();
+                let ty = node.expr.value_type();
+                if ty != ValueType::Vector {
+                    let name = match ty {
+                        ValueType::Scalar => "scalar",
+                        ValueType::Vector => "vector",
+                        ValueType::Matrix => "matrix",
+                        ValueType::String => "string",
+                    };
+                    self.type_error(
+                        node.start,
+                        format!("subquery is only allowed on instant vector, got {name} instead"),
+                    );
+                }
+                let step = match step {
+                    Some(Duration::Literal(0)) => None,
+                    s => s,
+                };
+                let height = node.height + 1;
+                self.check_height(height, node.start)?;
+                Ok(Node {
+                    expr: Expr::Subquery(SubqueryExpr {
+                        expr: Box::new(node.expr),
+                        range,
+                        step,
+                        offset: None,
+                        at: None,
+                    }),
+                    start: node.start,
+                    height,
+                    empty_matcher_error: None,
+                })
+            }
+            _ => Err(self.unexpected(&t, "subquery or range", "\":\" or \"]\"")),
+        }
+    }
+
+    fn parse_at_value(&mut self) -> PResult<AtModifier> {
+        let t = self.peek().clone();
+        if (self.is_word(&t, "start") || self.is_word(&t, "end"))
+            && self.peek_at(1).kind == TokenKind::LeftParen
+        {
+            self.advance();
+            self.advance();
+            self.expect(TokenKind::RightParen, "@", "\")\"")?;
+            return Ok(if self.is_word(&t, "start") {
+                AtModifier::Start
+            } else {
+                AtModifier::End
+            });
+        }
+        let mut sign = 1.0;
+        if matches!(t.kind, TokenKind::Add | TokenKind::Sub) {
+            if t.kind == TokenKind::Sub {
+                sign = -1.0;
+            }
+            self.advance();
+        }
+        let v = self.peek().clone();
+        let secs = match v.kind {
+            TokenKind::Number => match parse_number_text(self.text(&v)) {
+                Ok(x) => x,
+                Err(m) => {
+                    self.action_error(v.start, m);
+                    0.0
+                }
+            },
+            TokenKind::Duration => self.duration_ms(&v) as f64 / 1000.0,
+            TokenKind::Identifier
+                if self.is_word(&v, "inf") || self.is_word(&v, "nan") =>
+            {
+                if self.is_word(&v, "inf") {
+                    f64::INFINITY
+                } else {
+                    f64::NAN
+                }
+            }
+            _ => return Err(self.unexpected(&v, "@", "timestamp")),
+        };
+        self.advance();
+        let secs = sign * secs;
+        let ms = (secs * 1000.0).round();
+        if !secs.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
+            self.action_error(
+                t.start,
+                format!(
+                    "timestamp out of bounds for @ modifier: {}",
+                    go_percent_f(secs)
+                ),
+            );
+            return Ok(AtModifier::Timestamp(0));
+        }
+        Ok(AtModifier::Timestamp(ms as i64))
+    }
+
+    fn set_at(&mut self, node: &mut Node, at: AtModifier) {
+        let slot = match &mut node.expr {
+            Expr::VectorSelector(vs) => &mut vs.at,
+            Expr::MatrixSelector(ms) => &mut ms.vector_selector.at,
+            Expr::Subquery(sq) => &mut sq.at,
+            _ => {
+                self.action_error(
+                    node.start,
+                    "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                );
+                return;
+            }
+        };
+        if slot.is_some() {
+            self.action_error(node.start, "@ <timestamp> may not be set multiple times");
+            return;
+        }
+        *slot = Some(at);
+    }
+
+    fn set_offset(&mut self, node: &mut Node, offset: Duration) {
+        let slot = match &mut node.expr {
+            Expr::VectorSelector(vs) => &mut vs.offset,
+            Expr::MatrixSelector(ms) => &mut ms.vector_selector.offset,
+            Expr::Subquery(sq) => &mut sq.offset,
+            _ => {
+                self.action_error(
+                    node.start,
+                    "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+                );
+                return;
+            }
+        };
+        if slot.is_some() {
+            self.action_error(node.start, "offset may not be set multiple times");
+            return;
+        }
+        // A zero offset is no offset, as upstream stores it.
+        if offset != Duration::Literal(0) {
+            *slot = Some(offset);
+        }
+    }
+
+    fn set_extended_modifier(&mut self, node: &mut Node, anchored: bool) {
+        let word = if anchored { "anchored" } else { "smoothed" };
+        let vs = match &mut node.expr {
+            Expr::VectorSelector(vs) => vs,
+            Expr::MatrixSelector(ms) => &mut ms.vector_selector,
+            Expr::Subquery(_) => {
+                self.action_error(
+                    node.start,
+                    format!("{word} modifier is not supported for subqueries"),
+                );
+                return;
+            }
+            _ => {
+                self.action_error(node.start, format!("{word} modifier not implemented"));
+                return;
+            }
+        };
+        if anchored {
+            vs.anchored = true;
+        } else {
+            vs.smoothed = true;
+        }
+        if vs.anchored && vs.smoothed {
+            self.action_error(
+                node.start,
+                "anchored and smoothed modifiers cannot be used together",
+            );
+        }
+    }
+
+    // ----- durations -------------------------------------------------------------------
+
+    /// The range or step inside `[...]`: a full duration expression.
+    fn parse_bracket_duration(&mut self) -> PResult<Duration> {
+        let e = self.parse_duration_expr_bp(0)?;
+        Ok(self.literal_or_expr(e))
+    }
+
+    /// The value of `offset`: a signed number, duration, `step()`, `range()`, `min_of`,
+    /// `max_of` or a parenthesised duration expression. Binary operators after it belong
+    /// to the enclosing expression (`x offset 1m * 2` is `(x offset 1m) * 2`).
+    fn parse_offset_value(&mut self) -> PResult<Duration> {
+        let t = self.peek().clone();
+        let sign = match t.kind {
+            TokenKind::Sub => Some(UnaryOp::Neg),
+            TokenKind::Add => Some(UnaryOp::Pos),
+            _ => None,
+        };
+        if sign.is_some() {
+            self.advance();
+        }
+        let atom = match self.parse_duration_atom("offset", "number, duration, or step()") {
+            Ok(a) => a,
+            Err(e) => return Err(e),
+        };
+        let e = match sign {
+            Some(op) => DurationExpr::Unary(op, Box::new(atom)),
+            None => atom,
+        };
+        Ok(self.literal_or_expr(e))
+    }
+
+    /// Keeps a plain (optionally signed) literal as [`Duration::Literal`].
+    fn literal_or_expr(&mut self, e: DurationExpr) -> Duration {
+        let literal = |e: &DurationExpr| match e {
+            DurationExpr::Literal(ms) => Some(*ms),
+            DurationExpr::Number(n) => seconds_to_ms(n.val),
+            _ => None,
+        };
+        match &e {
+            DurationExpr::Literal(_) | DurationExpr::Number(_) => {
+                if let Some(ms) = literal(&e) {
+                    return Duration::Literal(ms);
+                }
+            }
+            DurationExpr::Unary(op, inner) => {
+                if let Some(ms) = literal(inner) {
+                    return Duration::Literal(if *op == UnaryOp::Neg { -ms } else { ms });
+                }
+            }
+            _ => {}
+        }
+        Duration::Expr(Box::new(e))
+    }
+
+    fn duration_op(&self, t: &Token) -> Option<DurationOp> {
+        Some(match t.kind {
+            TokenKind::Add => DurationOp::Add,
+            TokenKind::Sub => DurationOp::Sub,
+            TokenKind::Mul => DurationOp::Mul,
+            TokenKind::Div => DurationOp::Div,
+            TokenKind::Mod => DurationOp::Mod,
+            TokenKind::Pow => DurationOp::Pow,
+            _ => return None,
+        })
+    }
+
+    fn parse_duration_expr_bp(&mut self, min_prec: u8) -> PResult<DurationExpr> {
+        let mut lhs = self.parse_duration_unary()?;
+        let mut chain = 0usize;
+        loop {
+            let t = self.peek().clone();
+            let Some(op) = self.duration_op(&t) else {
+                break;
+            };
+            let prec = match op {
+                DurationOp::Add | DurationOp::Sub => 4,
+                DurationOp::Mul | DurationOp::Div | DurationOp::Mod => 5,
+                DurationOp::Pow => POW_PRECEDENCE,
+            };
+            if prec < min_prec {
+                break;
+            }
+            chain += 1;
+            if chain > MAX_NESTING {
+                return Err(self.error_at(
+                    t.start,
+                    format!("duration expression is longer than {MAX_NESTING} operations"),
+                ));
+            }
+            self.advance();
+            let next = if op == DurationOp::Pow { prec } else { prec + 1 };
+            let rhs = self.parse_duration_expr_bp(next)?;
+            lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    fn parse_duration_unary(&mut self) -> PResult<DurationExpr> {
+        let t = self.peek().clone();
+        let op = match t.kind {
+            TokenKind::Add => UnaryOp::Pos,
+            TokenKind::Sub => UnaryOp::Neg,
+            _ => return self.parse_duration_atom("duration expression", "number or duration"),
+        };
+        self.enter(t.start)?;
+        self.advance();
+        let inner = self.parse_duration_expr_bp(POW_PRECEDENCE);
+        self.leave();
+        Ok(DurationExpr::Unary(op, Box::new(inner?)))
+    }
+
+    fn parse_duration_atom(&mut self, context: &str, expected: &str) -> PResult<DurationExpr> {
+        let t = self.peek().clone();
+        match t.kind {
+            TokenKind::Number => {
+                self.advance();
+                let val = match parse_number_text(self.text(&t)) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        self.action_error(t.start, m);
+                        0.0
+                    }
+                };
+                Ok(DurationExpr::Number(NumberLiteral {
+                    val,
+                    duration: false,
+                }))
+            }
+            TokenKind::Duration => {
+                self.advance();
+                Ok(DurationExpr::Literal(self.duration_ms(&t)))
+            }
+            TokenKind::LeftParen => {
+                self.enter(t.start)?;
+                self.advance();
+                let inner = self.parse_duration_expr_bp(0);
+                self.leave();
+                let inner = inner?;
+                self.expect(TokenKind::RightParen, "duration expression", "\")\"")?;
+                Ok(DurationExpr::Paren(Box::new(inner)))
+            }
+            TokenKind::Identifier if self.peek_at(1).kind == TokenKind::LeftParen => {
+                let word = self.text(&t).to_ascii_lowercase();
+                match word.as_str() {
+                    "step" | "range" => {
+                        self.advance();
+                        self.advance();
+                        self.expect(TokenKind::RightParen, context, "\")\"")?;
+                        Ok(if word == "step" {
+                            DurationExpr::Step
+                        } else {
+                            DurationExpr::Range
+                        })
+                    }
+                    "min_of" | "max_of" => {
+                        self.enter(t.start)?;
+                        self.advance();
+                        self.advance();
+                        let r = self.parse_min_max_args(&word);
+                        self.leave();
+                        r
+                    }
+                    _ => Err(self.unexpected(&t, context, expected)),
+                }
+            }
+            _ => Err(self.unexpected(&t, context, expected)),
+        }
+    }
+
+    fn parse_min_max_args(&mut self, word: &str) -> PResult<DurationExpr> {
+        let a = self.parse_duration_expr_bp(0)?;
+        self.expect(TokenKind::Comma, word, "\",\"")?;
+        let b = self.parse_duration_expr_bp(0)?;
+        self.expect(TokenKind::RightParen, word, "\")\"")?;
+        Ok(if word == "min_of" {
+            DurationExpr::MinOf(Box::new(a), Box::new(b))
+        } else {
+            DurationExpr::MaxOf(Box::new(a), Box::new(b))
+        })
+    }
+
+    // ----- binary operators ------------------------------------------------------------
+
+    fn parse_bin_modifiers(&mut self) -> PResult<BinModifiers> {
+        let mut m = BinModifiers::default();
+        if self.is_word(&self.peek().clone(), "bool") {
+            self.advance();
+            m.return_bool = true;
+        }
+        let t = self.peek().clone();
+        let followed_by_paren = self.peek_at(1).kind == TokenKind::LeftParen;
+        if (self.is_word(&t, "on") || self.is_word(&t, "ignoring")) && followed_by_paren {
+            self.advance();
+            m.matching.on = self.is_word(&t, "on");
+            m.matching.matching_labels = self.parse_grouping_labels()?;
+            let g = self.peek().clone();
+            if self.is_word(&g, "group_left") || self.is_word(&g, "group_right") {
+                self.advance();
+                m.matching.card = if self.is_word(&g, "group_left") {
+                    VectorMatchCardinality::ManyToOne
+                } else {
+                    VectorMatchCardinality::OneToMany
+                };
+                if self.peek().kind == TokenKind::LeftParen {
+                    m.matching.include = self.parse_grouping_labels()?;
+                }
+            }
+        }
+        loop {
+            let t = self.peek().clone();
+            if self.peek_at(1).kind != TokenKind::LeftParen {
+                break;
+            }
+            let (left, right) = if self.is_word(&t, "fill") {
+                (true, true)
+            } else if self.is_word(&t, "fill_left") {
+                (true, false)
+            } else if self.is_word(&t, "fill_right") {
+                (false, true)
+            } else {
+                break;
+            };
+            self.advance();
+            self.advance();
+            let v = self.parse_fill_value()?;
+            self.expect(TokenKind::RightParen, "fill modifier", "\")\"")?;
+            if left {
+                m.matching.fill.lhs = Some(v);
+            }
+            if right {
+                m.matching.fill.rhs = Some(v);
+            }
+        }
+        Ok(m)
+    }
+
+    fn parse_fill_value(&mut self) -> PResult<f64> {
+        let mut sign = 1.0;
+        let t = self.peek().clone();
+        if matches!(t.kind, TokenKind::Add | TokenKind::Sub) {
+            if t.kind == TokenKind::Sub {
+                sign = -1.0;
+            }
+            self.advance();
+        }
+        let v = self.peek().clone();
+        let val = match v.kind {
+            TokenKind::Number => match parse_number_text(self.text(&v)) {
+                Ok(x) => x,
+                Err(m) => {
+                    self.action_error(v.start, m);
+                    0.0
+                }
+            },
+            TokenKind::Duration => self.duration_ms(&v) as f64 / 1000.0,
+            TokenKind::Identifier if self.is_word(&v, "inf") => f64::INFINITY,
+            TokenKind::Identifier if self.is_word(&v, "nan") => f64::NAN,
+            _ => return Err(self.unexpected(&v, "fill modifier", "number")),
+        };
+        self.advance();
+        Ok(sign * val)
+    }
+
+    fn new_binary(
+        &mut self,
+        lhs: Node,
+        op: BinaryOp,
+        op_pos: usize,
+        mods: BinModifiers,
+        rhs: Node,
+    ) -> PResult<Node> {
+        let lt = lhs.expr.value_type();
+        let rt = rhs.expr.value_type();
+        let mut matching = mods.matching;
+        if mods.return_bool && !op.is_comparison() {
+            self.type_error(op_pos, "bool modifier can only be used on comparison operators");
+        }
+        if op.is_comparison()
+            && !mods.return_bool
+            && lt == ValueType::Scalar
+            && rt == ValueType::Scalar
+        {
+            self.type_error(op_pos, "comparisons between scalars must use BOOL modifier");
+        }
+        if op.is_set_operator() && matching.card == VectorMatchCardinality::OneToOne {
+            matching.card = VectorMatchCardinality::ManyToMany;
+        }
+        if matching.on {
+            if let Some(l) = matching
+                .matching_labels
+                .iter()
+                .find(|l| matching.include.contains(l))
+            {
+                let msg = format!(
+                    "label {} must not occur in ON and GROUP clause at once",
+                    go_quote(l)
+                );
+                self.type_error(op_pos, msg);
+            }
+        }
+        if lt != ValueType::Scalar && lt != ValueType::Vector {
+            self.type_error(
+                lhs.start,
+                "binary expression must contain only scalar and instant vector types",
+            );
+        }
+        if rt != ValueType::Scalar && rt != ValueType::Vector {
+            self.type_error(
+                rhs.start,
+                "binary expression must contain only scalar and instant vector types",
+            );
+        }
+        let matching = if lt != ValueType::Vector || rt != ValueType::Vector {
+            if !matching.matching_labels.is_empty() {
+                self.type_error(
+                    lhs.start,
+                    "vector matching only allowed between instant vectors",
+                );
+            }
+            if !matching.fill.is_empty() {
+                self.type_error(
+                    lhs.start,
+                    "filling in missing series only allowed between instant vectors",
+                );
+            }
+            None
+        } else {
+            if op.is_set_operator() {
+                if matches!(
+                    matching.card,
+                    VectorMatchCardinality::OneToMany | VectorMatchCardinality::ManyToOne
+                ) {
+                    self.type_error(
+                        lhs.start,
+                        format!("no grouping allowed for {} operation", go_quote(op.as_str())),
+                    );
+                }
+                if !matching.fill.is_empty() {
+                    self.type_error(
+                        lhs.start,
+                        "filling in missing series not allowed for set operators",
+                    );
+                }
+            }
+            Some(matching)
+        };
+        if (lt == ValueType::Scalar || rt == ValueType::Scalar) && op.is_set_operator() {
+            self.type_error(
+                lhs.start,
+                format!(
+                    "set operator {} not allowed in binary scalar expression",
+                    go_quote(op.as_str())
+                ),
+            );
+        }
+        let height = lhs.height.max(rhs.height) + 1;
+        self.check_height(height, op_pos)?;
+        Ok(Node {
+            expr: Expr::Binary(BinaryExpr {
+                op,
+                lhs: Box::new(lhs.expr),
+                rhs: Box::new(rhs.expr),
+                return_bool: mods.return_bool,
+                matching,
+            }),
+            start: lhs.start,
+            height,
+            empty_matcher_error: None,
+        })
+    }
+
+    // ----- aggregations and calls -------------------------------------------------------
+
+    fn parse_grouping_labels(&mut self) -> PResult<Vec<String>> {
+        let open = self.peek().clone();
+        if open.kind != TokenKind::LeftParen {
+            return Err(self.unexpected(&open, "grouping opts", "\"(\""));
+        }
+        self.advance();
+        let mut labels = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            match t.kind {
+                TokenKind::RightParen => {
+                    self.advance();
+                    return Ok(labels);
+                }
+                TokenKind::Identifier => {
+                    let word = self.text(&t);
+                    if !is_valid_label_name(word) {
+                        return Err(self.unexpected(&t, "grouping opts", "label"));
+                    }
+                    self.advance();
+                    labels.push(word.to_string());
+                }
+                TokenKind::String => {
+                    self.advance();
+                    let s = self.string_value(&t);
+                    labels.push(s);
+                }
+                _ => return Err(self.unexpected(&t, "grouping opts", "label")),
+            }
+            let sep = self.peek().clone();
+            match sep.kind {
+                TokenKind::Comma => {
+                    self.advance();
+                }
+                TokenKind::RightParen => {}
+                _ => return Err(self.unexpected(&sep, "grouping opts", "\",\" or \")\"")),
+            }
+        }
+    }
+
+    /// Parses `(arg, ...)`; returns the nodes and the byte offset of the opening paren.
+    fn parse_call_args(&mut self, context: &str) -> PResult<Vec<Node>> {
+        let open = self.peek().clone();
+        if open.kind != TokenKind::LeftParen {
+            return Err(self.unexpected(&open, context, ""));
+        }
+        self.enter(open.start)?;
+        self.advance();
+        let r = self.parse_call_args_inner();
+        self.leave();
+        r
+    }
+
+    fn parse_call_args_inner(&mut self) -> PResult<Vec<Node>> {
+        let mut args = Vec::new();
+        if self.peek().kind == TokenKind::RightParen {
+            self.advance();
+            return Ok(args);
+        }
+        loop {
+            args.push(self.parse_expr_bp(0)?);
+            let t = self.peek().clone();
+            match t.kind {
+                TokenKind::Comma => {
+                    self.advance();
+                    if self.peek().kind == TokenKind::RightParen {
+                        self.action_error(t.start, "trailing commas not allowed in function call args");
+                        self.advance();
+                        return Ok(args);
+                    }
+                }
+                TokenKind::RightParen => {
+                    self.advance();
+                    return Ok(args);
+                }
+                _ => return Err(self.unexpected(&t, "function call arguments", "\",\" or \")\"")),
+            }
+        }
+    }
+
+    fn parse_aggregate(&mut self, op: AggregateOp, start: usize) -> PResult<Node> {
+        self.advance();
+        let mut grouping = Vec::new();
+        let mut without = false;
+        let mut has_modifier = false;
+        let t = self.peek().clone();
+        if self.is_word(&t, "by") || self.is_word(&t, "without") {
+            self.advance();
+            without = self.is_word(&t, "without");
+            grouping = self.parse_grouping_labels()?;
+            has_modifier = true;
+        }
+        let open = self.peek().clone();
+        if open.kind != TokenKind::LeftParen {
+            return Err(self.unexpected(&open, "aggregation", ""));
+        }
+        let mark = self.type_errors.len();
+        let mut args = self.parse_call_args("aggregation")?;
+        if !has_modifier {
+            let t = self.peek().clone();
+            if self.is_word(&t, "by") || self.is_word(&t, "without") {
+                self.advance();
+                without = self.is_word(&t, "without");
+                grouping = self.parse_grouping_labels()?;
+            }
+        }
+        let _ = mark;
+        if args.is_empty() {
+            self.action_error(start, "no arguments for aggregate expression provided");
+            return Ok(Node::leaf(Expr::NumberLiteral(NumberLiteral { val: 0.0, duration: false }), start));
+        }
+        let desired = if op.takes_param() { 2 } else { 1 };
+        if args.len() != desired {
+            self.action_error(
+                start,
+                format!(
+                    "wrong number of arguments for aggregate expression provided, expected {desired}, got {}",
+                    args.len()
+                ),
+            );
+            return Ok(Node::leaf(Expr::NumberLiteral(NumberLiteral { val: 0.0, duration: false }), start));
+        }
+        let expr = args.pop().ok_or_else(|| self.error_at(start, "missing aggregation argument"))?;
+        let param = args.pop();
+        let et = expr.expr.value_type();
+        if et != ValueType::Vector {
+            self.type_error(
+                expr.start,
+                format!("expected type instant vector in aggregation expression, got {et}"),
+            );
+        }
+        if let Some(p) = &param {
+            let want = if op == AggregateOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            let pt = p.expr.value_type();
+            if pt != want {
+                self.type_error(
+                    p.start,
+                    format!("expected type {want} in aggregation parameter, got {pt}"),
+                );
+            }
+        }
+        let height = expr.height.max(param.as_ref().map_or(0, |p| p.height)) + 1;
+        self.check_height(height, start)?;
+        Ok(Node {
+            expr: Expr::Aggregate(AggregateExpr {
+                op,
+                expr: Box::new(expr.expr),
+                param: param.map(|p| Box::new(p.expr)),
+                grouping,
+                without,
+            }),
+            start,
+            height,
+            empty_matcher_error: None,
+        })
+    }
+
+    fn parse_call(&mut self, name_tok: &Token) -> PResult<Node> {
+        let name = self.text(name_tok);
+        self.advance();
+        let lower = name.to_ascii_lowercase();
+        // The query-bound functions double as keywords upstream and match in any case.
+        let func = match lower.as_str() {
+            "step" | "range" | "start" | "end" | "min_of" | "max_of" => get_function(&lower),
+            _ => get_function(name),
+        };
+        if func.is_none() {
+            self.action_error(
+                name_tok.start,
+                format!("unknown function with name {}", go_quote(name)),
+            );
+        }
+        let mark = self.type_errors.len();
+        let args = self.parse_call_args("function call")?;
+        let Some(func) = func else {
+            return Ok(Node::leaf(
+                Expr::NumberLiteral(NumberLiteral {
+                    val: 0.0,
+                    duration: false,
+                }),
+                name_tok.start,
+            ));
+        };
+        // Argument count first, before errors inside the arguments, as upstream checks.
+        let nargs = func.arg_types.len();
+        let count_error = if func.variadic == 0 {
+            (nargs != args.len()).then(|| {
+                format!(
+                    "expected {nargs} argument(s) in call to {}, got {}",
+                    go_quote(func.name),
+                    args.len()
+                )
+            })
+        } else {
+            let min = nargs.saturating_sub(1);
+            if min > args.len() {
+                Some(format!(
+                    "expected at least {min} argument(s) in call to {}, got {}",
+                    go_quote(func.name),
+                    args.len()
+                ))
+            } else if func.variadic > 0 && (min + func.variadic as usize) < args.len() {
+                Some(format!(
+                    "expected at most {} argument(s) in call to {}, got {}",
+                    min + func.variadic as usize,
+                    go_quote(func.name),
+                    args.len()
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some(msg) = count_error {
+            let e = self.error_at(name_tok.start, msg);
+            self.type_errors.insert(mark, Some(e));
+        }
+        if func.name == "info" && args.len() > 1 {
+            let a = &args[1];
+            let at = a.expr.value_type();
+            if at != ValueType::Vector {
+                self.type_error(
+                    name_tok.start,
+                    format!("expected type instant vector in call to function \"info\", got {at}"),
+                );
+            }
+            match &a.expr {
+                Expr::VectorSelector(vs) if vs.name.is_some() => {
+                    self.type_error(
+                        a.start,
+                        "expected label selectors only, got vector selector instead",
+                    );
+                }
+                Expr::VectorSelector(_) => {
+                    if let Some(i) = a.empty_matcher_error {
+                        if let Some(slot) = self.type_errors.get_mut(i) {
+                            *slot = None;
+                        }
+                    }
+                }
+                _ => {
+                    self.type_error(a.start, "expected label selectors only");
+                }
+            }
+        }
+        for (i, arg) in args.iter().enumerate() {
+            let idx = if i >= nargs {
+                if func.variadic == 0 {
+                    break;
+                }
+                nargs.saturating_sub(1)
+            } else {
+                i
+            };
+            let Some(&want) = func.arg_types.get(idx) else {
+                break;
+            };
+            let got = arg.expr.value_type();
+            if got != want {
+                self.type_error(
+                    arg.start,
+                    format!(
+                        "expected type {want} in call to function {}, got {got}",
+                        go_quote(func.name)
+                    ),
+                );
+            }
+            if let Expr::MatrixSelector(ms) = &arg.expr {
+                let vs = &ms.vector_selector;
+                if vs.anchored && !ANCHORED_FUNCTIONS.contains(&func.name) {
+                    self.type_error(
+                        arg.start,
+                        format!(
+                            "anchored modifier can only be used with: {} - not with {}",
+                            ANCHORED_FUNCTIONS.join(", "),
+                            func.name
+                        ),
+                    );
+                }
+                if vs.smoothed && !SMOOTHED_FUNCTIONS.contains(&func.name) {
+                    self.type_error(
+                        arg.start,
+                        format!(
+                            "smoothed modifier can only be used with: {} - not with {}",
+                            SMOOTHED_FUNCTIONS.join(", "),
+                            func.name
+                        ),
+                    );
+                }
+            }
+        }
+        let height = args.iter().map(|a| a.height).max().unwrap_or(0) + 1;
+        self.check_height(height, name_tok.start)?;
+        Ok(Node {
+            expr: Expr::Call(Call {
+                func,
+                args: args.into_iter().map(|a| a.expr).collect(),
+            }),
+            start: name_tok.start,
+            height,
+            empty_matcher_error: None,
+        })
+    }
+}
+
+/// Formats like Go's `%f`: six decimals, `+Inf`, `-Inf`, `NaN`.
+fn go_percent_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v:.6}")
+    }
+}
