@@ -311,7 +311,7 @@ pub fn tokenize(input: &str) -> Vec<Token> {
                 pos += 1;
                 continue;
             }
-            ':' if bracket_open || brace_open => {
+            ':' if bracket_open => {
                 push(&mut tokens, TokenKind::Colon, start, start + 1);
                 pos += 1;
                 continue;

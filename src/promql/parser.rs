@@ -1622,3 +1622,435 @@ fn go_percent_f(v: f64) -> String {
         format!("{v:.6}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(q: &str) -> Expr {
+        parse_expr(q).unwrap_or_else(|e| panic!("{q}: {e}"))
+    }
+
+    fn err(q: &str) -> String {
+        match parse_expr(q) {
+            Ok(e) => panic!("{q} parsed as {e:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn num(v: f64) -> Expr {
+        Expr::NumberLiteral(NumberLiteral {
+            val: v,
+            duration: false,
+        })
+    }
+
+    fn vs(name: &str) -> VectorSelector {
+        VectorSelector {
+            name: Some(name.into()),
+            matchers: vec![Matcher::equal(METRIC_NAME, name)],
+            offset: None,
+            at: None,
+            anchored: false,
+            smoothed: false,
+        }
+    }
+
+    fn bin(e: &Expr) -> &BinaryExpr {
+        match e {
+            Expr::Binary(b) => b,
+            other => panic!("not binary: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn number_literals() {
+        assert_eq!(p("1"), num(1.0));
+        assert_eq!(p("12.34e6"), num(12.34e6));
+        assert_eq!(p(".2"), num(0.2));
+        assert_eq!(p("2."), num(2.0));
+        assert_eq!(p("0x1F"), num(31.0));
+        assert_eq!(p("0755"), num(493.0));
+        assert_eq!(p("08"), num(8.0));
+        assert_eq!(p("1_000"), num(1000.0));
+        assert_eq!(p("-0.2e-6"), num(-0.2e-6));
+        assert_eq!(p("+Inf"), num(f64::INFINITY));
+        assert_eq!(p("-inf"), num(f64::NEG_INFINITY));
+        assert!(matches!(p("nAn"), Expr::NumberLiteral(n) if n.val.is_nan()));
+        assert_eq!(p("1 - -1"), {
+            let Expr::Binary(b) = p("1 - -1") else {
+                panic!()
+            };
+            assert_eq!(*b.rhs, num(-1.0));
+            Expr::Binary(b)
+        });
+        assert_eq!(
+            p("5m"),
+            Expr::NumberLiteral(NumberLiteral {
+                val: 300.0,
+                duration: true
+            })
+        );
+        assert!(err("1_000.5").contains("error parsing number"));
+    }
+
+    #[test]
+    fn string_literals() {
+        assert_eq!(p(r#""a\tb""#), Expr::StringLiteral("a\tb".into()));
+        assert_eq!(p(r"'it\'s'"), Expr::StringLiteral("it's".into()));
+        assert_eq!(p(r"`a\b`"), Expr::StringLiteral("a\\b".into()));
+        assert_eq!(p(r#""\u00e9\U0001F600\101""#), Expr::StringLiteral("é😀A".into()));
+        assert!(err(r#""\q""#).contains("error unquoting string"));
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        // -2^2 = -(2^2)
+        let e = p("-2 ^ 2");
+        let Expr::Unary(u) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(u.op, UnaryOp::Neg);
+        assert_eq!(bin(&u.expr).op, BinaryOp::Pow);
+        // ^ is right-associative.
+        let e = p("a ^ b ^ c");
+        assert!(matches!(&*bin(&e).rhs, Expr::Binary(b) if b.op == BinaryOp::Pow));
+        // - is left-associative.
+        let e = p("a - b - c");
+        assert!(matches!(&*bin(&e).lhs, Expr::Binary(b) if b.op == BinaryOp::Sub));
+        // or < and < comparison < + < * < ^
+        let e = p("a or b and c == d + e * f ^ g");
+        assert_eq!(bin(&e).op, BinaryOp::Or);
+        let and = bin(&bin(&e).rhs);
+        assert_eq!(and.op, BinaryOp::And);
+        let eq = bin(&and.rhs);
+        assert_eq!(eq.op, BinaryOp::Eql);
+        let add = bin(&eq.rhs);
+        assert_eq!(add.op, BinaryOp::Add);
+        let mul = bin(&add.rhs);
+        assert_eq!(mul.op, BinaryOp::Mul);
+        assert_eq!(bin(&mul.rhs).op, BinaryOp::Pow);
+        // atan2 binds like *, unless like and.
+        assert_eq!(bin(&p("a + b atan2 c")).op, BinaryOp::Add);
+        assert_eq!(bin(&p("a unless b or c")).op, BinaryOp::Or);
+        // Unary minus binds like *: (-a) * b.
+        assert!(matches!(&*bin(&p("-a * b")).lhs, Expr::Unary(_)));
+        // Keywords are case-insensitive.
+        assert_eq!(bin(&p("a AND b")).op, BinaryOp::And);
+        assert_eq!(bin(&p("a Atan2 b")).op, BinaryOp::Atan2);
+    }
+
+    #[test]
+    fn vector_selectors() {
+        assert_eq!(p("foo"), Expr::VectorSelector(vs("foo")));
+        let Expr::VectorSelector(v) = p(r#"foo{a="b", c!~"d.*", e=~'f',}"#) else {
+            panic!()
+        };
+        assert_eq!(v.matchers.len(), 4);
+        assert_eq!(v.matchers[0], Matcher::equal("a", "b"));
+        assert_eq!(v.matchers[1].op, MatchOp::RegexNoMatch);
+        assert_eq!(v.matchers[3], Matcher::equal(METRIC_NAME, "foo"));
+        let Expr::VectorSelector(v) = p(r#"{"my.metric", "a.b"="c"}"#) else {
+            panic!()
+        };
+        assert_eq!(v.name, None);
+        assert_eq!(v.matchers[0], Matcher::equal(METRIC_NAME, "my.metric"));
+        assert_eq!(v.matchers[1], Matcher::equal("a.b", "c"));
+        // Keywords work as metric names where nothing else fits.
+        for kw in ["sum", "by", "offset", "bool", "on", "and", "start", "fill", "anchored"] {
+            assert_eq!(p(kw), Expr::VectorSelector(vs(kw)), "{kw}");
+        }
+        assert_eq!(p("job:rate:5m"), Expr::VectorSelector(vs("job:rate:5m")));
+        assert_eq!(
+            err("{}"),
+            "1:1: parse error: vector selector must contain at least one non-empty matcher"
+        );
+        assert!(err(r#"{a=~".*"}"#).contains("at least one non-empty matcher"));
+        assert!(err(r#"foo{__name__="bar"}"#)
+            .contains(r#"metric name must not be set twice: "foo" or "bar""#));
+        assert!(err(r#"foo{a="b" c="d"}"#).contains("unexpected identifier \"c\" in label matching"));
+        assert!(err(r#"foo{a=b}"#).contains("expected string"));
+        assert!(err(r#"foo{a=~"("}"#).contains("error parsing regexp"));
+    }
+
+    #[test]
+    fn modifiers() {
+        let Expr::VectorSelector(v) = p("foo offset 5m @ 100") else {
+            panic!()
+        };
+        assert_eq!(v.offset, Some(Duration::Literal(300_000)));
+        assert_eq!(v.at, Some(AtModifier::Timestamp(100_000)));
+        let Expr::VectorSelector(v) = p("foo @ start() offset -1h") else {
+            panic!()
+        };
+        assert_eq!(v.offset, Some(Duration::Literal(-3_600_000)));
+        assert_eq!(v.at, Some(AtModifier::Start));
+        let Expr::VectorSelector(v) = p("foo @ END()") else {
+            panic!()
+        };
+        assert_eq!(v.at, Some(AtModifier::End));
+        let Expr::VectorSelector(v) = p("foo @ 1.234") else {
+            panic!()
+        };
+        assert_eq!(v.at, Some(AtModifier::Timestamp(1234)));
+        let Expr::VectorSelector(v) = p("foo @ 1m40s") else {
+            panic!()
+        };
+        assert_eq!(v.at, Some(AtModifier::Timestamp(100_000)));
+        let Expr::MatrixSelector(m) = p("foo[5m] offset 1m @ 10") else {
+            panic!()
+        };
+        assert_eq!(m.range, Duration::Literal(300_000));
+        assert_eq!(m.vector_selector.offset, Some(Duration::Literal(60_000)));
+        assert!(err("foo offset 1m offset 2m").contains("offset may not be set multiple times"));
+        assert!(err("foo @ 1 @ 2").contains("@ <timestamp> may not be set multiple times"));
+        assert!(err("foo offset 1m [5m]").contains("no offset modifiers allowed before range"));
+        assert!(err("foo @ 1 [5m]").contains("no @ modifiers allowed before range"));
+        assert!(err("sum(foo) offset 1m").contains("offset modifier must be preceded by"));
+        assert!(err("(foo) @ 1").contains("@ modifier must be preceded by"));
+        assert!(err("foo @ Inf").contains("timestamp out of bounds for @ modifier: +Inf"));
+        assert!(err("foo offset").contains("unexpected end of input in offset"));
+        assert!(err("foo @ bar").contains("unexpected identifier \"bar\" in @, expected timestamp"));
+        // offset binds tighter than every binary operator.
+        let e = p("foo offset 2 ^ 2");
+        assert!(matches!(&*bin(&e).lhs, Expr::VectorSelector(v) if v.offset.is_some()));
+    }
+
+    #[test]
+    fn ranges_and_subqueries() {
+        assert!(err("(foo)[5m]").contains("ranges only allowed for vector selectors"));
+        assert!(err("rate(foo[5m])[5m]").contains("ranges only allowed for vector selectors"));
+        let Expr::Subquery(s) = p("rate(foo[5m])[30m:1m] offset 1m @ end()") else {
+            panic!()
+        };
+        assert_eq!(s.range, Duration::Literal(1_800_000));
+        assert_eq!(s.step, Some(Duration::Literal(60_000)));
+        assert_eq!(s.offset, Some(Duration::Literal(60_000)));
+        assert_eq!(s.at, Some(AtModifier::End));
+        let Expr::Subquery(s) = p("foo[1h:]") else {
+            panic!()
+        };
+        assert_eq!(s.step, None);
+        assert_eq!(
+            err("foo[5m][10m:1m]"),
+            "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"
+        );
+        assert!(err("foo[]").contains("unexpected \"]\" in subquery selector"));
+        assert!(err("foo[5m x]").contains(
+            "unexpected identifier \"x\" in subquery or range, expected \":\" or \"]\""
+        ));
+        assert!(err("foo[5m").contains("unclosed left bracket"));
+    }
+
+    #[test]
+    fn duration_expressions() {
+        let m = |q: &str| match p(q) {
+            Expr::Call(c) => match &c.args[0] {
+                Expr::MatrixSelector(m) => m.range.clone(),
+                Expr::Subquery(s) => s.range.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(m("rate(x[1800])"), Duration::Literal(1_800_000));
+        for q in [
+            "rate(x[26m+4m])",
+            "rate(x[60*30])",
+            "rate(x[2m*(10+5)])",
+            "rate(x[25m+((1.5*2m)+2m)])",
+            "rate(x[-5m+35m])",
+            "rate(x[1h/2])",
+            "rate(x[(9m30s+30s)*3])",
+            "rate(x[30m1s-30m1s % 1m])",
+        ] {
+            assert_eq!(m(q).resolve(0, 0), Ok(1_800_000), "{q}");
+        }
+        let r = m("rate(x[max_of(min_of(STEP()+1,1h),1ms)])");
+        assert_eq!(r.resolve(5000, 0), Ok(6000));
+        assert_eq!(m("rate(x[range()])").resolve(0, 7000), Ok(7000));
+        // offset takes one signed operand; what follows belongs to the outer expression.
+        let e = p("x offset -step()*2");
+        let b = bin(&e);
+        assert_eq!(b.op, BinaryOp::Mul);
+        let Expr::VectorSelector(v) = &*b.lhs else {
+            panic!()
+        };
+        assert_eq!(
+            v.offset.as_ref().map(|o| o.resolve(5000, 0)),
+            Some(Ok(-5000))
+        );
+        let Expr::VectorSelector(v) = p("x offset (20*(((((8 - 2) / 3) * 7s) % 4) + 8000ms))")
+        else {
+            panic!()
+        };
+        assert_eq!(v.offset.map(|o| o.resolve(0, 0)), Some(Ok(200_000)));
+        let Expr::VectorSelector(v) = p("x offset (-2 ^ 2)") else {
+            panic!()
+        };
+        assert_eq!(v.offset.map(|o| o.resolve(0, 0)), Some(Ok(-4000)));
+        let e = p("x offset -min_of(step(), 1s)^0");
+        assert_eq!(bin(&e).op, BinaryOp::Pow);
+        // Subquery range and step.
+        let Expr::Call(c) = p("sum_over_time(x[29s+1s:5s+5s])") else {
+            panic!()
+        };
+        let Expr::Subquery(s) = &c.args[0] else {
+            panic!()
+        };
+        assert_eq!(s.range.resolve(0, 0), Ok(30_000));
+        assert_eq!(s.step.as_ref().map(|d| d.resolve(0, 0)), Some(Ok(10_000)));
+    }
+
+    #[test]
+    fn aggregations() {
+        let Expr::Aggregate(a) = p("sum by (job, \"a.b\",) (x)") else {
+            panic!()
+        };
+        assert_eq!(a.op, AggregateOp::Sum);
+        assert_eq!(a.grouping, vec!["job".to_string(), "a.b".to_string()]);
+        assert!(!a.without);
+        let Expr::Aggregate(b) = p("SUM(x) BY (job, \"a.b\")") else {
+            panic!()
+        };
+        assert_eq!(a, b);
+        let Expr::Aggregate(a) = p("topk without (instance) (5, x)") else {
+            panic!()
+        };
+        assert!(a.without);
+        assert_eq!(a.param.as_deref(), Some(&num(5.0)));
+        for q in [
+            "quantile(0.9, x)",
+            "count_values(\"v\", x)",
+            "limitk(2, x)",
+            "limit_ratio(0.5, x)",
+            "bottomk by (a) (1, x)",
+            "group(x)",
+            "stddev(x)",
+            "stdvar without () (x)",
+        ] {
+            assert!(matches!(p(q), Expr::Aggregate(_)), "{q}");
+        }
+        assert!(err("sum by (a) by (b) (x)").contains("unexpected <by> in aggregation"));
+        assert!(err("sum()").contains("no arguments for aggregate expression provided"));
+        assert!(err("topk(x)").contains(
+            "wrong number of arguments for aggregate expression provided, expected 2, got 1"
+        ));
+        assert!(err("sum(1, x)").contains("expected 1, got 2"));
+        assert!(err("sum(1)")
+            .contains("expected type instant vector in aggregation expression, got scalar"));
+        assert!(err("topk(\"a\", x)")
+            .contains("expected type scalar in aggregation parameter, got string"));
+        assert!(err("count_values(1, x)")
+            .contains("expected type string in aggregation parameter, got scalar"));
+        assert!(err("sum by (a:b) (x)").contains("in grouping opts, expected label"));
+        assert!(err("sum by a (x)").contains("in grouping opts, expected \"(\""));
+    }
+
+    #[test]
+    fn binary_modifiers() {
+        let e = p("a + on(job, instance) group_left(x) b");
+        let vm = bin(&e).matching.clone().unwrap_or_default();
+        assert!(vm.on);
+        assert_eq!(vm.card, VectorMatchCardinality::ManyToOne);
+        assert_eq!(vm.matching_labels, vec!["job", "instance"]);
+        assert_eq!(vm.include, vec!["x"]);
+        let e = p("a / ignoring(job) group_right b");
+        let vm = bin(&e).matching.clone().unwrap_or_default();
+        assert!(!vm.on);
+        assert_eq!(vm.card, VectorMatchCardinality::OneToMany);
+        let e = p("a and b");
+        assert_eq!(
+            bin(&e).matching.as_ref().map(|m| m.card),
+            Some(VectorMatchCardinality::ManyToMany)
+        );
+        assert!(bin(&p("a > bool 1")).return_bool);
+        assert_eq!(bin(&p("a + 1")).matching, None);
+        let e = p("a + on(job) group_left fill_left(5) fill_right(-Inf) b");
+        let fill = bin(&e).matching.as_ref().map(|m| m.fill).unwrap_or_default();
+        assert_eq!(fill.lhs, Some(5.0));
+        assert_eq!(fill.rhs, Some(f64::NEG_INFINITY));
+        let e = p("fill + fill(0) fill");
+        assert!(matches!(&*bin(&e).lhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill")));
+        assert!(matches!(&*bin(&e).rhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill")));
+        assert!(err("a + bool b").contains("bool modifier can only be used on comparison operators"));
+        assert!(err("1 > 2").contains("comparisons between scalars must use BOOL modifier"));
+        assert!(err("a and 1").contains("set operator \"and\" not allowed in binary scalar expression"));
+        assert!(err("a and on(x) group_left b").contains("no grouping allowed for \"and\" operation"));
+        assert!(err("a + on(x) 1").contains("vector matching only allowed between instant vectors"));
+        assert!(err("a + on(x) group_left(x) b")
+            .contains("label \"x\" must not occur in ON and GROUP clause at once"));
+        assert!(err("a[5m] + 1")
+            .contains("binary expression must contain only scalar and instant vector types"));
+        assert!(err("a + fill(0) 1").contains("filling in missing series only allowed between instant vectors"));
+        assert!(err("a or fill(0) b").contains("filling in missing series not allowed for set operators"));
+    }
+
+    #[test]
+    fn function_calls() {
+        let Expr::Call(c) = p("rate(x[5m])") else {
+            panic!()
+        };
+        assert_eq!(c.func.name, "rate");
+        assert!(matches!(p("time()"), Expr::Call(c) if c.args.is_empty()));
+        assert!(matches!(p("STEP()"), Expr::Call(c) if c.func.name == "step"));
+        assert!(matches!(p("round(x)"), Expr::Call(_)));
+        assert!(matches!(p("label_join(x, \"a\", \",\", \"b\", \"c\", \"d\")"), Expr::Call(_)));
+        assert!(matches!(p("info(x, {k=\"v\"})"), Expr::Call(_)));
+        assert!(matches!(p("info(x, {__name__=~\".+_info\"})"), Expr::Call(_)));
+        assert_eq!(
+            err("rate(x)"),
+            "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
+        );
+        assert!(err("RATE(x[5m])").contains("unknown function with name \"RATE\""));
+        assert!(err("abs()").contains("expected 1 argument(s) in call to \"abs\", got 0"));
+        assert!(err("round(x, 1, 2)").contains("expected at most 2 argument(s) in call to \"round\", got 3"));
+        assert!(err("label_join(x)").contains("expected at least 3 argument(s) in call to \"label_join\", got 1"));
+        assert!(err("abs(x,)").contains("trailing commas not allowed in function call args"));
+        assert!(err("info(x, y)").contains("expected label selectors only, got vector selector instead"));
+        assert!(err("deriv(foo[3m] smoothed)").contains(
+            "smoothed modifier can only be used with: delta, increase, rate - not with deriv"
+        ));
+        assert!(err("deriv(foo[3m] anchored)").contains(
+            "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with deriv"
+        ));
+        assert!(matches!(p("increase(foo[1m] anchored)"), Expr::Call(_)));
+        assert!(err("foo[1m] anchored smoothed").contains("cannot be used together"));
+        assert!(err("foo[1m:] anchored").contains("not supported for subqueries"));
+        assert!(err("-\"a\"").contains(
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"string\""
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_and_positions() {
+        assert_eq!(err(""), "1:1: parse error: no expression found in input");
+        assert_eq!(err("  # only a comment"), "1:1: parse error: no expression found in input");
+        assert_eq!(err("foo bar"), "1:5: parse error: unexpected identifier \"bar\"");
+        assert_eq!(err("sum(\nfoo bar)"), "2:5: parse error: unexpected identifier \"bar\" in function call arguments, expected \",\" or \")\"");
+        assert_eq!(err("1 +"), "1:4: parse error: unexpected end of input");
+        assert!(err("(1").contains("unclosed left parenthesis"));
+        assert!(err("1)").contains("unexpected right parenthesis ')'"));
+        assert!(err("foo{").contains("unexpected end of input inside braces"));
+        assert!(err("a ! b").contains("unexpected character after '!'"));
+        assert!(err("1 + ,").contains("unexpected \",\""));
+        assert!(err("1 == bool +").contains("unexpected end of input"));
+        assert!(err("foo 5mx").contains("bad number or duration syntax: \"5mx\""));
+        assert!(err("a + \"a very long string\" b").contains("unexpected identifier \"b\""));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(err(&deep).contains("nesting is deeper than"));
+        let minus = format!("{}1", "-".repeat(10_000));
+        assert!(err(&minus).contains("nesting is deeper than"));
+        let chain = vec!["a"; 5000].join(" + ");
+        assert!(err(&chain).contains("taller than"));
+        let ok_chain = vec!["a"; 300].join(" + ");
+        assert!(parse_expr(&ok_chain).is_ok());
+        let dur = format!("x[{}]", vec!["1s"; 1000].join("+"));
+        assert!(err(&dur).contains("longer than"));
+        let nested_ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        assert!(parse_expr(&nested_ok).is_ok());
+    }
+}

@@ -389,3 +389,89 @@ fn pretty(expr: &Expr, level: usize, out: &mut String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::parse_expr;
+
+    fn canon(q: &str) -> String {
+        let e = parse_expr(q).unwrap_or_else(|err| panic!("{q}: {err}"));
+        let s = e.to_string();
+        assert_eq!(parse_expr(&s).ok(), Some(e), "{q} -> {s} does not round-trip");
+        s
+    }
+
+    #[test]
+    fn numbers_print_like_go_f_format() {
+        assert_eq!(format_number(1.0), "1");
+        assert_eq!(format_number(-0.0), "-0");
+        assert_eq!(format_number(0.001), "0.001");
+        assert_eq!(format_number(1e6), "1000000");
+        assert_eq!(format_number(1e21), "1000000000000000000000");
+        assert_eq!(format_number(1.5e-7), "0.00000015");
+        assert_eq!(format_number(f64::INFINITY), "+Inf");
+        assert_eq!(format_number(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_number(f64::NAN), "NaN");
+        assert_eq!(canon("12.34e6"), "12340000");
+        assert_eq!(canon("0x1f"), "31");
+        assert_eq!(canon("5m"), "5m");
+        assert_eq!(canon("-90s"), "-1m30s");
+    }
+
+    #[test]
+    fn canonical_forms() {
+        let cases = [
+            ("sum by(job)(rate(x[5m]))", "sum by (job) (rate(x[5m]))"),
+            ("sum(rate(x[5m])) by (job)", "sum by (job) (rate(x[5m]))"),
+            ("SUM without(a,b)(x)", "sum without (a, b) (x)"),
+            ("sum by () (x)", "sum(x)"),
+            ("topk(5,x)", "topk(5, x)"),
+            ("count_values('v',x)", "count_values(\"v\", x)"),
+            (r#"foo{a="b",c=~'d'}"#, r#"foo{a="b",c=~"d"}"#),
+            (r#"{__name__="foo",a!="b"}"#, r#"{__name__="foo",a!="b"}"#),
+            (r#"{"my.metric","a.b"="c"}"#, r#"{"my.metric","a.b"="c"}"#),
+            ("foo offset 5m @ 100", "foo @ 100.000 offset 5m"),
+            ("foo @ -0.5 offset -1h", "foo @ -0.500 offset -1h"),
+            ("foo[5m] @ start() offset 1m", "foo[5m] @ start() offset 1m"),
+            ("foo[1800]", "foo[30m]"),
+            ("foo[26m+4m]", "foo[26m + 4m]"),
+            ("foo[2m*(10+5)]", "foo[2m * (10 + 5)]"),
+            ("foo offset -step()*2", "foo offset -step() * 2"),
+            ("foo offset min_of(step(),1s)", "foo offset min_of(step(), 1s)"),
+            ("rate(x[5m])[30m:1m]", "rate(x[5m])[30m:1m]"),
+            ("x[1h:] offset 1d", "x[1h:] offset 1d"),
+            ("a+on(b)group_left(c)d", "a + on (b) group_left (c) d"),
+            ("a / ignoring(b) group_right d", "a / ignoring (b) group_right () d"),
+            ("a + ignoring() group_left d", "a + ignoring () group_left () d"),
+            ("a and on() b", "a and on () b"),
+            ("a > bool 1", "a > bool 1"),
+            ("a + fill(0) b", "a + fill(0) b"),
+            ("a + fill_left(5) fill_right(NaN) b", "a + fill_left(5) fill_right(NaN) b"),
+            ("-(1)", "-(1)"),
+            ("- - 1", "1"),
+            ("-a ^ 2", "-a ^ 2"),
+            ("increase(x[1m] anchored)", "increase(x[1m] anchored)"),
+            ("\"a\\tb\"", "\"a\\tb\""),
+            ("`raw\\n`", "\"raw\\\\n\""),
+            ("h </ 2", "h </ 2"),
+        ];
+        for (q, want) in cases {
+            assert_eq!(canon(q), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn prettify_breaks_long_expressions() {
+        let q = "sum by (job, instance) (rate(http_requests_total{handler=\"/api/v1/query\",code=~\"5..\"}[5m])) / sum by (job, instance) (rate(http_requests_total[5m]))";
+        let e = parse_expr(q).unwrap_or_else(|err| panic!("{err}"));
+        let pretty = prettify(&e);
+        assert!(pretty.lines().count() > 1, "{pretty}");
+        assert!(pretty.lines().all(|l| l.len() <= MAX_CHARACTERS_PER_LINE), "{pretty}");
+        assert!(pretty.contains("\n/\n"), "{pretty}");
+        assert_eq!(parse_expr(&pretty).ok(), Some(e));
+        // Short expressions stay on one line.
+        let short = parse_expr("rate(x[5m])").unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(prettify(&short), "rate(x[5m])");
+    }
+}
