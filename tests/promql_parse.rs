@@ -198,5 +198,8 @@ fn every_script_expression_parses_and_round_trips() {
         problems.len()
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(parsed > 2000, "suspiciously few expressions parsed: {parsed}");
+    assert!(
+        parsed > 2000,
+        "suspiciously few expressions parsed: {parsed}"
+    );
 }

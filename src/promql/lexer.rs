@@ -127,7 +127,11 @@ fn decimal_number(i: &str) -> IResult<&str, &str> {
     ));
     recognize(pair(
         mantissa,
-        opt(tuple((one_of("eE"), opt(one_of("+-")), digits_with_separators(10)))),
+        opt(tuple((
+            one_of("eE"),
+            opt(one_of("+-")),
+            digits_with_separators(10),
+        ))),
     ))(i)
 }
 
@@ -329,8 +333,8 @@ pub fn tokenize(input: &str) -> Vec<Token> {
             },
             _ => {}
         }
-        let starts_number = c.is_ascii_digit()
-            || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit()));
+        let starts_number =
+            c.is_ascii_digit() || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit()));
         if starts_number {
             match scan_number_or_duration(rest) {
                 Ok((kind, len)) => {
@@ -349,14 +353,22 @@ pub fn tokenize(input: &str) -> Vec<Token> {
             }
         }
         if let Ok((_, word)) = identifier(!bracket_open && !brace_open)(rest) {
-            push(&mut tokens, TokenKind::Identifier, start, start + word.len());
+            push(
+                &mut tokens,
+                TokenKind::Identifier,
+                start,
+                start + word.len(),
+            );
             pos += word.len();
             continue;
         }
         let msg = if brace_open {
             format!("unexpected character inside braces: {}", go_quote_rune(c))
         } else if bracket_open {
-            format!("unexpected character in duration expression: {}", go_quote_rune(c))
+            format!(
+                "unexpected character in duration expression: {}",
+                go_quote_rune(c)
+            )
         } else {
             format!("unexpected character: {}", go_quote_rune(c))
         };
@@ -368,7 +380,8 @@ pub fn tokenize(input: &str) -> Vec<Token> {
 /// Scans a number or duration at the start of `s`. Returns the kind and length, or the
 /// length of the malformed text.
 fn scan_number_or_duration(s: &str) -> Result<(TokenKind, usize), usize> {
-    let followed_by_word = |len: usize| s[len..].starts_with(|c: char| is_alphanumeric(c) || c == '.');
+    let followed_by_word =
+        |len: usize| s[len..].starts_with(|c: char| is_alphanumeric(c) || c == '.');
     if let Ok((_, num)) = hex_number(s) {
         if followed_by_word(num.len()) {
             return Err(bad_len(s, num.len()));
@@ -484,8 +497,9 @@ pub fn unquote(text: &str) -> Result<String, String> {
             }
             'u' | 'U' => {
                 let v = take_hex(if e == 'u' { 4 } else { 8 })?;
-                let ch = char::from_u32(v)
-                    .ok_or_else(|| format!("invalid syntax: \\{e}{v:x} is not a valid code point"))?;
+                let ch = char::from_u32(v).ok_or_else(|| {
+                    format!("invalid syntax: \\{e}{v:x} is not a valid code point")
+                })?;
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
             }
             '0'..='7' => {
@@ -582,9 +596,24 @@ mod tests {
         assert_eq!(
             kinds("sum by (job) (rate(x[5m])) >= bool 1"),
             vec![
-                Identifier, Identifier, LeftParen, Identifier, RightParen, LeftParen, Identifier,
-                LeftParen, Identifier, LeftBracket, Duration, RightBracket, RightParen,
-                RightParen, Gte, Identifier, Number, Eof
+                Identifier,
+                Identifier,
+                LeftParen,
+                Identifier,
+                RightParen,
+                LeftParen,
+                Identifier,
+                LeftParen,
+                Identifier,
+                LeftBracket,
+                Duration,
+                RightBracket,
+                RightParen,
+                RightParen,
+                Gte,
+                Identifier,
+                Number,
+                Eof
             ]
         );
         assert_eq!(
@@ -608,7 +637,9 @@ mod tests {
 
     #[test]
     fn numbers_and_durations() {
-        for n in ["1", "1.5", ".5", "2.", "1e3", "1E-3", "0x1F", "0X_ff", "1_000", "12.34e+6"] {
+        for n in [
+            "1", "1.5", ".5", "2.", "1e3", "1E-3", "0x1F", "0X_ff", "1_000", "12.34e+6",
+        ] {
             assert_eq!(kinds(n), vec![TokenKind::Number, TokenKind::Eof], "{n}");
         }
         for d in ["5m", "1h30m", "100ms", "2w", "1y2d"] {
@@ -646,7 +677,10 @@ mod tests {
         assert_eq!(last("`abc"), "unterminated raw string");
         assert_eq!(last("a ! b"), "unexpected character after '!': ' '");
         assert_eq!(last("a ; b"), "unexpected character: ';'");
-        assert_eq!(last("{a:b=\"c\"}"), "unexpected character inside braces: ':'");
+        assert_eq!(
+            last("{a:b=\"c\"}"),
+            "unexpected character inside braces: ':'"
+        );
     }
 
     #[test]

@@ -632,9 +632,7 @@ impl<'a> Parser<'a> {
                             }
                         }
                     }
-                    _ => {
-                        return Err(self.unexpected(&t, "label matching", "identifier or \"}\""))
-                    }
+                    _ => return Err(self.unexpected(&t, "label matching", "identifier or \"}\"")),
                 }
             }
         }
@@ -700,10 +698,7 @@ impl<'a> Parser<'a> {
 
     fn parse_range_or_subquery(&mut self, node: Node) -> PResult<Node> {
         let open = self.advance();
-        if matches!(
-            self.peek().kind,
-            TokenKind::RightBracket | TokenKind::Colon
-        ) {
+        if matches!(self.peek().kind, TokenKind::RightBracket | TokenKind::Colon) {
             let t = self.peek().clone();
             return Err(self.unexpected(&t, "subquery selector", "number or duration"));
         }
@@ -826,9 +821,7 @@ impl<'a> Parser<'a> {
                 }
             },
             TokenKind::Duration => self.duration_ms(&v) as f64 / 1000.0,
-            TokenKind::Identifier
-                if self.is_word(&v, "inf") || self.is_word(&v, "nan") =>
-            {
+            TokenKind::Identifier if self.is_word(&v, "inf") || self.is_word(&v, "nan") => {
                 if self.is_word(&v, "inf") {
                     f64::INFINITY
                 } else {
@@ -1017,7 +1010,11 @@ impl<'a> Parser<'a> {
                 ));
             }
             self.advance();
-            let next = if op == DurationOp::Pow { prec } else { prec + 1 };
+            let next = if op == DurationOp::Pow {
+                prec
+            } else {
+                prec + 1
+            };
             let rhs = self.parse_duration_expr_bp(next)?;
             lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs));
         }
@@ -1058,6 +1055,18 @@ impl<'a> Parser<'a> {
             TokenKind::Duration => {
                 self.advance();
                 Ok(DurationExpr::Literal(self.duration_ms(&t)))
+            }
+            TokenKind::Identifier if self.is_word(&t, "inf") || self.is_word(&t, "nan") => {
+                self.advance();
+                let val = if self.is_word(&t, "inf") {
+                    f64::INFINITY
+                } else {
+                    f64::NAN
+                };
+                Ok(DurationExpr::Number(NumberLiteral {
+                    val,
+                    duration: false,
+                }))
             }
             TokenKind::LeftParen => {
                 self.enter(t.start)?;
@@ -1202,7 +1211,10 @@ impl<'a> Parser<'a> {
         let rt = rhs.expr.value_type();
         let mut matching = mods.matching;
         if mods.return_bool && !op.is_comparison() {
-            self.type_error(op_pos, "bool modifier can only be used on comparison operators");
+            self.type_error(
+                op_pos,
+                "bool modifier can only be used on comparison operators",
+            );
         }
         if op.is_comparison()
             && !mods.return_bool
@@ -1261,7 +1273,10 @@ impl<'a> Parser<'a> {
                 ) {
                     self.type_error(
                         lhs.start,
-                        format!("no grouping allowed for {} operation", go_quote(op.as_str())),
+                        format!(
+                            "no grouping allowed for {} operation",
+                            go_quote(op.as_str())
+                        ),
                     );
                 }
                 if !matching.fill.is_empty() {
@@ -1366,7 +1381,10 @@ impl<'a> Parser<'a> {
                 TokenKind::Comma => {
                     self.advance();
                     if self.peek().kind == TokenKind::RightParen {
-                        self.action_error(t.start, "trailing commas not allowed in function call args");
+                        self.action_error(
+                            t.start,
+                            "trailing commas not allowed in function call args",
+                        );
                         self.advance();
                         return Ok(args);
                     }
@@ -1409,7 +1427,13 @@ impl<'a> Parser<'a> {
         let _ = mark;
         if args.is_empty() {
             self.action_error(start, "no arguments for aggregate expression provided");
-            return Ok(Node::leaf(Expr::NumberLiteral(NumberLiteral { val: 0.0, duration: false }), start));
+            return Ok(Node::leaf(
+                Expr::NumberLiteral(NumberLiteral {
+                    val: 0.0,
+                    duration: false,
+                }),
+                start,
+            ));
         }
         let desired = if op.takes_param() { 2 } else { 1 };
         if args.len() != desired {
@@ -1420,9 +1444,17 @@ impl<'a> Parser<'a> {
                     args.len()
                 ),
             );
-            return Ok(Node::leaf(Expr::NumberLiteral(NumberLiteral { val: 0.0, duration: false }), start));
+            return Ok(Node::leaf(
+                Expr::NumberLiteral(NumberLiteral {
+                    val: 0.0,
+                    duration: false,
+                }),
+                start,
+            ));
         }
-        let expr = args.pop().ok_or_else(|| self.error_at(start, "missing aggregation argument"))?;
+        let expr = args
+            .pop()
+            .ok_or_else(|| self.error_at(start, "missing aggregation argument"))?;
         let param = args.pop();
         let et = expr.expr.value_type();
         if et != ValueType::Vector {
@@ -1699,7 +1731,10 @@ mod tests {
         assert_eq!(p(r#""a\tb""#), Expr::StringLiteral("a\tb".into()));
         assert_eq!(p(r"'it\'s'"), Expr::StringLiteral("it's".into()));
         assert_eq!(p(r"`a\b`"), Expr::StringLiteral("a\\b".into()));
-        assert_eq!(p(r#""\u00e9\U0001F600\101""#), Expr::StringLiteral("é😀A".into()));
+        assert_eq!(
+            p(r#""\u00e9\U0001F600\101""#),
+            Expr::StringLiteral("é😀A".into())
+        );
         assert!(err(r#""\q""#).contains("error unquoting string"));
     }
 
@@ -1707,9 +1742,7 @@ mod tests {
     fn precedence_and_associativity() {
         // -2^2 = -(2^2)
         let e = p("-2 ^ 2");
-        let Expr::Unary(u) = &e else {
-            panic!("{e:?}")
-        };
+        let Expr::Unary(u) = &e else { panic!("{e:?}") };
         assert_eq!(u.op, UnaryOp::Neg);
         assert_eq!(bin(&u.expr).op, BinaryOp::Pow);
         // ^ is right-associative.
@@ -1757,7 +1790,9 @@ mod tests {
         assert_eq!(v.matchers[0], Matcher::equal(METRIC_NAME, "my.metric"));
         assert_eq!(v.matchers[1], Matcher::equal("a.b", "c"));
         // Keywords work as metric names where nothing else fits.
-        for kw in ["sum", "by", "offset", "bool", "on", "and", "start", "fill", "anchored"] {
+        for kw in [
+            "sum", "by", "offset", "bool", "on", "and", "start", "fill", "anchored",
+        ] {
             assert_eq!(p(kw), Expr::VectorSelector(vs(kw)), "{kw}");
         }
         assert_eq!(p("job:rate:5m"), Expr::VectorSelector(vs("job:rate:5m")));
@@ -1768,7 +1803,9 @@ mod tests {
         assert!(err(r#"{a=~".*"}"#).contains("at least one non-empty matcher"));
         assert!(err(r#"foo{__name__="bar"}"#)
             .contains(r#"metric name must not be set twice: "foo" or "bar""#));
-        assert!(err(r#"foo{a="b" c="d"}"#).contains("unexpected identifier \"c\" in label matching"));
+        assert!(
+            err(r#"foo{a="b" c="d"}"#).contains("unexpected identifier \"c\" in label matching")
+        );
         assert!(err(r#"foo{a=b}"#).contains("expected string"));
         assert!(err(r#"foo{a=~"("}"#).contains("error parsing regexp"));
     }
@@ -1836,9 +1873,8 @@ mod tests {
             "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"
         );
         assert!(err("foo[]").contains("unexpected \"]\" in subquery selector"));
-        assert!(err("foo[5m x]").contains(
-            "unexpected identifier \"x\" in subquery or range, expected \":\" or \"]\""
-        ));
+        assert!(err("foo[5m x]")
+            .contains("unexpected identifier \"x\" in subquery or range, expected \":\" or \"]\""));
         assert!(err("foo[5m").contains("unclosed left bracket"));
     }
 
@@ -1966,23 +2002,39 @@ mod tests {
         assert!(bin(&p("a > bool 1")).return_bool);
         assert_eq!(bin(&p("a + 1")).matching, None);
         let e = p("a + on(job) group_left fill_left(5) fill_right(-Inf) b");
-        let fill = bin(&e).matching.as_ref().map(|m| m.fill).unwrap_or_default();
+        let fill = bin(&e)
+            .matching
+            .as_ref()
+            .map(|m| m.fill)
+            .unwrap_or_default();
         assert_eq!(fill.lhs, Some(5.0));
         assert_eq!(fill.rhs, Some(f64::NEG_INFINITY));
         let e = p("fill + fill(0) fill");
-        assert!(matches!(&*bin(&e).lhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill")));
-        assert!(matches!(&*bin(&e).rhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill")));
-        assert!(err("a + bool b").contains("bool modifier can only be used on comparison operators"));
+        assert!(
+            matches!(&*bin(&e).lhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill"))
+        );
+        assert!(
+            matches!(&*bin(&e).rhs, Expr::VectorSelector(v) if v.name.as_deref() == Some("fill"))
+        );
+        assert!(
+            err("a + bool b").contains("bool modifier can only be used on comparison operators")
+        );
         assert!(err("1 > 2").contains("comparisons between scalars must use BOOL modifier"));
-        assert!(err("a and 1").contains("set operator \"and\" not allowed in binary scalar expression"));
-        assert!(err("a and on(x) group_left b").contains("no grouping allowed for \"and\" operation"));
+        assert!(
+            err("a and 1").contains("set operator \"and\" not allowed in binary scalar expression")
+        );
+        assert!(
+            err("a and on(x) group_left b").contains("no grouping allowed for \"and\" operation")
+        );
         assert!(err("a + on(x) 1").contains("vector matching only allowed between instant vectors"));
         assert!(err("a + on(x) group_left(x) b")
             .contains("label \"x\" must not occur in ON and GROUP clause at once"));
         assert!(err("a[5m] + 1")
             .contains("binary expression must contain only scalar and instant vector types"));
-        assert!(err("a + fill(0) 1").contains("filling in missing series only allowed between instant vectors"));
-        assert!(err("a or fill(0) b").contains("filling in missing series not allowed for set operators"));
+        assert!(err("a + fill(0) 1")
+            .contains("filling in missing series only allowed between instant vectors"));
+        assert!(err("a or fill(0) b")
+            .contains("filling in missing series not allowed for set operators"));
     }
 
     #[test]
@@ -1994,19 +2046,28 @@ mod tests {
         assert!(matches!(p("time()"), Expr::Call(c) if c.args.is_empty()));
         assert!(matches!(p("STEP()"), Expr::Call(c) if c.func.name == "step"));
         assert!(matches!(p("round(x)"), Expr::Call(_)));
-        assert!(matches!(p("label_join(x, \"a\", \",\", \"b\", \"c\", \"d\")"), Expr::Call(_)));
+        assert!(matches!(
+            p("label_join(x, \"a\", \",\", \"b\", \"c\", \"d\")"),
+            Expr::Call(_)
+        ));
         assert!(matches!(p("info(x, {k=\"v\"})"), Expr::Call(_)));
-        assert!(matches!(p("info(x, {__name__=~\".+_info\"})"), Expr::Call(_)));
+        assert!(matches!(
+            p("info(x, {__name__=~\".+_info\"})"),
+            Expr::Call(_)
+        ));
         assert_eq!(
             err("rate(x)"),
             "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
         );
         assert!(err("RATE(x[5m])").contains("unknown function with name \"RATE\""));
         assert!(err("abs()").contains("expected 1 argument(s) in call to \"abs\", got 0"));
-        assert!(err("round(x, 1, 2)").contains("expected at most 2 argument(s) in call to \"round\", got 3"));
-        assert!(err("label_join(x)").contains("expected at least 3 argument(s) in call to \"label_join\", got 1"));
+        assert!(err("round(x, 1, 2)")
+            .contains("expected at most 2 argument(s) in call to \"round\", got 3"));
+        assert!(err("label_join(x)")
+            .contains("expected at least 3 argument(s) in call to \"label_join\", got 1"));
         assert!(err("abs(x,)").contains("trailing commas not allowed in function call args"));
-        assert!(err("info(x, y)").contains("expected label selectors only, got vector selector instead"));
+        assert!(err("info(x, y)")
+            .contains("expected label selectors only, got vector selector instead"));
         assert!(err("deriv(foo[3m] smoothed)").contains(
             "smoothed modifier can only be used with: delta, increase, rate - not with deriv"
         ));
@@ -2024,8 +2085,14 @@ mod tests {
     #[test]
     fn syntax_errors_and_positions() {
         assert_eq!(err(""), "1:1: parse error: no expression found in input");
-        assert_eq!(err("  # only a comment"), "1:1: parse error: no expression found in input");
-        assert_eq!(err("foo bar"), "1:5: parse error: unexpected identifier \"bar\"");
+        assert_eq!(
+            err("  # only a comment"),
+            "1:1: parse error: no expression found in input"
+        );
+        assert_eq!(
+            err("foo bar"),
+            "1:5: parse error: unexpected identifier \"bar\""
+        );
         assert_eq!(err("sum(\nfoo bar)"), "2:5: parse error: unexpected identifier \"bar\" in function call arguments, expected \",\" or \")\"");
         assert_eq!(err("1 +"), "1:4: parse error: unexpected end of input");
         assert!(err("(1").contains("unclosed left parenthesis"));
@@ -2052,5 +2119,13 @@ mod tests {
         assert!(err(&dur).contains("longer than"));
         let nested_ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
         assert!(parse_expr(&nested_ok).is_ok());
+    }
+
+    #[test]
+    fn non_finite_durations_round_trip() {
+        for q in ["x offset 1e400", "x[1e400]", "x[NaN]", "x offset -Inf"] {
+            let e = p(q);
+            assert_eq!(parse_expr(&e.to_string()).ok(), Some(e), "{q}");
+        }
     }
 }

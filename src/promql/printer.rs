@@ -25,7 +25,11 @@ pub fn format_number(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Rust's `Display` for f64 prints the shortest round-trip digits without an exponent.
     format!("{v}")
@@ -50,8 +54,7 @@ fn write_label_list(f: &mut impl fmt::Write, labels: &[String]) -> fmt::Result {
 }
 
 fn write_matcher(f: &mut impl fmt::Write, m: &Matcher) -> fmt::Result {
-    if m.name == METRIC_NAME && m.op == MatchOp::Equal && !is_valid_legacy_metric_name(&m.value)
-    {
+    if m.name == METRIC_NAME && m.op == MatchOp::Equal && !is_valid_legacy_metric_name(&m.value) {
         // `{"my.metric"}`: the quoted-name form for names outside the legacy charset.
         return f.write_str(&go_quote(&m.value));
     }
@@ -93,7 +96,9 @@ fn write_selector_core(f: &mut impl fmt::Write, vs: &VectorSelector) -> fmt::Res
         .filter(|m| {
             // Skip the matcher the parser added for the metric name (the last one).
             let is_name = !skipped_name
-                && name.is_some_and(|n| m.name == METRIC_NAME && m.op == MatchOp::Equal && m.value == n);
+                && name.is_some_and(|n| {
+                    m.name == METRIC_NAME && m.op == MatchOp::Equal && m.value == n
+                });
             if is_name {
                 skipped_name = true;
             }
@@ -139,6 +144,8 @@ impl fmt::Display for Duration {
 impl fmt::Display for DurationExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Unsigned `Inf` so that it reads back as the same single number.
+            DurationExpr::Number(n) if n.val == f64::INFINITY => f.write_str("Inf"),
             DurationExpr::Number(n) => f.write_str(&format_number(n.val)),
             DurationExpr::Literal(ms) => f.write_str(&format_duration(*ms)),
             DurationExpr::Step => f.write_str("step()"),
@@ -398,7 +405,11 @@ mod tests {
     fn canon(q: &str) -> String {
         let e = parse_expr(q).unwrap_or_else(|err| panic!("{q}: {err}"));
         let s = e.to_string();
-        assert_eq!(parse_expr(&s).ok(), Some(e), "{q} -> {s} does not round-trip");
+        assert_eq!(
+            parse_expr(&s).ok(),
+            Some(e),
+            "{q} -> {s} does not round-trip"
+        );
         s
     }
 
@@ -438,16 +449,28 @@ mod tests {
             ("foo[26m+4m]", "foo[26m + 4m]"),
             ("foo[2m*(10+5)]", "foo[2m * (10 + 5)]"),
             ("foo offset -step()*2", "foo offset -step() * 2"),
-            ("foo offset min_of(step(),1s)", "foo offset min_of(step(), 1s)"),
+            (
+                "foo offset min_of(step(),1s)",
+                "foo offset min_of(step(), 1s)",
+            ),
             ("rate(x[5m])[30m:1m]", "rate(x[5m])[30m:1m]"),
             ("x[1h:] offset 1d", "x[1h:] offset 1d"),
             ("a+on(b)group_left(c)d", "a + on (b) group_left (c) d"),
-            ("a / ignoring(b) group_right d", "a / ignoring (b) group_right () d"),
-            ("a + ignoring() group_left d", "a + ignoring () group_left () d"),
+            (
+                "a / ignoring(b) group_right d",
+                "a / ignoring (b) group_right () d",
+            ),
+            (
+                "a + ignoring() group_left d",
+                "a + ignoring () group_left () d",
+            ),
             ("a and on() b", "a and on () b"),
             ("a > bool 1", "a > bool 1"),
             ("a + fill(0) b", "a + fill(0) b"),
-            ("a + fill_left(5) fill_right(NaN) b", "a + fill_left(5) fill_right(NaN) b"),
+            (
+                "a + fill_left(5) fill_right(NaN) b",
+                "a + fill_left(5) fill_right(NaN) b",
+            ),
             ("-(1)", "-(1)"),
             ("- - 1", "1"),
             ("-a ^ 2", "-a ^ 2"),
@@ -467,7 +490,10 @@ mod tests {
         let e = parse_expr(q).unwrap_or_else(|err| panic!("{err}"));
         let pretty = prettify(&e);
         assert!(pretty.lines().count() > 1, "{pretty}");
-        assert!(pretty.lines().all(|l| l.len() <= MAX_CHARACTERS_PER_LINE), "{pretty}");
+        assert!(
+            pretty.lines().all(|l| l.len() <= MAX_CHARACTERS_PER_LINE),
+            "{pretty}"
+        );
         assert!(pretty.contains("\n/\n"), "{pretty}");
         assert_eq!(parse_expr(&pretty).ok(), Some(e));
         // Short expressions stay on one line.
