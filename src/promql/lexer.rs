@@ -427,11 +427,7 @@ fn scan_string(s: &str, quote: char) -> Result<usize, &'static str> {
     }
     while let Some((i, c)) = chars.next() {
         match c {
-            '\\' => {
-                if chars.next().is_none() {
-                    return Err("unterminated quoted string");
-                }
-            }
+            '\\' if chars.next().is_none() => return Err("unterminated quoted string"),
             '\n' => return Err("unterminated quoted string"),
             c if c == quote => return Ok(i + 1),
             _ => {}

@@ -940,10 +940,7 @@ impl<'a> Parser<'a> {
         if sign.is_some() {
             self.advance();
         }
-        let atom = match self.parse_duration_atom("offset", "number, duration, or step()") {
-            Ok(a) => a,
-            Err(e) => return Err(e),
-        };
+        let atom = self.parse_duration_atom("offset", "number, duration, or step()")?;
         let e = match sign {
             Some(op) => DurationExpr::Unary(op, Box::new(atom)),
             None => atom,
