@@ -54,7 +54,11 @@ fn bench_print(c: &mut Criterion) {
         .iter()
         .filter_map(|(_, q)| parse_expr(q).ok())
         .collect();
-    assert_eq!(exprs.len(), QUERIES.len(), "every benchmark query must parse");
+    assert_eq!(
+        exprs.len(),
+        QUERIES.len(),
+        "every benchmark query must parse"
+    );
     let mut group = c.benchmark_group("promql/print");
     group.throughput(Throughput::Elements(exprs.len() as u64));
     group.bench_function("all_typical/string", |b| {

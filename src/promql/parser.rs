@@ -600,7 +600,7 @@ impl<'a> Parser<'a> {
                                 }
                                 self.advance();
                                 let value = self.string_value(&v);
-                                match Matcher::new(op, label, value.clone()) {
+                                match cached_matcher(op, label, &value) {
                                     Ok(m) => matchers.push(m),
                                     Err(e) => {
                                         let detail =
@@ -1637,6 +1637,35 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Compiled regex matchers by (operator, pattern), shared by all parses: rules and
+/// dashboards parse the same queries over and over, and compiling a regex costs far more
+/// than parsing the rest of a query. Bounded; cleared when full.
+static MATCHER_CACHE: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<(MatchOp, String), Matcher>>,
+> = std::sync::LazyLock::new(Default::default);
+
+const MATCHER_CACHE_CAPACITY: usize = 4096;
+
+/// Builds a matcher, reusing a cached compiled regex for regex operators.
+fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, regex::Error> {
+    if !matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
+        return Matcher::new(op, label, value);
+    }
+    let key = (op, value.to_string());
+    if let Some(m) = MATCHER_CACHE.lock().get(&key) {
+        let mut m = m.clone();
+        m.name = label;
+        return Ok(m);
+    }
+    let m = Matcher::new(op, label, value)?;
+    let mut cache = MATCHER_CACHE.lock();
+    if cache.len() >= MATCHER_CACHE_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(key, m.clone());
+    Ok(m)
+}
+
 /// Formats like Go's `%f`: six decimals, `+Inf`, `-Inf`, `NaN`.
 fn go_percent_f(v: f64) -> String {
     if v.is_nan() {
@@ -1805,6 +1834,13 @@ mod tests {
         );
         assert!(err(r#"foo{a=b}"#).contains("expected string"));
         assert!(err(r#"foo{a=~"("}"#).contains("error parsing regexp"));
+        // The regex cache hands out matchers with the right label name.
+        let Expr::VectorSelector(v) = p(r#"foo{a=~"x.+", b=~"x.+", c!~"x.+"}"#) else {
+            panic!()
+        };
+        assert_eq!(v.matchers[1].name, "b");
+        assert!(v.matchers[1].matches("xy"));
+        assert!(!v.matchers[2].matches("xy"));
     }
 
     #[test]
