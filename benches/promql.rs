@@ -22,7 +22,7 @@ const QUERIES: &[(&str, &str)] = &[
     ),
     (
         "subquery",
-        r#"max_over_time(deriv(rate(node_cpu_seconds_total{mode="idle"}[1m])[30m:1m] offset 1h)[1d:5m]) @ end()"#,
+        r#"max_over_time(deriv(rate(node_cpu_seconds_total{mode="idle"}[1m])[30m:1m] offset 1h)[1d:5m] @ end())"#,
     ),
     (
         "alert_rule",
