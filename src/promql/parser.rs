@@ -136,13 +136,27 @@ pub fn parse_number_text(text: &str) -> Result<f64, String> {
         if let Some(v) = as_int {
             return Ok(v as f64);
         }
-        return digits.parse::<f64>().map_err(|_| err());
+        let v = digits.parse::<f64>().map_err(|_| err())?;
+        if v.is_infinite() {
+            return Err(format!(
+                "error parsing number: strconv.ParseFloat: parsing {}: value out of range",
+                go_quote(text)
+            ));
+        }
+        return Ok(v);
     }
     if text.contains('_') {
         // Go's ParseFloat only accepts separators after a base prefix.
         return Err(err());
     }
-    text.parse::<f64>().map_err(|_| err())
+    let v = text.parse::<f64>().map_err(|_| err())?;
+    if v.is_infinite() {
+        return Err(format!(
+            "error parsing number: strconv.ParseFloat: parsing {}: value out of range",
+            go_quote(text)
+        ));
+    }
+    Ok(v)
 }
 
 /// Words with a fixed meaning upstream; the `unexpected ...` messages show them as `<word>`.
@@ -525,6 +539,21 @@ impl<'a> Parser<'a> {
             }
         }
         if next.kind == TokenKind::LeftParen {
+            let lower = word.to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "bool"
+                    | "by"
+                    | "without"
+                    | "on"
+                    | "ignoring"
+                    | "group_left"
+                    | "group_right"
+                    | "offset"
+            ) {
+                // A modifier keyword where an expression must start: `a - on(b) ignoring(c) d`.
+                return Err(self.unexpected(&t, "", ""));
+            }
             return self.parse_call(&t);
         }
         let lower = word.to_ascii_lowercase();
@@ -1750,6 +1779,11 @@ mod tests {
             })
         );
         assert!(err("1_000.5").contains("error parsing number"));
+        assert!(err(&"9".repeat(400)).contains("value out of range"));
+        assert_eq!(
+            err("a - on(b) ignoring(c) d"),
+            "1:11: parse error: unexpected <ignoring>"
+        );
     }
 
     #[test]
@@ -2156,7 +2190,7 @@ mod tests {
 
     #[test]
     fn non_finite_durations_round_trip() {
-        for q in ["x offset 1e400", "x[1e400]", "x[NaN]", "x offset -Inf"] {
+        for q in ["x offset 0x7fffffffffffffff", "x[NaN]", "x offset -Inf"] {
             let e = p(q);
             assert_eq!(parse_expr(&e.to_string()).ok(), Some(e), "{q}");
         }
