@@ -531,9 +531,23 @@ impl<'a> Parser<'a> {
         let word = self.text(&t);
         let next = self.peek_at(1).clone();
         if let Some(op) = AggregateOp::from_keyword(word) {
+            // What may follow a metric name that happens to be an aggregator keyword; anything
+            // else means an aggregation was meant (and is reported as one, like upstream).
+            let can_follow_metric = match next.kind {
+                TokenKind::Identifier => {
+                    let w = self.text(&next).to_ascii_lowercase();
+                    matches!(
+                        w.as_str(),
+                        "offset" | "anchored" | "smoothed" | "and" | "or" | "unless" | "atan2"
+                    )
+                }
+                TokenKind::Number | TokenKind::String | TokenKind::Duration => false,
+                _ => true,
+            };
             if next.kind == TokenKind::LeftParen
                 || self.is_word(&next, "by")
                 || self.is_word(&next, "without")
+                || !can_follow_metric
             {
                 return self.parse_aggregate(op, t.start);
             }
