@@ -26,7 +26,7 @@ use super::functions::{get_function, ANCHORED_FUNCTIONS, SMOOTHED_FUNCTIONS};
 use super::lexer::{go_quote, tokenize, unquote, Token, TokenKind};
 
 /// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
-pub const MAX_NESTING: usize = 150;
+pub const MAX_NESTING: usize = 100;
 
 /// Tallest expression tree the parser builds (long operator chains add height without
 /// recursion).
@@ -387,8 +387,11 @@ impl<'a> Parser<'a> {
             } else {
                 prec + 1
             };
-            let rhs = self.parse_expr_bp(next_min)?;
-            lhs = self.new_binary(lhs, op, t.start, mods, rhs)?;
+            // The right operand recurses (`a ^ b ^ c ...`), so it counts as nesting.
+            self.enter(t.start)?;
+            let rhs = self.parse_expr_bp(next_min);
+            self.leave();
+            lhs = self.new_binary(lhs, op, t.start, mods, rhs?)?;
         }
         Ok(lhs)
     }
@@ -1055,8 +1058,10 @@ impl<'a> Parser<'a> {
             } else {
                 prec + 1
             };
-            let rhs = self.parse_duration_expr_bp(next)?;
-            lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs));
+            self.enter(t.start)?;
+            let rhs = self.parse_duration_expr_bp(next);
+            self.leave();
+            lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs?));
         }
         Ok(lhs)
     }
@@ -1454,8 +1459,7 @@ impl<'a> Parser<'a> {
         if open.kind != TokenKind::LeftParen {
             return Err(self.unexpected(&open, "aggregation", ""));
         }
-        let mark = self.type_errors.len();
-        let mut args = self.parse_call_args("aggregation")?;
+        let args = self.parse_call_args("aggregation")?;
         if !has_modifier {
             let t = self.peek().clone();
             if self.is_word(&t, "by") || self.is_word(&t, "without") {
@@ -1464,7 +1468,20 @@ impl<'a> Parser<'a> {
                 grouping = self.parse_grouping_labels()?;
             }
         }
-        let _ = mark;
+        self.finish_aggregate(op, start, grouping, without, args)
+    }
+
+    /// The checks of an aggregation, kept out of [`Self::parse_aggregate`] so that the
+    /// recursive path stays small on the stack.
+    #[inline(never)]
+    fn finish_aggregate(
+        &mut self,
+        op: AggregateOp,
+        start: usize,
+        grouping: Vec<String>,
+        without: bool,
+        mut args: Vec<Node>,
+    ) -> PResult<Node> {
         if args.is_empty() {
             self.action_error(start, "no arguments for aggregate expression provided");
             return Ok(Node::leaf(
@@ -1550,6 +1567,19 @@ impl<'a> Parser<'a> {
         }
         let mark = self.type_errors.len();
         let args = self.parse_call_args("function call")?;
+        self.finish_call(name_tok, func, mark, args)
+    }
+
+    /// The checks of a call, kept out of [`Self::parse_call`] so that the recursive path
+    /// through nested calls stays small on the stack.
+    #[inline(never)]
+    fn finish_call(
+        &mut self,
+        name_tok: &Token,
+        func: Option<&'static super::functions::Function>,
+        mark: usize,
+        args: Vec<Node>,
+    ) -> PResult<Node> {
         let Some(func) = func else {
             return Ok(Node::leaf(
                 Expr::NumberLiteral(NumberLiteral {
@@ -2194,12 +2224,50 @@ mod tests {
         assert!(err(&minus).contains("nesting is deeper than"));
         let chain = vec!["a"; 5000].join(" + ");
         assert!(err(&chain).contains("taller than"));
-        let ok_chain = vec!["a"; 300].join(" + ");
+        let ok_chain = vec!["a"; 500].join(" + ");
         assert!(parse_expr(&ok_chain).is_ok());
         let dur = format!("x[{}]", vec!["1s"; 1000].join("+"));
         assert!(err(&dur).contains("longer than"));
-        let nested_ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        let pow = vec!["a"; 20_000].join(" ^ ");
+        assert!(err(&pow).contains("nesting is deeper than"));
+        let dur_pow = format!("x[{}]", vec!["1"; 20_000].join("^"));
+        assert!(err(&dur_pow).contains("nesting is deeper than"));
+        let mixed = format!("{}a", "a or a and a == a + a * a ^ -".repeat(2000));
+        assert!(parse_expr(&mixed).is_err());
+        let nested_ok = format!("{}1{}", "(".repeat(90), ")".repeat(90));
         assert!(parse_expr(&nested_ok).is_ok());
+    }
+
+    #[test]
+    fn maximal_nesting_fits_the_default_thread_stack() {
+        // Every construct that recurses, nested as deep as allowed, on a 2 MiB stack (the
+        // default of spawned threads and tokio workers), in whatever profile runs the tests.
+        let m = MAX_NESTING;
+        let queries = [
+            // One level per call.
+            format!("{}x{}", "abs(".repeat(m - 1), ")".repeat(m - 1)),
+            format!("{}x{}", "sum by (a) (".repeat(m - 1), ")".repeat(m - 1)),
+            // Three levels per repetition: arguments, unary minus, parentheses.
+            format!("{}x{}", "topk(1, -(".repeat(m / 3), "))".repeat(m / 3)),
+            // Two levels: parentheses and the right operand.
+            format!("{}x{}", "(a + ".repeat(m / 2 - 1), ")".repeat(m / 2 - 1)),
+            format!("x[{}1{}]", "min_of(-(".repeat(m / 3), "), 1)".repeat(m / 3)),
+            // The tallest tree, built without recursion, printed with recursion.
+            vec!["a"; MAX_TREE_HEIGHT].join(" + "),
+        ];
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for q in &queries {
+                    let e = parse_expr(q).unwrap_or_else(|err| panic!("{err}"));
+                    let printed = e.to_string();
+                    assert_eq!(parse_expr(&printed).ok().as_ref(), Some(&e));
+                    let pretty = super::super::printer::prettify(&e);
+                    assert_eq!(parse_expr(&pretty).ok(), Some(e));
+                }
+            })
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        assert!(handle.join().is_ok());
     }
 
     #[test]
