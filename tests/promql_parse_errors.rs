@@ -1,5 +1,6 @@
-//! Parse errors for invalid queries, with the messages (and positions, where upstream's
-//! are stable) of upstream Prometheus' `promql/parser/parse_test.go`.
+//! Parse errors for invalid queries. The messages are those upstream Prometheus reports
+//! (`promql/parser/parse_test.go` and the grammar's `unexpected(...)` calls); the positions
+//! are ours: the start of the offending token or expression, as `line:column`.
 
 use promtui::promql::parse_expr;
 
