@@ -141,6 +141,11 @@ scrape_configs:
     ("remote_write_without_url", "remote_write:\n  - name: x\n", &[], false),
     ("bad_tls_version", "scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS9}\n", &[], false),
     ("bad_type", "scrape_configs:\n  - job_name: a\n    honor_labels: maybe\n", &[], false),
+    ("null_scrape_config", "scrape_configs: [~]\n", &[], false),
+    ("empty_target", "scrape_configs: [{job_name: a, static_configs: [{targets: ['']}]}]\n", &[], false),
+    ("remote_url_unclosed_ipv6", "remote_write: [{url: 'http://[::1'}]\n", &[], false),
+    ("proxy_url_typo", "scrape_configs: [{job_name: a, proxy_url: 'ht tp://x'}]\n", &[], false),
+    ("remote_url_relative", "remote_write: [{url: foo}]\n", &[], true),
 ];
 
 fn write_case(dir: &Path, yaml: &str, files: &[(&str, &str)]) -> PathBuf {
