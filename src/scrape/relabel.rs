@@ -548,6 +548,11 @@ impl<'a> RelabelBuilder<'a> {
             }
             return;
         }
+        // Setting a base label to the value it already has changes nothing; skipping it
+        // keeps the no-copy path open (upstream records it and rebuilds the same set).
+        if self.base.get(name) == Some(value) && !self.del.iter().any(|d| d == name) {
+            return;
+        }
         self.add.push(Label::new(name, value));
     }
 
@@ -1289,6 +1294,10 @@ mod tests {
         let ptr = l.as_slice().as_ptr();
         let c = cfgs("- {source_labels: [a], regex: 'f.*', action: keep}\n- {source_labels: [b], regex: 'x', action: drop}");
         let out = process_owned(l, &c).unwrap();
+        assert_eq!(out.as_slice().as_ptr(), ptr);
+        // Rewriting a label to the value it has is not a change either.
+        let same = cfgs("- {source_labels: [a], target_label: a}\n- {source_labels: [b], target_label: b, action: lowercase}");
+        let out = process_owned(out, &same).unwrap();
         assert_eq!(out.as_slice().as_ptr(), ptr);
         let mut lb = RelabelBuilder::new(&out);
         assert!(process_builder(&mut lb, &c));
