@@ -9,5 +9,6 @@ pub mod config;
 pub mod exposition;
 pub mod model;
 pub mod promql;
+pub mod scrape;
 pub mod storage;
 pub mod tsdb;
