@@ -15,12 +15,13 @@
 //! no series text can start with (upstream appends an invalid rune for the same reason).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::Labels;
 
 #[derive(Debug, Clone)]
 struct CacheEntry {
-    labels: Labels,
+    labels: Arc<Labels>,
     hash: u64,
     last_iter: u64,
 }
@@ -32,8 +33,8 @@ pub struct ScrapeCache {
     successful_count: usize,
     series: HashMap<String, CacheEntry>,
     dropped: HashMap<String, u64>,
-    cur: HashMap<u64, Labels>,
-    prev: HashMap<u64, Labels>,
+    cur: HashMap<u64, Arc<Labels>>,
+    prev: HashMap<u64, Arc<Labels>>,
     forced_flushes: u64,
 }
 
@@ -44,16 +45,16 @@ impl ScrapeCache {
     }
 
     /// The final labels and their hash cached for `series_text`, marking it seen.
-    pub fn get(&mut self, series_text: &str) -> Option<(&Labels, u64)> {
+    pub fn get(&mut self, series_text: &str) -> Option<(Arc<Labels>, u64)> {
         let iter = self.iter;
         self.series.get_mut(series_text).map(|e| {
             e.last_iter = iter;
-            (&e.labels, e.hash)
+            (Arc::clone(&e.labels), e.hash)
         })
     }
 
     /// Remembers the final labels of `series_text`.
-    pub fn add(&mut self, series_text: &str, labels: Labels, hash: u64) {
+    pub fn add(&mut self, series_text: &str, labels: Arc<Labels>, hash: u64) {
         self.series.insert(
             series_text.to_string(),
             CacheEntry {
@@ -82,10 +83,10 @@ impl ScrapeCache {
     }
 
     /// Records that `labels` was appended in the current scrape (staleness tracking).
-    pub fn track_staleness(&mut self, hash: u64, labels: &Labels) {
-        if !self.cur.contains_key(&hash) {
-            self.cur.insert(hash, labels.clone());
-        }
+    pub fn track_staleness(&mut self, hash: u64, labels: &Arc<Labels>) {
+        self.cur
+            .entry(hash)
+            .or_insert_with(|| Arc::clone(labels));
     }
 
     /// Forgets what the current (failed) scrape tracked, so that staleness is computed
@@ -99,12 +100,12 @@ impl ScrapeCache {
         self.prev
             .iter()
             .filter(|(h, _)| !self.cur.contains_key(h))
-            .map(|(_, l)| l)
+            .map(|(_, l)| &**l)
     }
 
     /// Every series of the previous scrape (for end-of-run staleness).
     pub fn previous_series(&self) -> impl Iterator<Item = &Labels> {
-        self.prev.values()
+        self.prev.values().map(|l| &**l)
     }
 
     /// Ends a scrape: on success (`flush`), forgets entries unseen in it; rotates the
@@ -150,8 +151,8 @@ impl ScrapeCache {
 mod tests {
     use super::*;
 
-    fn l(v: &str) -> Labels {
-        Labels::from_pairs(&[("__name__", v)])
+    fn l(v: &str) -> Arc<Labels> {
+        Arc::new(Labels::from_pairs(&[("__name__", v)]))
     }
 
     #[test]
@@ -194,7 +195,7 @@ mod tests {
         c.iter_done(true);
         c.track_staleness(1, &l("a"));
         let stale: Vec<_> = c.stale_series().cloned().collect();
-        assert_eq!(stale, vec![l("b")]);
+        assert_eq!(stale, vec![(*l("b")).clone()]);
         c.reset_current();
         assert_eq!(c.stale_series().count(), 2);
         c.iter_done(false);
