@@ -379,10 +379,7 @@ impl RelabelConfigError {
 fn is_valid_relabel_target(s: &str) -> bool {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(
-            r"^(?:(?:[a-zA-Z_]|\$(?:\{[0-9A-Za-z_]+\}|[0-9A-Za-z_]+))+[0-9A-Za-z_]*)+$",
-        )
-        .ok()
+        Regex::new(r"^(?:(?:[a-zA-Z_]|\$(?:\{[0-9A-Za-z_]+\}|[0-9A-Za-z_]+))+[0-9A-Za-z_]*)+$").ok()
     })
     .as_ref()
     .is_some_and(|re| re.is_match(s))
@@ -834,17 +831,30 @@ mod tests {
         assert_eq!(c.regex.as_str(), "(.*)");
         assert_eq!(c.replacement, "$1");
         assert!(!c.regex_set && !c.source_labels_set);
-        assert_eq!(cfg("action: KeepEqual\ntarget_label: a").action, Action::KeepEqual);
+        assert_eq!(
+            cfg("action: KeepEqual\ntarget_label: a").action,
+            Action::KeepEqual
+        );
     }
 
     #[test]
     fn parse_errors_name_the_problem() {
         let e = serde_yaml::from_str::<RelabelConfig>("action: frobnicate").unwrap_err();
-        assert!(e.to_string().contains(r#"unknown relabel action "frobnicate""#), "{e}");
+        assert!(
+            e.to_string()
+                .contains(r#"unknown relabel action "frobnicate""#),
+            "{e}"
+        );
         let e = serde_yaml::from_str::<RelabelConfig>("regex: '(abc'").unwrap_err();
-        assert!(e.to_string().contains(r#"error parsing regexp "(abc""#), "{e}");
+        assert!(
+            e.to_string().contains(r#"error parsing regexp "(abc""#),
+            "{e}"
+        );
         let e = serde_yaml::from_str::<RelabelConfig>("source_labels: [a-b]").unwrap_err();
-        assert!(e.to_string().contains(r#""a-b" is not a valid label name"#), "{e}");
+        assert!(
+            e.to_string().contains(r#""a-b" is not a valid label name"#),
+            "{e}"
+        );
         let e = serde_yaml::from_str::<RelabelConfig>("regexp: a").unwrap_err();
         assert!(e.to_string().contains("unknown field `regexp`"), "{e}");
     }
@@ -852,11 +862,18 @@ mod tests {
     // Upstream TestRelabel, case by case.
     #[test]
     fn replace_with_braced_group() {
-        let c = cfgs("- {source_labels: [a], regex: 'f(.*)', target_label: d, replacement: 'ch${1}-ch${1}'}");
+        let c = cfgs(
+            "- {source_labels: [a], regex: 'f(.*)', target_label: d, replacement: 'ch${1}-ch${1}'}",
+        );
         let got = process(&lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz")]), &c);
         assert_eq!(
             got,
-            Some(lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "choo-choo")]))
+            Some(lbls(&[
+                ("a", "foo"),
+                ("b", "bar"),
+                ("c", "baz"),
+                ("d", "choo-choo")
+            ]))
         );
     }
 
@@ -869,7 +886,12 @@ mod tests {
         let got = process(&lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz")]), &c);
         assert_eq!(
             got,
-            Some(lbls(&[("a", "boobam"), ("b", "bar"), ("c", "baz"), ("d", "boooom")]))
+            Some(lbls(&[
+                ("a", "boobam"),
+                ("b", "bar"),
+                ("c", "baz"),
+                ("d", "boooom")
+            ]))
         );
     }
 
@@ -909,7 +931,10 @@ mod tests {
     #[test]
     fn no_match_means_no_replacement() {
         let c = cfgs("- {source_labels: [a], regex: f, target_label: b, replacement: bar}");
-        assert_eq!(process(&lbls(&[("a", "boo")]), &c), Some(lbls(&[("a", "boo")])));
+        assert_eq!(
+            process(&lbls(&[("a", "boo")]), &c),
+            Some(lbls(&[("a", "boo")]))
+        );
     }
 
     #[test]
@@ -917,7 +942,12 @@ mod tests {
         let c = cfgs("- {source_labels: [c], target_label: d, action: hashmod, modulus: 1000}");
         assert_eq!(
             process(&lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz")]), &c),
-            Some(lbls(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "976")]))
+            Some(lbls(&[
+                ("a", "foo"),
+                ("b", "bar"),
+                ("c", "baz"),
+                ("d", "976")
+            ]))
         );
         let c = cfgs("- {source_labels: [a], target_label: b, action: hashmod, modulus: 1000}");
         assert_eq!(
@@ -1051,14 +1081,22 @@ mod tests {
 
     #[test]
     fn keepequal_and_dropequal() {
-        let l = lbls(&[("__tmp_port", "1234"), ("__port1", "1234"), ("__port2", "5678")]);
-        let keep1 = cfgs("- {source_labels: [__tmp_port], action: keepequal, target_label: __port1}");
+        let l = lbls(&[
+            ("__tmp_port", "1234"),
+            ("__port1", "1234"),
+            ("__port2", "5678"),
+        ]);
+        let keep1 =
+            cfgs("- {source_labels: [__tmp_port], action: keepequal, target_label: __port1}");
         assert_eq!(process(&l, &keep1), Some(l.clone()));
-        let drop1 = cfgs("- {source_labels: [__tmp_port], action: dropequal, target_label: __port1}");
+        let drop1 =
+            cfgs("- {source_labels: [__tmp_port], action: dropequal, target_label: __port1}");
         assert_eq!(process(&l, &drop1), None);
-        let drop2 = cfgs("- {source_labels: [__tmp_port], action: dropequal, target_label: __port2}");
+        let drop2 =
+            cfgs("- {source_labels: [__tmp_port], action: dropequal, target_label: __port2}");
         assert_eq!(process(&l, &drop2), Some(l.clone()));
-        let keep2 = cfgs("- {source_labels: [__tmp_port], action: keepequal, target_label: __port2}");
+        let keep2 =
+            cfgs("- {source_labels: [__tmp_port], action: keepequal, target_label: __port2}");
         assert_eq!(process(&l, &keep2), None);
     }
 
@@ -1091,7 +1129,11 @@ mod tests {
         assert_eq!(expand("$", &caps, &re), "$");
         assert_eq!(expand("${1", &caps, &re), "${1");
         assert_eq!(expand("$-", &caps, &re), "$-");
-        assert_eq!(expand("$01", &caps, &re), "", "leading zero is a name, not a number");
+        assert_eq!(
+            expand("$01", &caps, &re),
+            "",
+            "leading zero is a name, not a number"
+        );
         assert_eq!(expand("${3}${9}", &caps, &re), "c");
     }
 
@@ -1145,7 +1187,13 @@ mod tests {
             invalid("action: dropequal\ntarget_label: x\nseparator: ','"),
             "dropequal action requires only 'source_labels' and `target_label`, and no other fields"
         );
-        for extra in ["source_labels: []", "target_label: x", "modulus: 3", "separator: ','", "replacement: y"] {
+        for extra in [
+            "source_labels: []",
+            "target_label: x",
+            "modulus: 3",
+            "separator: ','",
+            "replacement: y",
+        ] {
             assert_eq!(
                 invalid(&format!("action: labeldrop\nregex: a\n{extra}")),
                 "labeldrop action requires only 'regex', and no other fields",
@@ -1206,6 +1254,32 @@ mod tests {
         lb.set("b", "");
         assert_eq!(lb.labels(), lbls(&[("a", "3"), ("c", "4")]));
         assert_eq!(RelabelBuilder::new(&base).labels(), base);
+    }
+
+    proptest::proptest! {
+        /// `process` and `process_owned` agree on every input, and the result is a valid,
+        /// sorted label set.
+        #[test]
+        fn borrowed_and_owned_processing_agree(
+            pairs in proptest::collection::vec(("[a-c_]{1,3}", "[a-c:;$1]{0,4}"), 0..6),
+            which in 0usize..3,
+        ) {
+            let rules = [
+                "- {source_labels: [a, b], regex: '(.*);(.*)', target_label: '${1}x', replacement: '$2'}\n- {regex: '(a.*)', replacement: 'm_$1', action: labelmap}",
+                "- {source_labels: [c], regex: 'a.*', action: drop}\n- {regex: 'b.*', action: labeldrop}\n- {source_labels: [a], target_label: h, action: hashmod, modulus: 7}",
+                "- {source_labels: [a], target_label: b, action: keepequal}\n- {source_labels: [_], target_label: up, action: uppercase}",
+            ];
+            let c = cfgs(rules[which]);
+            let l = Labels::from_pairs(&pairs);
+            let borrowed = process(&l, &c);
+            let owned = process_owned(l.clone(), &c);
+            proptest::prop_assert_eq!(&borrowed, &owned);
+            if let Some(out) = borrowed {
+                let names: Vec<&str> = out.iter().map(|l| l.name.as_str()).collect();
+                proptest::prop_assert!(names.windows(2).all(|w| w[0] < w[1]));
+                proptest::prop_assert!(out.iter().all(|l| !l.value.is_empty()));
+            }
+        }
     }
 
     #[test]
