@@ -84,9 +84,7 @@ impl ScrapeCache {
 
     /// Records that `labels` was appended in the current scrape (staleness tracking).
     pub fn track_staleness(&mut self, hash: u64, labels: &Arc<Labels>) {
-        self.cur
-            .entry(hash)
-            .or_insert_with(|| Arc::clone(labels));
+        self.cur.entry(hash).or_insert_with(|| Arc::clone(labels));
     }
 
     /// Forgets what the current (failed) scrape tracked, so that staleness is computed
@@ -167,8 +165,10 @@ mod tests {
         assert!(c.is_dropped("d"));
         assert!(!c.is_dropped("x"));
         c.iter_done(true);
-        assert!(c.get("b").is_none());
-        assert!(c.get("a").is_none(), "unseen in the last successful scrape");
+        assert!(c.get("b").is_none(), "unseen in the last successful scrape");
+        assert_eq!(c.len(), (1, 1));
+        c.iter_done(true);
+        assert!(c.get("a").is_none());
         assert_eq!(c.len(), (0, 0));
     }
 

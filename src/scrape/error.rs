@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn messages_match_upstream() {
-        assert_eq!(ScrapeError::SampleLimit.to_string(), "sample limit exceeded");
+        assert_eq!(
+            ScrapeError::SampleLimit.to_string(),
+            "sample limit exceeded"
+        );
         assert_eq!(
             ScrapeError::BodySizeLimit.to_string(),
             "body size limit exceeded"

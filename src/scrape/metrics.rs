@@ -114,21 +114,81 @@ impl MetricsSnapshot {
     /// The counters under upstream's metric names, with help text: `(name, help, value)`.
     pub fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
         vec![
-            ("prometheus_target_scrapes_total", "Scrapes attempted.", self.scrapes_total),
-            ("prometheus_target_scrapes_failed_total", "Scrapes that failed (up == 0).", self.scrapes_failed_total),
-            ("prometheus_target_samples_appended_total", "Scraped samples committed.", self.samples_appended_total),
-            ("prometheus_target_scrapes_sample_out_of_order_total", "Samples rejected as out of order.", self.samples_out_of_order_total),
-            ("prometheus_target_scrapes_sample_duplicate_timestamp_total", "Samples rejected as duplicate timestamps with different values.", self.samples_duplicate_timestamp_total),
-            ("prometheus_target_scrapes_sample_out_of_bounds_total", "Samples rejected as out of bounds.", self.samples_out_of_bounds_total),
-            ("prometheus_target_scrapes_exceeded_sample_limit_total", "Scrapes that hit the sample limit.", self.exceeded_sample_limit_total),
-            ("prometheus_target_scrape_pool_exceeded_label_limits_total", "Scrapes that hit a label limit.", self.exceeded_label_limits_total),
-            ("prometheus_target_scrapes_exceeded_body_size_limit_total", "Scrapes that hit the body size limit.", self.exceeded_body_size_limit_total),
-            ("prometheus_target_scrape_pool_exceeded_target_limit_total", "Pool syncs that hit the target limit.", self.exceeded_target_limit_total),
-            ("prometheus_target_stale_markers_total", "Staleness markers written.", self.stale_markers_total),
-            ("prometheus_target_scrapes_cache_flush_forced_total", "Scrape caches flushed because failed scrapes grew them.", self.cache_flush_forced_total),
-            ("prometheus_target_scrapes_commit_failed_total", "Scrape batches whose commit failed.", self.commit_failed_total),
-            ("prometheus_sd_file_read_errors_total", "file_sd files that could not be read.", self.file_sd_read_errors_total),
-            ("prometheus_target_reloads_total", "Scrape configurations applied.", self.reloads_total),
+            (
+                "prometheus_target_scrapes_total",
+                "Scrapes attempted.",
+                self.scrapes_total,
+            ),
+            (
+                "prometheus_target_scrapes_failed_total",
+                "Scrapes that failed (up == 0).",
+                self.scrapes_failed_total,
+            ),
+            (
+                "prometheus_target_samples_appended_total",
+                "Scraped samples committed.",
+                self.samples_appended_total,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Samples rejected as out of order.",
+                self.samples_out_of_order_total,
+            ),
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Samples rejected as duplicate timestamps with different values.",
+                self.samples_duplicate_timestamp_total,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Samples rejected as out of bounds.",
+                self.samples_out_of_bounds_total,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Scrapes that hit the sample limit.",
+                self.exceeded_sample_limit_total,
+            ),
+            (
+                "prometheus_target_scrape_pool_exceeded_label_limits_total",
+                "Scrapes that hit a label limit.",
+                self.exceeded_label_limits_total,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Scrapes that hit the body size limit.",
+                self.exceeded_body_size_limit_total,
+            ),
+            (
+                "prometheus_target_scrape_pool_exceeded_target_limit_total",
+                "Pool syncs that hit the target limit.",
+                self.exceeded_target_limit_total,
+            ),
+            (
+                "prometheus_target_stale_markers_total",
+                "Staleness markers written.",
+                self.stale_markers_total,
+            ),
+            (
+                "prometheus_target_scrapes_cache_flush_forced_total",
+                "Scrape caches flushed because failed scrapes grew them.",
+                self.cache_flush_forced_total,
+            ),
+            (
+                "prometheus_target_scrapes_commit_failed_total",
+                "Scrape batches whose commit failed.",
+                self.commit_failed_total,
+            ),
+            (
+                "prometheus_sd_file_read_errors_total",
+                "file_sd files that could not be read.",
+                self.file_sd_read_errors_total,
+            ),
+            (
+                "prometheus_target_reloads_total",
+                "Scrape configurations applied.",
+                self.reloads_total,
+            ),
         ]
     }
 }

@@ -184,10 +184,11 @@ pub(crate) fn mutate_sample_labels(
 ) -> Option<Labels> {
     let has = |v: &[Label], name: &str| v.iter().any(|l| l.name == name);
     let mut out = scraped.clone();
-    let set = |v: &mut Vec<Label>, name: &str, value: &str| match v.iter_mut().find(|l| l.name == name) {
-        Some(l) => value.clone_into(&mut l.value),
-        None => v.push(Label::new(name, value)),
-    };
+    let set =
+        |v: &mut Vec<Label>, name: &str, value: &str| match v.iter_mut().find(|l| l.name == name) {
+            Some(l) => value.clone_into(&mut l.value),
+            None => v.push(Label::new(name, value)),
+        };
     if honor_labels {
         for l in target {
             if !has(&scraped, &l.name) {
@@ -197,7 +198,10 @@ pub(crate) fn mutate_sample_labels(
     } else {
         let mut conflicts: Vec<Label> = Vec::new();
         for l in target {
-            if let Some(existing) = scraped.iter().find(|s| s.name == l.name && !s.value.is_empty()) {
+            if let Some(existing) = scraped
+                .iter()
+                .find(|s| s.name == l.name && !s.value.is_empty())
+            {
                 conflicts.push(existing.clone());
             }
             set(&mut out, &l.name, &l.value);
@@ -209,7 +213,9 @@ pub(crate) fn mutate_sample_labels(
             let mut name = conflicts[i].name.clone();
             loop {
                 name = format!("{EXPORTED_LABEL_PREFIX}{name}");
-                if !has(&scraped, &name) && target.get(&name).is_none() && !has(&conflicts[..i], &name)
+                if !has(&scraped, &name)
+                    && target.get(&name).is_none()
+                    && !has(&conflicts[..i], &name)
                 {
                     break;
                 }
@@ -234,7 +240,10 @@ fn report_labels(name: &str, target: &Labels) -> Labels {
     let mut out = vec![Label::new(METRIC_NAME, name)];
     for l in target {
         let existing = if l.name == METRIC_NAME { name } else { "" };
-        out.push(Label::new(format!("{EXPORTED_LABEL_PREFIX}{}", l.name), existing));
+        out.push(Label::new(
+            format!("{EXPORTED_LABEL_PREFIX}{}", l.name),
+            existing,
+        ));
         out.retain(|x| x.name != l.name);
         out.push(l.clone());
     }
@@ -252,7 +261,9 @@ pub(crate) fn verify_label_limits(labels: &Labels, limits: &Limits) -> Result<()
         });
     }
     for l in labels {
-        if limits.label_name_length_limit > 0 && l.name.len() as u64 > limits.label_name_length_limit {
+        if limits.label_name_length_limit > 0
+            && l.name.len() as u64 > limits.label_name_length_limit
+        {
             return Err(ScrapeError::LabelNameLengthLimit {
                 metric: metric(),
                 name: truncate_chars(&l.name, 50),
@@ -495,12 +506,13 @@ impl ScrapeLoop {
         let m = &self.metrics;
         let now = now_ms();
         let mut app = self.appendable.appender();
-        let (body, content_type, mut scrape_err): (&[u8], &str, Option<ScrapeError>) =
-            match &result {
-                Ok(ct) => (&self.buf, ct.as_str(), None),
-                Err(e) => (b"", "", Some(e.clone())),
-            };
-        let (mut stats, res) = append_body(&mut *app, &mut self.cache, &s, body, content_type, ts, now);
+        let (body, content_type, mut scrape_err): (&[u8], &str, Option<ScrapeError>) = match &result
+        {
+            Ok(ct) => (&self.buf, ct.as_str(), None),
+            Err(e) => (b"", "", Some(e.clone())),
+        };
+        let (mut stats, res) =
+            append_body(&mut *app, &mut self.cache, &s, body, content_type, ts, now);
         if let Err(e) = res {
             app.rollback();
             app = self.appendable.appender();
@@ -537,7 +549,13 @@ impl ScrapeLoop {
             stats.added as f64,
             stats.series_added as f64,
         ];
-        let committed = match append_report(&mut *app, &mut self.cache, &s.target_labels, ts, Some(values)) {
+        let committed = match append_report(
+            &mut *app,
+            &mut self.cache,
+            &s.target_labels,
+            ts,
+            Some(values),
+        ) {
             Ok(()) => app.commit(),
             Err(e) => {
                 app.rollback();
@@ -566,7 +584,11 @@ impl ScrapeLoop {
         self.forced_flushes_seen = forced;
         let (cached, dropped) = self.cache.len();
         let mut st = self.status.write();
-        st.health = if up { TargetHealth::Up } else { TargetHealth::Down };
+        st.health = if up {
+            TargetHealth::Up
+        } else {
+            TargetHealth::Down
+        };
         st.last_error = scrape_err.map(|e| e.to_string());
         st.last_scrape_ms = Some(ts);
         st.last_scrape_duration = duration;
@@ -717,5 +739,542 @@ impl ScrapeLoop {
             _ = shutdown.changed() => return,
         }
         self.write_end_of_run_staleness(stale_time);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{is_stale_nan, Sample};
+    use crate::scrape::memory::MemoryAppendable;
+    use crate::scrape::relabel::{Action, RelabelRegex};
+    use crate::scrape::settings::{HttpSettings, PoolConfig};
+    use crate::scrape::target::{labels_for, populate_labels, Populated};
+
+    const CT: &str = "text/plain; version=0.0.4";
+
+    struct Fixture {
+        lp: ScrapeLoop,
+        store: MemoryAppendable,
+        status: Arc<RwLock<TargetStatus>>,
+        metrics: Arc<ScrapeMetrics>,
+    }
+
+    fn settings(edit: impl FnOnce(&mut LoopSettings)) -> Arc<LoopSettings> {
+        let Ok(Populated::Active { labels, discovered }) =
+            populate_labels(labels_for("h:1", "j"), &PoolConfig::new("j"))
+        else {
+            panic!("target")
+        };
+        let target = Target::new(labels, discovered, Default::default());
+        let mut s = LoopSettings {
+            target_labels: target.labels(),
+            target,
+            honor_labels: false,
+            honor_timestamps: true,
+            track_timestamps_staleness: false,
+            metric_relabel_configs: Vec::new(),
+            limits: Limits::default(),
+            scraper: Arc::new(HttpScraper::new(&HttpSettings::default()).unwrap()),
+            forced_error: None,
+            offset_seed: 0,
+            job: "j".into(),
+        };
+        edit(&mut s);
+        Arc::new(s)
+    }
+
+    fn fixture(edit: impl FnOnce(&mut LoopSettings)) -> Fixture {
+        let store = MemoryAppendable::new();
+        let status = Arc::new(RwLock::new(TargetStatus::default()));
+        let metrics = Arc::new(ScrapeMetrics::default());
+        let lp = ScrapeLoop::new(
+            settings(edit),
+            Arc::new(store.clone()),
+            Arc::clone(&status),
+            Arc::clone(&metrics),
+        );
+        Fixture {
+            lp,
+            store,
+            status,
+            metrics,
+        }
+    }
+
+    impl Fixture {
+        fn scrape(&mut self, body: &str, ts: i64) {
+            self.lp.buf = body.as_bytes().to_vec();
+            self.lp.process(Ok(CT.into()), ts, Instant::now());
+        }
+
+        fn fail(&mut self, ts: i64) {
+            self.lp.buf.clear();
+            self.lp.process(
+                Err(ScrapeError::Status {
+                    status: "500 Internal Server Error".into(),
+                }),
+                ts,
+                Instant::now(),
+            );
+        }
+
+        fn series(&self, pairs: &[(&str, &str)]) -> Vec<Sample> {
+            let mut l: Vec<(&str, &str)> = vec![("instance", "h:1"), ("job", "j")];
+            l.extend_from_slice(pairs);
+            self.store.samples(&Labels::from_pairs(&l))
+        }
+
+        fn report(&self, name: &str) -> Vec<Sample> {
+            self.series(&[("__name__", name)])
+        }
+    }
+
+    fn vals(s: &[Sample]) -> Vec<(i64, String)> {
+        s.iter()
+            .map(|s| {
+                let v = if is_stale_nan(s.v) {
+                    "stale".to_string()
+                } else {
+                    s.v.to_string()
+                };
+                (s.t, v)
+            })
+            .collect()
+    }
+
+    fn l(pairs: &[(&str, &str)]) -> Vec<Label> {
+        pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()
+    }
+
+    #[test]
+    fn label_merging_honor_labels_and_exported_prefix() {
+        let target = Labels::from_pairs(&[("job", "j"), ("instance", "h:1")]);
+        // honor_labels=false: clashing scraped labels are renamed.
+        let got = mutate_sample_labels(
+            l(&[
+                ("__name__", "m"),
+                ("job", "scraped"),
+                ("exported_job", "x"),
+                ("a", "1"),
+            ]),
+            &target,
+            false,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Labels::from_pairs(&[
+                ("__name__", "m"),
+                ("a", "1"),
+                ("exported_exported_job", "scraped"),
+                ("exported_job", "x"),
+                ("instance", "h:1"),
+                ("job", "j"),
+            ])
+        );
+        // Shorter names are renamed first.
+        let t2 = Labels::from_pairs(&[("a", "t"), ("exported_a", "t2")]);
+        let got = mutate_sample_labels(
+            l(&[("__name__", "m"), ("a", "s"), ("exported_a", "s2")]),
+            &t2,
+            false,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(got.get("exported_exported_a"), Some("s"));
+        assert_eq!(got.get("exported_exported_exported_a"), Some("s2"));
+        // honor_labels=true: scraped wins; a scraped empty value removes the target label.
+        let got = mutate_sample_labels(
+            l(&[("__name__", "m"), ("job", "scraped"), ("instance", "")]),
+            &target,
+            true,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            Labels::from_pairs(&[("__name__", "m"), ("job", "scraped")])
+        );
+        // Without a clash nothing is renamed; an empty scraped value is just absent.
+        let got = mutate_sample_labels(l(&[("__name__", "m"), ("job", "")]), &target, false, &[])
+            .unwrap();
+        assert_eq!(got.get("job"), Some("j"));
+        assert_eq!(got.get("exported_job"), None);
+        // Metric relabeling runs on the merged set and may drop.
+        let drop = RelabelConfig {
+            source_labels: vec!["job".into()],
+            regex: RelabelRegex::new("j").unwrap(),
+            action: Action::Drop,
+            ..RelabelConfig::default()
+        };
+        assert!(mutate_sample_labels(l(&[("__name__", "m")]), &target, false, &[drop]).is_none());
+    }
+
+    #[test]
+    fn report_labels_always_take_target_labels() {
+        let target = Labels::from_pairs(&[("job", "j"), ("instance", "h:1")]);
+        assert_eq!(
+            report_labels("up", &target),
+            Labels::from_pairs(&[("__name__", "up"), ("instance", "h:1"), ("job", "j")])
+        );
+    }
+
+    #[test]
+    fn synthetic_series_values() {
+        let drop_b = RelabelConfig {
+            source_labels: vec!["__name__".into()],
+            regex: RelabelRegex::new("b").unwrap(),
+            action: Action::Drop,
+            ..RelabelConfig::default()
+        };
+        let mut f = fixture(|s| s.metric_relabel_configs = vec![drop_b]);
+        let t0 = now_ms();
+        f.scrape("# TYPE a counter\na 1\nb 2\nc{x=\"y\"} 3\n", t0);
+        assert_eq!(vals(&f.report("up")), vec![(t0, "1".into())]);
+        assert_eq!(
+            vals(&f.report("scrape_samples_scraped")),
+            vec![(t0, "3".into())]
+        );
+        assert_eq!(
+            vals(&f.report("scrape_samples_post_metric_relabeling")),
+            vec![(t0, "2".into())]
+        );
+        assert_eq!(
+            vals(&f.report("scrape_series_added")),
+            vec![(t0, "2".into())]
+        );
+        let d = f.report("scrape_duration_seconds");
+        assert!(d.len() == 1 && d[0].v >= 0.0 && d[0].v < 5.0);
+        assert!(f.series(&[("__name__", "b")]).is_empty());
+        assert_eq!(
+            vals(&f.series(&[("__name__", "c"), ("x", "y")])),
+            vec![(t0, "3".into())]
+        );
+        // The same body again: nothing new, the dropped series stays dropped from the cache.
+        f.scrape("# TYPE a counter\na 1\nb 2\nc{x=\"y\"} 3\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.report("scrape_series_added"))[1],
+            (t0 + 1000, "0".into())
+        );
+        assert_eq!(f.status.read().health, TargetHealth::Up);
+        assert_eq!(f.status.read().scrapes, 2);
+        assert_eq!(f.metrics.snapshot().samples_appended_total, 4);
+        assert_eq!(f.store.commits(), 2);
+    }
+
+    #[test]
+    fn cache_hit_skips_label_building() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a{x=\"1\"} 1\n", t0);
+        assert_eq!(f.lp.cache.len(), (6, 0), "a and the five report series");
+        // Poison the cache entry: a hit must use it verbatim instead of re-deriving labels.
+        let poisoned = Arc::new(Labels::from_pairs(&[("__name__", "from_cache")]));
+        f.lp.cache
+            .add("a{x=\"1\"}", Arc::clone(&poisoned), poisoned.stable_hash());
+        f.scrape("a{x=\"1\"} 2\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.store.samples(&poisoned)),
+            vec![(t0 + 1000, "2".into())]
+        );
+        // A series written differently is a different cache key (and series_added counts it).
+        f.scrape("a{x=\"1\",} 3\n", t0 + 2000);
+        assert_eq!(
+            vals(&f.report("scrape_series_added"))[2],
+            (t0 + 2000, "1".into())
+        );
+    }
+
+    #[test]
+    fn staleness_on_disappearance_and_return() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\nb 2\n", t0);
+        f.scrape("a 1\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "b")])),
+            vec![(t0, "2".into()), (t0 + 1000, "stale".into())]
+        );
+        f.scrape("a 1\nb 5\n", t0 + 2000);
+        f.scrape("a 1\nb 5\n", t0 + 3000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "b")])),
+            vec![
+                (t0, "2".into()),
+                (t0 + 1000, "stale".into()),
+                (t0 + 2000, "5".into()),
+                (t0 + 3000, "5".into())
+            ]
+        );
+        assert_eq!(f.series(&[("__name__", "a")]).len(), 4);
+        assert_eq!(f.metrics.snapshot().stale_markers_total, 1);
+    }
+
+    #[test]
+    fn staleness_on_scrape_failure() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\nb 2\n", t0);
+        f.fail(t0 + 1000);
+        for n in ["a", "b"] {
+            assert_eq!(
+                vals(&f.series(&[("__name__", n)])),
+                vec![
+                    (t0, if n == "a" { "1" } else { "2" }.into()),
+                    (t0 + 1000, "stale".into())
+                ]
+            );
+        }
+        assert_eq!(vals(&f.report("up"))[1], (t0 + 1000, "0".into()));
+        assert_eq!(
+            vals(&f.report("scrape_samples_scraped"))[1],
+            (t0 + 1000, "0".into())
+        );
+        let st = f.status.read().clone();
+        assert_eq!(st.health, TargetHealth::Down);
+        assert_eq!(
+            st.last_error.as_deref(),
+            Some("server returned HTTP status 500 Internal Server Error")
+        );
+        // A second failure adds no markers; recovery appends again.
+        f.fail(t0 + 2000);
+        f.scrape("a 3\n", t0 + 3000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![
+                (t0, "1".into()),
+                (t0 + 1000, "stale".into()),
+                (t0 + 3000, "3".into())
+            ]
+        );
+        assert_eq!(f.series(&[("__name__", "b")]).len(), 2);
+        assert_eq!(f.metrics.snapshot().scrapes_failed_total, 2);
+    }
+
+    #[test]
+    fn parse_error_fails_the_scrape_without_partial_data() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\n", t0);
+        f.scrape("a 2\nb 1\nc{ 3\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(t0, "1".into()), (t0 + 1000, "stale".into())]
+        );
+        assert!(f.series(&[("__name__", "b")]).is_empty());
+        let err = f.status.read().last_error.clone().unwrap();
+        assert!(err.starts_with("line 3, column"), "{err}");
+        assert_eq!(
+            vals(&f.report("scrape_samples_scraped"))[1],
+            (t0 + 1000, "2".into())
+        );
+    }
+
+    #[test]
+    fn sample_limit_fails_whole_scrape() {
+        let mut f = fixture(|s| s.limits.sample_limit = 2);
+        let t0 = now_ms();
+        f.scrape("a 1\nb 1\n", t0);
+        f.scrape("a 2\nb 2\nc 2\nd 2\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(t0, "1".into()), (t0 + 1000, "stale".into())],
+            "nothing partial: a=2 was rolled back"
+        );
+        assert!(f.series(&[("__name__", "c")]).is_empty());
+        assert_eq!(vals(&f.report("up"))[1], (t0 + 1000, "0".into()));
+        assert_eq!(
+            vals(&f.report("scrape_samples_scraped"))[1],
+            (t0 + 1000, "4".into())
+        );
+        assert_eq!(
+            vals(&f.report("scrape_samples_post_metric_relabeling"))[1],
+            (t0 + 1000, "4".into())
+        );
+        assert_eq!(
+            f.status.read().last_error.as_deref(),
+            Some("sample limit exceeded")
+        );
+        assert_eq!(f.metrics.snapshot().exceeded_sample_limit_total, 1);
+        // Under the limit again: back to normal.
+        f.scrape("a 3\n", t0 + 2000);
+        assert_eq!(vals(&f.report("up"))[2], (t0 + 2000, "1".into()));
+    }
+
+    #[test]
+    fn sample_limit_counts_after_metric_relabeling() {
+        let drop_b = RelabelConfig {
+            source_labels: vec!["__name__".into()],
+            regex: RelabelRegex::new("b.*").unwrap(),
+            action: Action::Drop,
+            ..RelabelConfig::default()
+        };
+        let mut f = fixture(|s| {
+            s.limits.sample_limit = 1;
+            s.metric_relabel_configs = vec![drop_b];
+        });
+        f.scrape("a 1\nb1 1\nb2 1\n", now_ms());
+        assert_eq!(f.status.read().health, TargetHealth::Up);
+    }
+
+    #[test]
+    fn label_limits_fail_whole_scrape() {
+        let t0 = now_ms();
+        let mut f = fixture(|s| s.limits.label_limit = 3);
+        f.scrape("ok 1\nm{a=\"1\",b=\"2\"} 1\n", t0);
+        assert!(f.series(&[("__name__", "ok")]).is_empty());
+        assert_eq!(
+            f.status.read().last_error.as_deref(),
+            Some("label_limit exceeded (metric: m, number of labels: 5, limit: 3)")
+        );
+        // `__name__` counts too, so such a limit is at least 8 in practice.
+        let mut f = fixture(|s| s.limits.label_name_length_limit = 8);
+        f.scrape("m{abcdefghi=\"1\"} 1\n", t0);
+        assert_eq!(
+            f.status.read().last_error.as_deref(),
+            Some("label_name_length_limit exceeded (metric: m, label name: abcdefghi, length: 9, limit: 8)")
+        );
+        let mut f = fixture(|s| s.limits.label_value_length_limit = 3);
+        f.scrape("m{a=\"1234\"} 1\n", t0);
+        assert_eq!(
+            f.status.read().last_error.as_deref(),
+            Some("label_value_length_limit exceeded (metric: m, label name: a, value: \"1234\", length: 4, limit: 3)")
+        );
+        assert_eq!(f.metrics.snapshot().exceeded_label_limits_total, 1);
+        assert_eq!(vals(&f.report("up")), vec![(t0, "0".into())]);
+    }
+
+    #[test]
+    fn metric_relabel_removing_name_fails() {
+        let drop_name = RelabelConfig {
+            regex: RelabelRegex::new("__name__").unwrap(),
+            action: Action::LabelDrop,
+            ..RelabelConfig::default()
+        };
+        let mut f = fixture(|s| s.metric_relabel_configs = vec![drop_name]);
+        f.scrape("a 1\n", now_ms());
+        assert_eq!(
+            f.status.read().last_error.as_deref(),
+            Some("missing metric name (__name__ label)")
+        );
+    }
+
+    #[test]
+    fn honor_timestamps_and_explicit_timestamp_staleness() {
+        let t0 = now_ms();
+        let own = t0 - 5000;
+        let body = format!("a 1 {own}\nb 1\n");
+        let mut f = fixture(|_| {});
+        f.scrape(&body, t0);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(own, "1".into())]
+        );
+        // a has an explicit timestamp: no staleness marker when it disappears.
+        f.scrape("", t0 + 1000);
+        assert_eq!(f.series(&[("__name__", "a")]).len(), 1);
+        assert_eq!(f.series(&[("__name__", "b")]).len(), 2);
+
+        let mut f = fixture(|s| s.honor_timestamps = false);
+        f.scrape(&body, t0);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(t0, "1".into())]
+        );
+        f.scrape("", t0 + 1000);
+        assert_eq!(
+            f.series(&[("__name__", "a")]).len(),
+            2,
+            "tracked like any sample"
+        );
+
+        let mut f = fixture(|s| s.track_timestamps_staleness = true);
+        f.scrape(&body, t0);
+        f.scrape("", t0 + 1000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(own, "1".into()), (t0 + 1000, "stale".into())]
+        );
+    }
+
+    #[test]
+    fn out_of_order_duplicate_and_future_samples_are_counted_not_fatal() {
+        let t0 = now_ms();
+        let mut f = fixture(|_| {});
+        f.scrape(&format!("a 1 {t0}\nd 1 {t0}\n"), t0);
+        let future = t0 + 3_600_000;
+        f.scrape(
+            &format!("a 1 {}\nd 2 {t0}\nf 1 {future}\nok 1\n", t0 - 1000),
+            t0 + 1000,
+        );
+        let m = f.metrics.snapshot();
+        assert_eq!(m.samples_out_of_order_total, 1);
+        assert_eq!(m.samples_duplicate_timestamp_total, 1);
+        assert_eq!(m.samples_out_of_bounds_total, 1);
+        assert_eq!(f.status.read().health, TargetHealth::Up);
+        assert_eq!(f.series(&[("__name__", "ok")]).len(), 1);
+        assert!(f.series(&[("__name__", "f")]).is_empty());
+    }
+
+    #[test]
+    fn end_of_run_staleness_covers_report_series() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\n", t0);
+        f.lp.write_end_of_run_staleness(t0 + 1500);
+        for name in ["a", "up", "scrape_duration_seconds", "scrape_series_added"] {
+            let s = f.series(&[("__name__", name)]);
+            assert_eq!(s.len(), 2, "{name}");
+            assert!(is_stale_nan(s[1].v) && s[1].t == t0 + 1500, "{name}");
+        }
+    }
+
+    #[test]
+    fn forced_error_and_openmetrics() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.lp.buf = b"# TYPE a gauge\na 1\n# EOF\n".to_vec();
+        f.lp.process(
+            Ok("application/openmetrics-text; version=1.0.0".into()),
+            t0,
+            Instant::now(),
+        );
+        assert_eq!(f.series(&[("__name__", "a")]).len(), 1);
+        // OpenMetrics requires `# EOF`: without it the scrape fails.
+        f.lp.buf = b"a 1\n".to_vec();
+        f.lp.process(
+            Ok("application/openmetrics-text; version=1.0.0".into()),
+            t0 + 1000,
+            Instant::now(),
+        );
+        assert_eq!(f.status.read().health, TargetHealth::Down);
+        // The same body as text is fine.
+        f.scrape("a 1\n", t0 + 2000);
+        assert_eq!(f.status.read().health, TargetHealth::Up);
+    }
+
+    #[test]
+    fn settings_update_with_new_relabeling_renames_series() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\n", t0);
+        let add_env = RelabelConfig {
+            target_label: "env".into(),
+            replacement: "p".into(),
+            action: Action::Replace,
+            ..RelabelConfig::default()
+        };
+        f.lp.apply_settings(settings(|s| s.metric_relabel_configs = vec![add_env]));
+        f.scrape("a 2\n", t0 + 1000);
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a"), ("env", "p")])),
+            vec![(t0 + 1000, "2".into())]
+        );
+        assert_eq!(
+            vals(&f.series(&[("__name__", "a")])),
+            vec![(t0, "1".into()), (t0 + 1000, "stale".into())]
+        );
     }
 }

@@ -37,7 +37,11 @@ pub struct HttpScraper {
 }
 
 /// Reads PEM material given inline or as a file.
-fn pem(inline: &Option<String>, file: &Option<std::path::PathBuf>, what: &str) -> Result<Option<Vec<u8>>, String> {
+fn pem(
+    inline: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
     if let Some(s) = inline {
         return Ok(Some(s.as_bytes().to_vec()));
     }
@@ -97,14 +101,21 @@ impl HttpScraper {
                 b = b.add_root_certificate(c);
             }
         }
-        let cert = pem(&settings.tls.cert, &settings.tls.cert_file, "client certificate")?;
+        let cert = pem(
+            &settings.tls.cert,
+            &settings.tls.cert_file,
+            "client certificate",
+        )?;
         let key = pem(&settings.tls.key, &settings.tls.key_file, "client key")?;
         match (cert, key) {
             (Some(mut cert), Some(key)) => {
                 cert.push(b'\n');
                 cert.extend_from_slice(&key);
                 let id = reqwest::Identity::from_pem(&cert).map_err(|e| {
-                    format!("unable to use specified client cert and key: {}", error_chain(&e))
+                    format!(
+                        "unable to use specified client cert and key: {}",
+                        error_chain(&e)
+                    )
                 })?;
                 b = b.identity(id);
             }
@@ -136,8 +147,11 @@ impl HttpScraper {
         buf: &mut Vec<u8>,
     ) -> Result<String, ScrapeError> {
         buf.clear();
-        match tokio::time::timeout(timeout, self.scrape_inner(url, timeout, body_size_limit, buf))
-            .await
+        match tokio::time::timeout(
+            timeout,
+            self.scrape_inner(url, timeout, body_size_limit, buf),
+        )
+        .await
         {
             Ok(r) => r,
             Err(_) => Err(ScrapeError::Timeout {
@@ -181,12 +195,13 @@ impl HttpScraper {
                 Some(p) => read_secret(p, "authorization credentials")?,
                 None => auth.credentials.clone(),
             };
-            let value = HeaderValue::from_str(&format!("{} {}", auth.auth_type, creds)).map_err(
-                |e| ScrapeError::Http {
-                    url: url.to_string(),
-                    reason: format!("invalid Authorization header: {e}"),
-                },
-            )?;
+            let value =
+                HeaderValue::from_str(&format!("{} {}", auth.auth_type, creds)).map_err(|e| {
+                    ScrapeError::Http {
+                        url: url.to_string(),
+                        reason: format!("invalid Authorization header: {e}"),
+                    }
+                })?;
             req = req.header(AUTHORIZATION, value);
         }
         let mut resp = req.send().await.map_err(http_err)?;
@@ -298,8 +313,14 @@ mod tests {
         let heads = h.join().unwrap();
         let h0 = heads[0].to_ascii_lowercase();
         assert!(h0.contains("accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), "{h0}");
-        assert!(h0.contains("x-prometheus-scrape-timeout-seconds: 1.5"), "{h0}");
-        assert!(h0.contains(&format!("user-agent: promtui/{}", env!("CARGO_PKG_VERSION"))));
+        assert!(
+            h0.contains("x-prometheus-scrape-timeout-seconds: 1.5"),
+            "{h0}"
+        );
+        assert!(h0.contains(&format!(
+            "user-agent: promtui/{}",
+            env!("CARGO_PKG_VERSION")
+        )));
         assert!(h0.contains("accept-encoding: gzip"));
         // base64("u:secret1") and base64("u:secret2")
         assert!(h0.contains("authorization: basic dtpzzwnyzxqx"), "{h0}");
@@ -340,7 +361,10 @@ mod tests {
             .scrape(&dead, Duration::from_secs(2), 0, &mut Vec::new())
             .await
             .unwrap_err();
-        assert!(err.to_string().starts_with(&format!("Get {dead:?}: ")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("Get {dead:?}: ")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,21 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::config::ScrapeConfig;
 use crate::model::Labels;
 use crate::scrape::relabel::RelabelConfig;
 
-/// A group of targets sharing labels, as discovery hands it to a scrape pool
-/// (upstream `targetgroup.Group`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TargetGroup {
-    /// Where the group came from (`file.json:0`, or the index of a static config); a newer
-    /// group with the same source replaces the older one.
-    pub source: String,
-    /// One label set per target, each normally with `__address__`.
-    pub targets: Vec<Labels>,
-    /// Labels shared by all targets of the group (a target's own labels win).
-    pub labels: Labels,
-}
+pub use crate::config::TargetGroup;
 
 /// One `file_sd_configs` entry, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,10 +166,76 @@ impl PoolConfig {
         self
     }
 
-    /// True when a change from `self` to `other` only needs the running loops to pick up new
-    /// settings, not new targets: discovery inputs and target relabeling are equal.
-    pub(crate) fn same_discovery(&self, other: &PoolConfig) -> bool {
-        self.static_groups == other.static_groups && self.file_sd == other.file_sd
+    /// Resolves a validated `scrape_configs` entry (globals already inherited by the
+    /// configuration loader; relative file paths already joined with the config directory).
+    pub fn from_config(sc: &ScrapeConfig) -> PoolConfig {
+        let http = sc.http_client();
+        let path = |p: &Option<String>| p.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
+        PoolConfig {
+            job_name: sc.job_name.clone(),
+            scrape_interval_ms: sc.scrape_interval.as_millis(),
+            scrape_timeout_ms: sc.scrape_timeout.as_millis(),
+            metrics_path: sc.metrics_path.clone(),
+            scheme: sc.scheme.clone(),
+            params: sc.params.clone(),
+            honor_labels: sc.honor_labels,
+            honor_timestamps: sc.honor_timestamps,
+            track_timestamps_staleness: sc.track_timestamps_staleness,
+            relabel_configs: sc.relabel_configs.clone(),
+            metric_relabel_configs: sc.metric_relabel_configs.clone(),
+            limits: Limits {
+                sample_limit: sc.sample_limit,
+                label_limit: sc.label_limit,
+                label_name_length_limit: sc.label_name_length_limit,
+                label_value_length_limit: sc.label_value_length_limit,
+                body_size_limit: sc.body_size_limit.bytes(),
+            },
+            target_limit: sc.target_limit,
+            keep_dropped_targets: sc.keep_dropped_targets,
+            http: HttpSettings {
+                basic_auth: http.basic_auth.as_ref().map(|b| BasicAuthSettings {
+                    username: b.username.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+                    username_file: path(&b.username_file),
+                    password: b
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose().to_string())
+                        .unwrap_or_default(),
+                    password_file: path(&b.password_file),
+                }),
+                authorization: http.authorization.as_ref().map(|a| AuthorizationSettings {
+                    auth_type: a.auth_type.clone(),
+                    credentials: a
+                        .credentials
+                        .as_ref()
+                        .map(|c| c.expose().to_string())
+                        .unwrap_or_default(),
+                    credentials_file: path(&a.credentials_file),
+                }),
+                tls: TlsSettings {
+                    ca: http.tls_config.ca.clone(),
+                    ca_file: path(&http.tls_config.ca_file),
+                    cert: http.tls_config.cert.clone(),
+                    cert_file: path(&http.tls_config.cert_file),
+                    key: http.tls_config.key.as_ref().map(|k| k.expose().to_string()),
+                    key_file: path(&http.tls_config.key_file),
+                    server_name: http.tls_config.server_name.clone(),
+                    insecure_skip_verify: http.tls_config.insecure_skip_verify,
+                },
+                proxy_url: http.proxy_url.clone(),
+                follow_redirects: http.follow_redirects,
+                enable_compression: sc.enable_compression,
+            },
+            static_groups: sc.static_target_groups(),
+            file_sd: sc
+                .file_sd_configs
+                .iter()
+                .map(|f| FileSdSettings {
+                    files: f.files.clone(),
+                    refresh_interval_ms: f.refresh_interval.as_millis(),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -199,19 +255,69 @@ mod tests {
     }
 
     #[test]
+    fn from_config_resolves_everything() {
+        let cfg = crate::config::Config::load_str(
+            r#"
+global:
+  scrape_interval: 30s
+  sample_limit: 100
+scrape_configs:
+  - job_name: a
+    scrape_timeout: 5s
+    honor_labels: true
+    params: {module: [x]}
+    bearer_token: tok
+    tls_config: {insecure_skip_verify: true}
+    body_size_limit: 1KB
+    static_configs:
+      - targets: ['h:1', 'h:2']
+        labels: {env: p}
+    file_sd_configs:
+      - files: ['t/*.json']
+        refresh_interval: 1m
+  - job_name: b
+    basic_auth: {username: u, password_file: pw}
+"#,
+            "t.yml",
+        )
+        .unwrap();
+        let c = PoolConfig::from_config(&cfg.scrape_configs[0]);
+        assert_eq!(c.job_name, "a");
+        assert_eq!(c.scrape_interval_ms, 30_000);
+        assert_eq!(c.scrape_timeout_ms, 5_000);
+        assert!(c.honor_labels && c.honor_timestamps);
+        assert_eq!(c.limits.sample_limit, 100);
+        assert_eq!(c.limits.body_size_limit, 1024);
+        assert_eq!(c.params["module"], vec!["x".to_string()]);
+        let auth = c.http.authorization.as_ref().unwrap();
+        assert_eq!(
+            (auth.auth_type.as_str(), auth.credentials.as_str()),
+            ("Bearer", "tok")
+        );
+        let b = PoolConfig::from_config(&cfg.scrape_configs[1]);
+        let ba = b.http.basic_auth.as_ref().unwrap();
+        assert_eq!(ba.username, "u");
+        assert_eq!(
+            ba.password_file.as_deref(),
+            Some(std::path::Path::new("pw"))
+        );
+        assert!(c.http.tls.insecure_skip_verify);
+        assert_eq!(c.static_groups.len(), 1);
+        assert_eq!(c.static_groups[0].targets.len(), 2);
+        assert_eq!(c.static_groups[0].labels.get("env"), Some("p"));
+        assert_eq!(c.file_sd[0].refresh_interval_ms, 60_000);
+    }
+
+    #[test]
     fn static_targets_are_numbered_groups() {
         let c = PoolConfig::new("j")
             .with_static_targets(&["a:1", "b:2"], Labels::from_pairs(&[("env", "x")]))
             .with_static_targets(&["c:3"], Labels::empty());
         assert_eq!(c.static_groups.len(), 2);
         assert_eq!(c.static_groups[1].source, "1");
-        assert_eq!(c.static_groups[0].targets[1].get("__address__"), Some("b:2"));
-        let mut d = c.clone();
-        assert!(c.same_discovery(&d));
-        d.file_sd.push(FileSdSettings {
-            files: vec!["x.json".into()],
-            refresh_interval_ms: 1000,
-        });
-        assert!(!c.same_discovery(&d));
+        assert_eq!(
+            c.static_groups[0].targets[1].get("__address__"),
+            Some("b:2")
+        );
     }
 }

@@ -182,7 +182,12 @@ impl Target {
 }
 
 /// The arithmetic of [`Target::offset`], separated for tests.
-pub(crate) fn offset_for(hash: u64, interval: Duration, seed: u64, now_unix_nanos: i128) -> Duration {
+pub(crate) fn offset_for(
+    hash: u64,
+    interval: Duration,
+    seed: u64,
+    now_unix_nanos: i128,
+) -> Duration {
     let iv = interval.as_nanos().max(1) as i128;
     let base = iv - now_unix_nanos.rem_euclid(iv);
     let offset = ((hash ^ seed) as u128 % iv as u128) as i128;
@@ -305,7 +310,10 @@ pub fn populate_labels(base: Labels, cfg: &PoolConfig) -> Result<Populated, Targ
     let mut lb = base.builder();
     let defaults = [
         (JOB_LABEL, cfg.job_name.clone()),
-        (SCRAPE_INTERVAL_LABEL, format_duration(cfg.scrape_interval_ms)),
+        (
+            SCRAPE_INTERVAL_LABEL,
+            format_duration(cfg.scrape_interval_ms),
+        ),
         (SCRAPE_TIMEOUT_LABEL, format_duration(cfg.scrape_timeout_ms)),
         (METRICS_PATH_LABEL, cfg.metrics_path.clone()),
         (SCHEME_LABEL, cfg.scheme.clone()),
@@ -548,7 +556,10 @@ mod tests {
     fn group_labels_do_not_override_target_labels() {
         let g = TargetGroup {
             source: "0".into(),
-            targets: vec![Labels::from_pairs(&[("__address__", "a:1"), ("env", "own")])],
+            targets: vec![Labels::from_pairs(&[
+                ("__address__", "a:1"),
+                ("env", "own"),
+            ])],
             labels: Labels::from_pairs(&[("env", "group"), ("team", "t")]),
         };
         let (active, _, errors) = targets_from_group(&g, &cfg());
@@ -565,9 +576,16 @@ mod tests {
         c.params.insert("x".into(), vec!["1".into(), "2".into()]);
         c.params.insert("y".into(), vec!["a b".into()]);
         c.metrics_path = "/probe path".into();
+        // Config params overwrite discovered `__param_*` labels; relabeling can override.
+        c.relabel_configs = vec![RelabelConfig {
+            target_label: "__param_x".into(),
+            replacement: "over".into(),
+            ..RelabelConfig::default()
+        }];
         let mut l = labels_for("localhost:1", "a").builder();
-        l.set("__param_x", "over").set("__param_z", "&=");
-        let (labels, _) = active(populate_labels(l.labels(), &c).unwrap());
+        l.set("__param_x", "discovered").set("__param_z", "&=");
+        let (labels, discovered) = active(populate_labels(l.labels(), &c).unwrap());
+        assert_eq!(discovered.get("__param_x"), Some("1"));
         let t = Target::new(labels, Labels::empty(), c.params.clone());
         assert_eq!(
             t.url(),
