@@ -278,13 +278,16 @@ mod tests {
             resp("200 OK", "a 1\n"),
             resp("404 Not Found", ""),
             resp("200 OK", "0123456789"),
+            resp("200 OK", ""),
         ]);
-        let mut s = HttpSettings::default();
-        s.basic_auth = Some(BasicAuthSettings {
-            username: "u".into(),
-            password_file: Some(pw.clone()),
+        let s = HttpSettings {
+            basic_auth: Some(BasicAuthSettings {
+                username: "u".into(),
+                password_file: Some(pw.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let sc = HttpScraper::new(&s).unwrap();
         let url = format!("http://{addr}/metrics");
         let mut buf = Vec::new();
@@ -310,7 +313,24 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, ScrapeError::BodySizeLimit);
+        // Bearer credentials from a file, trimmed.
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "  filetok \n").unwrap();
+        let bearer = HttpScraper::new(&HttpSettings {
+            authorization: Some(AuthorizationSettings {
+                auth_type: "Bearer".into(),
+                credentials: String::new(),
+                credentials_file: Some(tok),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        bearer
+            .scrape(&url, Duration::from_secs(2), 0, &mut buf)
+            .await
+            .unwrap();
         let heads = h.join().unwrap();
+        assert!(heads[4].contains("Bearer filetok\r\n"), "{}", heads[4]);
         let h0 = heads[0].to_ascii_lowercase();
         assert!(h0.contains("accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), "{h0}");
         assert!(
@@ -328,7 +348,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bearer_and_timeout() {
+    async fn timeout_and_refused_connection() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         // Accept and never answer.
@@ -337,12 +357,14 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
             drop(s);
         });
-        let mut s = HttpSettings::default();
-        s.authorization = Some(AuthorizationSettings {
-            auth_type: "Bearer".into(),
-            credentials: "tok".into(),
-            credentials_file: None,
-        });
+        let s = HttpSettings {
+            authorization: Some(AuthorizationSettings {
+                auth_type: "Bearer".into(),
+                credentials: "tok".into(),
+                credentials_file: None,
+            }),
+            ..Default::default()
+        };
         let sc = HttpScraper::new(&s).unwrap();
         let url = format!("http://{addr}/metrics");
         let t0 = std::time::Instant::now();
@@ -375,8 +397,10 @@ mod tests {
         let mut s = HttpSettings::default();
         s.tls.cert = Some("x".into());
         assert!(HttpScraper::new(&s).is_err());
-        let mut s = HttpSettings::default();
-        s.proxy_url = Some("::bad".into());
+        let s = HttpSettings {
+            proxy_url: Some("::bad".into()),
+            ..Default::default()
+        };
         assert!(HttpScraper::new(&s).is_err());
     }
 }
