@@ -32,7 +32,7 @@ struct Server {
     addr: String,
     routes: Arc<Mutex<HashMap<String, Route>>>,
     hits: Arc<Mutex<HashMap<String, u64>>>,
-    queries: Arc<Mutex<HashMap<String, String>>>,
+    queries: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl Server {
@@ -67,7 +67,9 @@ impl Server {
                     *srv.hits.lock().entry(path.to_string()).or_default() += 1;
                     srv.queries
                         .lock()
-                        .insert(path.to_string(), query.to_string());
+                        .entry(path.to_string())
+                        .or_default()
+                        .push(query.to_string());
                     let route = srv.routes.lock().get(path).cloned().unwrap_or(Route {
                         status: 404,
                         body: String::new(),
@@ -256,7 +258,7 @@ async fn relabeling_honor_labels_limits_and_gzip() {
         &[("__name__", "scrape_samples_scraped"), ("job", "relabel")],
     );
     assert_eq!(scraped[0].v, 3.0);
-    assert!(srv.queries.lock()["/app"].contains("module=a+b"));
+    assert!(srv.queries.lock()["/app"].iter().any(|q| q == "module=a+b"));
 
     // honor_labels keeps the scraped job.
     let honored = store.find(&[("__name__", "m"), ("job", "pushed")]);
@@ -443,10 +445,13 @@ async fn reload_keeps_unchanged_loops_and_stop_is_graceful() {
     .await;
     let before = scrapes(&m, "keep");
 
-    // Reload: `keep` changes only a limit (same target: the loop must survive, with its
-    // scrape count), `other` gets a new target label (new target: new loop, old one stale).
+    // Reload: `keep` changes a limit and its interval (same target: the loop must survive,
+    // with its scrape count), `other` gets a new target label (new target: new loop, old
+    // one stale).
     let mut keep2 = keep.clone();
     keep2.limits.sample_limit = 100;
+    keep2.scrape_interval_ms = 300;
+    keep2.scrape_timeout_ms = 300;
     let mut other2 = other.clone();
     other2.static_groups[0].labels = Labels::from_pairs(&[("v", "2")]);
     m.apply_config(vec![keep2.clone(), other2]).unwrap();

@@ -18,7 +18,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE};
 
 use crate::exposition::Format;
 use crate::scrape::error::ScrapeError;
@@ -175,10 +175,15 @@ impl HttpScraper {
             .client
             .get(url)
             .header(ACCEPT, Format::scrape_accept_header())
+            // Go's FormatFloat(secs, 'f', -1, 64): plain decimal, shortest round trip, which
+            // is what Rust's Display prints for f64.
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
-                crate::model::value::format_go_float(timeout.as_secs_f64()),
+                timeout.as_secs_f64().to_string(),
             );
+        if !self.settings.enable_compression {
+            req = req.header(ACCEPT_ENCODING, "identity");
+        }
         if let Some(ba) = &self.settings.basic_auth {
             let user = match &ba.username_file {
                 Some(p) => read_secret(p, "basic auth username")?,

@@ -157,7 +157,8 @@ impl Target {
         &self.url
     }
 
-    /// Identity of the target within its pool: label hash mixed with the URL.
+    /// Identity of the target within its pool: label hash (without the interval and timeout
+    /// labels) mixed with the URL.
     pub fn hash(&self) -> u64 {
         self.hash
     }
@@ -198,12 +199,23 @@ pub(crate) fn offset_for(
     Duration::from_nanos(next.clamp(0, u64::MAX as i128) as u64)
 }
 
-/// FNV-1a over the label hash (formatted as upstream does) and the URL.
+/// FNV-1a over the label hash (formatted as upstream does) and the URL. Unlike upstream,
+/// `__scrape_interval__` and `__scrape_timeout__` are left out: a reload that only changes
+/// a job's interval keeps the target's identity, so its loop keeps running with the new
+/// interval instead of being replaced (which would race the old loop's end-of-run
+/// staleness markers against the new loop's first samples).
 fn target_hash(labels: &Labels, url: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
-    let lh = format!("{:016}", labels.stable_hash());
+    let identity = Labels::from_sorted(
+        labels
+            .iter()
+            .filter(|l| l.name != SCRAPE_INTERVAL_LABEL && l.name != SCRAPE_TIMEOUT_LABEL)
+            .cloned()
+            .collect(),
+    );
+    let lh = format!("{:016}", identity.stable_hash());
     for b in lh.bytes().chain(url.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(PRIME);
@@ -636,6 +648,20 @@ mod tests {
             buckets[(phase * 10 / iv) as usize] += 1;
         }
         assert!(buckets.iter().all(|&n| n > 50), "{buckets:?}");
+        // Interval and timeout are not part of the identity; other labels are.
+        let mut l = labels_for("a:1", "j").builder();
+        let base = Target::new(l.labels(), Labels::empty(), BTreeMap::new()).hash();
+        l.set(SCRAPE_INTERVAL_LABEL, "5s")
+            .set(SCRAPE_TIMEOUT_LABEL, "1s");
+        assert_eq!(
+            Target::new(l.labels(), Labels::empty(), BTreeMap::new()).hash(),
+            base
+        );
+        l.set("x", "y");
+        assert_ne!(
+            Target::new(l.labels(), Labels::empty(), BTreeMap::new()).hash(),
+            base
+        );
         // The seed shifts the phase.
         let t = Target::new(labels_for("a:1", "j"), Labels::empty(), BTreeMap::new());
         assert_ne!(t.offset(interval, 0, now), t.offset(interval, 77, now));
