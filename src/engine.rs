@@ -17,7 +17,8 @@ use parking_lot::RwLock;
 
 use crate::config::Config;
 use crate::model::{MatchOp, Matcher};
-use crate::storage::Querier;
+use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
+use crate::storage::{Appendable, Appender, Querier};
 use crate::tsdb::{Db, DbStats};
 use crate::web::api::ApiError;
 use crate::web::metrics::{HttpMetrics, MetricsWriter};
@@ -52,6 +53,17 @@ pub enum Error {
     },
     #[error(transparent)]
     Web(#[from] web::Error),
+    #[error("starting the scrape manager: {0}")]
+    Scrape(String),
+}
+
+/// The TSDB as the scrape engine's append target.
+struct DbAppendable(Db);
+
+impl Appendable for DbAppendable {
+    fn appender(&self) -> Box<dyn Appender + Send> {
+        Box::new(self.0.appender())
+    }
 }
 
 /// The loaded configuration and the text it came from.
@@ -82,6 +94,8 @@ struct Shared {
     reloads_ok: std::sync::atomic::AtomicU64,
     reloads_failed: std::sync::atomic::AtomicU64,
     last_reload_ok: AtomicBool,
+    /// Set once `run` has started scraping.
+    scrape: std::sync::OnceLock<ScrapeManager>,
 }
 
 /// A running engine.
@@ -122,6 +136,7 @@ impl Engine {
                 reloads_ok: Default::default(),
                 reloads_failed: Default::default(),
                 last_reload_ok: AtomicBool::new(true),
+                scrape: std::sync::OnceLock::new(),
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -138,6 +153,18 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let listener = web::bind(&self.shared.opts.listen_address, "web.listen-address").await?;
+        let scrape = ScrapeManager::new(
+            Arc::new(DbAppendable(self.shared.db.clone())),
+            ScrapeOptions::default(),
+        )
+        .map_err(|e| Error::Scrape(e.to_string()))?;
+        let _ = self.shared.scrape.set(scrape.clone());
+        let cfg = self.shared.config.read().clone();
+        if let Err(errs) = scrape.apply_scrape_configs(&cfg.config.scrape_configs) {
+            for e in errs {
+                tracing::error!("scrape configuration: {e}");
+            }
+        }
         let adapter = Arc::new(Adapter(self.shared.clone()));
         let state = WebState {
             targets: adapter.clone(),
@@ -163,7 +190,12 @@ impl Engine {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
-                        if let Err(e) = reload(&reload_shared) {
+                        let shared = reload_shared.clone();
+                        let r = tokio::task::spawn_blocking(move || reload(&shared))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r);
+                        if let Err(e) = r {
                             tracing::error!("reload on SIGHUP failed: {e}");
                         }
                     }
@@ -195,6 +227,8 @@ impl Engine {
         self.ready.store(true, Ordering::Release);
         let served = web::serve(listener, web::router(state), stop).await;
         self.ready.store(false, Ordering::Release);
+        // Stop scraping first (final commits and staleness markers), then flush the WAL.
+        scrape.stop().await;
         let db = self.shared.db.clone();
         let flushed = tokio::task::spawn_blocking(move || db.close()).await;
         match flushed {
@@ -211,6 +245,17 @@ impl Engine {
 fn reload(shared: &Shared) -> Result<(), String> {
     match load_config(shared.opts.config_file.as_ref()) {
         Ok(loaded) => {
+            if let Some(scrape) = shared.scrape.get() {
+                if let Err(errs) = scrape.apply_scrape_configs(&loaded.config.scrape_configs) {
+                    // Jobs that could not be applied keep running as before; the others
+                    // took the new configuration.
+                    let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                    shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    shared.last_reload_ok.store(false, Ordering::Relaxed);
+                    *shared.config.write() = Arc::new(loaded);
+                    return Err(msg.join("; "));
+                }
+            }
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
@@ -251,12 +296,52 @@ fn redact_secrets(text: &str) -> String {
 /// Implements the web layer's traits over the engine's shared state.
 struct Adapter(Arc<Shared>);
 
+fn label_map(l: &crate::model::Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
 impl TargetRetriever for Adapter {
     fn active_targets(&self) -> Vec<ActiveTarget> {
-        Vec::new()
+        let Some(scrape) = self.0.scrape.get() else {
+            return Vec::new();
+        };
+        scrape
+            .targets()
+            .active
+            .into_iter()
+            .map(|t| ActiveTarget {
+                discovered_labels: label_map(&t.discovered_labels),
+                labels: label_map(&t.labels),
+                scrape_pool: t.scrape_pool,
+                global_url: t.scrape_url.clone(),
+                scrape_url: t.scrape_url,
+                last_error: t.status.last_error.unwrap_or_default(),
+                last_scrape: t
+                    .status
+                    .last_scrape_ms
+                    .map(crate::model::time::format_rfc3339)
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
+                last_scrape_duration: t.status.last_scrape_duration.as_secs_f64(),
+                health: t.status.health.as_str().to_string(),
+                scrape_interval: crate::model::time::format_duration(t.interval.as_millis() as i64),
+                scrape_timeout: crate::model::time::format_duration(t.timeout.as_millis() as i64),
+            })
+            .collect()
     }
     fn dropped_targets(&self) -> Vec<DroppedTarget> {
-        Vec::new()
+        let Some(scrape) = self.0.scrape.get() else {
+            return Vec::new();
+        };
+        scrape
+            .targets()
+            .dropped
+            .into_iter()
+            .map(|t| DroppedTarget {
+                discovered_labels: label_map(&t.discovered_labels),
+            })
+            .collect()
     }
 }
 
@@ -351,6 +436,25 @@ impl TsdbAdmin for Adapter {
 impl MetricsSource for Adapter {
     fn write_metrics(&self, w: &mut MetricsWriter) {
         write_db_stats(&self.0.db.stats(), w);
+        if let Some(scrape) = self.0.scrape.get() {
+            let m = scrape.metrics();
+            for (name, help, v) in m.counters() {
+                let name = name.replacen("prometheus_", "promtui_", 1);
+                w.single(&name, "counter", help, v as f64);
+            }
+            w.single(
+                "promtui_scrape_active_targets",
+                "gauge",
+                "Active scrape targets.",
+                m.active_targets as f64,
+            );
+            w.single(
+                "promtui_scrape_dropped_targets",
+                "gauge",
+                "Targets dropped by relabeling.",
+                m.dropped_targets as f64,
+            );
+        }
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",
@@ -372,11 +476,36 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
     let c = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
         w.single(name, "counter", help, v as f64);
     };
-    g(w, "promtui_tsdb_head_series", "Total number of series in the head block.", s.head_series);
-    g(w, "promtui_tsdb_head_chunks", "Total number of chunks in the head block.", s.head_chunks);
-    c(w, "promtui_tsdb_head_samples_appended_total", "Total number of appended samples.", s.samples_appended);
-    c(w, "promtui_tsdb_head_series_created_total", "Total number of series created in the head.", s.series_created);
-    c(w, "promtui_tsdb_head_series_removed_total", "Total number of series removed from the head.", s.series_removed);
+    g(
+        w,
+        "promtui_tsdb_head_series",
+        "Total number of series in the head block.",
+        s.head_series,
+    );
+    g(
+        w,
+        "promtui_tsdb_head_chunks",
+        "Total number of chunks in the head block.",
+        s.head_chunks,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_samples_appended_total",
+        "Total number of appended samples.",
+        s.samples_appended,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_series_created_total",
+        "Total number of series created in the head.",
+        s.series_created,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_series_removed_total",
+        "Total number of series removed from the head.",
+        s.series_removed,
+    );
     w.family(
         "promtui_tsdb_rejected_samples_total",
         "counter",
@@ -387,16 +516,60 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
         ("out_of_bounds", s.rejected_out_of_bounds),
         ("duplicate", s.rejected_duplicate),
     ] {
-        w.sample("promtui_tsdb_rejected_samples_total", &[("reason", reason)], v as f64);
+        w.sample(
+            "promtui_tsdb_rejected_samples_total",
+            &[("reason", reason)],
+            v as f64,
+        );
     }
-    g(w, "promtui_tsdb_wal_storage_size_bytes", "Size of the write-ahead log in bytes.", s.wal_bytes);
-    g(w, "promtui_tsdb_wal_segments", "Number of WAL segment files.", s.wal_segments);
-    c(w, "promtui_tsdb_wal_corruptions_total", "WAL corruptions found on replay.", s.wal_corruptions);
-    c(w, "promtui_tsdb_wal_truncations_total", "Torn WAL tails truncated on replay.", s.wal_truncations);
-    c(w, "promtui_tsdb_checkpoints_total", "WAL checkpoints written.", s.checkpoints);
-    g(w, "promtui_tsdb_blocks_loaded", "Number of persisted blocks.", s.blocks as u64);
-    c(w, "promtui_tsdb_compactions_total", "Head blocks persisted.", s.head_compactions);
-    c(w, "promtui_tsdb_compactions_failed_total", "Failed compactions.", s.compaction_failures);
+    g(
+        w,
+        "promtui_tsdb_wal_storage_size_bytes",
+        "Size of the write-ahead log in bytes.",
+        s.wal_bytes,
+    );
+    g(
+        w,
+        "promtui_tsdb_wal_segments",
+        "Number of WAL segment files.",
+        s.wal_segments,
+    );
+    c(
+        w,
+        "promtui_tsdb_wal_corruptions_total",
+        "WAL corruptions found on replay.",
+        s.wal_corruptions,
+    );
+    c(
+        w,
+        "promtui_tsdb_wal_truncations_total",
+        "Torn WAL tails truncated on replay.",
+        s.wal_truncations,
+    );
+    c(
+        w,
+        "promtui_tsdb_checkpoints_total",
+        "WAL checkpoints written.",
+        s.checkpoints,
+    );
+    g(
+        w,
+        "promtui_tsdb_blocks_loaded",
+        "Number of persisted blocks.",
+        s.blocks as u64,
+    );
+    c(
+        w,
+        "promtui_tsdb_compactions_total",
+        "Head blocks persisted.",
+        s.head_compactions,
+    );
+    c(
+        w,
+        "promtui_tsdb_compactions_failed_total",
+        "Failed compactions.",
+        s.compaction_failures,
+    );
     w.single(
         "promtui_tsdb_wal_replay_duration_seconds",
         "gauge",
@@ -413,13 +586,20 @@ mod tests {
     fn secrets_are_redacted() {
         let text = "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: tok\n  credentials_file: /x\n- password: p\n";
         let r = redact_secrets(text);
-        assert!(!r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"), "{r}");
+        assert!(
+            !r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"),
+            "{r}"
+        );
         assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
     }
 
     #[test]
     fn top_orders_by_count_then_name() {
-        let m = BTreeMap::from([("b".to_string(), 2), ("a".to_string(), 2), ("c".to_string(), 5)]);
+        let m = BTreeMap::from([
+            ("b".to_string(), 2),
+            ("a".to_string(), 2),
+            ("c".to_string(), 5),
+        ]);
         let t = top(m, 2);
         assert_eq!(t[0].name, "c");
         assert_eq!(t[1].name, "a");
