@@ -181,9 +181,7 @@ impl<'a> LabelPairs<'a> {
 
     /// Iterates `(name, value)`, both unescaped.
     pub fn iter(&self) -> LabelPairsIter<'a> {
-        LabelPairsIter {
-            rest: self.raw,
-        }
+        LabelPairsIter { rest: self.raw }
     }
 }
 
@@ -277,10 +275,7 @@ mod tests {
         assert_eq!(pairs(""), vec![]);
         assert_eq!(
             pairs(r#"a="1",b="x\"y\\z\n""#),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "x\"y\\z\n".into())
-            ]
+            vec![("a".into(), "1".into()), ("b".into(), "x\"y\\z\n".into())]
         );
         assert_eq!(
             pairs(r#" quantile = "1.0" , a= "b", "#),
@@ -295,7 +290,10 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(MetricType::from_text_name("untyped"), Some(MetricType::Unknown));
+        assert_eq!(
+            MetricType::from_text_name("untyped"),
+            Some(MetricType::Unknown)
+        );
         assert_eq!(MetricType::from_text_name("unknown"), None);
         assert_eq!(MetricType::from_text_name("info"), None);
         assert_eq!(
@@ -313,7 +311,10 @@ mod tests {
             MetricType::Stateset,
             MetricType::Unknown,
         ] {
-            assert_eq!(MetricType::from_openmetrics_name(t.openmetrics_name()), Some(t));
+            assert_eq!(
+                MetricType::from_openmetrics_name(t.openmetrics_name()),
+                Some(t)
+            );
         }
         assert_eq!(MetricType::Info.text_name(), "untyped");
     }
