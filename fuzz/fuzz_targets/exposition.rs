@@ -7,9 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use promtui::exposition::{
-    parse, parse_families, write_openmetrics, write_text, Entry, Format,
-};
+use promtui::exposition::{parse, parse_families, write_openmetrics, write_text, Entry, Format};
 
 fuzz_target!(|data: &[u8]| {
     for format in [Format::PromText, Format::OpenMetrics] {
@@ -34,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
         match parse_families(data, format) {
             Ok(families) => {
                 assert!(ok, "owned parse succeeded where the stream failed");
-                assert_eq!(families.iter().map(|f| f.samples.len()).sum::<usize>(), samples);
+                assert_eq!(
+                    families.iter().map(|f| f.samples.len()).sum::<usize>(),
+                    samples
+                );
                 let written = match format {
                     Format::PromText => write_text(&families),
                     Format::OpenMetrics => write_openmetrics(&families),
