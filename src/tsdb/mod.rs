@@ -4,4 +4,7 @@
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod compact;
+pub mod import;
+pub mod retention;
 pub mod tombstones;

@@ -1,0 +1,267 @@
+//! Benchmarks of persisted blocks: chunk encoding/decoding, block write and query, and a
+//! size/throughput measurement of importing the generated dataset.
+//!
+//! `cargo bench --bench tsdb_block` runs the criterion benchmarks
+//! (`tsdb_block/<operation>/<size>`).
+//!
+//! `PROMTUI_BENCH_IMPORT=/tmp/ds.om cargo bench --bench tsdb_block` instead imports the
+//! OpenMetrics file written by `bench/gen_dataset.py` and prints import time (with the
+//! parse time measured separately and subtracted), bytes on disk per sample and a
+//! breakdown by chunk encoding. `PROMTUI_BENCH_OUT=DIR` keeps the blocks in DIR.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{black_box, Criterion};
+use promtui::model::{Label, Labels, MatchOp, Matcher, Sample};
+use promtui::storage::Querier;
+use promtui::tsdb::block::{write_block, Block, BlockWriter};
+use promtui::tsdb::chunkenc::{decimal, Encoding, XorChunk};
+use promtui::tsdb::chunks::ChunkMeta;
+use promtui::tsdb::import::import_samples;
+
+/// TEST/BENCH-ONLY reader for the exact output of bench/gen_dataset.py: one sample per
+/// line as `name{k="v",...} value seconds[.mmm]`, comment lines skipped. It does not
+/// handle escapes, exemplars or anything else of OpenMetrics; the real parser lives in
+/// src/exposition.
+struct GenReader<R> {
+    lines: std::io::Lines<R>,
+    last_series: String,
+    last_labels: Labels,
+    line_no: u64,
+}
+
+impl<R: BufRead> Iterator for GenReader<R> {
+    type Item = Result<(Labels, i64, f64), String>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let line = match self.lines.next()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e.to_string())),
+            };
+            self.line_no += 1;
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            return Some(self.parse(&line));
+        }
+    }
+}
+
+impl<R> GenReader<R> {
+    fn parse(&mut self, line: &str) -> Result<(Labels, i64, f64), String> {
+        let bad = |what: &str| format!("line {}: {what}: {line}", self.line_no);
+        let (series, rest) = match line.find('}') {
+            Some(i) => (&line[..=i], &line[i + 1..]),
+            None => line.split_at(line.find(' ').ok_or_else(|| bad("no value"))?),
+        };
+        let mut parts = rest.split_ascii_whitespace();
+        let v = parts.next().ok_or_else(|| bad("no value"))?;
+        let v: f64 = match v {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            x => x.parse().map_err(|_| bad("bad value"))?,
+        };
+        let ts = parts.next().ok_or_else(|| bad("no timestamp"))?;
+        let (s, ms) = match ts.split_once('.') {
+            Some((s, f)) => (s, f.parse::<i64>().map_err(|_| bad("bad timestamp"))?),
+            None => (ts, 0),
+        };
+        let t = s.parse::<i64>().map_err(|_| bad("bad timestamp"))? * 1000 + ms;
+        if series != self.last_series {
+            let (name, inner) = match series.find('{') {
+                Some(i) => (&series[..i], &series[i + 1..series.len() - 1]),
+                None => (series, ""),
+            };
+            let mut ls = vec![Label::new("__name__", name)];
+            for kv in inner.split(',').filter(|s| !s.is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| bad("bad label"))?;
+                ls.push(Label::new(k, v.trim_matches('"')));
+            }
+            self.last_labels = Labels::new(ls);
+            self.last_series = series.to_string();
+        }
+        Ok((self.last_labels.clone(), t, v))
+    }
+}
+
+fn reader(path: &str) -> GenReader<std::io::BufReader<std::fs::File>> {
+    let f = std::fs::File::open(path).expect("open dataset");
+    GenReader {
+        lines: std::io::BufReader::with_capacity(1 << 20, f).lines(),
+        last_series: String::new(),
+        last_labels: Labels::empty(),
+        line_no: 0,
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(p).expect("read dir").flatten() {
+        let m = e.metadata().expect("stat");
+        total += if m.is_dir() { dir_size(&e.path()) + m.len() } else { m.len() };
+    }
+    total
+}
+
+fn measure_import(file: &str) {
+    let t = Instant::now();
+    let mut n = 0u64;
+    for s in reader(file) {
+        black_box(s.expect("parse"));
+        n += 1;
+    }
+    let parse = t.elapsed();
+    let keep = std::env::var("PROMTUI_BENCH_OUT").ok();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = keep.as_deref().map_or(tmp.path(), Path::new);
+    let t = Instant::now();
+    let report = import_samples(out, 2 * 3600 * 1000, reader(file), |_| {}).expect("import");
+    let total = t.elapsed();
+    let import = total.saturating_sub(parse);
+    let du = dir_size(out);
+    println!("samples read:        {n}");
+    println!("samples imported:    {}", report.samples_imported);
+    println!("series:              {}", report.series);
+    println!("blocks:              {}", report.blocks.len());
+    println!("parse only:          {:.3} s", parse.as_secs_f64());
+    println!("parse + import:      {:.3} s", total.as_secs_f64());
+    println!("import (difference): {:.3} s", import.as_secs_f64());
+    println!(
+        "import throughput:   {:.1} M samples/s",
+        n as f64 / import.as_secs_f64() / 1e6
+    );
+    println!("bytes on disk:       {du} (du -sb equivalent of the output dir)");
+    println!("bytes per sample:    {:.4}", du as f64 / n as f64);
+    let mut by_enc = [(0u64, 0u64, 0u64); 3];
+    let mut index = 0;
+    for m in &report.blocks {
+        let b = Block::open(&out.join(m.ulid.to_string())).expect("open");
+        index += std::fs::metadata(b.dir().join("index")).map(|m| m.len()).unwrap_or(0);
+        for item in b.series() {
+            let (_, chunks) = item.expect("read series");
+            for c in chunks {
+                let e = &mut by_enc[c.encoding as usize];
+                e.0 += 1;
+                e.1 += c.data.len() as u64;
+                e.2 += c.iter().expect("iter").count() as u64;
+            }
+        }
+    }
+    println!("index bytes:         {index}");
+    for (name, i) in [("xor", 1), ("decimal-delta", 2)] {
+        let (c, b, s) = by_enc[i];
+        println!(
+            "{name:>14}: {c} chunks, {s} samples, {b} bytes, {:.3} bytes/sample",
+            b as f64 / s.max(1) as f64
+        );
+    }
+}
+
+fn counter_samples(n: usize) -> Vec<Sample> {
+    let mut v = 1000.0;
+    (0..n)
+        .map(|i| {
+            v += ((i * 7919) % 97) as f64;
+            Sample::new(1_700_000_000_000 + i as i64 * 15_000, v)
+        })
+        .collect()
+}
+
+fn bench_chunks(c: &mut Criterion) {
+    let s = counter_samples(480);
+    c.bench_function("tsdb_block/decimal_encode/480", |b| {
+        b.iter(|| decimal::encode(black_box(&s)))
+    });
+    let enc = decimal::encode(&s);
+    c.bench_function("tsdb_block/decimal_decode/480", |b| {
+        b.iter(|| decimal::decode(black_box(&enc)).map(|v| v.len()))
+    });
+    let mut x = XorChunk::new();
+    for p in &s {
+        x.append(p.t, p.v);
+    }
+    let xb = x.bytes().to_vec();
+    c.bench_function("tsdb_block/xor_decode/480", |b| {
+        b.iter(|| {
+            promtui::tsdb::chunkenc::XorIterator::new(black_box(&xb[..]))
+                .map(|i| i.count())
+        })
+    });
+}
+
+fn bench_block(c: &mut Criterion) {
+    let series: Vec<(Labels, Vec<Sample>)> = (0..1000)
+        .map(|i| {
+            (
+                Labels::from_pairs(&[
+                    ("__name__", "bench_metric"),
+                    ("instance", format!("host-{i:05}").as_str()),
+                    ("shard", format!("{}", i % 10).as_str()),
+                ]),
+                counter_samples(480),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    c.bench_function("tsdb_block/write/1000x480", |b| {
+        b.iter(|| {
+            let mut w = BlockWriter::new(dir.path(), 0, i64::MAX).expect("writer");
+            for (l, s) in &series {
+                w.add_series(l, s).expect("add");
+            }
+            let m = w.finish().expect("finish");
+            std::fs::remove_dir_all(dir.path().join(m.ulid.to_string())).expect("rm");
+        })
+    });
+    let chunks = |s: &[Sample]| {
+        let mut x = XorChunk::new();
+        for p in s {
+            x.append(p.t, p.v);
+        }
+        vec![ChunkMeta {
+            min_time: s[0].t,
+            max_time: s[s.len() - 1].t,
+            encoding: Encoding::Xor,
+            data: Arc::from(x.into_bytes()),
+        }]
+    };
+    let m = write_block(
+        dir.path(),
+        0,
+        i64::MAX,
+        series.iter().map(|(l, s)| (l.clone(), chunks(s))),
+    )
+    .expect("write");
+    let block = Block::open(&dir.path().join(m.ulid.to_string())).expect("open");
+    let matcher = [Matcher::new(MatchOp::Equal, "shard", "3").expect("matcher")];
+    c.bench_function("tsdb_block/select_decode/100x480", |b| {
+        b.iter(|| {
+            let q = block.querier(i64::MIN, i64::MAX).expect("querier");
+            let mut n = 0;
+            for mut s in q.select(&matcher).expect("select") {
+                while s.samples.next().is_some() {
+                    n += 1;
+                }
+            }
+            n
+        })
+    });
+    c.bench_function("tsdb_block/open/1000", |b| {
+        b.iter(|| Block::open(block.dir()).map(|b| b.num_series()))
+    });
+}
+
+fn main() {
+    if let Ok(file) = std::env::var("PROMTUI_BENCH_IMPORT") {
+        measure_import(&file);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench_chunks(&mut c);
+    bench_block(&mut c);
+    c.final_summary();
+}
