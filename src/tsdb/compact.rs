@@ -16,8 +16,7 @@ use std::sync::Arc;
 
 use crate::model::{Labels, Matcher, Sample};
 use crate::tsdb::block::{
-    io_err, list_block_dirs, read_meta, Block, BlockError, BlockMeta, BlockWriter, Ulid,
-    TMP_SUFFIX,
+    io_err, list_block_dirs, read_meta, Block, BlockError, BlockMeta, BlockWriter, Ulid, TMP_SUFFIX,
 };
 use crate::tsdb::tombstones::Tombstones;
 
@@ -211,7 +210,9 @@ impl<'a> SeriesMerger<'a> {
                 source,
             })?;
             for s in it.by_ref() {
-                if s.t >= self.mint && s.t <= self.maxt && !deleted.iter().any(|iv| iv.contains(s.t))
+                if s.t >= self.mint
+                    && s.t <= self.maxt
+                    && !deleted.iter().any(|iv| iv.contains(s.t))
                 {
                     out.push(s);
                 }
@@ -468,9 +469,14 @@ mod tests {
     #[test]
     fn ranges_are_capped() {
         assert_eq!(block_ranges(2 * H, None)[..3], [2 * H, 6 * H, 18 * H]);
-        assert!(block_ranges(2 * H, None).iter().all(|&r| r <= MAX_BLOCK_DURATION));
+        assert!(block_ranges(2 * H, None)
+            .iter()
+            .all(|&r| r <= MAX_BLOCK_DURATION));
         // 10% of 15 d = 36 h: 2h, 6h, 18h.
-        assert_eq!(block_ranges(2 * H, Some(15 * 24 * H)), vec![2 * H, 6 * H, 18 * H]);
+        assert_eq!(
+            block_ranges(2 * H, Some(15 * 24 * H)),
+            vec![2 * H, 6 * H, 18 * H]
+        );
         assert_eq!(block_ranges(2 * H, Some(H)), vec![2 * H]);
     }
 
@@ -489,10 +495,18 @@ mod tests {
         assert!(plan(&ms[..3], &r).is_empty());
         assert!(plan(&ms[..1], &r).is_empty());
         // Overlaps win.
-        let ms2 = vec![meta(1, 0, 2 * H), meta(5, H, 3 * H), meta(6, 10 * H, 12 * H)];
+        let ms2 = vec![
+            meta(1, 0, 2 * H),
+            meta(5, H, 3 * H),
+            meta(6, 10 * H, 12 * H),
+        ];
         assert_eq!(ids(&plan(&ms2, &r)), vec![1, 5]);
         // Blocks in a past range that is not full still compact once a newer block exists.
-        let ms3 = vec![meta(1, 0, 2 * H), meta(2, 2 * H, 4 * H), meta(7, 20 * H, 22 * H)];
+        let ms3 = vec![
+            meta(1, 0, 2 * H),
+            meta(2, 2 * H, 4 * H),
+            meta(7, 20 * H, 22 * H),
+        ];
         assert_eq!(ids(&plan(&ms3, &r)), vec![1, 2]);
         // Tombstone-heavy big block compacts on its own.
         let mut big = meta(8, 0, 54 * H);
@@ -509,7 +523,11 @@ mod tests {
         let m = merge_sample_runs(vec![a, b]);
         assert_eq!(
             m,
-            vec![Sample::new(1, 1.0), Sample::new(2, 20.0), Sample::new(3, 30.0)]
+            vec![
+                Sample::new(1, 1.0),
+                Sample::new(2, 20.0),
+                Sample::new(3, 30.0)
+            ]
         );
     }
 }

@@ -98,6 +98,7 @@ struct Importer<'a> {
     opts: ImportOptions,
     ids: HashMap<Labels, u32, Xxh3DefaultBuilder>,
     series: Vec<SeriesState>,
+    last_id: u32,
     windows: BTreeMap<i64, WindowBuf>,
     gen: u64,
     buffered: usize,
@@ -113,7 +114,16 @@ impl Importer<'_> {
     }
 
     fn append(&mut self, labels: Labels, t: i64, v: f64) {
-        let id = match self.ids.get(&labels) {
+        // Consecutive samples usually belong to the same series: compare before hashing.
+        let cached = self
+            .series
+            .get(self.last_id as usize)
+            .is_some_and(|s| s.labels == labels);
+        let id = match if cached {
+            Some(&self.last_id)
+        } else {
+            self.ids.get(&labels)
+        } {
             Some(&id) => id,
             None => {
                 let id = self.series.len() as u32;
@@ -129,6 +139,7 @@ impl Importer<'_> {
                 id
             }
         };
+        self.last_id = id;
         let s = &mut self.series[id as usize];
         if s.gen != u64::MAX || s.last_t != i64::MIN {
             if t == s.last_t && v.to_bits() == s.last_v {
@@ -165,7 +176,10 @@ impl Importer<'_> {
         else {
             return;
         };
-        if chunks.last().is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES) {
+        if chunks
+            .last()
+            .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
+        {
             chunks.push(XorChunk::new());
         }
         if let Some(c) = chunks.last_mut() {
@@ -181,8 +195,11 @@ impl Importer<'_> {
         let windows = std::mem::take(&mut self.windows);
         for (w, mut buf) in windows {
             let series = &self.series;
-            buf.slots
-                .sort_unstable_by(|a, b| series[a.0 as usize].labels.cmp(&series[b.0 as usize].labels));
+            buf.slots.sort_unstable_by(|a, b| {
+                series[a.0 as usize]
+                    .labels
+                    .cmp(&series[b.0 as usize].labels)
+            });
             let maxt = w.saturating_add(self.opts.block_duration);
             let mut bw = BlockWriter::new(self.dir, w, maxt)?;
             let mut samples: Vec<Sample> = Vec::new();
@@ -243,6 +260,7 @@ pub fn import_samples_with<E: std::fmt::Display>(
         opts,
         ids: HashMap::with_hasher(Xxh3DefaultBuilder),
         series: Vec::new(),
+        last_id: 0,
         windows: BTreeMap::new(),
         gen: 0,
         buffered: 0,

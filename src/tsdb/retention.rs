@@ -27,7 +27,11 @@ pub fn beyond_time_retention(metas: &[BlockMeta], retention: i64) -> Vec<Ulid> {
 /// Blocks to delete so that `other_bytes` (head, WAL) plus the kept blocks stay within
 /// `limit` bytes: walking from the newest block to the oldest and adding sizes, the first
 /// block that crosses the limit and every older one go. Returned oldest first.
-pub fn beyond_size_retention(blocks: &[(BlockMeta, u64)], limit: u64, other_bytes: u64) -> Vec<Ulid> {
+pub fn beyond_size_retention(
+    blocks: &[(BlockMeta, u64)],
+    limit: u64,
+    other_bytes: u64,
+) -> Vec<Ulid> {
     if limit == 0 {
         return Vec::new();
     }
@@ -143,6 +147,9 @@ mod tests {
         assert_eq!(beyond_size_retention(&bs, 49, 0), vec![Ulid(1), Ulid(2)]);
         // Head/WAL bytes count against the limit too.
         assert_eq!(beyond_size_retention(&bs, 60, 5), vec![Ulid(1)]);
-        assert_eq!(beyond_size_retention(&bs, 10, 0), vec![Ulid(1), Ulid(2), Ulid(3)]);
+        assert_eq!(
+            beyond_size_retention(&bs, 10, 0),
+            vec![Ulid(1), Ulid(2), Ulid(3)]
+        );
     }
 }

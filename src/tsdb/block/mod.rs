@@ -23,6 +23,7 @@
 mod chunkfile;
 pub(crate) mod encoding;
 pub mod index;
+pub mod inspect;
 
 mod querier;
 pub mod ulid;

@@ -176,7 +176,8 @@ fn encode_column(xs: &[i64], out: &mut Vec<u8>) {
     if xs.len() == 1 {
         return;
     }
-    let mut best: Option<(usize, Order, u8, u64, Vec<i64>)> = None;
+    let mut cands: Vec<(Order, u64, Vec<i64>)> = Vec::with_capacity(3);
+    let mut best: Option<(usize, usize, u8)> = None;
     for order in [Order::Raw, Order::Delta, Order::DeltaOfDelta] {
         if order == Order::DeltaOfDelta && xs.len() < 3 {
             continue;
@@ -190,14 +191,23 @@ fn encode_column(xs: &[i64], out: &mut Vec<u8>) {
         };
         for lg in BLOCK_LOG2 {
             let cost = head + uvarint_len(g) + packed_cost(&rs, g, 1 << lg);
-            if best.as_ref().is_none_or(|b| cost < b.0) {
-                best = Some((cost, order, lg, g, rs.clone()));
+            if best.is_none_or(|b| cost < b.0) {
+                best = Some((cost, cands.len(), lg));
+            }
+            if (1usize << lg) >= rs.len() {
+                // Larger blocks would be the same single block.
+                break;
             }
         }
+        cands.push((order, g, rs));
     }
-    let Some((_, order, lg, g, rs)) = best else {
+    let Some((_, ci, lg)) = best else {
         return;
     };
+    let Some((order, g, rs)) = cands.get(ci) else {
+        return;
+    };
+    let (order, g) = (*order, *g);
     out.push(((order as u8) << 4) | lg);
     put_uvarint(out, g);
     if order == Order::DeltaOfDelta {
@@ -517,6 +527,12 @@ pub fn num_samples(buf: &[u8]) -> Result<usize, ChunkError> {
 /// is faster.
 pub fn encode_smallest(samples: &[Sample]) -> (Encoding, Vec<u8>) {
     let dd = encode(samples);
+    // An XOR chunk takes at least 12 bytes plus 2 bits a sample after the second (one
+    // for the timestamp, one for the value); when decimal-delta is already that small
+    // XOR cannot win and is not tried.
+    if samples.len() >= 2 && dd.len() <= 12 + (samples.len() - 2) / 4 {
+        return (Encoding::DecimalDelta, dd);
+    }
     let mut xor = XorChunk::new();
     for s in samples {
         xor.append(s.t, s.v);
