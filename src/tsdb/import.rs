@@ -148,10 +148,17 @@ impl Importer<'_> {
             }
             if t <= s.last_t {
                 self.report.out_of_order += 1;
-                let msg = format!(
-                    "out of order sample for {}: timestamp {t} is not after {}",
-                    s.labels, s.last_t
-                );
+                let msg = if t == s.last_t {
+                    format!(
+                        "duplicate sample for {} at timestamp {t} with a different value",
+                        s.labels
+                    )
+                } else {
+                    format!(
+                        "out of order sample for {}: timestamp {t} is before {}",
+                        s.labels, s.last_t
+                    )
+                };
                 self.error(msg);
                 return;
             }
@@ -288,7 +295,7 @@ pub fn import_samples_with<E: std::fmt::Display>(
             imp.report.spills += 1;
             progress(snapshot(&imp, read));
         }
-        if read % PROGRESS_EVERY == 0 {
+        if read.is_multiple_of(PROGRESS_EVERY) {
             progress(snapshot(&imp, read));
         }
     }

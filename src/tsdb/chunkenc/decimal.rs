@@ -734,6 +734,30 @@ mod tests {
         }
 
         #[test]
+        fn smallest_encoding_decodes_bit_exactly_through_chunk_meta(
+            steps in prop::collection::vec((1i64..100_000, value_strategy()), 1..300),
+        ) {
+            let mut t = 1_700_000_000_000i64;
+            let mut samples = Vec::new();
+            for (d, v) in steps {
+                t += d;
+                samples.push(Sample::new(t, v));
+            }
+            let (encoding, data) = encode_smallest(&samples);
+            let meta = crate::tsdb::chunks::ChunkMeta {
+                min_time: samples[0].t,
+                max_time: t,
+                encoding,
+                data: data.into(),
+            };
+            let got: Vec<Sample> = meta.iter().unwrap().collect();
+            prop_assert_eq!(got.len(), samples.len());
+            for (g, s) in got.iter().zip(&samples) {
+                prop_assert!(g.bit_eq(s));
+            }
+        }
+
+        #[test]
         fn decimal_only_sequences_decode_bit_exactly(
             ms in prop::collection::vec((-1_000_000_000i64..1_000_000_000, 0u8..6), 1..300),
         ) {
