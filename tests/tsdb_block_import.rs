@@ -12,7 +12,10 @@ const T0: i64 = 1_700_006_400_000; // a multiple of 2 h
 
 fn labels(i: usize) -> Labels {
     Labels::from_pairs(&[
-        ("__name__", if i.is_multiple_of(2) { "a_total" } else { "b" }),
+        (
+            "__name__",
+            if i.is_multiple_of(2) { "a_total" } else { "b" },
+        ),
         ("i", i.to_string().as_str()),
     ])
 }

@@ -501,13 +501,22 @@ mod tests {
             meta(6, 10 * H, 12 * H),
         ];
         assert_eq!(ids(&plan(&ms2, &r)), vec![1, 5]);
-        // Blocks in a past range that is not full still compact once a newer block exists.
+        // Blocks of a past range that is not full compact once a later (non-newest)
+        // block starts after them.
         let ms3 = vec![
+            meta(1, 0, 2 * H),
+            meta(2, 2 * H, 4 * H),
+            meta(7, 8 * H, 10 * H),
+            meta(10, 10 * H, 12 * H),
+        ];
+        assert_eq!(ids(&plan(&ms3, &r)), vec![1, 2]);
+        // ... but not when the only later block is the newest one (left out of planning).
+        let ms5 = vec![
             meta(1, 0, 2 * H),
             meta(2, 2 * H, 4 * H),
             meta(7, 20 * H, 22 * H),
         ];
-        assert_eq!(ids(&plan(&ms3, &r)), vec![1, 2]);
+        assert!(plan(&ms5, &r).is_empty());
         // Tombstone-heavy big block compacts on its own.
         let mut big = meta(8, 0, 54 * H);
         big.stats.num_series = 10;
