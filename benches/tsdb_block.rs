@@ -8,7 +8,9 @@
 //! OpenMetrics file written by `bench/gen_dataset.py` and prints the import time (the
 //! file is parsed into memory first, untimed; the timed import still clones the labels
 //! of every sample as a parser would), bytes on disk per sample and a breakdown by chunk
-//! encoding. `PROMTUI_BENCH_OUT=DIR` keeps the blocks in DIR.
+//! encoding. `PROMTUI_BENCH_OUT=DIR` keeps the blocks in DIR. With
+//! `PROMTUI_BENCH_STREAM=1` it parses and imports in one streaming pass instead (for
+//! peak-memory comparisons with promtool under `/usr/bin/time -v`).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -123,6 +125,24 @@ fn dir_size(p: &Path) -> u64 {
         };
     }
     total
+}
+
+/// Parse and import in one streaming pass (for peak-memory measurements with
+/// `/usr/bin/time -v`, comparable to promtool's single pass).
+fn measure_streaming_import(file: &str) {
+    let keep = std::env::var("PROMTUI_BENCH_OUT").ok();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = keep.as_deref().map_or(tmp.path(), Path::new);
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let report = import_samples(out, 2 * 3600 * 1000, reader(file), |_| {}).expect("import");
+    println!(
+        "streaming parse + import: {} samples, {} blocks, {:.3} s wall, {:.2} s CPU, {} bytes on disk",
+        report.samples_imported,
+        report.blocks.len(),
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - c,
+        dir_size(out)
+    );
 }
 
 fn measure_import(file: &str) {
@@ -300,7 +320,11 @@ fn bench_block(c: &mut Criterion) {
 
 fn main() {
     if let Ok(file) = std::env::var("PROMTUI_BENCH_IMPORT") {
-        measure_import(&file);
+        if std::env::var("PROMTUI_BENCH_STREAM").is_ok() {
+            measure_streaming_import(&file);
+        } else {
+            measure_import(&file);
+        }
         return;
     }
     let mut c = Criterion::default().configure_from_args();

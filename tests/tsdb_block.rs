@@ -160,6 +160,37 @@ fn round_trip_is_bit_exact() {
 }
 
 #[test]
+fn write_block_clips_to_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = gen_series(10, 100, 11, T0);
+    // Chunks straddle both ends of the block range; one series lies entirely outside.
+    let (mint, maxt) = (T0 + 20 * 15_000, T0 + 60 * 15_000);
+    let mut input: Vec<(Labels, Vec<ChunkMeta>)> = series
+        .iter()
+        .map(|(l, s)| (l.clone(), to_chunks(s)))
+        .collect();
+    let outside = Labels::from_pairs(&[("__name__", "zzz_outside")]);
+    input.push((outside, to_chunks(&[Sample::new(maxt, 1.0)])));
+    let meta = write_block(dir.path(), mint, maxt, input.into_iter()).unwrap();
+    assert_eq!(meta.stats.num_series, 10);
+    let block = Block::open(&dir.path().join(meta.ulid.to_string())).unwrap();
+    let want: Vec<_> = series
+        .iter()
+        .map(|(l, s)| {
+            (
+                l.clone(),
+                s.iter()
+                    .filter(|x| x.t >= mint && x.t < maxt)
+                    .copied()
+                    .collect(),
+            )
+        })
+        .collect();
+    let q = block.querier(i64::MIN, i64::MAX).unwrap();
+    assert_bit_eq(&collect(&q, &all()), &want);
+}
+
+#[test]
 fn matchers_follow_prometheus_semantics() {
     let dir = tempfile::tempdir().unwrap();
     let series = gen_series(50, 10, 1, T0);
@@ -241,14 +272,21 @@ fn writer_rejects_bad_input() {
     )
     .unwrap_err();
     assert!(matches!(err, BlockError::UnsortedSeries { .. }), "{err}");
-    let err = write_block(
-        dir.path(),
-        T0 + 100_000,
-        T0 + 86_400_000,
-        series.iter().map(|(l, s)| (l.clone(), to_chunks(s))),
-    )
-    .unwrap_err();
+    let mut w =
+        promtui::tsdb::block::BlockWriter::new(dir.path(), T0 + 100_000, T0 + 200_000).unwrap();
+    let err = w.add_series(&series[0].0, &series[0].1).unwrap_err();
     assert!(matches!(err, BlockError::OutOfRange { .. }), "{err}");
+    let err = w
+        .add_series(
+            &series[1].0,
+            &[
+                Sample::new(T0 + 150_000, 1.0),
+                Sample::new(T0 + 150_000, 2.0),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(err, BlockError::UnsortedSamples { .. }), "{err}");
+    drop(w);
     // Failed writes leave nothing behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -143,10 +143,17 @@ fn common_divisor(rs: &[i64]) -> u64 {
     let Some(&min) = rs.iter().min() else {
         return 1;
     };
-    let g = rs
-        .iter()
-        .fold(0u64, |g, &r| gcd(g, r.wrapping_sub(min) as u64));
-    if g <= 1 {
+    let mut g = 0u64;
+    for &r in rs {
+        let d = r.wrapping_sub(min) as u64;
+        if d != 0 && (g == 0 || d % g != 0) {
+            g = gcd(g, d);
+            if g == 1 {
+                return 1;
+            }
+        }
+    }
+    if g == 0 {
         return 1;
     }
     // Packing divides per-block distances; they stay multiples of g only without wrapping.
@@ -157,14 +164,29 @@ fn common_divisor(rs: &[i64]) -> u64 {
     g
 }
 
-fn packed_cost(rs: &[i64], g: u64, block: usize) -> usize {
-    rs.chunks(block)
+/// (min, max, count) of each run of 16 residuals; larger blocks' statistics are merged
+/// from these, so every block size is costed from one pass over the values.
+fn block_stats(rs: &[i64]) -> Vec<(i64, i64, usize)> {
+    rs.chunks(1 << BLOCK_LOG2[0])
         .map(|b| {
             let (mn, mx) = b
                 .iter()
                 .fold((i64::MAX, i64::MIN), |(a, c), &x| (a.min(x), c.max(x)));
+            (mn, mx, b.len())
+        })
+        .collect()
+}
+
+/// Bytes the packed residuals take with blocks of `1 << lg` values and divisor `g`.
+fn packed_cost(stats: &[(i64, i64, usize)], g: u64, lg: u8) -> usize {
+    stats
+        .chunks(1 << (lg - BLOCK_LOG2[0]))
+        .map(|grp| {
+            let (mn, mx, n) = grp.iter().fold((i64::MAX, i64::MIN, 0), |(a, c, n), s| {
+                (a.min(s.0), c.max(s.1), n + s.2)
+            });
             let w = bit_width(mx.wrapping_sub(mn) as u64 / g) as usize;
-            uvarint_len(zigzag(mn)) + 1 + (b.len() * w).div_ceil(8)
+            uvarint_len(zigzag(mn)) + 1 + (n * w).div_ceil(8)
         })
         .sum()
 }
@@ -176,38 +198,41 @@ fn encode_column(xs: &[i64], out: &mut Vec<u8>) {
     if xs.len() == 1 {
         return;
     }
-    let mut cands: Vec<(Order, u64, Vec<i64>)> = Vec::with_capacity(3);
-    let mut best: Option<(usize, usize, u8)> = None;
+    // Pick the order on costs without a common divisor (the divisor usually applies to
+    // every order alike, and computing it takes a division per value), then find the
+    // divisor for that order alone and choose the block size with it.
+    let mut best: Option<(usize, Order, Vec<i64>, Vec<(i64, i64, usize)>)> = None;
     for order in [Order::Raw, Order::Delta, Order::DeltaOfDelta] {
         if order == Order::DeltaOfDelta && xs.len() < 3 {
             continue;
         }
         let rs = residuals(xs, order);
-        let g = common_divisor(&rs);
-        let head = if order == Order::DeltaOfDelta {
-            uvarint_len(zigzag(xs[1].wrapping_sub(xs[0])))
-        } else {
-            0
-        };
-        for lg in BLOCK_LOG2 {
-            let cost = head + uvarint_len(g) + packed_cost(&rs, g, 1 << lg);
-            if best.is_none_or(|b| cost < b.0) {
-                best = Some((cost, cands.len(), lg));
-            }
-            if (1usize << lg) >= rs.len() {
-                // Larger blocks would be the same single block.
-                break;
-            }
+        let stats = block_stats(&rs);
+        let cost = BLOCK_LOG2
+            .iter()
+            .map(|&lg| packed_cost(&stats, 1, lg))
+            .min()
+            .unwrap_or(usize::MAX);
+        if best.as_ref().is_none_or(|b| cost < b.0) {
+            best = Some((cost, order, rs, stats));
         }
-        cands.push((order, g, rs));
     }
-    let Some((_, ci, lg)) = best else {
+    let Some((_, order, rs, stats)) = best else {
         return;
     };
-    let Some((order, g, rs)) = cands.get(ci) else {
-        return;
-    };
-    let (order, g) = (*order, *g);
+    let g = common_divisor(&rs);
+    let mut lg = BLOCK_LOG2[0];
+    let mut best_cost = usize::MAX;
+    for cand in BLOCK_LOG2 {
+        let cost = packed_cost(&stats, g, cand);
+        if cost < best_cost {
+            (best_cost, lg) = (cost, cand);
+        }
+        if (1usize << cand) >= rs.len() {
+            // Larger blocks would be the same single block.
+            break;
+        }
+    }
     out.push(((order as u8) << 4) | lg);
     put_uvarint(out, g);
     if order == Order::DeltaOfDelta {
