@@ -146,7 +146,7 @@ fn common_divisor(rs: &[i64]) -> u64 {
     let mut g = 0u64;
     for &r in rs {
         let d = r.wrapping_sub(min) as u64;
-        if d != 0 && (g == 0 || d % g != 0) {
+        if d != 0 && (g == 0 || !d.is_multiple_of(g)) {
             g = gcd(g, d);
             if g == 1 {
                 return 1;
@@ -164,9 +164,12 @@ fn common_divisor(rs: &[i64]) -> u64 {
     g
 }
 
-/// (min, max, count) of each run of 16 residuals; larger blocks' statistics are merged
+/// (min, max, count) of a run of residuals.
+type BlockStat = (i64, i64, usize);
+
+/// [`BlockStat`] of each run of 16 residuals; larger blocks' statistics are merged
 /// from these, so every block size is costed from one pass over the values.
-fn block_stats(rs: &[i64]) -> Vec<(i64, i64, usize)> {
+fn block_stats(rs: &[i64]) -> Vec<BlockStat> {
     rs.chunks(1 << BLOCK_LOG2[0])
         .map(|b| {
             let (mn, mx) = b
@@ -178,7 +181,7 @@ fn block_stats(rs: &[i64]) -> Vec<(i64, i64, usize)> {
 }
 
 /// Bytes the packed residuals take with blocks of `1 << lg` values and divisor `g`.
-fn packed_cost(stats: &[(i64, i64, usize)], g: u64, lg: u8) -> usize {
+fn packed_cost(stats: &[BlockStat], g: u64, lg: u8) -> usize {
     stats
         .chunks(1 << (lg - BLOCK_LOG2[0]))
         .map(|grp| {
@@ -201,7 +204,7 @@ fn encode_column(xs: &[i64], out: &mut Vec<u8>) {
     // Pick the order on costs without a common divisor (the divisor usually applies to
     // every order alike, and computing it takes a division per value), then find the
     // divisor for that order alone and choose the block size with it.
-    let mut best: Option<(usize, Order, Vec<i64>, Vec<(i64, i64, usize)>)> = None;
+    let mut best: Option<(usize, Order, Vec<i64>, Vec<BlockStat>)> = None;
     for order in [Order::Raw, Order::Delta, Order::DeltaOfDelta] {
         if order == Order::DeltaOfDelta && xs.len() < 3 {
             continue;
