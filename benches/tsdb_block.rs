@@ -318,6 +318,35 @@ fn bench_block(c: &mut Criterion) {
     });
 }
 
+fn bench_import(c: &mut Criterion) {
+    let labels: Vec<Labels> = (0..1000)
+        .map(|i| {
+            Labels::from_pairs(&[
+                ("__name__", "bench_bucket"),
+                ("instance", format!("host-{}", i / 10).as_str()),
+                ("le", format!("{}", i % 10).as_str()),
+            ])
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    c.bench_function("tsdb_block/import/1000x480", |b| {
+        b.iter(|| {
+            let out = tempfile::tempdir_in(dir.path()).expect("tempdir");
+            // Interleaved like histogram buckets: every series at each timestamp.
+            let input = (0..480i64).flat_map(|k| {
+                labels.iter().enumerate().map(move |(i, l)| {
+                    Ok::<_, String>((
+                        l.clone(),
+                        1_700_006_400_000 + k * 15_000,
+                        (k * (i as i64 % 10 + 1)) as f64,
+                    ))
+                })
+            });
+            import_samples(out.path(), 7_200_000, input, |_| {}).map(|r| r.samples_imported)
+        })
+    });
+}
+
 fn main() {
     if let Ok(file) = std::env::var("PROMTUI_BENCH_IMPORT") {
         if std::env::var("PROMTUI_BENCH_STREAM").is_ok() {
@@ -330,5 +359,6 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench_chunks(&mut c);
     bench_block(&mut c);
+    bench_import(&mut c);
     c.final_summary();
 }

@@ -12,8 +12,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
-
 use crate::model::{Labels, Sample};
 use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter};
 use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
@@ -81,25 +79,52 @@ struct SeriesState {
     labels: Labels,
     last_t: i64,
     last_v: u64,
-    /// Window and slot the series currently appends to, valid for generation `gen`.
+    /// Window start, index into `Importer::windows` and slot there that the series
+    /// currently appends to; valid for generation `gen`.
     window: i64,
+    window_idx: usize,
     slot: usize,
     gen: u64,
 }
 
-#[derive(Default)]
 struct WindowBuf {
+    start: i64,
     /// (series id, chunks) per series present in the window.
     slots: Vec<(u32, Vec<XorChunk>)>,
 }
 
+/// Hasher for keys that already are hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
+
 struct Importer<'a> {
     dir: &'a Path,
     opts: ImportOptions,
-    ids: HashMap<Labels, u32, Xxh3DefaultBuilder>,
+    /// Series id by xxh3 of the label set; label sets whose hash is taken by another
+    /// label set live in `collisions`.
+    ids: HashMap<u64, u32, IdentityBuild>,
+    collisions: HashMap<Labels, u32>,
+    hash_buf: Vec<u8>,
     series: Vec<SeriesState>,
     last_id: u32,
-    windows: BTreeMap<i64, WindowBuf>,
+    windows: Vec<WindowBuf>,
+    window_index: BTreeMap<i64, usize>,
     gen: u64,
     buffered: usize,
     written: Vec<BlockMeta>,
@@ -113,32 +138,57 @@ impl Importer<'_> {
         }
     }
 
-    fn append(&mut self, labels: Labels, t: i64, v: f64) {
-        // Consecutive samples usually belong to the same series: compare before hashing.
-        let cached = self
+    fn hash(&mut self, labels: &Labels) -> u64 {
+        self.hash_buf.clear();
+        for l in labels {
+            self.hash_buf.extend_from_slice(l.name.as_bytes());
+            self.hash_buf.push(0xff);
+            self.hash_buf.extend_from_slice(l.value.as_bytes());
+            self.hash_buf.push(0xff);
+        }
+        xxhash_rust::xxh3::xxh3_64(&self.hash_buf)
+    }
+
+    fn series_id(&mut self, labels: Labels) -> u32 {
+        // Consecutive samples often belong to the same series: compare before hashing.
+        if self
             .series
             .get(self.last_id as usize)
-            .is_some_and(|s| s.labels == labels);
-        let id = match if cached {
-            Some(&self.last_id)
-        } else {
-            self.ids.get(&labels)
-        } {
-            Some(&id) => id,
-            None => {
-                let id = self.series.len() as u32;
-                self.ids.insert(labels.clone(), id);
-                self.series.push(SeriesState {
-                    labels,
-                    last_t: i64::MIN,
-                    last_v: 0,
-                    window: i64::MIN,
-                    slot: 0,
-                    gen: u64::MAX,
-                });
-                id
+            .is_some_and(|s| s.labels == labels)
+        {
+            return self.last_id;
+        }
+        let h = self.hash(&labels);
+        let taken = match self.ids.get(&h) {
+            Some(&id) if self.series[id as usize].labels == labels => return id,
+            Some(_) => {
+                if let Some(&id) = self.collisions.get(&labels) {
+                    return id;
+                }
+                true
             }
+            None => false,
         };
+        let id = self.series.len() as u32;
+        if taken {
+            self.collisions.insert(labels.clone(), id);
+        } else {
+            self.ids.insert(h, id);
+        }
+        self.series.push(SeriesState {
+            labels,
+            last_t: i64::MIN,
+            last_v: 0,
+            window: i64::MIN,
+            window_idx: 0,
+            slot: 0,
+            gen: u64::MAX,
+        });
+        id
+    }
+
+    fn append(&mut self, labels: Labels, t: i64, v: f64) {
+        let id = self.series_id(labels);
         self.last_id = id;
         let s = &mut self.series[id as usize];
         if s.gen != u64::MAX || s.last_t != i64::MIN {
@@ -167,17 +217,29 @@ impl Importer<'_> {
         s.last_v = v.to_bits();
         let w = t.div_euclid(self.opts.block_duration) * self.opts.block_duration;
         if s.gen != self.gen || s.window != w {
-            let buf = self.windows.entry(w).or_default();
+            let idx = match self.window_index.get(&w) {
+                Some(&i) => i,
+                None => {
+                    self.windows.push(WindowBuf {
+                        start: w,
+                        slots: Vec::new(),
+                    });
+                    self.window_index.insert(w, self.windows.len() - 1);
+                    self.windows.len() - 1
+                }
+            };
+            let buf = &mut self.windows[idx];
             buf.slots.push((id, vec![XorChunk::new()]));
             s.window = w;
+            s.window_idx = idx;
             s.slot = buf.slots.len() - 1;
             s.gen = self.gen;
             self.buffered += SLOT_OVERHEAD;
         }
-        let (window, slot) = (s.window, s.slot);
+        let (window_idx, slot) = (s.window_idx, s.slot);
         let Some(chunks) = self
             .windows
-            .get_mut(&window)
+            .get_mut(window_idx)
             .and_then(|b| b.slots.get_mut(slot))
             .map(|s| &mut s.1)
         else {
@@ -199,8 +261,11 @@ impl Importer<'_> {
 
     /// Writes every buffered window as a block and clears the buffers.
     fn flush(&mut self) -> Result<(), BlockError> {
-        let windows = std::mem::take(&mut self.windows);
-        for (w, mut buf) in windows {
+        let mut windows = std::mem::take(&mut self.windows);
+        self.window_index.clear();
+        windows.sort_by_key(|b| b.start);
+        for mut buf in windows {
+            let w = buf.start;
             let series = &self.series;
             buf.slots.sort_unstable_by(|a, b| {
                 series[a.0 as usize]
@@ -265,10 +330,13 @@ pub fn import_samples_with<E: std::fmt::Display>(
     let mut imp = Importer {
         dir: data_dir,
         opts,
-        ids: HashMap::with_hasher(Xxh3DefaultBuilder),
+        ids: HashMap::default(),
+        collisions: HashMap::new(),
+        hash_buf: Vec::new(),
         series: Vec::new(),
         last_id: 0,
-        windows: BTreeMap::new(),
+        windows: Vec::new(),
+        window_index: BTreeMap::new(),
         gen: 0,
         buffered: 0,
         written: Vec::new(),
@@ -310,4 +378,83 @@ pub fn import_samples_with<E: std::fmt::Display>(
     report.series = imp.series.len() as u64;
     report.blocks = blocks;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn importer(dir: &Path) -> Importer<'_> {
+        Importer {
+            dir,
+            opts: ImportOptions {
+                block_duration: 1000,
+                max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+                compact_spilled: true,
+            },
+            ids: HashMap::default(),
+            collisions: HashMap::new(),
+            hash_buf: Vec::new(),
+            series: Vec::new(),
+            last_id: 0,
+            windows: Vec::new(),
+            window_index: BTreeMap::new(),
+            gen: 0,
+            buffered: 0,
+            written: Vec::new(),
+            report: ImportReport::default(),
+        }
+    }
+
+    #[test]
+    fn hash_collisions_keep_series_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut imp = importer(dir.path());
+        let a = Labels::from_pairs(&[("x", "a")]);
+        let b = Labels::from_pairs(&[("x", "b")]);
+        let c = Labels::from_pairs(&[("x", "c")]);
+        assert_eq!(imp.series_id(a.clone()), 0);
+        // Pretend b and c hash like a.
+        let ha = imp.hash(&a);
+        let hb = imp.hash(&b);
+        let hc = imp.hash(&c);
+        imp.ids.remove(&ha);
+        imp.ids.insert(hb, 0);
+        imp.ids.insert(hc, 0);
+        imp.last_id = u32::MAX;
+        assert_eq!(imp.series_id(b.clone()), 1);
+        assert_eq!(imp.series_id(c.clone()), 2);
+        assert_eq!(imp.series_id(b), 1);
+        assert_eq!(imp.series_id(c), 2);
+        assert_eq!(imp.collisions.len(), 2);
+    }
+
+    #[test]
+    fn windows_follow_block_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut imp = importer(dir.path());
+        let a = Labels::from_pairs(&[("x", "a")]);
+        for t in [-1500, -1, 0, 999, 1000, 2500] {
+            imp.append(a.clone(), t, 1.0);
+        }
+        let mut starts: Vec<i64> = imp.windows.iter().map(|w| w.start).collect();
+        starts.sort();
+        assert_eq!(starts, vec![-2000, -1000, 0, 1000, 2000]);
+        imp.flush().unwrap();
+        let ranges: Vec<(i64, i64)> = imp
+            .written
+            .iter()
+            .map(|m| (m.min_time, m.max_time))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                (-2000, -1000),
+                (-1000, 0),
+                (0, 1000),
+                (1000, 2000),
+                (2000, 3000)
+            ]
+        );
+    }
 }
