@@ -157,6 +157,26 @@ fn round_trip_is_bit_exact() {
         .collect();
     assert_bit_eq(&collect(&q, &all()), &want);
     assert!(block.size_bytes() > 0);
+
+    // seek lands on the first sample at or after the target, across chunk boundaries,
+    // and iteration continues from there.
+    let q = block.querier(i64::MIN, i64::MAX).unwrap();
+    let (labels, want) = &series[0];
+    for target in [want[0].t - 1, want[300].t, want[600].t + 1, want[699].t + 1] {
+        let mut got = q
+            .select(&[Matcher::equal("instance", labels.get("instance").unwrap())])
+            .unwrap()
+            .pop()
+            .unwrap();
+        let first = got.samples.seek(target);
+        let exp = want.iter().find(|s| s.t >= target);
+        assert_eq!(first.map(|s| s.t), exp.map(|s| s.t), "seek {target}");
+        if let Some(e) = exp {
+            let idx = want.iter().position(|s| s.t == e.t).unwrap();
+            let next = got.samples.next();
+            assert_eq!(next.map(|s| s.t), want.get(idx + 1).map(|s| s.t));
+        }
+    }
 }
 
 #[test]
