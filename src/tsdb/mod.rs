@@ -7,6 +7,9 @@ pub mod chunks;
 pub mod db;
 pub mod head;
 pub mod querier;
+pub mod compact;
+pub mod import;
+pub mod retention;
 pub mod tombstones;
 pub mod wal;
 
