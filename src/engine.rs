@@ -16,9 +16,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::config::Config;
-use crate::model::{MatchOp, Matcher};
 use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
-use crate::storage::{Appendable, Appender, Querier};
+use crate::storage::{Appendable, Appender};
 use crate::tsdb::{Db, DbStats};
 use crate::web::api::ApiError;
 use crate::web::metrics::{HttpMetrics, MetricsWriter};
@@ -359,17 +358,6 @@ impl ConfigSource for Adapter {
     }
 }
 
-/// Top `limit` entries of a count map, largest first, ties by name.
-fn top(map: BTreeMap<String, u64>, limit: usize) -> Vec<NameValue> {
-    let mut v: Vec<NameValue> = map
-        .into_iter()
-        .map(|(name, value)| NameValue { name, value })
-        .collect();
-    v.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
-    v.truncate(limit);
-    v
-}
-
 impl TsdbAdmin for Adapter {
     fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError> {
         let db = &self.0.db;
@@ -379,48 +367,25 @@ impl TsdbAdmin for Adapter {
             stats.head_max_time.unwrap_or(i64::MAX),
         );
         let q = crate::tsdb::head::querier::HeadQuerier::new(db.head().clone(), mint, maxt);
-        let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+")
+        let c = crate::tsdb::stats::cardinality(&q, limit)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let series = q
-            .select(&[all])
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut by_metric: BTreeMap<String, u64> = BTreeMap::new();
-        let mut values_by_name: BTreeMap<String, std::collections::BTreeSet<String>> =
-            BTreeMap::new();
-        let mut pairs: BTreeMap<String, u64> = BTreeMap::new();
-        for s in &series {
-            if let Some(n) = s.labels.metric_name() {
-                *by_metric.entry(n.to_string()).or_default() += 1;
-            }
-            for l in s.labels.iter() {
-                values_by_name
-                    .entry(l.name.clone())
-                    .or_default()
-                    .insert(l.value.clone());
-                *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
-            }
-        }
-        let num_label_pairs = values_by_name.values().map(|v| v.len() as u64).sum();
-        let memory: BTreeMap<String, u64> = values_by_name
-            .iter()
-            .map(|(n, vs)| (n.clone(), vs.iter().map(|v| v.len() as u64).sum()))
-            .collect();
-        let counts: BTreeMap<String, u64> = values_by_name
-            .into_iter()
-            .map(|(n, vs)| (n, vs.len() as u64))
-            .collect();
+        let nv = |v: Vec<(String, u64)>| -> Vec<NameValue> {
+            v.into_iter()
+                .map(|(name, value)| NameValue { name, value })
+                .collect()
+        };
         Ok(TsdbStatus {
             head_stats: HeadStats {
                 num_series: stats.head_series,
-                num_label_pairs,
+                num_label_pairs: c.num_label_pairs,
                 chunk_count: stats.head_chunks,
                 min_time: stats.head_min_time.unwrap_or(0),
                 max_time: stats.head_max_time.unwrap_or(0),
             },
-            series_count_by_metric_name: top(by_metric, limit),
-            label_value_count_by_label_name: top(counts, limit),
-            memory_in_bytes_by_label_name: top(memory, limit),
-            series_count_by_label_value_pair: top(pairs, limit),
+            series_count_by_metric_name: nv(c.series_by_metric_name),
+            label_value_count_by_label_name: nv(c.values_by_label_name),
+            memory_in_bytes_by_label_name: nv(c.memory_by_label_name),
+            series_count_by_label_value_pair: nv(c.series_by_label_pair),
         })
     }
 
@@ -591,18 +556,5 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
-    }
-
-    #[test]
-    fn top_orders_by_count_then_name() {
-        let m = BTreeMap::from([
-            ("b".to_string(), 2),
-            ("a".to_string(), 2),
-            ("c".to_string(), 5),
-        ]);
-        let t = top(m, 2);
-        assert_eq!(t[0].name, "c");
-        assert_eq!(t[1].name, "a");
-        assert_eq!(t.len(), 2);
     }
 }

@@ -4,13 +4,15 @@
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod compact;
 pub mod db;
 pub mod head;
-pub mod querier;
-pub mod compact;
 pub mod import;
+pub mod querier;
 pub mod retention;
+pub mod stats;
 pub mod tombstones;
+pub mod tools;
 pub mod wal;
 
 pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};
