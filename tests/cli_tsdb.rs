@@ -84,7 +84,6 @@ fn import_then_dump_round_trips_exactly() {
     assert_eq!(code, 0, "{err}");
     // OpenMetrics counters keep their `_total` name in the samples.
     // Series sort by their label sets (`job="a"` < `job="b\"q"` < temp), samples by time.
-    let mut expected = expected;
     expected.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let want: Vec<String> = expected
         .iter()
