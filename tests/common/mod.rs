@@ -91,17 +91,20 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A response body and its Content-Type.
+pub type Body = (Vec<u8>, String);
+
 /// Serves fixed bodies at `/b<index>` (with the given Content-Type) until dropped; bodies
 /// can be replaced while it runs.
 pub struct BodyServer {
     pub port: u16,
-    bodies: Arc<Mutex<Vec<(Vec<u8>, String)>>>,
+    bodies: Arc<Mutex<Vec<Body>>>,
     stop: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<()>>,
 }
 
 impl BodyServer {
-    pub fn start(bodies: Vec<(Vec<u8>, String)>) -> Self {
+    pub fn start(bodies: Vec<Body>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -145,7 +148,7 @@ impl Drop for BodyServer {
     }
 }
 
-fn serve_one(stream: TcpStream, bodies: &[(Vec<u8>, String)]) {
+fn serve_one(stream: TcpStream, bodies: &[Body]) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream);
