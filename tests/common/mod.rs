@@ -165,7 +165,8 @@ fn serve_one(stream: TcpStream, bodies: &[Body]) {
             Ok(_) => {}
         }
     }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    let target = request_line.split_whitespace().nth(1).unwrap_or("");
+    let path = target.split('?').next().unwrap_or("");
     let found = path
         .strip_prefix("/b")
         .and_then(|i| i.parse::<usize>().ok())
