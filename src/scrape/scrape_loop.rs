@@ -1255,6 +1255,74 @@ mod tests {
         assert_eq!(f.status.read().health, TargetHealth::Up);
     }
 
+    /// A sink that only counts, so that timing measures the scrape loop, not the storage.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicU64);
+
+    struct CountingAppender<'a>(&'a std::sync::atomic::AtomicU64, u64);
+
+    impl Appender for CountingAppender<'_> {
+        fn append(&mut self, _: &Labels, _: i64, _: f64) -> Result<(), AppendError> {
+            self.1 += 1;
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), AppendError> {
+            self.0
+                .fetch_add(self.1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        fn rollback(&mut self) {}
+    }
+
+    impl Appendable for &'static Counting {
+        fn appender(&self) -> Box<dyn Appender + Send> {
+            Box::new(CountingAppender(&self.0, 0))
+        }
+    }
+
+    #[test]
+    fn large_body_appends_every_series_and_then_hits_the_cache() {
+        const N: usize = 20_000;
+        let mut body = String::from("# TYPE http_requests_total counter\n");
+        for i in 0..N {
+            body.push_str(&format!(
+                "http_requests_total{{method=\"GET\",code=\"200\",handler=\"/api/v1/h{i}\"}} {i}\n"
+            ));
+        }
+        let sink: &'static Counting = Box::leak(Box::default());
+        let metrics = Arc::new(ScrapeMetrics::default());
+        let mut lp = ScrapeLoop::new(
+            settings(|_| {}),
+            Arc::new(sink),
+            Arc::new(RwLock::new(TargetStatus::default())),
+            Arc::clone(&metrics),
+        );
+        let t0 = now_ms();
+        let mut times = Vec::new();
+        for k in 0..5 {
+            lp.buf = body.as_bytes().to_vec();
+            let start = Instant::now();
+            lp.process(Ok(CT.into()), t0 + k * 1000, Instant::now());
+            times.push(start.elapsed());
+        }
+        // Every scrape appends N samples and 5 report samples.
+        assert_eq!(
+            sink.0.load(std::sync::atomic::Ordering::Relaxed),
+            5 * (N as u64 + 5)
+        );
+        assert_eq!(metrics.snapshot().samples_appended_total, 5 * N as u64);
+        assert_eq!(lp.cache.len().0, N + 5);
+        let per = |d: Duration| d.as_nanos() as f64 / N as f64;
+        eprintln!(
+            "{N} series, {} bytes: first scrape {:?} ({:.0} ns/sample), cached scrapes {:?} (best {:.0} ns/sample)",
+            body.len(),
+            times[0],
+            per(times[0]),
+            &times[1..],
+            per(*times[1..].iter().min().unwrap())
+        );
+    }
+
     #[test]
     fn settings_update_with_new_relabeling_renames_series() {
         let mut f = fixture(|_| {});
