@@ -449,6 +449,23 @@ fn append_report(
     Ok(())
 }
 
+/// Snaps a scrape time to the loop's grid (`aligned` plus whole intervals) when it is within
+/// 2 ms of it, for intervals above 200 ms; returns the timestamp to use and the grid point
+/// nearest to it (upstream's `AlignScrapeTimestamps`, which only snaps late ticks; early ones
+/// are snapped here too).
+fn align(ts: i64, aligned: i64, iv: i64) -> (i64, i64) {
+    if iv <= 100 * TIMESTAMP_TOLERANCE_MS {
+        return (ts, aligned);
+    }
+    let k = (ts - aligned + iv / 2).div_euclid(iv);
+    let grid = aligned + k * iv;
+    if (ts - grid).abs() <= TIMESTAMP_TOLERANCE_MS {
+        (grid, grid)
+    } else {
+        (ts, grid)
+    }
+}
+
 /// The state of one running loop.
 pub(crate) struct ScrapeLoop {
     settings: Arc<LoopSettings>,
@@ -679,16 +696,8 @@ impl ScrapeLoop {
             if *shutdown.borrow() {
                 return;
             }
-            let mut ts = now_ms();
-            let iv = interval.as_millis() as i64;
-            if iv > 100 * TIMESTAMP_TOLERANCE_MS {
-                if ts - aligned >= iv {
-                    aligned += (ts - aligned) / iv * iv;
-                }
-                if (ts - aligned).abs() <= TIMESTAMP_TOLERANCE_MS {
-                    ts = aligned;
-                }
-            }
+            let (ts, grid) = align(now_ms(), aligned, interval.as_millis() as i64);
+            aligned = grid;
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return,
@@ -845,6 +854,18 @@ mod tests {
 
     fn l(pairs: &[(&str, &str)]) -> Vec<Label> {
         pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()
+    }
+
+    #[test]
+    fn scrape_times_snap_to_the_grid() {
+        let a = 1_000_000;
+        assert_eq!(align(a + 15_001, a, 15_000), (a + 15_000, a + 15_000));
+        assert_eq!(align(a + 14_999, a, 15_000), (a + 15_000, a + 15_000));
+        assert_eq!(align(a + 45_002, a, 15_000), (a + 45_000, a + 45_000));
+        // Too far off: the raw time, grid kept.
+        assert_eq!(align(a + 15_010, a, 15_000), (a + 15_010, a + 15_000));
+        // Short intervals are never aligned.
+        assert_eq!(align(a + 101, a, 100), (a + 101, a));
     }
 
     #[test]
