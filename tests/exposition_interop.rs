@@ -221,10 +221,7 @@ fn prometheus_series(base: &str, job: &str) -> Option<BTreeMap<Labels, f64>> {
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
             .collect();
         let labels = Labels::from_pairs(&pairs);
-        if labels
-            .metric_name()
-            .is_some_and(|n| SYNTHETIC.contains(&n))
-        {
+        if labels.metric_name().is_some_and(|n| SYNTHETIC.contains(&n)) {
             continue;
         }
         out.insert(labels, prom_value(r["value"][1].as_str()?));
@@ -234,9 +231,9 @@ fn prometheus_series(base: &str, job: &str) -> Option<BTreeMap<Labels, f64>> {
 
 fn same(a: &BTreeMap<Labels, f64>, b: &BTreeMap<Labels, f64>) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|((la, va), (lb, vb))| {
-            la == lb && (va == vb || (va.is_nan() && vb.is_nan()))
-        })
+        && a.iter()
+            .zip(b)
+            .all(|((la, va), (lb, vb))| la == lb && (va == vb || (va.is_nan() && vb.is_nan())))
 }
 
 fn describe_diff(ours: &BTreeMap<Labels, f64>, theirs: &BTreeMap<Labels, f64>) -> String {
@@ -288,16 +285,16 @@ fn prometheus_ingests_what_we_parse() {
         let families = parse_families(&body, Format::PromText).expect("parse node_exporter");
         let om = write_openmetrics(&families).into_bytes();
         bodies.push(("node_exporter (text)".into(), body, Format::PromText));
-        bodies.push(("node_exporter via write_openmetrics".into(), om, Format::OpenMetrics));
+        bodies.push((
+            "node_exporter via write_openmetrics".into(),
+            om,
+            Format::OpenMetrics,
+        ));
     }
 
-    let server = BodyServer::start(
-        bodies
-            .iter()
-            .map(|(_, b, f)| (b.clone(), *f))
-            .collect(),
-    );
-    let mut config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    let server = BodyServer::start(bodies.iter().map(|(_, b, f)| (b.clone(), *f)).collect());
+    let mut config =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
     for i in 0..bodies.len() {
         config.push_str(&format!(
             "  - job_name: b{i}\n    metrics_path: /b{i}\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
@@ -311,7 +308,10 @@ fn prometheus_ingests_what_we_parse() {
     let _prom = ChildGuard(
         Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", tmp.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                tmp.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(log)

@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 
 use promtui::exposition::{
-    parse, parse_families, write_openmetrics, write_text, Entry, Exemplar, Format,
-    MetricFamily, MetricSample, MetricType,
+    parse, parse_families, write_openmetrics, write_text, Entry, Exemplar, Format, MetricFamily,
+    MetricSample, MetricType,
 };
 use promtui::model::{Label, Labels};
 
@@ -110,16 +110,19 @@ fn value() -> impl Strategy<Value = f64> {
 }
 
 fn label_set(max: usize) -> impl Strategy<Value = Labels> {
-    proptest::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,6}", "\\PC{0,8}|[\"\\\\\n]{1,3}"), 0..max)
-        .prop_map(|pairs| {
-            Labels::new(
-                pairs
-                    .into_iter()
-                    .filter(|(n, _)| n != "__name__")
-                    .map(|(n, v)| Label::new(n, v))
-                    .collect(),
-            )
-        })
+    proptest::collection::vec(
+        ("[a-zA-Z_][a-zA-Z0-9_]{0,6}", "\\PC{0,8}|[\"\\\\\n]{1,3}"),
+        0..max,
+    )
+    .prop_map(|pairs| {
+        Labels::new(
+            pairs
+                .into_iter()
+                .filter(|(n, _)| n != "__name__")
+                .map(|(n, v)| Label::new(n, v))
+                .collect(),
+        )
+    })
 }
 
 fn metric_type(openmetrics: bool) -> BoxedStrategy<MetricType> {

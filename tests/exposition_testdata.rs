@@ -7,8 +7,7 @@
 use std::path::PathBuf;
 
 use promtui::exposition::{
-    parse, parse_families, parse_samples, write_openmetrics, write_text, Entry, Format,
-    MetricType,
+    parse, parse_families, parse_samples, write_openmetrics, write_text, Entry, Format, MetricType,
 };
 
 fn shared_dir() -> PathBuf {
@@ -64,24 +63,36 @@ fn every_file_parses_with_expected_counts() {
     for (path, format) in exposition_files() {
         let body = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let families = parse_families(&body, format)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let families = parse_families(&body, format).unwrap_or_else(|e| panic!("{name}: {e}"));
         let samples: usize = families.iter().map(|f| f.samples.len()).sum();
         // The streaming parser sees the same number of sample lines.
         let streamed = parse(&body, format)
             .filter(|e| matches!(e, Ok(Entry::Sample(_))))
             .count();
         assert_eq!(streamed, samples, "{name}");
-        assert_eq!(parse_samples(&body, format).unwrap().len(), samples, "{name}");
+        assert_eq!(
+            parse_samples(&body, format).unwrap().len(),
+            samples,
+            "{name}"
+        );
         // Every body ends with exactly one Eof entry.
-        assert!(matches!(parse(&body, format).last(), Some(Ok(Entry::Eof))), "{name}");
+        assert!(
+            matches!(parse(&body, format).last(), Some(Ok(Entry::Eof))),
+            "{name}"
+        );
         if let Some((want_families, want_samples)) = expected_counts(&name) {
-            assert_eq!((families.len(), samples), (want_families, want_samples), "{name}");
+            assert_eq!(
+                (families.len(), samples),
+                (want_families, want_samples),
+                "{name}"
+            );
             checked += 1;
         }
         // No family is left untyped: every file declares all its types.
         assert!(
-            families.iter().all(|f| f.metric_type != MetricType::Unknown),
+            families
+                .iter()
+                .all(|f| f.metric_type != MetricType::Unknown),
             "{name}: {:?}",
             families
                 .iter()
@@ -115,9 +126,16 @@ fn known_values_from_files() {
     let created = families
         .iter()
         .flat_map(|f| &f.samples)
-        .filter(|s| s.labels.metric_name().is_some_and(|n| n.ends_with("_created")))
+        .filter(|s| {
+            s.labels
+                .metric_name()
+                .is_some_and(|n| n.ends_with("_created"))
+        })
         .count();
-    assert_eq!(created, 9, "OpenMetrics _created samples are ordinary samples");
+    assert_eq!(
+        created, 9,
+        "OpenMetrics _created samples are ordinary samples"
+    );
 
     let text = std::fs::read(dir.join("alltypes.237mfs.prom.txt")).unwrap();
     let families = parse_families(&text, Format::PromText).unwrap();

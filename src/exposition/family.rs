@@ -242,7 +242,10 @@ i_info{v=\"1\"} 1
         assert_eq!(f[0].samples.len(), 2);
         assert_eq!(
             f[0].samples[1].labels,
-            Labels::from_pairs(&[("__name__", "rpc_requests_created"), ("service", "exponential")])
+            Labels::from_pairs(&[
+                ("__name__", "rpc_requests_created"),
+                ("service", "exponential")
+            ])
         );
         assert_eq!(f[1].unit.as_deref(), Some("seconds"));
         assert_eq!(f[1].samples.len(), 5);
@@ -261,7 +264,10 @@ i_info{v=\"1\"} 1
     fn ungrouped_samples_get_their_own_family() {
         let body = b"# TYPE a counter\na_total 1\nb 2\na_total{x=\"y\"} 3\nb_total 4\n";
         let f = parse_families(body, Format::PromText).unwrap();
-        let names: Vec<_> = f.iter().map(|f| (f.name.as_str(), f.samples.len())).collect();
+        let names: Vec<_> = f
+            .iter()
+            .map(|f| (f.name.as_str(), f.samples.len()))
+            .collect();
         assert_eq!(names, vec![("a", 2), ("b", 1), ("b_total", 1)]);
         assert_eq!(f[1].metric_type, MetricType::Unknown);
     }
@@ -275,7 +281,11 @@ i_info{v=\"1\"} 1
         .unwrap();
         assert_eq!(
             s,
-            vec![(Labels::from_pairs(&[("__name__", "go_build_info")]), 1.0, Some(5))]
+            vec![(
+                Labels::from_pairs(&[("__name__", "go_build_info")]),
+                1.0,
+                Some(5)
+            )]
         );
         assert!(parse_samples(b"a{", Format::PromText).is_err());
     }

@@ -13,7 +13,8 @@
 //! - values and timestamps are Go floats (`NaN`, `+Inf`, `-Inf`, `Inf`, ...); timestamps
 //!   are seconds, converted to milliseconds by truncation and must be finite;
 //! - an exemplar `# {labels} value [timestamp]` may follow, only on `_total`/`_bucket`
-//!   samples.
+//!   samples; its label set may be empty, and (as in 2.42's parser) the spec's 128-character
+//!   limit on exemplar labels is left to storage.
 //!
 //! Quoted (Prometheus 3 / OpenMetrics 2) names are rejected with a clear error, as 2.42
 //! does; duplicate label names are rejected as Prometheus does on append.
@@ -141,9 +142,7 @@ impl<'a> OpenMetricsParser<'a> {
                     .ok_or_else(|| {
                         self.cur.error_at(
                             start,
-                            ErrorKind::InvalidMetricType(
-                                String::from_utf8_lossy(raw).into_owned(),
-                            ),
+                            ErrorKind::InvalidMetricType(String::from_utf8_lossy(raw).into_owned()),
                         )
                     })?;
                 Entry::Type {
@@ -189,8 +188,10 @@ impl<'a> OpenMetricsParser<'a> {
         }
         let series_end = self.cur.pos;
         let series_text = self.cur.utf8(series_start, series_end, "label value")?;
-        let name = series_text.get(..name_end - series_start).unwrap_or_default();
-        check_duplicates(&self.cur, series_text, series_start, &self.names)?;
+        let name = series_text
+            .get(..name_end - series_start)
+            .unwrap_or_default();
+        check_duplicates(&self.cur, &self.names)?;
         let labels = LabelPairs::new(
             series_text
                 .get(labels.0.saturating_sub(series_start)..labels.1.saturating_sub(series_start))
@@ -238,17 +239,15 @@ impl<'a> OpenMetricsParser<'a> {
             return Err(self.cur.unexpected(expected));
         }
         let raw = &self.cur.buf[start..end];
-        parse_go_float(raw)
-            .map(normalize_nan)
-            .map_err(|reason| {
-                self.cur.error_at(
-                    start,
-                    ErrorKind::InvalidValue {
-                        token: String::from_utf8_lossy(raw).into_owned(),
-                        reason,
-                    },
-                )
-            })
+        parse_go_float(raw).map(normalize_nan).map_err(|reason| {
+            self.cur.error_at(
+                start,
+                ErrorKind::InvalidValue {
+                    token: String::from_utf8_lossy(raw).into_owned(),
+                    reason,
+                },
+            )
+        })
     }
 
     /// A single space then a finite float of seconds; returns milliseconds.
@@ -290,7 +289,9 @@ impl<'a> OpenMetricsParser<'a> {
         self.cur.pos += 4;
         let start = self.cur.pos;
         self.labels(false)?;
-        let raw = self.cur.utf8(start, self.cur.pos - 1, "exemplar label value")?;
+        let raw = self
+            .cur
+            .utf8(start, self.cur.pos - 1, "exemplar label value")?;
         let value = self.value("\" \" and value after exemplar labels")?;
         let timestamp = if self.cur.peek() == Some(b' ') {
             Some(self.timestamp(true)?)
@@ -328,9 +329,14 @@ impl<'a> OpenMetricsParser<'a> {
             if self.cur.peek() != Some(b'"') {
                 return Err(self.cur.unexpected("label value"));
             }
-            self.cur.scan_quoted(false, "closing quote of label value")?;
+            self.cur
+                .scan_quoted(false, "closing quote of label value")?;
             if record {
-                self.names.push(NameSpan { start, end });
+                self.names.push(NameSpan {
+                    start,
+                    end,
+                    quoted: false,
+                });
             }
             match self.cur.peek() {
                 Some(b',') => self.cur.pos += 1,
@@ -552,7 +558,8 @@ null_byte_metric{a=\"abc\x00\"} 1
         ] {
             assert!(entries(ok).is_ok(), "{ok:?}");
         }
-        let bad = OpenMetricsParser::new(b"a{b=\"\xff\"} 1\n# EOF\n").collect::<Result<Vec<_>, _>>();
+        let bad =
+            OpenMetricsParser::new(b"a{b=\"\xff\"} 1\n# EOF\n").collect::<Result<Vec<_>, _>>();
         assert_eq!(
             bad.unwrap_err().to_string(),
             "line 1, column 6: invalid UTF-8 in label value"
@@ -568,6 +575,13 @@ null_byte_metric{a=\"abc\x00\"} 1
         assert_eq!(sample(&e[2]).value, f64::NEG_INFINITY);
         assert_eq!(sample(&e[2]).timestamp, Some(0));
         assert_eq!(sample(&e[3]).timestamp, Some(1_000_000));
+        // An exemplar may have no labels; its timestamp is optional.
+        let e = entries("hh_bucket{le=\"+Inf\"} 1 # {} 4\n# EOF\n").unwrap();
+        let x = sample(&e[0]).exemplar.unwrap();
+        assert_eq!(
+            (x.labels.iter().count(), x.value, x.timestamp),
+            (0, 4.0, None)
+        );
         // _created is an ordinary sample, as in Prometheus 2.42.
         let c = entries("# TYPE x counter\nx_total 1\nx_created 1.7e9\n# EOF\n").unwrap();
         assert_eq!(sample(&c[2]).name, "x_created");

@@ -53,6 +53,9 @@ pub(crate) fn is_label_start(b: u8) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
     pub buf: &'a [u8],
+    /// The whole body as text when it is valid UTF-8 (checked once up front, which is
+    /// far cheaper than checking every field); slices then only check char boundaries.
+    pub text: Option<&'a str>,
     pub pos: usize,
     /// 1-based line of `pos`.
     pub line: usize,
@@ -64,6 +67,7 @@ impl<'a> Cursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Cursor {
             buf,
+            text: std::str::from_utf8(buf).ok(),
             pos: 0,
             line: 1,
             line_start: 0,
@@ -239,7 +243,16 @@ impl<'a> Cursor<'a> {
     }
 
     /// Validates `buf[start..end]` as UTF-8, reporting the first bad byte's position.
-    pub fn utf8(&self, start: usize, end: usize, what: &'static str) -> Result<&'a str, ParseError> {
+    #[inline]
+    pub fn utf8(
+        &self,
+        start: usize,
+        end: usize,
+        what: &'static str,
+    ) -> Result<&'a str, ParseError> {
+        if let Some(s) = self.text.and_then(|t| t.get(start..end)) {
+            return Ok(s);
+        }
         let buf: &'a [u8] = self.buf;
         let raw = buf.get(start..end).unwrap_or_default();
         std::str::from_utf8(raw)
@@ -435,7 +448,10 @@ mod tests {
 
     #[test]
     fn unescaping() {
-        assert!(matches!(unescape_label_value("plain"), Cow::Borrowed("plain")));
+        assert!(matches!(
+            unescape_label_value("plain"),
+            Cow::Borrowed("plain")
+        ));
         assert_eq!(unescape_label_value(r#"a\\b\"c\nd\x"#), "a\\b\"c\nd\\x");
         assert_eq!(unescape_label_value(r"\\n"), "\\n");
         assert_eq!(unescape_help(r#"a\\b\"c\nd"#), "a\\b\\\"c\nd");
@@ -454,7 +470,10 @@ mod tests {
         assert_eq!(c.line, 2);
         let mut c = Cursor::new(b"\"abc");
         let e = c.scan_quoted(true, "closing quote").unwrap_err();
-        assert_eq!(e.to_string(), "line 1, column 5: unexpected end of input : expected closing quote");
+        assert_eq!(
+            e.to_string(),
+            "line 1, column 5: unexpected end of input : expected closing quote"
+        );
         let mut c = Cursor::new(b"\"ab\\\nc\"");
         assert!(c.scan_quoted(true, "closing quote").is_err());
     }

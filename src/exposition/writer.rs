@@ -165,7 +165,11 @@ fn millis_to_seconds_text(ms: i64) -> String {
         if back == ms {
             break;
         }
-        d = if back < ms { d.next_up() } else { d.next_down() };
+        d = if back < ms {
+            d.next_up()
+        } else {
+            d.next_down()
+        };
     }
     format_go_float(d)
 }
@@ -189,12 +193,19 @@ mod tests {
         let mut f = MetricFamily::new("http_requests_total", MetricType::Counter);
         f.help = Some("Requests \\ served.\nSecond line \"quoted\"".into());
         f.samples.push(sample(
-            &[("__name__", "http_requests_total"), ("code", "200"), ("path", "a\"b\\c\nd")],
+            &[
+                ("__name__", "http_requests_total"),
+                ("code", "200"),
+                ("path", "a\"b\\c\nd"),
+            ],
             1e6,
             Some(1_700_000_000_000),
         ));
-        f.samples
-            .push(sample(&[("__name__", "http_requests_total")], f64::NAN, None));
+        f.samples.push(sample(
+            &[("__name__", "http_requests_total")],
+            f64::NAN,
+            None,
+        ));
         assert_eq!(
             write_text(&[f]),
             "# HELP http_requests_total Requests \\\\ served.\\nSecond line \"quoted\"
@@ -210,7 +221,11 @@ http_requests_total NaN
         let mut f = MetricFamily::new("rpc", MetricType::Histogram);
         f.unit = None;
         f.help = Some("say \"hi\"".into());
-        let mut s = sample(&[("__name__", "rpc_bucket"), ("le", "+Inf")], 2.0, Some(1500));
+        let mut s = sample(
+            &[("__name__", "rpc_bucket"), ("le", "+Inf")],
+            2.0,
+            Some(1500),
+        );
         s.exemplar = Some(Exemplar {
             labels: Labels::from_pairs(&[("trace_id", "x")]),
             value: 0.5,
@@ -238,14 +253,20 @@ rpc_count 2
     #[test]
     fn quoted_names_in_text() {
         let mut f = MetricFamily::new("my.metric", MetricType::Gauge);
-        f.samples
-            .push(sample(&[("__name__", "my.metric"), ("a.b", "c")], 1.0, None));
+        f.samples.push(sample(
+            &[("__name__", "my.metric"), ("a.b", "c")],
+            1.0,
+            None,
+        ));
         let out = write_text(&[f.clone()]);
         assert_eq!(
             out,
             "# TYPE \"my.metric\" gauge\n{\"my.metric\",\"a.b\"=\"c\"} 1\n"
         );
-        assert_eq!(parse_families(out.as_bytes(), Format::PromText).unwrap(), vec![f]);
+        assert_eq!(
+            parse_families(out.as_bytes(), Format::PromText).unwrap(),
+            vec![f]
+        );
     }
 
     #[test]
