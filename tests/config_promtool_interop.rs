@@ -141,6 +141,11 @@ scrape_configs:
     ("remote_write_without_url", "remote_write:\n  - name: x\n", &[], false),
     ("bad_tls_version", "scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS9}\n", &[], false),
     ("bad_type", "scrape_configs:\n  - job_name: a\n    honor_labels: maybe\n", &[], false),
+    ("null_scrape_config", "scrape_configs: [~]\n", &[], false),
+    ("empty_target", "scrape_configs: [{job_name: a, static_configs: [{targets: ['']}]}]\n", &[], false),
+    ("remote_url_unclosed_ipv6", "remote_write: [{url: 'http://[::1'}]\n", &[], false),
+    ("proxy_url_typo", "scrape_configs: [{job_name: a, proxy_url: 'ht tp://x'}]\n", &[], false),
+    ("remote_url_relative", "remote_write: [{url: foo}]\n", &[], true),
 ];
 
 fn write_case(dir: &Path, yaml: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -211,4 +216,49 @@ fn verdicts_match_promtool() {
         eprintln!("{name}: promtool={theirs} promtui={our_ok}");
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// Where promtui is deliberately stricter than promtool 2.42; kept as a test so the list
+/// stays true. (name, prometheus.yml, promtool valid?, promtui valid?)
+const DIVERGENCES: &[(&str, &str, bool, bool)] = &[
+    // promtool only rejects an unknown scheme for targets without a port.
+    (
+        "scheme_ftp",
+        "scrape_configs: [{job_name: a, scheme: ftp, static_configs: [{targets: ['h:1']}]}]\n",
+        true,
+        false,
+    ),
+    // Alertmanager API v1 is gone in Prometheus 3 (and in promtui).
+    (
+        "alertmanager_api_v1",
+        "alerting: {alertmanagers: [{api_version: v1}]}\n",
+        true,
+        false,
+    ),
+    // promtui also checks that basic_auth password files exist.
+    (
+        "missing_password_file",
+        "scrape_configs: [{job_name: a, basic_auth: {username: u, password_file: nope}}]\n",
+        true,
+        false,
+    ),
+];
+
+#[test]
+fn documented_divergences_from_promtool() {
+    if !Path::new(PROMTOOL).exists() {
+        if std::env::var("PROMTUI_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("{PROMTOOL} is required (PROMTUI_REQUIRE_PEERS=1) but missing");
+        }
+        eprintln!("skipping: {PROMTOOL} not installed (apt-get install prometheus)");
+        return;
+    }
+    for (name, yaml, promtool_ok, promtui_ok) in DIVERGENCES {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_case(dir.path(), yaml, &[]);
+        let (theirs, text) = promtool_verdict(&cfg);
+        assert_eq!(theirs, *promtool_ok, "{name}: promtool\n{text}");
+        let ours = config::exit_code(&check_config(&cfg)) == 0;
+        assert_eq!(ours, *promtui_ok, "{name}: promtui");
+    }
 }

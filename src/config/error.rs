@@ -150,6 +150,20 @@ fn type_name(path: &str) -> &'static str {
 /// Rewrites serde's `unknown field `x`, expected one of `a`, `b`` into upstream's wording
 /// plus a suggestion; other messages pass through.
 fn reword(message: &str) -> String {
+    if let Some(i) = message.find("invalid type: unit value, expected struct ") {
+        let name = &message[i + "invalid type: unit value, expected struct ".len()..];
+        let what = match name {
+            "ScrapeConfig" => "scrape config section",
+            "RawRelabelConfig" => "relabeling rule",
+            "RemoteWriteConfig" => "remote write config section",
+            "RemoteReadConfig" => "remote read config section",
+            "AlertmanagerConfig" => "Alertmanager config section",
+            "StaticConfig" => "static config section",
+            "FileSdConfig" => "file_sd config section",
+            _ => "section",
+        };
+        return format!("{}empty or null {what}", &message[..i]);
+    }
     let (path, body) = match message.split_once(": unknown field `") {
         Some((p, b)) => (p, b),
         None => match message.strip_prefix("unknown field `") {

@@ -28,7 +28,10 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use check::{check_config, exit_code, CheckReport, RuleFileReport, SdFileReport};
+pub use check::{
+    check_config, check_config_with, exit_code, CheckOptions, CheckReport, RuleFileReport,
+    SdFileReport,
+};
 pub use error::{Error, Problem};
 pub use file_sd::{parse_target_groups, FileSdConfig, TargetGroup};
 pub use locate::Pos;

@@ -73,6 +73,7 @@ macro_rules! config_struct {
                     bearer_token_file: self.bearer_token_file.as_deref().filter(|s| !s.is_empty()).is_some(),
                     oauth2: self.oauth2.is_some(),
                     tls_config: &self.tls_config,
+                    proxy_url: self.proxy_url.as_ref(),
                 }
             }
 
@@ -150,6 +151,7 @@ pub(crate) struct HttpRaw<'a> {
     pub bearer_token_file: bool,
     pub oauth2: bool,
     pub tls_config: &'a TlsConfig,
+    pub proxy_url: Option<&'a String>,
 }
 
 /// HTTP client settings shared by scrape, Alertmanager and remote endpoints.

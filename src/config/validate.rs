@@ -288,8 +288,13 @@ fn check_headers(
 }
 
 fn check_remote_write(rw: &RemoteWriteConfig, p: &YamlPath, out: &mut Problems) {
-    if rw.url.as_deref().is_none_or(str::is_empty) {
-        out.push(p.key("url"), "url for remote_write is empty");
+    match rw.url.as_deref() {
+        None | Some("") => out.push(p.key("url"), "url for remote_write is empty"),
+        Some(u) => {
+            if let Err(e) = check_url(u) {
+                out.push(p.key("url"), e);
+            }
+        }
     }
     check_relabels(
         &rw.write_relabel_configs,
@@ -323,8 +328,13 @@ fn check_remote_write(rw: &RemoteWriteConfig, p: &YamlPath, out: &mut Problems) 
 }
 
 fn check_remote_read(rr: &RemoteReadConfig, p: &YamlPath, out: &mut Problems) {
-    if rr.url.as_deref().is_none_or(str::is_empty) {
-        out.push(p.key("url"), "url for remote_read is empty");
+    match rr.url.as_deref() {
+        None | Some("") => out.push(p.key("url"), "url for remote_read is empty"),
+        Some(u) => {
+            if let Err(e) = check_url(u) {
+                out.push(p.key("url"), e);
+            }
+        }
     }
     check_headers(&rr.headers, p, out);
     check_http(&rr.http_raw(), p, out);
@@ -370,12 +380,62 @@ fn check_relabels(cfgs: &[RelabelConfig], p: &YamlPath, out: &mut Problems) {
     }
 }
 
+/// The checks of Go's `url.Parse` that catch real typos: control characters, a colon in
+/// the first path segment of a scheme-less URL (`ht tp://x`), an unclosed IPv6 bracket.
+pub(crate) fn check_url(s: &str) -> Result<(), String> {
+    let fail = |why: &str| Err(format!("parse {s:?}: {why}"));
+    if s.chars().any(|c| c.is_ascii_control()) {
+        return fail("net/url: invalid control character in URL");
+    }
+    let mut scheme_end = None;
+    for (i, c) in s.char_indices() {
+        match c {
+            'a'..='z' | 'A'..='Z' => {}
+            '0'..='9' | '+' | '-' | '.' if i > 0 => {}
+            ':' if i == 0 => return fail("missing protocol scheme"),
+            ':' => {
+                scheme_end = Some(i);
+                break;
+            }
+            _ => break,
+        }
+    }
+    let rest = match scheme_end {
+        Some(i) => &s[i + 1..],
+        None => {
+            let first = s.split(['/', '?', '#']).next().unwrap_or("");
+            if first.contains(':') {
+                return fail("first path segment in URL cannot contain colon");
+            }
+            return Ok(());
+        }
+    };
+    if let Some(authority) = rest.strip_prefix("//") {
+        let host = authority
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .rsplit('@')
+            .next()
+            .unwrap_or("");
+        if host.starts_with('[') && !host.contains(']') {
+            return fail("missing ']' in host");
+        }
+    }
+    Ok(())
+}
+
 fn nonempty(o: Option<&String>) -> bool {
     o.is_some_and(|s| !s.is_empty())
 }
 
 /// Common's `HTTPClientConfig.Validate` and `TLSConfig.Validate`.
 fn check_http(h: &HttpRaw<'_>, p: &YamlPath, out: &mut Problems) {
+    if let Some(u) = h.proxy_url.filter(|u| !u.is_empty()) {
+        if let Err(e) = check_url(u) {
+            out.push(p.key("proxy_url"), e);
+        }
+    }
     if h.bearer_token && h.bearer_token_file {
         out.push(
             p.key("bearer_token_file"),
@@ -763,6 +823,39 @@ mod tests {
         let e = err("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['http://am:9093']\n");
         assert!(
             e.contains("\"http://am:9093\" is not a valid hostname"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn urls_are_checked_like_go() {
+        use super::check_url;
+        for ok in [
+            "http://127.0.0.1:9090/api/v1/write",
+            "foo",
+            "https://[::1]:9090/",
+            "http://u:p@h/x",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_url("http://[::1"),
+            Err("parse \"http://[::1\": missing ']' in host".into())
+        );
+        assert_eq!(
+            check_url("ht tp://x"),
+            Err("parse \"ht tp://x\": first path segment in URL cannot contain colon".into())
+        );
+        assert!(check_url(":x").is_err());
+        assert!(check_url("http://a\nb").is_err());
+        let e = err("scrape_configs:\n  - job_name: a\n    proxy_url: 'ht tp://x'\n");
+        assert!(
+            e.starts_with("p.yml:3:5: scrape_configs[0].proxy_url: parse "),
+            "{e}"
+        );
+        let e = err("remote_write:\n  - url: 'http://[::1'\n");
+        assert!(
+            e.starts_with("p.yml:2:5: remote_write[0].url: parse "),
             "{e}"
         );
     }

@@ -124,6 +124,55 @@ impl<'de> Deserialize<'de> for Action {
 pub struct RelabelRegex {
     source: String,
     re: Regex,
+    /// Match-only shortcut for the common shapes of `keep`/`drop` patterns.
+    fast: Option<FastMatch>,
+}
+
+/// Patterns answered without the regex engine: an alternation of literals, each optionally
+/// followed by `.*` (`up|go_.*|process_.*`), or `.*` itself.
+#[derive(Clone, Debug)]
+enum FastMatch {
+    Any,
+    Alternatives(Vec<(String, bool)>),
+}
+
+impl FastMatch {
+    fn analyse(source: &str) -> Option<FastMatch> {
+        if source == ".*" {
+            return Some(FastMatch::Any);
+        }
+        let is_meta = |c: char| {
+            matches!(
+                c,
+                '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
+            )
+        };
+        let mut alts = Vec::new();
+        for alt in source.split('|') {
+            let (lit, prefix) = match alt.strip_suffix(".*") {
+                Some(l) => (l, true),
+                None => (alt, false),
+            };
+            if lit.chars().any(is_meta) {
+                return None;
+            }
+            alts.push((lit.to_string(), prefix));
+        }
+        Some(FastMatch::Alternatives(alts))
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            FastMatch::Any => true,
+            FastMatch::Alternatives(alts) => alts.iter().any(|(lit, prefix)| {
+                if *prefix {
+                    s.starts_with(lit.as_str())
+                } else {
+                    s == lit
+                }
+            }),
+        }
+    }
 }
 
 impl RelabelRegex {
@@ -133,6 +182,7 @@ impl RelabelRegex {
         Ok(RelabelRegex {
             source: source.to_string(),
             re,
+            fast: FastMatch::analyse(source),
         })
     }
 
@@ -143,7 +193,10 @@ impl RelabelRegex {
 
     /// True when the whole of `s` matches.
     pub fn is_match(&self, s: &str) -> bool {
-        self.re.is_match(s)
+        match &self.fast {
+            Some(f) => f.is_match(s),
+            None => self.re.is_match(s),
+        }
     }
 
     /// The compiled, anchored regex.
@@ -493,6 +546,11 @@ impl<'a> RelabelBuilder<'a> {
                 l.value.clear();
                 l.value.push_str(value);
             }
+            return;
+        }
+        // Setting a base label to the value it already has changes nothing; skipping it
+        // keeps the no-copy path open (upstream records it and rebuilds the same set).
+        if self.base.get(name) == Some(value) && !self.del.iter().any(|d| d == name) {
             return;
         }
         self.add.push(Label::new(name, value));
@@ -1237,6 +1295,10 @@ mod tests {
         let c = cfgs("- {source_labels: [a], regex: 'f.*', action: keep}\n- {source_labels: [b], regex: 'x', action: drop}");
         let out = process_owned(l, &c).unwrap();
         assert_eq!(out.as_slice().as_ptr(), ptr);
+        // Rewriting a label to the value it has is not a change either.
+        let same = cfgs("- {source_labels: [a], target_label: a}\n- {source_labels: [b], target_label: b, action: lowercase}");
+        let out = process_owned(out, &same).unwrap();
+        assert_eq!(out.as_slice().as_ptr(), ptr);
         let mut lb = RelabelBuilder::new(&out);
         assert!(process_builder(&mut lb, &c));
         assert!(lb.is_unchanged());
@@ -1256,7 +1318,55 @@ mod tests {
         assert_eq!(RelabelBuilder::new(&base).labels(), base);
     }
 
+    #[test]
+    fn fast_match_shapes() {
+        for src in [
+            ".*",
+            "up",
+            "go_.*|process_.*|up",
+            "",
+            "a|",
+            "x.*y",
+            "a+|b",
+            "(a)",
+            "a\\.b",
+        ] {
+            let r = RelabelRegex::new(src).unwrap();
+            for s in [
+                "",
+                "up",
+                "upx",
+                "go_gc",
+                "process_cpu",
+                "a",
+                "xzy",
+                "x\ny",
+                "a.b",
+                "aab",
+                "b",
+            ] {
+                assert_eq!(r.is_match(s), r.regex().is_match(s), "{src:?} on {s:?}");
+            }
+        }
+        assert!(FastMatch::analyse("go_.*|up").is_some());
+        assert!(FastMatch::analyse("x.*y").is_none());
+    }
+
     proptest::proptest! {
+        /// The literal fast path agrees with the regex engine.
+        #[test]
+        fn fast_match_agrees_with_regex(
+            alts in proptest::collection::vec(("[ab_]{0,3}", proptest::bool::ANY), 1..4),
+            input in "[ab_\n]{0,5}",
+        ) {
+            let src: Vec<String> = alts
+                .iter()
+                .map(|(l, p)| if *p { format!("{l}.*") } else { l.clone() })
+                .collect();
+            let r = RelabelRegex::new(&src.join("|")).unwrap();
+            proptest::prop_assert_eq!(r.is_match(&input), r.regex().is_match(&input));
+        }
+
         /// `process` and `process_owned` agree on every input, and the result is a valid,
         /// sorted label set.
         #[test]
