@@ -6,7 +6,7 @@
 //! Skips with a message when `openssl` is missing; fails instead when
 //! `PROMTUI_REQUIRE_PEERS=1`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,7 +153,7 @@ fn start_server(dir: &Path, port: u16) -> Peer {
 }
 
 fn settings(dir: &Path, ca: bool, client: bool, insecure: bool) -> HttpSettings {
-    let p = |n: &str| Some(PathBuf::from(dir.join(n)));
+    let p = |n: &str| Some(dir.join(n));
     let mut s = HttpSettings::default();
     if ca {
         s.tls.ca_file = p("ca.pem");
