@@ -33,6 +33,8 @@ struct Server {
     routes: Arc<Mutex<HashMap<String, Route>>>,
     hits: Arc<Mutex<HashMap<String, u64>>>,
     queries: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// Last request head per path.
+    heads: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Server {
@@ -43,6 +45,7 @@ impl Server {
             routes: Arc::default(),
             hits: Arc::default(),
             queries: Arc::default(),
+            heads: Arc::default(),
         };
         let srv = s.clone();
         tokio::spawn(async move {
@@ -65,6 +68,7 @@ impl Server {
                     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                     let accepts_gzip = head.to_ascii_lowercase().contains("accept-encoding: gzip");
                     *srv.hits.lock().entry(path.to_string()).or_default() += 1;
+                    srv.heads.lock().insert(path.to_string(), head.clone());
                     srv.queries
                         .lock()
                         .entry(path.to_string())
@@ -545,5 +549,41 @@ async fn target_limit_fails_every_target_of_the_pool() {
         !store.find(&[("__name__", "x")]).is_empty()
     })
     .await;
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_url_and_bearer_credentials_file() {
+    // The test server plays an HTTP proxy: it receives the absolute URL of the target.
+    let proxy = Server::start().await;
+    let target_url = "http://scrape-target.invalid:9100/metrics";
+    proxy.set(target_url, 200, "via_proxy 1\n");
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("token");
+    std::fs::write(&tok, "t0k\n").unwrap();
+    let store = MemoryAppendable::new();
+    let m = manager(&store);
+    let mut c = PoolConfig::new("proxied")
+        .with_static_targets(&["scrape-target.invalid:9100"], Labels::empty());
+    c.scrape_interval_ms = INTERVAL_MS;
+    c.scrape_timeout_ms = INTERVAL_MS;
+    c.http.proxy_url = Some(format!("http://{}", proxy.addr));
+    c.http.authorization = Some(promtui::scrape::AuthorizationSettings {
+        auth_type: "Bearer".into(),
+        credentials: String::new(),
+        credentials_file: Some(tok),
+    });
+    m.apply_config(vec![c]).unwrap();
+    wait_for("scrape through the proxy", 5, || {
+        !store.find(&[("__name__", "via_proxy")]).is_empty()
+    })
+    .await;
+    assert!(proxy.hits(target_url) >= 1);
+    let head = proxy.heads.lock()[target_url].to_ascii_lowercase();
+    assert!(head.contains("authorization: bearer t0k\r\n"), "{head}");
+    assert_eq!(
+        one(&store, &[("__name__", "up"), ("job", "proxied")])[0].v,
+        1.0
+    );
     m.stop().await;
 }

@@ -318,3 +318,96 @@ impl Manager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+    use crate::scrape::memory::MemoryAppendable;
+
+    #[test]
+    fn needs_a_runtime() {
+        let err =
+            Manager::new(Arc::new(MemoryAppendable::new()), ManagerOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::NoRuntime(_)));
+    }
+
+    #[tokio::test]
+    async fn bad_jobs_are_reported_and_the_rest_applied() {
+        let m = Manager::new(Arc::new(MemoryAppendable::new()), ManagerOptions::default()).unwrap();
+        // Port 9 on loopback: nothing listens; targets exist but are never up.
+        let ok = PoolConfig::new("a").with_static_targets(&["127.0.0.1:9"], Labels::empty());
+        let mut bad = PoolConfig::new("b").with_static_targets(&["127.0.0.1:9"], Labels::empty());
+        bad.http.tls.ca = Some("not a certificate".into());
+        let errs = m
+            .apply_config(vec![ok.clone(), ok.clone(), bad.clone()])
+            .unwrap_err();
+        assert_eq!(errs.len(), 2);
+        assert!(matches!(&errs[0], Error::DuplicateJob(j) if j == "a"));
+        assert!(
+            matches!(&errs[1], Error::HttpClient { job, .. } if job == "b"),
+            "{errs:?}"
+        );
+        let t = m.targets();
+        assert_eq!(t.active.len(), 1);
+        assert_eq!(
+            t.active[0].status.health,
+            crate::scrape::TargetHealth::Unknown
+        );
+        assert_eq!(t.active[0].labels.get("instance"), Some("127.0.0.1:9"));
+
+        // A broken client on reload keeps the running configuration.
+        let mut a2 = ok.clone();
+        a2.http.proxy_url = Some("::not a url".into());
+        a2.static_groups[0].labels = Labels::from_pairs(&[("new", "x")]);
+        assert!(m.apply_config(vec![a2]).is_err());
+        assert_eq!(m.targets().active[0].labels.get("new"), None);
+
+        // Invalid and dropped targets are listed.
+        let mut c = ok.clone();
+        c.static_groups[0]
+            .targets
+            .push(Labels::from_pairs(&[("no_address", "1")]));
+        c.relabel_configs = vec![crate::scrape::relabel::RelabelConfig {
+            source_labels: vec!["__address__".into()],
+            regex: crate::scrape::relabel::RelabelRegex::new("127.0.0.1:9").unwrap(),
+            action: crate::scrape::relabel::Action::Drop,
+            ..Default::default()
+        }];
+        m.apply_config(vec![c]).unwrap();
+        let t = m.targets();
+        assert!(t.active.is_empty());
+        assert_eq!(t.dropped.len(), 1);
+        assert_eq!(
+            t.dropped[0].discovered_labels.get("__address__"),
+            Some("127.0.0.1:9")
+        );
+        assert_eq!(
+            t.errors,
+            vec!["a: instance 1 in group 0: no address".to_string()]
+        );
+        let s = m.metrics();
+        assert_eq!((s.active_targets, s.dropped_targets), (0, 1));
+        assert_eq!(s.reloads_total, 3);
+
+        m.stop().await;
+        // After stop, configurations are ignored.
+        m.apply_config(vec![ok]).unwrap();
+        assert!(m.targets().active.is_empty());
+    }
+
+    #[tokio::test]
+    async fn apply_scrape_configs_from_a_loaded_file() {
+        let cfg = crate::config::Config::load_str(
+            "scrape_configs:\n  - job_name: x\n    static_configs: [{targets: ['127.0.0.1:9']}]\n",
+            "t.yml",
+        )
+        .unwrap();
+        let m = Manager::new(Arc::new(MemoryAppendable::new()), ManagerOptions::default()).unwrap();
+        m.apply_scrape_configs(&cfg.scrape_configs).unwrap();
+        let t = m.targets();
+        assert_eq!(t.active[0].scrape_url, "http://127.0.0.1:9/metrics");
+        assert_eq!(t.active[0].interval, Duration::from_secs(60));
+        m.stop().await;
+    }
+}

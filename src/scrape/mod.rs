@@ -10,7 +10,8 @@
 //! - [`scrape_loop`] scrapes, appends, reports and writes staleness markers;
 //! - [`scraper`] is the HTTP client; [`cache`] the per-target scrape cache;
 //! - [`file_sd`] watches target files; [`relabel`] is upstream's relabeling;
-//! - [`metrics`] holds the self-monitoring counters.
+//! - [`metrics`] holds the self-monitoring counters;
+//! - [`memory`] is an in-memory `Appendable` for tests and tools.
 //!
 //! Data flow: configuration → [`settings::PoolConfig`] → pool → targets → loops →
 //! `Appender::append` ... `commit` once per scrape.
