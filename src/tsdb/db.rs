@@ -30,7 +30,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::block::{self, Block, BlockError, BlockMeta};
 use super::head::querier::check_matchers;
-use super::head::{Accept, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
+use super::head::{Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
 use super::querier::MergeQuerier;
 use super::wal::record::{self, RecordType, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
@@ -243,18 +243,34 @@ fn replay_into(
     unknown_refs: &mut u64,
 ) -> std::result::Result<wal::ReplayOutcome, WalError> {
     let mut aliases: HashMap<u64, u64> = HashMap::new();
+    // Series by WAL ref. Refs are handed out densely from 1, so a vector indexed by ref is
+    // both smaller and much faster than hash lookups for the millions of samples that
+    // follow; refs beyond DENSE_REFS (never seen in practice) use the head's map.
+    const DENSE_REFS: u64 = 1 << 26;
+    let mut by_ref: Vec<Option<Arc<MemSeries>>> = Vec::new();
     let mut samples: Vec<RefSample> = Vec::new();
-    let mut cached: Option<Arc<MemSeries>> = None;
-    wal::replay(
+    let bounds = head.bounds(true);
+    let mut acc = ApplyAcc::default();
+    let out = wal::replay(
         wal_dir,
         |r| {
             let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
             match t {
                 RecordType::Series => record::decode_series(body, |sref, pairs| {
-                    if let Err(existing) = head.create_with_ref(sref, pairs) {
-                        if existing.sref != sref {
-                            aliases.insert(sref, existing.sref);
+                    // An existing series with the same labels (the series was collected and
+                    // recreated under a new ref) takes the samples of both refs.
+                    let s = match head.create_with_ref(sref, pairs) {
+                        Ok(s) => s,
+                        Err(existing) => existing,
+                    };
+                    if sref < DENSE_REFS {
+                        let i = sref as usize;
+                        if by_ref.len() <= i {
+                            by_ref.resize(i + 1, None);
                         }
+                        by_ref[i] = Some(s);
+                    } else if s.sref != sref {
+                        aliases.insert(sref, s.sref);
                     }
                 })
                 .map_err(|e| e.to_string()),
@@ -262,18 +278,26 @@ fn replay_into(
                     samples.clear();
                     record::decode_samples(body, &mut samples).map_err(|e| e.to_string())?;
                     for s in &samples {
-                        let sref = aliases.get(&s.sref).copied().unwrap_or(s.sref);
-                        if cached.as_ref().is_none_or(|c| c.sref != sref) {
-                            cached = head.get_by_ref(sref);
-                        }
-                        match &cached {
+                        let dense = by_ref.get(s.sref as usize).and_then(Option::as_ref);
+                        let found;
+                        let series = match dense {
+                            Some(x) => Some(x),
+                            None if s.sref >= DENSE_REFS => {
+                                let r = aliases.get(&s.sref).copied().unwrap_or(s.sref);
+                                found = head.get_by_ref(r);
+                                found.as_ref()
+                            }
+                            None => None,
+                        };
+                        match series {
                             // Rejections were counted by the head; replay goes on.
                             Some(series) => {
-                                let _ = head.append_direct(series, s.t, s.v, true);
+                                let _ = head.append_acc(series, s.t, s.v, bounds, &mut acc);
                             }
                             None => *unknown_refs += 1,
                         }
                     }
+                    head.flush_acc(&mut acc);
                     Ok(())
                 }
                 // Applied by the tombstones code; kept in checkpoints.
@@ -281,7 +305,10 @@ fn replay_into(
             }
         },
         progress,
-    )
+    );
+    // Series no longer referenced by the WAL map are only held by the head now.
+    drop(by_ref);
+    out
 }
 
 impl Db {
@@ -766,10 +793,12 @@ impl DbAppender {
                 s.state.lock().logged = true;
             }
         }
+        let mut acc = ApplyAcc::default();
         for &(idx, t, v, how) in &accepted {
             let mut st = self.series[idx as usize].state.lock();
-            head.apply(&mut st, t, v, how);
+            head.apply(&mut st, t, v, how, &mut acc);
         }
+        head.flush_acc(&mut acc);
         Ok(())
     }
 }
