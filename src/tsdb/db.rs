@@ -30,7 +30,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::block::{self, Block, BlockError, BlockMeta};
 use super::head::querier::check_matchers;
-use super::head::{Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
+use super::head::{Accept, ApplyAcc, Head, MixState, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
 use super::querier::MergeQuerier;
 use super::wal::record::{self, RecordType, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
@@ -554,7 +554,7 @@ impl Db {
         DbAppender {
             inner: self.inner.clone(),
             series: Vec::new(),
-            index: HashMap::new(),
+            index: hashbrown::HashMap::default(),
             overlay: Vec::new(),
             samples: Vec::new(),
         }
@@ -720,7 +720,7 @@ impl Querier for FailingQuerier {
 pub struct DbAppender {
     inner: Arc<Inner>,
     series: Vec<Arc<MemSeries>>,
-    index: HashMap<u64, usize>,
+    index: hashbrown::HashMap<u64, usize, MixState>,
     /// Newest in-order sample of this batch per series (index into `series`).
     overlay: Vec<Option<(i64, u64)>>,
     samples: Vec<(u32, i64, f64)>,
