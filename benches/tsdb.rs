@@ -20,7 +20,8 @@ fn labels(i: usize) -> Labels {
 fn append_round(db: &Db, all: &[Labels], t: i64) {
     let mut app = db.appender();
     for (i, l) in all.iter().enumerate() {
-        app.append(l, t, (t / 1000) as f64 + i as f64).expect("append");
+        app.append(l, t, (t / 1000) as f64 + i as f64)
+            .expect("append");
     }
     app.commit().expect("commit");
 }

@@ -18,7 +18,6 @@
 //! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
 //! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,9 +29,12 @@ use parking_lot::{Mutex, RwLock};
 
 use super::block::{self, Block, BlockError, BlockMeta};
 use super::head::querier::check_matchers;
-use super::head::{Accept, ApplyAcc, Head, MixState, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
+use super::head::replay::replay_wal;
+use super::head::{
+    Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
+};
 use super::querier::MergeQuerier;
-use super::wal::record::{self, RecordType, RefSample};
+use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
 use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series};
@@ -235,82 +237,6 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Rebuilds `head` from the WAL in `wal_dir`.
-fn replay_into(
-    head: &Head,
-    wal_dir: &Path,
-    progress: &mut dyn FnMut(ReplayProgress),
-    unknown_refs: &mut u64,
-) -> std::result::Result<wal::ReplayOutcome, WalError> {
-    let mut aliases: HashMap<u64, u64> = HashMap::new();
-    // Series by WAL ref. Refs are handed out densely from 1, so a vector indexed by ref is
-    // both smaller and much faster than hash lookups for the millions of samples that
-    // follow; refs beyond DENSE_REFS (never seen in practice) use the head's map.
-    const DENSE_REFS: u64 = 1 << 26;
-    let mut by_ref: Vec<Option<Arc<MemSeries>>> = Vec::new();
-    let mut samples: Vec<RefSample> = Vec::new();
-    let bounds = head.bounds(true);
-    let mut acc = ApplyAcc::default();
-    let out = wal::replay(
-        wal_dir,
-        |r| {
-            let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
-            match t {
-                RecordType::Series => record::decode_series(body, |sref, pairs| {
-                    // An existing series with the same labels (the series was collected and
-                    // recreated under a new ref) takes the samples of both refs.
-                    let s = match head.create_with_ref(sref, pairs) {
-                        Ok(s) => s,
-                        Err(existing) => existing,
-                    };
-                    if sref < DENSE_REFS {
-                        let i = sref as usize;
-                        if by_ref.len() <= i {
-                            by_ref.resize(i + 1, None);
-                        }
-                        by_ref[i] = Some(s);
-                    } else if s.sref != sref {
-                        aliases.insert(sref, s.sref);
-                    }
-                })
-                .map_err(|e| e.to_string()),
-                RecordType::Samples => {
-                    samples.clear();
-                    record::decode_samples(body, &mut samples).map_err(|e| e.to_string())?;
-                    for s in &samples {
-                        let dense = by_ref.get(s.sref as usize).and_then(Option::as_ref);
-                        let found;
-                        let series = match dense {
-                            Some(x) => Some(x),
-                            None if s.sref >= DENSE_REFS => {
-                                let r = aliases.get(&s.sref).copied().unwrap_or(s.sref);
-                                found = head.get_by_ref(r);
-                                found.as_ref()
-                            }
-                            None => None,
-                        };
-                        match series {
-                            // Rejections were counted by the head; replay goes on.
-                            Some(series) => {
-                                let _ = head.append_acc(series, s.t, s.v, bounds, &mut acc);
-                            }
-                            None => *unknown_refs += 1,
-                        }
-                    }
-                    head.flush_acc(&mut acc);
-                    Ok(())
-                }
-                // Applied by the tombstones code; kept in checkpoints.
-                RecordType::Tombstones => Ok(()),
-            }
-        },
-        progress,
-    );
-    // Series no longer referenced by the WAL map are only held by the head now.
-    drop(by_ref);
-    out
-}
-
 impl Db {
     /// Opens (or creates) the database in `dir`, replaying the WAL.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
@@ -361,14 +287,17 @@ impl Db {
         };
         let metrics = DbMetrics::default();
         let started = Instant::now();
-        let mut unknown = 0u64;
-        let (head, outcome) = loop {
+        // Sample workers for replay: all cores but the one reading and creating series.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .clamp(1, 8);
+        let (head, outcome, unknown) = loop {
             let head = Head::new(head_opts);
             if let Some(t) = blocks_max {
                 head.set_min_valid_time(t);
             }
-            match replay_into(&head, &wal_dir, &mut progress, &mut unknown) {
-                Ok(o) => break (head, o),
+            match replay_wal(&head, &wal_dir, workers, &mut progress) {
+                Ok((o, st)) => break (head, o, st.unknown_refs),
                 Err(WalError::Corruption {
                     segment,
                     path,
@@ -383,7 +312,6 @@ impl Db {
                     );
                     metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
                     wal::repair(&wal_dir, segment, offset)?;
-                    unknown = 0;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -13,6 +13,7 @@
 
 pub mod postings;
 pub mod querier;
+pub mod replay;
 pub mod series;
 pub mod symbols;
 
@@ -368,6 +369,9 @@ impl Head {
         sref: u64,
         labels: &P,
     ) -> Result<Arc<MemSeries>, Arc<MemSeries>> {
+        // Never hand out a ref the WAL already uses, even one that is aliased below.
+        self.next_ref
+            .fetch_max(sref.saturating_add(1), Ordering::Relaxed);
         let hash = hash_pairs(labels);
         let mut shard = self.hash_shard(hash).write();
         let found = {
@@ -377,7 +381,6 @@ impl Head {
         if let Some(s) = found {
             return Err(s);
         }
-        self.next_ref.fetch_max(sref + 1, Ordering::Relaxed);
         let s = self.insert_series(&mut shard, sref, hash, labels);
         s.state.lock().logged = true;
         Ok(s)
