@@ -27,7 +27,8 @@ const DENSE_REFS: u64 = 1 << 26;
 const BATCH: usize = 8192;
 
 enum Msg {
-    Series(u64, Arc<MemSeries>),
+    /// Series created from one Series record, announced before any of their samples.
+    Series(Vec<(u64, Arc<MemSeries>)>),
     Samples(Vec<RefSample>),
 }
 
@@ -58,15 +59,17 @@ impl Worker {
         let mut acc = ApplyAcc::default();
         while let Ok(msg) = rx.recv() {
             match msg {
-                Msg::Series(sref, s) => {
-                    if sref < DENSE_REFS {
-                        let i = sref as usize;
-                        if w.dense.len() <= i {
-                            w.dense.resize(i + 1, None);
+                Msg::Series(list) => {
+                    for (sref, s) in list {
+                        if sref < DENSE_REFS {
+                            let i = sref as usize;
+                            if w.dense.len() <= i {
+                                w.dense.resize(i + 1, None);
+                            }
+                            w.dense[i] = Some(s);
+                        } else {
+                            w.sparse.insert(sref, s);
                         }
-                        w.dense[i] = Some(s);
-                    } else {
-                        w.sparse.insert(sref, s);
                     }
                 }
                 Msg::Samples(batch) => {
@@ -115,31 +118,37 @@ pub fn replay_wal(
         let mut aliases: HashMap<u64, u64> = HashMap::new();
         let mut decoded: Vec<RefSample> = Vec::new();
         let mut parts: Vec<Vec<RefSample>> = (0..workers).map(|_| Vec::new()).collect();
-        let mut workers_gone = false;
-        let mut send = |txs: &[SyncSender<Msg>], w: usize, m: Msg| {
-            if txs[w].send(m).is_err() {
-                workers_gone = true;
-            }
+        let mut created: Vec<Vec<(u64, Arc<MemSeries>)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        // A send fails only if the worker died (a bug); its join below re-raises the panic.
+        let send = |txs: &[SyncSender<Msg>], w: usize, m: Msg| {
+            let _ = txs[w].send(m);
         };
         let out = wal::replay(
             wal_dir,
             |r| {
                 let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
                 match t {
-                    RecordType::Series => record::decode_series(body, |sref, pairs| {
-                        match head.create_with_ref(sref, pairs) {
-                            Ok(s) => {
-                                send(&txs, (sref % workers as u64) as usize, Msg::Series(sref, s))
+                    RecordType::Series => {
+                        record::decode_series(body, |sref, pairs| {
+                            match head.create_with_ref(sref, pairs) {
+                                Ok(s) => created[(sref % workers as u64) as usize].push((sref, s)),
+                                Err(existing) if existing.sref != sref => {
+                                    aliases.insert(sref, existing.sref);
+                                    stats.ref_aliases += 1;
+                                }
+                                // The same Series record twice (checkpoint and segment).
+                                Err(_) => {}
                             }
-                            Err(existing) if existing.sref != sref => {
-                                aliases.insert(sref, existing.sref);
-                                stats.ref_aliases += 1;
+                        })
+                        .map_err(|e| e.to_string())?;
+                        for (w, list) in created.iter_mut().enumerate() {
+                            if !list.is_empty() {
+                                send(&txs, w, Msg::Series(std::mem::take(list)));
                             }
-                            // The same Series record twice (checkpoint and segment).
-                            Err(_) => {}
                         }
-                    })
-                    .map_err(|e| e.to_string()),
+                        Ok(())
+                    }
                     RecordType::Samples => {
                         decoded.clear();
                         record::decode_samples(body, &mut decoded).map_err(|e| e.to_string())?;
