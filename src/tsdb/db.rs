@@ -188,6 +188,8 @@ struct Inner {
     metrics: DbMetrics,
     /// One head compaction at a time.
     compact_lock: Mutex<()>,
+    /// Tombstones records read by the replay, until taken by the tombstones code.
+    replayed_tombstones: Mutex<Vec<Vec<u8>>>,
     /// Wakes the background compaction thread (capacity 1: triggers coalesce).
     compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     // Held for the lifetime of the database: the flock is released when it is closed.
@@ -291,13 +293,13 @@ impl Db {
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get().saturating_sub(1))
             .clamp(1, 8);
-        let (head, outcome, unknown) = loop {
+        let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
             if let Some(t) = blocks_max {
                 head.set_min_valid_time(t);
             }
             match replay_wal(&head, &wal_dir, workers, &mut progress) {
-                Ok((o, st)) => break (head, o, st.unknown_refs),
+                Ok((o, st)) => break (head, o, st),
                 Err(WalError::Corruption {
                     segment,
                     path,
@@ -328,7 +330,7 @@ impl Db {
             .store(outcome.records, Ordering::Relaxed);
         metrics
             .replay_unknown_refs
-            .store(unknown, Ordering::Relaxed);
+            .store(replayed.unknown_refs, Ordering::Relaxed);
         tracing::info!(
             records = outcome.records,
             bytes = outcome.bytes,
@@ -358,6 +360,7 @@ impl Db {
                 metrics,
                 compact_lock: Mutex::new(()),
                 compact_tx: Mutex::new(None),
+                replayed_tombstones: Mutex::new(replayed.tombstones),
                 _lock: lock,
             }),
         };
@@ -533,6 +536,23 @@ impl Db {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Ok(stats)
+    }
+
+    /// Writes a Tombstones record (body encoded by the tombstones code) to the WAL, so that
+    /// a deletion in the head survives a restart. Replay hands the bodies back through
+    /// [`Db::take_replayed_tombstones`]; checkpoints keep them.
+    pub fn log_tombstones(&self, body: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(body.len() + 16);
+        record::encode_tombstones(&mut buf, body);
+        let _g = self.inner.commit_lock.lock();
+        self.inner.wal.log(&buf)?;
+        Ok(())
+    }
+
+    /// The Tombstones record bodies found by the WAL replay at open, in log order (empty
+    /// on the second call).
+    pub fn take_replayed_tombstones(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.inner.replayed_tombstones.lock())
     }
 
     /// A querier over head and blocks for `[mint, maxt]`.
@@ -888,6 +908,26 @@ mod tests {
             db.appender().append(&Labels::empty(), 1, 1.0),
             Err(AppendError::InvalidLabels { .. })
         ));
+    }
+
+    #[test]
+    fn tombstone_records_survive_restart_and_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            db.log_tombstones(b"first").unwrap();
+            let mut app = db.appender();
+            app.append(&l(&[("a", "1")]), 1000, 1.0).unwrap();
+            app.commit().unwrap();
+            db.truncate_head(0).unwrap();
+            db.log_tombstones(b"second").unwrap();
+        }
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert_eq!(
+            db.take_replayed_tombstones(),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
+        assert!(db.take_replayed_tombstones().is_empty());
     }
 
     #[test]

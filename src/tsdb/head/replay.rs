@@ -33,14 +33,15 @@ enum Msg {
 }
 
 /// What a replay rebuilt besides the head itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplayStats {
     /// Samples whose series had no Series record (dropped).
     pub unknown_refs: u64,
     /// Series records whose labels already existed under another ref.
     pub ref_aliases: u64,
-    /// Tombstones records seen (applied by the tombstones code, not the head).
-    pub tombstones: u64,
+    /// Bodies of the Tombstones records, in log order, for the tombstones code to apply
+    /// (the head does not interpret them).
+    pub tombstones: Vec<Vec<u8>>,
 }
 
 struct Worker {
@@ -169,7 +170,7 @@ pub fn replay_wal(
                         Ok(())
                     }
                     RecordType::Tombstones => {
-                        stats.tombstones += 1;
+                        stats.tombstones.push(body.to_vec());
                         Ok(())
                     }
                 }
