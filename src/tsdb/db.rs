@@ -28,12 +28,14 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use super::block::{self, Block, BlockError, BlockMeta};
+use super::compact::{self, CompactError};
 use super::head::querier::check_matchers;
 use super::head::replay::replay_wal;
 use super::head::{
     Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
 };
 use super::querier::MergeQuerier;
+use super::retention::{self, Retention};
 use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
@@ -95,6 +97,12 @@ pub enum Error {
     InvalidOption { name: &'static str, reason: String },
     #[error(transparent)]
     Wal(#[from] WalError),
+    #[error("compacting blocks in {dir}: {source}")]
+    Compact {
+        dir: PathBuf,
+        #[source]
+        source: CompactError,
+    },
     #[error("block {block}: {source}")]
     Block {
         block: String,
@@ -192,6 +200,8 @@ struct Inner {
     replayed_tombstones: Mutex<Vec<Vec<u8>>>,
     /// Wakes the background compaction thread (capacity 1: triggers coalesce).
     compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    /// The background compaction thread, joined by [`Db::close`].
+    compactor: Mutex<Option<std::thread::JoinHandle<()>>>,
     // Held for the lifetime of the database: the flock is released when it is closed.
     _lock: File,
 }
@@ -276,6 +286,13 @@ impl Db {
             source,
         })?;
         let lock = lock_dir(&dir)?;
+        // Unfinished block writes and sources of an interrupted compaction.
+        for p in compact::remove_leftover_blocks(&dir).map_err(|source| Error::Block {
+            block: dir.display().to_string(),
+            source,
+        })? {
+            tracing::warn!(path = %p.display(), "removed leftover block directory");
+        }
         let blocks = block::open_blocks(&dir).map_err(|source| Error::Block {
             block: dir.display().to_string(),
             source,
@@ -360,6 +377,7 @@ impl Db {
                 metrics,
                 compact_lock: Mutex::new(()),
                 compact_tx: Mutex::new(None),
+                compactor: Mutex::new(None),
                 replayed_tombstones: Mutex::new(replayed.tombstones),
                 _lock: lock,
             }),
@@ -389,7 +407,10 @@ impl Db {
                 }
             });
         match spawned {
-            Ok(_) => *self.inner.compact_tx.lock() = Some(tx),
+            Ok(h) => {
+                *self.inner.compact_tx.lock() = Some(tx);
+                *self.inner.compactor.lock() = Some(h);
+            }
             Err(e) => tracing::warn!(
                 error = %e,
                 "cannot start the compaction thread; call Db::compact_head explicitly"
@@ -454,7 +475,57 @@ impl Db {
             }
             self.truncate_head_locked(maxt)?;
         }
+        if !written.is_empty() {
+            self.compact_blocks_locked()?;
+        }
         Ok(written)
+    }
+
+    /// Merges persisted blocks into larger ones (leveled: block duration × 3ⁿ, see
+    /// `compact::block_ranges`), deletes blocks beyond the time/size retention, and
+    /// reloads the block list. Runs after every head compaction.
+    pub fn compact_blocks(&self) -> Result<()> {
+        let _c = self.inner.compact_lock.lock();
+        self.compact_blocks_locked()
+    }
+
+    fn compact_blocks_locked(&self) -> Result<()> {
+        let dir = &self.inner.dir;
+        let opts = &self.inner.opts;
+        let ranges = compact::block_ranges(opts.block_duration_ms, opts.retention_time_ms);
+        let merged = compact::compact_data_dir(dir, &ranges).map_err(|source| Error::Compact {
+            dir: dir.clone(),
+            source,
+        })?;
+        let (wal_bytes, _) = self.inner.wal.disk_usage();
+        let retention = Retention {
+            time: opts.retention_time_ms,
+            size: opts.retention_size_bytes,
+        };
+        let deleted = retention::apply_retention(dir, retention, wal_bytes).map_err(|source| {
+            Error::Block {
+                block: dir.display().to_string(),
+                source,
+            }
+        })?;
+        if !merged.is_empty() || !deleted.is_empty() {
+            tracing::info!(
+                merged = merged.len(),
+                deleted = deleted.len(),
+                "blocks compacted and retention applied"
+            );
+            let blocks = block::open_blocks(dir).map_err(|source| Error::Block {
+                block: dir.display().to_string(),
+                source,
+            })?;
+            self.set_blocks(
+                blocks
+                    .into_iter()
+                    .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+                    .collect(),
+            );
+        }
+        Ok(())
     }
 
     fn signal_compaction(&self) {
@@ -622,8 +693,17 @@ impl Db {
         }
     }
 
-    /// fsyncs the WAL. The directory lock is released when the last clone is dropped.
+    /// Stops the background compaction (waiting for a running one to finish) and fsyncs
+    /// the WAL. The directory lock is released when the last clone is dropped; dropping
+    /// without `close` while a background compaction runs keeps the lock until it ends.
     pub fn close(self) -> Result<()> {
+        drop(self.inner.compact_tx.lock().take());
+        let handle = self.inner.compactor.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("the background compaction thread panicked");
+            }
+        }
         let _g = self.inner.commit_lock.lock();
         self.inner.wal.sync()?;
         Ok(())
