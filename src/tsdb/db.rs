@@ -249,6 +249,39 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
+/// Removes block directories that lost their `meta.json`. Blocks are written into
+/// `<ULID>.tmp` and renamed into place only once complete, `meta.json` included, so a
+/// ULID directory without it is one whose deletion (compaction source, retention) was
+/// interrupted by a crash; finishing the deletion is the only correct outcome.
+fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(source) => {
+            return Err(Error::Io {
+                op: "listing data directory",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let is_block_name = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
+        if is_block_name && p.is_dir() && !p.join(block::META_FILENAME).exists() {
+            tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
+            fs::remove_dir_all(&p).map_err(|source| Error::Io {
+                op: "removing half-deleted block",
+                path: p.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (or creates) the database in `dir`, replaying the WAL.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
@@ -286,6 +319,7 @@ impl Db {
             source,
         })?;
         let lock = lock_dir(&dir)?;
+        remove_half_deleted_blocks(&dir)?;
         // Unfinished block writes and sources of an interrupted compaction.
         for p in compact::remove_leftover_blocks(&dir).map_err(|source| Error::Block {
             block: dir.display().to_string(),
@@ -596,16 +630,15 @@ impl Db {
         let range = self.inner.opts.block_duration_ms;
         let mint = mint.div_euclid(range).saturating_mul(range);
         let stats = self.inner.head.truncate(mint);
-        if let Some(last) = self.inner.wal.next_segment()? {
-            let head = &self.inner.head;
-            wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
-                head.get_by_ref(r).is_some()
-            })?;
-            self.inner
-                .metrics
-                .checkpoints
-                .fetch_add(1, Ordering::Relaxed);
-        }
+        let last = self.inner.wal.next_segment()?;
+        let head = &self.inner.head;
+        wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
+            head.get_by_ref(r).is_some()
+        })?;
+        self.inner
+            .metrics
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
         Ok(stats)
     }
 
