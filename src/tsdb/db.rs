@@ -60,6 +60,9 @@ pub struct Options {
     /// fsync the WAL on every commit (survives power loss, costs a disk flush per commit).
     /// Without it commits are written to the kernel, which survives a process crash.
     pub wal_fsync_every_commit: bool,
+    /// Threads applying samples during WAL replay (series are created by the reading
+    /// thread); 0 = one per core but one, at most 8.
+    pub replay_workers: usize,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             ooo_window_ms: 0,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             wal_fsync_every_commit: false,
+            replay_workers: 0,
         }
     }
 }
@@ -340,10 +344,14 @@ impl Db {
         };
         let metrics = DbMetrics::default();
         let started = Instant::now();
-        // Sample workers for replay: all cores but the one reading and creating series.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1))
-            .clamp(1, 8);
+        // Sample workers for replay: by default all cores but the one reading and creating
+        // series.
+        let workers = match opts.replay_workers {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .clamp(1, 8),
+            n => n,
+        };
         let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
             if let Some(t) = blocks_max {
