@@ -61,8 +61,9 @@ pub struct Options {
     /// Without it commits are written to the kernel, which survives a process crash.
     pub wal_fsync_every_commit: bool,
     /// Threads applying samples during WAL replay (series are created by the reading
-    /// thread); 0 = one per core but one, at most 8.
-    pub replay_workers: usize,
+    /// thread); `Some(0)` applies them on the reading thread. `None` = automatic: none for
+    /// a WAL under 32 MiB, else one per core but one, at most 8.
+    pub replay_workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -74,7 +75,7 @@ impl Default for Options {
             ooo_window_ms: 0,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             wal_fsync_every_commit: false,
-            replay_workers: 0,
+            replay_workers: None,
         }
     }
 }
@@ -345,12 +346,13 @@ impl Db {
         let metrics = DbMetrics::default();
         let started = Instant::now();
         // Sample workers for replay: by default all cores but the one reading and creating
-        // series.
+        // series, or none (apply on the reading thread) for a small WAL or a single core.
         let workers = match opts.replay_workers {
-            0 => std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1))
-                .clamp(1, 8),
-            n => n,
+            Some(n) => n,
+            None if wal::dir_usage(&wal_dir).0 < 32 << 20 => 0,
+            None => std::thread::available_parallelism()
+                .map_or(0, |n| n.get().saturating_sub(1))
+                .min(8),
         };
         let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
