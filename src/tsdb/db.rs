@@ -62,7 +62,7 @@ pub struct Options {
     pub wal_fsync_every_commit: bool,
     /// Threads applying samples during WAL replay (series are created by the reading
     /// thread); `Some(0)` applies them on the reading thread. `None` = automatic: none for
-    /// a WAL under 32 MiB, else one per core but one, at most 8.
+    /// a WAL under 32 MiB or fewer than 4 cores, else one per core but one, at most 8.
     pub replay_workers: Option<usize>,
 }
 
@@ -350,9 +350,12 @@ impl Db {
         let workers = match opts.replay_workers {
             Some(n) => n,
             None if wal::dir_usage(&wal_dir).0 < 32 << 20 => 0,
-            None => std::thread::available_parallelism()
-                .map_or(0, |n| n.get().saturating_sub(1))
-                .min(8),
+            // With 2-3 cores, one reading thread plus one worker measured slower than a
+            // single thread once other work competes for the cores.
+            None => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                n if n >= 4 => (n - 1).min(8),
+                _ => 0,
+            },
         };
         let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
