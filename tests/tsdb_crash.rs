@@ -124,16 +124,18 @@ fn crash_test() {
     // (writer opens, torn tails truncated, corruptions repaired, unknown refs) seen by writers.
     let opens = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64, 0u64)));
     for iter in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(DIR_ENV, dir.path())
-            .env(START_ENV, (last_ack + 1).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn writer");
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .env(DIR_ENV, dir.path())
+                .env(START_ENV, (last_ack + 1).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn writer"),
+        );
         let acked = Arc::new(AtomicI64::new(last_ack));
         let opens = opens.clone();
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.0.stdout.take().expect("piped stdout");
         let reader = {
             let acked = acked.clone();
             std::thread::spawn(move || {
