@@ -895,25 +895,29 @@ impl Appender for DbAppender {
             });
         }
         let head = &self.inner.head;
-        let (s, _) = head.get_or_create(labels, true);
-        let idx = match self.index.get(&s.sref) {
-            Some(&i) => {
-                // Already held by this batch: drop the extra pending mark.
-                let mut st = s.state.lock();
-                st.pending = st.pending.saturating_sub(1);
-                i
+        let bounds = head.bounds(false);
+        // One series lock per append: a series already in this batch is pending already;
+        // a new one is marked pending under the same lock that validates the sample. If
+        // garbage collection removed it between lookup and lock, look it up again (it is
+        // recreated).
+        let (idx, check) = loop {
+            let (s, _) = head.get_or_create(labels, false);
+            if let Some(&i) = self.index.get(&s.sref) {
+                let st = s.state.lock();
+                break (i, st.check(t, v.to_bits(), self.overlay[i], bounds));
             }
-            None => {
-                let i = self.series.len();
-                self.index.insert(s.sref, i);
-                self.series.push(s);
-                self.overlay.push(None);
-                i
+            let mut st = s.state.lock();
+            if st.removed {
+                continue;
             }
-        };
-        let check = {
-            let st = self.series[idx].state.lock();
-            st.check(t, v.to_bits(), self.overlay[idx], head.bounds(false))
+            st.pending += 1;
+            let check = st.check(t, v.to_bits(), None, bounds);
+            drop(st);
+            let i = self.series.len();
+            self.index.insert(s.sref, i);
+            self.series.push(s);
+            self.overlay.push(None);
+            break (i, check);
         };
         match check {
             Ok(how) => {

@@ -620,8 +620,11 @@ impl Head {
         let mut removed: Vec<Arc<MemSeries>> = Vec::new();
         for s in candidates {
             let mut shard = self.hash_shard(s.hash).write();
-            let st = s.state.lock();
+            let mut st = s.state.lock();
             if st.is_empty() && st.pending == 0 && shard.remove(&s) {
+                // An appender that found the series just before may still lock it; the flag
+                // tells it to look the labels up again.
+                st.removed = true;
                 drop(st);
                 removed.push(s);
             }
