@@ -1064,6 +1064,41 @@ mod tests {
     }
 
     #[test]
+    fn garbage_collection_racing_appenders_loses_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|sc| {
+            // Collects every empty series (new ones are empty until their commit applies).
+            sc.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    db.head().truncate(0);
+                }
+            });
+            sc.spawn(|| {
+                for b in 0..200 {
+                    let mut app = db.appender();
+                    for s in 0..20 {
+                        let lbl = l(&[("b", &b.to_string()), ("s", &s.to_string())]);
+                        app.append(&lbl, 1000 + s, 1.0).unwrap();
+                    }
+                    app.commit().unwrap();
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+        });
+        let got = db
+            .querier(0, i64::MAX)
+            .select(&[Matcher::new(crate::model::MatchOp::RegexMatch, "b", ".+").unwrap()])
+            .unwrap();
+        assert_eq!(got.len(), 200 * 20, "every committed series is queryable");
+        assert_eq!(db.stats().samples_appended, 200 * 20);
+        drop(db);
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert_eq!(db.stats().samples_appended, 200 * 20, "and survives replay");
+    }
+
+    #[test]
     fn second_open_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let _db = Db::open(d.path(), Options::default()).unwrap();
