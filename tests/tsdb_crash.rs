@@ -40,6 +40,10 @@ fn options() -> Options {
     Options {
         // Small segments so that kills also land around segment cuts.
         wal_segment_size: 64 * 1024,
+        // 100 batches a block: the head is cut into blocks (and blocks compacted) in the
+        // background while the writer runs, so kills also hit block writes.
+        block_duration_ms: 100_000,
+        retention_time_ms: None,
         ..Options::default()
     }
 }
@@ -80,13 +84,25 @@ fn writer(dir: &Path, start: i64) {
         let _ = writeln!(out, "ACK {b}");
         let _ = out.flush();
         drop(out);
-        // Now and then checkpoint the WAL (keeps everything: all data is after time 0), so
-        // kills also land during checkpoints.
+        // Now and then checkpoint the WAL explicitly as well (keeps everything the head
+        // holds), so kills also land during checkpoints.
         if b % 60 == 0 {
             if let Err(e) = db.truncate_head(0) {
                 eprintln!("writer: checkpoint: {e}");
                 std::process::exit(5);
             }
+        }
+    }
+}
+
+/// Kills (SIGKILL) and reaps the writer if the test panics while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }
@@ -108,23 +124,30 @@ impl Rng {
 fn crash_test() {
     let dir = tempfile::tempdir().expect("temp dir");
     let exe = std::env::current_exe().expect("own executable");
-    let mut rng = Rng(SEED);
+    // PROMTUI_CRASH_SEED overrides the seed for soak runs.
+    let seed = std::env::var("PROMTUI_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED);
+    let mut rng = Rng(seed | 1);
     let mut last_ack: i64 = 0;
     let started = Instant::now();
     let mut kills_before_first_ack = 0;
     // (writer opens, torn tails truncated, corruptions repaired, unknown refs) seen by writers.
     let opens = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64, 0u64)));
     for iter in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(DIR_ENV, dir.path())
-            .env(START_ENV, (last_ack + 1).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn writer");
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .env(DIR_ENV, dir.path())
+                .env(START_ENV, (last_ack + 1).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn writer"),
+        );
         let acked = Arc::new(AtomicI64::new(last_ack));
         let opens = opens.clone();
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.0.stdout.take().expect("piped stdout");
         let reader = {
             let acked = acked.clone();
             std::thread::spawn(move || {
@@ -155,13 +178,13 @@ fn crash_test() {
             rng.range(30, 300)
         };
         std::thread::sleep(Duration::from_millis(delay));
-        let exited_early = child.try_wait().expect("try_wait").is_some();
+        let exited_early = child.0.try_wait().expect("try_wait").is_some();
         assert!(
             !exited_early,
             "writer exited on its own in iteration {iter}"
         );
-        child.kill().expect("SIGKILL writer");
-        child.wait().expect("reap writer");
+        child.0.kill().expect("SIGKILL writer");
+        child.0.wait().expect("reap writer");
         reader.join().expect("reader thread");
         let now = acked.load(Ordering::SeqCst);
         if now == last_ack {
@@ -186,6 +209,7 @@ fn crash_test() {
         stats.wal_corruptions, 0,
         "no corruption after crashes: {stats:?}"
     );
+    assert!(stats.blocks > 0, "the head was cut into blocks: {stats:?}");
     let series = db
         .querier(i64::MIN, i64::MAX)
         .select(&[Matcher::equal("__name__", "crash_test")])
@@ -227,10 +251,11 @@ fn crash_test() {
         "crash test: {ITERATIONS} SIGKILLs ({kills_before_first_ack} before any new ack), \
          {last_ack} batches x {SERIES} series acknowledged, all present exactly once; \
          {n_opens} writer opens, {truncations} torn tails truncated, checkpoint present: {}, \
-         {:.1}s",
+         {} blocks, {:.1}s",
         promtui::tsdb::wal::last_checkpoint(&dir.path().join("wal"))
             .expect("list checkpoints")
             .is_some(),
+        stats.blocks,
         started.elapsed().as_secs_f64()
     );
 }
