@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::model::{Labels, LabelsBuilder, METRIC_NAME};
 
 use super::super::ast::{AggregateExpr, AggregateOp};
-use super::eval::{apply_drop_name, Evaluator, MatrixBuilder, Val};
+use super::eval::{Evaluator, MatrixBuilder, Val};
 use super::quantile::{kahan_sum_inc, quantile};
 use super::EvalError;
 
@@ -184,18 +184,22 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     let mut group_index: HashMap<Labels, usize> = HashMap::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
     let mut groups: Vec<Labels> = Vec::new();
+    let mut group_drop: Vec<bool> = Vec::new();
     for s in &input {
-        let metric = apply_drop_name(s);
-        let g = group_labels(&metric, &a.grouping, a.without);
+        // Grouping sees names that are only flagged for removal (upstream's delayed name
+        // removal); the group drops the name if any member does.
+        let g = group_labels(&s.metric, &a.grouping, a.without);
         let id = match group_index.get(&g) {
             Some(&id) => id,
             None => {
                 let id = groups.len();
                 group_index.insert(g.clone(), id);
                 groups.push(g);
+                group_drop.push(false);
                 id
             }
         };
+        group_drop[id] |= s.drop_name;
         group_of.push(id);
     }
     let mut builder = MatrixBuilder::new();
@@ -363,7 +367,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
             let slot = match group_slots[g] {
                 Some(s) => s,
                 None => {
-                    let s = builder.slot(&groups[g], false);
+                    let s = builder.slot(&groups[g], group_drop[g]);
                     group_slots[g] = Some(s);
                     s
                 }

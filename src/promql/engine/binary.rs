@@ -209,13 +209,9 @@ fn vector_vector(
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let many_sigs = signatures(&many, matching);
     let one_sigs = signatures(&one, matching);
-    let (fill_many, fill_one) = if one_to_many {
-        (matching.fill.rhs, matching.fill.lhs)
-    } else {
-        (matching.fill.lhs, matching.fill.rhs)
-    };
-    // fill values: `fill_one` is used when a "many" sample has no partner (upstream's
-    // fill_right in the common orientation), `fill_many` when a "one" sample has none.
+    // `fill_right` stands in for a missing "one" side, `fill_left` for a missing "many"
+    // side, whichever operand the `group_x` modifier made the "one" side.
+    let (fill_many, fill_one) = (matching.fill.lhs, matching.fill.rhs);
     let drop = drops_name(b.op) || b.return_bool;
     let mut builder = MatrixBuilder::new();
     let mut metric_cache: HashMap<(usize, usize), usize> = HashMap::new();
@@ -246,11 +242,13 @@ fn vector_vector(
             one_now.push((j, pt.f));
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
+                let mut pair = [go_labels_string(&s.metric), go_labels_string(&one[dj].metric)];
+                pair.sort();
                 return Err(EvalError::Execution(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                     go_labels_string(&match_labels(&s.metric, matching)),
-                    go_labels_string(&s.metric),
-                    go_labels_string(&one[dj].metric),
+                    pair[0],
+                    pair[1],
                 )));
             }
             one_by_sig.insert(one_sigs[j], (j, pt.f));
@@ -272,13 +270,6 @@ fn vector_vector(
             };
             if found {
                 one_used.insert(sig);
-            }
-            let (fl, fr) = if one_to_many { (of, pt.f) } else { (pt.f, of) };
-            let (mut v, keep) = elem_binop(b.op, fl, fr);
-            if b.return_bool {
-                v = if keep { 1.0 } else { 0.0 };
-            } else if !keep {
-                continue;
             }
             let slot = match one_idx {
                 Some(oj) => match metric_cache.get(&(j, oj)) {
@@ -323,6 +314,13 @@ fn vector_vector(
                     }
                 }
             }
+            let (fl, fr) = if one_to_many { (of, pt.f) } else { (pt.f, of) };
+            let (mut v, keep) = elem_binop(b.op, fl, fr);
+            if b.return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
             builder.push(slot, ts, v)?;
         }
         if let Some(fv) = fill_many {
@@ -340,9 +338,8 @@ fn vector_vector(
                 let slot = match unmatched_one_cache.get(&oj) {
                     Some(&slot) => slot,
                     None => {
-                        let s = &one[oj];
-                        let m = result_metric(&s.metric, &s.metric, matching);
-                        let slot = builder.slot(&m, drop || s.drop_name);
+                        let m = match_labels(&one[oj].metric, matching);
+                        let slot = builder.slot(&m, true);
                         unmatched_one_cache.insert(oj, slot);
                         slot
                     }

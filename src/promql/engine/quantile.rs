@@ -227,13 +227,16 @@ pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64
         let upper_bound = b.upper_bound;
         let interpolate = |v: f64| {
             if lower_bound == f64::NEG_INFINITY {
-                // Nothing known about the distribution inside the lowest bucket when it is
-                // unbounded; treat it as starting at 0 for positive bounds like
-                // histogram_quantile does.
-                if upper_bound > 0.0 && v >= 0.0 {
+                // The lowest bucket starts at 0 when its bound is positive (as in
+                // histogram_quantile); otherwise it is infinitely wide and nothing is
+                // interpolated: all its observations count as below `v`.
+                if upper_bound > 0.0 {
+                    if v <= 0.0 {
+                        return rank;
+                    }
                     return rank + (b.count - rank) * v / upper_bound;
                 }
-                return rank;
+                return b.count;
             }
             rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
         };

@@ -541,6 +541,8 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
         };
         if l == "clear" {
             cmds.push(Command::Clear);
+            i += 1;
+            continue;
         } else if l.starts_with("load") {
             let (kw, step) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
             let nhcb = kw == "load_with_nhcb";

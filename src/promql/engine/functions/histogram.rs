@@ -114,6 +114,9 @@ fn monotonicity_info(ev: &mut Evaluator<'_>, name: &str) {
 
 pub(crate) fn eval_quantile(ev: &mut Evaluator<'_>, q: &Expr, v: &Expr) -> Result<Val, EvalError> {
     let qs = ev.eval_scalar(q)?;
+    if let Some(&bad) = qs.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+        warn_quantile(ev, bad);
+    }
     let m = ev.eval_vector(v)?;
     let g = group(ev, &m);
     let names: Vec<String> = group_names(&m, &g);
@@ -144,6 +147,16 @@ fn group_names(m: &Matrix, g: &Grouping) -> Vec<String> {
     names
 }
 
+/// The label value of a quantile: shortest digits, always with a fraction (`0.0`, `0.25`).
+fn quantile_label(q: f64) -> String {
+    let s = format!("{q}");
+    if q.is_finite() && !s.contains('.') && !s.contains('e') {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
 /// histogram_quantiles(v, label, q1, q2, ...): one output series per quantile, labelled
 /// `label="q"`.
 pub(crate) fn eval_quantiles(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, EvalError> {
@@ -151,7 +164,11 @@ pub(crate) fn eval_quantiles(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Va
     let label = ev.eval_string(&args[1])?;
     let mut qs = Vec::new();
     for a in &args[2..] {
-        qs.push(ev.eval_scalar(a)?);
+        let q = ev.eval_scalar(a)?;
+        if let Some(&bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
+            warn_quantile(ev, bad);
+        }
+        qs.push(q);
     }
     let g = group(ev, &m);
     let names = group_names(&m, &g);
@@ -170,7 +187,7 @@ pub(crate) fn eval_quantiles(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Va
                 Some(&s) => s,
                 None => {
                     let mut lb = g.groups[gid].builder();
-                    lb.set(&label, &format!("{q}"));
+                    lb.set(&label, &quantile_label(q));
                     let s = out.slot(&lb.labels(), true);
                     slots.insert((gid, k), s);
                     s

@@ -88,6 +88,9 @@ pub fn variance_over_time(w: &[FPoint]) -> f64 {
 
 /// Median absolute deviation from the median.
 pub fn mad_over_time(w: &[FPoint]) -> f64 {
+    if w.iter().any(|p| p.f.is_nan()) {
+        return f64::NAN;
+    }
     let mut vals: Vec<f64> = w.iter().map(|p| p.f).collect();
     let median = quantile(0.5, &mut vals);
     let mut dev: Vec<f64> = vals.iter().map(|v| (v - median).abs()).collect();
