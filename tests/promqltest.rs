@@ -59,7 +59,11 @@ fn upstream_promql_scripts() {
     let mut fixed = Vec::new();
     let mut seen_known = 0;
     for f in &files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let text = std::fs::read_to_string(f).expect("read script");
         let cases = match run_script(&name, &text, &engine) {
             Ok(c) => c,
@@ -83,7 +87,11 @@ fn upstream_promql_scripts() {
                     if known.contains_key(&key) {
                         seen_known += 1;
                     } else {
-                        unexpected.push(format!("{key}: {}\n    {}", c.expr, why.replace('\n', "\n    ")));
+                        unexpected.push(format!(
+                            "{key}: {}\n    {}",
+                            c.expr,
+                            why.replace('\n', "\n    ")
+                        ));
                     }
                     if verbose {
                         eprintln!("FAIL {key}: {} -- {}", c.expr, why);

@@ -36,7 +36,11 @@ fn format_f(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Rust's Display gives the shortest round-trip digits without exponent.
     let s = format!("{v}");
@@ -170,9 +174,10 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         }
     }
     if let Some(label) = &string_param {
-        if label.is_empty() || label.contains('\u{fffd}')
-        {
-            return Err(EvalError::Execution(format!("invalid label name {label:?}")));
+        if label.is_empty() || label.contains('\u{fffd}') {
+            return Err(EvalError::Execution(format!(
+                "invalid label name {label:?}"
+            )));
         }
     }
     let input = ev.eval_vector(&a.expr)?;

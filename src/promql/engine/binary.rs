@@ -109,13 +109,7 @@ pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Val,
     }
 }
 
-fn vector_scalar(
-    ev: &Evaluator<'_>,
-    b: &BinaryExpr,
-    m: Matrix,
-    s: &[f64],
-    swap: bool,
-) -> Matrix {
+fn vector_scalar(ev: &Evaluator<'_>, b: &BinaryExpr, m: Matrix, s: &[f64], swap: bool) -> Matrix {
     let cmp = b.op.is_comparison();
     let drop = drops_name(b.op) || b.return_bool;
     let mut out = Vec::with_capacity(m.len());
@@ -242,7 +236,10 @@ fn vector_vector(
             one_now.push((j, pt.f));
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
-                let mut pair = [go_labels_string(&s.metric), go_labels_string(&one[dj].metric)];
+                let mut pair = [
+                    go_labels_string(&s.metric),
+                    go_labels_string(&one[dj].metric),
+                ];
                 pair.sort();
                 return Err(EvalError::Execution(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",

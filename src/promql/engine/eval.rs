@@ -240,7 +240,7 @@ impl<'a> Evaluator<'a> {
     /// Checks cancellation and the deadline (cheaply: the clock every 64 calls).
     pub fn check(&mut self) -> Result<(), EvalError> {
         self.checks = self.checks.wrapping_add(1);
-        if self.checks % 64 == 0 {
+        if self.checks.is_multiple_of(64) {
             if self.cancel.is_cancelled() {
                 return Err(EvalError::Canceled("query execution"));
             }
@@ -690,14 +690,5 @@ pub(crate) fn cleanup_names(m: Matrix) -> Result<Matrix, EvalError> {
         merge_same_labels(m)
     } else {
         Ok(m)
-    }
-}
-
-/// Applies pending name drops now (before grouping by labels).
-pub(crate) fn apply_drop_name(s: &Series) -> Labels {
-    if s.drop_name {
-        s.metric.without_metric_name()
-    } else {
-        s.metric.clone()
     }
 }

@@ -331,7 +331,10 @@ mod tests {
         let mut bs = b(&[(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 30.0)]);
         assert_eq!(bucket_fraction(2.0, 1.0, &mut bs), 0.0);
         let mut bs = b(&[(1.0, 10.0), (2.0, 20.0), (f64::INFINITY, 30.0)]);
-        assert_eq!(bucket_fraction(f64::NEG_INFINITY, f64::INFINITY, &mut bs), 1.0);
+        assert_eq!(
+            bucket_fraction(f64::NEG_INFINITY, f64::INFINITY, &mut bs),
+            1.0
+        );
     }
 
     #[test]

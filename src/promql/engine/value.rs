@@ -113,7 +113,10 @@ mod tests {
             drop_name: false,
         }]);
         assert_eq!(v.to_string(), "{a=\"b\"} => 1e+06 @[1000]\n");
-        assert_eq!(Value::Scalar { t: 0, v: f64::NAN }.to_string(), "scalar: NaN @[0]");
+        assert_eq!(
+            Value::Scalar { t: 0, v: f64::NAN }.to_string(),
+            "scalar: NaN @[0]"
+        );
         assert_eq!(v.type_name(), "vector");
     }
 }

@@ -344,7 +344,12 @@ fn parse_labels(line: usize, s: &str) -> Result<Labels, ScriptError> {
             read_quoted(&mut i).ok_or_else(|| bad("unterminated quote"))?
         } else {
             let st = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == ':' || chars[i] == '.') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || chars[i] == ':'
+                    || chars[i] == '.')
+            {
                 i += 1;
             }
             chars[st..i].iter().collect()
@@ -517,8 +522,9 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             }
         })
         .collect();
-    let instant_re = Regex::new(r"^eval(?:_(fail|warn|info|ordered))?\s+instant\s+at\s+(\S+)\s+(.+)$")
-        .map_err(|e| err(0, e.to_string()))?;
+    let instant_re =
+        Regex::new(r"^eval(?:_(fail|warn|info|ordered))?\s+instant\s+at\s+(\S+)\s+(.+)$")
+            .map_err(|e| err(0, e.to_string()))?;
     let range_re = Regex::new(
         r"^eval(?:_(fail|warn|info|ordered))?\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$",
     )
@@ -624,9 +630,8 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
                 }
                 if let Some(r) = dl.strip_prefix("expected_fail_regexp") {
                     cmd.fail = true;
-                    cmd.fail_regex = Some(
-                        Regex::new(r.trim()).map_err(|e| err(ln, format!("bad regex: {e}")))?,
-                    );
+                    cmd.fail_regex =
+                        Some(Regex::new(r.trim()).map_err(|e| err(ln, format!("bad regex: {e}")))?);
                     continue;
                 }
                 if dl.contains("{{") {
@@ -752,20 +757,21 @@ fn check(cmd: &EvalCmd, res: Result<QueryResult, String>) -> Result<(), String> 
         };
     }
     match (&cmd.kind, &res.value) {
-        (EvalKind::Instant(_), Value::Scalar { v, .. }) => {
-            match cmd.expected.as_slice() {
-                [ExpectedSeries { labels: None, values }] if values.len() == 1 => {
-                    if let SeqValue::Float(want) = values[0] {
-                        if same_value(want, *v) {
-                            return Ok(());
-                        }
-                        return Err(format!("expected scalar {want}, got {v}"));
+        (EvalKind::Instant(_), Value::Scalar { v, .. }) => match cmd.expected.as_slice() {
+            [ExpectedSeries {
+                labels: None,
+                values,
+            }] if values.len() == 1 => {
+                if let SeqValue::Float(want) = values[0] {
+                    if same_value(want, *v) {
+                        return Ok(());
                     }
-                    Err("bad scalar expectation".into())
+                    return Err(format!("expected scalar {want}, got {v}"));
                 }
-                _ => Err(format!("expected vector or matrix result, got scalar {v}")),
+                Err("bad scalar expectation".into())
             }
-        }
+            _ => Err(format!("expected vector or matrix result, got scalar {v}")),
+        },
         (EvalKind::Instant(_), Value::Vector(v)) => {
             if cmd.range_vector.is_some() {
                 return Err("expected range vector, got instant vector".into());
@@ -926,7 +932,9 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<CaseRes
                         hist_series.push(labels.clone());
                     }
                     if nhcb && labels.get("le").is_some() {
-                        if let Some(base) = labels.metric_name().and_then(|n| n.strip_suffix("_bucket")) {
+                        if let Some(base) =
+                            labels.metric_name().and_then(|n| n.strip_suffix("_bucket"))
+                        {
                             let mut b = labels.builder();
                             b.del("le");
                             b.set(crate::model::METRIC_NAME, base);
@@ -967,10 +975,8 @@ fn run_eval(cmd: &EvalCmd, st: &MemStorage, hist: &[Labels], engine: &Engine) ->
         let mut sels = Vec::new();
         selectors(&e, &mut sels);
         let touches = sels.iter().any(|ms| {
-            hist.iter().any(|l| {
-                ms.iter()
-                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
-            })
+            hist.iter()
+                .any(|l| ms.iter().all(|m| m.matches(l.get(&m.name).unwrap_or(""))))
         });
         if touches {
             return Outcome::Skipped(NATIVE_SKIP.into());
@@ -1003,10 +1009,26 @@ mod tests {
     #[test]
     fn expanding_notation() {
         use SeqValue::*;
-        assert_eq!(vals("1+2x3"), vec![Float(1.0), Float(3.0), Float(5.0), Float(7.0)]);
+        assert_eq!(
+            vals("1+2x3"),
+            vec![Float(1.0), Float(3.0), Float(5.0), Float(7.0)]
+        );
         assert_eq!(vals("-2-2x2"), vec![Float(-2.0), Float(-4.0), Float(-6.0)]);
-        assert_eq!(vals("1x2 _ _x2"), vec![Float(1.0), Float(1.0), Float(1.0), Omitted, Omitted, Omitted]);
-        assert_eq!(vals("Inf -Inf"), vec![Float(f64::INFINITY), Float(f64::NEG_INFINITY)]);
+        assert_eq!(
+            vals("1x2 _ _x2"),
+            vec![
+                Float(1.0),
+                Float(1.0),
+                Float(1.0),
+                Omitted,
+                Omitted,
+                Omitted
+            ]
+        );
+        assert_eq!(
+            vals("Inf -Inf"),
+            vec![Float(f64::INFINITY), Float(f64::NEG_INFINITY)]
+        );
         assert_eq!(vals("1e3 2.5e-1"), vec![Float(1000.0), Float(0.25)]);
         let st = vals("stale");
         assert!(matches!(st[0], Float(f) if is_stale_nan(f)));
@@ -1018,8 +1040,8 @@ mod tests {
 
     #[test]
     fn series_line() {
-        let (l, v) = parse_series(1, r#"http_requests{job="a b", i="1"} 0+10x2"#)
-            .unwrap_or_default();
+        let (l, v) =
+            parse_series(1, r#"http_requests{job="a b", i="1"} 0+10x2"#).unwrap_or_default();
         assert_eq!(
             l,
             Labels::from_pairs(&[("__name__", "http_requests"), ("job", "a b"), ("i", "1")])

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::model::{Labels, Matcher, Sample};
-use crate::storage::{QueryError, Querier, Queryable, Series, VecSampleIterator};
+use crate::storage::{Querier, QueryError, Queryable, Series, VecSampleIterator};
 
 /// Series data shared between the storage and its queriers.
 type Data = Arc<BTreeMap<Labels, Vec<Sample>>>;

@@ -98,6 +98,9 @@ mod tests {
         let got = labels_for_absent(&ms);
         assert_eq!(got, Labels::from_pairs(&[("env", "prod")]));
         let re = Matcher::new(MatchOp::RegexMatch, "x", "a.*").map(|m| vec![m]);
-        assert_eq!(re.map(|m| labels_for_absent(&m)).ok(), Some(Labels::empty()));
+        assert_eq!(
+            re.map(|m| labels_for_absent(&m)).ok(),
+            Some(Labels::empty())
+        );
     }
 }

@@ -26,7 +26,10 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, name: &str, args: &[Expr]) -> Result<
                 "clamp_min" => go_max(p.f, x),
                 "clamp_max" => go_min(p.f, x),
                 _ => {
-                    let max = b.as_ref().and_then(|b| b.get(i).copied()).unwrap_or(f64::NAN);
+                    let max = b
+                        .as_ref()
+                        .and_then(|b| b.get(i).copied())
+                        .unwrap_or(f64::NAN);
                     if max < x {
                         continue;
                     }

@@ -90,7 +90,16 @@ mod tests {
         // Constant series: slope 0.
         let c = vec![FPoint { t: 0, f: 7.0 }, FPoint { t: 1000, f: 7.0 }];
         assert_eq!(linear_regression(&c, 0), (0.0, 7.0));
-        let inf = vec![FPoint { t: 0, f: f64::INFINITY }, FPoint { t: 1000, f: f64::INFINITY }];
+        let inf = vec![
+            FPoint {
+                t: 0,
+                f: f64::INFINITY,
+            },
+            FPoint {
+                t: 1000,
+                f: f64::INFINITY,
+            },
+        ];
         assert!(linear_regression(&inf, 0).0.is_nan());
     }
 }

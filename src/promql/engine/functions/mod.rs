@@ -30,7 +30,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
     let args = &c.args;
     let name = c.func.name;
     if let Some(f) = math::lookup(name) {
-        return Ok(Val::Vector(map_points(ev, &args[0], |v| f(v))?));
+        return Ok(Val::Vector(map_points(ev, &args[0], f)?));
     }
     if let Some(f) = date::lookup(name) {
         return date::eval(ev, args, f);
@@ -49,9 +49,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
         "round" => round::eval(ev, args),
         "label_replace" => label::eval_replace(ev, args),
         "label_join" => label::eval_join(ev, args),
-        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => {
-            sort::eval(ev, name, args)
-        }
+        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort::eval(ev, name, args),
         "absent" => absent::eval_absent(ev, &args[0]),
         "absent_over_time" => absent::eval_absent_over_time(ev, &args[0]),
         "histogram_quantile" => histogram::eval_quantile(ev, &args[0], &args[1]),
@@ -63,8 +61,8 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
             ev.eval_vector(&args[0])?;
             Ok(Val::Vector(Vec::new()))
         }
-        "time" | "timestamp" | "vector" | "scalar" | "pi" | "start" | "end" | "step"
-        | "range" | "min_of" | "max_of" => time::eval(ev, name, args),
+        "time" | "timestamp" | "vector" | "scalar" | "pi" | "start" | "end" | "step" | "range"
+        | "min_of" | "max_of" => time::eval(ev, name, args),
         other => Err(EvalError::Execution(format!(
             "function {other:?} is not supported by this engine"
         ))),

@@ -177,7 +177,9 @@ mod tests {
     fn differential_against_naive() {
         let mut seed: u64 = 42;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as f64 / (1u64 << 31) as f64
         };
         for _ in 0..300 {
@@ -192,7 +194,10 @@ mod tests {
             assert!((variance_over_time(&w) - var).abs() < 1e-6);
             let max = v.iter().cloned().fold(f64::MIN, f64::max);
             assert_eq!(min_max(&w, true).1, max);
-            assert_eq!(w.len() as f64, lookup("count_over_time").map_or(0.0, |f| f(&w, 0.0)));
+            assert_eq!(
+                w.len() as f64,
+                lookup("count_over_time").map_or(0.0, |f| f(&w, 0.0))
+            );
         }
     }
 }

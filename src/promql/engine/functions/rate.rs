@@ -122,7 +122,11 @@ pub(crate) fn eval_extrapolated(
 }
 
 /// irate, idelta.
-pub(crate) fn eval_instant(ev: &mut Evaluator<'_>, name: &str, arg: &Expr) -> Result<Val, EvalError> {
+pub(crate) fn eval_instant(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    arg: &Expr,
+) -> Result<Val, EvalError> {
     let ra = ev.eval_range_arg(arg)?;
     let is_rate = name == "irate";
     let m = over_windows(ev, &ra, false, |w, _, _, _| instant_value(w, is_rate))?;
@@ -141,7 +145,13 @@ mod tests {
     fn rate_extrapolates_to_window_edges() {
         // Samples every 60s from 60s to 300s in the window (0, 300s]: 4 intervals, 240s,
         // first sample 60s after start (< 1.1*60) so extrapolate fully: factor 300/240.
-        let s = pts(&[(60_000, 1.0), (120_000, 2.0), (180_000, 3.0), (240_000, 4.0), (300_000, 5.0)]);
+        let s = pts(&[
+            (60_000, 1.0),
+            (120_000, 2.0),
+            (180_000, 3.0),
+            (240_000, 4.0),
+            (300_000, 5.0),
+        ]);
         let inc = extrapolated_rate(&s, 0, 300_000, 300_000, true, false);
         // Counter zero point: 240s * 1/4 = 60s, equal to durationToStart.
         assert_eq!(inc, Some(5.0));
@@ -159,13 +169,14 @@ mod tests {
 
     #[test]
     fn rate_handles_counter_resets_and_gaps() {
-        // Reset from 10 to 2: increase 10 + 2 = 12 over 60s; window (0,120s] with
-        // samples at 30s and 90s: both ends 30s away, < 1.1*60, extrapolate: 12*120/60.
+        // Reset from 10 to 2: the counter restarted and rose to 2, so the raw increase is
+        // 2 over 60s; window (0,120s] with samples at 30s and 90s: both ends 30s away,
+        // < 1.1*60, so extrapolate fully: 2*120/60.
         let s = pts(&[(30_000, 10.0), (90_000, 2.0)]);
         // durationToZero = 60 * 10/2 = 300 > 30, so the start extrapolation stays.
         assert_eq!(
             extrapolated_rate(&s, 0, 120_000, 120_000, true, false),
-            Some(24.0)
+            Some(4.0)
         );
         // delta is not a counter: -8 * 2.
         assert_eq!(
@@ -224,7 +235,11 @@ mod tests {
             // Naive: sum of positive steps with resets, then the documented extrapolation.
             let mut raw = 0.0;
             for w in s.windows(2) {
-                raw += if w[1].f < w[0].f { w[1].f } else { w[1].f - w[0].f };
+                raw += if w[1].f < w[0].f {
+                    w[1].f
+                } else {
+                    w[1].f - w[0].f
+                };
             }
             let first = s[0];
             let last = s[n - 1];

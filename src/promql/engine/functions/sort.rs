@@ -54,8 +54,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, name: &str, args: &[Expr]) -> Result<
     }
     let mut m = ev.eval_vector(&args[0])?;
     if ev.start != ev.end {
-        ev.annos
-            .warn("sort is ineffective for range queries since results are always ordered by labels");
+        ev.annos.warn(
+            "sort is ineffective for range queries since results are always ordered by labels",
+        );
         return Ok(Val::Vector(m));
     }
     match name {
