@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use promtui::promql::engine::Engine;
+use promtui::promql::engine::{Engine, EngineOptions};
 use promtui::promql::promqltest::{run_script, Outcome};
 
 fn testdata_dir() -> Option<PathBuf> {
@@ -52,7 +52,12 @@ fn upstream_promql_scripts() {
     files.sort();
     assert!(!files.is_empty(), "no .test files in {}", dir.display());
     let known = known_failures();
-    let engine = Engine::default();
+    // The scripts run with upstream's test engine settings, which include the experimental
+    // type-and-unit labels used by type_and_unit.test.
+    let engine = Engine::new(EngineOptions {
+        enable_type_and_unit_labels: true,
+        ..EngineOptions::default()
+    });
     let verbose = std::env::var("PROMQLTEST_VERBOSE").is_ok();
     let (mut tp, mut tf, mut ts) = (0, 0, 0);
     let mut unexpected = Vec::new();

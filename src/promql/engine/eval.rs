@@ -58,6 +58,7 @@ pub(crate) struct EvalParams<'a> {
     pub max_samples: usize,
     pub deadline: Option<Instant>,
     pub cancel: CancelToken,
+    pub type_and_unit_labels: bool,
 }
 
 /// The state of one query evaluation.
@@ -78,6 +79,7 @@ pub(crate) struct Evaluator<'a> {
     deadline: Option<Instant>,
     cancel: CancelToken,
     checks: u32,
+    type_and_unit_labels: bool,
     /// Annotations collected so far.
     pub annos: Annotations,
 }
@@ -211,6 +213,7 @@ impl<'a> Evaluator<'a> {
             deadline: p.deadline,
             cancel: p.cancel,
             checks: 0,
+            type_and_unit_labels: p.type_and_unit_labels,
             annos: Annotations::default(),
         }
     }
@@ -308,7 +311,7 @@ impl<'a> Evaluator<'a> {
             }
             Val::String(s) => Value::String { t: t0, s },
             Val::Vector(m) => {
-                let m = cleanup_names(m)?;
+                let m = cleanup_names(m, self.type_and_unit_labels)?;
                 if instant {
                     Value::Vector(
                         m.into_iter()
@@ -329,7 +332,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Val::Matrix(m) => {
-                let mut m = cleanup_names(m)?;
+                let mut m = cleanup_names(m, self.type_and_unit_labels)?;
                 m.sort_by(|a, b| a.metric.cmp(&b.metric));
                 Value::Matrix(m)
             }
@@ -553,6 +556,36 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// For every series matching `matchers`, the timestamp of the sample an instant
+    /// selector would pick (lookback, staleness) at each reference time in `refs`.
+    pub fn select_at_times(
+        &mut self,
+        matchers: &[Matcher],
+        refs: &[i64],
+    ) -> Result<Vec<(Labels, Vec<Option<i64>>)>, EvalError> {
+        let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let raw = self.select(matchers, min.saturating_sub(self.lookback), max, true)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (metric, pts) in raw {
+            let picks: Vec<Option<i64>> = refs
+                .iter()
+                .map(|&r| {
+                    let j = pts.partition_point(|p| p.t <= r);
+                    (j > 0)
+                        .then(|| pts[j - 1])
+                        .filter(|p| p.t > r - self.lookback && !is_stale_nan(p.f))
+                        .map(|p| p.t)
+                })
+                .collect();
+            if picks.iter().any(Option::is_some) {
+                out.push((metric, picks));
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads a range selector's samples for all windows of the query.
     pub fn eval_matrix_selector(&mut self, ms: &MatrixSelector) -> Result<RangeArg, EvalError> {
         let vs = &ms.vector_selector;
@@ -670,8 +703,8 @@ impl<'a> Evaluator<'a> {
 }
 
 /// Removes `__name__` from flagged series and rejects resulting duplicates (upstream
-/// `cleanupMetricLabels`).
-pub(crate) fn cleanup_names(m: Matrix) -> Result<Matrix, EvalError> {
+/// `cleanupMetricLabels`); with `type_and_unit`, `__type__` and `__unit__` go too.
+pub(crate) fn cleanup_names(m: Matrix, type_and_unit: bool) -> Result<Matrix, EvalError> {
     let mut any = false;
     let m: Matrix = m
         .into_iter()
@@ -679,6 +712,15 @@ pub(crate) fn cleanup_names(m: Matrix) -> Result<Matrix, EvalError> {
             if s.drop_name {
                 if s.metric.get(METRIC_NAME).is_some() {
                     s.metric = s.metric.without_metric_name();
+                    any = true;
+                }
+                if type_and_unit
+                    && (s.metric.get("__type__").is_some() || s.metric.get("__unit__").is_some())
+                {
+                    let mut b = s.metric.builder();
+                    b.del("__type__");
+                    b.del("__unit__");
+                    s.metric = b.labels();
                     any = true;
                 }
                 s.drop_name = false;

@@ -42,6 +42,9 @@ pub struct EngineOptions {
     /// Step of subqueries written without one (`x[1h:]`); upstream uses the global
     /// evaluation interval, 1m by default.
     pub default_eval_interval: Duration,
+    /// Upstream's experimental `type-and-unit-labels` feature: `__type__` and `__unit__`
+    /// labels are removed together with `__name__` wherever the name is dropped.
+    pub enable_type_and_unit_labels: bool,
 }
 
 impl Default for EngineOptions {
@@ -51,6 +54,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_eval_interval: Duration::from_secs(60),
+            enable_type_and_unit_labels: false,
         }
     }
 }
@@ -312,6 +316,7 @@ impl Engine {
             max_samples: self.opts.max_samples,
             deadline,
             cancel: cancel.clone(),
+            type_and_unit_labels: self.opts.enable_type_and_unit_labels,
         });
         let value = ev.run(e, step == 0)?;
         Ok(QueryResult {

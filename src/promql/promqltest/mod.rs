@@ -671,10 +671,6 @@ pub fn file_skip_reason(file: &str) -> Option<&'static str> {
         "start_timestamps.test" => Some(
             "experimental start timestamps (`@st` series, start_timestamp()) not stored by promtui",
         ),
-        "type_and_unit.test" => Some(
-            "experimental type-and-unit labels (__type__/__unit__ handling) not implemented",
-        ),
-        "info.test" => Some("experimental info() function not implemented"),
         _ => None,
     }
 }

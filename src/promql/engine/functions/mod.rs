@@ -11,6 +11,7 @@ pub mod clamp;
 pub mod date;
 pub mod deriv;
 pub mod histogram;
+pub mod info;
 pub mod label;
 pub mod math;
 pub mod over_time;
@@ -47,6 +48,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
         "double_exponential_smoothing" => smoothing::eval(ev, args),
         "clamp" | "clamp_min" | "clamp_max" => clamp::eval(ev, name, args),
         "round" => round::eval(ev, args),
+        "info" => info::eval(ev, args),
         "label_replace" => label::eval_replace(ev, args),
         "label_join" => label::eval_join(ev, args),
         "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort::eval(ev, name, args),
