@@ -2,19 +2,23 @@
 //! vector of samples, selected with [`Matcher`]s. Mirrors what upstream's test storage (a
 //! temporary TSDB head) exposes to the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::model::{Labels, Matcher, Sample};
+use crate::model::{Labels, MatchOp, Matcher, Sample, METRIC_NAME};
 use crate::storage::{Querier, QueryError, Queryable, Series, VecSampleIterator};
 
 /// Series data shared between the storage and its queriers.
 type Data = Arc<BTreeMap<Labels, Vec<Sample>>>;
 
+/// Label sets by metric name, so a selector with a name only scans its own series.
+type NameIndex = Arc<HashMap<String, Vec<Labels>>>;
+
 /// An in-memory series store.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     series: Data,
+    by_name: NameIndex,
 }
 
 impl MemStorage {
@@ -27,6 +31,12 @@ impl MemStorage {
     /// timestamp replaces the old one.
     pub fn add(&mut self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
         let map = Arc::make_mut(&mut self.series);
+        if !map.contains_key(&labels) {
+            let name = labels.metric_name().unwrap_or("").to_string();
+            let idx = Arc::make_mut(&mut self.by_name).entry(name).or_default();
+            let pos = idx.partition_point(|l| l < &labels);
+            idx.insert(pos, labels.clone());
+        }
         let v = map.entry(labels).or_default();
         for s in samples {
             match v.binary_search_by_key(&s.t, |x| x.t) {
@@ -39,6 +49,7 @@ impl MemStorage {
     /// Removes every series.
     pub fn clear(&mut self) {
         self.series = Data::default();
+        self.by_name = NameIndex::default();
     }
 
     /// Number of series.
@@ -54,6 +65,7 @@ impl MemStorage {
 
 struct MemQuerier {
     series: Data,
+    by_name: NameIndex,
     mint: i64,
     maxt: i64,
 }
@@ -72,7 +84,20 @@ impl Querier for MemQuerier {
             ));
         }
         let mut out = Vec::new();
-        for (l, samples) in self.series.iter() {
+        let named = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal);
+        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<Sample>)>> = match named {
+            Some(m) => Box::new(
+                self.by_name
+                    .get(&m.value)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| self.series.get_key_value(l)),
+            ),
+            None => Box::new(self.series.iter()),
+        };
+        for (l, samples) in candidates {
             if !matches(l, matchers) {
                 continue;
             }
@@ -118,6 +143,7 @@ impl Queryable for MemStorage {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, QueryError> {
         Ok(Box::new(MemQuerier {
             series: Arc::clone(&self.series),
+            by_name: Arc::clone(&self.by_name),
             mint,
             maxt,
         }))
