@@ -203,3 +203,70 @@ fn every_script_expression_parses_and_round_trips() {
         "suspiciously few expressions parsed: {parsed}"
     );
 }
+
+/// Upstream's `TestExprString` (promql/parser/printer_test.go): input and the `String()` it
+/// must print as (`None` when the input is already canonical).
+#[test]
+fn printer_matches_upstream_expr_string_cases() {
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            r#"sum by() (task:errors:rate10s{job="s"})"#,
+            Some(r#"sum(task:errors:rate10s{job="s"})"#),
+        ),
+        (
+            r#"sum by(code) (task:errors:rate10s{job="s"})"#,
+            Some(r#"sum by (code) (task:errors:rate10s{job="s"})"#),
+        ),
+        (
+            r#"sum without() (task:errors:rate10s{job="s"})"#,
+            Some(r#"sum without () (task:errors:rate10s{job="s"})"#),
+        ),
+        (
+            r#"sum without(instance) (task:errors:rate10s{job="s"})"#,
+            Some(r#"sum without (instance) (task:errors:rate10s{job="s"})"#),
+        ),
+        (r#"topk(5, task:errors:rate10s{job="s"})"#, None),
+        (
+            r#"count_values("value", task:errors:rate10s{job="s"})"#,
+            None,
+        ),
+        ("a - on() c", Some("a - on () c")),
+        ("a - on(b) c", Some("a - on (b) c")),
+        (
+            "a - on(b) group_left(x) c",
+            Some("a - on (b) group_left (x) c"),
+        ),
+        (
+            "a - on(b) group_left(x, y) c",
+            Some("a - on (b) group_left (x, y) c"),
+        ),
+        ("a - on(b) group_left c", Some("a - on (b) group_left () c")),
+        (
+            "a - on(b) group_left() (c)",
+            Some("a - on (b) group_left () (c)"),
+        ),
+        ("a - ignoring(b) c", Some("a - ignoring (b) c")),
+        ("a - ignoring() c", Some("a - c")),
+        ("up > bool 0", None),
+        ("a offset 1m", None),
+        ("a offset -7m", None),
+        (r#"a{c="d"}[5m] offset 1m"#, None),
+        ("a[5m] offset 1m", None),
+        ("a[12m] offset -3m", None),
+        ("a[1h:5m] offset 1m", None),
+        (r#"{__name__="a"}"#, None),
+        (r#"a{b!="c"}[1m]"#, None),
+        (r#"a{b=~"c"}[1m]"#, None),
+        (r#"a{b!~"c"}[1m]"#, None),
+        ("a @ 10", Some("a @ 10.000")),
+        ("a[1m] @ 10", Some("a[1m] @ 10.000")),
+        ("a @ start()", None),
+        ("a @ end()", None),
+        ("a[1m] @ start()", None),
+        ("a[1m] @ end()", None),
+    ];
+    for (input, want) in cases {
+        let e = parse_expr(input).unwrap_or_else(|err| panic!("{input}: {err}"));
+        assert_eq!(e.to_string(), want.unwrap_or(input), "{input}");
+    }
+}

@@ -380,37 +380,31 @@ pub fn tokenize(input: &str) -> Vec<Token> {
 /// Scans a number or duration at the start of `s`. Returns the kind and length, or the
 /// length of the malformed text.
 fn scan_number_or_duration(s: &str) -> Result<(TokenKind, usize), usize> {
-    let followed_by_word =
-        |len: usize| s[len..].starts_with(|c: char| is_alphanumeric(c) || c == '.');
+    let next_is = |len: usize, f: &dyn Fn(char) -> bool| s[len..].chars().next().filter(|&c| f(c));
+    // Upstream reports the text up to and including the first offending character.
+    let bad = |len: usize| len + next_is(len, &|_| true).map_or(0, char::len_utf8);
+    let continues = |c: char| is_alphanumeric(c) || c == '.';
     if let Ok((_, num)) = hex_number(s) {
-        if followed_by_word(num.len()) {
-            return Err(bad_len(s, num.len()));
+        if next_is(num.len(), &continues).is_some() {
+            return Err(bad(num.len()));
         }
         return Ok((TokenKind::Number, num.len()));
     }
-    if let Ok((_, d)) = duration(s) {
-        if !followed_by_word(d.len()) {
-            return Ok((TokenKind::Duration, d.len()));
+    let dur = duration(s).map(|(_, d)| d.len()).ok();
+    if let Some(d) = dur {
+        if next_is(d, &continues).is_none() {
+            return Ok((TokenKind::Duration, d));
         }
     }
     match decimal_number(s) {
         Ok((_, num)) => {
-            if s[num.len()..].starts_with(is_alphanumeric) {
-                return Err(bad_len(s, num.len()));
+            if next_is(num.len(), &continues).is_some() {
+                return Err(bad(dur.unwrap_or(0).max(num.len())));
             }
             Ok((TokenKind::Number, num.len()))
         }
-        Err(_) => Err(bad_len(s, 0)),
+        Err(_) => Err(bad(0)),
     }
-}
-
-/// The length of the malformed word starting at `s`, at least `min`.
-fn bad_len(s: &str, min: usize) -> usize {
-    let word = s
-        .char_indices()
-        .find(|&(_, c)| !(is_alphanumeric(c) || c == '.'))
-        .map_or(s.len(), |(i, _)| i);
-    word.max(min).max(1).min(s.len())
 }
 
 /// Finds the end of a quoted string starting at `s` (which begins with `quote`). Returns the
@@ -427,11 +421,7 @@ fn scan_string(s: &str, quote: char) -> Result<usize, &'static str> {
     }
     while let Some((i, c)) = chars.next() {
         match c {
-            '\\' => {
-                if chars.next().is_none() {
-                    return Err("unterminated quoted string");
-                }
-            }
+            '\\' if chars.next().is_none() => return Err("unterminated quoted string"),
             '\n' => return Err("unterminated quoted string"),
             c if c == quote => return Ok(i + 1),
             _ => {}
@@ -645,13 +635,25 @@ mod tests {
         for d in ["5m", "1h30m", "100ms", "2w", "1y2d"] {
             assert_eq!(kinds(d), vec![TokenKind::Duration, TokenKind::Eof], "{d}");
         }
-        for bad in ["1.5m", "5mx", "1a", "0x", "1__0", "1e"] {
+        for bad in ["1.5m", "5mx", "1a", "0x", "1__0", "1e", "2.5."] {
             let k = kinds(bad);
             assert!(
                 matches!(k.last(), Some(TokenKind::Error(m)) if m.starts_with("bad number or duration syntax")),
                 "{bad}: {k:?}"
             );
         }
+    }
+
+    #[test]
+    fn bad_numbers_report_upstream_text() {
+        let msg = |q: &str| match tokenize(q).pop().map(|t| t.kind) {
+            Some(TokenKind::Error(m)) => m,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(msg("2.5."), "bad number or duration syntax: \"2.5.\"");
+        assert_eq!(msg("100..4"), "bad number or duration syntax: \"100..\"");
+        assert_eq!(msg("0deadbeef"), "bad number or duration syntax: \"0de\"");
+        assert_eq!(msg("5mx"), "bad number or duration syntax: \"5mx\"");
     }
 
     #[test]

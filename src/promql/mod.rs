@@ -34,6 +34,11 @@ pub use printer::{format_number, prettify};
 /// prints to text that parses back to the same tree (also in the prettified form).
 ///
 /// A `cargo fuzz` target only needs `promtui::promql::fuzz_parse(data)` on the input bytes.
+///
+/// # Panics
+///
+/// On purpose, when the property is violated (a parser or printer bug), so that a fuzzer or
+/// proptest reports the input. [`parse_expr`] itself never panics.
 pub fn fuzz_parse(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

@@ -26,7 +26,7 @@ use super::functions::{get_function, ANCHORED_FUNCTIONS, SMOOTHED_FUNCTIONS};
 use super::lexer::{go_quote, tokenize, unquote, Token, TokenKind};
 
 /// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
-pub const MAX_NESTING: usize = 150;
+pub const MAX_NESTING: usize = 100;
 
 /// Tallest expression tree the parser builds (long operator chains add height without
 /// recursion).
@@ -136,13 +136,27 @@ pub fn parse_number_text(text: &str) -> Result<f64, String> {
         if let Some(v) = as_int {
             return Ok(v as f64);
         }
-        return digits.parse::<f64>().map_err(|_| err());
+        let v = digits.parse::<f64>().map_err(|_| err())?;
+        if v.is_infinite() {
+            return Err(format!(
+                "error parsing number: strconv.ParseFloat: parsing {}: value out of range",
+                go_quote(text)
+            ));
+        }
+        return Ok(v);
     }
     if text.contains('_') {
         // Go's ParseFloat only accepts separators after a base prefix.
         return Err(err());
     }
-    text.parse::<f64>().map_err(|_| err())
+    let v = text.parse::<f64>().map_err(|_| err())?;
+    if v.is_infinite() {
+        return Err(format!(
+            "error parsing number: strconv.ParseFloat: parsing {}: value out of range",
+            go_quote(text)
+        ));
+    }
+    Ok(v)
 }
 
 /// Words with a fixed meaning upstream; the `unexpected ...` messages show them as `<word>`.
@@ -373,8 +387,11 @@ impl<'a> Parser<'a> {
             } else {
                 prec + 1
             };
-            let rhs = self.parse_expr_bp(next_min)?;
-            lhs = self.new_binary(lhs, op, t.start, mods, rhs)?;
+            // The right operand recurses (`a ^ b ^ c ...`), so it counts as nesting.
+            self.enter(t.start)?;
+            let rhs = self.parse_expr_bp(next_min);
+            self.leave();
+            lhs = self.new_binary(lhs, op, t.start, mods, rhs?)?;
         }
         Ok(lhs)
     }
@@ -517,14 +534,43 @@ impl<'a> Parser<'a> {
         let word = self.text(&t);
         let next = self.peek_at(1).clone();
         if let Some(op) = AggregateOp::from_keyword(word) {
+            // What may follow a metric name that happens to be an aggregator keyword; anything
+            // else means an aggregation was meant (and is reported as one, like upstream).
+            let can_follow_metric = match next.kind {
+                TokenKind::Identifier => {
+                    let w = self.text(&next).to_ascii_lowercase();
+                    matches!(
+                        w.as_str(),
+                        "offset" | "anchored" | "smoothed" | "and" | "or" | "unless" | "atan2"
+                    )
+                }
+                TokenKind::Number | TokenKind::String | TokenKind::Duration => false,
+                _ => true,
+            };
             if next.kind == TokenKind::LeftParen
                 || self.is_word(&next, "by")
                 || self.is_word(&next, "without")
+                || !can_follow_metric
             {
                 return self.parse_aggregate(op, t.start);
             }
         }
         if next.kind == TokenKind::LeftParen {
+            let lower = word.to_ascii_lowercase();
+            if matches!(
+                lower.as_str(),
+                "bool"
+                    | "by"
+                    | "without"
+                    | "on"
+                    | "ignoring"
+                    | "group_left"
+                    | "group_right"
+                    | "offset"
+            ) {
+                // A modifier keyword where an expression must start: `a - on(b) ignoring(c) d`.
+                return Err(self.unexpected(&t, "", ""));
+            }
             return self.parse_call(&t);
         }
         let lower = word.to_ascii_lowercase();
@@ -600,7 +646,7 @@ impl<'a> Parser<'a> {
                                 }
                                 self.advance();
                                 let value = self.string_value(&v);
-                                match Matcher::new(op, label, value.clone()) {
+                                match cached_matcher(op, label, &value) {
                                     Ok(m) => matchers.push(m),
                                     Err(e) => {
                                         let detail =
@@ -940,10 +986,7 @@ impl<'a> Parser<'a> {
         if sign.is_some() {
             self.advance();
         }
-        let atom = match self.parse_duration_atom("offset", "number, duration, or step()") {
-            Ok(a) => a,
-            Err(e) => return Err(e),
-        };
+        let atom = self.parse_duration_atom("offset", "number, duration, or step()")?;
         let e = match sign {
             Some(op) => DurationExpr::Unary(op, Box::new(atom)),
             None => atom,
@@ -1015,8 +1058,10 @@ impl<'a> Parser<'a> {
             } else {
                 prec + 1
             };
-            let rhs = self.parse_duration_expr_bp(next)?;
-            lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs));
+            self.enter(t.start)?;
+            let rhs = self.parse_duration_expr_bp(next);
+            self.leave();
+            lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs?));
         }
         Ok(lhs)
     }
@@ -1414,8 +1459,7 @@ impl<'a> Parser<'a> {
         if open.kind != TokenKind::LeftParen {
             return Err(self.unexpected(&open, "aggregation", ""));
         }
-        let mark = self.type_errors.len();
-        let mut args = self.parse_call_args("aggregation")?;
+        let args = self.parse_call_args("aggregation")?;
         if !has_modifier {
             let t = self.peek().clone();
             if self.is_word(&t, "by") || self.is_word(&t, "without") {
@@ -1424,7 +1468,20 @@ impl<'a> Parser<'a> {
                 grouping = self.parse_grouping_labels()?;
             }
         }
-        let _ = mark;
+        self.finish_aggregate(op, start, grouping, without, args)
+    }
+
+    /// The checks of an aggregation, kept out of [`Self::parse_aggregate`] so that the
+    /// recursive path stays small on the stack.
+    #[inline(never)]
+    fn finish_aggregate(
+        &mut self,
+        op: AggregateOp,
+        start: usize,
+        grouping: Vec<String>,
+        without: bool,
+        mut args: Vec<Node>,
+    ) -> PResult<Node> {
         if args.is_empty() {
             self.action_error(start, "no arguments for aggregate expression provided");
             return Ok(Node::leaf(
@@ -1510,6 +1567,19 @@ impl<'a> Parser<'a> {
         }
         let mark = self.type_errors.len();
         let args = self.parse_call_args("function call")?;
+        self.finish_call(name_tok, func, mark, args)
+    }
+
+    /// The checks of a call, kept out of [`Self::parse_call`] so that the recursive path
+    /// through nested calls stays small on the stack.
+    #[inline(never)]
+    fn finish_call(
+        &mut self,
+        name_tok: &Token,
+        func: Option<&'static super::functions::Function>,
+        mark: usize,
+        args: Vec<Node>,
+    ) -> PResult<Node> {
         let Some(func) = func else {
             return Ok(Node::leaf(
                 Expr::NumberLiteral(NumberLiteral {
@@ -1640,6 +1710,35 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Compiled regex matchers by (operator, pattern), shared by all parses: rules and
+/// dashboards parse the same queries over and over, and compiling a regex costs far more
+/// than parsing the rest of a query. Bounded; cleared when full.
+static MATCHER_CACHE: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<(MatchOp, String), Matcher>>,
+> = std::sync::LazyLock::new(Default::default);
+
+const MATCHER_CACHE_CAPACITY: usize = 4096;
+
+/// Builds a matcher, reusing a cached compiled regex for regex operators.
+fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, regex::Error> {
+    if !matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
+        return Matcher::new(op, label, value);
+    }
+    let key = (op, value.to_string());
+    if let Some(m) = MATCHER_CACHE.lock().get(&key) {
+        let mut m = m.clone();
+        m.name = label;
+        return Ok(m);
+    }
+    let m = Matcher::new(op, label, value)?;
+    let mut cache = MATCHER_CACHE.lock();
+    if cache.len() >= MATCHER_CACHE_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(key, m.clone());
+    Ok(m)
+}
+
 /// Formats like Go's `%f`: six decimals, `+Inf`, `-Inf`, `NaN`.
 fn go_percent_f(v: f64) -> String {
     if v.is_nan() {
@@ -1724,6 +1823,11 @@ mod tests {
             })
         );
         assert!(err("1_000.5").contains("error parsing number"));
+        assert!(err(&"9".repeat(400)).contains("value out of range"));
+        assert_eq!(
+            err("a - on(b) ignoring(c) d"),
+            "1:11: parse error: unexpected <ignoring>"
+        );
     }
 
     #[test]
@@ -1808,6 +1912,13 @@ mod tests {
         );
         assert!(err(r#"foo{a=b}"#).contains("expected string"));
         assert!(err(r#"foo{a=~"("}"#).contains("error parsing regexp"));
+        // The regex cache hands out matchers with the right label name.
+        let Expr::VectorSelector(v) = p(r#"foo{a=~"x.+", b=~"x.+", c!~"x.+"}"#) else {
+            panic!()
+        };
+        assert_eq!(v.matchers[1].name, "b");
+        assert!(v.matchers[1].matches("xy"));
+        assert!(!v.matchers[2].matches("xy"));
     }
 
     #[test]
@@ -2113,17 +2224,55 @@ mod tests {
         assert!(err(&minus).contains("nesting is deeper than"));
         let chain = vec!["a"; 5000].join(" + ");
         assert!(err(&chain).contains("taller than"));
-        let ok_chain = vec!["a"; 300].join(" + ");
+        let ok_chain = vec!["a"; 500].join(" + ");
         assert!(parse_expr(&ok_chain).is_ok());
         let dur = format!("x[{}]", vec!["1s"; 1000].join("+"));
         assert!(err(&dur).contains("longer than"));
-        let nested_ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        let pow = vec!["a"; 20_000].join(" ^ ");
+        assert!(err(&pow).contains("nesting is deeper than"));
+        let dur_pow = format!("x[{}]", vec!["1"; 20_000].join("^"));
+        assert!(err(&dur_pow).contains("nesting is deeper than"));
+        let mixed = format!("{}a", "a or a and a == a + a * a ^ -".repeat(2000));
+        assert!(parse_expr(&mixed).is_err());
+        let nested_ok = format!("{}1{}", "(".repeat(90), ")".repeat(90));
         assert!(parse_expr(&nested_ok).is_ok());
     }
 
     #[test]
+    fn maximal_nesting_fits_the_default_thread_stack() {
+        // Every construct that recurses, nested as deep as allowed, on a 2 MiB stack (the
+        // default of spawned threads and tokio workers), in whatever profile runs the tests.
+        let m = MAX_NESTING;
+        let queries = [
+            // One level per call.
+            format!("{}x{}", "abs(".repeat(m - 1), ")".repeat(m - 1)),
+            format!("{}x{}", "sum by (a) (".repeat(m - 1), ")".repeat(m - 1)),
+            // Three levels per repetition: arguments, unary minus, parentheses.
+            format!("{}x{}", "topk(1, -(".repeat(m / 3), "))".repeat(m / 3)),
+            // Two levels: parentheses and the right operand.
+            format!("{}x{}", "(a + ".repeat(m / 2 - 1), ")".repeat(m / 2 - 1)),
+            format!("x[{}1{}]", "min_of(-(".repeat(m / 3), "), 1)".repeat(m / 3)),
+            // The tallest tree, built without recursion, printed with recursion.
+            vec!["a"; MAX_TREE_HEIGHT].join(" + "),
+        ];
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for q in &queries {
+                    let e = parse_expr(q).unwrap_or_else(|err| panic!("{err}"));
+                    let printed = e.to_string();
+                    assert_eq!(parse_expr(&printed).ok().as_ref(), Some(&e));
+                    let pretty = super::super::printer::prettify(&e);
+                    assert_eq!(parse_expr(&pretty).ok(), Some(e));
+                }
+            })
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        assert!(handle.join().is_ok());
+    }
+
+    #[test]
     fn non_finite_durations_round_trip() {
-        for q in ["x offset 1e400", "x[1e400]", "x[NaN]", "x offset -Inf"] {
+        for q in ["x offset 0x7fffffffffffffff", "x[NaN]", "x offset -Inf"] {
             let e = p(q);
             assert_eq!(parse_expr(&e.to_string()).ok(), Some(e), "{q}");
         }
