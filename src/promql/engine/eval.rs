@@ -18,6 +18,10 @@ use super::super::ast::{
 use super::value::{FPoint, Matrix, Sample, Series, Value};
 use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError};
 
+/// Largest absolute timestamp or duration (ms) the evaluator accepts, so that sums of a
+/// few of them (time - offset - range - lookback) cannot overflow i64.
+pub(crate) const TIME_LIMIT: i64 = 1 << 60;
+
 /// Evaluation result of one node.
 #[derive(Clone, Debug)]
 pub(crate) enum Val {
@@ -264,8 +268,15 @@ impl<'a> Evaluator<'a> {
 
     /// Resolves a duration (range, offset, subquery step) against the query.
     pub fn duration(&self, d: &Duration) -> Result<i64, EvalError> {
-        d.resolve(self.query_step, self.query_end - self.query_start)
-            .map_err(|e| EvalError::Execution(e.to_string()))
+        let ms = d
+            .resolve(self.query_step, self.query_end - self.query_start)
+            .map_err(|e| EvalError::Execution(e.to_string()))?;
+        if !(-TIME_LIMIT..=TIME_LIMIT).contains(&ms) {
+            return Err(EvalError::Execution(format!(
+                "duration {ms}ms is out of the supported range"
+            )));
+        }
+        Ok(ms)
     }
 
     fn opt_duration(&self, d: &Option<Duration>) -> Result<i64, EvalError> {
@@ -275,10 +286,10 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The fixed time an `@` modifier pins to.
+    /// The fixed time an `@` modifier pins to (clamped to the supported time range).
     pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
         at.map(|a| match a {
-            AtModifier::Timestamp(t) => t,
+            AtModifier::Timestamp(t) => t.clamp(-TIME_LIMIT, TIME_LIMIT),
             AtModifier::Start => self.query_start,
             AtModifier::End => self.query_end,
         })
@@ -636,6 +647,9 @@ impl<'a> Evaluator<'a> {
             new_start += step;
         }
         let new_end = oend - offset;
+        if new_end >= new_start && (new_end - new_start) / step >= self.max_samples as i64 {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
         let saved = (self.start, self.end, self.interval);
         self.start = new_start;
         self.end = new_end;
