@@ -15,6 +15,7 @@ use crate::storage::Queryable;
 use super::super::ast::{
     AtModifier, Duration, Expr, MatrixSelector, SubqueryExpr, UnaryOp, VectorSelector,
 };
+use super::functions::extended::{extend_floats, interpolate};
 use super::value::{FPoint, Matrix, Sample, Series, Value};
 use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError};
 
@@ -48,6 +49,12 @@ pub(crate) struct RangeArg {
     pub at: Option<i64>,
     /// The selector, when the argument is a plain range selector.
     pub selector: Option<VectorSelector>,
+    /// The `anchored` modifier: windows also hold the samples one lookback before.
+    pub anchored: bool,
+    /// The `smoothed` modifier: windows also hold one lookback before and after.
+    pub smoothed: bool,
+    /// The lookback delta the windows were widened by.
+    pub lookback: i64,
 }
 
 /// Everything [`Evaluator::new`] needs.
@@ -442,7 +449,15 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::with_capacity(ra.series.len());
         for s in &ra.series {
             let mut floats = Vec::new();
-            self.for_each_window(&ra, s, |_, _, w| floats.extend_from_slice(w));
+            let extended = ra.anchored || ra.smoothed;
+            self.for_each_window(&ra, s, |_, ts, w| {
+                if extended {
+                    let end = ra.at.unwrap_or(ts) - ra.offset;
+                    floats = extend_floats(w, end - ra.range, end, ra.smoothed);
+                } else {
+                    floats.extend_from_slice(w);
+                }
+            });
             if !floats.is_empty() {
                 out.push(Series {
                     metric: s.metric.clone(),
@@ -464,19 +479,22 @@ impl<'a> Evaluator<'a> {
     ) {
         let pts = &s.floats;
         let (mut lo, mut hi) = (0usize, 0usize);
+        let before = if ra.anchored || ra.smoothed {
+            ra.lookback
+        } else {
+            0
+        };
+        let after = if ra.smoothed { ra.lookback } else { 0 };
         for i in 0..self.n_steps() {
             let ts = self.ts(i);
             let base = ra.at.unwrap_or(ts) - ra.offset;
-            let min = base - ra.range;
-            while hi < pts.len() && pts[hi].t <= base {
+            let min = base - ra.range - before;
+            let max = base + after;
+            while hi < pts.len() && pts[hi].t <= max {
                 hi += 1;
             }
             while lo < hi && pts[lo].t <= min {
                 lo += 1;
-            }
-            if ra.at.is_some() {
-                // A pinned reference time is the same every step; a new window start is
-                // only needed if the reference ever moved backwards, which it cannot.
             }
             f(i, ts, &pts[lo..hi]);
         }
@@ -529,10 +547,11 @@ impl<'a> Evaluator<'a> {
             Some(a) => (a - offset, a - offset),
             None => (self.start - offset, self.end - offset),
         };
+        let after = if vs.smoothed { self.lookback } else { 0 };
         let raw = self.select(
             &vs.matchers,
             min_ref.saturating_sub(self.lookback),
-            max_ref,
+            max_ref.saturating_add(after),
             true,
         )?;
         let mut out = Vec::with_capacity(raw.len());
@@ -549,7 +568,15 @@ impl<'a> Evaluator<'a> {
                 if j > 0 {
                     let p = pts[j - 1];
                     if p.t > base - self.lookback && !is_stale_nan(p.f) {
-                        let f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        let mut f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        // `smoothed`: interpolate towards the next sample within lookback.
+                        if vs.smoothed && !timestamps && p.t < base {
+                            if let Some(n) = pts.get(j) {
+                                if n.t <= base + self.lookback && !is_stale_nan(n.f) {
+                                    f = interpolate(p, *n, base, false);
+                                }
+                            }
+                        }
                         floats.push(FPoint { t: ts, f });
                     }
                 }
@@ -606,7 +633,18 @@ impl<'a> Evaluator<'a> {
             Some(a) => (a - offset, a - offset),
             None => (self.start - offset, self.end - offset),
         };
-        let raw = self.select(&vs.matchers, min_ref.saturating_sub(range), max_ref, false)?;
+        let before = if vs.anchored || vs.smoothed {
+            self.lookback
+        } else {
+            0
+        };
+        let after = if vs.smoothed { self.lookback } else { 0 };
+        let raw = self.select(
+            &vs.matchers,
+            min_ref.saturating_sub(range + before),
+            max_ref.saturating_add(after),
+            false,
+        )?;
         Ok(RangeArg {
             series: raw
                 .into_iter()
@@ -620,6 +658,9 @@ impl<'a> Evaluator<'a> {
             offset,
             at,
             selector: Some(vs.clone()),
+            anchored: vs.anchored,
+            smoothed: vs.smoothed,
+            lookback: self.lookback,
         })
     }
 
@@ -684,6 +725,9 @@ impl<'a> Evaluator<'a> {
             offset,
             at,
             selector: None,
+            anchored: false,
+            smoothed: false,
+            lookback: self.lookback,
         })
     }
 

@@ -665,9 +665,6 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
 /// does not implement yet.
 pub fn file_skip_reason(file: &str) -> Option<&'static str> {
     match file {
-        "extended_vectors.test" => Some(
-            "experimental `anchored`/`smoothed` range modifiers (promql-extended-range-selectors) not implemented",
-        ),
         "start_timestamps.test" => Some(
             "experimental start timestamps (`@st` series, start_timestamp()) not stored by promtui",
         ),

@@ -116,8 +116,20 @@ pub(crate) fn eval_extrapolated(
         }
     }
     let (range, offset, at) = (ra.range, ra.offset, ra.at);
+    let (extended, smoothed) = (ra.anchored || ra.smoothed, ra.smoothed);
     let m = over_windows(ev, &ra, false, |w, _, ts, _| {
         let end = at.unwrap_or(ts) - offset;
+        if extended {
+            return super::extended::extended_rate(
+                w,
+                end - range,
+                end,
+                range,
+                smoothed,
+                is_counter,
+                is_rate,
+            );
+        }
         extrapolated_rate(w, end - range, end, range, is_counter, is_rate)
     })?;
     for n in suspicious {
