@@ -23,6 +23,9 @@ use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError
 /// few of them (time - offset - range - lookback) cannot overflow i64.
 pub(crate) const TIME_LIMIT: i64 = 1 << 60;
 
+/// A series and, per reference time, the timestamp of the sample picked there.
+pub(crate) type PickedSeries = (Labels, Vec<Option<i64>>);
+
 /// Evaluation result of one node.
 #[derive(Clone, Debug)]
 pub(crate) enum Val {
@@ -599,7 +602,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         matchers: &[Matcher],
         refs: &[i64],
-    ) -> Result<Vec<(Labels, Vec<Option<i64>>)>, EvalError> {
+    ) -> Result<Vec<PickedSeries>, EvalError> {
         let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
             return Ok(Vec::new());
         };
