@@ -119,7 +119,7 @@ impl Labels {
     /// Hash of only the named labels (used for grouping with `by`).
     pub fn hash_for_labels(&self, names: &[String]) -> u64 {
         let mut h = Xxh3::new();
-        for l in self.0.iter().filter(|l| names.iter().any(|n| *n == l.name)) {
+        for l in self.0.iter().filter(|l| names.contains(&l.name)) {
             h.update(l.name.as_bytes());
             h.update(&[0xff]);
             h.update(l.value.as_bytes());
@@ -134,7 +134,7 @@ impl Labels {
         for l in self
             .0
             .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name))
+            .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
         {
             h.update(l.name.as_bytes());
             h.update(&[0xff]);
@@ -286,7 +286,7 @@ impl LabelsBuilder {
 
     /// Keeps only labels whose name is in `names`.
     pub fn keep(&mut self, names: &[String]) -> &mut Self {
-        self.base.retain(|l| names.iter().any(|n| *n == l.name));
+        self.base.retain(|l| names.contains(&l.name));
         self
     }
 

@@ -1,1 +1,16 @@
 //! The time-series database: head, chunks, WAL, blocks, compaction, retention, querier.
+//! Mirrors Prometheus `tsdb/`.
+
+pub mod block;
+pub mod chunkenc;
+pub mod chunks;
+pub mod compact;
+pub mod db;
+pub mod head;
+pub mod import;
+pub mod querier;
+pub mod retention;
+pub mod tombstones;
+pub mod wal;
+
+pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};

@@ -1,0 +1,1085 @@
+//! The database: a data directory with a lock file, a WAL, the head rebuilt from it on open,
+//! and (through [`BlockSource`]) persisted blocks; appenders and queriers implementing the
+//! storage seams.
+//!
+//! Layout of the data directory:
+//! ```text
+//! <dir>/lock                 held (flock) while a process has the database open
+//! <dir>/wal/00000000 …       WAL segments (docs/format/wal.md)
+//! <dir>/wal/checkpoint.N/    WAL checkpoint
+//! <dir>/<ULID>/              persisted blocks
+//! ```
+//!
+//! Commit protocol: under one commit lock, every sample of the batch is re-validated against
+//! the head, the accepted ones (and Series records for series not yet logged) are written to
+//! the WAL in one write, then applied to the head. So the WAL holds exactly what the head
+//! applied, in the same order, and replay rebuilds the same head.
+//!
+//! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
+//! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::block::{self, Block, BlockError, BlockMeta};
+use super::compact::{self, CompactError};
+use super::head::querier::check_matchers;
+use super::head::replay::replay_wal;
+use super::head::{
+    Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
+};
+use super::querier::MergeQuerier;
+use super::retention::{self, Retention};
+use super::wal::record::{self, RefSample};
+use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
+use crate::model::{Labels, Matcher};
+use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series};
+
+/// Database configuration.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Length of a head block / persisted block in ms (default 2h). Chunks never cross a
+    /// multiple of it.
+    pub block_duration_ms: i64,
+    /// Delete blocks older than this (ms); enforced by the retention code.
+    pub retention_time_ms: Option<i64>,
+    /// Delete the oldest blocks while the total size exceeds this; enforced by the
+    /// retention code.
+    pub retention_size_bytes: Option<u64>,
+    /// Accept samples up to this far (ms) behind the newest sample in the head; 0 rejects
+    /// every out-of-order sample.
+    pub ooo_window_ms: i64,
+    /// WAL segment size in bytes (default 128 MiB).
+    pub wal_segment_size: u64,
+    /// fsync the WAL on every commit (survives power loss, costs a disk flush per commit).
+    /// Without it commits are written to the kernel, which survives a process crash.
+    pub wal_fsync_every_commit: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            block_duration_ms: 2 * 3600 * 1000,
+            retention_time_ms: Some(15 * 24 * 3600 * 1000),
+            retention_size_bytes: None,
+            ooo_window_ms: 0,
+            wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+            wal_fsync_every_commit: false,
+        }
+    }
+}
+
+/// Why the database could not be opened or maintained.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "data directory {dir} is in use by another process (lock file {lock} is held): {detail}"
+    )]
+    Locked {
+        dir: PathBuf,
+        lock: PathBuf,
+        detail: String,
+    },
+    #[error("I/O error while {op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid option {name}: {reason}")]
+    InvalidOption { name: &'static str, reason: String },
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("compacting blocks in {dir}: {source}")]
+    Compact {
+        dir: PathBuf,
+        #[source]
+        source: CompactError,
+    },
+    #[error("block {block}: {source}")]
+    Block {
+        block: String,
+        #[source]
+        source: BlockError,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A persisted, immutable source of series (a block) that the database queries alongside
+/// the head.
+pub trait BlockSource: Send + Sync {
+    /// Identifier shown in errors and logs (the block's ULID).
+    fn id(&self) -> String;
+    /// Oldest timestamp in the block (inclusive).
+    fn min_time(&self) -> i64;
+    /// End of the block's range (exclusive).
+    fn max_time(&self) -> i64;
+    /// A querier over `[mint, maxt]` (inclusive).
+    fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError>;
+}
+
+impl BlockSource for Block {
+    fn id(&self) -> String {
+        self.meta().ulid.to_string()
+    }
+    fn min_time(&self) -> i64 {
+        self.meta().min_time
+    }
+    fn max_time(&self) -> i64 {
+        self.meta().max_time
+    }
+    fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
+        match Block::querier(self, mint, maxt) {
+            Ok(q) => Ok(Box::new(q)),
+            Err(e) => Err(QueryError::Storage(format!("block {}: {e}", self.id()))),
+        }
+    }
+}
+
+/// A snapshot of the database's self-metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbStats {
+    pub head_series: u64,
+    pub head_chunks: u64,
+    pub head_min_time: Option<i64>,
+    pub head_max_time: Option<i64>,
+    pub samples_appended: u64,
+    pub ooo_samples_appended: u64,
+    pub rejected_out_of_order: u64,
+    pub rejected_out_of_bounds: u64,
+    pub rejected_duplicate: u64,
+    pub series_created: u64,
+    pub series_removed: u64,
+    pub commits: u64,
+    pub wal_bytes: u64,
+    pub wal_segments: u64,
+    pub wal_fsyncs: u64,
+    pub wal_corruptions: u64,
+    pub wal_truncations: u64,
+    pub replay_duration: Duration,
+    pub replay_records: u64,
+    pub replay_unknown_refs: u64,
+    pub checkpoints: u64,
+    pub blocks: usize,
+    /// Blocks cut from the head since open.
+    pub head_compactions: u64,
+    pub compaction_failures: u64,
+}
+
+#[derive(Default)]
+struct DbMetrics {
+    wal_corruptions: AtomicU64,
+    wal_truncations: AtomicU64,
+    replay_nanos: AtomicU64,
+    replay_records: AtomicU64,
+    replay_unknown_refs: AtomicU64,
+    checkpoints: AtomicU64,
+    head_compactions: AtomicU64,
+    compaction_failures: AtomicU64,
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: Options,
+    head: Arc<Head>,
+    wal: Wal,
+    commit_lock: Mutex<()>,
+    blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
+    metrics: DbMetrics,
+    /// One head compaction at a time.
+    compact_lock: Mutex<()>,
+    /// Tombstones records read by the replay, until taken by the tombstones code.
+    replayed_tombstones: Mutex<Vec<Vec<u8>>>,
+    /// Wakes the background compaction thread (capacity 1: triggers coalesce).
+    compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    /// The background compaction thread, joined by [`Db::close`].
+    compactor: Mutex<Option<std::thread::JoinHandle<()>>>,
+    // Held for the lifetime of the database: the flock is released when it is closed.
+    _lock: File,
+}
+
+/// An open database. Cheap to clone; all clones share one head and WAL. `Send + Sync`:
+/// appenders and queriers may be used from many threads.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io {
+            op: "opening lock file",
+            path: path.clone(),
+            source,
+        })?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                lock: path,
+                detail: format!("held by pid {}", holder.trim()),
+            });
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                lock: path,
+                detail: e.to_string(),
+            })
+        }
+    }
+    let _ = f.set_len(0);
+    let _ = write!(f, "{}", std::process::id());
+    Ok(f)
+}
+
+/// Removes block directories that lost their `meta.json`. Blocks are written into
+/// `<ULID>.tmp` and renamed into place only once complete, `meta.json` included, so a
+/// ULID directory without it is one whose deletion (compaction source, retention) was
+/// interrupted by a crash; finishing the deletion is the only correct outcome.
+fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(source) => {
+            return Err(Error::Io {
+                op: "listing data directory",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let is_block_name = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
+        if is_block_name && p.is_dir() && !p.join(block::META_FILENAME).exists() {
+            tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
+            fs::remove_dir_all(&p).map_err(|source| Error::Io {
+                op: "removing half-deleted block",
+                path: p.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Opens (or creates) the database in `dir`, replaying the WAL.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        Db::open_with_progress(dir, opts, |_| {})
+    }
+
+    /// Like [`Db::open`], reporting WAL replay progress after each segment.
+    pub fn open_with_progress(
+        dir: impl AsRef<Path>,
+        opts: Options,
+        mut progress: impl FnMut(ReplayProgress),
+    ) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        if opts.block_duration_ms <= 0 {
+            return Err(Error::InvalidOption {
+                name: "block_duration_ms",
+                reason: format!("must be positive, got {}", opts.block_duration_ms),
+            });
+        }
+        if opts.ooo_window_ms < 0 {
+            return Err(Error::InvalidOption {
+                name: "ooo_window_ms",
+                reason: format!("must not be negative, got {}", opts.ooo_window_ms),
+            });
+        }
+        if opts.wal_segment_size < 64 * 1024 {
+            return Err(Error::InvalidOption {
+                name: "wal_segment_size",
+                reason: format!("must be at least 64 KiB, got {}", opts.wal_segment_size),
+            });
+        }
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            op: "creating data directory",
+            path: dir.clone(),
+            source,
+        })?;
+        let lock = lock_dir(&dir)?;
+        remove_half_deleted_blocks(&dir)?;
+        // Unfinished block writes and sources of an interrupted compaction.
+        for p in compact::remove_leftover_blocks(&dir).map_err(|source| Error::Block {
+            block: dir.display().to_string(),
+            source,
+        })? {
+            tracing::warn!(path = %p.display(), "removed leftover block directory");
+        }
+        let blocks = block::open_blocks(&dir).map_err(|source| Error::Block {
+            block: dir.display().to_string(),
+            source,
+        })?;
+        // WAL samples already persisted in a block are skipped by replay.
+        let blocks_max = blocks.iter().map(|b| b.meta().max_time).max();
+        let wal_dir = dir.join("wal");
+        let head_opts = HeadOptions {
+            chunk_range: opts.block_duration_ms,
+            ooo_window: opts.ooo_window_ms,
+        };
+        let metrics = DbMetrics::default();
+        let started = Instant::now();
+        // Sample workers for replay: all cores but the one reading and creating series.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .clamp(1, 8);
+        let (head, outcome, replayed) = loop {
+            let head = Head::new(head_opts);
+            if let Some(t) = blocks_max {
+                head.set_min_valid_time(t);
+            }
+            match replay_wal(&head, &wal_dir, workers, &mut progress) {
+                Ok((o, st)) => break (head, o, st),
+                Err(WalError::Corruption {
+                    segment,
+                    path,
+                    offset,
+                    reason,
+                }) if path.parent() == Some(wal_dir.as_path()) => {
+                    tracing::warn!(
+                        segment,
+                        offset,
+                        %reason,
+                        "WAL corruption; repairing by truncating there and dropping later segments"
+                    );
+                    metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+                    wal::repair(&wal_dir, segment, offset)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if outcome.truncated_tail.is_some() {
+            metrics.wal_truncations.fetch_add(1, Ordering::Relaxed);
+        }
+        let took = started.elapsed();
+        metrics
+            .replay_nanos
+            .store(took.as_nanos() as u64, Ordering::Relaxed);
+        metrics
+            .replay_records
+            .store(outcome.records, Ordering::Relaxed);
+        metrics
+            .replay_unknown_refs
+            .store(replayed.unknown_refs, Ordering::Relaxed);
+        tracing::info!(
+            records = outcome.records,
+            bytes = outcome.bytes,
+            series = head.num_series(),
+            duration_ms = took.as_millis() as u64,
+            "WAL replay complete"
+        );
+        let wal = Wal::open(
+            &wal_dir,
+            WalOptions {
+                segment_size: opts.wal_segment_size,
+                fsync_every_commit: opts.wal_fsync_every_commit,
+            },
+        )?;
+        let blocks: Vec<Arc<dyn BlockSource>> = blocks
+            .into_iter()
+            .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+            .collect();
+        let db = Db {
+            inner: Arc::new(Inner {
+                dir,
+                opts,
+                head: Arc::new(head),
+                wal,
+                commit_lock: Mutex::new(()),
+                blocks: RwLock::new(blocks),
+                metrics,
+                compact_lock: Mutex::new(()),
+                compact_tx: Mutex::new(None),
+                compactor: Mutex::new(None),
+                replayed_tombstones: Mutex::new(replayed.tombstones),
+                _lock: lock,
+            }),
+        };
+        db.start_compactor();
+        Ok(db)
+    }
+
+    /// Starts the background thread that cuts blocks from the head when signalled by a
+    /// commit. It holds only a weak reference and ends when the database is dropped.
+    fn start_compactor(&self) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("tsdb-compact".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    let Some(inner) = weak.upgrade() else { break };
+                    let db = Db { inner };
+                    if let Err(e) = db.compact_head() {
+                        tracing::error!(error = %e, "head compaction failed");
+                        db.inner
+                            .metrics
+                            .compaction_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        match spawned {
+            Ok(h) => {
+                *self.inner.compact_tx.lock() = Some(tx);
+                *self.inner.compactor.lock() = Some(h);
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot start the compaction thread; call Db::compact_head explicitly"
+            ),
+        }
+    }
+
+    /// True when the head spans more than 1.5 block durations, as Prometheus'
+    /// `Head.compactable`.
+    pub fn head_compactable(&self) -> bool {
+        let h = &self.inner.head;
+        let (min, max) = (h.min_time(), h.max_time());
+        min != i64::MAX
+            && max != i64::MIN
+            && max.saturating_sub(min) > self.inner.opts.block_duration_ms / 2 * 3
+    }
+
+    /// Persists the head's oldest block-aligned range `[mint, mint + block duration)` as a
+    /// block while the head is compactable, then truncates the head and checkpoints the
+    /// WAL. Returns the blocks written. Runs in the background after commits; callable
+    /// directly (tests, shutdown).
+    pub fn compact_head(&self) -> Result<Vec<BlockMeta>> {
+        let _c = self.inner.compact_lock.lock();
+        let bd = self.inner.opts.block_duration_ms;
+        let head = &self.inner.head;
+        let mut written = Vec::new();
+        while self.head_compactable() {
+            let mint = head.min_time().div_euclid(bd).saturating_mul(bd);
+            let maxt = mint.saturating_add(bd);
+            {
+                // From here on no commit can add samples below maxt: in-flight commits have
+                // finished, later ones validate against the new bound.
+                let _g = self.inner.commit_lock.lock();
+                head.set_min_valid_time(maxt);
+            }
+            let series = head.block_series(mint, maxt);
+            if !series.is_empty() {
+                let meta = block::write_block(&self.inner.dir, mint, maxt, series.into_iter())
+                    .map_err(|source| Error::Block {
+                        block: format!("new block [{mint}, {maxt})"),
+                        source,
+                    })?;
+                let path = self.inner.dir.join(meta.ulid.to_string());
+                let b = Block::open(&path).map_err(|source| Error::Block {
+                    block: meta.ulid.to_string(),
+                    source,
+                })?;
+                tracing::info!(
+                    block = %meta.ulid,
+                    mint,
+                    maxt,
+                    series = meta.stats.num_series,
+                    samples = meta.stats.num_samples,
+                    "head block persisted"
+                );
+                self.add_block(Arc::new(b));
+                written.push(meta);
+                self.inner
+                    .metrics
+                    .head_compactions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            self.truncate_head_locked(maxt)?;
+        }
+        if !written.is_empty() {
+            self.compact_blocks_locked()?;
+        }
+        Ok(written)
+    }
+
+    /// Merges persisted blocks into larger ones (leveled: block duration × 3ⁿ, see
+    /// `compact::block_ranges`), deletes blocks beyond the time/size retention, and
+    /// reloads the block list. Runs after every head compaction.
+    pub fn compact_blocks(&self) -> Result<()> {
+        let _c = self.inner.compact_lock.lock();
+        self.compact_blocks_locked()
+    }
+
+    fn compact_blocks_locked(&self) -> Result<()> {
+        let dir = &self.inner.dir;
+        let opts = &self.inner.opts;
+        let ranges = compact::block_ranges(opts.block_duration_ms, opts.retention_time_ms);
+        let merged = compact::compact_data_dir(dir, &ranges).map_err(|source| Error::Compact {
+            dir: dir.clone(),
+            source,
+        })?;
+        let (wal_bytes, _) = self.inner.wal.disk_usage();
+        let retention = Retention {
+            time: opts.retention_time_ms,
+            size: opts.retention_size_bytes,
+        };
+        let deleted = retention::apply_retention(dir, retention, wal_bytes).map_err(|source| {
+            Error::Block {
+                block: dir.display().to_string(),
+                source,
+            }
+        })?;
+        if !merged.is_empty() || !deleted.is_empty() {
+            tracing::info!(
+                merged = merged.len(),
+                deleted = deleted.len(),
+                "blocks compacted and retention applied"
+            );
+            let blocks = block::open_blocks(dir).map_err(|source| Error::Block {
+                block: dir.display().to_string(),
+                source,
+            })?;
+            self.set_blocks(
+                blocks
+                    .into_iter()
+                    .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
+    fn signal_compaction(&self) {
+        if self.head_compactable() {
+            if let Some(tx) = self.inner.compact_tx.lock().as_ref() {
+                // Full means a compaction is already queued.
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    /// The head (for the block writer and tests).
+    pub fn head(&self) -> &Arc<Head> {
+        &self.inner.head
+    }
+
+    /// A new batch appender.
+    pub fn appender(&self) -> DbAppender {
+        DbAppender {
+            inner: self.inner.clone(),
+            series: Vec::new(),
+            index: hashbrown::HashMap::default(),
+            overlay: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds a persisted block to what queriers read, and raises the head's oldest
+    /// appendable time to its end.
+    pub fn add_block(&self, b: Arc<dyn BlockSource>) {
+        self.inner.head.set_min_valid_time(b.max_time());
+        let mut blocks = self.inner.blocks.write();
+        blocks.push(b);
+        blocks.sort_by_key(|b| b.min_time());
+    }
+
+    /// Blocks currently queried.
+    pub fn blocks(&self) -> Vec<Arc<dyn BlockSource>> {
+        self.inner.blocks.read().clone()
+    }
+
+    /// Replaces the block list (after compaction or retention).
+    pub fn set_blocks(&self, blocks: Vec<Arc<dyn BlockSource>>) {
+        let mut b = blocks;
+        b.sort_by_key(|b| b.min_time());
+        *self.inner.blocks.write() = b;
+    }
+
+    /// Drops head data before `mint` (rounded down to a multiple of the block duration, so
+    /// that whole chunks go and the head equals what the checkpoint keeps), garbage-collects
+    /// emptied series and checkpoints the WAL so that the segments written so far are
+    /// replaced by the checkpoint.
+    pub fn truncate_head(&self, mint: i64) -> Result<TruncateStats> {
+        let _c = self.inner.compact_lock.lock();
+        self.truncate_head_locked(mint)
+    }
+
+    fn truncate_head_locked(&self, mint: i64) -> Result<TruncateStats> {
+        let range = self.inner.opts.block_duration_ms;
+        let mint = mint.div_euclid(range).saturating_mul(range);
+        let stats = self.inner.head.truncate(mint);
+        let last = self.inner.wal.next_segment()?;
+        let head = &self.inner.head;
+        wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
+            head.get_by_ref(r).is_some()
+        })?;
+        self.inner
+            .metrics
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    /// Writes a Tombstones record (body encoded by the tombstones code) to the WAL, so that
+    /// a deletion in the head survives a restart. Replay hands the bodies back through
+    /// [`Db::take_replayed_tombstones`]; checkpoints keep them.
+    pub fn log_tombstones(&self, body: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(body.len() + 16);
+        record::encode_tombstones(&mut buf, body);
+        let _g = self.inner.commit_lock.lock();
+        self.inner.wal.log(&buf)?;
+        Ok(())
+    }
+
+    /// The Tombstones record bodies found by the WAL replay at open, in log order (empty
+    /// on the second call).
+    pub fn take_replayed_tombstones(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.inner.replayed_tombstones.lock())
+    }
+
+    /// A querier over head and blocks for `[mint, maxt]`.
+    pub fn querier(&self, mint: i64, maxt: i64) -> Box<dyn Querier> {
+        let head: Box<dyn Querier> =
+            Box::new(HeadQuerier::new(self.inner.head.clone(), mint, maxt));
+        let blocks: Vec<Arc<dyn BlockSource>> = self
+            .inner
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.min_time() <= maxt && mint < b.max_time())
+            .cloned()
+            .collect();
+        if blocks.is_empty() {
+            return head;
+        }
+        let mut qs: Vec<Box<dyn Querier>> = Vec::new();
+        let mut errors = Vec::new();
+        for b in blocks {
+            match b.querier(mint, maxt) {
+                Ok(q) => qs.push(q),
+                Err(e) => errors.push((b.id(), e)),
+            }
+        }
+        qs.push(head);
+        if errors.is_empty() {
+            Box::new(MergeQuerier::new(qs))
+        } else {
+            Box::new(FailingQuerier(errors))
+        }
+    }
+
+    /// A snapshot of the self-metrics.
+    pub fn stats(&self) -> DbStats {
+        let h = self.inner.head.metrics();
+        let w = self.inner.wal.metrics();
+        let m = &self.inner.metrics;
+        let (wal_bytes, wal_segments) = self.inner.wal.disk_usage();
+        let min = self.inner.head.min_time();
+        let max = self.inner.head.max_time();
+        DbStats {
+            head_series: self.inner.head.num_series(),
+            head_chunks: h.chunks.load(Ordering::Relaxed).max(0) as u64,
+            head_min_time: (min != i64::MAX).then_some(min),
+            head_max_time: (max != i64::MIN).then_some(max),
+            samples_appended: h.samples_appended.load(Ordering::Relaxed),
+            ooo_samples_appended: h.ooo_samples_appended.load(Ordering::Relaxed),
+            rejected_out_of_order: h.rejected_out_of_order.load(Ordering::Relaxed),
+            rejected_out_of_bounds: h.rejected_out_of_bounds.load(Ordering::Relaxed),
+            rejected_duplicate: h.rejected_duplicate.load(Ordering::Relaxed),
+            series_created: h.series_created.load(Ordering::Relaxed),
+            series_removed: h.series_removed.load(Ordering::Relaxed),
+            commits: w.commits.load(Ordering::Relaxed),
+            wal_bytes,
+            wal_segments,
+            wal_fsyncs: w.fsyncs.load(Ordering::Relaxed),
+            wal_corruptions: m.wal_corruptions.load(Ordering::Relaxed),
+            wal_truncations: m.wal_truncations.load(Ordering::Relaxed),
+            replay_duration: Duration::from_nanos(m.replay_nanos.load(Ordering::Relaxed)),
+            replay_records: m.replay_records.load(Ordering::Relaxed),
+            replay_unknown_refs: m.replay_unknown_refs.load(Ordering::Relaxed),
+            checkpoints: m.checkpoints.load(Ordering::Relaxed),
+            blocks: self.inner.blocks.read().len(),
+            head_compactions: m.head_compactions.load(Ordering::Relaxed),
+            compaction_failures: m.compaction_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the background compaction (waiting for a running one to finish) and fsyncs
+    /// the WAL. The directory lock is released when the last clone is dropped; dropping
+    /// without `close` while a background compaction runs keeps the lock until it ends.
+    pub fn close(self) -> Result<()> {
+        drop(self.inner.compact_tx.lock().take());
+        let handle = self.inner.compactor.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("the background compaction thread panicked");
+            }
+        }
+        let _g = self.inner.commit_lock.lock();
+        self.inner.wal.sync()?;
+        Ok(())
+    }
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
+        Ok(Db::querier(self, mint, maxt))
+    }
+}
+
+/// Returned when a block could not open a querier: every call reports which.
+struct FailingQuerier(Vec<(String, QueryError)>);
+
+impl FailingQuerier {
+    fn err(&self) -> QueryError {
+        let msg: Vec<String> = self
+            .0
+            .iter()
+            .map(|(b, e)| format!("block {b}: {e}"))
+            .collect();
+        QueryError::Storage(msg.join("; "))
+    }
+}
+
+impl Querier for FailingQuerier {
+    fn select(&self, matchers: &[Matcher]) -> std::result::Result<Vec<Series>, QueryError> {
+        check_matchers(matchers)?;
+        Err(self.err())
+    }
+    fn label_names(&self, _: &[Matcher]) -> std::result::Result<Vec<String>, QueryError> {
+        Err(self.err())
+    }
+    fn label_values(&self, _: &str, _: &[Matcher]) -> std::result::Result<Vec<String>, QueryError> {
+        Err(self.err())
+    }
+}
+
+/// A batch of appends to the database; see the module docs for the commit protocol.
+/// Dropping it without commit rolls back.
+pub struct DbAppender {
+    inner: Arc<Inner>,
+    series: Vec<Arc<MemSeries>>,
+    index: hashbrown::HashMap<u64, usize, MixState>,
+    /// Newest in-order sample of this batch per series (index into `series`).
+    overlay: Vec<Option<(i64, u64)>>,
+    samples: Vec<(u32, i64, f64)>,
+}
+
+impl DbAppender {
+    fn release(&mut self) {
+        for s in self.series.drain(..) {
+            let mut st = s.state.lock();
+            st.pending = st.pending.saturating_sub(1);
+        }
+        self.index.clear();
+        self.overlay.clear();
+        self.samples.clear();
+    }
+
+    fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
+        let inner = self.inner.clone();
+        let head = &inner.head;
+        let _g = inner.commit_lock.lock();
+        let bounds = head.bounds(false);
+        let mut overlay: Vec<Option<(i64, u64)>> = vec![None; self.series.len()];
+        let mut needs_log = vec![false; self.series.len()];
+        let mut accepted: Vec<(u32, i64, f64, Accept)> = Vec::with_capacity(self.samples.len());
+        for &(idx, t, v) in &self.samples {
+            let s = &self.series[idx as usize];
+            let st = s.state.lock();
+            match st.check(t, v.to_bits(), overlay[idx as usize], bounds) {
+                Ok(how) => {
+                    if how == Accept::InOrder {
+                        overlay[idx as usize] = Some((t, v.to_bits()));
+                    }
+                    if !st.logged {
+                        needs_log[idx as usize] = true;
+                    }
+                    accepted.push((idx, t, v, how));
+                }
+                // Another batch committed in between; counted like Prometheus does.
+                Err(e) => head.metrics().count_rejection(&e),
+            }
+        }
+        let mut buf = Vec::new();
+        let to_log: Vec<(u64, Labels)> = needs_log
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n)
+            .map(|(i, _)| (self.series[i].sref, head.labels_of(&self.series[i])))
+            .collect();
+        if !to_log.is_empty() {
+            record::encode_series(&mut buf, to_log.iter().map(|(r, l)| (*r, l)));
+        }
+        let refs: Vec<RefSample> = accepted
+            .iter()
+            .filter(|a| a.3 != Accept::Duplicate)
+            .map(|&(idx, t, v, _)| RefSample {
+                sref: self.series[idx as usize].sref,
+                t,
+                v,
+            })
+            .collect();
+        if !refs.is_empty() {
+            record::encode_samples(&mut buf, &refs);
+        }
+        inner
+            .wal
+            .log(&buf)
+            .map_err(|e| AppendError::Storage(e.to_string()))?;
+        for (i, s) in self.series.iter().enumerate() {
+            if needs_log[i] {
+                s.state.lock().logged = true;
+            }
+        }
+        let mut acc = ApplyAcc::default();
+        for &(idx, t, v, how) in &accepted {
+            let mut st = self.series[idx as usize].state.lock();
+            head.apply(&mut st, t, v, how, &mut acc);
+        }
+        head.flush_acc(&mut acc);
+        Ok(())
+    }
+}
+
+impl Appender for DbAppender {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> std::result::Result<(), AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::InvalidLabels {
+                labels: labels.to_string(),
+                reason: "empty label set".into(),
+            });
+        }
+        if labels.iter().any(|l| l.name.is_empty()) {
+            return Err(AppendError::InvalidLabels {
+                labels: labels.to_string(),
+                reason: "empty label name".into(),
+            });
+        }
+        let head = &self.inner.head;
+        let (s, _) = head.get_or_create(labels, true);
+        let idx = match self.index.get(&s.sref) {
+            Some(&i) => {
+                // Already held by this batch: drop the extra pending mark.
+                let mut st = s.state.lock();
+                st.pending = st.pending.saturating_sub(1);
+                i
+            }
+            None => {
+                let i = self.series.len();
+                self.index.insert(s.sref, i);
+                self.series.push(s);
+                self.overlay.push(None);
+                i
+            }
+        };
+        let check = {
+            let st = self.series[idx].state.lock();
+            st.check(t, v.to_bits(), self.overlay[idx], head.bounds(false))
+        };
+        match check {
+            Ok(how) => {
+                if how == Accept::InOrder {
+                    self.overlay[idx] = Some((t, v.to_bits()));
+                }
+                self.samples.push((idx as u32, t, v));
+                Ok(())
+            }
+            Err(e) => {
+                head.metrics().count_rejection(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn commit(&mut self) -> std::result::Result<(), AppendError> {
+        let r = if self.samples.is_empty() {
+            Ok(())
+        } else {
+            self.do_commit()
+        };
+        self.release();
+        if r.is_ok() {
+            Db {
+                inner: self.inner.clone(),
+            }
+            .signal_compaction();
+        }
+        r
+    }
+
+    fn rollback(&mut self) {
+        self.release();
+    }
+}
+
+impl Drop for DbAppender {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{is_stale_nan, Sample, STALE_NAN};
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs)
+    }
+
+    fn read(db: &Db, m: Matcher) -> Vec<(Labels, Vec<Sample>)> {
+        db.querier(i64::MIN, i64::MAX)
+            .select(&[m])
+            .unwrap()
+            .into_iter()
+            .map(|mut s| {
+                let v = std::iter::from_fn(|| s.samples.next()).collect();
+                (s.labels, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn append_commit_query_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let a = l(&[("__name__", "m"), ("i", "a")]);
+        {
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            let mut app = db.appender();
+            app.append(&a, 1000, 1.0).unwrap();
+            app.append(&a, 2000, STALE_NAN).unwrap();
+            assert!(
+                read(&db, Matcher::equal("i", "a")).is_empty(),
+                "invisible before commit"
+            );
+            app.commit().unwrap();
+            let got = read(&db, Matcher::equal("i", "a"));
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].1.len(), 2);
+            db.close().unwrap();
+        }
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let got = read(&db, Matcher::equal("__name__", "m"));
+        assert_eq!(got[0].0, a);
+        assert_eq!(got[0].1[0], Sample::new(1000, 1.0));
+        assert!(
+            is_stale_nan(got[0].1[1].v),
+            "stale marker survives replay bit-exactly"
+        );
+        assert_eq!(db.stats().replay_records, 2);
+    }
+
+    #[test]
+    fn rollback_and_rejections_are_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let a = l(&[("x", "1")]);
+        let mut app = db.appender();
+        app.append(&a, 10, 1.0).unwrap();
+        app.rollback();
+        assert!(read(&db, Matcher::equal("x", "1")).is_empty());
+        app.append(&a, 10, 1.0).unwrap();
+        assert!(matches!(
+            app.append(&a, 5, 1.0),
+            Err(AppendError::OutOfOrder { t: 5, last: 10 })
+        ));
+        assert!(matches!(
+            app.append(&a, 10, 2.0),
+            Err(AppendError::DuplicateSampleForTimestamp { t: 10 })
+        ));
+        app.append(&a, 10, 1.0).unwrap();
+        app.commit().unwrap();
+        let s = db.stats();
+        assert_eq!(s.rejected_out_of_order, 1);
+        assert_eq!(s.rejected_duplicate, 1);
+        assert_eq!(s.samples_appended, 1);
+        assert_eq!(s.head_series, 1);
+        assert!(matches!(
+            db.appender().append(&Labels::empty(), 1, 1.0),
+            Err(AppendError::InvalidLabels { .. })
+        ));
+    }
+
+    #[test]
+    fn tombstone_records_survive_restart_and_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            db.log_tombstones(b"first").unwrap();
+            let mut app = db.appender();
+            app.append(&l(&[("a", "1")]), 1000, 1.0).unwrap();
+            app.commit().unwrap();
+            db.truncate_head(0).unwrap();
+            db.log_tombstones(b"second").unwrap();
+        }
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert_eq!(
+            db.take_replayed_tombstones(),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
+        assert!(db.take_replayed_tombstones().is_empty());
+    }
+
+    #[test]
+    fn second_open_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let _db = Db::open(d.path(), Options::default()).unwrap();
+        let err = Db::open(d.path(), Options::default()).err().unwrap();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another process"));
+    }
+
+    #[test]
+    fn db_is_send_sync_and_appenders_work_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Db>();
+        fn assert_send<T: Send>() {}
+        assert_send::<DbAppender>();
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        std::thread::scope(|sc| {
+            for th in 0..4 {
+                let db = db.clone();
+                sc.spawn(move || {
+                    for b in 0..50 {
+                        let mut app = db.appender();
+                        for s in 0..20 {
+                            let lbl = l(&[("s", &s.to_string()), ("th", &th.to_string())]);
+                            app.append(&lbl, b * 1000, b as f64).unwrap();
+                        }
+                        app.commit().unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(db.stats().head_series, 80);
+        assert_eq!(db.stats().samples_appended, 80 * 50);
+        drop(db);
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert_eq!(db.stats().head_series, 80);
+        assert_eq!(db.stats().samples_appended, 80 * 50);
+    }
+}

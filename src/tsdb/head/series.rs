@@ -1,0 +1,574 @@
+//! One in-memory series of the head: its labels as symbol ids, its closed chunks, the open
+//! chunk being appended to, and (when an out-of-order window is configured) a small sorted
+//! buffer of out-of-order samples.
+//!
+//! Mirrors Prometheus `tsdb/head.go` `memSeries` and `tsdb/head_append.go` (`appendable`,
+//! `append`, chunk cutting): a chunk is cut after 120 samples or when a sample crosses the
+//! chunk range boundary, so chunks never straddle a block boundary.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::model::Sample;
+use crate::storage::{AppendError, SampleIterator};
+use crate::tsdb::chunkenc::{Encoding, XorChunk, XorIterator};
+use crate::tsdb::chunks::ChunkMeta;
+
+/// Samples a head chunk holds before a new one is cut (Prometheus' target).
+pub const SAMPLES_PER_CHUNK: usize = 120;
+
+/// A series in the head.
+pub struct MemSeries {
+    /// The series ref, unique in the head and stable across WAL replays.
+    pub sref: u64,
+    /// `Labels::stable_hash` of the label set.
+    pub hash: u64,
+    /// (name id, value id) pairs sorted by name, ids into the head's symbol table.
+    pub labels: Box<[[u32; 2]]>,
+    pub(crate) state: Mutex<SeriesState>,
+}
+
+impl MemSeries {
+    pub(crate) fn new(sref: u64, hash: u64, labels: Box<[[u32; 2]]>) -> Self {
+        MemSeries {
+            sref,
+            hash,
+            labels,
+            state: Mutex::new(SeriesState::default()),
+        }
+    }
+}
+
+/// An immutable, complete chunk.
+#[derive(Clone)]
+pub(crate) struct ClosedChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub data: Arc<[u8]>,
+}
+
+/// How a validated sample is to be applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// After the last sample: goes into the open chunk.
+    InOrder,
+    /// Same timestamp and same value bits as a stored sample: accepted, nothing stored.
+    Duplicate,
+    /// Before the last sample but within the out-of-order window.
+    OutOfOrder,
+}
+
+/// Limits a sample is validated against.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// Oldest appendable timestamp (head truncation point).
+    pub min_valid: i64,
+    /// Oldest timestamp accepted out of order; `None` disables out-of-order appends.
+    pub ooo_min: Option<i64>,
+}
+
+/// The mutable part of a series, behind its lock.
+#[derive(Default)]
+pub(crate) struct SeriesState {
+    pub closed: Vec<ClosedChunk>,
+    pub open: Option<XorChunk>,
+    // Boxed so that the common case (no out-of-order data) costs 8 bytes, not 24.
+    #[allow(clippy::box_collection)]
+    pub ooo: Option<Box<Vec<Sample>>>,
+    /// Timestamp and value bits of the newest in-order sample, if any was ever appended.
+    pub last: Option<(i64, u64)>,
+    /// Appenders holding this series in an uncommitted batch; garbage collection skips it.
+    pub pending: u32,
+    /// True once a Series record for it is in the WAL.
+    pub logged: bool,
+}
+
+fn chunk_end(min_t: i64, range: i64) -> i64 {
+    let range = range.max(1);
+    min_t
+        .div_euclid(range)
+        .saturating_mul(range)
+        .saturating_add(range)
+}
+
+impl SeriesState {
+    /// Decides whether `(t, bits)` can be appended, given the newest sample of the caller's
+    /// uncommitted batch for this series (`overlay`) and `bounds`.
+    pub fn check(
+        &self,
+        t: i64,
+        bits: u64,
+        overlay: Option<(i64, u64)>,
+        bounds: Bounds,
+    ) -> Result<Accept, AppendError> {
+        if t < bounds.min_valid {
+            return Err(AppendError::OutOfBounds {
+                t,
+                min_valid: bounds.min_valid,
+            });
+        }
+        let last = match (overlay, self.last) {
+            (Some(o), Some(l)) => Some(if o.0 >= l.0 { o } else { l }),
+            (o, l) => o.or(l),
+        };
+        let Some((lt, lb)) = last else {
+            return Ok(Accept::InOrder);
+        };
+        if t > lt {
+            return Ok(Accept::InOrder);
+        }
+        if t == lt {
+            return if lb == bits {
+                Ok(Accept::Duplicate)
+            } else {
+                Err(AppendError::DuplicateSampleForTimestamp { t })
+            };
+        }
+        match bounds.ooo_min {
+            Some(min) if t >= min => match self.value_at(t) {
+                Some(b) if b == bits => Ok(Accept::Duplicate),
+                Some(_) => Err(AppendError::DuplicateSampleForTimestamp { t }),
+                None => Ok(Accept::OutOfOrder),
+            },
+            _ => Err(AppendError::OutOfOrder { t, last: lt }),
+        }
+    }
+
+    /// Stores a sample that [`check`](Self::check) accepted. Returns false when an
+    /// out-of-order sample collided with one already buffered (kept the first; counted by
+    /// the caller as a duplicate).
+    pub fn apply(&mut self, t: i64, v: f64, how: Accept, chunk_range: i64) -> bool {
+        match how {
+            Accept::Duplicate => true,
+            Accept::InOrder => {
+                let cut = match &self.open {
+                    None => true,
+                    Some(c) => {
+                        c.num_samples() >= SAMPLES_PER_CHUNK
+                            || c.is_full()
+                            || t >= chunk_end(c.min_time(), chunk_range)
+                    }
+                };
+                if cut {
+                    self.cut_open_chunk();
+                }
+                if let Some(c) = self.open.as_mut() {
+                    c.append(t, v);
+                }
+                self.last = Some((t, v.to_bits()));
+                true
+            }
+            Accept::OutOfOrder => {
+                let buf = self.ooo.get_or_insert_with(Default::default);
+                match buf.binary_search_by_key(&t, |s| s.t) {
+                    Ok(_) => false,
+                    Err(i) => {
+                        buf.insert(i, Sample::new(t, v));
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the open chunk (if any) and starts a new empty one.
+    fn cut_open_chunk(&mut self) {
+        if let Some(mut c) = self.open.take() {
+            if c.num_samples() > 0 {
+                c.shrink_to_fit();
+                self.closed.push(ClosedChunk {
+                    min_t: c.min_time(),
+                    max_t: c.max_time(),
+                    data: Arc::from(c.bytes()),
+                });
+            }
+        }
+        self.open = Some(XorChunk::new());
+    }
+
+    /// Value bits stored at exactly `t`, if any.
+    pub fn value_at(&self, t: i64) -> Option<u64> {
+        if let Some(buf) = &self.ooo {
+            if let Ok(i) = buf.binary_search_by_key(&t, |s| s.t) {
+                return Some(buf[i].v.to_bits());
+            }
+        }
+        if let Some(c) = &self.open {
+            if c.num_samples() > 0 && c.min_time() <= t && t <= c.max_time() {
+                return c.iter().find(|s| s.t == t).map(|s| s.v.to_bits());
+            }
+        }
+        let i = self.closed.partition_point(|c| c.max_t < t);
+        let c = self.closed.get(i)?;
+        if c.min_t > t {
+            return None;
+        }
+        XorIterator::new(&c.data[..])
+            .ok()?
+            .find(|s| s.t == t)
+            .map(|s| s.v.to_bits())
+    }
+
+    /// Drops chunks and buffered samples entirely before `mint`. Returns the number of
+    /// chunks removed.
+    pub fn truncate(&mut self, mint: i64) -> usize {
+        let before = self.num_chunks();
+        self.closed.retain(|c| c.max_t >= mint);
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|c| c.num_samples() == 0 || c.max_time() < mint)
+        {
+            self.open = None;
+        }
+        if let Some(buf) = self.ooo.as_mut() {
+            buf.retain(|s| s.t >= mint);
+            if buf.is_empty() {
+                self.ooo = None;
+            }
+        }
+        before - self.num_chunks()
+    }
+
+    /// True when the series holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.closed.is_empty()
+            && self.open.as_ref().is_none_or(|c| c.num_samples() == 0)
+            && self.ooo.is_none()
+    }
+
+    /// In-memory chunks (closed plus a non-empty open one).
+    pub fn num_chunks(&self) -> usize {
+        self.closed.len() + usize::from(self.open.as_ref().is_some_and(|c| c.num_samples() > 0))
+    }
+
+    /// A copy of what a query over `[mint, maxt]` needs: shared closed chunks, a copy of the
+    /// open chunk and the buffered out-of-order samples in range. `None` when nothing is in
+    /// range.
+    pub fn snapshot(&self, mint: i64, maxt: i64) -> Option<SeriesSnapshot> {
+        let mut chunks: Vec<ClosedChunk> = self
+            .closed
+            .iter()
+            .filter(|c| c.min_t <= maxt && mint <= c.max_t)
+            .cloned()
+            .collect();
+        if let Some(c) = self.open.as_ref().filter(|c| c.num_samples() > 0) {
+            if c.min_time() <= maxt && mint <= c.max_time() {
+                chunks.push(ClosedChunk {
+                    min_t: c.min_time(),
+                    max_t: c.max_time(),
+                    data: Arc::from(c.bytes()),
+                });
+            }
+        }
+        let ooo: Vec<Sample> = self
+            .ooo
+            .as_ref()
+            .map(|b| {
+                b.iter()
+                    .filter(|s| s.t >= mint && s.t <= maxt)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if chunks.is_empty() && ooo.is_empty() {
+            return None;
+        }
+        Some(SeriesSnapshot { chunks, ooo })
+    }
+
+    /// The series' data in `[mint, maxt)` as chunks for a block. In-order chunks are shared
+    /// as they are; when out-of-order samples fall in the range, the range is decoded, merged
+    /// and re-encoded.
+    pub fn block_chunks(&self, mint: i64, maxt_excl: i64) -> Vec<ChunkMeta> {
+        let last = maxt_excl.saturating_sub(1);
+        let Some(snap) = self.snapshot(mint, last) else {
+            return Vec::new();
+        };
+        let whole = snap
+            .chunks
+            .iter()
+            .all(|c| c.min_t >= mint && c.max_t <= last);
+        if snap.ooo.is_empty() && whole {
+            return snap
+                .chunks
+                .into_iter()
+                .map(|c| ChunkMeta {
+                    min_time: c.min_t,
+                    max_time: c.max_t,
+                    encoding: Encoding::Xor,
+                    data: c.data,
+                })
+                .collect();
+        }
+        let mut it = snap.into_iter(mint, last);
+        let mut out = Vec::new();
+        let mut cur = XorChunk::new();
+        while let Some(s) = it.next() {
+            if cur.num_samples() >= SAMPLES_PER_CHUNK {
+                out.push(meta_of(&cur));
+                cur = XorChunk::new();
+            }
+            cur.append(s.t, s.v);
+        }
+        if cur.num_samples() > 0 {
+            out.push(meta_of(&cur));
+        }
+        out
+    }
+}
+
+fn meta_of(c: &XorChunk) -> ChunkMeta {
+    ChunkMeta {
+        min_time: c.min_time(),
+        max_time: c.max_time(),
+        encoding: Encoding::Xor,
+        data: Arc::from(c.bytes()),
+    }
+}
+
+/// What a query holds of one series after releasing the series lock.
+pub struct SeriesSnapshot {
+    chunks: Vec<ClosedChunk>,
+    ooo: Vec<Sample>,
+}
+
+impl SeriesSnapshot {
+    /// Iterates the samples within `[mint, maxt]`, in-order chunks merged with out-of-order
+    /// samples (an in-order sample wins a timestamp tie).
+    pub fn into_iter(self, mint: i64, maxt: i64) -> HeadSeriesIterator {
+        HeadSeriesIterator {
+            chunks: self.chunks,
+            next_chunk: 0,
+            cur: None,
+            peeked: None,
+            ooo: self.ooo,
+            ooo_pos: 0,
+            mint,
+            maxt,
+        }
+    }
+}
+
+/// Lazily decodes a head series' chunks for a query.
+pub struct HeadSeriesIterator {
+    chunks: Vec<ClosedChunk>,
+    next_chunk: usize,
+    cur: Option<XorIterator<Arc<[u8]>>>,
+    peeked: Option<Sample>,
+    ooo: Vec<Sample>,
+    ooo_pos: usize,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadSeriesIterator {
+    /// Next in-order sample within range.
+    fn next_in_order(&mut self) -> Option<Sample> {
+        if let Some(s) = self.peeked.take() {
+            return Some(s);
+        }
+        loop {
+            if let Some(it) = self.cur.as_mut() {
+                match it.next_sample() {
+                    Some(s) if s.t < self.mint => continue,
+                    Some(s) if s.t > self.maxt => {
+                        self.cur = None;
+                        self.next_chunk = self.chunks.len();
+                        return None;
+                    }
+                    Some(s) => return Some(s),
+                    None => self.cur = None,
+                }
+            }
+            let c = self.chunks.get(self.next_chunk)?;
+            self.next_chunk += 1;
+            self.cur = XorIterator::new(c.data.clone()).ok();
+        }
+    }
+}
+
+impl SampleIterator for HeadSeriesIterator {
+    fn next(&mut self) -> Option<Sample> {
+        let a = self.next_in_order();
+        let b = self.ooo.get(self.ooo_pos).copied();
+        match (a, b) {
+            (None, None) => None,
+            (Some(a), None) => Some(a),
+            (None, Some(b)) => {
+                self.ooo_pos += 1;
+                Some(b)
+            }
+            (Some(a), Some(b)) => {
+                if b.t < a.t {
+                    self.peeked = Some(a);
+                    self.ooo_pos += 1;
+                    Some(b)
+                } else {
+                    if b.t == a.t {
+                        self.ooo_pos += 1;
+                    }
+                    Some(a)
+                }
+            }
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        if self.peeked.is_none_or(|p| p.t < t) {
+            self.peeked = None;
+            // Skip whole chunks that end before t.
+            if self.cur.is_none() {
+                while self
+                    .chunks
+                    .get(self.next_chunk)
+                    .is_some_and(|c| c.max_t < t)
+                {
+                    self.next_chunk += 1;
+                }
+            }
+            self.mint = self.mint.max(t);
+        }
+        while self.ooo.get(self.ooo_pos).is_some_and(|s| s.t < t) {
+            self.ooo_pos += 1;
+        }
+        loop {
+            let s = self.next()?;
+            if s.t >= t {
+                return Some(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::STALE_NAN;
+
+    const RANGE: i64 = 7_200_000;
+
+    fn bounds(ooo: Option<i64>) -> Bounds {
+        Bounds {
+            min_valid: i64::MIN,
+            ooo_min: ooo,
+        }
+    }
+
+    fn put(st: &mut SeriesState, t: i64, v: f64, ooo: Option<i64>) -> Result<Accept, AppendError> {
+        let a = st.check(t, v.to_bits(), None, bounds(ooo))?;
+        st.apply(t, v, a, RANGE);
+        Ok(a)
+    }
+
+    fn all(st: &SeriesState) -> Vec<Sample> {
+        let mut it = st
+            .snapshot(i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter(i64::MIN, i64::MAX);
+        std::iter::from_fn(|| it.next()).collect()
+    }
+
+    #[test]
+    fn cuts_at_120_samples_and_at_range_boundary() {
+        let mut st = SeriesState::default();
+        for i in 0..250 {
+            put(&mut st, i * 1000, i as f64, None).unwrap();
+        }
+        assert_eq!(st.closed.len(), 2);
+        assert_eq!(st.closed[0].max_t, 119_000);
+        assert_eq!(st.num_chunks(), 3);
+        let mut st = SeriesState::default();
+        put(&mut st, RANGE - 10, 1.0, None).unwrap();
+        put(&mut st, RANGE, 2.0, None).unwrap();
+        assert_eq!(st.closed.len(), 1, "crossing the range boundary cuts");
+        assert_eq!(all(&st).len(), 2);
+    }
+
+    #[test]
+    fn duplicates_and_out_of_order() {
+        let mut st = SeriesState::default();
+        put(&mut st, 10, 1.0, None).unwrap();
+        assert_eq!(put(&mut st, 10, 1.0, None), Ok(Accept::Duplicate));
+        assert_eq!(
+            put(&mut st, 10, 2.0, None),
+            Err(AppendError::DuplicateSampleForTimestamp { t: 10 })
+        );
+        assert_eq!(
+            put(&mut st, 5, 2.0, None),
+            Err(AppendError::OutOfOrder { t: 5, last: 10 })
+        );
+        assert_eq!(put(&mut st, 5, 2.0, Some(0)), Ok(Accept::OutOfOrder));
+        assert_eq!(put(&mut st, 5, 2.0, Some(0)), Ok(Accept::Duplicate));
+        assert!(put(&mut st, 5, 3.0, Some(0)).is_err());
+        put(&mut st, 20, 4.0, None).unwrap();
+        assert!(put(&mut st, 20, 5.0, Some(0)).is_err());
+        assert!(
+            put(&mut st, 10, 5.0, Some(0)).is_err(),
+            "collides with in-order data"
+        );
+        assert!(
+            put(&mut st, -1, 5.0, Some(0)).is_err(),
+            "older than the window"
+        );
+        let ts: Vec<i64> = all(&st).iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![5, 10, 20]);
+        // Overlay: the batch's own newest sample counts.
+        assert!(st.check(25, 0, Some((30, 0)), bounds(None)).is_err());
+        assert_eq!(
+            st.check(30, 7, Some((30, 7)), bounds(None)),
+            Ok(Accept::Duplicate)
+        );
+        let b = Bounds {
+            min_valid: 100,
+            ooo_min: None,
+        };
+        assert!(matches!(
+            st.check(99, 0, None, b),
+            Err(AppendError::OutOfBounds { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_marker_is_bit_exact_and_truncate() {
+        let mut st = SeriesState::default();
+        for i in 0..300 {
+            let v = if i % 7 == 0 { STALE_NAN } else { i as f64 };
+            put(&mut st, i * 60_000, v, None).unwrap();
+        }
+        let got = all(&st);
+        assert_eq!(got.len(), 300);
+        assert!(got
+            .iter()
+            .all(|s| (s.t / 60_000) % 7 != 0 || s.v.to_bits() == STALE_NAN.to_bits()));
+        let removed = st.truncate(RANGE);
+        assert!(removed > 0);
+        assert!(all(&st).iter().all(|s| s.t >= RANGE - 120 * 60_000));
+        st.truncate(i64::MAX);
+        assert!(st.is_empty());
+    }
+
+    #[test]
+    fn seek_and_range() {
+        let mut st = SeriesState::default();
+        for i in 0..500 {
+            put(&mut st, i * 10, i as f64, None).unwrap();
+        }
+        put(&mut st, 15, -1.0, Some(0)).unwrap();
+        let mut it = st.snapshot(100, 2000).unwrap().into_iter(100, 2000);
+        assert_eq!(it.next().map(|s| s.t), Some(100));
+        assert_eq!(it.seek(1500).map(|s| s.t), Some(1500));
+        assert_eq!(it.seek(1500).map(|s| s.t), Some(1510));
+        assert_eq!(
+            std::iter::from_fn(|| it.next()).last().map(|s| s.t),
+            Some(2000)
+        );
+        let mut it = st.snapshot(0, 30).unwrap().into_iter(0, 30);
+        let ts: Vec<i64> = std::iter::from_fn(|| it.next()).map(|s| s.t).collect();
+        assert_eq!(ts, vec![0, 10, 15, 20, 30]);
+        let chunks = st.block_chunks(0, 2000);
+        let n: usize = chunks.iter().map(|c| c.iter().unwrap().count()).sum();
+        assert_eq!(n, 201);
+    }
+}

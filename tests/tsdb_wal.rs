@@ -1,0 +1,282 @@
+//! End-to-end WAL behaviour through `Db`: torn tails, corruption in the middle, repair, and
+//! checkpoints, on real files in temp directories.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use promtui::model::{Labels, Matcher, Sample};
+use promtui::storage::Appender;
+use promtui::tsdb::wal::{self, WalError};
+use promtui::tsdb::{Db, Options};
+
+fn lbl(i: usize) -> Labels {
+    Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())])
+}
+
+fn dump(db: &Db) -> Vec<(Labels, Vec<(i64, u64)>)> {
+    db.querier(i64::MIN, i64::MAX)
+        .select(&[Matcher::equal("__name__", "m")])
+        .unwrap()
+        .into_iter()
+        .map(|mut s| {
+            let v = std::iter::from_fn(|| s.samples.next())
+                .map(|x: Sample| (x.t, x.v.to_bits()))
+                .collect();
+            (s.labels, v)
+        })
+        .collect()
+}
+
+fn commit_batch(db: &Db, b: usize, series: usize) {
+    let mut app = db.appender();
+    for i in 0..series {
+        app.append(&lbl(i), b as i64 * 1000, (b * 100 + i) as f64)
+            .unwrap();
+    }
+    app.commit().unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else if e.file_name() != "lock" {
+            fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+fn last_segment(wal_dir: &Path) -> PathBuf {
+    let segs = wal::list_segments(wal_dir).unwrap();
+    wal_dir.join(wal::segment_name(*segs.last().unwrap()))
+}
+
+fn last_segment_with_data(wal_dir: &Path) -> PathBuf {
+    let segs = wal::list_segments(wal_dir).unwrap();
+    segs.iter()
+        .rev()
+        .map(|s| wal_dir.join(wal::segment_name(*s)))
+        .find(|p| fs::metadata(p).unwrap().len() > 0)
+        .unwrap()
+}
+
+#[test]
+fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
+    let d = tempfile::tempdir().unwrap();
+    let (before, after);
+    {
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        for b in 1..=5 {
+            commit_batch(&db, b, 3);
+        }
+        let seg = last_segment(&d.path().join("wal"));
+        before = fs::metadata(&seg).unwrap().len();
+        // The last commit creates a new series too: a Series and a Samples record.
+        let mut app = db.appender();
+        app.append(&lbl(99), 6000, 6.0).unwrap();
+        app.append(&lbl(0), 6000, 6.0).unwrap();
+        app.commit().unwrap();
+        after = fs::metadata(&seg).unwrap().len();
+        db.close().unwrap();
+    }
+    assert!(after > before);
+    // The torn commit holds two records (Series, then Samples); between them is a clean cut.
+    let boundary = {
+        let bytes = fs::read(last_segment_with_data(&d.path().join("wal"))).unwrap();
+        let h = &bytes[before as usize..before as usize + 4];
+        before + 8 + u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+    };
+    assert!(boundary < after);
+    let reference = {
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        dump(&db)
+    };
+    for cut in before..after {
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(d.path(), work.path());
+        let seg = last_segment(&work.path().join("wal"));
+        // The reopen above created an empty newer segment; drop it so the cut one is last.
+        if fs::metadata(&seg).unwrap().len() == 0 {
+            fs::remove_file(&seg).unwrap();
+        }
+        let seg = last_segment(&work.path().join("wal"));
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let db = Db::open(work.path(), Options::default())
+            .unwrap_or_else(|e| panic!("open after cut at {cut} failed: {e}"));
+        let got = dump(&db);
+        // Everything from the first five commits is there; the torn commit is not.
+        let want: Vec<(Labels, Vec<(i64, u64)>)> = reference
+            .iter()
+            .filter(|(l, _)| l != &lbl(99))
+            .map(|(l, s)| {
+                (
+                    l.clone(),
+                    s.iter().copied().filter(|x| x.0 < 6000).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "cut at {cut}");
+        let st = db.stats();
+        let torn = cut != before && cut != boundary;
+        assert_eq!(st.wal_truncations, u64::from(torn), "cut at {cut}");
+        assert_eq!(st.wal_corruptions, 0);
+        // And it stays writable and consistent after the truncation.
+        commit_batch(&db, 7, 1);
+        drop(db);
+        let db = Db::open(work.path(), Options::default()).unwrap();
+        assert_eq!(dump(&db)[0].1.last().unwrap().0, 7000);
+    }
+}
+
+#[test]
+fn corruption_in_the_middle_is_an_error_naming_segment_and_offset_and_repair_keeps_the_prefix() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let opts = Options {
+            wal_segment_size: 64 * 1024,
+            ..Options::default()
+        };
+        let db = Db::open(d.path(), opts).unwrap();
+        for b in 1..=1500 {
+            commit_batch(&db, b, 20);
+        }
+        db.close().unwrap();
+    }
+    let wal_dir = d.path().join("wal");
+    let segs = wal::list_segments(&wal_dir).unwrap();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let victim = wal_dir.join(wal::segment_name(segs[1]));
+    let mut bytes = fs::read(&victim).unwrap();
+    let pos = bytes.len() / 2;
+    bytes[pos] ^= 0xff;
+    fs::write(&victim, &bytes).unwrap();
+
+    let err = wal::replay(&wal_dir, |_| Ok(()), |_| {}).unwrap_err();
+    match &err {
+        WalError::Corruption {
+            segment, offset, ..
+        } => {
+            assert_eq!(*segment, segs[1]);
+            assert!(*offset <= pos as u64 && *offset > 0, "offset {offset}");
+        }
+        other => panic!("expected corruption, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("segment {}", segs[1])) && msg.contains("offset"),
+        "{msg}"
+    );
+
+    // Db::open repairs: keeps everything before the damaged record, drops the rest.
+    let db = Db::open(d.path(), Options::default()).unwrap();
+    let st = db.stats();
+    assert_eq!(st.wal_corruptions, 1);
+    let got = dump(&db);
+    assert_eq!(got.len(), 20);
+    let n = got[0].1.len();
+    assert!(n > 10 && n < 1500, "kept {n} samples");
+    for (_, s) in &got {
+        // A contiguous prefix of batches 1..=k.
+        assert!(s
+            .iter()
+            .enumerate()
+            .all(|(i, x)| x.0 == (i as i64 + 1) * 1000));
+    }
+    // Later segments were dropped; the reopened WAL writes right after the repaired one.
+    assert_eq!(
+        wal::list_segments(&wal_dir).unwrap(),
+        (segs[0]..=segs[1] + 1).collect::<Vec<u32>>()
+    );
+    assert!(fs::metadata(&victim).unwrap().len() <= pos as u64);
+}
+
+#[test]
+fn corruption_followed_by_valid_records_in_the_last_segment_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        for b in 1..=50 {
+            commit_batch(&db, b, 5);
+        }
+    }
+    let wal_dir = d.path().join("wal");
+    let seg = last_segment(&wal_dir);
+    let mut bytes = fs::read(&seg).unwrap();
+    let pos = bytes.len() / 3;
+    bytes[pos] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    let err = wal::replay(&wal_dir, |_| Ok(()), |_| {}).unwrap_err();
+    assert!(matches!(err, WalError::Corruption { .. }), "{err}");
+    // wal::repair (what Db::open does) makes it readable again.
+    if let WalError::Corruption {
+        segment, offset, ..
+    } = err
+    {
+        wal::repair(&wal_dir, segment, offset).unwrap();
+    }
+    let out = wal::replay(&wal_dir, |_| Ok(()), |_| {}).unwrap();
+    assert!(out.records > 0);
+}
+
+#[test]
+fn checkpoint_then_replay_equals_state_before() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = Options {
+        wal_segment_size: 64 * 1024,
+        // Long enough that the head (300 s of data) is never compactable, so only the
+        // explicit truncation below touches it.
+        block_duration_ms: 250_000,
+        ..Options::default()
+    };
+    let (before, stats_before);
+    {
+        let db = Db::open(d.path(), opts.clone()).unwrap();
+        for b in 1..=300 {
+            // Series i stops receiving samples after batch 10*i, so truncation empties some.
+            let mut app = db.appender();
+            for i in 0..30 {
+                if b <= 10 * i + 10 {
+                    app.append(&lbl(i), b as i64 * 1000, (b * i) as f64)
+                        .unwrap();
+                }
+            }
+            app.commit().unwrap();
+        }
+        let t = db.truncate_head(260_000).unwrap();
+        assert!(t.series_removed > 0);
+        // Appends after the checkpoint land in the new segments.
+        let mut app = db.appender();
+        app.append(&lbl(29), 301_000, 1.5).unwrap();
+        app.commit().unwrap();
+        before = dump(&db);
+        stats_before = db.stats();
+        assert_eq!(stats_before.checkpoints, 1);
+        db.close().unwrap();
+    }
+    let wal_dir = d.path().join("wal");
+    let cp = wal::last_checkpoint(&wal_dir).unwrap();
+    assert!(cp.is_some(), "checkpoint directory exists");
+    let first_seg = wal::list_segments(&wal_dir).unwrap()[0];
+    assert!(first_seg > cp.unwrap().0, "covered segments were deleted");
+    let mut progress = Vec::new();
+    let db = Db::open_with_progress(d.path(), opts, |p| progress.push(p)).unwrap();
+    let after = dump(&db);
+    assert_eq!(after, before);
+    assert_eq!(db.stats().head_series, stats_before.head_series);
+    assert!(progress.first().unwrap().in_checkpoint);
+    let last = progress.last().unwrap();
+    assert_eq!(last.segments_done, last.total_segments);
+    assert_eq!(last.bytes_read, last.total_bytes);
+    // Nothing before the truncation point survived.
+    // (truncation is aligned down to the block duration: 250 s)
+    assert!(after.iter().all(|(_, s)| s.iter().all(|x| x.0 >= 250_000)));
+    assert!(after.iter().any(|(_, s)| s.iter().any(|x| x.0 == 250_000)));
+}
