@@ -243,24 +243,17 @@ fn vector_vector(
     let mut one_used: SigSet = SigSet::default();
     let empty = Labels::empty();
     let steps = ev.n_steps();
-    let mut many_pos = vec![0usize; many.len()];
-    let mut one_pos = vec![0usize; one.len()];
-    let mut one_now: Vec<(usize, f64)> = Vec::new();
+    let many_idx = ev.by_step(&many);
+    let one_idx_by_step = ev.by_step(&one);
     for i in 0..steps {
         ev.check()?;
         let ts = ev.ts(i);
         one_by_sig.clear();
         matched.clear();
         one_used.clear();
-        one_now.clear();
-        for (j, s) in one.iter().enumerate() {
-            let p = one_pos[j];
-            let Some(pt) = s.floats.get(p) else { continue };
-            if pt.t != ts {
-                continue;
-            }
-            one_pos[j] = p + 1;
-            one_now.push((j, pt.f));
+        let one_now = one_idx_by_step.at(i);
+        for &(j, of) in one_now {
+            let s = &one[j];
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
                 let mut pair = [
@@ -275,15 +268,10 @@ fn vector_vector(
                     pair[1],
                 )));
             }
-            one_by_sig.insert(one_sigs[j], (j, pt.f));
+            one_by_sig.insert(one_sigs[j], (j, of));
         }
-        for (j, s) in many.iter().enumerate() {
-            let p = many_pos[j];
-            let Some(pt) = s.floats.get(p) else { continue };
-            if pt.t != ts {
-                continue;
-            }
-            many_pos[j] = p + 1;
+        for &(j, mf) in many_idx.at(i) {
+            let s = &many[j];
             let sig = many_sigs[j];
             let (one_idx, of) = match one_by_sig.get(&sig) {
                 Some(&(oj, of)) => (Some(oj), of),
@@ -332,7 +320,7 @@ fn vector_vector(
                     slot_step[slot] = i;
                 }
             }
-            let (fl, fr) = if one_to_many { (of, pt.f) } else { (pt.f, of) };
+            let (fl, fr) = if one_to_many { (of, mf) } else { (mf, of) };
             let (mut v, keep) = elem_binop(b.op, fl, fr);
             if b.return_bool {
                 v = if keep { 1.0 } else { 0.0 };
@@ -342,7 +330,7 @@ fn vector_vector(
             builder.push(slot, ts, v)?;
         }
         if let Some(fv) = fill_many {
-            for &(oj, of) in &one_now {
+            for &(oj, of) in one_now {
                 if one_used.contains(&one_sigs[oj]) {
                     continue;
                 }
@@ -384,25 +372,16 @@ fn vector_and_unless(
     let rsigs = signatures(&rhs, matching);
     let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); lhs.len()];
     let mut present: SigSet = SigSet::default();
-    let mut rpos = vec![0usize; rhs.len()];
-    let mut lpos = vec![0usize; lhs.len()];
+    let (lidx, ridx) = (ev.by_step(&lhs), ev.by_step(&rhs));
     for i in 0..ev.n_steps() {
         ev.check()?;
         let ts = ev.ts(i);
         present.clear();
-        for (j, s) in rhs.iter().enumerate() {
-            if s.floats.get(rpos[j]).is_some_and(|p| p.t == ts) {
-                rpos[j] += 1;
-                present.insert(rsigs[j]);
-            }
-        }
-        for (j, s) in lhs.iter().enumerate() {
-            if let Some(p) = s.floats.get(lpos[j]).filter(|p| p.t == ts) {
-                lpos[j] += 1;
-                let hit = present.contains(&lsigs[j]);
-                if hit == (op == BinaryOp::And) {
-                    keep[j].push(*p);
-                }
+        present.extend(ridx.at(i).iter().map(|&(j, _)| rsigs[j]));
+        for &(j, f) in lidx.at(i) {
+            let hit = present.contains(&lsigs[j]);
+            if hit == (op == BinaryOp::And) {
+                keep[j].push(FPoint { t: ts, f });
             }
         }
     }
@@ -428,24 +407,15 @@ fn vector_or(
     let rsigs = signatures(&rhs, matching);
     let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); rhs.len()];
     let mut present: SigSet = SigSet::default();
-    let mut rpos = vec![0usize; rhs.len()];
-    let mut lpos = vec![0usize; lhs.len()];
+    let (lidx, ridx) = (ev.by_step(&lhs), ev.by_step(&rhs));
     for i in 0..ev.n_steps() {
         ev.check()?;
         let ts = ev.ts(i);
         present.clear();
-        for (j, s) in lhs.iter().enumerate() {
-            if s.floats.get(lpos[j]).is_some_and(|p| p.t == ts) {
-                lpos[j] += 1;
-                present.insert(lsigs[j]);
-            }
-        }
-        for (j, s) in rhs.iter().enumerate() {
-            if let Some(p) = s.floats.get(rpos[j]).filter(|p| p.t == ts) {
-                rpos[j] += 1;
-                if !present.contains(&rsigs[j]) {
-                    keep[j].push(*p);
-                }
+        present.extend(lidx.at(i).iter().map(|&(j, _)| lsigs[j]));
+        for &(j, f) in ridx.at(i) {
+            if !present.contains(&rsigs[j]) {
+                keep[j].push(FPoint { t: ts, f });
             }
         }
     }

@@ -741,24 +741,60 @@ impl<'a> Evaluator<'a> {
         m: &Matrix,
         mut f: impl FnMut(&mut Self, usize, i64, &[(usize, f64)]) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let mut pos = vec![0usize; m.len()];
-        let mut buf: Vec<(usize, f64)> = Vec::with_capacity(m.len());
+        let idx = self.by_step(m);
         for i in 0..self.n_steps() {
             self.check()?;
             let ts = self.ts(i);
-            buf.clear();
-            for (j, s) in m.iter().enumerate() {
-                let p = pos[j];
-                if let Some(pt) = s.floats.get(p) {
-                    if pt.t == ts {
-                        buf.push((j, pt.f));
-                        pos[j] = p + 1;
-                    }
-                }
-            }
-            f(self, i, ts, &buf)?;
+            f(self, i, ts, idx.at(i))?;
         }
         Ok(())
+    }
+
+    /// Transposes an instant-vector result into per-step `(series, value)` lists, in
+    /// series order, with one pass over the points (so later per-step work reads
+    /// contiguous memory instead of touching every series at every step).
+    pub fn by_step(&self, m: &Matrix) -> StepIndex {
+        let n = self.n_steps();
+        let mut offsets = vec![0usize; n + 1];
+        for s in m {
+            for p in &s.floats {
+                let i = self.step_of(p.t);
+                if i < n {
+                    offsets[i + 1] += 1;
+                }
+            }
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut entries = vec![(0usize, 0.0f64); offsets[n]];
+        for (j, s) in m.iter().enumerate() {
+            for p in &s.floats {
+                let i = self.step_of(p.t);
+                if i < n {
+                    entries[fill[i]] = (j, p.f);
+                    fill[i] += 1;
+                }
+            }
+        }
+        StepIndex { offsets, entries }
+    }
+}
+
+/// Per-step `(series index, value)` lists of a matrix (see [`Evaluator::by_step`]).
+pub(crate) struct StepIndex {
+    offsets: Vec<usize>,
+    entries: Vec<(usize, f64)>,
+}
+
+impl StepIndex {
+    /// The samples present at step `i`, in series order.
+    pub fn at(&self, i: usize) -> &[(usize, f64)] {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.entries[a..b],
+            _ => &[],
+        }
     }
 }
 
