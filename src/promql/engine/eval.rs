@@ -7,6 +7,7 @@
 //! range query with one step (interval 1ms, as upstream).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::time::Instant;
 
 use crate::model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
@@ -15,6 +16,7 @@ use crate::storage::Queryable;
 use super::super::ast::{
     AtModifier, Duration, Expr, MatrixSelector, SubqueryExpr, UnaryOp, VectorSelector,
 };
+use super::binary::SigHasher;
 use super::functions::extended::{extend_floats, interpolate};
 use super::value::{FPoint, Matrix, Sample, Series, Value};
 use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError};
@@ -100,7 +102,10 @@ pub(crate) struct Evaluator<'a> {
 
 /// Builds a matrix from points pushed in step order, one series per label set.
 pub(crate) struct MatrixBuilder {
-    index: HashMap<Labels, usize>,
+    /// Slot by label-set hash (xxh3, cheaper than SipHash over the strings).
+    index: HashMap<u64, usize, BuildHasherDefault<SigHasher>>,
+    /// Slots of label sets whose hash collided with a different label set.
+    collisions: HashMap<Labels, usize>,
     /// The series built so far, in order of first appearance.
     pub series: Matrix,
 }
@@ -108,21 +113,32 @@ pub(crate) struct MatrixBuilder {
 impl MatrixBuilder {
     pub fn new() -> Self {
         MatrixBuilder {
-            index: HashMap::new(),
+            index: HashMap::default(),
+            collisions: HashMap::new(),
             series: Vec::new(),
         }
     }
 
     /// The slot of the series with `metric`, creating it.
     pub fn slot(&mut self, metric: &Labels, drop_name: bool) -> usize {
-        if let Some(&i) = self.index.get(metric) {
+        let h = metric.stable_hash();
+        let found = match self.index.get(&h) {
+            Some(&i) if self.series[i].metric == *metric => Some(i),
+            Some(_) => self.collisions.get(metric).copied(),
+            None => None,
+        };
+        if let Some(i) = found {
             if drop_name {
                 self.series[i].drop_name = true;
             }
             return i;
         }
         let i = self.series.len();
-        self.index.insert(metric.clone(), i);
+        if self.index.contains_key(&h) {
+            self.collisions.insert(metric.clone(), i);
+        } else {
+            self.index.insert(h, i);
+        }
         self.series.push(Series {
             metric: metric.clone(),
             floats: Vec::new(),
@@ -828,5 +844,62 @@ pub(crate) fn cleanup_names(m: Matrix, type_and_unit: bool) -> Result<Matrix, Ev
         merge_same_labels(m)
     } else {
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)], drop_name: bool) -> Series {
+        Series {
+            metric: Labels::from_pairs(pairs),
+            floats: pts.iter().map(|&(t, f)| FPoint { t, f }).collect(),
+            drop_name,
+        }
+    }
+
+    #[test]
+    fn go_min_max_propagate_nan_and_order_zeros() {
+        assert!(go_max(f64::NAN, 1.0).is_nan());
+        assert!(go_min(1.0, f64::NAN).is_nan());
+        assert!(go_max(-0.0, 0.0).is_sign_positive());
+        assert!(go_min(0.0, -0.0).is_sign_negative());
+        assert_eq!(go_max(1.0, 2.0), 2.0);
+        assert_eq!(go_min(1.0, 2.0), 1.0);
+    }
+
+    #[test]
+    fn builder_rejects_two_points_at_one_time() {
+        let mut b = MatrixBuilder::new();
+        let l = Labels::from_pairs(&[("a", "1")]);
+        let s = b.slot(&l, false);
+        assert_eq!(b.slot(&l, true), s);
+        assert!(b.push(s, 10, 1.0).is_ok());
+        assert!(b.push(s, 10, 2.0).is_err());
+        let m = b.finish();
+        assert!(m[0].drop_name);
+    }
+
+    #[test]
+    fn name_cleanup_merges_disjoint_and_rejects_overlapping() {
+        let a = series(&[("__name__", "a"), ("j", "1")], &[(0, 1.0)], true);
+        let b = series(&[("__name__", "b"), ("j", "1")], &[(10, 2.0)], true);
+        let merged = cleanup_names(vec![a.clone(), b], false).unwrap_or_default();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].floats.len(), 2);
+        let c = series(&[("__name__", "c"), ("j", "1")], &[(0, 3.0)], true);
+        let err = cleanup_names(vec![a, c], false).map(|_| ()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
+        let t = series(
+            &[("__name__", "x"), ("__type__", "counter")],
+            &[(0, 1.0)],
+            true,
+        );
+        let out = cleanup_names(vec![t], true).unwrap_or_default();
+        assert!(out[0].metric.is_empty());
     }
 }
