@@ -134,10 +134,13 @@ impl MatrixBuilder {
             return i;
         }
         let i = self.series.len();
-        if self.index.contains_key(&h) {
-            self.collisions.insert(metric.clone(), i);
-        } else {
-            self.index.insert(h, i);
+        match self.index.entry(h) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(metric.clone(), i);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
         }
         self.series.push(Series {
             metric: metric.clone(),
