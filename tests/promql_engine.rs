@@ -228,7 +228,7 @@ fn histogram_quantile_over_classic_buckets() {
     let r = Engine::default()
         .instant_query(&st, "histogram_quantile(2, lat_bucket)", 0)
         .expect("query");
-    assert_eq!(r.annotations.warnings.len(), 1);
+    assert_eq!(r.warnings.len(), 1);
 }
 
 #[test]

@@ -148,8 +148,10 @@ impl Annotations {
 pub struct QueryResult {
     /// The value: for range queries always a [`Value::Matrix`] sorted by labels.
     pub value: Value,
-    /// Annotations (`warnings` and `infos` of the HTTP API).
-    pub annotations: Annotations,
+    /// Warnings (the HTTP API's `warnings`), each prefixed `PromQL warning: `.
+    pub warnings: Vec<String>,
+    /// Infos (the HTTP API's `infos`), each prefixed `PromQL info: `.
+    pub infos: Vec<String>,
 }
 
 /// A shared cancellation flag: set it from any thread to stop running queries.
@@ -328,9 +330,11 @@ impl Engine {
             type_and_unit_labels: self.opts.enable_type_and_unit_labels,
         });
         let value = ev.run(e, step == 0)?;
+        let annos = ev.into_annotations();
         Ok(QueryResult {
             value,
-            annotations: ev.into_annotations(),
+            warnings: annos.warnings,
+            infos: annos.infos,
         })
     }
 }

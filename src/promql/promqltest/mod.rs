@@ -740,7 +740,7 @@ fn check(cmd: &EvalCmd, res: Result<QueryResult, String>) -> Result<(), String> 
     if cmd.fail {
         return Err(format!("expected error, got result {}", res.value));
     }
-    let a = &res.annotations;
+    let a = &res;
     if cmd.no_warn && !a.warnings.is_empty() {
         return Err(format!("unexpected warnings {:?}", a.warnings));
     }
