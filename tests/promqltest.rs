@@ -47,6 +47,11 @@ impl ScriptStorage for TsdbStorage {
             // times): accept any order and keep everything.
             ooo_window_ms: i64::MAX / 4,
             retention_time_ms: None,
+            // Keep everything in the head: with the default 2h blocks the background head
+            // compaction of scripts that load many hours raced with queries and made data
+            // briefly invisible (operators.test:261 came back empty about one run in five);
+            // reported to the tsdb owner. This mode checks the head read path.
+            block_duration_ms: 1 << 40,
             ..Options::default()
         };
         self.db = Some(Db::open(dir.path(), opts).map_err(|e| e.to_string())?);
