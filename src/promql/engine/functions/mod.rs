@@ -31,6 +31,7 @@ use super::EvalError;
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
     let args = &c.args;
     let name = c.func.name;
+    check_arity(c)?;
     check_extended_modifiers(c)?;
     if let Some(f) = math::lookup(name) {
         return Ok(Val::Vector(map_points(ev, &args[0], f)?));
@@ -70,6 +71,26 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
         other => Err(EvalError::Execution(format!(
             "function {other:?} is not supported by this engine"
         ))),
+    }
+}
+
+/// Rejects calls whose argument count the function table does not allow (the parser
+/// already does; this protects hand-built trees from out-of-bounds argument reads).
+fn check_arity(c: &Call) -> Result<(), EvalError> {
+    let n = c.args.len();
+    let declared = c.func.arg_types.len();
+    let ok = match c.func.variadic {
+        0 => n == declared,
+        v if v > 0 => n + 1 >= declared && n < declared + v as usize,
+        _ => n + 1 >= declared,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(EvalError::Execution(format!(
+            "wrong number of arguments for function {:?}: got {n}",
+            c.func.name
+        )))
     }
 }
 
