@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::model::{Labels, MatchOp, Matcher, Sample, METRIC_NAME};
-use crate::storage::{Querier, QueryError, Queryable, Series, VecSampleIterator};
+use crate::storage::{Querier, QueryError, Queryable, SampleIterator, Series};
 
 /// Series data shared between the storage and its queriers.
-type Data = Arc<BTreeMap<Labels, Vec<Sample>>>;
+type Data = Arc<BTreeMap<Labels, Arc<Vec<Sample>>>>;
 
 /// Label sets by metric name, so a selector with a name only scans its own series.
 type NameIndex = Arc<HashMap<String, Vec<Labels>>>;
@@ -37,7 +37,7 @@ impl MemStorage {
             let pos = idx.partition_point(|l| l < &labels);
             idx.insert(pos, labels.clone());
         }
-        let v = map.entry(labels).or_default();
+        let v = Arc::make_mut(map.entry(labels).or_default());
         for s in samples {
             match v.binary_search_by_key(&s.t, |x| x.t) {
                 Ok(i) => v[i] = s,
@@ -60,6 +60,30 @@ impl MemStorage {
     /// True when no series is stored.
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
+    }
+}
+
+/// Iterates a shared sample vector without copying it.
+struct SharedSampleIterator {
+    samples: Arc<Vec<Sample>>,
+    pos: usize,
+    end: usize,
+}
+
+impl SampleIterator for SharedSampleIterator {
+    fn next(&mut self) -> Option<Sample> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let s = self.samples.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        let rest = self.samples.get(self.pos..self.end).unwrap_or(&[]);
+        self.pos += rest.partition_point(|s| s.t < t);
+        self.next()
     }
 }
 
@@ -87,7 +111,7 @@ impl Querier for MemQuerier {
         let named = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal);
-        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<Sample>)>> = match named {
+        let candidates: Box<dyn Iterator<Item = (&Labels, &Arc<Vec<Sample>>)>> = match named {
             Some(m) => Box::new(
                 self.by_name
                     .get(&m.value)
@@ -108,7 +132,11 @@ impl Querier for MemQuerier {
             }
             out.push(Series {
                 labels: l.clone(),
-                samples: Box::new(VecSampleIterator::new(samples[lo..hi].to_vec())),
+                samples: Box::new(SharedSampleIterator {
+                    samples: Arc::clone(samples),
+                    pos: lo,
+                    end: hi,
+                }),
             });
         }
         Ok(out)
@@ -169,8 +197,15 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels, a);
-        let mut it = VecSampleIterator::new(Vec::new());
-        assert!(crate::storage::SampleIterator::next(&mut it).is_none());
+        let mut it = SharedSampleIterator {
+            samples: Arc::new((0..10).map(|i| Sample::new(i * 10, 0.0)).collect()),
+            pos: 2,
+            end: 8,
+        };
+        assert_eq!(it.seek(45).map(|s| s.t), Some(50));
+        assert_eq!(it.next().map(|s| s.t), Some(60));
+        assert_eq!(it.seek(0).map(|s| s.t), Some(70));
+        assert!(it.next().is_none());
         assert_eq!(
             q.label_values("job", &[]).unwrap_or_default(),
             vec!["a".to_string(), "b".to_string()]
