@@ -254,10 +254,10 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Removes block directories that lost their `meta.json`. Blocks are written into
-/// `<ULID>.tmp` and renamed into place only once complete, `meta.json` included, so a
-/// ULID directory without it is one whose deletion (compaction source, retention) was
-/// interrupted by a crash; finishing the deletion is the only correct outcome.
+/// Removes block directories that lost `meta.json`, `index` or `chunks/`. Blocks are
+/// written into `<ULID>.tmp` and renamed into place only once complete, so a ULID directory
+/// missing one of them is one whose deletion (compaction source, retention: a recursive
+/// delete) was interrupted by a crash; finishing the deletion is the only correct outcome.
 fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -275,7 +275,10 @@ fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
             .file_name()
             .to_str()
             .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
-        if is_block_name && p.is_dir() && !p.join(block::META_FILENAME).exists() {
+        let incomplete = !p.join(block::META_FILENAME).exists()
+            || !p.join(block::INDEX_FILENAME).exists()
+            || !p.join(block::CHUNKS_DIRNAME).is_dir();
+        if is_block_name && p.is_dir() && incomplete {
             tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
             fs::remove_dir_all(&p).map_err(|source| Error::Io {
                 op: "removing half-deleted block",
@@ -1096,6 +1099,21 @@ mod tests {
         drop(db);
         let db = Db::open(d.path(), Options::default()).unwrap();
         assert_eq!(db.stats().samples_appended, 200 * 20, "and survives replay");
+    }
+
+    #[test]
+    fn half_deleted_block_directories_are_removed_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let ulid = block::Ulid::new().to_string();
+        let half = d.path().join(&ulid);
+        std::fs::create_dir_all(half.join(block::CHUNKS_DIRNAME)).unwrap();
+        std::fs::write(half.join(block::META_FILENAME), b"{}").unwrap();
+        let unrelated = d.path().join("not-a-block");
+        std::fs::create_dir_all(&unrelated).unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert!(!half.exists(), "block without index removed");
+        assert!(unrelated.exists(), "other directories untouched");
+        assert_eq!(db.stats().blocks, 0);
     }
 
     #[test]
