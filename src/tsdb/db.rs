@@ -15,6 +15,14 @@
 //! the WAL in one write, then applied to the head. So the WAL holds exactly what the head
 //! applied, in the same order, and replay rebuilds the same head.
 //!
+//! Blocks: after a commit leaves the head spanning more than 1.5 block durations, a
+//! background thread persists its oldest block-aligned range with `block::write_block`,
+//! truncates the head and checkpoints the WAL ([`Db::compact_head`]), then merges blocks
+//! and applies retention with the `compact`/`retention` code ([`Db::compact_blocks`]).
+//! Samples below the newest block's end are out of bounds, and skipped by WAL replay.
+//! At open, unfinished block writes, half-deleted blocks and compaction leftovers are
+//! removed before the blocks are opened.
+//!
 //! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
 //! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
 
