@@ -15,6 +15,14 @@
 //! the WAL in one write, then applied to the head. So the WAL holds exactly what the head
 //! applied, in the same order, and replay rebuilds the same head.
 //!
+//! Blocks: after a commit leaves the head spanning more than 1.5 block durations, a
+//! background thread persists its oldest block-aligned range with `block::write_block`,
+//! truncates the head and checkpoints the WAL ([`Db::compact_head`]), then merges blocks
+//! and applies retention with the `compact`/`retention` code ([`Db::compact_blocks`]).
+//! Samples below the newest block's end are out of bounds, and skipped by WAL replay.
+//! At open, unfinished block writes, half-deleted blocks and compaction leftovers are
+//! removed before the blocks are opened.
+//!
 //! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
 //! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
 
@@ -254,10 +262,10 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Removes block directories that lost their `meta.json`. Blocks are written into
-/// `<ULID>.tmp` and renamed into place only once complete, `meta.json` included, so a
-/// ULID directory without it is one whose deletion (compaction source, retention) was
-/// interrupted by a crash; finishing the deletion is the only correct outcome.
+/// Removes block directories that lost `meta.json`, `index` or `chunks/`. Blocks are
+/// written into `<ULID>.tmp` and renamed into place only once complete, so a ULID directory
+/// missing one of them is one whose deletion (compaction source, retention: a recursive
+/// delete) was interrupted by a crash; finishing the deletion is the only correct outcome.
 fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -275,7 +283,10 @@ fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
             .file_name()
             .to_str()
             .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
-        if is_block_name && p.is_dir() && !p.join(block::META_FILENAME).exists() {
+        let incomplete = !p.join(block::META_FILENAME).exists()
+            || !p.join(block::INDEX_FILENAME).exists()
+            || !p.join(block::CHUNKS_DIRNAME).is_dir();
+        if is_block_name && p.is_dir() && incomplete {
             tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
             fs::remove_dir_all(&p).map_err(|source| Error::Io {
                 op: "removing half-deleted block",
@@ -1096,6 +1107,21 @@ mod tests {
         drop(db);
         let db = Db::open(d.path(), Options::default()).unwrap();
         assert_eq!(db.stats().samples_appended, 200 * 20, "and survives replay");
+    }
+
+    #[test]
+    fn half_deleted_block_directories_are_removed_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let ulid = block::Ulid::new().to_string();
+        let half = d.path().join(&ulid);
+        std::fs::create_dir_all(half.join(block::CHUNKS_DIRNAME)).unwrap();
+        std::fs::write(half.join(block::META_FILENAME), b"{}").unwrap();
+        let unrelated = d.path().join("not-a-block");
+        std::fs::create_dir_all(&unrelated).unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert!(!half.exists(), "block without index removed");
+        assert!(unrelated.exists(), "other directories untouched");
+        assert_eq!(db.stats().blocks, 0);
     }
 
     #[test]
