@@ -209,6 +209,11 @@ struct Inner {
     metrics: DbMetrics,
     /// One head compaction at a time.
     compact_lock: Mutex<()>,
+    /// Read-held by every live querier, write-held while the head is truncated: a querier
+    /// that was created before a head block was persisted (so its block list lacks that
+    /// block) must not see the head lose the block's samples (Prometheus' "pending
+    /// readers" wait in head truncation).
+    isolation: Arc<RwLock<()>>,
     /// Tombstones records read by the replay, until taken by the tombstones code.
     replayed_tombstones: Mutex<Vec<Vec<u8>>>,
     /// Wakes the background compaction thread (capacity 1: triggers coalesce).
@@ -437,6 +442,7 @@ impl Db {
                 blocks: RwLock::new(blocks),
                 metrics,
                 compact_lock: Mutex::new(()),
+                isolation: Arc::new(RwLock::new(())),
                 compact_tx: Mutex::new(None),
                 compactor: Mutex::new(None),
                 replayed_tombstones: Mutex::new(replayed.tombstones),
@@ -656,7 +662,10 @@ impl Db {
     fn truncate_head_locked(&self, mint: i64) -> Result<TruncateStats> {
         let range = self.inner.opts.block_duration_ms;
         let mint = mint.div_euclid(range).saturating_mul(range);
-        let stats = self.inner.head.truncate(mint);
+        let stats = {
+            let _no_readers = self.inner.isolation.write();
+            self.inner.head.truncate(mint)
+        };
         let last = self.inner.wal.next_segment()?;
         let head = &self.inner.head;
         wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
@@ -686,8 +695,18 @@ impl Db {
         std::mem::take(&mut *self.inner.replayed_tombstones.lock())
     }
 
-    /// A querier over head and blocks for `[mint, maxt]`.
+    /// A querier over head and blocks for `[mint, maxt]`. While it lives, the head keeps
+    /// the samples of blocks persisted after it was created (see `Inner::isolation`).
     pub fn querier(&self, mint: i64, maxt: i64) -> Box<dyn Querier> {
+        // Recursive: a thread may hold several queriers while a truncation waits.
+        let guard = self.inner.isolation.read_arc_recursive();
+        Box::new(IsolatedQuerier {
+            inner: self.querier_unisolated(mint, maxt),
+            _guard: guard,
+        })
+    }
+
+    fn querier_unisolated(&self, mint: i64, maxt: i64) -> Box<dyn Querier> {
         let head: Box<dyn Querier> =
             Box::new(HeadQuerier::new(self.inner.head.clone(), mint, maxt));
         let blocks: Vec<Arc<dyn BlockSource>> = self
@@ -773,6 +792,28 @@ impl Db {
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
         Ok(Db::querier(self, mint, maxt))
+    }
+}
+
+/// A querier holding the isolation read lock for its lifetime.
+struct IsolatedQuerier {
+    inner: Box<dyn Querier>,
+    _guard: parking_lot::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>,
+}
+
+impl Querier for IsolatedQuerier {
+    fn select(&self, matchers: &[Matcher]) -> std::result::Result<Vec<Series>, QueryError> {
+        self.inner.select(matchers)
+    }
+    fn label_names(&self, matchers: &[Matcher]) -> std::result::Result<Vec<String>, QueryError> {
+        self.inner.label_names(matchers)
+    }
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+    ) -> std::result::Result<Vec<String>, QueryError> {
+        self.inner.label_values(name, matchers)
     }
 }
 
