@@ -22,7 +22,7 @@ use crate::model::{MatchOp, Matcher, METRIC_NAME};
 
 use super::ast::*;
 use super::error::ParseError;
-use super::functions::{get_function, ANCHORED_FUNCTIONS, SMOOTHED_FUNCTIONS};
+use super::functions::get_function;
 use super::lexer::{go_quote, tokenize, unquote, Token, TokenKind};
 
 /// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
@@ -1672,29 +1672,6 @@ impl<'a> Parser<'a> {
                     ),
                 );
             }
-            if let Expr::MatrixSelector(ms) = &arg.expr {
-                let vs = &ms.vector_selector;
-                if vs.anchored && !ANCHORED_FUNCTIONS.contains(&func.name) {
-                    self.type_error(
-                        arg.start,
-                        format!(
-                            "anchored modifier can only be used with: {} - not with {}",
-                            ANCHORED_FUNCTIONS.join(", "),
-                            func.name
-                        ),
-                    );
-                }
-                if vs.smoothed && !SMOOTHED_FUNCTIONS.contains(&func.name) {
-                    self.type_error(
-                        arg.start,
-                        format!(
-                            "smoothed modifier can only be used with: {} - not with {}",
-                            SMOOTHED_FUNCTIONS.join(", "),
-                            func.name
-                        ),
-                    );
-                }
-            }
         }
         let height = args.iter().map(|a| a.height).max().unwrap_or(0) + 1;
         self.check_height(height, name_tok.start)?;
@@ -2179,12 +2156,8 @@ mod tests {
         assert!(err("abs(x,)").contains("trailing commas not allowed in function call args"));
         assert!(err("info(x, y)")
             .contains("expected label selectors only, got vector selector instead"));
-        assert!(err("deriv(foo[3m] smoothed)").contains(
-            "smoothed modifier can only be used with: delta, increase, rate - not with deriv"
-        ));
-        assert!(err("deriv(foo[3m] anchored)").contains(
-            "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with deriv"
-        ));
+        // Which functions accept anchored/smoothed is checked by the engine, as upstream.
+        assert!(matches!(p("deriv(foo[3m] smoothed)"), Expr::Call(_)));
         assert!(matches!(p("increase(foo[1m] anchored)"), Expr::Call(_)));
         assert!(err("foo[1m] anchored smoothed").contains("cannot be used together"));
         assert!(err("foo[1m:] anchored").contains("not supported for subqueries"));

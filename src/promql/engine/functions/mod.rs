@@ -94,12 +94,10 @@ fn check_arity(c: &Call) -> Result<(), EvalError> {
     }
 }
 
-/// Functions that accept `anchored` / `smoothed` range selectors (upstream
-/// `AnchoredSafeFunctions` / `SmoothedSafeFunctions`).
-const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
-const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
+use crate::promql::functions::{ANCHORED_FUNCTIONS, SMOOTHED_FUNCTIONS};
 
-/// Rejects `anchored`/`smoothed` range selectors passed to other functions, with
+/// Rejects `anchored`/`smoothed` range selectors (upstream `AnchoredSafeFunctions` /
+/// `SmoothedSafeFunctions`) passed to other functions, with
 /// upstream's messages.
 fn check_extended_modifiers(c: &Call) -> Result<(), EvalError> {
     for a in &c.args {
@@ -107,17 +105,17 @@ fn check_extended_modifiers(c: &Call) -> Result<(), EvalError> {
             continue;
         };
         let vs = &ms.vector_selector;
-        if vs.anchored && !ANCHORED_SAFE.contains(&c.func.name) {
+        if vs.anchored && !ANCHORED_FUNCTIONS.contains(&c.func.name) {
             return Err(EvalError::Execution(format!(
                 "anchored modifier can only be used with: {} - not with {}",
-                ANCHORED_SAFE.join(", "),
+                ANCHORED_FUNCTIONS.join(", "),
                 c.func.name
             )));
         }
-        if vs.smoothed && !SMOOTHED_SAFE.contains(&c.func.name) {
+        if vs.smoothed && !SMOOTHED_FUNCTIONS.contains(&c.func.name) {
             return Err(EvalError::Execution(format!(
                 "smoothed modifier can only be used with: {} - not with {}",
-                SMOOTHED_SAFE.join(", "),
+                SMOOTHED_FUNCTIONS.join(", "),
                 c.func.name
             )));
         }
