@@ -117,8 +117,9 @@ mod tests {
             c.memory_by_label_name,
             vec![("__name__".into(), 3), ("job".into(), 3)]
         );
-        assert_eq!(c.series_by_label_pair[0], ("job=a".into(), 2));
-        assert_eq!(c.series_by_label_pair[1], ("__name__=up".into(), 2));
+        // Ties break by name.
+        assert_eq!(c.series_by_label_pair[0], ("__name__=up".into(), 2));
+        assert_eq!(c.series_by_label_pair[1], ("job=a".into(), 2));
         let c = cardinality(&q, 1).unwrap();
         assert_eq!(c.series_by_metric_name.len(), 1);
     }
