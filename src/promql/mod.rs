@@ -11,11 +11,13 @@
 //! and the experimental functions and aggregations (`limitk`, `info`, `sort_by_label`, ...).
 
 pub mod ast;
+pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
 pub mod printer;
+pub mod promqltest;
 
 pub use ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Duration,

@@ -1,0 +1,470 @@
+//! Binary operators: arithmetic, comparisons (with and without `bool`), set operators, vector
+//! matching (`on`/`ignoring`, `group_left`/`group_right`) and the `fill` modifiers.
+//!
+//! Mirrors upstream `promql/engine.go` (`VectorBinop`, `VectorAnd`, `VectorOr`,
+//! `VectorUnless`, `VectorscalarBinop`, `scalarBinop`, `vectorElemBinop`, `resultMetric`,
+//! `signatureFunc`). Signatures and result labels are computed once per series (pair), not
+//! per step.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{labels::write_escaped_value, Labels, LabelsBuilder, METRIC_NAME};
+
+use super::super::ast::{BinaryExpr, BinaryOp, VectorMatchCardinality, VectorMatching};
+use super::eval::{merge_same_labels, Evaluator, MatrixBuilder, Val};
+use super::value::{FPoint, Matrix, Series};
+use super::EvalError;
+
+/// Applies a binary operator to two floats: the value and whether a comparison holds.
+pub fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinaryOp::Add => (l + r, true),
+        BinaryOp::Sub => (l - r, true),
+        BinaryOp::Mul => (l * r, true),
+        BinaryOp::Div => (l / r, true),
+        BinaryOp::Pow => (l.powf(r), true),
+        BinaryOp::Mod => (l % r, true),
+        BinaryOp::Atan2 => (l.atan2(r), true),
+        BinaryOp::Eql => (l, l == r),
+        BinaryOp::Neq => (l, l != r),
+        BinaryOp::Gtr => (l, l > r),
+        BinaryOp::Lss => (l, l < r),
+        BinaryOp::Gte => (l, l >= r),
+        BinaryOp::Lte => (l, l <= r),
+        // Trimming only applies to native histograms; floats are dropped.
+        BinaryOp::TrimUpper | BinaryOp::TrimLower => (l, false),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => (l, true),
+    }
+}
+
+/// Arithmetic operators drop the metric name; comparisons without `bool` keep it.
+fn drops_name(op: BinaryOp) -> bool {
+    matches!(
+        op,
+        BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Mod
+            | BinaryOp::Pow
+            | BinaryOp::Atan2
+    )
+}
+
+/// Go's `labels.Labels.String()`: `{__name__="x", a="b"}`.
+pub fn go_labels_string(l: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, lb) in l.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&lb.name);
+        s.push('=');
+        let _ = write_escaped_value(&mut s, &lb.value);
+    }
+    s.push('}');
+    s
+}
+
+/// Evaluates a binary expression.
+pub(crate) fn eval_binary(ev: &mut Evaluator<'_>, b: &BinaryExpr) -> Result<Val, EvalError> {
+    let lhs = ev.eval(&b.lhs)?;
+    let rhs = ev.eval(&b.rhs)?;
+    match (lhs, rhs) {
+        (Val::Scalar(l), Val::Scalar(r)) => Ok(Val::Scalar(
+            l.iter()
+                .zip(r.iter())
+                .map(|(&l, &r)| {
+                    let (v, keep) = elem_binop(b.op, l, r);
+                    if b.op.is_comparison() {
+                        if keep {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )),
+        (Val::Vector(m), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(ev, b, m, &s, false))),
+        (Val::Scalar(s), Val::Vector(m)) => Ok(Val::Vector(vector_scalar(ev, b, m, &s, true))),
+        (Val::Vector(l), Val::Vector(r)) => {
+            let default = VectorMatching::default();
+            let matching = b.matching.as_ref().unwrap_or(&default);
+            let m = match b.op {
+                BinaryOp::And | BinaryOp::Unless => vector_and_unless(ev, b.op, matching, l, r)?,
+                BinaryOp::Or => vector_or(ev, matching, l, r)?,
+                _ => vector_vector(ev, b, matching, l, r)?,
+            };
+            Ok(Val::Vector(m))
+        }
+        _ => Err(EvalError::Execution(format!(
+            "binary operator {} not defined between {} and {}",
+            b.op,
+            b.lhs.value_type(),
+            b.rhs.value_type()
+        ))),
+    }
+}
+
+fn vector_scalar(ev: &Evaluator<'_>, b: &BinaryExpr, m: Matrix, s: &[f64], swap: bool) -> Matrix {
+    let cmp = b.op.is_comparison();
+    let drop = drops_name(b.op) || b.return_bool;
+    let mut out = Vec::with_capacity(m.len());
+    for mut series in m {
+        let mut floats = Vec::with_capacity(series.floats.len());
+        for p in &series.floats {
+            let sv = s.get(ev.step_of(p.t)).copied().unwrap_or(f64::NAN);
+            let (l, r) = if swap { (sv, p.f) } else { (p.f, sv) };
+            let (mut v, mut keep) = elem_binop(b.op, l, r);
+            if cmp && swap {
+                v = r;
+            }
+            if b.return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if keep {
+                floats.push(FPoint { t: p.t, f: v });
+            }
+        }
+        if !floats.is_empty() {
+            series.floats = floats;
+            series.drop_name |= drop;
+            out.push(series);
+        }
+    }
+    out
+}
+
+/// The matching signature of every series.
+fn signatures(m: &Matrix, matching: &VectorMatching) -> Vec<u64> {
+    m.iter()
+        .map(|s| {
+            if matching.on {
+                s.metric.hash_for_labels(&matching.matching_labels)
+            } else {
+                s.metric.hash_without_labels(&matching.matching_labels)
+            }
+        })
+        .collect()
+}
+
+/// The labels a match is reported with (upstream `MatchLabels`).
+fn match_labels(l: &Labels, matching: &VectorMatching) -> Labels {
+    let mut b = l.builder();
+    if matching.on {
+        b.keep(&matching.matching_labels);
+    } else {
+        b.del(METRIC_NAME);
+        for n in &matching.matching_labels {
+            b.del(n);
+        }
+    }
+    b.labels()
+}
+
+/// Upstream `resultMetric`; the name is kept here and dropped later through the flag.
+fn result_metric(many: &Labels, one: &Labels, matching: &VectorMatching) -> Labels {
+    let mut b: LabelsBuilder = many.builder();
+    if matching.card == VectorMatchCardinality::OneToOne {
+        if matching.on {
+            b.keep(&matching.matching_labels);
+        } else {
+            for n in &matching.matching_labels {
+                b.del(n);
+            }
+        }
+    }
+    for n in &matching.include {
+        match one.get(n) {
+            Some(v) => {
+                b.set(n, v);
+            }
+            None => {
+                b.del(n);
+            }
+        }
+    }
+    b.labels()
+}
+
+fn vector_vector(
+    ev: &mut Evaluator<'_>,
+    b: &BinaryExpr,
+    matching: &VectorMatching,
+    lhs: Matrix,
+    rhs: Matrix,
+) -> Result<Matrix, EvalError> {
+    let one_to_many = matching.card == VectorMatchCardinality::OneToMany;
+    // For one-to-many, swap sides and account for it when computing values.
+    let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let many_sigs = signatures(&many, matching);
+    let one_sigs = signatures(&one, matching);
+    // `fill_right` stands in for a missing "one" side, `fill_left` for a missing "many"
+    // side, whichever operand the `group_x` modifier made the "one" side.
+    let (fill_many, fill_one) = (matching.fill.lhs, matching.fill.rhs);
+    let drop = drops_name(b.op) || b.return_bool;
+    let mut builder = MatrixBuilder::new();
+    let mut metric_cache: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut unmatched_many_cache: HashMap<usize, usize> = HashMap::new();
+    let mut unmatched_one_cache: HashMap<usize, usize> = HashMap::new();
+    let mut one_by_sig: HashMap<u64, (usize, f64)> = HashMap::new();
+    let mut matched: HashMap<u64, Option<HashSet<usize>>> = HashMap::new();
+    let mut one_used: HashSet<u64> = HashSet::new();
+    let empty = Labels::empty();
+    let steps = ev.n_steps();
+    let mut many_pos = vec![0usize; many.len()];
+    let mut one_pos = vec![0usize; one.len()];
+    let mut one_now: Vec<(usize, f64)> = Vec::new();
+    for i in 0..steps {
+        ev.check()?;
+        let ts = ev.ts(i);
+        one_by_sig.clear();
+        matched.clear();
+        one_used.clear();
+        one_now.clear();
+        for (j, s) in one.iter().enumerate() {
+            let p = one_pos[j];
+            let Some(pt) = s.floats.get(p) else { continue };
+            if pt.t != ts {
+                continue;
+            }
+            one_pos[j] = p + 1;
+            one_now.push((j, pt.f));
+            if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
+                let side = if one_to_many { "left" } else { "right" };
+                let mut pair = [
+                    go_labels_string(&s.metric),
+                    go_labels_string(&one[dj].metric),
+                ];
+                pair.sort();
+                return Err(EvalError::Execution(format!(
+                    "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    go_labels_string(&match_labels(&s.metric, matching)),
+                    pair[0],
+                    pair[1],
+                )));
+            }
+            one_by_sig.insert(one_sigs[j], (j, pt.f));
+        }
+        for (j, s) in many.iter().enumerate() {
+            let p = many_pos[j];
+            let Some(pt) = s.floats.get(p) else { continue };
+            if pt.t != ts {
+                continue;
+            }
+            many_pos[j] = p + 1;
+            let sig = many_sigs[j];
+            let (one_idx, of, found) = match one_by_sig.get(&sig) {
+                Some(&(oj, of)) => (Some(oj), of, true),
+                None => match fill_one {
+                    Some(fv) => (None, fv, false),
+                    None => continue,
+                },
+            };
+            if found {
+                one_used.insert(sig);
+            }
+            let slot = match one_idx {
+                Some(oj) => match metric_cache.get(&(j, oj)) {
+                    Some(&slot) => slot,
+                    None => {
+                        let m = result_metric(&s.metric, &one[oj].metric, matching);
+                        let slot = builder.slot(&m, drop || s.drop_name);
+                        metric_cache.insert((j, oj), slot);
+                        slot
+                    }
+                },
+                None => match unmatched_many_cache.get(&j) {
+                    Some(&slot) => slot,
+                    None => {
+                        let m = result_metric(&s.metric, &empty, matching);
+                        let slot = builder.slot(&m, drop || s.drop_name);
+                        unmatched_many_cache.insert(j, slot);
+                        slot
+                    }
+                },
+            };
+            if found {
+                let entry = matched.entry(sig);
+                match matching.card {
+                    VectorMatchCardinality::OneToOne => {
+                        if let std::collections::hash_map::Entry::Occupied(_) = entry {
+                            return Err(EvalError::Execution(
+                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                            ));
+                        }
+                        entry.or_insert(None);
+                    }
+                    _ => {
+                        let set = entry.or_insert_with(|| Some(HashSet::new()));
+                        if let Some(set) = set {
+                            if !set.insert(slot) {
+                                return Err(EvalError::Execution(
+                                    "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            let (fl, fr) = if one_to_many { (of, pt.f) } else { (pt.f, of) };
+            let (mut v, keep) = elem_binop(b.op, fl, fr);
+            if b.return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+            } else if !keep {
+                continue;
+            }
+            builder.push(slot, ts, v)?;
+        }
+        if let Some(fv) = fill_many {
+            for &(oj, of) in &one_now {
+                if one_used.contains(&one_sigs[oj]) {
+                    continue;
+                }
+                let (fl, fr) = if one_to_many { (of, fv) } else { (fv, of) };
+                let (mut v, keep) = elem_binop(b.op, fl, fr);
+                if b.return_bool {
+                    v = if keep { 1.0 } else { 0.0 };
+                } else if !keep {
+                    continue;
+                }
+                let slot = match unmatched_one_cache.get(&oj) {
+                    Some(&slot) => slot,
+                    None => {
+                        let m = match_labels(&one[oj].metric, matching);
+                        let slot = builder.slot(&m, true);
+                        unmatched_one_cache.insert(oj, slot);
+                        slot
+                    }
+                };
+                builder.push(slot, ts, v)?;
+            }
+        }
+    }
+    Ok(builder
+        .finish()
+        .into_iter()
+        .filter(|s| !s.floats.is_empty())
+        .collect())
+}
+
+fn vector_and_unless(
+    ev: &mut Evaluator<'_>,
+    op: BinaryOp,
+    matching: &VectorMatching,
+    lhs: Matrix,
+    rhs: Matrix,
+) -> Result<Matrix, EvalError> {
+    let lsigs = signatures(&lhs, matching);
+    let rsigs = signatures(&rhs, matching);
+    let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); lhs.len()];
+    let mut present: HashSet<u64> = HashSet::new();
+    let mut rpos = vec![0usize; rhs.len()];
+    let mut lpos = vec![0usize; lhs.len()];
+    for i in 0..ev.n_steps() {
+        ev.check()?;
+        let ts = ev.ts(i);
+        present.clear();
+        for (j, s) in rhs.iter().enumerate() {
+            if s.floats.get(rpos[j]).is_some_and(|p| p.t == ts) {
+                rpos[j] += 1;
+                present.insert(rsigs[j]);
+            }
+        }
+        for (j, s) in lhs.iter().enumerate() {
+            if let Some(p) = s.floats.get(lpos[j]).filter(|p| p.t == ts) {
+                lpos[j] += 1;
+                let hit = present.contains(&lsigs[j]);
+                if hit == (op == BinaryOp::And) {
+                    keep[j].push(*p);
+                }
+            }
+        }
+    }
+    Ok(lhs
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| !k.is_empty())
+        .map(|(s, floats)| Series {
+            metric: s.metric,
+            floats,
+            drop_name: s.drop_name,
+        })
+        .collect())
+}
+
+fn vector_or(
+    ev: &mut Evaluator<'_>,
+    matching: &VectorMatching,
+    lhs: Matrix,
+    rhs: Matrix,
+) -> Result<Matrix, EvalError> {
+    let lsigs = signatures(&lhs, matching);
+    let rsigs = signatures(&rhs, matching);
+    let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); rhs.len()];
+    let mut present: HashSet<u64> = HashSet::new();
+    let mut rpos = vec![0usize; rhs.len()];
+    let mut lpos = vec![0usize; lhs.len()];
+    for i in 0..ev.n_steps() {
+        ev.check()?;
+        let ts = ev.ts(i);
+        present.clear();
+        for (j, s) in lhs.iter().enumerate() {
+            if s.floats.get(lpos[j]).is_some_and(|p| p.t == ts) {
+                lpos[j] += 1;
+                present.insert(lsigs[j]);
+            }
+        }
+        for (j, s) in rhs.iter().enumerate() {
+            if let Some(p) = s.floats.get(rpos[j]).filter(|p| p.t == ts) {
+                rpos[j] += 1;
+                if !present.contains(&rsigs[j]) {
+                    keep[j].push(*p);
+                }
+            }
+        }
+    }
+    let mut out = lhs;
+    out.extend(
+        rhs.into_iter()
+            .zip(keep)
+            .filter(|(_, k)| !k.is_empty())
+            .map(|(s, floats)| Series {
+                metric: s.metric,
+                floats,
+                drop_name: s.drop_name,
+            }),
+    );
+    merge_same_labels(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_keep_lhs_value() {
+        assert_eq!(elem_binop(BinaryOp::Gtr, 3.0, 1.0), (3.0, true));
+        assert_eq!(elem_binop(BinaryOp::Lss, 3.0, 1.0), (3.0, false));
+        assert!(!elem_binop(BinaryOp::Eql, f64::NAN, f64::NAN).1);
+        assert!(elem_binop(BinaryOp::Neq, f64::NAN, f64::NAN).1);
+    }
+
+    #[test]
+    fn arithmetic_matches_go() {
+        assert_eq!(elem_binop(BinaryOp::Mod, -7.0, 3.0).0, -1.0);
+        assert_eq!(elem_binop(BinaryOp::Pow, 2.0, 10.0).0, 1024.0);
+        assert!(elem_binop(BinaryOp::Div, 0.0, 0.0).0.is_nan());
+        assert_eq!(elem_binop(BinaryOp::Div, 1.0, 0.0).0, f64::INFINITY);
+    }
+
+    #[test]
+    fn go_label_format() {
+        let l = Labels::from_pairs(&[("__name__", "m"), ("a", "b")]);
+        assert_eq!(go_labels_string(&l), "{__name__=\"m\", a=\"b\"}");
+    }
+}

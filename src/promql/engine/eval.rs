@@ -1,0 +1,736 @@
+//! The tree walker: evaluates every node for all steps of the query at once.
+//!
+//! Mirrors upstream `promql/engine.go` (`evaluator.eval`, `vectorSelectorSingle`,
+//! `matrixIterSlice`, the subquery case with its step alignment, `cleanupMetricLabels`).
+//! Instant-vector results are [`Matrix`] values whose points sit exactly on the step
+//! timestamps `start + k*interval`; scalars are one float per step. An instant query is a
+//! range query with one step (interval 1ms, as upstream).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
+use crate::storage::Queryable;
+
+use super::super::ast::{
+    AtModifier, Duration, Expr, MatrixSelector, SubqueryExpr, UnaryOp, VectorSelector,
+};
+use super::value::{FPoint, Matrix, Sample, Series, Value};
+use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError};
+
+/// Evaluation result of one node.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// An instant vector for every step: series with points on step timestamps.
+    Vector(Matrix),
+    /// A range vector (only at the top of an instant query).
+    Matrix(Matrix),
+    /// A string literal.
+    String(String),
+}
+
+/// The raw points of a range selector or subquery plus what is needed to cut them into
+/// per-step windows `(ref - range, ref]`, `ref = (at or step time) - offset`.
+pub(crate) struct RangeArg {
+    /// Series with all points that any window may need; staleness markers removed.
+    pub series: Matrix,
+    /// Window length in ms.
+    pub range: i64,
+    /// Offset in ms.
+    pub offset: i64,
+    /// Fixed evaluation time from `@`.
+    pub at: Option<i64>,
+    /// The selector, when the argument is a plain range selector.
+    pub selector: Option<VectorSelector>,
+}
+
+/// Everything [`Evaluator::new`] needs.
+pub(crate) struct EvalParams<'a> {
+    pub queryable: &'a dyn Queryable,
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+    pub query_step: i64,
+    pub lookback: i64,
+    pub default_eval_interval: i64,
+    pub max_samples: usize,
+    pub deadline: Option<Instant>,
+    pub cancel: CancelToken,
+    pub type_and_unit_labels: bool,
+}
+
+/// The state of one query evaluation.
+pub(crate) struct Evaluator<'a> {
+    q: &'a dyn Queryable,
+    /// Current (sub)query start, end and step.
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+    /// The top-level query's start, end and step (for `@ start()`, `step()`, ...).
+    pub query_start: i64,
+    pub query_end: i64,
+    pub query_step: i64,
+    pub lookback: i64,
+    default_eval_interval: i64,
+    max_samples: usize,
+    samples: usize,
+    deadline: Option<Instant>,
+    cancel: CancelToken,
+    checks: u32,
+    type_and_unit_labels: bool,
+    /// Annotations collected so far.
+    pub annos: Annotations,
+}
+
+/// Builds a matrix from points pushed in step order, one series per label set.
+pub(crate) struct MatrixBuilder {
+    index: HashMap<Labels, usize>,
+    /// The series built so far, in order of first appearance.
+    pub series: Matrix,
+}
+
+impl MatrixBuilder {
+    pub fn new() -> Self {
+        MatrixBuilder {
+            index: HashMap::new(),
+            series: Vec::new(),
+        }
+    }
+
+    /// The slot of the series with `metric`, creating it.
+    pub fn slot(&mut self, metric: &Labels, drop_name: bool) -> usize {
+        if let Some(&i) = self.index.get(metric) {
+            if drop_name {
+                self.series[i].drop_name = true;
+            }
+            return i;
+        }
+        let i = self.series.len();
+        self.index.insert(metric.clone(), i);
+        self.series.push(Series {
+            metric: metric.clone(),
+            floats: Vec::new(),
+            drop_name,
+        });
+        i
+    }
+
+    /// Appends a point; two points at one timestamp mean the vector had a duplicate.
+    pub fn push(&mut self, slot: usize, t: i64, f: f64) -> Result<(), EvalError> {
+        let s = &mut self.series[slot];
+        if s.floats.last().is_some_and(|p| p.t == t) {
+            return Err(dup_labelset());
+        }
+        s.floats.push(FPoint { t, f });
+        Ok(())
+    }
+
+    pub fn finish(self) -> Matrix {
+        self.series
+    }
+}
+
+/// Upstream's error for two series with one label set at one time.
+pub(crate) fn dup_labelset() -> EvalError {
+    EvalError::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+/// Go's `math.Max`: NaN wins, +0 beats -0.
+pub(crate) fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        return f64::NAN;
+    }
+    if a == 0.0 && b == 0.0 {
+        return if a.is_sign_negative() { b } else { a };
+    }
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Go's `math.Min`: NaN wins, -0 beats +0.
+pub(crate) fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        return f64::NAN;
+    }
+    if a == 0.0 && b == 0.0 {
+        return if a.is_sign_negative() { a } else { b };
+    }
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Merges series with equal labels whose points do not overlap; errors when they do.
+pub(crate) fn merge_same_labels(m: Matrix) -> Result<Matrix, EvalError> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(m.len());
+    let mut out: Matrix = Vec::with_capacity(m.len());
+    let mut merged = false;
+    for s in m {
+        match index.get(&s.metric) {
+            Some(&i) => {
+                let o = &mut out[i];
+                let mut all: Vec<FPoint> = Vec::with_capacity(o.floats.len() + s.floats.len());
+                all.extend_from_slice(&o.floats);
+                all.extend_from_slice(&s.floats);
+                all.sort_by_key(|p| p.t);
+                if all.windows(2).any(|w| w[0].t == w[1].t) {
+                    return Err(dup_labelset());
+                }
+                o.floats = all;
+                merged = true;
+            }
+            None => {
+                index.insert(s.metric.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    let _ = merged;
+    Ok(out)
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(p: EvalParams<'a>) -> Self {
+        Evaluator {
+            q: p.queryable,
+            start: p.start,
+            end: p.end,
+            interval: p.interval,
+            query_start: p.start,
+            query_end: p.end,
+            query_step: p.query_step,
+            lookback: p.lookback,
+            default_eval_interval: p.default_eval_interval,
+            max_samples: p.max_samples,
+            samples: 0,
+            deadline: p.deadline,
+            cancel: p.cancel,
+            checks: 0,
+            type_and_unit_labels: p.type_and_unit_labels,
+            annos: Annotations::default(),
+        }
+    }
+
+    pub fn into_annotations(self) -> Annotations {
+        self.annos
+    }
+
+    /// Number of steps of the current (sub)query.
+    pub fn n_steps(&self) -> usize {
+        if self.end < self.start {
+            return 0;
+        }
+        ((self.end - self.start) / self.interval + 1) as usize
+    }
+
+    /// Timestamp of step `i`.
+    pub fn ts(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.interval
+    }
+
+    /// Step index of a point produced by this evaluator.
+    pub fn step_of(&self, t: i64) -> usize {
+        ((t - self.start) / self.interval) as usize
+    }
+
+    /// Checks cancellation and the deadline (cheaply: the clock every 64 calls).
+    pub fn check(&mut self) -> Result<(), EvalError> {
+        self.checks = self.checks.wrapping_add(1);
+        if self.checks.is_multiple_of(64) {
+            if self.cancel.is_cancelled() {
+                return Err(EvalError::Canceled("query execution"));
+            }
+            if self.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(EvalError::Timeout("query execution"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` more samples in memory.
+    pub fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {
+        self.samples = self.samples.saturating_add(n);
+        if self.samples > self.max_samples {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
+        Ok(())
+    }
+
+    /// Resolves a duration (range, offset, subquery step) against the query.
+    pub fn duration(&self, d: &Duration) -> Result<i64, EvalError> {
+        d.resolve(self.query_step, self.query_end - self.query_start)
+            .map_err(|e| EvalError::Execution(e.to_string()))
+    }
+
+    fn opt_duration(&self, d: &Option<Duration>) -> Result<i64, EvalError> {
+        match d {
+            Some(d) => self.duration(d),
+            None => Ok(0),
+        }
+    }
+
+    /// The fixed time an `@` modifier pins to.
+    pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
+        at.map(|a| match a {
+            AtModifier::Timestamp(t) => t,
+            AtModifier::Start => self.query_start,
+            AtModifier::End => self.query_end,
+        })
+    }
+
+    /// Evaluates the top-level expression and shapes the result like upstream.
+    pub fn run(&mut self, e: &Expr, instant: bool) -> Result<Value, EvalError> {
+        let v = self.eval(e)?;
+        let t0 = self.start;
+        Ok(match v {
+            Val::Scalar(vals) => {
+                if instant {
+                    Value::Scalar {
+                        t: t0,
+                        v: vals.first().copied().unwrap_or(f64::NAN),
+                    }
+                } else {
+                    let floats = vals
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &f)| FPoint { t: self.ts(i), f })
+                        .collect();
+                    Value::Matrix(vec![Series {
+                        metric: Labels::empty(),
+                        floats,
+                        drop_name: false,
+                    }])
+                }
+            }
+            Val::String(s) => Value::String { t: t0, s },
+            Val::Vector(m) => {
+                let m = cleanup_names(m, self.type_and_unit_labels)?;
+                if instant {
+                    Value::Vector(
+                        m.into_iter()
+                            .filter_map(|s| {
+                                s.floats.first().map(|p| Sample {
+                                    metric: s.metric,
+                                    t: p.t,
+                                    f: p.f,
+                                    drop_name: false,
+                                })
+                            })
+                            .collect(),
+                    )
+                } else {
+                    let mut m: Matrix = m.into_iter().filter(|s| !s.floats.is_empty()).collect();
+                    m.sort_by(|a, b| a.metric.cmp(&b.metric));
+                    Value::Matrix(m)
+                }
+            }
+            Val::Matrix(m) => {
+                let mut m = cleanup_names(m, self.type_and_unit_labels)?;
+                m.sort_by(|a, b| a.metric.cmp(&b.metric));
+                Value::Matrix(m)
+            }
+        })
+    }
+
+    /// Evaluates a node for all steps.
+    pub fn eval(&mut self, e: &Expr) -> Result<Val, EvalError> {
+        self.check()?;
+        let n = self.n_steps();
+        match e {
+            Expr::NumberLiteral(l) => Ok(Val::Scalar(vec![l.val; n])),
+            Expr::StringLiteral(s) => Ok(Val::String(s.clone())),
+            Expr::Paren(inner) => self.eval(inner),
+            Expr::Unary(u) => {
+                let v = self.eval(&u.expr)?;
+                if u.op == UnaryOp::Pos {
+                    return Ok(v);
+                }
+                Ok(match v {
+                    Val::Scalar(mut vals) => {
+                        vals.iter_mut().for_each(|x| *x = -*x);
+                        Val::Scalar(vals)
+                    }
+                    Val::Vector(mut m) => {
+                        for s in &mut m {
+                            s.drop_name = true;
+                            s.floats.iter_mut().for_each(|p| p.f = -p.f);
+                        }
+                        Val::Vector(m)
+                    }
+                    other => other,
+                })
+            }
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, false)?)),
+            Expr::MatrixSelector(ms) => {
+                let ra = self.eval_matrix_selector(ms)?;
+                Ok(Val::Matrix(self.top_level_windows(ra)?))
+            }
+            Expr::Subquery(sq) => {
+                let ra = self.eval_subquery(sq)?;
+                Ok(Val::Matrix(self.top_level_windows(ra)?))
+            }
+            Expr::Aggregate(a) => aggregations::eval_aggregate(self, a),
+            Expr::Binary(b) => binary::eval_binary(self, b),
+            Expr::Call(c) => functions::eval_call(self, c),
+        }
+    }
+
+    /// Evaluates an expression that must be a scalar.
+    pub fn eval_scalar(&mut self, e: &Expr) -> Result<Vec<f64>, EvalError> {
+        match self.eval(e)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(EvalError::Execution(format!(
+                "expected scalar, got {}",
+                e.value_type()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must be an instant vector.
+    pub fn eval_vector(&mut self, e: &Expr) -> Result<Matrix, EvalError> {
+        match self.eval(e)? {
+            Val::Vector(m) => Ok(m),
+            _ => Err(EvalError::Execution(format!(
+                "expected instant vector, got {}",
+                e.value_type()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must be a string.
+    pub fn eval_string(&mut self, e: &Expr) -> Result<String, EvalError> {
+        match self.eval(e)? {
+            Val::String(s) => Ok(s),
+            _ => Err(EvalError::Execution(format!(
+                "expected string, got {}",
+                e.value_type()
+            ))),
+        }
+    }
+
+    /// Evaluates a range-vector argument (range selector or subquery).
+    pub fn eval_range_arg(&mut self, e: &Expr) -> Result<RangeArg, EvalError> {
+        match e.unparen() {
+            Expr::MatrixSelector(ms) => self.eval_matrix_selector(ms),
+            Expr::Subquery(sq) => self.eval_subquery(sq),
+            other => Err(EvalError::Execution(format!(
+                "expected range vector, got {}",
+                other.value_type()
+            ))),
+        }
+    }
+
+    /// The per-step window of the top-level instant query.
+    fn top_level_windows(&mut self, ra: RangeArg) -> Result<Matrix, EvalError> {
+        let mut out = Vec::with_capacity(ra.series.len());
+        for s in &ra.series {
+            let mut floats = Vec::new();
+            self.for_each_window(&ra, s, |_, _, w| floats.extend_from_slice(w));
+            if !floats.is_empty() {
+                out.push(Series {
+                    metric: s.metric.clone(),
+                    floats,
+                    drop_name: s.drop_name,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f(step, ts, window)` for every step with the points in `(ref - range, ref]`;
+    /// the window slides, so each series is walked once.
+    pub fn for_each_window(
+        &self,
+        ra: &RangeArg,
+        s: &Series,
+        mut f: impl FnMut(usize, i64, &[FPoint]),
+    ) {
+        let pts = &s.floats;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for i in 0..self.n_steps() {
+            let ts = self.ts(i);
+            let base = ra.at.unwrap_or(ts) - ra.offset;
+            let min = base - ra.range;
+            while hi < pts.len() && pts[hi].t <= base {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].t <= min {
+                lo += 1;
+            }
+            if ra.at.is_some() {
+                // A pinned reference time is the same every step; a new window start is
+                // only needed if the reference ever moved backwards, which it cannot.
+            }
+            f(i, ts, &pts[lo..hi]);
+        }
+    }
+
+    /// Reads the series of `matchers` with samples in `[mint, maxt]`.
+    fn select(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep_stale: bool,
+    ) -> Result<Vec<(Labels, Vec<FPoint>)>, EvalError> {
+        let querier = self.q.querier(mint, maxt)?;
+        let series = querier.select(matchers)?;
+        let mut out = Vec::with_capacity(series.len());
+        for mut s in series {
+            self.check()?;
+            let mut pts = Vec::new();
+            let mut cur = s.samples.seek(mint);
+            while let Some(smp) = cur {
+                if smp.t > maxt {
+                    break;
+                }
+                if keep_stale || !is_stale_nan(smp.v) {
+                    pts.push(FPoint { t: smp.t, f: smp.v });
+                }
+                cur = s.samples.next();
+            }
+            self.add_samples(pts.len())?;
+            out.push((s.labels, pts));
+        }
+        Ok(out)
+    }
+
+    /// Evaluates an instant selector with lookback and staleness. With `timestamps`, the
+    /// value of each point is the sample's own timestamp in seconds (for `timestamp()`).
+    pub fn eval_vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        timestamps: bool,
+    ) -> Result<Matrix, EvalError> {
+        let offset = self.opt_duration(&vs.offset)?;
+        let at = self.at_time(&vs.at);
+        let n = self.n_steps();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let (min_ref, max_ref) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (self.start - offset, self.end - offset),
+        };
+        let raw = self.select(
+            &vs.matchers,
+            min_ref.saturating_sub(self.lookback),
+            max_ref,
+            true,
+        )?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (metric, pts) in raw {
+            self.check()?;
+            let mut floats = Vec::with_capacity(n.min(pts.len().max(1) * 4));
+            let mut j = 0usize;
+            for i in 0..n {
+                let ts = self.ts(i);
+                let base = at.unwrap_or(ts) - offset;
+                while j < pts.len() && pts[j].t <= base {
+                    j += 1;
+                }
+                if j > 0 {
+                    let p = pts[j - 1];
+                    if p.t > base - self.lookback && !is_stale_nan(p.f) {
+                        let f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        floats.push(FPoint { t: ts, f });
+                    }
+                }
+            }
+            if !floats.is_empty() {
+                self.add_samples(floats.len())?;
+                out.push(Series {
+                    metric,
+                    floats,
+                    drop_name: false,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// For every series matching `matchers`, the timestamp of the sample an instant
+    /// selector would pick (lookback, staleness) at each reference time in `refs`.
+    pub fn select_at_times(
+        &mut self,
+        matchers: &[Matcher],
+        refs: &[i64],
+    ) -> Result<Vec<(Labels, Vec<Option<i64>>)>, EvalError> {
+        let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let raw = self.select(matchers, min.saturating_sub(self.lookback), max, true)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (metric, pts) in raw {
+            let picks: Vec<Option<i64>> = refs
+                .iter()
+                .map(|&r| {
+                    let j = pts.partition_point(|p| p.t <= r);
+                    (j > 0)
+                        .then(|| pts[j - 1])
+                        .filter(|p| p.t > r - self.lookback && !is_stale_nan(p.f))
+                        .map(|p| p.t)
+                })
+                .collect();
+            if picks.iter().any(Option::is_some) {
+                out.push((metric, picks));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a range selector's samples for all windows of the query.
+    pub fn eval_matrix_selector(&mut self, ms: &MatrixSelector) -> Result<RangeArg, EvalError> {
+        let vs = &ms.vector_selector;
+        let offset = self.opt_duration(&vs.offset)?;
+        let range = self.duration(&ms.range)?;
+        let at = self.at_time(&vs.at);
+        let (min_ref, max_ref) = match at {
+            Some(a) => (a - offset, a - offset),
+            None => (self.start - offset, self.end - offset),
+        };
+        let raw = self.select(&vs.matchers, min_ref.saturating_sub(range), max_ref, false)?;
+        Ok(RangeArg {
+            series: raw
+                .into_iter()
+                .map(|(metric, floats)| Series {
+                    metric,
+                    floats,
+                    drop_name: false,
+                })
+                .collect(),
+            range,
+            offset,
+            at,
+            selector: Some(vs.clone()),
+        })
+    }
+
+    /// Evaluates a subquery's inner expression at its own, absolutely aligned steps.
+    pub fn eval_subquery(&mut self, sq: &SubqueryExpr) -> Result<RangeArg, EvalError> {
+        let offset = self.opt_duration(&sq.offset)?;
+        let range = self.duration(&sq.range)?;
+        let step = match &sq.step {
+            Some(d) => self.duration(d)?,
+            None => self.default_eval_interval,
+        };
+        if step <= 0 {
+            return Err(EvalError::Execution(format!(
+                "subquery step must be positive, got {step}ms"
+            )));
+        }
+        let at = self.at_time(&sq.at);
+        let (ostart, oend) = match at {
+            Some(a) => (a, a),
+            None => (self.start, self.end),
+        };
+        let lower = ostart - offset - range;
+        let mut new_start = step * (lower / step);
+        if new_start <= lower {
+            new_start += step;
+        }
+        let new_end = oend - offset;
+        let saved = (self.start, self.end, self.interval);
+        self.start = new_start;
+        self.end = new_end;
+        self.interval = step;
+        let res = if new_start > new_end {
+            Ok(Val::Vector(Vec::new()))
+        } else {
+            self.eval(&sq.expr)
+        };
+        let n = self.n_steps();
+        let series = match res {
+            Ok(Val::Vector(m)) => Ok(m),
+            Ok(Val::Scalar(vals)) => Ok(vec![Series {
+                metric: Labels::empty(),
+                floats: (0..n.min(vals.len()))
+                    .map(|i| FPoint {
+                        t: self.ts(i),
+                        f: vals[i],
+                    })
+                    .collect(),
+                drop_name: false,
+            }]),
+            Ok(_) => Err(EvalError::Execution(
+                "subquery is only allowed on instant vector or scalar".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        (self.start, self.end, self.interval) = saved;
+        Ok(RangeArg {
+            series: series?,
+            range,
+            offset,
+            at,
+            selector: None,
+        })
+    }
+
+    /// Iterates the per-step instant vectors of `m`: calls `f(step, ts, samples)` with
+    /// `(series index, value)` pairs of the series that have a point at that step.
+    pub fn for_each_step(
+        &mut self,
+        m: &Matrix,
+        mut f: impl FnMut(&mut Self, usize, i64, &[(usize, f64)]) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let mut pos = vec![0usize; m.len()];
+        let mut buf: Vec<(usize, f64)> = Vec::with_capacity(m.len());
+        for i in 0..self.n_steps() {
+            self.check()?;
+            let ts = self.ts(i);
+            buf.clear();
+            for (j, s) in m.iter().enumerate() {
+                let p = pos[j];
+                if let Some(pt) = s.floats.get(p) {
+                    if pt.t == ts {
+                        buf.push((j, pt.f));
+                        pos[j] = p + 1;
+                    }
+                }
+            }
+            f(self, i, ts, &buf)?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes `__name__` from flagged series and rejects resulting duplicates (upstream
+/// `cleanupMetricLabels`); with `type_and_unit`, `__type__` and `__unit__` go too.
+pub(crate) fn cleanup_names(m: Matrix, type_and_unit: bool) -> Result<Matrix, EvalError> {
+    let mut any = false;
+    let m: Matrix = m
+        .into_iter()
+        .map(|mut s| {
+            if s.drop_name {
+                if s.metric.get(METRIC_NAME).is_some() {
+                    s.metric = s.metric.without_metric_name();
+                    any = true;
+                }
+                if type_and_unit
+                    && (s.metric.get("__type__").is_some() || s.metric.get("__unit__").is_some())
+                {
+                    let mut b = s.metric.builder();
+                    b.del("__type__");
+                    b.del("__unit__");
+                    s.metric = b.labels();
+                    any = true;
+                }
+                s.drop_name = false;
+            }
+            s
+        })
+        .collect();
+    if any {
+        merge_same_labels(m)
+    } else {
+        Ok(m)
+    }
+}

@@ -1,0 +1,85 @@
+//! label_replace and label_join.
+//!
+//! Mirrors upstream `promql/functions.go` `funcLabelReplace` (anchored RE2 regex, `$1`
+//! / `${name}` expansion, empty result deletes the label) and `funcLabelJoin`. Setting
+//! `__name__` cancels a pending name drop.
+
+use regex::Regex;
+
+use super::super::super::ast::Expr;
+use super::super::eval::{merge_same_labels, Evaluator, Val};
+use super::super::EvalError;
+use crate::model::METRIC_NAME;
+
+/// Label names PromQL accepts as targets: any non-empty valid UTF-8 (Prometheus 3).
+fn valid_label_name(name: &str) -> bool {
+    !name.is_empty()
+}
+
+pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, EvalError> {
+    let dst = ev.eval_string(&args[1])?;
+    let repl = ev.eval_string(&args[2])?;
+    let src = ev.eval_string(&args[3])?;
+    let re_text = ev.eval_string(&args[4])?;
+    let re = Regex::new(&format!("^(?s:{re_text})$")).map_err(|e| {
+        EvalError::Execution(format!(
+            "invalid regular expression in label_replace(): {re_text}: {e}"
+        ))
+    })?;
+    if !valid_label_name(&dst) {
+        return Err(EvalError::Execution(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
+    }
+    let mut m = ev.eval_vector(&args[0])?;
+    for s in &mut m {
+        let v = s.metric.get(&src).unwrap_or("");
+        if let Some(caps) = re.captures(v) {
+            let mut res = String::new();
+            caps.expand(&repl, &mut res);
+            let mut b = s.metric.builder();
+            b.set(&dst, &res);
+            s.metric = b.labels();
+            if dst == METRIC_NAME {
+                s.drop_name = false;
+            }
+        }
+    }
+    Ok(Val::Vector(merge_same_labels(m)?))
+}
+
+pub(crate) fn eval_join(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, EvalError> {
+    let dst = ev.eval_string(&args[1])?;
+    let sep = ev.eval_string(&args[2])?;
+    let mut srcs = Vec::new();
+    for a in &args[3..] {
+        srcs.push(ev.eval_string(a)?);
+    }
+    for s in &srcs {
+        if !valid_label_name(s) {
+            return Err(EvalError::Execution(format!(
+                "invalid source label name in label_join(): {s}"
+            )));
+        }
+    }
+    if !valid_label_name(&dst) {
+        return Err(EvalError::Execution(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
+    }
+    let mut m = ev.eval_vector(&args[0])?;
+    for s in &mut m {
+        let joined = srcs
+            .iter()
+            .map(|n| s.metric.get(n).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(&sep);
+        let mut b = s.metric.builder();
+        b.set(&dst, &joined);
+        s.metric = b.labels();
+        if dst == METRIC_NAME {
+            s.drop_name = false;
+        }
+    }
+    Ok(Val::Vector(merge_same_labels(m)?))
+}

@@ -1,0 +1,131 @@
+//! PromQL functions: dispatch by name and the shared plumbing for the two shapes upstream
+//! has — functions over instant vectors (applied per point) and functions over range
+//! vectors (applied per sliding window).
+//!
+//! Mirrors upstream `promql/functions.go` (`FunctionCalls`) and the `*parser.Call` case of
+//! `engine.go`. One file per function family, named after it.
+
+pub mod absent;
+pub mod changes;
+pub mod clamp;
+pub mod date;
+pub mod deriv;
+pub mod histogram;
+pub mod info;
+pub mod label;
+pub mod math;
+pub mod over_time;
+pub mod rate;
+pub mod round;
+pub mod smoothing;
+pub mod sort;
+pub mod time;
+
+use super::super::ast::{Call, Expr};
+use super::eval::{Evaluator, RangeArg, Val};
+use super::value::{FPoint, Matrix, Series};
+use super::EvalError;
+
+/// Evaluates a function call for all steps.
+pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
+    let args = &c.args;
+    let name = c.func.name;
+    if let Some(f) = math::lookup(name) {
+        return Ok(Val::Vector(map_points(ev, &args[0], f)?));
+    }
+    if let Some(f) = date::lookup(name) {
+        return date::eval(ev, args, f);
+    }
+    if let Some(f) = over_time::lookup(name) {
+        return over_time::eval(ev, name, args, f);
+    }
+    match name {
+        "rate" | "increase" | "delta" => rate::eval_extrapolated(ev, name, &args[0]),
+        "irate" | "idelta" => rate::eval_instant(ev, name, &args[0]),
+        "deriv" => deriv::eval_deriv(ev, &args[0]),
+        "predict_linear" => deriv::eval_predict_linear(ev, &args[0], &args[1]),
+        "changes" | "resets" => changes::eval(ev, name, &args[0]),
+        "double_exponential_smoothing" => smoothing::eval(ev, args),
+        "clamp" | "clamp_min" | "clamp_max" => clamp::eval(ev, name, args),
+        "round" => round::eval(ev, args),
+        "info" => info::eval(ev, args),
+        "label_replace" => label::eval_replace(ev, args),
+        "label_join" => label::eval_join(ev, args),
+        "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => sort::eval(ev, name, args),
+        "absent" => absent::eval_absent(ev, &args[0]),
+        "absent_over_time" => absent::eval_absent_over_time(ev, &args[0]),
+        "histogram_quantile" => histogram::eval_quantile(ev, &args[0], &args[1]),
+        "histogram_quantiles" => histogram::eval_quantiles(ev, args),
+        "histogram_fraction" => histogram::eval_fraction(ev, args),
+        "histogram_avg" | "histogram_count" | "histogram_sum" | "histogram_stddev"
+        | "histogram_stdvar" => {
+            // These only read native histograms, which float series never are.
+            ev.eval_vector(&args[0])?;
+            Ok(Val::Vector(Vec::new()))
+        }
+        "time" | "timestamp" | "vector" | "scalar" | "pi" | "start" | "end" | "step" | "range"
+        | "min_of" | "max_of" => time::eval(ev, name, args),
+        other => Err(EvalError::Execution(format!(
+            "function {other:?} is not supported by this engine"
+        ))),
+    }
+}
+
+/// Applies `f` to every point of an instant vector; the result drops `__name__`.
+pub(crate) fn map_points(
+    ev: &mut Evaluator<'_>,
+    arg: &Expr,
+    mut f: impl FnMut(f64) -> f64,
+) -> Result<Matrix, EvalError> {
+    let mut m = ev.eval_vector(arg)?;
+    for s in &mut m {
+        s.drop_name = true;
+        for p in &mut s.floats {
+            p.f = f(p.f);
+        }
+    }
+    Ok(m)
+}
+
+/// Applies `f(window, step, ts, series)` to the window of every series at every step;
+/// `None` means no output at that step. `keep_name` is for the few functions that keep
+/// `__name__` (`last_over_time`, `first_over_time`).
+pub(crate) fn over_windows(
+    ev: &mut Evaluator<'_>,
+    ra: &RangeArg,
+    keep_name: bool,
+    mut f: impl FnMut(&[FPoint], usize, i64, &Series) -> Option<f64>,
+) -> Result<Matrix, EvalError> {
+    let mut out = Vec::with_capacity(ra.series.len());
+    for s in &ra.series {
+        ev.check()?;
+        let mut floats = Vec::new();
+        ev.for_each_window(ra, s, |i, ts, w| {
+            if let Some(v) = f(w, i, ts, s) {
+                floats.push(FPoint { t: ts, f: v });
+            }
+        });
+        if !floats.is_empty() {
+            ev.add_samples(floats.len())?;
+            out.push(Series {
+                metric: s.metric.clone(),
+                floats,
+                drop_name: s.drop_name || !keep_name,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A per-step scalar argument, or `default` when the optional argument is absent.
+pub(crate) fn scalar_arg(
+    ev: &mut Evaluator<'_>,
+    args: &[Expr],
+    i: usize,
+    default: f64,
+) -> Result<Vec<f64>, EvalError> {
+    match args.get(i) {
+        Some(e) => ev.eval_scalar(e),
+        None => Ok(vec![default; ev.n_steps()]),
+    }
+}

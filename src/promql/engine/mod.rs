@@ -1,0 +1,331 @@
+//! The PromQL evaluator: runs parsed expressions against a [`Queryable`] as instant or range
+//! queries, with upstream Prometheus 3.x semantics.
+//!
+//! Mirrors upstream `promql/engine.go` (`Engine`, `evaluator`, `rangeEval`), `functions.go`,
+//! `quantile.go` and `util/annotations`. Layout: [`eval`] walks the tree and owns selectors,
+//! subqueries and step bookkeeping; [`aggregations`] and [`binary`] implement the operators;
+//! `functions/` holds one file per function family; [`quantile`] the bucket maths.
+//!
+//! Every expression producing an instant vector is evaluated for all steps of the query at
+//! once (upstream's design): selectors are read once over the whole range (plus lookback,
+//! range and offset), then each series is walked with a sliding window, so a range query
+//! costs O(samples + series × steps), not O(series × steps × range).
+
+pub mod aggregations;
+pub mod binary;
+pub mod eval;
+pub mod functions;
+pub mod quantile;
+pub mod value;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::storage::{QueryError, Queryable};
+
+use super::ast::Expr;
+use super::error::ParseError;
+use super::parser::parse_expr;
+
+pub use value::{FPoint, Matrix, Sample, Series, Value, Vector};
+
+/// Tunables of an [`Engine`] (upstream `EngineOpts`).
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for the latest sample (default 5m).
+    pub lookback_delta: Duration,
+    /// Upper bound on samples held in memory by one query (default 50 million).
+    pub max_samples: usize,
+    /// Wall-clock limit for one query (default 2m).
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`x[1h:]`); upstream uses the global
+    /// evaluation interval, 1m by default.
+    pub default_eval_interval: Duration,
+    /// Upstream's experimental `type-and-unit-labels` feature: `__type__` and `__unit__`
+    /// labels are removed together with `__name__` wherever the name is dropped.
+    pub enable_type_and_unit_labels: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_eval_interval: Duration::from_secs(60),
+            enable_type_and_unit_labels: false,
+        }
+    }
+}
+
+/// What kind of failure an [`EvalError`] is; maps to the HTTP API's `errorType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The query text or parameters are invalid (`bad_data`).
+    BadData,
+    /// Evaluation failed (`execution`).
+    Execution,
+    /// The query ran out of time (`timeout`).
+    Timeout,
+    /// The query was cancelled (`canceled`).
+    Canceled,
+    /// Reading from storage failed (`internal`).
+    Storage,
+}
+
+/// Why a query failed. Messages match upstream's so API clients and scripts see the same
+/// text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// The expression does not parse.
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    /// Invalid query parameters (e.g. a zero step).
+    #[error("{0}")]
+    BadData(String),
+    /// A runtime error with upstream's message.
+    #[error("{0}")]
+    Execution(String),
+    /// The sample limit was hit.
+    #[error("query processing would load too many samples into memory in {0}")]
+    TooManySamples(&'static str),
+    /// The timeout elapsed.
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    /// The cancellation token was set.
+    #[error("query was canceled in {0}")]
+    Canceled(&'static str),
+    /// The storage failed.
+    #[error("{0}")]
+    Storage(#[from] QueryError),
+}
+
+impl EvalError {
+    /// The category of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EvalError::Parse(_) | EvalError::BadData(_) => ErrorKind::BadData,
+            EvalError::Execution(_) | EvalError::TooManySamples(_) => ErrorKind::Execution,
+            EvalError::Timeout(_) => ErrorKind::Timeout,
+            EvalError::Canceled(_) => ErrorKind::Canceled,
+            EvalError::Storage(_) => ErrorKind::Storage,
+        }
+    }
+}
+
+/// Warnings and infos collected while evaluating (upstream `annotations.Annotations`),
+/// each message already prefixed with `PromQL warning: ` or `PromQL info: `, deduplicated,
+/// in order of first occurrence.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotations {
+    /// Warnings: the result may be wrong or incomplete.
+    pub warnings: Vec<String>,
+    /// Infos: the query may not do what the user meant.
+    pub infos: Vec<String>,
+}
+
+impl Annotations {
+    /// Adds a warning (text after the `PromQL warning: ` prefix).
+    pub fn warn(&mut self, msg: impl AsRef<str>) {
+        let m = format!("PromQL warning: {}", msg.as_ref());
+        if !self.warnings.contains(&m) {
+            self.warnings.push(m);
+        }
+    }
+
+    /// Adds an info (text after the `PromQL info: ` prefix).
+    pub fn info(&mut self, msg: impl AsRef<str>) {
+        let m = format!("PromQL info: {}", msg.as_ref());
+        if !self.infos.contains(&m) {
+            self.infos.push(m);
+        }
+    }
+}
+
+/// The outcome of a successful query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    /// The value: for range queries always a [`Value::Matrix`] sorted by labels.
+    pub value: Value,
+    /// Annotations (`warnings` and `infos` of the HTTP API).
+    pub annotations: Annotations,
+}
+
+/// A shared cancellation flag: set it from any thread to stop running queries.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A fresh, unset token.
+    pub fn new() -> Self {
+        CancelToken::default()
+    }
+    /// Requests cancellation.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// True once [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Something a query can be given: text to parse or an already parsed tree.
+pub enum QueryExpr<'a> {
+    /// PromQL text.
+    Text(&'a str),
+    /// A parsed expression.
+    Parsed(&'a Expr),
+}
+
+impl<'a> From<&'a str> for QueryExpr<'a> {
+    fn from(s: &'a str) -> Self {
+        QueryExpr::Text(s)
+    }
+}
+
+impl<'a> From<&'a String> for QueryExpr<'a> {
+    fn from(s: &'a String) -> Self {
+        QueryExpr::Text(s)
+    }
+}
+
+impl<'a> From<&'a Expr> for QueryExpr<'a> {
+    fn from(e: &'a Expr) -> Self {
+        QueryExpr::Parsed(e)
+    }
+}
+
+/// The PromQL engine: stateless apart from its options; cheap to share.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    /// An engine with the given options.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// The options the engine runs with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `expr` at time `t_ms` (upstream `NewInstantQuery` + `Exec`).
+    pub fn instant_query<'a>(
+        &self,
+        q: &dyn Queryable,
+        expr: impl Into<QueryExpr<'a>>,
+        t_ms: i64,
+    ) -> Result<QueryResult, EvalError> {
+        self.instant_query_with_cancel(q, expr, t_ms, &CancelToken::new())
+    }
+
+    /// [`Engine::instant_query`] with a cancellation token.
+    pub fn instant_query_with_cancel<'a>(
+        &self,
+        q: &dyn Queryable,
+        expr: impl Into<QueryExpr<'a>>,
+        t_ms: i64,
+        cancel: &CancelToken,
+    ) -> Result<QueryResult, EvalError> {
+        let parsed;
+        let e = match expr.into() {
+            QueryExpr::Text(s) => {
+                parsed = parse_expr(s)?;
+                &parsed
+            }
+            QueryExpr::Parsed(e) => e,
+        };
+        self.exec(q, e, t_ms, t_ms, 0, cancel)
+    }
+
+    /// Evaluates `expr` at every `step_ms` from `start_ms` to `end_ms` inclusive (upstream
+    /// `NewRangeQuery` + `Exec`). The result is a matrix sorted by labels.
+    pub fn range_query<'a>(
+        &self,
+        q: &dyn Queryable,
+        expr: impl Into<QueryExpr<'a>>,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, EvalError> {
+        self.range_query_with_cancel(q, expr, start_ms, end_ms, step_ms, &CancelToken::new())
+    }
+
+    /// [`Engine::range_query`] with a cancellation token.
+    pub fn range_query_with_cancel<'a>(
+        &self,
+        q: &dyn Queryable,
+        expr: impl Into<QueryExpr<'a>>,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: &CancelToken,
+    ) -> Result<QueryResult, EvalError> {
+        if step_ms <= 0 {
+            return Err(EvalError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(EvalError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let parsed;
+        let e = match expr.into() {
+            QueryExpr::Text(s) => {
+                parsed = parse_expr(s)?;
+                &parsed
+            }
+            QueryExpr::Parsed(e) => e,
+        };
+        use super::ast::ValueType;
+        let vt = e.value_type();
+        if vt != ValueType::Scalar && vt != ValueType::Vector {
+            return Err(EvalError::BadData(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                vt.documented()
+            )));
+        }
+        self.exec(q, e, start_ms, end_ms, step_ms, cancel)
+    }
+
+    fn exec(
+        &self,
+        q: &dyn Queryable,
+        e: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        cancel: &CancelToken,
+    ) -> Result<QueryResult, EvalError> {
+        let deadline = Instant::now().checked_add(self.opts.timeout);
+        let mut ev = eval::Evaluator::new(eval::EvalParams {
+            queryable: q,
+            start,
+            end,
+            interval: if step == 0 { 1 } else { step },
+            query_step: step,
+            lookback: duration_ms(self.opts.lookback_delta),
+            default_eval_interval: duration_ms(self.opts.default_eval_interval).max(1),
+            max_samples: self.opts.max_samples,
+            deadline,
+            cancel: cancel.clone(),
+            type_and_unit_labels: self.opts.enable_type_and_unit_labels,
+        });
+        let value = ev.run(e, step == 0)?;
+        Ok(QueryResult {
+            value,
+            annotations: ev.into_annotations(),
+        })
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
