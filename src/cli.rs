@@ -77,6 +77,44 @@ pub struct ServeFlags {
     /// Enable the admin API (`/api/v1/admin/tsdb/...`).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
+
+    #[command(flatten)]
+    pub query: QueryFlags,
+}
+
+/// PromQL engine limits, with Prometheus' flag names and defaults.
+#[derive(Debug, Args, Clone)]
+pub struct QueryFlags {
+    /// The maximum lookback duration for retrieving metrics during expression evaluations
+    /// and federation.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION")]
+    pub lookback_delta: String,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000, value_name = "N")]
+    pub max_samples: usize,
+}
+
+impl QueryFlags {
+    /// Engine options from the flags.
+    pub fn engine_options(&self) -> anyhow::Result<crate::promql::engine::EngineOptions> {
+        let ms = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+            let ms = crate::model::time::parse_duration(v)
+                .with_context(|| format!("invalid --{flag} {v:?}"))?;
+            anyhow::ensure!(ms > 0, "--{flag} must be positive, got {v:?}");
+            Ok(std::time::Duration::from_millis(ms as u64))
+        };
+        Ok(crate::promql::engine::EngineOptions {
+            lookback_delta: ms("query.lookback-delta", &self.lookback_delta)?,
+            timeout: ms("query.timeout", &self.timeout)?,
+            max_samples: self.max_samples,
+            ..crate::promql::engine::EngineOptions::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +301,9 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
     shown.insert("web.listen-address".to_string(), flags.listen_address.clone());
     shown.insert("web.enable-lifecycle".to_string(), flags.enable_lifecycle.to_string());
     shown.insert("web.enable-admin-api".to_string(), flags.enable_admin_api.to_string());
+    shown.insert("query.lookback-delta".to_string(), flags.query.lookback_delta.clone());
+    shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
+    shown.insert("query.max-samples".to_string(), flags.query.max_samples.to_string());
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -271,6 +312,7 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         enable_lifecycle: flags.enable_lifecycle,
         enable_admin_api: flags.enable_admin_api,
         flags: shown,
+        query: flags.query.engine_options()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
