@@ -65,8 +65,8 @@ async fn federate(
             "the query engine is not available in this process".into(),
         );
     };
-    let lookback = i64::try_from(backend.engine_options().lookback_delta.as_millis())
-        .unwrap_or(i64::MAX);
+    let lookback =
+        i64::try_from(backend.engine_options().lookback_delta.as_millis()).unwrap_or(i64::MAX);
     let external = backend.external_labels();
     let now = now_ms();
     let result = tokio::task::spawn_blocking(move || {
@@ -220,8 +220,14 @@ mod tests {
                 l(&[("__name__", "b"), ("job", "x\"y")]),
                 vec![Sample::new(100, 1.0), Sample::new(200, 1e6)],
             ),
-            (l(&[("__name__", "a"), ("job", "j")]), vec![Sample::new(150, 2.5)]),
-            (l(&[("__name__", "a"), ("job", "k")]), vec![Sample::new(10, 2.5)]),
+            (
+                l(&[("__name__", "a"), ("job", "j")]),
+                vec![Sample::new(150, 2.5)],
+            ),
+            (
+                l(&[("__name__", "a"), ("job", "k")]),
+                vec![Sample::new(10, 2.5)],
+            ),
             (
                 l(&[("__name__", "c"), ("job", "j")]),
                 vec![Sample::new(190, 1.0), Sample::new(199, STALE_NAN)],

@@ -33,7 +33,10 @@ pub fn write_str(out: &mut String, s: &str) {
             '\t' => Some("\\t"),
             _ => None,
         };
-        let needs_u = matches!(c, '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+        let needs_u = matches!(
+            c,
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
+        );
         if esc.is_none() && !needs_u {
             continue;
         }
@@ -287,7 +290,16 @@ mod tests {
     #[test]
     fn timestamps() {
         let mut s = String::new();
-        for t in [0, 250, 1000, 15_500, -1500, 1_700_000_000_123, i64::MIN, i64::MAX] {
+        for t in [
+            0,
+            250,
+            1000,
+            15_500,
+            -1500,
+            1_700_000_000_123,
+            i64::MIN,
+            i64::MAX,
+        ] {
             write_timestamp(&mut s, t);
             s.push(' ');
         }

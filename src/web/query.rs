@@ -25,9 +25,7 @@ use super::{QueryBackend, WebState};
 use crate::model::labels::is_valid_legacy_label_name;
 use crate::model::time::{now_ms, parse_duration, parse_time};
 use crate::model::{Labels, Matcher};
-use crate::promql::engine::{
-    Annotations, CancelToken, EngineOptions, ErrorKind, EvalError, Value,
-};
+use crate::promql::engine::{Annotations, CancelToken, EngineOptions, ErrorKind, EvalError, Value};
 use crate::promql::{parse_expr, prettify, Expr};
 
 /// Most points a range query may return per series (upstream's 11,000).
@@ -87,9 +85,8 @@ fn invalid_param(name: &str, err: impl std::fmt::Display) -> ApiError {
 fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
     match p.non_empty(name) {
         None => Ok(default),
-        Some(v) => parse_time(v).map_err(|e| {
-            invalid_param(name, format!("Invalid time value for '{name}': {e}"))
-        }),
+        Some(v) => parse_time(v)
+            .map_err(|e| invalid_param(name, format!("Invalid time value for '{name}': {e}"))),
     }
 }
 
@@ -258,11 +255,7 @@ async fn query_range(
 }
 
 /// Parses and checks `start`, `end` and `step` as upstream `queryRange` does, in its order.
-pub fn range_params(
-    start: &str,
-    end: &str,
-    step: &str,
-) -> Result<(i64, i64, i64), ApiError> {
+pub fn range_params(start: &str, end: &str, step: &str) -> Result<(i64, i64, i64), ApiError> {
     let start = parse_time(start).map_err(|e| invalid_param("start", e))?;
     let end = parse_time(end).map_err(|e| invalid_param("end", e))?;
     if end < start {
@@ -449,7 +442,11 @@ pub fn label_names_or_values(
     Ok(out.into_iter().collect())
 }
 
-async fn names_or_values(s: &WebState, p: Params, name: Option<String>) -> Result<String, ApiError> {
+async fn names_or_values(
+    s: &WebState,
+    p: Params,
+    name: Option<String>,
+) -> Result<String, ApiError> {
     let backend = backend(s)?;
     if let Some(n) = &name {
         if !is_valid_legacy_label_name(n) {
@@ -508,11 +505,7 @@ async fn metadata(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
     json_response(json::success_envelope("{}", &Annotations::default()))
 }
 
-async fn format_query(
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let p = Params::new(q.as_deref(), &headers, &body);
     match parse_query_param(&p) {
         Ok(e) => {
@@ -524,11 +517,7 @@ async fn format_query(
     }
 }
 
-async fn parse_query(
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn parse_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let p = Params::new(q.as_deref(), &headers, &body);
     match parse_query_param(&p) {
         Ok(e) => {
@@ -553,7 +542,9 @@ mod tests {
             parse_duration_param("0.5s"),
             Err("cannot parse \"0.5s\" to a valid duration".into())
         );
-        assert!(parse_duration_param("1e300").unwrap_err().contains("overflows"));
+        assert!(parse_duration_param("1e300")
+            .unwrap_err()
+            .contains("overflows"));
     }
 
     #[test]
@@ -575,7 +566,10 @@ mod tests {
             msg(range_params("", "1", "1")),
             "invalid parameter \"start\": cannot parse \"\" to a valid timestamp"
         );
-        assert_eq!(range_params("0", "11000", "1").unwrap(), (0, 11_000_000, 1000));
+        assert_eq!(
+            range_params("0", "11000", "1").unwrap(),
+            (0, 11_000_000, 1000)
+        );
     }
 
     #[test]
