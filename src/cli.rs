@@ -67,11 +67,7 @@ pub struct ServeFlags {
     pub config_file: Option<PathBuf>,
 
     /// Address to listen on for the API and /metrics.
-    #[arg(
-        long = "web.listen-address",
-        default_value = "127.0.0.1:9090",
-        value_name = "ADDR"
-    )]
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090", value_name = "ADDR")]
     pub listen_address: String,
 
     /// Enable shutdown and reload via HTTP (`POST /-/reload`).
@@ -91,11 +87,7 @@ pub struct ServeFlags {
 pub struct QueryFlags {
     /// The maximum lookback duration for retrieving metrics during expression evaluations
     /// and federation.
-    #[arg(
-        long = "query.lookback-delta",
-        default_value = "5m",
-        value_name = "DURATION"
-    )]
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION")]
     pub lookback_delta: String,
 
     /// Maximum time a query may take before being aborted.
@@ -103,11 +95,7 @@ pub struct QueryFlags {
     pub timeout: String,
 
     /// Maximum number of samples a single query can load into memory.
-    #[arg(
-        long = "query.max-samples",
-        default_value_t = 50_000_000,
-        value_name = "N"
-    )]
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000, value_name = "N")]
     pub max_samples: usize,
 }
 
@@ -247,9 +235,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {
             // The terminal UI is not built yet; until it is, promtui runs the engine headless
             // on the same defaults so that it is immediately useful.
-            eprintln!(
-                "promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops."
-            );
+            eprintln!("promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops.");
             serve(&cli.storage, &cli.serve)
         }
         Some(Command::Serve { serve: flags }) => serve(&cli.storage, &flags),
@@ -288,17 +274,9 @@ impl StorageFlags {
     /// TSDB options from the flags.
     pub fn tsdb_options(&self) -> anyhow::Result<crate::tsdb::Options> {
         let retention_time_ms = crate::model::time::parse_duration(&self.retention_time)
-            .with_context(|| {
-                format!(
-                    "invalid --storage.tsdb.retention.time {:?}",
-                    self.retention_time
-                )
-            })?;
+            .with_context(|| format!("invalid --storage.tsdb.retention.time {:?}", self.retention_time))?;
         let size = crate::config::ByteSize::parse(&self.retention_size).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid --storage.tsdb.retention.size {:?}: {e}",
-                self.retention_size
-            )
+            anyhow::anyhow!("invalid --storage.tsdb.retention.size {:?}: {e}", self.retention_size)
         })?;
         Ok(crate::tsdb::Options {
             retention_time_ms: (retention_time_ms > 0).then_some(retention_time_ms),
@@ -317,39 +295,15 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     shown.insert("config.file".to_string(), cfg);
-    shown.insert(
-        "storage.tsdb.path".to_string(),
-        tsdb_path.display().to_string(),
-    );
-    shown.insert(
-        "storage.tsdb.retention.time".to_string(),
-        storage.retention_time.clone(),
-    );
-    shown.insert(
-        "storage.tsdb.retention.size".to_string(),
-        storage.retention_size.clone(),
-    );
-    shown.insert(
-        "web.listen-address".to_string(),
-        flags.listen_address.clone(),
-    );
-    shown.insert(
-        "web.enable-lifecycle".to_string(),
-        flags.enable_lifecycle.to_string(),
-    );
-    shown.insert(
-        "web.enable-admin-api".to_string(),
-        flags.enable_admin_api.to_string(),
-    );
-    shown.insert(
-        "query.lookback-delta".to_string(),
-        flags.query.lookback_delta.clone(),
-    );
+    shown.insert("storage.tsdb.path".to_string(), tsdb_path.display().to_string());
+    shown.insert("storage.tsdb.retention.time".to_string(), storage.retention_time.clone());
+    shown.insert("storage.tsdb.retention.size".to_string(), storage.retention_size.clone());
+    shown.insert("web.listen-address".to_string(), flags.listen_address.clone());
+    shown.insert("web.enable-lifecycle".to_string(), flags.enable_lifecycle.to_string());
+    shown.insert("web.enable-admin-api".to_string(), flags.enable_admin_api.to_string());
+    shown.insert("query.lookback-delta".to_string(), flags.query.lookback_delta.clone());
     shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
-    shown.insert(
-        "query.max-samples".to_string(),
-        flags.query.max_samples.to_string(),
-    );
+    shown.insert("query.max-samples".to_string(), flags.query.max_samples.to_string());
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,

@@ -272,13 +272,7 @@ impl QueryBackend for Adapter {
         self.0.opts.query.clone()
     }
     fn external_labels(&self) -> crate::model::Labels {
-        self.0
-            .config
-            .read()
-            .config
-            .global
-            .external_labels
-            .to_labels()
+        self.0.config.read().config.global.external_labels.to_labels()
     }
 }
 
@@ -394,36 +388,11 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
     let c = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
         w.single(name, "counter", help, v as f64);
     };
-    g(
-        w,
-        "promtui_tsdb_head_series",
-        "Total number of series in the head block.",
-        s.head_series,
-    );
-    g(
-        w,
-        "promtui_tsdb_head_chunks",
-        "Total number of chunks in the head block.",
-        s.head_chunks,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_samples_appended_total",
-        "Total number of appended samples.",
-        s.samples_appended,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_series_created_total",
-        "Total number of series created in the head.",
-        s.series_created,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_series_removed_total",
-        "Total number of series removed from the head.",
-        s.series_removed,
-    );
+    g(w, "promtui_tsdb_head_series", "Total number of series in the head block.", s.head_series);
+    g(w, "promtui_tsdb_head_chunks", "Total number of chunks in the head block.", s.head_chunks);
+    c(w, "promtui_tsdb_head_samples_appended_total", "Total number of appended samples.", s.samples_appended);
+    c(w, "promtui_tsdb_head_series_created_total", "Total number of series created in the head.", s.series_created);
+    c(w, "promtui_tsdb_head_series_removed_total", "Total number of series removed from the head.", s.series_removed);
     w.family(
         "promtui_tsdb_rejected_samples_total",
         "counter",
@@ -434,60 +403,16 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
         ("out_of_bounds", s.rejected_out_of_bounds),
         ("duplicate", s.rejected_duplicate),
     ] {
-        w.sample(
-            "promtui_tsdb_rejected_samples_total",
-            &[("reason", reason)],
-            v as f64,
-        );
+        w.sample("promtui_tsdb_rejected_samples_total", &[("reason", reason)], v as f64);
     }
-    g(
-        w,
-        "promtui_tsdb_wal_storage_size_bytes",
-        "Size of the write-ahead log in bytes.",
-        s.wal_bytes,
-    );
-    g(
-        w,
-        "promtui_tsdb_wal_segments",
-        "Number of WAL segment files.",
-        s.wal_segments,
-    );
-    c(
-        w,
-        "promtui_tsdb_wal_corruptions_total",
-        "WAL corruptions found on replay.",
-        s.wal_corruptions,
-    );
-    c(
-        w,
-        "promtui_tsdb_wal_truncations_total",
-        "Torn WAL tails truncated on replay.",
-        s.wal_truncations,
-    );
-    c(
-        w,
-        "promtui_tsdb_checkpoints_total",
-        "WAL checkpoints written.",
-        s.checkpoints,
-    );
-    g(
-        w,
-        "promtui_tsdb_blocks_loaded",
-        "Number of persisted blocks.",
-        s.blocks as u64,
-    );
-    c(
-        w,
-        "promtui_tsdb_compactions_total",
-        "Head blocks persisted.",
-        s.head_compactions,
-    );
-    c(
-        w,
-        "promtui_tsdb_compactions_failed_total",
-        "Failed compactions.",
-        s.compaction_failures,
-    );
+    g(w, "promtui_tsdb_wal_storage_size_bytes", "Size of the write-ahead log in bytes.", s.wal_bytes);
+    g(w, "promtui_tsdb_wal_segments", "Number of WAL segment files.", s.wal_segments);
+    c(w, "promtui_tsdb_wal_corruptions_total", "WAL corruptions found on replay.", s.wal_corruptions);
+    c(w, "promtui_tsdb_wal_truncations_total", "Torn WAL tails truncated on replay.", s.wal_truncations);
+    c(w, "promtui_tsdb_checkpoints_total", "WAL checkpoints written.", s.checkpoints);
+    g(w, "promtui_tsdb_blocks_loaded", "Number of persisted blocks.", s.blocks as u64);
+    c(w, "promtui_tsdb_compactions_total", "Head blocks persisted.", s.head_compactions);
+    c(w, "promtui_tsdb_compactions_failed_total", "Failed compactions.", s.compaction_failures);
     w.single(
         "promtui_tsdb_wal_replay_duration_seconds",
         "gauge",
@@ -504,20 +429,13 @@ mod tests {
     fn secrets_are_redacted() {
         let text = "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: tok\n  credentials_file: /x\n- password: p\n";
         let r = redact_secrets(text);
-        assert!(
-            !r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"),
-            "{r}"
-        );
+        assert!(!r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"), "{r}");
         assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
     }
 
     #[test]
     fn top_orders_by_count_then_name() {
-        let m = BTreeMap::from([
-            ("b".to_string(), 2),
-            ("a".to_string(), 2),
-            ("c".to_string(), 5),
-        ]);
+        let m = BTreeMap::from([("b".to_string(), 2), ("a".to_string(), 2), ("c".to_string(), 5)]);
         let t = top(m, 2);
         assert_eq!(t[0].name, "c");
         assert_eq!(t[1].name, "a");
