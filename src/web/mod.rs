@@ -11,6 +11,7 @@ pub mod federate;
 pub mod json;
 pub mod metrics;
 pub mod query;
+pub mod query_client;
 mod status;
 
 use std::collections::BTreeMap;
