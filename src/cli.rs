@@ -253,7 +253,11 @@ fn init_logging(level: &str) {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    // Query commands print results on stdout; keep WAL replay chatter off stderr unless
+    // the user asked for a level.
+    let quiet = matches!(cli.command, Some(Command::Query { .. } | Command::QueryRange { .. }))
+        && cli.log_level == "info";
+    init_logging(if quiet { "warn" } else { &cli.log_level });
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
