@@ -129,6 +129,13 @@ fn query_options(backend: &dyn QueryBackend, p: &Params) -> Result<EngineOptions
             opts.timeout = d;
         }
     }
+    // Upstream 3.x: a per-query lookback delta.
+    if let Some(l) = p.non_empty("lookback_delta") {
+        let ms = parse_duration_param(l).map_err(|e| invalid_param("lookback_delta", e))?;
+        if ms > 0 {
+            opts.lookback_delta = std::time::Duration::from_millis(ms as u64);
+        }
+    }
     Ok(opts)
 }
 
@@ -532,6 +539,28 @@ async fn parse_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_handler_future_cancels_the_query() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fut = run_blocking(move |token| {
+            let start = std::time::Instant::now();
+            while !token.is_cancelled() && start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let _ = tx.send(token.is_cancelled());
+            Ok(())
+        });
+        // The timeout drops the unfinished future, as hyper does when the client goes away.
+        let r = tokio::time::timeout(std::time::Duration::from_millis(50), fut).await;
+        assert!(r.is_err());
+        let cancelled = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(5))
+        })
+        .await
+        .unwrap();
+        assert_eq!(cancelled, Ok(true));
+    }
 
     #[test]
     fn durations_accept_floats_and_prometheus_notation() {
