@@ -59,6 +59,7 @@ c_total{job="j"} 5 60
 struct Backend {
     db: Db,
     opts: EngineOptions,
+    external: Labels,
 }
 
 impl QueryBackend for Backend {
@@ -67,6 +68,9 @@ impl QueryBackend for Backend {
     }
     fn engine_options(&self) -> EngineOptions {
         self.opts.clone()
+    }
+    fn external_labels(&self) -> Labels {
+        self.external.clone()
     }
 }
 
@@ -119,6 +123,14 @@ impl Drop for Server {
 }
 
 fn start_server_with(data: Vec<(Labels, Vec<(i64, f64)>)>, opts: EngineOptions) -> Server {
+    start_server_ext(data, opts, Labels::empty())
+}
+
+fn start_server_ext(
+    data: Vec<(Labels, Vec<(i64, f64)>)>,
+    opts: EngineOptions,
+    external: Labels,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     let mut app = db.appender();
@@ -133,7 +145,7 @@ fn start_server_with(data: Vec<(Labels, Vec<(i64, f64)>)>, opts: EngineOptions) 
         tsdb: Arc::new(Nop),
         config: Arc::new(Nop),
         metrics_sources: vec![],
-        query: Some(Arc::new(Backend { db, opts })),
+        query: Some(Arc::new(Backend { db, opts, external })),
         flags: Arc::new(BTreeMap::new()),
         ready: Arc::new(AtomicBool::new(true)),
         enable_lifecycle: false,
@@ -587,7 +599,7 @@ fn federate_returns_latest_samples_in_text_format() {
     assert_eq!(
         body,
         format!(
-            "# TYPE another untyped\nanother{{job=\"a\\\"b\"}} 1e+06 {}\n# TYPE up untyped\nup{{job=\"a\"}} 1 {}\nup{{job=\"b\"}} 0 {}\n",
+            "# TYPE another untyped\nanother{{job=\"a\\\"b\",instance=\"\"}} 1e+06 {}\n# TYPE up untyped\nup{{job=\"a\",instance=\"\"}} 1 {}\nup{{job=\"b\",instance=\"\"}} 0 {}\n",
             now - 1_000,
             now - 10_000,
             now - 5_000
@@ -595,7 +607,10 @@ fn federate_returns_latest_samples_in_text_format() {
     );
     let (c, b) = get(&format!("{base}/federate?match[]=up%7B"));
     assert_eq!(c, 400);
-    assert!(b.contains("parse error"), "{b}");
+    assert_eq!(
+        b,
+        "1:4: parse error: unexpected end of input inside braces\n"
+    );
     let (c, b) = get(&format!("{base}/federate"));
     assert_eq!((c, b.as_str()), (200, ""));
 }
@@ -711,9 +726,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_prometheus(dir: &Path) -> Prometheus {
+fn start_prometheus(dir: &Path, openmetrics: &str, config: &str) -> Prometheus {
     let om = dir.join("data.om");
-    std::fs::write(&om, OPENMETRICS).unwrap();
+    std::fs::write(&om, openmetrics).unwrap();
     let data = dir.join("data");
     let out = Command::new(PROMTOOL)
         .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -727,7 +742,7 @@ fn start_prometheus(dir: &Path) -> Prometheus {
         String::from_utf8_lossy(&out.stderr)
     );
     let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, "global: {}\n").unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let port = free_port();
     let child = Command::new(PROMETHEUS)
         .arg(format!("--config.file={}", cfg.display()))
@@ -791,7 +806,7 @@ fn differential_against_prometheus() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let prom = start_prometheus(dir.path());
+    let prom = start_prometheus(dir.path(), OPENMETRICS, "global: {}\n");
     let srv = start_server();
     let ours = format!("http://{}", srv.addr);
     let mut failures = Vec::new();
@@ -817,4 +832,91 @@ fn differential_against_prometheus() {
         DIFFERENTIAL.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn federate_differential_against_prometheus() {
+    if !peer_available(PROMETHEUS) || !peer_available(PROMTOOL) {
+        return;
+    }
+    // Whole seconds, so the OpenMetrics text and the appended samples agree exactly.
+    let now = promtui::model::time::now_ms() / 1000 * 1000;
+    let data = vec![
+        (
+            Labels::from_pairs(&[("__name__", "up"), ("instance", "x:1"), ("job", "b")]),
+            vec![(now - 60_000, 1.0), (now - 29_500, 0.0)],
+        ),
+        (
+            Labels::from_pairs(&[("__name__", "up"), ("instance", "y:1"), ("job", "a")]),
+            vec![(now - 40_000, 1.0)],
+        ),
+        (
+            Labels::from_pairs(&[("__name__", "zeta"), ("job", "a")]),
+            vec![(now - 20_000, 1e-7)],
+        ),
+        (
+            Labels::from_pairs(&[("__name__", "another_total"), ("job", "a\"b")]),
+            vec![(now - 10_000, 1e6)],
+        ),
+        (
+            Labels::from_pairs(&[("Zed", "1"), ("__name__", "another_total"), ("job", "a")]),
+            vec![(now - 10_000, 12_345_678.0)],
+        ),
+        (
+            Labels::from_pairs(&[("__name__", "old"), ("job", "a")]),
+            vec![(now - 3_600_000, 1.0)],
+        ),
+    ];
+    let s = |ms: i64| format!("{}", ms as f64 / 1000.0);
+    let om = format!(
+        "# TYPE up gauge\nup{{job=\"b\",instance=\"x:1\"}} 1 {}\nup{{job=\"b\",instance=\"x:1\"}} 0 {}\nup{{job=\"a\",instance=\"y:1\"}} 1 {}\n# TYPE zeta gauge\nzeta{{job=\"a\"}} 1e-7 {}\n# TYPE another counter\nanother_total{{job=\"a\\\"b\"}} 1e6 {}\nanother_total{{Zed=\"1\",job=\"a\"}} 12345678 {}\n# TYPE old gauge\nold{{job=\"a\"}} 1 {}\n# EOF\n",
+        s(now - 60_000),
+        s(now - 29_500),
+        s(now - 40_000),
+        s(now - 20_000),
+        s(now - 10_000),
+        s(now - 10_000),
+        s(now - 3_600_000),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let prom = start_prometheus(
+        dir.path(),
+        &om,
+        "global:\n  external_labels: {zone: z1, job: extjob}\n",
+    );
+    let srv = start_server_ext(
+        data,
+        EngineOptions::default(),
+        Labels::from_pairs(&[("zone", "z1"), ("job", "extjob")]),
+    );
+    let ours = format!("http://{}", srv.addr);
+    let mut failures = Vec::new();
+    for q in [
+        "match[]=up&match[]=%7Bjob%3D~%22a.*%22%7D",
+        "match[]=%7Bjob%3D~%22.*%22%7D",
+        "match[]=old",
+        "match[]=up%7Binstance%3D%22x:1%22%7D",
+        "match[]=up%7B",
+        "",
+    ] {
+        let theirs = get(&format!("{}/federate?{q}", prom.url));
+        let mine = get(&format!("{ours}/federate?{q}"));
+        if q.starts_with("match[]=up&") {
+            // Guard against comparing two empty pages.
+            assert!(
+                theirs
+                    .1
+                    .contains("up{instance=\"x:1\",job=\"b\",zone=\"z1\"} 0 "),
+                "{}",
+                theirs.1
+            );
+        }
+        if theirs != mine {
+            failures.push(format!(
+                "/federate?{q}\n  prometheus {} {:?}\n  promtui    {} {:?}",
+                theirs.0, theirs.1, mine.0, mine.1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -4,9 +4,11 @@
 //! Mirrors upstream `web/federate.go` (`federation`): series are merged over all selectors
 //! and deduplicated, staleness markers are dropped, output is sorted by metric name (stably,
 //! so series of one name keep label order), each name gets a `# TYPE <name> untyped` line,
-//! labels with empty values and nameless series are skipped, and the external labels are
-//! appended to series that do not already carry them. Bad selectors answer 400 with the
-//! error as plain text.
+//! labels with empty values and nameless series are skipped, and the external labels plus
+//! `instance=""` are appended (sorted by name) to series that do not already carry them.
+//! Bad selectors answer 400 with the parse error as plain text. Only the text format is
+//! served (no protobuf negotiation). Checked byte for byte against Prometheus 2.42 by
+//! `tests/api_query.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,13 +20,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::query::parse_match;
 use super::status::request_params;
 use super::WebState;
 use crate::model::labels::write_escaped_value;
 use crate::model::time::now_ms;
 use crate::model::value::{format_go_float, is_stale_nan};
 use crate::model::{Labels, Matcher};
+use crate::promql::{parse_expr, Expr};
 use crate::storage::Queryable;
 
 pub(super) fn routes() -> Router<WebState> {
@@ -53,9 +55,9 @@ async fn federate(
     let mut sets: Vec<Vec<Matcher>> = Vec::new();
     for (k, v) in &params {
         if k == "match[]" {
-            match parse_match(v) {
+            match parse_federation_match(v) {
                 Ok(m) => sets.push(m),
-                Err(e) => return plain(StatusCode::BAD_REQUEST, e.message),
+                Err(e) => return plain(StatusCode::BAD_REQUEST, e),
             }
         }
     }
@@ -83,6 +85,31 @@ async fn federate(
             .into_response(),
         Ok(Err(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Parses a `match[]` selector as upstream federation does: the parse error as is, and
+/// selectors whose matchers all match the empty string (`{job=~".*"}`) are accepted. Those
+/// get a `__name__=~".+"` matcher, which changes nothing because nameless series are never
+/// federated, and gives the storage the non-empty matcher it requires.
+pub fn parse_federation_match(s: &str) -> Result<Vec<Matcher>, String> {
+    let parse = |text: &str| -> Result<Vec<Matcher>, String> {
+        match parse_expr(text) {
+            Ok(Expr::VectorSelector(vs)) => Ok(vs.matchers),
+            Ok(_) => Err(format!(
+                "1:1: parse error: expected a series selector, got {text:?}"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    match parse(s) {
+        Err(e) if e.ends_with("vector selector must contain at least one non-empty matcher") => {
+            match s.trim_start().strip_prefix('{') {
+                Some(rest) => parse(&format!("{{__name__=~\".+\",{rest}")).map_err(|_| e),
+                None => Err(e),
+            }
+        }
+        other => other,
     }
 }
 
@@ -125,6 +152,12 @@ pub fn federation_text(
         .map(|(l, (t, v))| (l, t, v))
         .collect();
     vec.sort_by(|a, b| a.0.metric_name().cmp(&b.0.metric_name()));
+    // Upstream adds `instance=""` to the external labels unless they name an instance.
+    let mut external: BTreeMap<&str, &str> = external
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    external.entry("instance").or_insert("");
     let mut out = String::new();
     let mut last_name = String::new();
     for (labels, t, v) in &vec {
@@ -138,9 +171,9 @@ pub fn federation_text(
             .filter(|l| l.name != "__name__" && !l.value.is_empty())
             .map(|l| (l.name.as_str(), l.value.as_str()))
             .collect();
-        for l in external.iter() {
-            if labels.get(&l.name).is_none_or(str::is_empty) {
-                pairs.push((&l.name, &l.value));
+        for (n, val) in &external {
+            if labels.get(n).is_none_or(str::is_empty) {
+                pairs.push((n, val));
             }
         }
         out.push_str(name);
@@ -236,15 +269,20 @@ mod tests {
             (l(&[("__name__", "d")]), vec![Sample::new(300, 1.0)]),
         ]);
         let sets = vec![
-            parse_match("{job=~\".+\"}").unwrap(),
-            parse_match("b").unwrap(),
-            parse_match("d").unwrap(),
+            parse_federation_match("{job=~\".+\"}").unwrap(),
+            parse_federation_match("b").unwrap(),
+            parse_federation_match("d").unwrap(),
         ];
         let ext = l(&[("job", "ext"), ("zone", "z1")]);
         let text = federation_text(&st, &sets, 250, 100, &ext).unwrap();
         assert_eq!(
             text,
-            "# TYPE a untyped\na{job=\"j\",zone=\"z1\"} 2.5 150\n# TYPE b untyped\nb{job=\"x\\\"y\",zone=\"z1\"} 1e+06 200\n"
+            "# TYPE a untyped\na{job=\"j\",instance=\"\",zone=\"z1\"} 2.5 150\n# TYPE b untyped\nb{job=\"x\\\"y\",instance=\"\",zone=\"z1\"} 1e+06 200\n"
+        );
+        assert_eq!(parse_federation_match("{job=~\".*\"}").unwrap().len(), 2);
+        assert_eq!(
+            parse_federation_match("up{").unwrap_err(),
+            "1:4: parse error: unexpected end of input inside braces"
         );
     }
 }
