@@ -40,6 +40,10 @@ fn options() -> Options {
     Options {
         // Small segments so that kills also land around segment cuts.
         wal_segment_size: 64 * 1024,
+        // 100 batches a block: the head is cut into blocks (and blocks compacted) in the
+        // background while the writer runs, so kills also hit block writes.
+        block_duration_ms: 100_000,
+        retention_time_ms: None,
         ..Options::default()
     }
 }
@@ -80,8 +84,8 @@ fn writer(dir: &Path, start: i64) {
         let _ = writeln!(out, "ACK {b}");
         let _ = out.flush();
         drop(out);
-        // Now and then checkpoint the WAL (keeps everything: all data is after time 0), so
-        // kills also land during checkpoints.
+        // Now and then checkpoint the WAL explicitly as well (keeps everything the head
+        // holds), so kills also land during checkpoints.
         if b % 60 == 0 {
             if let Err(e) = db.truncate_head(0) {
                 eprintln!("writer: checkpoint: {e}");
@@ -108,7 +112,12 @@ impl Rng {
 fn crash_test() {
     let dir = tempfile::tempdir().expect("temp dir");
     let exe = std::env::current_exe().expect("own executable");
-    let mut rng = Rng(SEED);
+    // PROMTUI_CRASH_SEED overrides the seed for soak runs.
+    let seed = std::env::var("PROMTUI_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED);
+    let mut rng = Rng(seed | 1);
     let mut last_ack: i64 = 0;
     let started = Instant::now();
     let mut kills_before_first_ack = 0;
@@ -186,6 +195,7 @@ fn crash_test() {
         stats.wal_corruptions, 0,
         "no corruption after crashes: {stats:?}"
     );
+    assert!(stats.blocks > 0, "the head was cut into blocks: {stats:?}");
     let series = db
         .querier(i64::MIN, i64::MAX)
         .select(&[Matcher::equal("__name__", "crash_test")])
@@ -227,10 +237,11 @@ fn crash_test() {
         "crash test: {ITERATIONS} SIGKILLs ({kills_before_first_ack} before any new ack), \
          {last_ack} batches x {SERIES} series acknowledged, all present exactly once; \
          {n_opens} writer opens, {truncations} torn tails truncated, checkpoint present: {}, \
-         {:.1}s",
+         {} blocks, {:.1}s",
         promtui::tsdb::wal::last_checkpoint(&dir.path().join("wal"))
             .expect("list checkpoints")
             .is_some(),
+        stats.blocks,
         started.elapsed().as_secs_f64()
     );
 }

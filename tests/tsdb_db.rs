@@ -68,7 +68,9 @@ fn head_is_cut_into_blocks_and_queries_merge_head_and_blocks() {
         // The background compactor may already have cut some; finish deterministically.
         db.compact_head().unwrap();
         let st = db.stats();
-        assert_eq!(st.blocks, 4, "{st:?}");
+        // Four one-hour blocks were cut; [0, 3h) was then merged into one 3 h block.
+        assert_eq!(st.head_compactions, 4, "{st:?}");
+        assert_eq!(st.blocks, 2, "{st:?}");
         assert!(!db.head_compactable());
         assert_eq!(st.head_min_time, Some(4 * HOUR));
         assert_eq!(dump(&db, i64::MIN, i64::MAX), expected(10, 5 * HOUR));
@@ -82,7 +84,7 @@ fn head_is_cut_into_blocks_and_queries_merge_head_and_blocks() {
     // Blocks are reopened, WAL replay only rebuilds what is not in them.
     let db = Db::open(d.path(), opts()).unwrap();
     let st = db.stats();
-    assert_eq!(st.blocks, 4);
+    assert_eq!(st.blocks, 2);
     assert_eq!(st.head_min_time, Some(4 * HOUR));
     assert_eq!(dump(&db, i64::MIN, i64::MAX), expected(10, 5 * HOUR));
     // Appending below the newest block's end is out of bounds.
@@ -106,4 +108,47 @@ fn commits_trigger_background_compaction() {
     let _ = db.compact_head().unwrap();
     assert_eq!(dump(&db, i64::MIN, i64::MAX), expected(3, 2 * HOUR));
     assert_eq!(db.stats().compaction_failures, 0);
+}
+
+#[test]
+fn blocks_are_compacted_into_larger_ranges_and_retention_deletes_old_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = Options {
+        block_duration_ms: HOUR,
+        retention_time_ms: None,
+        ..Options::default()
+    };
+    {
+        let db = Db::open(d.path(), opts.clone()).unwrap();
+        fill(&db, 4, 0, 11 * HOUR);
+        db.compact_head().unwrap();
+        let st = db.stats();
+        // Ten one-hour blocks were cut; aligned 3 h ranges were merged.
+        assert!(st.blocks < 10, "{st:?}");
+        assert_eq!(st.compaction_failures, 0);
+        assert_eq!(dump(&db, i64::MIN, i64::MAX), expected(4, 11 * HOUR));
+        db.close().unwrap();
+    }
+    // Retention deletes whole blocks: with 4 h, every block ending more than 4 h before
+    // the newest block's end. (Ranges are capped at 10% of retention, so no merging.)
+    let d = tempfile::tempdir().unwrap();
+    let opts = Options {
+        block_duration_ms: HOUR,
+        retention_time_ms: Some(4 * HOUR),
+        ..Options::default()
+    };
+    let db = Db::open(d.path(), opts).unwrap();
+    fill(&db, 4, 0, 11 * HOUR);
+    db.compact_head().unwrap();
+    db.compact_blocks().unwrap();
+    let st = db.stats();
+    assert_eq!(st.blocks, 5, "{st:?}");
+    let got = dump(&db, i64::MIN, i64::MAX);
+    assert_eq!(
+        got[0].1.first().unwrap().t,
+        5 * HOUR,
+        "blocks before 5 h deleted"
+    );
+    assert_eq!(got[0].1.last().unwrap().t, 11 * HOUR - 60_000);
+    db.close().unwrap();
 }

@@ -18,7 +18,6 @@
 //! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
 //! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,10 +28,15 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use super::block::{self, Block, BlockError, BlockMeta};
+use super::compact::{self, CompactError};
 use super::head::querier::check_matchers;
-use super::head::{Accept, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats};
+use super::head::replay::replay_wal;
+use super::head::{
+    Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
+};
 use super::querier::MergeQuerier;
-use super::wal::record::{self, RecordType, RefSample};
+use super::retention::{self, Retention};
+use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
 use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series};
@@ -93,6 +97,12 @@ pub enum Error {
     InvalidOption { name: &'static str, reason: String },
     #[error(transparent)]
     Wal(#[from] WalError),
+    #[error("compacting blocks in {dir}: {source}")]
+    Compact {
+        dir: PathBuf,
+        #[source]
+        source: CompactError,
+    },
     #[error("block {block}: {source}")]
     Block {
         block: String,
@@ -186,8 +196,12 @@ struct Inner {
     metrics: DbMetrics,
     /// One head compaction at a time.
     compact_lock: Mutex<()>,
+    /// Tombstones records read by the replay, until taken by the tombstones code.
+    replayed_tombstones: Mutex<Vec<Vec<u8>>>,
     /// Wakes the background compaction thread (capacity 1: triggers coalesce).
     compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    /// The background compaction thread, joined by [`Db::close`].
+    compactor: Mutex<Option<std::thread::JoinHandle<()>>>,
     // Held for the lifetime of the database: the flock is released when it is closed.
     _lock: File,
 }
@@ -235,53 +249,37 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Rebuilds `head` from the WAL in `wal_dir`.
-fn replay_into(
-    head: &Head,
-    wal_dir: &Path,
-    progress: &mut dyn FnMut(ReplayProgress),
-    unknown_refs: &mut u64,
-) -> std::result::Result<wal::ReplayOutcome, WalError> {
-    let mut aliases: HashMap<u64, u64> = HashMap::new();
-    let mut samples: Vec<RefSample> = Vec::new();
-    let mut cached: Option<Arc<MemSeries>> = None;
-    wal::replay(
-        wal_dir,
-        |r| {
-            let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
-            match t {
-                RecordType::Series => record::decode_series(body, |sref, pairs| {
-                    if let Err(existing) = head.create_with_ref(sref, pairs) {
-                        if existing.sref != sref {
-                            aliases.insert(sref, existing.sref);
-                        }
-                    }
-                })
-                .map_err(|e| e.to_string()),
-                RecordType::Samples => {
-                    samples.clear();
-                    record::decode_samples(body, &mut samples).map_err(|e| e.to_string())?;
-                    for s in &samples {
-                        let sref = aliases.get(&s.sref).copied().unwrap_or(s.sref);
-                        if cached.as_ref().is_none_or(|c| c.sref != sref) {
-                            cached = head.get_by_ref(sref);
-                        }
-                        match &cached {
-                            // Rejections were counted by the head; replay goes on.
-                            Some(series) => {
-                                let _ = head.append_direct(series, s.t, s.v, true);
-                            }
-                            None => *unknown_refs += 1,
-                        }
-                    }
-                    Ok(())
-                }
-                // Applied by the tombstones code; kept in checkpoints.
-                RecordType::Tombstones => Ok(()),
-            }
-        },
-        progress,
-    )
+/// Removes block directories that lost their `meta.json`. Blocks are written into
+/// `<ULID>.tmp` and renamed into place only once complete, `meta.json` included, so a
+/// ULID directory without it is one whose deletion (compaction source, retention) was
+/// interrupted by a crash; finishing the deletion is the only correct outcome.
+fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(source) => {
+            return Err(Error::Io {
+                op: "listing data directory",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let is_block_name = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
+        if is_block_name && p.is_dir() && !p.join(block::META_FILENAME).exists() {
+            tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
+            fs::remove_dir_all(&p).map_err(|source| Error::Io {
+                op: "removing half-deleted block",
+                path: p.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 impl Db {
@@ -321,6 +319,14 @@ impl Db {
             source,
         })?;
         let lock = lock_dir(&dir)?;
+        remove_half_deleted_blocks(&dir)?;
+        // Unfinished block writes and sources of an interrupted compaction.
+        for p in compact::remove_leftover_blocks(&dir).map_err(|source| Error::Block {
+            block: dir.display().to_string(),
+            source,
+        })? {
+            tracing::warn!(path = %p.display(), "removed leftover block directory");
+        }
         let blocks = block::open_blocks(&dir).map_err(|source| Error::Block {
             block: dir.display().to_string(),
             source,
@@ -334,14 +340,17 @@ impl Db {
         };
         let metrics = DbMetrics::default();
         let started = Instant::now();
-        let mut unknown = 0u64;
-        let (head, outcome) = loop {
+        // Sample workers for replay: all cores but the one reading and creating series.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .clamp(1, 8);
+        let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
             if let Some(t) = blocks_max {
                 head.set_min_valid_time(t);
             }
-            match replay_into(&head, &wal_dir, &mut progress, &mut unknown) {
-                Ok(o) => break (head, o),
+            match replay_wal(&head, &wal_dir, workers, &mut progress) {
+                Ok((o, st)) => break (head, o, st),
                 Err(WalError::Corruption {
                     segment,
                     path,
@@ -356,7 +365,6 @@ impl Db {
                     );
                     metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
                     wal::repair(&wal_dir, segment, offset)?;
-                    unknown = 0;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -373,7 +381,7 @@ impl Db {
             .store(outcome.records, Ordering::Relaxed);
         metrics
             .replay_unknown_refs
-            .store(unknown, Ordering::Relaxed);
+            .store(replayed.unknown_refs, Ordering::Relaxed);
         tracing::info!(
             records = outcome.records,
             bytes = outcome.bytes,
@@ -403,6 +411,8 @@ impl Db {
                 metrics,
                 compact_lock: Mutex::new(()),
                 compact_tx: Mutex::new(None),
+                compactor: Mutex::new(None),
+                replayed_tombstones: Mutex::new(replayed.tombstones),
                 _lock: lock,
             }),
         };
@@ -431,7 +441,10 @@ impl Db {
                 }
             });
         match spawned {
-            Ok(_) => *self.inner.compact_tx.lock() = Some(tx),
+            Ok(h) => {
+                *self.inner.compact_tx.lock() = Some(tx);
+                *self.inner.compactor.lock() = Some(h);
+            }
             Err(e) => tracing::warn!(
                 error = %e,
                 "cannot start the compaction thread; call Db::compact_head explicitly"
@@ -496,7 +509,57 @@ impl Db {
             }
             self.truncate_head_locked(maxt)?;
         }
+        if !written.is_empty() {
+            self.compact_blocks_locked()?;
+        }
         Ok(written)
+    }
+
+    /// Merges persisted blocks into larger ones (leveled: block duration × 3ⁿ, see
+    /// `compact::block_ranges`), deletes blocks beyond the time/size retention, and
+    /// reloads the block list. Runs after every head compaction.
+    pub fn compact_blocks(&self) -> Result<()> {
+        let _c = self.inner.compact_lock.lock();
+        self.compact_blocks_locked()
+    }
+
+    fn compact_blocks_locked(&self) -> Result<()> {
+        let dir = &self.inner.dir;
+        let opts = &self.inner.opts;
+        let ranges = compact::block_ranges(opts.block_duration_ms, opts.retention_time_ms);
+        let merged = compact::compact_data_dir(dir, &ranges).map_err(|source| Error::Compact {
+            dir: dir.clone(),
+            source,
+        })?;
+        let (wal_bytes, _) = self.inner.wal.disk_usage();
+        let retention = Retention {
+            time: opts.retention_time_ms,
+            size: opts.retention_size_bytes,
+        };
+        let deleted = retention::apply_retention(dir, retention, wal_bytes).map_err(|source| {
+            Error::Block {
+                block: dir.display().to_string(),
+                source,
+            }
+        })?;
+        if !merged.is_empty() || !deleted.is_empty() {
+            tracing::info!(
+                merged = merged.len(),
+                deleted = deleted.len(),
+                "blocks compacted and retention applied"
+            );
+            let blocks = block::open_blocks(dir).map_err(|source| Error::Block {
+                block: dir.display().to_string(),
+                source,
+            })?;
+            self.set_blocks(
+                blocks
+                    .into_iter()
+                    .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+                    .collect(),
+            );
+        }
+        Ok(())
     }
 
     fn signal_compaction(&self) {
@@ -527,7 +590,7 @@ impl Db {
         DbAppender {
             inner: self.inner.clone(),
             series: Vec::new(),
-            index: HashMap::new(),
+            index: hashbrown::HashMap::default(),
             overlay: Vec::new(),
             samples: Vec::new(),
         }
@@ -567,17 +630,33 @@ impl Db {
         let range = self.inner.opts.block_duration_ms;
         let mint = mint.div_euclid(range).saturating_mul(range);
         let stats = self.inner.head.truncate(mint);
-        if let Some(last) = self.inner.wal.next_segment()? {
-            let head = &self.inner.head;
-            wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
-                head.get_by_ref(r).is_some()
-            })?;
-            self.inner
-                .metrics
-                .checkpoints
-                .fetch_add(1, Ordering::Relaxed);
-        }
+        let last = self.inner.wal.next_segment()?;
+        let head = &self.inner.head;
+        wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
+            head.get_by_ref(r).is_some()
+        })?;
+        self.inner
+            .metrics
+            .checkpoints
+            .fetch_add(1, Ordering::Relaxed);
         Ok(stats)
+    }
+
+    /// Writes a Tombstones record (body encoded by the tombstones code) to the WAL, so that
+    /// a deletion in the head survives a restart. Replay hands the bodies back through
+    /// [`Db::take_replayed_tombstones`]; checkpoints keep them.
+    pub fn log_tombstones(&self, body: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(body.len() + 16);
+        record::encode_tombstones(&mut buf, body);
+        let _g = self.inner.commit_lock.lock();
+        self.inner.wal.log(&buf)?;
+        Ok(())
+    }
+
+    /// The Tombstones record bodies found by the WAL replay at open, in log order (empty
+    /// on the second call).
+    pub fn take_replayed_tombstones(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.inner.replayed_tombstones.lock())
     }
 
     /// A querier over head and blocks for `[mint, maxt]`.
@@ -647,8 +726,17 @@ impl Db {
         }
     }
 
-    /// fsyncs the WAL. The directory lock is released when the last clone is dropped.
+    /// Stops the background compaction (waiting for a running one to finish) and fsyncs
+    /// the WAL. The directory lock is released when the last clone is dropped; dropping
+    /// without `close` while a background compaction runs keeps the lock until it ends.
     pub fn close(self) -> Result<()> {
+        drop(self.inner.compact_tx.lock().take());
+        let handle = self.inner.compactor.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("the background compaction thread panicked");
+            }
+        }
         let _g = self.inner.commit_lock.lock();
         self.inner.wal.sync()?;
         Ok(())
@@ -693,7 +781,7 @@ impl Querier for FailingQuerier {
 pub struct DbAppender {
     inner: Arc<Inner>,
     series: Vec<Arc<MemSeries>>,
-    index: HashMap<u64, usize>,
+    index: hashbrown::HashMap<u64, usize, MixState>,
     /// Newest in-order sample of this batch per series (index into `series`).
     overlay: Vec<Option<(i64, u64)>>,
     samples: Vec<(u32, i64, f64)>,
@@ -766,10 +854,12 @@ impl DbAppender {
                 s.state.lock().logged = true;
             }
         }
+        let mut acc = ApplyAcc::default();
         for &(idx, t, v, how) in &accepted {
             let mut st = self.series[idx as usize].state.lock();
-            head.apply(&mut st, t, v, how);
+            head.apply(&mut st, t, v, how, &mut acc);
         }
+        head.flush_acc(&mut acc);
         Ok(())
     }
 }
@@ -931,6 +1021,26 @@ mod tests {
             db.appender().append(&Labels::empty(), 1, 1.0),
             Err(AppendError::InvalidLabels { .. })
         ));
+    }
+
+    #[test]
+    fn tombstone_records_survive_restart_and_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            db.log_tombstones(b"first").unwrap();
+            let mut app = db.appender();
+            app.append(&l(&[("a", "1")]), 1000, 1.0).unwrap();
+            app.commit().unwrap();
+            db.truncate_head(0).unwrap();
+            db.log_tombstones(b"second").unwrap();
+        }
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        assert_eq!(
+            db.take_replayed_tombstones(),
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
+        assert!(db.take_replayed_tombstones().is_empty());
     }
 
     #[test]

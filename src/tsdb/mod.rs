@@ -4,9 +4,12 @@
 pub mod block;
 pub mod chunkenc;
 pub mod chunks;
+pub mod compact;
 pub mod db;
 pub mod head;
+pub mod import;
 pub mod querier;
+pub mod retention;
 pub mod tombstones;
 pub mod wal;
 

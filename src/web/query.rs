@@ -25,7 +25,9 @@ use super::{QueryBackend, WebState};
 use crate::model::labels::is_valid_legacy_label_name;
 use crate::model::time::{now_ms, parse_duration, parse_time};
 use crate::model::{Labels, Matcher};
-use crate::promql::engine::{Annotations, CancelToken, EngineOptions, ErrorKind, EvalError, Value};
+use crate::promql::engine::{
+    Annotations, CancelToken, EngineOptions, ErrorKind, EvalError, QueryResult, Value,
+};
 use crate::promql::{parse_expr, prettify, Expr};
 
 /// Most points a range query may return per series (upstream's 11,000).
@@ -160,6 +162,17 @@ pub fn eval_error(e: EvalError) -> ApiError {
     ApiError::new(kind, e.to_string())
 }
 
+/// A query result as its value and the API's `warnings`/`infos`.
+pub fn split_result(r: QueryResult) -> (Value, Annotations) {
+    (
+        r.value,
+        Annotations {
+            warnings: r.warnings,
+            infos: r.infos,
+        },
+    )
+}
+
 /// Cancels the query when the handler future is dropped (client gone, server stopping).
 struct CancelOnDrop(CancelToken);
 
@@ -237,13 +250,15 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
     run_blocking(move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
-        let mut res = engine
-            .instant_query_with_cancel(storage.as_ref(), &expr, t, &cancel)
-            .map_err(eval_error)?;
-        apply_limit(&mut res.value, limit, &mut res.annotations);
+        let (mut value, mut ann) = split_result(
+            engine
+                .instant_query_with_cancel(storage.as_ref(), &expr, t, &cancel)
+                .map_err(eval_error)?,
+        );
+        apply_limit(&mut value, limit, &mut ann);
         let mut data = String::new();
-        json::write_query_data(&mut data, &res.value);
-        Ok(json::success_envelope(&data, &res.annotations))
+        json::write_query_data(&mut data, &value);
+        Ok(json::success_envelope(&data, &ann))
     })
     .await
 }
@@ -300,13 +315,15 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
     run_blocking(move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
-        let mut res = engine
-            .range_query_with_cancel(storage.as_ref(), &expr, start, end, step, &cancel)
-            .map_err(eval_error)?;
-        apply_limit(&mut res.value, limit, &mut res.annotations);
+        let (mut value, mut ann) = split_result(
+            engine
+                .range_query_with_cancel(storage.as_ref(), &expr, start, end, step, &cancel)
+                .map_err(eval_error)?,
+        );
+        apply_limit(&mut value, limit, &mut ann);
         let mut data = String::new();
-        json::write_query_data(&mut data, &res.value);
-        Ok(json::success_envelope(&data, &res.annotations))
+        json::write_query_data(&mut data, &value);
+        Ok(json::success_envelope(&data, &ann))
     })
     .await
 }
@@ -554,11 +571,10 @@ mod tests {
         // The timeout drops the unfinished future, as hyper does when the client goes away.
         let r = tokio::time::timeout(std::time::Duration::from_millis(50), fut).await;
         assert!(r.is_err());
-        let cancelled = tokio::task::spawn_blocking(move || {
-            rx.recv_timeout(std::time::Duration::from_secs(5))
-        })
-        .await
-        .unwrap();
+        let cancelled =
+            tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(5)))
+                .await
+                .unwrap();
         assert_eq!(cancelled, Ok(true));
     }
 

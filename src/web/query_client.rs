@@ -74,7 +74,7 @@ pub fn instant(target: &QueryTarget<'_>, expr: &str, t: i64) -> Result<Answer, C
             let r = Engine::new(opts.clone())
                 .instant_query(&db, expr, t)
                 .map_err(eval_error)?;
-            Ok((r.value, r.annotations))
+            Ok(super::query::split_result(r))
         }
         QueryTarget::Remote(base) => remote(
             base,
@@ -107,7 +107,7 @@ pub fn range(
             let r = Engine::new(opts.clone())
                 .range_query(&db, expr, start, end, step)
                 .map_err(eval_error)?;
-            Ok((r.value, r.annotations))
+            Ok(super::query::split_result(r))
         }
         QueryTarget::Remote(base) => remote(
             base,

@@ -239,11 +239,10 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
                         if k < 1 {
                             continue;
                         }
-                        let mut sorted = m.clone();
                         let top = op == AggregateOp::Topk;
-                        sorted.sort_by(|x, y| {
+                        let cmp = |x: &(usize, f64), y: &(usize, f64)| {
                             use std::cmp::Ordering;
-                            match (x.1.is_nan(), y.1.is_nan()) {
+                            let o = match (x.1.is_nan(), y.1.is_nan()) {
                                 (true, true) => Ordering::Equal,
                                 (true, false) => Ordering::Greater,
                                 (false, true) => Ordering::Less,
@@ -255,9 +254,17 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
                                         o
                                     }
                                 }
-                            }
-                        });
-                        sorted.truncate(k as usize);
+                            };
+                            // Ties keep input order, so results are deterministic.
+                            o.then(x.0.cmp(&y.0))
+                        };
+                        let mut sorted = m.clone();
+                        let k = (k as usize).min(sorted.len());
+                        if k < sorted.len() {
+                            sorted.select_nth_unstable_by(k - 1, cmp);
+                            sorted.truncate(k);
+                        }
+                        sorted.sort_unstable_by(cmp);
                         chosen = sorted;
                     }
                     AggregateOp::Limitk => {

@@ -7,6 +7,7 @@
 //! per step.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::model::{labels::write_escaped_value, Labels, LabelsBuilder, METRIC_NAME};
 
@@ -14,6 +15,27 @@ use super::super::ast::{BinaryExpr, BinaryOp, VectorMatchCardinality, VectorMatc
 use super::eval::{merge_same_labels, Evaluator, MatrixBuilder, Val};
 use super::value::{FPoint, Matrix, Series};
 use super::EvalError;
+
+/// A hasher for keys that already are 64-bit hashes (match signatures).
+#[derive(Default)]
+pub(crate) struct SigHasher(u64);
+
+impl Hasher for SigHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type SigMap<V> = HashMap<u64, V, BuildHasherDefault<SigHasher>>;
+type SigSet = HashSet<u64, BuildHasherDefault<SigHasher>>;
 
 /// Applies a binary operator to two floats: the value and whether a comparison holds.
 pub fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
@@ -199,6 +221,7 @@ fn vector_vector(
     rhs: Matrix,
 ) -> Result<Matrix, EvalError> {
     let one_to_many = matching.card == VectorMatchCardinality::OneToMany;
+    let one_to_one = matching.card == VectorMatchCardinality::OneToOne;
     // For one-to-many, swap sides and account for it when computing values.
     let (many, one) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     let many_sigs = signatures(&many, matching);
@@ -208,32 +231,29 @@ fn vector_vector(
     let (fill_many, fill_one) = (matching.fill.lhs, matching.fill.rhs);
     let drop = drops_name(b.op) || b.return_bool;
     let mut builder = MatrixBuilder::new();
-    let mut metric_cache: HashMap<(usize, usize), usize> = HashMap::new();
-    let mut unmatched_many_cache: HashMap<usize, usize> = HashMap::new();
-    let mut unmatched_one_cache: HashMap<usize, usize> = HashMap::new();
-    let mut one_by_sig: HashMap<u64, (usize, f64)> = HashMap::new();
-    let mut matched: HashMap<u64, Option<HashSet<usize>>> = HashMap::new();
-    let mut one_used: HashSet<u64> = HashSet::new();
+    // Output slot per "many" series, for the "one" series it last matched (almost always
+    // the same one at every step), and for when it had no partner.
+    let mut matched_slot: Vec<Option<(usize, usize)>> = vec![None; many.len()];
+    let mut unmatched_slot: Vec<Option<usize>> = vec![None; many.len()];
+    let mut one_slot: Vec<Option<usize>> = vec![None; one.len()];
+    // Step at which a slot last received a matched sample (for the many-to-one check).
+    let mut slot_step: Vec<usize> = Vec::new();
+    let mut one_by_sig: SigMap<(usize, f64)> = SigMap::default();
+    let mut matched: SigSet = SigSet::default();
+    let mut one_used: SigSet = SigSet::default();
     let empty = Labels::empty();
     let steps = ev.n_steps();
-    let mut many_pos = vec![0usize; many.len()];
-    let mut one_pos = vec![0usize; one.len()];
-    let mut one_now: Vec<(usize, f64)> = Vec::new();
+    let many_idx = ev.by_step(&many);
+    let one_idx_by_step = ev.by_step(&one);
     for i in 0..steps {
         ev.check()?;
         let ts = ev.ts(i);
         one_by_sig.clear();
         matched.clear();
         one_used.clear();
-        one_now.clear();
-        for (j, s) in one.iter().enumerate() {
-            let p = one_pos[j];
-            let Some(pt) = s.floats.get(p) else { continue };
-            if pt.t != ts {
-                continue;
-            }
-            one_pos[j] = p + 1;
-            one_now.push((j, pt.f));
+        let one_now = one_idx_by_step.at(i);
+        for &(j, of) in one_now {
+            let s = &one[j];
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
                 let mut pair = [
@@ -248,70 +268,59 @@ fn vector_vector(
                     pair[1],
                 )));
             }
-            one_by_sig.insert(one_sigs[j], (j, pt.f));
+            one_by_sig.insert(one_sigs[j], (j, of));
         }
-        for (j, s) in many.iter().enumerate() {
-            let p = many_pos[j];
-            let Some(pt) = s.floats.get(p) else { continue };
-            if pt.t != ts {
-                continue;
-            }
-            many_pos[j] = p + 1;
+        for &(j, mf) in many_idx.at(i) {
+            let s = &many[j];
             let sig = many_sigs[j];
-            let (one_idx, of, found) = match one_by_sig.get(&sig) {
-                Some(&(oj, of)) => (Some(oj), of, true),
+            let (one_idx, of) = match one_by_sig.get(&sig) {
+                Some(&(oj, of)) => (Some(oj), of),
                 None => match fill_one {
-                    Some(fv) => (None, fv, false),
+                    Some(fv) => (None, fv),
                     None => continue,
                 },
             };
-            if found {
-                one_used.insert(sig);
-            }
             let slot = match one_idx {
-                Some(oj) => match metric_cache.get(&(j, oj)) {
-                    Some(&slot) => slot,
-                    None => {
+                Some(oj) => match matched_slot[j] {
+                    Some((cached_oj, slot)) if cached_oj == oj => slot,
+                    _ => {
                         let m = result_metric(&s.metric, &one[oj].metric, matching);
                         let slot = builder.slot(&m, drop || s.drop_name);
-                        metric_cache.insert((j, oj), slot);
+                        matched_slot[j] = Some((oj, slot));
                         slot
                     }
                 },
-                None => match unmatched_many_cache.get(&j) {
-                    Some(&slot) => slot,
+                None => match unmatched_slot[j] {
+                    Some(slot) => slot,
                     None => {
                         let m = result_metric(&s.metric, &empty, matching);
                         let slot = builder.slot(&m, drop || s.drop_name);
-                        unmatched_many_cache.insert(j, slot);
+                        unmatched_slot[j] = Some(slot);
                         slot
                     }
                 },
             };
-            if found {
-                let entry = matched.entry(sig);
-                match matching.card {
-                    VectorMatchCardinality::OneToOne => {
-                        if let std::collections::hash_map::Entry::Occupied(_) = entry {
-                            return Err(EvalError::Execution(
-                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
-                            ));
-                        }
-                        entry.or_insert(None);
+            if one_idx.is_some() {
+                one_used.insert(sig);
+                if one_to_one {
+                    if !matched.insert(sig) {
+                        return Err(EvalError::Execution(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
                     }
-                    _ => {
-                        let set = entry.or_insert_with(|| Some(HashSet::new()));
-                        if let Some(set) = set {
-                            if !set.insert(slot) {
-                                return Err(EvalError::Execution(
-                                    "multiple matches for labels: grouping labels must ensure unique matches".into(),
-                                ));
-                            }
-                        }
+                } else {
+                    if slot_step.len() <= slot {
+                        slot_step.resize(slot + 1, usize::MAX);
                     }
+                    if slot_step[slot] == i {
+                        return Err(EvalError::Execution(
+                            "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                        ));
+                    }
+                    slot_step[slot] = i;
                 }
             }
-            let (fl, fr) = if one_to_many { (of, pt.f) } else { (pt.f, of) };
+            let (fl, fr) = if one_to_many { (of, mf) } else { (mf, of) };
             let (mut v, keep) = elem_binop(b.op, fl, fr);
             if b.return_bool {
                 v = if keep { 1.0 } else { 0.0 };
@@ -321,7 +330,7 @@ fn vector_vector(
             builder.push(slot, ts, v)?;
         }
         if let Some(fv) = fill_many {
-            for &(oj, of) in &one_now {
+            for &(oj, of) in one_now {
                 if one_used.contains(&one_sigs[oj]) {
                     continue;
                 }
@@ -332,12 +341,12 @@ fn vector_vector(
                 } else if !keep {
                     continue;
                 }
-                let slot = match unmatched_one_cache.get(&oj) {
-                    Some(&slot) => slot,
+                let slot = match one_slot[oj] {
+                    Some(slot) => slot,
                     None => {
                         let m = match_labels(&one[oj].metric, matching);
                         let slot = builder.slot(&m, true);
-                        unmatched_one_cache.insert(oj, slot);
+                        one_slot[oj] = Some(slot);
                         slot
                     }
                 };
@@ -362,26 +371,17 @@ fn vector_and_unless(
     let lsigs = signatures(&lhs, matching);
     let rsigs = signatures(&rhs, matching);
     let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); lhs.len()];
-    let mut present: HashSet<u64> = HashSet::new();
-    let mut rpos = vec![0usize; rhs.len()];
-    let mut lpos = vec![0usize; lhs.len()];
+    let mut present: SigSet = SigSet::default();
+    let (lidx, ridx) = (ev.by_step(&lhs), ev.by_step(&rhs));
     for i in 0..ev.n_steps() {
         ev.check()?;
         let ts = ev.ts(i);
         present.clear();
-        for (j, s) in rhs.iter().enumerate() {
-            if s.floats.get(rpos[j]).is_some_and(|p| p.t == ts) {
-                rpos[j] += 1;
-                present.insert(rsigs[j]);
-            }
-        }
-        for (j, s) in lhs.iter().enumerate() {
-            if let Some(p) = s.floats.get(lpos[j]).filter(|p| p.t == ts) {
-                lpos[j] += 1;
-                let hit = present.contains(&lsigs[j]);
-                if hit == (op == BinaryOp::And) {
-                    keep[j].push(*p);
-                }
+        present.extend(ridx.at(i).iter().map(|&(j, _)| rsigs[j]));
+        for &(j, f) in lidx.at(i) {
+            let hit = present.contains(&lsigs[j]);
+            if hit == (op == BinaryOp::And) {
+                keep[j].push(FPoint { t: ts, f });
             }
         }
     }
@@ -406,25 +406,16 @@ fn vector_or(
     let lsigs = signatures(&lhs, matching);
     let rsigs = signatures(&rhs, matching);
     let mut keep: Vec<Vec<FPoint>> = vec![Vec::new(); rhs.len()];
-    let mut present: HashSet<u64> = HashSet::new();
-    let mut rpos = vec![0usize; rhs.len()];
-    let mut lpos = vec![0usize; lhs.len()];
+    let mut present: SigSet = SigSet::default();
+    let (lidx, ridx) = (ev.by_step(&lhs), ev.by_step(&rhs));
     for i in 0..ev.n_steps() {
         ev.check()?;
         let ts = ev.ts(i);
         present.clear();
-        for (j, s) in lhs.iter().enumerate() {
-            if s.floats.get(lpos[j]).is_some_and(|p| p.t == ts) {
-                lpos[j] += 1;
-                present.insert(lsigs[j]);
-            }
-        }
-        for (j, s) in rhs.iter().enumerate() {
-            if let Some(p) = s.floats.get(rpos[j]).filter(|p| p.t == ts) {
-                rpos[j] += 1;
-                if !present.contains(&rsigs[j]) {
-                    keep[j].push(*p);
-                }
+        present.extend(lidx.at(i).iter().map(|&(j, _)| lsigs[j]));
+        for &(j, f) in ridx.at(i) {
+            if !present.contains(&rsigs[j]) {
+                keep[j].push(FPoint { t: ts, f });
             }
         }
     }

@@ -7,6 +7,7 @@
 //! range query with one step (interval 1ms, as upstream).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::time::Instant;
 
 use crate::model::{is_stale_nan, Labels, Matcher, METRIC_NAME};
@@ -15,8 +16,17 @@ use crate::storage::Queryable;
 use super::super::ast::{
     AtModifier, Duration, Expr, MatrixSelector, SubqueryExpr, UnaryOp, VectorSelector,
 };
+use super::binary::SigHasher;
+use super::functions::extended::{extend_floats, interpolate};
 use super::value::{FPoint, Matrix, Sample, Series, Value};
 use super::{aggregations, binary, functions, Annotations, CancelToken, EvalError};
+
+/// Largest absolute timestamp or duration (ms) the evaluator accepts, so that sums of a
+/// few of them (time - offset - range - lookback) cannot overflow i64.
+pub(crate) const TIME_LIMIT: i64 = 1 << 60;
+
+/// A series and, per reference time, the timestamp of the sample picked there.
+pub(crate) type PickedSeries = (Labels, Vec<Option<i64>>);
 
 /// Evaluation result of one node.
 #[derive(Clone, Debug)]
@@ -44,6 +54,12 @@ pub(crate) struct RangeArg {
     pub at: Option<i64>,
     /// The selector, when the argument is a plain range selector.
     pub selector: Option<VectorSelector>,
+    /// The `anchored` modifier: windows also hold the samples one lookback before.
+    pub anchored: bool,
+    /// The `smoothed` modifier: windows also hold one lookback before and after.
+    pub smoothed: bool,
+    /// The lookback delta the windows were widened by.
+    pub lookback: i64,
 }
 
 /// Everything [`Evaluator::new`] needs.
@@ -86,7 +102,10 @@ pub(crate) struct Evaluator<'a> {
 
 /// Builds a matrix from points pushed in step order, one series per label set.
 pub(crate) struct MatrixBuilder {
-    index: HashMap<Labels, usize>,
+    /// Slot by label-set hash (xxh3, cheaper than SipHash over the strings).
+    index: HashMap<u64, usize, BuildHasherDefault<SigHasher>>,
+    /// Slots of label sets whose hash collided with a different label set.
+    collisions: HashMap<Labels, usize>,
     /// The series built so far, in order of first appearance.
     pub series: Matrix,
 }
@@ -94,21 +113,35 @@ pub(crate) struct MatrixBuilder {
 impl MatrixBuilder {
     pub fn new() -> Self {
         MatrixBuilder {
-            index: HashMap::new(),
+            index: HashMap::default(),
+            collisions: HashMap::new(),
             series: Vec::new(),
         }
     }
 
     /// The slot of the series with `metric`, creating it.
     pub fn slot(&mut self, metric: &Labels, drop_name: bool) -> usize {
-        if let Some(&i) = self.index.get(metric) {
+        let h = metric.stable_hash();
+        let found = match self.index.get(&h) {
+            Some(&i) if self.series[i].metric == *metric => Some(i),
+            Some(_) => self.collisions.get(metric).copied(),
+            None => None,
+        };
+        if let Some(i) = found {
             if drop_name {
                 self.series[i].drop_name = true;
             }
             return i;
         }
         let i = self.series.len();
-        self.index.insert(metric.clone(), i);
+        match self.index.entry(h) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.insert(metric.clone(), i);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
         self.series.push(Series {
             metric: metric.clone(),
             floats: Vec::new(),
@@ -240,17 +273,16 @@ impl<'a> Evaluator<'a> {
         ((t - self.start) / self.interval) as usize
     }
 
-    /// Checks cancellation and the deadline (cheaply: the clock every 64 calls).
+    /// Checks cancellation and the deadline.
     pub fn check(&mut self) -> Result<(), EvalError> {
-        self.checks = self.checks.wrapping_add(1);
-        if self.checks.is_multiple_of(64) {
-            if self.cancel.is_cancelled() {
-                return Err(EvalError::Canceled("query execution"));
-            }
-            if self.deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(EvalError::Timeout("query execution"));
-            }
+        if self.cancel.is_cancelled() {
+            return Err(EvalError::Canceled("query execution"));
         }
+        // Reading the clock costs more than the flag: every 64th call, and the first.
+        if self.checks.is_multiple_of(64) && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(EvalError::Timeout("query execution"));
+        }
+        self.checks = self.checks.wrapping_add(1);
         Ok(())
     }
 
@@ -265,8 +297,15 @@ impl<'a> Evaluator<'a> {
 
     /// Resolves a duration (range, offset, subquery step) against the query.
     pub fn duration(&self, d: &Duration) -> Result<i64, EvalError> {
-        d.resolve(self.query_step, self.query_end - self.query_start)
-            .map_err(|e| EvalError::Execution(e.to_string()))
+        let ms = d
+            .resolve(self.query_step, self.query_end - self.query_start)
+            .map_err(|e| EvalError::Execution(e.to_string()))?;
+        if !(-TIME_LIMIT..=TIME_LIMIT).contains(&ms) {
+            return Err(EvalError::Execution(format!(
+                "duration {ms}ms is out of the supported range"
+            )));
+        }
+        Ok(ms)
     }
 
     fn opt_duration(&self, d: &Option<Duration>) -> Result<i64, EvalError> {
@@ -276,10 +315,10 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The fixed time an `@` modifier pins to.
+    /// The fixed time an `@` modifier pins to (clamped to the supported time range).
     pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
         at.map(|a| match a {
-            AtModifier::Timestamp(t) => t,
+            AtModifier::Timestamp(t) => t.clamp(-TIME_LIMIT, TIME_LIMIT),
             AtModifier::Start => self.query_start,
             AtModifier::End => self.query_end,
         })
@@ -432,7 +471,15 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::with_capacity(ra.series.len());
         for s in &ra.series {
             let mut floats = Vec::new();
-            self.for_each_window(&ra, s, |_, _, w| floats.extend_from_slice(w));
+            let extended = ra.anchored || ra.smoothed;
+            self.for_each_window(&ra, s, |_, ts, w| {
+                if extended {
+                    let end = ra.at.unwrap_or(ts) - ra.offset;
+                    floats = extend_floats(w, end - ra.range, end, ra.smoothed);
+                } else {
+                    floats.extend_from_slice(w);
+                }
+            });
             if !floats.is_empty() {
                 out.push(Series {
                     metric: s.metric.clone(),
@@ -454,19 +501,22 @@ impl<'a> Evaluator<'a> {
     ) {
         let pts = &s.floats;
         let (mut lo, mut hi) = (0usize, 0usize);
+        let before = if ra.anchored || ra.smoothed {
+            ra.lookback
+        } else {
+            0
+        };
+        let after = if ra.smoothed { ra.lookback } else { 0 };
         for i in 0..self.n_steps() {
             let ts = self.ts(i);
             let base = ra.at.unwrap_or(ts) - ra.offset;
-            let min = base - ra.range;
-            while hi < pts.len() && pts[hi].t <= base {
+            let min = base - ra.range - before;
+            let max = base + after;
+            while hi < pts.len() && pts[hi].t <= max {
                 hi += 1;
             }
             while lo < hi && pts[lo].t <= min {
                 lo += 1;
-            }
-            if ra.at.is_some() {
-                // A pinned reference time is the same every step; a new window start is
-                // only needed if the reference ever moved backwards, which it cannot.
             }
             f(i, ts, &pts[lo..hi]);
         }
@@ -519,10 +569,11 @@ impl<'a> Evaluator<'a> {
             Some(a) => (a - offset, a - offset),
             None => (self.start - offset, self.end - offset),
         };
+        let after = if vs.smoothed { self.lookback } else { 0 };
         let raw = self.select(
             &vs.matchers,
             min_ref.saturating_sub(self.lookback),
-            max_ref,
+            max_ref.saturating_add(after),
             true,
         )?;
         let mut out = Vec::with_capacity(raw.len());
@@ -539,7 +590,15 @@ impl<'a> Evaluator<'a> {
                 if j > 0 {
                     let p = pts[j - 1];
                     if p.t > base - self.lookback && !is_stale_nan(p.f) {
-                        let f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        let mut f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        // `smoothed`: interpolate towards the next sample within lookback.
+                        if vs.smoothed && !timestamps && p.t < base {
+                            if let Some(n) = pts.get(j) {
+                                if n.t <= base + self.lookback && !is_stale_nan(n.f) {
+                                    f = interpolate(p, *n, base, false);
+                                }
+                            }
+                        }
                         floats.push(FPoint { t: ts, f });
                     }
                 }
@@ -562,7 +621,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         matchers: &[Matcher],
         refs: &[i64],
-    ) -> Result<Vec<(Labels, Vec<Option<i64>>)>, EvalError> {
+    ) -> Result<Vec<PickedSeries>, EvalError> {
         let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
             return Ok(Vec::new());
         };
@@ -596,7 +655,18 @@ impl<'a> Evaluator<'a> {
             Some(a) => (a - offset, a - offset),
             None => (self.start - offset, self.end - offset),
         };
-        let raw = self.select(&vs.matchers, min_ref.saturating_sub(range), max_ref, false)?;
+        let before = if vs.anchored || vs.smoothed {
+            self.lookback
+        } else {
+            0
+        };
+        let after = if vs.smoothed { self.lookback } else { 0 };
+        let raw = self.select(
+            &vs.matchers,
+            min_ref.saturating_sub(range + before),
+            max_ref.saturating_add(after),
+            false,
+        )?;
         Ok(RangeArg {
             series: raw
                 .into_iter()
@@ -610,6 +680,9 @@ impl<'a> Evaluator<'a> {
             offset,
             at,
             selector: Some(vs.clone()),
+            anchored: vs.anchored,
+            smoothed: vs.smoothed,
+            lookback: self.lookback,
         })
     }
 
@@ -637,6 +710,9 @@ impl<'a> Evaluator<'a> {
             new_start += step;
         }
         let new_end = oend - offset;
+        if new_end >= new_start && (new_end - new_start) / step >= self.max_samples as i64 {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
         let saved = (self.start, self.end, self.interval);
         self.start = new_start;
         self.end = new_end;
@@ -671,6 +747,9 @@ impl<'a> Evaluator<'a> {
             offset,
             at,
             selector: None,
+            anchored: false,
+            smoothed: false,
+            lookback: self.lookback,
         })
     }
 
@@ -681,24 +760,60 @@ impl<'a> Evaluator<'a> {
         m: &Matrix,
         mut f: impl FnMut(&mut Self, usize, i64, &[(usize, f64)]) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
-        let mut pos = vec![0usize; m.len()];
-        let mut buf: Vec<(usize, f64)> = Vec::with_capacity(m.len());
+        let idx = self.by_step(m);
         for i in 0..self.n_steps() {
             self.check()?;
             let ts = self.ts(i);
-            buf.clear();
-            for (j, s) in m.iter().enumerate() {
-                let p = pos[j];
-                if let Some(pt) = s.floats.get(p) {
-                    if pt.t == ts {
-                        buf.push((j, pt.f));
-                        pos[j] = p + 1;
-                    }
-                }
-            }
-            f(self, i, ts, &buf)?;
+            f(self, i, ts, idx.at(i))?;
         }
         Ok(())
+    }
+
+    /// Transposes an instant-vector result into per-step `(series, value)` lists, in
+    /// series order, with one pass over the points (so later per-step work reads
+    /// contiguous memory instead of touching every series at every step).
+    pub fn by_step(&self, m: &Matrix) -> StepIndex {
+        let n = self.n_steps();
+        let mut offsets = vec![0usize; n + 1];
+        for s in m {
+            for p in &s.floats {
+                let i = self.step_of(p.t);
+                if i < n {
+                    offsets[i + 1] += 1;
+                }
+            }
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut entries = vec![(0usize, 0.0f64); offsets[n]];
+        for (j, s) in m.iter().enumerate() {
+            for p in &s.floats {
+                let i = self.step_of(p.t);
+                if i < n {
+                    entries[fill[i]] = (j, p.f);
+                    fill[i] += 1;
+                }
+            }
+        }
+        StepIndex { offsets, entries }
+    }
+}
+
+/// Per-step `(series index, value)` lists of a matrix (see [`Evaluator::by_step`]).
+pub(crate) struct StepIndex {
+    offsets: Vec<usize>,
+    entries: Vec<(usize, f64)>,
+}
+
+impl StepIndex {
+    /// The samples present at step `i`, in series order.
+    pub fn at(&self, i: usize) -> &[(usize, f64)] {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.entries[a..b],
+            _ => &[],
+        }
     }
 }
 
@@ -732,5 +847,62 @@ pub(crate) fn cleanup_names(m: Matrix, type_and_unit: bool) -> Result<Matrix, Ev
         merge_same_labels(m)
     } else {
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(pairs: &[(&str, &str)], pts: &[(i64, f64)], drop_name: bool) -> Series {
+        Series {
+            metric: Labels::from_pairs(pairs),
+            floats: pts.iter().map(|&(t, f)| FPoint { t, f }).collect(),
+            drop_name,
+        }
+    }
+
+    #[test]
+    fn go_min_max_propagate_nan_and_order_zeros() {
+        assert!(go_max(f64::NAN, 1.0).is_nan());
+        assert!(go_min(1.0, f64::NAN).is_nan());
+        assert!(go_max(-0.0, 0.0).is_sign_positive());
+        assert!(go_min(0.0, -0.0).is_sign_negative());
+        assert_eq!(go_max(1.0, 2.0), 2.0);
+        assert_eq!(go_min(1.0, 2.0), 1.0);
+    }
+
+    #[test]
+    fn builder_rejects_two_points_at_one_time() {
+        let mut b = MatrixBuilder::new();
+        let l = Labels::from_pairs(&[("a", "1")]);
+        let s = b.slot(&l, false);
+        assert_eq!(b.slot(&l, true), s);
+        assert!(b.push(s, 10, 1.0).is_ok());
+        assert!(b.push(s, 10, 2.0).is_err());
+        let m = b.finish();
+        assert!(m[0].drop_name);
+    }
+
+    #[test]
+    fn name_cleanup_merges_disjoint_and_rejects_overlapping() {
+        let a = series(&[("__name__", "a"), ("j", "1")], &[(0, 1.0)], true);
+        let b = series(&[("__name__", "b"), ("j", "1")], &[(10, 2.0)], true);
+        let merged = cleanup_names(vec![a.clone(), b], false).unwrap_or_default();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].floats.len(), 2);
+        let c = series(&[("__name__", "c"), ("j", "1")], &[(0, 3.0)], true);
+        let err = cleanup_names(vec![a, c], false).map(|_| ()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
+        let t = series(
+            &[("__name__", "x"), ("__type__", "counter")],
+            &[(0, 1.0)],
+            true,
+        );
+        let out = cleanup_names(vec![t], true).unwrap_or_default();
+        assert!(out[0].metric.is_empty());
     }
 }

@@ -148,8 +148,10 @@ impl Annotations {
 pub struct QueryResult {
     /// The value: for range queries always a [`Value::Matrix`] sorted by labels.
     pub value: Value,
-    /// Annotations (`warnings` and `infos` of the HTTP API).
-    pub annotations: Annotations,
+    /// Warnings (the HTTP API's `warnings`), each prefixed `PromQL warning: `.
+    pub warnings: Vec<String>,
+    /// Infos (the HTTP API's `infos`), each prefixed `PromQL info: `.
+    pub infos: Vec<String>,
 }
 
 /// A shared cancellation flag: set it from any thread to stop running queries.
@@ -304,6 +306,15 @@ impl Engine {
         step: i64,
         cancel: &CancelToken,
     ) -> Result<QueryResult, EvalError> {
+        let limit = eval::TIME_LIMIT;
+        if !(-limit..=limit).contains(&start) || !(-limit..=limit).contains(&end) {
+            return Err(EvalError::BadData(format!(
+                "query time range [{start}, {end}] is out of the supported range"
+            )));
+        }
+        if step > 0 && (end - start) / step >= self.opts.max_samples as i64 {
+            return Err(EvalError::TooManySamples("query execution"));
+        }
         let deadline = Instant::now().checked_add(self.opts.timeout);
         let mut ev = eval::Evaluator::new(eval::EvalParams {
             queryable: q,
@@ -319,13 +330,75 @@ impl Engine {
             type_and_unit_labels: self.opts.enable_type_and_unit_labels,
         });
         let value = ev.run(e, step == 0)?;
+        let annos = ev.into_annotations();
         Ok(QueryResult {
             value,
-            annotations: ev.into_annotations(),
+            warnings: annos.warnings,
+            infos: annos.infos,
         })
     }
 }
 
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Labels, Sample};
+    use crate::promql::promqltest::MemStorage;
+    use proptest::prelude::*;
+
+    fn storage() -> MemStorage {
+        let mut st = MemStorage::new();
+        for j in ["a", "b"] {
+            st.add(
+                Labels::from_pairs(&[("__name__", "m_total"), ("job", j), ("le", "1")]),
+                (0..50).map(|i| Sample::new(i * 10_000, i as f64)),
+            );
+        }
+        st
+    }
+
+    const TEMPLATES: &[&str] = &[
+        "rate(m_total[{d}] offset {o})",
+        "m_total @ {t} offset {o}",
+        "max_over_time(m_total[{d}:{d}] @ {t})",
+        "sum_over_time(rate(m_total[{d}])[{d}:] offset {o})",
+        "histogram_quantile({n}, m_total)",
+        "topk({n}, m_total) + on(job) group_left bottomk({n}, m_total)",
+        "quantile({n}, m_total) and m_total",
+        "predict_linear(m_total[{d}], {n})",
+        "round(m_total, {n}) / clamp(m_total, {n}, {n})",
+        "count_values(\"v\", m_total * {n})",
+        "limit_ratio({n}, m_total) or limitk({n}, m_total)",
+        "double_exponential_smoothing(m_total[{d}], 0.5, 0.5) ^ {n}",
+        "label_replace(m_total, \"x\", \"$1\", \"job\", \"(.*)\") % {n}",
+        "absent_over_time(nope[{d}] offset {o})",
+        "{n} > bool vector(time()) - scalar(m_total)",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+        /// Whatever the numbers, evaluation returns a result or an error; it never panics
+        /// or overflows.
+        #[test]
+        fn evaluation_never_panics(
+            tpl in prop::sample::select(TEMPLATES),
+            d in prop::sample::select(vec!["1ms", "10s", "5m", "1h", "1y", "292y"]),
+            o in prop::sample::select(vec!["0s", "-5m", "1h", "-292y", "292y"]),
+            t in prop::sample::select(vec!["0", "-1e12", "1e15", "9e15", "-9e15", "100.5"]),
+            n in prop::sample::select(vec!["0", "-1", "0.5", "3", "1e300", "NaN", "Inf", "-Inf", "1e19"]),
+            start in -1_000_000i64..1_000_000,
+            steps in 0i64..20,
+        ) {
+            let q = tpl.replace("{d}", d).replace("{o}", o).replace("{t}", t).replace("{n}", n);
+            let e = Engine::default();
+            let st = storage();
+            let _ = e.instant_query(&st, q.as_str(), start);
+            let _ = e.range_query(&st, q.as_str(), start, start + steps * 7_000, 7_000);
+        }
+    }
 }

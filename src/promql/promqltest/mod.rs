@@ -501,6 +501,7 @@ fn parse_expect(cmd: &mut EvalCmd, line: usize, s: &str) -> Result<(), ScriptErr
 
 enum Command {
     Load {
+        line: usize,
         step: i64,
         nhcb: bool,
         series: Vec<(Labels, Vec<SeqValue>)>,
@@ -557,11 +558,22 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             }
             let step = parse_duration(step.trim())
                 .map_err(|e| err(lineno, format!("bad load step: {e}")))?;
-            let mut series = Vec::new();
+            let mut series: Vec<(Labels, Vec<SeqValue>)> = Vec::new();
             for (k, sl) in lines.iter().enumerate().take(block_end).skip(i + 1) {
-                series.push(parse_series(k + 1, sl)?);
+                let (l, v) = parse_series(k + 1, sl)?;
+                // A series defined twice in one load: the later definition replaces the
+                // earlier one, as upstream's `loadCmd.set` does.
+                match series.iter_mut().find(|(x, _)| *x == l) {
+                    Some(slot) => slot.1 = v,
+                    None => series.push((l, v)),
+                }
             }
-            cmds.push(Command::Load { step, nhcb, series });
+            cmds.push(Command::Load {
+                line: lineno,
+                step,
+                nhcb,
+                series,
+            });
         } else if l.starts_with("eval") {
             let (variant, kind, expr) = if let Some(c) = instant_re.captures(l) {
                 let t = c
@@ -665,9 +677,6 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
 /// does not implement yet.
 pub fn file_skip_reason(file: &str) -> Option<&'static str> {
     match file {
-        "extended_vectors.test" => Some(
-            "experimental `anchored`/`smoothed` range modifiers (promql-extended-range-selectors) not implemented",
-        ),
         "start_timestamps.test" => Some(
             "experimental start timestamps (`@st` series, start_timestamp()) not stored by promtui",
         ),
@@ -731,7 +740,7 @@ fn check(cmd: &EvalCmd, res: Result<QueryResult, String>) -> Result<(), String> 
     if cmd.fail {
         return Err(format!("expected error, got result {}", res.value));
     }
-    let a = &res.annotations;
+    let a = &res;
     if cmd.no_warn && !a.warnings.is_empty() {
         return Err(format!("unexpected warnings {:?}", a.warnings));
     }
@@ -898,8 +907,47 @@ fn selectors<'a>(e: &'a Expr, out: &mut Vec<&'a [crate::model::Matcher]>) {
     }
 }
 
-/// Runs a script against `engine`; each `eval` yields one [`CaseResult`].
+/// Where a script's `load` commands put their samples and its `eval` commands read them.
+pub trait ScriptStorage {
+    /// Removes everything (`clear`).
+    fn clear(&mut self) -> Result<(), String>;
+    /// Adds one series' samples (sorted by time).
+    fn add(&mut self, labels: Labels, samples: Vec<Sample>) -> Result<(), String>;
+    /// Makes added samples visible; called after each `load` block.
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    /// What queries read.
+    fn queryable(&self) -> &dyn crate::storage::Queryable;
+}
+
+impl ScriptStorage for MemStorage {
+    fn clear(&mut self) -> Result<(), String> {
+        MemStorage::clear(self);
+        Ok(())
+    }
+    fn add(&mut self, labels: Labels, samples: Vec<Sample>) -> Result<(), String> {
+        MemStorage::add(self, labels, samples);
+        Ok(())
+    }
+    fn queryable(&self) -> &dyn crate::storage::Queryable {
+        self
+    }
+}
+
+/// Runs a script against `engine` over the in-memory storage; each `eval` yields one
+/// [`CaseResult`].
 pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<CaseResult>, ScriptError> {
+    run_script_on(file, text, engine, &mut MemStorage::new())
+}
+
+/// Runs a script against `engine` over any [`ScriptStorage`] (e.g. a temporary TSDB).
+pub fn run_script_on(
+    file: &str,
+    text: &str,
+    engine: &Engine,
+    st: &mut dyn ScriptStorage,
+) -> Result<Vec<CaseResult>, ScriptError> {
     if let Some(reason) = file_skip_reason(file) {
         return Ok(text
             .lines()
@@ -913,16 +961,21 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<CaseRes
             .collect());
     }
     let cmds = parse_script(text)?;
-    let mut st = MemStorage::new();
+    st.clear().map_err(|e| err(0, format!("storage: {e}")))?;
     let mut hist_series: Vec<Labels> = Vec::new();
     let mut out = Vec::new();
     for c in cmds {
         match c {
             Command::Clear => {
-                st.clear();
+                st.clear().map_err(|e| err(0, format!("clear: {e}")))?;
                 hist_series.clear();
             }
-            Command::Load { step, nhcb, series } => {
+            Command::Load {
+                line,
+                step,
+                nhcb,
+                series,
+            } => {
                 for (labels, vals) in series {
                     if vals.contains(&SeqValue::Histogram) {
                         hist_series.push(labels.clone());
@@ -945,11 +998,13 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<CaseRes
                             _ => None,
                         })
                         .collect();
-                    st.add(labels, samples);
+                    st.add(labels, samples)
+                        .map_err(|e| err(line, format!("load: {e}")))?;
                 }
+                st.flush().map_err(|e| err(line, format!("load: {e}")))?;
             }
             Command::Eval(cmd) => {
-                let outcome = run_eval(&cmd, &st, &hist_series, engine);
+                let outcome = run_eval(&cmd, &*st, &hist_series, engine);
                 out.push(CaseResult {
                     line: cmd.line,
                     expr: cmd.expr.clone(),
@@ -963,7 +1018,7 @@ pub fn run_script(file: &str, text: &str, engine: &Engine) -> Result<Vec<CaseRes
 
 const NATIVE_SKIP: &str = "native histograms not supported yet";
 
-fn run_eval(cmd: &EvalCmd, st: &MemStorage, hist: &[Labels], engine: &Engine) -> Outcome {
+fn run_eval(cmd: &EvalCmd, st: &dyn ScriptStorage, hist: &[Labels], engine: &Engine) -> Outcome {
     if cmd.histogram_expected {
         return Outcome::Skipped(NATIVE_SKIP.into());
     }
@@ -979,9 +1034,9 @@ fn run_eval(cmd: &EvalCmd, st: &MemStorage, hist: &[Labels], engine: &Engine) ->
         }
     }
     let res = match cmd.kind {
-        EvalKind::Instant(t) => engine.instant_query(st, cmd.expr.as_str(), t),
+        EvalKind::Instant(t) => engine.instant_query(st.queryable(), cmd.expr.as_str(), t),
         EvalKind::Range { start, end, step } => {
-            engine.range_query(st, cmd.expr.as_str(), start, end, step)
+            engine.range_query(st.queryable(), cmd.expr.as_str(), start, end, step)
         }
     };
     match check(cmd, res.map_err(|e| e.to_string())) {

@@ -2,19 +2,23 @@
 //! vector of samples, selected with [`Matcher`]s. Mirrors what upstream's test storage (a
 //! temporary TSDB head) exposes to the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::model::{Labels, Matcher, Sample};
-use crate::storage::{Querier, QueryError, Queryable, Series, VecSampleIterator};
+use crate::model::{Labels, MatchOp, Matcher, Sample, METRIC_NAME};
+use crate::storage::{Querier, QueryError, Queryable, SampleIterator, Series};
 
 /// Series data shared between the storage and its queriers.
-type Data = Arc<BTreeMap<Labels, Vec<Sample>>>;
+type Data = Arc<BTreeMap<Labels, Arc<Vec<Sample>>>>;
+
+/// Label sets by metric name, so a selector with a name only scans its own series.
+type NameIndex = Arc<HashMap<String, Vec<Labels>>>;
 
 /// An in-memory series store.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     series: Data,
+    by_name: NameIndex,
 }
 
 impl MemStorage {
@@ -27,7 +31,13 @@ impl MemStorage {
     /// timestamp replaces the old one.
     pub fn add(&mut self, labels: Labels, samples: impl IntoIterator<Item = Sample>) {
         let map = Arc::make_mut(&mut self.series);
-        let v = map.entry(labels).or_default();
+        if !map.contains_key(&labels) {
+            let name = labels.metric_name().unwrap_or("").to_string();
+            let idx = Arc::make_mut(&mut self.by_name).entry(name).or_default();
+            let pos = idx.partition_point(|l| l < &labels);
+            idx.insert(pos, labels.clone());
+        }
+        let v = Arc::make_mut(map.entry(labels).or_default());
         for s in samples {
             match v.binary_search_by_key(&s.t, |x| x.t) {
                 Ok(i) => v[i] = s,
@@ -39,6 +49,7 @@ impl MemStorage {
     /// Removes every series.
     pub fn clear(&mut self) {
         self.series = Data::default();
+        self.by_name = NameIndex::default();
     }
 
     /// Number of series.
@@ -52,8 +63,33 @@ impl MemStorage {
     }
 }
 
+/// Iterates a shared sample vector without copying it.
+struct SharedSampleIterator {
+    samples: Arc<Vec<Sample>>,
+    pos: usize,
+    end: usize,
+}
+
+impl SampleIterator for SharedSampleIterator {
+    fn next(&mut self) -> Option<Sample> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let s = self.samples.get(self.pos).copied();
+        self.pos += 1;
+        s
+    }
+
+    fn seek(&mut self, t: i64) -> Option<Sample> {
+        let rest = self.samples.get(self.pos..self.end).unwrap_or(&[]);
+        self.pos += rest.partition_point(|s| s.t < t);
+        self.next()
+    }
+}
+
 struct MemQuerier {
     series: Data,
+    by_name: NameIndex,
     mint: i64,
     maxt: i64,
 }
@@ -72,7 +108,20 @@ impl Querier for MemQuerier {
             ));
         }
         let mut out = Vec::new();
-        for (l, samples) in self.series.iter() {
+        let named = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal);
+        let candidates: Box<dyn Iterator<Item = (&Labels, &Arc<Vec<Sample>>)>> = match named {
+            Some(m) => Box::new(
+                self.by_name
+                    .get(&m.value)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| self.series.get_key_value(l)),
+            ),
+            None => Box::new(self.series.iter()),
+        };
+        for (l, samples) in candidates {
             if !matches(l, matchers) {
                 continue;
             }
@@ -83,7 +132,11 @@ impl Querier for MemQuerier {
             }
             out.push(Series {
                 labels: l.clone(),
-                samples: Box::new(VecSampleIterator::new(samples[lo..hi].to_vec())),
+                samples: Box::new(SharedSampleIterator {
+                    samples: Arc::clone(samples),
+                    pos: lo,
+                    end: hi,
+                }),
             });
         }
         Ok(out)
@@ -118,6 +171,7 @@ impl Queryable for MemStorage {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, QueryError> {
         Ok(Box::new(MemQuerier {
             series: Arc::clone(&self.series),
+            by_name: Arc::clone(&self.by_name),
             mint,
             maxt,
         }))
@@ -143,8 +197,15 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels, a);
-        let mut it = VecSampleIterator::new(Vec::new());
-        assert!(crate::storage::SampleIterator::next(&mut it).is_none());
+        let mut it = SharedSampleIterator {
+            samples: Arc::new((0..10).map(|i| Sample::new(i * 10, 0.0)).collect()),
+            pos: 2,
+            end: 8,
+        };
+        assert_eq!(it.seek(45).map(|s| s.t), Some(50));
+        assert_eq!(it.next().map(|s| s.t), Some(60));
+        assert_eq!(it.seek(0).map(|s| s.t), Some(70));
+        assert!(it.next().is_none());
         assert_eq!(
             q.label_values("job", &[]).unwrap_or_default(),
             vec!["a".to_string(), "b".to_string()]

@@ -23,6 +23,7 @@
 mod chunkfile;
 pub(crate) mod encoding;
 pub mod index;
+pub mod inspect;
 
 mod querier;
 pub mod ulid;
@@ -401,7 +402,10 @@ pub fn merge_chunks(labels: &Labels, chunks: &[ChunkMeta]) -> Result<Vec<Sample>
 
 /// Writes a new block under `data_dir` for `[mint, maxt)` from series sorted by labels,
 /// each with its chunks (any encoding, possibly overlapping: samples are merged by
-/// timestamp). The chunks are re-encoded for the block. Returns the new block's metadata.
+/// timestamp, the later chunk winning on equal timestamps). Samples outside
+/// `[mint, maxt)` are left out, so head chunks that straddle the block boundary can be
+/// passed as they are; series left without samples are skipped. The chunks are
+/// re-encoded for the block. Returns the new block's metadata.
 pub fn write_block(
     data_dir: &Path,
     mint: i64,
@@ -410,7 +414,8 @@ pub fn write_block(
 ) -> Result<BlockMeta, BlockError> {
     let mut w = BlockWriter::new(data_dir, mint, maxt)?;
     for (labels, chunks) in series {
-        let samples = merge_chunks(&labels, &chunks)?;
+        let mut samples = merge_chunks(&labels, &chunks)?;
+        samples.retain(|s| s.t >= mint && s.t < maxt);
         w.add_series(&labels, &samples)?;
     }
     w.finish()

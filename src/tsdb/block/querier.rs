@@ -1,5 +1,8 @@
 //! The block querier: selects series through the postings index and returns lazily
 //! decoding sample iterators restricted to the query range with deleted samples hidden.
+//! The compressed bytes of the chunks overlapping the range are read (and CRC-checked)
+//! during `select`, so I/O and corruption surface as errors there; decoding happens one
+//! chunk at a time as the iterator reaches it, and `seek` skips whole chunks.
 //! Mirrors Prometheus `tsdb/querier.go` (`blockQuerier`, `PostingsForMatchers`).
 
 use std::sync::Arc;

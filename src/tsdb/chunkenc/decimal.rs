@@ -143,10 +143,17 @@ fn common_divisor(rs: &[i64]) -> u64 {
     let Some(&min) = rs.iter().min() else {
         return 1;
     };
-    let g = rs
-        .iter()
-        .fold(0u64, |g, &r| gcd(g, r.wrapping_sub(min) as u64));
-    if g <= 1 {
+    let mut g = 0u64;
+    for &r in rs {
+        let d = r.wrapping_sub(min) as u64;
+        if d != 0 && (g == 0 || !d.is_multiple_of(g)) {
+            g = gcd(g, d);
+            if g == 1 {
+                return 1;
+            }
+        }
+    }
+    if g == 0 {
         return 1;
     }
     // Packing divides per-block distances; they stay multiples of g only without wrapping.
@@ -157,14 +164,32 @@ fn common_divisor(rs: &[i64]) -> u64 {
     g
 }
 
-fn packed_cost(rs: &[i64], g: u64, block: usize) -> usize {
-    rs.chunks(block)
+/// (min, max, count) of a run of residuals.
+type BlockStat = (i64, i64, usize);
+
+/// [`BlockStat`] of each run of 16 residuals; larger blocks' statistics are merged
+/// from these, so every block size is costed from one pass over the values.
+fn block_stats(rs: &[i64]) -> Vec<BlockStat> {
+    rs.chunks(1 << BLOCK_LOG2[0])
         .map(|b| {
             let (mn, mx) = b
                 .iter()
                 .fold((i64::MAX, i64::MIN), |(a, c), &x| (a.min(x), c.max(x)));
+            (mn, mx, b.len())
+        })
+        .collect()
+}
+
+/// Bytes the packed residuals take with blocks of `1 << lg` values and divisor `g`.
+fn packed_cost(stats: &[BlockStat], g: u64, lg: u8) -> usize {
+    stats
+        .chunks(1 << (lg - BLOCK_LOG2[0]))
+        .map(|grp| {
+            let (mn, mx, n) = grp.iter().fold((i64::MAX, i64::MIN, 0), |(a, c, n), s| {
+                (a.min(s.0), c.max(s.1), n + s.2)
+            });
             let w = bit_width(mx.wrapping_sub(mn) as u64 / g) as usize;
-            uvarint_len(zigzag(mn)) + 1 + (b.len() * w).div_ceil(8)
+            uvarint_len(zigzag(mn)) + 1 + (n * w).div_ceil(8)
         })
         .sum()
 }
@@ -176,28 +201,41 @@ fn encode_column(xs: &[i64], out: &mut Vec<u8>) {
     if xs.len() == 1 {
         return;
     }
-    let mut best: Option<(usize, Order, u8, u64, Vec<i64>)> = None;
+    // Pick the order on costs without a common divisor (the divisor usually applies to
+    // every order alike, and computing it takes a division per value), then find the
+    // divisor for that order alone and choose the block size with it.
+    let mut best: Option<(usize, Order, Vec<i64>, Vec<BlockStat>)> = None;
     for order in [Order::Raw, Order::Delta, Order::DeltaOfDelta] {
         if order == Order::DeltaOfDelta && xs.len() < 3 {
             continue;
         }
         let rs = residuals(xs, order);
-        let g = common_divisor(&rs);
-        let head = if order == Order::DeltaOfDelta {
-            uvarint_len(zigzag(xs[1].wrapping_sub(xs[0])))
-        } else {
-            0
-        };
-        for lg in BLOCK_LOG2 {
-            let cost = head + uvarint_len(g) + packed_cost(&rs, g, 1 << lg);
-            if best.as_ref().is_none_or(|b| cost < b.0) {
-                best = Some((cost, order, lg, g, rs.clone()));
-            }
+        let stats = block_stats(&rs);
+        let cost = BLOCK_LOG2
+            .iter()
+            .map(|&lg| packed_cost(&stats, 1, lg))
+            .min()
+            .unwrap_or(usize::MAX);
+        if best.as_ref().is_none_or(|b| cost < b.0) {
+            best = Some((cost, order, rs, stats));
         }
     }
-    let Some((_, order, lg, g, rs)) = best else {
+    let Some((_, order, rs, stats)) = best else {
         return;
     };
+    let g = common_divisor(&rs);
+    let mut lg = BLOCK_LOG2[0];
+    let mut best_cost = usize::MAX;
+    for cand in BLOCK_LOG2 {
+        let cost = packed_cost(&stats, g, cand);
+        if cost < best_cost {
+            (best_cost, lg) = (cost, cand);
+        }
+        if (1usize << cand) >= rs.len() {
+            // Larger blocks would be the same single block.
+            break;
+        }
+    }
     out.push(((order as u8) << 4) | lg);
     put_uvarint(out, g);
     if order == Order::DeltaOfDelta {
@@ -517,6 +555,12 @@ pub fn num_samples(buf: &[u8]) -> Result<usize, ChunkError> {
 /// is faster.
 pub fn encode_smallest(samples: &[Sample]) -> (Encoding, Vec<u8>) {
     let dd = encode(samples);
+    // An XOR chunk takes at least 12 bytes plus 2 bits a sample after the second (one
+    // for the timestamp, one for the value); when decimal-delta is already that small
+    // XOR cannot win and is not tried.
+    if samples.len() >= 2 && dd.len() <= 12 + (samples.len() - 2) / 4 {
+        return (Encoding::DecimalDelta, dd);
+    }
     let mut xor = XorChunk::new();
     for s in samples {
         xor.append(s.t, s.v);
@@ -711,6 +755,30 @@ mod tests {
                 if t == i64::MAX { break; }
             }
             let got = decode(&encode(&samples)).unwrap();
+            prop_assert_eq!(got.len(), samples.len());
+            for (g, s) in got.iter().zip(&samples) {
+                prop_assert!(g.bit_eq(s));
+            }
+        }
+
+        #[test]
+        fn smallest_encoding_decodes_bit_exactly_through_chunk_meta(
+            steps in prop::collection::vec((1i64..100_000, value_strategy()), 1..300),
+        ) {
+            let mut t = 1_700_000_000_000i64;
+            let mut samples = Vec::new();
+            for (d, v) in steps {
+                t += d;
+                samples.push(Sample::new(t, v));
+            }
+            let (encoding, data) = encode_smallest(&samples);
+            let meta = crate::tsdb::chunks::ChunkMeta {
+                min_time: samples[0].t,
+                max_time: t,
+                encoding,
+                data: data.into(),
+            };
+            let got: Vec<Sample> = meta.iter().unwrap().collect();
             prop_assert_eq!(got.len(), samples.len());
             for (g, s) in got.iter().zip(&samples) {
                 prop_assert!(g.bit_eq(s));

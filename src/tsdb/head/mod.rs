@@ -13,6 +13,7 @@
 
 pub mod postings;
 pub mod querier;
+pub mod replay;
 pub mod series;
 pub mod symbols;
 
@@ -33,15 +34,21 @@ pub use querier::HeadQuerier;
 pub use series::{Accept, Bounds, MemSeries};
 pub use symbols::SymbolTable;
 
-/// Hasher for integer keys: one multiply-xorshift mix, enough for series refs and for
-/// label-set hashes that are already uniformly distributed.
+/// Hasher for integer keys (series refs, symbol ids, label-set hashes): the 64-bit
+/// finalizer of MurmurHash3, so every output bit depends on every input bit. That matters
+/// because keys within one shard share their low (ref) or high (hash) bits, and hashbrown
+/// uses both ends of the hash.
 #[derive(Default, Clone, Copy)]
 pub struct MixHasher(u64);
 
 impl Hasher for MixHasher {
     fn finish(&self) -> u64 {
-        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^ (x >> 29)
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -217,6 +224,31 @@ fn labels_equal<P: LabelPairs + ?Sized>(syms: &SymbolTable, ids: &[[u32; 2]], p:
         })
 }
 
+/// Accounting of a batch of applied samples, published at once by [`Head::flush_acc`] so
+/// that the hot path does no atomic operations per sample.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyAcc {
+    samples: u64,
+    ooo: u64,
+    duplicates: u64,
+    chunks: i64,
+    min_t: i64,
+    max_t: i64,
+}
+
+impl Default for ApplyAcc {
+    fn default() -> Self {
+        ApplyAcc {
+            samples: 0,
+            ooo: 0,
+            duplicates: 0,
+            chunks: 0,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        }
+    }
+}
+
 /// Result of a head truncation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -337,6 +369,9 @@ impl Head {
         sref: u64,
         labels: &P,
     ) -> Result<Arc<MemSeries>, Arc<MemSeries>> {
+        // Never hand out a ref the WAL already uses, even one that is aliased below.
+        self.next_ref
+            .fetch_max(sref.saturating_add(1), Ordering::Relaxed);
         let hash = hash_pairs(labels);
         let mut shard = self.hash_shard(hash).write();
         let found = {
@@ -346,7 +381,6 @@ impl Head {
         if let Some(s) = found {
             return Err(s);
         }
-        self.next_ref.fetch_max(sref + 1, Ordering::Relaxed);
         let s = self.insert_series(&mut shard, sref, hash, labels);
         s.state.lock().logged = true;
         Ok(s)
@@ -400,47 +434,66 @@ impl Head {
 
     /// Stores a validated sample into a locked series and updates head time bounds and
     /// counters.
-    pub(crate) fn apply(&self, st: &mut series::SeriesState, t: i64, v: f64, how: Accept) {
+    /// Stores a validated sample into a locked series, accounting into `acc`; call
+    /// [`Head::flush_acc`] after the batch.
+    pub(crate) fn apply(
+        &self,
+        st: &mut series::SeriesState,
+        t: i64,
+        v: f64,
+        how: Accept,
+        acc: &mut ApplyAcc,
+    ) {
         let chunks_before = st.num_chunks();
         if !st.apply(t, v, how, self.opts.chunk_range) {
-            self.metrics
-                .rejected_duplicate
-                .fetch_add(1, Ordering::Relaxed);
+            acc.duplicates += 1;
             return;
         }
-        let added = st.num_chunks() as i64 - chunks_before as i64;
-        if added != 0 {
-            self.metrics.chunks.fetch_add(added, Ordering::Relaxed);
-        }
+        acc.chunks += st.num_chunks() as i64 - chunks_before as i64;
         match how {
             Accept::Duplicate => return,
-            Accept::OutOfOrder => {
-                self.metrics
-                    .ooo_samples_appended
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            Accept::OutOfOrder => acc.ooo += 1,
             Accept::InOrder => {}
         }
-        self.metrics
-            .samples_appended
-            .fetch_add(1, Ordering::Relaxed);
-        self.min_time.fetch_min(t, Ordering::Relaxed);
-        self.max_time.fetch_max(t, Ordering::Relaxed);
+        acc.samples += 1;
+        acc.min_t = acc.min_t.min(t);
+        acc.max_t = acc.max_t.max(t);
     }
 
-    /// Validates and stores one sample directly (no WAL); used by replay and tests.
-    pub fn append_direct(
+    /// Publishes a batch's accounting to the head's counters and time bounds.
+    pub(crate) fn flush_acc(&self, acc: &mut ApplyAcc) {
+        let m = &self.metrics;
+        if acc.duplicates > 0 {
+            m.rejected_duplicate
+                .fetch_add(acc.duplicates, Ordering::Relaxed);
+        }
+        if acc.chunks != 0 {
+            m.chunks.fetch_add(acc.chunks, Ordering::Relaxed);
+        }
+        if acc.ooo > 0 {
+            m.ooo_samples_appended.fetch_add(acc.ooo, Ordering::Relaxed);
+        }
+        if acc.samples > 0 {
+            m.samples_appended.fetch_add(acc.samples, Ordering::Relaxed);
+            self.min_time.fetch_min(acc.min_t, Ordering::Relaxed);
+            self.max_time.fetch_max(acc.max_t, Ordering::Relaxed);
+        }
+        *acc = ApplyAcc::default();
+    }
+
+    /// Validates and stores one sample, accounting into `acc`; used by replay.
+    pub(crate) fn append_acc(
         &self,
         s: &MemSeries,
         t: i64,
         v: f64,
-        replay: bool,
+        bounds: Bounds,
+        acc: &mut ApplyAcc,
     ) -> Result<(), AppendError> {
-        let bounds = self.bounds(replay);
         let mut st = s.state.lock();
         match st.check(t, v.to_bits(), None, bounds) {
             Ok(how) => {
-                self.apply(&mut st, t, v, how);
+                self.apply(&mut st, t, v, how, acc);
                 Ok(())
             }
             Err(e) => {
@@ -448,6 +501,20 @@ impl Head {
                 Err(e)
             }
         }
+    }
+
+    /// Validates and stores one sample directly (no WAL); used by tests and tools.
+    pub fn append_direct(
+        &self,
+        s: &MemSeries,
+        t: i64,
+        v: f64,
+        replay: bool,
+    ) -> Result<(), AppendError> {
+        let mut acc = ApplyAcc::default();
+        let r = self.append_acc(s, t, v, self.bounds(replay), &mut acc);
+        self.flush_acc(&mut acc);
+        r
     }
 
     /// Oldest sample time in the head (`i64::MAX` when empty).

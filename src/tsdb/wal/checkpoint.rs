@@ -72,6 +72,17 @@ pub fn checkpoint(
 ) -> Result<CheckpointStats> {
     let mut stats = CheckpointStats::default();
     let prev = last_checkpoint(dir)?;
+    if let Some((n, _)) = &prev {
+        if *n >= last {
+            // Already covered; rewriting checkpoint.N in place could lose it in a crash.
+            tracing::debug!(
+                checkpoint = *n,
+                last,
+                "WAL checkpoint already covers these segments"
+            );
+            return Ok(stats);
+        }
+    }
     let mut inputs: Vec<(PathBuf, u32)> = Vec::new();
     if let Some((_, cp_dir)) = &prev {
         for n in list_segments(cp_dir)? {
@@ -161,9 +172,6 @@ pub fn checkpoint(
         .map_err(WalError::io("writing checkpoint", &out_path))?;
     drop(out_file);
     sync_dir(&tmp_dir)?;
-    if final_dir.exists() {
-        fs::remove_dir_all(&final_dir).map_err(WalError::io("removing", &final_dir))?;
-    }
     fs::rename(&tmp_dir, &final_dir).map_err(WalError::io("renaming checkpoint", &tmp_dir))?;
     sync_dir(dir)?;
 
@@ -224,7 +232,7 @@ mod tests {
         );
         record::encode_tombstones(&mut out, b"opaque");
         wal.log(&out).unwrap();
-        let last = wal.next_segment().unwrap().unwrap();
+        let last = wal.next_segment().unwrap();
         let mut tail = Vec::new();
         record::encode_samples(
             &mut tail,
@@ -272,10 +280,17 @@ mod tests {
         );
 
         // A second checkpoint folds the first one in and deletes it.
-        let last2 = wal.next_segment().unwrap().unwrap();
+        let last2 = wal.next_segment().unwrap();
+        assert!(last2 > last);
         checkpoint(d.path(), last2, 150, |_| true).unwrap();
         let cps = checkpoints(d.path()).unwrap();
         assert_eq!(cps.len(), 1);
         assert_eq!(cps[0].0, last2);
+        // Asking again for the same segment leaves the checkpoint alone.
+        assert_eq!(
+            checkpoint(d.path(), last2, 150, |_| true).unwrap(),
+            CheckpointStats::default()
+        );
+        assert_eq!(last_checkpoint(d.path()).unwrap().unwrap().0, last2);
     }
 }

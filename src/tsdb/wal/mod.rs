@@ -240,14 +240,15 @@ impl Wal {
         Ok(())
     }
 
-    /// Closes the current segment (unless it is empty) and returns the number of the newest
-    /// segment that is no longer written to, if any. Used before a checkpoint.
-    pub fn next_segment(&self) -> Result<Option<u32>> {
+    /// Closes the current segment (even an empty one) and returns its number: from now on
+    /// it is no longer written to and can be checkpointed. Always cutting guarantees the
+    /// returned number is above every existing checkpoint's, so a checkpoint never has to
+    /// replace one with the same number (which could not be done atomically).
+    pub fn next_segment(&self) -> Result<u32> {
         let mut w = self.w.lock();
-        if w.size > 0 {
-            self.cut_locked(&mut w)?;
-        }
-        Ok(w.segment.checked_sub(1))
+        let closed = w.segment;
+        self.cut_locked(&mut w)?;
+        Ok(closed)
     }
 
     /// The segment being written.

@@ -10,6 +10,7 @@ pub mod changes;
 pub mod clamp;
 pub mod date;
 pub mod deriv;
+pub mod extended;
 pub mod histogram;
 pub mod info;
 pub mod label;
@@ -30,6 +31,8 @@ use super::EvalError;
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
     let args = &c.args;
     let name = c.func.name;
+    check_arity(c)?;
+    check_extended_modifiers(c)?;
     if let Some(f) = math::lookup(name) {
         return Ok(Val::Vector(map_points(ev, &args[0], f)?));
     }
@@ -69,6 +72,57 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalErr
             "function {other:?} is not supported by this engine"
         ))),
     }
+}
+
+/// Rejects calls whose argument count the function table does not allow (the parser
+/// already does; this protects hand-built trees from out-of-bounds argument reads).
+fn check_arity(c: &Call) -> Result<(), EvalError> {
+    let n = c.args.len();
+    let declared = c.func.arg_types.len();
+    let ok = match c.func.variadic {
+        0 => n == declared,
+        v if v > 0 => n + 1 >= declared && n < declared + v as usize,
+        _ => n + 1 >= declared,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(EvalError::Execution(format!(
+            "wrong number of arguments for function {:?}: got {n}",
+            c.func.name
+        )))
+    }
+}
+
+/// Functions that accept `anchored` / `smoothed` range selectors (upstream
+/// `AnchoredSafeFunctions` / `SmoothedSafeFunctions`).
+const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
+
+/// Rejects `anchored`/`smoothed` range selectors passed to other functions, with
+/// upstream's messages.
+fn check_extended_modifiers(c: &Call) -> Result<(), EvalError> {
+    for a in &c.args {
+        let Expr::MatrixSelector(ms) = a.unparen() else {
+            continue;
+        };
+        let vs = &ms.vector_selector;
+        if vs.anchored && !ANCHORED_SAFE.contains(&c.func.name) {
+            return Err(EvalError::Execution(format!(
+                "anchored modifier can only be used with: {} - not with {}",
+                ANCHORED_SAFE.join(", "),
+                c.func.name
+            )));
+        }
+        if vs.smoothed && !SMOOTHED_SAFE.contains(&c.func.name) {
+            return Err(EvalError::Execution(format!(
+                "smoothed modifier can only be used with: {} - not with {}",
+                SMOOTHED_SAFE.join(", "),
+                c.func.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Applies `f` to every point of an instant vector; the result drops `__name__`.

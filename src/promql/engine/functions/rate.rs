@@ -101,16 +101,35 @@ pub(crate) fn eval_extrapolated(
     let is_counter = name != "delta";
     let is_rate = name == "rate";
     let mut suspicious: Vec<String> = Vec::new();
-    let (range, offset, at) = (ra.range, ra.offset, ra.at);
-    let m = over_windows(ev, &ra, false, |w, _, ts, s| {
-        if is_counter && !w.is_empty() {
+    if is_counter {
+        // Checked per series, not per window: a name is suspicious when any of its windows
+        // has data, and the selected points are exactly those some window covers.
+        for s in &ra.series {
+            if s.floats.is_empty() {
+                continue;
+            }
             if let Some(n) = s.metric.metric_name() {
                 if !counter_like(n) && !suspicious.iter().any(|x| x == n) {
                     suspicious.push(n.to_string());
                 }
             }
         }
+    }
+    let (range, offset, at) = (ra.range, ra.offset, ra.at);
+    let (extended, smoothed) = (ra.anchored || ra.smoothed, ra.smoothed);
+    let m = over_windows(ev, &ra, false, |w, _, ts, _| {
         let end = at.unwrap_or(ts) - offset;
+        if extended {
+            return super::extended::extended_rate(
+                w,
+                end - range,
+                end,
+                range,
+                smoothed,
+                is_counter,
+                is_rate,
+            );
+        }
         extrapolated_rate(w, end - range, end, range, is_counter, is_rate)
     })?;
     for n in suspicious {

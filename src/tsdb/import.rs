@@ -1,0 +1,460 @@
+//! Backfilling: turns a stream of samples (labels, timestamp, value) into blocks aligned
+//! to block-duration boundaries, in one pass, as `promtool tsdb create-blocks-from`.
+//!
+//! Samples are appended into per-series XOR chunks held in memory per block window
+//! (compressed, about 2 bytes a sample). A window is written as a block at the end of the
+//! input, or every buffered window is written early when the buffered bytes pass a limit;
+//! windows written more than once are then compacted into one block each. Samples of one
+//! series must come in time order (OpenMetrics guarantees it; series may interleave):
+//! an older sample is counted as an out-of-order error and skipped, a repeat of the last
+//! timestamp with the same value is counted as a duplicate and skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::model::{Labels, Sample};
+use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter};
+use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
+use crate::tsdb::chunkenc::XorChunk;
+
+/// Default cap on buffered chunk bytes before windows are written early (256 MiB).
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
+/// How many error messages an [`ImportReport`] keeps verbatim.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+/// Progress is reported every this many input samples.
+const PROGRESS_EVERY: u64 = 100_000;
+/// Rough per-series-per-window bookkeeping bytes, for the memory estimate.
+const SLOT_OVERHEAD: usize = 96;
+
+/// Tuning for [`import_samples_with`].
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// Block length in milliseconds; blocks start at multiples of it.
+    pub block_duration: i64,
+    /// Buffered chunk bytes above which all windows are flushed early.
+    pub max_buffered_bytes: usize,
+    /// Merge the blocks of windows that had to be flushed more than once.
+    pub compact_spilled: bool,
+}
+
+/// Periodic progress, for a progress bar.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    /// Input items consumed (samples and errors).
+    pub samples_read: u64,
+    pub series: u64,
+    pub blocks_written: u64,
+    pub buffered_bytes: usize,
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub samples_imported: u64,
+    pub series: u64,
+    /// Samples repeating a series' last timestamp and value (skipped).
+    pub duplicates: u64,
+    /// Samples older than (or at the time of, with another value) the series' previous one.
+    pub out_of_order: u64,
+    /// Errors returned by the input iterator.
+    pub input_errors: u64,
+    /// The first [`MAX_REPORTED_ERRORS`] errors, as messages.
+    pub errors: Vec<String>,
+    /// Metadata of the blocks left in the data directory, sorted by min time.
+    pub blocks: Vec<BlockMeta>,
+    /// How many times buffered windows were flushed before the end of the input.
+    pub spills: u64,
+}
+
+/// Why an import failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("block duration must be positive, got {0} ms")]
+    InvalidBlockDuration(i64),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+}
+
+struct SeriesState {
+    labels: Labels,
+    last_t: i64,
+    last_v: u64,
+    /// Window start, index into `Importer::windows` and slot there that the series
+    /// currently appends to; valid for generation `gen`.
+    window: i64,
+    window_idx: usize,
+    slot: usize,
+    gen: u64,
+}
+
+struct WindowBuf {
+    start: i64,
+    /// (series id, chunks) per series present in the window.
+    slots: Vec<(u32, Vec<XorChunk>)>,
+}
+
+/// Hasher for keys that already are hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
+
+struct Importer<'a> {
+    dir: &'a Path,
+    opts: ImportOptions,
+    /// Series id by xxh3 of the label set; label sets whose hash is taken by another
+    /// label set live in `collisions`.
+    ids: HashMap<u64, u32, IdentityBuild>,
+    collisions: HashMap<Labels, u32>,
+    hash_buf: Vec<u8>,
+    series: Vec<SeriesState>,
+    last_id: u32,
+    windows: Vec<WindowBuf>,
+    window_index: BTreeMap<i64, usize>,
+    gen: u64,
+    buffered: usize,
+    written: Vec<BlockMeta>,
+    report: ImportReport,
+}
+
+impl Importer<'_> {
+    fn error(&mut self, msg: String) {
+        if self.report.errors.len() < MAX_REPORTED_ERRORS {
+            self.report.errors.push(msg);
+        }
+    }
+
+    fn hash(&mut self, labels: &Labels) -> u64 {
+        self.hash_buf.clear();
+        for l in labels {
+            self.hash_buf.extend_from_slice(l.name.as_bytes());
+            self.hash_buf.push(0xff);
+            self.hash_buf.extend_from_slice(l.value.as_bytes());
+            self.hash_buf.push(0xff);
+        }
+        xxhash_rust::xxh3::xxh3_64(&self.hash_buf)
+    }
+
+    fn series_id(&mut self, labels: Labels) -> u32 {
+        // Consecutive samples often belong to the same series: compare before hashing.
+        if self
+            .series
+            .get(self.last_id as usize)
+            .is_some_and(|s| s.labels == labels)
+        {
+            return self.last_id;
+        }
+        let h = self.hash(&labels);
+        let taken = match self.ids.get(&h) {
+            Some(&id) if self.series[id as usize].labels == labels => return id,
+            Some(_) => {
+                if let Some(&id) = self.collisions.get(&labels) {
+                    return id;
+                }
+                true
+            }
+            None => false,
+        };
+        let id = self.series.len() as u32;
+        if taken {
+            self.collisions.insert(labels.clone(), id);
+        } else {
+            self.ids.insert(h, id);
+        }
+        self.series.push(SeriesState {
+            labels,
+            last_t: i64::MIN,
+            last_v: 0,
+            window: i64::MIN,
+            window_idx: 0,
+            slot: 0,
+            gen: u64::MAX,
+        });
+        id
+    }
+
+    fn append(&mut self, labels: Labels, t: i64, v: f64) {
+        let id = self.series_id(labels);
+        self.last_id = id;
+        let s = &mut self.series[id as usize];
+        if s.gen != u64::MAX || s.last_t != i64::MIN {
+            if t == s.last_t && v.to_bits() == s.last_v {
+                self.report.duplicates += 1;
+                return;
+            }
+            if t <= s.last_t {
+                self.report.out_of_order += 1;
+                let msg = if t == s.last_t {
+                    format!(
+                        "duplicate sample for {} at timestamp {t} with a different value",
+                        s.labels
+                    )
+                } else {
+                    format!(
+                        "out of order sample for {}: timestamp {t} is before {}",
+                        s.labels, s.last_t
+                    )
+                };
+                self.error(msg);
+                return;
+            }
+        }
+        s.last_t = t;
+        s.last_v = v.to_bits();
+        let w = t.div_euclid(self.opts.block_duration) * self.opts.block_duration;
+        if s.gen != self.gen || s.window != w {
+            let idx = match self.window_index.get(&w) {
+                Some(&i) => i,
+                None => {
+                    self.windows.push(WindowBuf {
+                        start: w,
+                        slots: Vec::new(),
+                    });
+                    self.window_index.insert(w, self.windows.len() - 1);
+                    self.windows.len() - 1
+                }
+            };
+            let buf = &mut self.windows[idx];
+            buf.slots.push((id, vec![XorChunk::new()]));
+            s.window = w;
+            s.window_idx = idx;
+            s.slot = buf.slots.len() - 1;
+            s.gen = self.gen;
+            self.buffered += SLOT_OVERHEAD;
+        }
+        let (window_idx, slot) = (s.window_idx, s.slot);
+        let Some(chunks) = self
+            .windows
+            .get_mut(window_idx)
+            .and_then(|b| b.slots.get_mut(slot))
+            .map(|s| &mut s.1)
+        else {
+            return;
+        };
+        if chunks
+            .last()
+            .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
+        {
+            chunks.push(XorChunk::new());
+        }
+        if let Some(c) = chunks.last_mut() {
+            let before = c.bytes().len();
+            c.append(t, v);
+            self.buffered += c.bytes().len() - before;
+        }
+        self.report.samples_imported += 1;
+    }
+
+    /// Writes every buffered window as a block and clears the buffers.
+    fn flush(&mut self) -> Result<(), BlockError> {
+        let mut windows = std::mem::take(&mut self.windows);
+        self.window_index.clear();
+        windows.sort_by_key(|b| b.start);
+        for mut buf in windows {
+            let w = buf.start;
+            let series = &self.series;
+            buf.slots.sort_unstable_by(|a, b| {
+                series[a.0 as usize]
+                    .labels
+                    .cmp(&series[b.0 as usize].labels)
+            });
+            let maxt = w.saturating_add(self.opts.block_duration);
+            let mut bw = BlockWriter::new(self.dir, w, maxt)?;
+            let mut samples: Vec<Sample> = Vec::new();
+            for (id, chunks) in buf.slots {
+                samples.clear();
+                for c in &chunks {
+                    samples.extend(c.iter());
+                }
+                bw.add_series(&self.series[id as usize].labels, &samples)?;
+            }
+            self.written.push(bw.finish()?);
+        }
+        self.buffered = 0;
+        self.gen += 1;
+        Ok(())
+    }
+}
+
+/// Imports samples into new blocks under `data_dir`, aligned to `block_duration` (ms),
+/// with the default memory limit. See [`import_samples_with`].
+pub fn import_samples<E: std::fmt::Display>(
+    data_dir: &Path,
+    block_duration: i64,
+    samples: impl Iterator<Item = Result<(Labels, i64, f64), E>>,
+    progress: impl FnMut(ImportProgress),
+) -> Result<ImportReport, ImportError> {
+    import_samples_with(
+        data_dir,
+        ImportOptions {
+            block_duration,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            compact_spilled: true,
+        },
+        samples,
+        progress,
+    )
+}
+
+/// Imports samples into new blocks under `data_dir` in one pass. Input errors (the
+/// iterator's `Err`, carrying the caller's line context) and out-of-order samples are
+/// counted and reported, not fatal; I/O failures are.
+pub fn import_samples_with<E: std::fmt::Display>(
+    data_dir: &Path,
+    opts: ImportOptions,
+    samples: impl Iterator<Item = Result<(Labels, i64, f64), E>>,
+    mut progress: impl FnMut(ImportProgress),
+) -> Result<ImportReport, ImportError> {
+    if opts.block_duration <= 0 {
+        return Err(ImportError::InvalidBlockDuration(opts.block_duration));
+    }
+    std::fs::create_dir_all(data_dir).map_err(|source| BlockError::Io {
+        path: data_dir.to_path_buf(),
+        op: "create directory",
+        source,
+    })?;
+    let mut imp = Importer {
+        dir: data_dir,
+        opts,
+        ids: HashMap::default(),
+        collisions: HashMap::new(),
+        hash_buf: Vec::new(),
+        series: Vec::new(),
+        last_id: 0,
+        windows: Vec::new(),
+        window_index: BTreeMap::new(),
+        gen: 0,
+        buffered: 0,
+        written: Vec::new(),
+        report: ImportReport::default(),
+    };
+    let mut read = 0u64;
+    let snapshot = |imp: &Importer<'_>, read: u64| ImportProgress {
+        samples_read: read,
+        series: imp.series.len() as u64,
+        blocks_written: imp.written.len() as u64,
+        buffered_bytes: imp.buffered,
+    };
+    for item in samples {
+        read += 1;
+        match item {
+            Ok((labels, t, v)) => imp.append(labels, t, v),
+            Err(e) => {
+                imp.report.input_errors += 1;
+                imp.error(e.to_string());
+            }
+        }
+        if imp.buffered > imp.opts.max_buffered_bytes {
+            imp.flush()?;
+            imp.report.spills += 1;
+            progress(snapshot(&imp, read));
+        }
+        if read.is_multiple_of(PROGRESS_EVERY) {
+            progress(snapshot(&imp, read));
+        }
+    }
+    imp.flush()?;
+    progress(snapshot(&imp, read));
+    let mut blocks = std::mem::take(&mut imp.written);
+    if imp.opts.compact_spilled && imp.report.spills > 0 {
+        blocks = crate::tsdb::compact::merge_same_range(data_dir, blocks)?;
+    }
+    blocks.sort_by_key(|m| (m.min_time, m.ulid));
+    let mut report = imp.report;
+    report.series = imp.series.len() as u64;
+    report.blocks = blocks;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn importer(dir: &Path) -> Importer<'_> {
+        Importer {
+            dir,
+            opts: ImportOptions {
+                block_duration: 1000,
+                max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+                compact_spilled: true,
+            },
+            ids: HashMap::default(),
+            collisions: HashMap::new(),
+            hash_buf: Vec::new(),
+            series: Vec::new(),
+            last_id: 0,
+            windows: Vec::new(),
+            window_index: BTreeMap::new(),
+            gen: 0,
+            buffered: 0,
+            written: Vec::new(),
+            report: ImportReport::default(),
+        }
+    }
+
+    #[test]
+    fn hash_collisions_keep_series_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut imp = importer(dir.path());
+        let a = Labels::from_pairs(&[("x", "a")]);
+        let b = Labels::from_pairs(&[("x", "b")]);
+        let c = Labels::from_pairs(&[("x", "c")]);
+        assert_eq!(imp.series_id(a.clone()), 0);
+        // Pretend b and c hash like a.
+        let ha = imp.hash(&a);
+        let hb = imp.hash(&b);
+        let hc = imp.hash(&c);
+        imp.ids.remove(&ha);
+        imp.ids.insert(hb, 0);
+        imp.ids.insert(hc, 0);
+        imp.last_id = u32::MAX;
+        assert_eq!(imp.series_id(b.clone()), 1);
+        assert_eq!(imp.series_id(c.clone()), 2);
+        assert_eq!(imp.series_id(b), 1);
+        assert_eq!(imp.series_id(c), 2);
+        assert_eq!(imp.collisions.len(), 2);
+    }
+
+    #[test]
+    fn windows_follow_block_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut imp = importer(dir.path());
+        let a = Labels::from_pairs(&[("x", "a")]);
+        for t in [-1500, -1, 0, 999, 1000, 2500] {
+            imp.append(a.clone(), t, 1.0);
+        }
+        let mut starts: Vec<i64> = imp.windows.iter().map(|w| w.start).collect();
+        starts.sort();
+        assert_eq!(starts, vec![-2000, -1000, 0, 1000, 2000]);
+        imp.flush().unwrap();
+        let ranges: Vec<(i64, i64)> = imp
+            .written
+            .iter()
+            .map(|m| (m.min_time, m.max_time))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                (-2000, -1000),
+                (-1000, 0),
+                (0, 1000),
+                (1000, 2000),
+                (2000, 3000)
+            ]
+        );
+    }
+}
