@@ -427,6 +427,21 @@ const EXACT: &[(&str, u16, &str)] = &[
     ),
     ("/api/v1/metadata", 200, r#"{"status":"success","data":{}}"#),
     (
+        "/api/v1/query_exemplars?query=m&start=0&end=100",
+        200,
+        r#"{"status":"success","data":[]}"#,
+    ),
+    (
+        "/api/v1/query_exemplars?query=m(",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"1:3: parse error: unclosed left parenthesis"}"#,
+    ),
+    (
+        "/api/v1/metadata?limit=x",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"limit must be a number"}"#,
+    ),
+    (
         "/api/v1/metadata?metric=m",
         200,
         r#"{"status":"success","data":{}}"#,

@@ -1,6 +1,7 @@
 //! The query endpoints of the Prometheus API v1: `/api/v1/query`, `/api/v1/query_range`,
-//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`
-//! and `/api/v1/format_query`, GET and form POST alike.
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`,
+//! `/api/v1/query_exemplars`, `/api/v1/format_query` and `/api/v1/parse_query`, GET and form
+//! POST alike.
 //!
 //! Mirrors upstream `web/api/v1/api.go` (`query`, `queryRange`, `series`, `labelNames`,
 //! `labelValues`, `formatQuery`, `parseTimeParam`, `parseDuration`) with Prometheus 2.42's
@@ -45,6 +46,10 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/metadata", get(metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars).post(query_exemplars),
+        )
         .route("/api/v1/format_query", get(format_query).post(format_query))
         .route("/api/v1/parse_query", get(parse_query).post(parse_query))
 }
@@ -527,6 +532,21 @@ async fn metadata(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
         }
     }
     json_response(json::success_envelope("{}", &Annotations::default()))
+}
+
+/// `/api/v1/query_exemplars`: the parameters are checked as upstream does, but promtui
+/// stores no exemplars yet, so the answer is always the empty list.
+async fn query_exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    let checked = time_param(&p, "start", MIN_TIME)
+        .and_then(|_| time_param(&p, "end", MAX_TIME))
+        .and_then(|_| {
+            parse_expr(p.get("query").unwrap_or("")).map_err(|e| ApiError::bad_data(e.to_string()))
+        });
+    match checked {
+        Ok(_) => json_response(json::success_envelope("[]", &Annotations::default())),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
