@@ -219,3 +219,90 @@ fn server_flag_queries_over_http_and_lock_error_points_to_it() {
     let _ = tx.send(());
     let _ = rt.block_on(server);
 }
+
+/// Kills the `promtui serve` child on drop.
+struct ServeChild(std::process::Child);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+#[test]
+fn serve_wires_the_query_api_and_query_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(load(&data));
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, "global:\n  external_labels: {zone: z1}\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .arg("serve")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--storage.tsdb.retention.time=0")
+        .arg("--query.max-samples=1")
+        .arg("--query.lookback-delta=1m")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = ServeChild(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&format!("{base}/-/ready")).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "promtui serve not ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, out, err) = promtui(&[
+        "query",
+        "vector(1)",
+        "--time",
+        "60",
+        "-o",
+        "json",
+        "--server",
+        &base,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "{\"resultType\":\"vector\",\"result\":[{\"metric\":{},\"value\":[60,\"1\"]}]}\n"
+    );
+    // --query.max-samples=1: two series are more.
+    let (code, body) = http_get(&format!("{base}/api/v1/query?query=up&time=60"));
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("too many samples"), "{body}");
+    // --query.lookback-delta=1m: nothing 61 s after the last sample at 60 s, so the
+    // sample limit is not reached either.
+    let (code, body) = http_get(&format!("{base}/api/v1/query?query=up&time=121"));
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+    );
+    let (code, body) = http_get(&format!("{base}/api/v1/status/flags"));
+    assert_eq!(code, 200);
+    assert!(body.contains(r#""query.max-samples":"1""#), "{body}");
+    // The engine's external labels reach /federate (nothing within the lookback of now).
+    let (code, body) = http_get(&format!("{base}/federate?match[]=up"));
+    assert_eq!((code, body.as_str()), (200, ""));
+}
