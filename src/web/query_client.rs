@@ -51,7 +51,14 @@ fn open_local(dir: &Path) -> Result<crate::tsdb::Db, ClientError> {
     if !dir.exists() {
         return Err(ClientError::NoData(dir.display().to_string()));
     }
-    match crate::tsdb::Db::open(dir, crate::tsdb::Options::default()) {
+    // Reading must never delete: no retention for this open (compaction only runs after
+    // commits, which a query does not make).
+    let opts = crate::tsdb::Options {
+        retention_time_ms: None,
+        retention_size_bytes: None,
+        ..crate::tsdb::Options::default()
+    };
+    match crate::tsdb::Db::open(dir, opts) {
         Ok(db) => Ok(db),
         Err(e @ crate::tsdb::Error::Locked { .. }) => Err(ClientError::Locked { source: e }),
         Err(e) => Err(e.into()),
