@@ -80,7 +80,14 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opts = Options::default();
+    // PROMTUI_REPLAY_WORKERS sets Options::replay_workers (unset = automatic, 0 = replay
+    // on one thread).
+    let opts = Options {
+        replay_workers: std::env::var("PROMTUI_REPLAY_WORKERS")
+            .ok()
+            .and_then(|s| s.parse().ok()),
+        ..Options::default()
+    };
     match args.get(1).map(String::as_str) {
         Some("mem") => {
             let series: usize = arg(&args, 2, 1_000_000);

@@ -19,9 +19,10 @@ pub struct Cli {
     #[command(flatten)]
     pub storage: StorageFlags,
 
-    /// Log level: error, warn, info, debug or trace.
-    #[arg(long = "log.level", default_value = "info", global = true)]
-    pub log_level: String,
+    /// Log level: error, warn, info, debug or trace. Default: info for the server, warn
+    /// for one-shot commands.
+    #[arg(long = "log.level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 
     #[command(flatten)]
     pub serve: ServeFlags,
@@ -67,7 +68,11 @@ pub struct ServeFlags {
     pub config_file: Option<PathBuf>,
 
     /// Address to listen on for the API and /metrics.
-    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    #[arg(
+        long = "web.listen-address",
+        default_value = "127.0.0.1:9090",
+        value_name = "ADDR"
+    )]
     pub listen_address: String,
 
     /// Enable shutdown and reload via HTTP (`POST /-/reload`).
@@ -253,11 +258,11 @@ fn init_logging(level: &str) {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    // Query commands print results on stdout; keep WAL replay chatter off stderr unless
-    // the user asked for a level.
-    let quiet = matches!(cli.command, Some(Command::Query { .. } | Command::QueryRange { .. }))
-        && cli.log_level == "info";
-    init_logging(if quiet { "warn" } else { &cli.log_level });
+    let default_level = match cli.command {
+        None | Some(Command::Serve { .. }) => "info",
+        Some(_) => "warn",
+    };
+    init_logging(cli.log_level.as_deref().unwrap_or(default_level));
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -282,7 +287,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {
             // The terminal UI is not built yet; until it is, promtui runs the engine headless
             // on the same defaults so that it is immediately useful.
-            eprintln!("promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops.");
+            eprintln!(
+                "promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops."
+            );
             serve(&cli.storage, &cli.serve)
         }
         Some(Command::Serve { serve: flags }) => serve(&cli.storage, &flags),
@@ -395,9 +402,17 @@ impl StorageFlags {
     /// TSDB options from the flags.
     pub fn tsdb_options(&self) -> anyhow::Result<crate::tsdb::Options> {
         let retention_time_ms = crate::model::time::parse_duration(&self.retention_time)
-            .with_context(|| format!("invalid --storage.tsdb.retention.time {:?}", self.retention_time))?;
+            .with_context(|| {
+                format!(
+                    "invalid --storage.tsdb.retention.time {:?}",
+                    self.retention_time
+                )
+            })?;
         let size = crate::config::ByteSize::parse(&self.retention_size).map_err(|e| {
-            anyhow::anyhow!("invalid --storage.tsdb.retention.size {:?}: {e}", self.retention_size)
+            anyhow::anyhow!(
+                "invalid --storage.tsdb.retention.size {:?}: {e}",
+                self.retention_size
+            )
         })?;
         Ok(crate::tsdb::Options {
             retention_time_ms: (retention_time_ms > 0).then_some(retention_time_ms),
@@ -416,15 +431,39 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     shown.insert("config.file".to_string(), cfg);
-    shown.insert("storage.tsdb.path".to_string(), tsdb_path.display().to_string());
-    shown.insert("storage.tsdb.retention.time".to_string(), storage.retention_time.clone());
-    shown.insert("storage.tsdb.retention.size".to_string(), storage.retention_size.clone());
-    shown.insert("web.listen-address".to_string(), flags.listen_address.clone());
-    shown.insert("web.enable-lifecycle".to_string(), flags.enable_lifecycle.to_string());
-    shown.insert("web.enable-admin-api".to_string(), flags.enable_admin_api.to_string());
-    shown.insert("query.lookback-delta".to_string(), flags.query.lookback_delta.clone());
+    shown.insert(
+        "storage.tsdb.path".to_string(),
+        tsdb_path.display().to_string(),
+    );
+    shown.insert(
+        "storage.tsdb.retention.time".to_string(),
+        storage.retention_time.clone(),
+    );
+    shown.insert(
+        "storage.tsdb.retention.size".to_string(),
+        storage.retention_size.clone(),
+    );
+    shown.insert(
+        "web.listen-address".to_string(),
+        flags.listen_address.clone(),
+    );
+    shown.insert(
+        "web.enable-lifecycle".to_string(),
+        flags.enable_lifecycle.to_string(),
+    );
+    shown.insert(
+        "web.enable-admin-api".to_string(),
+        flags.enable_admin_api.to_string(),
+    );
+    shown.insert(
+        "query.lookback-delta".to_string(),
+        flags.query.lookback_delta.clone(),
+    );
     shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
-    shown.insert("query.max-samples".to_string(), flags.query.max_samples.to_string());
+    shown.insert(
+        "query.max-samples".to_string(),
+        flags.query.max_samples.to_string(),
+    );
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -450,6 +489,153 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
 }
 
 fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<ExitCode> {
-    let _ = (storage, command);
-    anyhow::bail!("the tsdb commands arrive with the storage engine merge")
+    let dir = storage.path()?;
+    match command {
+        TsdbCommand::Import {
+            format:
+                ImportFormat::Openmetrics {
+                    file,
+                    block_duration,
+                },
+        } => {
+            let bd = crate::model::time::parse_duration(&block_duration)
+                .with_context(|| format!("invalid --block-duration {block_duration:?}"))?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let started = std::time::Instant::now();
+            let report = crate::tsdb::tools::import_openmetrics_file(&file, &dir, bd, |p| {
+                if tty {
+                    eprint!(
+                        "\rimporting: {} samples read, {} series, {} blocks written ",
+                        p.samples_read, p.series, p.blocks_written
+                    );
+                }
+            })
+            .with_context(|| format!("importing {} into {}", file.display(), dir.display()))?;
+            if tty {
+                eprintln!();
+            }
+            println!(
+                "imported {} samples of {} series into {} block(s) under {} in {:.2?}",
+                report.samples_imported,
+                report.series,
+                report.blocks.len(),
+                dir.display(),
+                started.elapsed()
+            );
+            for b in &report.blocks {
+                println!(
+                    "  block {} [{}, {}) {} series, {} samples",
+                    b.ulid,
+                    crate::model::time::format_rfc3339(b.min_time),
+                    crate::model::time::format_rfc3339(b.max_time),
+                    b.stats.num_series,
+                    b.stats.num_samples
+                );
+            }
+            let skipped = report.duplicates + report.out_of_order + report.input_errors;
+            if skipped > 0 {
+                eprintln!(
+                    "skipped: {} duplicate, {} out-of-order, {} invalid input",
+                    report.duplicates, report.out_of_order, report.input_errors
+                );
+                for e in &report.errors {
+                    eprintln!("  {e}");
+                }
+            }
+            Ok(if report.input_errors > 0 || report.out_of_order > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        TsdbCommand::Stats { limit } => {
+            let db = open_db_for_tool(storage, &dir)?;
+            let st = db.stats();
+            let q = db.querier(i64::MIN, i64::MAX);
+            let c = crate::tsdb::stats::cardinality(q.as_ref(), limit)?;
+            println!("Data directory: {}", dir.display());
+            println!(
+                "Head: {} series, {} chunks, time range {}",
+                st.head_series,
+                st.head_chunks,
+                match (st.head_min_time, st.head_max_time) {
+                    (Some(a), Some(b)) => format!(
+                        "{} .. {}",
+                        crate::model::time::format_rfc3339(a),
+                        crate::model::time::format_rfc3339(b)
+                    ),
+                    _ => "empty".to_string(),
+                }
+            );
+            println!("Blocks: {}", st.blocks);
+            for b in db.blocks() {
+                println!(
+                    "  {} {} .. {}",
+                    b.id(),
+                    crate::model::time::format_rfc3339(b.min_time()),
+                    crate::model::time::format_rfc3339(b.max_time())
+                );
+            }
+            println!(
+                "Series: {}   Label pairs: {}",
+                c.num_series, c.num_label_pairs
+            );
+            let section = |title: &str, rows: &[(String, u64)]| {
+                println!("\n{title}:");
+                for (name, n) in rows {
+                    println!("{n:>10}  {name}");
+                }
+            };
+            section("Highest cardinality metric names", &c.series_by_metric_name);
+            section("Label names with most values", &c.values_by_label_name);
+            section("Label names using most bytes", &c.memory_by_label_name);
+            section("Most common label pairs", &c.series_by_label_pair);
+            Ok(ExitCode::SUCCESS)
+        }
+        TsdbCommand::Dump {
+            matchers,
+            min_time,
+            max_time,
+        } => {
+            let selectors = matchers
+                .iter()
+                .map(|m| {
+                    crate::promql::parse_metric_selector(m)
+                        .map_err(|e| anyhow::anyhow!("invalid --match {m:?}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let time = |v: &Option<String>, default: i64, flag: &str| -> anyhow::Result<i64> {
+                match v {
+                    None => Ok(default),
+                    Some(s) => crate::model::time::parse_time(s)
+                        .map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}")),
+                }
+            };
+            let mint = time(&min_time, i64::MIN, "min-time")?;
+            let maxt = time(&max_time, i64::MAX, "max-time")?;
+            let db = open_db_for_tool(storage, &dir)?;
+            let q = db.querier(mint, maxt);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            crate::tsdb::tools::dump(q.as_ref(), &selectors, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the database for a one-shot tool, replaying the WAL; a running server holds the
+/// directory lock, which the error explains.
+fn open_db_for_tool(
+    storage: &StorageFlags,
+    dir: &std::path::Path,
+) -> anyhow::Result<crate::tsdb::Db> {
+    if !dir.exists() {
+        anyhow::bail!("no TSDB at {} (set --storage.tsdb.path)", dir.display());
+    }
+    crate::tsdb::Db::open(dir, storage.tsdb_options()?).with_context(|| {
+        format!(
+            "opening the TSDB at {} (if promtui is running on it, stop it or query its API instead)",
+            dir.display()
+        )
+    })
 }

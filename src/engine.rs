@@ -16,8 +16,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::config::Config;
-use crate::model::{MatchOp, Matcher};
-use crate::storage::Querier;
+use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
+use crate::storage::{Appendable, Appender};
 use crate::tsdb::{Db, DbStats};
 use crate::web::api::ApiError;
 use crate::web::metrics::{HttpMetrics, MetricsWriter};
@@ -55,6 +55,17 @@ pub enum Error {
     },
     #[error(transparent)]
     Web(#[from] web::Error),
+    #[error("starting the scrape manager: {0}")]
+    Scrape(String),
+}
+
+/// The TSDB as the scrape engine's append target.
+struct DbAppendable(Db);
+
+impl Appendable for DbAppendable {
+    fn appender(&self) -> Box<dyn Appender + Send> {
+        Box::new(self.0.appender())
+    }
 }
 
 /// The loaded configuration and the text it came from.
@@ -85,6 +96,8 @@ struct Shared {
     reloads_ok: std::sync::atomic::AtomicU64,
     reloads_failed: std::sync::atomic::AtomicU64,
     last_reload_ok: AtomicBool,
+    /// Set once `run` has started scraping.
+    scrape: std::sync::OnceLock<ScrapeManager>,
 }
 
 /// A running engine.
@@ -125,6 +138,7 @@ impl Engine {
                 reloads_ok: Default::default(),
                 reloads_failed: Default::default(),
                 last_reload_ok: AtomicBool::new(true),
+                scrape: std::sync::OnceLock::new(),
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -141,6 +155,18 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let listener = web::bind(&self.shared.opts.listen_address, "web.listen-address").await?;
+        let scrape = ScrapeManager::new(
+            Arc::new(DbAppendable(self.shared.db.clone())),
+            ScrapeOptions::default(),
+        )
+        .map_err(|e| Error::Scrape(e.to_string()))?;
+        let _ = self.shared.scrape.set(scrape.clone());
+        let cfg = self.shared.config.read().clone();
+        if let Err(errs) = scrape.apply_scrape_configs(&cfg.config.scrape_configs) {
+            for e in errs {
+                tracing::error!("scrape configuration: {e}");
+            }
+        }
         let adapter = Arc::new(Adapter(self.shared.clone()));
         let state = WebState {
             targets: adapter.clone(),
@@ -167,7 +193,12 @@ impl Engine {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
-                        if let Err(e) = reload(&reload_shared) {
+                        let shared = reload_shared.clone();
+                        let r = tokio::task::spawn_blocking(move || reload(&shared))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r);
+                        if let Err(e) = r {
                             tracing::error!("reload on SIGHUP failed: {e}");
                         }
                     }
@@ -199,6 +230,8 @@ impl Engine {
         self.ready.store(true, Ordering::Release);
         let served = web::serve(listener, web::router(state), stop).await;
         self.ready.store(false, Ordering::Release);
+        // Stop scraping first (final commits and staleness markers), then flush the WAL.
+        scrape.stop().await;
         let db = self.shared.db.clone();
         let flushed = tokio::task::spawn_blocking(move || db.close()).await;
         match flushed {
@@ -215,6 +248,17 @@ impl Engine {
 fn reload(shared: &Shared) -> Result<(), String> {
     match load_config(shared.opts.config_file.as_ref()) {
         Ok(loaded) => {
+            if let Some(scrape) = shared.scrape.get() {
+                if let Err(errs) = scrape.apply_scrape_configs(&loaded.config.scrape_configs) {
+                    // Jobs that could not be applied keep running as before; the others
+                    // took the new configuration.
+                    let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                    shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    shared.last_reload_ok.store(false, Ordering::Relaxed);
+                    *shared.config.write() = Arc::new(loaded);
+                    return Err(msg.join("; "));
+                }
+            }
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
@@ -255,12 +299,52 @@ fn redact_secrets(text: &str) -> String {
 /// Implements the web layer's traits over the engine's shared state.
 struct Adapter(Arc<Shared>);
 
+fn label_map(l: &crate::model::Labels) -> BTreeMap<String, String> {
+    l.iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
 impl TargetRetriever for Adapter {
     fn active_targets(&self) -> Vec<ActiveTarget> {
-        Vec::new()
+        let Some(scrape) = self.0.scrape.get() else {
+            return Vec::new();
+        };
+        scrape
+            .targets()
+            .active
+            .into_iter()
+            .map(|t| ActiveTarget {
+                discovered_labels: label_map(&t.discovered_labels),
+                labels: label_map(&t.labels),
+                scrape_pool: t.scrape_pool,
+                global_url: t.scrape_url.clone(),
+                scrape_url: t.scrape_url,
+                last_error: t.status.last_error.unwrap_or_default(),
+                last_scrape: t
+                    .status
+                    .last_scrape_ms
+                    .map(crate::model::time::format_rfc3339)
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string()),
+                last_scrape_duration: t.status.last_scrape_duration.as_secs_f64(),
+                health: t.status.health.as_str().to_string(),
+                scrape_interval: crate::model::time::format_duration(t.interval.as_millis() as i64),
+                scrape_timeout: crate::model::time::format_duration(t.timeout.as_millis() as i64),
+            })
+            .collect()
     }
     fn dropped_targets(&self) -> Vec<DroppedTarget> {
-        Vec::new()
+        let Some(scrape) = self.0.scrape.get() else {
+            return Vec::new();
+        };
+        scrape
+            .targets()
+            .dropped
+            .into_iter()
+            .map(|t| DroppedTarget {
+                discovered_labels: label_map(&t.discovered_labels),
+            })
+            .collect()
     }
 }
 
@@ -290,17 +374,6 @@ impl ConfigSource for Adapter {
     }
 }
 
-/// Top `limit` entries of a count map, largest first, ties by name.
-fn top(map: BTreeMap<String, u64>, limit: usize) -> Vec<NameValue> {
-    let mut v: Vec<NameValue> = map
-        .into_iter()
-        .map(|(name, value)| NameValue { name, value })
-        .collect();
-    v.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
-    v.truncate(limit);
-    v
-}
-
 impl TsdbAdmin for Adapter {
     fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError> {
         let db = &self.0.db;
@@ -310,48 +383,25 @@ impl TsdbAdmin for Adapter {
             stats.head_max_time.unwrap_or(i64::MAX),
         );
         let q = crate::tsdb::head::querier::HeadQuerier::new(db.head().clone(), mint, maxt);
-        let all = Matcher::new(MatchOp::RegexMatch, "__name__", ".+")
+        let c = crate::tsdb::stats::cardinality(&q, limit)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let series = q
-            .select(&[all])
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut by_metric: BTreeMap<String, u64> = BTreeMap::new();
-        let mut values_by_name: BTreeMap<String, std::collections::BTreeSet<String>> =
-            BTreeMap::new();
-        let mut pairs: BTreeMap<String, u64> = BTreeMap::new();
-        for s in &series {
-            if let Some(n) = s.labels.metric_name() {
-                *by_metric.entry(n.to_string()).or_default() += 1;
-            }
-            for l in s.labels.iter() {
-                values_by_name
-                    .entry(l.name.clone())
-                    .or_default()
-                    .insert(l.value.clone());
-                *pairs.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
-            }
-        }
-        let num_label_pairs = values_by_name.values().map(|v| v.len() as u64).sum();
-        let memory: BTreeMap<String, u64> = values_by_name
-            .iter()
-            .map(|(n, vs)| (n.clone(), vs.iter().map(|v| v.len() as u64).sum()))
-            .collect();
-        let counts: BTreeMap<String, u64> = values_by_name
-            .into_iter()
-            .map(|(n, vs)| (n, vs.len() as u64))
-            .collect();
+        let nv = |v: Vec<(String, u64)>| -> Vec<NameValue> {
+            v.into_iter()
+                .map(|(name, value)| NameValue { name, value })
+                .collect()
+        };
         Ok(TsdbStatus {
             head_stats: HeadStats {
                 num_series: stats.head_series,
-                num_label_pairs,
+                num_label_pairs: c.num_label_pairs,
                 chunk_count: stats.head_chunks,
                 min_time: stats.head_min_time.unwrap_or(0),
                 max_time: stats.head_max_time.unwrap_or(0),
             },
-            series_count_by_metric_name: top(by_metric, limit),
-            label_value_count_by_label_name: top(counts, limit),
-            memory_in_bytes_by_label_name: top(memory, limit),
-            series_count_by_label_value_pair: top(pairs, limit),
+            series_count_by_metric_name: nv(c.series_by_metric_name),
+            label_value_count_by_label_name: nv(c.values_by_label_name),
+            memory_in_bytes_by_label_name: nv(c.memory_by_label_name),
+            series_count_by_label_value_pair: nv(c.series_by_label_pair),
         })
     }
 
@@ -367,6 +417,25 @@ impl TsdbAdmin for Adapter {
 impl MetricsSource for Adapter {
     fn write_metrics(&self, w: &mut MetricsWriter) {
         write_db_stats(&self.0.db.stats(), w);
+        if let Some(scrape) = self.0.scrape.get() {
+            let m = scrape.metrics();
+            for (name, help, v) in m.counters() {
+                let name = name.replacen("prometheus_", "promtui_", 1);
+                w.single(&name, "counter", help, v as f64);
+            }
+            w.single(
+                "promtui_scrape_active_targets",
+                "gauge",
+                "Active scrape targets.",
+                m.active_targets as f64,
+            );
+            w.single(
+                "promtui_scrape_dropped_targets",
+                "gauge",
+                "Targets dropped by relabeling.",
+                m.dropped_targets as f64,
+            );
+        }
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",
@@ -388,11 +457,36 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
     let c = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
         w.single(name, "counter", help, v as f64);
     };
-    g(w, "promtui_tsdb_head_series", "Total number of series in the head block.", s.head_series);
-    g(w, "promtui_tsdb_head_chunks", "Total number of chunks in the head block.", s.head_chunks);
-    c(w, "promtui_tsdb_head_samples_appended_total", "Total number of appended samples.", s.samples_appended);
-    c(w, "promtui_tsdb_head_series_created_total", "Total number of series created in the head.", s.series_created);
-    c(w, "promtui_tsdb_head_series_removed_total", "Total number of series removed from the head.", s.series_removed);
+    g(
+        w,
+        "promtui_tsdb_head_series",
+        "Total number of series in the head block.",
+        s.head_series,
+    );
+    g(
+        w,
+        "promtui_tsdb_head_chunks",
+        "Total number of chunks in the head block.",
+        s.head_chunks,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_samples_appended_total",
+        "Total number of appended samples.",
+        s.samples_appended,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_series_created_total",
+        "Total number of series created in the head.",
+        s.series_created,
+    );
+    c(
+        w,
+        "promtui_tsdb_head_series_removed_total",
+        "Total number of series removed from the head.",
+        s.series_removed,
+    );
     w.family(
         "promtui_tsdb_rejected_samples_total",
         "counter",
@@ -403,16 +497,60 @@ fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
         ("out_of_bounds", s.rejected_out_of_bounds),
         ("duplicate", s.rejected_duplicate),
     ] {
-        w.sample("promtui_tsdb_rejected_samples_total", &[("reason", reason)], v as f64);
+        w.sample(
+            "promtui_tsdb_rejected_samples_total",
+            &[("reason", reason)],
+            v as f64,
+        );
     }
-    g(w, "promtui_tsdb_wal_storage_size_bytes", "Size of the write-ahead log in bytes.", s.wal_bytes);
-    g(w, "promtui_tsdb_wal_segments", "Number of WAL segment files.", s.wal_segments);
-    c(w, "promtui_tsdb_wal_corruptions_total", "WAL corruptions found on replay.", s.wal_corruptions);
-    c(w, "promtui_tsdb_wal_truncations_total", "Torn WAL tails truncated on replay.", s.wal_truncations);
-    c(w, "promtui_tsdb_checkpoints_total", "WAL checkpoints written.", s.checkpoints);
-    g(w, "promtui_tsdb_blocks_loaded", "Number of persisted blocks.", s.blocks as u64);
-    c(w, "promtui_tsdb_compactions_total", "Head blocks persisted.", s.head_compactions);
-    c(w, "promtui_tsdb_compactions_failed_total", "Failed compactions.", s.compaction_failures);
+    g(
+        w,
+        "promtui_tsdb_wal_storage_size_bytes",
+        "Size of the write-ahead log in bytes.",
+        s.wal_bytes,
+    );
+    g(
+        w,
+        "promtui_tsdb_wal_segments",
+        "Number of WAL segment files.",
+        s.wal_segments,
+    );
+    c(
+        w,
+        "promtui_tsdb_wal_corruptions_total",
+        "WAL corruptions found on replay.",
+        s.wal_corruptions,
+    );
+    c(
+        w,
+        "promtui_tsdb_wal_truncations_total",
+        "Torn WAL tails truncated on replay.",
+        s.wal_truncations,
+    );
+    c(
+        w,
+        "promtui_tsdb_checkpoints_total",
+        "WAL checkpoints written.",
+        s.checkpoints,
+    );
+    g(
+        w,
+        "promtui_tsdb_blocks_loaded",
+        "Number of persisted blocks.",
+        s.blocks as u64,
+    );
+    c(
+        w,
+        "promtui_tsdb_compactions_total",
+        "Head blocks persisted.",
+        s.head_compactions,
+    );
+    c(
+        w,
+        "promtui_tsdb_compactions_failed_total",
+        "Failed compactions.",
+        s.compaction_failures,
+    );
     w.single(
         "promtui_tsdb_wal_replay_duration_seconds",
         "gauge",
@@ -429,16 +567,10 @@ mod tests {
     fn secrets_are_redacted() {
         let text = "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: tok\n  credentials_file: /x\n- password: p\n";
         let r = redact_secrets(text);
-        assert!(!r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"), "{r}");
+        assert!(
+            !r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"),
+            "{r}"
+        );
         assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
-    }
-
-    #[test]
-    fn top_orders_by_count_then_name() {
-        let m = BTreeMap::from([("b".to_string(), 2), ("a".to_string(), 2), ("c".to_string(), 5)]);
-        let t = top(m, 2);
-        assert_eq!(t[0].name, "c");
-        assert_eq!(t[1].name, "a");
-        assert_eq!(t.len(), 2);
     }
 }

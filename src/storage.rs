@@ -31,6 +31,14 @@ pub trait Appender {
     fn rollback(&mut self);
 }
 
+/// Something that hands out appenders (the TSDB head, a remote-write fan-out, a test
+/// recorder), after upstream `storage.Appendable`. Each scrape of each target takes its own
+/// appender, fills it and commits once, so appenders must be usable from any thread.
+pub trait Appendable: Send + Sync {
+    /// A fresh, empty batch.
+    fn appender(&self) -> Box<dyn Appender + Send>;
+}
+
 /// Iterates a series' samples in increasing timestamp order, decoding lazily.
 pub trait SampleIterator: Send {
     /// The next sample, or `None` at the end.

@@ -7,196 +7,15 @@
 //! `PROMTUI_REQUIRE_PEERS=1`, in which case it fails.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::*;
 use promtui::exposition::{parse_families, parse_samples, write_openmetrics, Format};
 use promtui::model::Labels;
-
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
-
-/// Series Prometheus adds to every target.
-const SYNTHETIC: [&str; 5] = [
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-];
-
-fn require_peers() -> bool {
-    std::env::var("PROMTUI_REQUIRE_PEERS").is_ok_and(|v| v == "1")
-}
-
-/// True when `bin` exists; otherwise prints why the caller skips (or panics when peers
-/// are required).
-fn peer_available(bin: &str) -> bool {
-    if Path::new(bin).exists() {
-        return true;
-    }
-    assert!(
-        !require_peers(),
-        "{bin} is missing and PROMTUI_REQUIRE_PEERS=1"
-    );
-    eprintln!("skipping: {bin} is not installed");
-    false
-}
-
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("PROMTUI_SHARED") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [manifest.join("../shared"), manifest.join("../../shared")] {
-        if candidate.join("testdata").is_dir() {
-            return candidate;
-        }
-    }
-    panic!("shared test data not found: set PROMTUI_SHARED");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills and reaps the child on drop, so no peer outlives the test.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Serves fixed bodies at `/b<index>` until dropped.
-struct BodyServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-impl BodyServer {
-    fn start(bodies: Vec<(Vec<u8>, Format)>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let handle = thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => serve_one(stream, &bodies),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
-        BodyServer {
-            port,
-            stop,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for BodyServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn serve_one(stream: TcpStream, bodies: &[(Vec<u8>, Format)]) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    // Drain the headers.
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line == "\r\n" || line == "\n" => break,
-            Ok(_) => {}
-        }
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("");
-    let found = path
-        .strip_prefix("/b")
-        .and_then(|i| i.parse::<usize>().ok())
-        .and_then(|i| bodies.get(i));
-    let mut stream = reader.into_inner();
-    let _ = match found {
-        Some((body, format)) => stream
-            .write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    format.content_type(),
-                    body.len()
-                )
-                .as_bytes(),
-            )
-            .and_then(|_| stream.write_all(body)),
-        None => stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        ),
-    };
-}
-
-/// Starts node_exporter on a free port and captures one text-format body.
-fn capture_node_exporter(dir: &Path) -> Vec<u8> {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("node_exporter.log")).unwrap();
-    let _ne = ChildGuard(
-        Command::new(NODE_EXPORTER)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start node_exporter"),
-    );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(resp) = ureq::get(&url)
-            .set("Accept", "text/plain;version=0.0.4")
-            .call()
-        {
-            let mut body = Vec::new();
-            resp.into_reader().read_to_end(&mut body).unwrap();
-            return body;
-        }
-        assert!(Instant::now() < deadline, "node_exporter did not answer");
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn api_get(base: &str, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
-    let mut req = ureq::get(&format!("{base}{path}"));
-    for (k, v) in query {
-        req = req.query(k, v);
-    }
-    serde_json::from_str(&req.call().ok()?.into_string().ok()?).ok()
-}
 
 fn prom_value(s: &str) -> f64 {
     match s {
@@ -292,7 +111,12 @@ fn prometheus_ingests_what_we_parse() {
         ));
     }
 
-    let server = BodyServer::start(bodies.iter().map(|(_, b, f)| (b.clone(), *f)).collect());
+    let server = BodyServer::start(
+        bodies
+            .iter()
+            .map(|(_, b, f)| (b.clone(), f.content_type().to_string()))
+            .collect(),
+    );
     let mut config =
         String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
     for i in 0..bodies.len() {

@@ -47,10 +47,10 @@ impl ScriptStorage for TsdbStorage {
             // times): accept any order and keep everything.
             ooo_window_ms: i64::MAX / 4,
             retention_time_ms: None,
-            // Keep everything in the head: with the default 2h blocks the background head
-            // compaction of scripts that load many hours raced with queries and made data
-            // briefly invisible (operators.test:261 came back empty about one run in five);
-            // reported to the tsdb owner. This mode checks the head read path.
+            // Keep everything in the head: scripts load series one after another from t=0,
+            // and a persisted block would end the out-of-order window for the next load.
+            // (The compaction/query race this once hid is fixed and covered by
+            // tests/tsdb_db.rs `a_live_querier_never_loses_samples_to_head_truncation`.)
             block_duration_ms: 1 << 40,
             ..Options::default()
         };

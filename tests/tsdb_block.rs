@@ -645,3 +645,19 @@ fn cardinality_stats_count_distinct_series() {
     assert_eq!(st.label_names_by_series[0].1, 21);
     assert_eq!(st.label_pairs_by_series[0], ("kind=k0".to_string(), 5));
 }
+
+#[test]
+fn blocks_and_queriers_can_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Block>();
+    assert_send::<promtui::tsdb::block::BlockQuerier>();
+    let dir = tempfile::tempdir().unwrap();
+    let series = gen_series(5, 10, 3, T0);
+    let block = write(dir.path(), &series, T0, T0 + 86_400_000);
+    let handle = std::thread::spawn(move || {
+        let q = block.querier(i64::MIN, i64::MAX).unwrap();
+        collect(&q, &all()).len()
+    });
+    assert_eq!(handle.join().unwrap(), 5);
+}

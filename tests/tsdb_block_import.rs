@@ -117,6 +117,11 @@ fn import_counts_out_of_order_duplicates_and_input_errors() {
     assert_eq!(report.input_errors, 1);
     assert_eq!(report.errors.len(), 3);
     assert!(report.errors[0].contains("a_total") && report.errors[0].contains("1700006401500"));
+    assert!(
+        report.errors[0].starts_with("input item 4:"),
+        "{}",
+        report.errors[0]
+    );
     assert!(report.errors[2].contains("line 7"));
     let got = read_back(dir.path());
     assert_eq!(

@@ -95,6 +95,18 @@ fn writer(dir: &Path, start: i64) {
     }
 }
 
+/// Kills (SIGKILL) and reaps the writer if the test panics while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// xorshift64*: a tiny seeded generator, enough to spread kill times.
 struct Rng(u64);
 impl Rng {
@@ -124,16 +136,18 @@ fn crash_test() {
     // (writer opens, torn tails truncated, corruptions repaired, unknown refs) seen by writers.
     let opens = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64, 0u64)));
     for iter in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .env(DIR_ENV, dir.path())
-            .env(START_ENV, (last_ack + 1).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn writer");
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .env(DIR_ENV, dir.path())
+                .env(START_ENV, (last_ack + 1).to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("spawn writer"),
+        );
         let acked = Arc::new(AtomicI64::new(last_ack));
         let opens = opens.clone();
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.0.stdout.take().expect("piped stdout");
         let reader = {
             let acked = acked.clone();
             std::thread::spawn(move || {
@@ -164,13 +178,13 @@ fn crash_test() {
             rng.range(30, 300)
         };
         std::thread::sleep(Duration::from_millis(delay));
-        let exited_early = child.try_wait().expect("try_wait").is_some();
+        let exited_early = child.0.try_wait().expect("try_wait").is_some();
         assert!(
             !exited_early,
             "writer exited on its own in iteration {iter}"
         );
-        child.kill().expect("SIGKILL writer");
-        child.wait().expect("reap writer");
+        child.0.kill().expect("SIGKILL writer");
+        child.0.wait().expect("reap writer");
         reader.join().expect("reader thread");
         let now = acked.load(Ordering::SeqCst);
         if now == last_ack {

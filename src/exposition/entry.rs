@@ -199,62 +199,76 @@ pub struct LabelPairsIter<'a> {
     rest: &'a str,
 }
 
-impl<'a> LabelPairsIter<'a> {
-    fn skip(&mut self, f: impl Fn(u8) -> bool) {
-        let n = self.rest.bytes().take_while(|&b| f(b)).count();
-        self.rest = self.rest.get(n..).unwrap_or_default();
-    }
-
-    /// Takes a quoted string at the front; returns its raw contents.
-    fn take_quoted(&mut self) -> Option<&'a str> {
-        let bytes = self.rest.as_bytes();
-        let mut i = 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'"' => {
-                    let inner = self.rest.get(1..i)?;
-                    self.rest = self.rest.get(i + 1..).unwrap_or_default();
-                    return Some(inner);
-                }
-                _ => i += 1,
+/// Scans a quoted string whose opening quote is at `open`; returns the contents' span,
+/// whether it holds a backslash, and the index after the closing quote.
+#[inline]
+fn quoted_span(b: &[u8], open: usize) -> Option<(usize, usize, bool, usize)> {
+    let mut i = open + 1;
+    let mut escaped = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                escaped = true;
+                i += 2;
             }
+            b'"' => return Some((open + 1, i, escaped, i + 1)),
+            _ => i += 1,
         }
-        None
     }
+    None
 }
 
 impl<'a> Iterator for LabelPairsIter<'a> {
     type Item = (Cow<'a, str>, Cow<'a, str>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        let rest: &'a str = self.rest;
+        let b = rest.as_bytes();
+        let text = |start: usize, end: usize, escaped: bool| -> Option<Cow<'a, str>> {
+            let s = rest.get(start..end)?;
+            Some(if escaped {
+                unescape_label_value(s)
+            } else {
+                Cow::Borrowed(s)
+            })
+        };
+        let blank = |i: &mut usize, also: u8| {
+            while *i < b.len() && (matches!(b[*i], b' ' | b'\t') || b[*i] == also) {
+                *i += 1;
+            }
+        };
+        let mut i = 0;
+        // Input was validated by the parser; anything unexpected just ends the iteration.
+        self.rest = "";
         loop {
-            self.skip(|b| matches!(b, b' ' | b'\t' | b','));
-            let first = *self.rest.as_bytes().first()?;
-            let name: Cow<'a, str> = if first == b'"' {
-                let raw = self.take_quoted()?;
-                self.skip(|b| matches!(b, b' ' | b'\t'));
-                if !self.rest.starts_with('=') {
+            blank(&mut i, b',');
+            if i >= b.len() {
+                return None;
+            }
+            let name = if b[i] == b'"' {
+                let (s, e, esc, next) = quoted_span(b, i)?;
+                i = next;
+                blank(&mut i, b' ');
+                if b.get(i) != Some(&b'=') {
                     // A quoted metric name, not a label.
                     continue;
                 }
-                unescape_label_value(raw)
+                text(s, e, esc)?
             } else {
-                let n = self
-                    .rest
-                    .bytes()
-                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                    .count();
-                let raw = self.rest.get(..n)?;
-                self.rest = self.rest.get(n..)?;
-                Cow::Borrowed(raw)
+                let s = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                text(s, i, false)?
             };
-            self.skip(|b| matches!(b, b' ' | b'\t' | b'='));
-            if !self.rest.starts_with('"') {
+            blank(&mut i, b'=');
+            if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let value = self.take_quoted()?;
-            return Some((name, unescape_label_value(value)));
+            let (s, e, esc, next) = quoted_span(b, i)?;
+            let value = text(s, e, esc)?;
+            self.rest = rest.get(next..).unwrap_or_default();
+            return Some((name, value));
         }
     }
 }

@@ -146,45 +146,48 @@ impl<'a> Iterator for Parser<'a> {
 pub(crate) struct NameSpan {
     pub start: usize,
     pub end: usize,
+    /// Written as a quoted string, so escapes may need undoing before comparing.
+    pub quoted: bool,
 }
 
 /// Rejects a label set that names a label twice or names `__name__` (the metric name
 /// already is `__name__`). Prometheus rejects such a series when appending it.
-pub(crate) fn check_duplicates(
-    cur: &Cursor<'_>,
-    series_text: &str,
-    series_start: usize,
-    names: &[NameSpan],
-) -> Result<(), ParseError> {
-    let get = |s: &NameSpan| -> Cow<'_, str> {
-        let raw = series_text
-            .get(s.start - series_start..s.end - series_start)
-            .unwrap_or_default();
-        unescape_label_value(raw)
-    };
-    let dup = |s: &NameSpan, name: &str| {
-        cur.error_at(s.start, ErrorKind::DuplicateLabelName(name.to_string()))
-    };
-    if names.len() <= 16 {
+pub(crate) fn check_duplicates(cur: &Cursor<'_>, names: &[NameSpan]) -> Result<(), ParseError> {
+    let raw = |s: &NameSpan| cur.buf.get(s.start..s.end).unwrap_or_default();
+    let escaped = |s: &NameSpan| s.quoted && raw(s).contains(&b'\\');
+    if names.len() <= 16 && !names.iter().any(escaped) {
+        // Common case: compare the bytes as written.
         for (i, a) in names.iter().enumerate() {
-            let an = get(a);
-            if an == crate::model::METRIC_NAME {
-                return Err(dup(a, &an));
+            let an = raw(a);
+            if an == crate::model::METRIC_NAME.as_bytes() {
+                return Err(duplicate(cur, a, an));
             }
-            if let Some(b) = names[i + 1..].iter().find(|b| get(b) == an) {
-                return Err(dup(b, &an));
+            if let Some(b) = names[i + 1..].iter().find(|b| raw(b) == an) {
+                return Err(duplicate(cur, b, an));
             }
         }
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(names.len());
-        for s in names {
-            let n = get(s);
-            if n == crate::model::METRIC_NAME || !seen.insert(n.clone()) {
-                return Err(dup(s, &n));
-            }
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for s in names {
+        let text = String::from_utf8_lossy(raw(s));
+        let name = if s.quoted {
+            Cow::Owned(unescape_label_value(&text).into_owned())
+        } else {
+            text
+        };
+        if name == crate::model::METRIC_NAME || !seen.insert(name.clone()) {
+            return Err(duplicate(cur, s, name.as_bytes()));
         }
     }
     Ok(())
+}
+
+fn duplicate(cur: &Cursor<'_>, at: &NameSpan, name: &[u8]) -> ParseError {
+    cur.error_at(
+        at.start,
+        ErrorKind::DuplicateLabelName(String::from_utf8_lossy(name).into_owned()),
+    )
 }
 
 #[cfg(test)]

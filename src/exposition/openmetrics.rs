@@ -13,7 +13,8 @@
 //! - values and timestamps are Go floats (`NaN`, `+Inf`, `-Inf`, `Inf`, ...); timestamps
 //!   are seconds, converted to milliseconds by truncation and must be finite;
 //! - an exemplar `# {labels} value [timestamp]` may follow, only on `_total`/`_bucket`
-//!   samples.
+//!   samples; its label set may be empty, and (as in 2.42's parser) the spec's 128-character
+//!   limit on exemplar labels is left to storage.
 //!
 //! Quoted (Prometheus 3 / OpenMetrics 2) names are rejected with a clear error, as 2.42
 //! does; duplicate label names are rejected as Prometheus does on append.
@@ -190,7 +191,7 @@ impl<'a> OpenMetricsParser<'a> {
         let name = series_text
             .get(..name_end - series_start)
             .unwrap_or_default();
-        check_duplicates(&self.cur, series_text, series_start, &self.names)?;
+        check_duplicates(&self.cur, &self.names)?;
         let labels = LabelPairs::new(
             series_text
                 .get(labels.0.saturating_sub(series_start)..labels.1.saturating_sub(series_start))
@@ -331,7 +332,11 @@ impl<'a> OpenMetricsParser<'a> {
             self.cur
                 .scan_quoted(false, "closing quote of label value")?;
             if record {
-                self.names.push(NameSpan { start, end });
+                self.names.push(NameSpan {
+                    start,
+                    end,
+                    quoted: false,
+                });
             }
             match self.cur.peek() {
                 Some(b',') => self.cur.pos += 1,
@@ -570,6 +575,13 @@ null_byte_metric{a=\"abc\x00\"} 1
         assert_eq!(sample(&e[2]).value, f64::NEG_INFINITY);
         assert_eq!(sample(&e[2]).timestamp, Some(0));
         assert_eq!(sample(&e[3]).timestamp, Some(1_000_000));
+        // An exemplar may have no labels; its timestamp is optional.
+        let e = entries("hh_bucket{le=\"+Inf\"} 1 # {} 4\n# EOF\n").unwrap();
+        let x = sample(&e[0]).exemplar.unwrap();
+        assert_eq!(
+            (x.labels.iter().count(), x.value, x.timestamp),
+            (0, 4.0, None)
+        );
         // _created is an ordinary sample, as in Prometheus 2.42.
         let c = entries("# TYPE x counter\nx_total 1\nx_created 1.7e9\n# EOF\n").unwrap();
         assert_eq!(sample(&c[2]).name, "x_created");

@@ -53,6 +53,9 @@ pub(crate) fn is_label_start(b: u8) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
     pub buf: &'a [u8],
+    /// The whole body as text when it is valid UTF-8 (checked once up front, which is
+    /// far cheaper than checking every field); slices then only check char boundaries.
+    pub text: Option<&'a str>,
     pub pos: usize,
     /// 1-based line of `pos`.
     pub line: usize,
@@ -64,6 +67,7 @@ impl<'a> Cursor<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Cursor {
             buf,
+            text: std::str::from_utf8(buf).ok(),
             pos: 0,
             line: 1,
             line_start: 0,
@@ -239,12 +243,16 @@ impl<'a> Cursor<'a> {
     }
 
     /// Validates `buf[start..end]` as UTF-8, reporting the first bad byte's position.
+    #[inline]
     pub fn utf8(
         &self,
         start: usize,
         end: usize,
         what: &'static str,
     ) -> Result<&'a str, ParseError> {
+        if let Some(s) = self.text.and_then(|t| t.get(start..end)) {
+            return Ok(s);
+        }
         let buf: &'a [u8] = self.buf;
         let raw = buf.get(start..end).unwrap_or_default();
         std::str::from_utf8(raw)

@@ -179,8 +179,9 @@ impl<'a> TextParser<'a> {
 
         // Validate once; every later slice is on ASCII delimiters inside it.
         let series_text = {
+            let fast = self.cur.text.and_then(|t| t.get(series_start..series_end));
             let raw = &self.cur.buf[series_start..series_end];
-            match std::str::from_utf8(raw) {
+            match fast.map_or_else(|| std::str::from_utf8(raw), Ok) {
                 Ok(s) => s,
                 Err(e) => {
                     // Report on the line where the bad byte is.
@@ -207,7 +208,7 @@ impl<'a> TextParser<'a> {
         } else {
             Cow::Borrowed(raw_name)
         };
-        check_duplicates(&self.cur, series_text, series_start, &self.names)?;
+        check_duplicates(&self.cur, &self.names)?;
         let labels = LabelPairs::new(sub(labels.0, labels.1).unwrap_or_default());
 
         self.cur.skip_blanks();
@@ -312,6 +313,7 @@ impl<'a> TextParser<'a> {
             self.names.push(NameSpan {
                 start: nstart,
                 end: nend,
+                quoted,
             });
             self.cur.skip_blanks();
             if self.cur.peek() == Some(b',') {
@@ -352,7 +354,9 @@ mod tests {
         }
     }
 
-    fn samples(input: &str) -> Vec<(String, Vec<(String, String)>, f64, Option<i64>)> {
+    type Pairs = Vec<(String, String)>;
+
+    fn samples(input: &str) -> Vec<(String, Pairs, f64, Option<i64>)> {
         entries(input)
             .unwrap()
             .into_iter()
@@ -371,7 +375,7 @@ mod tests {
             .collect()
     }
 
-    fn l(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn l(pairs: &[(&str, &str)]) -> Pairs {
         pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -701,6 +705,25 @@ null_byte_metric{a=\"abc\x00\"} 1";
         );
         // Empty values are kept by the streaming parser (dropped later by Labels).
         assert_eq!(samples("a{b=\"\"} 1")[0].1, l(&[("b", "")]));
+    }
+
+    #[test]
+    fn duplicate_detection_paths() {
+        // Escapes are undone before comparing quoted names: `a\\q` and `a\q` are both `a\q`.
+        assert_eq!(
+            err("m{\"a\\\\q\"=\"1\", \"a\\q\"=\"2\"} 1"),
+            "line 1, column 16: duplicate label name \"a\\\\q\""
+        );
+        assert_eq!(
+            err("m{\"__name__\"=\"x\"} 1"),
+            "line 1, column 4: duplicate label name \"__name__\""
+        );
+        // Many labels take the hashing path.
+        let many: Vec<String> = (0..20).map(|i| format!("l{i}=\"v\"")).collect();
+        let ok = format!("m{{{}}} 1", many.join(","));
+        assert_eq!(samples(&ok)[0].1.len(), 20);
+        let dup = format!("m{{{},l3=\"w\"}} 1", many.join(","));
+        assert!(err(&dup).ends_with("duplicate label name \"l3\""));
     }
 
     #[test]

@@ -312,3 +312,33 @@ mod fuzz_tests {
         }
     }
 }
+
+/// Parses a series selector such as `up{job="node"}` or `{__name__=~"x.*"}` (the form
+/// `match[]` parameters and `--match` flags take) into its matchers. Anything but a plain
+/// instant vector selector without modifiers is an error.
+pub fn parse_metric_selector(input: &str) -> Result<Vec<crate::model::Matcher>, ParseError> {
+    let expr = parse_expr(input)?;
+    match expr {
+        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => Ok(vs.matchers),
+        _ => Err(ParseError::new(
+            input,
+            0,
+            format!("{input:?} is not a series selector (expected e.g. up{{job=\"node\"}})"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::*;
+
+    #[test]
+    fn metric_selectors() {
+        let m = parse_metric_selector(r#"up{job="node"}"#).unwrap();
+        assert_eq!(m.len(), 2);
+        assert!(m.iter().any(|m| m.name == "__name__" && m.value == "up"));
+        assert!(parse_metric_selector("rate(x[5m])").is_err());
+        assert!(parse_metric_selector("x offset 5m").is_err());
+        assert!(parse_metric_selector("{").is_err());
+    }
+}

@@ -1,7 +1,41 @@
-//! Scraping: target discovery, relabeling, scrape loops and the synthetic `up`/`scrape_*`
-//! series, mirroring upstream `scrape/` and `model/relabel`.
+//! Scraping: target discovery (static and file-based), target relabeling, one scrape loop
+//! per target, the scrape cache, the synthetic `up`/`scrape_*` series and staleness
+//! markers, appending through [`crate::storage::Appendable`].
 //!
-//! For now this module holds relabeling ([`relabel`]), which the configuration layer needs
-//! to parse and validate `relabel_configs`; the scrape manager lands beside it.
+//! Mirrors upstream `scrape/` (`manager.go`, `scrape.go`, `target.go`) and
+//! `discovery/file`, as of Prometheus 2.42 unless a module says otherwise:
+//! - [`manager::Manager`] owns one scrape pool per job and applies configurations;
+//! - [`pool`] turns target groups into targets and keeps one loop per target;
+//! - [`target`] builds targets (`PopulateLabels`) and scrape URLs;
+//! - [`scrape_loop`] scrapes, appends, reports and writes staleness markers;
+//! - [`scraper`] is the HTTP client; [`cache`] the per-target scrape cache;
+//! - [`file_sd`] watches target files; [`relabel`] is upstream's relabeling;
+//! - [`metrics`] holds the self-monitoring counters;
+//! - [`memory`] is an in-memory `Appendable` for tests and tools.
+//!
+//! Data flow: configuration → [`settings::PoolConfig`] → pool → targets → loops →
+//! `Appender::append` ... `commit` once per scrape.
 
+pub mod cache;
+pub mod error;
+pub mod file_sd;
+pub mod manager;
+pub mod memory;
+pub mod metrics;
+pub mod pool;
 pub mod relabel;
+pub mod scrape_loop;
+pub mod scraper;
+pub mod settings;
+pub mod target;
+
+pub use error::{Error, ScrapeError};
+pub use manager::{Manager, ManagerOptions, TargetsSnapshot};
+pub use metrics::{MetricsSnapshot, PoolCounts};
+pub use pool::{DroppedTarget, TargetSnapshot};
+pub use scrape_loop::{TargetHealth, TargetStatus, REPORT_SERIES};
+pub use settings::{
+    AuthorizationSettings, BasicAuthSettings, FileSdSettings, HttpSettings, Limits, PoolConfig,
+    TargetGroup, TlsSettings,
+};
+pub use target::Target;

@@ -126,6 +126,8 @@ struct Importer<'a> {
     windows: Vec<WindowBuf>,
     window_index: BTreeMap<i64, usize>,
     gen: u64,
+    /// 1-based position of the current input item (for error messages).
+    read: u64,
     buffered: usize,
     written: Vec<BlockMeta>,
     report: ImportReport,
@@ -200,13 +202,13 @@ impl Importer<'_> {
                 self.report.out_of_order += 1;
                 let msg = if t == s.last_t {
                     format!(
-                        "duplicate sample for {} at timestamp {t} with a different value",
-                        s.labels
+                        "input item {}: duplicate sample for {} at timestamp {t} with a different value",
+                        self.read, s.labels
                     )
                 } else {
                     format!(
-                        "out of order sample for {}: timestamp {t} is before {}",
-                        s.labels, s.last_t
+                        "input item {}: out of order sample for {}: timestamp {t} is before {}",
+                        self.read, s.labels, s.last_t
                     )
                 };
                 self.error(msg);
@@ -338,6 +340,7 @@ pub fn import_samples_with<E: std::fmt::Display>(
         windows: Vec::new(),
         window_index: BTreeMap::new(),
         gen: 0,
+        read: 0,
         buffered: 0,
         written: Vec::new(),
         report: ImportReport::default(),
@@ -351,6 +354,7 @@ pub fn import_samples_with<E: std::fmt::Display>(
     };
     for item in samples {
         read += 1;
+        imp.read = read;
         match item {
             Ok((labels, t, v)) => imp.append(labels, t, v),
             Err(e) => {
@@ -400,6 +404,7 @@ mod tests {
             windows: Vec::new(),
             window_index: BTreeMap::new(),
             gen: 0,
+            read: 0,
             buffered: 0,
             written: Vec::new(),
             report: ImportReport::default(),

@@ -10,7 +10,9 @@ pub mod head;
 pub mod import;
 pub mod querier;
 pub mod retention;
+pub mod stats;
 pub mod tombstones;
+pub mod tools;
 pub mod wal;
 
 pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};

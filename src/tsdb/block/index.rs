@@ -38,7 +38,9 @@ pub(crate) struct SeriesRecord {
 }
 
 /// Serialises the index for series already sorted by labels.
-pub(crate) fn encode_index(series: &[SeriesRecord]) -> Vec<u8> {
+/// Fails (with the section's name) when a section exceeds the 4 GiB its `u32` length
+/// can describe.
+pub(crate) fn encode_index(series: &[SeriesRecord]) -> Result<Vec<u8>, &'static str> {
     let mut syms: BTreeSet<&str> = BTreeSet::new();
     for s in series {
         for l in &s.labels {
@@ -64,7 +66,7 @@ pub(crate) fn encode_index(series: &[SeriesRecord]) -> Vec<u8> {
     for s in &syms {
         sec.put_str(s);
     }
-    toc[0] = put_section(&mut out, &sec.b);
+    toc[0] = put_section(&mut out, &sec.b).ok_or("symbols")?;
 
     // Series, and postings collected on the way.
     let mut postings: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
@@ -103,7 +105,7 @@ pub(crate) fn encode_index(series: &[SeriesRecord]) -> Vec<u8> {
             prev_ref = c.r#ref;
         }
     }
-    toc[1] = put_section(&mut out, &sec.b);
+    toc[1] = put_section(&mut out, &sec.b).ok_or("series")?;
 
     // Postings lists, remembering where each starts.
     let mut psec = Encbuf::default();
@@ -131,8 +133,8 @@ pub(crate) fn encode_index(series: &[SeriesRecord]) -> Vec<u8> {
             (lv, lo) = (v, o);
         }
     }
-    toc[2] = put_section(&mut out, &sec.b);
-    toc[3] = put_section(&mut out, &psec.b);
+    toc[2] = put_section(&mut out, &sec.b).ok_or("label indices")?;
+    toc[3] = put_section(&mut out, &psec.b).ok_or("postings")?;
 
     let start = out.len();
     for t in toc {
@@ -140,15 +142,15 @@ pub(crate) fn encode_index(series: &[SeriesRecord]) -> Vec<u8> {
     }
     let crc = crc32c::crc32c(&out.b[start..]);
     out.put_be_u32(crc);
-    out.b
+    Ok(out.b)
 }
 
-fn put_section(out: &mut Encbuf, payload: &[u8]) -> u64 {
+fn put_section(out: &mut Encbuf, payload: &[u8]) -> Option<u64> {
     let off = out.len() as u64;
-    out.put_be_u32(payload.len() as u32);
+    out.put_be_u32(u32::try_from(payload.len()).ok()?);
     out.b.extend_from_slice(payload);
     out.put_be_u32(crc32c::crc32c(payload));
-    off
+    Some(off)
 }
 
 /// One series in the reader: label pairs as symbol ids and its chunk references.
@@ -630,7 +632,7 @@ mod tests {
             rec(&[("__name__", "a"), ("job", "y")], &[(-5, 5, 50)]),
             rec(&[("__name__", "b"), ("env", "p"), ("job", "x")], &[]),
         ];
-        let b = encode_index(&series);
+        let b = encode_index(&series).unwrap();
         IndexReader::decode(Path::new("index"), &b).unwrap()
     }
 
@@ -701,7 +703,7 @@ mod tests {
             rec(&[("__name__", "a"), ("job", "x")], &[(0, 10, 8)]),
             rec(&[("__name__", "a"), ("job", "y")], &[(1, 5, 50)]),
         ];
-        let b = encode_index(&series);
+        let b = encode_index(&series).unwrap();
         for i in 0..b.len() {
             let mut f = b.clone();
             f[i] ^= 0x10;

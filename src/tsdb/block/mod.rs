@@ -82,6 +82,11 @@ pub enum BlockError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: the index {section} section would exceed 4 GiB; write smaller blocks")]
+    TooLarge {
+        path: PathBuf,
+        section: &'static str,
+    },
     #[error("invalid block time range: min_time {mint} must be below max_time {maxt}")]
     InvalidRange { mint: i64, maxt: i64 },
     #[error("series {labels} given out of order: must sort after {previous}")]
@@ -332,7 +337,10 @@ impl BlockWriter {
             cw.finish()?;
         }
         let ipath = self.tmp.join(INDEX_FILENAME);
-        let bytes = index::encode_index(&self.series);
+        let bytes = index::encode_index(&self.series).map_err(|section| BlockError::TooLarge {
+            path: ipath.clone(),
+            section,
+        })?;
         let mut f = File::create(&ipath).map_err(io_err(&ipath, "create"))?;
         f.write_all(&bytes).map_err(io_err(&ipath, "write"))?;
         f.sync_all().map_err(io_err(&ipath, "fsync"))?;

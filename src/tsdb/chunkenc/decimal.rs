@@ -13,7 +13,8 @@
 //!
 //! Round trips are bit-exact by construction: a value is stored as a scaled integer only
 //! when decoding that integer reproduces the original bit pattern, otherwise the chunk's
-//! values use the XOR stream (NaN, stale markers, -0.0, ±Inf, long mantissas).
+//! values are stored as bit patterns (NaN, stale markers, -0.0, ±Inf, long mantissas):
+//! an integer column of the patterns or the XOR stream, whichever is smaller.
 
 use super::bstream::{BitReader, BitWriter};
 use super::xor::XorChunk;
@@ -24,6 +25,9 @@ use crate::model::Sample;
 const MAX_SCALE: u8 = 15;
 /// Value-kind byte meaning "values are a Gorilla XOR bit stream".
 const KIND_XOR: u8 = 0xff;
+/// Value-kind byte meaning "values are an integer column of their IEEE-754 bit patterns"
+/// (wins over XOR for slowly rising full-precision floats such as histogram sums).
+const KIND_BITS: u8 = 0xfe;
 /// Upper bound on samples in one chunk; also bounds allocation when decoding corrupt data.
 pub const MAX_SAMPLES: usize = 65_535;
 /// Largest magnitude of an integer mantissa (exactly representable in an f64).
@@ -497,8 +501,18 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
             encode_column(&ms, &mut out);
         }
         None => {
-            out.push(KIND_XOR);
-            encode_xor_values(samples, &mut out);
+            let mut xor = Vec::new();
+            encode_xor_values(samples, &mut xor);
+            let bits: Vec<i64> = samples.iter().map(|s| s.v.to_bits() as i64).collect();
+            let mut col = Vec::new();
+            encode_column(&bits, &mut col);
+            if col.len() < xor.len() {
+                out.push(KIND_BITS);
+                out.extend_from_slice(&col);
+            } else {
+                out.push(KIND_XOR);
+                out.extend_from_slice(&xor);
+            }
         }
     }
     out
@@ -527,7 +541,7 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, ChunkError> {
         decode_xor_values(rest, n, &ts, &mut out).ok_or_else(|| corrupt(out.len()))?;
         return Ok(out);
     }
-    if kind > MAX_SCALE {
+    if kind > MAX_SCALE && kind != KIND_BITS {
         return Err(corrupt(0));
     }
     let mut ms = Vec::with_capacity(n);
@@ -535,10 +549,17 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, ChunkError> {
     if ms.len() != n {
         return Err(corrupt(ms.len()));
     }
-    out.extend(ts.iter().zip(&ms).map(|(&t, &m)| Sample {
-        t,
-        v: from_decimal(m, kind),
-    }));
+    if kind == KIND_BITS {
+        out.extend(ts.iter().zip(&ms).map(|(&t, &m)| Sample {
+            t,
+            v: f64::from_bits(m as u64),
+        }));
+    } else {
+        out.extend(ts.iter().zip(&ms).map(|(&t, &m)| Sample {
+            t,
+            v: from_decimal(m, kind),
+        }));
+    }
     Ok(out)
 }
 
@@ -685,6 +706,19 @@ mod tests {
         let s = regular(vals.iter().copied());
         let b = check(&s);
         assert!(b.contains(&KIND_XOR));
+    }
+
+    #[test]
+    fn rising_float_sums_use_bit_pattern_column() {
+        let mut sum = 1234.5f64;
+        let s = regular((0..480).map(|i| {
+            sum += 0.001 + (i as f64 * 0.7).sin().abs() * 0.25;
+            sum
+        }));
+        let b = check(&s);
+        let mut xor = Vec::new();
+        encode_xor_values(&s, &mut xor);
+        assert!(b.len() < xor.len(), "{} vs {}", b.len(), xor.len());
     }
 
     #[test]

@@ -51,80 +51,108 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(head: &Head, bounds: Bounds, rx: Receiver<Msg>) -> u64 {
-        let mut w = Worker {
+    fn new() -> Self {
+        Worker {
             dense: Vec::new(),
             sparse: HashMap::new(),
             unknown: 0,
-        };
-        let mut acc = ApplyAcc::default();
-        while let Ok(msg) = rx.recv() {
-            match msg {
-                Msg::Series(list) => {
-                    for (sref, s) in list {
-                        if sref < DENSE_REFS {
-                            let i = sref as usize;
-                            if w.dense.len() <= i {
-                                w.dense.resize(i + 1, None);
-                            }
-                            w.dense[i] = Some(s);
-                        } else {
-                            w.sparse.insert(sref, s);
+        }
+    }
+
+    fn handle(&mut self, head: &Head, bounds: Bounds, msg: Msg, acc: &mut ApplyAcc) {
+        match msg {
+            Msg::Series(list) => {
+                for (sref, s) in list {
+                    if sref < DENSE_REFS {
+                        let i = sref as usize;
+                        if self.dense.len() <= i {
+                            self.dense.resize(i + 1, None);
                         }
+                        self.dense[i] = Some(s);
+                    } else {
+                        self.sparse.insert(sref, s);
                     }
-                }
-                Msg::Samples(batch) => {
-                    for s in &batch {
-                        let series = if s.sref < DENSE_REFS {
-                            w.dense.get(s.sref as usize).and_then(Option::as_ref)
-                        } else {
-                            w.sparse.get(&s.sref)
-                        };
-                        match series {
-                            // Rejections are counted by the head; replay goes on.
-                            Some(series) => {
-                                let _ = head.append_acc(series, s.t, s.v, bounds, &mut acc);
-                            }
-                            None => w.unknown += 1,
-                        }
-                    }
-                    head.flush_acc(&mut acc);
                 }
             }
+            Msg::Samples(batch) => {
+                for s in &batch {
+                    let series = if s.sref < DENSE_REFS {
+                        self.dense.get(s.sref as usize).and_then(Option::as_ref)
+                    } else {
+                        self.sparse.get(&s.sref)
+                    };
+                    match series {
+                        // Rejections are counted by the head; replay goes on.
+                        Some(series) => {
+                            let _ = head.append_acc(series, s.t, s.v, bounds, acc);
+                        }
+                        None => self.unknown += 1,
+                    }
+                }
+                head.flush_acc(acc);
+            }
+        }
+    }
+
+    fn run(head: &Head, bounds: Bounds, rx: Receiver<Msg>) -> u64 {
+        let mut w = Worker::new();
+        let mut acc = ApplyAcc::default();
+        while let Ok(msg) = rx.recv() {
+            w.handle(head, bounds, msg, &mut acc);
         }
         w.unknown
     }
 }
 
+/// Where the reading thread hands series and samples: worker threads, or itself.
+enum Sink {
+    Threads(Vec<SyncSender<Msg>>),
+    Inline(Worker, ApplyAcc),
+}
+
+impl Sink {
+    fn send(&mut self, head: &Head, bounds: Bounds, w: usize, m: Msg) {
+        match self {
+            // A send fails only if the worker died (a bug); its join re-raises the panic.
+            Sink::Threads(txs) => {
+                let _ = txs[w].send(m);
+            }
+            Sink::Inline(worker, acc) => worker.handle(head, bounds, m, acc),
+        }
+    }
+}
+
 /// Replays the WAL in `wal_dir` into `head` (which should be empty) with `workers` sample
-/// workers (at least 1).
+/// worker threads; 0 applies samples on the calling thread (best for small WALs, where
+/// thread hand-offs cost more than they save).
 pub fn replay_wal(
     head: &Head,
     wal_dir: &Path,
     workers: usize,
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<(ReplayOutcome, ReplayStats), WalError> {
-    let workers = workers.max(1);
     let bounds = head.bounds(true);
     let mut stats = ReplayStats::default();
     std::thread::scope(|scope| {
-        let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            let (tx, rx) = sync_channel::<Msg>(64);
-            txs.push(tx);
-            handles.push(scope.spawn(move || Worker::run(head, bounds, rx)));
-        }
+        let mut sink = if workers == 0 {
+            Sink::Inline(Worker::new(), ApplyAcc::default())
+        } else {
+            let mut txs: Vec<SyncSender<Msg>> = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (tx, rx) = sync_channel::<Msg>(64);
+                txs.push(tx);
+                handles.push(scope.spawn(move || Worker::run(head, bounds, rx)));
+            }
+            Sink::Threads(txs)
+        };
+        let workers = workers.max(1);
         // WAL ref → canonical ref, for series recreated under a new ref.
         let mut aliases: HashMap<u64, u64> = HashMap::new();
         let mut decoded: Vec<RefSample> = Vec::new();
         let mut parts: Vec<Vec<RefSample>> = (0..workers).map(|_| Vec::new()).collect();
         let mut created: Vec<Vec<(u64, Arc<MemSeries>)>> =
             (0..workers).map(|_| Vec::new()).collect();
-        // A send fails only if the worker died (a bug); its join below re-raises the panic.
-        let send = |txs: &[SyncSender<Msg>], w: usize, m: Msg| {
-            let _ = txs[w].send(m);
-        };
         let out = wal::replay(
             wal_dir,
             |r| {
@@ -145,7 +173,7 @@ pub fn replay_wal(
                         .map_err(|e| e.to_string())?;
                         for (w, list) in created.iter_mut().enumerate() {
                             if !list.is_empty() {
-                                send(&txs, w, Msg::Series(std::mem::take(list)));
+                                sink.send(head, bounds, w, Msg::Series(std::mem::take(list)));
                             }
                         }
                         Ok(())
@@ -164,7 +192,7 @@ pub fn replay_wal(
                             if parts[w].len() >= BATCH {
                                 let batch =
                                     std::mem::replace(&mut parts[w], Vec::with_capacity(BATCH));
-                                send(&txs, w, Msg::Samples(batch));
+                                sink.send(head, bounds, w, Msg::Samples(batch));
                             }
                         }
                         Ok(())
@@ -179,10 +207,13 @@ pub fn replay_wal(
         );
         for (w, part) in parts.iter_mut().enumerate() {
             if !part.is_empty() {
-                send(&txs, w, Msg::Samples(std::mem::take(part)));
+                sink.send(head, bounds, w, Msg::Samples(std::mem::take(part)));
             }
         }
-        drop(txs);
+        if let Sink::Inline(w, _) = &sink {
+            stats.unknown_refs += w.unknown;
+        }
+        drop(sink);
         for h in handles {
             // A worker only panics on a bug; surface it rather than lose samples silently.
             match h.join() {
@@ -238,7 +269,7 @@ mod tests {
         );
         wal.log(&out).unwrap();
         drop(wal);
-        for workers in [1, 3] {
+        for workers in [0, 1, 3] {
             let head = Head::new(HeadOptions::default());
             let (o, st) = replay_wal(&head, d.path(), workers, &mut |_| {}).unwrap();
             assert_eq!(o.records, 4);

@@ -82,6 +82,8 @@ pub(crate) struct SeriesState {
     pub pending: u32,
     /// True once a Series record for it is in the WAL.
     pub logged: bool,
+    /// Set by garbage collection when the series left the head's maps.
+    pub removed: bool,
 }
 
 fn chunk_end(min_t: i64, range: i64) -> i64 {

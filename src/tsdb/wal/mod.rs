@@ -274,7 +274,8 @@ impl Wal {
     }
 }
 
-fn dir_usage(dir: &Path) -> (u64, u64) {
+/// Bytes and segment files under a WAL directory (checkpoints included in the bytes).
+pub fn dir_usage(dir: &Path) -> (u64, u64) {
     let mut bytes = 0;
     let mut segments = 0;
     if let Ok(rd) = fs::read_dir(dir) {

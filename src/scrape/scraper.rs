@@ -1,0 +1,411 @@
+//! The HTTP side of a scrape: one client per scrape pool, one GET per scrape.
+//!
+//! Mirrors upstream `targetScraper.scrape` in `scrape/scrape.go` and the client options of
+//! prometheus/common `config.HTTPClientConfig`:
+//! - headers `Accept` (OpenMetrics preferred), `Accept-Encoding: gzip` (the client inflates
+//!   transparently), `User-Agent: promtui/<version>`,
+//!   `X-Prometheus-Scrape-Timeout-Seconds`;
+//! - basic auth and `Authorization` credentials, with `*_file` variants re-read at every
+//!   scrape (trimmed, as upstream) so rotated secrets are picked up;
+//! - TLS: CA, client certificate and key (inline or files, read when the client is built),
+//!   `insecure_skip_verify`; `proxy_url`; `follow_redirects`;
+//! - the whole scrape (connect, headers, body) is bounded by `scrape_timeout`;
+//! - `body_size_limit` is enforced on the uncompressed bytes while reading: a body that
+//!   reaches the limit fails the scrape without being read further.
+//!
+//! Environment proxies are ignored, as upstream ignores them unless told otherwise.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE};
+
+use crate::exposition::Format;
+use crate::scrape::error::ScrapeError;
+use crate::scrape::settings::HttpSettings;
+
+/// The `User-Agent` promtui scrapes with.
+pub fn user_agent() -> String {
+    format!("promtui/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// An HTTP client configured for one scrape pool.
+#[derive(Debug)]
+pub struct HttpScraper {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+/// Reads PEM material given inline or as a file.
+fn pem(
+    inline: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    if let Some(s) = inline {
+        return Ok(Some(s.as_bytes().to_vec()));
+    }
+    match file {
+        Some(p) => std::fs::read(p)
+            .map(Some)
+            .map_err(|e| format!("unable to load {what} {}: {e}", p.display())),
+        None => Ok(None),
+    }
+}
+
+/// Reads a secret file and trims surrounding whitespace (upstream does the same).
+fn read_secret(path: &Path, what: &'static str) -> Result<String, ScrapeError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| ScrapeError::CredentialsFile {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Formats an error and its causes as `outer: inner: innermost`, skipping repeats.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+impl HttpScraper {
+    /// Builds the client; TLS material and the proxy URL are checked here.
+    pub fn new(settings: &HttpSettings) -> Result<HttpScraper, String> {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(user_agent())
+            .gzip(settings.enable_compression)
+            .redirect(if settings.follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .danger_accept_invalid_certs(settings.tls.insecure_skip_verify);
+        if let Some(ca) = pem(&settings.tls.ca, &settings.tls.ca_file, "CA certificate")? {
+            let certs = reqwest::Certificate::from_pem_bundle(&ca)
+                .map_err(|e| format!("unable to use specified CA cert: {}", error_chain(&e)))?;
+            if certs.is_empty() {
+                return Err("unable to use specified CA cert: no certificate found".into());
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let cert = pem(
+            &settings.tls.cert,
+            &settings.tls.cert_file,
+            "client certificate",
+        )?;
+        let key = pem(&settings.tls.key, &settings.tls.key_file, "client key")?;
+        match (cert, key) {
+            (Some(mut cert), Some(key)) => {
+                cert.push(b'\n');
+                cert.extend_from_slice(&key);
+                let id = reqwest::Identity::from_pem(&cert).map_err(|e| {
+                    format!(
+                        "unable to use specified client cert and key: {}",
+                        error_chain(&e)
+                    )
+                })?;
+                b = b.identity(id);
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err("client cert specified without client key".into()),
+            (None, Some(_)) => return Err("client key specified without client cert".into()),
+        }
+        b = match &settings.proxy_url {
+            Some(p) => b.proxy(
+                reqwest::Proxy::all(p.as_str())
+                    .map_err(|e| format!("invalid proxy_url {p:?}: {}", error_chain(&e)))?,
+            ),
+            None => b.no_proxy(),
+        };
+        let client = b.build().map_err(|e| error_chain(&e))?;
+        Ok(HttpScraper {
+            client,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Scrapes `url` into `buf` (cleared first) and returns the response's Content-Type
+    /// (empty when absent). `body_size_limit` 0 means unlimited.
+    pub async fn scrape(
+        &self,
+        url: &str,
+        timeout: Duration,
+        body_size_limit: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<String, ScrapeError> {
+        buf.clear();
+        match tokio::time::timeout(
+            timeout,
+            self.scrape_inner(url, timeout, body_size_limit, buf),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ScrapeError::Timeout {
+                url: url.to_string(),
+            }),
+        }
+    }
+
+    async fn scrape_inner(
+        &self,
+        url: &str,
+        timeout: Duration,
+        limit: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<String, ScrapeError> {
+        let http_err = |e: reqwest::Error| ScrapeError::Http {
+            url: url.to_string(),
+            reason: error_chain(&e),
+        };
+        let mut req = self
+            .client
+            .get(url)
+            .header(ACCEPT, Format::scrape_accept_header())
+            // Go's FormatFloat(secs, 'f', -1, 64): plain decimal, shortest round trip, which
+            // is what Rust's Display prints for f64.
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                timeout.as_secs_f64().to_string(),
+            );
+        if !self.settings.enable_compression {
+            req = req.header(ACCEPT_ENCODING, "identity");
+        }
+        if let Some(ba) = &self.settings.basic_auth {
+            let user = match &ba.username_file {
+                Some(p) => read_secret(p, "basic auth username")?,
+                None => ba.username.clone(),
+            };
+            let pass = match &ba.password_file {
+                Some(p) => read_secret(p, "basic auth password")?,
+                None => ba.password.clone(),
+            };
+            req = req.basic_auth(user, Some(pass));
+        }
+        if let Some(auth) = &self.settings.authorization {
+            let creds = match &auth.credentials_file {
+                Some(p) => read_secret(p, "authorization credentials")?,
+                None => auth.credentials.clone(),
+            };
+            let value =
+                HeaderValue::from_str(&format!("{} {}", auth.auth_type, creds)).map_err(|e| {
+                    ScrapeError::Http {
+                        url: url.to_string(),
+                        reason: format!("invalid Authorization header: {e}"),
+                    }
+                })?;
+            req = req.header(AUTHORIZATION, value);
+        }
+        let mut resp = req.send().await.map_err(http_err)?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(ScrapeError::Status {
+                status: resp.status().to_string(),
+            });
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let limit = if limit == 0 { u64::MAX } else { limit };
+        while let Some(chunk) = resp.chunk().await.map_err(http_err)? {
+            // Upstream reads through a LimitReader and fails when it read `limit` bytes.
+            if (buf.len() + chunk.len()) as u64 >= limit {
+                return Err(ScrapeError::BodySizeLimit);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(content_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::settings::{AuthorizationSettings, BasicAuthSettings};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// Serves one canned response per connection and records the request heads.
+    fn serve(responses: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for r in responses {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = Vec::new();
+                let mut b = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut b).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&b[..n]);
+                }
+                heads.push(String::from_utf8_lossy(&req).to_string());
+                let _ = s.write_all(&r);
+            }
+            heads
+        });
+        (addr, h)
+    }
+
+    fn resp(status: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn headers_auth_status_and_body_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret1\n").unwrap();
+        let (addr, h) = serve(vec![
+            resp("200 OK", "a 1\n"),
+            resp("200 OK", "a 1\n"),
+            resp("404 Not Found", ""),
+            resp("200 OK", "0123456789"),
+            resp("200 OK", ""),
+        ]);
+        let s = HttpSettings {
+            basic_auth: Some(BasicAuthSettings {
+                username: "u".into(),
+                password_file: Some(pw.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let sc = HttpScraper::new(&s).unwrap();
+        let url = format!("http://{addr}/metrics");
+        let mut buf = Vec::new();
+        let ct = sc
+            .scrape(&url, Duration::from_millis(1500), 0, &mut buf)
+            .await
+            .unwrap();
+        assert_eq!(ct, "text/plain; version=0.0.4");
+        assert_eq!(buf, b"a 1\n");
+        // The password file is re-read for every scrape.
+        std::fs::write(&pw, "secret2").unwrap();
+        sc.scrape(&url, Duration::from_secs(2), 0, &mut buf)
+            .await
+            .unwrap();
+        let err = sc
+            .scrape(&url, Duration::from_secs(2), 0, &mut buf)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "server returned HTTP status 404 Not Found");
+        // Exactly `limit` bytes already fails, as upstream.
+        let err = sc
+            .scrape(&url, Duration::from_secs(2), 10, &mut buf)
+            .await
+            .unwrap_err();
+        assert_eq!(err, ScrapeError::BodySizeLimit);
+        // Bearer credentials from a file, trimmed.
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "  filetok \n").unwrap();
+        let bearer = HttpScraper::new(&HttpSettings {
+            authorization: Some(AuthorizationSettings {
+                auth_type: "Bearer".into(),
+                credentials: String::new(),
+                credentials_file: Some(tok),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        bearer
+            .scrape(&url, Duration::from_secs(2), 0, &mut buf)
+            .await
+            .unwrap();
+        let heads = h.join().unwrap();
+        assert!(heads[4].contains("Bearer filetok\r\n"), "{}", heads[4]);
+        let h0 = heads[0].to_ascii_lowercase();
+        assert!(h0.contains("accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), "{h0}");
+        assert!(
+            h0.contains("x-prometheus-scrape-timeout-seconds: 1.5"),
+            "{h0}"
+        );
+        assert!(h0.contains(&format!(
+            "user-agent: promtui/{}",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(h0.contains("accept-encoding: gzip"));
+        // base64("u:secret1") and base64("u:secret2")
+        assert!(h0.contains("authorization: basic dtpzzwnyzxqx"), "{h0}");
+        assert!(heads[1].contains("Basic dTpzZWNyZXQy"), "{}", heads[1]);
+    }
+
+    #[tokio::test]
+    async fn timeout_and_refused_connection() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        // Accept and never answer.
+        let hold = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(s);
+        });
+        let s = HttpSettings {
+            authorization: Some(AuthorizationSettings {
+                auth_type: "Bearer".into(),
+                credentials: "tok".into(),
+                credentials_file: None,
+            }),
+            ..Default::default()
+        };
+        let sc = HttpScraper::new(&s).unwrap();
+        let url = format!("http://{addr}/metrics");
+        let t0 = std::time::Instant::now();
+        let err = sc
+            .scrape(&url, Duration::from_millis(200), 0, &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        assert_eq!(err, ScrapeError::Timeout { url });
+        hold.abort();
+        // Refused connection: an Http error naming the URL.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = format!("http://{}/metrics", l.local_addr().unwrap());
+        drop(l);
+        let err = sc
+            .scrape(&dead, Duration::from_secs(2), 0, &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("Get {dead:?}: ")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_tls_material_is_an_error() {
+        let mut s = HttpSettings::default();
+        s.tls.ca = Some("not a pem".into());
+        assert!(HttpScraper::new(&s).unwrap_err().contains("CA cert"));
+        let mut s = HttpSettings::default();
+        s.tls.cert = Some("x".into());
+        assert!(HttpScraper::new(&s).is_err());
+        let s = HttpSettings {
+            proxy_url: Some("::bad".into()),
+            ..Default::default()
+        };
+        assert!(HttpScraper::new(&s).is_err());
+    }
+}
