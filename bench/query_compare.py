@@ -5,7 +5,9 @@ at 15 s).
 
 Steps: generate the OpenMetrics file (unless --file), backfill Prometheus with
 `promtool tsdb create-blocks-from openmetrics`, load the same file into a promtui data
-directory with `examples/load_openmetrics.rs` (WAL + head, the path a scrape takes),
+directory, either as blocks with `promtui tsdb import openmetrics` (--load import, the
+default, like Prometheus' blocks) or into WAL + head with `examples/load_openmetrics.rs`
+(--load head, the path a scrape takes),
 start `prometheus` and `promtui serve` on free loopback ports with an empty scrape
 config, then run every query of QUERIES as an instant query and as a 1 h range query at
 15 s step, --reps times each against both servers, alternating. Prints one row per query
@@ -17,8 +19,9 @@ Evaluation times are offset by 7 s from the 15 s sample grid: Prometheus 2.42 se
 closed windows [t-r, t] while promtui follows 3.x's left-open (t-r, t], so a window edge
 exactly on a sample would count it in one and not the other.
 
-Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--promtui target/release/promtui]
-       [--loader target/release/examples/load_openmetrics] [--json OUT.json]
+Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--load import|head]
+       [--promtui target/release/promtui] [--loader target/release/examples/load_openmetrics]
+       [--json OUT.json]
 """
 import argparse
 import json
@@ -158,6 +161,7 @@ def main():
     ap.add_argument("--loader", default=os.path.join(ROOT, "target/release/examples/load_openmetrics"))
     ap.add_argument("--prometheus", default="/usr/bin/prometheus")
     ap.add_argument("--promtool", default="/usr/bin/promtool")
+    ap.add_argument("--load", choices=["import", "head"], default="import")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -177,8 +181,13 @@ def main():
                        check=True, stdout=subprocess.DEVNULL)
         print(f"promtool backfill: {time.time() - t0:.1f}s", file=sys.stderr)
         t0 = time.time()
-        subprocess.run([args.loader, data, tdir], check=True)
-        print(f"promtui load: {time.time() - t0:.1f}s", file=sys.stderr)
+        if args.load == "import":
+            subprocess.run([args.promtui, "tsdb", "import", "openmetrics", data,
+                            f"--storage.tsdb.path={tdir}", "--storage.tsdb.retention.time=0"],
+                           check=True, stdout=subprocess.DEVNULL)
+        else:
+            subprocess.run([args.loader, data, tdir], check=True)
+        print(f"promtui load ({args.load}): {time.time() - t0:.1f}s", file=sys.stderr)
 
         pp, tp = free_port(), free_port()
         prom = subprocess.Popen(
