@@ -34,8 +34,10 @@ use crate::promql::{parse_expr, prettify, Expr};
 /// Most points a range query may return per series (upstream's 11,000).
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-/// Earliest and latest times the metadata endpoints use when `start`/`end` are missing.
+/// Earliest time the metadata endpoints use when `start` is missing (halved so that
+/// lookback arithmetic cannot overflow).
 pub const MIN_TIME: i64 = i64::MIN / 2;
+/// Latest time the metadata endpoints use when `end` is missing.
 pub const MAX_TIME: i64 = i64::MAX / 2;
 
 pub(super) fn routes() -> Router<WebState> {
