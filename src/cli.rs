@@ -82,6 +82,44 @@ pub struct ServeFlags {
     /// Enable the admin API (`/api/v1/admin/tsdb/...`).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
+
+    #[command(flatten)]
+    pub query: QueryFlags,
+}
+
+/// PromQL engine limits, with Prometheus' flag names and defaults.
+#[derive(Debug, Args, Clone)]
+pub struct QueryFlags {
+    /// The maximum lookback duration for retrieving metrics during expression evaluations
+    /// and federation.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION")]
+    pub lookback_delta: String,
+
+    /// Maximum time a query may take before being aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Maximum number of samples a single query can load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000, value_name = "N")]
+    pub max_samples: usize,
+}
+
+impl QueryFlags {
+    /// Engine options from the flags.
+    pub fn engine_options(&self) -> anyhow::Result<crate::promql::engine::EngineOptions> {
+        let ms = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+            let ms = crate::model::time::parse_duration(v)
+                .with_context(|| format!("invalid --{flag} {v:?}"))?;
+            anyhow::ensure!(ms > 0, "--{flag} must be positive, got {v:?}");
+            Ok(std::time::Duration::from_millis(ms as u64))
+        };
+        Ok(crate::promql::engine::EngineOptions {
+            lookback_delta: ms("query.lookback-delta", &self.lookback_delta)?,
+            timeout: ms("query.timeout", &self.timeout)?,
+            max_samples: self.max_samples,
+            ..crate::promql::engine::EngineOptions::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,11 +134,54 @@ pub enum Command {
         #[command(subcommand)]
         command: TsdbCommand,
     },
+    /// Evaluate a PromQL expression at one instant, against the local TSDB
+    /// (--storage.tsdb.path) or a running server (--server).
+    Query {
+        /// The PromQL expression.
+        expr: String,
+        /// Evaluation time (RFC 3339 or Unix seconds); default now.
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        #[command(flatten)]
+        out: QueryOutput,
+    },
+    /// Evaluate a PromQL expression over a time range, against the local TSDB or a
+    /// running server (--server).
+    QueryRange {
+        /// The PromQL expression.
+        expr: String,
+        /// Start time (RFC 3339 or Unix seconds); default one hour before --end.
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+        /// End time (RFC 3339 or Unix seconds); default now.
+        #[arg(long, value_name = "TIME")]
+        end: Option<String>,
+        /// Resolution step (Prometheus duration or seconds); default (end-start)/250,
+        /// at least 1s, as promtool.
+        #[arg(long, value_name = "DURATION")]
+        step: Option<String>,
+        #[command(flatten)]
+        out: QueryOutput,
+    },
     /// Validate configuration files (exit 0 when valid, 1 when not, as promtool).
     Check {
         #[command(subcommand)]
         command: CheckCommand,
     },
+}
+
+/// Where `query`/`query-range` evaluate and how they print.
+#[derive(Debug, Args, Clone)]
+pub struct QueryOutput {
+    /// Output format: `table` for people, `json` for the API's `data` object.
+    #[arg(short = 'o', long = "output", default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
+    /// Query a running promtui or Prometheus at this URL (e.g. http://127.0.0.1:9090)
+    /// instead of opening the local TSDB (which a running server keeps locked).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub query: QueryFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +297,80 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: CheckCommand::Config { files },
         }) => Ok(check_config(&files)),
         Some(Command::Tsdb { command }) => tsdb_command(&cli.storage, command),
+        Some(Command::Query { expr, time, out }) => {
+            let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;
+            run_query(&cli.storage, &out, |target| {
+                crate::web::query_client::instant(target, &expr, t)
+            })
+        }
+        Some(Command::QueryRange {
+            expr,
+            start,
+            end,
+            step,
+            out,
+        }) => {
+            let end = opt_time(end.as_deref(), "--end", crate::model::time::now_ms())?;
+            let start = opt_time(start.as_deref(), "--start", end - 3_600_000)?;
+            let step = match step {
+                Some(s) => crate::web::query::parse_duration_param(&s)
+                    .map_err(|e| anyhow::anyhow!("invalid --step: {e}"))?,
+                None => ((end - start) / 250).max(1000),
+            };
+            run_query(&cli.storage, &out, |target| {
+                crate::web::query_client::range(target, &expr, start, end, step)
+            })
+        }
+    }
+}
+
+fn opt_time(v: Option<&str>, flag: &str, default: i64) -> anyhow::Result<i64> {
+    match v {
+        None => Ok(default),
+        Some(s) => crate::model::time::parse_time(s).with_context(|| format!("invalid {flag}")),
+    }
+}
+
+/// Runs a query locally or against `--server` and prints it; exit 1 on query errors.
+fn run_query(
+    storage: &StorageFlags,
+    out: &QueryOutput,
+    f: impl FnOnce(
+        &crate::web::query_client::QueryTarget<'_>,
+    )
+        -> Result<crate::web::query_client::Answer, crate::web::query_client::ClientError>,
+) -> anyhow::Result<ExitCode> {
+    use crate::web::query_client::{render_json, render_table, QueryTarget};
+    let path;
+    let target = match &out.server {
+        Some(url) => {
+            anyhow::ensure!(
+                url.starts_with("http://"),
+                "--server must be an http:// URL (TLS is not supported by this client): {url}"
+            );
+            QueryTarget::Remote(url)
+        }
+        None => {
+            path = storage.path()?;
+            QueryTarget::Local(&path, out.query.engine_options()?)
+        }
+    };
+    match f(&target) {
+        Ok((value, ann)) => {
+            for w in ann.warnings.iter().chain(&ann.infos) {
+                eprintln!("{w}");
+            }
+            if out.output == "json" {
+                println!("{}", render_json(&value));
+            } else {
+                print!("{}", render_table(&value));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
@@ -300,6 +455,15 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         "web.enable-admin-api".to_string(),
         flags.enable_admin_api.to_string(),
     );
+    shown.insert(
+        "query.lookback-delta".to_string(),
+        flags.query.lookback_delta.clone(),
+    );
+    shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
+    shown.insert(
+        "query.max-samples".to_string(),
+        flags.query.max_samples.to_string(),
+    );
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -308,6 +472,7 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         enable_lifecycle: flags.enable_lifecycle,
         enable_admin_api: flags.enable_admin_api,
         flags: shown,
+        query: flags.query.engine_options()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -23,7 +23,7 @@ use crate::web::api::ApiError;
 use crate::web::metrics::{HttpMetrics, MetricsWriter};
 use crate::web::{
     self, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, HeadStats, MetricsSource,
-    NameValue, TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
+    NameValue, QueryBackend, TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
 };
 
 /// Everything `promtui serve` needs to start.
@@ -38,6 +38,9 @@ pub struct EngineOptions {
     pub enable_admin_api: bool,
     /// Flags as `/api/v1/status/flags` shows them.
     pub flags: BTreeMap<String, String>,
+    /// PromQL engine options (`--query.lookback-delta`, `--query.timeout`,
+    /// `--query.max-samples`).
+    pub query: crate::promql::engine::EngineOptions,
 }
 
 /// Why the engine could not start or stopped with an error.
@@ -170,6 +173,7 @@ impl Engine {
             tsdb: adapter.clone(),
             config: adapter.clone(),
             metrics_sources: vec![adapter.clone()],
+            query: Some(adapter.clone()),
             flags: Arc::new(self.shared.opts.flags.clone()),
             ready: self.ready.clone(),
             enable_lifecycle: self.shared.opts.enable_lifecycle,
@@ -341,6 +345,18 @@ impl TargetRetriever for Adapter {
                 discovered_labels: label_map(&t.discovered_labels),
             })
             .collect()
+    }
+}
+
+impl QueryBackend for Adapter {
+    fn queryable(&self) -> Arc<dyn crate::storage::Queryable> {
+        Arc::new(self.0.db.clone())
+    }
+    fn engine_options(&self) -> crate::promql::engine::EngineOptions {
+        self.0.opts.query.clone()
+    }
+    fn external_labels(&self) -> crate::model::Labels {
+        self.0.config.read().config.global.external_labels.to_labels()
     }
 }
 

@@ -75,22 +75,16 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    status: &'static str,
-    #[serde(rename = "errorType")]
-    error_type: &'static str,
-    error: &'a str,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            status: "error",
-            error_type: self.kind.as_str(),
-            error: &self.message,
-        };
-        (self.kind.status(), axum::Json(body)).into_response()
+        // Written by hand so strings are escaped like Go's encoding/json (`<` as `\u003c`).
+        let body = super::json::error_envelope(self.kind.as_str(), &self.message);
+        (
+            self.kind.status(),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -131,12 +125,10 @@ mod tests {
 
     #[test]
     fn error_body_shape() {
-        let body = serde_json::to_string(&ErrorBody {
-            status: "error",
-            error_type: ErrorType::BadData.as_str(),
-            error: "invalid parameter \"query\"",
-        })
-        .unwrap();
+        let body = super::super::json::error_envelope(
+            ErrorType::BadData.as_str(),
+            "invalid parameter \"query\"",
+        );
         assert_eq!(
             body,
             r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\""}"#

@@ -6,7 +6,12 @@
 //! implements, never on concrete managers. Listeners bind 127.0.0.1 unless told otherwise.
 
 pub mod api;
+mod ast_json;
+pub mod federate;
+pub mod json;
 pub mod metrics;
+pub mod query;
+pub mod query_client;
 mod status;
 
 use std::collections::BTreeMap;
@@ -52,6 +57,21 @@ pub trait ConfigSource: Send + Sync {
     fn config_yaml(&self) -> String;
     /// Reloads the configuration from its file; on error the old one stays in force.
     fn reload(&self) -> BoxFuture<Result<(), String>>;
+}
+
+/// PromQL evaluation and series reads for the query endpoints and `/federate` (upstream
+/// `api.Queryable` + `QueryEngine`). Implementations are cheap to call; the handlers call
+/// them from tokio's blocking pool.
+pub trait QueryBackend: Send + Sync {
+    /// The storage queries and series/label lookups read.
+    fn queryable(&self) -> Arc<dyn crate::storage::Queryable>;
+    /// Engine options (lookback delta, timeout, sample limit) for each query; a request's
+    /// `timeout` parameter may only shorten the timeout.
+    fn engine_options(&self) -> crate::promql::engine::EngineOptions;
+    /// `global.external_labels`, added to federated series that lack them.
+    fn external_labels(&self) -> crate::model::Labels {
+        crate::model::Labels::empty()
+    }
 }
 
 /// Subsystems that add families to `/metrics`.
@@ -119,6 +139,8 @@ pub struct WebState {
     pub tsdb: Arc<dyn TsdbAdmin>,
     pub config: Arc<dyn ConfigSource>,
     pub metrics_sources: Vec<Arc<dyn MetricsSource>>,
+    /// The query engine; `None` answers the query endpoints with 503 `unavailable`.
+    pub query: Option<Arc<dyn QueryBackend>>,
     /// Command-line flags as `/api/v1/status/flags` reports them.
     pub flags: Arc<BTreeMap<String, String>>,
     /// Set once start-up (WAL replay) is complete; `/-/ready` answers 503 before.
@@ -139,6 +161,8 @@ impl WebState {
 /// The router with every endpoint of this subsystem.
 pub fn router(state: WebState) -> Router {
     status::routes()
+        .merge(query::routes())
+        .merge(federate::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

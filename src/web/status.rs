@@ -332,6 +332,7 @@ mod tests {
             tsdb: fake.clone(),
             config: fake,
             metrics_sources: vec![],
+            query: None,
             flags: Arc::new(BTreeMap::from([(
                 "storage.tsdb.path".to_string(),
                 "data/".to_string(),

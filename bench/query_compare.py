@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Query latency and result equality: promtui and Debian's Prometheus 2.42 side by side on
+the storage issue's 10k-series dataset (bench/gen_dataset.py: 50 targets x 200 series, 2 h
+at 15 s).
+
+Steps: generate the OpenMetrics file (unless --file), backfill Prometheus with
+`promtool tsdb create-blocks-from openmetrics`, load the same file into a promtui data
+directory, either as blocks with `promtui tsdb import openmetrics` (--load import, the
+default, like Prometheus' blocks) or into WAL + head with `examples/load_openmetrics.rs`
+(--load head, the path a scrape takes),
+start `prometheus` and `promtui serve` on free loopback ports with an empty scrape
+config, then run every query of QUERIES as an instant query and as a 1 h range query at
+15 s step, --reps times each against both servers, alternating. Prints one row per query
+and kind: median latency of each server, the promtui/prometheus ratio, and whether the
+results are identical (same series; values equal within 1e-9 relative; order checked for
+sort_desc/topk instant queries).
+
+Evaluation times are offset by 7 s from the 15 s sample grid: Prometheus 2.42 selects
+closed windows [t-r, t] while promtui follows 3.x's left-open (t-r, t], so a window edge
+exactly on a sample would count it in one and not the other.
+
+Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--load import|head]
+       [--promtui target/release/promtui] [--loader target/release/examples/load_openmetrics]
+       [--json OUT.json]
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+START = 1_700_006_400  # gen_dataset.py's first timestamp (s)
+INSTANT_T = START + 7007  # near the end of the 2 h, off the sample grid
+RANGE_START = START + 3607
+RANGE_END = RANGE_START + 3600
+STEP = "15s"
+
+QUERIES = [
+    ("selector", 'http_requests_total{job="api",code="200"}'),
+    ("rate", 'rate(http_requests_total{job="web"}[5m])'),
+    ("sum_by_rate", "sum by (job, code) (rate(http_requests_total[5m]))"),
+    ("topk", "topk(5, rate(node_network_bytes_total[5m]))"),
+    ("histogram_quantile",
+     "histogram_quantile(0.9, sum by (le, job) (rate(http_request_duration_seconds_bucket[5m])))"),
+    ("group_left",
+     "sum by (instance, job) (rate(node_cpu_seconds_total[5m])) * on (instance, job) group_left (version) build_info"),
+    ("subquery",
+     'max_over_time(rate(http_requests_total{job="web",code="200"}[5m] offset 7s)[30m:1m])'),
+    ("avg_over_time", "avg_over_time(node_load1[10m])"),
+    ("count_by", "count by (job) (up)"),
+    ("label_replace", 'label_replace(up, "host", "$1", "instance", "(.*):.*")'),
+    ("absent", 'absent(nonexistent_metric{job="x"})'),
+    ("sort_desc",
+     'sort_desc(sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m])))'),
+    ("binary_ratio",
+     "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.5"),
+    ("quantile_over_time", "quantile_over_time(0.95, queue_length[10m])"),
+]
+ORDERED = {"topk", "sort_desc"}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_ready(url, proc, what, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{what} not ready after {timeout}s")
+
+
+def call(base, path, params):
+    url = base + path + "?" + urllib.parse.urlencode(params)
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=300) as r:
+            body = r.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    dt = time.perf_counter() - t0
+    return dt, json.loads(body)
+
+
+def fval(s):
+    return float(s.replace("+Inf", "inf").replace("-Inf", "-inf"))
+
+
+def close(a, b):
+    if math.isnan(a) and math.isnan(b):
+        return True
+    if a == b:
+        return True
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def compare(name, kind, a, b):
+    """None when equal, else a short reason."""
+    if a.get("status") != b.get("status"):
+        return f"status {a.get('status')} vs {b.get('status')}: {a.get('error') or b.get('error')}"
+    if a["status"] != "success":
+        return None
+    da, db = a["data"], b["data"]
+    if da["resultType"] != db["resultType"]:
+        return f"resultType {da['resultType']} vs {db['resultType']}"
+    ra, rb = da["result"], db["result"]
+    if da["resultType"] in ("scalar", "string"):
+        return None if close(fval(ra[1]), fval(rb[1])) and ra[0] == rb[0] else f"{ra} vs {rb}"
+    key = lambda s: json.dumps(s["metric"], sort_keys=True)
+    if len(ra) != len(rb):
+        return f"{len(ra)} series vs {len(rb)}"
+    if kind == "instant" and name in ORDERED:
+        va = [fval(s["value"][1]) for s in ra]
+        vb = [fval(s["value"][1]) for s in rb]
+        if not all(close(x, y) for x, y in zip(va, vb)):
+            return "order/values differ"
+    ma = {key(s): s for s in ra}
+    mb = {key(s): s for s in rb}
+    if set(ma) != set(mb):
+        missing = sorted(set(ma) ^ set(mb))[:2]
+        return f"series differ, e.g. {missing}"
+    for k, sa in ma.items():
+        sb = mb[k]
+        pa = sa.get("values") or [sa["value"]]
+        pb = sb.get("values") or [sb["value"]]
+        if len(pa) != len(pb):
+            return f"{k}: {len(pa)} points vs {len(pb)}"
+        for (ta, xa), (tb, xb) in zip(pa, pb):
+            if ta != tb or not close(fval(xa), fval(xb)):
+                return f"{k}: [{ta},{xa}] vs [{tb},{xb}]"
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--file")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--promtui", default=os.path.join(ROOT, "target/release/promtui"))
+    ap.add_argument("--loader", default=os.path.join(ROOT, "target/release/examples/load_openmetrics"))
+    ap.add_argument("--prometheus", default="/usr/bin/prometheus")
+    ap.add_argument("--promtool", default="/usr/bin/promtool")
+    ap.add_argument("--load", choices=["import", "head"], default="import")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="query_compare_")
+    procs = []
+    try:
+        data = args.file
+        if not data:
+            data = os.path.join(work, "data.om")
+            subprocess.run([sys.executable, os.path.join(HERE, "gen_dataset.py"), data], check=True)
+        cfg = os.path.join(work, "empty.yml")
+        with open(cfg, "w") as f:
+            f.write("global: {}\n")
+        pdir, tdir = os.path.join(work, "prom"), os.path.join(work, "promtui")
+        t0 = time.time()
+        subprocess.run([args.promtool, "tsdb", "create-blocks-from", "openmetrics", data, pdir],
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"promtool backfill: {time.time() - t0:.1f}s", file=sys.stderr)
+        t0 = time.time()
+        if args.load == "import":
+            subprocess.run([args.promtui, "tsdb", "import", "openmetrics", data,
+                            f"--storage.tsdb.path={tdir}", "--storage.tsdb.retention.time=0"],
+                           check=True, stdout=subprocess.DEVNULL)
+        else:
+            subprocess.run([args.loader, data, tdir], check=True)
+        print(f"promtui load ({args.load}): {time.time() - t0:.1f}s", file=sys.stderr)
+
+        pp, tp = free_port(), free_port()
+        prom = subprocess.Popen(
+            [args.prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={pdir}",
+             f"--web.listen-address=127.0.0.1:{pp}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(prom)
+        tui = subprocess.Popen(
+            [args.promtui, "serve", f"--config.file={cfg}", f"--storage.tsdb.path={tdir}",
+             f"--web.listen-address=127.0.0.1:{tp}", "--storage.tsdb.retention.time=0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(tui)
+        purl, turl = f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{tp}"
+        wait_ready(purl, prom, "prometheus")
+        wait_ready(turl, tui, "promtui")
+
+        rows = []
+        for name, q in QUERIES:
+            for kind in ("instant", "range"):
+                if kind == "instant":
+                    path, params = "/api/v1/query", {"query": q, "time": INSTANT_T}
+                else:
+                    path, params = "/api/v1/query_range", {
+                        "query": q, "start": RANGE_START, "end": RANGE_END, "step": STEP}
+                # Warm-up (page cache, first-touch), also the results compared.
+                _, ra = call(purl, path, params)
+                _, rb = call(turl, path, params)
+                diff = compare(name, kind, ra, rb)
+                tp_, tt_ = [], []
+                for _ in range(args.reps):
+                    tp_.append(call(purl, path, params)[0])
+                    tt_.append(call(turl, path, params)[0])
+                mp, mt = statistics.median(tp_), statistics.median(tt_)
+                nseries = len(ra["data"]["result"]) if ra.get("status") == "success" and isinstance(ra["data"]["result"], list) and ra["data"]["resultType"] in ("vector", "matrix") else 1
+                rows.append({"query": name, "kind": kind, "series": nseries,
+                             "prometheus_ms": round(mp * 1000, 2), "promtui_ms": round(mt * 1000, 2),
+                             "ratio": round(mt / mp, 2) if mp > 0 else None,
+                             "identical": diff is None, "diff": diff})
+        w = max(len(r["query"]) for r in rows)
+        print(f"{'query':<{w}}  kind     series  prometheus_ms  promtui_ms  ratio  identical")
+        for r in rows:
+            print(f"{r['query']:<{w}}  {r['kind']:<7}  {r['series']:>6}  {r['prometheus_ms']:>13}  "
+                  f"{r['promtui_ms']:>10}  {r['ratio']:>5}  {'yes' if r['identical'] else 'NO: ' + r['diff']}")
+        ratios = [r["ratio"] for r in rows if r["ratio"]]
+        print(f"geometric mean ratio promtui/prometheus: "
+              f"{math.exp(sum(math.log(x) for x in ratios) / len(ratios)):.2f}; "
+              f"identical {sum(r['identical'] for r in rows)}/{len(rows)}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+//! Byte-exact JSON encoding of query results and API envelopes, as Prometheus writes them.
+//!
+//! Mirrors upstream `web/api/v1/json_codec.go` and `util/jsonutil/marshal.go`
+//! (`MarshalTimestamp`, `MarshalValue`) plus `promql/value.go` (`Scalar`/`String`
+//! `MarshalJSON`), measured against Prometheus 2.42:
+//!
+//! * sample timestamps in vectors and matrices are milliseconds written as seconds with
+//!   exactly three fraction digits when there is a fraction: `0.250`, `15`, `-1.500`;
+//! * sample values are strings, Go `strconv.FormatFloat(v, 'f', -1)` unless the magnitude is
+//!   below 1e-6 or at least 1e21, where the `'e'` form is used: `"1000000"`, `"0.000001"`,
+//!   `"1e-07"`, `"1.5e+21"`, `"+Inf"`, `"-Inf"`, `"NaN"`;
+//! * scalar and string results go through Go's `encoding/json` float: timestamp `1.5`,
+//!   `0.25`; the scalar value is always the `'f'` form (`"0.0000001"`);
+//! * strings are escaped like Go's `encoding/json` with HTML escaping (`<` is `\u003c`).
+
+use std::fmt::Write as _;
+
+use crate::model::Labels;
+use crate::promql::engine::{Annotations, Value};
+
+/// Appends `s` as a JSON string literal, escaped like Go's `encoding/json`: `"` and `\`,
+/// `\n`, `\r`, `\t`, other control characters as `\u00XX`, `<`, `>`, `&` and U+2028/U+2029
+/// as `\uXXXX`.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            _ => None,
+        };
+        let needs_u = matches!(
+            c,
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
+        );
+        if esc.is_none() && !needs_u {
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a millisecond timestamp as upstream `MarshalTimestamp` does: integer seconds,
+/// then `.` and three digits when the milliseconds are not zero.
+pub fn write_timestamp(out: &mut String, t: i64) {
+    let a = t.unsigned_abs();
+    if t < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", a / 1000);
+    let frac = a % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Go `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
+pub fn format_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        // Rust's Display prints the shortest round-trip digits without an exponent.
+        format!("{v}")
+    }
+}
+
+/// Go `strconv.FormatFloat(v, 'e', -1, 64)`: `1e-07`, `1.5e+21` (exponent at least two
+/// digits, always signed).
+pub fn format_e(v: f64) -> String {
+    if !v.is_finite() {
+        return format_f(v);
+    }
+    let s = format!("{v:e}");
+    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    let pad = if digits.len() < 2 { "0" } else { "" };
+    format!("{mant}e{sign}{pad}{digits}")
+}
+
+/// A sample value as upstream `MarshalValue` writes it (without the quotes).
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
+        format_e(v)
+    } else {
+        format_f(v)
+    }
+}
+
+/// A number as Go's `encoding/json` writes a float64 (used for scalar and string result
+/// timestamps): the `'f'` form, or the `'e'` form with a minimal exponent outside
+/// [1e-6, 1e21).
+pub fn format_go_json_number(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let s = format_e(v);
+        // encoding/json trims "e-07" to "e-7".
+        match s.find("e-0") {
+            Some(i) => format!("{}e-{}", &s[..i], &s[i + 3..]),
+            None => s,
+        }
+    } else {
+        format_f(v)
+    }
+}
+
+/// Appends a label set as a JSON object in label order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, &l.name);
+        out.push(':');
+        write_str(out, &l.value);
+    }
+    out.push('}');
+}
+
+/// Appends `[t,"v"]`.
+pub fn write_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push_str(",\"");
+    out.push_str(&format_value(v));
+    out.push_str("\"]");
+}
+
+/// Appends the `data` object of a query response: `{"resultType":...,"result":...}`.
+pub fn write_query_data(out: &mut String, value: &Value) {
+    out.push_str("{\"resultType\":\"");
+    out.push_str(value.type_name());
+    out.push_str("\",\"result\":");
+    match value {
+        Value::Scalar { t, v } => {
+            out.push('[');
+            out.push_str(&format_go_json_number(*t as f64 / 1000.0));
+            out.push_str(",\"");
+            out.push_str(&format_f(*v));
+            out.push_str("\"]");
+        }
+        Value::String { t, s } => {
+            out.push('[');
+            out.push_str(&format_go_json_number(*t as f64 / 1000.0));
+            out.push(',');
+            write_str(out, s);
+            out.push(']');
+        }
+        Value::Vector(vec) => {
+            out.push('[');
+            for (i, s) in vec.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.metric);
+                out.push_str(",\"value\":");
+                write_point(out, s.t, s.f);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(m) => {
+            out.push('[');
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.metric);
+                out.push_str(",\"values\":[");
+                for (j, p) in s.floats.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    write_point(out, p.t, p.f);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
+fn write_str_array(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s);
+    }
+    out.push(']');
+}
+
+/// A complete success envelope around already encoded `data`, with the non-empty
+/// `warnings` and `infos` arrays after it (upstream field order).
+pub fn success_envelope(data: &str, annotations: &Annotations) -> String {
+    let mut out = String::with_capacity(data.len() + 64);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out.push_str(data);
+    if !annotations.warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        write_str_array(&mut out, &annotations.warnings);
+    }
+    if !annotations.infos.is_empty() {
+        out.push_str(",\"infos\":");
+        write_str_array(&mut out, &annotations.infos);
+    }
+    out.push('}');
+    out
+}
+
+/// A complete error envelope: `{"status":"error","errorType":...,"error":...}`.
+pub fn error_envelope(error_type: &str, message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 64);
+    out.push_str("{\"status\":\"error\",\"errorType\":");
+    write_str(&mut out, error_type);
+    out.push_str(",\"error\":");
+    write_str(&mut out, message);
+    out.push('}');
+    out
+}
+
+/// Encodes a list of strings (label names or values) as a JSON array.
+pub fn string_array(items: &[String]) -> String {
+    let mut out = String::new();
+    write_str_array(&mut out, items);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::STALE_NAN;
+    use crate::promql::engine::{FPoint, Sample, Series};
+
+    #[test]
+    fn values_match_prometheus_2_42() {
+        // Measured with Debian's prometheus 2.42 on vector(...) queries.
+        let cases = [
+            (1.0, "1"),
+            (1e6, "1000000"),
+            (1e-6, "0.000001"),
+            (9.99e-7, "9.99e-07"),
+            (1e-7, "1e-07"),
+            (2.5e-10, "2.5e-10"),
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (123456789012345678.0, "123456789012345680"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (3.0649717497991636e-9, "3.0649717497991636e-09"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (STALE_NAN, "NaN"),
+            (1e300, "1e+300"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (5e-324, "5e-324"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_value(v), want, "{v:e}");
+        }
+        assert_eq!(format_f(1e-7), "0.0000001");
+        assert_eq!(format_f(1.5e21), "1500000000000000000000");
+        assert_eq!(format_f(-1e-7), "-0.0000001");
+    }
+
+    #[test]
+    fn timestamps() {
+        let mut s = String::new();
+        for t in [
+            0,
+            250,
+            1000,
+            15_500,
+            -1500,
+            1_700_000_000_123,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            write_timestamp(&mut s, t);
+            s.push(' ');
+        }
+        assert_eq!(
+            s,
+            "0 0.250 1 15.500 -1.500 1700000000.123 -9223372036854775.808 9223372036854775.807 "
+        );
+        assert_eq!(format_go_json_number(1.5), "1.5");
+        assert_eq!(format_go_json_number(0.25), "0.25");
+        assert_eq!(format_go_json_number(1_700_000_000.123), "1700000000.123");
+        assert_eq!(format_go_json_number(-1.5), "-1.5");
+        assert_eq!(format_go_json_number(0.0), "0");
+        assert_eq!(format_go_json_number(1e-7), "1e-7");
+    }
+
+    #[test]
+    fn strings_escape_like_go() {
+        let mut s = String::new();
+        write_str(&mut s, "x<&>\"\\\n\t\u{1}é\u{2028}");
+        assert_eq!(s, r#""x\u003c\u0026\u003e\"\\\n\t\u0001é\u2028""#);
+    }
+
+    #[test]
+    fn query_data_shapes() {
+        let m = Labels::from_pairs(&[("__name__", "m"), ("a", "x<&>")]);
+        let mut s = String::new();
+        write_query_data(
+            &mut s,
+            &Value::Vector(vec![Sample {
+                metric: m.clone(),
+                t: 20_000,
+                f: 1e-7,
+                drop_name: false,
+            }]),
+        );
+        assert_eq!(
+            s,
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"m","a":"x\u003c\u0026\u003e"},"value":[20,"1e-07"]}]}"#
+        );
+        s.clear();
+        write_query_data(
+            &mut s,
+            &Value::Matrix(vec![Series {
+                metric: Labels::empty(),
+                floats: vec![FPoint { t: 250, f: 1.0 }, FPoint { t: 15_000, f: 2.0 }],
+                drop_name: false,
+            }]),
+        );
+        assert_eq!(
+            s,
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[0.250,"1"],[15,"2"]]}]}"#
+        );
+        s.clear();
+        write_query_data(&mut s, &Value::Scalar { t: 1500, v: 1e-7 });
+        assert_eq!(s, r#"{"resultType":"scalar","result":[1.5,"0.0000001"]}"#);
+        s.clear();
+        write_query_data(
+            &mut s,
+            &Value::String {
+                t: 2000,
+                s: "a<b".into(),
+            },
+        );
+        assert_eq!(s, r#"{"resultType":"string","result":[2,"a\u003cb"]}"#);
+        s.clear();
+        write_query_data(&mut s, &Value::Vector(vec![]));
+        assert_eq!(s, r#"{"resultType":"vector","result":[]}"#);
+    }
+
+    #[test]
+    fn envelopes() {
+        let mut a = Annotations::default();
+        assert_eq!(
+            success_envelope("[]", &a),
+            r#"{"status":"success","data":[]}"#
+        );
+        a.warn("w");
+        a.info("i");
+        assert_eq!(
+            success_envelope("1", &a),
+            r#"{"status":"success","data":1,"warnings":["PromQL warning: w"],"infos":["PromQL info: i"]}"#
+        );
+        assert_eq!(
+            error_envelope("bad_data", "x \"<\""),
+            r#"{"status":"error","errorType":"bad_data","error":"x \"\u003c\""}"#
+        );
+    }
+}

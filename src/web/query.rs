@@ -1,0 +1,655 @@
+//! The query endpoints of the Prometheus API v1: `/api/v1/query`, `/api/v1/query_range`,
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`,
+//! `/api/v1/query_exemplars`, `/api/v1/format_query` and `/api/v1/parse_query`, GET and form
+//! POST alike.
+//!
+//! Mirrors upstream `web/api/v1/api.go` (`query`, `queryRange`, `series`, `labelNames`,
+//! `labelValues`, `formatQuery`, `parseTimeParam`, `parseDuration`) with Prometheus 2.42's
+//! messages, status codes and bytes (see [`super::json`]). Evaluation and storage reads are
+//! CPU work and run on tokio's blocking pool; when the client goes away the handler future
+//! is dropped and a guard cancels the query's [`CancelToken`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::api::{ApiError, ErrorType};
+use super::json;
+use super::status::request_params;
+use super::{QueryBackend, WebState};
+use crate::model::labels::is_valid_legacy_label_name;
+use crate::model::time::{now_ms, parse_duration, parse_time};
+use crate::model::{Labels, Matcher};
+use crate::promql::engine::{
+    Annotations, CancelToken, EngineOptions, ErrorKind, EvalError, QueryResult, Value,
+};
+use crate::promql::{parse_expr, prettify, Expr};
+
+/// Most points a range query may return per series (upstream's 11,000).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Earliest time the metadata endpoints use when `start` is missing (halved so that
+/// lookback arithmetic cannot overflow).
+pub const MIN_TIME: i64 = i64::MIN / 2;
+/// Latest time the metadata endpoints use when `end` is missing.
+pub const MAX_TIME: i64 = i64::MAX / 2;
+
+pub(super) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_exemplars).post(query_exemplars),
+        )
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/parse_query", get(parse_query).post(parse_query))
+}
+
+/// Request parameters, first value wins (Go's `r.FormValue`).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn new(q: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Params {
+        Params(request_params(q, headers, body))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value, or `None` when missing or empty (as Go treats `FormValue` == "").
+    fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+fn invalid_param(name: &str, err: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_data(format!("invalid parameter \"{name}\": {err}"))
+}
+
+/// Upstream `parseTimeParam`: the default when missing, else a time with the
+/// "Invalid time value" wording inside the invalid-parameter error.
+fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
+    match p.non_empty(name) {
+        None => Ok(default),
+        Some(v) => parse_time(v)
+            .map_err(|e| invalid_param(name, format!("Invalid time value for '{name}': {e}"))),
+    }
+}
+
+/// Upstream `parseDuration`: float seconds or a Prometheus duration; milliseconds.
+pub fn parse_duration_param(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        let ms = secs * 1000.0;
+        if !ms.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
+            return Err(format!(
+                "cannot parse \"{s}\" to a valid duration. It overflows int64"
+            ));
+        }
+        return Ok(ms as i64);
+    }
+    parse_duration(s).map_err(|_| format!("cannot parse \"{s}\" to a valid duration"))
+}
+
+/// Upstream 3.x `parseLimitParam`: 0 (no limit) when missing.
+fn limit_param(p: &Params) -> Result<usize, ApiError> {
+    match p.non_empty("limit") {
+        None => Ok(0),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n < 0 => Err(invalid_param("limit", "limit must be non-negative")),
+            Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Err(_) => Err(invalid_param(
+                "limit",
+                format!("strconv.Atoi: parsing \"{v}\": invalid syntax"),
+            )),
+        },
+    }
+}
+
+/// The options for one query: the engine's, with a shorter `timeout` parameter applied.
+fn query_options(backend: &dyn QueryBackend, p: &Params) -> Result<EngineOptions, ApiError> {
+    let mut opts = backend.engine_options();
+    if let Some(t) = p.non_empty("timeout") {
+        let ms = parse_duration_param(t).map_err(|e| invalid_param("timeout", e))?;
+        let d = std::time::Duration::from_millis(u64::try_from(ms.max(0)).unwrap_or(0));
+        if d < opts.timeout {
+            opts.timeout = d;
+        }
+    }
+    // Upstream 3.x: a per-query lookback delta.
+    if let Some(l) = p.non_empty("lookback_delta") {
+        let ms = parse_duration_param(l).map_err(|e| invalid_param("lookback_delta", e))?;
+        if ms > 0 {
+            opts.lookback_delta = std::time::Duration::from_millis(ms as u64);
+        }
+    }
+    Ok(opts)
+}
+
+fn backend(s: &WebState) -> Result<Arc<dyn QueryBackend>, ApiError> {
+    s.query.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorType::Unavailable,
+            "the query engine is not available in this process",
+        )
+    })
+}
+
+/// Maps an evaluation error to the API error class as upstream `returnAPIError` does.
+pub fn eval_error(e: EvalError) -> ApiError {
+    let kind = match e.kind() {
+        ErrorKind::BadData => ErrorType::BadData,
+        ErrorKind::Execution => ErrorType::Execution,
+        ErrorKind::Timeout => ErrorType::Timeout,
+        ErrorKind::Canceled => ErrorType::Canceled,
+        ErrorKind::Storage => ErrorType::Internal,
+    };
+    ApiError::new(kind, e.to_string())
+}
+
+/// A query result as its value and the API's `warnings`/`infos`.
+pub fn split_result(r: QueryResult) -> (Value, Annotations) {
+    (
+        r.value,
+        Annotations {
+            warnings: r.warnings,
+            infos: r.infos,
+        },
+    )
+}
+
+/// Cancels the query when the handler future is dropped (client gone, server stopping).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs `f` on the blocking pool with a token that is cancelled if this future is dropped.
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce(CancelToken) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let token = CancelToken::new();
+    let _guard = CancelOnDrop(token.clone());
+    tokio::task::spawn_blocking(move || f(token))
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+}
+
+fn json_response(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Truncates vector/matrix results to `limit` series with upstream's warning.
+fn apply_limit(value: &mut Value, limit: usize, ann: &mut Annotations) {
+    if limit == 0 {
+        return;
+    }
+    let truncated = match value {
+        Value::Vector(v) if v.len() > limit => {
+            v.truncate(limit);
+            true
+        }
+        Value::Matrix(m) if m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    };
+    if truncated {
+        ann.warnings.push("results truncated due to limit".into());
+    }
+}
+
+fn parse_query_param(p: &Params) -> Result<Expr, ApiError> {
+    let text = p.get("query").unwrap_or("");
+    parse_expr(text).map_err(|e| invalid_param("query", e))
+}
+
+async fn query(
+    State(s): State<WebState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    match query_inner(&s, p).await {
+        Ok(body) => json_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
+    let backend = backend(s)?;
+    let limit = limit_param(&p)?;
+    let opts = query_options(backend.as_ref(), &p)?;
+    let t = time_param(&p, "time", now_ms())?;
+    let expr = parse_query_param(&p)?;
+    run_blocking(move |cancel| {
+        let engine = crate::promql::engine::Engine::new(opts);
+        let storage = backend.queryable();
+        let (mut value, mut ann) = split_result(
+            engine
+                .instant_query_with_cancel(storage.as_ref(), &expr, t, &cancel)
+                .map_err(eval_error)?,
+        );
+        apply_limit(&mut value, limit, &mut ann);
+        let mut data = String::new();
+        json::write_query_data(&mut data, &value);
+        Ok(json::success_envelope(&data, &ann))
+    })
+    .await
+}
+
+async fn query_range(
+    State(s): State<WebState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    match query_range_inner(&s, p).await {
+        Ok(body) => json_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Parses and checks `start`, `end` and `step` as upstream `queryRange` does, in its order.
+pub fn range_params(start: &str, end: &str, step: &str) -> Result<(i64, i64, i64), ApiError> {
+    let start = parse_time(start).map_err(|e| invalid_param("start", e))?;
+    let end = parse_time(end).map_err(|e| invalid_param("end", e))?;
+    if end < start {
+        return Err(invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step = parse_duration_param(step).map_err(|e| invalid_param("step", e))?;
+    if step <= 0 {
+        return Err(invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    // For safety, limit the number of returned points per timeseries.
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    Ok((start, end, step))
+}
+
+async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
+    let backend = backend(s)?;
+    let limit = limit_param(&p)?;
+    let (start, end, step) = range_params(
+        p.get("start").unwrap_or(""),
+        p.get("end").unwrap_or(""),
+        p.get("step").unwrap_or(""),
+    )?;
+    let opts = query_options(backend.as_ref(), &p)?;
+    let expr = parse_query_param(&p)?;
+    run_blocking(move |cancel| {
+        let engine = crate::promql::engine::Engine::new(opts);
+        let storage = backend.queryable();
+        let (mut value, mut ann) = split_result(
+            engine
+                .range_query_with_cancel(storage.as_ref(), &expr, start, end, step, &cancel)
+                .map_err(eval_error)?,
+        );
+        apply_limit(&mut value, limit, &mut ann);
+        let mut data = String::new();
+        json::write_query_data(&mut data, &value);
+        Ok(json::success_envelope(&data, &ann))
+    })
+    .await
+}
+
+/// Parses one `match[]` selector (upstream `parser.ParseMetricSelector`) into matchers,
+/// requiring one that does not match the empty string.
+pub fn parse_match(s: &str) -> Result<Vec<Matcher>, ApiError> {
+    // Upstream parses selectors without the expression parser's empty-matcher check and
+    // reports it afterwards in its own words.
+    let empty = || {
+        invalid_param(
+            "match[]",
+            "match[] must contain at least one non-empty matcher",
+        )
+    };
+    let e = parse_expr(s).map_err(|e| {
+        if e.message == "vector selector must contain at least one non-empty matcher" {
+            empty()
+        } else {
+            invalid_param("match[]", e)
+        }
+    })?;
+    let Expr::VectorSelector(vs) = e else {
+        return Err(invalid_param(
+            "match[]",
+            format!("1:1: parse error: expected a series selector, got {s:?}"),
+        ));
+    };
+    if vs.matchers.iter().all(|m| m.matches_empty()) {
+        return Err(empty());
+    }
+    Ok(vs.matchers)
+}
+
+fn parse_matches(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    p.all("match[]").into_iter().map(parse_match).collect()
+}
+
+fn storage_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorType::Internal, e.to_string())
+}
+
+/// Label sets of the series matching any of `sets` with a sample in `[start, end]`,
+/// sorted and deduplicated.
+pub fn select_series(
+    backend: &dyn QueryBackend,
+    sets: &[Vec<Matcher>],
+    start: i64,
+    end: i64,
+) -> Result<Vec<Labels>, ApiError> {
+    let querier = backend
+        .queryable()
+        .querier(start, end)
+        .map_err(storage_error)?;
+    let mut out: BTreeSet<Labels> = BTreeSet::new();
+    for set in sets {
+        for mut s in querier.select(set).map_err(storage_error)? {
+            if s.samples.next().is_some() {
+                out.insert(s.labels);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn truncate_with_warning<T>(v: &mut Vec<T>, limit: usize, ann: &mut Annotations) {
+    if limit > 0 && v.len() > limit {
+        v.truncate(limit);
+        ann.warnings.push("results truncated due to limit".into());
+    }
+}
+
+async fn series(
+    State(s): State<WebState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    let run = async {
+        let backend = backend(&s)?;
+        if p.all("match[]").is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let start = time_param(&p, "start", MIN_TIME)?;
+        let end = time_param(&p, "end", MAX_TIME)?;
+        let limit = limit_param(&p)?;
+        let sets = parse_matches(&p)?;
+        run_blocking(move |_| {
+            let mut found = select_series(backend.as_ref(), &sets, start, end)?;
+            let mut ann = Annotations::default();
+            truncate_with_warning(&mut found, limit, &mut ann);
+            let mut data = String::from("[");
+            for (i, l) in found.iter().enumerate() {
+                if i > 0 {
+                    data.push(',');
+                }
+                json::write_labels(&mut data, l);
+            }
+            data.push(']');
+            Ok(json::success_envelope(&data, &ann))
+        })
+        .await
+    };
+    match run.await {
+        Ok(body) => json_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Names (`name == None`) or values of one label over the series matching `sets` (all
+/// series when empty) in `[start, end]`, sorted.
+pub fn label_names_or_values(
+    backend: &dyn QueryBackend,
+    name: Option<&str>,
+    sets: &[Vec<Matcher>],
+    start: i64,
+    end: i64,
+) -> Result<Vec<String>, ApiError> {
+    let querier = backend
+        .queryable()
+        .querier(start, end)
+        .map_err(storage_error)?;
+    if sets.is_empty() {
+        return match name {
+            None => querier.label_names(&[]),
+            Some(n) => querier.label_values(n, &[]),
+        }
+        .map_err(storage_error);
+    }
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for set in sets {
+        let got = match name {
+            None => querier.label_names(set),
+            Some(n) => querier.label_values(n, set),
+        }
+        .map_err(storage_error)?;
+        out.extend(got);
+    }
+    Ok(out.into_iter().collect())
+}
+
+async fn names_or_values(
+    s: &WebState,
+    p: Params,
+    name: Option<String>,
+) -> Result<String, ApiError> {
+    let backend = backend(s)?;
+    if let Some(n) = &name {
+        if !is_valid_legacy_label_name(n) {
+            return Err(ApiError::bad_data(format!("invalid label name: \"{n}\"")));
+        }
+    }
+    let start = time_param(&p, "start", MIN_TIME)?;
+    let end = time_param(&p, "end", MAX_TIME)?;
+    let limit = limit_param(&p)?;
+    let sets = parse_matches(&p)?;
+    run_blocking(move |_| {
+        let mut items =
+            label_names_or_values(backend.as_ref(), name.as_deref(), &sets, start, end)?;
+        let mut ann = Annotations::default();
+        truncate_with_warning(&mut items, limit, &mut ann);
+        Ok(json::success_envelope(&json::string_array(&items), &ann))
+    })
+    .await
+}
+
+async fn labels(
+    State(s): State<WebState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    match names_or_values(&s, p, None).await {
+        Ok(body) => json_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn label_values(
+    State(s): State<WebState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &[]);
+    match names_or_values(&s, p, Some(name)).await {
+        Ok(body) => json_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `/api/v1/metadata`: promtui keeps no metric metadata (TYPE/HELP/UNIT) yet, so the
+/// answer is always the empty object, as Prometheus gives when it knows none.
+async fn metadata(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &[]);
+    if let Some(v) = p.non_empty("limit") {
+        if v.parse::<i64>().is_err() {
+            return ApiError::bad_data("limit must be a number").into_response();
+        }
+    }
+    json_response(json::success_envelope("{}", &Annotations::default()))
+}
+
+/// `/api/v1/query_exemplars`: the parameters are checked as upstream does, but promtui
+/// stores no exemplars yet, so the answer is always the empty list.
+async fn query_exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    let checked = time_param(&p, "start", MIN_TIME)
+        .and_then(|_| time_param(&p, "end", MAX_TIME))
+        .and_then(|_| {
+            parse_expr(p.get("query").unwrap_or("")).map_err(|e| ApiError::bad_data(e.to_string()))
+        });
+    match checked {
+        Ok(_) => json_response(json::success_envelope("[]", &Annotations::default())),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    match parse_query_param(&p) {
+        Ok(e) => {
+            let mut data = String::new();
+            json::write_str(&mut data, &prettify(&e));
+            json_response(json::success_envelope(&data, &Annotations::default()))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn parse_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let p = Params::new(q.as_deref(), &headers, &body);
+    match parse_query_param(&p) {
+        Ok(e) => {
+            let mut data = String::new();
+            super::ast_json::write_ast(&mut data, &e);
+            json_response(json::success_envelope(&data, &Annotations::default()))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_handler_future_cancels_the_query() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fut = run_blocking(move |token| {
+            let start = std::time::Instant::now();
+            while !token.is_cancelled() && start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let _ = tx.send(token.is_cancelled());
+            Ok(())
+        });
+        // The timeout drops the unfinished future, as hyper does when the client goes away.
+        let r = tokio::time::timeout(std::time::Duration::from_millis(50), fut).await;
+        assert!(r.is_err());
+        let cancelled =
+            tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(5)))
+                .await
+                .unwrap();
+        assert_eq!(cancelled, Ok(true));
+    }
+
+    #[test]
+    fn durations_accept_floats_and_prometheus_notation() {
+        assert_eq!(parse_duration_param("15"), Ok(15_000));
+        assert_eq!(parse_duration_param("0.5"), Ok(500));
+        assert_eq!(parse_duration_param("1m30s"), Ok(90_000));
+        assert_eq!(
+            parse_duration_param("0.5s"),
+            Err("cannot parse \"0.5s\" to a valid duration".into())
+        );
+        assert!(parse_duration_param("1e300")
+            .unwrap_err()
+            .contains("overflows"));
+    }
+
+    #[test]
+    fn range_params_errors_in_upstream_order() {
+        let msg = |r: Result<(i64, i64, i64), ApiError>| r.unwrap_err().message;
+        assert_eq!(
+            msg(range_params("10", "0", "1")),
+            "invalid parameter \"end\": end timestamp must not be before start time"
+        );
+        assert_eq!(
+            msg(range_params("0", "10", "0")),
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"
+        );
+        assert_eq!(
+            msg(range_params("0", "100000", "1")),
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+        );
+        assert_eq!(
+            msg(range_params("", "1", "1")),
+            "invalid parameter \"start\": cannot parse \"\" to a valid timestamp"
+        );
+        assert_eq!(
+            range_params("0", "11000", "1").unwrap(),
+            (0, 11_000_000, 1000)
+        );
+    }
+
+    #[test]
+    fn match_needs_a_non_empty_matcher() {
+        assert!(parse_match("up").is_ok());
+        assert_eq!(
+            parse_match("{a=~\".*\"}").unwrap_err().message,
+            "invalid parameter \"match[]\": match[] must contain at least one non-empty matcher"
+        );
+        assert_eq!(
+            parse_match("m{").unwrap_err().message,
+            "invalid parameter \"match[]\": 1:3: parse error: unexpected end of input inside braces"
+        );
+        assert!(parse_match("rate(x[5m])").is_err());
+    }
+}
