@@ -8,8 +8,13 @@
 //! Lock order (never taken the other way round): WAL → hash shard → series → symbols →
 //! ref shard → postings; symbols and postings are never held together for writing.
 //!
+//! Deletion ([`Head::deletion_stones`], [`Head::apply_stones`]) records deleted intervals
+//! per series; reads and block writing skip them (see `series`). As upstream `Head.Delete`,
+//! an interval is clamped to the series' samples at deletion time, so samples appended
+//! later after the series' newest sample stay visible.
+//!
 //! Mirrors Prometheus `tsdb/head.go` (`stripeSeries`, `seriesHashmap` with `conflicts`,
-//! `Head.truncateMemory`, `gc`) and `tsdb/head_append.go`.
+//! `Head.truncateMemory`, `gc`, `Head.Delete`) and `tsdb/head_append.go`.
 
 pub mod postings;
 pub mod querier;
@@ -26,8 +31,9 @@ use hashbrown::HashMap;
 use parking_lot::RwLock;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use crate::model::{Label, Labels};
+use crate::model::{Label, Labels, Matcher};
 use crate::storage::AppendError;
+use crate::tsdb::tombstones::{Interval, Stone};
 
 pub use postings::MemPostings;
 pub use querier::HeadQuerier;
@@ -681,6 +687,56 @@ impl Head {
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// The head part of deleting `[mint, maxt]` from the series matching `matchers`: one
+    /// stone per matching series that holds samples in the range, its interval clamped to
+    /// the series' oldest and newest sample (Prometheus `Head.Delete`). Nothing is applied;
+    /// the caller logs the stones to the WAL, then calls [`Head::apply_stones`].
+    pub fn deletion_stones(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Stone> {
+        if mint > maxt {
+            return Vec::new();
+        }
+        let refs = {
+            let syms = self.symbols.read();
+            let p = self.postings.read();
+            postings::postings_for_matchers(&p, &syms, matchers)
+        };
+        let mut out = Vec::new();
+        for r in refs {
+            let Some(s) = self.get_by_ref(r) else {
+                continue;
+            };
+            let Some((lo, hi)) = s.state.lock().time_range() else {
+                continue;
+            };
+            let (a, b) = (mint.max(lo), maxt.min(hi));
+            if a <= b {
+                out.push(Stone {
+                    sref: r,
+                    interval: Interval { mint: a, maxt: b },
+                });
+            }
+        }
+        out
+    }
+
+    /// Records deleted intervals on their series. Intervals ending before the oldest
+    /// appendable time are skipped (their samples are gone or persisted already). Returns
+    /// the number of stones whose series is not in the head.
+    pub fn apply_stones(&self, stones: &[Stone]) -> u64 {
+        let min_valid = self.min_valid_time();
+        let mut unknown = 0;
+        for st in stones {
+            if st.interval.maxt < min_valid {
+                continue;
+            }
+            match self.get_by_ref(st.sref) {
+                Some(s) => s.state.lock().add_deleted(st.interval),
+                None => unknown += 1,
+            }
+        }
+        unknown
     }
 
     /// Approximate heap bytes of the index structures (symbols and postings).

@@ -16,6 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::{ApplyAcc, Bounds, Head, MemSeries};
+use crate::tsdb::tombstones;
 use crate::tsdb::wal::record::{self, RecordType, RefSample};
 use crate::tsdb::wal::{self, ReplayOutcome, ReplayProgress, WalError};
 
@@ -39,9 +40,11 @@ pub struct ReplayStats {
     pub unknown_refs: u64,
     /// Series records whose labels already existed under another ref.
     pub ref_aliases: u64,
-    /// Bodies of the Tombstones records, in log order, for the tombstones code to apply
-    /// (the head does not interpret them).
-    pub tombstones: Vec<Vec<u8>>,
+    /// Deleted intervals (stones) read from Tombstones records and applied to the head.
+    pub tombstones: u64,
+    /// Stones whose series is not in the head (garbage-collected before the checkpoint
+    /// that kept the record); skipped.
+    pub unknown_tombstone_refs: u64,
 }
 
 struct Worker {
@@ -198,7 +201,18 @@ pub fn replay_wal(
                         Ok(())
                     }
                     RecordType::Tombstones => {
-                        stats.tombstones.push(body.to_vec());
+                        // Deletions are read-time filters on their series, so applying them
+                        // now, before later samples of the same series reach the workers,
+                        // gives the same head as applying them in log order.
+                        let mut stones =
+                            tombstones::decode_wal_stones(body).map_err(|e| e.to_string())?;
+                        for st in &mut stones {
+                            if let Some(&canonical) = aliases.get(&st.sref) {
+                                st.sref = canonical;
+                            }
+                        }
+                        stats.tombstones += stones.len() as u64;
+                        stats.unknown_tombstone_refs += head.apply_stones(&stones);
                         Ok(())
                     }
                 }
