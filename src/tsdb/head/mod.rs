@@ -839,6 +839,72 @@ mod tests {
     }
 
     #[test]
+    fn deletion_stones_are_clamped_to_each_series_samples() {
+        let h = Head::new(HeadOptions::default());
+        let (a, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "a")]), false);
+        let (b, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "b")]), false);
+        let (_empty, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "c")]), false);
+        for t in 10..20 {
+            h.append_direct(&a, t * 100, 1.0, false).unwrap();
+        }
+        for t in 30..40 {
+            h.append_direct(&b, t * 100, 1.0, false).unwrap();
+        }
+        let m = [Matcher::equal("__name__", "m")];
+        let stones = h.deletion_stones(&m, i64::MIN, 3500);
+        assert_eq!(
+            stones,
+            vec![
+                Stone {
+                    sref: a.sref,
+                    interval: Interval {
+                        mint: 1000,
+                        maxt: 1900
+                    }
+                },
+                Stone {
+                    sref: b.sref,
+                    interval: Interval {
+                        mint: 3000,
+                        maxt: 3500
+                    }
+                },
+            ],
+            "clamped; the series without samples gets none"
+        );
+        assert!(
+            h.deletion_stones(&m, 2000, 2900).is_empty(),
+            "no sample there"
+        );
+        assert!(h.deletion_stones(&m, 5, 1).is_empty());
+        let unknown = Stone {
+            sref: 999,
+            interval: Interval { mint: 0, maxt: 1 },
+        };
+        let mut all = stones.clone();
+        all.push(unknown);
+        assert_eq!(h.apply_stones(&all), 1, "unknown ref counted");
+        assert_eq!(
+            b.state.lock().deleted(),
+            &[Interval {
+                mint: 3000,
+                maxt: 3500
+            }]
+        );
+        // Intervals wholly below the oldest appendable time are skipped.
+        h.set_min_valid_time(10_000);
+        let (c, _) = h.get_or_create(&l(&[("i", "late")]), false);
+        h.apply_stones(&[Stone {
+            sref: c.sref,
+            interval: Interval {
+                mint: 0,
+                maxt: 9_999,
+            },
+        }]);
+        assert!(c.state.lock().deleted().is_empty());
+    }
+
+    #[test]
     fn truncate_gcs_empty_series_but_not_pending_ones() {
         let h = Head::new(HeadOptions::default());
         let a = l(&[("a", "1")]);

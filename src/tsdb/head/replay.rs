@@ -248,6 +248,58 @@ mod tests {
     use crate::tsdb::wal::{Wal, WalOptions};
 
     #[test]
+    fn tombstones_follow_ref_aliases_and_count_unknown_refs() {
+        use crate::tsdb::tombstones::{encode_wal_stones, Interval, Stone};
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let mut out = Vec::new();
+        record::encode_series(&mut out, [(1, &a)]);
+        let samples: Vec<RefSample> = (0..10)
+            .map(|t| RefSample {
+                sref: 1,
+                t: t * 10,
+                v: 1.0,
+            })
+            .collect();
+        record::encode_samples(&mut out, &samples);
+        // Ref 7 re-announces `a`; a deletion logged under 7 applies to series 1.
+        record::encode_series(&mut out, [(7, &a)]);
+        let stone = |sref, mint, maxt| Stone {
+            sref,
+            interval: Interval { mint, maxt },
+        };
+        record::encode_tombstones(
+            &mut out,
+            &encode_wal_stones(&[stone(7, 20, 40), stone(99, 0, 1)]),
+        );
+        wal.log(&out).unwrap();
+        drop(wal);
+        for workers in [0, 2] {
+            let head = Head::new(HeadOptions::default());
+            let (_, st) = replay_wal(&head, d.path(), workers, &mut |_| {}).unwrap();
+            assert_eq!((st.tombstones, st.unknown_tombstone_refs), (2, 1));
+            let s1 = head.get_by_ref(1).unwrap();
+            let snap = s1.state.lock().snapshot(i64::MIN, i64::MAX).unwrap();
+            let mut it = snap.into_iter(i64::MIN, i64::MAX);
+            let ts: Vec<i64> = std::iter::from_fn(|| crate::storage::SampleIterator::next(&mut it))
+                .map(|s| s.t)
+                .collect();
+            assert_eq!(ts, vec![0, 10, 50, 60, 70, 80, 90]);
+        }
+        // A corrupt body is reported as WAL corruption, not a panic.
+        let d2 = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d2.path(), WalOptions::default()).unwrap();
+        let mut bad = Vec::new();
+        record::encode_tombstones(&mut bad, &[5]);
+        wal.log(&bad).unwrap();
+        drop(wal);
+        let head = Head::new(HeadOptions::default());
+        let err = replay_wal(&head, d2.path(), 0, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("tombstones record body"), "{err}");
+    }
+
+    #[test]
     fn parallel_replay_equals_sequential_and_handles_aliases_and_unknown_refs() {
         let d = tempfile::tempdir().unwrap();
         let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
