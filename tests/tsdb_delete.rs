@@ -365,3 +365,47 @@ fn clean_tombstones_drops_a_block_left_empty() {
     let gone = |_: usize, t: i64| (3 * HOUR..4 * HOUR).contains(&t);
     assert_eq!(dump(&db), model(5 * HOUR, gone));
 }
+
+#[test]
+fn deletes_racing_appends_and_background_compaction_lose_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path(), opts()).unwrap();
+    let committed = AtomicI64::new(i64::MIN);
+    let done = AtomicBool::new(false);
+    let until = 10 * HOUR;
+    let mut deleted_until = i64::MIN;
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut t = 0;
+            while t < until {
+                let mut app = db.appender();
+                for i in 0..SERIES {
+                    app.append(&lbl(i), t, value(i, t)).unwrap();
+                }
+                app.commit().unwrap();
+                committed.store(t, Ordering::Release);
+                t += MIN;
+            }
+            done.store(true, Ordering::Release);
+        });
+        // Every sample up to the watermark was committed before the delete starts, so
+        // it must be hidden whether it is in the head, being persisted, or in a block.
+        while !done.load(Ordering::Acquire) {
+            let w = committed.load(Ordering::Acquire);
+            if w > deleted_until {
+                db.delete(&[Matcher::equal("i", "1")], i64::MIN, w).unwrap();
+                deleted_until = w;
+            }
+            std::thread::yield_now();
+        }
+    });
+    db.compact_head().unwrap();
+    assert!(db.stats().blocks >= 2, "{:?}", db.stats());
+    assert!(deleted_until > 0);
+    let gone = |i: usize, t: i64| i == 1 && t <= deleted_until;
+    assert_eq!(dump(&db), model(until, gone));
+    db.close().unwrap();
+    let db = Db::open(d.path(), opts()).unwrap();
+    assert_eq!(dump(&db), model(until, gone), "after restart");
+}
