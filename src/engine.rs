@@ -406,11 +406,29 @@ impl TsdbAdmin for Adapter {
     }
 
     fn delete_series(&self, selectors: &[String], start: i64, end: i64) -> Result<(), ApiError> {
-        let _ = (selectors, start, end);
-        Err(ApiError::new(
-            web::api::ErrorType::Unavailable,
-            "series deletion is not available yet",
-        ))
+        // All selectors are checked before anything is deleted.
+        let mut parsed = Vec::with_capacity(selectors.len());
+        for sel in selectors {
+            let ms = crate::promql::parse_metric_selector(sel).map_err(|e| {
+                ApiError::bad_data(format!("invalid parameter \"match[]\": {sel:?}: {e}"))
+            })?;
+            parsed.push(ms);
+        }
+        for ms in &parsed {
+            self.0.db.delete(ms, start, end).map_err(|e| match e {
+                crate::tsdb::Error::InvalidMatchers { .. } => ApiError::bad_data(e.to_string()),
+                e => ApiError::internal(format!("deleting series: {e}")),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), ApiError> {
+        self.0
+            .db
+            .clean_tombstones()
+            .map(|_| ())
+            .map_err(|e| ApiError::internal(format!("cleaning tombstones: {e}")))
     }
 }
 

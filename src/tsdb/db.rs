@@ -23,8 +23,17 @@
 //! At open, unfinished block writes, half-deleted blocks and compaction leftovers are
 //! removed before the blocks are opened.
 //!
+//! Deletion ([`Db::delete`]) writes tombstones into every overlapping block and, for the
+//! head, logs the deleted intervals (clamped to each series' samples, as upstream
+//! `Head.Delete`) as a WAL Tombstones record before applying them, all under the
+//! compaction lock so no head range moves into a block meanwhile. Replay (checkpoints keep
+//! Tombstones records) restores them; persisting the head leaves deleted samples out.
+//! [`Db::clean_tombstones`] rewrites blocks with tombstones so deleted data is gone from
+//! disk.
+//!
 //! Mirrors Prometheus `tsdb/db.go` (`Open`, directory lock, `Head` truncation with WAL
-//! checkpoint) and `tsdb/head_append.go` (`headAppender.Commit`).
+//! checkpoint, `DB.Delete`, `DB.CleanTombstones`) and `tsdb/head_append.go`
+//! (`headAppender.Commit`).
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -44,6 +53,7 @@ use super::head::{
 };
 use super::querier::MergeQuerier;
 use super::retention::{self, Retention};
+use super::tombstones::{self, Stone};
 use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
@@ -116,6 +126,8 @@ pub enum Error {
         #[source]
         source: CompactError,
     },
+    #[error("invalid matchers for deletion: {reason}")]
+    InvalidMatchers { reason: String },
     #[error("block {block}: {source}")]
     Block {
         block: String,
@@ -137,6 +149,15 @@ pub trait BlockSource: Send + Sync {
     fn max_time(&self) -> i64;
     /// A querier over `[mint, maxt]` (inclusive).
     fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError>;
+    /// Durably marks the samples of series matching `matchers` in `[mint, maxt]`
+    /// (inclusive) as deleted, so that queriers created afterwards skip them. Returns the
+    /// number of series affected.
+    fn delete(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> std::result::Result<usize, BlockError>;
 }
 
 impl BlockSource for Block {
@@ -155,6 +176,25 @@ impl BlockSource for Block {
             Err(e) => Err(QueryError::Storage(format!("block {}: {e}", self.id()))),
         }
     }
+    fn delete(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> std::result::Result<usize, BlockError> {
+        tombstones::delete(self, matchers, mint, maxt)
+    }
+}
+
+/// What a [`Db::delete`] marked as deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteStats {
+    /// Head series that got a deleted interval.
+    pub head_series: usize,
+    /// Blocks whose tombstones changed.
+    pub blocks: usize,
+    /// Series affected, summed over those blocks.
+    pub block_series: usize,
 }
 
 /// A snapshot of the database's self-metrics.
@@ -214,8 +254,6 @@ struct Inner {
     /// block) must not see the head lose the block's samples (Prometheus' "pending
     /// readers" wait in head truncation).
     isolation: Arc<RwLock<()>>,
-    /// Tombstones records read by the replay, until taken by the tombstones code.
-    replayed_tombstones: Mutex<Vec<Vec<u8>>>,
     /// Wakes the background compaction thread (capacity 1: triggers coalesce).
     compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     /// The background compaction thread, joined by [`Db::close`].
@@ -418,6 +456,8 @@ impl Db {
             records = outcome.records,
             bytes = outcome.bytes,
             series = head.num_series(),
+            tombstones = replayed.tombstones,
+            unknown_tombstone_refs = replayed.unknown_tombstone_refs,
             duration_ms = took.as_millis() as u64,
             "WAL replay complete"
         );
@@ -445,7 +485,6 @@ impl Db {
                 isolation: Arc::new(RwLock::new(())),
                 compact_tx: Mutex::new(None),
                 compactor: Mutex::new(None),
-                replayed_tombstones: Mutex::new(replayed.tombstones),
                 _lock: lock,
             }),
         };
@@ -678,21 +717,100 @@ impl Db {
         Ok(stats)
     }
 
-    /// Writes a Tombstones record (body encoded by the tombstones code) to the WAL, so that
-    /// a deletion in the head survives a restart. Replay hands the bodies back through
-    /// [`Db::take_replayed_tombstones`]; checkpoints keep them.
-    pub fn log_tombstones(&self, body: &[u8]) -> Result<()> {
+    /// Writes a Tombstones record for `stones` (body: `tombstones::encode_wal_stones`) to
+    /// the WAL, so that a deletion in the head survives a restart; replay applies it to the
+    /// head again and checkpoints keep it.
+    pub fn log_tombstones(&self, stones: &[Stone]) -> Result<()> {
+        let body = tombstones::encode_wal_stones(stones);
         let mut buf = Vec::with_capacity(body.len() + 16);
-        record::encode_tombstones(&mut buf, body);
+        record::encode_tombstones(&mut buf, &body);
         let _g = self.inner.commit_lock.lock();
         self.inner.wal.log(&buf)?;
         Ok(())
     }
 
-    /// The Tombstones record bodies found by the WAL replay at open, in log order (empty
-    /// on the second call).
-    pub fn take_replayed_tombstones(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut *self.inner.replayed_tombstones.lock())
+    /// Deletes the samples of series matching `matchers` in `[mint, maxt]` (inclusive) from
+    /// every later querier, durably (Prometheus `DB.Delete`): blocks overlapping the range
+    /// get tombstones, the head gets deleted intervals logged to the WAL first. Head
+    /// intervals are clamped to each series' samples at this moment, so samples appended
+    /// afterwards beyond a series' newest one are visible again, as upstream. At least one
+    /// matcher must not match the empty string.
+    pub fn delete(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<DeleteStats> {
+        check_matchers(matchers).map_err(|e| Error::InvalidMatchers {
+            reason: e.to_string(),
+        })?;
+        let mut stats = DeleteStats::default();
+        if mint > maxt {
+            return Ok(stats);
+        }
+        // No head range is persisted, no block compacted or replaced meanwhile: a
+        // compaction reading tombstones before this delete wrote them would lose them.
+        let _c = self.inner.compact_lock.lock();
+        let blocks: Vec<Arc<dyn BlockSource>> = self
+            .inner
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.min_time() <= maxt && mint < b.max_time())
+            .cloned()
+            .collect();
+        for b in blocks {
+            let n = b
+                .delete(matchers, mint, maxt)
+                .map_err(|source| Error::Block {
+                    block: b.id(),
+                    source,
+                })?;
+            if n > 0 {
+                stats.blocks += 1;
+                stats.block_series += n;
+            }
+        }
+        let head = &self.inner.head;
+        let stones = head.deletion_stones(matchers, mint, maxt);
+        if !stones.is_empty() {
+            self.log_tombstones(&stones)?;
+            head.apply_stones(&stones);
+            stats.head_series = stones.len();
+        }
+        tracing::info!(
+            matchers = %matchers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            mint,
+            maxt,
+            head_series = stats.head_series,
+            blocks = stats.blocks,
+            block_series = stats.block_series,
+            "series deleted"
+        );
+        Ok(stats)
+    }
+
+    /// Rewrites every block that has tombstones without the deleted samples and swaps
+    /// the block list (Prometheus `DB.CleanTombstones`). Returns each rewritten block's
+    /// old ULID with its replacement (`None` when nothing was left). Queriers created
+    /// before keep reading the old blocks: their index is in memory and their chunk files
+    /// stay open after the directories are removed.
+    pub fn clean_tombstones(&self) -> Result<Vec<(block::Ulid, Option<BlockMeta>)>> {
+        let _c = self.inner.compact_lock.lock();
+        let dir = &self.inner.dir;
+        let cleaned = compact::clean_tombstones(dir).map_err(|source| Error::Compact {
+            dir: dir.clone(),
+            source,
+        })?;
+        if !cleaned.is_empty() {
+            let blocks = block::open_blocks(dir).map_err(|source| Error::Block {
+                block: dir.display().to_string(),
+                source,
+            })?;
+            self.set_blocks(
+                blocks
+                    .into_iter()
+                    .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
+                    .collect(),
+            );
+            tracing::info!(blocks = cleaned.len(), "tombstones cleaned");
+        }
+        Ok(cleaned)
     }
 
     /// A querier over head and blocks for `[mint, maxt]`. While it lives, the head keeps
@@ -1096,23 +1214,40 @@ mod tests {
     }
 
     #[test]
-    fn tombstone_records_survive_restart_and_checkpoint() {
+    fn head_deletion_survives_restart_and_checkpoint() {
         let d = tempfile::tempdir().unwrap();
+        let a = l(&[("__name__", "m"), ("i", "a")]);
+        let b = l(&[("__name__", "m"), ("i", "b")]);
         {
             let db = Db::open(d.path(), Options::default()).unwrap();
-            db.log_tombstones(b"first").unwrap();
             let mut app = db.appender();
-            app.append(&l(&[("a", "1")]), 1000, 1.0).unwrap();
+            for t in 0..10 {
+                app.append(&a, t * 1000, t as f64).unwrap();
+                app.append(&b, t * 1000, t as f64).unwrap();
+            }
             app.commit().unwrap();
+            let st = db.delete(&[Matcher::equal("i", "a")], 2000, 4000).unwrap();
+            assert_eq!(st.head_series, 1);
             db.truncate_head(0).unwrap();
-            db.log_tombstones(b"second").unwrap();
+            db.delete(&[Matcher::equal("i", "b")], 8000, i64::MAX)
+                .unwrap();
+            // Appended after the delete, past the series' newest sample: visible.
+            let mut app = db.appender();
+            app.append(&b, 20_000, 1.0).unwrap();
+            app.commit().unwrap();
         }
         let db = Db::open(d.path(), Options::default()).unwrap();
+        let got = read(&db, Matcher::equal("__name__", "m"));
+        let ts = |i: usize| got[i].1.iter().map(|s| s.t).collect::<Vec<_>>();
+        assert_eq!(ts(0), vec![0, 1000, 5000, 6000, 7000, 8000, 9000]);
         assert_eq!(
-            db.take_replayed_tombstones(),
-            vec![b"first".to_vec(), b"second".to_vec()]
+            ts(1),
+            vec![0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 20_000]
         );
-        assert!(db.take_replayed_tombstones().is_empty());
+        assert!(matches!(
+            db.delete(&[Matcher::equal("i", "")], 0, 1),
+            Err(Error::InvalidMatchers { .. })
+        ));
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! Tombstones: per-block records of deleted time intervals per series, written to the
-//! block's `tombstones` file. Queriers hide the deleted samples; compaction drops them for
-//! good (so a "clean tombstones" is a compaction of one block). Format:
-//! docs/format/tombstones.md. Mirrors Prometheus `tsdb/tombstones`.
+//! Tombstones: records of deleted time intervals per series.
+//!
+//! For blocks they are written to the block's `tombstones` file ([`Tombstones`],
+//! [`delete`]); queriers hide the deleted samples and compaction drops them for good (so a
+//! "clean tombstones" is a compaction of one block). For the head they are kept per series
+//! and logged to the WAL as Tombstones records whose body ([`encode_wal_stones`],
+//! [`decode_wal_stones`]) is defined here. Formats: docs/format/tombstones.md. Mirrors
+//! Prometheus `tsdb/tombstones` and the tombstones part of `tsdb/record`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,6 +30,7 @@ pub struct Interval {
 }
 
 impl Interval {
+    /// True when `t` lies inside the interval (both ends inclusive).
     pub fn contains(&self, t: i64) -> bool {
         self.mint <= t && t <= self.maxt
     }
@@ -48,17 +53,7 @@ impl Tombstones {
         if iv.mint > iv.maxt {
             return;
         }
-        let list = self.map.entry(r).or_default();
-        list.push(iv);
-        list.sort();
-        let mut merged: Vec<Interval> = Vec::with_capacity(list.len());
-        for iv in list.drain(..) {
-            match merged.last_mut() {
-                Some(l) if iv.mint <= l.maxt.saturating_add(1) => l.maxt = l.maxt.max(iv.maxt),
-                _ => merged.push(iv),
-            }
-        }
-        *list = merged;
+        add_interval(self.map.entry(r).or_default(), iv);
     }
 
     /// The deleted intervals of series `r` (empty when none).
@@ -181,6 +176,94 @@ impl Tombstones {
     }
 }
 
+/// One head deletion as logged to the WAL: series ref and the deleted interval (a
+/// Prometheus `tombstones.Stone` with one interval).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stone {
+    pub sref: u64,
+    pub interval: Interval,
+}
+
+/// Why a WAL Tombstones record body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tombstones record body at byte {offset}: {reason}")]
+pub struct StoneDecodeError {
+    pub offset: u64,
+    pub reason: &'static str,
+}
+
+/// Encodes the body of a WAL Tombstones record (docs/format/tombstones.md, "WAL
+/// record body"): `count <uvarint>`, then per stone `ref <uvarint>`, `mint <varint>`,
+/// `maxt - mint <uvarint>`.
+pub fn encode_wal_stones(stones: &[Stone]) -> Vec<u8> {
+    let mut e = Encbuf::default();
+    e.put_uvarint(stones.len() as u64);
+    for st in stones {
+        e.put_uvarint(st.sref);
+        e.put_varint(st.interval.mint);
+        e.put_uvarint(st.interval.maxt.wrapping_sub(st.interval.mint) as u64);
+    }
+    e.b
+}
+
+/// Decodes a body written by [`encode_wal_stones`]. Never panics on any input.
+pub fn decode_wal_stones(body: &[u8]) -> Result<Vec<Stone>, StoneDecodeError> {
+    let ce = |e: super::block::encoding::DecodeError| StoneDecodeError {
+        offset: e.offset,
+        reason: e.reason,
+    };
+    let mut d = Decbuf::new(body, 0);
+    let n = d.count(3).map_err(ce)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = d.offset();
+        let sref = d.uvarint().map_err(ce)?;
+        let mint = d.varint().map_err(ce)?;
+        let span = d.uvarint().map_err(ce)?;
+        let maxt = mint.wrapping_add(span as i64);
+        if maxt < mint {
+            return Err(StoneDecodeError {
+                offset: at,
+                reason: "interval overflows",
+            });
+        }
+        out.push(Stone {
+            sref,
+            interval: Interval { mint, maxt },
+        });
+    }
+    if d.remaining() != 0 {
+        return Err(StoneDecodeError {
+            offset: d.offset(),
+            reason: "trailing bytes after tombstones",
+        });
+    }
+    Ok(out)
+}
+
+/// Adds `iv` to a sorted, merged interval list, keeping it sorted and merged (shared by
+/// [`Tombstones::add`] and the head's per-series deletions).
+pub fn add_interval(list: &mut Vec<Interval>, iv: Interval) {
+    if iv.mint > iv.maxt {
+        return;
+    }
+    list.push(iv);
+    list.sort();
+    let mut merged: Vec<Interval> = Vec::with_capacity(list.len());
+    for iv in list.drain(..) {
+        match merged.last_mut() {
+            Some(l) if iv.mint <= l.maxt.saturating_add(1) => l.maxt = l.maxt.max(iv.maxt),
+            _ => merged.push(iv),
+        }
+    }
+    *list = merged;
+}
+
+/// True when the sorted, merged `ivs` cover all of `[mint, maxt]`.
+pub fn covers(ivs: &[Interval], mint: i64, maxt: i64) -> bool {
+    ivs.iter().any(|iv| iv.mint <= mint && maxt <= iv.maxt)
+}
+
 /// Marks samples of series matching `matchers` in `[mint, maxt]` (inclusive) as deleted
 /// in `block`: updates the tombstones file and `meta.json`'s tombstone count. Queriers
 /// created afterwards no longer see them. Returns how many series were affected.
@@ -237,6 +320,55 @@ mod tests {
         assert!(!t.is_deleted(3, 9));
         assert!(!t.is_deleted(4, 10));
         assert_eq!(t.num_intervals(), 2);
+    }
+
+    #[test]
+    fn wal_stones_round_trip_and_never_panic() {
+        let stones = vec![
+            Stone {
+                sref: 1,
+                interval: Interval { mint: -5, maxt: 5 },
+            },
+            Stone {
+                sref: u64::MAX,
+                interval: Interval {
+                    mint: i64::MIN,
+                    maxt: i64::MAX,
+                },
+            },
+        ];
+        let b = encode_wal_stones(&stones);
+        assert_eq!(decode_wal_stones(&b).unwrap(), stones);
+        assert_eq!(decode_wal_stones(&encode_wal_stones(&[])).unwrap(), vec![]);
+        for cut in 0..b.len() {
+            assert!(decode_wal_stones(&b[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(
+            decode_wal_stones(&long).unwrap_err().reason,
+            "trailing bytes after tombstones"
+        );
+        // Every single-byte corruption either decodes to something or is an error.
+        for i in 0..b.len() {
+            for bit in 0..8 {
+                let mut f = b.clone();
+                f[i] ^= 1 << bit;
+                let _ = decode_wal_stones(&f);
+            }
+        }
+    }
+
+    #[test]
+    fn covers_needs_one_interval_spanning_the_range() {
+        let ivs = [
+            Interval { mint: 0, maxt: 10 },
+            Interval { mint: 20, maxt: 30 },
+        ];
+        assert!(covers(&ivs, 0, 10));
+        assert!(covers(&ivs, 22, 25));
+        assert!(!covers(&ivs, 5, 21));
+        assert!(!covers(&[], 0, 0));
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub trait TsdbAdmin: Send + Sync {
     fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError>;
     /// Deletes series matching any of `selectors` in `[start, end]` (milliseconds).
     fn delete_series(&self, selectors: &[String], start: i64, end: i64) -> Result<(), ApiError>;
+    /// Removes deleted data from disk (`/api/v1/admin/tsdb/clean_tombstones`). Stores
+    /// without persisted blocks have nothing to clean, hence the default.
+    fn clean_tombstones(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// The running configuration and its reload.

@@ -1,5 +1,6 @@
 //! Lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`), `/metrics`, `/api/v1/status/*`,
-//! `/api/v1/targets` and `/api/v1/admin/tsdb/delete_series`.
+//! `/api/v1/targets` and the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
+//! `/api/v1/admin/tsdb/clean_tombstones`, as upstream `web/api/v1/api.go`).
 
 use std::sync::atomic::Ordering;
 
@@ -30,6 +31,10 @@ pub(super) fn routes() -> Router<WebState> {
         .route(
             "/api/v1/admin/tsdb/delete_series",
             post(delete_series).put(delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(clean_tombstones).put(clean_tombstones),
         )
 }
 
@@ -245,9 +250,27 @@ async fn delete_series(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
-    match s.tsdb.delete_series(&selectors, start, end) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
+    // Deletion writes and fsyncs files: off the async workers.
+    let tsdb = s.tsdb.clone();
+    admin_result(
+        tokio::task::spawn_blocking(move || tsdb.delete_series(&selectors, start, end)).await,
+    )
+}
+
+async fn clean_tombstones(State(s): State<WebState>) -> Response {
+    if !s.enable_admin_api {
+        return ApiError::new(ErrorType::Unavailable, "admin APIs disabled").into_response();
+    }
+    let tsdb = s.tsdb.clone();
+    admin_result(tokio::task::spawn_blocking(move || tsdb.clean_tombstones()).await)
+}
+
+/// 204 on success, the API error otherwise.
+fn admin_result(r: Result<Result<(), ApiError>, tokio::task::JoinError>) -> Response {
+    match r {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("admin task failed: {e}")).into_response(),
     }
 }
 
@@ -268,6 +291,7 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         deleted: Mutex<Vec<(Vec<String>, i64, i64)>>,
+        cleaned: Mutex<u32>,
         reload_ok: bool,
     }
 
@@ -306,6 +330,10 @@ mod tests {
         }
         fn delete_series(&self, sel: &[String], start: i64, end: i64) -> Result<(), ApiError> {
             self.deleted.lock().push((sel.to_vec(), start, end));
+            Ok(())
+        }
+        fn clean_tombstones(&self) -> Result<(), ApiError> {
+            *self.cleaned.lock() += 1;
             Ok(())
         }
     }
@@ -484,6 +512,29 @@ mod tests {
         let (code, body) = call(state(f.clone(), true, true), bad).await;
         assert_eq!(code, 400);
         assert!(body.contains(r#"invalid parameter \"start\""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn clean_tombstones_requires_admin() {
+        let f = Arc::new(Fake::default());
+        let req = |m: &str| {
+            Request::builder()
+                .method(m)
+                .uri("/api/v1/admin/tsdb/clean_tombstones")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (code, body) = call(state(f.clone(), true, false), req("POST")).await;
+        assert_eq!(code, 503);
+        assert!(body.contains("admin APIs disabled"), "{body}");
+        assert_eq!(*f.cleaned.lock(), 0);
+        for m in ["POST", "PUT"] {
+            let (code, body) = call(state(f.clone(), true, true), req(m)).await;
+            assert_eq!((code, body.as_str()), (204, ""));
+        }
+        assert_eq!(*f.cleaned.lock(), 2);
+        let (code, _) = call(state(f.clone(), true, true), req("GET")).await;
+        assert_eq!(code, 405);
     }
 
     #[tokio::test]

@@ -8,8 +8,13 @@
 //! Lock order (never taken the other way round): WAL → hash shard → series → symbols →
 //! ref shard → postings; symbols and postings are never held together for writing.
 //!
+//! Deletion ([`Head::deletion_stones`], [`Head::apply_stones`]) records deleted intervals
+//! per series; reads and block writing skip them (see `series`). As upstream `Head.Delete`,
+//! an interval is clamped to the series' samples at deletion time, so samples appended
+//! later after the series' newest sample stay visible.
+//!
 //! Mirrors Prometheus `tsdb/head.go` (`stripeSeries`, `seriesHashmap` with `conflicts`,
-//! `Head.truncateMemory`, `gc`) and `tsdb/head_append.go`.
+//! `Head.truncateMemory`, `gc`, `Head.Delete`) and `tsdb/head_append.go`.
 
 pub mod postings;
 pub mod querier;
@@ -26,8 +31,9 @@ use hashbrown::HashMap;
 use parking_lot::RwLock;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
-use crate::model::{Label, Labels};
+use crate::model::{Label, Labels, Matcher};
 use crate::storage::AppendError;
+use crate::tsdb::tombstones::{Interval, Stone};
 
 pub use postings::MemPostings;
 pub use querier::HeadQuerier;
@@ -683,6 +689,56 @@ impl Head {
         out
     }
 
+    /// The head part of deleting `[mint, maxt]` from the series matching `matchers`: one
+    /// stone per matching series that holds samples in the range, its interval clamped to
+    /// the series' oldest and newest sample (Prometheus `Head.Delete`). Nothing is applied;
+    /// the caller logs the stones to the WAL, then calls [`Head::apply_stones`].
+    pub fn deletion_stones(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Stone> {
+        if mint > maxt {
+            return Vec::new();
+        }
+        let refs = {
+            let syms = self.symbols.read();
+            let p = self.postings.read();
+            postings::postings_for_matchers(&p, &syms, matchers)
+        };
+        let mut out = Vec::new();
+        for r in refs {
+            let Some(s) = self.get_by_ref(r) else {
+                continue;
+            };
+            let Some((lo, hi)) = s.state.lock().time_range() else {
+                continue;
+            };
+            let (a, b) = (mint.max(lo), maxt.min(hi));
+            if a <= b {
+                out.push(Stone {
+                    sref: r,
+                    interval: Interval { mint: a, maxt: b },
+                });
+            }
+        }
+        out
+    }
+
+    /// Records deleted intervals on their series. Intervals ending before the oldest
+    /// appendable time are skipped (their samples are gone or persisted already). Returns
+    /// the number of stones whose series is not in the head.
+    pub fn apply_stones(&self, stones: &[Stone]) -> u64 {
+        let min_valid = self.min_valid_time();
+        let mut unknown = 0;
+        for st in stones {
+            if st.interval.maxt < min_valid {
+                continue;
+            }
+            match self.get_by_ref(st.sref) {
+                Some(s) => s.state.lock().add_deleted(st.interval),
+                None => unknown += 1,
+            }
+        }
+        unknown
+    }
+
     /// Approximate heap bytes of the index structures (symbols and postings).
     pub fn index_heap_bytes(&self) -> usize {
         self.symbols.read().heap_bytes() + self.postings.read().heap_bytes()
@@ -780,6 +836,72 @@ mod tests {
         assert_eq!(n, 120);
         assert!(out[0].1.iter().all(|c| c.max_time < 7_200_000));
         assert!(h.block_series(100_000_000, 107_200_000).is_empty());
+    }
+
+    #[test]
+    fn deletion_stones_are_clamped_to_each_series_samples() {
+        let h = Head::new(HeadOptions::default());
+        let (a, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "a")]), false);
+        let (b, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "b")]), false);
+        let (_empty, _) = h.get_or_create(&l(&[("__name__", "m"), ("i", "c")]), false);
+        for t in 10..20 {
+            h.append_direct(&a, t * 100, 1.0, false).unwrap();
+        }
+        for t in 30..40 {
+            h.append_direct(&b, t * 100, 1.0, false).unwrap();
+        }
+        let m = [Matcher::equal("__name__", "m")];
+        let stones = h.deletion_stones(&m, i64::MIN, 3500);
+        assert_eq!(
+            stones,
+            vec![
+                Stone {
+                    sref: a.sref,
+                    interval: Interval {
+                        mint: 1000,
+                        maxt: 1900
+                    }
+                },
+                Stone {
+                    sref: b.sref,
+                    interval: Interval {
+                        mint: 3000,
+                        maxt: 3500
+                    }
+                },
+            ],
+            "clamped; the series without samples gets none"
+        );
+        assert!(
+            h.deletion_stones(&m, 2000, 2900).is_empty(),
+            "no sample there"
+        );
+        assert!(h.deletion_stones(&m, 5, 1).is_empty());
+        let unknown = Stone {
+            sref: 999,
+            interval: Interval { mint: 0, maxt: 1 },
+        };
+        let mut all = stones.clone();
+        all.push(unknown);
+        assert_eq!(h.apply_stones(&all), 1, "unknown ref counted");
+        assert_eq!(
+            b.state.lock().deleted(),
+            &[Interval {
+                mint: 3000,
+                maxt: 3500
+            }]
+        );
+        // Intervals wholly below the oldest appendable time are skipped.
+        h.set_min_valid_time(10_000);
+        let (c, _) = h.get_or_create(&l(&[("i", "late")]), false);
+        h.apply_stones(&[Stone {
+            sref: c.sref,
+            interval: Interval {
+                mint: 0,
+                maxt: 9_999,
+            },
+        }]);
+        assert!(c.state.lock().deleted().is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::{ApplyAcc, Bounds, Head, MemSeries};
+use crate::tsdb::tombstones;
 use crate::tsdb::wal::record::{self, RecordType, RefSample};
 use crate::tsdb::wal::{self, ReplayOutcome, ReplayProgress, WalError};
 
@@ -39,9 +40,11 @@ pub struct ReplayStats {
     pub unknown_refs: u64,
     /// Series records whose labels already existed under another ref.
     pub ref_aliases: u64,
-    /// Bodies of the Tombstones records, in log order, for the tombstones code to apply
-    /// (the head does not interpret them).
-    pub tombstones: Vec<Vec<u8>>,
+    /// Deleted intervals (stones) read from Tombstones records and applied to the head.
+    pub tombstones: u64,
+    /// Stones whose series is not in the head (garbage-collected before the checkpoint
+    /// that kept the record); skipped.
+    pub unknown_tombstone_refs: u64,
 }
 
 struct Worker {
@@ -198,7 +201,18 @@ pub fn replay_wal(
                         Ok(())
                     }
                     RecordType::Tombstones => {
-                        stats.tombstones.push(body.to_vec());
+                        // Deletions are read-time filters on their series, so applying them
+                        // now, before later samples of the same series reach the workers,
+                        // gives the same head as applying them in log order.
+                        let mut stones =
+                            tombstones::decode_wal_stones(body).map_err(|e| e.to_string())?;
+                        for st in &mut stones {
+                            if let Some(&canonical) = aliases.get(&st.sref) {
+                                st.sref = canonical;
+                            }
+                        }
+                        stats.tombstones += stones.len() as u64;
+                        stats.unknown_tombstone_refs += head.apply_stones(&stones);
                         Ok(())
                     }
                 }
@@ -232,6 +246,58 @@ mod tests {
     use crate::model::Labels;
     use crate::tsdb::head::HeadOptions;
     use crate::tsdb::wal::{Wal, WalOptions};
+
+    #[test]
+    fn tombstones_follow_ref_aliases_and_count_unknown_refs() {
+        use crate::tsdb::tombstones::{encode_wal_stones, Interval, Stone};
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let mut out = Vec::new();
+        record::encode_series(&mut out, [(1, &a)]);
+        let samples: Vec<RefSample> = (0..10)
+            .map(|t| RefSample {
+                sref: 1,
+                t: t * 10,
+                v: 1.0,
+            })
+            .collect();
+        record::encode_samples(&mut out, &samples);
+        // Ref 7 re-announces `a`; a deletion logged under 7 applies to series 1.
+        record::encode_series(&mut out, [(7, &a)]);
+        let stone = |sref, mint, maxt| Stone {
+            sref,
+            interval: Interval { mint, maxt },
+        };
+        record::encode_tombstones(
+            &mut out,
+            &encode_wal_stones(&[stone(7, 20, 40), stone(99, 0, 1)]),
+        );
+        wal.log(&out).unwrap();
+        drop(wal);
+        for workers in [0, 2] {
+            let head = Head::new(HeadOptions::default());
+            let (_, st) = replay_wal(&head, d.path(), workers, &mut |_| {}).unwrap();
+            assert_eq!((st.tombstones, st.unknown_tombstone_refs), (2, 1));
+            let s1 = head.get_by_ref(1).unwrap();
+            let snap = s1.state.lock().snapshot(i64::MIN, i64::MAX).unwrap();
+            let mut it = snap.into_iter(i64::MIN, i64::MAX);
+            let ts: Vec<i64> = std::iter::from_fn(|| crate::storage::SampleIterator::next(&mut it))
+                .map(|s| s.t)
+                .collect();
+            assert_eq!(ts, vec![0, 10, 50, 60, 70, 80, 90]);
+        }
+        // A corrupt body is reported as WAL corruption, not a panic.
+        let d2 = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d2.path(), WalOptions::default()).unwrap();
+        let mut bad = Vec::new();
+        record::encode_tombstones(&mut bad, &[5]);
+        wal.log(&bad).unwrap();
+        drop(wal);
+        let head = Head::new(HeadOptions::default());
+        let err = replay_wal(&head, d2.path(), 0, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("tombstones record body"), "{err}");
+    }
 
     #[test]
     fn parallel_replay_equals_sequential_and_handles_aliases_and_unknown_refs() {

@@ -5,6 +5,10 @@
 //! Mirrors Prometheus `tsdb/head.go` `memSeries` and `tsdb/head_append.go` (`appendable`,
 //! `append`, chunk cutting): a chunk is cut after 120 samples or when a sample crosses the
 //! chunk range boundary, so chunks never straddle a block boundary.
+//!
+//! Deleted intervals (head tombstones, Prometheus `Head.tombstones`) are kept per series
+//! and applied when reading: snapshots drop chunks and out-of-order samples they cover
+//! and the iterator skips deleted samples, so queriers and block writing never see them.
 
 use std::sync::Arc;
 
@@ -14,6 +18,7 @@ use crate::model::Sample;
 use crate::storage::{AppendError, SampleIterator};
 use crate::tsdb::chunkenc::{Encoding, XorChunk, XorIterator};
 use crate::tsdb::chunks::ChunkMeta;
+use crate::tsdb::tombstones::{add_interval, covers, Interval};
 
 /// Samples a head chunk holds before a new one is cut (Prometheus' target).
 pub const SAMPLES_PER_CHUNK: usize = 120;
@@ -84,6 +89,9 @@ pub(crate) struct SeriesState {
     pub logged: bool,
     /// Set by garbage collection when the series left the head's maps.
     pub removed: bool,
+    /// Deleted intervals (sorted, merged); boxed like `ooo`, as most series have none.
+    #[allow(clippy::box_collection)]
+    pub deleted: Option<Box<Vec<Interval>>>,
 }
 
 fn chunk_end(min_t: i64, range: i64) -> i64 {
@@ -212,9 +220,47 @@ impl SeriesState {
             .map(|s| s.v.to_bits())
     }
 
-    /// Drops chunks and buffered samples entirely before `mint`. Returns the number of
-    /// chunks removed.
+    /// Oldest and newest stored sample time (deleted ones included), or `None` when the
+    /// series holds no sample.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        if let (Some(f), Some(l)) = (self.closed.first(), self.closed.last()) {
+            lo = lo.min(f.min_t);
+            hi = hi.max(l.max_t);
+        }
+        if let Some(c) = self.open.as_ref().filter(|c| c.num_samples() > 0) {
+            lo = lo.min(c.min_time());
+            hi = hi.max(c.max_time());
+        }
+        if let Some(buf) = &self.ooo {
+            if let (Some(f), Some(l)) = (buf.first(), buf.last()) {
+                lo = lo.min(f.t);
+                hi = hi.max(l.t);
+            }
+        }
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// Marks `iv` as deleted: later snapshots and block writes leave its samples out.
+    pub fn add_deleted(&mut self, iv: Interval) {
+        add_interval(self.deleted.get_or_insert_with(Default::default), iv);
+    }
+
+    /// The deleted intervals (empty when none).
+    pub fn deleted(&self) -> &[Interval] {
+        self.deleted.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Drops chunks and buffered samples entirely before `mint`, and deleted intervals
+    /// that end before it. Returns the number of chunks removed.
     pub fn truncate(&mut self, mint: i64) -> usize {
+        if let Some(d) = self.deleted.as_mut() {
+            d.retain(|iv| iv.maxt >= mint);
+            if d.is_empty() {
+                self.deleted = None;
+            }
+        }
         let before = self.num_chunks();
         self.closed.retain(|c| c.max_t >= mint);
         if self
@@ -246,17 +292,28 @@ impl SeriesState {
     }
 
     /// A copy of what a query over `[mint, maxt]` needs: shared closed chunks, a copy of the
-    /// open chunk and the buffered out-of-order samples in range. `None` when nothing is in
-    /// range.
+    /// open chunk and the buffered out-of-order samples in range, with the deleted
+    /// intervals overlapping it. Chunks and samples wholly deleted are left out. `None`
+    /// when nothing is in range.
     pub fn snapshot(&self, mint: i64, maxt: i64) -> Option<SeriesSnapshot> {
+        let deleted: Vec<Interval> = self
+            .deleted()
+            .iter()
+            .filter(|iv| iv.mint <= maxt && mint <= iv.maxt)
+            .copied()
+            .collect();
         let mut chunks: Vec<ClosedChunk> = self
             .closed
             .iter()
             .filter(|c| c.min_t <= maxt && mint <= c.max_t)
+            .filter(|c| !covers(&deleted, c.min_t.max(mint), c.max_t.min(maxt)))
             .cloned()
             .collect();
         if let Some(c) = self.open.as_ref().filter(|c| c.num_samples() > 0) {
-            if c.min_time() <= maxt && mint <= c.max_time() {
+            if c.min_time() <= maxt
+                && mint <= c.max_time()
+                && !covers(&deleted, c.min_time().max(mint), c.max_time().min(maxt))
+            {
                 chunks.push(ClosedChunk {
                     min_t: c.min_time(),
                     max_t: c.max_time(),
@@ -270,6 +327,7 @@ impl SeriesState {
             .map(|b| {
                 b.iter()
                     .filter(|s| s.t >= mint && s.t <= maxt)
+                    .filter(|s| !deleted.iter().any(|iv| iv.contains(s.t)))
                     .copied()
                     .collect()
             })
@@ -277,7 +335,11 @@ impl SeriesState {
         if chunks.is_empty() && ooo.is_empty() {
             return None;
         }
-        Some(SeriesSnapshot { chunks, ooo })
+        Some(SeriesSnapshot {
+            chunks,
+            ooo,
+            deleted,
+        })
     }
 
     /// The series' data in `[mint, maxt)` as chunks for a block. In-order chunks are shared
@@ -292,7 +354,7 @@ impl SeriesState {
             .chunks
             .iter()
             .all(|c| c.min_t >= mint && c.max_t <= last);
-        if snap.ooo.is_empty() && whole {
+        if snap.ooo.is_empty() && snap.deleted.is_empty() && whole {
             return snap
                 .chunks
                 .into_iter()
@@ -334,13 +396,16 @@ fn meta_of(c: &XorChunk) -> ChunkMeta {
 pub struct SeriesSnapshot {
     chunks: Vec<ClosedChunk>,
     ooo: Vec<Sample>,
+    /// Deleted intervals overlapping the snapshot's range.
+    deleted: Vec<Interval>,
 }
 
 impl SeriesSnapshot {
     /// Iterates the samples within `[mint, maxt]`, in-order chunks merged with out-of-order
-    /// samples (an in-order sample wins a timestamp tie).
+    /// samples (an in-order sample wins a timestamp tie), deleted samples skipped.
     pub fn into_iter(self, mint: i64, maxt: i64) -> HeadSeriesIterator {
         HeadSeriesIterator {
+            deleted: self.deleted,
             chunks: self.chunks,
             next_chunk: 0,
             cur: None,
@@ -355,6 +420,7 @@ impl SeriesSnapshot {
 
 /// Lazily decodes a head series' chunks for a query.
 pub struct HeadSeriesIterator {
+    deleted: Vec<Interval>,
     chunks: Vec<ClosedChunk>,
     next_chunk: usize,
     cur: Option<XorIterator<Arc<[u8]>>>,
@@ -391,8 +457,9 @@ impl HeadSeriesIterator {
     }
 }
 
-impl SampleIterator for HeadSeriesIterator {
-    fn next(&mut self) -> Option<Sample> {
+impl HeadSeriesIterator {
+    /// Next sample of the merged in-order and out-of-order streams, deleted ones included.
+    fn next_merged(&mut self) -> Option<Sample> {
         let a = self.next_in_order();
         let b = self.ooo.get(self.ooo_pos).copied();
         match (a, b) {
@@ -413,6 +480,17 @@ impl SampleIterator for HeadSeriesIterator {
                     }
                     Some(a)
                 }
+            }
+        }
+    }
+}
+
+impl SampleIterator for HeadSeriesIterator {
+    fn next(&mut self) -> Option<Sample> {
+        loop {
+            let s = self.next_merged()?;
+            if !self.deleted.iter().any(|iv| iv.contains(s.t)) {
+                return Some(s);
             }
         }
     }
@@ -549,6 +627,47 @@ mod tests {
         assert!(all(&st).iter().all(|s| s.t >= RANGE - 120 * 60_000));
         st.truncate(i64::MAX);
         assert!(st.is_empty());
+    }
+
+    #[test]
+    fn deleted_intervals_hide_samples_in_snapshots_and_block_chunks() {
+        let mut st = SeriesState::default();
+        for i in 0..300 {
+            put(&mut st, i * 10, i as f64, None).unwrap();
+        }
+        put(&mut st, 5, -1.0, Some(0)).unwrap();
+        assert_eq!(st.time_range(), Some((0, 2990)));
+        st.add_deleted(Interval { mint: 0, maxt: 5 });
+        st.add_deleted(Interval {
+            mint: 1000,
+            maxt: 1990,
+        });
+        let ts: Vec<i64> = all(&st).iter().map(|s| s.t).collect();
+        assert_eq!(ts.len(), 300 - 1 - 100);
+        assert_eq!(ts[0], 10, "0 and the out-of-order 5 are deleted");
+        assert!(ts.iter().all(|&t| !(1000..=1990).contains(&t)));
+        // Seeking into a deleted range lands after it.
+        let mut it = st.snapshot(0, 3000).unwrap().into_iter(0, 3000);
+        assert_eq!(it.seek(1500).map(|s| s.t), Some(2000));
+        // A range wholly deleted yields no snapshot; chunks wholly deleted are dropped.
+        assert!(st.snapshot(1000, 1990).is_none());
+        let n: usize = st
+            .block_chunks(0, 3000)
+            .iter()
+            .map(|c| c.iter().unwrap().count())
+            .sum();
+        assert_eq!(n, ts.len(), "block writing leaves deleted samples out");
+        // Truncation forgets intervals that end before the new minimum.
+        st.truncate(100);
+        assert_eq!(
+            st.deleted(),
+            &[Interval {
+                mint: 1000,
+                maxt: 1990
+            }]
+        );
+        st.truncate(i64::MAX);
+        assert!(st.deleted().is_empty() && st.time_range().is_none());
     }
 
     #[test]
