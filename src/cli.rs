@@ -92,7 +92,11 @@ pub struct ServeFlags {
 pub struct QueryFlags {
     /// The maximum lookback duration for retrieving metrics during expression evaluations
     /// and federation.
-    #[arg(long = "query.lookback-delta", default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long = "query.lookback-delta",
+        default_value = "5m",
+        value_name = "DURATION"
+    )]
     pub lookback_delta: String,
 
     /// Maximum time a query may take before being aborted.
@@ -100,7 +104,11 @@ pub struct QueryFlags {
     pub timeout: String,
 
     /// Maximum number of samples a single query can load into memory.
-    #[arg(long = "query.max-samples", default_value_t = 50_000_000, value_name = "N")]
+    #[arg(
+        long = "query.max-samples",
+        default_value_t = 50_000_000,
+        value_name = "N"
+    )]
     pub max_samples: usize,
 }
 

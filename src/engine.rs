@@ -356,7 +356,13 @@ impl QueryBackend for Adapter {
         self.0.opts.query.clone()
     }
     fn external_labels(&self) -> crate::model::Labels {
-        self.0.config.read().config.global.external_labels.to_labels()
+        self.0
+            .config
+            .read()
+            .config
+            .global
+            .external_labels
+            .to_labels()
     }
 }
 

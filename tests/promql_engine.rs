@@ -145,6 +145,17 @@ fn sample_limit_timeout_and_cancellation() {
         e.to_string(),
         "query processing would load too many samples into memory in query execution"
     );
+    // As upstream: an instant selector counts the points it returns, not the samples in
+    // its lookback window; a range selector counts the samples it holds.
+    let two = Engine::new(EngineOptions {
+        max_samples: 2,
+        ..EngineOptions::default()
+    });
+    assert!(two.instant_query(&storage(), "up", 600_000).is_ok());
+    assert!(two.instant_query(&storage(), "req_total", 600_000).is_err());
+    assert!(two
+        .instant_query(&storage(), "count_over_time(up[1m])", 600_000)
+        .is_err());
     let timed = Engine::new(EngineOptions {
         timeout: Duration::ZERO,
         ..EngineOptions::default()

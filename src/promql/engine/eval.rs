@@ -522,13 +522,16 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Reads the series of `matchers` with samples in `[mint, maxt]`.
+    /// Reads the series of `matchers` with samples in `[mint, maxt]`. With `count`, the
+    /// samples read count towards `--query.max-samples` (range selectors, whose windows are
+    /// held in memory, as upstream); instant selectors count only the points they output.
     fn select(
         &mut self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
         keep_stale: bool,
+        count: bool,
     ) -> Result<Vec<(Labels, Vec<FPoint>)>, EvalError> {
         let querier = self.q.querier(mint, maxt)?;
         let series = querier.select(matchers)?;
@@ -546,7 +549,9 @@ impl<'a> Evaluator<'a> {
                 }
                 cur = s.samples.next();
             }
-            self.add_samples(pts.len())?;
+            if count {
+                self.add_samples(pts.len())?;
+            }
             out.push((s.labels, pts));
         }
         Ok(out)
@@ -575,6 +580,7 @@ impl<'a> Evaluator<'a> {
             min_ref.saturating_sub(self.lookback),
             max_ref.saturating_add(after),
             true,
+            false,
         )?;
         let mut out = Vec::with_capacity(raw.len());
         for (metric, pts) in raw {
@@ -625,7 +631,13 @@ impl<'a> Evaluator<'a> {
         let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
             return Ok(Vec::new());
         };
-        let raw = self.select(matchers, min.saturating_sub(self.lookback), max, true)?;
+        let raw = self.select(
+            matchers,
+            min.saturating_sub(self.lookback),
+            max,
+            true,
+            false,
+        )?;
         let mut out = Vec::with_capacity(raw.len());
         for (metric, pts) in raw {
             let picks: Vec<Option<i64>> = refs
@@ -666,6 +678,7 @@ impl<'a> Evaluator<'a> {
             min_ref.saturating_sub(range + before),
             max_ref.saturating_add(after),
             false,
+            true,
         )?;
         Ok(RangeArg {
             series: raw
