@@ -35,6 +35,8 @@ use super::{check_duplicates, normalize_nan, NameSpan};
 pub struct OpenMetricsParser<'a> {
     cur: Cursor<'a>,
     done: bool,
+    /// The body ends the exposition, so it must end with `# EOF`.
+    last: bool,
     names: Vec<NameSpan>,
 }
 
@@ -44,8 +46,33 @@ impl<'a> OpenMetricsParser<'a> {
         OpenMetricsParser {
             cur: Cursor::new(body),
             done: false,
+            last: true,
             names: Vec::new(),
         }
+    }
+
+    /// A parser over one piece of a larger body that was cut right after a `\n`, so a
+    /// file can be parsed piece by piece in bounded memory. Lines are numbered from
+    /// `first_line`. Unless the piece is the `last`, its end ends the iteration without
+    /// an error (the `# EOF` is still to come); a `# EOF` ending a piece that is not the
+    /// last is yielded as [`Entry::Eof`], and the caller reports any data after it.
+    /// The grammar has no state across lines, so the entries are exactly those of the
+    /// whole body.
+    pub fn new_fragment(body: &'a [u8], first_line: usize, last: bool) -> Self {
+        let mut cur = Cursor::new(body);
+        cur.line = first_line;
+        OpenMetricsParser {
+            cur,
+            done: false,
+            last,
+            names: Vec::new(),
+        }
+    }
+
+    /// 1-based line number the parser is on: after a piece was parsed to its end, the
+    /// `first_line` of the next piece.
+    pub fn line(&self) -> usize {
+        self.cur.line
     }
 
     fn next_entry(&mut self) -> Result<Entry<'a>, ParseError> {
@@ -355,6 +382,10 @@ impl<'a> Iterator for OpenMetricsParser<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
+            return None;
+        }
+        if !self.last && self.cur.at_end() {
+            self.done = true;
             return None;
         }
         let r = self.next_entry();

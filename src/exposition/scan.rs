@@ -307,6 +307,12 @@ fn unescape(s: &str, quotes: bool) -> Cow<'_, str> {
 /// case with optional sign, `NaN` in any case without sign. Underscores, hex and `p`
 /// exponents are rejected; values beyond the f64 range are an error, not an infinity.
 pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
+    // Fast path for plain integers (counters, seconds timestamps): below 10^15 every
+    // such integer is exactly representable, so this is the value the full parse gives.
+    if (1..=15).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit) {
+        let n = raw.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+        return Ok(n as f64);
+    }
     if raw.iter().any(|&b| matches!(b, b'p' | b'P' | b'_')) {
         return Err("unsupported character in float");
     }
@@ -395,6 +401,10 @@ mod tests {
             ("1E-2", 0.01),
             ("007", 7.0),
             ("1e-400", 0.0),
+            ("0", 0.0),
+            ("999999999999999", 999_999_999_999_999.0),
+            ("1000000000000000", 1e15),
+            ("9007199254740993", 9_007_199_254_740_992.0),
         ] {
             assert_eq!(parse_go_float(s.as_bytes()), Ok(want), "{s}");
         }

@@ -189,10 +189,18 @@ impl Importer<'_> {
         id
     }
 
+    #[cfg(test)]
     fn append(&mut self, labels: Labels, t: i64, v: f64) {
         let id = self.series_id(labels);
         self.last_id = id;
-        let s = &mut self.series[id as usize];
+        self.append_id(id, t, v);
+    }
+
+    /// Appends a sample to the series `id` (from [`Importer::series_id`]).
+    fn append_id(&mut self, id: u32, t: i64, v: f64) {
+        let Some(s) = self.series.get_mut(id as usize) else {
+            return;
+        };
         if s.gen != u64::MAX || s.last_t != i64::MIN {
             if t == s.last_t && v.to_bits() == s.last_v {
                 self.report.duplicates += 1;
@@ -261,6 +269,15 @@ impl Importer<'_> {
         self.report.samples_imported += 1;
     }
 
+    fn snapshot(&self) -> ImportProgress {
+        ImportProgress {
+            samples_read: self.read,
+            series: self.series.len() as u64,
+            blocks_written: self.written.len() as u64,
+            buffered_bytes: self.buffered,
+        }
+    }
+
     /// Writes every buffered window as a block and clears the buffers.
     fn flush(&mut self) -> Result<(), BlockError> {
         let mut windows = std::mem::take(&mut self.windows);
@@ -319,69 +336,118 @@ pub fn import_samples_with<E: std::fmt::Display>(
     data_dir: &Path,
     opts: ImportOptions,
     samples: impl Iterator<Item = Result<(Labels, i64, f64), E>>,
-    mut progress: impl FnMut(ImportProgress),
+    progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, ImportError> {
-    if opts.block_duration <= 0 {
-        return Err(ImportError::InvalidBlockDuration(opts.block_duration));
-    }
-    std::fs::create_dir_all(data_dir).map_err(|source| BlockError::Io {
-        path: data_dir.to_path_buf(),
-        op: "create directory",
-        source,
-    })?;
-    let mut imp = Importer {
-        dir: data_dir,
-        opts,
-        ids: HashMap::default(),
-        collisions: HashMap::new(),
-        hash_buf: Vec::new(),
-        series: Vec::new(),
-        last_id: 0,
-        windows: Vec::new(),
-        window_index: BTreeMap::new(),
-        gen: 0,
-        read: 0,
-        buffered: 0,
-        written: Vec::new(),
-        report: ImportReport::default(),
-    };
-    let mut read = 0u64;
-    let snapshot = |imp: &Importer<'_>, read: u64| ImportProgress {
-        samples_read: read,
-        series: imp.series.len() as u64,
-        blocks_written: imp.written.len() as u64,
-        buffered_bytes: imp.buffered,
-    };
+    let mut b = Backfill::new(data_dir, opts, progress)?;
     for item in samples {
-        read += 1;
-        imp.read = read;
         match item {
-            Ok((labels, t, v)) => imp.append(labels, t, v),
-            Err(e) => {
-                imp.report.input_errors += 1;
-                imp.error(e.to_string());
+            Ok((labels, t, v)) => {
+                let id = b.imp.series_id(labels);
+                b.imp.last_id = id;
+                b.append(SeriesRef(id), t, v)?;
             }
-        }
-        if imp.buffered > imp.opts.max_buffered_bytes {
-            imp.flush()?;
-            imp.report.spills += 1;
-            progress(snapshot(&imp, read));
-        }
-        if read.is_multiple_of(PROGRESS_EVERY) {
-            progress(snapshot(&imp, read));
+            Err(e) => b.input_error(e.to_string())?,
         }
     }
-    imp.flush()?;
-    progress(snapshot(&imp, read));
-    let mut blocks = std::mem::take(&mut imp.written);
-    if imp.opts.compact_spilled && imp.report.spills > 0 {
-        blocks = crate::tsdb::compact::merge_same_range(data_dir, blocks)?;
+    b.finish()
+}
+
+/// A series registered with [`Backfill::series`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesRef(u32);
+
+/// A one-pass import fed item by item, for callers that know when a sample belongs to a
+/// series they have seen before (a parser's series text, say): they register each label
+/// set once with [`Backfill::series`] and append samples by [`SeriesRef`], so no label
+/// set is built, hashed or compared per sample. Behaves exactly as
+/// [`import_samples_with`], which is built on it.
+pub struct Backfill<'a, P: FnMut(ImportProgress)> {
+    imp: Importer<'a>,
+    progress: P,
+}
+
+impl<'a, P: FnMut(ImportProgress)> Backfill<'a, P> {
+    /// Starts an import into `data_dir` (created if missing).
+    pub fn new(data_dir: &'a Path, opts: ImportOptions, progress: P) -> Result<Self, ImportError> {
+        if opts.block_duration <= 0 {
+            return Err(ImportError::InvalidBlockDuration(opts.block_duration));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|source| BlockError::Io {
+            path: data_dir.to_path_buf(),
+            op: "create directory",
+            source,
+        })?;
+        Ok(Backfill {
+            imp: Importer {
+                dir: data_dir,
+                opts,
+                ids: HashMap::default(),
+                collisions: HashMap::new(),
+                hash_buf: Vec::new(),
+                series: Vec::new(),
+                last_id: 0,
+                windows: Vec::new(),
+                window_index: BTreeMap::new(),
+                gen: 0,
+                read: 0,
+                buffered: 0,
+                written: Vec::new(),
+                report: ImportReport::default(),
+            },
+            progress,
+        })
     }
-    blocks.sort_by_key(|m| (m.min_time, m.ulid));
-    let mut report = imp.report;
-    report.series = imp.series.len() as u64;
-    report.blocks = blocks;
-    Ok(report)
+
+    /// The series of a label set: equal label sets get the same reference. A series
+    /// registered but never appended to still counts in [`ImportReport::series`].
+    pub fn series(&mut self, labels: Labels) -> SeriesRef {
+        SeriesRef(self.imp.series_id(labels))
+    }
+
+    /// Appends one input sample of `series` (one input item).
+    pub fn append(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), ImportError> {
+        self.imp.read += 1;
+        self.imp.append_id(series.0, t, v);
+        self.item_done()
+    }
+
+    /// Records one input item that was an error (counted, its message kept).
+    pub fn input_error(&mut self, msg: String) -> Result<(), ImportError> {
+        self.imp.read += 1;
+        self.imp.report.input_errors += 1;
+        self.imp.error(msg);
+        self.item_done()
+    }
+
+    #[inline]
+    fn item_done(&mut self) -> Result<(), ImportError> {
+        if self.imp.buffered > self.imp.opts.max_buffered_bytes {
+            self.imp.flush()?;
+            self.imp.report.spills += 1;
+            (self.progress)(self.imp.snapshot());
+        }
+        if self.imp.read.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(self.imp.snapshot());
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered, compacts windows that were flushed more than once, and
+    /// reports.
+    pub fn finish(mut self) -> Result<ImportReport, ImportError> {
+        self.imp.flush()?;
+        (self.progress)(self.imp.snapshot());
+        let mut imp = self.imp;
+        let mut blocks = std::mem::take(&mut imp.written);
+        if imp.opts.compact_spilled && imp.report.spills > 0 {
+            blocks = crate::tsdb::compact::merge_same_range(imp.dir, blocks)?;
+        }
+        blocks.sort_by_key(|m| (m.min_time, m.ulid));
+        let mut report = imp.report;
+        report.series = imp.series.len() as u64;
+        report.blocks = blocks;
+        Ok(report)
+    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,20 @@
 //! blocks, cardinality over the whole database, and a promtool-compatible dump. Printing
 //! of reports is the CLI's; these return data or write to a given writer.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-use crate::exposition::{self, Entry, Format};
+use crate::exposition::{Entry, ErrorKind, OpenMetricsParser, ParseError, SampleEntry};
 use crate::model::labels::write_escaped_value;
 use crate::model::value::format_go_float;
 use crate::model::{Label, Labels, Matcher, METRIC_NAME};
 use crate::storage::{Querier, QueryError};
-use crate::tsdb::import::{import_samples, ImportError, ImportProgress, ImportReport};
+use crate::tsdb::import::{
+    Backfill, ImportError, ImportOptions, ImportProgress, ImportReport, SeriesRef,
+    DEFAULT_MAX_BUFFERED_BYTES,
+};
 
 /// Why a backfill failed as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -28,45 +33,241 @@ pub enum ToolError {
     Write(#[from] std::io::Error),
 }
 
+/// Bytes read from the input file per parsed piece (cut back to the last full line).
+const READ_CHUNK: usize = 4 << 20;
+/// Input items per batch handed from the parsing thread to the importing one.
+const BATCH_ITEMS: usize = 32 * 1024;
+/// Batches in flight between the threads (bounds memory; the parser waits when full).
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// One input item, in file order.
+enum Item {
+    /// A sample of the series with this parser-side id (index into the series sent so far).
+    Sample(u32, i64, f64),
+    /// A line that could not be imported, with file:line:column context.
+    Error(String),
+}
+
+/// Work handed from the parsing thread to the importing one.
+#[derive(Default)]
+struct Batch {
+    /// Label sets of the series first seen in this batch, in parser-side id order; their
+    /// samples may follow in this batch or later ones.
+    new_series: Vec<Labels>,
+    items: Vec<Item>,
+}
+
+/// Series seen by the parser, keyed by their text as written (`name{labels}`), so a
+/// label set is built once per distinct text instead of once per sample. Two texts may
+/// spell the same label set (label order, empty values); the importer merges those.
+#[derive(Default)]
+struct SeriesCache {
+    /// Parser-side id by xxh3 of the text; texts whose hash is taken live in `collisions`.
+    by_hash: HashMap<u64, u32>,
+    collisions: HashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    last: u32,
+}
+
+impl SeriesCache {
+    /// The id of `s`'s series; a first sight builds its labels into `new_series`.
+    #[inline]
+    fn id(&mut self, s: &SampleEntry<'_>, new_series: &mut Vec<Labels>) -> u32 {
+        // Consecutive samples usually belong to the same series.
+        if self
+            .texts
+            .get(self.last as usize)
+            .is_some_and(|t| **t == *s.series_text)
+        {
+            return self.last;
+        }
+        let h = xxhash_rust::xxh3::xxh3_64(s.series_text.as_bytes());
+        let taken = match self.by_hash.get(&h) {
+            Some(&id) if *self.texts[id as usize] == *s.series_text => {
+                self.last = id;
+                return id;
+            }
+            Some(_) => match self.collisions.get(s.series_text) {
+                Some(&id) => {
+                    self.last = id;
+                    return id;
+                }
+                None => true,
+            },
+            None => false,
+        };
+        let id = self.texts.len() as u32;
+        if taken {
+            self.collisions.insert(s.series_text.into(), id);
+        } else {
+            self.by_hash.insert(h, id);
+        }
+        self.texts.push(s.series_text.into());
+        let mut labels: Vec<Label> = Vec::with_capacity(8);
+        labels.push(Label::new(METRIC_NAME, s.name.as_ref()));
+        for (n, v) in s.labels.iter() {
+            labels.push(Label::new(n.as_ref(), v.as_ref()));
+        }
+        new_series.push(Labels::new(labels));
+        self.last = id;
+        id
+    }
+}
+
+/// Reads until `buf` holds at least `want` bytes or the file ends; true at the end.
+fn fill(file: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    while buf.len() < want {
+        let n = file
+            .by_ref()
+            .take((want - buf.len()) as u64)
+            .read_to_end(buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The parsing side of an import: reads `file` piece by piece (whole lines, so memory
+/// does not grow with the file), parses each piece and sends batches of items. Stops at
+/// the first parse error (sent as the last item) or when the receiver hangs up.
+fn parse_openmetrics(
+    mut file: impl Read,
+    name: &str,
+    chunk: usize,
+    tx: &SyncSender<Batch>,
+) -> std::io::Result<()> {
+    let chunk = chunk.max(1);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk + (chunk >> 2));
+    let mut cache = SeriesCache::default();
+    let mut batch = Batch::default();
+    let mut line = 1;
+    let mut want = chunk;
+    let send = |batch: &mut Batch| tx.send(std::mem::take(batch)).is_ok();
+    loop {
+        let at_end = fill(&mut file, &mut buf, want)?;
+        let end = if at_end {
+            buf.len()
+        } else if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            i + 1
+        } else {
+            // A line longer than a piece: read on.
+            want = buf.len() + chunk;
+            continue;
+        };
+        want = chunk;
+        let mut parser = OpenMetricsParser::new_fragment(&buf[..end], line, at_end);
+        let (mut stop, mut eof) = (false, false);
+        for entry in parser.by_ref() {
+            match entry {
+                Ok(Entry::Sample(s)) => {
+                    let item = match s.timestamp {
+                        Some(t) => Item::Sample(cache.id(&s, &mut batch.new_series), t, s.value),
+                        None => Item::Error(format!(
+                            "{name}: sample {} has no timestamp; backfilling needs one on every sample",
+                            s.series_text
+                        )),
+                    };
+                    batch.items.push(item);
+                    if batch.items.len() >= BATCH_ITEMS && !send(&mut batch) {
+                        return Ok(());
+                    }
+                }
+                Ok(Entry::Eof) => (stop, eof) = (true, true),
+                Ok(_) => {}
+                Err(e) => {
+                    batch.items.push(Item::Error(format!("{name}: {e}")));
+                    stop = true;
+                }
+            }
+        }
+        line = parser.line();
+        if eof && !at_end {
+            // `# EOF` ended this piece: anything after it is an error, as in one piece.
+            buf.drain(..end);
+            if !(fill(&mut file, &mut buf, 1)? && buf.is_empty()) {
+                let e = ParseError {
+                    line,
+                    column: 1,
+                    kind: ErrorKind::DataAfterEof,
+                };
+                batch.items.push(Item::Error(format!("{name}: {e}")));
+            }
+        }
+        if stop || at_end {
+            break;
+        }
+        buf.drain(..end);
+    }
+    send(&mut batch);
+    Ok(())
+}
+
+/// The importing side: registers new series and appends items in file order.
+fn import_batches<P: FnMut(ImportProgress)>(
+    rx: Receiver<Batch>,
+    backfill: &mut Backfill<'_, P>,
+) -> Result<(), ImportError> {
+    let mut ids: Vec<SeriesRef> = Vec::new();
+    for batch in rx {
+        ids.extend(batch.new_series.into_iter().map(|l| backfill.series(l)));
+        for item in batch.items {
+            match item {
+                Item::Sample(id, t, v) => {
+                    // Ids index the series sent before or with this batch.
+                    if let Some(&r) = ids.get(id as usize) {
+                        backfill.append(r, t, v)?;
+                    }
+                }
+                Item::Error(msg) => backfill.input_error(msg)?,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Backfills an OpenMetrics file into blocks under `data_dir`, aligned to
 /// `block_duration_ms`. Samples must carry timestamps. A parse error ends the input: the
 /// samples before it are imported and the error (with line and column) is reported in
 /// [`ImportReport::errors`].
+///
+/// The file is read in pieces of whole lines and parsed on a second thread while this
+/// one imports, so memory stays bounded by the import buffers, not the file size.
 pub fn import_openmetrics_file(
     path: &Path,
     data_dir: &Path,
     block_duration_ms: i64,
     progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, ToolError> {
-    let body = std::fs::read(path).map_err(|source| ToolError::Read {
+    let read_err = |source| ToolError::Read {
         path: path.display().to_string(),
         source,
-    })?;
-    let file = path.display().to_string();
-    let samples = exposition::parse(&body, Format::OpenMetrics).filter_map(move |e| match e {
-        Ok(Entry::Sample(s)) => {
-            let Some(t) = s.timestamp else {
-                return Some(Err(format!(
-                    "{file}: sample {} has no timestamp; backfilling needs one on every sample",
-                    s.series_text
-                )));
-            };
-            let mut labels: Vec<Label> = Vec::with_capacity(8);
-            labels.push(Label::new(METRIC_NAME, s.name.as_ref()));
-            for (n, v) in s.labels.iter() {
-                labels.push(Label::new(n.as_ref(), v.as_ref()));
-            }
-            Some(Ok((Labels::new(labels), t, s.value)))
-        }
-        Ok(_) => None,
-        Err(e) => Some(Err(format!("{file}: {e}"))),
-    });
-    Ok(import_samples(
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut backfill = Backfill::new(
         data_dir,
-        block_duration_ms,
-        samples,
+        ImportOptions {
+            block_duration: block_duration_ms,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            compact_spilled: true,
+        },
         progress,
-    )?)
+    )?;
+    let name = path.display().to_string();
+    let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(move || parse_openmetrics(file, &name, READ_CHUNK, &tx));
+        // `rx` is dropped when this returns, so the parser stops early on an import error.
+        let imported = import_batches(rx, &mut backfill);
+        let parsed = match parser.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        imported?;
+        parsed.map_err(read_err)?;
+        Ok::<_, ToolError>(())
+    })?;
+    Ok(backfill.finish()?)
 }
 
 /// Writes labels the way promtool's dump prints them: `{__name__="up", job="x"}`.
@@ -181,6 +382,74 @@ mod tests {
         assert_eq!(r.samples_imported, 2);
         assert_eq!(r.input_errors, 1);
         assert!(r.errors[0].contains("in.om: line 4"), "{:?}", r.errors);
+    }
+
+    /// What the old whole-body import fed the importer: labels per sample, or an error.
+    fn whole_body_items(body: &[u8]) -> Vec<Result<(Labels, i64, u64), String>> {
+        crate::exposition::parse(body, crate::exposition::Format::OpenMetrics)
+            .filter_map(|e| match e {
+                Ok(Entry::Sample(s)) => Some(match s.timestamp {
+                    Some(t) => {
+                        let mut l = vec![Label::new(METRIC_NAME, s.name.as_ref())];
+                        l.extend(s.labels.iter().map(|(n, v)| Label::new(n, v)));
+                        Ok((Labels::new(l), t, s.value.to_bits()))
+                    }
+                    None => Err(format!(
+                        "f: sample {} has no timestamp; backfilling needs one on every sample",
+                        s.series_text
+                    )),
+                }),
+                Ok(_) => None,
+                Err(e) => Some(Err(format!("f: {e}"))),
+            })
+            .collect()
+    }
+
+    fn piecewise_items(body: &[u8], chunk: usize) -> Vec<Result<(Labels, i64, u64), String>> {
+        let (tx, rx) = sync_channel(64);
+        parse_openmetrics(body, "f", chunk, &tx).unwrap();
+        drop(tx);
+        let mut series = Vec::new();
+        let mut out = Vec::new();
+        for b in rx {
+            series.extend(b.new_series);
+            for it in b.items {
+                out.push(match it {
+                    Item::Sample(id, t, v) => Ok((series[id as usize].clone(), t, v.to_bits())),
+                    Item::Error(e) => Err(e),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pieces_parse_exactly_like_one_body() {
+        let bodies: [&[u8]; 12] = [
+            b"# TYPE a gauge\na 1 10\na 2 20\nb{x=} 3 30\n# EOF\n",
+            b"a 1\na 2 20\n# EOF\n",
+            b"a{x=\"1\"} 1 1\nb 2 2\na{x=\"1\"} 3 3\na{x=\"2\"} 4 4\n# EOF",
+            b"a{x=\"1\",y=\"\"} 1 1\na{x=\"1\"} 2 2\na{y=\"\",x=\"1\"} 3 3\n# EOF\n",
+            b"a 1 1\n# EOF\n\n",
+            b"a 1 1\n# EOF\nb 2 2\n",
+            b"a 1 1\nb 2 2\n",
+            b"a 1 1\nb 2 2",
+            b"",
+            b"# EOF\n",
+            b"a{long=\"0123456789012345678901234567890123456789\"} 1.5e3 1.25\nbad line\n# EOF\n",
+            b"a{x=\"\xff\"} 1 1\n# EOF\n",
+        ];
+        for body in bodies {
+            let want = whole_body_items(body);
+            for chunk in (1..24).chain([4096]) {
+                assert_eq!(
+                    piecewise_items(body, chunk),
+                    want,
+                    "body {:?} in pieces of {chunk}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 
     #[test]
