@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::model::{Labels, Sample};
-use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter};
+use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter, EncodedSeries};
 use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
 use crate::tsdb::chunkenc::XorChunk;
 
@@ -293,13 +293,26 @@ impl Importer<'_> {
             });
             let maxt = w.saturating_add(self.opts.block_duration);
             let mut bw = BlockWriter::new(self.dir, w, maxt)?;
-            let mut samples: Vec<Sample> = Vec::new();
-            for (id, chunks) in buf.slots {
-                samples.clear();
-                for c in &chunks {
-                    samples.extend(c.iter());
+            // Decoding and re-encoding is the CPU-heavy part: split each group of series
+            // between this thread and a helper, then write the group in order.
+            for group in buf.slots.chunks(FLUSH_GROUP) {
+                let (mine, theirs) = group.split_at(group.len() / 2);
+                let (a, b) = if group.len() < FLUSH_PARALLEL_MIN {
+                    (encode_slots(series, group, w, maxt), Ok(Vec::new()))
+                } else {
+                    std::thread::scope(|scope| {
+                        let helper = scope.spawn(|| encode_slots(series, theirs, w, maxt));
+                        let a = encode_slots(series, mine, w, maxt);
+                        let b = match helper.join() {
+                            Ok(b) => b,
+                            Err(panic) => std::panic::resume_unwind(panic),
+                        };
+                        (a, b)
+                    })
+                };
+                for ((id, _), enc) in group.iter().zip(a?.into_iter().chain(b?)) {
+                    bw.add_encoded(&series[*id as usize].labels, enc)?;
                 }
-                bw.add_series(&self.series[id as usize].labels, &samples)?;
             }
             self.written.push(bw.finish()?);
         }
@@ -307,6 +320,32 @@ impl Importer<'_> {
         self.gen += 1;
         Ok(())
     }
+}
+
+/// Series per unit of work when a window is encoded on two threads.
+const FLUSH_GROUP: usize = 2048;
+/// Groups smaller than this are encoded on one thread (a thread costs more).
+const FLUSH_PARALLEL_MIN: usize = 64;
+
+/// Decodes the buffered chunks of `slots` and encodes each series for the block
+/// `[mint, maxt)`, in order.
+fn encode_slots(
+    series: &[SeriesState],
+    slots: &[(u32, Vec<XorChunk>)],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<EncodedSeries>, BlockError> {
+    let mut samples: Vec<Sample> = Vec::new();
+    slots
+        .iter()
+        .map(|(id, chunks)| {
+            samples.clear();
+            for c in chunks {
+                samples.extend(c.iter());
+            }
+            BlockWriter::encode_series(&series[*id as usize].labels, &samples, mint, maxt)
+        })
+        .collect()
 }
 
 /// Imports samples into new blocks under `data_dir`, aligned to `block_duration` (ms),

@@ -37,6 +37,8 @@ pub enum ToolError {
 const READ_CHUNK: usize = 4 << 20;
 /// Input items per batch handed from the parsing thread to the importing one.
 const BATCH_ITEMS: usize = 32 * 1024;
+/// Pieces read ahead of the parser.
+const PIECES_IN_FLIGHT: usize = 2;
 /// Batches in flight between the threads (bounds memory; the parser waits when full).
 const BATCHES_IN_FLIGHT: usize = 4;
 
@@ -128,35 +130,87 @@ fn fill(file: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result
     Ok(false)
 }
 
-/// The parsing side of an import: reads `file` piece by piece (whole lines, so memory
-/// does not grow with the file), parses each piece and sends batches of items. Stops at
-/// the first parse error (sent as the last item) or when the receiver hangs up.
-fn parse_openmetrics(
+/// A run of whole lines of the input (it ends right after a `\n`, unless `last`).
+struct Piece {
+    buf: Vec<u8>,
+    /// The end of the file: nothing follows this piece.
+    last: bool,
+}
+
+/// The reading side of an import: cuts `file` into pieces of about `chunk` bytes at line
+/// ends and sends them in order, reusing the buffers the parser hands back through
+/// `free`. An empty last piece follows a piece that ended exactly at the end of the file.
+fn read_pieces(
     mut file: impl Read,
+    chunk: usize,
+    tx: &SyncSender<std::io::Result<Piece>>,
+    free: &Receiver<Vec<u8>>,
+) {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(chunk + (chunk >> 2)));
+        buf.clear();
+        buf.extend_from_slice(&carry);
+        carry.clear();
+        let mut want = chunk;
+        let piece = loop {
+            match fill(&mut file, &mut buf, want) {
+                Err(e) => break Err(e),
+                Ok(true) => break Ok(Piece { buf, last: true }),
+                Ok(false) => match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => {
+                        carry.extend_from_slice(&buf[i + 1..]);
+                        buf.truncate(i + 1);
+                        break Ok(Piece { buf, last: false });
+                    }
+                    // A line longer than a piece: read on.
+                    None => want = buf.len() + chunk,
+                },
+            }
+        };
+        let done = !matches!(piece, Ok(Piece { last: false, .. }));
+        if tx.send(piece).is_err() || done {
+            return;
+        }
+    }
+}
+
+/// The parsing side of an import: reads `file` in pieces of whole lines on a reader
+/// thread (so memory does not grow with the file), parses each piece and sends batches
+/// of items. Stops at the first parse error (sent as the last item) or when the
+/// receiver hangs up.
+fn parse_openmetrics(
+    file: impl Read + Send,
     name: &str,
     chunk: usize,
     tx: &SyncSender<Batch>,
 ) -> std::io::Result<()> {
     let chunk = chunk.max(1);
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk + (chunk >> 2));
+    let (piece_tx, piece_rx) = sync_channel(PIECES_IN_FLIGHT);
+    let (free_tx, free_rx) = sync_channel(PIECES_IN_FLIGHT + 2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_pieces(file, chunk, &piece_tx, &free_rx));
+        // `piece_rx` is dropped when this returns, which stops the reader.
+        parse_pieces(piece_rx, name, tx, &free_tx)
+    })
+}
+
+fn parse_pieces(
+    pieces: Receiver<std::io::Result<Piece>>,
+    name: &str,
+    tx: &SyncSender<Batch>,
+    free: &SyncSender<Vec<u8>>,
+) -> std::io::Result<()> {
     let mut cache = SeriesCache::default();
     let mut batch = Batch::default();
     let mut line = 1;
-    let mut want = chunk;
     let send = |batch: &mut Batch| tx.send(std::mem::take(batch)).is_ok();
-    loop {
-        let at_end = fill(&mut file, &mut buf, want)?;
-        let end = if at_end {
-            buf.len()
-        } else if let Some(i) = memchr::memrchr(b'\n', &buf) {
-            i + 1
-        } else {
-            // A line longer than a piece: read on.
-            want = buf.len() + chunk;
-            continue;
-        };
-        want = chunk;
-        let mut parser = OpenMetricsParser::new_fragment(&buf[..end], line, at_end);
+    let mut pieces = pieces.into_iter();
+    while let Some(piece) = pieces.next() {
+        let piece = piece?;
+        let mut parser = OpenMetricsParser::new_fragment(&piece.buf, line, piece.last);
         let (mut stop, mut eof) = (false, false);
         for entry in parser.by_ref() {
             match entry {
@@ -182,10 +236,10 @@ fn parse_openmetrics(
             }
         }
         line = parser.line();
-        if eof && !at_end {
+        if eof && !piece.last {
             // `# EOF` ended this piece: anything after it is an error, as in one piece.
-            buf.drain(..end);
-            if !(fill(&mut file, &mut buf, 1)? && buf.is_empty()) {
+            let rest = pieces.next().transpose()?;
+            if !rest.is_some_and(|p| p.last && p.buf.is_empty()) {
                 let e = ParseError {
                     line,
                     column: 1,
@@ -194,10 +248,11 @@ fn parse_openmetrics(
                 batch.items.push(Item::Error(format!("{name}: {e}")));
             }
         }
-        if stop || at_end {
+        // The reader may be ahead; a full return channel just drops the buffer.
+        let _ = free.try_send(piece.buf);
+        if stop {
             break;
         }
-        buf.drain(..end);
     }
     send(&mut batch);
     Ok(())
