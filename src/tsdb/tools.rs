@@ -35,31 +35,51 @@ pub enum ToolError {
 
 /// Bytes read from the input file per parsed piece (cut back to the last full line).
 const READ_CHUNK: usize = 4 << 20;
-/// Input items per batch handed from the parsing thread to the importing one.
+/// Threads parsing pieces (pieces go to them in turn; the importer takes their output
+/// back in piece order).
+const PARSERS: usize = 2;
+/// Input items per batch handed from a parsing thread to the importing one.
 const BATCH_ITEMS: usize = 32 * 1024;
-/// Pieces read ahead of the parser.
+/// Pieces read ahead of each parser.
 const PIECES_IN_FLIGHT: usize = 2;
-/// Batches in flight between the threads (bounds memory; the parser waits when full).
+/// Batches in flight from each parser (bounds memory; the parser waits when full).
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// One input item, in file order.
 enum Item {
-    /// A sample of the series with this parser-side id (index into the series sent so far).
+    /// A sample of the series with this parser-side id (index into the series that parser
+    /// has sent so far).
     Sample(u32, i64, f64),
-    /// A line that could not be imported, with file:line:column context.
+    /// A sample that could not be imported, with its file context.
     Error(String),
+    /// The parse error that ends the input; its line counts from the start of the piece.
+    Parse(ParseError),
 }
 
-/// Work handed from the parsing thread to the importing one.
+/// How a piece ended, sent with the last batch of the piece.
+struct PieceEnd {
+    /// Lines in the piece.
+    lines: usize,
+    /// The piece held no bytes.
+    empty: bool,
+    /// The piece was the end of the file.
+    last: bool,
+    /// The piece ended with `# EOF`.
+    eof: bool,
+}
+
+/// Work handed from a parsing thread to the importing one.
 #[derive(Default)]
 struct Batch {
-    /// Label sets of the series first seen in this batch, in parser-side id order; their
-    /// samples may follow in this batch or later ones.
+    /// Label sets of the series the parser first saw in this batch, in parser-side id
+    /// order; their samples may follow in this batch or later ones.
     new_series: Vec<Labels>,
     items: Vec<Item>,
+    /// Set on the last batch of a piece; an error when the file could not be read.
+    end: Option<std::io::Result<PieceEnd>>,
 }
 
-/// Series seen by the parser, keyed by their text as written (`name{labels}`), so a
+/// Series seen by one parser, keyed by their text as written (`name{labels}`), so a
 /// label set is built once per distinct text instead of once per sample. Two texts may
 /// spell the same label set (label order, empty values); the importer merges those.
 #[derive(Default)]
@@ -138,16 +158,18 @@ struct Piece {
 }
 
 /// The reading side of an import: cuts `file` into pieces of about `chunk` bytes at line
-/// ends and sends them in order, reusing the buffers the parser hands back through
-/// `free`. An empty last piece follows a piece that ended exactly at the end of the file.
+/// ends and deals them to the parsers in turn, reusing the buffers the parsers hand back
+/// through `free`. An empty last piece follows a piece that ended exactly at the end of
+/// the file. Stops after the last piece, a read error (sent in its place) or when a
+/// parser hangs up.
 fn read_pieces(
     mut file: impl Read,
     chunk: usize,
-    tx: &SyncSender<std::io::Result<Piece>>,
-    free: &Receiver<Vec<u8>>,
+    parsers: Vec<SyncSender<std::io::Result<Piece>>>,
+    free: Receiver<Vec<u8>>,
 ) {
     let mut carry: Vec<u8> = Vec::new();
-    loop {
+    for tx in parsers.iter().cycle() {
         let mut buf = free
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(chunk + (chunk >> 2)));
@@ -177,41 +199,29 @@ fn read_pieces(
     }
 }
 
-/// The parsing side of an import: reads `file` in pieces of whole lines on a reader
-/// thread (so memory does not grow with the file), parses each piece and sends batches
-/// of items. Stops at the first parse error (sent as the last item) or when the
-/// receiver hangs up.
-fn parse_openmetrics(
-    file: impl Read + Send,
-    name: &str,
-    chunk: usize,
-    tx: &SyncSender<Batch>,
-) -> std::io::Result<()> {
-    let chunk = chunk.max(1);
-    let (piece_tx, piece_rx) = sync_channel(PIECES_IN_FLIGHT);
-    let (free_tx, free_rx) = sync_channel(PIECES_IN_FLIGHT + 2);
-    std::thread::scope(|scope| {
-        scope.spawn(move || read_pieces(file, chunk, &piece_tx, &free_rx));
-        // `piece_rx` is dropped when this returns, which stops the reader.
-        parse_pieces(piece_rx, name, tx, &free_tx)
-    })
-}
-
+/// The parsing side of an import: parses each piece it is dealt on its own (the grammar
+/// has no state across lines) and sends its items in batches, the last one of a piece
+/// carrying [`PieceEnd`]. Stops when either side hangs up.
 fn parse_pieces(
     pieces: Receiver<std::io::Result<Piece>>,
     name: &str,
-    tx: &SyncSender<Batch>,
-    free: &SyncSender<Vec<u8>>,
-) -> std::io::Result<()> {
+    tx: SyncSender<Batch>,
+    free: SyncSender<Vec<u8>>,
+) {
     let mut cache = SeriesCache::default();
     let mut batch = Batch::default();
-    let mut line = 1;
     let send = |batch: &mut Batch| tx.send(std::mem::take(batch)).is_ok();
-    let mut pieces = pieces.into_iter();
-    while let Some(piece) = pieces.next() {
-        let piece = piece?;
-        let mut parser = OpenMetricsParser::new_fragment(&piece.buf, line, piece.last);
-        let (mut stop, mut eof) = (false, false);
+    for piece in pieces {
+        let piece = match piece {
+            Ok(p) => p,
+            Err(e) => {
+                batch.end = Some(Err(e));
+                send(&mut batch);
+                return;
+            }
+        };
+        let mut parser = OpenMetricsParser::new_fragment(&piece.buf, 1, piece.last);
+        let mut eof = false;
         for entry in parser.by_ref() {
             match entry {
                 Ok(Entry::Sample(s)) => {
@@ -224,61 +234,144 @@ fn parse_pieces(
                     };
                     batch.items.push(item);
                     if batch.items.len() >= BATCH_ITEMS && !send(&mut batch) {
-                        return Ok(());
+                        return;
                     }
                 }
-                Ok(Entry::Eof) => (stop, eof) = (true, true),
+                Ok(Entry::Eof) => eof = true,
                 Ok(_) => {}
-                Err(e) => {
-                    batch.items.push(Item::Error(format!("{name}: {e}")));
-                    stop = true;
-                }
+                Err(e) => batch.items.push(Item::Parse(e)),
             }
         }
-        line = parser.line();
-        if eof && !piece.last {
-            // `# EOF` ended this piece: anything after it is an error, as in one piece.
-            let rest = pieces.next().transpose()?;
-            if !rest.is_some_and(|p| p.last && p.buf.is_empty()) {
-                let e = ParseError {
-                    line,
-                    column: 1,
-                    kind: ErrorKind::DataAfterEof,
-                };
-                batch.items.push(Item::Error(format!("{name}: {e}")));
-            }
+        batch.end = Some(Ok(PieceEnd {
+            lines: parser.line() - 1,
+            empty: piece.buf.is_empty(),
+            last: piece.last,
+            eof,
+        }));
+        if !send(&mut batch) {
+            return;
         }
         // The reader may be ahead; a full return channel just drops the buffer.
         let _ = free.try_send(piece.buf);
-        if stop {
+    }
+}
+
+/// Where the importing side sends what the parsers found, in file order.
+trait ItemSink {
+    type Series: Copy;
+    /// Registers a series first seen by a parser.
+    fn series(&mut self, labels: Labels) -> Self::Series;
+    fn sample(&mut self, series: Self::Series, t: i64, v: f64) -> Result<(), ImportError>;
+    fn error(&mut self, msg: String) -> Result<(), ImportError>;
+}
+
+impl<P: FnMut(ImportProgress)> ItemSink for Backfill<'_, P> {
+    type Series = SeriesRef;
+    fn series(&mut self, labels: Labels) -> SeriesRef {
+        Backfill::series(self, labels)
+    }
+    #[inline]
+    fn sample(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), ImportError> {
+        self.append(series, t, v)
+    }
+    fn error(&mut self, msg: String) -> Result<(), ImportError> {
+        self.input_error(msg)
+    }
+}
+
+/// The importing side: takes the parsers' batches back in piece order, numbers lines
+/// across pieces, and feeds `sink` until the end of the input or its first parse error
+/// (everything after it is ignored, as a single parser would stop there).
+fn import_batches<S: ItemSink>(
+    parsers: Vec<Receiver<Batch>>,
+    name: &str,
+    sink: &mut S,
+) -> Result<(), ToolError> {
+    let mut ids: Vec<Vec<S::Series>> = parsers.iter().map(|_| Vec::new()).collect();
+    // Lines before the current piece.
+    let mut line_base = 0;
+    let mut after_eof = false;
+    for p in (0..parsers.len()).cycle() {
+        let (rx, ids) = (&parsers[p], &mut ids[p]);
+        loop {
+            let Ok(batch) = rx.recv() else {
+                return Ok(());
+            };
+            if !after_eof {
+                ids.extend(batch.new_series.into_iter().map(|l| sink.series(l)));
+                for item in batch.items {
+                    match item {
+                        Item::Sample(id, t, v) => {
+                            // Ids index the series this parser sent before or with this batch.
+                            if let Some(&r) = ids.get(id as usize) {
+                                sink.sample(r, t, v)?;
+                            }
+                        }
+                        Item::Error(msg) => sink.error(msg)?,
+                        Item::Parse(mut e) => {
+                            e.line += line_base;
+                            sink.error(format!("{name}: {e}"))?;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            let Some(end) = batch.end else {
+                continue;
+            };
+            let end = end.map_err(|source| ToolError::Read {
+                path: name.to_string(),
+                source,
+            })?;
+            if after_eof {
+                // A piece after `# EOF`: only the empty end of the file may follow.
+                if !(end.empty && end.last) {
+                    let e = ParseError {
+                        line: line_base + 1,
+                        column: 1,
+                        kind: ErrorKind::DataAfterEof,
+                    };
+                    sink.error(format!("{name}: {e}"))?;
+                }
+                return Ok(());
+            }
+            line_base += end.lines;
+            if end.last {
+                return Ok(());
+            }
+            after_eof = end.eof;
             break;
         }
     }
-    send(&mut batch);
     Ok(())
 }
 
-/// The importing side: registers new series and appends items in file order.
-fn import_batches<P: FnMut(ImportProgress)>(
-    rx: Receiver<Batch>,
-    backfill: &mut Backfill<'_, P>,
-) -> Result<(), ImportError> {
-    let mut ids: Vec<SeriesRef> = Vec::new();
-    for batch in rx {
-        ids.extend(batch.new_series.into_iter().map(|l| backfill.series(l)));
-        for item in batch.items {
-            match item {
-                Item::Sample(id, t, v) => {
-                    // Ids index the series sent before or with this batch.
-                    if let Some(&r) = ids.get(id as usize) {
-                        backfill.append(r, t, v)?;
-                    }
-                }
-                Item::Error(msg) => backfill.input_error(msg)?,
-            }
+/// Runs the reader, the parsers and the importing side (on this thread) over `file`.
+fn import_pipeline(
+    file: impl Read + Send,
+    name: &str,
+    chunk: usize,
+    sink: &mut impl ItemSink,
+) -> Result<(), ToolError> {
+    let chunk = chunk.max(1);
+    std::thread::scope(|scope| {
+        let (free_tx, free_rx) = sync_channel(PARSERS * (PIECES_IN_FLIGHT + 1));
+        let mut piece_txs = Vec::with_capacity(PARSERS);
+        let mut batch_rxs = Vec::with_capacity(PARSERS);
+        for _ in 0..PARSERS {
+            let (piece_tx, piece_rx) = sync_channel(PIECES_IN_FLIGHT);
+            let (batch_tx, batch_rx) = sync_channel(BATCHES_IN_FLIGHT);
+            let free = free_tx.clone();
+            scope.spawn(move || parse_pieces(piece_rx, name, batch_tx, free));
+            piece_txs.push(piece_tx);
+            batch_rxs.push(batch_rx);
         }
-    }
-    Ok(())
+        drop(free_tx);
+        scope.spawn(move || read_pieces(file, chunk, piece_txs, free_rx));
+        // The receivers are dropped when this returns, which stops parsers and reader
+        // early after a parse or import error.
+        import_batches(batch_rxs, name, sink)
+    })
 }
 
 /// Backfills an OpenMetrics file into blocks under `data_dir`, aligned to
@@ -286,19 +379,19 @@ fn import_batches<P: FnMut(ImportProgress)>(
 /// samples before it are imported and the error (with line and column) is reported in
 /// [`ImportReport::errors`].
 ///
-/// The file is read in pieces of whole lines and parsed on a second thread while this
-/// one imports, so memory stays bounded by the import buffers, not the file size.
+/// The file is read in pieces of whole lines on one thread, parsed on two more while
+/// this one imports, so memory stays bounded by the import buffers, not the file size.
 pub fn import_openmetrics_file(
     path: &Path,
     data_dir: &Path,
     block_duration_ms: i64,
     progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, ToolError> {
-    let read_err = |source| ToolError::Read {
-        path: path.display().to_string(),
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| ToolError::Read {
+        path: name.clone(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    })?;
     let mut backfill = Backfill::new(
         data_dir,
         ImportOptions {
@@ -308,20 +401,7 @@ pub fn import_openmetrics_file(
         },
         progress,
     )?;
-    let name = path.display().to_string();
-    let (tx, rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-    std::thread::scope(|scope| {
-        let parser = scope.spawn(move || parse_openmetrics(file, &name, READ_CHUNK, &tx));
-        // `rx` is dropped when this returns, so the parser stops early on an import error.
-        let imported = import_batches(rx, &mut backfill);
-        let parsed = match parser.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        imported?;
-        parsed.map_err(read_err)?;
-        Ok::<_, ToolError>(())
-    })?;
+    import_pipeline(file, &name, READ_CHUNK, &mut backfill)?;
     Ok(backfill.finish()?)
 }
 
@@ -460,27 +540,39 @@ mod tests {
             .collect()
     }
 
-    fn piecewise_items(body: &[u8], chunk: usize) -> Vec<Result<(Labels, i64, u64), String>> {
-        let (tx, rx) = sync_channel(64);
-        parse_openmetrics(body, "f", chunk, &tx).unwrap();
-        drop(tx);
-        let mut series = Vec::new();
-        let mut out = Vec::new();
-        for b in rx {
-            series.extend(b.new_series);
-            for it in b.items {
-                out.push(match it {
-                    Item::Sample(id, t, v) => Ok((series[id as usize].clone(), t, v.to_bits())),
-                    Item::Error(e) => Err(e),
-                });
-            }
+    /// Collects what the pipeline feeds the importer.
+    #[derive(Default)]
+    struct Collect {
+        series: Vec<Labels>,
+        out: Vec<Result<(Labels, i64, u64), String>>,
+    }
+
+    impl ItemSink for Collect {
+        type Series = usize;
+        fn series(&mut self, labels: Labels) -> usize {
+            self.series.push(labels);
+            self.series.len() - 1
         }
-        out
+        fn sample(&mut self, s: usize, t: i64, v: f64) -> Result<(), ImportError> {
+            self.out.push(Ok((self.series[s].clone(), t, v.to_bits())));
+            Ok(())
+        }
+        fn error(&mut self, msg: String) -> Result<(), ImportError> {
+            self.out.push(Err(msg));
+            Ok(())
+        }
+    }
+
+    fn piecewise_items(body: &[u8], chunk: usize) -> Vec<Result<(Labels, i64, u64), String>> {
+        let mut c = Collect::default();
+        import_pipeline(body, "f", chunk, &mut c).unwrap();
+        c.out
     }
 
     #[test]
     fn pieces_parse_exactly_like_one_body() {
-        let bodies: [&[u8]; 12] = [
+        let bodies: [&[u8]; 13] = [
+            b"x 1 1\nbad\ny 2 2\nz 3 3\n# EOF\n",
             b"# TYPE a gauge\na 1 10\na 2 20\nb{x=} 3 30\n# EOF\n",
             b"a 1\na 2 20\n# EOF\n",
             b"a{x=\"1\"} 1 1\nb 2 2\na{x=\"1\"} 3 3\na{x=\"2\"} 4 4\n# EOF",
@@ -504,6 +596,37 @@ mod tests {
                     String::from_utf8_lossy(body)
                 );
             }
+        }
+    }
+
+    /// A file that fails after some bytes.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_errors_fail_the_import_after_earlier_samples() {
+        for chunk in [1, 3, 8, 4096] {
+            let mut c = Collect::default();
+            let err = import_pipeline(Failing(b"a 1 1\nb 2 2\n"), "f", chunk, &mut c)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, "reading f: disk on fire");
+            assert!(
+                c.out.len() <= 2 && c.out.iter().all(Result::is_ok),
+                "{:?}",
+                c.out
+            );
         }
     }
 
