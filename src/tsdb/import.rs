@@ -1,10 +1,11 @@
 //! Backfilling: turns a stream of samples (labels, timestamp, value) into blocks aligned
 //! to block-duration boundaries, in one pass, as `promtool tsdb create-blocks-from`.
 //!
-//! Samples are appended into per-series XOR chunks held in memory per block window
-//! (compressed, about 2 bytes a sample). A window is written as a block at the end of the
-//! input, or every buffered window is written early when the buffered bytes pass a limit;
-//! windows written more than once are then compacted into one block each. Samples of one
+//! Samples are buffered in memory per series and block window: appended as they come,
+//! and when the buffered bytes pass a limit, compressed into XOR chunks (about 2 bytes a
+//! sample). A window is written as a block at the end of the input; when compressing
+//! leaves the buffers over three quarters of the limit, every buffered window is written
+//! early, and windows written more than once are then compacted into one block each. Samples of one
 //! series must come in time order (OpenMetrics guarantees it; series may interleave):
 //! an older sample is counted as an out-of-order error and skipped, a repeat of the last
 //! timestamp with the same value is counted as a duplicate and skipped.
@@ -17,7 +18,7 @@ use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter, EncodedSeries};
 use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
 use crate::tsdb::chunkenc::XorChunk;
 
-/// Default cap on buffered chunk bytes before windows are written early (256 MiB).
+/// Default cap on buffered sample bytes (256 MiB); see [`ImportOptions::max_buffered_bytes`].
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
 /// How many error messages an [`ImportReport`] keeps verbatim.
 pub const MAX_REPORTED_ERRORS: usize = 100;
@@ -31,7 +32,8 @@ const SLOT_OVERHEAD: usize = 96;
 pub struct ImportOptions {
     /// Block length in milliseconds; blocks start at multiples of it.
     pub block_duration: i64,
-    /// Buffered chunk bytes above which all windows are flushed early.
+    /// Buffered bytes above which buffered samples are compressed, and all windows are
+    /// flushed early if that leaves more than three quarters of it.
     pub max_buffered_bytes: usize,
     /// Merge the blocks of windows that had to be flushed more than once.
     pub compact_spilled: bool,
@@ -89,8 +91,36 @@ struct SeriesState {
 
 struct WindowBuf {
     start: i64,
-    /// (series id, chunks) per series present in the window.
-    slots: Vec<(u32, Vec<XorChunk>)>,
+    /// The series present in the window.
+    slots: Vec<Slot>,
+}
+
+/// One series' samples in one window: compressed chunks, then the newest samples as
+/// they came (appending to a vector is far cheaper than XOR-encoding; the tail is
+/// compressed only when the buffers pass the memory limit).
+struct Slot {
+    id: u32,
+    chunks: Vec<XorChunk>,
+    raw: Vec<Sample>,
+}
+
+impl Slot {
+    /// Moves the raw tail into XOR chunks; returns the slot's bytes afterwards.
+    fn compress(&mut self) -> usize {
+        for s in std::mem::take(&mut self.raw) {
+            if self
+                .chunks
+                .last()
+                .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
+            {
+                self.chunks.push(XorChunk::new());
+            }
+            if let Some(c) = self.chunks.last_mut() {
+                c.append(s.t, s.v);
+            }
+        }
+        SLOT_OVERHEAD + self.chunks.iter().map(|c| c.bytes().len()).sum::<usize>()
+    }
 }
 
 /// Hasher for keys that already are hashes.
@@ -239,7 +269,11 @@ impl Importer<'_> {
                 }
             };
             let buf = &mut self.windows[idx];
-            buf.slots.push((id, vec![XorChunk::new()]));
+            buf.slots.push(Slot {
+                id,
+                chunks: Vec::new(),
+                raw: Vec::new(),
+            });
             s.window = w;
             s.window_idx = idx;
             s.slot = buf.slots.len() - 1;
@@ -247,25 +281,21 @@ impl Importer<'_> {
             self.buffered += SLOT_OVERHEAD;
         }
         let (window_idx, slot) = (s.window_idx, s.slot);
-        let Some(chunks) = self
+        let Some(raw) = self
             .windows
             .get_mut(window_idx)
             .and_then(|b| b.slots.get_mut(slot))
-            .map(|s| &mut s.1)
+            .map(|s| &mut s.raw)
         else {
             return;
         };
-        if chunks
-            .last()
-            .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
-        {
-            chunks.push(XorChunk::new());
+        if raw.len() == raw.capacity() {
+            // Count what the vector really holds, growth included.
+            let before = raw.capacity();
+            raw.reserve(1);
+            self.buffered += (raw.capacity() - before) * std::mem::size_of::<Sample>();
         }
-        if let Some(c) = chunks.last_mut() {
-            let before = c.bytes().len();
-            c.append(t, v);
-            self.buffered += c.bytes().len() - before;
-        }
+        raw.push(Sample::new(t, v));
         self.report.samples_imported += 1;
     }
 
@@ -278,6 +308,16 @@ impl Importer<'_> {
         }
     }
 
+    /// Compresses every raw tail; the buffered bytes are recounted.
+    fn compress(&mut self) {
+        self.buffered = self
+            .windows
+            .iter_mut()
+            .flat_map(|w| w.slots.iter_mut())
+            .map(Slot::compress)
+            .sum();
+    }
+
     /// Writes every buffered window as a block and clears the buffers.
     fn flush(&mut self) -> Result<(), BlockError> {
         let mut windows = std::mem::take(&mut self.windows);
@@ -287,9 +327,9 @@ impl Importer<'_> {
             let w = buf.start;
             let series = &self.series;
             buf.slots.sort_unstable_by(|a, b| {
-                series[a.0 as usize]
+                series[a.id as usize]
                     .labels
-                    .cmp(&series[b.0 as usize].labels)
+                    .cmp(&series[b.id as usize].labels)
             });
             let maxt = w.saturating_add(self.opts.block_duration);
             let mut bw = BlockWriter::new(self.dir, w, maxt)?;
@@ -310,8 +350,8 @@ impl Importer<'_> {
                         (a, b)
                     })
                 };
-                for ((id, _), enc) in group.iter().zip(a?.into_iter().chain(b?)) {
-                    bw.add_encoded(&series[*id as usize].labels, enc)?;
+                for (slot, enc) in group.iter().zip(a?.into_iter().chain(b?)) {
+                    bw.add_encoded(&series[slot.id as usize].labels, enc)?;
                 }
             }
             self.written.push(bw.finish()?);
@@ -331,19 +371,24 @@ const FLUSH_PARALLEL_MIN: usize = 64;
 /// `[mint, maxt)`, in order.
 fn encode_slots(
     series: &[SeriesState],
-    slots: &[(u32, Vec<XorChunk>)],
+    slots: &[Slot],
     mint: i64,
     maxt: i64,
 ) -> Result<Vec<EncodedSeries>, BlockError> {
     let mut samples: Vec<Sample> = Vec::new();
     slots
         .iter()
-        .map(|(id, chunks)| {
+        .map(|slot| {
+            let labels = &series[slot.id as usize].labels;
+            if slot.chunks.is_empty() {
+                return BlockWriter::encode_series(labels, &slot.raw, mint, maxt);
+            }
             samples.clear();
-            for c in chunks {
+            for c in &slot.chunks {
                 samples.extend(c.iter());
             }
-            BlockWriter::encode_series(&series[*id as usize].labels, &samples, mint, maxt)
+            samples.extend_from_slice(&slot.raw);
+            BlockWriter::encode_series(labels, &samples, mint, maxt)
         })
         .collect()
 }
@@ -460,10 +505,15 @@ impl<'a, P: FnMut(ImportProgress)> Backfill<'a, P> {
 
     #[inline]
     fn item_done(&mut self) -> Result<(), ImportError> {
-        if self.imp.buffered > self.imp.opts.max_buffered_bytes {
-            self.imp.flush()?;
-            self.imp.report.spills += 1;
-            (self.progress)(self.imp.snapshot());
+        let max = self.imp.opts.max_buffered_bytes;
+        if self.imp.buffered > max {
+            self.imp.compress();
+            // Compressing freed too little to go on for long: write everything out.
+            if self.imp.buffered > max / 4 * 3 {
+                self.imp.flush()?;
+                self.imp.report.spills += 1;
+                (self.progress)(self.imp.snapshot());
+            }
         }
         if self.imp.read.is_multiple_of(PROGRESS_EVERY) {
             (self.progress)(self.imp.snapshot());
