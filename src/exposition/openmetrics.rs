@@ -38,6 +38,8 @@ pub struct OpenMetricsParser<'a> {
     /// The body ends the exposition, so it must end with `# EOF`.
     last: bool,
     names: Vec<NameSpan>,
+    /// Series text of the last sample whose label names passed the duplicate check.
+    last_series: &'a str,
 }
 
 impl<'a> OpenMetricsParser<'a> {
@@ -48,6 +50,7 @@ impl<'a> OpenMetricsParser<'a> {
             done: false,
             last: true,
             names: Vec::new(),
+            last_series: "",
         }
     }
 
@@ -66,6 +69,7 @@ impl<'a> OpenMetricsParser<'a> {
             done: false,
             last,
             names: Vec::new(),
+            last_series: "",
         }
     }
 
@@ -218,7 +222,11 @@ impl<'a> OpenMetricsParser<'a> {
         let name = series_text
             .get(..name_end - series_start)
             .unwrap_or_default();
-        check_duplicates(&self.cur, &self.names)?;
+        // The same text as the previous sample names the same labels, already checked.
+        if series_text != self.last_series {
+            check_duplicates(&self.cur, &self.names)?;
+            self.last_series = series_text;
+        }
         let labels = LabelPairs::new(
             series_text
                 .get(labels.0.saturating_sub(series_start)..labels.1.saturating_sub(series_start))

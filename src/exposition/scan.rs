@@ -149,6 +149,18 @@ impl<'a> Cursor<'a> {
         what: &'static str,
     ) -> Result<(usize, usize), ParseError> {
         let start = self.pos + 1;
+        // Most quoted strings are short and plain: look at the first bytes directly
+        // before paying for a vectorised search.
+        for (i, &b) in self.buf.iter().enumerate().skip(start).take(24) {
+            match b {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok((start, i));
+                }
+                b'\\' | b'\n' => break,
+                _ => {}
+            }
+        }
         let mut i = start;
         loop {
             let rest = self.buf.get(i..).unwrap_or_default();
@@ -307,11 +319,8 @@ fn unescape(s: &str, quotes: bool) -> Cow<'_, str> {
 /// case with optional sign, `NaN` in any case without sign. Underscores, hex and `p`
 /// exponents are rejected; values beyond the f64 range are an error, not an infinity.
 pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
-    // Fast path for plain integers (counters, seconds timestamps): below 10^15 every
-    // such integer is exactly representable, so this is the value the full parse gives.
-    if (1..=15).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit) {
-        let n = raw.iter().fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
-        return Ok(n as f64);
+    if let Some(v) = parse_short_decimal(raw) {
+        return Ok(v);
     }
     if raw.iter().any(|&b| matches!(b, b'p' | b'P' | b'_')) {
         return Err("unsupported character in float");
@@ -348,6 +357,38 @@ pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
         return Err("value out of range");
     }
     Ok(v)
+}
+
+/// Fast path of [`parse_go_float`] for unsigned plain decimals (`123`, `0.25`,
+/// `1700006400.123`) of at most 15 digits: the digits form an integer below 2^53 and the
+/// power of ten is exact, so one correctly rounded division gives exactly the correctly
+/// rounded value the full parse gives. `None` for anything else.
+#[inline]
+fn parse_short_decimal(raw: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    if raw.is_empty() || raw.len() > 16 {
+        return None;
+    }
+    let mut n = 0u64;
+    let mut digits = 0;
+    let mut dot = None;
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                n = n * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let scale = dot.map_or(0, |d| raw.len() - d - 1);
+    Some(n as f64 / POW10[scale])
 }
 
 /// Parses the text format's timestamp: decimal digits only, fitting an i64.
@@ -405,6 +446,10 @@ mod tests {
             ("999999999999999", 999_999_999_999_999.0),
             ("1000000000000000", 1e15),
             ("9007199254740993", 9_007_199_254_740_992.0),
+            ("0.1", 0.1),
+            ("1700006400.123", 1_700_006_400.123),
+            ("123456789.012345", 123_456_789.012_345),
+            ("1234567890.1234567", 1_234_567_890.123_456_7),
         ] {
             assert_eq!(parse_go_float(s.as_bytes()), Ok(want), "{s}");
         }
@@ -433,6 +478,42 @@ mod tests {
             ("1\r", "invalid syntax"),
         ] {
             assert_eq!(parse_go_float(s.as_bytes()), Err(why), "{s}");
+        }
+    }
+
+    #[test]
+    fn short_decimal_fast_path_matches_the_full_parse() {
+        // Fixed-seed xorshift over digit strings with and without a dot, up to 17 chars.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fast = 0;
+        for _ in 0..200_000 {
+            let len = 1 + (next() % 17) as usize;
+            let mut s: Vec<u8> = (0..len).map(|_| b'0' + (next() % 10) as u8).collect();
+            if next() % 4 != 0 {
+                let at = (next() % (len as u64 + 1)) as usize;
+                s.insert(at, b'.');
+            }
+            let text = std::str::from_utf8(&s).unwrap();
+            let full = text.parse::<f64>();
+            if let Some(v) = parse_short_decimal(&s) {
+                assert_eq!(v.to_bits(), full.clone().unwrap().to_bits(), "{text}");
+                fast += 1;
+            }
+            assert_eq!(
+                parse_go_float(&s).map(f64::to_bits),
+                full.map(f64::to_bits).map_err(|_| "invalid syntax"),
+                "{text}"
+            );
+        }
+        assert!(fast > 100_000, "{fast}");
+        for s in ["", ".", "1.2.3", "-1", "+1", "1e3", "0x1"] {
+            assert_eq!(parse_short_decimal(s.as_bytes()), None, "{s}");
         }
     }
 

@@ -255,8 +255,12 @@ impl Importer<'_> {
         }
         s.last_t = t;
         s.last_v = v.to_bits();
-        let w = t.div_euclid(self.opts.block_duration) * self.opts.block_duration;
-        if s.gen != self.gen || s.window != w {
+        // Most samples fall in the series' current window: check that without dividing.
+        let bd = self.opts.block_duration;
+        let same_window =
+            s.gen == self.gen && t >= s.window && (t.wrapping_sub(s.window) as u64) < bd as u64;
+        if !same_window {
+            let w = t.div_euclid(bd) * bd;
             let idx = match self.window_index.get(&w) {
                 Some(&i) => i,
                 None => {
