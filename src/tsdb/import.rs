@@ -125,7 +125,7 @@ impl Slot {
 
 /// Hasher for keys that already are hashes.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl std::hash::Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -141,7 +141,7 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
-type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
+pub(crate) type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
 
 struct Importer<'a> {
     dir: &'a Path,

@@ -13,7 +13,7 @@ use crate::model::value::format_go_float;
 use crate::model::{Label, Labels, Matcher, METRIC_NAME};
 use crate::storage::{Querier, QueryError};
 use crate::tsdb::import::{
-    Backfill, ImportError, ImportOptions, ImportProgress, ImportReport, SeriesRef,
+    Backfill, IdentityBuild, ImportError, ImportOptions, ImportProgress, ImportReport, SeriesRef,
     DEFAULT_MAX_BUFFERED_BYTES,
 };
 
@@ -85,9 +85,11 @@ struct Batch {
 #[derive(Default)]
 struct SeriesCache {
     /// Parser-side id by xxh3 of the text; texts whose hash is taken live in `collisions`.
-    by_hash: HashMap<u64, u32>,
+    by_hash: HashMap<u64, u32, IdentityBuild>,
     collisions: HashMap<Box<str>, u32>,
     texts: Vec<Box<str>>,
+    /// By id: the series that came right after it last time (`u32::MAX`: none yet).
+    next: Vec<u32>,
     last: u32,
 }
 
@@ -95,25 +97,33 @@ impl SeriesCache {
     /// The id of `s`'s series; a first sight builds its labels into `new_series`.
     #[inline]
     fn id(&mut self, s: &SampleEntry<'_>, new_series: &mut Vec<Labels>) -> u32 {
-        // Consecutive samples usually belong to the same series.
-        if self
-            .texts
-            .get(self.last as usize)
-            .is_some_and(|t| **t == *s.series_text)
-        {
+        let text = s.series_text;
+        let last = self.last as usize;
+        // Consecutive samples often belong to the same series; interleaved series (the
+        // buckets of a histogram, say) come back in the same order.
+        if self.texts.get(last).is_some_and(|t| **t == *text) {
             return self.last;
         }
+        if let Some(&hint) = self.next.get(last) {
+            if self.texts.get(hint as usize).is_some_and(|t| **t == *text) {
+                self.last = hint;
+                return hint;
+            }
+        }
+        let id = self.lookup(s, new_series);
+        if let Some(n) = self.next.get_mut(last) {
+            *n = id;
+        }
+        self.last = id;
+        id
+    }
+
+    fn lookup(&mut self, s: &SampleEntry<'_>, new_series: &mut Vec<Labels>) -> u32 {
         let h = xxhash_rust::xxh3::xxh3_64(s.series_text.as_bytes());
         let taken = match self.by_hash.get(&h) {
-            Some(&id) if *self.texts[id as usize] == *s.series_text => {
-                self.last = id;
-                return id;
-            }
+            Some(&id) if *self.texts[id as usize] == *s.series_text => return id,
             Some(_) => match self.collisions.get(s.series_text) {
-                Some(&id) => {
-                    self.last = id;
-                    return id;
-                }
+                Some(&id) => return id,
                 None => true,
             },
             None => false,
@@ -125,13 +135,13 @@ impl SeriesCache {
             self.by_hash.insert(h, id);
         }
         self.texts.push(s.series_text.into());
+        self.next.push(u32::MAX);
         let mut labels: Vec<Label> = Vec::with_capacity(8);
         labels.push(Label::new(METRIC_NAME, s.name.as_ref()));
         for (n, v) in s.labels.iter() {
             labels.push(Label::new(n.as_ref(), v.as_ref()));
         }
         new_series.push(Labels::new(labels));
-        self.last = id;
         id
     }
 }
@@ -628,6 +638,28 @@ mod tests {
                 c.out
             );
         }
+    }
+
+    #[test]
+    fn series_cache_ids_are_stable_across_interleaving() {
+        let body = b"a{x=\"1\"} 1 1\na{x=\"2\"} 1 1\nb 1 1\na{x=\"1\"} 2 2\na{x=\"2\"} 2 2\nb 2 2\nb 3 3\na{x=\"2\"} 3 3\n# EOF\n";
+        let mut cache = SeriesCache::default();
+        let mut new_series = Vec::new();
+        let ids: Vec<u32> = OpenMetricsParser::new(body)
+            .filter_map(|e| match e.unwrap() {
+                Entry::Sample(s) => Some(cache.id(&s, &mut new_series)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, vec![0, 1, 2, 0, 1, 2, 2, 1]);
+        assert_eq!(
+            new_series,
+            vec![
+                Labels::from_pairs(&[("__name__", "a"), ("x", "1")]),
+                Labels::from_pairs(&[("__name__", "a"), ("x", "2")]),
+                Labels::from_pairs(&[("__name__", "b")]),
+            ]
+        );
     }
 
     #[test]
