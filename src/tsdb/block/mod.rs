@@ -382,11 +382,6 @@ impl BlockWriter {
         Ok(())
     }
 
-    /// The block's time range `[mint, maxt)`.
-    pub fn range(&self) -> (i64, i64) {
-        (self.mint, self.maxt)
-    }
-
     /// Writes index and metadata, fsyncs, and renames the block into place.
     pub fn finish(mut self) -> Result<BlockMeta, BlockError> {
         if let Some(cw) = self.chunks.take() {
