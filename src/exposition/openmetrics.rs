@@ -269,9 +269,12 @@ impl<'a> OpenMetricsParser<'a> {
             return Err(self.cur.unexpected(expected));
         }
         self.cur.pos += 1;
-        let (start, end) = self.cur.scan_until(|b| b == b' ' || b == b'\n');
+        let (start, end, fast) = self.cur.scan_number_token();
         if start == end {
             return Err(self.cur.unexpected(expected));
+        }
+        if let Some(v) = fast {
+            return Ok(v);
         }
         let raw = &self.cur.buf[start..end];
         parse_go_float(raw).map(normalize_nan).map_err(|reason| {
@@ -288,7 +291,10 @@ impl<'a> OpenMetricsParser<'a> {
     /// A single space then a finite float of seconds; returns milliseconds.
     fn timestamp(&mut self, exemplar: bool) -> Result<i64, ParseError> {
         self.cur.pos += 1;
-        let (start, end) = self.cur.scan_until(|b| b == b' ' || b == b'\n');
+        let (start, end, fast) = self.cur.scan_number_token();
+        if let Some(secs) = fast {
+            return Ok(seconds_to_millis(secs));
+        }
         if start == end {
             return Err(self.cur.unexpected(if exemplar {
                 "exemplar timestamp"

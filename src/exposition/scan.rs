@@ -208,6 +208,32 @@ impl<'a> Cursor<'a> {
         (start, self.pos)
     }
 
+    /// Consumes a token up to a space, a newline or the end (an OpenMetrics value or
+    /// timestamp); returns its span and, when it is a short plain decimal, its value
+    /// computed on the way (exactly what [`parse_short_decimal`] gives).
+    #[inline]
+    pub fn scan_number_token(&mut self) -> (usize, usize, Option<f64>) {
+        let start = self.pos;
+        let (mut n, mut digits, mut dot, mut plain) = (0u64, 0usize, None, true);
+        while let Some(&b) = self.buf.get(self.pos) {
+            match b {
+                b' ' | b'\n' => break,
+                b'0'..=b'9' => {
+                    // Wraps only past 19 digits, when the value is not used.
+                    n = n.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                    digits += 1;
+                }
+                b'.' if dot.is_none() => dot = Some(self.pos),
+                _ => plain = false,
+            }
+            self.pos += 1;
+        }
+        let end = self.pos;
+        let fast = (plain && (1..=15).contains(&digits))
+            .then(|| n as f64 / POW10[dot.map_or(0, |d| end - d - 1)]);
+        (start, end, fast)
+    }
+
     /// Consumes the rest of the line (not the `\n`); returns its span.
     #[inline]
     pub fn scan_to_eol(&mut self) -> (usize, usize) {
@@ -359,15 +385,17 @@ pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
     Ok(v)
 }
 
+/// Exact powers of ten for the short-decimal fast path.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 /// Fast path of [`parse_go_float`] for unsigned plain decimals (`123`, `0.25`,
 /// `1700006400.123`) of at most 15 digits: the digits form an integer below 2^53 and the
 /// power of ten is exact, so one correctly rounded division gives exactly the correctly
 /// rounded value the full parse gives. `None` for anything else.
 #[inline]
-fn parse_short_decimal(raw: &[u8]) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    ];
+pub(crate) fn parse_short_decimal(raw: &[u8]) -> Option<f64> {
     if raw.is_empty() || raw.len() > 16 {
         return None;
     }
@@ -501,10 +529,17 @@ mod tests {
             }
             let text = std::str::from_utf8(&s).unwrap();
             let full = text.parse::<f64>();
-            if let Some(v) = parse_short_decimal(&s) {
+            let short = parse_short_decimal(&s);
+            if let Some(v) = short {
                 assert_eq!(v.to_bits(), full.clone().unwrap().to_bits(), "{text}");
                 fast += 1;
             }
+            let mut line = s.clone();
+            line.extend_from_slice(b" 1");
+            let mut c = Cursor::new(&line);
+            let (start, end, scanned) = c.scan_number_token();
+            assert_eq!((start, end), (0, s.len()), "{text}");
+            assert_eq!(scanned.map(f64::to_bits), short.map(f64::to_bits), "{text}");
             assert_eq!(
                 parse_go_float(&s).map(f64::to_bits),
                 full.map(f64::to_bits).map_err(|_| "invalid syntax"),
