@@ -169,6 +169,29 @@ fn import_spills_under_a_memory_limit_and_merges_windows() {
 }
 
 #[test]
+fn import_compresses_buffered_samples_before_spilling() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20,000 samples take over 320 KiB as they come but far less once XOR-compressed:
+    // the 256 KiB limit makes the import compress its buffers instead of spilling.
+    let rows = input(20, 1000, 15_000);
+    let report = import_samples_with(
+        dir.path(),
+        ImportOptions {
+            block_duration: H2,
+            max_buffered_bytes: 256 << 10,
+            compact_spilled: true,
+        },
+        rows.iter().cloned().map(Ok::<_, String>),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.spills, 0);
+    assert_eq!(report.samples_imported, 20_000);
+    assert_eq!(report.blocks.len(), 3);
+    assert_same(&read_back(dir.path()), &expected(&rows));
+}
+
+#[test]
 fn import_rejects_bad_block_duration() {
     let dir = tempfile::tempdir().unwrap();
     let r = import_samples(

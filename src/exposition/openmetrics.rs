@@ -35,7 +35,11 @@ use super::{check_duplicates, normalize_nan, NameSpan};
 pub struct OpenMetricsParser<'a> {
     cur: Cursor<'a>,
     done: bool,
+    /// The body ends the exposition, so it must end with `# EOF`.
+    last: bool,
     names: Vec<NameSpan>,
+    /// Series text of the last sample whose label names passed the duplicate check.
+    last_series: &'a str,
 }
 
 impl<'a> OpenMetricsParser<'a> {
@@ -44,8 +48,35 @@ impl<'a> OpenMetricsParser<'a> {
         OpenMetricsParser {
             cur: Cursor::new(body),
             done: false,
+            last: true,
             names: Vec::new(),
+            last_series: "",
         }
+    }
+
+    /// A parser over one piece of a larger body that was cut right after a `\n`, so a
+    /// file can be parsed piece by piece in bounded memory. Lines are numbered from
+    /// `first_line`. Unless the piece is the `last`, its end ends the iteration without
+    /// an error (the `# EOF` is still to come); a `# EOF` ending a piece that is not the
+    /// last is yielded as [`Entry::Eof`], and the caller reports any data after it.
+    /// The grammar has no state across lines, so the entries are exactly those of the
+    /// whole body.
+    pub fn new_fragment(body: &'a [u8], first_line: usize, last: bool) -> Self {
+        let mut cur = Cursor::new(body);
+        cur.line = first_line;
+        OpenMetricsParser {
+            cur,
+            done: false,
+            last,
+            names: Vec::new(),
+            last_series: "",
+        }
+    }
+
+    /// 1-based line number the parser is on: after a piece was parsed to its end, the
+    /// `first_line` of the next piece.
+    pub fn line(&self) -> usize {
+        self.cur.line
     }
 
     fn next_entry(&mut self) -> Result<Entry<'a>, ParseError> {
@@ -191,7 +222,11 @@ impl<'a> OpenMetricsParser<'a> {
         let name = series_text
             .get(..name_end - series_start)
             .unwrap_or_default();
-        check_duplicates(&self.cur, &self.names)?;
+        // The same text as the previous sample names the same labels, already checked.
+        if series_text != self.last_series {
+            check_duplicates(&self.cur, &self.names)?;
+            self.last_series = series_text;
+        }
         let labels = LabelPairs::new(
             series_text
                 .get(labels.0.saturating_sub(series_start)..labels.1.saturating_sub(series_start))
@@ -234,9 +269,12 @@ impl<'a> OpenMetricsParser<'a> {
             return Err(self.cur.unexpected(expected));
         }
         self.cur.pos += 1;
-        let (start, end) = self.cur.scan_until(|b| b == b' ' || b == b'\n');
+        let (start, end, fast) = self.cur.scan_number_token();
         if start == end {
             return Err(self.cur.unexpected(expected));
+        }
+        if let Some(v) = fast {
+            return Ok(v);
         }
         let raw = &self.cur.buf[start..end];
         parse_go_float(raw).map(normalize_nan).map_err(|reason| {
@@ -253,7 +291,10 @@ impl<'a> OpenMetricsParser<'a> {
     /// A single space then a finite float of seconds; returns milliseconds.
     fn timestamp(&mut self, exemplar: bool) -> Result<i64, ParseError> {
         self.cur.pos += 1;
-        let (start, end) = self.cur.scan_until(|b| b == b' ' || b == b'\n');
+        let (start, end, fast) = self.cur.scan_number_token();
+        if let Some(secs) = fast {
+            return Ok(seconds_to_millis(secs));
+        }
         if start == end {
             return Err(self.cur.unexpected(if exemplar {
                 "exemplar timestamp"
@@ -355,6 +396,10 @@ impl<'a> Iterator for OpenMetricsParser<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
+            return None;
+        }
+        if !self.last && self.cur.at_end() {
+            self.done = true;
             return None;
         }
         let r = self.next_entry();

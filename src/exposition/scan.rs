@@ -149,6 +149,18 @@ impl<'a> Cursor<'a> {
         what: &'static str,
     ) -> Result<(usize, usize), ParseError> {
         let start = self.pos + 1;
+        // Most quoted strings are short and plain: look at the first bytes directly
+        // before paying for a vectorised search.
+        for (i, &b) in self.buf.iter().enumerate().skip(start).take(24) {
+            match b {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok((start, i));
+                }
+                b'\\' | b'\n' => break,
+                _ => {}
+            }
+        }
         let mut i = start;
         loop {
             let rest = self.buf.get(i..).unwrap_or_default();
@@ -194,6 +206,32 @@ impl<'a> Cursor<'a> {
             self.pos += 1;
         }
         (start, self.pos)
+    }
+
+    /// Consumes a token up to a space, a newline or the end (an OpenMetrics value or
+    /// timestamp); returns its span and, when it is a short plain decimal, its value
+    /// computed on the way (exactly what [`parse_short_decimal`] gives).
+    #[inline]
+    pub fn scan_number_token(&mut self) -> (usize, usize, Option<f64>) {
+        let start = self.pos;
+        let (mut n, mut digits, mut dot, mut plain) = (0u64, 0usize, None, true);
+        while let Some(&b) = self.buf.get(self.pos) {
+            match b {
+                b' ' | b'\n' => break,
+                b'0'..=b'9' => {
+                    // Wraps only past 19 digits, when the value is not used.
+                    n = n.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                    digits += 1;
+                }
+                b'.' if dot.is_none() => dot = Some(self.pos),
+                _ => plain = false,
+            }
+            self.pos += 1;
+        }
+        let end = self.pos;
+        let fast = (plain && (1..=15).contains(&digits))
+            .then(|| n as f64 / POW10[dot.map_or(0, |d| end - d - 1)]);
+        (start, end, fast)
     }
 
     /// Consumes the rest of the line (not the `\n`); returns its span.
@@ -307,6 +345,9 @@ fn unescape(s: &str, quotes: bool) -> Cow<'_, str> {
 /// case with optional sign, `NaN` in any case without sign. Underscores, hex and `p`
 /// exponents are rejected; values beyond the f64 range are an error, not an infinity.
 pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
+    if let Some(v) = parse_short_decimal(raw) {
+        return Ok(v);
+    }
     if raw.iter().any(|&b| matches!(b, b'p' | b'P' | b'_')) {
         return Err("unsupported character in float");
     }
@@ -342,6 +383,40 @@ pub(crate) fn parse_go_float(raw: &[u8]) -> Result<f64, &'static str> {
         return Err("value out of range");
     }
     Ok(v)
+}
+
+/// Exact powers of ten for the short-decimal fast path.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Fast path of [`parse_go_float`] for unsigned plain decimals (`123`, `0.25`,
+/// `1700006400.123`) of at most 15 digits: the digits form an integer below 2^53 and the
+/// power of ten is exact, so one correctly rounded division gives exactly the correctly
+/// rounded value the full parse gives. `None` for anything else.
+#[inline]
+pub(crate) fn parse_short_decimal(raw: &[u8]) -> Option<f64> {
+    if raw.is_empty() || raw.len() > 16 {
+        return None;
+    }
+    let mut n = 0u64;
+    let mut digits = 0;
+    let mut dot = None;
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                n = n * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let scale = dot.map_or(0, |d| raw.len() - d - 1);
+    Some(n as f64 / POW10[scale])
 }
 
 /// Parses the text format's timestamp: decimal digits only, fitting an i64.
@@ -395,6 +470,14 @@ mod tests {
             ("1E-2", 0.01),
             ("007", 7.0),
             ("1e-400", 0.0),
+            ("0", 0.0),
+            ("999999999999999", 999_999_999_999_999.0),
+            ("1000000000000000", 1e15),
+            ("9007199254740993", 9_007_199_254_740_992.0),
+            ("0.1", 0.1),
+            ("1700006400.123", 1_700_006_400.123),
+            ("123456789.012345", 123_456_789.012_345),
+            ("1234567890.1234567", 1_234_567_890.123_456_7),
         ] {
             assert_eq!(parse_go_float(s.as_bytes()), Ok(want), "{s}");
         }
@@ -423,6 +506,49 @@ mod tests {
             ("1\r", "invalid syntax"),
         ] {
             assert_eq!(parse_go_float(s.as_bytes()), Err(why), "{s}");
+        }
+    }
+
+    #[test]
+    fn short_decimal_fast_path_matches_the_full_parse() {
+        // Fixed-seed xorshift over digit strings with and without a dot, up to 17 chars.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fast = 0;
+        for _ in 0..200_000 {
+            let len = 1 + (next() % 17) as usize;
+            let mut s: Vec<u8> = (0..len).map(|_| b'0' + (next() % 10) as u8).collect();
+            if next() % 4 != 0 {
+                let at = (next() % (len as u64 + 1)) as usize;
+                s.insert(at, b'.');
+            }
+            let text = std::str::from_utf8(&s).unwrap();
+            let full = text.parse::<f64>();
+            let short = parse_short_decimal(&s);
+            if let Some(v) = short {
+                assert_eq!(v.to_bits(), full.clone().unwrap().to_bits(), "{text}");
+                fast += 1;
+            }
+            let mut line = s.clone();
+            line.extend_from_slice(b" 1");
+            let mut c = Cursor::new(&line);
+            let (start, end, scanned) = c.scan_number_token();
+            assert_eq!((start, end), (0, s.len()), "{text}");
+            assert_eq!(scanned.map(f64::to_bits), short.map(f64::to_bits), "{text}");
+            assert_eq!(
+                parse_go_float(&s).map(f64::to_bits),
+                full.map(f64::to_bits).map_err(|_| "invalid syntax"),
+                "{text}"
+            );
+        }
+        assert!(fast > 100_000, "{fast}");
+        for s in ["", ".", "1.2.3", "-1", "+1", "1e3", "0x1"] {
+            assert_eq!(parse_short_decimal(s.as_bytes()), None, "{s}");
         }
     }
 

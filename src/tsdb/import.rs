@@ -1,10 +1,11 @@
 //! Backfilling: turns a stream of samples (labels, timestamp, value) into blocks aligned
 //! to block-duration boundaries, in one pass, as `promtool tsdb create-blocks-from`.
 //!
-//! Samples are appended into per-series XOR chunks held in memory per block window
-//! (compressed, about 2 bytes a sample). A window is written as a block at the end of the
-//! input, or every buffered window is written early when the buffered bytes pass a limit;
-//! windows written more than once are then compacted into one block each. Samples of one
+//! Samples are buffered in memory per series and block window: appended as they come,
+//! and when the buffered bytes pass a limit, compressed into XOR chunks (about 2 bytes a
+//! sample). A window is written as a block at the end of the input; when compressing
+//! leaves the buffers over three quarters of the limit, every buffered window is written
+//! early, and windows written more than once are then compacted into one block each. Samples of one
 //! series must come in time order (OpenMetrics guarantees it; series may interleave):
 //! an older sample is counted as an out-of-order error and skipped, a repeat of the last
 //! timestamp with the same value is counted as a duplicate and skipped.
@@ -13,11 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::model::{Labels, Sample};
-use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter};
+use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter, EncodedSeries};
 use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
 use crate::tsdb::chunkenc::XorChunk;
 
-/// Default cap on buffered chunk bytes before windows are written early (256 MiB).
+/// Default cap on buffered sample bytes (256 MiB); see [`ImportOptions::max_buffered_bytes`].
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
 /// How many error messages an [`ImportReport`] keeps verbatim.
 pub const MAX_REPORTED_ERRORS: usize = 100;
@@ -31,7 +32,8 @@ const SLOT_OVERHEAD: usize = 96;
 pub struct ImportOptions {
     /// Block length in milliseconds; blocks start at multiples of it.
     pub block_duration: i64,
-    /// Buffered chunk bytes above which all windows are flushed early.
+    /// Buffered bytes above which buffered samples are compressed, and all windows are
+    /// flushed early if that leaves more than three quarters of it.
     pub max_buffered_bytes: usize,
     /// Merge the blocks of windows that had to be flushed more than once.
     pub compact_spilled: bool,
@@ -89,13 +91,41 @@ struct SeriesState {
 
 struct WindowBuf {
     start: i64,
-    /// (series id, chunks) per series present in the window.
-    slots: Vec<(u32, Vec<XorChunk>)>,
+    /// The series present in the window.
+    slots: Vec<Slot>,
+}
+
+/// One series' samples in one window: compressed chunks, then the newest samples as
+/// they came (appending to a vector is far cheaper than XOR-encoding; the tail is
+/// compressed only when the buffers pass the memory limit).
+struct Slot {
+    id: u32,
+    chunks: Vec<XorChunk>,
+    raw: Vec<Sample>,
+}
+
+impl Slot {
+    /// Moves the raw tail into XOR chunks; returns the slot's bytes afterwards.
+    fn compress(&mut self) -> usize {
+        for s in std::mem::take(&mut self.raw) {
+            if self
+                .chunks
+                .last()
+                .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
+            {
+                self.chunks.push(XorChunk::new());
+            }
+            if let Some(c) = self.chunks.last_mut() {
+                c.append(s.t, s.v);
+            }
+        }
+        SLOT_OVERHEAD + self.chunks.iter().map(|c| c.bytes().len()).sum::<usize>()
+    }
 }
 
 /// Hasher for keys that already are hashes.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl std::hash::Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
@@ -111,7 +141,7 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
-type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
+pub(crate) type IdentityBuild = std::hash::BuildHasherDefault<IdentityHasher>;
 
 struct Importer<'a> {
     dir: &'a Path,
@@ -189,10 +219,18 @@ impl Importer<'_> {
         id
     }
 
+    #[cfg(test)]
     fn append(&mut self, labels: Labels, t: i64, v: f64) {
         let id = self.series_id(labels);
         self.last_id = id;
-        let s = &mut self.series[id as usize];
+        self.append_id(id, t, v);
+    }
+
+    /// Appends a sample to the series `id` (from [`Importer::series_id`]).
+    fn append_id(&mut self, id: u32, t: i64, v: f64) {
+        let Some(s) = self.series.get_mut(id as usize) else {
+            return;
+        };
         if s.gen != u64::MAX || s.last_t != i64::MIN {
             if t == s.last_t && v.to_bits() == s.last_v {
                 self.report.duplicates += 1;
@@ -217,8 +255,12 @@ impl Importer<'_> {
         }
         s.last_t = t;
         s.last_v = v.to_bits();
-        let w = t.div_euclid(self.opts.block_duration) * self.opts.block_duration;
-        if s.gen != self.gen || s.window != w {
+        // Most samples fall in the series' current window: check that without dividing.
+        let bd = self.opts.block_duration;
+        let same_window =
+            s.gen == self.gen && t >= s.window && (t.wrapping_sub(s.window) as u64) < bd as u64;
+        if !same_window {
+            let w = t.div_euclid(bd) * bd;
             let idx = match self.window_index.get(&w) {
                 Some(&i) => i,
                 None => {
@@ -231,7 +273,11 @@ impl Importer<'_> {
                 }
             };
             let buf = &mut self.windows[idx];
-            buf.slots.push((id, vec![XorChunk::new()]));
+            buf.slots.push(Slot {
+                id,
+                chunks: Vec::new(),
+                raw: Vec::new(),
+            });
             s.window = w;
             s.window_idx = idx;
             s.slot = buf.slots.len() - 1;
@@ -239,26 +285,41 @@ impl Importer<'_> {
             self.buffered += SLOT_OVERHEAD;
         }
         let (window_idx, slot) = (s.window_idx, s.slot);
-        let Some(chunks) = self
+        let Some(raw) = self
             .windows
             .get_mut(window_idx)
             .and_then(|b| b.slots.get_mut(slot))
-            .map(|s| &mut s.1)
+            .map(|s| &mut s.raw)
         else {
             return;
         };
-        if chunks
-            .last()
-            .is_none_or(|c| c.num_samples() >= XOR_MAX_SAMPLES)
-        {
-            chunks.push(XorChunk::new());
+        if raw.len() == raw.capacity() {
+            // Count what the vector really holds, growth included.
+            let before = raw.capacity();
+            raw.reserve(1);
+            self.buffered += (raw.capacity() - before) * std::mem::size_of::<Sample>();
         }
-        if let Some(c) = chunks.last_mut() {
-            let before = c.bytes().len();
-            c.append(t, v);
-            self.buffered += c.bytes().len() - before;
-        }
+        raw.push(Sample::new(t, v));
         self.report.samples_imported += 1;
+    }
+
+    fn snapshot(&self) -> ImportProgress {
+        ImportProgress {
+            samples_read: self.read,
+            series: self.series.len() as u64,
+            blocks_written: self.written.len() as u64,
+            buffered_bytes: self.buffered,
+        }
+    }
+
+    /// Compresses every raw tail; the buffered bytes are recounted.
+    fn compress(&mut self) {
+        self.buffered = self
+            .windows
+            .iter_mut()
+            .flat_map(|w| w.slots.iter_mut())
+            .map(Slot::compress)
+            .sum();
     }
 
     /// Writes every buffered window as a block and clears the buffers.
@@ -270,19 +331,32 @@ impl Importer<'_> {
             let w = buf.start;
             let series = &self.series;
             buf.slots.sort_unstable_by(|a, b| {
-                series[a.0 as usize]
+                series[a.id as usize]
                     .labels
-                    .cmp(&series[b.0 as usize].labels)
+                    .cmp(&series[b.id as usize].labels)
             });
             let maxt = w.saturating_add(self.opts.block_duration);
             let mut bw = BlockWriter::new(self.dir, w, maxt)?;
-            let mut samples: Vec<Sample> = Vec::new();
-            for (id, chunks) in buf.slots {
-                samples.clear();
-                for c in &chunks {
-                    samples.extend(c.iter());
+            // Decoding and re-encoding is the CPU-heavy part: split each group of series
+            // between this thread and a helper, then write the group in order.
+            for group in buf.slots.chunks(FLUSH_GROUP) {
+                let (mine, theirs) = group.split_at(group.len() / 2);
+                let (a, b) = if group.len() < FLUSH_PARALLEL_MIN {
+                    (encode_slots(series, group, w, maxt), Ok(Vec::new()))
+                } else {
+                    std::thread::scope(|scope| {
+                        let helper = scope.spawn(|| encode_slots(series, theirs, w, maxt));
+                        let a = encode_slots(series, mine, w, maxt);
+                        let b = match helper.join() {
+                            Ok(b) => b,
+                            Err(panic) => std::panic::resume_unwind(panic),
+                        };
+                        (a, b)
+                    })
+                };
+                for (slot, enc) in group.iter().zip(a?.into_iter().chain(b?)) {
+                    bw.add_encoded(&series[slot.id as usize].labels, enc)?;
                 }
-                bw.add_series(&self.series[id as usize].labels, &samples)?;
             }
             self.written.push(bw.finish()?);
         }
@@ -290,6 +364,37 @@ impl Importer<'_> {
         self.gen += 1;
         Ok(())
     }
+}
+
+/// Series per unit of work when a window is encoded on two threads.
+const FLUSH_GROUP: usize = 2048;
+/// Groups smaller than this are encoded on one thread (a thread costs more).
+const FLUSH_PARALLEL_MIN: usize = 64;
+
+/// Decodes the buffered chunks of `slots` and encodes each series for the block
+/// `[mint, maxt)`, in order.
+fn encode_slots(
+    series: &[SeriesState],
+    slots: &[Slot],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<EncodedSeries>, BlockError> {
+    let mut samples: Vec<Sample> = Vec::new();
+    slots
+        .iter()
+        .map(|slot| {
+            let labels = &series[slot.id as usize].labels;
+            if slot.chunks.is_empty() {
+                return BlockWriter::encode_series(labels, &slot.raw, mint, maxt);
+            }
+            samples.clear();
+            for c in &slot.chunks {
+                samples.extend(c.iter());
+            }
+            samples.extend_from_slice(&slot.raw);
+            BlockWriter::encode_series(labels, &samples, mint, maxt)
+        })
+        .collect()
 }
 
 /// Imports samples into new blocks under `data_dir`, aligned to `block_duration` (ms),
@@ -319,69 +424,123 @@ pub fn import_samples_with<E: std::fmt::Display>(
     data_dir: &Path,
     opts: ImportOptions,
     samples: impl Iterator<Item = Result<(Labels, i64, f64), E>>,
-    mut progress: impl FnMut(ImportProgress),
+    progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, ImportError> {
-    if opts.block_duration <= 0 {
-        return Err(ImportError::InvalidBlockDuration(opts.block_duration));
-    }
-    std::fs::create_dir_all(data_dir).map_err(|source| BlockError::Io {
-        path: data_dir.to_path_buf(),
-        op: "create directory",
-        source,
-    })?;
-    let mut imp = Importer {
-        dir: data_dir,
-        opts,
-        ids: HashMap::default(),
-        collisions: HashMap::new(),
-        hash_buf: Vec::new(),
-        series: Vec::new(),
-        last_id: 0,
-        windows: Vec::new(),
-        window_index: BTreeMap::new(),
-        gen: 0,
-        read: 0,
-        buffered: 0,
-        written: Vec::new(),
-        report: ImportReport::default(),
-    };
-    let mut read = 0u64;
-    let snapshot = |imp: &Importer<'_>, read: u64| ImportProgress {
-        samples_read: read,
-        series: imp.series.len() as u64,
-        blocks_written: imp.written.len() as u64,
-        buffered_bytes: imp.buffered,
-    };
+    let mut b = Backfill::new(data_dir, opts, progress)?;
     for item in samples {
-        read += 1;
-        imp.read = read;
         match item {
-            Ok((labels, t, v)) => imp.append(labels, t, v),
-            Err(e) => {
-                imp.report.input_errors += 1;
-                imp.error(e.to_string());
+            Ok((labels, t, v)) => {
+                let id = b.imp.series_id(labels);
+                b.imp.last_id = id;
+                b.append(SeriesRef(id), t, v)?;
+            }
+            Err(e) => b.input_error(e.to_string())?,
+        }
+    }
+    b.finish()
+}
+
+/// A series registered with [`Backfill::series`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesRef(u32);
+
+/// A one-pass import fed item by item, for callers that know when a sample belongs to a
+/// series they have seen before (a parser's series text, say): they register each label
+/// set once with [`Backfill::series`] and append samples by [`SeriesRef`], so no label
+/// set is built, hashed or compared per sample. Behaves exactly as
+/// [`import_samples_with`], which is built on it.
+pub struct Backfill<'a, P: FnMut(ImportProgress)> {
+    imp: Importer<'a>,
+    progress: P,
+}
+
+impl<'a, P: FnMut(ImportProgress)> Backfill<'a, P> {
+    /// Starts an import into `data_dir` (created if missing).
+    pub fn new(data_dir: &'a Path, opts: ImportOptions, progress: P) -> Result<Self, ImportError> {
+        if opts.block_duration <= 0 {
+            return Err(ImportError::InvalidBlockDuration(opts.block_duration));
+        }
+        std::fs::create_dir_all(data_dir).map_err(|source| BlockError::Io {
+            path: data_dir.to_path_buf(),
+            op: "create directory",
+            source,
+        })?;
+        Ok(Backfill {
+            imp: Importer {
+                dir: data_dir,
+                opts,
+                ids: HashMap::default(),
+                collisions: HashMap::new(),
+                hash_buf: Vec::new(),
+                series: Vec::new(),
+                last_id: 0,
+                windows: Vec::new(),
+                window_index: BTreeMap::new(),
+                gen: 0,
+                read: 0,
+                buffered: 0,
+                written: Vec::new(),
+                report: ImportReport::default(),
+            },
+            progress,
+        })
+    }
+
+    /// The series of a label set: equal label sets get the same reference. A series
+    /// registered but never appended to still counts in [`ImportReport::series`].
+    pub fn series(&mut self, labels: Labels) -> SeriesRef {
+        SeriesRef(self.imp.series_id(labels))
+    }
+
+    /// Appends one input sample of `series` (one input item).
+    pub fn append(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), ImportError> {
+        self.imp.read += 1;
+        self.imp.append_id(series.0, t, v);
+        self.item_done()
+    }
+
+    /// Records one input item that was an error (counted, its message kept).
+    pub fn input_error(&mut self, msg: String) -> Result<(), ImportError> {
+        self.imp.read += 1;
+        self.imp.report.input_errors += 1;
+        self.imp.error(msg);
+        self.item_done()
+    }
+
+    #[inline]
+    fn item_done(&mut self) -> Result<(), ImportError> {
+        let max = self.imp.opts.max_buffered_bytes;
+        if self.imp.buffered > max {
+            self.imp.compress();
+            // Compressing freed too little to go on for long: write everything out.
+            if self.imp.buffered > max / 4 * 3 {
+                self.imp.flush()?;
+                self.imp.report.spills += 1;
+                (self.progress)(self.imp.snapshot());
             }
         }
-        if imp.buffered > imp.opts.max_buffered_bytes {
-            imp.flush()?;
-            imp.report.spills += 1;
-            progress(snapshot(&imp, read));
+        if self.imp.read.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(self.imp.snapshot());
         }
-        if read.is_multiple_of(PROGRESS_EVERY) {
-            progress(snapshot(&imp, read));
+        Ok(())
+    }
+
+    /// Writes what is buffered, compacts windows that were flushed more than once, and
+    /// reports.
+    pub fn finish(mut self) -> Result<ImportReport, ImportError> {
+        self.imp.flush()?;
+        (self.progress)(self.imp.snapshot());
+        let mut imp = self.imp;
+        let mut blocks = std::mem::take(&mut imp.written);
+        if imp.opts.compact_spilled && imp.report.spills > 0 {
+            blocks = crate::tsdb::compact::merge_same_range(imp.dir, blocks)?;
         }
+        blocks.sort_by_key(|m| (m.min_time, m.ulid));
+        let mut report = imp.report;
+        report.series = imp.series.len() as u64;
+        report.blocks = blocks;
+        Ok(report)
     }
-    imp.flush()?;
-    progress(snapshot(&imp, read));
-    let mut blocks = std::mem::take(&mut imp.written);
-    if imp.opts.compact_spilled && imp.report.spills > 0 {
-        blocks = crate::tsdb::compact::merge_same_range(data_dir, blocks)?;
-    }
-    blocks.sort_by_key(|m| (m.min_time, m.ulid));
-    let mut report = imp.report;
-    report.series = imp.series.len() as u64;
-    report.blocks = blocks;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use self::index::{IndexReader, SeriesRecord};
 pub use self::querier::{BlockQuerier, BlockSeriesIterator};
 pub use self::ulid::Ulid;
 use crate::model::{Labels, Matcher, Sample};
-use crate::tsdb::chunkenc::{encode_smallest, ChunkError};
+use crate::tsdb::chunkenc::{encode_smallest, ChunkError, Encoding};
 use crate::tsdb::chunks::ChunkMeta;
 use crate::tsdb::tombstones::Tombstones;
 
@@ -203,6 +203,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), BlockError> {
     Ok(())
 }
 
+/// A series' chunks encoded for a block by [`BlockWriter::encode_series`].
+#[derive(Debug, Default)]
+pub struct EncodedSeries {
+    /// (min time, max time, encoding, bytes) per chunk, in time order.
+    chunks: Vec<(i64, i64, Encoding, Vec<u8>)>,
+    num_samples: u64,
+}
+
 /// Writes one block series by series. Series must come sorted by labels, samples of a
 /// series strictly increasing in time and inside `[mint, maxt)`. Dropping the writer
 /// without [`BlockWriter::finish`] removes the temporary directory.
@@ -277,6 +285,12 @@ impl BlockWriter {
         if samples.is_empty() {
             return Ok(());
         }
+        self.check_order(labels)?;
+        let encoded = Self::encode_series(labels, samples, self.mint, self.maxt)?;
+        self.add_encoded(labels, encoded)
+    }
+
+    fn check_order(&self, labels: &Labels) -> Result<(), BlockError> {
         if let Some(prev) = self.series.last() {
             if *labels <= prev.labels {
                 return Err(BlockError::UnsortedSeries {
@@ -285,14 +299,27 @@ impl BlockWriter {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Checks a series' samples against the block range `[mint, maxt)` and encodes them
+    /// as [`BlockWriter::add_series`] would, without touching a writer, so callers can
+    /// encode series on several threads and add them in order with
+    /// [`BlockWriter::add_encoded`].
+    pub fn encode_series(
+        labels: &Labels,
+        samples: &[Sample],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<EncodedSeries, BlockError> {
         let mut prev_t = None;
         for s in samples {
-            if s.t < self.mint || s.t >= self.maxt {
+            if s.t < mint || s.t >= maxt {
                 return Err(BlockError::OutOfRange {
                     labels: labels.to_string(),
                     t: s.t,
-                    mint: self.mint,
-                    maxt: self.maxt,
+                    mint,
+                    maxt,
                 });
             }
             if let Some(p) = prev_t {
@@ -306,23 +333,47 @@ impl BlockWriter {
             }
             prev_t = Some(s.t);
         }
+        let mut chunks = Vec::new();
+        if !samples.is_empty() {
+            let parts = samples.len().div_ceil(BLOCK_CHUNK_MAX_SAMPLES);
+            let per = samples.len().div_ceil(parts);
+            chunks.reserve(parts);
+            for part in samples.chunks(per) {
+                let (enc, data) = encode_smallest(part);
+                chunks.push((part[0].t, part[part.len() - 1].t, enc, data));
+            }
+        }
+        Ok(EncodedSeries {
+            chunks,
+            num_samples: samples.len() as u64,
+        })
+    }
+
+    /// Adds a series encoded by [`BlockWriter::encode_series`] for this block's range.
+    /// Series must still come sorted by labels; one without samples is skipped.
+    pub fn add_encoded(
+        &mut self,
+        labels: &Labels,
+        encoded: EncodedSeries,
+    ) -> Result<(), BlockError> {
+        if encoded.num_samples == 0 {
+            return Ok(());
+        }
+        self.check_order(labels)?;
         let Some(cw) = self.chunks.as_mut() else {
             return Ok(());
         };
-        let parts = samples.len().div_ceil(BLOCK_CHUNK_MAX_SAMPLES);
-        let per = samples.len().div_ceil(parts);
-        let mut refs = Vec::with_capacity(parts);
-        for part in samples.chunks(per) {
-            let (enc, data) = encode_smallest(part);
-            let r = cw.write(enc, &data)?;
+        let mut refs = Vec::with_capacity(encoded.chunks.len());
+        for (min_time, max_time, enc, data) in &encoded.chunks {
+            let r = cw.write(*enc, data)?;
             refs.push(ChunkRef {
-                min_time: part[0].t,
-                max_time: part[part.len() - 1].t,
+                min_time: *min_time,
+                max_time: *max_time,
                 r#ref: r,
             });
         }
         self.stats.num_series += 1;
-        self.stats.num_samples += samples.len() as u64;
+        self.stats.num_samples += encoded.num_samples;
         self.stats.num_chunks += refs.len() as u64;
         self.series.push(SeriesRecord {
             labels: labels.clone(),
