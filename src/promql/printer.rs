@@ -251,7 +251,8 @@ impl fmt::Display for NumberLiteral {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.duration {
             if let Some(ms) = seconds_to_ms(self.val.abs()) {
-                if self.val < 0.0 {
+                // The sign bit, so that `-0w` (negative zero) prints back as `-0s`.
+                if self.val.is_sign_negative() {
                     f.write_char('-')?;
                 }
                 return f.write_str(&format_duration(ms));
@@ -428,6 +429,8 @@ mod tests {
         assert_eq!(canon("0x1f"), "31");
         assert_eq!(canon("5m"), "5m");
         assert_eq!(canon("-90s"), "-1m30s");
+        // Found by cargo fuzz (promql_parse): the sign of a negative zero duration.
+        assert_eq!(canon("-0w"), "-0s");
     }
 
     #[test]
