@@ -46,7 +46,7 @@ pub struct EngineOptions {
 /// Why the engine could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::Error),
     #[error("opening the TSDB at {path}: {source}")]
     Tsdb {
