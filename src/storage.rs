@@ -48,6 +48,11 @@ pub trait Appender {
         let _ = (sref, t, v);
         None
     }
+    /// Hints that about `samples` more appends follow, so that a storage can size its
+    /// batch buffers once instead of growing them append by append. Optional.
+    fn reserve(&mut self, samples: usize) {
+        let _ = samples;
+    }
     /// Writes the batch to the WAL and makes it visible.
     fn commit(&mut self) -> Result<(), AppendError>;
     /// Drops the batch.

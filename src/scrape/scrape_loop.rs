@@ -594,6 +594,8 @@ impl ScrapeLoop {
             Ok(ct) => (&self.buf, ct.as_str(), None),
             Err(e) => (b"", "", Some(e.clone())),
         };
+        // The last scrape's size is the best guess for this one's (plus report series).
+        app.reserve(self.status.read().last_samples as usize + REPORT_SERIES.len());
         let (mut stats, res) =
             append_body(&mut *app, &mut self.cache, &s, body, content_type, ts, now);
         if let Err(e) = res {

@@ -891,7 +891,8 @@ impl DbAppender {
                 Err(e) => head.metrics().count_rejection(&e),
             }
         }
-        let mut buf = Vec::new();
+        // Samples records take about 11 bytes per sample (ref and time deltas, raw value).
+        let mut buf = Vec::with_capacity(accepted.len() * 12 + 64);
         let to_log: Vec<(u64, Labels)> = needs_log
             .iter()
             .enumerate()
@@ -1051,6 +1052,13 @@ impl Appender for DbAppender {
             }
         };
         Some(self.finish_append(idx, t, v, check).map(|_| ()))
+    }
+
+    fn reserve(&mut self, samples: usize) {
+        self.series.reserve(samples);
+        self.index.reserve(samples);
+        self.overlay.reserve(samples);
+        self.samples.reserve(samples);
     }
 
     fn commit(&mut self) -> std::result::Result<(), AppendError> {
