@@ -20,11 +20,39 @@ pub enum AppendError {
     Storage(String),
 }
 
+/// A storage's handle for one series (upstream `storage.SeriesRef`): returned by
+/// [`Appender::append_returning_ref`], valid until the storage garbage-collects the series.
+/// Never 0.
+pub type SeriesRef = u64;
+
 /// A batch of appends. Nothing is visible to queriers or durable until [`Appender::commit`]
 /// returns `Ok`; after that every sample in the batch survives a crash.
 pub trait Appender {
     /// Adds one float sample. Rejections are returned per sample and do not poison the batch.
     fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
+    /// [`Appender::append`] that also returns the series' ref when the storage has refs
+    /// (`None` otherwise), for later [`Appender::append_ref`] calls.
+    fn append_returning_ref(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        self.append(labels, t, v).map(|()| None)
+    }
+    /// Appends to the series behind `sref` without hashing or comparing labels (upstream
+    /// `AppendFast`-style use of `Append(ref, ...)`). `None` means the storage does not know
+    /// the ref (any more: the series was garbage-collected, or refs are unsupported) and
+    /// nothing was done; the caller appends by labels instead.
+    fn append_ref(&mut self, sref: SeriesRef, t: i64, v: f64) -> Option<Result<(), AppendError>> {
+        let _ = (sref, t, v);
+        None
+    }
+    /// Hints that about `samples` more appends follow, so that a storage can size its
+    /// batch buffers once instead of growing them append by append. Optional.
+    fn reserve(&mut self, samples: usize) {
+        let _ = samples;
+    }
     /// Writes the batch to the WAL and makes it visible.
     fn commit(&mut self) -> Result<(), AppendError>;
     /// Drops the batch.

@@ -3,11 +3,17 @@
 //!
 //! Mirrors upstream `scrapeCache` in `scrape/scrape.go`:
 //! - `series` maps the series text as written in the body (`name{a="b"}`) to the final label
-//!   set (after target-label merging and `metric_relabel_configs`), so a repeated series is
-//!   never parsed into labels or relabeled again;
+//!   set's hash and the storage's [`SeriesRef`] for it, so a repeated series is never
+//!   parsed into labels, relabeled, hashed or looked up by labels again (upstream
+//!   `cacheEntry.ref`, `AppendFast`). The final labels (after target-label merging and
+//!   `metric_relabel_configs`) are kept only while no ref is known: storages without refs
+//!   need them on every append, and a ref makes them dead weight (most of the cache's
+//!   memory). When the storage forgets a ref (series garbage-collected), the caller
+//!   rebuilds the labels from the scraped sample;
 //! - `dropped` remembers series texts that metric relabeling dropped;
 //! - `cur`/`prev` hold the label sets appended in this and the previous successful
-//!   scrape; a series in `prev` and not in `cur` gets a staleness marker;
+//!   scrape (with their refs, labels only when there is no ref); a series in `prev` and
+//!   not in `cur` gets a staleness marker;
 //! - entries unseen in the latest successful scrape are flushed when it ends (or when a run
 //!   of failed scrapes doubled the cache, + 1000 entries).
 //!
@@ -15,15 +21,72 @@
 //! no series text can start with (upstream appends an invalid rune for the same reason).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
 use crate::model::Labels;
+use crate::storage::SeriesRef;
+
+/// Hasher for the series-text keys: one-shot XXH3 per written slice. The cache is looked
+/// up once per scraped sample, and SipHash (std's default, DoS-resistant) costs several
+/// times more on these 30-100 byte keys. A target could craft colliding series texts, but
+/// only to slow down its own scrape, which `sample_limit` bounds.
+#[derive(Default, Clone, Copy)]
+struct TextHasher(u64);
+
+impl Hasher for TextHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxh3_64_with_seed(bytes, self.0);
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Hasher for the staleness sets, whose keys are already XXH3 label-set hashes.
+#[derive(Default, Clone, Copy)]
+struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+type TextMap<V> = HashMap<String, V, BuildHasherDefault<TextHasher>>;
+type StalenessSet =
+    HashMap<u64, (SeriesRef, Option<Arc<Labels>>), BuildHasherDefault<PrehashedHasher>>;
 
 #[derive(Debug, Clone)]
 struct CacheEntry {
-    labels: Arc<Labels>,
+    /// `None` once `sref` is known.
+    labels: Option<Arc<Labels>>,
     hash: u64,
+    /// 0 when the storage gave no ref.
+    sref: SeriesRef,
     last_iter: u64,
+}
+
+/// What the cache knows of one series: final labels (only while no ref is known), their
+/// hash, and the storage's ref (0 when unknown).
+#[derive(Debug, Clone)]
+pub struct CachedSeries {
+    pub labels: Option<Arc<Labels>>,
+    pub hash: u64,
+    pub sref: SeriesRef,
 }
 
 /// See the module docs.
@@ -31,10 +94,10 @@ struct CacheEntry {
 pub struct ScrapeCache {
     iter: u64,
     successful_count: usize,
-    series: HashMap<String, CacheEntry>,
-    dropped: HashMap<String, u64>,
-    cur: HashMap<u64, Arc<Labels>>,
-    prev: HashMap<u64, Arc<Labels>>,
+    series: TextMap<CacheEntry>,
+    dropped: TextMap<u64>,
+    cur: StalenessSet,
+    prev: StalenessSet,
     forced_flushes: u64,
 }
 
@@ -44,25 +107,42 @@ impl ScrapeCache {
         ScrapeCache::default()
     }
 
-    /// The final labels and their hash cached for `series_text`, marking it seen.
-    pub fn get(&mut self, series_text: &str) -> Option<(Arc<Labels>, u64)> {
+    /// What is cached for `series_text`, marking it seen.
+    pub fn get(&mut self, series_text: &str) -> Option<CachedSeries> {
         let iter = self.iter;
         self.series.get_mut(series_text).map(|e| {
             e.last_iter = iter;
-            (Arc::clone(&e.labels), e.hash)
+            CachedSeries {
+                labels: e.labels.clone(),
+                hash: e.hash,
+                sref: e.sref,
+            }
         })
     }
 
-    /// Remembers the final labels of `series_text`.
-    pub fn add(&mut self, series_text: &str, labels: Arc<Labels>, hash: u64) {
+    /// Remembers the final labels of `series_text` and the storage's ref for them (0 when
+    /// unknown; the labels are kept only then).
+    pub fn add(&mut self, series_text: &str, labels: Arc<Labels>, hash: u64, sref: SeriesRef) {
         self.series.insert(
             series_text.to_string(),
             CacheEntry {
-                labels,
+                labels: (sref == 0).then_some(labels),
                 hash,
+                sref,
                 last_iter: self.iter,
             },
         );
+    }
+
+    /// Replaces the ref cached for `series_text` (the old one was no longer known to the
+    /// storage); the labels are dropped once a ref is known.
+    pub fn set_ref(&mut self, series_text: &str, sref: SeriesRef) {
+        if let Some(e) = self.series.get_mut(series_text) {
+            e.sref = sref;
+            if sref != 0 {
+                e.labels = None;
+            }
+        }
     }
 
     /// True (and marks it seen) when `series_text` was dropped by metric relabeling.
@@ -82,9 +162,12 @@ impl ScrapeCache {
         self.dropped.insert(series_text.to_string(), self.iter);
     }
 
-    /// Records that `labels` was appended in the current scrape (staleness tracking).
-    pub fn track_staleness(&mut self, hash: u64, labels: &Arc<Labels>) {
-        self.cur.entry(hash).or_insert_with(|| Arc::clone(labels));
+    /// Records that the series with label hash `hash` and ref `sref` was appended in the
+    /// current scrape (staleness tracking). `labels` is kept only when `sref` is 0.
+    pub fn track_staleness(&mut self, hash: u64, sref: SeriesRef, labels: Option<&Arc<Labels>>) {
+        self.cur
+            .entry(hash)
+            .or_insert_with(|| (sref, labels.filter(|_| sref == 0).cloned()));
     }
 
     /// Forgets what the current (failed) scrape tracked, so that staleness is computed
@@ -93,17 +176,18 @@ impl ScrapeCache {
         self.cur.clear();
     }
 
-    /// Series of the previous scrape not seen in the current one.
-    pub fn stale_series(&self) -> impl Iterator<Item = &Labels> {
+    /// Series of the previous scrape not seen in the current one: their ref (0 when
+    /// unknown) and, when there is no ref, their labels.
+    pub fn stale_series(&self) -> impl Iterator<Item = (SeriesRef, Option<&Labels>)> {
         self.prev
             .iter()
             .filter(|(h, _)| !self.cur.contains_key(h))
-            .map(|(_, l)| &**l)
+            .map(|(_, (r, l))| (*r, l.as_deref()))
     }
 
-    /// Every series of the previous scrape (for end-of-run staleness).
-    pub fn previous_series(&self) -> impl Iterator<Item = &Labels> {
-        self.prev.values().map(|l| &**l)
+    /// How many series the previous scrape appended (for end-of-run staleness).
+    pub fn previous_len(&self) -> usize {
+        self.prev.len()
     }
 
     /// Ends a scrape: on success (`flush`), forgets entries unseen in it; rotates the
@@ -156,12 +240,18 @@ mod tests {
     #[test]
     fn hit_and_flush() {
         let mut c = ScrapeCache::new();
-        c.add("a", l("a"), 1);
-        c.add("b", l("b"), 2);
+        c.add("a", l("a"), 1, 7);
+        c.add("b", l("b"), 2, 0);
         c.add_dropped("d");
         c.iter_done(true);
         // Next scrape sees only a and d.
-        assert_eq!(c.get("a").map(|(l, h)| (l.clone(), h)), Some((l("a"), 1)));
+        assert_eq!(
+            c.get("a").map(|e| (e.labels, e.hash, e.sref)),
+            Some((None, 1, 7)),
+            "labels are not kept once a ref is known"
+        );
+        c.set_ref("a", 9);
+        assert_eq!(c.get("a").map(|e| e.sref), Some(9));
         assert!(c.is_dropped("d"));
         assert!(!c.is_dropped("x"));
         c.iter_done(true);
@@ -173,14 +263,23 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_kept_only_without_a_ref() {
+        let mut c = ScrapeCache::new();
+        c.add("b", l("b"), 2, 0);
+        assert_eq!(c.get("b").map(|e| e.labels), Some(Some(l("b"))));
+        c.set_ref("b", 3);
+        assert_eq!(c.get("b").map(|e| (e.labels, e.sref)), Some((None, 3)));
+    }
+
+    #[test]
     fn failed_scrapes_do_not_flush_until_growth() {
         let mut c = ScrapeCache::new();
-        c.add("a", l("a"), 1);
+        c.add("a", l("a"), 1, 0);
         c.iter_done(true);
         c.iter_done(false);
         assert!(c.get("a").is_some());
         for i in 0..1100 {
-            c.add(&format!("s{i}"), l("x"), i);
+            c.add(&format!("s{i}"), l("x"), i, 0);
         }
         c.iter_done(false);
         assert_eq!(c.forced_flushes(), 1);
@@ -190,15 +289,17 @@ mod tests {
     #[test]
     fn staleness_sets_rotate() {
         let mut c = ScrapeCache::new();
-        c.track_staleness(1, &l("a"));
-        c.track_staleness(2, &l("b"));
+        c.track_staleness(1, 11, Some(&l("a")));
+        c.track_staleness(2, 12, Some(&l("b")));
+        c.track_staleness(3, 0, Some(&l("c")));
         c.iter_done(true);
-        c.track_staleness(1, &l("a"));
-        let stale: Vec<_> = c.stale_series().cloned().collect();
-        assert_eq!(stale, vec![(*l("b")).clone()]);
+        c.track_staleness(1, 11, None);
+        let mut stale: Vec<_> = c.stale_series().map(|(r, l)| (r, l.cloned())).collect();
+        stale.sort_by_key(|x| x.0);
+        assert_eq!(stale, vec![(0, Some((*l("c")).clone())), (12, None)]);
         c.reset_current();
-        assert_eq!(c.stale_series().count(), 2);
+        assert_eq!(c.stale_series().count(), 3);
         c.iter_done(false);
-        assert_eq!(c.previous_series().count(), 0);
+        assert_eq!(c.previous_len(), 0);
     }
 }

@@ -50,7 +50,7 @@ use crate::scrape::relabel::{self, RelabelConfig};
 use crate::scrape::scraper::HttpScraper;
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
-use crate::storage::{AppendError, Appendable, Appender};
+use crate::storage::{AppendError, Appendable, Appender, SeriesRef};
 
 /// Prefix given to scraped labels that clash with target labels (`honor_labels: false`).
 pub const EXPORTED_LABEL_PREFIX: &str = "exported_";
@@ -286,6 +286,36 @@ pub(crate) fn verify_label_limits(labels: &Labels, limits: &Limits) -> Result<()
     Ok(())
 }
 
+/// Appends one sample by the cached ref `sref` when the storage still knows it, else by
+/// the labels `labels` yields (only called then); returns the ref to cache from now on (0
+/// when the storage has none) and the labels when they were built.
+fn append_series(
+    app: &mut dyn Appender,
+    sref: SeriesRef,
+    labels: impl FnOnce() -> Arc<Labels>,
+    t: i64,
+    v: f64,
+) -> Result<(SeriesRef, Option<Arc<Labels>>), AppendError> {
+    if sref != 0 {
+        if let Some(r) = app.append_ref(sref, t, v) {
+            return r.map(|()| (sref, None));
+        }
+    }
+    let labels = labels();
+    app.append_returning_ref(&labels, t, v)
+        .map(|r| (r.unwrap_or(0), Some(labels)))
+}
+
+/// The scraped labels of a sample, metric name first, as written.
+fn scraped_labels(sample: &exposition::SampleEntry<'_>) -> Vec<Label> {
+    let mut scraped = Vec::with_capacity(8);
+    scraped.push(Label::new(METRIC_NAME, sample.name.as_ref()));
+    for (n, v) in sample.labels.iter() {
+        scraped.push(Label::new(n, v));
+    }
+    scraped
+}
+
 /// Appends one body (an empty body for a failed scrape) and the staleness markers it
 /// implies; upstream `scrapeLoop.append`. On `Err` the caller must roll back: the cache has
 /// not been rotated and the batch holds a partial scrape.
@@ -323,16 +353,11 @@ pub(crate) fn append_body(
         if cache.is_dropped(sample.series_text) {
             continue;
         }
-        let (labels, hash, cached) = match cache.get(sample.series_text) {
-            Some((labels, hash)) => (labels, hash, true),
+        let (labels, hash, sref, cached) = match cache.get(sample.series_text) {
+            Some(c) => (c.labels, c.hash, c.sref, true),
             None => {
-                let mut scraped = Vec::with_capacity(8);
-                scraped.push(Label::new(METRIC_NAME, sample.name.as_ref()));
-                for (n, v) in sample.labels.iter() {
-                    scraped.push(Label::new(n, v));
-                }
                 let Some(labels) = mutate_sample_labels(
-                    scraped,
+                    scraped_labels(&sample),
                     &s.target_labels,
                     s.honor_labels,
                     &s.metric_relabel_configs,
@@ -353,7 +378,7 @@ pub(crate) fn append_body(
                     break;
                 }
                 let hash = labels.stable_hash();
-                (Arc::new(labels), hash, false)
+                (Some(Arc::new(labels)), hash, 0, false)
             }
         };
         st.added += 1;
@@ -371,17 +396,43 @@ pub(crate) fn append_body(
         let res = if t > max_t {
             Err(AppendError::OutOfBounds { t, min_valid: 0 })
         } else {
-            app.append(&labels, t, sample.value)
+            // A cached series without labels had a ref the storage forgot (series
+            // garbage-collected): its labels are rebuilt from the sample, exactly as
+            // they were first built (the cache is cleared when their inputs change).
+            append_series(
+                app,
+                sref,
+                || {
+                    labels.clone().unwrap_or_else(|| {
+                        Arc::new(
+                            mutate_sample_labels(
+                                scraped_labels(&sample),
+                                &s.target_labels,
+                                s.honor_labels,
+                                &s.metric_relabel_configs,
+                            )
+                            .unwrap_or_default(),
+                        )
+                    })
+                },
+                t,
+                sample.value,
+            )
         };
         match res {
-            Ok(()) => {
+            Ok((new_ref, built)) => {
                 st.appended += 1;
+                let built = built.or(labels);
                 if explicit_ts.is_none() || s.track_timestamps_staleness {
-                    cache.track_staleness(hash, &labels);
+                    cache.track_staleness(hash, new_ref, built.as_ref());
                 }
                 if !cached {
                     st.series_added += 1;
-                    cache.add(sample.series_text, labels, hash);
+                    if let Some(l) = built {
+                        cache.add(sample.series_text, l, hash, new_ref);
+                    }
+                } else if new_ref != sref {
+                    cache.set_ref(sample.series_text, new_ref);
                 }
             }
             Err(AppendError::OutOfOrder { .. }) => st.out_of_order += 1,
@@ -400,8 +451,17 @@ pub(crate) fn append_body(
         return (st, Err(e));
     }
     let mut stale_err = None;
-    for labels in cache.stale_series() {
-        match app.append(labels, ts, STALE_NAN) {
+    for (sref, labels) in cache.stale_series() {
+        let res = match (sref, labels) {
+            (0, Some(l)) => app.append(l, ts, STALE_NAN),
+            (0, None) => continue,
+            // A series the storage garbage-collected has no samples left to mark stale.
+            (r, _) => match app.append_ref(r, ts, STALE_NAN) {
+                Some(res) => res,
+                None => continue,
+            },
+        };
+        match res {
             Ok(()) => st.stale_markers += 1,
             // Expected when the target came back in another loop that already appended.
             Err(AppendError::OutOfOrder { .. })
@@ -430,18 +490,24 @@ fn append_report(
 ) -> Result<(), AppendError> {
     for (i, name) in REPORT_SERIES.iter().enumerate() {
         let key = format!("\0{name}");
-        let labels = match cache.get(&key) {
-            Some((l, _)) => l,
-            None => {
-                let l = Arc::new(report_labels(name, target_labels));
-                cache.add(&key, Arc::clone(&l), l.stable_hash());
-                l
-            }
+        let (labels, sref, cached) = match cache.get(&key) {
+            Some(c) => (c.labels, c.sref, true),
+            None => (None, 0, false),
         };
         let v = values.map_or(STALE_NAN, |vs| vs[i]);
-        match app.append(&labels, ts, v) {
-            Ok(())
-            | Err(AppendError::OutOfOrder { .. })
+        let build = || labels.unwrap_or_else(|| Arc::new(report_labels(name, target_labels)));
+        match append_series(app, sref, build, ts, v) {
+            Ok((new_ref, built)) => {
+                if !cached {
+                    if let Some(l) = built {
+                        let hash = l.stable_hash();
+                        cache.add(&key, l, hash, new_ref);
+                    }
+                } else if new_ref != sref {
+                    cache.set_ref(&key, new_ref);
+                }
+            }
+            Err(AppendError::OutOfOrder { .. })
             | Err(AppendError::DuplicateSampleForTimestamp { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -528,6 +594,8 @@ impl ScrapeLoop {
             Ok(ct) => (&self.buf, ct.as_str(), None),
             Err(e) => (b"", "", Some(e.clone())),
         };
+        // The last scrape's size is the best guess for this one's (plus report series).
+        app.reserve(self.status.read().last_samples as usize + REPORT_SERIES.len());
         let (mut stats, res) =
             append_body(&mut *app, &mut self.cache, &s, body, content_type, ts, now);
         if let Err(e) = res {
@@ -811,6 +879,61 @@ mod tests {
         }
     }
 
+    /// The TSDB as append target, so that the series-ref fast path is taken.
+    struct DbStore(crate::tsdb::db::Db);
+
+    impl Appendable for DbStore {
+        fn appender(&self) -> Box<dyn Appender + Send> {
+            Box::new(self.0.appender())
+        }
+    }
+
+    #[test]
+    fn appends_by_cached_ref_and_re_resolves_collected_series() {
+        use crate::model::Matcher;
+        let d = tempfile::tempdir().unwrap();
+        let db = crate::tsdb::db::Db::open(d.path(), Default::default()).unwrap();
+        let mut lp = ScrapeLoop::new(
+            settings(|_| {}),
+            Arc::new(DbStore(db.clone())),
+            Arc::new(RwLock::new(TargetStatus::default())),
+            Arc::new(ScrapeMetrics::default()),
+        );
+        let scrape = |lp: &mut ScrapeLoop, body: &str, ts: i64| {
+            lp.buf = body.as_bytes().to_vec();
+            lp.process(Ok(CT.into()), ts, Instant::now());
+        };
+        let read = |name: &str| -> Vec<(i64, f64)> {
+            let q = db.querier(i64::MIN, i64::MAX);
+            let mut out = Vec::new();
+            for mut s in q.select(&[Matcher::equal("__name__", name)]).unwrap() {
+                while let Some(x) = s.samples.next() {
+                    out.push((x.t, x.v));
+                }
+            }
+            out
+        };
+        scrape(&mut lp, "a 1\nb 1\n", 1000);
+        let r = lp.cache.get("a ").map(|c| c.sref).unwrap_or(0);
+        assert_ne!(r, 0, "the head's ref is cached");
+        scrape(&mut lp, "a 2\n", 2000);
+        assert_eq!(lp.cache.get("a ").map(|c| c.sref), Some(r));
+        assert_eq!(read("a"), vec![(1000, 1.0), (2000, 2.0)]);
+        let b = read("b");
+        assert_eq!(b.len(), 2);
+        assert!(is_stale_nan(b[1].1), "stale marker appended by ref");
+        // Truncation collects every series: the cached refs are gone and the loop falls
+        // back to labels, caching the new ref.
+        let range = crate::tsdb::db::Options::default().block_duration_ms;
+        db.truncate_head(2 * range).unwrap();
+        assert!(db.head().get_by_ref(r).is_none());
+        scrape(&mut lp, "a 3\n", 3 * range);
+        assert_eq!(read("a"), vec![(3 * range, 3.0)]);
+        let r2 = lp.cache.get("a ").map(|c| c.sref).unwrap_or(0);
+        assert!(r2 != 0 && r2 != r);
+        assert_eq!(read("up"), vec![(3 * range, 1.0)]);
+    }
+
     impl Fixture {
         fn scrape(&mut self, body: &str, ts: i64) {
             self.lp.buf = body.as_bytes().to_vec();
@@ -993,8 +1116,12 @@ mod tests {
         assert_eq!(f.lp.cache.len(), (6, 0), "a and the five report series");
         // Poison the cache entry: a hit must use it verbatim instead of re-deriving labels.
         let poisoned = Arc::new(Labels::from_pairs(&[("__name__", "from_cache")]));
-        f.lp.cache
-            .add("a{x=\"1\"}", Arc::clone(&poisoned), poisoned.stable_hash());
+        f.lp.cache.add(
+            "a{x=\"1\"}",
+            Arc::clone(&poisoned),
+            poisoned.stable_hash(),
+            0,
+        );
         f.scrape("a{x=\"1\"} 2\n", t0 + 1000);
         assert_eq!(
             vals(&f.store.samples(&poisoned)),

@@ -49,7 +49,7 @@ use super::compact::{self, CompactError};
 use super::head::querier::check_matchers;
 use super::head::replay::replay_wal;
 use super::head::{
-    Accept, ApplyAcc, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
+    Accept, ApplyAcc, Bounds, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
 };
 use super::querier::MergeQuerier;
 use super::retention::{self, Retention};
@@ -57,7 +57,7 @@ use super::tombstones::{self, Stone};
 use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
-use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series};
+use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series, SeriesRef};
 
 /// Database configuration.
 #[derive(Clone, Debug)]
@@ -1009,7 +1009,8 @@ impl DbAppender {
                 Err(e) => head.metrics().count_rejection(&e),
             }
         }
-        let mut buf = Vec::new();
+        // Samples records take about 11 bytes per sample (ref and time deltas, raw value).
+        let mut buf = Vec::with_capacity(accepted.len() * 12 + 64);
         let to_log: Vec<(u64, Labels)> = needs_log
             .iter()
             .enumerate()
@@ -1050,8 +1051,14 @@ impl DbAppender {
     }
 }
 
-impl Appender for DbAppender {
-    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> std::result::Result<(), AppendError> {
+impl DbAppender {
+    /// Validates labels and appends by them; returns the series' index in the batch.
+    fn append_labels(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<usize, AppendError> {
         if labels.is_empty() {
             return Err(AppendError::InvalidLabels {
                 labels: labels.to_string(),
@@ -1064,44 +1071,112 @@ impl Appender for DbAppender {
                 reason: "empty label name".into(),
             });
         }
-        let head = &self.inner.head;
-        let bounds = head.bounds(false);
+        let bounds = self.inner.head.bounds(false);
         // One series lock per append: a series already in this batch is pending already;
         // a new one is marked pending under the same lock that validates the sample. If
         // garbage collection removed it between lookup and lock, look it up again (it is
         // recreated).
         let (idx, check) = loop {
-            let (s, _) = head.get_or_create(labels, false);
+            let (s, _) = self.inner.head.get_or_create(labels, false);
             if let Some(&i) = self.index.get(&s.sref) {
                 let st = s.state.lock();
                 break (i, st.check(t, v.to_bits(), self.overlay[i], bounds));
             }
-            let mut st = s.state.lock();
-            if st.removed {
-                continue;
+            if let Some(r) = self.add_series(s, t, v, bounds) {
+                break r;
             }
-            st.pending += 1;
-            let check = st.check(t, v.to_bits(), None, bounds);
-            drop(st);
-            let i = self.series.len();
-            self.index.insert(s.sref, i);
-            self.series.push(s);
-            self.overlay.push(None);
-            break (i, check);
         };
+        self.finish_append(idx, t, v, check)
+    }
+
+    /// Adds a series new to this batch (marking it pending) and validates the sample
+    /// against it; `None` when garbage collection removed it meanwhile.
+    fn add_series(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: i64,
+        v: f64,
+        bounds: Bounds,
+    ) -> Option<(usize, std::result::Result<Accept, AppendError>)> {
+        let mut st = s.state.lock();
+        if st.removed {
+            return None;
+        }
+        st.pending += 1;
+        let check = st.check(t, v.to_bits(), None, bounds);
+        drop(st);
+        let i = self.series.len();
+        self.index.insert(s.sref, i);
+        self.series.push(s);
+        self.overlay.push(None);
+        Some((i, check))
+    }
+
+    fn finish_append(
+        &mut self,
+        idx: usize,
+        t: i64,
+        v: f64,
+        check: std::result::Result<Accept, AppendError>,
+    ) -> std::result::Result<usize, AppendError> {
         match check {
             Ok(how) => {
                 if how == Accept::InOrder {
                     self.overlay[idx] = Some((t, v.to_bits()));
                 }
                 self.samples.push((idx as u32, t, v));
-                Ok(())
+                Ok(idx)
             }
             Err(e) => {
-                head.metrics().count_rejection(&e);
+                self.inner.head.metrics().count_rejection(&e);
                 Err(e)
             }
         }
+    }
+}
+
+impl Appender for DbAppender {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> std::result::Result<(), AppendError> {
+        self.append_labels(labels, t, v).map(|_| ())
+    }
+
+    fn append_returning_ref(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<Option<SeriesRef>, AppendError> {
+        let idx = self.append_labels(labels, t, v)?;
+        Ok(Some(self.series[idx].sref))
+    }
+
+    fn append_ref(
+        &mut self,
+        sref: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), AppendError>> {
+        let bounds = self.inner.head.bounds(false);
+        let (idx, check) = match self.index.get(&sref) {
+            Some(&i) => {
+                let st = self.series[i].state.lock();
+                (i, st.check(t, v.to_bits(), self.overlay[i], bounds))
+            }
+            None => {
+                // A ref the head no longer knows (garbage-collected, or from before a
+                // restart) is the caller's cue to append by labels.
+                let s = self.inner.head.get_by_ref(sref)?;
+                self.add_series(s, t, v, bounds)?
+            }
+        };
+        Some(self.finish_append(idx, t, v, check).map(|_| ()))
+    }
+
+    fn reserve(&mut self, samples: usize) {
+        self.series.reserve(samples);
+        self.index.reserve(samples);
+        self.overlay.reserve(samples);
+        self.samples.reserve(samples);
     }
 
     fn commit(&mut self) -> std::result::Result<(), AppendError> {
@@ -1180,6 +1255,42 @@ mod tests {
             "stale marker survives replay bit-exactly"
         );
         assert_eq!(db.stats().replay_records, 2);
+    }
+
+    #[test]
+    fn append_by_ref_and_after_the_series_is_collected() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let a = l(&[("__name__", "m"), ("i", "r")]);
+        let mut app = db.appender();
+        let r = app.append_returning_ref(&a, 1000, 1.0).unwrap().unwrap();
+        assert_eq!(app.append_ref(r, 2000, 2.0), Some(Ok(())));
+        assert!(matches!(
+            app.append_ref(r, 1500, 2.0),
+            Some(Err(AppendError::OutOfOrder { .. }))
+        ));
+        assert_eq!(app.append_ref(r + 1000, 3000, 1.0), None, "unknown ref");
+        app.commit().unwrap();
+        // A new batch finds the ref in the head.
+        let mut app = db.appender();
+        assert_eq!(app.append_ref(r, 3000, 3.0), Some(Ok(())));
+        app.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "r"));
+        let ts: Vec<i64> = got[0].1.iter().map(|s| s.t).collect();
+        assert_eq!(ts, vec![1000, 2000, 3000]);
+        // Garbage-collected: the ref is gone, appending by labels gives a new one.
+        let range = Options::default().block_duration_ms;
+        db.truncate_head(2 * range).unwrap();
+        let mut app = db.appender();
+        assert_eq!(app.append_ref(r, 3 * range, 4.0), None);
+        let r2 = app
+            .append_returning_ref(&a, 3 * range, 4.0)
+            .unwrap()
+            .unwrap();
+        assert_ne!(r2, r);
+        app.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "r"));
+        assert_eq!(got[0].1.last().map(|s| (s.t, s.v)), Some((3 * range, 4.0)));
     }
 
     #[test]

@@ -330,8 +330,12 @@ impl Head {
         &self.by_hash[(hash >> 56) as usize % SHARDS]
     }
 
+    /// Runs of 64 consecutive refs share a shard. A target's series get consecutive refs
+    /// and a scrape appends them in order by ref (the scrape cache's fast path), so the
+    /// shard's lock word and table stay in cache for the run instead of every append
+    /// touching a cold shard.
     fn ref_shard(&self, sref: u64) -> &RwLock<RefShard> {
-        &self.by_ref[(sref as usize) % SHARDS]
+        &self.by_ref[((sref >> 6) as usize) % SHARDS]
     }
 
     /// The series with these labels, if present.
