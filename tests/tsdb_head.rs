@@ -269,7 +269,9 @@ fn truncation_drops_old_chunks_and_collects_empty_series() {
     let old = l(&[("__name__", "old")]);
     let live = l(&[("__name__", "live")]);
     let mut app = db.appender();
-    for t in 0..240 {
+    // 85 minutes: under 1.5 block durations, so the background compactor leaves the head
+    // alone and the truncation below is this test's own.
+    for t in 0..170 {
         app.append(&live, t * 30_000, t as f64).unwrap();
         if t < 100 {
             app.append(&old, t * 30_000, t as f64).unwrap();
@@ -288,7 +290,7 @@ fn truncation_drops_old_chunks_and_collects_empty_series() {
     assert!(select(&db, &[Matcher::equal("__name__", "old")]).is_empty());
     let got = select(&db, &[Matcher::equal("__name__", "live")]);
     assert_eq!(got[0].1.first().unwrap().t, 3_600_000);
-    assert_eq!(got[0].1.len(), 120);
+    assert_eq!(got[0].1.len(), 50);
     assert_eq!(
         db.querier(0, i64::MAX)
             .label_values("__name__", &[])
