@@ -258,6 +258,11 @@ impl fmt::Display for NumberLiteral {
                 return f.write_str(&format_duration(ms));
             }
         }
+        // `Inf`, not upstream's `+Inf`: after a unary operator (`+inf ^ x` is `+(Inf ^ x)`)
+        // the extra sign would parse back as a second unary (found by cargo fuzz).
+        if self.val == f64::INFINITY {
+            return f.write_str("Inf");
+        }
         f.write_str(&format_number(self.val))
     }
 }
@@ -431,6 +436,7 @@ mod tests {
         assert_eq!(canon("-90s"), "-1m30s");
         // Found by cargo fuzz (promql_parse): the sign of a negative zero duration.
         assert_eq!(canon("-0w"), "-0s");
+        assert_eq!(canon("x - +inf^y"), "x - +Inf ^ y");
     }
 
     #[test]
