@@ -10,7 +10,9 @@ default, like Prometheus' blocks) or into WAL + head with `examples/load_openmet
 (--load head, the path a scrape takes),
 start `prometheus` and `promtui serve` on free loopback ports with an empty scrape
 config, then run every query of QUERIES as an instant query and as a 1 h range query at
-15 s step, --reps times each against both servers, alternating. Prints one row per query
+15 s step, --reps times each against both servers, alternating, each over one kept-alive
+HTTP connection per server (as Grafana's data source keeps them), so latencies are not
+dominated by TCP connection setup. Prints one row per query
 and kind: median latency of each server, the promtui/prometheus ratio, and whether the
 results are identical (same series; values equal within 1e-9 relative; order checked for
 sort_desc/topk instant queries).
@@ -24,6 +26,7 @@ Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--load import|head]
        [--json OUT.json]
 """
 import argparse
+import http.client
 import json
 import math
 import os
@@ -92,16 +95,31 @@ def wait_ready(url, proc, what, timeout=600):
     raise SystemExit(f"{what} not ready after {timeout}s")
 
 
+_CONNS = {}
+
+
 def call(base, path, params):
-    url = base + path + "?" + urllib.parse.urlencode(params)
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(url, timeout=300) as r:
+    """One GET over a kept-alive connection per server (as Grafana's data source does),
+    so the figure is the server's time plus a constant client cost, not TCP setup."""
+    url = path + "?" + urllib.parse.urlencode(params)
+    host = urllib.parse.urlparse(base).netloc
+    for attempt in (0, 1):
+        conn = _CONNS.get(host)
+        if conn is None:
+            conn = _CONNS[host] = http.client.HTTPConnection(host, timeout=300)
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", url)
+            r = conn.getresponse()
             body = r.read()
-    except urllib.error.HTTPError as e:
-        body = e.read()
-    dt = time.perf_counter() - t0
-    return dt, json.loads(body)
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            del _CONNS[host]
+            if attempt:
+                raise
+            continue
+        dt = time.perf_counter() - t0
+        return dt, json.loads(body)
 
 
 def fval(s):

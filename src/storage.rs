@@ -81,6 +81,19 @@ pub trait SampleIterator: Send {
             }
         }
     }
+    /// Appends every remaining sample with `mint <= t <= maxt` to `out`, in order: the
+    /// bulk form of `seek(mint)` and `next()` that storage can implement by decoding whole
+    /// chunks straight into `out`. The iterator is spent afterwards.
+    fn read_range(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let mut cur = self.seek(mint);
+        while let Some(s) = cur {
+            if s.t > maxt {
+                break;
+            }
+            out.push(s);
+            cur = self.next();
+        }
+    }
 }
 
 /// A sample iterator over a vector; used by tests and by small in-memory results.
@@ -96,6 +109,13 @@ impl VecSampleIterator {
 }
 
 impl SampleIterator for VecSampleIterator {
+    fn read_range(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let rest = self.samples.get(self.pos..).unwrap_or_default();
+        let lo = rest.partition_point(|s| s.t < mint);
+        let hi = rest.partition_point(|s| s.t <= maxt).max(lo);
+        out.extend_from_slice(&rest[lo..hi]);
+        self.pos = self.samples.len();
+    }
     fn next(&mut self) -> Option<Sample> {
         let s = self.samples.get(self.pos).copied();
         self.pos += 1;

@@ -111,6 +111,24 @@ fn collect(q: &dyn Querier, ms: &[Matcher]) -> Vec<(Labels, Vec<Sample>)> {
         .collect()
 }
 
+/// Like [`collect`] through the bulk `read_range` path the query engine uses.
+fn collect_bulk(
+    q: &dyn Querier,
+    ms: &[Matcher],
+    mint: i64,
+    maxt: i64,
+) -> Vec<(Labels, Vec<Sample>)> {
+    q.select(ms)
+        .unwrap()
+        .into_iter()
+        .map(|mut s| {
+            let mut v = Vec::new();
+            s.samples.read_range(mint, maxt, &mut v);
+            (s.labels, v)
+        })
+        .collect()
+}
+
 fn assert_bit_eq(got: &[(Labels, Vec<Sample>)], want: &[(Labels, Vec<Sample>)]) {
     assert_eq!(got.len(), want.len(), "series count");
     for ((gl, gs), (wl, ws)) in got.iter().zip(want) {
@@ -156,6 +174,11 @@ fn round_trip_is_bit_exact() {
         })
         .collect();
     assert_bit_eq(&collect(&q, &all()), &want);
+    // The bulk path clips to both the querier's and its own range.
+    let q = block.querier(i64::MIN, i64::MAX).unwrap();
+    assert_bit_eq(&collect_bulk(&q, &all(), lo, hi), &want);
+    let q = block.querier(lo, hi).unwrap();
+    assert_bit_eq(&collect_bulk(&q, &all(), i64::MIN, i64::MAX), &want);
     assert!(block.size_bytes() > 0);
 
     // seek lands on the first sample at or after the target, across chunk boundaries,
@@ -495,6 +518,8 @@ fn deletion_hides_samples_and_compaction_drops_them() {
     let want = expect(&series);
     let q = block.querier(i64::MIN, i64::MAX).unwrap();
     assert_bit_eq(&collect(&q, &all()), &want);
+    let q = block.querier(i64::MIN, i64::MAX).unwrap();
+    assert_bit_eq(&collect_bulk(&q, &all(), i64::MIN, i64::MAX), &want);
     // Persisted: a reopened block hides the same samples, meta counts the intervals.
     let reopened = Block::open(block.dir()).unwrap();
     assert_eq!(reopened.meta().stats.num_tombstones, 5);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::chunkenc::decimal::{self, DecodeScratch};
 use super::chunkenc::{ChunkError, DecimalIterator, Encoding, XorIterator};
 use crate::model::Sample;
 
@@ -57,6 +58,33 @@ impl ChunkMeta {
             Encoding::DecimalDelta => Ok(ChunkIterator::DecimalDelta(DecimalIterator::new(
                 self.data.clone(),
             ))),
+        }
+    }
+
+    /// Appends the chunk's samples with `mint <= t <= maxt` to `out`, in order: the bulk
+    /// decoding the query engine uses. On a corrupt chunk the error is returned; samples
+    /// before the damage may have been appended (XOR), or none (decimal-delta).
+    pub fn decode_range(
+        &self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+        scratch: &mut DecodeScratch,
+    ) -> Result<(), ChunkError> {
+        match self.encoding {
+            Encoding::Xor => {
+                let mut it = XorIterator::new(&self.data[..])?;
+                while let Some(s) = it.next_sample() {
+                    if s.t > maxt {
+                        return Ok(());
+                    }
+                    if s.t >= mint {
+                        out.push(s);
+                    }
+                }
+                it.error().map_or(Ok(()), |e| Err(e.clone()))
+            }
+            Encoding::DecimalDelta => decimal::decode_range(&self.data, mint, maxt, out, scratch),
         }
     }
 

@@ -115,6 +115,71 @@ impl SampleIterator for MergeSampleIterator {
         out
     }
 
+    fn read_range(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        if self.started {
+            // Heads already taken: merge sample by sample.
+            let mut cur = self.seek(mint);
+            while let Some(s) = cur {
+                if s.t > maxt {
+                    break;
+                }
+                out.push(s);
+                cur = self.next();
+            }
+            return;
+        }
+        // Bulk-read every source, then merge the runs; sources rarely overlap in time
+        // (blocks cover disjoint ranges, the head follows them), so most merges are a
+        // concatenation.
+        let mut runs: Vec<Vec<Sample>> = self
+            .its
+            .iter_mut()
+            .map(|it| {
+                let mut v = Vec::new();
+                it.read_range(mint, maxt, &mut v);
+                v
+            })
+            .filter(|v| !v.is_empty())
+            .collect();
+        self.started = true;
+        self.heads.iter_mut().for_each(|h| *h = None);
+        self.its.clear();
+        if runs.len() == 1 {
+            out.append(&mut runs[0]);
+            return;
+        }
+        // Runs ordered by first timestamp; stable, so ties keep source priority.
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| runs[i][0].t);
+        let disjoint = order
+            .windows(2)
+            .all(|w| runs[w[0]].last().map(|s| s.t) < runs[w[1]].first().map(|s| s.t));
+        if disjoint {
+            for i in order {
+                out.append(&mut runs[i]);
+            }
+            return;
+        }
+        let mut pos = vec![0usize; runs.len()];
+        loop {
+            let mut best: Option<(i64, usize)> = None;
+            for (i, run) in runs.iter().enumerate() {
+                if let Some(s) = run.get(pos[i]) {
+                    if best.is_none_or(|(t, _)| s.t < t) {
+                        best = Some((s.t, i));
+                    }
+                }
+            }
+            let Some((t, i)) = best else { break };
+            out.push(runs[i][pos[i]]);
+            for (p, run) in pos.iter_mut().zip(&runs) {
+                if run.get(*p).is_some_and(|s| s.t == t) {
+                    *p += 1;
+                }
+            }
+        }
+    }
+
     fn seek(&mut self, t: i64) -> Option<Sample> {
         self.start();
         for (h, it) in self.heads.iter_mut().zip(self.its.iter_mut()) {
@@ -180,6 +245,33 @@ mod tests {
         assert_eq!(m.seek(2).map(|s| s.t), Some(4));
         assert_eq!(m.next().map(|s| s.t), Some(5));
         assert_eq!(m.next(), None);
+    }
+
+    #[test]
+    fn bulk_read_matches_sample_by_sample_merge() {
+        let runs: [&[(i64, f64)]; 3] = [
+            &[(1, 1.0), (3, 3.0), (5, 5.0), (9, 9.0)],
+            &[(2, 2.0), (3, 30.0), (6, 6.0)],
+            &[(10, 10.0), (11, 11.0)],
+        ];
+        for (mint, maxt) in [(0, 20), (2, 9), (3, 3), (7, 8), (12, 30)] {
+            let mut a = MergeSampleIterator::new(runs.iter().map(|r| it(r)).collect());
+            let mut want = Vec::new();
+            let mut cur = a.seek(mint);
+            while let Some(s) = cur.filter(|s| s.t <= maxt) {
+                want.push(s);
+                cur = a.next();
+            }
+            let mut b = MergeSampleIterator::new(runs.iter().map(|r| it(r)).collect());
+            let mut got = Vec::new();
+            b.read_range(mint, maxt, &mut got);
+            assert_eq!(got, want, "[{mint}, {maxt}]");
+        }
+        // Disjoint sources concatenate in time order whatever their priority order.
+        let mut m = MergeSampleIterator::new(vec![it(&[(5, 5.0)]), it(&[(1, 1.0), (2, 2.0)])]);
+        let mut got = Vec::new();
+        m.read_range(0, 10, &mut got);
+        assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), vec![1, 2, 5]);
     }
 
     #[test]

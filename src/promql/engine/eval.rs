@@ -536,19 +536,21 @@ impl<'a> Evaluator<'a> {
         let querier = self.q.querier(mint, maxt)?;
         let series = querier.select(matchers)?;
         let mut out = Vec::with_capacity(series.len());
+        let mut buf = Vec::new();
         for mut s in series {
             self.check()?;
-            let mut pts = Vec::new();
-            let mut cur = s.samples.seek(mint);
-            while let Some(smp) = cur {
-                if smp.t > maxt {
-                    break;
-                }
-                if keep_stale || !is_stale_nan(smp.v) {
-                    pts.push(FPoint { t: smp.t, f: smp.v });
-                }
-                cur = s.samples.next();
-            }
+            buf.clear();
+            s.samples.read_range(mint, maxt, &mut buf);
+            let pts: Vec<FPoint> = if keep_stale {
+                buf.iter()
+                    .map(|smp| FPoint { t: smp.t, f: smp.v })
+                    .collect()
+            } else {
+                buf.iter()
+                    .filter(|smp| !is_stale_nan(smp.v))
+                    .map(|smp| FPoint { t: smp.t, f: smp.v })
+                    .collect()
+            };
             if count {
                 self.add_samples(pts.len())?;
             }

@@ -3,6 +3,7 @@
 //! Format: docs/format/block.md. Mirrors Prometheus `tsdb/chunks` (segment files with a
 //! header and CRC-32C per chunk), read with positioned reads instead of mmap.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -244,39 +245,55 @@ impl ChunkReader {
                 format!("chunk reference {r:#x} out of bounds"),
             ));
         }
-        let probe = (seg.len - off).min(11) as usize;
-        let mut hdr = [0u8; 11];
-        read_at(&seg.file, &mut hdr[..probe], off).map_err(io_err(&seg.path, "read"))?;
-        let mut d = Decbuf::new(&hdr[..probe], off);
-        let enc_byte = d.u8().map_err(|e| corrupt(e.offset, e.reason.into()))?;
-        let enc = Encoding::from_u8(enc_byte).map_err(|e| corrupt(off, e.to_string()))?;
-        let len = d
-            .uvarint()
-            .map_err(|e| corrupt(e.offset, e.reason.into()))?;
-        let data_off = d.offset();
-        if len.saturating_add(4) > seg.len - data_off {
-            return Err(corrupt(
-                off,
-                format!("chunk length {len} runs past end of file"),
-            ));
-        }
-        let mut buf = vec![0u8; len as usize + 4];
-        read_at(&seg.file, &mut buf, data_off).map_err(io_err(&seg.path, "read"))?;
-        let (data, crc) = buf.split_at(len as usize);
-        let want = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
-        let got = crc32c::crc32c_append(crc32c::crc32c(&[enc_byte]), data);
-        if want != got {
-            return Err(corrupt(
-                off,
-                format!("chunk CRC-32C mismatch: stored {want:#010x}, computed {got:#010x}"),
-            ));
-        }
-        buf.truncate(len as usize);
-        Ok(ChunkMeta {
-            min_time,
-            max_time,
-            encoding: enc,
-            data: Arc::from(buf),
+        // One read usually covers header, data and CRC: chunks are small.
+        let probe = (seg.len - off).min(SPECULATIVE_READ) as usize;
+        READ_BUF.with_borrow_mut(|buf| -> Result<ChunkMeta, BlockError> {
+            buf.clear();
+            buf.resize(probe, 0);
+            read_at(&seg.file, buf, off).map_err(io_err(&seg.path, "read"))?;
+            let mut d = Decbuf::new(&buf[..probe.min(11)], off);
+            let enc_byte = d.u8().map_err(|e| corrupt(e.offset, e.reason.into()))?;
+            let enc = Encoding::from_u8(enc_byte).map_err(|e| corrupt(off, e.to_string()))?;
+            let len = d
+                .uvarint()
+                .map_err(|e| corrupt(e.offset, e.reason.into()))?;
+            let data_off = d.offset();
+            if len.saturating_add(4) > seg.len - data_off {
+                return Err(corrupt(
+                    off,
+                    format!("chunk length {len} runs past end of file"),
+                ));
+            }
+            let start = (data_off - off) as usize;
+            let end = start + len as usize + 4;
+            if end > probe {
+                buf.resize(end, 0);
+                read_at(&seg.file, &mut buf[probe..], off + probe as u64)
+                    .map_err(io_err(&seg.path, "read"))?;
+            }
+            let (data, crc) = buf[start..end].split_at(len as usize);
+            let want = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+            let got = crc32c::crc32c_append(crc32c::crc32c(&[enc_byte]), data);
+            if want != got {
+                return Err(corrupt(
+                    off,
+                    format!("chunk CRC-32C mismatch: stored {want:#010x}, computed {got:#010x}"),
+                ));
+            }
+            Ok(ChunkMeta {
+                min_time,
+                max_time,
+                encoding: enc,
+                data: Arc::from(data),
+            })
         })
     }
+}
+
+/// Bytes read at once for a chunk; most chunks (header, data, CRC) fit.
+const SPECULATIVE_READ: u64 = 2048;
+
+thread_local! {
+    /// Read buffer reused by every chunk read on this thread.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }

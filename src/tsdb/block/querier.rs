@@ -5,11 +5,13 @@
 //! chunk at a time as the iterator reaches it, and `seek` skips whole chunks.
 //! Mirrors Prometheus `tsdb/querier.go` (`blockQuerier`, `PostingsForMatchers`).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{BlockError, BlockInner};
 use crate::model::{Labels, Matcher, Sample};
 use crate::storage::{Querier, QueryError, SampleIterator, Series};
+use crate::tsdb::chunkenc::decimal::DecodeScratch;
 use crate::tsdb::chunks::{ChunkIterator, ChunkMeta};
 use crate::tsdb::tombstones::{Interval, Tombstones};
 
@@ -257,6 +259,69 @@ impl SampleIterator for BlockSeriesIterator {
             }
         }
         self.next_from(t)
+    }
+
+    fn read_range(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        if self.cur.is_some() {
+            // Partly consumed already: finish sample by sample.
+            let mut cur = self.next_from(mint);
+            while let Some(s) = cur {
+                if s.t > maxt {
+                    return;
+                }
+                out.push(s);
+                cur = self.next_from(mint);
+            }
+            return;
+        }
+        if self.done {
+            return;
+        }
+        let (mint, maxt) = (mint.max(self.mint), maxt.min(self.maxt));
+        SCRATCH.with_borrow_mut(|scratch| self.decode_chunks(mint, maxt, out, scratch));
+        self.done = true;
+    }
+}
+
+thread_local! {
+    /// Column buffers reused by every bulk read on this thread.
+    static SCRATCH: RefCell<DecodeScratch> = RefCell::new(DecodeScratch::default());
+}
+
+impl BlockSeriesIterator {
+    /// Decodes the remaining chunks overlapping `[mint, maxt]` into `out`, without
+    /// deleted samples.
+    fn decode_chunks(
+        &mut self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+        scratch: &mut DecodeScratch,
+    ) {
+        while let Some(c) = self.chunks.get(self.next_chunk) {
+            self.next_chunk += 1;
+            if c.max_time < mint {
+                continue;
+            }
+            if c.min_time > maxt {
+                break;
+            }
+            let from = out.len();
+            if let Err(e) = c.decode_range(mint, maxt, out, scratch) {
+                tracing::warn!(error = %e, "skipping undecodable block chunk");
+            }
+            if !self.deleted.is_empty() {
+                let mut keep = from;
+                for i in from..out.len() {
+                    let smp = out[i];
+                    if !self.is_deleted(smp.t) {
+                        out[keep] = smp;
+                        keep += 1;
+                    }
+                }
+                out.truncate(keep);
+            }
+        }
     }
 }
 

@@ -277,14 +277,78 @@ fn pack(vals: impl Iterator<Item = u64>, w: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// Reads an integer column of `n` values.
-fn decode_column(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Option<()> {
-    if n == 0 {
+/// Fills `dst` with `mn + q * g` for each unsigned value `q` of `w` bits packed LSB first
+/// at the start of `bytes`, which holds at least `dst.len() * w` bits and may run on past
+/// them (reads beyond the packed bits are masked off). Values are read with one unaligned
+/// 8-byte load each.
+fn unpack(bytes: &[u8], w: u8, mn: i64, g: u64, dst: &mut [i64]) {
+    let len = dst.len();
+    let val = |q: u64| mn.wrapping_add(q.wrapping_mul(g) as i64);
+    if w == 0 {
+        dst.fill(mn);
+        return;
+    }
+    if w > 56 {
+        // Wide values can straddle nine bytes: take them bit-serially.
+        let mut acc: u128 = 0;
+        let mut bits = 0u32;
+        let mut bi = 0usize;
+        let mask: u128 = (1u128 << w) - 1;
+        for d in dst.iter_mut() {
+            while bits < u32::from(w) {
+                acc |= u128::from(bytes.get(bi).copied().unwrap_or(0)) << bits;
+                bi += 1;
+                bits += 8;
+            }
+            *d = val((acc & mask) as u64);
+            acc >>= w;
+            bits -= u32::from(w);
+        }
+        return;
+    }
+    let w = usize::from(w);
+    let mask = (1u64 << w) - 1;
+    // Values whose 8-byte window lies inside `bytes`.
+    let fast = if bytes.len() >= 8 {
+        (((bytes.len() - 8) * 8 + 7) / w + 1).min(len)
+    } else {
+        0
+    };
+    for (k, d) in dst[..fast].iter_mut().enumerate() {
+        let bit = k * w;
+        let at = bit >> 3;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        *d = val((u64::from_le_bytes(word) >> (bit & 7)) & mask);
+    }
+    if fast == len {
+        return;
+    }
+    // The last few values read from a zero-padded copy of the final bytes.
+    let base = (fast * w) >> 3;
+    let tail = &bytes[base.min(bytes.len())..];
+    let mut pad = [0u8; 24];
+    let m = tail.len().min(16);
+    pad[..m].copy_from_slice(&tail[..m]);
+    for (k, d) in dst.iter_mut().enumerate().skip(fast) {
+        let bit = k * w - base * 8;
+        let at = (bit >> 3).min(16);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&pad[at..at + 8]);
+        *d = val((u64::from_le_bytes(word) >> (bit & 7)) & mask);
+    }
+}
+
+/// Reads an integer column of `n` values, appending to `out`. Only the first `limit`
+/// values are materialised (the rest of the column is skipped unread, so the cursor is
+/// left inside the column when `limit < n`).
+fn decode_column(c: &mut Cursor<'_>, n: usize, limit: usize, out: &mut Vec<i64>) -> Option<()> {
+    if n == 0 || limit == 0 {
         return Some(());
     }
     let first = c.varint()?;
     out.push(first);
-    if n == 1 {
+    if n == 1 || limit == 1 {
         return Some(());
     }
     let mode = c.byte()?;
@@ -302,62 +366,56 @@ fn decode_column(c: &mut Cursor<'_>, n: usize, out: &mut Vec<i64>) -> Option<()>
     if g == 0 {
         return None;
     }
-    let mut rs: Vec<i64> = Vec::with_capacity(n);
-    let d1 = if order == Order::DeltaOfDelta {
-        Some(c.varint()?)
+    let limit = limit.min(n);
+    out.reserve(limit - 1);
+    let mut x = first;
+    let mut d = 0i64;
+    let count = if order == Order::DeltaOfDelta {
+        d = c.varint()?;
+        x = x.wrapping_add(d);
+        out.push(x);
+        n - 2
     } else {
-        None
-    };
-    let count = match order {
-        Order::DeltaOfDelta => n - 2,
-        _ => n - 1,
+        n - 1
     };
     let block = 1usize << lg;
     let mut left = count;
-    while left > 0 {
+    // Values still wanted after the ones already pushed.
+    let mut want = limit - (n - count);
+    while left > 0 && want > 0 {
         let len = left.min(block);
         let mn = c.varint()?;
         let w = c.byte()?;
         if w > 64 {
             return None;
         }
-        let bytes = c.take((len * w as usize).div_ceil(8))?;
-        let mut acc: u128 = 0;
-        let mut bits = 0u32;
-        let mut bi = 0usize;
-        let mask: u128 = (1u128 << w) - 1;
-        for _ in 0..len {
-            while bits < u32::from(w) {
-                acc |= u128::from(*bytes.get(bi)?) << bits;
-                bi += 1;
-                bits += 8;
+        let at = c.pos;
+        c.take((len * w as usize).div_ceil(8))?;
+        // The packed bits and whatever follows them, for full-width loads.
+        let bytes = &c.b[at..];
+        let take = len.min(want);
+        let from = out.len();
+        out.resize(from + take, 0);
+        let dst = &mut out[from..];
+        unpack(bytes, w, mn, g, dst);
+        match order {
+            Order::Raw => {}
+            Order::Delta => {
+                for v in dst.iter_mut() {
+                    x = x.wrapping_add(*v);
+                    *v = x;
+                }
             }
-            let q = (acc & mask) as u64;
-            acc >>= w;
-            bits -= u32::from(w);
-            rs.push(mn.wrapping_add(q.wrapping_mul(g) as i64));
+            Order::DeltaOfDelta => {
+                for v in dst.iter_mut() {
+                    d = d.wrapping_add(*v);
+                    x = x.wrapping_add(d);
+                    *v = x;
+                }
+            }
         }
         left -= len;
-    }
-    match order {
-        Order::Raw => out.extend_from_slice(&rs),
-        Order::Delta => {
-            let mut x = first;
-            for d in rs {
-                x = x.wrapping_add(d);
-                out.push(x);
-            }
-        }
-        Order::DeltaOfDelta => {
-            let mut d = d1?;
-            let mut x = first.wrapping_add(d);
-            out.push(x);
-            for dd in rs {
-                d = d.wrapping_add(dd);
-                x = x.wrapping_add(d);
-                out.push(x);
-            }
-        }
+        want -= take;
     }
     Some(())
 }
@@ -450,12 +508,20 @@ fn encode_xor_values(samples: &[Sample], out: &mut Vec<u8>) {
     out.extend_from_slice(w.bytes());
 }
 
-fn decode_xor_values(buf: &[u8], n: usize, ts: &[i64], out: &mut Vec<Sample>) -> Option<()> {
+/// Decodes the XOR value stream up to sample `hi` (exclusive) and appends samples `lo..hi`
+/// with their timestamps from `ts`.
+fn decode_xor_values(
+    buf: &[u8],
+    ts: &[i64],
+    lo: usize,
+    hi: usize,
+    out: &mut Vec<Sample>,
+) -> Option<()> {
     let mut r = BitReader::new(buf, 0);
     let mut v = 0u64;
     let mut leading = 0u8;
     let mut trailing = 0u8;
-    for (i, &t) in ts.iter().enumerate().take(n) {
+    for (i, &t) in ts.iter().enumerate().take(hi) {
         if i == 0 {
             v = r.read_bits(64)?;
         } else if r.read_bit()? {
@@ -476,10 +542,12 @@ fn decode_xor_values(buf: &[u8], n: usize, ts: &[i64], out: &mut Vec<Sample>) ->
             let sig = 64 - leading - trailing;
             v ^= r.read_bits(sig)? << trailing;
         }
-        out.push(Sample {
-            t,
-            v: f64::from_bits(v),
-        });
+        if i >= lo {
+            out.push(Sample {
+                t,
+                v: f64::from_bits(v),
+            });
+        }
     }
     Some(())
 }
@@ -520,47 +588,88 @@ pub fn encode(samples: &[Sample]) -> Vec<u8> {
 
 /// Decodes a whole decimal-delta chunk.
 pub fn decode(buf: &[u8]) -> Result<Vec<Sample>, ChunkError> {
+    let mut out = Vec::new();
+    decode_range(
+        buf,
+        i64::MIN,
+        i64::MAX,
+        &mut out,
+        &mut DecodeScratch::default(),
+    )?;
+    Ok(out)
+}
+
+/// Reusable column buffers for [`decode_range`], so decoding many chunks allocates once.
+#[derive(Clone, Debug, Default)]
+pub struct DecodeScratch {
+    ts: Vec<i64>,
+    vals: Vec<i64>,
+}
+
+/// Appends the chunk's samples with `mint <= t <= maxt` to `out`. The timestamp column is
+/// decoded first, and values only up to the last sample in range; nothing is appended
+/// when the chunk is corrupt.
+pub fn decode_range(
+    buf: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+    scratch: &mut DecodeScratch,
+) -> Result<(), ChunkError> {
     let corrupt = |n: usize| ChunkError::Corrupt { sample: n };
     let mut c = Cursor { b: buf, pos: 0 };
     let n = c.uvarint().ok_or(ChunkError::Truncated)? as usize;
     if n > MAX_SAMPLES {
         return Err(corrupt(0));
     }
-    let mut ts = Vec::with_capacity(n);
-    decode_column(&mut c, n, &mut ts).ok_or_else(|| corrupt(ts.len()))?;
+    let ts = &mut scratch.ts;
+    ts.clear();
+    decode_column(&mut c, n, n, ts).ok_or_else(|| corrupt(ts.len()))?;
     if ts.len() != n {
         return Err(corrupt(ts.len()));
     }
-    let mut out = Vec::with_capacity(n);
     if n == 0 {
-        return Ok(out);
+        return Ok(());
     }
+    let lo = ts.partition_point(|&t| t < mint);
+    let hi = ts.partition_point(|&t| t <= maxt);
     let kind = c.byte().ok_or_else(|| corrupt(0))?;
     if kind == KIND_XOR {
         let rest = &buf[c.pos..];
-        decode_xor_values(rest, n, &ts, &mut out).ok_or_else(|| corrupt(out.len()))?;
-        return Ok(out);
+        let before = out.len();
+        out.reserve(hi.saturating_sub(lo));
+        if decode_xor_values(rest, ts, lo, hi, out).is_none() {
+            let got = out.len() - before;
+            out.truncate(before);
+            return Err(corrupt(lo + got));
+        }
+        return Ok(());
     }
     if kind > MAX_SCALE && kind != KIND_BITS {
         return Err(corrupt(0));
     }
-    let mut ms = Vec::with_capacity(n);
-    decode_column(&mut c, n, &mut ms).ok_or_else(|| corrupt(ms.len()))?;
-    if ms.len() != n {
+    if lo >= hi {
+        return Ok(());
+    }
+    let ms = &mut scratch.vals;
+    ms.clear();
+    decode_column(&mut c, n, hi, ms).ok_or_else(|| corrupt(ms.len()))?;
+    if ms.len() != hi {
         return Err(corrupt(ms.len()));
     }
+    let pairs = ts[lo..hi].iter().zip(&ms[lo..hi]);
     if kind == KIND_BITS {
-        out.extend(ts.iter().zip(&ms).map(|(&t, &m)| Sample {
+        out.extend(pairs.map(|(&t, &m)| Sample {
             t,
             v: f64::from_bits(m as u64),
         }));
     } else {
-        out.extend(ts.iter().zip(&ms).map(|(&t, &m)| Sample {
+        out.extend(pairs.map(|(&t, &m)| Sample {
             t,
             v: from_decimal(m, kind),
         }));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Number of samples a decimal-delta chunk declares (cheap: reads only the header).
@@ -776,6 +885,38 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn range_decoding_matches_filtering_a_full_decode(
+            steps in prop::collection::vec((1i64..100_000, value_strategy()), 1..600),
+            a in 0usize..700,
+            b in 0usize..700,
+        ) {
+            let mut t = 1_700_000_000_000i64;
+            let samples: Vec<Sample> = steps
+                .iter()
+                .map(|&(d, v)| {
+                    t += d;
+                    Sample::new(t, v)
+                })
+                .collect();
+            let (lo, hi) = (a.min(b), a.max(b));
+            let at = |i: usize| samples.get(i).map_or(t + 1, |s| s.t);
+            let (mint, maxt) = (at(lo), at(hi) - 1);
+            let buf = encode(&samples);
+            let mut got = vec![Sample::new(1, 1.0)];
+            let mut scratch = DecodeScratch::default();
+            decode_range(&buf, mint, maxt, &mut got, &mut scratch).unwrap();
+            let want: Vec<Sample> = samples
+                .iter()
+                .filter(|s| s.t >= mint && s.t <= maxt)
+                .copied()
+                .collect();
+            prop_assert_eq!(got.len(), want.len() + 1);
+            for (g, s) in got[1..].iter().zip(&want) {
+                prop_assert!(g.bit_eq(s));
+            }
+        }
+
         #[test]
         fn any_sequence_decodes_bit_exactly(
             start in any::<i64>().prop_map(|t| t / 4),

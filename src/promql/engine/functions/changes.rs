@@ -27,10 +27,10 @@ pub fn resets(w: &[FPoint]) -> f64 {
 }
 
 pub(crate) fn eval(ev: &mut Evaluator<'_>, name: &str, arg: &Expr) -> Result<Val, EvalError> {
-    let ra = ev.eval_range_arg(arg)?;
+    let mut ra = ev.eval_range_arg(arg)?;
     let f = if name == "changes" { changes } else { resets };
     let (anchored, range, offset, at) = (ra.anchored, ra.range, ra.offset, ra.at);
-    let m = over_windows(ev, &ra, false, |w, _, ts, _| {
+    let m = over_windows(ev, &mut ra, false, |w, _, ts, _| {
         if anchored {
             let end = at.unwrap_or(ts) - offset;
             let e = super::extended::extend_floats(w, end - range, end, false);

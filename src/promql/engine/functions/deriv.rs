@@ -46,8 +46,8 @@ pub fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64, f64) 
 
 /// deriv(v range-vector): per-second slope.
 pub(crate) fn eval_deriv(ev: &mut Evaluator<'_>, arg: &Expr) -> Result<Val, EvalError> {
-    let ra = ev.eval_range_arg(arg)?;
-    let m = over_windows(ev, &ra, false, |w, _, _, _| {
+    let mut ra = ev.eval_range_arg(arg)?;
+    let m = over_windows(ev, &mut ra, false, |w, _, _, _| {
         // The intercept time only shifts the intercept; the first sample keeps x small.
         (w.len() >= 2).then(|| linear_regression(w, w[0].t).0)
     })?;
@@ -61,8 +61,8 @@ pub(crate) fn eval_predict_linear(
     dur: &Expr,
 ) -> Result<Val, EvalError> {
     let d = ev.eval_scalar(dur)?;
-    let ra = ev.eval_range_arg(arg)?;
-    let m = over_windows(ev, &ra, false, |w, i, ts, _| {
+    let mut ra = ev.eval_range_arg(arg)?;
+    let m = over_windows(ev, &mut ra, false, |w, i, ts, _| {
         if w.len() < 2 {
             return None;
         }

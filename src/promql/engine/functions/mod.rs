@@ -144,13 +144,14 @@ pub(crate) fn map_points(
 /// `__name__` (`last_over_time`, `first_over_time`).
 pub(crate) fn over_windows(
     ev: &mut Evaluator<'_>,
-    ra: &RangeArg,
+    ra: &mut RangeArg,
     keep_name: bool,
     mut f: impl FnMut(&[FPoint], usize, i64, &Series) -> Option<f64>,
 ) -> Result<Matrix, EvalError> {
     let mut out = Vec::with_capacity(ra.series.len());
-    for s in &ra.series {
+    for i in 0..ra.series.len() {
         ev.check()?;
+        let s = &ra.series[i];
         let mut floats = Vec::new();
         ev.for_each_window(ra, s, |i, ts, w| {
             if let Some(v) = f(w, i, ts, s) {
@@ -159,10 +160,12 @@ pub(crate) fn over_windows(
         });
         if !floats.is_empty() {
             ev.add_samples(floats.len())?;
+            let drop_name = s.drop_name || !keep_name;
+            // Each input series is read once: its labels move to the output.
             out.push(Series {
-                metric: s.metric.clone(),
+                metric: std::mem::take(&mut ra.series[i].metric),
                 floats,
-                drop_name: s.drop_name || !keep_name,
+                drop_name,
             });
         }
     }

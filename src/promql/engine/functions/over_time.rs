@@ -113,8 +113,8 @@ pub(crate) fn eval(
         if let Some(bad) = q.iter().find(|q| q.is_nan() || !(0.0..=1.0).contains(*q)) {
             // Only warn when some step actually has data (checked below).
             let bad = *bad;
-            let ra = ev.eval_range_arg(arg)?;
-            let m = over_windows(ev, &ra, false, |w, i, _, _| {
+            let mut ra = ev.eval_range_arg(arg)?;
+            let m = over_windows(ev, &mut ra, false, |w, i, _, _| {
                 (!w.is_empty()).then(|| f(w, q.get(i).copied().unwrap_or(f64::NAN)))
             })?;
             if !m.is_empty() {
@@ -127,8 +127,8 @@ pub(crate) fn eval(
         }
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    let ra = ev.eval_range_arg(arg)?;
-    let m = over_windows(ev, &ra, keep_name, |w, i, _, _| {
+    let mut ra = ev.eval_range_arg(arg)?;
+    let m = over_windows(ev, &mut ra, keep_name, |w, i, _, _| {
         if w.is_empty() {
             return None;
         }

@@ -97,7 +97,7 @@ pub(crate) fn eval_extrapolated(
     name: &str,
     arg: &Expr,
 ) -> Result<Val, EvalError> {
-    let ra = ev.eval_range_arg(arg)?;
+    let mut ra = ev.eval_range_arg(arg)?;
     let is_counter = name != "delta";
     let is_rate = name == "rate";
     let mut suspicious: Vec<String> = Vec::new();
@@ -117,7 +117,7 @@ pub(crate) fn eval_extrapolated(
     }
     let (range, offset, at) = (ra.range, ra.offset, ra.at);
     let (extended, smoothed) = (ra.anchored || ra.smoothed, ra.smoothed);
-    let m = over_windows(ev, &ra, false, |w, _, ts, _| {
+    let m = over_windows(ev, &mut ra, false, |w, _, ts, _| {
         let end = at.unwrap_or(ts) - offset;
         if extended {
             return super::extended::extended_rate(
@@ -146,9 +146,9 @@ pub(crate) fn eval_instant(
     name: &str,
     arg: &Expr,
 ) -> Result<Val, EvalError> {
-    let ra = ev.eval_range_arg(arg)?;
+    let mut ra = ev.eval_range_arg(arg)?;
     let is_rate = name == "irate";
-    let m = over_windows(ev, &ra, false, |w, _, _, _| instant_value(w, is_rate))?;
+    let m = over_windows(ev, &mut ra, false, |w, _, _, _| instant_value(w, is_rate))?;
     Ok(Val::Vector(m))
 }
 

@@ -48,8 +48,8 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, EvalErr
             )));
         }
     }
-    let ra = ev.eval_range_arg(&args[0])?;
-    let m = over_windows(ev, &ra, false, |w, i, _, _| {
+    let mut ra = ev.eval_range_arg(&args[0])?;
+    let m = over_windows(ev, &mut ra, false, |w, i, _, _| {
         double_exponential_smoothing(w, sf[i], tf[i])
     })?;
     Ok(Val::Vector(m))
