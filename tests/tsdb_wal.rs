@@ -314,7 +314,10 @@ fn checkpoint_keeps_samples_logged_under_a_duplicate_series_ref() {
         wal.next_segment().unwrap();
         let mut out = Vec::new();
         encode_series(&mut out, [(7, &a)]);
-        encode_samples(&mut out, &[rs(7, 3000), rs(2, 3000), rs(7, 4000), rs(7, 5000)]);
+        encode_samples(
+            &mut out,
+            &[rs(7, 3000), rs(2, 3000), rs(7, 4000), rs(7, 5000)],
+        );
         let stone = Stone {
             sref: 7,
             interval: Interval {
@@ -334,11 +337,13 @@ fn checkpoint_keeps_samples_logged_under_a_duplicate_series_ref() {
     {
         let db = Db::open(d.path(), opts.clone()).unwrap();
         assert_eq!(times(&db), want, "replay maps ref 7 onto series `a`");
+        assert_eq!(db.head().num_wal_aliases(), 1);
         // Appends after the restart continue the canonical series.
         let mut app = db.appender();
         app.append(&a, 6000, 6.0).unwrap();
         app.commit().unwrap();
         db.truncate_head(0).unwrap();
+        assert_eq!(db.head().num_wal_aliases(), 0, "folded into ref 1");
         db.close().unwrap();
     }
     let want = vec![
@@ -349,6 +354,11 @@ fn checkpoint_keeps_samples_logged_under_a_duplicate_series_ref() {
         let db = Db::open(d.path(), opts.clone()).unwrap();
         assert_eq!(times(&db), want, "after checkpoint {round}");
         assert_eq!(db.stats().head_series, 2);
+        assert_eq!(
+            db.head().num_wal_aliases(),
+            0,
+            "the checkpoint has no duplicate left"
+        );
         // A second checkpoint folds the first one in; nothing may go either.
         db.truncate_head(0).unwrap();
         db.close().unwrap();
