@@ -15,9 +15,11 @@
 //! would drop those acknowledged samples, because the alias ref is not a series of the head.
 //!
 //! Mirrors Prometheus `tsdb/head_wal.go` (`loadWAL`: decoding goroutine, sharded
-//! `walSubsetProcessor`s, `multiRef` for series recreated under a new ref, and the WAL
-//! expiry that keeps a duplicate ref in checkpoints) and the `keep` function `Head.truncateWAL`
-//! passes to `wlog.Checkpoint`.
+//! `walSubsetProcessor`s, `multiRef` for series recreated under a new ref) and the `keep`
+//! function `Head.truncateWAL` passes to `wlog.Checkpoint`. Upstream keeps a duplicate ref
+//! under its own name until its "WAL expiry" (the last segment at replay) and then drops
+//! it; here it is kept until then and afterwards rewritten to the canonical ref, so that
+//! samples still at or after the checkpoint's minimum time are never dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -58,9 +60,9 @@ pub struct ReplayStats {
     pub unknown_tombstone_refs: u64,
 }
 
-/// WAL refs whose Series record replay mapped onto an existing series with the same labels
-/// (WAL ref → alias), kept by the head until a checkpoint has folded what was logged under
-/// them into the canonical series.
+/// WAL refs whose Series record replay mapped onto an existing series with the same labels,
+/// by WAL ref; the head keeps them until a checkpoint has folded what was logged under them
+/// into the canonical series.
 #[derive(Default)]
 pub(crate) struct WalAliases(Mutex<HashMap<u64, WalAlias>>);
 
