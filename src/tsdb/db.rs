@@ -706,10 +706,9 @@ impl Db {
             self.inner.head.truncate(mint)
         };
         let last = self.inner.wal.next_segment()?;
-        let head = &self.inner.head;
-        wal::checkpoint(self.inner.wal.dir(), last, mint, |r| {
-            head.get_by_ref(r).is_some()
-        })?;
+        self.inner
+            .head
+            .checkpoint_wal(self.inner.wal.dir(), last, mint)?;
         self.inner
             .metrics
             .checkpoints

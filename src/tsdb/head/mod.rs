@@ -298,6 +298,8 @@ pub struct Head {
     min_valid: AtomicI64,
     num_series: AtomicU64,
     metrics: HeadMetrics,
+    /// WAL refs replay mapped onto another series; see `replay::WalAliases`.
+    wal_aliases: replay::WalAliases,
 }
 
 impl Head {
@@ -315,6 +317,7 @@ impl Head {
             min_valid: AtomicI64::new(i64::MIN),
             num_series: AtomicU64::new(0),
             metrics: HeadMetrics::default(),
+            wal_aliases: replay::WalAliases::default(),
         }
     }
 

@@ -7,18 +7,31 @@
 //! samples, and each worker sees its samples in log order, so every series gets exactly the
 //! appends, in the same order, that a sequential replay would give it.
 //!
+//! A Series record whose labels already exist under another ref (the series was
+//! garbage-collected and recreated before a crash cut the checkpoint short) is an alias:
+//! its samples and deleted intervals go to the existing (canonical) series. The head
+//! remembers its aliases ([`WalAliases`]) so that [`Head::checkpoint_wal`] keeps what was
+//! logged under them, rewritten to the canonical ref; without that, the next checkpoint
+//! would drop those acknowledged samples, because the alias ref is not a series of the head.
+//!
 //! Mirrors Prometheus `tsdb/head_wal.go` (`loadWAL`: decoding goroutine, sharded
-//! `walSubsetProcessor`s, `multiRef` for series recreated under a new ref).
+//! `walSubsetProcessor`s, `multiRef` for series recreated under a new ref) and the `keep`
+//! function `Head.truncateWAL` passes to `wlog.Checkpoint`. Upstream keeps a duplicate ref
+//! under its own name until its "WAL expiry" (the last segment at replay) and then drops
+//! it; here it is kept until then and afterwards rewritten to the canonical ref, so that
+//! samples still at or after the checkpoint's minimum time are never dropped.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use super::{ApplyAcc, Bounds, Head, MemSeries};
 use crate::tsdb::tombstones;
 use crate::tsdb::wal::record::{self, RecordType, RefSample};
-use crate::tsdb::wal::{self, ReplayOutcome, ReplayProgress, WalError};
+use crate::tsdb::wal::{self, CheckpointStats, ReplayOutcome, ReplayProgress, WalError};
 
 /// Refs below this are looked up in a vector; above, in a map (refs are handed out densely
 /// from 1, so this only matters for absurdly long-lived heads).
@@ -45,6 +58,67 @@ pub struct ReplayStats {
     /// Stones whose series is not in the head (garbage-collected before the checkpoint
     /// that kept the record); skipped.
     pub unknown_tombstone_refs: u64,
+}
+
+/// WAL refs whose Series record replay mapped onto an existing series with the same labels,
+/// by WAL ref; the head keeps them until a checkpoint has folded what was logged under them
+/// into the canonical series.
+#[derive(Default)]
+pub(crate) struct WalAliases(Mutex<HashMap<u64, WalAlias>>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WalAlias {
+    /// The ref of the series the alias's samples belong to.
+    canonical: u64,
+    /// The last WAL segment at replay: later segments never use the alias ref (new Series
+    /// records carry the canonical ref), so a checkpoint covering this segment can rewrite
+    /// every record of the alias and the head can forget it.
+    last_segment: u32,
+}
+
+impl Head {
+    /// Checkpoints the WAL in `wal_dir` up to and including segment `last`, keeping what
+    /// the head still needs (see [`wal::checkpoint`]): Series records, samples at or after
+    /// `mint` and deleted intervals ending at or after it, of the series the head holds;
+    /// and the same for refs replay mapped onto one of them, which are rewritten to the
+    /// series' own ref once the checkpoint covers every segment they may appear in (until
+    /// then they are kept under their own ref, Series record included). Aliases whose
+    /// records are all rewritten, or whose series is gone, are forgotten afterwards.
+    pub fn checkpoint_wal(
+        &self,
+        wal_dir: &Path,
+        last: u32,
+        mint: i64,
+    ) -> Result<CheckpointStats, WalError> {
+        // A copy, so the checkpoint takes no lock of the head but the ref shards.
+        let aliases = self.wal_aliases.0.lock().clone();
+        let stats = wal::checkpoint(wal_dir, last, mint, |r| {
+            if self.get_by_ref(r).is_some() {
+                return Some(r);
+            }
+            let a = aliases.get(&r)?;
+            // A garbage-collected series had no sample at or after mint left.
+            self.get_by_ref(a.canonical)?;
+            Some(if a.last_segment > last {
+                r
+            } else {
+                a.canonical
+            })
+        })?;
+        if stats.written {
+            self.wal_aliases
+                .0
+                .lock()
+                .retain(|_, a| a.last_segment > last && self.get_by_ref(a.canonical).is_some());
+        }
+        Ok(stats)
+    }
+
+    /// Number of WAL refs replay mapped onto another series that checkpoints still have to
+    /// fold into it.
+    pub fn num_wal_aliases(&self) -> usize {
+        self.wal_aliases.0.lock().len()
+    }
 }
 
 struct Worker {
@@ -152,6 +226,8 @@ pub fn replay_wal(
         let workers = workers.max(1);
         // WAL ref → canonical ref, for series recreated under a new ref.
         let mut aliases: HashMap<u64, u64> = HashMap::new();
+        // Newest segment read outside the checkpoint.
+        let mut last_segment: Option<u32> = None;
         let mut decoded: Vec<RefSample> = Vec::new();
         let mut parts: Vec<Vec<RefSample>> = (0..workers).map(|_| Vec::new()).collect();
         let mut created: Vec<Vec<(u64, Arc<MemSeries>)>> =
@@ -217,7 +293,12 @@ pub fn replay_wal(
                     }
                 }
             },
-            &mut *progress,
+            |p: ReplayProgress| {
+                if !p.in_checkpoint {
+                    last_segment = last_segment.max(Some(p.segment));
+                }
+                progress(p);
+            },
         );
         for (w, part) in parts.iter_mut().enumerate() {
             if !part.is_empty() {
@@ -236,6 +317,21 @@ pub fn replay_wal(
             }
         }
         let out = out?;
+        if !aliases.is_empty() {
+            let last_segment = last_segment.max(out.checkpoint).unwrap_or(0);
+            head.wal_aliases
+                .0
+                .lock()
+                .extend(aliases.into_iter().map(|(r, canonical)| {
+                    (
+                        r,
+                        WalAlias {
+                            canonical,
+                            last_segment,
+                        },
+                    )
+                }));
+        }
         Ok((out, stats))
     })
 }
@@ -297,6 +393,96 @@ mod tests {
         let head = Head::new(HeadOptions::default());
         let err = replay_wal(&head, d2.path(), 0, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("tombstones record body"), "{err}");
+    }
+
+    /// Timestamps of the series with ref `sref`.
+    fn times_of(head: &Head, sref: u64) -> Vec<i64> {
+        let s = head.get_by_ref(sref).unwrap();
+        let snap = s.state.lock().snapshot(i64::MIN, i64::MAX).unwrap();
+        let mut it = snap.into_iter(i64::MIN, i64::MAX);
+        std::iter::from_fn(|| crate::storage::SampleIterator::next(&mut it))
+            .map(|s| s.t)
+            .collect()
+    }
+
+    #[test]
+    fn checkpoints_keep_alias_refs_until_they_cover_the_last_replayed_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let rs = |sref, t| RefSample { sref, t, v: 1.0 };
+        {
+            let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+            let mut out = Vec::new();
+            record::encode_series(&mut out, [(1, &a)]);
+            record::encode_samples(&mut out, &[rs(1, 10)]);
+            wal.log(&out).unwrap();
+            wal.next_segment().unwrap();
+            let mut out = Vec::new();
+            record::encode_series(&mut out, [(7, &a)]);
+            record::encode_samples(&mut out, &[rs(7, 20)]);
+            wal.log(&out).unwrap();
+            wal.next_segment().unwrap();
+            let mut out = Vec::new();
+            record::encode_samples(&mut out, &[rs(7, 30)]);
+            wal.log(&out).unwrap();
+        }
+        // Segments 0..=2 hold records, 3 is empty.
+        let head = Head::new(HeadOptions::default());
+        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        assert_eq!(st.ref_aliases, 1);
+        assert_eq!(head.num_wal_aliases(), 1);
+        assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
+
+        // Segment 2 still uses ref 7, so a checkpoint of 0..=1 keeps it as it is.
+        let cs = head.checkpoint_wal(d.path(), 1, 0).unwrap();
+        assert_eq!(
+            (cs.series_kept, cs.samples_kept, cs.samples_rewritten),
+            (2, 2, 0)
+        );
+        assert_eq!(head.num_wal_aliases(), 1);
+        let head = Head::new(HeadOptions::default());
+        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        assert_eq!((st.ref_aliases, st.unknown_refs), (1, 0));
+        assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
+
+        // Once a checkpoint covers segment 2, ref 7 is folded into ref 1 and forgotten.
+        let cs = head.checkpoint_wal(d.path(), 3, 0).unwrap();
+        assert_eq!(
+            (cs.series_kept, cs.samples_kept, cs.samples_rewritten),
+            (1, 3, 2)
+        );
+        assert_eq!(head.num_wal_aliases(), 0);
+        let head = Head::new(HeadOptions::default());
+        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        assert_eq!((st.ref_aliases, st.unknown_refs), (0, 0));
+        assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
+        assert_eq!(head.num_wal_aliases(), 0);
+    }
+
+    #[test]
+    fn alias_of_a_garbage_collected_series_is_dropped_by_the_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let rs = |sref, t| RefSample { sref, t, v: 1.0 };
+        {
+            let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+            let mut out = Vec::new();
+            record::encode_series(&mut out, [(1, &a)]);
+            record::encode_samples(&mut out, &[rs(1, 10)]);
+            record::encode_series(&mut out, [(7, &a)]);
+            record::encode_samples(&mut out, &[rs(7, 20)]);
+            wal.log(&out).unwrap();
+            wal.next_segment().unwrap();
+        }
+        let head = Head::new(HeadOptions::default());
+        replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        assert_eq!(head.truncate(1000).series_removed, 1);
+        // The alias outlives its series only until the next checkpoint.
+        assert_eq!(head.num_wal_aliases(), 1);
+        let cs = head.checkpoint_wal(d.path(), 1, 1000).unwrap();
+        assert_eq!((cs.series_kept, cs.series_dropped), (0, 2));
+        assert_eq!((cs.samples_kept, cs.samples_dropped), (0, 2));
+        assert_eq!(head.num_wal_aliases(), 0);
     }
 
     #[test]

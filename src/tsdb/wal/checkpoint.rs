@@ -2,11 +2,17 @@
 //! segments can be deleted and replay stays bounded.
 //!
 //! A checkpoint `checkpoint.NNNNNNNN` covers every segment up to and including `N` (and the
-//! previous checkpoint). It keeps the Series records of series the head still holds, the
-//! samples at or after the head's new minimum time for those series, and all Tombstones
-//! records. It is written to `checkpoint.NNNNNNNN.tmp`, fsynced and renamed, so a crash
-//! leaves either the old or the new checkpoint; only then are the covered segments and
-//! older checkpoints deleted. Mirrors Prometheus `tsdb/wlog/checkpoint.go`.
+//! previous checkpoint). The caller says, per series ref, whether what was logged under it
+//! is still needed and under which ref ([`checkpoint`]'s `map_ref`): the checkpoint keeps
+//! the Series records of refs kept as they are, the samples at or after the head's new
+//! minimum time and the deleted intervals (stones) ending at or after it, of kept refs,
+//! rewritten to the ref `map_ref` names. That lets the head fold a duplicate ref (a second
+//! Series record for labels that replay mapped onto an existing series) into its canonical
+//! one instead of losing what was logged under it. It is written to
+//! `checkpoint.NNNNNNNN.tmp`, fsynced and renamed, so a crash leaves either the old or the
+//! new checkpoint; only then are the covered segments and older checkpoints deleted.
+//! Mirrors Prometheus `tsdb/wlog/checkpoint.go` (its `keep` function; upstream keeps a
+//! duplicate ref under its own name until its WAL expiry instead of rewriting it).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -15,6 +21,7 @@ use std::path::{Path, PathBuf};
 use super::record::{self, decode_samples, decode_series, RecordType, RefSample};
 use super::{list_segments, segment_name, sync_dir, Result, SegmentReader, WalError};
 use crate::model::Labels;
+use crate::tsdb::tombstones::{decode_wal_stones, encode_wal_stones, Stone};
 
 const PREFIX: &str = "checkpoint.";
 
@@ -25,9 +32,15 @@ pub struct CheckpointStats {
     pub series_dropped: u64,
     pub samples_kept: u64,
     pub samples_dropped: u64,
+    /// Samples kept under another ref than the one they were logged under.
+    pub samples_rewritten: u64,
+    /// Deleted intervals (stones) kept and dropped.
     pub tombstones_kept: u64,
+    pub tombstones_dropped: u64,
     /// Segment files deleted afterwards.
     pub segments_deleted: u64,
+    /// False when an existing checkpoint already covered the segments and nothing was done.
+    pub written: bool,
 }
 
 fn checkpoint_index(name: &str) -> Option<u32> {
@@ -60,15 +73,21 @@ pub fn last_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>> {
     Ok(checkpoints(dir)?.pop())
 }
 
-/// Writes `checkpoint.<last>` from the previous checkpoint and segments up to `last`,
-/// keeping series for which `keep(ref)` holds and their samples with `t >= mint`, then
+/// Writes `checkpoint.<last>` from the previous checkpoint and segments up to `last`, then
 /// deletes those segments and older checkpoints. `last` must not be the segment being
 /// written.
+///
+/// `map_ref(r)` decides what happens to what was logged under ref `r`: `None` drops it;
+/// `Some(r)` keeps its Series records, its samples with `t >= mint` and its stones ending
+/// at or after `mint`; `Some(c)` with `c != r` drops its Series records and keeps those
+/// samples and stones under `c` instead. Rewriting is only correct when `c`'s Series record
+/// precedes `r`'s in the log (replay made `c` canonical because it came first) and no
+/// segment after `last` still uses `r`.
 pub fn checkpoint(
     dir: &Path,
     last: u32,
     mint: i64,
-    keep: impl Fn(u64) -> bool,
+    map_ref: impl Fn(u64) -> Option<u64>,
 ) -> Result<CheckpointStats> {
     let mut stats = CheckpointStats::default();
     let prev = last_checkpoint(dir)?;
@@ -130,7 +149,7 @@ pub fn checkpoint(
                 RecordType::Series => {
                     series.clear();
                     decode_series(body, |r, pairs| {
-                        if keep(r) {
+                        if map_ref(r) == Some(r) {
                             series.push((r, Labels::from_pairs(pairs)));
                         } else {
                             stats.series_dropped += 1;
@@ -146,7 +165,14 @@ pub fn checkpoint(
                     samples.clear();
                     decode_samples(body, &mut samples).map_err(bad)?;
                     kept_samples.clear();
-                    kept_samples.extend(samples.iter().filter(|s| s.t >= mint && keep(s.sref)));
+                    for s in samples.iter().filter(|s| s.t >= mint) {
+                        if let Some(sref) = map_ref(s.sref) {
+                            if sref != s.sref {
+                                stats.samples_rewritten += 1;
+                            }
+                            kept_samples.push(RefSample { sref, ..*s });
+                        }
+                    }
                     stats.samples_dropped += (samples.len() - kept_samples.len()) as u64;
                     stats.samples_kept += kept_samples.len() as u64;
                     if !kept_samples.is_empty() {
@@ -154,8 +180,27 @@ pub fn checkpoint(
                     }
                 }
                 RecordType::Tombstones => {
-                    stats.tombstones_kept += 1;
-                    record::encode_tombstones(&mut buf, body);
+                    let stones = decode_wal_stones(body).map_err(|e| WalError::Corruption {
+                        segment: *n,
+                        path: path.clone(),
+                        offset,
+                        reason: e.to_string(),
+                    })?;
+                    let kept: Vec<Stone> = stones
+                        .iter()
+                        .filter(|st| st.interval.maxt >= mint)
+                        .filter_map(|st| {
+                            Some(Stone {
+                                sref: map_ref(st.sref)?,
+                                ..*st
+                            })
+                        })
+                        .collect();
+                    stats.tombstones_dropped += (stones.len() - kept.len()) as u64;
+                    stats.tombstones_kept += kept.len() as u64;
+                    if !kept.is_empty() {
+                        record::encode_tombstones(&mut buf, &encode_wal_stones(&kept));
+                    }
                 }
             }
             if buf.len() >= 1 << 20 {
@@ -187,10 +232,13 @@ pub fn checkpoint(
         }
     }
     sync_dir(dir)?;
+    stats.written = true;
     tracing::info!(
         checkpoint = last,
         series_kept = stats.series_kept,
         samples_kept = stats.samples_kept,
+        samples_rewritten = stats.samples_rewritten,
+        tombstones_kept = stats.tombstones_kept,
         segments_deleted = stats.segments_deleted,
         "WAL checkpoint written"
     );
@@ -230,7 +278,17 @@ mod tests {
                 },
             ],
         );
-        record::encode_tombstones(&mut out, b"opaque");
+        let stone = |sref, mint, maxt| Stone {
+            sref,
+            interval: crate::tsdb::tombstones::Interval { mint, maxt },
+        };
+        // Kept; ends before mint; of a dropped series.
+        record::encode_tombstones(
+            &mut out,
+            &encode_wal_stones(&[stone(1, 60, 120), stone(1, 0, 40), stone(2, 100, 100)]),
+        );
+        // Nothing left of it: the whole record goes.
+        record::encode_tombstones(&mut out, &encode_wal_stones(&[stone(2, 100, 100)]));
         wal.log(&out).unwrap();
         let last = wal.next_segment().unwrap();
         let mut tail = Vec::new();
@@ -244,13 +302,16 @@ mod tests {
         );
         wal.log(&tail).unwrap();
 
-        let st = checkpoint(d.path(), last, 50, |r| r == 1).unwrap();
+        let st = checkpoint(d.path(), last, 50, |r| (r == 1).then_some(r)).unwrap();
         assert_eq!(st.series_kept, 1);
         assert_eq!(st.series_dropped, 1);
         assert_eq!(st.samples_kept, 1);
         assert_eq!(st.samples_dropped, 2);
+        assert_eq!(st.samples_rewritten, 0);
         assert_eq!(st.tombstones_kept, 1);
+        assert_eq!(st.tombstones_dropped, 3);
         assert_eq!(st.segments_deleted, 1);
+        assert!(st.written);
         assert_eq!(last_checkpoint(d.path()).unwrap().unwrap().0, last);
 
         let mut seen = Vec::new();
@@ -267,7 +328,10 @@ mod tests {
                         decode_samples(body, &mut v).unwrap();
                         seen.extend(v.iter().map(|s| ("x", s.sref, s.t)));
                     }
-                    RecordType::Tombstones => seen.push(("t", 0, 0)),
+                    RecordType::Tombstones => {
+                        let st = decode_wal_stones(body).unwrap();
+                        seen.extend(st.iter().map(|s| ("t", s.sref, s.interval.mint)));
+                    }
                 }
                 Ok(())
             },
@@ -276,21 +340,108 @@ mod tests {
         .unwrap();
         assert_eq!(
             seen,
-            vec![("s", 1, 0), ("x", 1, 100), ("t", 0, 0), ("x", 1, 200)]
+            vec![("s", 1, 0), ("x", 1, 100), ("t", 1, 60), ("x", 1, 200)]
         );
 
         // A second checkpoint folds the first one in and deletes it.
         let last2 = wal.next_segment().unwrap();
         assert!(last2 > last);
-        checkpoint(d.path(), last2, 150, |_| true).unwrap();
+        checkpoint(d.path(), last2, 150, Some).unwrap();
         let cps = checkpoints(d.path()).unwrap();
         assert_eq!(cps.len(), 1);
         assert_eq!(cps[0].0, last2);
         // Asking again for the same segment leaves the checkpoint alone.
         assert_eq!(
-            checkpoint(d.path(), last2, 150, |_| true).unwrap(),
+            checkpoint(d.path(), last2, 150, Some).unwrap(),
             CheckpointStats::default()
         );
         assert_eq!(last_checkpoint(d.path()).unwrap().unwrap().0, last2);
+    }
+
+    /// What was logged under a duplicate ref is kept under the ref `map_ref` names, in log
+    /// order; its Series record goes.
+    #[test]
+    fn checkpoint_rewrites_duplicate_refs_to_their_canonical_ref() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let c = Labels::from_pairs(&[("c", "1")]);
+        let rs = |sref, t| RefSample { sref, t, v: 0.0 };
+        let mut out = Vec::new();
+        record::encode_series(&mut out, [(1, &a), (3, &c)]);
+        record::encode_samples(&mut out, &[rs(1, 10), rs(3, 10)]);
+        record::encode_series(&mut out, [(7, &a)]);
+        record::encode_samples(&mut out, &[rs(7, 20), rs(3, 20), rs(1, 30)]);
+        record::encode_tombstones(
+            &mut out,
+            &encode_wal_stones(&[Stone {
+                sref: 7,
+                interval: crate::tsdb::tombstones::Interval { mint: 20, maxt: 20 },
+            }]),
+        );
+        wal.log(&out).unwrap();
+        let last = wal.next_segment().unwrap();
+        let map = |r| match r {
+            1 => Some(1),
+            7 => Some(1),
+            _ => None,
+        };
+        let st = checkpoint(d.path(), last, 0, map).unwrap();
+        assert_eq!((st.series_kept, st.series_dropped), (1, 2));
+        assert_eq!((st.samples_kept, st.samples_dropped), (3, 2));
+        assert_eq!(st.samples_rewritten, 1);
+        assert_eq!((st.tombstones_kept, st.tombstones_dropped), (1, 0));
+
+        let mut seen = Vec::new();
+        replay(
+            d.path(),
+            |r| {
+                let (t, body) = record::record_type(r.payload).unwrap();
+                match t {
+                    RecordType::Series => {
+                        decode_series(body, |r, _| seen.push(("s", r, 0))).unwrap()
+                    }
+                    RecordType::Samples => {
+                        let mut v = Vec::new();
+                        decode_samples(body, &mut v).unwrap();
+                        seen.extend(v.iter().map(|s| ("x", s.sref, s.t)));
+                    }
+                    RecordType::Tombstones => {
+                        let st = decode_wal_stones(body).unwrap();
+                        seen.extend(st.iter().map(|s| ("t", s.sref, s.interval.mint)));
+                    }
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                ("s", 1, 0),
+                ("x", 1, 10),
+                ("x", 1, 20),
+                ("x", 1, 30),
+                ("t", 1, 20)
+            ]
+        );
+    }
+
+    #[test]
+    fn undecodable_tombstones_record_is_corruption() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+        let mut out = Vec::new();
+        record::encode_tombstones(&mut out, &[5]);
+        wal.log(&out).unwrap();
+        let last = wal.next_segment().unwrap();
+        let err = checkpoint(d.path(), last, 0, Some).unwrap_err();
+        assert!(
+            matches!(err, WalError::Corruption { segment: 0, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("tombstones record body"), "{err}");
+        assert!(last_checkpoint(d.path()).unwrap().is_none());
     }
 }
