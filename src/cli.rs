@@ -254,13 +254,25 @@ pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
     Ok(dirs.data_dir().join("data"))
 }
 
+/// Logs to stderr at `level` (`--log.level`), or by `RUST_LOG` directives when set
+/// (`target=level,...`). Uses tracing-subscriber's `Targets` filter rather than
+/// `EnvFilter`: the latter pulls in regex-automata's full-DFA builder, which the `regex`
+/// crate then uses for every small pattern, making each PromQL regex compile ~5x slower.
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .or_else(|| level.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
         .try_init();
 }
 

@@ -84,7 +84,7 @@ fn is_regex_meta(c: char) -> bool {
 fn analyse(pattern: &str) -> Result<Fast, regex::Error> {
     // Compile first so that invalid patterns are always rejected, even ones a fast path
     // would have handled.
-    let re = Regex::new(&format!("^(?s:{pattern})$"))?;
+    let re = super::regex_cache::anchored(pattern)?;
     if pattern == ".*" {
         return Ok(Fast::Any);
     }

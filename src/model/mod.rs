@@ -5,6 +5,7 @@
 
 pub mod labels;
 pub mod matcher;
+pub mod regex_cache;
 pub mod time;
 pub mod value;
 

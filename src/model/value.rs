@@ -33,6 +33,46 @@ impl Sample {
     }
 }
 
+/// The shortest decimal digits that round-trip `v` (finite, positive) as `0.DIGITS ×
+/// 10^point`, ties broken to even as Go's `strconv` does (Rust's float `Display` rounds
+/// such ties up: `-857138230725305.25` prints `…305.3` there, `…305.2` in Go).
+pub fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+    let mut b = ryu::Buffer::new();
+    let s = b.format_finite(v);
+    let (mant, exp) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    // Digits of the mantissa without the point; `point` counts integer digits.
+    let mut n = 0usize;
+    let mut point = 0i32;
+    let mut before_point = true;
+    for c in mant.bytes() {
+        if c == b'.' {
+            before_point = false;
+            continue;
+        }
+        if n == 0 && c == b'0' {
+            // A leading zero: after the point it moves the first digit right.
+            if !before_point {
+                point -= 1;
+            }
+            continue;
+        }
+        if before_point {
+            point += 1;
+        }
+        if n < digits.len() {
+            digits[n] = c;
+            n += 1;
+        }
+    }
+    while n > 0 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (n, point + exp)
+}
+
 /// Formats a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, the form the
 /// exposition format and most Prometheus output use: shortest round-trip digits, in exponent
 /// form when the decimal exponent is below -4 or at least 6 (Go fixes the `'g'` precision
@@ -55,12 +95,11 @@ pub fn format_go_float(v: f64) -> String {
             "0".into()
         };
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6", "-5e-7".
-    let e = format!("{v:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut d = [0u8; 24];
+    let (n, point) = shortest_decimal(v.abs(), &mut d);
+    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
+    let exp = point - 1;
+    let neg = v < 0.0;
     let mut out = String::new();
     if neg {
         out.push('-');
@@ -83,11 +122,11 @@ pub fn format_go_float(v: f64) -> String {
         for _ in 0..(-exp - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
-            out.push_str(&digits);
+            out.push_str(digits);
             for _ in digits.len()..int_len {
                 out.push('0');
             }
@@ -133,6 +172,12 @@ mod tests {
             (-0.0, "-0"),
             (12.0, "12"),
             (123.456, "123.456"),
+            // Exact ties round the shortest digits to even, as Go does.
+            (-(857_138_230_725_305.0 + 0.25), "-8.571382307253052e+14"),
+            (857_138_230_725_305.0 + 0.75, "8.571382307253058e+14"),
+            (1e-7, "1e-07"),
+            (0.000123, "0.000123"),
+            (1.5e300, "1.5e+300"),
         ];
         for (v, want) in cases {
             assert_eq!(format_go_float(v), want, "{v}");

@@ -15,6 +15,7 @@
 
 use std::fmt::Write as _;
 
+use crate::model::value::shortest_decimal;
 use crate::model::Labels;
 use crate::promql::engine::{Annotations, Value};
 
@@ -60,49 +61,112 @@ pub fn write_timestamp(out: &mut String, t: i64) {
     if t < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", a / 1000);
+    out.push_str(itoa::Buffer::new().format(a / 1000));
     let frac = a % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        let digits = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&digits).unwrap_or("000"));
+    }
+}
+
+/// Appends Go `strconv.FormatFloat(v, 'f', -1, 64)`.
+fn push_f(out: &mut String, v: f64) {
+    if v.is_nan() {
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let a = v.abs();
+    if a < 9.007_199_254_740_992e15 && a == a.trunc() {
+        out.push_str(itoa::Buffer::new().format(a as u64));
+        return;
+    }
+    let mut d = [0u8; 24];
+    let (n, p) = shortest_decimal(a, &mut d);
+    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
+    if p <= 0 {
+        out.push_str("0.");
+        (0..-p).for_each(|_| out.push('0'));
+        out.push_str(digits);
+    } else if p as usize >= n {
+        out.push_str(digits);
+        (0..p as usize - n).for_each(|_| out.push('0'));
+    } else {
+        out.push_str(&digits[..p as usize]);
+        out.push('.');
+        out.push_str(&digits[p as usize..]);
+    }
+}
+
+/// Appends Go `strconv.FormatFloat(v, 'e', -1, 64)`.
+fn push_e(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        return push_f(out, v);
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let (n, p, d) = if v == 0.0 {
+        (1, 1, *b"0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0")
+    } else {
+        let mut d = [0u8; 24];
+        let (n, p) = shortest_decimal(v.abs(), &mut d);
+        (n, p, d)
+    };
+    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
+    out.push_str(&digits[..1]);
+    if n > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let e = if v == 0.0 { 0 } else { p - 1 };
+    out.push('e');
+    out.push(if e < 0 { '-' } else { '+' });
+    if e.abs() < 10 {
+        out.push('0');
+    }
+    out.push_str(itoa::Buffer::new().format(e.abs()));
+}
+
+/// Appends [`format_value`]`(v)` without an intermediate `String`.
+pub fn push_value(out: &mut String, v: f64) {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
+        push_e(out, v)
+    } else {
+        push_f(out, v)
     }
 }
 
 /// Go `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
 pub fn format_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        // Rust's Display prints the shortest round-trip digits without an exponent.
-        format!("{v}")
-    }
+    let mut s = String::new();
+    push_f(&mut s, v);
+    s
 }
 
 /// Go `strconv.FormatFloat(v, 'e', -1, 64)`: `1e-07`, `1.5e+21` (exponent at least two
 /// digits, always signed).
 pub fn format_e(v: f64) -> String {
-    if !v.is_finite() {
-        return format_f(v);
-    }
-    let s = format!("{v:e}");
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    let pad = if digits.len() < 2 { "0" } else { "" };
-    format!("{mant}e{sign}{pad}{digits}")
+    let mut s = String::new();
+    push_e(&mut s, v);
+    s
 }
 
 /// A sample value as upstream `MarshalValue` writes it (without the quotes).
 pub fn format_value(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
-        format_e(v)
-    } else {
-        format_f(v)
-    }
+    let mut s = String::new();
+    push_value(&mut s, v);
+    s
 }
 
 /// A number as Go's `encoding/json` writes a float64 (used for scalar and string result
@@ -141,7 +205,7 @@ pub fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    push_value(out, v);
     out.push_str("\"]");
 }
 
@@ -219,16 +283,44 @@ pub fn success_envelope(data: &str, annotations: &Annotations) -> String {
     let mut out = String::with_capacity(data.len() + 64);
     out.push_str("{\"status\":\"success\",\"data\":");
     out.push_str(data);
+    finish_success(&mut out, annotations);
+    out
+}
+
+/// A complete success envelope around a query result, written straight into one buffer
+/// sized from the result (large range results are megabytes; growing and copying them
+/// cost more than formatting).
+pub fn query_success(value: &Value, annotations: &Annotations) -> String {
+    let mut out = String::with_capacity(estimate_query_data_len(value) + 64);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    write_query_data(&mut out, value);
+    finish_success(&mut out, annotations);
+    out
+}
+
+fn finish_success(out: &mut String, annotations: &Annotations) {
     if !annotations.warnings.is_empty() {
         out.push_str(",\"warnings\":");
-        write_str_array(&mut out, &annotations.warnings);
+        write_str_array(out, &annotations.warnings);
     }
     if !annotations.infos.is_empty() {
         out.push_str(",\"infos\":");
-        write_str_array(&mut out, &annotations.infos);
+        write_str_array(out, &annotations.infos);
     }
     out.push('}');
-    out
+}
+
+/// Roughly the length [`write_query_data`] will produce (a little over for typical data).
+fn estimate_query_data_len(value: &Value) -> usize {
+    let labels = |l: &Labels| -> usize { l.iter().map(|x| x.name.len() + x.value.len() + 6).sum() };
+    64 + match value {
+        Value::Vector(v) => v.iter().map(|s| labels(&s.metric) + 56).sum(),
+        Value::Matrix(m) => m
+            .iter()
+            .map(|s| labels(&s.metric) + 32 + s.floats.len() * 28)
+            .sum(),
+        _ => 64,
+    }
 }
 
 /// A complete error envelope: `{"status":"error","errorType":...,"error":...}`.
@@ -254,6 +346,72 @@ mod tests {
     use super::*;
     use crate::model::STALE_NAN;
     use crate::promql::engine::{FPoint, Sample, Series};
+    use proptest::prelude::*;
+
+    #[test]
+    fn floats_format_as_go_strconv_does() {
+        // Expected strings are what Prometheus 2.42 returns for `vector(X)`.
+        for (v, want) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (0.1, "0.1"),
+            (1e-4, "0.0001"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-07"),
+            (123.456, "123.456"),
+            (1e15, "1000000000000000"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (2f64.powi(60), "1152921504606847000"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (1.2345678901234567e-5, "0.000012345678901234568"),
+            // Exact ties: Go rounds the shortest digits to even, Rust's Display up.
+            (-(857_138_230_725_305.0 + 0.25), "-857138230725305.2"),
+            (857_138_230_725_305.0 + 0.75, "857138230725305.8"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (-f64::INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_value(v), want, "{v:e}");
+        }
+        assert_eq!(format_e(0.0), "0e+00");
+        assert_eq!(format_e(1234.5), "1.2345e+03");
+        let mut t = String::new();
+        write_timestamp(&mut t, -1_500);
+        t.push(' ');
+        write_timestamp(&mut t, 1_700_000_000_007);
+        t.push(' ');
+        write_timestamp(&mut t, 42_000);
+        assert_eq!(t, "-1.500 1700000000.007 42");
+    }
+
+    /// Significant digits of a formatted number (mantissa without sign, point, exponent
+    /// and leading/trailing zeros).
+    fn sig_digits(s: &str) -> String {
+        let m = s.split('e').next().unwrap_or("");
+        let d: String = m.chars().filter(char::is_ascii_digit).collect();
+        d.trim_start_matches('0').trim_end_matches('0').to_string()
+    }
+
+    proptest! {
+        #[test]
+        fn any_float_round_trips_with_shortest_digits(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite());
+            for s in [format_f(v), format_e(v), format_value(v)] {
+                let back: f64 = s.parse().unwrap();
+                prop_assert_eq!(back.to_bits(), v.to_bits(), "{}", s);
+                if v != 0.0 {
+                    let r = ryu::Buffer::new().format_finite(v).to_string();
+                    prop_assert_eq!(sig_digits(&s), sig_digits(&r), "{} vs {}", s, r);
+                }
+            }
+        }
+    }
 
     #[test]
     fn values_match_prometheus_2_42() {

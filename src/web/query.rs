@@ -263,9 +263,7 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
                 .map_err(eval_error)?,
         );
         apply_limit(&mut value, limit, &mut ann);
-        let mut data = String::new();
-        json::write_query_data(&mut data, &value);
-        Ok(json::success_envelope(&data, &ann))
+        Ok(json::query_success(&value, &ann))
     })
     .await
 }
@@ -328,9 +326,7 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
                 .map_err(eval_error)?,
         );
         apply_limit(&mut value, limit, &mut ann);
-        let mut data = String::new();
-        json::write_query_data(&mut data, &value);
-        Ok(json::success_envelope(&data, &ann))
+        Ok(json::query_success(&value, &ann))
     })
     .await
 }

@@ -4,8 +4,6 @@
 //! / `${name}` expansion, empty result deletes the label) and `funcLabelJoin`. Setting
 //! `__name__` cancels a pending name drop.
 
-use regex::Regex;
-
 use super::super::super::ast::Expr;
 use super::super::eval::{merge_same_labels, Evaluator, Val};
 use super::super::EvalError;
@@ -21,7 +19,7 @@ pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val,
     let repl = ev.eval_string(&args[2])?;
     let src = ev.eval_string(&args[3])?;
     let re_text = ev.eval_string(&args[4])?;
-    let re = Regex::new(&format!("^(?s:{re_text})$")).map_err(|e| {
+    let re = crate::model::regex_cache::anchored(&re_text).map_err(|e| {
         EvalError::Execution(format!(
             "invalid regular expression in label_replace(): {re_text}: {e}"
         ))

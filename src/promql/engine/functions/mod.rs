@@ -149,10 +149,11 @@ pub(crate) fn over_windows(
     mut f: impl FnMut(&[FPoint], usize, i64, &Series) -> Option<f64>,
 ) -> Result<Matrix, EvalError> {
     let mut out = Vec::with_capacity(ra.series.len());
+    let steps = ev.n_steps();
     for i in 0..ra.series.len() {
         ev.check()?;
         let s = &ra.series[i];
-        let mut floats = Vec::new();
+        let mut floats = Vec::with_capacity(steps);
         ev.for_each_window(ra, s, |i, ts, w| {
             if let Some(v) = f(w, i, ts, s) {
                 floats.push(FPoint { t: ts, f: v });
