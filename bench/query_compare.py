@@ -15,7 +15,9 @@ HTTP connection per server (as Grafana's data source keeps them), so latencies a
 dominated by TCP connection setup. Prints one row per query
 and kind: median latency of each server, the promtui/prometheus ratio, and whether the
 results are identical (same series; values equal within 1e-9 relative; order checked for
-sort_desc/topk instant queries).
+sort_desc/topk instant queries). Then, for MEMORY_QUERIES (range queries over all 10k
+series), the peak RSS of each server process while it answers, with the kernel's peak mark
+reset just before (/proc/PID/clear_refs).
 
 Evaluation times are offset by 7 s from the 15 s sample grid: Prometheus 2.42 selects
 closed windows [t-r, t] while promtui follows 3.x's left-open (t-r, t], so a window edge
@@ -120,6 +122,32 @@ def call(base, path, params):
             continue
         dt = time.perf_counter() - t0
         return dt, json.loads(body)
+
+
+MEMORY_QUERIES = [
+    ("all_series", '{__name__=~".+"}'),
+    ("rate_all", 'rate({__name__=~".+"}[5m])'),
+]
+
+
+def proc_status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_rss(base, pid, params):
+    """Resets the process' peak-RSS mark (clear_refs 5), runs one range query and returns
+    (peak RSS kB during it, RSS kB before, seconds, series in the result)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = proc_status_kb(pid, "VmRSS")
+    dt, body = call(base, "/api/v1/query_range", params)
+    peak = proc_status_kb(pid, "VmHWM")
+    res = body.get("data", {}).get("result", [])
+    return peak, before, dt, len(res) if isinstance(res, list) else 0
 
 
 def fval(s):
@@ -253,9 +281,27 @@ def main():
         print(f"geometric mean ratio promtui/prometheus: "
               f"{math.exp(sum(math.log(x) for x in ratios) / len(ratios)):.2f}; "
               f"identical {sum(r['identical'] for r in rows)}/{len(rows)}")
+        mem = []
+        for name, q in MEMORY_QUERIES:
+            params = {"query": q, "start": RANGE_START, "end": RANGE_END, "step": STEP}
+            row = {"query": name}
+            for who, base, proc in (("prometheus", purl, prom), ("promtui", turl, tui)):
+                peak, base_rss, dt, nseries = peak_rss(base, proc.pid, params)
+                row[who] = {"peak_kb": peak, "rss_before_kb": base_rss, "seconds": round(dt, 3),
+                            "series": nseries}
+            row["peak_ratio"] = round(row["promtui"]["peak_kb"] / row["prometheus"]["peak_kb"], 3)
+            mem.append(row)
+        print("\nrange query over every series (1 h at 15 s): peak RSS of the server process")
+        print(f"{'query':<12} {'series':>6}  {'prometheus_MB':>13}  {'promtui_MB':>10}  ratio  "
+              f"{'prometheus_s':>12}  {'promtui_s':>9}")
+        for r in mem:
+            pm, tm = r["prometheus"], r["promtui"]
+            print(f"{r['query']:<12} {tm['series']:>6}  {pm['peak_kb'] / 1024:>13.1f}  "
+                  f"{tm['peak_kb'] / 1024:>10.1f}  {r['peak_ratio']:>5}  {pm['seconds']:>12}  "
+                  f"{tm['seconds']:>9}")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(rows, f, indent=1)
+                json.dump({"latency": rows, "memory": mem}, f, indent=1)
     finally:
         for p in procs:
             p.terminate()

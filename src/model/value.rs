@@ -73,6 +73,46 @@ pub fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
     (n, point + exp)
 }
 
+/// Appends Go `strconv.FormatFloat(v, 'f', -1, 64)`.
+pub fn push_go_f(out: &mut String, v: f64) {
+    if v.is_nan() {
+        return out.push_str("NaN");
+    }
+    if v.is_infinite() {
+        return out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let a = v.abs();
+    if a < 9.007_199_254_740_992e15 && a == a.trunc() {
+        out.push_str(itoa::Buffer::new().format(a as u64));
+        return;
+    }
+    let mut d = [0u8; 24];
+    let (n, p) = shortest_decimal(a, &mut d);
+    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
+    if p <= 0 {
+        out.push_str("0.");
+        (0..-p).for_each(|_| out.push('0'));
+        out.push_str(digits);
+    } else if p as usize >= n {
+        out.push_str(digits);
+        (0..p as usize - n).for_each(|_| out.push('0'));
+    } else {
+        out.push_str(&digits[..p as usize]);
+        out.push('.');
+        out.push_str(&digits[p as usize..]);
+    }
+}
+
+/// Go `strconv.FormatFloat(v, 'f', -1, 64)` as a new string.
+pub fn format_go_f(v: f64) -> String {
+    let mut s = String::new();
+    push_go_f(&mut s, v);
+    s
+}
+
 /// Formats a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, the form the
 /// exposition format and most Prometheus output use: shortest round-trip digits, in exponent
 /// form when the decimal exponent is below -4 or at least 6 (Go fixes the `'g'` precision

@@ -21,18 +21,7 @@ use super::lexer::go_quote;
 /// Formats a float like Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits
 /// that round-trip, never in exponent form; `+Inf`, `-Inf`, `NaN`.
 pub fn format_number(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    // Rust's `Display` for f64 prints the shortest round-trip digits without an exponent.
-    format!("{v}")
+    crate::model::value::format_go_f(v)
 }
 
 fn write_label_name(f: &mut impl fmt::Write, name: &str) -> fmt::Result {

@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::value::shortest_decimal;
+use crate::model::value::{push_go_f, shortest_decimal};
 use crate::model::Labels;
 use crate::promql::engine::{Annotations, Value};
 
@@ -74,43 +74,10 @@ pub fn write_timestamp(out: &mut String, t: i64) {
     }
 }
 
-/// Appends Go `strconv.FormatFloat(v, 'f', -1, 64)`.
-fn push_f(out: &mut String, v: f64) {
-    if v.is_nan() {
-        return out.push_str("NaN");
-    }
-    if v.is_infinite() {
-        return out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    }
-    if v.is_sign_negative() {
-        out.push('-');
-    }
-    let a = v.abs();
-    if a < 9.007_199_254_740_992e15 && a == a.trunc() {
-        out.push_str(itoa::Buffer::new().format(a as u64));
-        return;
-    }
-    let mut d = [0u8; 24];
-    let (n, p) = shortest_decimal(a, &mut d);
-    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
-    if p <= 0 {
-        out.push_str("0.");
-        (0..-p).for_each(|_| out.push('0'));
-        out.push_str(digits);
-    } else if p as usize >= n {
-        out.push_str(digits);
-        (0..p as usize - n).for_each(|_| out.push('0'));
-    } else {
-        out.push_str(&digits[..p as usize]);
-        out.push('.');
-        out.push_str(&digits[p as usize..]);
-    }
-}
-
 /// Appends Go `strconv.FormatFloat(v, 'e', -1, 64)`.
 fn push_e(out: &mut String, v: f64) {
     if !v.is_finite() {
-        return push_f(out, v);
+        return push_go_f(out, v);
     }
     if v.is_sign_negative() {
         out.push('-');
@@ -143,14 +110,14 @@ pub fn push_value(out: &mut String, v: f64) {
     if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
         push_e(out, v)
     } else {
-        push_f(out, v)
+        push_go_f(out, v)
     }
 }
 
 /// Go `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
 pub fn format_f(v: f64) -> String {
     let mut s = String::new();
-    push_f(&mut s, v);
+    push_go_f(&mut s, v);
     s
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Labels, LabelsBuilder, METRIC_NAME};
+use crate::model::{Label, Labels, LabelsBuilder, METRIC_NAME};
 
 use super::super::ast::{AggregateExpr, AggregateOp};
 use super::eval::{Evaluator, MatrixBuilder, Val};
@@ -28,26 +28,6 @@ fn group_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
         b.keep(grouping);
     }
     b.labels()
-}
-
-/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-fn format_f(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    // Rust's Display gives the shortest round-trip digits without exponent.
-    let s = format!("{v}");
-    if s == "-0" {
-        return "-0".into();
-    }
-    s
 }
 
 /// Go's `labels.Labels.Hash()` (xxhash64 over `name 0xff value 0xff`), used by
@@ -186,20 +166,38 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
     );
     // Group id of every input series and the labels of every group.
-    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    // Groups are found by a hash of the grouping labels read in place; a group's label
+    // set is built once, when its first member is seen.
+    let mut group_index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut group_of: Vec<usize> = Vec::with_capacity(input.len());
     let mut groups: Vec<Labels> = Vec::new();
     let mut group_drop: Vec<bool> = Vec::new();
+    let in_group = |l: &&Label| {
+        if a.without {
+            l.name != METRIC_NAME && !a.grouping.contains(&l.name)
+        } else {
+            a.grouping.contains(&l.name)
+        }
+    };
     for s in &input {
         // Grouping sees names that are only flagged for removal (upstream's delayed name
         // removal); the group drops the name if any member does.
-        let g = group_labels(&s.metric, &a.grouping, a.without);
-        let id = match group_index.get(&g) {
-            Some(&id) => id,
+        let h = if a.without {
+            s.metric.hash_without_labels(&a.grouping)
+        } else {
+            s.metric.hash_for_labels(&a.grouping)
+        };
+        let ids = group_index.entry(h).or_default();
+        let found = ids
+            .iter()
+            .copied()
+            .find(|&id| groups[id].iter().eq(s.metric.iter().filter(in_group)));
+        let id = match found {
+            Some(id) => id,
             None => {
                 let id = groups.len();
-                group_index.insert(g.clone(), id);
-                groups.push(g);
+                ids.push(id);
+                groups.push(group_labels(&s.metric, &a.grouping, a.without));
                 group_drop.push(false);
                 id
             }
@@ -315,7 +313,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
                 let label = string_param.clone().unwrap_or_default();
                 let mut counts: Vec<(String, f64)> = Vec::new();
                 for &(_, f) in m {
-                    let s = format_f(f);
+                    let s = crate::model::value::format_go_f(f);
                     match counts.iter_mut().find(|(k, _)| *k == s) {
                         Some(c) => c.1 += 1.0,
                         None => counts.push((s, 1.0)),
@@ -414,10 +412,13 @@ mod tests {
 
     #[test]
     fn count_values_formats_like_go() {
-        assert_eq!(format_f(1e21), "1000000000000000000000");
-        assert_eq!(format_f(0.1), "0.1");
-        assert_eq!(format_f(f64::INFINITY), "+Inf");
-        assert_eq!(format_f(2.0), "2");
+        assert_eq!(
+            crate::model::value::format_go_f(1e21),
+            "1000000000000000000000"
+        );
+        assert_eq!(crate::model::value::format_go_f(0.1), "0.1");
+        assert_eq!(crate::model::value::format_go_f(f64::INFINITY), "+Inf");
+        assert_eq!(crate::model::value::format_go_f(2.0), "2");
     }
 
     #[test]
