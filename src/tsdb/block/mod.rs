@@ -48,8 +48,10 @@ use crate::tsdb::tombstones::Tombstones;
 
 /// Version written in `meta.json`.
 pub const META_VERSION: u32 = 1;
-/// The block writer cuts series into chunks of at most this many samples.
-pub const BLOCK_CHUNK_MAX_SAMPLES: usize = 512;
+/// The block writer cuts series into chunks of at most this many samples (as Prometheus:
+/// instant queries decode whole chunks, so shorter ones answer faster; see
+/// docs/format/block.md for the size trade-off).
+pub const BLOCK_CHUNK_MAX_SAMPLES: usize = 120;
 /// Name of the metadata file.
 pub const META_FILENAME: &str = "meta.json";
 /// Name of the index file.
