@@ -499,6 +499,17 @@ impl<'a> Evaluator<'a> {
         s: &Series,
         mut f: impl FnMut(usize, i64, &[FPoint]),
     ) {
+        self.for_each_window_at(ra, s, |i, ts, _, w| f(i, ts, w));
+    }
+
+    /// Like [`Evaluator::for_each_window`], also passing the index in `s.floats` of each
+    /// window's first point.
+    pub fn for_each_window_at(
+        &self,
+        ra: &RangeArg,
+        s: &Series,
+        mut f: impl FnMut(usize, i64, usize, &[FPoint]),
+    ) {
         let pts = &s.floats;
         let (mut lo, mut hi) = (0usize, 0usize);
         let before = if ra.anchored || ra.smoothed {
@@ -518,7 +529,7 @@ impl<'a> Evaluator<'a> {
             while lo < hi && pts[lo].t <= min {
                 lo += 1;
             }
-            f(i, ts, &pts[lo..hi]);
+            f(i, ts, lo, &pts[lo..hi]);
         }
     }
 

@@ -148,14 +148,35 @@ pub(crate) fn over_windows(
     keep_name: bool,
     mut f: impl FnMut(&[FPoint], usize, i64, &Series) -> Option<f64>,
 ) -> Result<Matrix, EvalError> {
+    over_windows_with(
+        ev,
+        ra,
+        keep_name,
+        |_| (),
+        |_, s, w, _, i, ts| f(w, i, ts, s),
+    )
+}
+
+/// [`over_windows`] with per-series state: `init` runs once per series before its windows,
+/// and `f(state, series, window, first_index, step, ts)` also gets the index in
+/// `series.floats` of the window's first point, so functions can precompute per series
+/// (e.g. prefix counts) instead of rescanning every window.
+pub(crate) fn over_windows_with<S>(
+    ev: &mut Evaluator<'_>,
+    ra: &mut RangeArg,
+    keep_name: bool,
+    mut init: impl FnMut(&Series) -> S,
+    mut f: impl FnMut(&mut S, &Series, &[FPoint], usize, usize, i64) -> Option<f64>,
+) -> Result<Matrix, EvalError> {
     let mut out = Vec::with_capacity(ra.series.len());
     let steps = ev.n_steps();
     for i in 0..ra.series.len() {
         ev.check()?;
         let s = &ra.series[i];
+        let mut state = init(s);
         let mut floats = Vec::with_capacity(steps);
-        ev.for_each_window(ra, s, |i, ts, w| {
-            if let Some(v) = f(w, i, ts, s) {
+        ev.for_each_window_at(ra, s, |i, ts, lo, w| {
+            if let Some(v) = f(&mut state, s, w, lo, i, ts) {
                 floats.push(FPoint { t: ts, f: v });
             }
         });

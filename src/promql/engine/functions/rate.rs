@@ -9,9 +9,9 @@
 
 use super::super::super::ast::Expr;
 use super::super::eval::{Evaluator, Val};
-use super::super::value::FPoint;
+use super::super::value::{FPoint, Series};
 use super::super::EvalError;
-use super::over_windows;
+use super::{over_windows, over_windows_with};
 
 /// The extrapolated change over a window `(range_start, range_end]` (upstream
 /// `extrapolatedRate`). `None` with fewer than two samples.
@@ -30,14 +30,89 @@ pub fn extrapolated_rate(
     let last = samples[samples.len() - 1];
     let mut result = last.f - first.f;
     if is_counter {
-        let mut last_value = 0.0;
-        for s in samples {
-            if s.f < last_value {
-                result += last_value;
-            }
-            last_value = s.f;
-        }
+        result = add_resets(result, samples);
     }
+    Some(extrapolate(
+        samples,
+        result,
+        range_start,
+        range_end,
+        range_ms,
+        is_counter,
+        is_rate,
+    ))
+}
+
+/// `result` plus the value before every counter reset in `samples`, added one by one in
+/// upstream's order (so rounding is the same).
+fn add_resets(mut result: f64, samples: &[FPoint]) -> f64 {
+    let mut last_value = 0.0;
+    for s in samples {
+        if s.f < last_value {
+            result += last_value;
+        }
+        last_value = s.f;
+    }
+    result
+}
+
+/// [`extrapolated_rate`] for a counter window known to hold no reset after its first
+/// point (from [`reset_prefix`]), skipping the scan for resets.
+fn extrapolated_rate_no_resets(
+    samples: &[FPoint],
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    is_rate: bool,
+) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let first = samples[0];
+    let mut result = samples[samples.len() - 1].f - first.f;
+    if first.f < 0.0 {
+        // Upstream's loop compares the first point with 0 and adds 0.0 (which turns a -0
+        // result into +0).
+        result += 0.0;
+    }
+    Some(extrapolate(
+        samples,
+        result,
+        range_start,
+        range_end,
+        range_ms,
+        true,
+        is_rate,
+    ))
+}
+
+/// `resets[k]` = number of points `j` in `1..k` with `f[j] < f[j - 1]`, so a window
+/// `lo..hi` holds `resets[hi] - resets[lo + 1]` resets after its first point.
+fn reset_prefix(pts: &[FPoint]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(pts.len() + 1);
+    out.push(0);
+    let mut n = 0u32;
+    for (j, p) in pts.iter().enumerate() {
+        if j > 0 && p.f < pts[j - 1].f {
+            n += 1;
+        }
+        out.push(n);
+    }
+    out
+}
+
+/// The extrapolation of upstream `extrapolatedRate` applied to `result`.
+fn extrapolate(
+    samples: &[FPoint],
+    result: f64,
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
+    let first = samples[0];
+    let last = samples[samples.len() - 1];
     let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
     let mut duration_to_end = (range_end - last.t) as f64 / 1000.0;
     let sampled_interval = (last.t - first.t) as f64 / 1000.0;
@@ -62,7 +137,7 @@ pub fn extrapolated_rate(
     if is_rate {
         factor /= range_ms as f64 / 1000.0;
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// The per-second rate (irate) or difference (idelta) of the last two samples (upstream
@@ -117,8 +192,23 @@ pub(crate) fn eval_extrapolated(
     }
     let (range, offset, at) = (ra.range, ra.offset, ra.at);
     let (extended, smoothed) = (ra.anchored || ra.smoothed, ra.smoothed);
-    let m = over_windows(ev, &mut ra, false, |w, _, ts, _| {
+    let prefix = is_counter && !extended;
+    let init = |s: &Series| {
+        if prefix {
+            reset_prefix(&s.floats)
+        } else {
+            Vec::new()
+        }
+    };
+    let m = over_windows_with(ev, &mut ra, false, init, |resets, _, w, lo, _, ts| {
         let end = at.unwrap_or(ts) - offset;
+        if prefix && w.len() >= 2 {
+            if let (Some(&a), Some(&b)) = (resets.get(lo + 1), resets.get(lo + w.len())) {
+                if a == b {
+                    return extrapolated_rate_no_resets(w, end - range, end, range, is_rate);
+                }
+            }
+        }
         if extended {
             return super::extended::extended_rate(
                 w,
@@ -158,6 +248,48 @@ mod tests {
 
     fn pts(v: &[(i64, f64)]) -> Vec<FPoint> {
         v.iter().map(|&(t, f)| FPoint { t, f }).collect()
+    }
+
+    #[test]
+    fn reset_free_windows_skip_the_scan_with_identical_results() {
+        // A counter with resets, negative values, -0 and NaN along the way.
+        let mut s = Vec::new();
+        let mut v = -3.0;
+        for i in 0..400i64 {
+            v = match i % 37 {
+                0 => 0.5,
+                5 => -0.0,
+                11 => f64::NAN,
+                _ if v.is_nan() => 1.0,
+                _ => v + (i % 7) as f64 * 0.3,
+            };
+            s.push(FPoint {
+                t: i * 15_000 + (i % 3),
+                f: v,
+            });
+        }
+        let resets = reset_prefix(&s);
+        let mut fast = 0;
+        for lo in 0..s.len() {
+            for len in 2..40.min(s.len() - lo) {
+                let w = &s[lo..lo + len];
+                if resets[lo + 1] != resets[lo + len] {
+                    continue;
+                }
+                fast += 1;
+                let (a, b) = (w[0].t - 7_000, w[len - 1].t + 9_000);
+                for is_rate in [false, true] {
+                    let want = extrapolated_rate(w, a, b, b - a, true, is_rate);
+                    let got = extrapolated_rate_no_resets(w, a, b, b - a, is_rate);
+                    assert_eq!(
+                        got.map(f64::to_bits),
+                        want.map(f64::to_bits),
+                        "window {lo}+{len}"
+                    );
+                }
+            }
+        }
+        assert!(fast > 1000);
     }
 
     #[test]
