@@ -125,22 +125,42 @@ impl<B: AsRef<[u8]>> BitReader<B> {
         if n == 0 {
             return Some(0);
         }
-        if self.pos + n as usize > self.len_bits {
+        let n = usize::from(n.min(64));
+        if self.pos + n > self.len_bits {
             return None;
         }
         let bytes = self.buf.as_ref();
-        let mut v: u64 = 0;
-        let mut left = n as usize;
-        while left > 0 {
-            let byte = bytes[self.pos >> 3];
-            let off = self.pos & 7;
-            let avail = 8 - off;
-            let take = avail.min(left);
-            let bits = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
-            v = (v << take) | u64::from(bits);
-            self.pos += take;
-            left -= take;
-        }
+        let at = self.pos >> 3;
+        let off = self.pos & 7;
+        let v = if let Some(word) = bytes.get(at..at + 8) {
+            // One big-endian 8-byte load holds 64 - off of the wanted bits; a ninth byte
+            // supplies the rest when the read straddles it.
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let top = (u64::from_be_bytes(w) << off) >> (64 - n);
+            let extra = (off + n).saturating_sub(64);
+            if extra == 0 {
+                top
+            } else {
+                top | (u64::from(bytes.get(at + 8).copied().unwrap_or(0)) >> (8 - extra))
+            }
+        } else {
+            let mut v: u64 = 0;
+            let mut pos = self.pos;
+            let mut left = n;
+            while left > 0 {
+                let byte = bytes[pos >> 3];
+                let o = pos & 7;
+                let avail = 8 - o;
+                let take = avail.min(left);
+                let bits = (byte >> (avail - take)) & ((1u16 << take) - 1) as u8;
+                v = (v << take) | u64::from(bits);
+                pos += take;
+                left -= take;
+            }
+            v
+        };
+        self.pos += n;
         Some(v)
     }
 
@@ -174,6 +194,26 @@ impl<B: AsRef<[u8]>> BitReader<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn word_reads_match_bit_by_bit_reads(
+            buf in prop::collection::vec(any::<u8>(), 0..40),
+            widths in prop::collection::vec(0u8..=64, 0..40),
+        ) {
+            let mut fast = BitReader::new(&buf[..], 0);
+            let mut slow = BitReader::new(&buf[..], 0);
+            for n in widths {
+                let want = (0..n).try_fold(0u64, |v, _| slow.read_bit().map(|b| (v << 1) | u64::from(b)));
+                let got = fast.read_bits(n);
+                prop_assert_eq!(got, want, "width {}", n);
+                if want.is_none() {
+                    break;
+                }
+            }
+        }
+    }
 
     #[test]
     fn bits_round_trip() {
