@@ -520,6 +520,47 @@ impl SampleIterator for HeadSeriesIterator {
             }
         }
     }
+
+    fn read_range(&mut self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
+        let simple = self.cur.is_none()
+            && self.peeked.is_none()
+            && self.ooo.get(self.ooo_pos).is_none()
+            && self.deleted.is_empty();
+        if !simple {
+            let mut cur = self.seek(mint);
+            while let Some(s) = cur {
+                if s.t > maxt {
+                    break;
+                }
+                out.push(s);
+                cur = self.next();
+            }
+            return;
+        }
+        // In-order chunks only, nothing deleted: decode each overlapping chunk in a tight
+        // loop straight into `out`.
+        let (mint, maxt) = (mint.max(self.mint), maxt.min(self.maxt));
+        for c in &self.chunks[self.next_chunk.min(self.chunks.len())..] {
+            if c.max_t < mint {
+                continue;
+            }
+            if c.min_t > maxt {
+                break;
+            }
+            let Ok(mut it) = XorIterator::new(&c.data[..]) else {
+                continue;
+            };
+            while let Some(s) = it.next_sample() {
+                if s.t > maxt {
+                    break;
+                }
+                if s.t >= mint {
+                    out.push(s);
+                }
+            }
+        }
+        self.next_chunk = self.chunks.len();
+    }
 }
 
 #[cfg(test)]
