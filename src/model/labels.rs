@@ -144,6 +144,17 @@ impl Labels {
         h.digest()
     }
 
+    /// Removes the label `name` in place; true when it was present.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// A copy without `__name__`.
     pub fn without_metric_name(&self) -> Labels {
         Labels(

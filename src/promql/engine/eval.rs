@@ -202,12 +202,14 @@ pub(crate) fn go_min(a: f64, b: f64) -> f64 {
 
 /// Merges series with equal labels whose points do not overlap; errors when they do.
 pub(crate) fn merge_same_labels(m: Matrix) -> Result<Matrix, EvalError> {
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(m.len());
+    // By label-set hash, checking equality on a hit: no label set is cloned.
+    let mut index: HashMap<u64, Vec<usize>, BuildHasherDefault<SigHasher>> =
+        HashMap::with_capacity_and_hasher(m.len(), Default::default());
     let mut out: Matrix = Vec::with_capacity(m.len());
-    let mut merged = false;
     for s in m {
-        match index.get(&s.metric) {
-            Some(&i) => {
+        let slots = index.entry(s.metric.stable_hash()).or_default();
+        match slots.iter().copied().find(|&i| out[i].metric == s.metric) {
+            Some(i) => {
                 let o = &mut out[i];
                 let mut all: Vec<FPoint> = Vec::with_capacity(o.floats.len() + s.floats.len());
                 all.extend_from_slice(&o.floats);
@@ -217,15 +219,13 @@ pub(crate) fn merge_same_labels(m: Matrix) -> Result<Matrix, EvalError> {
                     return Err(dup_labelset());
                 }
                 o.floats = all;
-                merged = true;
             }
             None => {
-                index.insert(s.metric.clone(), out.len());
+                slots.push(out.len());
                 out.push(s);
             }
         }
     }
-    let _ = merged;
     Ok(out)
 }
 
@@ -851,8 +851,7 @@ pub(crate) fn cleanup_names(m: Matrix, type_and_unit: bool) -> Result<Matrix, Ev
         .into_iter()
         .map(|mut s| {
             if s.drop_name {
-                if s.metric.get(METRIC_NAME).is_some() {
-                    s.metric = s.metric.without_metric_name();
+                if s.metric.remove(METRIC_NAME) {
                     any = true;
                 }
                 if type_and_unit
