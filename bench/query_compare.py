@@ -11,7 +11,7 @@ default, like Prometheus' blocks) or into WAL + head with `examples/load_openmet
 start `prometheus` and `promtui serve` on free loopback ports with an empty scrape
 config, then run every query of QUERIES as an instant query and as a 1 h range query at
 15 s step, --reps times each (more for sub-millisecond queries, up to 200) against both
-servers, alternating, each over one kept-alive
+servers, alternating in runs of up to 10, each over one kept-alive
 HTTP connection per server (as Grafana's data source keeps them), so latencies are not
 dominated by TCP connection setup. Prints one row per query
 and kind: median latency of each server, the promtui/prometheus ratio, and whether the
@@ -313,9 +313,15 @@ def main():
                 # Sub-millisecond queries get more repetitions (up to 200, about half a
                 # second each) so their medians are not at the mercy of a few wake-ups.
                 reps = max(args.reps, min(200, int(0.5 / max(dpa, dta, 1e-4))))
-                for _ in range(reps):
-                    tp_.append(call(purl, path, params)[0])
-                    tt_.append(call(turl, path, params)[0])
+                # Alternate in runs of up to 10, so drift in machine load hits both
+                # servers alike, while one server's after-response work (Go's GC, for
+                # one) rarely lands inside the other's measured request.
+                done = 0
+                while done < reps:
+                    n = min(10, reps - done)
+                    tp_.extend(call(purl, path, params)[0] for _ in range(n))
+                    tt_.extend(call(turl, path, params)[0] for _ in range(n))
+                    done += n
                 mp, mt = statistics.median(tp_), statistics.median(tt_)
                 nseries = len(ra["data"]["result"]) if ra.get("status") == "success" and isinstance(ra["data"]["result"], list) and ra["data"]["resultType"] in ("vector", "matrix") else 1
                 rows.append({"query": name, "kind": kind, "series": nseries,
