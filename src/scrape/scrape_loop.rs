@@ -43,14 +43,14 @@ use tokio::time::{Interval, MissedTickBehavior};
 use crate::exposition::{self, Entry, Format};
 use crate::model::time::now_ms;
 use crate::model::{Label, Labels, METRIC_NAME, STALE_NAN};
-use crate::scrape::cache::ScrapeCache;
+use crate::scrape::cache::{CachedSeries, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
 use crate::scrape::relabel::{self, RelabelConfig};
 use crate::scrape::scraper::HttpScraper;
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
-use crate::storage::{AppendError, Appendable, Appender, SeriesRef};
+use crate::storage::{AppendError, Appendable, Appender, SeriesHandle, SeriesRef};
 
 /// Prefix given to scraped labels that clash with target labels (`honor_labels: false`).
 pub const EXPORTED_LABEL_PREFIX: &str = "exported_";
@@ -286,24 +286,54 @@ pub(crate) fn verify_label_limits(labels: &Labels, limits: &Limits) -> Result<()
     Ok(())
 }
 
-/// Appends one sample by the cached ref `sref` when the storage still knows it, else by
-/// the labels `labels` yields (only called then); returns the ref to cache from now on (0
-/// when the storage has none) and the labels when they were built.
-fn append_series(
+/// How a sample reached the storage.
+enum Appended {
+    /// By the cached handle or ref; the cache entry stays as it is.
+    Cached,
+    /// By labels: the ref and handle to cache from now on (0 and `None` when the storage
+    /// has none), and the labels used.
+    ByLabels {
+        sref: SeriesRef,
+        handle: Option<SeriesHandle>,
+        labels: Arc<Labels>,
+    },
+}
+
+/// Appends one sample of a cached series: by its handle, else by its ref, when the storage
+/// still knows them, else by its cached labels or, when none are cached (the storage
+/// forgot the ref), by the labels `rebuild` yields.
+fn append_cached(
     app: &mut dyn Appender,
-    sref: SeriesRef,
-    labels: impl FnOnce() -> Arc<Labels>,
+    c: &CachedSeries,
+    rebuild: impl FnOnce() -> Arc<Labels>,
     t: i64,
     v: f64,
-) -> Result<(SeriesRef, Option<Arc<Labels>>), AppendError> {
-    if sref != 0 {
-        if let Some(r) = app.append_ref(sref, t, v) {
-            return r.map(|()| (sref, None));
+) -> Result<Appended, AppendError> {
+    if let Some(h) = &c.handle {
+        if let Some(r) = app.append_handle(h, t, v) {
+            return r.map(|()| Appended::Cached);
+        }
+    } else if c.sref != 0 {
+        if let Some(r) = app.append_ref(c.sref, t, v) {
+            return r.map(|()| Appended::Cached);
         }
     }
-    let labels = labels();
-    app.append_returning_ref(&labels, t, v)
-        .map(|r| (r.unwrap_or(0), Some(labels)))
+    let labels = c.labels.clone().unwrap_or_else(rebuild);
+    append_by_labels(app, labels, t, v)
+}
+
+fn append_by_labels(
+    app: &mut dyn Appender,
+    labels: Arc<Labels>,
+    t: i64,
+    v: f64,
+) -> Result<Appended, AppendError> {
+    app.append_returning_handle(&labels, t, v)
+        .map(|(sref, handle)| Appended::ByLabels {
+            sref,
+            handle,
+            labels,
+        })
 }
 
 /// The scraped labels of a sample, metric name first, as written.
@@ -350,18 +380,20 @@ pub(crate) fn append_body(
             None
         };
         let t = explicit_ts.unwrap_or(ts);
-        if cache.is_dropped(sample.series_text) {
-            continue;
-        }
-        let (labels, hash, sref, cached) = match cache.get(sample.series_text) {
-            Some(c) => (c.labels, c.hash, c.sref, true),
+        let build = || {
+            mutate_sample_labels(
+                scraped_labels(&sample),
+                &s.target_labels,
+                s.honor_labels,
+                &s.metric_relabel_configs,
+            )
+        };
+        // A cached series (`Ok(id)`), or a new one with its final labels and their hash.
+        let found = match cache.find(sample.series_text) {
+            Some(id) if cache.series(id).is_none() => continue,
+            Some(id) => Ok(id),
             None => {
-                let Some(labels) = mutate_sample_labels(
-                    scraped_labels(&sample),
-                    &s.target_labels,
-                    s.honor_labels,
-                    &s.metric_relabel_configs,
-                ) else {
+                let Some(labels) = build() else {
                     cache.add_dropped(sample.series_text);
                     continue;
                 };
@@ -378,7 +410,7 @@ pub(crate) fn append_body(
                     break;
                 }
                 let hash = labels.stable_hash();
-                (Some(Arc::new(labels)), hash, 0, false)
+                Err((Arc::new(labels), hash))
             }
         };
         st.added += 1;
@@ -396,43 +428,64 @@ pub(crate) fn append_body(
         let res = if t > max_t {
             Err(AppendError::OutOfBounds { t, min_valid: 0 })
         } else {
-            // A cached series without labels had a ref the storage forgot (series
-            // garbage-collected): its labels are rebuilt from the sample, exactly as
-            // they were first built (the cache is cleared when their inputs change).
-            append_series(
-                app,
-                sref,
-                || {
-                    labels.clone().unwrap_or_else(|| {
-                        Arc::new(
-                            mutate_sample_labels(
-                                scraped_labels(&sample),
-                                &s.target_labels,
-                                s.honor_labels,
-                                &s.metric_relabel_configs,
-                            )
-                            .unwrap_or_default(),
-                        )
-                    })
+            match &found {
+                // A cached series without labels had a ref the storage forgot (series
+                // garbage-collected): its labels are rebuilt from the sample, exactly as
+                // they were first built (the cache is cleared when their inputs change).
+                Ok(id) => match cache.series(*id) {
+                    Some(c) => append_cached(
+                        app,
+                        c,
+                        || Arc::new(build().unwrap_or_default()),
+                        t,
+                        sample.value,
+                    ),
+                    None => continue,
                 },
-                t,
-                sample.value,
-            )
+                Err((labels, _)) => append_by_labels(app, Arc::clone(labels), t, sample.value),
+            }
         };
+        let track = explicit_ts.is_none() || s.track_timestamps_staleness;
         match res {
-            Ok((new_ref, built)) => {
+            Ok(appended) => {
                 st.appended += 1;
-                let built = built.or(labels);
-                if explicit_ts.is_none() || s.track_timestamps_staleness {
-                    cache.track_staleness(hash, new_ref, built.as_ref());
-                }
-                if !cached {
-                    st.series_added += 1;
-                    if let Some(l) = built {
-                        cache.add(sample.series_text, l, hash, new_ref);
+                match (found, appended) {
+                    (Ok(id), Appended::Cached) => {
+                        if track {
+                            cache.track_staleness_of(id);
+                        }
                     }
-                } else if new_ref != sref {
-                    cache.set_ref(sample.series_text, new_ref);
+                    (
+                        Ok(id),
+                        Appended::ByLabels {
+                            sref,
+                            handle,
+                            labels,
+                        },
+                    ) => {
+                        let old = cache.series(id).map_or(0, |c| c.sref);
+                        if sref != old || handle.is_some() {
+                            cache.set_ref(id, sref, handle);
+                        }
+                        if track {
+                            let hash = cache.series(id).map_or(0, |c| c.hash);
+                            cache.track_staleness(hash, sref, Some(&labels));
+                        }
+                    }
+                    (Err((_, hash)), appended) => {
+                        st.series_added += 1;
+                        if let Appended::ByLabels {
+                            sref,
+                            handle,
+                            labels,
+                        } = appended
+                        {
+                            if track {
+                                cache.track_staleness(hash, sref, Some(&labels));
+                            }
+                            cache.add(sample.series_text, labels, hash, sref, handle);
+                        }
+                    }
                 }
             }
             Err(AppendError::OutOfOrder { .. }) => st.out_of_order += 1,
@@ -479,6 +532,15 @@ pub(crate) fn append_body(
     (st, Ok(()))
 }
 
+/// Cache keys of the report series: their names after a NUL byte.
+const REPORT_KEYS: [&str; 5] = [
+    "\0up",
+    "\0scrape_duration_seconds",
+    "\0scrape_samples_scraped",
+    "\0scrape_samples_post_metric_relabeling",
+    "\0scrape_series_added",
+];
+
 /// Appends the five report series with `values` (or staleness markers when `values` is
 /// `None`); upstream `report`/`reportStale`.
 fn append_report(
@@ -488,25 +550,27 @@ fn append_report(
     ts: i64,
     values: Option<[f64; 5]>,
 ) -> Result<(), AppendError> {
-    for (i, name) in REPORT_SERIES.iter().enumerate() {
-        let key = format!("\0{name}");
-        let (labels, sref, cached) = match cache.get(&key) {
-            Some(c) => (c.labels, c.sref, true),
-            None => (None, 0, false),
-        };
+    for (i, (name, key)) in REPORT_SERIES.iter().zip(REPORT_KEYS).enumerate() {
         let v = values.map_or(STALE_NAN, |vs| vs[i]);
-        let build = || labels.unwrap_or_else(|| Arc::new(report_labels(name, target_labels)));
-        match append_series(app, sref, build, ts, v) {
-            Ok((new_ref, built)) => {
-                if !cached {
-                    if let Some(l) = built {
-                        let hash = l.stable_hash();
-                        cache.add(&key, l, hash, new_ref);
-                    }
-                } else if new_ref != sref {
-                    cache.set_ref(&key, new_ref);
+        let build = || Arc::new(report_labels(name, target_labels));
+        let id = cache.find(key);
+        let res = match id.and_then(|id| cache.series(id)) {
+            Some(c) => append_cached(app, c, build, ts, v),
+            None => append_by_labels(app, build(), ts, v),
+        };
+        match res {
+            Ok(Appended::Cached) => {}
+            Ok(Appended::ByLabels {
+                sref,
+                handle,
+                labels,
+            }) => match id {
+                Some(id) => cache.set_ref(id, sref, handle),
+                None => {
+                    let hash = labels.stable_hash();
+                    cache.add(key, labels, hash, sref, handle);
                 }
-            }
+            },
             Err(AppendError::OutOfOrder { .. })
             | Err(AppendError::DuplicateSampleForTimestamp { .. }) => {}
             Err(e) => return Err(e),
@@ -1121,6 +1185,7 @@ mod tests {
             Arc::clone(&poisoned),
             poisoned.stable_hash(),
             0,
+            None,
         );
         f.scrape("a{x=\"1\"} 2\n", t0 + 1000);
         assert_eq!(

@@ -38,7 +38,7 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ use super::compact::{self, CompactError};
 use super::head::querier::check_matchers;
 use super::head::replay::replay_wal;
 use super::head::{
-    Accept, ApplyAcc, Bounds, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
+    Accept, ApplyAcc, Bounds, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats,
 };
 use super::querier::MergeQuerier;
 use super::retention::{self, Retention};
@@ -57,7 +57,9 @@ use super::tombstones::{self, Stone};
 use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
-use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series, SeriesRef};
+use crate::storage::{
+    AppendError, Appender, Querier, QueryError, Queryable, Series, SeriesHandle, SeriesRef,
+};
 
 /// Database configuration.
 #[derive(Clone, Debug)]
@@ -244,7 +246,8 @@ struct Inner {
     opts: Options,
     head: Arc<Head>,
     wal: Wal,
-    commit_lock: Mutex<()>,
+    /// Serializes commits (and other WAL writers); holds the commits' reusable buffers.
+    commit_lock: Mutex<CommitScratch>,
     blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
     metrics: DbMetrics,
     /// One head compaction at a time.
@@ -478,7 +481,7 @@ impl Db {
                 opts,
                 head: Arc::new(head),
                 wal,
-                commit_lock: Mutex::new(()),
+                commit_lock: Mutex::new(CommitScratch::default()),
                 blocks: RwLock::new(blocks),
                 metrics,
                 compact_lock: Mutex::new(()),
@@ -659,13 +662,7 @@ impl Db {
 
     /// A new batch appender.
     pub fn appender(&self) -> DbAppender {
-        DbAppender {
-            inner: self.inner.clone(),
-            series: Vec::new(),
-            index: hashbrown::HashMap::default(),
-            overlay: Vec::new(),
-            samples: Vec::new(),
-        }
+        DbAppender::new(self.inner.clone())
     }
 
     /// Adds a persisted block to what queriers read, and raises the head's oldest
@@ -962,94 +959,185 @@ impl Querier for FailingQuerier {
     }
 }
 
+/// Buffers of a commit, reused from commit to commit; they live inside the commit lock,
+/// which every commit holds while using them.
+#[derive(Default)]
+struct CommitScratch {
+    refs: Vec<RefSample>,
+    buf: Vec<u8>,
+}
+
+/// Source of appender ids (see [`SeriesState::batch`](super::head::series)); 0 is never
+/// handed out, so a fresh series is in no batch.
+static NEXT_APPENDER_ID: AtomicU32 = AtomicU32::new(1);
+
+fn next_appender_id() -> u32 {
+    loop {
+        let id = NEXT_APPENDER_ID.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// One series held by a batch.
+struct BatchSeries {
+    s: Arc<MemSeries>,
+    /// Newest in-order sample of this batch for the series (append-time validation).
+    overlay: Option<(i64, u64)>,
+    /// The same, over the samples the commit accepted so far (commit-time validation).
+    commit_overlay: Option<(i64, u64)>,
+    /// Index in the batch's samples of the series' last sample; `u32::MAX` when none.
+    last_sample: u32,
+    /// A Series record must be written for it in this commit.
+    needs_log: bool,
+}
+
+/// How the commit decided on a sample.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not validated yet.
+    Pending,
+    Accepted(Accept),
+    Rejected,
+}
+
+/// A sample of a batch.
+struct BatchSample {
+    idx: u32,
+    verdict: Verdict,
+    t: i64,
+    v: f64,
+}
+
 /// A batch of appends to the database; see the module docs for the commit protocol.
 /// Dropping it without commit rolls back.
+///
+/// Each series of the batch is marked with the appender's id and its index in the batch
+/// under the series lock the append takes anyway, so no map by ref is needed; a series
+/// costs three lock round trips per commit: at append (validate, mark pending), at commit
+/// (re-validate) and after the WAL write (store and release in one pass).
 pub struct DbAppender {
     inner: Arc<Inner>,
-    series: Vec<Arc<MemSeries>>,
-    index: hashbrown::HashMap<u64, usize, MixState>,
-    /// Newest in-order sample of this batch per series (index into `series`).
-    overlay: Vec<Option<(i64, u64)>>,
-    samples: Vec<(u32, i64, f64)>,
+    id: u32,
+    series: Vec<BatchSeries>,
+    samples: Vec<BatchSample>,
 }
 
 impl DbAppender {
-    fn release(&mut self) {
-        for s in self.series.drain(..) {
-            let mut st = s.state.lock();
-            st.pending = st.pending.saturating_sub(1);
+    fn new(inner: Arc<Inner>) -> DbAppender {
+        DbAppender {
+            inner,
+            id: next_appender_id(),
+            series: Vec::new(),
+            samples: Vec::new(),
         }
-        self.index.clear();
-        self.overlay.clear();
+    }
+
+    /// Releases the batch's series that `commit` did not release already.
+    fn release(&mut self) {
+        for b in self.series.drain(..) {
+            if b.last_sample != RELEASED {
+                let mut st = b.s.state.lock();
+                st.pending = st.pending.saturating_sub(1);
+            }
+        }
         self.samples.clear();
     }
 
     fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
         let inner = self.inner.clone();
         let head = &inner.head;
-        let _g = inner.commit_lock.lock();
+        let mut scratch = inner.commit_lock.lock();
+        let scratch = &mut *scratch;
         let bounds = head.bounds(false);
-        let mut overlay: Vec<Option<(i64, u64)>> = vec![None; self.series.len()];
-        let mut needs_log = vec![false; self.series.len()];
-        let mut accepted: Vec<(u32, i64, f64, Accept)> = Vec::with_capacity(self.samples.len());
-        for &(idx, t, v) in &self.samples {
-            let s = &self.series[idx as usize];
-            let st = s.state.lock();
-            match st.check(t, v.to_bits(), overlay[idx as usize], bounds) {
+        for b in &mut self.series {
+            b.commit_overlay = None;
+        }
+        let mut any_log = false;
+        let mut accepted = 0usize;
+        for smp in &mut self.samples {
+            let b = &mut self.series[smp.idx as usize];
+            let st = b.s.state.lock();
+            match st.check(smp.t, smp.v.to_bits(), b.commit_overlay, bounds) {
                 Ok(how) => {
                     if how == Accept::InOrder {
-                        overlay[idx as usize] = Some((t, v.to_bits()));
+                        b.commit_overlay = Some((smp.t, smp.v.to_bits()));
                     }
-                    if !st.logged {
-                        needs_log[idx as usize] = true;
+                    if !st.logged && !b.needs_log {
+                        b.needs_log = true;
+                        any_log = true;
                     }
-                    accepted.push((idx, t, v, how));
+                    smp.verdict = Verdict::Accepted(how);
+                    accepted += 1;
                 }
                 // Another batch committed in between; counted like Prometheus does.
-                Err(e) => head.metrics().count_rejection(&e),
+                Err(e) => {
+                    smp.verdict = Verdict::Rejected;
+                    head.metrics().count_rejection(&e);
+                }
             }
         }
         // Samples records take about 11 bytes per sample (ref and time deltas, raw value).
-        let mut buf = Vec::with_capacity(accepted.len() * 12 + 64);
-        let to_log: Vec<(u64, Labels)> = needs_log
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n)
-            .map(|(i, _)| (self.series[i].sref, head.labels_of(&self.series[i])))
-            .collect();
-        if !to_log.is_empty() {
-            record::encode_series(&mut buf, to_log.iter().map(|(r, l)| (*r, l)));
+        let buf = &mut scratch.buf;
+        buf.clear();
+        buf.reserve(accepted * 12 + 64);
+        if any_log {
+            let to_log: Vec<(u64, Labels)> = self
+                .series
+                .iter()
+                .filter(|b| b.needs_log)
+                .map(|b| (b.s.sref, head.labels_of(&b.s)))
+                .collect();
+            record::encode_series(buf, to_log.iter().map(|(r, l)| (*r, l)));
         }
-        let refs: Vec<RefSample> = accepted
-            .iter()
-            .filter(|a| a.3 != Accept::Duplicate)
-            .map(|&(idx, t, v, _)| RefSample {
-                sref: self.series[idx as usize].sref,
-                t,
-                v,
-            })
-            .collect();
+        let refs = &mut scratch.refs;
+        refs.clear();
+        refs.extend(self.samples.iter().filter_map(|smp| match smp.verdict {
+            Verdict::Accepted(Accept::InOrder | Accept::OutOfOrder) => Some(RefSample {
+                sref: self.series[smp.idx as usize].s.sref,
+                t: smp.t,
+                v: smp.v,
+            }),
+            _ => None,
+        }));
         if !refs.is_empty() {
-            record::encode_samples(&mut buf, &refs);
+            record::encode_samples(buf, refs);
         }
-        inner
-            .wal
-            .log(&buf)
-            .map_err(|e| AppendError::Storage(e.to_string()))?;
-        for (i, s) in self.series.iter().enumerate() {
-            if needs_log[i] {
-                s.state.lock().logged = true;
-            }
+        let logged = inner.wal.log(buf);
+        // Keep the buffers' memory bounded by what typical commits need.
+        if buf.capacity() > 4 << 20 {
+            *buf = Vec::new();
         }
+        if refs.capacity() > 1 << 16 {
+            *refs = Vec::new();
+        }
+        logged.map_err(|e| AppendError::Storage(e.to_string()))?;
+        // One pass over the samples stores them and releases each series at its last
+        // sample; series without samples are released by `release`.
         let mut acc = ApplyAcc::default();
-        for &(idx, t, v, how) in &accepted {
-            let mut st = self.series[idx as usize].state.lock();
-            head.apply(&mut st, t, v, how, &mut acc);
+        for (k, smp) in self.samples.iter().enumerate() {
+            let b = &mut self.series[smp.idx as usize];
+            let mut st = b.s.state.lock();
+            if let Verdict::Accepted(how) = smp.verdict {
+                head.apply(&mut st, smp.t, smp.v, how, &mut acc);
+            }
+            if b.needs_log {
+                st.logged = true;
+            }
+            if b.last_sample == k as u32 {
+                st.pending = st.pending.saturating_sub(1);
+                drop(st);
+                b.last_sample = RELEASED;
+            }
         }
         head.flush_acc(&mut acc);
         Ok(())
     }
 }
+
+/// `BatchSeries::last_sample` of a series already released by the commit.
+const RELEASED: u32 = u32::MAX - 1;
 
 impl DbAppender {
     /// Validates labels and appends by them; returns the series' index in the batch.
@@ -1072,16 +1160,10 @@ impl DbAppender {
             });
         }
         let bounds = self.inner.head.bounds(false);
-        // One series lock per append: a series already in this batch is pending already;
-        // a new one is marked pending under the same lock that validates the sample. If
-        // garbage collection removed it between lookup and lock, look it up again (it is
-        // recreated).
+        // If garbage collection removed the series between lookup and lock, look it up
+        // again (it is recreated).
         let (idx, check) = loop {
             let (s, _) = self.inner.head.get_or_create(labels, false);
-            if let Some(&i) = self.index.get(&s.sref) {
-                let st = s.state.lock();
-                break (i, st.check(t, v.to_bits(), self.overlay[i], bounds));
-            }
             if let Some(r) = self.add_series(s, t, v, bounds) {
                 break r;
             }
@@ -1089,8 +1171,9 @@ impl DbAppender {
         self.finish_append(idx, t, v, check)
     }
 
-    /// Adds a series new to this batch (marking it pending) and validates the sample
-    /// against it; `None` when garbage collection removed it meanwhile.
+    /// Validates the sample against series `s` under one series lock, adding the series to
+    /// this batch (marking it pending) when it is new to it. `None` when garbage
+    /// collection removed the series.
     fn add_series(
         &mut self,
         s: Arc<MemSeries>,
@@ -1102,13 +1185,29 @@ impl DbAppender {
         if st.removed {
             return None;
         }
+        let i = st.batch_idx as usize;
+        if st.batch == self.id && self.series.get(i).is_some_and(|b| Arc::ptr_eq(&b.s, &s)) {
+            return Some((i, st.check(t, v.to_bits(), self.series[i].overlay, bounds)));
+        }
+        let i = self.series.len();
+        let Ok(i32) = u32::try_from(i) else {
+            return Some((
+                i,
+                Err(AppendError::Storage("too many series in one batch".into())),
+            ));
+        };
         st.pending += 1;
+        st.batch = self.id;
+        st.batch_idx = i32;
         let check = st.check(t, v.to_bits(), None, bounds);
         drop(st);
-        let i = self.series.len();
-        self.index.insert(s.sref, i);
-        self.series.push(s);
-        self.overlay.push(None);
+        self.series.push(BatchSeries {
+            s,
+            overlay: None,
+            commit_overlay: None,
+            last_sample: u32::MAX,
+            needs_log: false,
+        });
         Some((i, check))
     }
 
@@ -1121,10 +1220,21 @@ impl DbAppender {
     ) -> std::result::Result<usize, AppendError> {
         match check {
             Ok(how) => {
+                let k = match u32::try_from(self.samples.len()) {
+                    Ok(k) if k < RELEASED => k,
+                    _ => return Err(AppendError::Storage("too many samples in one batch".into())),
+                };
+                let b = &mut self.series[idx];
                 if how == Accept::InOrder {
-                    self.overlay[idx] = Some((t, v.to_bits()));
+                    b.overlay = Some((t, v.to_bits()));
                 }
-                self.samples.push((idx as u32, t, v));
+                b.last_sample = k;
+                self.samples.push(BatchSample {
+                    idx: idx as u32,
+                    verdict: Verdict::Pending,
+                    t,
+                    v,
+                });
                 Ok(idx)
             }
             Err(e) => {
@@ -1147,7 +1257,19 @@ impl Appender for DbAppender {
         v: f64,
     ) -> std::result::Result<Option<SeriesRef>, AppendError> {
         let idx = self.append_labels(labels, t, v)?;
-        Ok(Some(self.series[idx].sref))
+        Ok(Some(self.series[idx].s.sref))
+    }
+
+    fn append_returning_handle(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<(SeriesRef, Option<SeriesHandle>), AppendError> {
+        let idx = self.append_labels(labels, t, v)?;
+        let s = &self.series[idx].s;
+        let handle: SeriesHandle = s.clone();
+        Ok((s.sref, Some(handle)))
     }
 
     fn append_ref(
@@ -1157,25 +1279,27 @@ impl Appender for DbAppender {
         v: f64,
     ) -> Option<std::result::Result<(), AppendError>> {
         let bounds = self.inner.head.bounds(false);
-        let (idx, check) = match self.index.get(&sref) {
-            Some(&i) => {
-                let st = self.series[i].state.lock();
-                (i, st.check(t, v.to_bits(), self.overlay[i], bounds))
-            }
-            None => {
-                // A ref the head no longer knows (garbage-collected, or from before a
-                // restart) is the caller's cue to append by labels.
-                let s = self.inner.head.get_by_ref(sref)?;
-                self.add_series(s, t, v, bounds)?
-            }
-        };
+        // A ref the head no longer knows (garbage-collected, or from before a restart) is
+        // the caller's cue to append by labels.
+        let s = self.inner.head.get_by_ref(sref)?;
+        let (idx, check) = self.add_series(s, t, v, bounds)?;
+        Some(self.finish_append(idx, t, v, check).map(|_| ()))
+    }
+
+    fn append_handle(
+        &mut self,
+        handle: &SeriesHandle,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), AppendError>> {
+        let s = Arc::clone(handle).downcast::<MemSeries>().ok()?;
+        let bounds = self.inner.head.bounds(false);
+        let (idx, check) = self.add_series(s, t, v, bounds)?;
         Some(self.finish_append(idx, t, v, check).map(|_| ()))
     }
 
     fn reserve(&mut self, samples: usize) {
         self.series.reserve(samples);
-        self.index.reserve(samples);
-        self.overlay.reserve(samples);
         self.samples.reserve(samples);
     }
 

@@ -85,6 +85,12 @@ pub(crate) struct SeriesState {
     pub last: Option<(i64, u64)>,
     /// Appenders holding this series in an uncommitted batch; garbage collection skips it.
     pub pending: u32,
+    /// Id of the appender that last added this series to its batch, and the series' index
+    /// in that batch: lets an appender find a series in its batch under the lock it takes
+    /// anyway, instead of keeping a map by ref. Only a hint: the appender confirms that
+    /// its batch really holds this series at that index (ids wrap around).
+    pub batch: u32,
+    pub batch_idx: u32,
     /// True once a Series record for it is in the WAL.
     pub logged: bool,
     /// Set by garbage collection when the series left the head's maps.
