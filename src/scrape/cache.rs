@@ -29,7 +29,6 @@
 //! The report series (`up`, `scrape_*`) are cached under keys starting with a NUL byte, which
 //! no series text can start with (upstream appends an invalid rune for the same reason).
 
-use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -57,8 +56,12 @@ impl Hasher for PrehashedHasher {
     }
 }
 
-type StalenessSet =
-    HashMap<u64, (SeriesRef, Option<Arc<Labels>>), BuildHasherDefault<PrehashedHasher>>;
+type HashSet = std::collections::HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
+
+/// Series appended in one scrape, in append order: label-set hash, ref, and labels when
+/// there is no ref. A series appended twice (two texts with the same final labels) is
+/// listed twice; the first listing counts.
+type StalenessList = Vec<(u64, SeriesRef, Option<Arc<Labels>>)>;
 
 /// Index of an entry, valid until the scrape ends ([`ScrapeCache::iter_done`]) or the
 /// cache is cleared.
@@ -112,8 +115,8 @@ pub struct ScrapeCache {
     cursor: usize,
     /// Entries seen in this iteration, in the order they were first seen.
     seen: Vec<EntryId>,
-    cur: StalenessSet,
-    prev: StalenessSet,
+    cur: StalenessList,
+    prev: StalenessList,
     forced_flushes: u64,
 }
 
@@ -256,8 +259,7 @@ impl ScrapeCache {
     /// current scrape (staleness tracking). `labels` is kept only when `sref` is 0.
     pub fn track_staleness(&mut self, hash: u64, sref: SeriesRef, labels: Option<&Arc<Labels>>) {
         self.cur
-            .entry(hash)
-            .or_insert_with(|| (sref, labels.filter(|_| sref == 0).cloned()));
+            .push((hash, sref, labels.filter(|_| sref == 0).cloned()));
     }
 
     /// [`ScrapeCache::track_staleness`] for the series of entry `id`, as cached.
@@ -265,8 +267,7 @@ impl ScrapeCache {
         if let Some(e) = self.entries.get(id as usize).filter(|e| !e.dropped) {
             let c = &e.series;
             self.cur
-                .entry(c.hash)
-                .or_insert_with(|| (c.sref, c.labels.clone().filter(|_| c.sref == 0)));
+                .push((c.hash, c.sref, c.labels.clone().filter(|_| c.sref == 0)));
         }
     }
 
@@ -276,18 +277,22 @@ impl ScrapeCache {
         self.cur.clear();
     }
 
-    /// Series of the previous scrape not seen in the current one: their ref (0 when
-    /// unknown) and, when there is no ref, their labels.
-    pub fn stale_series(&self) -> impl Iterator<Item = (SeriesRef, Option<&Labels>)> {
+    /// Series of the previous scrape not seen in the current one, each once: their ref (0
+    /// when unknown) and, when there is no ref, their labels. A target exposing the same
+    /// series in the same order as last time costs one sequential comparison.
+    pub fn stale_series(&self) -> Vec<(SeriesRef, Option<&Labels>)> {
+        let same = self.prev.len() <= self.cur.len()
+            && self.prev.iter().zip(&self.cur).all(|(p, c)| p.0 == c.0);
+        if same {
+            return Vec::new();
+        }
+        let cur: HashSet = self.cur.iter().map(|c| c.0).collect();
+        let mut listed = HashSet::default();
         self.prev
             .iter()
-            .filter(|(h, _)| !self.cur.contains_key(h))
-            .map(|(_, (r, l))| (*r, l.as_deref()))
-    }
-
-    /// How many series the previous scrape appended (for end-of-run staleness).
-    pub fn previous_len(&self) -> usize {
-        self.prev.len()
+            .filter(|(h, _, _)| !cur.contains(h) && listed.insert(*h))
+            .map(|(_, r, l)| (*r, l.as_deref()))
+            .collect()
     }
 
     /// Ends a scrape: on success (`flush`), forgets entries unseen in it and keeps the rest
@@ -544,6 +549,36 @@ mod tests {
     }
 
     #[test]
+    fn stale_series_are_listed_once_whatever_the_order() {
+        let mut c = ScrapeCache::new();
+        for h in [1, 2, 1, 3] {
+            c.track_staleness(h, h * 10, None);
+        }
+        c.iter_done(true);
+        for h in [3, 2] {
+            c.track_staleness(h, h * 10, None);
+        }
+        assert_eq!(c.stale_series(), vec![(10, None)], "1 once");
+        c.iter_done(true);
+        for h in [2, 3, 4] {
+            c.track_staleness(h, h * 10, None);
+        }
+        assert!(
+            c.stale_series().is_empty(),
+            "reordered and grown: nothing stale"
+        );
+        c.iter_done(true);
+        for h in [2, 3] {
+            c.track_staleness(h, h * 10, None);
+        }
+        assert_eq!(
+            c.stale_series(),
+            vec![(40, None)],
+            "the same prefix, one gone"
+        );
+    }
+
+    #[test]
     fn staleness_sets_rotate() {
         let mut c = ScrapeCache::new();
         c.track_staleness(1, 11, Some(&l("a")));
@@ -551,12 +586,16 @@ mod tests {
         c.track_staleness(3, 0, Some(&l("c")));
         c.iter_done(true);
         c.track_staleness(1, 11, None);
-        let mut stale: Vec<_> = c.stale_series().map(|(r, l)| (r, l.cloned())).collect();
+        let mut stale: Vec<_> = c
+            .stale_series()
+            .into_iter()
+            .map(|(r, l)| (r, l.cloned()))
+            .collect();
         stale.sort_by_key(|x| x.0);
         assert_eq!(stale, vec![(0, Some((*l("c")).clone())), (12, None)]);
         c.reset_current();
-        assert_eq!(c.stale_series().count(), 3);
+        assert_eq!(c.stale_series().len(), 3);
         c.iter_done(false);
-        assert_eq!(c.previous_len(), 0);
+        assert!(c.stale_series().is_empty(), "nothing appended, nothing was");
     }
 }
