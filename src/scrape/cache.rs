@@ -152,6 +152,14 @@ impl ScrapeCache {
         Some(id)
     }
 
+    /// The series text the next lookup expects (the one after the previous hit), for the
+    /// parser to check the input against.
+    pub fn expected_next(&self) -> Option<&[u8]> {
+        self.entries
+            .get(self.cursor)
+            .map(|e| text_of(&self.text, e))
+    }
+
     /// The series behind `id`; `None` when it is a dropped series' entry.
     pub fn series(&self, id: EntryId) -> Option<&CachedSeries> {
         self.entries

@@ -363,7 +363,8 @@ pub(crate) fn append_body(
     let mut limited: u64 = 0;
     let mut sample_limit_hit = false;
     let max_t = now.saturating_add(MAX_AHEAD_MS);
-    for entry in exposition::parse(body, Format::from_content_type(content_type)) {
+    let mut parser = exposition::parse(body, Format::from_content_type(content_type));
+    while let Some(entry) = parser.next_expecting(cache.expected_next()) {
         let sample = match entry {
             Ok(Entry::Sample(sample)) => sample,
             Ok(Entry::Eof) => break,
