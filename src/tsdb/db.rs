@@ -49,7 +49,7 @@ use super::compact::{self, CompactError};
 use super::head::querier::check_matchers;
 use super::head::replay::replay_wal;
 use super::head::{
-    Accept, ApplyAcc, Bounds, Head, HeadOptions, HeadQuerier, MemSeries, TruncateStats,
+    Accept, ApplyAcc, Bounds, Head, HeadOptions, HeadQuerier, MemSeries, MixState, TruncateStats,
 };
 use super::querier::MergeQuerier;
 use super::retention::{self, Retention};
@@ -1014,7 +1014,8 @@ struct BatchSample {
 /// Dropping it without commit rolls back.
 ///
 /// Each series of the batch is marked with the appender's id and its index in the batch
-/// under the series lock the append takes anyway, so no map by ref is needed; a series
+/// under the series lock the append takes anyway, so no map by ref is needed (unless
+/// several batches hold the series at once: the first one marks it); a series
 /// costs three lock round trips per commit: at append (validate, mark pending), at commit
 /// (re-validate) and after the WAL write (store and release in one pass).
 pub struct DbAppender {
@@ -1022,6 +1023,9 @@ pub struct DbAppender {
     id: u32,
     series: Vec<BatchSeries>,
     samples: Vec<BatchSample>,
+    /// Series of this batch that another batch held already when they were added (so
+    /// that batch's mark stays on them): ref → index in `series`.
+    shared: hashbrown::HashMap<u64, u32, MixState>,
 }
 
 impl DbAppender {
@@ -1031,6 +1035,7 @@ impl DbAppender {
             id: next_appender_id(),
             series: Vec::new(),
             samples: Vec::new(),
+            shared: hashbrown::HashMap::default(),
         }
     }
 
@@ -1043,6 +1048,7 @@ impl DbAppender {
             }
         }
         self.samples.clear();
+        self.shared.clear();
     }
 
     fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
@@ -1189,6 +1195,15 @@ impl DbAppender {
         if st.batch == self.id && self.series.get(i).is_some_and(|b| Arc::ptr_eq(&b.s, &s)) {
             return Some((i, st.check(t, v.to_bits(), self.series[i].overlay, bounds)));
         }
+        // The mark belongs to the first batch holding the series. Held by other batches
+        // too, the series may be in this one without its mark: those are in `shared`.
+        let first = st.pending == 0;
+        if !first {
+            if let Some(&i) = self.shared.get(&s.sref) {
+                let i = i as usize;
+                return Some((i, st.check(t, v.to_bits(), self.series[i].overlay, bounds)));
+            }
+        }
         let i = self.series.len();
         let Ok(i32) = u32::try_from(i) else {
             return Some((
@@ -1197,8 +1212,12 @@ impl DbAppender {
             ));
         };
         st.pending += 1;
-        st.batch = self.id;
-        st.batch_idx = i32;
+        if first {
+            st.batch = self.id;
+            st.batch_idx = i32;
+        } else {
+            self.shared.insert(s.sref, i32);
+        }
         let check = st.check(t, v.to_bits(), None, bounds);
         drop(st);
         self.series.push(BatchSeries {
@@ -1415,6 +1434,78 @@ mod tests {
         app.commit().unwrap();
         let got = read(&db, Matcher::equal("i", "r"));
         assert_eq!(got[0].1.last().map(|s| (s.t, s.v)), Some((3 * range, 4.0)));
+    }
+
+    /// Batches sharing a series each see their own earlier samples for it, whichever
+    /// batch holds the series' mark; and a handle appends like a ref.
+    #[test]
+    fn interleaved_batches_on_one_series_and_handles() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let a = l(&[("__name__", "m"), ("i", "shared")]);
+        let mut first = db.appender();
+        let mut second = db.appender();
+        let mut third = db.appender();
+        let (r, h) = first.append_returning_handle(&a, 1000, 1.0).unwrap();
+        let h = h.expect("the TSDB hands out handles");
+        assert_eq!(second.append_ref(r, 5000, 5.0), Some(Ok(())));
+        assert_eq!(third.append_handle(&h, 7000, 7.0), Some(Ok(())));
+        // Each batch validates against its own earlier sample, not the others'.
+        assert!(matches!(
+            first.append_handle(&h, 1000, 2.0),
+            Some(Err(AppendError::DuplicateSampleForTimestamp { t: 1000 }))
+        ));
+        assert!(matches!(
+            second.append(&a, 5000, 6.0),
+            Err(AppendError::DuplicateSampleForTimestamp { t: 5000 })
+        ));
+        assert!(matches!(
+            third.append_ref(r, 7000, 8.0),
+            Some(Err(AppendError::DuplicateSampleForTimestamp { t: 7000 }))
+        ));
+        assert_eq!(first.append_handle(&h, 2000, 2.0), Some(Ok(())));
+        assert_eq!(second.append_handle(&h, 6000, 6.0), Some(Ok(())));
+        first.commit().unwrap();
+        // The first batch released the series; the others still hold it.
+        assert_eq!(
+            h.downcast_ref::<MemSeries>().unwrap().state.lock().pending,
+            2
+        );
+        second.commit().unwrap();
+        third.commit().unwrap();
+        assert_eq!(
+            h.downcast_ref::<MemSeries>().unwrap().state.lock().pending,
+            0
+        );
+        let got = read(&db, Matcher::equal("i", "shared"));
+        let ts: Vec<(i64, f64)> = got[0].1.iter().map(|s| (s.t, s.v)).collect();
+        assert_eq!(
+            ts,
+            vec![
+                (1000, 1.0),
+                (2000, 2.0),
+                (5000, 5.0),
+                (6000, 6.0),
+                (7000, 7.0)
+            ]
+        );
+        // A handle of a collected series is refused; appending by labels gives a new one.
+        let range = Options::default().block_duration_ms;
+        db.truncate_head(2 * range).unwrap();
+        let mut app = db.appender();
+        assert_eq!(app.append_handle(&h, 3 * range, 1.0), None);
+        let (r2, h2) = app.append_returning_handle(&a, 3 * range, 1.0).unwrap();
+        assert_ne!(r2, r);
+        assert_eq!(
+            app.append_handle(&h2.unwrap(), 3 * range + 1, 2.0),
+            Some(Ok(()))
+        );
+        // Something that is not a series handle is refused too.
+        let foreign: SeriesHandle = Arc::new(5u32);
+        assert_eq!(app.append_handle(&foreign, 3 * range + 2, 2.0), None);
+        app.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "shared"));
+        assert_eq!(got[0].1.len(), 2);
     }
 
     #[test]
