@@ -597,6 +597,42 @@ fn align(ts: i64, aligned: i64, iv: i64) -> (i64, i64) {
     }
 }
 
+/// Body buffers shared by all scrape loops ([`BODY_BUFFERS`]). Scrapes of different
+/// targets rarely overlap, so a few buffers serve them all and stay in the CPU caches,
+/// where a buffer per loop would be cold by its next scrape (and would pin a body's worth
+/// of memory per target).
+struct BufferPool(parking_lot::Mutex<Vec<Vec<u8>>>);
+
+static BODY_BUFFERS: BufferPool = BufferPool::new();
+
+impl BufferPool {
+    /// Buffers kept for reuse; more are dropped.
+    const KEEP: usize = 8;
+    /// A buffer grown beyond this by a huge body is not kept.
+    const MAX_KEPT_CAPACITY: usize = 16 << 20;
+
+    const fn new() -> BufferPool {
+        BufferPool(parking_lot::Mutex::new(Vec::new()))
+    }
+
+    /// An empty buffer, the most recently returned one when there is one.
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    /// Returns a buffer for reuse.
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > Self::MAX_KEPT_CAPACITY {
+            return;
+        }
+        buf.clear();
+        let mut pool = self.0.lock();
+        if pool.len() < Self::KEEP {
+            pool.push(buf);
+        }
+    }
+}
+
 /// The state of one running loop.
 pub(crate) struct ScrapeLoop {
     settings: Arc<LoopSettings>,
@@ -604,6 +640,7 @@ pub(crate) struct ScrapeLoop {
     cache: ScrapeCache,
     status: Arc<RwLock<TargetStatus>>,
     metrics: Arc<ScrapeMetrics>,
+    /// The body of the scrape in progress (from [`BODY_BUFFERS`]; empty between scrapes).
     buf: Vec<u8>,
     forced_flushes_seen: u64,
 }
@@ -778,6 +815,7 @@ impl ScrapeLoop {
     async fn scrape_and_report(&mut self, ts: i64) {
         let start = Instant::now();
         let s = Arc::clone(&self.settings);
+        self.buf = BODY_BUFFERS.take();
         let result = match &s.forced_error {
             Some(e) => Err(e.clone()),
             None => {
@@ -791,11 +829,8 @@ impl ScrapeLoop {
                     .await
             }
         };
-        // A huge body once should not pin its buffer forever.
-        if self.buf.capacity() > 4 * self.buf.len().max(1 << 20) {
-            self.buf.shrink_to(self.buf.len());
-        }
         self.process(result, ts, start);
+        BODY_BUFFERS.give(std::mem::take(&mut self.buf));
     }
 
     /// Runs until stopped (then writes end-of-run staleness) or shut down (then writes
@@ -1467,6 +1502,32 @@ mod tests {
         // The same body as text is fine.
         f.scrape("a 1\n", t0 + 2000);
         assert_eq!(f.status.read().health, TargetHealth::Up);
+    }
+
+    #[test]
+    fn body_buffers_are_reused_empty_and_bounded() {
+        let pool = BufferPool::new();
+        let mut b = pool.take();
+        b.extend_from_slice(b"a 1\n");
+        let cap = b.capacity();
+        pool.give(b);
+        let b = pool.take();
+        assert!(b.is_empty() && b.capacity() == cap, "reused, cleared");
+        pool.give(b);
+        pool.give(Vec::with_capacity(BufferPool::MAX_KEPT_CAPACITY + 1));
+        for _ in 0..20 {
+            pool.give(Vec::with_capacity(16));
+        }
+        assert_eq!(
+            pool.0.lock().len(),
+            BufferPool::KEEP,
+            "huge one dropped, at most KEEP"
+        );
+        assert!(pool
+            .0
+            .lock()
+            .iter()
+            .all(|b| b.capacity() <= BufferPool::MAX_KEPT_CAPACITY));
     }
 
     /// A sink that only counts, so that timing measures the scrape loop, not the storage.
