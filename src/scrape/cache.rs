@@ -113,7 +113,8 @@ pub struct ScrapeCache {
     dropped: usize,
     /// Where the next lookup expects its text.
     cursor: usize,
-    /// Entries seen in this iteration, in the order they were first seen.
+    /// Entries seen in this iteration (since the last flush), in the order they were
+    /// first seen: exactly the entries whose `last_iter` is `iter`.
     seen: Vec<EntryId>,
     cur: StalenessList,
     prev: StalenessList,
@@ -325,8 +326,9 @@ impl ScrapeCache {
                 self.rebuild();
             }
             self.iter = self.iter.wrapping_add(1);
+            self.seen.clear();
         }
-        self.seen.clear();
+        // Without a flush the iteration goes on: what it saw so far stays seen.
         self.cursor = 0;
         std::mem::swap(&mut self.prev, &mut self.cur);
         self.cur.clear();
@@ -468,6 +470,31 @@ mod tests {
         for i in 0..1100 {
             assert_eq!(c.get(&format!("s{i}")).map(|e| e.hash), Some(i));
         }
+    }
+
+    /// Entries seen only in failed scrapes since the last successful one are kept by the
+    /// next successful one, as upstream keeps them (they are seen in the same iteration).
+    #[test]
+    fn failed_scrapes_keep_what_they_saw() {
+        let mut c = ScrapeCache::new();
+        for t in ["a", "b", "c"] {
+            c.add(t, l(t), 1, 1, None);
+        }
+        c.iter_done(true);
+        // A failed scrape that saw c and a before failing.
+        assert!(c.find("c").is_some() && c.find("a").is_some());
+        c.iter_done(false);
+        // A successful one that sees a and b.
+        assert!(c.find("a").is_some() && c.find("b").is_some());
+        c.iter_done(true);
+        assert_eq!(c.len(), (3, 0), "c was seen in the same iteration");
+        for t in ["a", "b", "c"] {
+            assert!(c.find(t).is_some(), "{t}");
+        }
+        c.iter_done(true);
+        assert!(c.find("b").is_some());
+        c.iter_done(true);
+        assert_eq!(c.len(), (1, 0));
     }
 
     /// Every lookup order (same, shuffled, with series gone, new and repeated) finds the

@@ -1208,6 +1208,33 @@ mod tests {
         assert_eq!(f.store.commits(), 2);
     }
 
+    /// Series seen by a scrape that failed mid-body stay cached: the next good scrape
+    /// does not count them as added again.
+    #[test]
+    fn a_scrape_failing_mid_body_keeps_the_cache() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\nb 1\nc 1\n", t0);
+        f.scrape("c 2\na 2\nb{ 2\n", t0 + 1000);
+        assert_eq!(f.status.read().health, TargetHealth::Down);
+        f.scrape("a 3\nb 3\nc 3\n", t0 + 2000);
+        f.scrape("a 4\nb 4\nc 4\n", t0 + 3000);
+        assert_eq!(
+            vals(&f.report("scrape_series_added")),
+            vec![
+                (t0, "3".into()),
+                (t0 + 1000, "0".into()),
+                (t0 + 2000, "0".into()),
+                (t0 + 3000, "0".into())
+            ]
+        );
+        assert_eq!(
+            f.lp.cache.len(),
+            (8, 0),
+            "three series and the five report series"
+        );
+    }
+
     #[test]
     fn cache_hit_skips_label_building() {
         let mut f = fixture(|_| {});
