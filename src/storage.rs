@@ -25,6 +25,14 @@ pub enum AppendError {
 /// Never 0.
 pub type SeriesRef = u64;
 
+/// A storage's in-memory handle for one series, opaque to callers: returned next to the
+/// ref by [`Appender::append_returning_handle`] and given back to
+/// [`Appender::append_handle`], so that a storage can reach the series without looking its
+/// ref up (the scrape cache keeps one per cached series). Holding a handle does not keep
+/// the series in the storage: once the storage garbage-collects it, `append_handle` says
+/// so and the caller appends by labels again.
+pub type SeriesHandle = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
 /// A batch of appends. Nothing is visible to queriers or durable until [`Appender::commit`]
 /// returns `Ok`; after that every sample in the batch survives a crash.
 pub trait Appender {
@@ -46,6 +54,31 @@ pub trait Appender {
     /// nothing was done; the caller appends by labels instead.
     fn append_ref(&mut self, sref: SeriesRef, t: i64, v: f64) -> Option<Result<(), AppendError>> {
         let _ = (sref, t, v);
+        None
+    }
+    /// [`Appender::append_returning_ref`] that also returns the storage's
+    /// [`SeriesHandle`] for the series when it has handles (`None` otherwise), for later
+    /// [`Appender::append_handle`] calls. The ref is 0 when the storage has no refs.
+    fn append_returning_handle(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<(SeriesRef, Option<SeriesHandle>), AppendError> {
+        self.append_returning_ref(labels, t, v)
+            .map(|r| (r.unwrap_or(0), None))
+    }
+    /// Appends to the series behind `handle` (from this storage's
+    /// [`Appender::append_returning_handle`]) without any lookup. `None` means the handle
+    /// is not (any more) usable — the series was garbage-collected, or the handle is not
+    /// this storage's — and nothing was done; the caller appends by labels instead.
+    fn append_handle(
+        &mut self,
+        handle: &SeriesHandle,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<(), AppendError>> {
+        let _ = (handle, t, v);
         None
     }
     /// Hints that about `samples` more appends follow, so that a storage can size its

@@ -129,6 +129,21 @@ pub fn parse(body: &[u8], format: Format) -> Parser<'_> {
     }
 }
 
+impl<'a> Parser<'a> {
+    /// [`Iterator::next`] with a guess of the next sample's series text (see
+    /// [`TextParser::next_expecting`]); the OpenMetrics parser ignores the guess.
+    #[inline]
+    pub fn next_expecting(
+        &mut self,
+        expected: Option<&[u8]>,
+    ) -> Option<Result<Entry<'a>, ParseError>> {
+        match (self, expected) {
+            (Parser::Text(p), Some(e)) => p.next_expecting(e),
+            (p, _) => p.next(),
+        }
+    }
+}
+
 impl<'a> Iterator for Parser<'a> {
     type Item = Result<Entry<'a>, ParseError>;
 

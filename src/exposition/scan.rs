@@ -44,6 +44,12 @@ pub(crate) fn is_metric_start(b: u8) -> bool {
     CLASS[b as usize] & METRIC_START != 0
 }
 
+/// `[a-zA-Z0-9_:]`: a byte that continues a metric name.
+#[inline]
+pub(crate) fn is_metric_char(b: u8) -> bool {
+    CLASS[b as usize] & METRIC_CHAR != 0
+}
+
 #[inline]
 pub(crate) fn is_label_start(b: u8) -> bool {
     CLASS[b as usize] & LABEL_START != 0

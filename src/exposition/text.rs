@@ -24,8 +24,8 @@ use std::borrow::Cow;
 use super::entry::{Entry, LabelPairs, MetricType, SampleEntry};
 use super::error::{ErrorKind, ParseError};
 use super::scan::{
-    is_label_start, is_metric_start, parse_go_float, parse_int_timestamp, unescape_help,
-    unescape_label_value, Cursor,
+    is_label_start, is_metric_char, is_metric_start, parse_go_float, parse_int_timestamp,
+    unescape_help, unescape_label_value, Cursor,
 };
 use super::{check_duplicates, normalize_nan, NameSpan};
 
@@ -210,7 +210,17 @@ impl<'a> TextParser<'a> {
         };
         check_duplicates(&self.cur, &self.names)?;
         let labels = LabelPairs::new(sub(labels.0, labels.1).unwrap_or_default());
+        self.finish_sample(series_text, name, labels)
+    }
 
+    /// The rest of a sample line after its series text: value, optional timestamp, end of
+    /// line.
+    fn finish_sample(
+        &mut self,
+        series_text: &'a str,
+        name: Cow<'a, str>,
+        labels: LabelPairs<'a>,
+    ) -> Result<Entry<'a>, ParseError> {
         self.cur.skip_blanks();
         let (vstart, vend) = self
             .cur
@@ -324,6 +334,84 @@ impl<'a> TextParser<'a> {
     }
 }
 
+impl<'a> TextParser<'a> {
+    /// [`Iterator::next`] with a guess of the next sample's series text: a series text
+    /// this parser returned for an earlier body (the scrape cache's next entry). When the
+    /// next line starts with exactly those bytes, the series part is not scanned and
+    /// validated again — the same bytes parse and validate the same way — and only the
+    /// value and timestamp are parsed. Anything else takes the normal path, so the
+    /// entries and errors are those of [`Iterator::next`].
+    pub fn next_expecting(&mut self, expected: &[u8]) -> Option<Result<Entry<'a>, ParseError>> {
+        if self.done {
+            return None;
+        }
+        let r = match self.expected_series(expected) {
+            Some((series_text, name, labels)) => self.finish_sample(series_text, name, labels),
+            None => self.next_entry(),
+        };
+        if matches!(r, Ok(Entry::Eof) | Err(_)) {
+            self.done = true;
+        }
+        Some(r)
+    }
+
+    /// Consumes the series text `expected` when the input continues with it and it ends
+    /// where [`TextParser::sample`] would end it; returns the text, name and labels.
+    fn expected_series(
+        &mut self,
+        expected: &[u8],
+    ) -> Option<(&'a str, Cow<'a, str>, LabelPairs<'a>)> {
+        let start = self.cur.pos;
+        let end = start + expected.len();
+        let first = *expected.first()?;
+        // A quoted metric name (`{"name"}`) needs unescaping: normal path.
+        if !is_metric_start(first) || self.cur.buf.get(start..end)? != expected {
+            return None;
+        }
+        let brace = memchr::memchr(b'{', expected);
+        match brace {
+            // The label set ends at its closing brace, whatever follows.
+            Some(_) => {
+                if expected.last() != Some(&b'}') {
+                    return None;
+                }
+            }
+            // A bare name must not continue, nor be followed by a label set.
+            None => {
+                let mut after = end;
+                if self.cur.buf.get(after).copied().is_some_and(is_metric_char) {
+                    return None;
+                }
+                while let Some(b' ' | b'\t') = self.cur.buf.get(after) {
+                    after += 1;
+                }
+                if self.cur.buf.get(after) == Some(&b'{') {
+                    return None;
+                }
+            }
+        }
+        // Line numbers advance inside quoted values with newlines: normal path.
+        if memchr::memchr(b'\n', expected).is_some() {
+            return None;
+        }
+        let series_text = match self.cur.text {
+            Some(t) => t.get(start..end)?,
+            None => std::str::from_utf8(&self.cur.buf[start..end]).ok()?,
+        };
+        let name_end = expected
+            .iter()
+            .position(|&b| !is_metric_char(b))
+            .unwrap_or(expected.len());
+        let name = Cow::Borrowed(series_text.get(..name_end)?);
+        let labels = match brace {
+            Some(open) => series_text.get(open + 1..expected.len() - 1)?,
+            None => "",
+        };
+        self.cur.pos = end;
+        Some((series_text, name, LabelPairs::new(labels)))
+    }
+}
+
 impl<'a> Iterator for TextParser<'a> {
     type Item = Result<Entry<'a>, ParseError>;
 
@@ -380,6 +468,72 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    /// `next_expecting` yields exactly what `next` does (entries and errors, with their
+    /// positions), whatever the guesses: right, wrong, prefixes of the real text.
+    #[test]
+    fn next_expecting_agrees_with_next() {
+        let bodies = [
+            "a 1\nab 2\n",
+            "a {x=\"1\"} 1\na{x=\"1\"}2\n",
+            "a{x=\"a\nb\"} 1\nb{ 2\n",
+            "a 1 123\na{x=\"1\",} 3\n",
+            "{\"quoted.name\",x=\"1\"} 1\na 1\n",
+            "a{x=\"1\"} 1\na{x=\"1\"} 2\n",
+            "a 1\n# TYPE b counter\n\nb 1\n",
+            "a{x=\"1\"} junk\n",
+            "a\t1\na{x=\"}\"} 1\n",
+            "a 1\na{x=\"1\"} 2\na{x=\"1\",y=\"1\",x=\"2\"} 3\n",
+            "a_b 1\na:b 2\na 3",
+            "a{x=\"1\"} 1\na{x=\"1\"}",
+        ];
+        let texts = |body: &str| -> Vec<String> {
+            TextParser::new(body.as_bytes())
+                .filter_map(|e| match e {
+                    Ok(Entry::Sample(s)) => Some(s.series_text.to_string()),
+                    _ => None,
+                })
+                .collect()
+        };
+        // The shortcut is taken when it applies, and only then.
+        let takes = |body: &str, guess: &str| {
+            TextParser::new(body.as_bytes())
+                .expected_series(guess.as_bytes())
+                .is_some()
+        };
+        assert!(takes("a{x=\"1\"} 1\n", "a{x=\"1\"}"));
+        assert!(takes("a 1\n", "a"));
+        assert!(takes("a\t 1\n", "a"));
+        assert!(!takes("a {x=\"1\"} 1\n", "a"));
+        assert!(!takes("a{x=\"1\"} 1\n", "a"));
+        assert!(!takes("ab 1\n", "a"));
+        assert!(!takes("{\"a\"} 1\n", "{\"a\"}"));
+        assert!(!takes("a{x=\"\n\"} 1\n", "a{x=\"\n\"}"));
+        for guess_body in bodies {
+            let guesses = texts(guess_body);
+            for body in bodies {
+                let normal: Vec<_> = TextParser::new(body.as_bytes()).collect();
+                for shift in 0..3 {
+                    let mut p = TextParser::new(body.as_bytes());
+                    let mut out = Vec::new();
+                    let mut k = shift;
+                    loop {
+                        let g = guesses.get(k).map_or(&b""[..], |g| g.as_bytes());
+                        let Some(r) = p.next_expecting(g) else { break };
+                        if matches!(r, Ok(Entry::Sample(_))) {
+                            k += 1;
+                        }
+                        out.push(r);
+                    }
+                    assert_eq!(
+                        format!("{out:?}"),
+                        format!("{normal:?}"),
+                        "body {body:?}, guesses {guesses:?} from {shift}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -43,14 +43,14 @@ use tokio::time::{Interval, MissedTickBehavior};
 use crate::exposition::{self, Entry, Format};
 use crate::model::time::now_ms;
 use crate::model::{Label, Labels, METRIC_NAME, STALE_NAN};
-use crate::scrape::cache::ScrapeCache;
+use crate::scrape::cache::{CachedSeries, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
 use crate::scrape::relabel::{self, RelabelConfig};
 use crate::scrape::scraper::HttpScraper;
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
-use crate::storage::{AppendError, Appendable, Appender, SeriesRef};
+use crate::storage::{AppendError, Appendable, Appender, SeriesHandle, SeriesRef};
 
 /// Prefix given to scraped labels that clash with target labels (`honor_labels: false`).
 pub const EXPORTED_LABEL_PREFIX: &str = "exported_";
@@ -286,24 +286,54 @@ pub(crate) fn verify_label_limits(labels: &Labels, limits: &Limits) -> Result<()
     Ok(())
 }
 
-/// Appends one sample by the cached ref `sref` when the storage still knows it, else by
-/// the labels `labels` yields (only called then); returns the ref to cache from now on (0
-/// when the storage has none) and the labels when they were built.
-fn append_series(
+/// How a sample reached the storage.
+enum Appended {
+    /// By the cached handle or ref; the cache entry stays as it is.
+    Cached,
+    /// By labels: the ref and handle to cache from now on (0 and `None` when the storage
+    /// has none), and the labels used.
+    ByLabels {
+        sref: SeriesRef,
+        handle: Option<SeriesHandle>,
+        labels: Arc<Labels>,
+    },
+}
+
+/// Appends one sample of a cached series: by its handle, else by its ref, when the storage
+/// still knows them, else by its cached labels or, when none are cached (the storage
+/// forgot the ref), by the labels `rebuild` yields.
+fn append_cached(
     app: &mut dyn Appender,
-    sref: SeriesRef,
-    labels: impl FnOnce() -> Arc<Labels>,
+    c: &CachedSeries,
+    rebuild: impl FnOnce() -> Arc<Labels>,
     t: i64,
     v: f64,
-) -> Result<(SeriesRef, Option<Arc<Labels>>), AppendError> {
-    if sref != 0 {
-        if let Some(r) = app.append_ref(sref, t, v) {
-            return r.map(|()| (sref, None));
+) -> Result<Appended, AppendError> {
+    if let Some(h) = &c.handle {
+        if let Some(r) = app.append_handle(h, t, v) {
+            return r.map(|()| Appended::Cached);
+        }
+    } else if c.sref != 0 {
+        if let Some(r) = app.append_ref(c.sref, t, v) {
+            return r.map(|()| Appended::Cached);
         }
     }
-    let labels = labels();
-    app.append_returning_ref(&labels, t, v)
-        .map(|r| (r.unwrap_or(0), Some(labels)))
+    let labels = c.labels.clone().unwrap_or_else(rebuild);
+    append_by_labels(app, labels, t, v)
+}
+
+fn append_by_labels(
+    app: &mut dyn Appender,
+    labels: Arc<Labels>,
+    t: i64,
+    v: f64,
+) -> Result<Appended, AppendError> {
+    app.append_returning_handle(&labels, t, v)
+        .map(|(sref, handle)| Appended::ByLabels {
+            sref,
+            handle,
+            labels,
+        })
 }
 
 /// The scraped labels of a sample, metric name first, as written.
@@ -333,7 +363,8 @@ pub(crate) fn append_body(
     let mut limited: u64 = 0;
     let mut sample_limit_hit = false;
     let max_t = now.saturating_add(MAX_AHEAD_MS);
-    for entry in exposition::parse(body, Format::from_content_type(content_type)) {
+    let mut parser = exposition::parse(body, Format::from_content_type(content_type));
+    while let Some(entry) = parser.next_expecting(cache.expected_next()) {
         let sample = match entry {
             Ok(Entry::Sample(sample)) => sample,
             Ok(Entry::Eof) => break,
@@ -350,18 +381,20 @@ pub(crate) fn append_body(
             None
         };
         let t = explicit_ts.unwrap_or(ts);
-        if cache.is_dropped(sample.series_text) {
-            continue;
-        }
-        let (labels, hash, sref, cached) = match cache.get(sample.series_text) {
-            Some(c) => (c.labels, c.hash, c.sref, true),
+        let build = || {
+            mutate_sample_labels(
+                scraped_labels(&sample),
+                &s.target_labels,
+                s.honor_labels,
+                &s.metric_relabel_configs,
+            )
+        };
+        // A cached series (`Ok(id)`), or a new one with its final labels and their hash.
+        let found = match cache.find(sample.series_text) {
+            Some(id) if cache.series(id).is_none() => continue,
+            Some(id) => Ok(id),
             None => {
-                let Some(labels) = mutate_sample_labels(
-                    scraped_labels(&sample),
-                    &s.target_labels,
-                    s.honor_labels,
-                    &s.metric_relabel_configs,
-                ) else {
+                let Some(labels) = build() else {
                     cache.add_dropped(sample.series_text);
                     continue;
                 };
@@ -378,7 +411,7 @@ pub(crate) fn append_body(
                     break;
                 }
                 let hash = labels.stable_hash();
-                (Some(Arc::new(labels)), hash, 0, false)
+                Err((Arc::new(labels), hash))
             }
         };
         st.added += 1;
@@ -396,43 +429,64 @@ pub(crate) fn append_body(
         let res = if t > max_t {
             Err(AppendError::OutOfBounds { t, min_valid: 0 })
         } else {
-            // A cached series without labels had a ref the storage forgot (series
-            // garbage-collected): its labels are rebuilt from the sample, exactly as
-            // they were first built (the cache is cleared when their inputs change).
-            append_series(
-                app,
-                sref,
-                || {
-                    labels.clone().unwrap_or_else(|| {
-                        Arc::new(
-                            mutate_sample_labels(
-                                scraped_labels(&sample),
-                                &s.target_labels,
-                                s.honor_labels,
-                                &s.metric_relabel_configs,
-                            )
-                            .unwrap_or_default(),
-                        )
-                    })
+            match &found {
+                // A cached series without labels had a ref the storage forgot (series
+                // garbage-collected): its labels are rebuilt from the sample, exactly as
+                // they were first built (the cache is cleared when their inputs change).
+                Ok(id) => match cache.series(*id) {
+                    Some(c) => append_cached(
+                        app,
+                        c,
+                        || Arc::new(build().unwrap_or_default()),
+                        t,
+                        sample.value,
+                    ),
+                    None => continue,
                 },
-                t,
-                sample.value,
-            )
+                Err((labels, _)) => append_by_labels(app, Arc::clone(labels), t, sample.value),
+            }
         };
+        let track = explicit_ts.is_none() || s.track_timestamps_staleness;
         match res {
-            Ok((new_ref, built)) => {
+            Ok(appended) => {
                 st.appended += 1;
-                let built = built.or(labels);
-                if explicit_ts.is_none() || s.track_timestamps_staleness {
-                    cache.track_staleness(hash, new_ref, built.as_ref());
-                }
-                if !cached {
-                    st.series_added += 1;
-                    if let Some(l) = built {
-                        cache.add(sample.series_text, l, hash, new_ref);
+                match (found, appended) {
+                    (Ok(id), Appended::Cached) => {
+                        if track {
+                            cache.track_staleness_of(id);
+                        }
                     }
-                } else if new_ref != sref {
-                    cache.set_ref(sample.series_text, new_ref);
+                    (
+                        Ok(id),
+                        Appended::ByLabels {
+                            sref,
+                            handle,
+                            labels,
+                        },
+                    ) => {
+                        let old = cache.series(id).map_or(0, |c| c.sref);
+                        if sref != old || handle.is_some() {
+                            cache.set_ref(id, sref, handle);
+                        }
+                        if track {
+                            let hash = cache.series(id).map_or(0, |c| c.hash);
+                            cache.track_staleness(hash, sref, Some(&labels));
+                        }
+                    }
+                    (Err((_, hash)), appended) => {
+                        st.series_added += 1;
+                        if let Appended::ByLabels {
+                            sref,
+                            handle,
+                            labels,
+                        } = appended
+                        {
+                            if track {
+                                cache.track_staleness(hash, sref, Some(&labels));
+                            }
+                            cache.add(sample.series_text, labels, hash, sref, handle);
+                        }
+                    }
                 }
             }
             Err(AppendError::OutOfOrder { .. }) => st.out_of_order += 1,
@@ -479,6 +533,15 @@ pub(crate) fn append_body(
     (st, Ok(()))
 }
 
+/// Cache keys of the report series: their names after a NUL byte.
+const REPORT_KEYS: [&str; 5] = [
+    "\0up",
+    "\0scrape_duration_seconds",
+    "\0scrape_samples_scraped",
+    "\0scrape_samples_post_metric_relabeling",
+    "\0scrape_series_added",
+];
+
 /// Appends the five report series with `values` (or staleness markers when `values` is
 /// `None`); upstream `report`/`reportStale`.
 fn append_report(
@@ -488,25 +551,27 @@ fn append_report(
     ts: i64,
     values: Option<[f64; 5]>,
 ) -> Result<(), AppendError> {
-    for (i, name) in REPORT_SERIES.iter().enumerate() {
-        let key = format!("\0{name}");
-        let (labels, sref, cached) = match cache.get(&key) {
-            Some(c) => (c.labels, c.sref, true),
-            None => (None, 0, false),
-        };
+    for (i, (name, key)) in REPORT_SERIES.iter().zip(REPORT_KEYS).enumerate() {
         let v = values.map_or(STALE_NAN, |vs| vs[i]);
-        let build = || labels.unwrap_or_else(|| Arc::new(report_labels(name, target_labels)));
-        match append_series(app, sref, build, ts, v) {
-            Ok((new_ref, built)) => {
-                if !cached {
-                    if let Some(l) = built {
-                        let hash = l.stable_hash();
-                        cache.add(&key, l, hash, new_ref);
-                    }
-                } else if new_ref != sref {
-                    cache.set_ref(&key, new_ref);
+        let build = || Arc::new(report_labels(name, target_labels));
+        let id = cache.find(key);
+        let res = match id.and_then(|id| cache.series(id)) {
+            Some(c) => append_cached(app, c, build, ts, v),
+            None => append_by_labels(app, build(), ts, v),
+        };
+        match res {
+            Ok(Appended::Cached) => {}
+            Ok(Appended::ByLabels {
+                sref,
+                handle,
+                labels,
+            }) => match id {
+                Some(id) => cache.set_ref(id, sref, handle),
+                None => {
+                    let hash = labels.stable_hash();
+                    cache.add(key, labels, hash, sref, handle);
                 }
-            }
+            },
             Err(AppendError::OutOfOrder { .. })
             | Err(AppendError::DuplicateSampleForTimestamp { .. }) => {}
             Err(e) => return Err(e),
@@ -532,6 +597,42 @@ fn align(ts: i64, aligned: i64, iv: i64) -> (i64, i64) {
     }
 }
 
+/// Body buffers shared by all scrape loops ([`BODY_BUFFERS`]). Scrapes of different
+/// targets rarely overlap, so a few buffers serve them all and stay in the CPU caches,
+/// where a buffer per loop would be cold by its next scrape (and would pin a body's worth
+/// of memory per target).
+struct BufferPool(parking_lot::Mutex<Vec<Vec<u8>>>);
+
+static BODY_BUFFERS: BufferPool = BufferPool::new();
+
+impl BufferPool {
+    /// Buffers kept for reuse; more are dropped.
+    const KEEP: usize = 8;
+    /// A buffer grown beyond this by a huge body is not kept.
+    const MAX_KEPT_CAPACITY: usize = 16 << 20;
+
+    const fn new() -> BufferPool {
+        BufferPool(parking_lot::Mutex::new(Vec::new()))
+    }
+
+    /// An empty buffer, the most recently returned one when there is one.
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    /// Returns a buffer for reuse.
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > Self::MAX_KEPT_CAPACITY {
+            return;
+        }
+        buf.clear();
+        let mut pool = self.0.lock();
+        if pool.len() < Self::KEEP {
+            pool.push(buf);
+        }
+    }
+}
+
 /// The state of one running loop.
 pub(crate) struct ScrapeLoop {
     settings: Arc<LoopSettings>,
@@ -539,6 +640,7 @@ pub(crate) struct ScrapeLoop {
     cache: ScrapeCache,
     status: Arc<RwLock<TargetStatus>>,
     metrics: Arc<ScrapeMetrics>,
+    /// The body of the scrape in progress (from [`BODY_BUFFERS`]; empty between scrapes).
     buf: Vec<u8>,
     forced_flushes_seen: u64,
 }
@@ -713,6 +815,7 @@ impl ScrapeLoop {
     async fn scrape_and_report(&mut self, ts: i64) {
         let start = Instant::now();
         let s = Arc::clone(&self.settings);
+        self.buf = BODY_BUFFERS.take();
         let result = match &s.forced_error {
             Some(e) => Err(e.clone()),
             None => {
@@ -726,11 +829,8 @@ impl ScrapeLoop {
                     .await
             }
         };
-        // A huge body once should not pin its buffer forever.
-        if self.buf.capacity() > 4 * self.buf.len().max(1 << 20) {
-            self.buf.shrink_to(self.buf.len());
-        }
         self.process(result, ts, start);
+        BODY_BUFFERS.give(std::mem::take(&mut self.buf));
     }
 
     /// Runs until stopped (then writes end-of-run staleness) or shut down (then writes
@@ -1108,6 +1208,33 @@ mod tests {
         assert_eq!(f.store.commits(), 2);
     }
 
+    /// Series seen by a scrape that failed mid-body stay cached: the next good scrape
+    /// does not count them as added again.
+    #[test]
+    fn a_scrape_failing_mid_body_keeps_the_cache() {
+        let mut f = fixture(|_| {});
+        let t0 = now_ms();
+        f.scrape("a 1\nb 1\nc 1\n", t0);
+        f.scrape("c 2\na 2\nb{ 2\n", t0 + 1000);
+        assert_eq!(f.status.read().health, TargetHealth::Down);
+        f.scrape("a 3\nb 3\nc 3\n", t0 + 2000);
+        f.scrape("a 4\nb 4\nc 4\n", t0 + 3000);
+        assert_eq!(
+            vals(&f.report("scrape_series_added")),
+            vec![
+                (t0, "3".into()),
+                (t0 + 1000, "0".into()),
+                (t0 + 2000, "0".into()),
+                (t0 + 3000, "0".into())
+            ]
+        );
+        assert_eq!(
+            f.lp.cache.len(),
+            (8, 0),
+            "three series and the five report series"
+        );
+    }
+
     #[test]
     fn cache_hit_skips_label_building() {
         let mut f = fixture(|_| {});
@@ -1121,6 +1248,7 @@ mod tests {
             Arc::clone(&poisoned),
             poisoned.stable_hash(),
             0,
+            None,
         );
         f.scrape("a{x=\"1\"} 2\n", t0 + 1000);
         assert_eq!(
@@ -1401,6 +1529,32 @@ mod tests {
         // The same body as text is fine.
         f.scrape("a 1\n", t0 + 2000);
         assert_eq!(f.status.read().health, TargetHealth::Up);
+    }
+
+    #[test]
+    fn body_buffers_are_reused_empty_and_bounded() {
+        let pool = BufferPool::new();
+        let mut b = pool.take();
+        b.extend_from_slice(b"a 1\n");
+        let cap = b.capacity();
+        pool.give(b);
+        let b = pool.take();
+        assert!(b.is_empty() && b.capacity() == cap, "reused, cleared");
+        pool.give(b);
+        pool.give(Vec::with_capacity(BufferPool::MAX_KEPT_CAPACITY + 1));
+        for _ in 0..20 {
+            pool.give(Vec::with_capacity(16));
+        }
+        assert_eq!(
+            pool.0.lock().len(),
+            BufferPool::KEEP,
+            "huge one dropped, at most KEEP"
+        );
+        assert!(pool
+            .0
+            .lock()
+            .iter()
+            .all(|b| b.capacity() <= BufferPool::MAX_KEPT_CAPACITY));
     }
 
     /// A sink that only counts, so that timing measures the scrape loop, not the storage.

@@ -38,7 +38,7 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,9 @@ use super::tombstones::{self, Stone};
 use super::wal::record::{self, RefSample};
 use super::wal::{self, ReplayProgress, Wal, WalError, WalOptions};
 use crate::model::{Labels, Matcher};
-use crate::storage::{AppendError, Appender, Querier, QueryError, Queryable, Series, SeriesRef};
+use crate::storage::{
+    AppendError, Appender, Querier, QueryError, Queryable, Series, SeriesHandle, SeriesRef,
+};
 
 /// Database configuration.
 #[derive(Clone, Debug)]
@@ -244,7 +246,8 @@ struct Inner {
     opts: Options,
     head: Arc<Head>,
     wal: Wal,
-    commit_lock: Mutex<()>,
+    /// Serializes commits (and other WAL writers); holds the commits' reusable buffers.
+    commit_lock: Mutex<CommitScratch>,
     blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
     metrics: DbMetrics,
     /// One head compaction at a time.
@@ -478,7 +481,7 @@ impl Db {
                 opts,
                 head: Arc::new(head),
                 wal,
-                commit_lock: Mutex::new(()),
+                commit_lock: Mutex::new(CommitScratch::default()),
                 blocks: RwLock::new(blocks),
                 metrics,
                 compact_lock: Mutex::new(()),
@@ -659,13 +662,7 @@ impl Db {
 
     /// A new batch appender.
     pub fn appender(&self) -> DbAppender {
-        DbAppender {
-            inner: self.inner.clone(),
-            series: Vec::new(),
-            index: hashbrown::HashMap::default(),
-            overlay: Vec::new(),
-            samples: Vec::new(),
-        }
+        DbAppender::new(self.inner.clone())
     }
 
     /// Adds a persisted block to what queriers read, and raises the head's oldest
@@ -961,94 +958,191 @@ impl Querier for FailingQuerier {
     }
 }
 
+/// Buffers of a commit, reused from commit to commit; they live inside the commit lock,
+/// which every commit holds while using them.
+#[derive(Default)]
+struct CommitScratch {
+    refs: Vec<RefSample>,
+    buf: Vec<u8>,
+}
+
+/// Source of appender ids (see [`SeriesState::batch`](super::head::series)); 0 is never
+/// handed out, so a fresh series is in no batch.
+static NEXT_APPENDER_ID: AtomicU32 = AtomicU32::new(1);
+
+fn next_appender_id() -> u32 {
+    loop {
+        let id = NEXT_APPENDER_ID.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// One series held by a batch.
+struct BatchSeries {
+    s: Arc<MemSeries>,
+    /// Newest in-order sample of this batch for the series (append-time validation).
+    overlay: Option<(i64, u64)>,
+    /// The same, over the samples the commit accepted so far (commit-time validation).
+    commit_overlay: Option<(i64, u64)>,
+    /// Index in the batch's samples of the series' last sample; `u32::MAX` when none.
+    last_sample: u32,
+    /// A Series record must be written for it in this commit.
+    needs_log: bool,
+}
+
+/// How the commit decided on a sample.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not validated yet.
+    Pending,
+    Accepted(Accept),
+    Rejected,
+}
+
+/// A sample of a batch.
+struct BatchSample {
+    idx: u32,
+    verdict: Verdict,
+    t: i64,
+    v: f64,
+}
+
 /// A batch of appends to the database; see the module docs for the commit protocol.
 /// Dropping it without commit rolls back.
+///
+/// Each series of the batch is marked with the appender's id and its index in the batch
+/// under the series lock the append takes anyway, so no map by ref is needed (unless
+/// several batches hold the series at once: the first one marks it); a series
+/// costs three lock round trips per commit: at append (validate, mark pending), at commit
+/// (re-validate) and after the WAL write (store and release in one pass).
 pub struct DbAppender {
     inner: Arc<Inner>,
-    series: Vec<Arc<MemSeries>>,
-    index: hashbrown::HashMap<u64, usize, MixState>,
-    /// Newest in-order sample of this batch per series (index into `series`).
-    overlay: Vec<Option<(i64, u64)>>,
-    samples: Vec<(u32, i64, f64)>,
+    id: u32,
+    series: Vec<BatchSeries>,
+    samples: Vec<BatchSample>,
+    /// Series of this batch that another batch held already when they were added (so
+    /// that batch's mark stays on them): ref → index in `series`.
+    shared: hashbrown::HashMap<u64, u32, MixState>,
 }
 
 impl DbAppender {
-    fn release(&mut self) {
-        for s in self.series.drain(..) {
-            let mut st = s.state.lock();
-            st.pending = st.pending.saturating_sub(1);
+    fn new(inner: Arc<Inner>) -> DbAppender {
+        DbAppender {
+            inner,
+            id: next_appender_id(),
+            series: Vec::new(),
+            samples: Vec::new(),
+            shared: hashbrown::HashMap::default(),
         }
-        self.index.clear();
-        self.overlay.clear();
+    }
+
+    /// Releases the batch's series that `commit` did not release already.
+    fn release(&mut self) {
+        for b in self.series.drain(..) {
+            if b.last_sample != RELEASED {
+                let mut st = b.s.state.lock();
+                st.pending = st.pending.saturating_sub(1);
+            }
+        }
         self.samples.clear();
+        self.shared.clear();
     }
 
     fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
         let inner = self.inner.clone();
         let head = &inner.head;
-        let _g = inner.commit_lock.lock();
+        let mut scratch = inner.commit_lock.lock();
+        let scratch = &mut *scratch;
         let bounds = head.bounds(false);
-        let mut overlay: Vec<Option<(i64, u64)>> = vec![None; self.series.len()];
-        let mut needs_log = vec![false; self.series.len()];
-        let mut accepted: Vec<(u32, i64, f64, Accept)> = Vec::with_capacity(self.samples.len());
-        for &(idx, t, v) in &self.samples {
-            let s = &self.series[idx as usize];
-            let st = s.state.lock();
-            match st.check(t, v.to_bits(), overlay[idx as usize], bounds) {
+        for b in &mut self.series {
+            b.commit_overlay = None;
+        }
+        let mut any_log = false;
+        let mut accepted = 0usize;
+        for smp in &mut self.samples {
+            let b = &mut self.series[smp.idx as usize];
+            let st = b.s.state.lock();
+            match st.check(smp.t, smp.v.to_bits(), b.commit_overlay, bounds) {
                 Ok(how) => {
                     if how == Accept::InOrder {
-                        overlay[idx as usize] = Some((t, v.to_bits()));
+                        b.commit_overlay = Some((smp.t, smp.v.to_bits()));
                     }
-                    if !st.logged {
-                        needs_log[idx as usize] = true;
+                    if !st.logged && !b.needs_log {
+                        b.needs_log = true;
+                        any_log = true;
                     }
-                    accepted.push((idx, t, v, how));
+                    smp.verdict = Verdict::Accepted(how);
+                    accepted += 1;
                 }
                 // Another batch committed in between; counted like Prometheus does.
-                Err(e) => head.metrics().count_rejection(&e),
+                Err(e) => {
+                    smp.verdict = Verdict::Rejected;
+                    head.metrics().count_rejection(&e);
+                }
             }
         }
         // Samples records take about 11 bytes per sample (ref and time deltas, raw value).
-        let mut buf = Vec::with_capacity(accepted.len() * 12 + 64);
-        let to_log: Vec<(u64, Labels)> = needs_log
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n)
-            .map(|(i, _)| (self.series[i].sref, head.labels_of(&self.series[i])))
-            .collect();
-        if !to_log.is_empty() {
-            record::encode_series(&mut buf, to_log.iter().map(|(r, l)| (*r, l)));
+        let buf = &mut scratch.buf;
+        buf.clear();
+        buf.reserve(accepted * 12 + 64);
+        if any_log {
+            let to_log: Vec<(u64, Labels)> = self
+                .series
+                .iter()
+                .filter(|b| b.needs_log)
+                .map(|b| (b.s.sref, head.labels_of(&b.s)))
+                .collect();
+            record::encode_series(buf, to_log.iter().map(|(r, l)| (*r, l)));
         }
-        let refs: Vec<RefSample> = accepted
-            .iter()
-            .filter(|a| a.3 != Accept::Duplicate)
-            .map(|&(idx, t, v, _)| RefSample {
-                sref: self.series[idx as usize].sref,
-                t,
-                v,
-            })
-            .collect();
+        let refs = &mut scratch.refs;
+        refs.clear();
+        refs.extend(self.samples.iter().filter_map(|smp| match smp.verdict {
+            Verdict::Accepted(Accept::InOrder | Accept::OutOfOrder) => Some(RefSample {
+                sref: self.series[smp.idx as usize].s.sref,
+                t: smp.t,
+                v: smp.v,
+            }),
+            _ => None,
+        }));
         if !refs.is_empty() {
-            record::encode_samples(&mut buf, &refs);
+            record::encode_samples(buf, refs);
         }
-        inner
-            .wal
-            .log(&buf)
-            .map_err(|e| AppendError::Storage(e.to_string()))?;
-        for (i, s) in self.series.iter().enumerate() {
-            if needs_log[i] {
-                s.state.lock().logged = true;
-            }
+        let logged = inner.wal.log(buf);
+        // Keep the buffers' memory bounded by what typical commits need.
+        if buf.capacity() > 4 << 20 {
+            *buf = Vec::new();
         }
+        if refs.capacity() > 1 << 16 {
+            *refs = Vec::new();
+        }
+        logged.map_err(|e| AppendError::Storage(e.to_string()))?;
+        // One pass over the samples stores them and releases each series at its last
+        // sample; series without samples are released by `release`.
         let mut acc = ApplyAcc::default();
-        for &(idx, t, v, how) in &accepted {
-            let mut st = self.series[idx as usize].state.lock();
-            head.apply(&mut st, t, v, how, &mut acc);
+        for (k, smp) in self.samples.iter().enumerate() {
+            let b = &mut self.series[smp.idx as usize];
+            let mut st = b.s.state.lock();
+            if let Verdict::Accepted(how) = smp.verdict {
+                head.apply(&mut st, smp.t, smp.v, how, &mut acc);
+            }
+            if b.needs_log {
+                st.logged = true;
+            }
+            if b.last_sample == k as u32 {
+                st.pending = st.pending.saturating_sub(1);
+                drop(st);
+                b.last_sample = RELEASED;
+            }
         }
         head.flush_acc(&mut acc);
         Ok(())
     }
 }
+
+/// `BatchSeries::last_sample` of a series already released by the commit.
+const RELEASED: u32 = u32::MAX - 1;
 
 impl DbAppender {
     /// Validates labels and appends by them; returns the series' index in the batch.
@@ -1071,16 +1165,10 @@ impl DbAppender {
             });
         }
         let bounds = self.inner.head.bounds(false);
-        // One series lock per append: a series already in this batch is pending already;
-        // a new one is marked pending under the same lock that validates the sample. If
-        // garbage collection removed it between lookup and lock, look it up again (it is
-        // recreated).
+        // If garbage collection removed the series between lookup and lock, look it up
+        // again (it is recreated).
         let (idx, check) = loop {
             let (s, _) = self.inner.head.get_or_create(labels, false);
-            if let Some(&i) = self.index.get(&s.sref) {
-                let st = s.state.lock();
-                break (i, st.check(t, v.to_bits(), self.overlay[i], bounds));
-            }
             if let Some(r) = self.add_series(s, t, v, bounds) {
                 break r;
             }
@@ -1088,8 +1176,9 @@ impl DbAppender {
         self.finish_append(idx, t, v, check)
     }
 
-    /// Adds a series new to this batch (marking it pending) and validates the sample
-    /// against it; `None` when garbage collection removed it meanwhile.
+    /// Validates the sample against series `s` under one series lock, adding the series to
+    /// this batch (marking it pending) when it is new to it. `None` when garbage
+    /// collection removed the series.
     fn add_series(
         &mut self,
         s: Arc<MemSeries>,
@@ -1101,13 +1190,42 @@ impl DbAppender {
         if st.removed {
             return None;
         }
+        let i = st.batch_idx as usize;
+        if st.batch == self.id && self.series.get(i).is_some_and(|b| Arc::ptr_eq(&b.s, &s)) {
+            return Some((i, st.check(t, v.to_bits(), self.series[i].overlay, bounds)));
+        }
+        // The mark belongs to the first batch holding the series. Held by other batches
+        // too, the series may be in this one without its mark: those are in `shared`.
+        let first = st.pending == 0;
+        if !first {
+            if let Some(&i) = self.shared.get(&s.sref) {
+                let i = i as usize;
+                return Some((i, st.check(t, v.to_bits(), self.series[i].overlay, bounds)));
+            }
+        }
+        let i = self.series.len();
+        let Ok(i32) = u32::try_from(i) else {
+            return Some((
+                i,
+                Err(AppendError::Storage("too many series in one batch".into())),
+            ));
+        };
         st.pending += 1;
+        if first {
+            st.batch = self.id;
+            st.batch_idx = i32;
+        } else {
+            self.shared.insert(s.sref, i32);
+        }
         let check = st.check(t, v.to_bits(), None, bounds);
         drop(st);
-        let i = self.series.len();
-        self.index.insert(s.sref, i);
-        self.series.push(s);
-        self.overlay.push(None);
+        self.series.push(BatchSeries {
+            s,
+            overlay: None,
+            commit_overlay: None,
+            last_sample: u32::MAX,
+            needs_log: false,
+        });
         Some((i, check))
     }
 
@@ -1120,10 +1238,21 @@ impl DbAppender {
     ) -> std::result::Result<usize, AppendError> {
         match check {
             Ok(how) => {
+                let k = match u32::try_from(self.samples.len()) {
+                    Ok(k) if k < RELEASED => k,
+                    _ => return Err(AppendError::Storage("too many samples in one batch".into())),
+                };
+                let b = &mut self.series[idx];
                 if how == Accept::InOrder {
-                    self.overlay[idx] = Some((t, v.to_bits()));
+                    b.overlay = Some((t, v.to_bits()));
                 }
-                self.samples.push((idx as u32, t, v));
+                b.last_sample = k;
+                self.samples.push(BatchSample {
+                    idx: idx as u32,
+                    verdict: Verdict::Pending,
+                    t,
+                    v,
+                });
                 Ok(idx)
             }
             Err(e) => {
@@ -1146,7 +1275,19 @@ impl Appender for DbAppender {
         v: f64,
     ) -> std::result::Result<Option<SeriesRef>, AppendError> {
         let idx = self.append_labels(labels, t, v)?;
-        Ok(Some(self.series[idx].sref))
+        Ok(Some(self.series[idx].s.sref))
+    }
+
+    fn append_returning_handle(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<(SeriesRef, Option<SeriesHandle>), AppendError> {
+        let idx = self.append_labels(labels, t, v)?;
+        let s = &self.series[idx].s;
+        let handle: SeriesHandle = s.clone();
+        Ok((s.sref, Some(handle)))
     }
 
     fn append_ref(
@@ -1156,25 +1297,27 @@ impl Appender for DbAppender {
         v: f64,
     ) -> Option<std::result::Result<(), AppendError>> {
         let bounds = self.inner.head.bounds(false);
-        let (idx, check) = match self.index.get(&sref) {
-            Some(&i) => {
-                let st = self.series[i].state.lock();
-                (i, st.check(t, v.to_bits(), self.overlay[i], bounds))
-            }
-            None => {
-                // A ref the head no longer knows (garbage-collected, or from before a
-                // restart) is the caller's cue to append by labels.
-                let s = self.inner.head.get_by_ref(sref)?;
-                self.add_series(s, t, v, bounds)?
-            }
-        };
+        // A ref the head no longer knows (garbage-collected, or from before a restart) is
+        // the caller's cue to append by labels.
+        let s = self.inner.head.get_by_ref(sref)?;
+        let (idx, check) = self.add_series(s, t, v, bounds)?;
+        Some(self.finish_append(idx, t, v, check).map(|_| ()))
+    }
+
+    fn append_handle(
+        &mut self,
+        handle: &SeriesHandle,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), AppendError>> {
+        let s = Arc::clone(handle).downcast::<MemSeries>().ok()?;
+        let bounds = self.inner.head.bounds(false);
+        let (idx, check) = self.add_series(s, t, v, bounds)?;
         Some(self.finish_append(idx, t, v, check).map(|_| ()))
     }
 
     fn reserve(&mut self, samples: usize) {
         self.series.reserve(samples);
-        self.index.reserve(samples);
-        self.overlay.reserve(samples);
         self.samples.reserve(samples);
     }
 
@@ -1290,6 +1433,78 @@ mod tests {
         app.commit().unwrap();
         let got = read(&db, Matcher::equal("i", "r"));
         assert_eq!(got[0].1.last().map(|s| (s.t, s.v)), Some((3 * range, 4.0)));
+    }
+
+    /// Batches sharing a series each see their own earlier samples for it, whichever
+    /// batch holds the series' mark; and a handle appends like a ref.
+    #[test]
+    fn interleaved_batches_on_one_series_and_handles() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let a = l(&[("__name__", "m"), ("i", "shared")]);
+        let mut first = db.appender();
+        let mut second = db.appender();
+        let mut third = db.appender();
+        let (r, h) = first.append_returning_handle(&a, 1000, 1.0).unwrap();
+        let h = h.expect("the TSDB hands out handles");
+        assert_eq!(second.append_ref(r, 5000, 5.0), Some(Ok(())));
+        assert_eq!(third.append_handle(&h, 7000, 7.0), Some(Ok(())));
+        // Each batch validates against its own earlier sample, not the others'.
+        assert!(matches!(
+            first.append_handle(&h, 1000, 2.0),
+            Some(Err(AppendError::DuplicateSampleForTimestamp { t: 1000 }))
+        ));
+        assert!(matches!(
+            second.append(&a, 5000, 6.0),
+            Err(AppendError::DuplicateSampleForTimestamp { t: 5000 })
+        ));
+        assert!(matches!(
+            third.append_ref(r, 7000, 8.0),
+            Some(Err(AppendError::DuplicateSampleForTimestamp { t: 7000 }))
+        ));
+        assert_eq!(first.append_handle(&h, 2000, 2.0), Some(Ok(())));
+        assert_eq!(second.append_handle(&h, 6000, 6.0), Some(Ok(())));
+        first.commit().unwrap();
+        // The first batch released the series; the others still hold it.
+        assert_eq!(
+            h.downcast_ref::<MemSeries>().unwrap().state.lock().pending,
+            2
+        );
+        second.commit().unwrap();
+        third.commit().unwrap();
+        assert_eq!(
+            h.downcast_ref::<MemSeries>().unwrap().state.lock().pending,
+            0
+        );
+        let got = read(&db, Matcher::equal("i", "shared"));
+        let ts: Vec<(i64, f64)> = got[0].1.iter().map(|s| (s.t, s.v)).collect();
+        assert_eq!(
+            ts,
+            vec![
+                (1000, 1.0),
+                (2000, 2.0),
+                (5000, 5.0),
+                (6000, 6.0),
+                (7000, 7.0)
+            ]
+        );
+        // A handle of a collected series is refused; appending by labels gives a new one.
+        let range = Options::default().block_duration_ms;
+        db.truncate_head(2 * range).unwrap();
+        let mut app = db.appender();
+        assert_eq!(app.append_handle(&h, 3 * range, 1.0), None);
+        let (r2, h2) = app.append_returning_handle(&a, 3 * range, 1.0).unwrap();
+        assert_ne!(r2, r);
+        assert_eq!(
+            app.append_handle(&h2.unwrap(), 3 * range + 1, 2.0),
+            Some(Ok(()))
+        );
+        // Something that is not a series handle is refused too.
+        let foreign: SeriesHandle = Arc::new(5u32);
+        assert_eq!(app.append_handle(&foreign, 3 * range + 2, 2.0), None);
+        app.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "shared"));
+        assert_eq!(got[0].1.len(), 2);
     }
 
     #[test]
