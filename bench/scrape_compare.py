@@ -4,17 +4,20 @@ synthetic fleet, in one run.
 
 A loopback HTTP server exposes --targets targets (default 100) of --series series each
 (default 1000: 100k active series in total); every target's values change on every
-scrape. Each peer scrapes the fleet every second for --seconds (default 120) after a
+scrape. Both peers run at the same time, each scraping its own fleet server process, so
+load from the rest of the shared machine hits both alike (--sequential runs them one
+after the other against one server instead). Each peer scrapes the fleet every second for --seconds (default 120) after a
 warm-up. From the peer's own /proc entry and /metrics we take: CPU seconds per million
 ingested samples, steady RSS per active series, and scrapes done versus the scrapes the
 interval asks for (a miss is a scrape that did not happen).
 
 Usage: bench/scrape_compare.py [--targets 100] [--series 1000] [--seconds 120]
-       [--peers prometheus,promtui] [--promtui target/release/promtui]
+       [--peers prometheus,promtui] [--promtui target/release/promtui] [--sequential]
 """
 import argparse
 import http.server
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -177,6 +180,12 @@ def run_peer(peer, a, fleet_port, work):
     }
 
 
+def serve_fleet(port, series):
+    """A fleet server in its own process (one per peer when they run together)."""
+    Fleet.bodies = make_bodies(series)
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), Fleet).serve_forever()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--targets", type=int, default=100)
@@ -185,17 +194,45 @@ def main():
     ap.add_argument("--warmup", type=float, default=15)
     ap.add_argument("--peers", default="prometheus,promtui")
     ap.add_argument("--promtui", default="target/release/promtui")
+    ap.add_argument("--sequential", action="store_true",
+                    help="run the peers one after the other (default: at the same time, "
+                         "each against its own fleet server process, so machine load hits "
+                         "both alike)")
     a = ap.parse_args()
-    Fleet.bodies = make_bodies(a.series)
-    port = free_port()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Fleet)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
     work = tempfile.mkdtemp(prefix="scrape-compare-")
+    peers = a.peers.split(",")
     res = {}
-    for peer in a.peers.split(","):
-        res[peer] = run_peer(peer, a, port, work)
-        print(json.dumps(res[peer]), flush=True)
-    srv.shutdown()
+    if a.sequential:
+        Fleet.bodies = make_bodies(a.series)
+        port = free_port()
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Fleet)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        for peer in peers:
+            res[peer] = run_peer(peer, a, port, work)
+            print(json.dumps(res[peer]), flush=True)
+        srv.shutdown()
+    else:
+        fleets, threads = [], []
+        for peer in peers:
+            port = free_port()
+            fp = multiprocessing.Process(target=serve_fleet, args=(port, a.series), daemon=True)
+            fp.start()
+            fleets.append(fp)
+
+            def go(peer=peer, port=port):
+                res[peer] = run_peer(peer, a, port, work)
+
+            threads.append(threading.Thread(target=go))
+        time.sleep(1)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for fp in fleets:
+            fp.terminate()
+        for peer in peers:
+            if peer in res:
+                print(json.dumps(res[peer]), flush=True)
     if "prometheus" in res and "promtui" in res:
         p, o = res["prometheus"], res["promtui"]
         print(json.dumps({
