@@ -312,6 +312,11 @@ impl LabelsBuilder {
     pub fn labels(&self) -> Labels {
         Labels::new(self.base.clone())
     }
+
+    /// The label set built, consuming the builder (no copy).
+    pub fn into_labels(self) -> Labels {
+        Labels::new(self.base)
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ fn group_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
     } else {
         b.keep(grouping);
     }
-    b.labels()
+    b.into_labels()
 }
 
 /// Go's `labels.Labels.Hash()` (xxhash64 over `name 0xff value 0xff`), used by

@@ -190,6 +190,13 @@ fn match_labels(l: &Labels, matching: &VectorMatching) -> Labels {
 
 /// Upstream `resultMetric`; the name is kept here and dropped later through the flag.
 fn result_metric(many: &Labels, one: &Labels, matching: &VectorMatching) -> Labels {
+    let one_to_one = matching.card == VectorMatchCardinality::OneToOne;
+    if matching.include.is_empty()
+        && (!one_to_one || (!matching.on && matching.matching_labels.is_empty()))
+    {
+        // Nothing to keep, drop or copy over: the "many" side's labels as they are.
+        return many.clone();
+    }
     let mut b: LabelsBuilder = many.builder();
     if matching.card == VectorMatchCardinality::OneToOne {
         if matching.on {
@@ -210,7 +217,7 @@ fn result_metric(many: &Labels, one: &Labels, matching: &VectorMatching) -> Labe
             }
         }
     }
-    b.labels()
+    b.into_labels()
 }
 
 fn vector_vector(

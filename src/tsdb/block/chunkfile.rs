@@ -291,7 +291,7 @@ impl ChunkReader {
 }
 
 /// Bytes read at once for a chunk; most chunks (header, data, CRC) fit.
-const SPECULATIVE_READ: u64 = 2048;
+const SPECULATIVE_READ: u64 = 512;
 
 thread_local! {
     /// Read buffer reused by every chunk read on this thread.
