@@ -250,6 +250,36 @@ mod tests {
     use super::super::{replay, Wal, WalOptions};
     use super::*;
 
+    /// Every record replayed from `dir` as (kind, ref, time): `s` series, `x` sample,
+    /// `t` tombstone (its interval's start).
+    fn replayed(dir: &Path) -> Vec<(&'static str, u64, i64)> {
+        let mut seen = Vec::new();
+        replay(
+            dir,
+            |r| {
+                let (t, body) = record::record_type(r.payload).unwrap();
+                match t {
+                    RecordType::Series => {
+                        decode_series(body, |r, _| seen.push(("s", r, 0))).unwrap()
+                    }
+                    RecordType::Samples => {
+                        let mut v = Vec::new();
+                        decode_samples(body, &mut v).unwrap();
+                        seen.extend(v.iter().map(|s| ("x", s.sref, s.t)));
+                    }
+                    RecordType::Tombstones => {
+                        let st = decode_wal_stones(body).unwrap();
+                        seen.extend(st.iter().map(|s| ("t", s.sref, s.interval.mint)));
+                    }
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        seen
+    }
+
     #[test]
     fn checkpoint_keeps_live_series_and_recent_samples() {
         let d = tempfile::tempdir().unwrap();
@@ -314,30 +344,7 @@ mod tests {
         assert!(st.written);
         assert_eq!(last_checkpoint(d.path()).unwrap().unwrap().0, last);
 
-        let mut seen = Vec::new();
-        replay(
-            d.path(),
-            |r| {
-                let (t, body) = record::record_type(r.payload).unwrap();
-                match t {
-                    RecordType::Series => {
-                        decode_series(body, |r, _| seen.push(("s", r, 0))).unwrap()
-                    }
-                    RecordType::Samples => {
-                        let mut v = Vec::new();
-                        decode_samples(body, &mut v).unwrap();
-                        seen.extend(v.iter().map(|s| ("x", s.sref, s.t)));
-                    }
-                    RecordType::Tombstones => {
-                        let st = decode_wal_stones(body).unwrap();
-                        seen.extend(st.iter().map(|s| ("t", s.sref, s.interval.mint)));
-                    }
-                }
-                Ok(())
-            },
-            |_| {},
-        )
-        .unwrap();
+        let seen = replayed(d.path());
         assert_eq!(
             seen,
             vec![("s", 1, 0), ("x", 1, 100), ("t", 1, 60), ("x", 1, 200)]
@@ -392,30 +399,7 @@ mod tests {
         assert_eq!(st.samples_rewritten, 1);
         assert_eq!((st.tombstones_kept, st.tombstones_dropped), (1, 0));
 
-        let mut seen = Vec::new();
-        replay(
-            d.path(),
-            |r| {
-                let (t, body) = record::record_type(r.payload).unwrap();
-                match t {
-                    RecordType::Series => {
-                        decode_series(body, |r, _| seen.push(("s", r, 0))).unwrap()
-                    }
-                    RecordType::Samples => {
-                        let mut v = Vec::new();
-                        decode_samples(body, &mut v).unwrap();
-                        seen.extend(v.iter().map(|s| ("x", s.sref, s.t)));
-                    }
-                    RecordType::Tombstones => {
-                        let st = decode_wal_stones(body).unwrap();
-                        seen.extend(st.iter().map(|s| ("t", s.sref, s.interval.mint)));
-                    }
-                }
-                Ok(())
-            },
-            |_| {},
-        )
-        .unwrap();
+        let seen = replayed(d.path());
         assert_eq!(
             seen,
             vec![
