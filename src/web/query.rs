@@ -7,7 +7,9 @@
 //! `labelValues`, `formatQuery`, `parseTimeParam`, `parseDuration`) with Prometheus 2.42's
 //! messages, status codes and bytes (see [`super::json`]). Evaluation and storage reads are
 //! CPU work and run on tokio's blocking pool; when the client goes away the handler future
-//! is dropped and a guard cancels the query's [`CancelToken`].
+//! is dropped and a guard cancels the query's [`CancelToken`]. A query whose previous
+//! evaluation took under half a millisecond runs inline instead (see `CostMemo`): the
+//! handoff to the pool would cost more than the evaluation.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -200,6 +202,72 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
 }
 
+/// Evaluations that took at most this long last time run inline on the request's worker
+/// thread next time.
+const INLINE_MAX: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Query shapes remembered by [`CostMemo`]; the memo starts over when full.
+const COST_MEMO_ENTRIES: usize = 4096;
+
+/// How long each recently seen query shape (text, kind and step count) took to evaluate.
+///
+/// Handing an evaluation to the blocking pool and its result back costs two thread
+/// wake-ups, tens of microseconds on a busy machine: more than evaluating a small query
+/// does. Dashboards repeat the same queries, so a query whose last evaluation was short
+/// runs inline on the worker thread that read the request, like a Go handler's goroutine
+/// does upstream; every other query (and any query seen for the first time) runs on the
+/// blocking pool, where it can be cancelled when the client goes away. A query that has
+/// grown expensive holds one worker thread once and goes back to the pool.
+struct CostMemo(std::sync::Mutex<std::collections::HashMap<u64, std::time::Duration>>);
+
+static COST_MEMO: std::sync::LazyLock<CostMemo> =
+    std::sync::LazyLock::new(|| CostMemo(std::sync::Mutex::new(Default::default())));
+
+impl CostMemo {
+    fn key(text: &str, steps: i64) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        steps.hash(&mut h);
+        h.finish()
+    }
+
+    fn is_cheap(&self, key: u64) -> bool {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&key).is_some_and(|d| *d <= INLINE_MAX)
+    }
+
+    fn record(&self, key: u64, took: std::time::Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= COST_MEMO_ENTRIES && !m.contains_key(&key) {
+            m.clear();
+        }
+        m.insert(key, took);
+    }
+}
+
+/// Runs an evaluation inline when [`CostMemo`] says the same query was cheap last time,
+/// else on the blocking pool; either way records how long it took.
+async fn run_evaluation<T: Send + 'static>(
+    key: u64,
+    f: impl FnOnce(CancelToken) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let memo = &*COST_MEMO;
+    if memo.is_cheap(key) {
+        let started = std::time::Instant::now();
+        let r = f(CancelToken::new());
+        memo.record(key, started.elapsed());
+        return r;
+    }
+    run_blocking(move |cancel| {
+        let started = std::time::Instant::now();
+        let r = f(cancel);
+        COST_MEMO.record(key, started.elapsed());
+        r
+    })
+    .await
+}
+
 fn json_response(body: String) -> Response {
     (
         StatusCode::OK,
@@ -254,7 +322,8 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
     let opts = query_options(backend.as_ref(), &p)?;
     let t = time_param(&p, "time", now_ms())?;
     let expr = parse_query_param(&p)?;
-    run_blocking(move |cancel| {
+    let key = CostMemo::key(p.get("query").unwrap_or(""), 0);
+    run_evaluation(key, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
         let (mut value, mut ann) = split_result(
@@ -317,7 +386,8 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
     )?;
     let opts = query_options(backend.as_ref(), &p)?;
     let expr = parse_query_param(&p)?;
-    run_blocking(move |cancel| {
+    let key = CostMemo::key(p.get("query").unwrap_or(""), (end - start) / step + 1);
+    run_evaluation(key, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
         let (mut value, mut ann) = split_result(
@@ -594,6 +664,38 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(cancelled, Ok(true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_that_were_cheap_last_time_run_inline() {
+        let key = CostMemo::key("cheap_query_marker", 7);
+        let on_thread = |_: CancelToken| Ok(std::thread::current().id());
+        // First sight: the blocking pool, whose threads are not this worker.
+        let here = std::thread::current().id();
+        let there = run_evaluation(key, on_thread).await.unwrap();
+        assert_ne!(here, there);
+        // Recorded as cheap: the same thread that polls the handler evaluates it.
+        let here = std::thread::current().id();
+        let there = run_evaluation(key, on_thread).await.unwrap();
+        assert_eq!(here, there);
+        // An evaluation that took long goes back to the pool.
+        COST_MEMO.record(key, INLINE_MAX * 2);
+        let here = std::thread::current().id();
+        let there = run_evaluation(key, on_thread).await.unwrap();
+        assert_ne!(here, there);
+        // Another step count is another shape.
+        assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 8)));
+    }
+
+    #[test]
+    fn the_cost_memo_is_bounded() {
+        let memo = CostMemo(std::sync::Mutex::new(Default::default()));
+        for i in 0..COST_MEMO_ENTRIES as u64 + 10 {
+            memo.record(i, std::time::Duration::ZERO);
+        }
+        let len = memo.0.lock().unwrap().len();
+        assert!(len <= COST_MEMO_ENTRIES, "{len}");
+        assert!(memo.is_cheap(COST_MEMO_ENTRIES as u64 + 9));
     }
 
     #[test]
