@@ -73,6 +73,63 @@ fn min_max(w: &[FPoint], max: bool) -> (i64, f64) {
     (best.t, best.f)
 }
 
+/// The minimum or maximum of consecutive windows that only move forward, as [`min_max`]
+/// gives it (the latest of equal extremes; NaN only when every value is NaN), in
+/// amortised constant time per window: a monotonic deque of the indices of the non-NaN
+/// points that can still become the window's extreme. Windows of a range query overlap
+/// almost entirely (a 30 m window stepped by 15 s), so a rescan of every window did the
+/// same comparisons again at each step.
+struct SlidingExtreme {
+    max: bool,
+    /// Indices into the series' points, values strictly decreasing (max) or increasing
+    /// (min) from front to back.
+    idx: std::collections::VecDeque<usize>,
+    /// The next index to push; windows before it were already seen.
+    next: usize,
+}
+
+impl SlidingExtreme {
+    fn new(max: bool) -> Self {
+        SlidingExtreme {
+            max,
+            idx: std::collections::VecDeque::new(),
+            next: 0,
+        }
+    }
+
+    /// The extreme of `pts[lo..hi]`; `lo` and `hi` never decrease from call to call.
+    fn window(&mut self, pts: &[FPoint], lo: usize, hi: usize) -> f64 {
+        if hi < self.next {
+            // Not a forward move: start over (cannot happen for range-query steps).
+            self.idx.clear();
+            self.next = lo;
+        }
+        for j in self.next.max(lo)..hi {
+            let v = pts[j].f;
+            if v.is_nan() {
+                continue;
+            }
+            while let Some(&b) = self.idx.back() {
+                let bv = pts[b].f;
+                let replaced = if self.max { bv <= v } else { bv >= v };
+                if !replaced {
+                    break;
+                }
+                self.idx.pop_back();
+            }
+            self.idx.push_back(j);
+        }
+        self.next = hi;
+        while self.idx.front().is_some_and(|&f| f < lo) {
+            self.idx.pop_front();
+        }
+        match self.idx.front() {
+            Some(&f) => pts[f].f,
+            None => pts[hi - 1].f,
+        }
+    }
+}
+
 /// Population variance with Kahan-compensated Welford updates (upstream
 /// `varianceOverTime`).
 pub fn variance_over_time(w: &[FPoint]) -> f64 {
@@ -128,6 +185,20 @@ pub(crate) fn eval(
     }
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let mut ra = ev.eval_range_arg(arg)?;
+    if let Some(max) = match name {
+        "max_over_time" => Some(true),
+        "min_over_time" => Some(false),
+        _ => None,
+    } {
+        let m = super::over_windows_with(
+            ev,
+            &mut ra,
+            false,
+            |_| SlidingExtreme::new(max),
+            |ext, s, w, lo, _, _| (!w.is_empty()).then(|| ext.window(&s.floats, lo, lo + w.len())),
+        )?;
+        return Ok(Val::Vector(m));
+    }
     let m = over_windows(ev, &mut ra, keep_name, |w, i, _, _| {
         if w.is_empty() {
             return None;
@@ -162,6 +233,35 @@ mod tests {
         assert_eq!(mad_over_time(&w), 2.0);
         assert!((variance_over_time(&w) - 8.0 / 3.0).abs() < 1e-12);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn sliding_extremes_equal_a_rescan_of_each_window(
+            vals in proptest::collection::vec(
+                proptest::prop_oneof![
+                    Just(f64::NAN), Just(0.0), Just(-0.0), Just(1.0), Just(-1.0),
+                    -3.0f64..3.0,
+                ],
+                1..60,
+            ),
+            moves in proptest::collection::vec((0usize..4, 0usize..4), 1..40),
+        ) {
+            let w = pts(&vals);
+            for max in [true, false] {
+                let mut ext = SlidingExtreme::new(max);
+                let (mut lo, mut hi) = (0usize, 1usize);
+                for &(dl, dh) in &moves {
+                    hi = (hi + dh).min(w.len());
+                    lo = (lo + dl).min(hi - 1);
+                    let want = min_max(&w[lo..hi], max).1;
+                    let got = ext.window(&w, lo, hi);
+                    proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "window {}..{}", lo, hi);
+                }
+            }
+        }
+    }
+
+    use proptest::prelude::Just;
 
     #[test]
     fn nan_is_ignored_by_min_max_unless_alone() {
