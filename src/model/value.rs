@@ -89,6 +89,19 @@ pub fn push_go_f(out: &mut String, v: f64) {
         out.push_str(itoa::Buffer::new().format(a as u64));
         return;
     }
+    let mut b = ryu::Buffer::new();
+    let s = b.format_finite(a);
+    if !s.as_bytes().contains(&b'e') {
+        // ryu wrote the same shortest digits in positional form: Go's text already, but
+        // for the `.0` ryu gives integers (those past 2^53 reach here).
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+        return;
+    }
+    push_positional(out, a);
+}
+
+/// Places the shortest digits of `a` (finite, positive) around the decimal point.
+fn push_positional(out: &mut String, a: f64) {
     let mut d = [0u8; 24];
     let (n, p) = shortest_decimal(a, &mut d);
     let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
@@ -188,6 +201,55 @@ mod tests {
         assert!(is_stale_nan(STALE_NAN));
         assert!(!is_stale_nan(f64::NAN));
         assert!(STALE_NAN.is_nan());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ryus_positional_text_is_gos(bits: u64) {
+            let v = f64::from_bits(bits);
+            if v.is_finite() && v != 0.0 {
+                let mut fast = String::new();
+                push_go_f(&mut fast, v.abs());
+                let mut slow = String::new();
+                if v.abs() < 9.007_199_254_740_992e15 && v.abs() == v.abs().trunc() {
+                    slow.push_str(itoa::Buffer::new().format(v.abs() as u64));
+                } else {
+                    push_positional(&mut slow, v.abs());
+                }
+                proptest::prop_assert_eq!(fast, slow);
+            }
+        }
+
+        #[test]
+        fn ryus_positional_text_is_gos_for_everyday_values(m in 0u64..10_000_000_000, e in -12i32..20) {
+            let v = m as f64 * 10f64.powi(e) / 1024.0;
+            let mut fast = String::new();
+            push_go_f(&mut fast, v);
+            let mut slow = String::new();
+            if v < 9.007_199_254_740_992e15 && v == v.trunc() {
+                slow.push_str(itoa::Buffer::new().format(v as u64));
+            } else if v != 0.0 {
+                push_positional(&mut slow, v);
+            } else {
+                slow.push('0');
+            }
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn go_f_format() {
+        for (v, want) in [
+            (9_100_000_000_000_000.0, "9100000000000000"),
+            (1e16, "10000000000000000"),
+            (123.456, "123.456"),
+            (0.00001, "0.00001"),
+            (1e-7, "0.0000001"),
+            (-0.0, "-0"),
+            (1.5e21, "1500000000000000000000"),
+        ] {
+            assert_eq!(format_go_f(v), want, "{v}");
+        }
     }
 
     #[test]

@@ -69,13 +69,19 @@ fn sum(vals: &[f64]) -> f64 {
 /// The arithmetic mean as upstream's `avg`: Kahan sum, switching to an incremental mean
 /// once the sum would overflow.
 pub(crate) fn avg(vals: &[f64]) -> f64 {
-    let Some(&first) = vals.first() else {
+    avg_of(vals.iter().copied())
+}
+
+/// [`avg`] of the values an iterator yields, without collecting them first.
+pub(crate) fn avg_of(vals: impl IntoIterator<Item = f64>) -> f64 {
+    let mut vals = vals.into_iter();
+    let Some(first) = vals.next() else {
         return f64::NAN;
     };
     let (mut sum, mut c, mut mean) = (first, 0.0, 0.0);
     let mut incremental = false;
     let mut count = 1.0;
-    for &f in &vals[1..] {
+    for f in vals {
         count += 1.0;
         if !incremental {
             let (ns, nc) = kahan_sum_inc(f, sum, c);

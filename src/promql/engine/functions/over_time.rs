@@ -56,8 +56,7 @@ pub fn sum_over_time(w: &[FPoint]) -> f64 {
 
 /// Mean of the window; falls back to an incremental mean when the sum would overflow.
 pub fn avg_over_time(w: &[FPoint]) -> f64 {
-    let vals: Vec<f64> = w.iter().map(|p| p.f).collect();
-    super::super::aggregations::avg(&vals)
+    super::super::aggregations::avg_of(w.iter().map(|p| p.f))
 }
 
 /// (timestamp, value) of the minimum or maximum; NaN only when every value is NaN. Ties
