@@ -376,16 +376,25 @@ impl<'a> TextParser<'a> {
                     return None;
                 }
             }
-            // A bare name must not continue, nor be followed by a label set.
+            // A bare name's text is the name and every blank after it (as `sample` takes
+            // it), so the input must not go on with a name character or a blank, and a
+            // label set must not follow.
             None => {
-                let mut after = end;
-                if self.cur.buf.get(after).copied().is_some_and(is_metric_char) {
-                    return None;
+                let mut name_end = end;
+                while name_end > start && matches!(self.cur.buf[name_end - 1], b' ' | b'\t') {
+                    name_end -= 1;
                 }
-                while let Some(b' ' | b'\t') = self.cur.buf.get(after) {
-                    after += 1;
-                }
-                if self.cur.buf.get(after) == Some(&b'{') {
+                let next = self.cur.buf.get(end).copied();
+                let continues = match next {
+                    Some(b' ' | b'\t' | b'{') => true,
+                    Some(b) => name_end == end && is_metric_char(b),
+                    None => false,
+                };
+                if continues
+                    || !self.cur.buf[start..name_end]
+                        .iter()
+                        .all(|&b| is_metric_char(b))
+                {
                     return None;
                 }
             }
@@ -503,8 +512,13 @@ mod tests {
                 .is_some()
         };
         assert!(takes("a{x=\"1\"} 1\n", "a{x=\"1\"}"));
-        assert!(takes("a 1\n", "a"));
-        assert!(takes("a\t 1\n", "a"));
+        // A bare name's series text takes every blank after it, as `sample` does.
+        assert!(takes("a 1\n", "a "));
+        assert!(takes("a\t 1\n", "a\t "));
+        assert!(!takes("a 1\n", "a"));
+        assert!(!takes("a  1\n", "a "));
+        assert!(!takes("a 1\n", "a 1"));
+        assert!(!takes("a-b 1\n", "a-b "));
         assert!(!takes("a {x=\"1\"} 1\n", "a"));
         assert!(!takes("a{x=\"1\"} 1\n", "a"));
         assert!(!takes("ab 1\n", "a"));
