@@ -249,6 +249,8 @@ struct Inner {
     wal: Wal,
     /// Serializes commits (and other WAL writers); holds the commits' reusable buffers.
     commit_lock: Mutex<CommitScratch>,
+    /// Emptied batch buffers of finished appenders, for the next ones (see [`BatchBuffers`]).
+    batch_buffers: Mutex<Vec<BatchBuffers>>,
     blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
     metrics: DbMetrics,
     /// One head compaction at a time.
@@ -483,6 +485,7 @@ impl Db {
                 head: Arc::new(head),
                 wal,
                 commit_lock: Mutex::new(CommitScratch::default()),
+                batch_buffers: Mutex::new(Vec::new()),
                 blocks: RwLock::new(blocks),
                 metrics,
                 compact_lock: Mutex::new(()),
@@ -967,6 +970,21 @@ struct CommitScratch {
     buf: Vec<u8>,
 }
 
+/// The per-sample buffers of an appender, handed from finished appenders to new ones: a
+/// scrape's appender fills a thousand entries or more, and fresh buffers would cost an
+/// allocation, a free and cold memory per scrape.
+struct BatchBuffers {
+    series: Vec<BatchSeries>,
+    samples: Vec<BatchSample>,
+}
+
+impl BatchBuffers {
+    /// Buffers kept for reuse; more are dropped.
+    const KEEP: usize = 8;
+    /// Entries a kept buffer may hold (a huge batch's buffers are not kept).
+    const MAX_KEPT: usize = 1 << 16;
+}
+
 /// Source of appender ids (see [`SeriesState::batch`](super::head::series)); 0 is never
 /// handed out, so a fresh series is in no batch.
 static NEXT_APPENDER_ID: AtomicU32 = AtomicU32::new(1);
@@ -1036,11 +1054,14 @@ pub struct DbAppender {
 
 impl DbAppender {
     fn new(inner: Arc<Inner>) -> DbAppender {
+        let bufs = inner.batch_buffers.lock().pop();
+        let (series, samples) =
+            bufs.map_or_else(|| (Vec::new(), Vec::new()), |b| (b.series, b.samples));
         DbAppender {
             inner,
             id: next_appender_id(),
-            series: Vec::new(),
-            samples: Vec::new(),
+            series,
+            samples,
             shared: hashbrown::HashMap::default(),
         }
     }
@@ -1055,6 +1076,22 @@ impl DbAppender {
         }
         self.samples.clear();
         self.shared.clear();
+    }
+
+    /// Hands the (released, empty) batch buffers to the next appender.
+    fn recycle_buffers(&mut self) {
+        let (series, samples) = (
+            std::mem::take(&mut self.series),
+            std::mem::take(&mut self.samples),
+        );
+        let cap = series.capacity().max(samples.capacity());
+        if cap == 0 || cap > BatchBuffers::MAX_KEPT {
+            return;
+        }
+        let mut pool = self.inner.batch_buffers.lock();
+        if pool.len() < BatchBuffers::KEEP {
+            pool.push(BatchBuffers { series, samples });
+        }
     }
 
     fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
@@ -1380,6 +1417,7 @@ impl Appender for DbAppender {
 impl Drop for DbAppender {
     fn drop(&mut self) {
         self.release();
+        self.recycle_buffers();
     }
 }
 
