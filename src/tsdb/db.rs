@@ -1641,6 +1641,34 @@ mod tests {
     }
 
     #[test]
+    fn appenders_reuse_the_buffers_of_finished_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let mut app = DbAppender::new(db.inner.clone());
+        for i in 0..100 {
+            app.append(&l(&[("i", &i.to_string())]), 1000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        drop(app);
+        let mut next = DbAppender::new(db.inner.clone());
+        assert!(next.series.capacity() >= 100 && next.samples.capacity() >= 100);
+        assert!(next.series.is_empty() && next.samples.is_empty());
+        // The reused buffers hold nothing of the last batch: the series are released.
+        next.append(&l(&[("i", "0")]), 2000, 2.0).unwrap();
+        next.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "0"));
+        assert_eq!(got[0].1.len(), 2);
+        // A rolled-back batch's buffers are reused too, and a fresh appender without
+        // pooled buffers starts empty.
+        next.rollback();
+        drop(next);
+        let a = DbAppender::new(db.inner.clone());
+        let b = DbAppender::new(db.inner.clone());
+        assert!(a.series.capacity() >= 100);
+        assert_eq!(b.series.capacity(), 0);
+    }
+
+    #[test]
     fn rollback_and_rejections_are_counted() {
         let d = tempfile::tempdir().unwrap();
         let db = Db::open(d.path(), Options::default()).unwrap();
