@@ -1,6 +1,7 @@
 //! The scrape engine's per-sample path over the real TSDB, as the bench fleet drives it:
 //! parse a target's body (with the scrape cache's guess of each next series text), look
-//! each series up in the cache, append by the cached series handle, commit once per scrape.
+//! each series up in the cache, hint the storage at the series after next, append by the
+//! cached series handle, commit once per scrape.
 //! `scrape/cached_append/<targets>x<series>` times one scrape of every target; throughput
 //! is in samples. Run: `cargo bench --bench scrape`.
 
@@ -37,7 +38,11 @@ fn scrape(db: &Db, cache: &mut ScrapeCache, target: usize, body: &[u8], t: i64) 
         let Ok(Entry::Sample(s)) = entry else {
             continue;
         };
-        let cached = cache.find(s.series_text).and_then(|id| cache.series(id));
+        let id = cache.find(s.series_text);
+        if let Some(h) = id.and_then(|_| cache.handle_ahead(1)) {
+            app.prefetch_handle(h);
+        }
+        let cached = id.and_then(|id| cache.series(id));
         match cached.and_then(|c| c.handle.as_ref()) {
             Some(h) => {
                 app.append_handle(h, t, s.value)

@@ -81,6 +81,11 @@ pub trait Appender {
         let _ = (handle, t, v);
         None
     }
+    /// Hints that an append to the series behind `handle` follows soon, so that a storage
+    /// can start loading what that append touches. Optional.
+    fn prefetch_handle(&self, handle: &SeriesHandle) {
+        let _ = handle;
+    }
     /// Hints that about `samples` more appends follow, so that a storage can size its
     /// batch buffers once instead of growing them append by append. Optional.
     fn reserve(&mut self, samples: usize) {

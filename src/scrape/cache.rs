@@ -161,6 +161,17 @@ impl ScrapeCache {
             .map(|e| text_of(&self.text, e))
     }
 
+    /// The storage handle of the entry `ahead` places after the one the next lookup
+    /// expects (in the order of the last successful scrape), for prefetching; `None` past
+    /// the end, for a dropped series and for one without a handle.
+    pub fn handle_ahead(&self, ahead: usize) -> Option<&SeriesHandle> {
+        self.entries
+            .get(self.cursor + ahead)?
+            .series
+            .handle
+            .as_ref()
+    }
+
     /// The series behind `id`; `None` when it is a dropped series' entry.
     pub fn series(&self, id: EntryId) -> Option<&CachedSeries> {
         self.entries
@@ -428,6 +439,26 @@ mod tests {
         c.iter_done(true);
         assert!(c.get("a").is_none());
         assert_eq!(c.len(), (0, 0));
+    }
+
+    #[test]
+    fn handle_ahead_follows_the_last_scrape_order() {
+        let handle = |n: u64| -> SeriesHandle { Arc::new(n) };
+        let n = |h: Option<&SeriesHandle>| h.and_then(|h| h.downcast_ref::<u64>().copied());
+        let mut c = ScrapeCache::new();
+        c.add("a", l("a"), 1, 1, Some(handle(1)));
+        c.add_dropped("d");
+        c.add("b", l("b"), 2, 2, Some(handle(2)));
+        c.add("e", l("e"), 3, 3, None);
+        c.iter_done(true);
+        // Before the first lookup the next expected entry is `a`.
+        assert_eq!(n(c.handle_ahead(0)), Some(1));
+        assert_eq!(n(c.handle_ahead(1)), None, "a dropped entry has no handle");
+        c.find("a");
+        assert_eq!(n(c.handle_ahead(1)), Some(2));
+        c.find("b");
+        assert_eq!(n(c.handle_ahead(0)), None, "an entry without a handle");
+        assert_eq!(n(c.handle_ahead(1)), None, "past the end");
     }
 
     #[test]

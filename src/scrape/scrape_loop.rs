@@ -47,7 +47,7 @@ use crate::scrape::cache::{CachedSeries, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
 use crate::scrape::relabel::{self, RelabelConfig};
-use crate::scrape::scraper::HttpScraper;
+use crate::scrape::scraper::{HttpScraper, ScrapeUrl};
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
 use crate::storage::{AppendError, Appendable, Appender, SeriesHandle, SeriesRef};
@@ -392,7 +392,14 @@ pub(crate) fn append_body(
         // A cached series (`Ok(id)`), or a new one with its final labels and their hash.
         let found = match cache.find(sample.series_text) {
             Some(id) if cache.series(id).is_none() => continue,
-            Some(id) => Ok(id),
+            Some(id) => {
+                // The series after the next one is appended soon: have the storage start
+                // loading it (the scrape cache's order is the body's).
+                if let Some(h) = cache.handle_ahead(1) {
+                    app.prefetch_handle(h);
+                }
+                Ok(id)
+            }
             None => {
                 let Some(labels) = build() else {
                     cache.add_dropped(sample.series_text);
@@ -642,6 +649,8 @@ pub(crate) struct ScrapeLoop {
     metrics: Arc<ScrapeMetrics>,
     /// The body of the scrape in progress (from [`BODY_BUFFERS`]; empty between scrapes).
     buf: Vec<u8>,
+    /// The target's URL as parsed for the last scrape (re-parsed when settings change it).
+    url: Option<ScrapeUrl>,
     forced_flushes_seen: u64,
 }
 
@@ -671,6 +680,7 @@ impl ScrapeLoop {
             status,
             metrics,
             buf: Vec::new(),
+            url: None,
             forced_flushes_seen: 0,
         }
     }
@@ -819,9 +829,14 @@ impl ScrapeLoop {
         let result = match &s.forced_error {
             Some(e) => Err(e.clone()),
             None => {
+                let text = s.target.url();
+                let url = match &mut self.url {
+                    Some(u) if u.as_str() == text => u,
+                    slot => slot.insert(ScrapeUrl::new(text)),
+                };
                 s.scraper
-                    .scrape(
-                        s.target.url(),
+                    .scrape_url(
+                        url,
                         s.target.timeout(),
                         s.limits.body_size_limit,
                         &mut self.buf,

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Commit protocol: under one commit lock, every sample of the batch is re-validated against
-//! the head, the accepted ones (and Series records for series not yet logged) are written to
+//! the head (an in-order sample by the series' newest timestamp alone, which only commits
+//! move), the accepted ones (and Series records for series not yet logged) are written to
 //! the WAL in one write, then applied to the head. So the WAL holds exactly what the head
 //! applied, in the same order, and replay rebuilds the same head.
 //!
@@ -248,6 +249,8 @@ struct Inner {
     wal: Wal,
     /// Serializes commits (and other WAL writers); holds the commits' reusable buffers.
     commit_lock: Mutex<CommitScratch>,
+    /// Emptied batch buffers of finished appenders, for the next ones (see [`BatchBuffers`]).
+    batch_buffers: Mutex<Vec<BatchBuffers>>,
     blocks: RwLock<Vec<Arc<dyn BlockSource>>>,
     metrics: DbMetrics,
     /// One head compaction at a time.
@@ -482,6 +485,7 @@ impl Db {
                 head: Arc::new(head),
                 wal,
                 commit_lock: Mutex::new(CommitScratch::default()),
+                batch_buffers: Mutex::new(Vec::new()),
                 blocks: RwLock::new(blocks),
                 metrics,
                 compact_lock: Mutex::new(()),
@@ -966,6 +970,21 @@ struct CommitScratch {
     buf: Vec<u8>,
 }
 
+/// The per-sample buffers of an appender, handed from finished appenders to new ones: a
+/// scrape's appender fills a thousand entries or more, and fresh buffers would cost an
+/// allocation, a free and cold memory per scrape.
+struct BatchBuffers {
+    series: Vec<BatchSeries>,
+    samples: Vec<BatchSample>,
+}
+
+impl BatchBuffers {
+    /// Buffers kept for reuse; more are dropped.
+    const KEEP: usize = 8;
+    /// Entries a kept buffer may hold (a huge batch's buffers are not kept).
+    const MAX_KEPT: usize = 1 << 16;
+}
+
 /// Source of appender ids (see [`SeriesState::batch`](super::head::series)); 0 is never
 /// handed out, so a fresh series is in no batch.
 static NEXT_APPENDER_ID: AtomicU32 = AtomicU32::new(1);
@@ -990,6 +1009,8 @@ struct BatchSeries {
     last_sample: u32,
     /// A Series record must be written for it in this commit.
     needs_log: bool,
+    /// Its Series record was in the WAL already when the batch took it (it stays there).
+    logged: bool,
 }
 
 /// How the commit decided on a sample.
@@ -1005,6 +1026,8 @@ enum Verdict {
 struct BatchSample {
     idx: u32,
     verdict: Verdict,
+    /// The append-time verdict.
+    how: Accept,
     t: i64,
     v: f64,
 }
@@ -1015,8 +1038,10 @@ struct BatchSample {
 /// Each series of the batch is marked with the appender's id and its index in the batch
 /// under the series lock the append takes anyway, so no map by ref is needed (unless
 /// several batches hold the series at once: the first one marks it); a series
-/// costs three lock round trips per commit: at append (validate, mark pending), at commit
-/// (re-validate) and after the WAL write (store and release in one pass).
+/// costs two lock round trips per commit: at append (validate, mark pending) and after the
+/// WAL write (store and release in one pass). Re-validating at commit takes a third only
+/// when the sample was not in order at append, or another commit stored a sample at or
+/// after it meanwhile (`MemSeries::last_t`).
 pub struct DbAppender {
     inner: Arc<Inner>,
     id: u32,
@@ -1029,11 +1054,14 @@ pub struct DbAppender {
 
 impl DbAppender {
     fn new(inner: Arc<Inner>) -> DbAppender {
+        let bufs = inner.batch_buffers.lock().pop();
+        let (series, samples) =
+            bufs.map_or_else(|| (Vec::new(), Vec::new()), |b| (b.series, b.samples));
         DbAppender {
             inner,
             id: next_appender_id(),
-            series: Vec::new(),
-            samples: Vec::new(),
+            series,
+            samples,
             shared: hashbrown::HashMap::default(),
         }
     }
@@ -1050,6 +1078,22 @@ impl DbAppender {
         self.shared.clear();
     }
 
+    /// Hands the (released, empty) batch buffers to the next appender.
+    fn recycle_buffers(&mut self) {
+        let (series, samples) = (
+            std::mem::take(&mut self.series),
+            std::mem::take(&mut self.samples),
+        );
+        let cap = series.capacity().max(samples.capacity());
+        if cap == 0 || cap > BatchBuffers::MAX_KEPT {
+            return;
+        }
+        let mut pool = self.inner.batch_buffers.lock();
+        if pool.len() < BatchBuffers::KEEP {
+            pool.push(BatchBuffers { series, samples });
+        }
+    }
+
     fn do_commit(&mut self) -> std::result::Result<(), AppendError> {
         let inner = self.inner.clone();
         let head = &inner.head;
@@ -1063,6 +1107,20 @@ impl DbAppender {
         let mut accepted = 0usize;
         for smp in &mut self.samples {
             let b = &mut self.series[smp.idx as usize];
+            // An in-order sample stays in order while no commit stored a sample at or after
+            // it: the series' newest timestamp, stable under the commit lock, tells without
+            // the series lock. (The batch's own earlier samples are older: it validated them
+            // in order.)
+            if smp.how == Accept::InOrder
+                && b.logged
+                && smp.t >= bounds.min_valid
+                && smp.t > b.s.last_t.load(Ordering::Relaxed)
+            {
+                b.commit_overlay = Some((smp.t, smp.v.to_bits()));
+                smp.verdict = Verdict::Accepted(Accept::InOrder);
+                accepted += 1;
+                continue;
+            }
             let st = b.s.state.lock();
             match st.check(smp.t, smp.v.to_bits(), b.commit_overlay, bounds) {
                 Ok(how) => {
@@ -1125,7 +1183,7 @@ impl DbAppender {
             let b = &mut self.series[smp.idx as usize];
             let mut st = b.s.state.lock();
             if let Verdict::Accepted(how) = smp.verdict {
-                head.apply(&mut st, smp.t, smp.v, how, &mut acc);
+                head.apply(&b.s, &mut st, smp.t, smp.v, how, &mut acc);
             }
             if b.needs_log {
                 st.logged = true;
@@ -1218,6 +1276,12 @@ impl DbAppender {
             self.shared.insert(s.sref, i32);
         }
         let check = st.check(t, v.to_bits(), None, bounds);
+        let logged = st.logged;
+        // The commit writes the sample at the open chunk's end: start loading that line
+        // now, so that writing it does not wait for memory with the series locked.
+        if let Some(last) = st.open.as_ref().and_then(|c| c.bytes().last()) {
+            mem_prefetch::prefetch_write_data::<_, 3>(last);
+        }
         drop(st);
         self.series.push(BatchSeries {
             s,
@@ -1225,6 +1289,7 @@ impl DbAppender {
             commit_overlay: None,
             last_sample: u32::MAX,
             needs_log: false,
+            logged,
         });
         Some((i, check))
     }
@@ -1250,6 +1315,7 @@ impl DbAppender {
                 self.samples.push(BatchSample {
                     idx: idx as u32,
                     verdict: Verdict::Pending,
+                    how,
                     t,
                     v,
                 });
@@ -1316,6 +1382,12 @@ impl Appender for DbAppender {
         Some(self.finish_append(idx, t, v, check).map(|_| ()))
     }
 
+    fn prefetch_handle(&self, handle: &SeriesHandle) {
+        if let Some(s) = (**handle).downcast_ref::<MemSeries>() {
+            s.prefetch();
+        }
+    }
+
     fn reserve(&mut self, samples: usize) {
         self.series.reserve(samples);
         self.samples.reserve(samples);
@@ -1345,6 +1417,7 @@ impl Appender for DbAppender {
 impl Drop for DbAppender {
     fn drop(&mut self) {
         self.release();
+        self.recycle_buffers();
     }
 }
 
@@ -1505,6 +1578,94 @@ mod tests {
         app.commit().unwrap();
         let got = read(&db, Matcher::equal("i", "shared"));
         assert_eq!(got[0].1.len(), 2);
+    }
+
+    #[test]
+    fn commit_revalidates_in_order_samples_another_commit_overtook() {
+        let d = tempfile::tempdir().unwrap();
+        let a = l(&[("__name__", "m"), ("i", "overtaken")]);
+        {
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            let (_, h) = {
+                let mut app = db.appender();
+                let r = app.append_returning_handle(&a, 1000, 1.0).unwrap();
+                app.commit().unwrap();
+                r
+            };
+            let h = h.unwrap();
+            // In order when appended, overtaken by a later sample committed meanwhile:
+            // out of order at commit.
+            let mut late = db.appender();
+            assert_eq!(late.append_handle(&h, 2000, 2.0), Some(Ok(())));
+            let mut early = db.appender();
+            assert_eq!(early.append_handle(&h, 3000, 3.0), Some(Ok(())));
+            early.commit().unwrap();
+            late.commit().unwrap();
+            // The same timestamp and value committed meanwhile: a duplicate, stored once.
+            let mut dup = db.appender();
+            assert_eq!(dup.append_handle(&h, 4000, 4.0), Some(Ok(())));
+            let mut other = db.appender();
+            assert_eq!(other.append_handle(&h, 4000, 4.0), Some(Ok(())));
+            other.commit().unwrap();
+            dup.commit().unwrap();
+            // An older sample committed meanwhile leaves a newer one in order.
+            let mut newer = db.appender();
+            assert_eq!(newer.append_handle(&h, 6000, 6.0), Some(Ok(())));
+            assert_eq!(newer.append_handle(&h, 7000, 7.0), Some(Ok(())));
+            let mut older = db.appender();
+            assert_eq!(older.append_handle(&h, 5000, 5.0), Some(Ok(())));
+            older.commit().unwrap();
+            newer.commit().unwrap();
+            let s = db.stats();
+            assert_eq!(s.rejected_out_of_order, 1);
+            assert_eq!(s.samples_appended, 6);
+            let want = vec![
+                (1000, 1.0),
+                (3000, 3.0),
+                (4000, 4.0),
+                (5000, 5.0),
+                (6000, 6.0),
+                (7000, 7.0),
+            ];
+            let got = read(&db, Matcher::equal("i", "overtaken"));
+            let ts: Vec<(i64, f64)> = got[0].1.iter().map(|s| (s.t, s.v)).collect();
+            assert_eq!(ts, want);
+            drop((late, early, dup, other, newer, older));
+            db.close().unwrap();
+            // The WAL holds exactly what was applied.
+            let db = Db::open(d.path(), Options::default()).unwrap();
+            let got = read(&db, Matcher::equal("i", "overtaken"));
+            let ts: Vec<(i64, f64)> = got[0].1.iter().map(|s| (s.t, s.v)).collect();
+            assert_eq!(ts, want);
+        }
+    }
+
+    #[test]
+    fn appenders_reuse_the_buffers_of_finished_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        let mut app = DbAppender::new(db.inner.clone());
+        for i in 0..100 {
+            app.append(&l(&[("i", &i.to_string())]), 1000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        drop(app);
+        let mut next = DbAppender::new(db.inner.clone());
+        assert!(next.series.capacity() >= 100 && next.samples.capacity() >= 100);
+        assert!(next.series.is_empty() && next.samples.is_empty());
+        // The reused buffers hold nothing of the last batch: the series are released.
+        next.append(&l(&[("i", "0")]), 2000, 2.0).unwrap();
+        next.commit().unwrap();
+        let got = read(&db, Matcher::equal("i", "0"));
+        assert_eq!(got[0].1.len(), 2);
+        // A rolled-back batch's buffers are reused too, and a fresh appender without
+        // pooled buffers starts empty.
+        next.rollback();
+        drop(next);
+        let a = DbAppender::new(db.inner.clone());
+        let b = DbAppender::new(db.inner.clone());
+        assert!(a.series.capacity() >= 100);
+        assert_eq!(b.series.capacity(), 0);
     }
 
     #[test]

@@ -468,12 +468,11 @@ impl Head {
         Bounds { min_valid, ooo_min }
     }
 
-    /// Stores a validated sample into a locked series and updates head time bounds and
-    /// counters.
     /// Stores a validated sample into a locked series, accounting into `acc`; call
     /// [`Head::flush_acc`] after the batch.
     pub(crate) fn apply(
         &self,
+        s: &MemSeries,
         st: &mut series::SeriesState,
         t: i64,
         v: f64,
@@ -489,7 +488,7 @@ impl Head {
         match how {
             Accept::Duplicate => return,
             Accept::OutOfOrder => acc.ooo += 1,
-            Accept::InOrder => {}
+            Accept::InOrder => s.last_t.store(t, Ordering::Relaxed),
         }
         acc.samples += 1;
         acc.min_t = acc.min_t.min(t);
@@ -529,7 +528,7 @@ impl Head {
         let mut st = s.state.lock();
         match st.check(t, v.to_bits(), None, bounds) {
             Ok(how) => {
-                self.apply(&mut st, t, v, how, acc);
+                self.apply(s, &mut st, t, v, how, acc);
                 Ok(())
             }
             Err(e) => {

@@ -10,6 +10,7 @@
 //! and applied when reading: snapshots drop chunks and out-of-order samples they cover
 //! and the iterator skips deleted samples, so queriers and block writing never see them.
 
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,6 +33,12 @@ pub const SAMPLES_PER_CHUNK: usize = 120;
 pub struct MemSeries {
     /// The series ref, unique in the head and stable across WAL replays.
     pub sref: u64,
+    /// Timestamp of the newest in-order sample (`state.last`), `i64::MIN` before the first:
+    /// stored under the series lock by every in-order apply. Every live apply also holds
+    /// the database's commit lock, so a commit (which holds it too) reads a stable value
+    /// here and can confirm an in-order sample validated at append time without taking
+    /// the series lock again.
+    pub(crate) last_t: AtomicI64,
     pub(crate) state: Mutex<SeriesState>,
     /// `Labels::stable_hash` of the label set.
     pub hash: u64,
@@ -40,9 +47,20 @@ pub struct MemSeries {
 }
 
 impl MemSeries {
+    /// Starts loading the series' hot fields (reference counts, ref, lock and the start
+    /// of the state) into the CPU caches, for an append that follows soon: a scrape
+    /// touches each series once per scrape, long after the last time, so without a hint
+    /// each append waits for main memory.
+    #[inline]
+    pub fn prefetch(&self) {
+        mem_prefetch::prefetch_write_data::<_, 3>(&self.sref);
+        mem_prefetch::prefetch_write_data::<_, 3>(&self.state);
+    }
+
     pub(crate) fn new(sref: u64, hash: u64, labels: Box<[[u32; 2]]>) -> Self {
         MemSeries {
             sref,
+            last_t: AtomicI64::new(i64::MIN),
             hash,
             labels,
             state: Mutex::new(SeriesState::default()),
