@@ -209,7 +209,7 @@ const INLINE_MAX: std::time::Duration = std::time::Duration::from_micros(500);
 /// Query shapes remembered by [`CostMemo`]; the memo starts over when full.
 const COST_MEMO_ENTRIES: usize = 4096;
 
-/// How long each recently seen query shape (text, kind and step count) took to evaluate.
+/// How long each recently seen query shape (text, and step count and width) took to evaluate.
 ///
 /// Handing an evaluation to the blocking pool and its result back costs two thread
 /// wake-ups, tens of microseconds on a busy machine: more than evaluating a small query
@@ -224,11 +224,14 @@ static COST_MEMO: std::sync::LazyLock<CostMemo> =
     std::sync::LazyLock::new(|| CostMemo(std::sync::Mutex::new(Default::default())));
 
 impl CostMemo {
-    fn key(text: &str, steps: i64) -> u64 {
+    /// A query's shape: its text, and for range queries the step count and step width
+    /// (the same text over 241 steps of 15 s or of 1 h reads very different amounts).
+    fn key(text: &str, steps: i64, step_ms: i64) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
         steps.hash(&mut h);
+        step_ms.hash(&mut h);
         h.finish()
     }
 
@@ -322,7 +325,7 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
     let opts = query_options(backend.as_ref(), &p)?;
     let t = time_param(&p, "time", now_ms())?;
     let expr = parse_query_param(&p)?;
-    let key = CostMemo::key(p.get("query").unwrap_or(""), 0);
+    let key = CostMemo::key(p.get("query").unwrap_or(""), 0, 0);
     run_evaluation(key, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
@@ -386,7 +389,7 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
     )?;
     let opts = query_options(backend.as_ref(), &p)?;
     let expr = parse_query_param(&p)?;
-    let key = CostMemo::key(p.get("query").unwrap_or(""), (end - start) / step + 1);
+    let key = CostMemo::key(p.get("query").unwrap_or(""), (end - start) / step + 1, step);
     run_evaluation(key, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
@@ -668,7 +671,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queries_that_were_cheap_last_time_run_inline() {
-        let key = CostMemo::key("cheap_query_marker", 7);
+        let key = CostMemo::key("cheap_query_marker", 7, 15_000);
         let on_thread = |_: CancelToken| Ok(std::thread::current().id());
         // First sight: the blocking pool, whose threads are not this worker.
         let here = std::thread::current().id();
@@ -683,8 +686,11 @@ mod tests {
         let here = std::thread::current().id();
         let there = run_evaluation(key, on_thread).await.unwrap();
         assert_ne!(here, there);
-        // Another step count is another shape.
-        assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 8)));
+        // Another step count or width is another shape.
+        COST_MEMO.record(key, std::time::Duration::ZERO);
+        assert!(COST_MEMO.is_cheap(key));
+        assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 8, 15_000)));
+        assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 7, 3_600_000)));
     }
 
     #[test]
