@@ -38,7 +38,11 @@ impl Sample {
 /// such ties up: `-857138230725305.25` prints `…305.3` there, `…305.2` in Go).
 pub fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
     let mut b = ryu::Buffer::new();
-    let s = b.format_finite(v);
+    decimal_of_ryu(b.format_finite(v), digits)
+}
+
+/// [`shortest_decimal`] of text ryu wrote for a finite, positive float.
+fn decimal_of_ryu(s: &str, digits: &mut [u8; 24]) -> (usize, i32) {
     let (mant, exp) = match s.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (s, 0),
@@ -97,13 +101,14 @@ pub fn push_go_f(out: &mut String, v: f64) {
         out.push_str(s.strip_suffix(".0").unwrap_or(s));
         return;
     }
-    push_positional(out, a);
+    push_positional(out, s);
 }
 
-/// Places the shortest digits of `a` (finite, positive) around the decimal point.
-fn push_positional(out: &mut String, a: f64) {
+/// Places the shortest digits of ryu's text `s` for a finite, positive float around the
+/// decimal point.
+fn push_positional(out: &mut String, s: &str) {
     let mut d = [0u8; 24];
-    let (n, p) = shortest_decimal(a, &mut d);
+    let (n, p) = decimal_of_ryu(s, &mut d);
     let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
     if p <= 0 {
         out.push_str("0.");
@@ -214,7 +219,7 @@ mod tests {
                 if v.abs() < 9.007_199_254_740_992e15 && v.abs() == v.abs().trunc() {
                     slow.push_str(itoa::Buffer::new().format(v.abs() as u64));
                 } else {
-                    push_positional(&mut slow, v.abs());
+                    push_positional(&mut slow, ryu::Buffer::new().format_finite(v.abs()));
                 }
                 proptest::prop_assert_eq!(fast, slow);
             }
@@ -229,7 +234,7 @@ mod tests {
             if v < 9.007_199_254_740_992e15 && v == v.trunc() {
                 slow.push_str(itoa::Buffer::new().format(v as u64));
             } else if v != 0.0 {
-                push_positional(&mut slow, v);
+                push_positional(&mut slow, ryu::Buffer::new().format_finite(v));
             } else {
                 slow.push('0');
             }
