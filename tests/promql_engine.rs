@@ -117,6 +117,24 @@ fn errors_have_upstream_messages_and_kinds() {
         e.to_string(),
         "invalid destination label name in label_replace(): "
     );
+    // String literals are byte strings, as upstream's: bytes that are not UTF-8 parse, and
+    // only a use as a label name fails, naming the bytes as Go's %q does.
+    let e = instant(r#"count_values("a\xc5z", up)"#, 0).expect_err("bytes");
+    assert_eq!(e.to_string(), r#"invalid label name "a\xc5z""#);
+    assert_eq!(e.kind(), ErrorKind::Execution);
+    let e = instant(r#"label_join(up, ("\377"), ",", "job")"#, 0).expect_err("bytes");
+    assert!(e
+        .to_string()
+        .starts_with("invalid destination label name in label_join(): "));
+    let v = instant(r#"label_replace(up, "x", "\xff", "job", "(.*)")"#, 0).expect("value");
+    assert!(
+        vector_values(&v)
+            .iter()
+            .all(|(l, _)| l.contains("x=\"\u{fffd}\"")),
+        "{v:?}"
+    );
+    // A real U+FFFD is valid UTF-8, so a valid label name.
+    assert!(instant(r#"count_values("\ufffd", up)"#, 0).is_ok());
     let e = instant("sum(", 0).expect_err("parse");
     assert_eq!(e.kind(), ErrorKind::BadData);
     let e = Engine::default()

@@ -62,7 +62,7 @@ pub enum Expr {
     /// `1`, `-2.5e3`, `0x1f`, `Inf`, or a duration used as a number (`5m` = 300).
     NumberLiteral(NumberLiteral),
     /// `"foo"`, `'foo'` or `` `foo` ``, unescaped.
-    StringLiteral(String),
+    StringLiteral(StringLiteral),
     /// `foo{job="api"} offset 5m @ 100`.
     VectorSelector(VectorSelector),
     /// `foo[5m]`.
@@ -94,6 +94,51 @@ pub struct NumberLiteral {
 impl PartialEq for NumberLiteral {
     fn eq(&self, other: &Self) -> bool {
         same_float(self.val, other.val) && self.duration == other.duration
+    }
+}
+
+/// A string literal, unescaped. PromQL strings are Go's byte strings: `\xHH` and octal escapes
+/// may spell bytes that are not UTF-8 (`"a\xc5z"`). Such a literal parses, as upstream's does;
+/// `value` then holds it with each invalid sequence replaced by U+FFFD and `invalid_utf8` keeps
+/// the exact bytes, so that a use needing a valid label name fails as upstream's does and the
+/// printer writes the same bytes back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StringLiteral {
+    /// The text (lossy when the bytes are not UTF-8).
+    pub value: String,
+    /// The literal's bytes, only when they are not valid UTF-8.
+    pub invalid_utf8: Option<Box<[u8]>>,
+}
+
+impl StringLiteral {
+    /// A literal from its unescaped bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(value) => StringLiteral {
+                value,
+                invalid_utf8: None,
+            },
+            Err(e) => StringLiteral {
+                value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                invalid_utf8: Some(e.into_bytes().into_boxed_slice()),
+            },
+        }
+    }
+
+    /// The literal's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.invalid_utf8
+            .as_deref()
+            .unwrap_or(self.value.as_bytes())
+    }
+}
+
+impl From<&str> for StringLiteral {
+    fn from(s: &str) -> Self {
+        StringLiteral {
+            value: s.to_string(),
+            invalid_utf8: None,
+        }
     }
 }
 
@@ -698,6 +743,15 @@ impl Expr {
             e = inner;
         }
         e
+    }
+
+    /// The bytes of a string literal (through parentheses) that is not valid UTF-8: such a
+    /// string is never a valid label name.
+    pub fn invalid_utf8_string(&self) -> Option<&[u8]> {
+        match self.unparen() {
+            Expr::StringLiteral(s) => s.invalid_utf8.as_deref(),
+            _ => None,
+        }
     }
 }
 

@@ -433,16 +433,22 @@ fn scan_string(s: &str, quote: char) -> Result<usize, &'static str> {
 /// Unquotes a string token (with its quotes) the way Go's `strconv.Unquote` does for `"`
 /// strings, and Prometheus' `strutil.Unquote` for `'` strings: escapes `\a \b \f \n \r \t \v
 /// \\`, the enclosing quote, `\xHH`, `\NNN` (octal), `\uHHHH`, `\UHHHHHHHH`. Raw strings are
-/// returned verbatim. Byte escapes must form valid UTF-8 (Rust strings cannot hold anything
-/// else).
+/// returned verbatim. Byte escapes must form valid UTF-8; [`unquote_bytes`] takes any bytes.
 pub fn unquote(text: &str) -> Result<String, String> {
+    String::from_utf8(unquote_bytes(text)?)
+        .map_err(|_| "invalid UTF-8 in string literal".to_string())
+}
+
+/// Unquotes a string token like [`unquote`] into bytes: `\xHH` and octal escapes may spell
+/// bytes that are not UTF-8, as in Go, where strings are byte strings.
+pub fn unquote_bytes(text: &str) -> Result<Vec<u8>, String> {
     let mut chars = text.chars();
     let quote = chars.next().ok_or("empty string token")?;
     let body = text
         .get(quote.len_utf8()..text.len().saturating_sub(quote.len_utf8()))
         .ok_or("unterminated string")?;
     if quote == '`' {
-        return Ok(body.to_string());
+        return Ok(body.as_bytes().to_vec());
     }
     let mut out: Vec<u8> = Vec::with_capacity(body.len());
     let mut it = body.chars().peekable();
@@ -509,7 +515,7 @@ pub fn unquote(text: &str) -> Result<String, String> {
             _ => return Err(format!("invalid syntax: unknown escape sequence \\{e}")),
         }
     }
-    String::from_utf8(out).map_err(|_| "invalid UTF-8 in string literal".to_string())
+    Ok(out)
 }
 
 /// Quotes `s` like Go's `strconv.Quote`: printable characters verbatim, `\"`, `\\`, the
@@ -520,6 +526,23 @@ pub fn go_quote(s: &str) -> String {
     out.push('"');
     for c in s.chars() {
         push_escaped(&mut out, c, '"');
+    }
+    out.push('"');
+    out
+}
+
+/// Quotes bytes like Go's `strconv.Quote` on a string that may not be UTF-8: valid
+/// characters as [`go_quote`] does, each byte of an invalid sequence as `\xHH`.
+pub fn go_quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_escaped(&mut out, c, '"');
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
     }
     out.push('"');
     out
@@ -694,6 +717,8 @@ mod tests {
         assert!(unquote(r#""\'""#).is_err());
         assert!(unquote(r#""\q""#).is_err());
         assert!(unquote(r#""\xc5""#).is_err());
+        assert_eq!(unquote_bytes(r#""a\xc5z""#).unwrap(), b"a\xc5z");
+        assert_eq!(unquote_bytes(r#""\305\x41""#).unwrap(), b"\xc5A");
         assert!(unquote(r#""\400""#).is_err());
         assert!(unquote(r#""\ud800""#).is_err());
     }
@@ -706,5 +731,9 @@ mod tests {
         for s in ["", "plain", "tab\tx", "\x7f", "emoji 😀", "\u{10ffff}"] {
             assert_eq!(unquote(&go_quote(s)).unwrap(), s);
         }
+        assert_eq!(go_quote_bytes(b"a\xc5z\n\xe2\x82"), r#""a\xc5z\n\xe2\x82""#);
+        assert_eq!(go_quote_bytes("é".as_bytes()), go_quote("é"));
+        let odd: &[u8] = b"\xff\x00\xc3\xa9\xf0\x9f";
+        assert_eq!(unquote_bytes(&go_quote_bytes(odd)).unwrap(), odd);
     }
 }

@@ -23,7 +23,7 @@ use crate::model::{MatchOp, Matcher, METRIC_NAME};
 use super::ast::*;
 use super::error::ParseError;
 use super::functions::get_function;
-use super::lexer::{go_quote, tokenize, unquote, Token, TokenKind};
+use super::lexer::{go_quote, tokenize, unquote, unquote_bytes, Token, TokenKind};
 
 /// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
 pub const MAX_NESTING: usize = 100;
@@ -479,8 +479,18 @@ impl<'a> Parser<'a> {
             }
             TokenKind::String => {
                 self.advance();
-                let s = self.string_value(&t);
-                Ok(Node::leaf(Expr::StringLiteral(s), t.start))
+                let text = self.text(&t);
+                // A string literal is a byte string, as upstream's: it may spell bytes that are
+                // not UTF-8, which only a use needing a label name rejects.
+                let lit = match unquote_bytes(text) {
+                    Ok(b) => StringLiteral::from_bytes(b),
+                    Err(e) => {
+                        let msg = format!("error unquoting string {}: {e}", go_quote(text));
+                        self.action_error(t.start, msg);
+                        StringLiteral::from("")
+                    }
+                };
+                Ok(Node::leaf(Expr::StringLiteral(lit), t.start))
             }
             TokenKind::LeftParen => {
                 self.enter(t.start)?;
@@ -1817,6 +1827,15 @@ mod tests {
             Expr::StringLiteral("é😀A".into())
         );
         assert!(err(r#""\q""#).contains("error unquoting string"));
+        // Bytes that are not UTF-8 parse (upstream's strings are byte strings) and print back.
+        let e = p(r#""a\xc5z""#);
+        assert_eq!(
+            e,
+            Expr::StringLiteral(StringLiteral::from_bytes(b"a\xc5z".to_vec()))
+        );
+        assert_eq!(e.to_string(), r#""a\xc5z""#);
+        // Label matchers still need UTF-8: series labels are UTF-8.
+        assert!(err(r#"x{a="\xc5"}"#).contains("invalid UTF-8"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::model::time::format_duration;
 use crate::model::{MatchOp, Matcher, METRIC_NAME};
 
 use super::ast::*;
-use super::lexer::go_quote;
+use super::lexer::{go_quote, go_quote_bytes};
 
 /// Formats a float like Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits
 /// that round-trip, never in exponent form; `+Inf`, `-Inf`, `NaN`.
@@ -260,7 +260,7 @@ impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::NumberLiteral(n) => write!(f, "{n}"),
-            Expr::StringLiteral(s) => f.write_str(&go_quote(s)),
+            Expr::StringLiteral(s) => f.write_str(&go_quote_bytes(s.as_bytes())),
             Expr::VectorSelector(vs) => write!(f, "{vs}"),
             Expr::MatrixSelector(ms) => write!(f, "{ms}"),
             Expr::Subquery(sq) => {

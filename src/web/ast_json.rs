@@ -189,7 +189,7 @@ fn translate(e: &Expr) -> J {
             ("val", J::Str(format_f(n.val))),
         ]),
         Expr::Paren(inner) => J::Obj(vec![("type", s("parenExpr")), ("expr", translate(inner))]),
-        Expr::StringLiteral(v) => J::Obj(vec![("type", s("stringLiteral")), ("val", s(v))]),
+        Expr::StringLiteral(v) => J::Obj(vec![("type", s("stringLiteral")), ("val", s(&v.value))]),
         Expr::Unary(u) => J::Obj(vec![
             ("type", s("unaryExpr")),
             ("op", s(u.op.as_str())),

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use crate::model::{Label, Labels, LabelsBuilder, METRIC_NAME};
 
 use super::super::ast::{AggregateExpr, AggregateOp};
+use super::super::lexer::{go_quote, go_quote_bytes};
 use super::eval::{Evaluator, MatrixBuilder, Val};
 use super::quantile::{kahan_sum_inc, quantile};
 use super::EvalError;
@@ -140,6 +141,12 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     let mut string_param: Option<String> = None;
     if let Some(p) = &a.param {
         if op == AggregateOp::CountValues {
+            if let Some(bytes) = p.invalid_utf8_string() {
+                return Err(EvalError::Execution(format!(
+                    "invalid label name {}",
+                    go_quote_bytes(bytes)
+                )));
+            }
             string_param = Some(ev.eval_string(p)?);
         } else {
             scalar_param = Some(ev.eval_scalar(p)?);
@@ -160,9 +167,10 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         }
     }
     if let Some(label) = &string_param {
-        if label.is_empty() || label.contains('\u{fffd}') {
+        if label.is_empty() {
             return Err(EvalError::Execution(format!(
-                "invalid label name {label:?}"
+                "invalid label name {}",
+                go_quote(label)
             )));
         }
     }

@@ -384,7 +384,7 @@ impl<'a> Evaluator<'a> {
         let n = self.n_steps();
         match e {
             Expr::NumberLiteral(l) => Ok(Val::Scalar(vec![l.val; n])),
-            Expr::StringLiteral(s) => Ok(Val::String(s.clone())),
+            Expr::StringLiteral(s) => Ok(Val::String(s.value.clone())),
             Expr::Paren(inner) => self.eval(inner),
             Expr::Unary(u) => {
                 let v = self.eval(&u.expr)?;

@@ -9,9 +9,10 @@ use super::super::eval::{merge_same_labels, Evaluator, Val};
 use super::super::EvalError;
 use crate::model::METRIC_NAME;
 
-/// Label names PromQL accepts as targets: any non-empty valid UTF-8 (Prometheus 3).
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
+/// Label names PromQL accepts as targets: any non-empty valid UTF-8 (Prometheus 3). `arg`
+/// is the expression `name` came from, which may be a literal of bytes that are not UTF-8.
+fn valid_label_name(arg: &Expr, name: &str) -> bool {
+    !name.is_empty() && arg.invalid_utf8_string().is_none()
 }
 
 pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, EvalError> {
@@ -24,7 +25,7 @@ pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val,
             "invalid regular expression in label_replace(): {re_text}: {e}"
         ))
     })?;
-    if !valid_label_name(&dst) {
+    if !valid_label_name(&args[1], &dst) {
         return Err(EvalError::Execution(format!(
             "invalid destination label name in label_replace(): {dst}"
         )));
@@ -53,14 +54,14 @@ pub(crate) fn eval_join(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val, Ev
     for a in &args[3..] {
         srcs.push(ev.eval_string(a)?);
     }
-    for s in &srcs {
-        if !valid_label_name(s) {
+    for (a, s) in args[3..].iter().zip(&srcs) {
+        if !valid_label_name(a, s) {
             return Err(EvalError::Execution(format!(
                 "invalid source label name in label_join(): {s}"
             )));
         }
     }
-    if !valid_label_name(&dst) {
+    if !valid_label_name(&args[1], &dst) {
         return Err(EvalError::Execution(format!(
             "invalid destination label name in label_join(): {dst}"
         )));
