@@ -127,11 +127,11 @@ fn errors_have_upstream_messages_and_kinds() {
         .to_string()
         .starts_with("invalid destination label name in label_join(): "));
     let v = instant(r#"label_replace(up, "x", "\xff", "job", "(.*)")"#, 0).expect("value");
+    let got = vector_values(&v);
+    assert_eq!(got.len(), 2, "{got:?}");
     assert!(
-        vector_values(&v)
-            .iter()
-            .all(|(l, _)| l.contains("x=\"\u{fffd}\"")),
-        "{v:?}"
+        got.iter().all(|(l, _)| l.contains("x=\"\u{fffd}\"")),
+        "{got:?}"
     );
     // A real U+FFFD is valid UTF-8, so a valid label name.
     assert!(instant(r#"count_values("\ufffd", up)"#, 0).is_ok());
