@@ -26,6 +26,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use axum::serve::ListenerExt;
 use serde::Serialize;
 
 use self::api::ApiError;
@@ -225,7 +226,9 @@ pub async fn bind(addr: &str, flag: &str) -> Result<tokio::net::TcpListener, Err
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight
-/// requests.
+/// requests. Accepted connections get TCP_NODELAY, as Go's net/http (and so Prometheus)
+/// sets on every connection: a response written in several pieces, such as a large body
+/// that fills the socket buffer, must not wait for the client's delayed ACK.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -235,6 +238,11 @@ pub async fn serve(
         .local_addr()
         .map(|a: SocketAddr| a.to_string())
         .unwrap_or_default();
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY on an accepted connection: {e}");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
