@@ -74,18 +74,37 @@ struct LoadedConfig {
     text: String,
 }
 
-fn load_config(file: Option<&PathBuf>) -> Result<LoadedConfig, crate::config::Error> {
+fn load_config(
+    file: Option<&PathBuf>,
+    listen_address: &str,
+) -> Result<LoadedConfig, crate::config::Error> {
     match file {
-        None => Ok(LoadedConfig {
-            config: Config::default_config()?,
-            text: crate::config::DEFAULT_CONFIG.to_string(),
-        }),
+        None => {
+            let text = default_config_text(listen_address);
+            Ok(LoadedConfig {
+                config: Config::load_str(&text, "<default promtui.yml>")?,
+                text,
+            })
+        }
         Some(path) => {
             let config = Config::load_file(path)?;
             let text = std::fs::read_to_string(path).unwrap_or_default();
             Ok(LoadedConfig { config, text })
         }
     }
+}
+
+/// The embedded default configuration with its self-scrape target at the address the web
+/// API really listens on (`--web.listen-address`), so `up{job="promtui"}` is 1 on any port.
+/// A wildcard host is scraped over loopback.
+fn default_config_text(listen_address: &str) -> String {
+    const SELF: &str = "\"127.0.0.1:9090\"";
+    let target = match listen_address.rsplit_once(':') {
+        Some(("" | "0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => listen_address.to_string(),
+    };
+    crate::config::DEFAULT_CONFIG.replacen(SELF, &format!("{target:?}"), 1)
 }
 
 /// State shared by the engine's tasks and the web handlers.
@@ -109,7 +128,7 @@ pub struct Engine {
 impl Engine {
     /// Loads the configuration and opens the TSDB (replaying its WAL).
     pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
-        let loaded = load_config(opts.config_file.as_ref())?;
+        let loaded = load_config(opts.config_file.as_ref(), &opts.listen_address)?;
         match &opts.config_file {
             Some(p) => tracing::info!(file = %p.display(), "loaded configuration"),
             None => tracing::info!("no --config.file given: running the embedded default"),
@@ -246,7 +265,10 @@ impl Engine {
 
 /// Reloads the configuration file; the old configuration stays on any error.
 fn reload(shared: &Shared) -> Result<(), String> {
-    match load_config(shared.opts.config_file.as_ref()) {
+    match load_config(
+        shared.opts.config_file.as_ref(),
+        &shared.opts.listen_address,
+    ) {
         Ok(loaded) => {
             if let Some(scrape) = shared.scrape.get() {
                 if let Err(errs) = scrape.apply_scrape_configs(&loaded.config.scrape_configs) {
@@ -596,5 +618,33 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
+    }
+
+    fn self_targets(listen: &str) -> Vec<String> {
+        let loaded = load_config(None, listen).expect("default config");
+        let job = loaded
+            .config
+            .scrape_configs
+            .iter()
+            .find(|sc| sc.job_name == "promtui")
+            .expect("promtui job");
+        assert!(loaded.text.contains("job_name: promtui"));
+        job.static_configs
+            .iter()
+            .flat_map(|sc| sc.targets.iter().cloned())
+            .collect()
+    }
+
+    #[test]
+    fn the_default_config_scrapes_the_address_the_api_listens_on() {
+        assert_eq!(self_targets("127.0.0.1:9090"), ["127.0.0.1:9090"]);
+        assert_eq!(self_targets("127.0.0.1:19090"), ["127.0.0.1:19090"]);
+        assert_eq!(self_targets(":8080"), ["127.0.0.1:8080"]);
+        assert_eq!(self_targets("0.0.0.0:8080"), ["127.0.0.1:8080"]);
+        assert_eq!(self_targets("[::]:8080"), ["[::1]:8080"]);
+        assert_eq!(self_targets("localhost:7000"), ["localhost:7000"]);
+        // The Pushgateway target is left alone.
+        let loaded = load_config(None, "127.0.0.1:19090").expect("default config");
+        assert!(loaded.text.contains("\"127.0.0.1:9091\""));
     }
 }
