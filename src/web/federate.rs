@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -29,7 +30,7 @@ use crate::model::{Labels, Matcher};
 use crate::promql::{parse_expr, Expr};
 use crate::storage::Queryable;
 
-pub(super) fn routes() -> Router<WebState> {
+pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new().route("/federate", get(federate).post(federate))
 }
 
@@ -46,7 +47,7 @@ fn plain(code: StatusCode, msg: String) -> Response {
 }
 
 async fn federate(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,

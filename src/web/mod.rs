@@ -25,8 +25,8 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::Router;
 use axum::serve::ListenerExt;
+use axum::Router;
 use serde::Serialize;
 
 use self::api::ApiError;
@@ -164,8 +164,11 @@ impl WebState {
     }
 }
 
-/// The router with every endpoint of this subsystem.
+/// The router with every endpoint of this subsystem. The handlers share the state behind
+/// one `Arc`: each request clones it (once for the metrics layer, once for its handler), and
+/// one reference count is cheaper than a clone of every field.
 pub fn router(state: WebState) -> Router {
+    let state = Arc::new(state);
     status::routes()
         .merge(query::routes())
         .merge(federate::routes())
@@ -177,7 +180,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-async fn record_http_metrics(State(state): State<WebState>, req: Request, next: Next) -> Response {
+async fn record_http_metrics(
+    State(state): State<Arc<WebState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let handler = req
         .extensions()
         .get::<MatchedPath>()

@@ -42,7 +42,7 @@ pub const MIN_TIME: i64 = i64::MIN / 2;
 /// Latest time the metadata endpoints use when `end` is missing.
 pub const MAX_TIME: i64 = i64::MAX / 2;
 
-pub(super) fn routes() -> Router<WebState> {
+pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -307,7 +307,7 @@ fn parse_query_param(p: &Params) -> Result<Expr, ApiError> {
 }
 
 async fn query(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -341,7 +341,7 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
 }
 
 async fn query_range(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -473,7 +473,7 @@ fn truncate_with_warning<T>(v: &mut Vec<T>, limit: usize, ann: &mut Annotations)
 }
 
 async fn series(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -568,7 +568,7 @@ async fn names_or_values(
 }
 
 async fn labels(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -581,7 +581,7 @@ async fn labels(
 }
 
 async fn label_values(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,

@@ -3,6 +3,7 @@
 //! `/api/v1/admin/tsdb/clean_tombstones`, as upstream `web/api/v1/api.go`).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -17,7 +18,7 @@ use super::metrics::{write_process_metrics, MetricsWriter};
 use super::{ActiveTarget, DroppedTarget, TsdbStatus, WebState};
 use crate::model::time::parse_time;
 
-pub(super) fn routes() -> Router<WebState> {
+pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
@@ -69,7 +70,7 @@ async fn healthy() -> &'static str {
     "promtui is Healthy.\n"
 }
 
-async fn ready(State(s): State<WebState>) -> Response {
+async fn ready(State(s): State<Arc<WebState>>) -> Response {
     if s.is_ready() {
         (StatusCode::OK, "promtui is Ready.\n").into_response()
     } else {
@@ -77,7 +78,7 @@ async fn ready(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn reload(State(s): State<WebState>) -> Response {
+async fn reload(State(s): State<Arc<WebState>>) -> Response {
     if !s.enable_lifecycle {
         return (
             StatusCode::FORBIDDEN,
@@ -95,7 +96,7 @@ async fn reload(State(s): State<WebState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<WebState>) -> Response {
+async fn metrics(State(s): State<Arc<WebState>>) -> Response {
     let mut w = MetricsWriter::new();
     write_process_metrics(&mut w);
     w.single(
@@ -127,14 +128,14 @@ struct ConfigData {
     yaml: String,
 }
 
-async fn status_config(State(s): State<WebState>) -> ApiResult<ConfigData> {
+async fn status_config(State(s): State<Arc<WebState>>) -> ApiResult<ConfigData> {
     Ok(ApiOk::new(ConfigData {
         yaml: s.config.config_yaml(),
     }))
 }
 
 async fn status_flags(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
 ) -> ApiResult<std::collections::BTreeMap<String, String>> {
     Ok(ApiOk::new((*s.flags).clone()))
 }
@@ -163,7 +164,7 @@ async fn status_buildinfo() -> ApiResult<BuildInfo> {
 }
 
 async fn status_tsdb(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<TsdbStatus> {
@@ -186,7 +187,7 @@ struct TargetsData {
 }
 
 async fn targets(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<TargetsData> {
@@ -222,7 +223,7 @@ async fn targets(
 }
 
 async fn delete_series(
-    State(s): State<WebState>,
+    State(s): State<Arc<WebState>>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -257,7 +258,7 @@ async fn delete_series(
     )
 }
 
-async fn clean_tombstones(State(s): State<WebState>) -> Response {
+async fn clean_tombstones(State(s): State<Arc<WebState>>) -> Response {
     if !s.enable_admin_api {
         return ApiError::new(ErrorType::Unavailable, "admin APIs disabled").into_response();
     }
