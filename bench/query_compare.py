@@ -11,12 +11,15 @@ default, like Prometheus' blocks) or into WAL + head with `examples/load_openmet
 start `prometheus` and `promtui serve` on free loopback ports with an empty scrape
 config, then run every query of QUERIES as an instant query and as a 1 h range query at
 15 s step, --reps times each (more for sub-millisecond queries, up to 200) against both
-servers, alternating in runs of up to 10, each over one kept-alive
+servers, spread over --passes rounds through all queries and alternating in runs of up
+to 10, each over one kept-alive
 HTTP connection per server (as Grafana's data source keeps them), so latencies are not
 dominated by TCP connection setup. Prints one row per query
 and kind: median latency of each server, the promtui/prometheus ratio, and whether the
 results are identical (same series; values equal within 1e-9 relative; order checked for
-sort_desc/topk instant queries). Then, for MEMORY_QUERIES (range queries over all 10k
+sort_desc/topk instant queries), then the HTTP round trip alone (/api/v1/status/buildinfo)
+for reference and the machine's CPU idle policy, which decides what a wake-up costs.
+Then, for MEMORY_QUERIES (range queries over all 10k
 series), the peak RSS of each server process while it answers, with the kernel's peak mark
 reset just before (/proc/PID/clear_refs).
 
@@ -24,7 +27,7 @@ Evaluation times are offset by 7 s from the 15 s sample grid: Prometheus 2.42 se
 closed windows [t-r, t] while promtui follows 3.x's left-open (t-r, t], so a window edge
 exactly on a sample would count it in one and not the other.
 
-Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--load import|head]
+Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--passes 5] [--load import|head]
        [--promtui target/release/promtui] [--loader target/release/examples/load_openmetrics]
        [--json OUT.json]
 """
@@ -177,6 +180,24 @@ MEMORY_QUERIES = [
 ]
 
 
+def idle_policy():
+    """How this machine's idle CPUs wait, which sets the cost of waking one: a vCPU that
+    halts at once (haltpoll with guest_halt_poll_ns 0) exits to the hypervisor and is
+    woken by it, tens of microseconds, where a polling one answers at once. The HTTP round
+    trip of a sub-100 us query is mostly such wake-ups, so runs are only comparable under
+    the same policy."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    gov = read("/sys/devices/system/cpu/cpuidle/current_governor") or \
+        read("/sys/devices/system/cpu/cpuidle/current_governor_ro") or "unknown"
+    poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    return f"cpuidle governor {gov}" + (f", guest_halt_poll_ns {poll}" if poll is not None else "")
+
+
 def proc_status_kb(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -250,6 +271,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--file")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--promtui", default=os.path.join(ROOT, "target/release/promtui"))
     ap.add_argument("--loader", default=os.path.join(ROOT, "target/release/examples/load_openmetrics"))
     ap.add_argument("--prometheus", default="/usr/bin/prometheus")
@@ -297,7 +319,9 @@ def main():
         wait_ready(purl, prom, "prometheus")
         wait_ready(turl, tui, "promtui")
 
-        rows = []
+        # Every case: warm-up (page cache, first touch), which is also the pair of
+        # results compared, and its number of repetitions.
+        cases = []
         for name, q in QUERIES:
             for kind in ("instant", "range"):
                 if kind == "instant":
@@ -305,29 +329,42 @@ def main():
                 else:
                     path, params = "/api/v1/query_range", {
                         "query": q, "start": RANGE_START, "end": RANGE_END, "step": STEP}
-                # Warm-up (page cache, first-touch), also the results compared.
                 dpa, ra = call(purl, path, params)
                 dta, rb = call(turl, path, params)
-                diff = compare(name, kind, ra, rb)
-                tp_, tt_ = [], []
                 # Sub-millisecond queries get more repetitions (up to 200, about half a
                 # second each) so their medians are not at the mercy of a few wake-ups.
                 reps = max(args.reps, min(200, int(0.5 / max(dpa, dta, 1e-4))))
-                # Alternate in runs of up to 10, so drift in machine load hits both
-                # servers alike, while one server's after-response work (Go's GC, for
-                # one) rarely lands inside the other's measured request.
-                done = 0
-                while done < reps:
-                    n = min(10, reps - done)
-                    tp_.extend(call(purl, path, params)[0] for _ in range(n))
-                    tt_.extend(call(turl, path, params)[0] for _ in range(n))
-                    done += n
-                mp, mt = statistics.median(tp_), statistics.median(tt_)
-                nseries = len(ra["data"]["result"]) if ra.get("status") == "success" and isinstance(ra["data"]["result"], list) and ra["data"]["resultType"] in ("vector", "matrix") else 1
-                rows.append({"query": name, "kind": kind, "series": nseries,
-                             "prometheus_ms": round(mp * 1000, 2), "promtui_ms": round(mt * 1000, 2),
-                             "ratio": round(mt / mp, 2) if mp > 0 else None,
-                             "identical": diff is None, "diff": diff})
+                cases.append({"name": name, "kind": kind, "path": path, "params": params,
+                              "ra": ra, "diff": compare(name, kind, ra, rb), "reps": reps,
+                              "tp": [], "tt": []})
+        # The HTTP round trip alone, for reference: no PromQL, not in the mean.
+        floor = {"name": "buildinfo", "kind": "http", "path": "/api/v1/status/buildinfo",
+                 "params": {}, "reps": 200, "tp": [], "tt": []}
+        # Samples are taken in --passes rounds over all cases rather than all of one case
+        # at once. Noise on a small shared VM comes in spells of seconds (which vCPU the
+        # kernel wakes a server's thread on, a neighbour's burst), longer than one case's
+        # half second, so a case measured in one go gets one spell's luck; spread over the
+        # whole run, every case sees the run's mix, as both servers do.
+        # Within a round, alternate in runs of up to 10, so drift in machine load hits both
+        # servers alike, while one server's after-response work (Go's GC, for one) rarely
+        # lands inside the other's measured request.
+        passes = max(1, args.passes)
+        for i in range(passes):
+            for c in cases + [floor]:
+                want = c["reps"] * (i + 1) // passes
+                while len(c["tt"]) < want:
+                    n = min(10, want - len(c["tt"]))
+                    c["tp"].extend(call(purl, c["path"], c["params"])[0] for _ in range(n))
+                    c["tt"].extend(call(turl, c["path"], c["params"])[0] for _ in range(n))
+        rows = []
+        for c in cases:
+            mp, mt = statistics.median(c["tp"]), statistics.median(c["tt"])
+            ra = c["ra"]
+            nseries = len(ra["data"]["result"]) if ra.get("status") == "success" and isinstance(ra["data"]["result"], list) and ra["data"]["resultType"] in ("vector", "matrix") else 1
+            rows.append({"query": c["name"], "kind": c["kind"], "series": nseries,
+                         "prometheus_ms": round(mp * 1000, 2), "promtui_ms": round(mt * 1000, 2),
+                         "ratio": round(mt / mp, 2) if mp > 0 else None,
+                         "identical": c["diff"] is None, "diff": c["diff"]})
         w = max(len(r["query"]) for r in rows)
         print(f"{'query':<{w}}  kind     series  prometheus_ms  promtui_ms  ratio  identical")
         for r in rows:
@@ -337,6 +374,13 @@ def main():
         print(f"geometric mean ratio promtui/prometheus: "
               f"{math.exp(sum(math.log(x) for x in ratios) / len(ratios)):.2f}; "
               f"identical {sum(r['identical'] for r in rows)}/{len(rows)}")
+        print(f"idle policy: {idle_policy()}; {os.cpu_count()} CPUs")
+        fp, ft = statistics.median(floor["tp"]), statistics.median(floor["tt"])
+        http = {"prometheus_ms": round(fp * 1000, 3), "promtui_ms": round(ft * 1000, 3),
+                "ratio": round(ft / fp, 2)}
+        print(f"HTTP round trip alone (/api/v1/status/buildinfo, {len(floor['tt'])} requests): "
+              f"prometheus {http['prometheus_ms']} ms, promtui {http['promtui_ms']} ms, "
+              f"ratio {http['ratio']}")
         mem = []
         for name, q in MEMORY_QUERIES:
             params = {"query": q, "start": RANGE_START, "end": RANGE_END, "step": STEP}
@@ -357,7 +401,8 @@ def main():
                   f"{tm['seconds']:>9}")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"latency": rows, "memory": mem}, f, indent=1)
+                json.dump({"latency": rows, "http_round_trip": http, "idle_policy": idle_policy(),
+                       "memory": mem}, f, indent=1)
     finally:
         for p in procs:
             p.terminate()
