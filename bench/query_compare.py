@@ -150,6 +150,38 @@ class _Conn:
             pass
 
 
+def start_servers(args, cfg, pdir, tdir, procs):
+    """Starts args.prometheus and `args.promtui serve` on free loopback ports over `cfg`
+    and the two data directories, appending each process to `procs` as it starts (so the
+    caller's cleanup stops it whatever fails next); waits until both are ready and returns
+    ((prometheus process, URL), (promtui process, URL))."""
+    pp, tp = free_port(), free_port()
+    prom = subprocess.Popen(
+        [args.prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={pdir}",
+         f"--web.listen-address=127.0.0.1:{pp}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(prom)
+    tui = subprocess.Popen(
+        [args.promtui, "serve", f"--config.file={cfg}", f"--storage.tsdb.path={tdir}",
+         f"--web.listen-address=127.0.0.1:{tp}", "--storage.tsdb.retention.time=0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(tui)
+    purl, turl = f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{tp}"
+    wait_ready(purl, prom, "prometheus")
+    wait_ready(turl, tui, "promtui")
+    return (prom, purl), (tui, turl)
+
+
+def stop(procs):
+    """Terminates each process, killing any that has not exited 20 s later."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def call(base, path, params):
     """One GET over a kept-alive connection per server (as Grafana's data source does),
     so the figure is the server's time plus a small constant client cost, not TCP setup.
@@ -304,20 +336,7 @@ def main():
             subprocess.run([args.loader, data, tdir], check=True)
         print(f"promtui load ({args.load}): {time.time() - t0:.1f}s", file=sys.stderr)
 
-        pp, tp = free_port(), free_port()
-        prom = subprocess.Popen(
-            [args.prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={pdir}",
-             f"--web.listen-address=127.0.0.1:{pp}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(prom)
-        tui = subprocess.Popen(
-            [args.promtui, "serve", f"--config.file={cfg}", f"--storage.tsdb.path={tdir}",
-             f"--web.listen-address=127.0.0.1:{tp}", "--storage.tsdb.retention.time=0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(tui)
-        purl, turl = f"http://127.0.0.1:{pp}", f"http://127.0.0.1:{tp}"
-        wait_ready(purl, prom, "prometheus")
-        wait_ready(turl, tui, "promtui")
+        (prom, purl), (tui, turl) = start_servers(args, cfg, pdir, tdir, procs)
 
         # Every case: warm-up (page cache, first touch), which is also the pair of
         # results compared, and its number of repetitions.
@@ -404,12 +423,7 @@ def main():
                 json.dump({"latency": rows, "http_round_trip": http, "idle_policy": idle_policy(),
                        "memory": mem}, f, indent=1)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -61,21 +61,9 @@ def main():
             subprocess.run([args.promtui, "tsdb", "import", "openmetrics", args.file,
                             f"--storage.tsdb.path={tdir}", "--storage.tsdb.retention.time=0"],
                            check=True, stdout=subprocess.DEVNULL)
-        pp, tp = qc.free_port(), qc.free_port()
-        prom = subprocess.Popen(
-            [args.prometheus, f"--config.file={cfg}", f"--storage.tsdb.path={pdir}",
-             f"--web.listen-address=127.0.0.1:{pp}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(prom)
-        tui = subprocess.Popen(
-            [args.promtui, "serve", f"--config.file={cfg}", f"--storage.tsdb.path={tdir}",
-             f"--web.listen-address=127.0.0.1:{tp}", "--storage.tsdb.retention.time=0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(tui)
-        servers = [("prometheus", f"http://127.0.0.1:{pp}", prom),
-                   ("promtui", f"http://127.0.0.1:{tp}", tui)]
+        (prom, purl), (tui, turl) = qc.start_servers(args, cfg, pdir, tdir, procs)
+        servers = [("prometheus", purl, prom), ("promtui", turl, tui)]
         for who, base, proc in servers:
-            qc.wait_ready(base, proc, who)
             for _, path, params in REQUESTS:
                 for _ in range(20):
                     qc.call(base, path, params)
@@ -96,12 +84,7 @@ def main():
                               for who, _, _ in servers for name, _, _ in REQUESTS)
             print(f"{r:>5}  {cells}", flush=True)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        qc.stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
