@@ -73,13 +73,21 @@ fn eval_error(e: crate::promql::engine::EvalError) -> ClientError {
     }
 }
 
+/// Parses `expr` before anything is opened, so a typo is reported as such even where
+/// there is no data directory (or a server holds its lock).
+fn parse(expr: &str) -> Result<crate::promql::ast::Expr, ClientError> {
+    crate::promql::parse_expr(expr)
+        .map_err(|e| eval_error(crate::promql::engine::EvalError::Parse(e)))
+}
+
 /// An instant query at `t` (ms).
 pub fn instant(target: &QueryTarget<'_>, expr: &str, t: i64) -> Result<Answer, ClientError> {
     match target {
         QueryTarget::Local(dir, opts) => {
+            let parsed = parse(expr)?;
             let db = open_local(dir)?;
             let r = Engine::new(opts.clone())
-                .instant_query(&db, expr, t)
+                .instant_query(&db, &parsed, t)
                 .map_err(eval_error)?;
             Ok(super::query::split_result(r))
         }
@@ -110,9 +118,10 @@ pub fn range(
                 error_type: e.kind.as_str().to_string(),
                 message: e.message,
             })?;
+            let parsed = parse(expr)?;
             let db = open_local(dir)?;
             let r = Engine::new(opts.clone())
-                .range_query(&db, expr, start, end, step)
+                .range_query(&db, &parsed, start, end, step)
                 .map_err(eval_error)?;
             Ok(super::query::split_result(r))
         }
@@ -367,6 +376,34 @@ pub fn render_table(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_promql_is_reported_before_the_data_directory_is_looked_for() {
+        let missing = Path::new("/nonexistent/promtui-data");
+        let target = QueryTarget::Local(missing, EngineOptions::default());
+        match instant(&target, "sum by (job) rate(up[5m])", 0) {
+            Err(ClientError::Query {
+                error_type,
+                message,
+            }) => {
+                assert_eq!(error_type, "bad_data");
+                assert_eq!(
+                    message,
+                    "1:14: parse error: unexpected identifier \"rate\" in aggregation"
+                );
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+        assert!(matches!(
+            range(&target, "rate(up)", 0, 60_000, 15_000),
+            Err(ClientError::Query { ref error_type, .. }) if error_type == "bad_data"
+        ));
+        // A valid query still finds the directory missing.
+        assert!(matches!(
+            instant(&target, "up", 0),
+            Err(ClientError::NoData(_))
+        ));
+    }
 
     #[test]
     fn decodes_what_the_api_writes() {
