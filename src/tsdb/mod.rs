@@ -6,6 +6,8 @@ pub mod chunkenc;
 pub mod chunks;
 pub mod compact;
 pub mod db;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod head;
 pub mod import;
 pub mod querier;

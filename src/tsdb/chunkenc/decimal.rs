@@ -342,7 +342,15 @@ fn unpack(bytes: &[u8], w: u8, mn: i64, g: u64, dst: &mut [i64]) {
 /// Reads an integer column of `n` values, appending to `out`. Only the first `limit`
 /// values are materialised (the rest of the column is skipped unread, so the cursor is
 /// left inside the column when `limit < n`).
-fn decode_column(c: &mut Cursor<'_>, n: usize, limit: usize, out: &mut Vec<i64>) -> Option<()> {
+/// With `increasing`, a column whose values do not strictly increase (a timestamp column
+/// after damage) is an error too; the check rides on the prefix sums, nearly free.
+fn decode_column(
+    c: &mut Cursor<'_>,
+    n: usize,
+    limit: usize,
+    increasing: bool,
+    out: &mut Vec<i64>,
+) -> Option<()> {
     if n == 0 || limit == 0 {
         return Some(());
     }
@@ -370,9 +378,13 @@ fn decode_column(c: &mut Cursor<'_>, n: usize, limit: usize, out: &mut Vec<i64>)
     out.reserve(limit - 1);
     let mut x = first;
     let mut d = 0i64;
+    // Set when a value is not above the one before it.
+    let mut unordered = 0u8;
     let count = if order == Order::DeltaOfDelta {
         d = c.varint()?;
-        x = x.wrapping_add(d);
+        let next = x.wrapping_add(d);
+        unordered |= u8::from(next <= x);
+        x = next;
         out.push(x);
         n - 2
     } else {
@@ -399,23 +411,37 @@ fn decode_column(c: &mut Cursor<'_>, n: usize, limit: usize, out: &mut Vec<i64>)
         let dst = &mut out[from..];
         unpack(bytes, w, mn, g, dst);
         match order {
-            Order::Raw => {}
+            Order::Raw => {
+                if increasing {
+                    for &v in dst.iter() {
+                        unordered |= u8::from(v <= x);
+                        x = v;
+                    }
+                }
+            }
             Order::Delta => {
                 for v in dst.iter_mut() {
-                    x = x.wrapping_add(*v);
+                    let next = x.wrapping_add(*v);
+                    unordered |= u8::from(next <= x);
+                    x = next;
                     *v = x;
                 }
             }
             Order::DeltaOfDelta => {
                 for v in dst.iter_mut() {
                     d = d.wrapping_add(*v);
-                    x = x.wrapping_add(d);
+                    let next = x.wrapping_add(d);
+                    unordered |= u8::from(next <= x);
+                    x = next;
                     *v = x;
                 }
             }
         }
         left -= len;
         want -= take;
+    }
+    if increasing && unordered != 0 {
+        return None;
     }
     Some(())
 }
@@ -624,7 +650,9 @@ pub fn decode_range(
     }
     let ts = &mut scratch.ts;
     ts.clear();
-    decode_column(&mut c, n, n, ts).ok_or_else(|| corrupt(ts.len()))?;
+    // Timestamps strictly increase; anything else is damage (and the range search below
+    // relies on the order).
+    decode_column(&mut c, n, n, true, ts).ok_or_else(|| corrupt(ts.len()))?;
     if ts.len() != n {
         return Err(corrupt(ts.len()));
     }
@@ -653,7 +681,7 @@ pub fn decode_range(
     }
     let ms = &mut scratch.vals;
     ms.clear();
-    decode_column(&mut c, n, hi, ms).ok_or_else(|| corrupt(ms.len()))?;
+    decode_column(&mut c, n, hi, false, ms).ok_or_else(|| corrupt(ms.len()))?;
     if ms.len() != hi {
         return Err(corrupt(ms.len()));
     }

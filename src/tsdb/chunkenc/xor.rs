@@ -306,8 +306,14 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
                 let Some(d) = self.r.read_uvarint() else {
                     return self.fail();
                 };
+                // Timestamps strictly increase; anything else is damage, and readers
+                // (range decoding, the query engine) rely on the order.
+                let t = self.t.wrapping_add(d as i64);
+                if t <= self.t {
+                    return self.fail();
+                }
                 self.t_delta = d;
-                self.t = self.t.wrapping_add(d as i64);
+                self.t = t;
                 if self.read_value().is_none() {
                     return self.fail();
                 }
@@ -343,8 +349,13 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
                         }
                     }
                 };
-                self.t_delta = (self.t_delta as i64).wrapping_add(dod) as u64;
-                self.t = self.t.wrapping_add(self.t_delta as i64);
+                let delta = (self.t_delta as i64).wrapping_add(dod);
+                let t = self.t.wrapping_add(delta);
+                if t <= self.t {
+                    return self.fail();
+                }
+                self.t_delta = delta as u64;
+                self.t = t;
                 if self.read_value().is_none() {
                     return self.fail();
                 }
