@@ -15,6 +15,17 @@ use promtui::tsdb::{Db, Options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_promtui");
 
+/// Held by every test here for its whole run. A child spawned by one test gets copies of
+/// all the process' descriptors until it execs, including another test's open TSDB lock
+/// file, so for that moment the flock outlives the other test's `drop(db)` and its next
+/// `promtui query` finds the directory locked (seen once under load). Running the tests
+/// one at a time closes that window; they take well under a second together.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn load(dir: &Path) -> Db {
     let db = Db::open(dir, Options::default()).unwrap();
     let mut app = db.appender();
@@ -42,6 +53,7 @@ const RANGE_JSON: &str = r#"{"resultType":"matrix","result":[{"metric":{"job":"a
 
 #[test]
 fn local_queries_print_json_and_tables() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     drop(load(dir.path()));
     let p = dir.path().to_str().unwrap();
@@ -152,6 +164,7 @@ impl promtui::web::ConfigSource for Nop {
 
 #[test]
 fn server_flag_queries_over_http_and_lock_error_points_to_it() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let db = load(dir.path());
     let p = dir.path().to_str().unwrap().to_string();
@@ -240,6 +253,7 @@ fn http_get(url: &str) -> (u16, String) {
 
 #[test]
 fn serve_wires_the_query_api_and_query_flags() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     drop(load(&data));
