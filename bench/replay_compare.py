@@ -140,7 +140,7 @@ scrape_configs:
     p.send_signal(signal.SIGKILL)
     p.wait()
     wal_bytes = sum(os.path.getsize(os.path.join(dp, fn))
-                    for dp, _, fns in os.walk(os.path.join(data, "wal")) for fn in fns)
+                    for dp, _, fns in os.walk(os.path.join(data, "promtui-wal")) for fn in fns)
 
     # Restart with nothing to scrape: the time to ready is the WAL replay.
     with open(cfg, "w") as f:

@@ -643,8 +643,9 @@ fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<
     }
 }
 
-/// Opens the database for a one-shot tool, replaying the WAL; a running server holds the
-/// directory lock, which the error explains.
+/// Opens the database read-only for a one-shot inspection tool, replaying the WAL: it
+/// creates and changes nothing, so it works on a read-only directory and beside a running
+/// server.
 fn open_db_for_tool(
     storage: &StorageFlags,
     dir: &std::path::Path,
@@ -652,10 +653,6 @@ fn open_db_for_tool(
     if !dir.exists() {
         anyhow::bail!("no TSDB at {} (set --storage.tsdb.path)", dir.display());
     }
-    crate::tsdb::Db::open(dir, storage.tsdb_options()?).with_context(|| {
-        format!(
-            "opening the TSDB at {} (if promtui is running on it, stop it or query its API instead)",
-            dir.display()
-        )
-    })
+    crate::tsdb::Db::open_read_only(dir, storage.tsdb_options()?)
+        .with_context(|| format!("opening the TSDB at {} read-only", dir.display()))
 }

@@ -39,6 +39,25 @@ fn load(dir: &Path) -> Db {
     db
 }
 
+/// Every file under `dir` with its length, sorted.
+fn tree(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            if md.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((e.path().display().to_string(), md.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn promtui(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
     (
@@ -163,15 +182,27 @@ impl promtui::web::ConfigSource for Nop {
 }
 
 #[test]
-fn server_flag_queries_over_http_and_lock_error_points_to_it() {
+fn server_flag_queries_over_http_and_a_local_query_reads_beside_the_server() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let db = load(dir.path());
     let p = dir.path().to_str().unwrap().to_string();
-    // The database is open (locked) here, as under a running server.
-    let (code, _, err) = promtui(&["--storage.tsdb.path", &p, "query", "up"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("--server http://127.0.0.1:9090"), "{err}");
+    // The database is open (locked) here, as under a running server: a local query opens
+    // it read-only and answers from what is on disk, touching nothing.
+    let before = tree(dir.path());
+    let (code, out, err) = promtui(&[
+        "--storage.tsdb.path",
+        &p,
+        "query",
+        "up",
+        "--time",
+        "60",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), INSTANT_JSON);
+    assert_eq!(tree(dir.path()), before, "a read-only query changes nothing");
 
     let state = promtui::web::WebState {
         targets: Arc::new(Nop),

@@ -252,7 +252,7 @@ fn crash_test() {
          {last_ack} batches x {SERIES} series acknowledged, all present exactly once; \
          {n_opens} writer opens, {truncations} torn tails truncated, checkpoint present: {}, \
          {} blocks, {:.1}s",
-        promtui::tsdb::wal::last_checkpoint(&dir.path().join("wal"))
+        promtui::tsdb::wal::last_checkpoint(&dir.path().join("promtui-wal"))
             .expect("list checkpoints")
             .is_some(),
         stats.blocks,

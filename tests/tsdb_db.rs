@@ -78,7 +78,7 @@ fn head_is_cut_into_blocks_and_queries_merge_head_and_blocks() {
         let part = dump(&db, HOUR + 30 * 60_000, 4 * HOUR + 59 * 60_000);
         assert_eq!(part[0].1.first().unwrap().t, HOUR + 30 * 60_000);
         assert_eq!(part[0].1.len(), 210);
-        assert!(d.path().join("wal").exists());
+        assert!(d.path().join("promtui-wal").exists());
         db.close().unwrap();
     }
     // Blocks are reopened, WAL replay only rebuilds what is not in them.

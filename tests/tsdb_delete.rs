@@ -81,7 +81,7 @@ fn re(name: &str, op: MatchOp, v: &str) -> Matcher {
 }
 
 fn metas(db: &Db) -> Vec<BlockMeta> {
-    open_blocks(db.dir())
+    open_blocks(db.blocks_dir())
         .unwrap()
         .iter()
         .map(|b| b.meta().clone())
@@ -199,7 +199,7 @@ fn head_deletion_survives_restart_after_a_checkpoint() {
             .unwrap();
         // The tombstones record is now only in the checkpoint.
         db.truncate_head(0).unwrap();
-        assert!(std::fs::read_dir(d.path().join("wal"))
+        assert!(std::fs::read_dir(d.path().join("promtui-wal"))
             .unwrap()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("checkpoint.")));
@@ -296,7 +296,7 @@ fn clean_tombstones_removes_data_from_disk_and_keeps_queries() {
     )
     .unwrap();
     let before_meta = metas(&db);
-    let old = open_blocks(db.dir()).unwrap();
+    let old = open_blocks(db.blocks_dir()).unwrap();
     let old_size: u64 = old.iter().map(|b| b.size_bytes()).sum();
     assert!(old[0].dir().join(TOMBSTONES_FILENAME).exists());
     let expected = model(5 * HOUR, gone);
@@ -325,7 +325,7 @@ fn clean_tombstones_removes_data_from_disk_and_keeps_queries() {
     assert_eq!(new.stats.num_tombstones, 0);
     assert_eq!(new.compaction.level, before_meta[0].compaction.level + 1);
     assert!(!old[0].dir().exists(), "old block directory removed");
-    let new_blocks = open_blocks(db.dir()).unwrap();
+    let new_blocks = open_blocks(db.blocks_dir()).unwrap();
     assert!(new_blocks
         .iter()
         .all(|b| !b.dir().join(TOMBSTONES_FILENAME).exists()));

@@ -72,7 +72,7 @@ fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
         for b in 1..=5 {
             commit_batch(&db, b, 3);
         }
-        let seg = last_segment(&d.path().join("wal"));
+        let seg = last_segment(&d.path().join("promtui-wal"));
         before = fs::metadata(&seg).unwrap().len();
         // The last commit creates a new series too: a Series and a Samples record.
         let mut app = db.appender();
@@ -85,7 +85,7 @@ fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
     assert!(after > before);
     // The torn commit holds two records (Series, then Samples); between them is a clean cut.
     let boundary = {
-        let bytes = fs::read(last_segment_with_data(&d.path().join("wal"))).unwrap();
+        let bytes = fs::read(last_segment_with_data(&d.path().join("promtui-wal"))).unwrap();
         let h = &bytes[before as usize..before as usize + 4];
         before + 8 + u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
     };
@@ -97,12 +97,12 @@ fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
     for cut in before..after {
         let work = tempfile::tempdir().unwrap();
         copy_dir(d.path(), work.path());
-        let seg = last_segment(&work.path().join("wal"));
+        let seg = last_segment(&work.path().join("promtui-wal"));
         // The reopen above created an empty newer segment; drop it so the cut one is last.
         if fs::metadata(&seg).unwrap().len() == 0 {
             fs::remove_file(&seg).unwrap();
         }
-        let seg = last_segment(&work.path().join("wal"));
+        let seg = last_segment(&work.path().join("promtui-wal"));
         OpenOptions::new()
             .write(true)
             .open(&seg)
@@ -150,7 +150,7 @@ fn corruption_in_the_middle_is_an_error_naming_segment_and_offset_and_repair_kee
         }
         db.close().unwrap();
     }
-    let wal_dir = d.path().join("wal");
+    let wal_dir = d.path().join("promtui-wal");
     let segs = wal::list_segments(&wal_dir).unwrap();
     assert!(segs.len() >= 3, "{segs:?}");
     let victim = wal_dir.join(wal::segment_name(segs[1]));
@@ -207,7 +207,7 @@ fn corruption_followed_by_valid_records_in_the_last_segment_is_an_error() {
             commit_batch(&db, b, 5);
         }
     }
-    let wal_dir = d.path().join("wal");
+    let wal_dir = d.path().join("promtui-wal");
     let seg = last_segment(&wal_dir);
     let mut bytes = fs::read(&seg).unwrap();
     let pos = bytes.len() / 3;
@@ -261,7 +261,7 @@ fn checkpoint_then_replay_equals_state_before() {
         assert_eq!(stats_before.checkpoints, 1);
         db.close().unwrap();
     }
-    let wal_dir = d.path().join("wal");
+    let wal_dir = d.path().join("promtui-wal");
     let cp = wal::last_checkpoint(&wal_dir).unwrap();
     assert!(cp.is_some(), "checkpoint directory exists");
     let first_seg = wal::list_segments(&wal_dir).unwrap()[0];
@@ -295,7 +295,7 @@ fn checkpoint_keeps_samples_logged_under_a_duplicate_series_ref() {
     use promtui::tsdb::wal::record::{encode_samples, encode_series, encode_tombstones};
     use promtui::tsdb::wal::{RefSample, Wal, WalOptions};
     let d = tempfile::tempdir().unwrap();
-    let wal_dir = d.path().join("wal");
+    let wal_dir = d.path().join("promtui-wal");
     let (a, b) = (lbl(0), lbl(1));
     let rs = |sref, t| RefSample {
         sref,

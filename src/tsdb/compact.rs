@@ -393,6 +393,34 @@ pub fn merge_same_range(
     Ok(out)
 }
 
+/// The blocks in `data_dir` whose sources are all contained in another block's sources
+/// with a higher compaction level: sources left behind by a compaction interrupted after
+/// the new block was in place. Reads only.
+pub fn leftover_blocks(data_dir: &Path) -> Result<Vec<crate::tsdb::block::Ulid>, BlockError> {
+    let mut metas = Vec::new();
+    for dir in list_block_dirs(data_dir)? {
+        // A block without readable metadata is not ours to judge here; opening it will
+        // report the problem.
+        if let Ok(m) = read_meta(&dir) {
+            metas.push(m);
+        }
+    }
+    Ok(metas
+        .iter()
+        .filter(|m| {
+            metas.iter().any(|c| {
+                c.ulid != m.ulid
+                    && c.compaction.level > m.compaction.level
+                    && m.compaction
+                        .sources
+                        .iter()
+                        .all(|s| c.compaction.sources.contains(s))
+            })
+        })
+        .map(|m| m.ulid)
+        .collect())
+}
+
 /// Startup cleanup for the Db: deletes `*.tmp` directories (unfinished block writes) and
 /// blocks whose sources are all contained in another block's sources with a higher
 /// compaction level (sources left behind by a compaction interrupted after the new block
@@ -412,27 +440,10 @@ pub fn remove_leftover_blocks(data_dir: &Path) -> Result<Vec<PathBuf>, BlockErro
             removed.push(p);
         }
     }
-    let mut metas = Vec::new();
-    for dir in list_block_dirs(data_dir)? {
-        // A block without readable metadata is not ours to judge here; opening it will
-        // report the problem.
-        if let Ok(m) = read_meta(&dir) {
-            metas.push((dir, m));
-        }
-    }
-    for (dir, m) in &metas {
-        let covered = metas.iter().any(|(_, c)| {
-            c.ulid != m.ulid
-                && c.compaction.level > m.compaction.level
-                && m.compaction
-                    .sources
-                    .iter()
-                    .all(|s| c.compaction.sources.contains(s))
-        });
-        if covered {
-            std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove leftover block"))?;
-            removed.push(dir.clone());
-        }
+    for id in leftover_blocks(data_dir)? {
+        let dir = data_dir.join(id.to_string());
+        std::fs::remove_dir_all(&dir).map_err(io_err(&dir, "remove leftover block"))?;
+        removed.push(dir);
     }
     if !removed.is_empty() {
         crate::tsdb::block::sync_dir(data_dir)?;

@@ -2,13 +2,18 @@
 //! and (through [`BlockSource`]) persisted blocks; appenders and queriers implementing the
 //! storage seams.
 //!
-//! Layout of the data directory:
+//! Layout of the data directory (see [`super::layout`], which checks it is promtui's before
+//! anything is written, and refuses a directory holding anything else):
 //! ```text
-//! <dir>/lock                 held (flock) while a process has the database open
-//! <dir>/wal/00000000 …       WAL segments (docs/format/wal.md)
-//! <dir>/wal/checkpoint.N/    WAL checkpoint
-//! <dir>/<ULID>/              persisted blocks
+//! <dir>/promtui-tsdb.json              format marker
+//! <dir>/promtui.lock                   held (flock) while a process writes the database
+//! <dir>/promtui-wal/00000000 …         WAL segments (docs/format/wal.md)
+//! <dir>/promtui-wal/checkpoint.N/      WAL checkpoint
+//! <dir>/promtui-blocks/<ULID>/         persisted blocks
 //! ```
+//!
+//! [`Db::open_read_only`] opens an existing directory for inspection without writing
+//! anything: no lock file, no new WAL segment, no repair, no compaction.
 //!
 //! Commit protocol: under one commit lock, every sample of the batch is re-validated against
 //! the head (an in-order sample by the series' newest timestamp alone, which only commits
@@ -137,6 +142,10 @@ pub enum Error {
         #[source]
         source: BlockError,
     },
+    #[error(transparent)]
+    Layout(#[from] super::layout::LayoutError),
+    #[error("the database at {dir} is open read-only")]
+    ReadOnly { dir: PathBuf },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -243,10 +252,16 @@ struct DbMetrics {
 }
 
 struct Inner {
+    /// The data directory.
     dir: PathBuf,
+    /// Where the blocks live (`<dir>/promtui-blocks`).
+    blocks_dir: PathBuf,
+    /// Where the WAL lives (`<dir>/promtui-wal`).
+    wal_dir: PathBuf,
     opts: Options,
     head: Arc<Head>,
-    wal: Wal,
+    /// The WAL writer; `None` when opened read-only.
+    wal: Option<Wal>,
     /// Serializes commits (and other WAL writers); holds the commits' reusable buffers.
     commit_lock: Mutex<CommitScratch>,
     /// Emptied batch buffers of finished appenders, for the next ones (see [`BatchBuffers`]).
@@ -265,7 +280,17 @@ struct Inner {
     /// The background compaction thread, joined by [`Db::close`].
     compactor: Mutex<Option<std::thread::JoinHandle<()>>>,
     // Held for the lifetime of the database: the flock is released when it is closed.
-    _lock: File,
+    // `None` when opened read-only.
+    _lock: Option<File>,
+}
+
+impl Inner {
+    /// The WAL writer, or [`Error::ReadOnly`].
+    fn wal(&self) -> Result<&Wal> {
+        self.wal.as_ref().ok_or_else(|| Error::ReadOnly {
+            dir: self.dir.clone(),
+        })
+    }
 }
 
 /// An open database. Cheap to clone; all clones share one head and WAL. `Send + Sync`:
@@ -275,8 +300,7 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
+fn lock_dir(dir: &Path, path: PathBuf) -> Result<File> {
     let mut f = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -311,10 +335,18 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
-/// Removes block directories that lost `meta.json`, `index` or `chunks/`. Blocks are
-/// written into `<ULID>.tmp` and renamed into place only once complete, so a ULID directory
-/// missing one of them is one whose deletion (compaction source, retention: a recursive
-/// delete) was interrupted by a crash; finishing the deletion is the only correct outcome.
+/// Whether `p`, a directory named after a ULID, lost `meta.json`, `index` or `chunks/`.
+/// Blocks are written into `<ULID>.tmp` and renamed into place only once complete, so such
+/// a directory is one whose deletion (compaction source, retention: a recursive delete)
+/// was interrupted by a crash.
+fn half_deleted(p: &Path) -> bool {
+    !p.join(block::META_FILENAME).exists()
+        || !p.join(block::INDEX_FILENAME).exists()
+        || !p.join(block::CHUNKS_DIRNAME).is_dir()
+}
+
+/// Removes half-deleted block directories ([`half_deleted`]): finishing the deletion is
+/// the only correct outcome.
 fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -332,10 +364,7 @@ fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
             .file_name()
             .to_str()
             .is_some_and(|n| n.parse::<block::Ulid>().is_ok());
-        let incomplete = !p.join(block::META_FILENAME).exists()
-            || !p.join(block::INDEX_FILENAME).exists()
-            || !p.join(block::CHUNKS_DIRNAME).is_dir();
-        if is_block_name && p.is_dir() && incomplete {
+        if is_block_name && p.is_dir() && half_deleted(&p) {
             tracing::warn!(path = %p.display(), "removing block directory left half-deleted by a crash");
             fs::remove_dir_all(&p).map_err(|source| Error::Io {
                 op: "removing half-deleted block",
@@ -345,6 +374,47 @@ fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens the blocks of `dir` without changing anything: unfinished writes, half-deleted
+/// blocks and compaction leftovers (which a writing open deletes) are skipped.
+fn open_blocks_read_only(dir: &Path) -> Result<Vec<Block>> {
+    let leftovers = compact::leftover_blocks(dir).map_err(|source| Error::Block {
+        block: dir.display().to_string(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(Error::Io {
+                op: "listing blocks in",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Some(id) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<block::Ulid>().ok())
+        else {
+            continue;
+        };
+        if !p.is_dir() || half_deleted(&p) || leftovers.contains(&id) {
+            tracing::info!(path = %p.display(), "read-only open skips an incomplete or superseded block");
+            continue;
+        }
+        out.push(Block::open(&p).map_err(|source| Error::Block {
+            block: id.to_string(),
+            source,
+        })?);
+    }
+    out.sort_by_key(|b| (b.meta().min_time, b.meta().ulid));
+    Ok(out)
 }
 
 impl Db {
@@ -357,9 +427,28 @@ impl Db {
     pub fn open_with_progress(
         dir: impl AsRef<Path>,
         opts: Options,
-        mut progress: impl FnMut(ReplayProgress),
+        progress: impl FnMut(ReplayProgress),
     ) -> Result<Db> {
-        let dir = dir.as_ref().to_path_buf();
+        Db::open_impl(dir.as_ref(), opts, progress, false)
+    }
+
+    /// Opens an existing database for reading only: nothing under `dir` is created,
+    /// changed or deleted (no lock file, no new WAL segment, no tail repair, no
+    /// compaction or retention), so it works on a read-only directory and beside a
+    /// running server. Damage that a writing open would repair is skipped: a torn WAL
+    /// tail ends the replay, half-deleted blocks and compaction leftovers are not
+    /// opened. Appending to it fails with [`Error::ReadOnly`].
+    pub fn open_read_only(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        Db::open_impl(dir.as_ref(), opts, |_| {}, true)
+    }
+
+    fn open_impl(
+        dir: &Path,
+        opts: Options,
+        mut progress: impl FnMut(ReplayProgress),
+        read_only: bool,
+    ) -> Result<Db> {
+        let dir = dir.to_path_buf();
         if opts.block_duration_ms <= 0 {
             return Err(Error::InvalidOption {
                 name: "block_duration_ms",
@@ -378,27 +467,33 @@ impl Db {
                 reason: format!("must be at least 64 KiB, got {}", opts.wal_segment_size),
             });
         }
-        fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            op: "creating data directory",
-            path: dir.clone(),
-            source,
-        })?;
-        let lock = lock_dir(&dir)?;
-        remove_half_deleted_blocks(&dir)?;
-        // Unfinished block writes and sources of an interrupted compaction.
-        for p in compact::remove_leftover_blocks(&dir).map_err(|source| Error::Block {
-            block: dir.display().to_string(),
-            source,
-        })? {
-            tracing::warn!(path = %p.display(), "removed leftover block directory");
-        }
-        let blocks = block::open_blocks(&dir).map_err(|source| Error::Block {
-            block: dir.display().to_string(),
-            source,
-        })?;
+        let (layout, lock, blocks) = if read_only {
+            let layout = super::layout::check_read_only(&dir)?;
+            let blocks = open_blocks_read_only(&layout.blocks())?;
+            (layout, None, blocks)
+        } else {
+            let layout = super::layout::prepare(&dir)?;
+            let lock = lock_dir(&dir, layout.lock())?;
+            let blocks_dir = layout.blocks();
+            remove_half_deleted_blocks(&blocks_dir)?;
+            // Unfinished block writes and sources of an interrupted compaction.
+            for p in compact::remove_leftover_blocks(&blocks_dir).map_err(|source| {
+                Error::Block {
+                    block: blocks_dir.display().to_string(),
+                    source,
+                }
+            })? {
+                tracing::warn!(path = %p.display(), "removed leftover block directory");
+            }
+            let blocks = block::open_blocks(&blocks_dir).map_err(|source| Error::Block {
+                block: blocks_dir.display().to_string(),
+                source,
+            })?;
+            (layout, Some(lock), blocks)
+        };
         // WAL samples already persisted in a block are skipped by replay.
         let blocks_max = blocks.iter().map(|b| b.meta().max_time).max();
-        let wal_dir = dir.join("wal");
+        let wal_dir = layout.wal();
         let head_opts = HeadOptions {
             chunk_range: opts.block_duration_ms,
             ooo_window: opts.ooo_window_ms,
@@ -422,14 +517,15 @@ impl Db {
             if let Some(t) = blocks_max {
                 head.set_min_valid_time(t);
             }
-            match replay_wal(&head, &wal_dir, workers, &mut progress) {
+            match replay_wal(&head, &wal_dir, workers, read_only, &mut progress) {
                 Ok((o, st)) => break (head, o, st),
                 Err(WalError::Corruption {
                     segment,
                     path,
                     offset,
                     reason,
-                }) if path.parent() == Some(wal_dir.as_path())
+                }) if !read_only
+                    && path.parent() == Some(wal_dir.as_path())
                     && metrics.wal_corruptions.load(Ordering::Relaxed) < 16 =>
                 {
                     // Each repair cuts the WAL shorter, so this ends; the bound is a guard.
@@ -467,13 +563,17 @@ impl Db {
             duration_ms = took.as_millis() as u64,
             "WAL replay complete"
         );
-        let wal = Wal::open(
-            &wal_dir,
-            WalOptions {
-                segment_size: opts.wal_segment_size,
-                fsync_every_commit: opts.wal_fsync_every_commit,
-            },
-        )?;
+        let wal = if read_only {
+            None
+        } else {
+            Some(Wal::open(
+                &wal_dir,
+                WalOptions {
+                    segment_size: opts.wal_segment_size,
+                    fsync_every_commit: opts.wal_fsync_every_commit,
+                },
+            )?)
+        };
         let blocks: Vec<Arc<dyn BlockSource>> = blocks
             .into_iter()
             .map(|b| Arc::new(b) as Arc<dyn BlockSource>)
@@ -481,6 +581,8 @@ impl Db {
         let db = Db {
             inner: Arc::new(Inner {
                 dir,
+                blocks_dir: layout.blocks(),
+                wal_dir,
                 opts,
                 head: Arc::new(head),
                 wal,
@@ -495,7 +597,9 @@ impl Db {
                 _lock: lock,
             }),
         };
-        db.start_compactor();
+        if !read_only {
+            db.start_compactor();
+        }
         Ok(db)
     }
 
@@ -561,12 +665,12 @@ impl Db {
             }
             let series = head.block_series(mint, maxt);
             if !series.is_empty() {
-                let meta = block::write_block(&self.inner.dir, mint, maxt, series.into_iter())
+                let meta = block::write_block(&self.inner.blocks_dir, mint, maxt, series.into_iter())
                     .map_err(|source| Error::Block {
                         block: format!("new block [{mint}, {maxt})"),
                         source,
                     })?;
-                let path = self.inner.dir.join(meta.ulid.to_string());
+                let path = self.inner.blocks_dir.join(meta.ulid.to_string());
                 let b = Block::open(&path).map_err(|source| Error::Block {
                     block: meta.ulid.to_string(),
                     source,
@@ -603,14 +707,14 @@ impl Db {
     }
 
     fn compact_blocks_locked(&self) -> Result<()> {
-        let dir = &self.inner.dir;
+        let dir = &self.inner.blocks_dir;
         let opts = &self.inner.opts;
         let ranges = compact::block_ranges(opts.block_duration_ms, opts.retention_time_ms);
         let merged = compact::compact_data_dir(dir, &ranges).map_err(|source| Error::Compact {
             dir: dir.clone(),
             source,
         })?;
-        let (wal_bytes, _) = self.inner.wal.disk_usage();
+        let (wal_bytes, _) = wal::dir_usage(&self.inner.wal_dir);
         let retention = Retention {
             time: opts.retention_time_ms,
             size: opts.retention_size_bytes,
@@ -653,6 +757,16 @@ impl Db {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The directory holding the persisted blocks (`<dir>/promtui-blocks`).
+    pub fn blocks_dir(&self) -> &Path {
+        &self.inner.blocks_dir
+    }
+
+    /// Whether this database was opened with [`Db::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.wal.is_none()
     }
 
     pub fn options(&self) -> &Options {
@@ -706,10 +820,9 @@ impl Db {
             let _no_readers = self.inner.isolation.write();
             self.inner.head.truncate(mint)
         };
-        let last = self.inner.wal.next_segment()?;
-        self.inner
-            .head
-            .checkpoint_wal(self.inner.wal.dir(), last, mint)?;
+        let wal = self.inner.wal()?;
+        let last = wal.next_segment()?;
+        self.inner.head.checkpoint_wal(wal.dir(), last, mint)?;
         self.inner
             .metrics
             .checkpoints
@@ -725,7 +838,7 @@ impl Db {
         let mut buf = Vec::with_capacity(body.len() + 16);
         record::encode_tombstones(&mut buf, &body);
         let _g = self.inner.commit_lock.lock();
-        self.inner.wal.log(&buf)?;
+        self.inner.wal()?.log(&buf)?;
         Ok(())
     }
 
@@ -792,7 +905,7 @@ impl Db {
     /// stay open after the directories are removed.
     pub fn clean_tombstones(&self) -> Result<Vec<(block::Ulid, Option<BlockMeta>)>> {
         let _c = self.inner.compact_lock.lock();
-        let dir = &self.inner.dir;
+        let dir = &self.inner.blocks_dir;
         let cleaned = compact::clean_tombstones(dir).map_err(|source| Error::Compact {
             dir: dir.clone(),
             source,
@@ -857,9 +970,10 @@ impl Db {
     /// A snapshot of the self-metrics.
     pub fn stats(&self) -> DbStats {
         let h = self.inner.head.metrics();
-        let w = self.inner.wal.metrics();
+        let no_wal = wal::WalMetrics::default();
+        let w = self.inner.wal.as_ref().map_or(&no_wal, |w| w.metrics());
         let m = &self.inner.metrics;
-        let (wal_bytes, wal_segments) = self.inner.wal.disk_usage();
+        let (wal_bytes, wal_segments) = wal::dir_usage(&self.inner.wal_dir);
         let min = self.inner.head.min_time();
         let max = self.inner.head.max_time();
         DbStats {
@@ -902,7 +1016,9 @@ impl Db {
             }
         }
         let _g = self.inner.commit_lock.lock();
-        self.inner.wal.sync()?;
+        if let Some(w) = &self.inner.wal {
+            w.sync()?;
+        }
         Ok(())
     }
 }
@@ -1167,7 +1283,10 @@ impl DbAppender {
         if !refs.is_empty() {
             record::encode_samples(buf, refs);
         }
-        let logged = inner.wal.log(buf);
+        let logged = match &inner.wal {
+            Some(w) => w.log(buf).map_err(|e| e.to_string()),
+            None => Err(format!("the database at {} is open read-only", inner.dir.display())),
+        };
         // Keep the buffers' memory bounded by what typical commits need.
         if buf.capacity() > 4 << 20 {
             *buf = Vec::new();
@@ -1175,7 +1294,7 @@ impl DbAppender {
         if refs.capacity() > 1 << 16 {
             *refs = Vec::new();
         }
-        logged.map_err(|e| AppendError::Storage(e.to_string()))?;
+        logged.map_err(AppendError::Storage)?;
         // One pass over the samples stores them and releases each series at its last
         // sample; series without samples are released by `release`.
         let mut acc = ApplyAcc::default();
@@ -1774,11 +1893,16 @@ mod tests {
     #[test]
     fn half_deleted_block_directories_are_removed_at_open() {
         let d = tempfile::tempdir().unwrap();
+        Db::open(d.path(), Options::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        let blocks = d.path().join(super::super::layout::BLOCKS_DIR);
         let ulid = block::Ulid::new().to_string();
-        let half = d.path().join(&ulid);
+        let half = blocks.join(&ulid);
         std::fs::create_dir_all(half.join(block::CHUNKS_DIRNAME)).unwrap();
         std::fs::write(half.join(block::META_FILENAME), b"{}").unwrap();
-        let unrelated = d.path().join("not-a-block");
+        let unrelated = blocks.join("not-a-block");
         std::fs::create_dir_all(&unrelated).unwrap();
         let db = Db::open(d.path(), Options::default()).unwrap();
         assert!(!half.exists(), "block without index removed");

@@ -10,6 +10,7 @@ pub mod db;
 pub mod fuzzing;
 pub mod head;
 pub mod import;
+pub mod layout;
 pub mod querier;
 pub mod retention;
 pub mod stats;

@@ -31,6 +31,11 @@ pub enum ToolError {
     Query(#[from] QueryError),
     #[error("writing output: {0}")]
     Write(#[from] std::io::Error),
+    #[error(transparent)]
+    Layout {
+        #[from]
+        source: crate::tsdb::layout::LayoutError,
+    },
 }
 
 /// Bytes read from the input file per parsed piece (cut back to the last full line).
@@ -402,8 +407,12 @@ pub fn import_openmetrics_file(
         path: name.clone(),
         source,
     })?;
+    // The data directory must be promtui's (or new) before a block is written into it.
+    let blocks_dir = crate::tsdb::layout::prepare(data_dir)
+        ?
+        .blocks();
     let mut backfill = Backfill::new(
-        data_dir,
+        &blocks_dir,
         ImportOptions {
             block_duration: block_duration_ms,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,

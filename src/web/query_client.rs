@@ -51,14 +51,9 @@ fn open_local(dir: &Path) -> Result<crate::tsdb::Db, ClientError> {
     if !dir.exists() {
         return Err(ClientError::NoData(dir.display().to_string()));
     }
-    // Reading must never delete: no retention for this open (compaction only runs after
-    // commits, which a query does not make).
-    let opts = crate::tsdb::Options {
-        retention_time_ms: None,
-        retention_size_bytes: None,
-        ..crate::tsdb::Options::default()
-    };
-    match crate::tsdb::Db::open(dir, opts) {
+    // Reading creates and changes nothing (no lock, no WAL segment, no repair), so a query
+    // works on a read-only directory and beside a running server.
+    match crate::tsdb::Db::open_read_only(dir, crate::tsdb::Options::default()) {
         Ok(db) => Ok(db),
         Err(e @ crate::tsdb::Error::Locked { .. }) => Err(ClientError::Locked { source: e }),
         Err(e) => Err(e.into()),

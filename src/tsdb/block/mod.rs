@@ -20,7 +20,7 @@
 //! index is read into memory once; chunks are read with positioned reads when a query
 //! needs them.
 
-mod chunkfile;
+pub(crate) mod chunkfile;
 pub(crate) mod encoding;
 pub mod index;
 pub mod inspect;

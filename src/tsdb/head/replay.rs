@@ -206,6 +206,7 @@ pub fn replay_wal(
     head: &Head,
     wal_dir: &Path,
     workers: usize,
+    read_only: bool,
     progress: &mut dyn FnMut(ReplayProgress),
 ) -> Result<(ReplayOutcome, ReplayStats), WalError> {
     let bounds = head.bounds(true);
@@ -232,8 +233,9 @@ pub fn replay_wal(
         let mut parts: Vec<Vec<RefSample>> = (0..workers).map(|_| Vec::new()).collect();
         let mut created: Vec<Vec<(u64, Arc<MemSeries>)>> =
             (0..workers).map(|_| Vec::new()).collect();
-        let out = wal::replay(
+        let out = wal::replay_with(
             wal_dir,
+            read_only,
             |r| {
                 let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
                 match t {
@@ -373,7 +375,7 @@ mod tests {
         drop(wal);
         for workers in [0, 2] {
             let head = Head::new(HeadOptions::default());
-            let (_, st) = replay_wal(&head, d.path(), workers, &mut |_| {}).unwrap();
+            let (_, st) = replay_wal(&head, d.path(), workers, false, &mut |_| {}).unwrap();
             assert_eq!((st.tombstones, st.unknown_tombstone_refs), (2, 1));
             let s1 = head.get_by_ref(1).unwrap();
             let snap = s1.state.lock().snapshot(i64::MIN, i64::MAX).unwrap();
@@ -391,7 +393,7 @@ mod tests {
         wal.log(&bad).unwrap();
         drop(wal);
         let head = Head::new(HeadOptions::default());
-        let err = replay_wal(&head, d2.path(), 0, &mut |_| {}).unwrap_err();
+        let err = replay_wal(&head, d2.path(), 0, false, &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("tombstones record body"), "{err}");
     }
 
@@ -428,7 +430,7 @@ mod tests {
         }
         // Segments 0..=2 hold records, 3 is empty.
         let head = Head::new(HeadOptions::default());
-        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        let (_, st) = replay_wal(&head, d.path(), 0, false, &mut |_| {}).unwrap();
         assert_eq!(st.ref_aliases, 1);
         assert_eq!(head.num_wal_aliases(), 1);
         assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
@@ -441,7 +443,7 @@ mod tests {
         );
         assert_eq!(head.num_wal_aliases(), 1);
         let head = Head::new(HeadOptions::default());
-        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        let (_, st) = replay_wal(&head, d.path(), 0, false, &mut |_| {}).unwrap();
         assert_eq!((st.ref_aliases, st.unknown_refs), (1, 0));
         assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
 
@@ -453,7 +455,7 @@ mod tests {
         );
         assert_eq!(head.num_wal_aliases(), 0);
         let head = Head::new(HeadOptions::default());
-        let (_, st) = replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        let (_, st) = replay_wal(&head, d.path(), 0, false, &mut |_| {}).unwrap();
         assert_eq!((st.ref_aliases, st.unknown_refs), (0, 0));
         assert_eq!(times_of(&head, 1), vec![10, 20, 30]);
         assert_eq!(head.num_wal_aliases(), 0);
@@ -475,7 +477,7 @@ mod tests {
             wal.next_segment().unwrap();
         }
         let head = Head::new(HeadOptions::default());
-        replay_wal(&head, d.path(), 0, &mut |_| {}).unwrap();
+        replay_wal(&head, d.path(), 0, false, &mut |_| {}).unwrap();
         assert_eq!(head.truncate(1000).series_removed, 1);
         // The alias outlives its series only until the next checkpoint.
         assert_eq!(head.num_wal_aliases(), 1);
@@ -523,7 +525,7 @@ mod tests {
         drop(wal);
         for workers in [0, 1, 3] {
             let head = Head::new(HeadOptions::default());
-            let (o, st) = replay_wal(&head, d.path(), workers, &mut |_| {}).unwrap();
+            let (o, st) = replay_wal(&head, d.path(), workers, false, &mut |_| {}).unwrap();
             assert_eq!(o.records, 4);
             assert_eq!(st.unknown_refs, 1);
             assert_eq!(st.ref_aliases, 1);

@@ -132,6 +132,7 @@ pub fn checkpoint(
         .map_err(WalError::io("creating checkpoint segment", &out_path))?;
 
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    buf.extend_from_slice(&super::SEGMENT_HEADER);
     let mut samples: Vec<RefSample> = Vec::new();
     let mut kept_samples: Vec<RefSample> = Vec::new();
     let mut series: Vec<(u64, Labels)> = Vec::new();

@@ -31,6 +31,15 @@ use record::{FRAME_HEADER, MAX_RECORD};
 /// Default segment size: 128 MiB, as Prometheus.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
 
+/// First bytes of every segment file (checkpoint segments too): magic `PTWL`, format
+/// version 1, three zero bytes (docs/format/wal.md). Only a file that starts with them is
+/// ever truncated by replay or [`repair`]: a segment some other program wrote (a
+/// Prometheus WAL, say) is [`WalError::NotOurs`], and nothing is changed.
+pub const SEGMENT_HEADER: [u8; 8] = [b'P', b'T', b'W', b'L', 1, 0, 0, 0];
+
+/// Length of [`SEGMENT_HEADER`].
+pub const SEGMENT_HEADER_LEN: u64 = SEGMENT_HEADER.len() as u64;
+
 /// Why a WAL operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
@@ -50,6 +59,11 @@ pub enum WalError {
     },
     #[error("WAL segments in {dir} are not sequential: {prev} is followed by {next}")]
     NotSequential { dir: PathBuf, prev: u32, next: u32 },
+    #[error(
+        "{path} is not a promtui WAL segment (it starts with {found} instead of promtui's \
+         header); it was left untouched"
+    )]
+    NotOurs { path: PathBuf, found: String },
 }
 
 impl WalError {
@@ -155,13 +169,26 @@ pub struct Wal {
 
 fn create_segment(dir: &Path, n: u32) -> Result<File> {
     let path = dir.join(segment_name(n));
-    let f = OpenOptions::new()
+    let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(WalError::io("creating segment", &path))?;
+    // A crash before the header is complete leaves a short last segment, which replay
+    // recognises as a torn header and empties (it holds no record).
+    f.write_all(&SEGMENT_HEADER)
+        .map_err(WalError::io("writing segment header", &path))?;
     sync_dir(dir)?;
     Ok(f)
+}
+
+/// Renders the first bytes of a file for an error message.
+fn show_bytes(b: &[u8]) -> String {
+    if b.is_empty() {
+        return "nothing (it is empty)".to_string();
+    }
+    let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("bytes {}", hex.join(" "))
 }
 
 impl Wal {
@@ -183,7 +210,7 @@ impl Wal {
             w: Mutex::new(Writer {
                 file,
                 segment: next,
-                size: 0,
+                size: SEGMENT_HEADER_LEN,
             }),
             metrics,
         })
@@ -203,7 +230,7 @@ impl Wal {
             return Ok(());
         }
         let mut w = self.w.lock();
-        if w.size > 0 && w.size + frames.len() as u64 > self.opts.segment_size {
+        if w.size > SEGMENT_HEADER_LEN && w.size + frames.len() as u64 > self.opts.segment_size {
             self.cut_locked(&mut w)?;
         }
         let path = self.dir.join(segment_name(w.segment));
@@ -233,7 +260,7 @@ impl Wal {
         let next = w.segment + 1;
         w.file = create_segment(&self.dir, next)?;
         w.segment = next;
-        w.size = 0;
+        w.size = SEGMENT_HEADER_LEN;
         self.metrics
             .segments_created
             .fetch_add(1, Ordering::Relaxed);
@@ -320,25 +347,52 @@ pub struct SegmentReader {
     pos: u64,
     buf: Vec<u8>,
     tail_tolerant: bool,
+    /// A header cut short by a crash, reported as a torn tail at offset 0 by `next`.
+    torn_header: Option<String>,
 }
 
 impl SegmentReader {
-    /// Opens a segment. With `tail_tolerant`, damage that extends to the end of the file is
-    /// reported as a torn tail instead of corruption.
+    /// Opens a segment and checks its header. With `tail_tolerant`, damage that extends to
+    /// the end of the file is reported as a torn tail instead of corruption; that includes
+    /// a header cut short (a file shorter than the header whose bytes are a prefix of it).
+    /// A file that does not start with promtui's header is [`WalError::NotOurs`], whatever
+    /// `tail_tolerant` says.
     pub fn open(path: &Path, segment: u32, tail_tolerant: bool) -> Result<Self> {
         let f = File::open(path).map_err(WalError::io("opening segment", path))?;
         let len = f
             .metadata()
             .map_err(WalError::io("reading metadata of", path))?
             .len();
+        let mut r = BufReader::with_capacity(1 << 20, f);
+        let mut head = [0u8; SEGMENT_HEADER.len()];
+        let n = len.min(SEGMENT_HEADER_LEN) as usize;
+        r.read_exact(&mut head[..n])
+            .map_err(WalError::io("reading segment header", path))?;
+        let mut torn_header = None;
+        if n == SEGMENT_HEADER.len() && head == SEGMENT_HEADER {
+            // The usual case.
+        } else if n < SEGMENT_HEADER.len()
+            && head[..n] == SEGMENT_HEADER[..n]
+            && (tail_tolerant || n == 0)
+        {
+            if n > 0 {
+                torn_header = Some(format!("header cut short at {n} bytes"));
+            }
+        } else {
+            return Err(WalError::NotOurs {
+                path: path.to_path_buf(),
+                found: show_bytes(&head[..n]),
+            });
+        }
         Ok(SegmentReader {
             path: path.to_path_buf(),
             segment,
-            r: BufReader::with_capacity(1 << 20, f),
+            r,
             len,
-            pos: 0,
+            pos: n as u64,
             buf: Vec::new(),
             tail_tolerant,
+            torn_header,
         })
     }
 
@@ -346,8 +400,9 @@ impl SegmentReader {
         self.len
     }
 
+    /// True when the segment holds no record.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len <= SEGMENT_HEADER_LEN
     }
 
     fn corrupt(&self, offset: u64, reason: String) -> WalError {
@@ -386,6 +441,10 @@ impl SegmentReader {
 
     /// The next record's payload, `Ok(Err(end))` at the end of the segment.
     fn next(&mut self) -> Result<std::result::Result<(u64, &[u8]), SegmentEnd>> {
+        if let Some(reason) = self.torn_header.take() {
+            self.pos = self.len;
+            return Ok(Err(SegmentEnd::Torn { offset: 0, reason }));
+        }
         let offset = self.pos;
         if offset >= self.len {
             return Ok(Err(SegmentEnd::Clean));
@@ -457,6 +516,17 @@ pub struct ReplayOutcome {
 /// decode (it returns the reason), is [`WalError::Corruption`].
 pub fn replay(
     dir: &Path,
+    on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), String>,
+    progress: impl FnMut(ReplayProgress),
+) -> Result<ReplayOutcome> {
+    replay_with(dir, false, on_record, progress)
+}
+
+/// [`replay`], or with `read_only` a replay that changes nothing on disk: a torn tail ends
+/// the read where it starts and is left as it is (a running writer may be mid-commit).
+pub fn replay_with(
+    dir: &Path,
+    read_only: bool,
     mut on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), String>,
     mut progress: impl FnMut(ReplayProgress),
 ) -> Result<ReplayOutcome> {
@@ -519,10 +589,20 @@ pub fn replay(
                     })?;
                 }
                 Err(SegmentEnd::Clean) => break,
+                Err(SegmentEnd::Torn { offset, reason }) if read_only => {
+                    tracing::info!(
+                        segment = *n,
+                        offset,
+                        %reason,
+                        "read-only replay stops at the torn tail of the last WAL segment"
+                    );
+                    break;
+                }
                 Err(SegmentEnd::Torn { offset, reason }) => {
                     tracing::warn!(
                         segment = *n,
                         offset,
+                        truncated_bytes = r.len() - offset,
                         %reason,
                         "truncating torn record at the tail of the last WAL segment"
                     );
@@ -558,14 +638,48 @@ pub fn replay(
     Ok(out)
 }
 
+/// What [`repair`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepairReport {
+    /// Bytes cut from the damaged segment, from the damaged record to its end.
+    pub truncated_bytes: u64,
+    /// Later segments deleted, and their bytes.
+    pub deleted_segments: u32,
+    pub deleted_bytes: u64,
+}
+
 /// Repairs corruption reported as `segment`/`offset`: truncates that segment at the offset
 /// and deletes every later segment, as Prometheus' `wlog.Repair`. Data after the damage is
-/// lost; everything before it is kept.
-pub fn repair(dir: &Path, segment: u32, offset: u64) -> Result<()> {
+/// lost; everything before it is kept. Every file it would change is checked first to be a
+/// promtui segment (its header): if one is not, nothing is changed and the error is
+/// [`WalError::NotOurs`]. The amount removed is logged and returned.
+pub fn repair(dir: &Path, segment: u32, offset: u64) -> Result<RepairReport> {
     let path = dir.join(segment_name(segment));
-    for n in list_segments(dir)?.into_iter().filter(|&n| n > segment) {
+    let later: Vec<u32> = list_segments(dir)?
+        .into_iter()
+        .filter(|&n| n > segment)
+        .collect();
+    let mut report = RepairReport::default();
+    let damaged = SegmentReader::open(&path, segment, true)?;
+    report.truncated_bytes = damaged.len().saturating_sub(offset);
+    drop(damaged);
+    for &n in &later {
         let p = dir.join(segment_name(n));
-        tracing::warn!(segment = n, "deleting WAL segment after corruption");
+        let r = SegmentReader::open(&p, n, true)?;
+        report.deleted_segments += 1;
+        report.deleted_bytes += r.len();
+    }
+    tracing::warn!(
+        segment,
+        offset,
+        truncated_bytes = report.truncated_bytes,
+        deleted_segments = report.deleted_segments,
+        deleted_bytes = report.deleted_bytes,
+        "repairing WAL: cutting the damaged segment at the damaged record and deleting the \
+         segments after it"
+    );
+    for &n in &later {
+        let p = dir.join(segment_name(n));
         fs::remove_file(&p).map_err(WalError::io("deleting segment", &p))?;
     }
     let f = OpenOptions::new()
@@ -575,7 +689,8 @@ pub fn repair(dir: &Path, segment: u32, offset: u64) -> Result<()> {
     f.set_len(offset)
         .and_then(|_| f.sync_all())
         .map_err(WalError::io("truncating", &path))?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(report)
 }
 
 #[cfg(test)]
