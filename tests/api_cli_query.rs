@@ -202,7 +202,11 @@ fn server_flag_queries_over_http_and_a_local_query_reads_beside_the_server() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), INSTANT_JSON);
-    assert_eq!(tree(dir.path()), before, "a read-only query changes nothing");
+    assert_eq!(
+        tree(dir.path()),
+        before,
+        "a read-only query changes nothing"
+    );
 
     let state = promtui::web::WebState {
         targets: Arc::new(Nop),

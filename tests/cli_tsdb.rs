@@ -176,3 +176,67 @@ fn dump_rejects_a_bad_selector_and_a_missing_store() {
     assert_eq!(code, 1);
     assert!(err.contains("no TSDB at /nonexistent/x"), "{err}");
 }
+
+/// Every file under `dir` with its bytes, sorted (directories as empty entries).
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let name = e.path().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                out.push((name + "/", Vec::new()));
+                stack.push(e.path());
+            } else {
+                out.push((name, std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn inspection_creates_and_changes_nothing() {
+    use promtui::storage::Appender;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let db = promtui::tsdb::Db::open(&data, Default::default()).unwrap();
+        let mut app = db.appender();
+        let l = promtui::model::Labels::from_pairs(&[("__name__", "up"), ("job", "x")]);
+        for i in 0..10 {
+            app.append(&l, 1_700_000_000_000 + i * 15_000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        // No close: the WAL is left as a killed server leaves it.
+    }
+    let before = snapshot(&data);
+    let d = data.to_str().unwrap();
+    for args in [
+        vec!["tsdb", "stats", "--storage.tsdb.path", d],
+        vec!["tsdb", "dump", "--storage.tsdb.path", d],
+        vec![
+            "query",
+            "up",
+            "--time",
+            "1700000100",
+            "--storage.tsdb.path",
+            d,
+        ],
+    ] {
+        let (code, out, err) = promtui(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("up") || out.contains('1'), "{args:?}: {out}");
+        assert_eq!(snapshot(&data), before, "{args:?} changed the directory");
+    }
+    // And a read-only open refuses to write.
+    let db = promtui::tsdb::Db::open_read_only(&data, Default::default()).unwrap();
+    let mut app = db.appender();
+    let l = promtui::model::Labels::from_pairs(&[("__name__", "up")]);
+    app.append(&l, 1_800_000_000_000, 1.0).unwrap();
+    let err = app.commit().unwrap_err().to_string();
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(snapshot(&data), before);
+}

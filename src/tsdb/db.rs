@@ -477,12 +477,12 @@ impl Db {
             let blocks_dir = layout.blocks();
             remove_half_deleted_blocks(&blocks_dir)?;
             // Unfinished block writes and sources of an interrupted compaction.
-            for p in compact::remove_leftover_blocks(&blocks_dir).map_err(|source| {
-                Error::Block {
+            for p in
+                compact::remove_leftover_blocks(&blocks_dir).map_err(|source| Error::Block {
                     block: blocks_dir.display().to_string(),
                     source,
-                }
-            })? {
+                })?
+            {
                 tracing::warn!(path = %p.display(), "removed leftover block directory");
             }
             let blocks = block::open_blocks(&blocks_dir).map_err(|source| Error::Block {
@@ -665,11 +665,12 @@ impl Db {
             }
             let series = head.block_series(mint, maxt);
             if !series.is_empty() {
-                let meta = block::write_block(&self.inner.blocks_dir, mint, maxt, series.into_iter())
-                    .map_err(|source| Error::Block {
-                        block: format!("new block [{mint}, {maxt})"),
-                        source,
-                    })?;
+                let meta =
+                    block::write_block(&self.inner.blocks_dir, mint, maxt, series.into_iter())
+                        .map_err(|source| Error::Block {
+                            block: format!("new block [{mint}, {maxt})"),
+                            source,
+                        })?;
                 let path = self.inner.blocks_dir.join(meta.ulid.to_string());
                 let b = Block::open(&path).map_err(|source| Error::Block {
                     block: meta.ulid.to_string(),
@@ -1285,7 +1286,10 @@ impl DbAppender {
         }
         let logged = match &inner.wal {
             Some(w) => w.log(buf).map_err(|e| e.to_string()),
-            None => Err(format!("the database at {} is open read-only", inner.dir.display())),
+            None => Err(format!(
+                "the database at {} is open read-only",
+                inner.dir.display()
+            )),
         };
         // Keep the buffers' memory bounded by what typical commits need.
         if buf.capacity() > 4 << 20 {

@@ -183,17 +183,23 @@ pub fn inspect(dir: &Path) -> Result<Ownership, LayoutError> {
         read_marker(&layout.marker())?;
     }
     let mut found = Vec::new();
+    // Entries that are harmless alone, named too when the directory is refused.
+    let mut others = Vec::new();
     let mut legacy_evidence = false;
     for (name, is_dir) in &names {
         let path = dir.join(name);
         match classify(&path, name, *is_dir, marked)? {
             Class::Ours => {}
-            Class::Legacy => legacy_evidence = true,
-            Class::Neutral => {}
+            Class::Legacy(what) => {
+                legacy_evidence = true;
+                others.push(finding(name, *is_dir, what, false));
+            }
+            Class::Neutral(what) => others.push(finding(name, *is_dir, what, false)),
             Class::Foreign(f) => found.push(f),
         }
     }
     if !found.is_empty() {
+        found.extend(others);
         return Err(LayoutError::Foreign {
             dir: dir.to_path_buf(),
             found,
@@ -209,15 +215,16 @@ pub fn inspect(dir: &Path) -> Result<Ownership, LayoutError> {
 
 enum Class {
     Ours,
-    /// promtui's format-1 layout.
-    Legacy,
-    /// Names both could have left that hold no data (`lock`, `snapshots/`, tmp dirs).
-    Neutral,
+    /// promtui's format-1 layout, and what it is.
+    Legacy(&'static str),
+    /// Names both could have left that hold no data (`lock`, `snapshots/`, tmp dirs, a
+    /// WAL of empty segments).
+    Neutral(&'static str),
     Foreign(Finding),
 }
 
-fn foreign(name: &str, is_dir: bool, what: impl Into<String>, prometheus: bool) -> Class {
-    Class::Foreign(Finding {
+fn finding(name: &str, is_dir: bool, what: impl Into<String>, prometheus: bool) -> Finding {
+    Finding {
         name: if is_dir {
             format!("{name}/")
         } else {
@@ -225,7 +232,11 @@ fn foreign(name: &str, is_dir: bool, what: impl Into<String>, prometheus: bool) 
         },
         what: what.into(),
         prometheus,
-    })
+    }
+}
+
+fn foreign(name: &str, is_dir: bool, what: impl Into<String>, prometheus: bool) -> Class {
+    Class::Foreign(finding(name, is_dir, what, prometheus))
 }
 
 fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class, LayoutError> {
@@ -233,23 +244,29 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
         (MARKER, false) => Class::Ours,
         (LOCK, false) => Class::Ours,
         (WAL_DIR, true) | (BLOCKS_DIR, true) => Class::Ours,
-        (SNAPSHOTS_DIR, true) => Class::Neutral,
+        (SNAPSHOTS_DIR, true) => Class::Neutral("snapshots"),
         ("lock", false) if marked => foreign(
             name,
             false,
             "a lock file by another program (Prometheus names its lock so)",
             true,
         ),
-        ("lock", false) => Class::Neutral,
+        ("lock", false) => Class::Neutral("a lock file"),
         ("queries.active", false) => foreign(name, false, "Prometheus' active query log", true),
         ("chunks_head", true) => foreign(name, true, "Prometheus' memory-mapped head chunks", true),
         ("wal", true) if !marked => match legacy_wal(path)? {
-            Ok(()) => Class::Legacy,
-            Err(why) => foreign(name, true, format!("a WAL promtui did not write ({why})"), true),
+            Ok(true) => Class::Legacy("a WAL of an earlier promtui"),
+            Ok(false) => Class::Neutral("a WAL directory with no records"),
+            Err(why) => foreign(
+                name,
+                true,
+                format!("a WAL promtui did not write ({why})"),
+                true,
+            ),
         },
         ("wal", true) => foreign(name, true, "a WAL promtui did not write", true),
         (_, true) if name.parse::<Ulid>().is_ok() && !marked => match legacy_block(path)? {
-            Ok(()) => Class::Legacy,
+            Ok(()) => Class::Legacy("a block of an earlier promtui"),
             Err((why, prom)) => foreign(name, true, why, prom),
         },
         (_, true) if name.parse::<Ulid>().is_ok() => {
@@ -262,7 +279,7 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
                     .is_some_and(|u| u.parse::<Ulid>().is_ok()) =>
         {
             // An unfinished block write of format 1; removed at open, as before.
-            Class::Neutral
+            Class::Neutral("an unfinished block write")
         }
         (_, true) => foreign(name, true, "a directory promtui did not create", false),
         _ => foreign(name, false, "a file promtui did not create", false),
@@ -271,7 +288,9 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
 
 /// Format 1 WAL check: every segment (and checkpoint segment) is empty, starts with the
 /// current segment header (a migration cut short), or starts with a valid promtui frame.
-fn legacy_wal(dir: &Path) -> Result<Result<(), String>, LayoutError> {
+/// `Ok(true)` when at least one segment holds promtui's records.
+fn legacy_wal(dir: &Path) -> Result<Result<bool, String>, LayoutError> {
+    let mut evidence = false;
     let rd = fs::read_dir(dir).map_err(io_err("listing", dir))?;
     for e in rd {
         let e = e.map_err(io_err("listing", dir))?;
@@ -279,8 +298,9 @@ fn legacy_wal(dir: &Path) -> Result<Result<(), String>, LayoutError> {
         let path = e.path();
         if path.is_dir() {
             if name.starts_with("checkpoint.") {
-                if let Err(why) = legacy_wal(&path)? {
-                    return Ok(Err(why));
+                match legacy_wal(&path)? {
+                    Ok(e) => evidence |= e,
+                    Err(why) => return Ok(Err(why)),
                 }
                 continue;
             }
@@ -289,19 +309,24 @@ fn legacy_wal(dir: &Path) -> Result<Result<(), String>, LayoutError> {
         if !(name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit())) {
             return Ok(Err(format!("unexpected file {name}")));
         }
-        if let Err(why) = legacy_segment(&path)? {
-            return Ok(Err(format!("segment {name}: {why}")));
+        match legacy_segment(&path)? {
+            Ok(e) => evidence |= e,
+            Err(why) => return Ok(Err(format!("segment {name}: {why}"))),
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(evidence))
 }
 
-fn legacy_segment(path: &Path) -> Result<Result<(), String>, LayoutError> {
+/// `Ok(true)` for a segment that holds promtui's records, `Ok(false)` for an empty one.
+fn legacy_segment(path: &Path) -> Result<Result<bool, String>, LayoutError> {
     let mut f = File::open(path).map_err(io_err("opening", path))?;
     let mut head = [0u8; record::FRAME_HEADER];
     let n = read_up_to(&mut f, &mut head).map_err(io_err("reading", path))?;
-    if n == 0 || (n == head.len() && head == SEGMENT_HEADER) {
-        return Ok(Ok(()));
+    if n == 0 {
+        return Ok(Ok(false));
+    }
+    if n == head.len() && head == SEGMENT_HEADER {
+        return Ok(Ok(true));
     }
     if n < head.len() {
         return Ok(Err(format!("{n} bytes, too short for a record")));
@@ -315,7 +340,7 @@ fn legacy_segment(path: &Path) -> Result<Result<(), String>, LayoutError> {
     if got < len || crc32c::crc32c(&payload) != crc {
         return Ok(Err("first record is not in promtui's format".into()));
     }
-    Ok(Ok(()))
+    Ok(Ok(true))
 }
 
 /// Reads until `buf` is full or the file ends.
@@ -357,7 +382,10 @@ fn legacy_block(dir: &Path) -> Result<Result<(), (String, bool)>, LayoutError> {
         return Ok(Err(if n == 4 && magic == PROMETHEUS_CHUNKS_MAGIC {
             ("a Prometheus block".into(), true)
         } else {
-            ("a block directory whose chunks promtui did not write".into(), false)
+            (
+                "a block directory whose chunks promtui did not write".into(),
+                false,
+            )
         }));
     }
     Ok(Ok(()))
@@ -560,7 +588,10 @@ mod tests {
         fs::write(d.path().join("notes.txt"), "mine").unwrap();
         let e = prepare(d.path()).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("notes.txt: a file promtui did not create"), "{msg}");
+        assert!(
+            msg.contains("notes.txt: a file promtui did not create"),
+            "{msg}"
+        );
         assert!(!d.path().join(MARKER).exists());
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
     }
@@ -571,10 +602,17 @@ mod tests {
         fs::create_dir(d.path().join("chunks_head")).unwrap();
         fs::create_dir(d.path().join("wal")).unwrap();
         // A Prometheus WAL page starts with a record type byte and a 2-byte length.
-        fs::write(d.path().join("wal/00000000"), [1u8, 0, 20, 1, 2, 3, 4, 9, 9, 9]).unwrap();
+        fs::write(
+            d.path().join("wal/00000000"),
+            [1u8, 0, 20, 1, 2, 3, 4, 9, 9, 9],
+        )
+        .unwrap();
         fs::write(d.path().join("queries.active"), b"[]").unwrap();
         let msg = prepare(d.path()).unwrap_err().to_string();
-        assert!(msg.contains("looks like a Prometheus data directory"), "{msg}");
+        assert!(
+            msg.contains("looks like a Prometheus data directory"),
+            "{msg}"
+        );
         assert!(msg.contains("chunks_head/"), "{msg}");
         assert!(msg.contains("wal/: a WAL promtui did not write"), "{msg}");
         assert!(msg.contains("Nothing in it was changed"), "{msg}");

@@ -408,9 +408,7 @@ pub fn import_openmetrics_file(
         source,
     })?;
     // The data directory must be promtui's (or new) before a block is written into it.
-    let blocks_dir = crate::tsdb::layout::prepare(data_dir)
-        ?
-        .blocks();
+    let blocks_dir = crate::tsdb::layout::prepare(data_dir)?.blocks();
     let mut backfill = Backfill::new(
         &blocks_dir,
         ImportOptions {
