@@ -234,6 +234,15 @@ pub enum ImportFormat {
         #[arg(long = "block-duration", default_value = "2h", value_name = "DURATION")]
         block_duration: String,
     },
+    /// Import a Prometheus 2.x/3.x data directory (its blocks and its WAL), read without
+    /// changing it: migration in one command. Native histograms are skipped and counted.
+    Prometheus {
+        /// The Prometheus data directory (its --storage.tsdb.path).
+        dir: PathBuf,
+        /// Block duration of the created blocks (Prometheus duration).
+        #[arg(long = "block-duration", default_value = "2h", value_name = "DURATION")]
+        block_duration: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -511,26 +520,43 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
 fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<ExitCode> {
     let dir = storage.path()?;
     match command {
-        TsdbCommand::Import {
-            format:
+        TsdbCommand::Import { format } => {
+            let (source, block_duration) = match &format {
                 ImportFormat::Openmetrics {
                     file,
                     block_duration,
-                },
-        } => {
-            let bd = crate::model::time::parse_duration(&block_duration)
+                } => (file, block_duration),
+                ImportFormat::Prometheus {
+                    dir,
+                    block_duration,
+                } => (dir, block_duration),
+            };
+            let bd = crate::model::time::parse_duration(block_duration)
                 .with_context(|| format!("invalid --block-duration {block_duration:?}"))?;
             let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let started = std::time::Instant::now();
-            let report = crate::tsdb::tools::import_openmetrics_file(&file, &dir, bd, |p| {
+            let progress = |p: crate::tsdb::import::ImportProgress| {
                 if tty {
                     eprint!(
                         "\rimporting: {} samples read, {} series, {} blocks written ",
                         p.samples_read, p.series, p.blocks_written
                     );
                 }
-            })
-            .with_context(|| format!("importing {} into {}", file.display(), dir.display()))?;
+            };
+            let context = || format!("importing {} into {}", source.display(), dir.display());
+            let (report, prometheus) = match &format {
+                ImportFormat::Openmetrics { file, .. } => (
+                    crate::tsdb::tools::import_openmetrics_file(file, &dir, bd, progress)
+                        .with_context(context)?,
+                    None,
+                ),
+                ImportFormat::Prometheus { dir: src, .. } => {
+                    let (st, report) =
+                        crate::tsdb::tools::import_prometheus_dir(src, &dir, bd, progress)
+                            .with_context(context)?;
+                    (report, Some(st))
+                }
+            };
             if tty {
                 eprintln!();
             }
@@ -542,6 +568,9 @@ fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<
                 dir.display(),
                 started.elapsed()
             );
+            if let Some(st) = &prometheus {
+                print_prometheus_read(st);
+            }
             for b in &report.blocks {
                 println!(
                     "  block {} [{}, {}) {} series, {} samples",
@@ -640,6 +669,35 @@ fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<
             crate::tsdb::tools::dump(q.as_ref(), &selectors, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Says what an import read from a Prometheus directory and what it left out.
+fn print_prometheus_read(st: &crate::tsdb::prometheus_dir::PromReadStats) {
+    println!(
+        "  read {} Prometheus block(s): {} series, {} samples; WAL: {} segment(s), {} series, {} samples",
+        st.blocks, st.block_series, st.block_samples, st.wal_segments, st.wal_series, st.wal_samples
+    );
+    let notes = [
+        (st.deleted_samples, "samples deleted by tombstones left out"),
+        (
+            st.wal_samples_below_blocks,
+            "WAL samples older than the newest block skipped (as Prometheus' replay does)",
+        ),
+        (st.wal_unknown_refs, "WAL samples of unknown series skipped"),
+        (
+            st.histogram_chunks + st.histogram_records,
+            "native histogram chunks/records skipped (promtui stores float samples)",
+        ),
+        (st.wbl_bytes, "bytes of out-of-order WAL (wbl/) not read"),
+    ];
+    for (n, what) in notes {
+        if n > 0 {
+            println!("  {n} {what}");
+        }
+    }
+    if let Some((seg, off)) = st.torn_tail {
+        println!("  the WAL ends in a torn record (segment {seg}, offset {off}): read up to it");
     }
 }
 

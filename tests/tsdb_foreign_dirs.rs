@@ -124,6 +124,97 @@ fn openmetrics(end_ms: i64) -> String {
     s
 }
 
+/// Writes a Prometheus block with promtool's backfill into `data` (from an OpenMetrics file
+/// of the hour four hours ago, whose path it returns).
+fn promtool_block(work: &Path, data: &Path) -> std::path::PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let om = work.join("in.om");
+    std::fs::write(&om, openmetrics(now - 4 * 3_600_000)).unwrap();
+    let st = Command::new(PROMTOOL)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "promtool create-blocks-from failed");
+    om
+}
+
+#[test]
+fn a_prometheus_directory_imports_exactly_what_promtool_dumps() {
+    if !peer_available(PROMETHEUS) || !peer_available(PROMTOOL) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("prom");
+    promtool_block(work.path(), &src);
+    run_prometheus(work.path(), &src);
+    let before = tree(&src);
+    let dst = work.path().join("promtui");
+    let out = Command::new(BIN)
+        .args(["tsdb", "import", "prometheus"])
+        .arg(&src)
+        .arg("--storage.tsdb.path")
+        .arg(&dst)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("read 1 Prometheus block(s)"), "{stdout}");
+    assert_eq!(
+        tree(&src),
+        before,
+        "the import changed the Prometheus directory"
+    );
+    // promtool may write into what it dumps: give it a copy.
+    let copy = work.path().join("copy");
+    copy_dir(&src, &copy);
+    let dump = |cmd: &mut Command| {
+        let out = cmd.stderr(Stdio::null()).output().unwrap();
+        assert!(out.status.success());
+        let mut lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let want = dump(Command::new(PROMTOOL).args(["tsdb", "dump"]).arg(&copy));
+    let got = dump(
+        Command::new(BIN)
+            .args(["tsdb", "dump", "--storage.tsdb.path"])
+            .arg(&dst),
+    );
+    assert!(
+        want.len() > 180,
+        "the WAL holds samples too: {}",
+        want.len()
+    );
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 #[test]
 fn prometheus_data_directory_is_refused_with_every_byte_unchanged() {
     if !peer_available(PROMETHEUS) || !peer_available(PROMTOOL) {
@@ -131,21 +222,7 @@ fn prometheus_data_directory_is_refused_with_every_byte_unchanged() {
     }
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("prom");
-    // A block written by promtool, then a WAL, head chunks and lock by Prometheus itself.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let om = work.path().join("in.om");
-    std::fs::write(&om, openmetrics(now - 4 * 3_600_000)).unwrap();
-    let st = Command::new(PROMTOOL)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "promtool create-blocks-from failed");
+    let om = promtool_block(work.path(), &data);
     let blocks_only = tree(&data);
     assert!(
         blocks_only.keys().any(|k| k.ends_with("/meta.json")),

@@ -130,10 +130,12 @@ fn foreign_message(dir: &Path, found: &[Finding]) -> String {
          (promtui creates it)",
     );
     if prometheus {
-        s.push_str(
-            "; to keep Prometheus' data, leave this directory to Prometheus and query it with \
-             `promtui query --server URL`",
-        );
+        s.push_str(&format!(
+            "; to bring its data into promtui, import it into a new directory with \
+             `promtui tsdb import prometheus {} --storage.tsdb.path NEW_DIR` (it reads the \
+             Prometheus directory without changing it)",
+            dir.display()
+        ));
     }
     s.push('.');
     s

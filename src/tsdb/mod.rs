@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod head;
 pub mod import;
 pub mod layout;
+pub mod prometheus_dir;
 pub mod querier;
 pub mod retention;
 pub mod stats;

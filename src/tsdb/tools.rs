@@ -36,6 +36,11 @@ pub enum ToolError {
         #[from]
         source: crate::tsdb::layout::LayoutError,
     },
+    #[error(transparent)]
+    Prometheus {
+        #[from]
+        source: crate::tsdb::prometheus_dir::PromDirError,
+    },
 }
 
 /// Bytes read from the input file per parsed piece (cut back to the last full line).
@@ -420,6 +425,28 @@ pub fn import_openmetrics_file(
     )?;
     import_pipeline(file, &name, READ_CHUNK, &mut backfill)?;
     Ok(backfill.finish()?)
+}
+
+/// Imports the Prometheus data directory `src` (blocks and WAL, read without changes)
+/// into blocks of `data_dir`.
+pub fn import_prometheus_dir(
+    src: &Path,
+    data_dir: &Path,
+    block_duration_ms: i64,
+    progress: impl FnMut(ImportProgress),
+) -> Result<(crate::tsdb::prometheus_dir::PromReadStats, ImportReport), ToolError> {
+    let blocks_dir = crate::tsdb::layout::prepare(data_dir)?.blocks();
+    let opts = ImportOptions {
+        block_duration: block_duration_ms,
+        max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+        compact_spilled: true,
+    };
+    Ok(crate::tsdb::prometheus_dir::import_dir(
+        src,
+        &blocks_dir,
+        opts,
+        progress,
+    )?)
 }
 
 /// Writes labels the way promtool's dump prints them: `{__name__="up", job="x"}`.
