@@ -432,7 +432,7 @@ fn leveled_compaction_of_a_data_dir() {
     assert_eq!(made[0].compaction.sources.len(), 3);
     assert_eq!(block_dirs(dir.path()).len(), 2);
     let blocks = promtui::tsdb::block::open_blocks(dir.path()).unwrap();
-    let merged: Vec<_> = promtui::tsdb::block::inspect::dump(&blocks, &[], i64::MIN, i64::MAX)
+    let merged: Vec<_> = promtui::tsdb::compact::SeriesMerger::new(&blocks, &[], i64::MIN, i64::MAX)
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
@@ -648,8 +648,9 @@ fn corrupt_files_give_errors_naming_file_and_offset() {
 }
 
 #[test]
-fn cardinality_stats_count_distinct_series() {
-    use promtui::tsdb::block::inspect::cardinality_stats;
+fn cardinality_over_blocks_counts_distinct_series() {
+    use promtui::storage::Querier;
+    use promtui::tsdb::querier::MergeQuerier;
     let dir = tempfile::tempdir().unwrap();
     let s = gen_series(21, 5, 1, T0);
     write(dir.path(), &s, T0, T0 + 7_200_000);
@@ -660,15 +661,18 @@ fn cardinality_stats_count_distinct_series() {
         T0 + 7_200_000,
         T0 + 14_400_000,
     );
-    let st = cardinality_stats(dir.path(), 3).unwrap();
-    assert_eq!(st.blocks.len(), 2);
+    let blocks = promtui::tsdb::block::open_blocks(dir.path()).unwrap();
+    assert_eq!(blocks.len(), 2);
+    let qs: Vec<Box<dyn Querier>> = blocks
+        .iter()
+        .map(|b| Box::new(b.querier(i64::MIN, i64::MAX).unwrap()) as Box<dyn Querier>)
+        .collect();
+    let st = promtui::tsdb::stats::cardinality(&MergeQuerier::new(qs), 3).unwrap();
     assert_eq!(st.num_series, 21);
-    assert_eq!(st.num_samples, 2 * 21 * 5);
-    assert_eq!(st.top_metric_names[0], ("metric_0".to_string(), 3));
-    assert_eq!(st.top_metric_names.len(), 3);
-    assert_eq!(st.label_names_by_values[0], ("instance".to_string(), 21));
-    assert_eq!(st.label_names_by_series[0].1, 21);
-    assert_eq!(st.label_pairs_by_series[0], ("kind=k0".to_string(), 5));
+    assert_eq!(st.series_by_metric_name[0], ("metric_0".to_string(), 3));
+    assert_eq!(st.series_by_metric_name.len(), 3);
+    assert_eq!(st.values_by_label_name[0], ("instance".to_string(), 21));
+    assert_eq!(st.series_by_label_pair[0], ("kind=k0".to_string(), 5));
 }
 
 #[test]

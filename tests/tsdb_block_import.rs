@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use promtui::model::{Labels, Sample};
-use promtui::tsdb::block::inspect::dump;
+use promtui::tsdb::compact::SeriesMerger;
 use promtui::tsdb::block::open_blocks;
 use promtui::tsdb::import::{import_samples, import_samples_with, ImportOptions};
 
@@ -46,7 +46,7 @@ fn expected(rows: &[(Labels, i64, f64)]) -> BTreeMap<Labels, Vec<Sample>> {
 
 fn read_back(dir: &std::path::Path) -> BTreeMap<Labels, Vec<Sample>> {
     let blocks = open_blocks(dir).unwrap();
-    dump(&blocks, &[], i64::MIN, i64::MAX)
+    SeriesMerger::new(&blocks, &[], i64::MIN, i64::MAX)
         .unwrap()
         .map(|r| r.unwrap())
         .collect()

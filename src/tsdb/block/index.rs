@@ -408,7 +408,13 @@ impl IndexReader {
         self.series.get(r as usize)
     }
 
+    ///
+    /// Every symbol reference held by the reader (series labels, label names, label
+    /// values) was checked against the symbol table by [`IndexReader::decode`], which
+    /// rejects an index with one out of range as corrupt; so `id` is always in range and
+    /// the empty-string fallback is unreachable (kept instead of a panic on the query path).
     pub(crate) fn symbol(&self, id: u32) -> &str {
+        debug_assert!((id as usize) < self.symbols.len(), "unchecked symbol {id}");
         self.symbols.get(id as usize).map_or("", |s| s)
     }
 

@@ -23,7 +23,6 @@
 pub(crate) mod chunkfile;
 pub(crate) mod encoding;
 pub mod index;
-pub mod inspect;
 
 mod querier;
 pub mod ulid;
@@ -613,7 +612,11 @@ impl Block {
         &self,
     ) -> impl Iterator<Item = Result<(Labels, Vec<ChunkMeta>), BlockError>> + '_ {
         (0..self.num_series() as u32).map(move |r| {
-            let labels = self.series_labels(r).unwrap_or_default();
+            let labels = self.series_labels(r).ok_or_else(|| BlockError::Corrupt {
+                path: self.dir().join(INDEX_FILENAME),
+                offset: 0,
+                reason: format!("series {r} of {} is missing", self.num_series()),
+            })?;
             let chunks = self.read_chunks(r, i64::MIN, i64::MAX)?;
             Ok((labels, chunks))
         })

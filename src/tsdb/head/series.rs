@@ -245,6 +245,8 @@ impl SeriesState {
         if c.min_t > t {
             return None;
         }
+        // Closed chunks are the head's own XorChunk bytes, which always hold the 2-byte
+        // header, so `new` (which fails only on a shorter buffer) cannot fail here.
         XorIterator::new(&c.data[..])
             .ok()?
             .find(|s| s.t == t)
@@ -483,7 +485,11 @@ impl HeadSeriesIterator {
             }
             let c = self.chunks.get(self.next_chunk)?;
             self.next_chunk += 1;
-            self.cur = XorIterator::new(c.data.clone()).ok();
+            // The head's own chunk bytes always hold the 2-byte header (see `value_at`), so
+            // this never ends the series early; a debug build checks it.
+            let it = XorIterator::new(c.data.clone());
+            debug_assert!(it.is_ok(), "head chunk shorter than its header");
+            self.cur = it.ok();
         }
     }
 }
