@@ -60,6 +60,11 @@ impl RuleFileCheck {
         self.outcome.is_ok()
     }
 
+    /// Groups found (0 for an invalid file).
+    pub fn num_groups(&self) -> usize {
+        self.outcome.as_ref().map_or(0, |f| f.groups.len())
+    }
+
     /// Rules found (0 for an invalid file).
     pub fn num_rules(&self) -> usize {
         self.outcome.as_ref().map_or(0, RuleFile::num_rules)
