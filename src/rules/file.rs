@@ -36,9 +36,11 @@
 //!   valid label names;
 //! - group names are non-empty and unique in the file.
 //!
+//! - an alerting rule's label values and annotations parse as templates (see
+//!   [`super::template`]).
+//!
 //! Where upstream prints a zero position (`0:0`, for a missing `record`/`alert` or
-//! `expr`), the position of the rule itself is given instead. Annotation templates are not
-//! checked yet (upstream parses them as Go templates).
+//! `expr`), the position of the rule itself is given instead.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -51,6 +53,8 @@ use crate::config::locate::{locate, locate_value, YamlPath};
 use crate::config::{Duration, Pos};
 use crate::model::labels::{is_valid_legacy_label_name, is_valid_legacy_metric_name};
 use crate::promql::{parse_expr, Expr};
+
+use super::template;
 
 /// A parsed and validated rule file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -555,6 +559,23 @@ impl Validator<'_> {
         for k in annotations.keys() {
             if !is_valid_legacy_label_name(k) {
                 problem(None, None, format!("invalid annotation name: {k}"));
+            }
+        }
+        // Alert labels and annotations are templates: they must parse.
+        if !alert.is_empty() {
+            let name = format!("__alert_{alert}");
+            let templates = labels
+                .iter()
+                .map(|kv| ("label", kv))
+                .chain(annotations.iter().map(|kv| ("annotation", kv)));
+            for (what, (k, v)) in templates {
+                if let Err(e) = template::check(v) {
+                    problem(
+                        None,
+                        None,
+                        format!("{what} {k:?}: {}", e.display_for(&name)),
+                    );
+                }
             }
         }
         let expr = expr?;

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod file;
+pub mod template;
 
 pub use check::{check_rules_command, RuleFileCheck};
 
