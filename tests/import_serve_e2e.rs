@@ -150,3 +150,79 @@ fn import_of_recent_history_then_serve_ingests_live_samples_at_once() {
     assert_eq!(n.len(), 1, "{n:?}");
     assert_eq!(n[0].1, (steps + 1).to_string());
 }
+
+/// The other side of the same issue: when the store does refuse a target's samples (here
+/// a block reaching 10 minutes into the future, as backfills of future-stamped data
+/// leave), the target is down in `/api/v1/targets` with the storage's reason, not
+/// healthy with nothing stored.
+#[test]
+fn a_target_whose_samples_the_store_refuses_is_down_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("future.om");
+    let future_ms = (now_ms() + 600_000) / 1000 * 1000;
+    std::fs::write(
+        &file,
+        format!(
+            "# TYPE future_value gauge\nfuture_value 1 {}\n# EOF\n",
+            future_ms / 1000
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_promtui"))
+        .args(["tsdb", "import", "openmetrics"])
+        .arg(&file)
+        .arg("--storage.tsdb.path")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let target = BodyServer::start(vec![(
+        b"live_value 7\n".to_vec(),
+        "text/plain; version=0.0.4".into(),
+    )]);
+    let cfg = dir.path().join("promtui.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nscrape_configs:\n  - job_name: live\n    metrics_path: /b0\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            target.port
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_promtui"))
+            .args(["serve", "--log.level=error"])
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_http_ok(
+        &format!("{base}/-/ready"),
+        Duration::from_secs(30)
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let active = loop {
+        let t = api_get(&base, "/api/v1/targets", &[]).unwrap();
+        let a = t["data"]["activeTargets"][0].clone();
+        if a["health"] == "down" {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "target not down: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = active["lastError"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with(
+            "all 1 scraped samples were rejected by the storage: out of bounds: timestamp"
+        ) && err.contains(&format!("oldest appendable time {}", future_ms + 1)),
+        "{active}"
+    );
+    assert!(instant(&base, "live_value", None).is_empty());
+}
