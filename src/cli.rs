@@ -253,6 +253,12 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check rule files (exit 0 when all are valid, 1 when not, as promtool).
+    Rules {
+        /// Rule files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Platform data directory for the TSDB when `--storage.tsdb.path` is not given.
@@ -325,6 +331,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check {
             command: CheckCommand::Config { files },
         }) => Ok(check_config(&files)),
+        Some(Command::Check {
+            command: CheckCommand::Rules { files },
+        }) => Ok(crate::rules::check_rules_command(&files)),
         Some(Command::Tsdb { command }) => tsdb_command(&cli.storage, command),
         Some(Command::Query { expr, time, out }) => {
             let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;

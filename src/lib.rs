@@ -11,6 +11,7 @@ pub mod engine;
 pub mod exposition;
 pub mod model;
 pub mod promql;
+pub mod rules;
 pub mod scrape;
 pub mod storage;
 pub mod tsdb;

@@ -432,10 +432,11 @@ fn leveled_compaction_of_a_data_dir() {
     assert_eq!(made[0].compaction.sources.len(), 3);
     assert_eq!(block_dirs(dir.path()).len(), 2);
     let blocks = promtui::tsdb::block::open_blocks(dir.path()).unwrap();
-    let merged: Vec<_> = promtui::tsdb::compact::SeriesMerger::new(&blocks, &[], i64::MIN, i64::MAX)
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let merged: Vec<_> =
+        promtui::tsdb::compact::SeriesMerger::new(&blocks, &[], i64::MIN, i64::MAX)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
     assert_bit_eq(&merged, &all_series);
 }
 

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use promtui::model::{Labels, Sample};
-use promtui::tsdb::compact::SeriesMerger;
 use promtui::tsdb::block::open_blocks;
+use promtui::tsdb::compact::SeriesMerger;
 use promtui::tsdb::import::{import_samples, import_samples_with, ImportOptions};
 
 const H2: i64 = 7_200_000;
@@ -62,7 +62,7 @@ fn assert_same(got: &BTreeMap<Labels, Vec<Sample>>, want: &BTreeMap<Labels, Vec<
 }
 
 #[test]
-fn import_aligns_blocks_and_round_trips() {
+fn import_blocks_span_their_samples_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     // 5 h of data at 10 s: windows [T0, +2h), [+2h, +4h), [+4h, +6h).
     let rows = input(30, 1800, 10_000);
@@ -85,12 +85,13 @@ fn import_aligns_blocks_and_round_trips() {
         .iter()
         .map(|m| (m.min_time, m.max_time))
         .collect();
+    // As promtool's: one block per 2 h window, spanning its first to last sample + 1 ms.
     assert_eq!(
         ranges,
         vec![
-            (T0, T0 + H2),
-            (T0 + H2, T0 + 2 * H2),
-            (T0 + 2 * H2, T0 + 3 * H2)
+            (T0, T0 + H2 - 10_000 + 1),
+            (T0 + H2, T0 + 2 * H2 - 10_000 + 1),
+            (T0 + 2 * H2, T0 + 1799 * 10_000 + 1)
         ]
     );
     assert_eq!(progress.last().unwrap().samples_read, rows.len() as u64);
@@ -159,9 +160,9 @@ fn import_spills_under_a_memory_limit_and_merges_windows() {
     assert_eq!(
         ranges,
         vec![
-            (T0, T0 + H2),
-            (T0 + H2, T0 + 2 * H2),
-            (T0 + 2 * H2, T0 + 3 * H2)
+            (T0, T0 + H2 - 15_000 + 1),
+            (T0 + H2, T0 + 2 * H2 - 15_000 + 1),
+            (T0 + 2 * H2, T0 + 999 * 15_000 + 1)
         ]
     );
     assert_eq!(open_blocks(dir.path()).unwrap().len(), 3);

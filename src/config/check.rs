@@ -1,16 +1,16 @@
 //! `promtui check config FILE`: promtool's `check config` — load and validate the
-//! configuration, then check what it refers to: rule files exist and are rule-file shaped
-//! (a `groups:` list; full rule validation belongs to the rules subsystem), file_sd files
-//! parse, credential and certificate files exist, and every static or file-discovered
-//! target keeps an address after target relabeling.
+//! configuration, then check what it refers to: rule files exist and are valid (parsed
+//! and validated by [`crate::rules`], reported per file as `promtool check rules` does),
+//! file_sd files parse, credential and certificate files exist, and every static or
+//! file-discovered target keeps an address after target relabeling. Sections promtui does
+//! not act on yet are listed as `WARNING` lines.
 //!
 //! Mirrors `cmd/promtool/main.go` `checkConfig`. Exit code contract (promtool's): 0 when
-//! the configuration and everything it references is valid, 1 otherwise.
+//! the configuration and everything it references is valid, 1 otherwise (warnings and
+//! the duplicate-rules lint do not count).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use super::error::Error;
 use super::file_sd::{glob_files, parse_target_groups, TargetGroup};
@@ -19,17 +19,11 @@ use super::types::{Config, HttpRaw, ScrapeConfig};
 use super::Warning;
 use crate::model::labels::Label;
 use crate::model::Labels;
+use crate::rules::RuleFileCheck;
 use crate::scrape::relabel;
 
-/// A rule file found through `rule_files`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleFileReport {
-    pub path: PathBuf,
-    /// Number of rule groups.
-    pub groups: usize,
-    /// Number of rules over all groups.
-    pub rules: usize,
-}
+/// A rule file found through `rule_files`, checked.
+pub type RuleFileReport = RuleFileCheck;
 
 /// A file_sd target group file that was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,14 +50,14 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// promtool's exit status: 0 valid, 1 invalid.
+    /// promtool's exit status: 0 valid, 1 invalid (the configuration or a rule file).
     pub fn exit_code(&self) -> i32 {
-        i32::from(!self.problems.is_empty())
+        i32::from(!self.is_ok())
     }
 
-    /// True when nothing is wrong.
+    /// True when nothing is wrong, in the configuration or the rule files.
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.rule_files.iter().all(RuleFileCheck::is_ok)
     }
 }
 
@@ -91,19 +85,19 @@ impl fmt::Display for CheckReport {
         if !self.config.rule_files.is_empty() {
             writeln!(f, "  SUCCESS: {} rule files found", self.rule_files.len())?;
         }
-        if self.is_ok() {
+        if self.problems.is_empty() {
             writeln!(f, " SUCCESS: {file} is valid prometheus config file syntax")?;
         } else {
             writeln!(f, " FAILED: {file} refers to invalid files")?;
         }
+        // promtool's `check config` indents a rule file's errors by five spaces.
         for r in &self.rule_files {
             writeln!(f)?;
-            writeln!(f, "Checking {}", r.path.display())?;
-            writeln!(
-                f,
-                "  SUCCESS: {} rules found in {} groups",
-                r.rules, r.groups
-            )?;
+            let lines = r.lines("     ");
+            // The trailing empty line separates files; the caller ends the last one.
+            for (_, line) in &lines[..lines.len() - 1] {
+                writeln!(f, "{line}")?;
+            }
         }
         Ok(())
     }
@@ -183,48 +177,9 @@ fn check_rule_files(
             if report.rule_files.iter().any(|r| r.path == f) {
                 continue;
             }
-            match check_rule_file(&f) {
-                Ok(r) => report.rule_files.push(r),
-                Err(e) => report.problems.push(e),
-            }
+            report.rule_files.push(RuleFileCheck::run(&f));
         }
     }
-}
-
-/// The shape every rule file has: a `groups:` list of mappings with `rules:` lists.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFileShape {
-    groups: Vec<serde_yaml::Mapping>,
-}
-
-fn check_rule_file(path: &Path) -> Result<RuleFileReport, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file = path.display().to_string();
-    let shape: Option<RuleFileShape> =
-        serde_yaml::from_str(&text).map_err(|e| match Error::from_yaml(&file, &e) {
-            Error::Syntax { file, pos, message } => Error::Referenced {
-                file,
-                pos,
-                message: message.replace("type config.Config", "type rulefmt.RuleGroups"),
-            },
-            other => other,
-        })?;
-    let groups = shape.map(|s| s.groups).unwrap_or_default();
-    let rules = groups
-        .iter()
-        .filter_map(|g| g.get("rules"))
-        .filter_map(|r| r.as_sequence())
-        .map(Vec::len)
-        .sum();
-    Ok(RuleFileReport {
-        path: path.to_path_buf(),
-        groups: groups.len(),
-        rules,
-    })
 }
 
 /// promtool checks that token, credentials and client certificate files exist; promtui
@@ -450,12 +405,20 @@ mod tests {
         let r = check_config(&cfg).unwrap();
         assert_eq!(r.exit_code(), 0, "{r}");
         assert_eq!(r.rule_files.len(), 2);
-        assert_eq!((r.rule_files[0].groups, r.rule_files[0].rules), (1, 2));
-        assert_eq!(r.rule_files[1].groups, 0);
+        assert_eq!(r.rule_files[0].num_rules(), 2);
+        assert_eq!(r.rule_files[1].num_rules(), 0);
+        assert!(r.rule_files.iter().all(|f| f.is_ok() && f.lint.is_none()));
         assert_eq!(r.sd_files.len(), 1);
         assert_eq!(r.sd_files[0].targets, 2);
-        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        assert!(r.warnings[0].contains("missing/*.yml"), "{:?}", r.warnings);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].ends_with(
+                "1:1: rule_files: accepted for compatibility but ignored by promtui (the rule files are checked, their rules are not evaluated)"
+            ),
+            "{:?}",
+            r.warnings
+        );
+        assert!(r.warnings[1].contains("missing/*.yml"), "{:?}", r.warnings);
         let text = r.to_string();
         assert!(text.contains("  SUCCESS: 2 rule files found"), "{text}");
         assert!(
@@ -463,7 +426,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("SUCCESS: 2 rules found in 1 groups"),
+            text.contains("/rules/a.yml\n  SUCCESS: 2 rules found\n"),
             "{text}"
         );
         assert_eq!(exit_code(&Ok(r)), 0);
@@ -482,24 +445,32 @@ mod tests {
         let r = check_config(&cfg).unwrap();
         assert_eq!(r.exit_code(), 1);
         let all: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(all.len(), 4, "{all:#?}");
+        assert_eq!(all.len(), 3, "{all:#?}");
         assert!(all[0].contains("p.yml:2:5: \""), "{all:#?}");
         assert!(
             all[0].ends_with("missing.yml\" does not point to an existing file"),
             "{all:#?}"
         );
-        assert!(all[1].contains("bad.rules.yml:1:1: field groupz not found in type rulefmt.RuleGroups; did you mean groups?"), "{all:#?}");
         assert!(
-            all[2].contains(
+            all[1].contains(
                 "p.yml:6:5: scrape_configs[0].bearer_token_file: error checking bearer token file"
             ),
             "{all:#?}"
         );
         assert!(
-            all[3].contains("t.yml:2:3: [0]: field lables not found"),
+            all[2].contains("t.yml:2:3: [0]: field lables not found"),
             "{all:#?}"
         );
-        assert!(r.to_string().contains("  FAILED: "));
+        // The invalid rule file gets its own block, as in promtool.
+        assert_eq!(r.rule_files.len(), 1);
+        assert!(!r.rule_files[0].is_ok());
+        let text = r.to_string();
+        assert!(text.contains("  FAILED: "), "{text}");
+        assert!(
+            text.contains("/bad.rules.yml\n  FAILED:\n     ")
+                && text.contains("bad.rules.yml: yaml: unmarshal errors:\n  line 1: field groupz not found in type rulefmt.RuleGroups\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub enum Error {
         pos: Option<Pos>,
         message: String,
     },
+    /// A rule file the configuration refers to does not parse or validate; its own
+    /// errors, each naming it and where in it.
+    #[error(transparent)]
+    RuleFile(#[from] crate::rules::RuleFileError),
 }
 
 impl Error {
@@ -65,6 +69,11 @@ impl Error {
     pub fn pos(&self) -> Option<Pos> {
         match self {
             Error::Read { .. } => None,
+            Error::RuleFile(crate::rules::RuleFileError::Decode { pos, .. }) => *pos,
+            Error::RuleFile(crate::rules::RuleFileError::Invalid { problems, .. }) => {
+                problems.iter().find_map(|p| p.pos)
+            }
+            Error::RuleFile(_) => None,
             Error::Syntax { pos, .. } | Error::Referenced { pos, .. } => *pos,
             Error::Invalid { problems, .. } => problems.first().and_then(|p| p.pos),
         }

@@ -77,22 +77,37 @@ pub fn locate(text: &str, path: &YamlPath) -> Option<Pos> {
         if prefix.is_empty() {
             return Some(Pos { line: 1, column: 1 });
         }
-        let de = serde_yaml::Deserializer::from_str(text);
-        if let Err(e) = (Walk { path: prefix }).deserialize(de) {
-            if let Some(loc) = e.location() {
-                return Some(Pos {
-                    line: loc.line(),
-                    column: loc.column(),
-                });
-            }
+        if let Some(p) = walk_to(text, prefix, false) {
+            return Some(p);
         }
     }
     None
 }
 
-/// Descends along `path`; fails (on purpose) at the target node.
+/// Position of the value at `path` (for a path ending in a key, the value after it, where
+/// Go's yaml.v3 places a node: the first character of a scalar, quote or block indicator
+/// included), or `None` when the path does not exist. No ancestor fallback.
+pub fn locate_value(text: &str, path: &YamlPath) -> Option<Pos> {
+    if path.0.is_empty() {
+        return Some(Pos { line: 1, column: 1 });
+    }
+    walk_to(text, &path.0, true)
+}
+
+fn walk_to(text: &str, path: &[Seg], value: bool) -> Option<Pos> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let loc = (Walk { path, value }).deserialize(de).err()?.location()?;
+    Some(Pos {
+        line: loc.line(),
+        column: loc.column(),
+    })
+}
+
+/// Descends along `path`; fails (on purpose) at the target node: at the last key itself,
+/// or with `value`, at the node that key maps to.
 struct Walk<'p> {
     path: &'p [Seg],
+    value: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Walk<'_> {
@@ -100,7 +115,11 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         match self.path.split_first() {
             None => d.deserialize_any(Here),
-            Some((seg, rest)) => d.deserialize_any(Step { seg, rest }),
+            Some((seg, rest)) => d.deserialize_any(Step {
+                seg,
+                rest,
+                value: self.value,
+            }),
         }
     }
 }
@@ -119,6 +138,7 @@ impl Visitor<'_> for Here {
 struct Step<'p> {
     seg: &'p Seg,
     rest: &'p [Seg],
+    value: bool,
 }
 
 /// Returns Ok (not found) for any node that is not the collection the step needs.
@@ -160,10 +180,13 @@ impl<'de> Visitor<'de> for Step<'_> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(());
         };
-        let last = self.rest.is_empty();
+        let last = self.rest.is_empty() && !self.value;
         while let Some(hit) = map.next_key_seed(KeyProbe { want, last })? {
             if hit {
-                map.next_value_seed(Walk { path: self.rest })?;
+                map.next_value_seed(Walk {
+                    path: self.rest,
+                    value: self.value,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -179,7 +202,13 @@ impl<'de> Visitor<'de> for Step<'_> {
         let mut i = 0;
         loop {
             if i == want {
-                if seq.next_element_seed(Walk { path: self.rest })?.is_none() {
+                if seq
+                    .next_element_seed(Walk {
+                        path: self.rest,
+                        value: self.value,
+                    })?
+                    .is_none()
+                {
                     return Ok(());
                 }
             } else if seq.next_element::<IgnoredAny>()?.is_none() {
@@ -263,6 +292,20 @@ mod tests {
             sc.index(1).key("scrape_timeout").to_string(),
             "scrape_configs[1].scrape_timeout"
         );
+    }
+
+    #[test]
+    fn finds_values_where_go_yaml_puts_them() {
+        let doc = "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: 'test +'\n      - alert: y\n        expr: |\n          up\n        for:\n          5m\n";
+        let r = YamlPath::root().key("groups").index(0).key("rules");
+        let at = |p: YamlPath| locate_value(doc, &p).map(|p| (p.line, p.column));
+        assert_eq!(at(r.index(0).key("record")), Some((4, 17)));
+        assert_eq!(at(r.index(0).key("expr")), Some((5, 15)));
+        assert_eq!(at(r.index(1).key("expr")), Some((7, 15)));
+        assert_eq!(at(r.index(1).key("for")), Some((10, 11)));
+        assert_eq!(at(YamlPath::root().key("groups").index(0)), Some((2, 5)));
+        assert_eq!(at(r.index(1).key("record")), None);
+        assert_eq!(at(r.index(5)), None);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!   every problem, not just the first.
 //! - Keys Prometheus knows but promtui does not act on (Kubernetes and other service
 //!   discoveries, OAuth2, native-histogram switches, `query_log_file`, ...) are accepted,
-//!   logged with `tracing::warn!` and listed in [`Config::warnings`].
+//!   logged with `tracing::warn!` and listed in [`Config::warnings`]. So are whole
+//!   sections not acted on yet: `rule_files` (the files are loaded and validated, a
+//!   missing or invalid one is an error, but no rule is evaluated), `alerting`,
+//!   `remote_write`, `remote_read`, `storage`.
 //! - Label names must be legacy identifiers (`[a-zA-Z_][a-zA-Z0-9_]*`), as in promtool 2.x.
 //!
 //! `promtui check config` uses [`check_config`]; the engine uses [`Config::load_file`], or
@@ -134,7 +137,46 @@ impl Config {
         let mut cfg = Config::load_str(&text, &path.display().to_string())?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         cfg.set_directory(&dir);
+        // As Prometheus, a configuration whose rule files do not load is not applied.
+        cfg.load_rule_files_located(Some(&text))?;
         Ok(cfg)
+    }
+
+    /// Loads every rule file `rule_files` refers to (globs expanded, relative to the
+    /// configuration's directory once [`Config::set_directory`] ran), parsed and validated.
+    /// A pattern without `*` that matches no file is an error, as in `promtool check
+    /// config`; so is any invalid rule file. A glob matching nothing is fine.
+    pub fn load_rule_files(&self) -> Result<Vec<(PathBuf, crate::rules::RuleFile)>, Error> {
+        self.load_rule_files_located(None)
+    }
+
+    /// [`Config::load_rule_files`], positioning a missing file's error in `text` (the
+    /// configuration's source) when given.
+    fn load_rule_files_located(
+        &self,
+        text: Option<&str>,
+    ) -> Result<Vec<(PathBuf, crate::rules::RuleFile)>, Error> {
+        let mut out: Vec<(PathBuf, crate::rules::RuleFile)> = Vec::new();
+        for (i, pattern) in self.rule_files.iter().enumerate() {
+            let mut found = file_sd::glob_files(pattern)?;
+            if found.is_empty() && !pattern.contains('*') {
+                let path = YamlPath::root().key("rule_files").index(i);
+                return Err(Error::Referenced {
+                    file: self.origin.clone(),
+                    pos: text.and_then(|t| locate(t, &path)),
+                    message: format!("{path}: {pattern:?} does not point to an existing file"),
+                });
+            }
+            found.sort();
+            for f in found {
+                if out.iter().any(|(p, _)| *p == f) {
+                    continue;
+                }
+                let rules = crate::rules::parse_rule_file(&f)?;
+                out.push((f, rules));
+            }
+        }
+        Ok(out)
     }
 
     /// The embedded default configuration ([`DEFAULT_CONFIG`]).
@@ -250,10 +292,33 @@ impl Config {
         for (i, rr) in self.remote_read.iter().enumerate() {
             add(&root.key("remote_read").index(i), rr.ignored_fields());
         }
-        for p in found {
+        // Whole sections promtui does not act on yet (`storage` is in `ignored_fields`).
+        let sections = [
+            (
+                "rule_files",
+                !self.rule_files.is_empty(),
+                " (the rule files are checked, their rules are not evaluated)",
+            ),
+            (
+                "alerting",
+                !self.alerting.alertmanagers.is_empty()
+                    || !self.alerting.alert_relabel_configs.is_empty(),
+                " (no alerts are sent)",
+            ),
+            ("remote_write", !self.remote_write.is_empty(), ""),
+            ("remote_read", !self.remote_read.is_empty(), ""),
+        ];
+        let mut notes = vec![""; found.len()];
+        for (key, used, note) in sections {
+            if used {
+                found.push(root.key(key));
+                notes.push(note);
+            }
+        }
+        for (p, note) in found.into_iter().zip(notes) {
             self.warnings.push(Warning {
                 pos: locate(text, &p),
-                message: format!("{p}: accepted for compatibility but ignored by promtui"),
+                message: format!("{p}: accepted for compatibility but ignored by promtui{note}"),
             });
         }
     }
@@ -317,6 +382,72 @@ mod tests {
     }
 
     #[test]
+    fn sections_not_acted_on_are_warnings() {
+        let c = Config::load_str(
+            "remote_read:\n  - url: http://r/\nrule_files: []\nalerting:\n  alertmanagers:\n    - static_configs: [{targets: ['a:9093']}]\nremote_write:\n  - url: http://w/\n",
+            "p.yml",
+        )
+        .unwrap();
+        let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            w,
+            vec![
+                "4:1: alerting: accepted for compatibility but ignored by promtui (no alerts are sent)",
+                "7:1: remote_write: accepted for compatibility but ignored by promtui",
+                "1:1: remote_read: accepted for compatibility but ignored by promtui",
+            ]
+        );
+        // Empty sections say nothing.
+        let c =
+            Config::load_str("rule_files: []\nalerting: {}\nremote_write: []\n", "p.yml").unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn load_file_refuses_missing_and_invalid_rule_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yml");
+        std::fs::write(
+            &path,
+            "scrape_configs: []\nrule_files:\n  - 'r/*.yml'\n  - missing.yml\n",
+        )
+        .unwrap();
+        let e = Config::load_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("p.yml:4:5: rule_files[1]: \"")
+                && e.ends_with("/missing.yml\" does not point to an existing file"),
+            "{e}"
+        );
+        std::fs::write(&path, "rule_files: ['r/*.yml']\n").unwrap();
+        assert!(
+            Config::load_file(&path).is_ok(),
+            "a glob matching nothing is fine"
+        );
+        std::fs::create_dir_all(dir.path().join("r")).unwrap();
+        std::fs::write(
+            dir.path().join("r/bad.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: 'up +'\n",
+        )
+        .unwrap();
+        let e = Config::load_file(&path).unwrap_err();
+        assert!(matches!(e, Error::RuleFile(_)), "{e:?}");
+        assert!(
+            e.to_string().ends_with("r/bad.yml: 5:15: group \"g\", rule 1, \"x\": could not parse expression: 1:5: parse error: unexpected end of input"),
+            "{e}"
+        );
+        assert_eq!(e.pos().map(|p| (p.line, p.column)), Some((5, 15)));
+        std::fs::write(
+            dir.path().join("r/bad.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: up\n",
+        )
+        .unwrap();
+        let c = Config::load_file(&path).unwrap();
+        let rules = c.load_rule_files().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].1.num_rules(), 1);
+    }
+
+    #[test]
     fn ignored_upstream_fields_are_warnings_with_positions() {
         let c = Config::load_str(
             "global:\n  query_log_file: q.log\nscrape_configs:\n  - job_name: k\n    kubernetes_sd_configs:\n      - role: pod\n    oauth2: {client_id: x}\nstorage:\n  tsdb: {}\n",
@@ -371,16 +502,20 @@ mod tests {
     fn load_file_resolves_relative_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prometheus.yml");
+        let abs = dir.path().join("abs/r.yml");
+        std::fs::create_dir_all(abs.parent().unwrap()).unwrap();
+        std::fs::write(&abs, "groups: []\n").unwrap();
         std::fs::write(
             &path,
-            "rule_files: ['rules/*.yml', '/abs/r.yml']\nscrape_configs:\n  - job_name: a\n    bearer_token_file: tok\n    tls_config: {ca_file: ca.pem}\n    file_sd_configs:\n      - files: [sd/*.json]\n  - job_name: b\n    basic_auth: {username: u, password_file: /etc/pw}\n",
+            format!("rule_files: ['rules/*.yml', '{}']\nscrape_configs:", abs.display())
+                + "\n  - job_name: a\n    bearer_token_file: tok\n    tls_config: {ca_file: ca.pem}\n    file_sd_configs:\n      - files: [sd/*.json]\n  - job_name: b\n    basic_auth: {username: u, password_file: /etc/pw}\n",
         )
         .unwrap();
         let c = Config::load_file(&path).unwrap();
         let d = dir.path().to_string_lossy().into_owned();
         assert_eq!(
             c.rule_files,
-            vec![format!("{d}/rules/*.yml"), "/abs/r.yml".to_string()]
+            vec![format!("{d}/rules/*.yml"), abs.display().to_string()]
         );
         let sc = &c.scrape_configs[0];
         assert_eq!(sc.bearer_token_file, Some(format!("{d}/tok")));

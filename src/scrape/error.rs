@@ -68,6 +68,16 @@ pub enum ScrapeError {
     /// The storage refused the batch for a reason other than a per-sample rejection.
     #[error("{0}")]
     Storage(AppendError),
+    /// Every sample of the body was refused by the storage as out of bounds (older than
+    /// the oldest time it appends, or too far in the future): nothing was stored. Not an
+    /// upstream error (upstream keeps such a target healthy); `reason` is the storage's
+    /// word on the first refused sample.
+    #[error("all {rejected} scraped samples were rejected by the storage: {reason}")]
+    SamplesRejected { rejected: u64, reason: String },
+    /// The report series or the commit of the scrape's batch were refused by the storage:
+    /// nothing of the scrape was stored. Upstream logs "Appending scrape report failed".
+    #[error("appending the scrape to the storage failed, nothing was stored: {0}")]
+    Commit(AppendError),
 }
 
 /// Why applying a configuration (or part of it) failed.

@@ -19,7 +19,15 @@
 //!   batch is rolled back and a fresh batch carries only the staleness markers and the
 //!   report (`up` = 0), as upstream does.
 //! - Out-of-order, duplicate and out-of-bounds samples (including those more than 10 minutes
-//!   in the future) are counted per reason and skipped; the scrape still succeeds.
+//!   in the future) are counted per reason and skipped; the scrape still succeeds, as
+//!   upstream, when the storage kept some of its samples (a warning says how many it
+//!   dropped as out of bounds). Unlike upstream, a scrape the storage refused outright is a
+//!   failed scrape: when every sample of the body was out of bounds, or when the report
+//!   series (`up`, ...) could not be stored or the batch not committed, the target is down
+//!   with the storage's reason as its last error, and `up` is 0 wherever the storage takes
+//!   it (a report at a time the storage refuses cannot be stored; the target's status and
+//!   `prometheus_target_scrapes_sample_out_of_bounds_total` still say so). Upstream shows
+//!   such a target healthy while nothing of it is stored.
 //! - Staleness: a series appended in the previous scrape and absent from this one gets a
 //!   staleness marker at this scrape's timestamp; a failed scrape marks every series of the
 //!   last successful scrape stale (upstream keeps, by accident of its bookkeeping, the
@@ -157,7 +165,7 @@ pub(crate) enum Control {
 }
 
 /// Counts of one pass over a body.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct AppendStats {
     /// Samples in the body (upstream `scrape_samples_scraped`).
     pub total: u64,
@@ -170,6 +178,8 @@ pub(crate) struct AppendStats {
     pub out_of_order: u64,
     pub duplicate: u64,
     pub out_of_bounds: u64,
+    /// Why the first out-of-bounds sample was refused (for the target's last error).
+    pub first_out_of_bounds: Option<String>,
     pub stale_markers: u64,
 }
 
@@ -498,7 +508,19 @@ pub(crate) fn append_body(
             }
             Err(AppendError::OutOfOrder { .. }) => st.out_of_order += 1,
             Err(AppendError::DuplicateSampleForTimestamp { .. }) => st.duplicate += 1,
-            Err(AppendError::OutOfBounds { .. }) => st.out_of_bounds += 1,
+            Err(e @ AppendError::OutOfBounds { .. }) => {
+                st.out_of_bounds += 1;
+                if st.first_out_of_bounds.is_none() {
+                    st.first_out_of_bounds = Some(if t > max_t {
+                        format!(
+                            "out of bounds: timestamp {t} is more than {}s in the future",
+                            MAX_AHEAD_MS / 1000
+                        )
+                    } else {
+                        e.to_string()
+                    });
+                }
+            }
             Err(e) => {
                 err = Some(ScrapeError::Storage(e));
                 break;
@@ -737,6 +759,23 @@ impl ScrapeLoop {
         if matches!(scrape_err, Some(ScrapeError::BodySizeLimit)) {
             ScrapeMetrics::inc(&m.body_size_limit);
         }
+        if stats.out_of_bounds > 0 {
+            if scrape_err.is_none() && stats.appended == 0 {
+                // Nothing of the body was stored: not a healthy scrape.
+                scrape_err = Some(ScrapeError::SamplesRejected {
+                    rejected: stats.out_of_bounds,
+                    reason: stats.first_out_of_bounds.take().unwrap_or_default(),
+                });
+            } else {
+                tracing::warn!(
+                    job = %s.job,
+                    url = s.target.url(),
+                    num_dropped = stats.out_of_bounds,
+                    reason = stats.first_out_of_bounds.as_deref().unwrap_or_default(),
+                    "samples too old or too far into the future were dropped"
+                );
+            }
+        }
         let duration = start.elapsed();
         let up = scrape_err.is_none();
         let values = [
@@ -760,9 +799,6 @@ impl ScrapeLoop {
             }
         };
         ScrapeMetrics::inc(&m.scrapes);
-        if !up {
-            ScrapeMetrics::inc(&m.scrapes_failed);
-        }
         ScrapeMetrics::add(&m.out_of_order, stats.out_of_order);
         ScrapeMetrics::add(&m.duplicate, stats.duplicate);
         ScrapeMetrics::add(&m.out_of_bounds, stats.out_of_bounds);
@@ -774,7 +810,16 @@ impl ScrapeLoop {
             Err(e) => {
                 ScrapeMetrics::inc(&m.commit_failed);
                 tracing::warn!(job = %s.job, url = s.target.url(), error = %e, "scrape commit failed");
+                // Nothing of this scrape was stored, `up` included: the target is down,
+                // with the storage's reason unless the scrape had failed already.
+                if scrape_err.is_none() {
+                    scrape_err = Some(ScrapeError::Commit(e));
+                }
             }
+        }
+        let up = scrape_err.is_none();
+        if !up {
+            ScrapeMetrics::inc(&m.scrapes_failed);
         }
         let forced = self.cache.forced_flushes();
         ScrapeMetrics::add(&m.cache_flush_forced, forced - self.forced_flushes_seen);
@@ -1001,6 +1046,89 @@ mod tests {
         fn appender(&self) -> Box<dyn Appender + Send> {
             Box::new(self.0.appender())
         }
+    }
+
+    #[test]
+    fn a_scrape_the_storage_refuses_is_a_failed_scrape() {
+        use crate::model::Matcher;
+        let d = tempfile::tempdir().unwrap();
+        let t0 = now_ms();
+        // A block ending a minute after t0 (as backfills used to leave): the head refuses
+        // anything older than its end.
+        let old = Labels::from_pairs(&[("__name__", "old")]);
+        crate::tsdb::import::import_samples(
+            d.path(),
+            7_200_000,
+            std::iter::once(Ok::<_, String>((old, t0 + 60_000, 1.0))),
+            |_| {},
+        )
+        .unwrap();
+        let db = crate::tsdb::db::Db::open(d.path(), Default::default()).unwrap();
+        let status = Arc::new(RwLock::new(TargetStatus::default()));
+        let metrics = Arc::new(ScrapeMetrics::default());
+        let mut lp = ScrapeLoop::new(
+            settings(|_| {}),
+            Arc::new(DbStore(db.clone())),
+            Arc::clone(&status),
+            Arc::clone(&metrics),
+        );
+        let scrape = |lp: &mut ScrapeLoop, body: &str, ts: i64| {
+            lp.buf = body.as_bytes().to_vec();
+            lp.process(Ok(CT.into()), ts, Instant::now());
+        };
+        let read = |name: &str| -> Vec<(i64, f64)> {
+            let q = db.querier(i64::MIN, i64::MAX);
+            let mut out = Vec::new();
+            for mut s in q.select(&[Matcher::equal("__name__", name)]).unwrap() {
+                while let Some(x) = s.samples.next() {
+                    out.push((x.t, x.v));
+                }
+            }
+            out
+        };
+
+        // Body and report at a refused time: nothing stored, the target is down and says why.
+        scrape(&mut lp, "a 1\nb 2\n", t0);
+        let st = status.read().clone();
+        assert_eq!(st.health, TargetHealth::Down);
+        let err = st.last_error.unwrap_or_default();
+        assert!(
+            err.starts_with(
+                "all 2 scraped samples were rejected by the storage: out of bounds: timestamp"
+            ) && err.contains(&format!("oldest appendable time {}", t0 + 60_001)),
+            "{err}"
+        );
+        let m = metrics.snapshot();
+        assert_eq!(
+            (
+                m.scrapes_failed_total,
+                m.samples_out_of_bounds_total,
+                m.commit_failed_total
+            ),
+            (1, 2, 1)
+        );
+        assert!(read("a").is_empty() && read("up").is_empty());
+
+        // Samples with old timestamps of their own, scraped at an accepted time: `up` = 0 is
+        // stored with the reason on the target.
+        scrape(&mut lp, &format!("a 1 {t0}\n"), t0 + 120_000);
+        let st = status.read().clone();
+        assert_eq!(st.health, TargetHealth::Down);
+        assert!(
+            st.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("all 1 scraped samples were rejected")),
+            "{:?}",
+            st.last_error
+        );
+        assert_eq!(read("up"), vec![(t0 + 120_000, 0.0)]);
+
+        // Partly refused: the scrape succeeds with what was stored, as upstream.
+        scrape(&mut lp, &format!("a 2 {t0}\nb 3\n"), t0 + 130_000);
+        let st = status.read().clone();
+        assert_eq!((st.health, st.last_error), (TargetHealth::Up, None));
+        assert_eq!(read("b"), vec![(t0 + 130_000, 3.0)]);
+        assert_eq!(read("up"), vec![(t0 + 120_000, 0.0), (t0 + 130_000, 1.0)]);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Backfilling: turns a stream of samples (labels, timestamp, value) into blocks aligned
-//! to block-duration boundaries, in one pass, as `promtool tsdb create-blocks-from`.
+//! Backfilling: turns a stream of samples (labels, timestamp, value) into blocks, one per
+//! block-duration aligned window, in one pass, as `promtool tsdb create-blocks-from`.
+//! Like promtool's, each block spans exactly its samples, `[first, last + 1)`, so that
+//! importing data up to now leaves the head's minimum valid time (the newest block's
+//! end) just after the last imported sample and live ingestion continues right away.
 //!
 //! Samples are buffered in memory per series and block window: appended as they come,
 //! and when the buffered bytes pass a limit, compressed into XOR chunks (about 2 bytes a
@@ -14,9 +17,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::model::{Labels, Sample};
-use crate::tsdb::block::{BlockError, BlockMeta, BlockWriter, EncodedSeries};
+use crate::tsdb::block::{Block, BlockError, BlockMeta, BlockWriter, EncodedSeries};
 use crate::tsdb::chunkenc::xor::MAX_SAMPLES as XOR_MAX_SAMPLES;
 use crate::tsdb::chunkenc::XorChunk;
+use crate::tsdb::compact::{compact, CompactError};
 
 /// Default cap on buffered sample bytes (256 MiB); see [`ImportOptions::max_buffered_bytes`].
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
@@ -95,6 +99,16 @@ struct WindowBuf {
     slots: Vec<Slot>,
 }
 
+impl WindowBuf {
+    /// The oldest and newest buffered timestamps of the window, if it holds any sample.
+    fn time_range(&self) -> Option<(i64, i64)> {
+        self.slots
+            .iter()
+            .filter_map(Slot::time_range)
+            .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
+    }
+}
+
 /// One series' samples in one window: compressed chunks, then the newest samples as
 /// they came (appending to a vector is far cheaper than XOR-encoding; the tail is
 /// compressed only when the buffers pass the memory limit).
@@ -105,6 +119,23 @@ struct Slot {
 }
 
 impl Slot {
+    /// The slot's first and last timestamps (samples of a slot are in time order).
+    fn time_range(&self) -> Option<(i64, i64)> {
+        let first = match self.chunks.first() {
+            Some(c) if c.num_samples() > 0 => c.min_time(),
+            _ => self.raw.first()?.t,
+        };
+        let last = match self.raw.last() {
+            Some(s) => s.t,
+            None => self
+                .chunks
+                .last()
+                .filter(|c| c.num_samples() > 0)?
+                .max_time(),
+        };
+        Some((first, last))
+    }
+
     /// Moves the raw tail into XOR chunks; returns the slot's bytes afterwards.
     fn compress(&mut self) -> usize {
         for s in std::mem::take(&mut self.raw) {
@@ -328,25 +359,32 @@ impl Importer<'_> {
         self.window_index.clear();
         windows.sort_by_key(|b| b.start);
         for mut buf in windows {
-            let w = buf.start;
             let series = &self.series;
             buf.slots.sort_unstable_by(|a, b| {
                 series[a.id as usize]
                     .labels
                     .cmp(&series[b.id as usize].labels)
             });
-            let maxt = w.saturating_add(self.opts.block_duration);
-            let mut bw = BlockWriter::new(self.dir, w, maxt)?;
+            // As promtool's blocks, the block spans exactly its samples: from the first to
+            // the last + 1 ms (ranges are half-open), not the whole window. A block of
+            // recent data that claimed the window's end would push the head's minimum
+            // valid time into the future, and a server opened on the directory would
+            // refuse every live sample until then.
+            let Some((mint, last)) = buf.time_range() else {
+                continue;
+            };
+            let maxt = last.saturating_add(1);
+            let mut bw = BlockWriter::new(self.dir, mint, maxt)?;
             // Decoding and re-encoding is the CPU-heavy part: split each group of series
             // between this thread and a helper, then write the group in order.
             for group in buf.slots.chunks(FLUSH_GROUP) {
                 let (mine, theirs) = group.split_at(group.len() / 2);
                 let (a, b) = if group.len() < FLUSH_PARALLEL_MIN {
-                    (encode_slots(series, group, w, maxt), Ok(Vec::new()))
+                    (encode_slots(series, group, mint, maxt), Ok(Vec::new()))
                 } else {
                     std::thread::scope(|scope| {
-                        let helper = scope.spawn(|| encode_slots(series, theirs, w, maxt));
-                        let a = encode_slots(series, mine, w, maxt);
+                        let helper = scope.spawn(|| encode_slots(series, theirs, mint, maxt));
+                        let a = encode_slots(series, mine, mint, maxt);
                         let b = match helper.join() {
                             Ok(b) => b,
                             Err(panic) => std::panic::resume_unwind(panic),
@@ -364,6 +402,39 @@ impl Importer<'_> {
         self.gen += 1;
         Ok(())
     }
+}
+
+/// Compacts the blocks of each window (blocks starting in the same `block_duration`
+/// aligned range: a window flushed more than once) into one block spanning them all.
+fn merge_windows(
+    data_dir: &Path,
+    metas: Vec<BlockMeta>,
+    block_duration: i64,
+) -> Result<Vec<BlockMeta>, BlockError> {
+    let mut groups: BTreeMap<i64, Vec<BlockMeta>> = BTreeMap::new();
+    for m in metas {
+        groups
+            .entry(m.min_time.div_euclid(block_duration))
+            .or_default()
+            .push(m);
+    }
+    let mut out = Vec::new();
+    for (_, g) in groups {
+        if g.len() == 1 {
+            out.extend(g);
+            continue;
+        }
+        let blocks = g
+            .iter()
+            .map(|m| Block::open(&data_dir.join(m.ulid.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        match compact(data_dir, &blocks) {
+            Ok(Some(m)) => out.push(m),
+            Ok(None) | Err(CompactError::NoBlocks) => {}
+            Err(CompactError::Block(e)) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Series per unit of work when a window is encoded on two threads.
@@ -533,7 +604,7 @@ impl<'a, P: FnMut(ImportProgress)> Backfill<'a, P> {
         let mut imp = self.imp;
         let mut blocks = std::mem::take(&mut imp.written);
         if imp.opts.compact_spilled && imp.report.spills > 0 {
-            blocks = crate::tsdb::compact::merge_same_range(imp.dir, blocks)?;
+            blocks = merge_windows(imp.dir, blocks, imp.opts.block_duration)?;
         }
         blocks.sort_by_key(|m| (m.min_time, m.ulid));
         let mut report = imp.report;
@@ -613,11 +684,11 @@ mod tests {
         assert_eq!(
             ranges,
             vec![
-                (-2000, -1000),
-                (-1000, 0),
+                (-1500, -1499),
+                (-1, 0),
                 (0, 1000),
-                (1000, 2000),
-                (2000, 3000)
+                (1000, 1001),
+                (2500, 2501)
             ]
         );
     }

@@ -394,8 +394,8 @@ fn import_pipeline(
     })
 }
 
-/// Backfills an OpenMetrics file into blocks under `data_dir`, aligned to
-/// `block_duration_ms`. Samples must carry timestamps. A parse error ends the input: the
+/// Backfills an OpenMetrics file into blocks under `data_dir`, one per
+/// `block_duration_ms` window, each spanning its samples. Samples must carry timestamps. A parse error ends the input: the
 /// samples before it are imported and the error (with line and column) is reported in
 /// [`ImportReport::errors`].
 ///
