@@ -21,6 +21,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// through as they are (hyper rejects them anyway).
 const MAX_LINE: usize = 1 << 20;
 
+/// Longest request target hyper accepts (`u16::MAX - 1`); it answers longer ones itself
+/// with an empty 414.
+pub const MAX_TARGET: usize = u16::MAX as usize - 1;
+
+/// Where a request whose target is longer than [`MAX_TARGET`] is sent instead, so that the
+/// router answers its 414 (in the API's JSON shape under `/api/`): `length` is the target's
+/// length, `api` whether it was an API path.
+pub const URI_TOO_LONG_PATH: &str = "/-/promtui/uri-too-long";
+
 /// Bytes a request target may carry for Go but not for the `http` crate.
 fn needs_escape(b: u8) -> bool {
     matches!(
@@ -96,8 +105,11 @@ impl Rewriter {
                     input = &input[chunk.len()..];
                     self.line.extend_from_slice(chunk);
                     if complete {
-                        let line = std::mem::take(&mut self.line);
+                        // Taken and given back, so one buffer serves every line.
+                        let mut line = std::mem::take(&mut self.line);
                         self.end_line(&line, out);
+                        line.clear();
+                        self.line = line;
                     } else if self.line.len() > MAX_LINE {
                         out.append(&mut self.line);
                         self.state = State::Passthrough;
@@ -105,6 +117,31 @@ impl Rewriter {
                 }
             }
         }
+    }
+
+    /// In a body or past the framing (no line held back): how many bytes may pass
+    /// unchanged, `u64::MAX` for all.
+    fn passing(&self) -> Option<u64> {
+        if !self.line.is_empty() {
+            return None;
+        }
+        match self.state {
+            State::Body(n) | State::ChunkData(n) => Some(n),
+            State::Passthrough => Some(u64::MAX),
+            _ => None,
+        }
+    }
+
+    /// Accounts for `n` bytes passed unchanged (at most what [`Rewriter::passing`] allowed).
+    fn passed(&mut self, n: usize) {
+        let n = n as u64;
+        self.state = match self.state {
+            State::Body(left) if left <= n => State::RequestLine,
+            State::Body(left) => State::Body(left - n),
+            State::ChunkData(left) if left <= n => State::ChunkEnd,
+            State::ChunkData(left) => State::ChunkData(left - n),
+            other => other,
+        };
     }
 
     /// Handles one complete line (with its `\n`) in a line-oriented state.
@@ -208,14 +245,25 @@ fn rewrite_request_line(line: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(line);
         return;
     };
+    let start = out.len();
     out.extend_from_slice(method);
     out.push(b' ');
+    let target_start = out.len();
     for &b in target {
         if needs_escape(b) {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
         } else {
             out.push(b);
         }
+    }
+    let len = out.len() - target_start;
+    if len > MAX_TARGET {
+        let api = target.starts_with(b"/api/") || target == b"/api";
+        out.truncate(start);
+        out.extend_from_slice(method);
+        out.extend_from_slice(
+            format!(" {URI_TOO_LONG_PATH}?length={len}&api={}", u8::from(api)).as_bytes(),
+        );
     }
     out.push(b' ');
     out.extend_from_slice(rest);
@@ -261,13 +309,30 @@ impl<T: AsyncRead + Unpin> AsyncRead for LenientIo<T> {
                 }
                 return Poll::Ready(Ok(()));
             }
+            // Bodies go straight into the caller's buffer.
+            if let Some(left) = this.rewriter.passing() {
+                let cap = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.remaining());
+                let mut direct = ReadBuf::new(buf.initialize_unfilled_to(cap));
+                match Pin::new(&mut this.inner).poll_read(cx, &mut direct) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(())) => {
+                        let n = direct.filled().len();
+                        buf.advance(n);
+                        this.rewriter.passed(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
             let mut raw = ReadBuf::new(&mut this.scratch);
             match Pin::new(&mut this.inner).poll_read(cx, &mut raw) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) => {
-                    let got = raw.filled();
-                    if got.is_empty() {
+                    let n = raw.filled().len();
+                    if n == 0 {
                         // End of stream: hand over a partial line held back, then EOF.
                         if this.rewriter.line.is_empty() {
                             return Poll::Ready(Ok(()));
@@ -275,8 +340,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for LenientIo<T> {
                         this.pending.append(&mut this.rewriter.line);
                         continue;
                     }
-                    let got = got.to_vec();
-                    this.rewriter.feed(&got, &mut this.pending);
+                    this.rewriter.feed(&this.scratch[..n], &mut this.pending);
                 }
             }
         }
@@ -372,6 +436,56 @@ mod tests {
         for step in [1, 5, 4096] {
             assert_eq!(run(req, step), want.to_vec(), "step {step}");
         }
+    }
+
+    #[test]
+    fn over_long_targets_are_redirected_to_the_414_route() {
+        let long = format!(
+            "GET /api/v1/query?query={} HTTP/1.1\r\n\r\n",
+            "a".repeat(70_000)
+        );
+        let got = String::from_utf8(run(long.as_bytes(), 4096)).unwrap();
+        assert_eq!(
+            got,
+            format!("GET {URI_TOO_LONG_PATH}?length=70020&api=1 HTTP/1.1\r\n\r\n")
+        );
+        // Escaping counts: 30,000 quotes become 90,000 bytes.
+        let quotes = format!("GET /x?q={} HTTP/1.1\r\n\r\n", "\"".repeat(30_000));
+        let got = String::from_utf8(run(quotes.as_bytes(), 4096)).unwrap();
+        assert!(
+            got.starts_with(&format!("GET {URI_TOO_LONG_PATH}?length=90005&api=0 ")),
+            "{got}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_io_wrapper_rewrites_targets_and_passes_bodies_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = "x\"y".repeat(10_000);
+        let input = format!(
+            "POST /a|b HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}GET /\"c HTTP/1.1\r\n\r\n",
+            body.len()
+        );
+        let want = format!(
+            "POST /a%7Cb HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}GET /%22c HTTP/1.1\r\n\r\n",
+            body.len()
+        );
+        let (mut client, server) = tokio::io::duplex(1000);
+        let writer = tokio::spawn(async move {
+            for piece in input.as_bytes().chunks(777) {
+                client.write_all(piece).await.unwrap();
+            }
+        });
+        let mut io = LenientIo::new(server);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 333];
+        while got.len() < want.len() {
+            let n = io.read(&mut buf).await.unwrap();
+            assert!(n > 0, "early EOF after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), want);
     }
 
     #[test]

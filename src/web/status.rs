@@ -25,6 +25,10 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
         .route("/-/reload", post(reload).put(reload))
         .route("/-/quit", post(quit).put(quit))
         .route("/", get(index))
+        .route(
+            super::lenient::URI_TOO_LONG_PATH,
+            axum::routing::any(uri_too_long),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/flags", get(status_flags))
@@ -112,6 +116,22 @@ async fn index() -> Response {
         out.push_str(&format!("{path:<width$}  {what}\n"));
     }
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
+}
+
+/// Requests whose target was too long for hyper, redirected here by [`super::lenient`].
+async fn uri_too_long(RawQuery(q): RawQuery) -> Response {
+    let params = request_params(q.as_deref(), &HeaderMap::new(), &[]).unwrap_or_default();
+    let length = param(&params, "length").unwrap_or("?");
+    let msg = format!(
+        "request URI too long: {length} bytes (the limit is {} bytes); send long queries as a POST form body",
+        super::lenient::MAX_TARGET
+    );
+    if param(&params, "api") == Some("1") {
+        let mut resp = ApiError::bad_data(msg).into_response();
+        *resp.status_mut() = StatusCode::URI_TOO_LONG;
+        return resp;
+    }
+    (StatusCode::URI_TOO_LONG, format!("{msg}\n")).into_response()
 }
 
 /// Unknown paths: the API's JSON error under `/api/`, Go's plain 404 elsewhere.
