@@ -1,6 +1,9 @@
-//! Lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`), `/metrics`, `/api/v1/status/*`,
-//! `/api/v1/targets` and the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
-//! `/api/v1/admin/tsdb/clean_tombstones`, as upstream `web/api/v1/api.go`).
+//! Lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`), `/metrics`, the index at
+//! `/`, `/api/v1/status/*` (config, flags, buildinfo, runtimeinfo, tsdb, walreplay),
+//! `/api/v1/targets`, the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
+//! `.../clean_tombstones`, `.../snapshot`, as upstream `web/api/v1/api.go`), and what keeps
+//! every API error in Prometheus' JSON shape (the fallback for unknown paths and
+//! [`api_error_shape`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -681,8 +684,10 @@ mod tests {
     use parking_lot::Mutex;
     use tower::ServiceExt;
 
+    use super::super::api::ErrorType;
     use super::super::metrics::HttpMetrics;
     use super::super::*;
+    use axum::http::{header, HeaderMap};
 
     #[derive(Default)]
     struct Fake {
@@ -932,6 +937,54 @@ mod tests {
         assert_eq!(*f.cleaned.lock(), 2);
         let (code, _) = call(state(f.clone(), true, true), req("GET")).await;
         assert_eq!(code, 405);
+    }
+
+    #[test]
+    fn parameters_must_be_utf8_after_percent_decoding() {
+        let h = HeaderMap::new();
+        let ok = super::request_params(
+            Some("query=up%7Ba%3D%22%C3%A9%22%7D&x=%EF%BF%BD+1"),
+            &h,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok[0].1, "up{a=\"é\"}");
+        assert_eq!(ok[1].1, "\u{FFFD} 1", "a spelled-out U+FFFD is fine");
+        let err =
+            super::request_params(Some("a=1&query=up%7Ba%3D%22%ff%22%7D"), &h, &[]).unwrap_err();
+        assert_eq!(err.kind, ErrorType::BadData);
+        assert_eq!(
+            err.message,
+            "invalid parameter \"query\": the value in the query string is not valid UTF-8 \
+             (byte 0xff at offset 6 after percent-decoding)"
+        );
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let err = super::request_params(None, &form, b"match%ff[]=up").unwrap_err();
+        assert!(
+            err.message.contains("the name in the request body"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn every_path_the_index_lists_is_routed() {
+        let f = Arc::new(Fake::default());
+        let (code, index) = call(state(f.clone(), true, true), get("/")).await;
+        assert_eq!(code, 200);
+        for (path, _) in super::INDEX {
+            assert!(index.contains(path), "{path} missing from the index");
+            let path = path.replace("<name>", "job");
+            let resp = router(state(f.clone(), true, true))
+                .oneshot(get(&path))
+                .await
+                .unwrap();
+            assert_ne!(resp.status().as_u16(), 404, "{path} is not routed");
+        }
     }
 
     #[tokio::test]
