@@ -65,10 +65,16 @@ fn raw(port: u16, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Strin
     }
     req.extend_from_slice(b"\r\n");
     s.write_all(&req).unwrap();
-    // The server may answer (413) before reading the whole body.
-    let _ = s.write_all(body);
+    // The server may answer (413) before reading the whole body and then close: the body
+    // is written from another thread while this one reads the answer.
+    let mut w = s.try_clone().unwrap();
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&body);
+    });
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
+    let _ = writer.join();
     let text = String::from_utf8_lossy(&out).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
