@@ -21,6 +21,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// through as they are (hyper rejects them anyway).
 const MAX_LINE: usize = 1 << 20;
 
+/// Line buffers up to this capacity are reused for the next line.
+const KEPT_LINE_CAPACITY: usize = 16 << 10;
+
 /// Longest request target hyper accepts (`u16::MAX - 1`); it answers longer ones itself
 /// with an empty 414.
 pub const MAX_TARGET: usize = u16::MAX as usize - 1;
@@ -108,8 +111,11 @@ impl Rewriter {
                         // Taken and given back, so one buffer serves every line.
                         let mut line = std::mem::take(&mut self.line);
                         self.end_line(&line, out);
-                        line.clear();
-                        self.line = line;
+                        // An unusually long line's buffer is not kept for the connection.
+                        if line.capacity() <= KEPT_LINE_CAPACITY {
+                            line.clear();
+                            self.line = line;
+                        }
                     } else if self.line.len() > MAX_LINE {
                         out.append(&mut self.line);
                         self.state = State::Passthrough;
