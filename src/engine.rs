@@ -115,6 +115,8 @@ struct Shared {
     reloads_ok: std::sync::atomic::AtomicU64,
     reloads_failed: std::sync::atomic::AtomicU64,
     last_reload_ok: AtomicBool,
+    /// When the configuration in force was loaded (ms since the epoch).
+    last_reload_success_ms: std::sync::atomic::AtomicI64,
     /// Set once `run` has started scraping.
     scrape: std::sync::OnceLock<ScrapeManager>,
 }
@@ -157,6 +159,7 @@ impl Engine {
                 reloads_ok: Default::default(),
                 reloads_failed: Default::default(),
                 last_reload_ok: AtomicBool::new(true),
+                last_reload_success_ms: crate::model::time::now_ms().into(),
                 scrape: std::sync::OnceLock::new(),
             }),
             ready: Arc::new(AtomicBool::new(false)),
@@ -198,7 +201,9 @@ impl Engine {
             enable_lifecycle: self.shared.opts.enable_lifecycle,
             enable_admin_api: self.shared.opts.enable_admin_api,
             http_metrics: Arc::new(HttpMetrics::default()),
+            quit: Arc::new(tokio::sync::Notify::new()),
         };
+        let quit = state.quit.clone();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // SIGHUP reloads; SIGINT/SIGTERM or the caller's future stop.
         let reload_shared = self.shared.clone();
@@ -238,6 +243,7 @@ impl Engine {
                 _ = shutdown => {},
                 _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
                 _ = term => tracing::info!("received SIGTERM, shutting down"),
+                _ = quit.notified() => tracing::info!("/-/quit requested, shutting down"),
             }
             let _ = stop_tx.send(true);
         };
@@ -284,6 +290,9 @@ fn reload(shared: &Shared) -> Result<(), String> {
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
+            shared
+                .last_reload_success_ms
+                .store(crate::model::time::now_ms(), Ordering::Relaxed);
             tracing::info!("configuration reloaded");
             Ok(())
         }
@@ -355,6 +364,33 @@ impl TargetRetriever for Adapter {
             })
             .collect()
     }
+    fn target_metadata(&self) -> Vec<web::TargetMetadata> {
+        let Some(scrape) = self.0.scrape.get() else {
+            return Vec::new();
+        };
+        scrape
+            .targets()
+            .active
+            .into_iter()
+            .map(|t| web::TargetMetadata {
+                labels: label_map(&t.labels),
+                metrics: Arc::new(
+                    t.status
+                        .metadata
+                        .iter()
+                        .map(|(name, m)| {
+                            let meta = web::MetricMetadata {
+                                metric_type: m.metric_type.openmetrics_name().to_string(),
+                                help: m.help.clone(),
+                                unit: m.unit.clone(),
+                            };
+                            (name.clone(), meta)
+                        })
+                        .collect(),
+                ),
+            })
+            .collect()
+    }
     fn dropped_targets(&self) -> Vec<DroppedTarget> {
         let Some(scrape) = self.0.scrape.get() else {
             return Vec::new();
@@ -399,6 +435,12 @@ impl ConfigSource for Adapter {
                 .await
                 .map_err(|e| e.to_string())?
         })
+    }
+    fn last_reload(&self) -> (bool, Option<i64>) {
+        (
+            self.0.last_reload_ok.load(Ordering::Relaxed),
+            Some(self.0.last_reload_success_ms.load(Ordering::Relaxed)),
+        )
     }
 }
 
@@ -457,6 +499,35 @@ impl TsdbAdmin for Adapter {
             .clean_tombstones()
             .map(|_| ())
             .map_err(|e| ApiError::internal(format!("cleaning tombstones: {e}")))
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, ApiError> {
+        let name = web::snapshot_name();
+        let dir = self.0.db.dir().join("snapshots").join(&name);
+        self.0
+            .db
+            .snapshot(&dir, !skip_head)
+            .map_err(|e| ApiError::internal(format!("create snapshot: {e}")))?;
+        tracing::info!(dir = %dir.display(), skip_head, "snapshot created");
+        Ok(name)
+    }
+
+    fn wal_replay_status(&self) -> web::WalReplayStatus {
+        let (min, max) = self.0.db.wal_replay_segments().unwrap_or((0, 0));
+        web::WalReplayStatus {
+            min,
+            max,
+            current: max,
+        }
+    }
+
+    fn corruption_count(&self) -> u64 {
+        self.0.db.stats().wal_corruptions
+    }
+
+    fn storage_retention(&self) -> String {
+        let o = self.0.db.options();
+        web::format_retention(o.retention_time_ms, o.retention_size_bytes)
     }
 }
 

@@ -151,6 +151,7 @@ fn start_server_ext(
         enable_lifecycle: false,
         enable_admin_api: false,
         http_metrics: Arc::new(HttpMetrics::default()),
+        quit: Arc::new(tokio::sync::Notify::new()),
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

@@ -119,6 +119,24 @@ pub struct ScrapeCache {
     cur: StalenessList,
     prev: StalenessList,
     forced_flushes: u64,
+    /// TYPE/HELP/UNIT per metric family as the target exposes them (upstream
+    /// `scrapeCache.metadata`), each with the iteration that last saw it.
+    metadata: std::collections::HashMap<String, (FamilyMetadata, u32)>,
+    /// Set when `metadata` changed since [`ScrapeCache::take_metadata`] last read it.
+    metadata_changed: bool,
+}
+
+/// Iterations a family's metadata is kept after the target stopped exposing it (upstream
+/// keeps it for 10 scrapes, so a briefly missing family does not blink out of the API).
+const METADATA_KEPT_ITERATIONS: u32 = 10;
+
+/// What a target's `# TYPE`, `# HELP` and `# UNIT` lines say about one metric family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FamilyMetadata {
+    /// `unknown` until a TYPE line says otherwise.
+    pub metric_type: crate::exposition::MetricType,
+    pub help: String,
+    pub unit: String,
 }
 
 fn text_of<'a>(text: &'a [u8], e: &Entry) -> &'a [u8] {
@@ -336,6 +354,11 @@ impl ScrapeCache {
             if !in_order {
                 self.rebuild();
             }
+            let iter = self.iter;
+            let before = self.metadata.len();
+            self.metadata
+                .retain(|_, (_, seen)| iter.wrapping_sub(*seen) <= METADATA_KEPT_ITERATIONS);
+            self.metadata_changed |= self.metadata.len() != before;
             self.iter = self.iter.wrapping_add(1);
             self.seen.clear();
         }
@@ -399,6 +422,64 @@ impl ScrapeCache {
     /// How often a cache flush was forced by growth during failed scrapes.
     pub fn forced_flushes(&self) -> u64 {
         self.forced_flushes
+    }
+
+    /// Records one metadata line of `family`: `f` updates the family's entry (created as
+    /// `unknown` with empty help and unit), which counts as seen in this iteration.
+    fn update_metadata(&mut self, family: &str, f: impl FnOnce(&mut FamilyMetadata) -> bool) {
+        let iter = self.iter;
+        match self.metadata.get_mut(family) {
+            Some((m, seen)) => {
+                *seen = iter;
+                self.metadata_changed |= f(m);
+            }
+            None => {
+                let mut m = FamilyMetadata::default();
+                f(&mut m);
+                self.metadata.insert(family.to_string(), (m, iter));
+                self.metadata_changed = true;
+            }
+        }
+    }
+
+    /// A `# TYPE` line.
+    pub fn set_type(&mut self, family: &str, t: crate::exposition::MetricType) {
+        self.update_metadata(family, |m| std::mem::replace(&mut m.metric_type, t) != t);
+    }
+
+    /// A `# HELP` line.
+    pub fn set_help(&mut self, family: &str, help: &str) {
+        self.update_metadata(family, |m| {
+            if m.help == help {
+                return false;
+            }
+            m.help = help.to_string();
+            true
+        });
+    }
+
+    /// A `# UNIT` line.
+    pub fn set_unit(&mut self, family: &str, unit: &str) {
+        self.update_metadata(family, |m| {
+            if m.unit == unit {
+                return false;
+            }
+            m.unit = unit.to_string();
+            true
+        });
+    }
+
+    /// The metadata by family name when it changed since the last call, else `None`.
+    pub fn take_metadata(&mut self) -> Option<std::collections::BTreeMap<String, FamilyMetadata>> {
+        if !std::mem::take(&mut self.metadata_changed) {
+            return None;
+        }
+        Some(
+            self.metadata
+                .iter()
+                .map(|(k, (m, _))| (k.clone(), m.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -642,6 +723,39 @@ mod tests {
             vec![(40, None)],
             "the same prefix, one gone"
         );
+    }
+
+    #[test]
+    fn metadata_is_kept_ten_scrapes_after_it_disappears() {
+        use crate::exposition::MetricType;
+        let mut c = ScrapeCache::new();
+        assert!(c.take_metadata().is_none());
+        c.set_type("a_total", MetricType::Counter);
+        c.set_help("a_total", "Things.");
+        c.set_help("b", "Only help.");
+        c.iter_done(true);
+        let m = c.take_metadata().expect("changed");
+        assert_eq!(m["a_total"].metric_type, MetricType::Counter);
+        assert_eq!(m["a_total"].help, "Things.");
+        assert_eq!(m["b"].metric_type, MetricType::Unknown);
+        // The same lines again change nothing.
+        c.set_type("a_total", MetricType::Counter);
+        c.set_help("a_total", "Things.");
+        c.iter_done(true);
+        assert!(c.take_metadata().is_none());
+        // `b` disappears; it stays for ten more successful scrapes.
+        for i in 0..=METADATA_KEPT_ITERATIONS {
+            c.set_type("a_total", MetricType::Counter);
+            c.iter_done(true);
+            let changed = c.take_metadata();
+            if i + 1 < METADATA_KEPT_ITERATIONS {
+                assert!(changed.is_none(), "scrape {i}");
+            } else if let Some(m) = changed {
+                assert!(!m.contains_key("b") && m.contains_key("a_total"));
+                return;
+            }
+        }
+        panic!("b was never forgotten");
     }
 
     #[test]

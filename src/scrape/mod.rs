@@ -29,6 +29,7 @@ pub mod scraper;
 pub mod settings;
 pub mod target;
 
+pub use cache::FamilyMetadata;
 pub use error::{Error, ScrapeError};
 pub use manager::{Manager, ManagerOptions, TargetsSnapshot};
 pub use metrics::{MetricsSnapshot, PoolCounts};

@@ -51,7 +51,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use crate::exposition::{self, Entry, Format};
 use crate::model::time::now_ms;
 use crate::model::{Label, Labels, METRIC_NAME, STALE_NAN};
-use crate::scrape::cache::{CachedSeries, ScrapeCache};
+use crate::scrape::cache::{CachedSeries, FamilyMetadata, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
 use crate::scrape::relabel::{self, RelabelConfig};
@@ -153,6 +153,8 @@ pub struct TargetStatus {
     pub last_samples: u64,
     /// Series in the scrape cache (including dropped ones).
     pub cached_series: usize,
+    /// TYPE/HELP/UNIT by metric family as the target exposes them (`/api/v1/metadata`).
+    pub metadata: Arc<std::collections::BTreeMap<String, FamilyMetadata>>,
 }
 
 /// Messages from the pool to a running loop.
@@ -378,6 +380,27 @@ pub(crate) fn append_body(
         let sample = match entry {
             Ok(Entry::Sample(sample)) => sample,
             Ok(Entry::Eof) => break,
+            Ok(Entry::Type {
+                metric_family,
+                metric_type,
+            }) => {
+                cache.set_type(&metric_family, metric_type);
+                continue;
+            }
+            Ok(Entry::Help {
+                metric_family,
+                text,
+            }) => {
+                cache.set_help(&metric_family, &text);
+                continue;
+            }
+            Ok(Entry::Unit {
+                metric_family,
+                unit,
+            }) => {
+                cache.set_unit(&metric_family, unit);
+                continue;
+            }
             Ok(_) => continue,
             Err(e) => {
                 err = Some(ScrapeError::Parse(e));
@@ -825,7 +848,11 @@ impl ScrapeLoop {
         ScrapeMetrics::add(&m.cache_flush_forced, forced - self.forced_flushes_seen);
         self.forced_flushes_seen = forced;
         let (cached, dropped) = self.cache.len();
+        let metadata = self.cache.take_metadata();
         let mut st = self.status.write();
+        if let Some(m) = metadata {
+            st.metadata = Arc::new(m);
+        }
         st.health = if up {
             TargetHealth::Up
         } else {

@@ -279,6 +279,8 @@ struct Inner {
     compact_tx: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
     /// The background compaction thread, joined by [`Db::close`].
     compactor: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// First and last WAL segment replayed when the database was opened.
+    replay_segments: Option<(u32, u32)>,
     // Held for the lifetime of the database: the flock is released when it is closed.
     // `None` when opened read-only.
     _lock: Option<File>,
@@ -298,6 +300,39 @@ impl Inner {
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Inner>,
+}
+
+/// Recreates the directory tree `src` at `dst`, hard-linking each file (copying when a
+/// link cannot be made).
+fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    fs::create_dir_all(dst).map_err(|source| Error::Io {
+        op: "creating snapshot block directory",
+        path: dst.to_path_buf(),
+        source,
+    })?;
+    let rd = fs::read_dir(src).map_err(|source| Error::Io {
+        op: "listing block directory",
+        path: src.to_path_buf(),
+        source,
+    })?;
+    for e in rd {
+        let e = e.map_err(|source| Error::Io {
+            op: "listing block directory",
+            path: src.to_path_buf(),
+            source,
+        })?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            link_tree(&from, &to)?;
+        } else if fs::hard_link(&from, &to).is_err() {
+            fs::copy(&from, &to).map_err(|source| Error::Io {
+                op: "copying block file into snapshot",
+                path: from.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn lock_dir(dir: &Path, path: PathBuf) -> Result<File> {
@@ -512,12 +547,23 @@ impl Db {
                 _ => 0,
             },
         };
+        let mut replay_segments: Option<(u32, u32)> = None;
         let (head, outcome, replayed) = loop {
             let head = Head::new(head_opts);
             if let Some(t) = blocks_max {
                 head.set_min_valid_time(t);
             }
-            match replay_wal(&head, &wal_dir, workers, read_only, &mut progress) {
+            // The WAL segments replayed (after the checkpoint), for the API's walreplay.
+            let mut note_segments = |p: ReplayProgress| {
+                if !p.in_checkpoint {
+                    replay_segments = Some(match replay_segments {
+                        None => (p.segment, p.segment),
+                        Some((a, b)) => (a.min(p.segment), b.max(p.segment)),
+                    });
+                }
+                progress(p)
+            };
+            match replay_wal(&head, &wal_dir, workers, read_only, &mut note_segments) {
                 Ok((o, st)) => break (head, o, st),
                 Err(WalError::Corruption {
                     segment,
@@ -594,6 +640,7 @@ impl Db {
                 isolation: Arc::new(RwLock::new(())),
                 compact_tx: Mutex::new(None),
                 compactor: Mutex::new(None),
+                replay_segments,
                 _lock: lock,
             }),
         };
@@ -753,6 +800,58 @@ impl Db {
                 let _ = tx.try_send(());
             }
         }
+    }
+
+    /// First and last WAL segment (after the checkpoint) replayed at open; `None` when
+    /// there was nothing to replay.
+    pub fn wal_replay_segments(&self) -> Option<(u32, u32)> {
+        self.inner.replay_segments
+    }
+
+    /// Writes a snapshot into `dir` (created, as a promtui data directory of its own; must
+    /// not exist yet): every persisted block,
+    /// its files hard-linked (copied when linking fails, e.g. across file systems), and
+    /// with `with_head` the head's samples written as one more block
+    /// `[head min time, head max time + 1)`. Returns the block ULIDs in the snapshot. No
+    /// compaction, retention or deletion runs meanwhile, so every block listed is whole.
+    pub fn snapshot(&self, dir: &Path, with_head: bool) -> Result<Vec<String>> {
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { op, path, source }
+        };
+        fs::create_dir_all(dir).map_err(io("creating snapshot directory", dir))?;
+        // The snapshot is a promtui data directory of its own (marker, empty WAL, blocks),
+        // so `--storage.tsdb.path` can point at it directly.
+        let blocks_dir = super::layout::prepare(dir)?.blocks();
+        let _c = self.inner.compact_lock.lock();
+        let mut ids = Vec::new();
+        for b in self.blocks() {
+            let id = b.id();
+            let src = self.inner.blocks_dir.join(&id);
+            if !src.is_dir() {
+                // Blocks added in memory (tests, imports not yet on disk) have no files.
+                continue;
+            }
+            link_tree(&src, &blocks_dir.join(&id))?;
+            ids.push(id);
+        }
+        if with_head {
+            let head = &self.inner.head;
+            let (mint, maxt) = (head.min_time(), head.max_time());
+            if mint != i64::MAX && maxt != i64::MIN {
+                let end = maxt.saturating_add(1);
+                let series = head.block_series(mint, end);
+                if !series.is_empty() {
+                    let meta = block::write_block(&blocks_dir, mint, end, series.into_iter())
+                        .map_err(|source| Error::Block {
+                            block: format!("snapshot of the head [{mint}, {end})"),
+                            source,
+                        })?;
+                    ids.push(meta.ulid.to_string());
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// The data directory.

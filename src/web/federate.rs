@@ -52,7 +52,11 @@ async fn federate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = request_params(q.as_deref(), &headers, &body);
+    // Upstream answers federation errors in plain text.
+    let params = match request_params(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e.message),
+    };
     let mut sets: Vec<Vec<Matcher>> = Vec::new();
     for (k, v) in &params {
         if k == "match[]" {

@@ -9,6 +9,8 @@ pub mod api;
 mod ast_json;
 pub mod federate;
 pub mod json;
+pub mod lenient;
+mod metadata;
 pub mod metrics;
 pub mod query;
 pub mod query_client;
@@ -42,6 +44,44 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 pub trait TargetRetriever: Send + Sync {
     fn active_targets(&self) -> Vec<ActiveTarget>;
     fn dropped_targets(&self) -> Vec<DroppedTarget>;
+    /// The metric metadata (TYPE/HELP/UNIT) each active target exposed in its latest
+    /// scrapes, for `/api/v1/metadata` and `/api/v1/targets/metadata`. Sources without a
+    /// scrape cache know none.
+    fn target_metadata(&self) -> Vec<TargetMetadata> {
+        Vec::new()
+    }
+}
+
+/// Metadata of one metric family as a target exposes it (upstream `metadata.Metadata`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricMetadata {
+    /// `counter`, `gauge`, `histogram`, `gaugehistogram`, `summary`, `info`, `stateset` or
+    /// `unknown`.
+    #[serde(rename = "type")]
+    pub metric_type: String,
+    pub help: String,
+    pub unit: String,
+}
+
+/// The metadata one active target exposes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetMetadata {
+    /// The target's labels (after relabeling, without `__` labels).
+    pub labels: BTreeMap<String, String>,
+    /// By metric family name.
+    pub metrics: Arc<BTreeMap<String, MetricMetadata>>,
+}
+
+/// `/api/v1/status/walreplay`: the WAL segments replayed at start-up. Replay finishes
+/// before the API listens, so `current` is `max` whenever anyone can ask.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct WalReplayStatus {
+    /// First WAL segment replayed (after the checkpoint); 0 without a WAL.
+    pub min: u32,
+    /// Last WAL segment.
+    pub max: u32,
+    /// Segment being replayed.
+    pub current: u32,
 }
 
 /// TSDB statistics and administration.
@@ -55,6 +95,28 @@ pub trait TsdbAdmin: Send + Sync {
     fn clean_tombstones(&self) -> Result<(), ApiError> {
         Ok(())
     }
+    /// Writes a snapshot of the persisted blocks (and, unless `skip_head`, the head's data as
+    /// one more block) to `<data dir>/snapshots/<name>`; returns the name.
+    fn snapshot(&self, skip_head: bool) -> Result<String, ApiError> {
+        let _ = skip_head;
+        Err(ApiError::new(
+            api::ErrorType::Unavailable,
+            "this storage cannot take snapshots",
+        ))
+    }
+    /// WAL replay progress for `/api/v1/status/walreplay`.
+    fn wal_replay_status(&self) -> WalReplayStatus {
+        WalReplayStatus::default()
+    }
+    /// WAL corruptions found (and repaired) since start-up.
+    fn corruption_count(&self) -> u64 {
+        0
+    }
+    /// The retention as `/api/v1/status/runtimeinfo` shows it (`15d`, `15d or 512MiB`,
+    /// `512MiB`), empty when unlimited.
+    fn storage_retention(&self) -> String {
+        String::new()
+    }
 }
 
 /// The running configuration and its reload.
@@ -63,6 +125,11 @@ pub trait ConfigSource: Send + Sync {
     fn config_yaml(&self) -> String;
     /// Reloads the configuration from its file; on error the old one stays in force.
     fn reload(&self) -> BoxFuture<Result<(), String>>;
+    /// Whether the last (re)load succeeded, and when the configuration in force was loaded
+    /// (ms since the epoch; `None`: unknown, reported as the server's start time).
+    fn last_reload(&self) -> (bool, Option<i64>) {
+        (true, None)
+    }
 }
 
 /// PromQL evaluation and series reads for the query endpoints and `/federate` (upstream
@@ -156,6 +223,34 @@ pub struct WebState {
     pub enable_lifecycle: bool,
     pub enable_admin_api: bool,
     pub http_metrics: Arc<HttpMetrics>,
+    /// Notified by `POST /-/quit` (with `--web.enable-lifecycle`): whoever serves the router
+    /// should shut down as on SIGTERM.
+    pub quit: Arc<tokio::sync::Notify>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_is_formatted_as_upstream() {
+        assert_eq!(
+            format_retention(Some(36 * 3600 * 1000), Some(1536 << 20)),
+            "1d12h or 1GiB512MiB"
+        );
+        assert_eq!(format_retention(Some(15 * 86_400_000), None), "15d");
+        assert_eq!(format_retention(Some(14 * 86_400_000), None), "2w");
+        assert_eq!(format_retention(Some(90 * 60_000 + 5), None), "1h30m5ms");
+        assert_eq!(format_retention(None, Some(512 << 20)), "512MiB");
+        assert_eq!(format_retention(None, None), "");
+    }
+
+    #[test]
+    fn snapshot_names_differ_within_a_second() {
+        let (a, b) = (snapshot_name(), snapshot_name());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "20261207T145806Z-20d213b6d7aadb3e".len(), "{a}");
+    }
 }
 
 impl WebState {
@@ -164,15 +259,104 @@ impl WebState {
     }
 }
 
+/// A snapshot directory name as upstream makes them: the UTC time and 16 hex digits that
+/// differ between snapshots taken in the same second (`20261207T145806Z-20d213b6d7aadb3e`).
+pub fn snapshot_name() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    let mut seed = Vec::with_capacity(24);
+    seed.extend_from_slice(&nanos.to_le_bytes());
+    seed.extend_from_slice(&u64::from(std::process::id()).to_le_bytes());
+    seed.extend_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    format!(
+        "{}-{:016x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        xxhash_rust::xxh3::xxh3_64(&seed)
+    )
+}
+
+/// The retention as upstream's runtimeinfo shows it: the time as a Prometheus duration,
+/// the size in binary units (Go's `units.Base2Bytes`, e.g. `1GiB512MiB`), joined by
+/// ` or ` when both are set; empty when neither is.
+pub fn format_retention(time_ms: Option<i64>, size_bytes: Option<u64>) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = time_ms.filter(|t| *t > 0) {
+        parts.push(go_model_duration(t));
+    }
+    if let Some(mut b) = size_bytes.filter(|b| *b > 0) {
+        const UNITS: [(&str, u64); 7] = [
+            ("EiB", 1 << 60),
+            ("PiB", 1 << 50),
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+            ("B", 1),
+        ];
+        let mut out = String::new();
+        for (name, size) in UNITS {
+            if b >= size {
+                out.push_str(&format!("{}{name}", b / size));
+                b %= size;
+            }
+        }
+        parts.push(out);
+    }
+    parts.join(" or ")
+}
+
+/// Go's `model.Duration.String()`: years and weeks only when they divide the duration
+/// exactly (`15d`, not `2w1d`; `2w`), then days down to milliseconds.
+fn go_model_duration(ms: i64) -> String {
+    const DAY: i64 = 86_400_000;
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size, exact) in [
+        ("y", 365 * DAY, true),
+        ("w", 7 * DAY, true),
+        ("d", DAY, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1000, false),
+        ("ms", 1, false),
+    ] {
+        if exact && rest % size != 0 {
+            continue;
+        }
+        if rest / size > 0 {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+/// When the web server was started (the first [`router`] call), in ms since the epoch:
+/// `startTime` of `/api/v1/status/runtimeinfo`.
+pub fn started_at_ms() -> i64 {
+    *STARTED_AT_MS.get_or_init(crate::model::time::now_ms)
+}
+
+static STARTED_AT_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
 /// The router with every endpoint of this subsystem. The handlers share the state behind
 /// one `Arc`: each request clones it (once for the metrics layer, once for its handler), and
 /// one reference count is cheaper than a clone of every field.
 pub fn router(state: WebState) -> Router {
+    started_at_ms();
     let state = Arc::new(state);
     status::routes()
         .merge(query::routes())
+        .merge(metadata::routes())
         .merge(federate::routes())
+        .fallback(status::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(status::api_error_shape))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             record_http_metrics,
@@ -233,7 +417,7 @@ pub async fn bind(addr: &str, flag: &str) -> Result<tokio::net::TcpListener, Err
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight
-/// requests. Accepted connections get TCP_NODELAY, as Go's net/http (and so Prometheus)
+/// requests. Request targets are read as leniently as Go reads them ([`lenient`]). Accepted connections get TCP_NODELAY, as Go's net/http (and so Prometheus)
 /// sets on every connection: a response written in several pieces, such as a large body
 /// that fills the socket buffer, must not wait for the client's delayed ACK.
 pub async fn serve(
@@ -250,6 +434,8 @@ pub async fn serve(
             tracing::debug!("could not set TCP_NODELAY on an accepted connection: {e}");
         }
     });
+    // Request targets with `"`, `|`, ... are accepted as Go accepts them (see `lenient`).
+    let listener = lenient::LenientListener(listener);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

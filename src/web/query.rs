@@ -1,5 +1,5 @@
 //! The query endpoints of the Prometheus API v1: `/api/v1/query`, `/api/v1/query_range`,
-//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`,
+//! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`,
 //! `/api/v1/query_exemplars`, `/api/v1/format_query` and `/api/v1/parse_query`, GET and form
 //! POST alike.
 //!
@@ -49,7 +49,6 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
-        .route("/api/v1/metadata", get(metadata))
         .route(
             "/api/v1/query_exemplars",
             get(query_exemplars).post(query_exemplars),
@@ -62,8 +61,8 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn new(q: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Params {
-        Params(request_params(q, headers, body))
+    fn new(q: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
+        request_params(q, headers, body).map(Params)
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -312,7 +311,10 @@ async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match query_inner(&s, p).await {
         Ok(body) => json_response(body),
         Err(e) => e.into_response(),
@@ -346,7 +348,10 @@ async fn query_range(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match query_range_inner(&s, p).await {
         Ok(body) => json_response(body),
         Err(e) => e.into_response(),
@@ -478,7 +483,10 @@ async fn series(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let run = async {
         let backend = backend(&s)?;
         if p.all("match[]").is_empty() {
@@ -573,7 +581,10 @@ async fn labels(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match names_or_values(&s, p, None).await {
         Ok(body) => json_response(body),
         Err(e) => e.into_response(),
@@ -586,29 +597,23 @@ async fn label_values(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &[]);
+    let p = match Params::new(q.as_deref(), &headers, &[]) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match names_or_values(&s, p, Some(name)).await {
         Ok(body) => json_response(body),
         Err(e) => e.into_response(),
     }
 }
 
-/// `/api/v1/metadata`: promtui keeps no metric metadata (TYPE/HELP/UNIT) yet, so the
-/// answer is always the empty object, as Prometheus gives when it knows none.
-async fn metadata(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &[]);
-    if let Some(v) = p.non_empty("limit") {
-        if v.parse::<i64>().is_err() {
-            return ApiError::bad_data("limit must be a number").into_response();
-        }
-    }
-    json_response(json::success_envelope("{}", &Annotations::default()))
-}
-
 /// `/api/v1/query_exemplars`: the parameters are checked as upstream does, but promtui
 /// stores no exemplars yet, so the answer is always the empty list.
 async fn query_exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let checked = time_param(&p, "start", MIN_TIME)
         .and_then(|_| time_param(&p, "end", MAX_TIME))
         .and_then(|_| {
@@ -621,7 +626,10 @@ async fn query_exemplars(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes)
 }
 
 async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match parse_query_param(&p) {
         Ok(e) => {
             let mut data = String::new();
@@ -633,7 +641,10 @@ async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) ->
 }
 
 async fn parse_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let p = Params::new(q.as_deref(), &headers, &body);
+    let p = match Params::new(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     match parse_query_param(&p) {
         Ok(e) => {
             let mut data = String::new();

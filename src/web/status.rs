@@ -1,6 +1,9 @@
-//! Lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`), `/metrics`, `/api/v1/status/*`,
-//! `/api/v1/targets` and the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
-//! `/api/v1/admin/tsdb/clean_tombstones`, as upstream `web/api/v1/api.go`).
+//! Lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`), `/metrics`, the index at
+//! `/`, `/api/v1/status/*` (config, flags, buildinfo, runtimeinfo, tsdb, walreplay),
+//! `/api/v1/targets`, the TSDB admin API (`/api/v1/admin/tsdb/delete_series`,
+//! `.../clean_tombstones`, `.../snapshot`, as upstream `web/api/v1/api.go`), and what keeps
+//! every API error in Prometheus' JSON shape (the fallback for unknown paths and
+//! [`api_error_shape`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,11 +26,19 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
+        .route("/-/quit", post(quit).put(quit))
+        .route("/", get(index))
+        .route(
+            super::lenient::URI_TOO_LONG_PATH,
+            axum::routing::any(uri_too_long),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/flags", get(status_flags))
         .route("/api/v1/status/buildinfo", get(status_buildinfo))
         .route("/api/v1/status/tsdb", get(status_tsdb))
+        .route("/api/v1/status/runtimeinfo", get(status_runtimeinfo))
+        .route("/api/v1/status/walreplay", get(status_walreplay))
         .route("/api/v1/targets", get(targets))
         .route(
             "/api/v1/admin/tsdb/delete_series",
@@ -37,24 +48,279 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
             "/api/v1/admin/tsdb/clean_tombstones",
             post(clean_tombstones).put(clean_tombstones),
         )
+        .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
+}
+
+/// The endpoints `/` lists, with what each is for.
+const INDEX: &[(&str, &str)] = &[
+    (
+        "/api/v1/query",
+        "instant query (GET/POST: query, time, timeout, limit)",
+    ),
+    (
+        "/api/v1/query_range",
+        "range query (GET/POST: query, start, end, step)",
+    ),
+    ("/api/v1/series", "series matching match[]"),
+    ("/api/v1/labels", "label names"),
+    ("/api/v1/label/<name>/values", "values of one label"),
+    (
+        "/api/v1/metadata",
+        "metric metadata (limit, limit_per_metric, metric)",
+    ),
+    ("/api/v1/targets", "scrape targets (state, scrapePool)"),
+    (
+        "/api/v1/targets/metadata",
+        "metadata per target (match_target, metric, limit)",
+    ),
+    ("/api/v1/query_exemplars", "exemplars (none are stored)"),
+    ("/api/v1/format_query", "pretty-printed PromQL"),
+    ("/api/v1/parse_query", "PromQL syntax tree as JSON"),
+    ("/api/v1/status/config", "loaded configuration"),
+    ("/api/v1/status/flags", "command-line flags"),
+    ("/api/v1/status/buildinfo", "version"),
+    (
+        "/api/v1/status/runtimeinfo",
+        "start time, retention, reload state",
+    ),
+    ("/api/v1/status/tsdb", "head cardinality statistics (limit)"),
+    ("/api/v1/status/walreplay", "WAL replay progress"),
+    (
+        "/api/v1/admin/tsdb/delete_series",
+        "POST, with --web.enable-admin-api",
+    ),
+    (
+        "/api/v1/admin/tsdb/clean_tombstones",
+        "POST, with --web.enable-admin-api",
+    ),
+    (
+        "/api/v1/admin/tsdb/snapshot",
+        "POST, with --web.enable-admin-api (skip_head)",
+    ),
+    ("/federate", "latest samples in the text format (match[])"),
+    ("/metrics", "promtui's own metrics"),
+    ("/-/healthy", "liveness"),
+    ("/-/ready", "readiness (503 until the WAL is replayed)"),
+    (
+        "/-/reload",
+        "POST: reload the configuration, with --web.enable-lifecycle",
+    ),
+    ("/-/quit", "POST: shut down, with --web.enable-lifecycle"),
+];
+
+/// `/`: Prometheus redirects to its web UI; promtui has none, so it lists the endpoints.
+async fn index() -> Response {
+    let mut out = format!(
+        "promtui {} serves the Prometheus HTTP API; there is no web UI.\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let width = INDEX.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+    for (path, what) in INDEX {
+        out.push_str(&format!("{path:<width$}  {what}\n"));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response()
+}
+
+/// Requests whose target was too long for hyper, redirected here by [`super::lenient`].
+async fn uri_too_long(RawQuery(q): RawQuery) -> Response {
+    let params = request_params(q.as_deref(), &HeaderMap::new(), &[]).unwrap_or_default();
+    let length = param(&params, "length").unwrap_or("?");
+    let msg = format!(
+        "request URI too long: {length} bytes (the limit is {} bytes); send long queries as a POST form body",
+        super::lenient::MAX_TARGET
+    );
+    if param(&params, "api") == Some("1") {
+        let mut resp = ApiError::bad_data(msg).into_response();
+        *resp.status_mut() = StatusCode::URI_TOO_LONG;
+        return resp;
+    }
+    (StatusCode::URI_TOO_LONG, format!("{msg}\n")).into_response()
+}
+
+/// Unknown paths: the API's JSON error under `/api/`, Go's plain 404 elsewhere.
+pub(super) async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_api_path(uri.path()) {
+        return ApiError::new(
+            ErrorType::NotFound,
+            format!("unknown API endpoint {}", uri.path()),
+        )
+        .into_response();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
+    )
+        .into_response()
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// The first malformed percent escape in `raw` (`%` not followed by two hex digits).
+fn bad_escape(raw: &str) -> Option<&str> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let ok =
+                b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+            if !ok {
+                return Some(&raw[i..(i + 3).min(raw.len())]);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Keeps every error of the API in Prometheus' JSON shape: a malformed percent escape in the
+/// path is a 400 (as Go's URL parser makes it), and error responses that the framework
+/// writes in plain text under `/api/` (body too large, path segments that are not UTF-8,
+/// method not allowed) are rewritten as `{"status":"error","errorType":...,"error":...}`.
+pub(super) async fn api_error_shape(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if let Some(esc) = bad_escape(&path) {
+        let msg = format!("invalid URL escape {esc:?} in path {path:?}");
+        if is_api_path(&path) {
+            return ApiError::bad_data(msg).into_response();
+        }
+        return (StatusCode::BAD_REQUEST, format!("400 Bad Request: {msg}\n")).into_response();
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !is_api_path(&path) || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let kind = match status {
+        StatusCode::NOT_FOUND => ErrorType::NotFound,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorType::Unavailable,
+        s if s.is_server_error() => ErrorType::Internal,
+        _ => ErrorType::BadData,
+    };
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "request body too large: the limit is {} bytes",
+            super::MAX_BODY_BYTES
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => format!("method {method} not allowed for {path}"),
+        _ => {
+            let body = axum::body::to_bytes(resp.into_body(), 64 << 10)
+                .await
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&body).trim().to_string();
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_string()
+            } else {
+                text
+            }
+        }
+    };
+    let mut out = ApiError::new(kind, message).into_response();
+    // The framework's status (413, 405, ...) is kept; only the body changes.
+    *out.status_mut() = status;
+    out
 }
 
 /// Decoded parameters from the query string and, for form posts, the body (both count,
-/// as in Go's `r.Form`).
+/// as in Go's `r.Form`). A name or value that is not UTF-8 once percent-decoded (`%ff`) is
+/// a `bad_data` error naming the parameter, never a lossy replacement that would then
+/// match or select something else.
 pub(crate) fn request_params(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = query
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    if let Some(q) = query {
+        decode_form(q.as_bytes(), "query string", &mut out)?;
+    }
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if is_form {
-        out.extend(form_urlencoded::parse(body).into_owned());
+        decode_form(body, "request body", &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs into `out`, rejecting names and
+/// values that are not UTF-8. `where_` names the source for the error.
+fn decode_form(
+    input: &[u8],
+    where_: &str,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ApiError> {
+    for (k, v) in form_urlencoded::parse(input) {
+        // `parse` replaces invalid UTF-8 with U+FFFD, so a replacement character that the
+        // raw bytes do not spell out literally means the input was not UTF-8.
+        let (k, v) = (k.into_owned(), v.into_owned());
+        if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+            check_utf8(input, where_)?;
+        }
+        out.push((k, v));
+    }
+    Ok(())
+}
+
+/// Finds the pair of `input` whose percent-decoded name or value is not UTF-8.
+fn check_utf8(input: &[u8], where_: &str) -> Result<(), ApiError> {
+    for pair in input.split(|&b| b == b'&') {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        let name_bytes = percent_decode(name);
+        let name_text = String::from_utf8_lossy(&name_bytes).into_owned();
+        for (what, bytes) in [("name", name_bytes), ("value", percent_decode(value))] {
+            if let Err(e) = std::str::from_utf8(&bytes) {
+                let at = e.valid_up_to();
+                return Err(ApiError::bad_data(format!(
+                    "invalid parameter {name_text:?}: the {what} in the {where_} is not valid UTF-8 \
+                     (byte 0x{:02x} at offset {at} after percent-decoding)",
+                    bytes[at]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Percent-decodes form bytes (`+` is a space); invalid escapes stay as written.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < input.len() => match (hex(input[i + 1]), hex(input[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
     }
     out
 }
@@ -94,6 +360,20 @@ async fn reload(State(s): State<Arc<WebState>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `POST /-/quit`: shuts the server down as SIGTERM does (upstream's answer text).
+async fn quit(State(s): State<Arc<WebState>>) -> Response {
+    if !s.enable_lifecycle {
+        return (
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (start with --web.enable-lifecycle).\n",
+        )
+            .into_response();
+    }
+    tracing::info!("shutdown requested via /-/quit");
+    s.quit.notify_one();
+    (StatusCode::OK, "Requesting termination... Goodbye!").into_response()
 }
 
 async fn metrics(State(s): State<Arc<WebState>>) -> Response {
@@ -168,7 +448,7 @@ async fn status_tsdb(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<TsdbStatus> {
-    let params = request_params(q.as_deref(), &headers, &[]);
+    let params = request_params(q.as_deref(), &headers, &[])?;
     let limit = match param(&params, "limit") {
         None => 10,
         Some(v) => match v.parse::<usize>() {
@@ -177,6 +457,121 @@ async fn status_tsdb(
         },
     };
     Ok(ApiOk::new(s.tsdb.tsdb_status(limit)?))
+}
+
+/// `/api/v1/status/runtimeinfo` data, with upstream's field names. The Go runtime fields
+/// are reported for what they mean here: `goroutineCount` is the number of live tokio
+/// tasks, `GOMAXPROCS` the available parallelism, `GOGC`/`GODEBUG` are empty.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeInfo {
+    start_time: String,
+    #[serde(rename = "CWD")]
+    cwd: String,
+    reload_config_success: bool,
+    last_config_time: String,
+    corruption_count: u64,
+    goroutine_count: usize,
+    #[serde(rename = "GOMAXPROCS")]
+    gomaxprocs: usize,
+    #[serde(rename = "GOGC")]
+    gogc: String,
+    #[serde(rename = "GODEBUG")]
+    godebug: String,
+    storage_retention: String,
+}
+
+async fn status_runtimeinfo(State(s): State<Arc<WebState>>) -> ApiResult<RuntimeInfo> {
+    let started = super::started_at_ms();
+    let (ok, loaded) = s.config.last_reload();
+    // Upstream reports the reload time from a seconds gauge, so without fractions.
+    let last_config = loaded.unwrap_or(started).div_euclid(1000) * 1000;
+    let tsdb = s.tsdb.clone();
+    let (corruptions, retention) = (tsdb.corruption_count(), tsdb.storage_retention());
+    Ok(ApiOk::new(RuntimeInfo {
+        start_time: go_rfc3339(started),
+        cwd: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        reload_config_success: ok,
+        last_config_time: go_rfc3339(last_config),
+        corruption_count: corruptions,
+        goroutine_count: tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_alive_tasks())
+            .unwrap_or(0),
+        gomaxprocs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        gogc: String::new(),
+        godebug: String::new(),
+        storage_retention: retention,
+    }))
+}
+
+/// A time as Go's `time.Time` marshals to JSON (RFC 3339, fraction without trailing zeros).
+fn go_rfc3339(ms: i64) -> String {
+    let full = crate::model::time::format_rfc3339(ms);
+    match full.strip_suffix('Z').and_then(|t| t.split_once('.')) {
+        Some((secs, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                format!("{secs}Z")
+            } else {
+                format!("{secs}.{frac}Z")
+            }
+        }
+        None => full,
+    }
+}
+
+async fn status_walreplay(State(s): State<Arc<WebState>>) -> ApiResult<super::WalReplayStatus> {
+    Ok(ApiOk::new(s.tsdb.wal_replay_status()))
+}
+
+#[derive(Serialize)]
+struct SnapshotData {
+    name: String,
+}
+
+/// `POST /api/v1/admin/tsdb/snapshot[?skip_head=<bool>]`.
+async fn snapshot(
+    State(s): State<Arc<WebState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !s.enable_admin_api {
+        return ApiError::new(ErrorType::Unavailable, "admin APIs disabled").into_response();
+    }
+    let params = match request_params(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let skip_head = match param(&params, "skip_head") {
+        None | Some("") => false,
+        Some(v) => match parse_go_bool(v) {
+            Some(b) => b,
+            None => {
+                return ApiError::bad_data(format!(
+                    "invalid parameter \"skip_head\": unable to parse boolean: {v:?} is not one of 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False"
+                ))
+                .into_response()
+            }
+        },
+    };
+    let tsdb = s.tsdb.clone();
+    match tokio::task::spawn_blocking(move || tsdb.snapshot(skip_head)).await {
+        Ok(Ok(name)) => ApiOk::new(SnapshotData { name }).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("snapshot task failed: {e}")).into_response(),
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 #[derive(Serialize)]
@@ -191,7 +586,7 @@ async fn targets(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<TargetsData> {
-    let params = request_params(q.as_deref(), &headers, &[]);
+    let params = request_params(q.as_deref(), &headers, &[])?;
     let state = param(&params, "state")
         .unwrap_or("any")
         .to_ascii_lowercase();
@@ -231,7 +626,10 @@ async fn delete_series(
     if !s.enable_admin_api {
         return ApiError::new(ErrorType::Unavailable, "admin APIs disabled").into_response();
     }
-    let params = request_params(q.as_deref(), &headers, &body);
+    let params = match request_params(q.as_deref(), &headers, &body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let selectors: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "match[]")
@@ -286,8 +684,10 @@ mod tests {
     use parking_lot::Mutex;
     use tower::ServiceExt;
 
+    use super::super::api::ErrorType;
     use super::super::metrics::HttpMetrics;
     use super::super::*;
+    use axum::http::{header, HeaderMap};
 
     #[derive(Default)]
     struct Fake {
@@ -370,6 +770,7 @@ mod tests {
             enable_lifecycle: true,
             enable_admin_api: admin,
             http_metrics: Arc::new(HttpMetrics::default()),
+            quit: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -536,6 +937,54 @@ mod tests {
         assert_eq!(*f.cleaned.lock(), 2);
         let (code, _) = call(state(f.clone(), true, true), req("GET")).await;
         assert_eq!(code, 405);
+    }
+
+    #[test]
+    fn parameters_must_be_utf8_after_percent_decoding() {
+        let h = HeaderMap::new();
+        let ok = super::request_params(
+            Some("query=up%7Ba%3D%22%C3%A9%22%7D&x=%EF%BF%BD+1"),
+            &h,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok[0].1, "up{a=\"é\"}");
+        assert_eq!(ok[1].1, "\u{FFFD} 1", "a spelled-out U+FFFD is fine");
+        let err =
+            super::request_params(Some("a=1&query=up%7Ba%3D%22%ff%22%7D"), &h, &[]).unwrap_err();
+        assert_eq!(err.kind, ErrorType::BadData);
+        assert_eq!(
+            err.message,
+            "invalid parameter \"query\": the value in the query string is not valid UTF-8 \
+             (byte 0xff at offset 6 after percent-decoding)"
+        );
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let err = super::request_params(None, &form, b"match%ff[]=up").unwrap_err();
+        assert!(
+            err.message.contains("the name in the request body"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn every_path_the_index_lists_is_routed() {
+        let f = Arc::new(Fake::default());
+        let (code, index) = call(state(f.clone(), true, true), get("/")).await;
+        assert_eq!(code, 200);
+        for (path, _) in super::INDEX {
+            assert!(index.contains(path), "{path} missing from the index");
+            let path = path.replace("<name>", "job");
+            let resp = router(state(f.clone(), true, true))
+                .oneshot(get(&path))
+                .await
+                .unwrap();
+            assert_ne!(resp.status().as_u16(), 404, "{path} is not routed");
+        }
     }
 
     #[tokio::test]
