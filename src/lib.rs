@@ -1,7 +1,7 @@
 //! promtui: a single-binary monitoring workbench.
 //!
 //! The library holds every subsystem so that the binary, the end-to-end tests and the
-//! benchmarks all run the same code. Layout and data flow: DESIGN.md.
+//! benchmarks all run the same code. Layout and data flow: docs/architecture.md.
 
 #![forbid(unsafe_code)]
 
