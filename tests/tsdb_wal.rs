@@ -59,7 +59,7 @@ fn last_segment_with_data(wal_dir: &Path) -> PathBuf {
     segs.iter()
         .rev()
         .map(|s| wal_dir.join(wal::segment_name(*s)))
-        .find(|p| fs::metadata(p).unwrap().len() > 0)
+        .find(|p| fs::metadata(p).unwrap().len() > wal::SEGMENT_HEADER_LEN)
         .unwrap()
 }
 
@@ -98,8 +98,9 @@ fn torn_tail_at_every_offset_of_the_last_record_is_truncated() {
         let work = tempfile::tempdir().unwrap();
         copy_dir(d.path(), work.path());
         let seg = last_segment(&work.path().join("promtui-wal"));
-        // The reopen above created an empty newer segment; drop it so the cut one is last.
-        if fs::metadata(&seg).unwrap().len() == 0 {
+        // The reopen above created an empty newer segment (its header only); drop it so the
+        // cut one is last.
+        if fs::metadata(&seg).unwrap().len() == wal::SEGMENT_HEADER_LEN {
             fs::remove_file(&seg).unwrap();
         }
         let seg = last_segment(&work.path().join("promtui-wal"));
