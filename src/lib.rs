@@ -14,5 +14,6 @@ pub mod promql;
 pub mod rules;
 pub mod scrape;
 pub mod storage;
+pub mod template;
 pub mod tsdb;
 pub mod web;

@@ -1,0 +1,225 @@
+//! Cases with the output Go's text/template gives for them.
+
+use std::sync::Arc;
+
+use super::exec::map;
+use super::*;
+
+fn run(src: &str, data: &Value) -> Result<String, TemplateError> {
+    Template::parse("t", src, FuncMap::new())?.execute(data)
+}
+
+fn ok(src: &str, data: &Value) -> String {
+    run(src, data).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn labels() -> Value {
+    Value::labels([("instance", "host:9100"), ("job", "node")])
+}
+
+#[test]
+fn text_fields_and_variables() {
+    let d = map(&[("Labels", labels()), ("Value", Value::Float(0.25))]);
+    assert_eq!(ok("a {{ .Labels.job }} b", &d), "a node b");
+    assert_eq!(ok("{{ .Value }}", &d), "0.25");
+    assert_eq!(
+        ok("[{{ .Labels.missing }}]", &d),
+        "[]",
+        "map[string]string zero value"
+    );
+    assert_eq!(ok("{{ .Nope }}", &d), "<no value>");
+    assert_eq!(
+        ok("{{ $x := .Labels.job }}{{ $x }}-{{ $.Value }}", &d),
+        "node-0.25"
+    );
+    assert_eq!(ok("{{ $x := 1 }}{{ $x = 2 }}{{ $x }}", &d), "2");
+    assert_eq!(
+        ok("{{ 1e6 }} {{ 100000.0 }} {{ 3 }} {{ 0x10 }} {{ 'a' }}", &d),
+        "1e+06 100000 3 16 97"
+    );
+}
+
+#[test]
+fn trim_markers_and_comments() {
+    let d = Value::Nil;
+    assert_eq!(ok("a  {{- 1 -}}  b", &d), "a1b");
+    assert_eq!(ok("a {{/* note */}} b", &d), "a  b");
+    assert_eq!(ok("a {{- /* note */ -}} b", &d), "ab");
+    assert_eq!(ok("{{- \"x\" }}\n", &d), "x\n");
+}
+
+#[test]
+fn control_structures() {
+    let d = map(&[
+        ("L", Value::List(vec![1.into(), 2.into(), 3.into()])),
+        ("M", Value::labels([("b", "2"), ("a", "1")])),
+        ("E", Value::List(vec![])),
+    ]);
+    assert_eq!(ok("{{ if .L }}y{{ else }}n{{ end }}", &d), "y");
+    assert_eq!(
+        ok("{{ if .E }}y{{ else if .L }}z{{ else }}n{{ end }}", &d),
+        "z"
+    );
+    assert_eq!(ok("{{ range .L }}{{ . }},{{ end }}", &d), "1,2,3,");
+    assert_eq!(
+        ok("{{ range $i, $e := .L }}{{ $i }}={{ $e }} {{ end }}", &d),
+        "0=1 1=2 2=3 "
+    );
+    assert_eq!(
+        ok("{{ range $k, $v := .M }}{{ $k }}:{{ $v }};{{ end }}", &d),
+        "a:1;b:2;"
+    );
+    assert_eq!(ok("{{ range .E }}x{{ else }}empty{{ end }}", &d), "empty");
+    assert_eq!(
+        ok("{{ range .L }}{{ if eq . 2 }}{{ continue }}{{ end }}{{ if eq . 3 }}{{ break }}{{ end }}{{ . }}{{ end }}", &d),
+        "1"
+    );
+    assert_eq!(ok("{{ with .M.a }}[{{ . }}]{{ end }}", &d), "[1]");
+    assert_eq!(
+        ok("{{ with .M.zz }}[{{ . }}]{{ else }}none{{ end }}", &d),
+        "none"
+    );
+    assert_eq!(ok("{{ range 3 }}{{ . }}{{ end }}", &d), "012");
+}
+
+#[test]
+fn define_template_and_block() {
+    let d = map(&[("N", "x".into())]);
+    let src = r#"{{ define "inner" }}<{{ . }}>{{ end }}{{ template "inner" .N }}|{{ block "b" . }}{{ .N }}!{{ end }}"#;
+    assert_eq!(ok(src, &d), "<x>|x!");
+    let t = Template::parse("t", src, FuncMap::new()).unwrap();
+    assert_eq!(t.execute_named("inner", &"y".into()).unwrap(), "<y>");
+    let e = run(r#"{{ template "nope" }}"#, &d).unwrap_err().to_string();
+    assert!(
+        e.contains("no such template") || e.contains("not defined"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pipelines_and_builtins() {
+    let d = map(&[
+        ("S", "hello".into()),
+        ("L", Value::List(vec!["a".into(), "b".into()])),
+    ]);
+    assert_eq!(ok("{{ .S | len }}", &d), "5");
+    assert_eq!(ok("{{ index .L 1 }}", &d), "b");
+    assert_eq!(ok("{{ slice .S 1 3 }}", &d), "el");
+    assert_eq!(ok("{{ print 1 2 \"a\" 3 }}", &d), "1 2a3");
+    assert_eq!(ok("{{ println 1 \"a\" }}", &d), "1 a\n");
+    assert_eq!(
+        ok("{{ and 1 0 2 }} {{ or 0 \"\" 3 }} {{ not 0 }}", &d),
+        "0 3 true"
+    );
+    assert_eq!(
+        ok("{{ html \"<a href='x'>\" }}", &d),
+        "&lt;a href=&#39;x&#39;&gt;"
+    );
+    assert_eq!(ok("{{ urlquery \"a b&c\" }}", &d), "a+b%26c");
+    assert_eq!(ok("{{ js \"it's <b>\" }}", &d), "it\\'s \\u003Cb\\u003E");
+    assert_eq!(
+        ok(
+            "{{ eq 1 2 1 }} {{ ne \"a\" \"b\" }} {{ lt 1.5 2.5 }} {{ ge \"b\" \"a\" }}",
+            &d
+        ),
+        "true true true true"
+    );
+    assert_eq!(ok("{{ (index .L 0) }}{{ len (slice .L 1) }}", &d), "a1");
+}
+
+#[test]
+fn printf_verbs() {
+    let d = Value::Nil;
+    assert_eq!(
+        ok(
+            r#"{{ printf "%.2f|%5.1f|%-4d|%04d|%x|%q|%s|%v|%t|%%" 3.14159 2.0 7 42 255 "hi" "s" 1.5 true }}"#,
+            &d
+        ),
+        "3.14|  2.0|7   |0042|ff|\"hi\"|s|1.5|true|%"
+    );
+    assert_eq!(
+        ok(
+            r#"{{ printf "%e %g %.3g %G" 123456.789 0.000012 1234.5678 1e21 }}"#,
+            &d
+        ),
+        "1.234568e+05 1.2e-05 1.23e+03 1E+21"
+    );
+    assert_eq!(
+        ok(r#"{{ printf "%d %s" "x" }}"#, &d),
+        "%!d(string=x) %!s(MISSING)"
+    );
+    assert_eq!(ok(r#"{{ printf "%d" 1 2 }}"#, &d), "1%!(EXTRA int=2)");
+    assert_eq!(ok(r#"{{ printf "%.1f%%" 99.95 }}"#, &d), "100.0%");
+}
+
+#[test]
+fn go_errors() {
+    let d = map(&[("V", Value::Float(1.5))]);
+    // Integers and floats do not compare in Go templates.
+    let e = run("{{ if gt .V 1 }}x{{ end }}", &d)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "template: t:1:6: executing \"t\" at <gt .V 1>: error calling gt: incompatible types for comparison");
+    let e = run("{{ nofunc 1 }}", &d).unwrap_err().to_string();
+    assert_eq!(e, "template: t:1: function \"nofunc\" not defined");
+    let e = run("{{ $y }}", &d).unwrap_err().to_string();
+    assert_eq!(e, "template: t:1: undefined variable \"$y\"");
+    let e = run("{{ if 1 }}", &d).unwrap_err().to_string();
+    assert!(e.starts_with("template: t:1: unexpected EOF"), "{e}");
+    let e = run("{{ end }}", &d).unwrap_err().to_string();
+    assert!(e.contains("unexpected {{end}}"), "{e}");
+    let s = Value::Struct("*template.sample", vec![("Value", 1.0.into())]);
+    let e = run("{{ .Labels }}", &s).unwrap_err().to_string();
+    assert!(
+        e.contains("can't evaluate field Labels in type *template.sample"),
+        "{e}"
+    );
+    // Unclosed things never panic.
+    for bad in [
+        "{{",
+        "{{ \"abc",
+        "{{ (1 }}",
+        "{{ 1) }}",
+        "{{ define }}",
+        "{{/* x",
+        "{{ range $a, $b, $c := . }}{{ end }}",
+        "{{ . | 1 }}",
+    ] {
+        assert!(run(bad, &d).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn custom_functions_get_the_piped_value_last() {
+    let mut f = FuncMap::new();
+    f.insert(
+        "join".into(),
+        Arc::new(|a: &[Value]| {
+            Ok(Value::Str(
+                a.iter().map(fmt::sprint_v).collect::<Vec<_>>().join("+"),
+            ))
+        }),
+    );
+    f.insert("fail".into(), Arc::new(|_: &[Value]| Err("boom".into())));
+    let t = Template::parse("t", "{{ 3 | join 1 2 }}", f.clone()).unwrap();
+    assert_eq!(t.execute(&Value::Nil).unwrap(), "1+2+3");
+    let t = Template::parse("t", "{{ fail }}", f).unwrap();
+    assert_eq!(
+        t.execute(&Value::Nil).unwrap_err().to_string(),
+        "template: t:1:3: executing \"t\" at <fail>: error calling fail: boom"
+    );
+}
+
+#[test]
+fn lists_maps_and_structs_print_as_go() {
+    let d = map(&[
+        ("L", Value::List(vec![1.into(), "a".into(), Value::Nil])),
+        (
+            "S",
+            Value::Struct("sample", vec![("Labels", labels()), ("Value", 2.0.into())]),
+        ),
+    ]);
+    assert_eq!(ok("{{ .L }}", &d), "[1 a <nil>]");
+    assert_eq!(ok("{{ .S }}", &d), "{map[instance:host:9100 job:node] 2}");
+    assert_eq!(ok("{{ .S.Labels.job }}", &d), "node");
+}
