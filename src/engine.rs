@@ -41,6 +41,8 @@ pub struct EngineOptions {
     /// PromQL engine options (`--query.lookback-delta`, `--query.timeout`,
     /// `--query.max-samples`).
     pub query: crate::promql::engine::EngineOptions,
+    /// Most PromQL queries evaluated at once (`--query.max-concurrency`); more wait.
+    pub query_max_concurrency: usize,
 }
 
 /// Why the engine could not start or stopped with an error.
@@ -117,6 +119,8 @@ struct Shared {
     last_reload_ok: AtomicBool,
     /// Set once `run` has started scraping.
     scrape: std::sync::OnceLock<ScrapeManager>,
+    /// `--query.max-concurrency`, shared by the query endpoints.
+    query_gate: Arc<crate::web::query::QueryGate>,
 }
 
 /// A running engine.
@@ -149,6 +153,9 @@ impl Engine {
             took = ?started.elapsed(),
             "TSDB opened"
         );
+        let query_gate = Arc::new(crate::web::query::QueryGate::new(
+            opts.query_max_concurrency,
+        ));
         Ok(Engine {
             shared: Arc::new(Shared {
                 opts,
@@ -158,6 +165,7 @@ impl Engine {
                 reloads_failed: Default::default(),
                 last_reload_ok: AtomicBool::new(true),
                 scrape: std::sync::OnceLock::new(),
+                query_gate,
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -225,6 +233,7 @@ impl Engine {
                 }
             }
         });
+        let gate = self.shared.query_gate.clone();
         let stop = async move {
             let term = async {
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -239,6 +248,8 @@ impl Engine {
                 _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
                 _ = term => tracing::info!("received SIGTERM, shutting down"),
             }
+            // Running queries are cancelled rather than waited for.
+            gate.close();
             let _ = stop_tx.send(true);
         };
         let addr = listener
@@ -377,6 +388,9 @@ impl QueryBackend for Adapter {
     fn engine_options(&self) -> crate::promql::engine::EngineOptions {
         self.0.opts.query.clone()
     }
+    fn query_gate(&self) -> Option<Arc<crate::web::query::QueryGate>> {
+        Some(self.0.query_gate.clone())
+    }
     fn external_labels(&self) -> crate::model::Labels {
         self.0
             .config
@@ -482,6 +496,19 @@ impl MetricsSource for Adapter {
                 m.dropped_targets as f64,
             );
         }
+        let gate = &self.0.query_gate;
+        w.single(
+            "promtui_engine_queries",
+            "gauge",
+            "The current number of queries being executed or waiting.",
+            (gate.running() + gate.queued()) as f64,
+        );
+        w.single(
+            "promtui_engine_queries_concurrent_max",
+            "gauge",
+            "The max number of concurrent queries.",
+            gate.max() as f64,
+        );
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",
