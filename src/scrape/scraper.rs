@@ -33,7 +33,8 @@ use crate::scrape::settings::HttpSettings;
 /// The largest real exposition pages (kube-state-metrics on big clusters, a few million
 /// series) are tens of MiB; 256 MiB leaves them ample room while bounding what one
 /// misbehaving target can make promtui hold (the body buffer never grows past the
-/// limit). A target that really needs more sets a larger `body_size_limit` explicitly
+/// limit; while it grows, its previous half is copied, so a scrape hitting the limit
+/// briefly holds 1.5 times it). A target that really needs more sets a larger `body_size_limit` explicitly
 /// (e.g. `1GB`).
 pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
 
