@@ -4,8 +4,10 @@
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB
 //! (WAL replay, progress logged), bind the listener (a busy port names its flag), then
-//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests,
-//! then flushes the WAL so nothing acknowledged is lost. SIGHUP and `POST /-/reload`
+//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests
+//! and cancels running and queued queries (as upstream's cancelled contexts do, rather
+//! than waiting for them), stops scraping, then flushes the WAL so nothing acknowledged
+//! is lost. SIGHUP and `POST /-/reload`
 //! reload the configuration; an invalid one is rejected and the old one keeps running.
 
 use std::collections::BTreeMap;
