@@ -60,7 +60,7 @@ pub struct StorageFlags {
 }
 
 /// Flags of the long-running engine (`promtui` and `promtui serve`).
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, PartialEq)]
 pub struct ServeFlags {
     /// Configuration file (prometheus.yml format). Without it promtui runs its embedded
     /// default, which scrapes promtui itself.
@@ -83,12 +83,26 @@ pub struct ServeFlags {
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
 
+    /// Maximum number of PromQL queries (API `query` and `query_range`) evaluated at
+    /// once; more wait in a queue, and the time they wait counts against
+    /// --query.timeout. Together with --query.max-samples this bounds query memory: at
+    /// most max-concurrency x max-samples samples are loaded at any time (16 bytes each,
+    /// plus labels), e.g. 20 x 50,000,000 x 16 B = 16 GB as an upper bound with the
+    /// defaults; lower either to fit a smaller machine.
+    #[arg(
+        long = "query.max-concurrency",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N"
+    )]
+    pub max_concurrency: u32,
+
     #[command(flatten)]
     pub query: QueryFlags,
 }
 
 /// PromQL engine limits, with Prometheus' flag names and defaults.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, PartialEq)]
 pub struct QueryFlags {
     /// The maximum lookback duration for retrieving metrics during expression evaluations
     /// and federation.
@@ -103,7 +117,8 @@ pub struct QueryFlags {
     #[arg(long = "query.timeout", default_value = "2m", value_name = "DURATION")]
     pub timeout: String,
 
-    /// Maximum number of samples a single query can load into memory.
+    /// Maximum number of samples a single query can load into memory. The query memory
+    /// of a server is bounded by this times --query.max-concurrency.
     #[arg(
         long = "query.max-samples",
         default_value_t = 50_000_000,
@@ -291,8 +306,194 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// Parses the command line (`args` includes the program name) into a [`Cli`] whose
+/// subcommand carries every engine flag that was given, wherever it was given.
+///
+/// The engine's flags ([`ServeFlags`]) are accepted before the subcommand as well as after
+/// it (`promtui --config.file f serve` is `promtui serve --config.file f`), and the
+/// query-engine flags ([`QueryFlags`]) also before `query`/`query-range`. A flag given in
+/// both places with different values, or before a subcommand it does not apply to, is an
+/// error: a flag is never silently ignored.
+pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    place_engine_flags(cli, &matches)
+        .map_err(|msg| cmd.error(clap::error::ErrorKind::ArgumentConflict, msg))
+}
+
+/// The clap argument id and flag name of every [`ServeFlags`] argument (a test checks the
+/// list is complete).
+const SERVE_FLAG_IDS: &[(&str, &str)] = &[
+    ("config_file", "config.file"),
+    ("listen_address", "web.listen-address"),
+    ("enable_lifecycle", "web.enable-lifecycle"),
+    ("enable_admin_api", "web.enable-admin-api"),
+    ("max_concurrency", "query.max-concurrency"),
+    ("lookback_delta", "query.lookback-delta"),
+    ("timeout", "query.timeout"),
+    ("max_samples", "query.max-samples"),
+];
+
+/// Whether the flag with clap id `id` was on the command line (not a default).
+fn given(m: &clap::ArgMatches, id: &str) -> bool {
+    m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
+fn flag_name(id: &str) -> &str {
+    SERVE_FLAG_IDS
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or(id, |(_, f)| f)
+}
+
+/// Takes the value given before the subcommand (`top`) into the subcommand's `sub`.
+fn merge_flag<T: Clone + PartialEq>(
+    id: &str,
+    top: &T,
+    sub: &mut T,
+    top_m: &clap::ArgMatches,
+    sub_m: &clap::ArgMatches,
+) -> Result<(), String> {
+    if !given(top_m, id) {
+        return Ok(());
+    }
+    if given(sub_m, id) && top != sub {
+        return Err(format!(
+            "--{} is given both before and after the subcommand, with different values",
+            flag_name(id)
+        ));
+    }
+    *sub = top.clone();
+    Ok(())
+}
+
+fn merge_query_flags(
+    top: &QueryFlags,
+    sub: &mut QueryFlags,
+    top_m: &clap::ArgMatches,
+    sub_m: &clap::ArgMatches,
+) -> Result<(), String> {
+    merge_flag(
+        "lookback_delta",
+        &top.lookback_delta,
+        &mut sub.lookback_delta,
+        top_m,
+        sub_m,
+    )?;
+    merge_flag("timeout", &top.timeout, &mut sub.timeout, top_m, sub_m)?;
+    merge_flag(
+        "max_samples",
+        &top.max_samples,
+        &mut sub.max_samples,
+        top_m,
+        sub_m,
+    )
+}
+
+/// See [`parse_args`].
+fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String> {
+    let top = cli.serve.clone();
+    let (name, sub_m) = match m.subcommand() {
+        None => return Ok(cli),
+        Some(s) => s,
+    };
+    let query_only = ["lookback_delta", "timeout", "max_samples"];
+    match &mut cli.command {
+        None => {}
+        Some(Command::Serve { serve }) => {
+            merge_flag(
+                "config_file",
+                &top.config_file,
+                &mut serve.config_file,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "listen_address",
+                &top.listen_address,
+                &mut serve.listen_address,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "enable_lifecycle",
+                &top.enable_lifecycle,
+                &mut serve.enable_lifecycle,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "enable_admin_api",
+                &top.enable_admin_api,
+                &mut serve.enable_admin_api,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "max_concurrency",
+                &top.max_concurrency,
+                &mut serve.max_concurrency,
+                m,
+                sub_m,
+            )?;
+            merge_query_flags(&top.query, &mut serve.query, m, sub_m)?;
+        }
+        Some(Command::Query { out, .. }) | Some(Command::QueryRange { out, .. }) => {
+            if let Some((id, _)) = SERVE_FLAG_IDS
+                .iter()
+                .find(|(id, _)| !query_only.contains(id) && given(m, id))
+            {
+                return Err(misplaced(id, name));
+            }
+            merge_query_flags(&top.query, &mut out.query, m, sub_m)?;
+        }
+        Some(_) => {
+            if let Some((id, _)) = SERVE_FLAG_IDS.iter().find(|(id, _)| given(m, id)) {
+                return Err(misplaced(id, name));
+            }
+        }
+    }
+    Ok(cli)
+}
+
+fn misplaced(id: &str, subcommand: &str) -> String {
+    format!(
+        "--{} is a flag of `promtui serve`; it has no effect on `promtui {subcommand}`",
+        flag_name(id)
+    )
+}
+
+/// An error and its causes as `outer: cause: root cause`, each cause once.
+///
+/// Many errors put their source's text in their own message (`opening X: {source}`) and
+/// also return it from `source()`, so walking the chain would print it again (and its own
+/// cause a third time); a cause whose text the message so far already contains is skipped.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if s.is_empty() || out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let default_level = match cli.command {
         None | Some(Command::Serve { .. }) => "info",
         Some(_) => "warn",
@@ -301,7 +502,7 @@ pub fn run() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -499,6 +700,10 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
     );
     shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
     shown.insert(
+        "query.max-concurrency".to_string(),
+        flags.max_concurrency.to_string(),
+    );
+    shown.insert(
         "query.max-samples".to_string(),
         flags.query.max_samples.to_string(),
     );
@@ -511,18 +716,39 @@ fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode>
         enable_admin_api: flags.enable_admin_api,
         flags: shown,
         query: flags.query.engine_options()?,
+        query_max_concurrency: flags.max_concurrency as usize,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let engine = tokio::task::spawn_blocking(move || crate::engine::Engine::open(opts))
             .await
-            .context("opening the engine")??;
+            .context("opening the engine")?
+            .map_err(|e| {
+                let locked = matches!(
+                    &e,
+                    crate::engine::Error::Tsdb {
+                        source: crate::tsdb::Error::Locked { .. },
+                        ..
+                    }
+                );
+                let e = anyhow::Error::new(e);
+                if locked {
+                    e.context("another process (a running promtui?) uses this data directory: stop it or pass another --storage.tsdb.path")
+                } else {
+                    e
+                }
+            })?;
         engine.run(std::future::pending()).await?;
         anyhow::Ok(())
-    })?;
+    });
+    // The WAL is flushed and the scrape loops are stopped: nothing left on the runtime
+    // matters, but dropping it would wait for every blocking task still running (a DNS
+    // lookup of a scrape target, say, cannot be cancelled). Exit promptly instead.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -722,4 +948,194 @@ fn open_db_for_tool(
     }
     crate::tsdb::Db::open_read_only(dir, storage.tsdb_options()?)
         .with_context(|| format!("opening the TSDB at {} read-only", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A non-default value for every serve flag, as command-line words.
+    const SERVE_FLAGS: &[&[&str]] = &[
+        &["--config.file", "/etc/p.yml"],
+        &["--web.listen-address", "127.0.0.1:19999"],
+        &["--web.enable-lifecycle"],
+        &["--web.enable-admin-api"],
+        &["--query.max-concurrency", "3"],
+        &["--query.lookback-delta", "1m"],
+        &["--query.timeout", "7s"],
+        &["--query.max-samples", "1234"],
+    ];
+
+    fn parse(words: &[&str]) -> Result<Cli, clap::Error> {
+        parse_args(std::iter::once("promtui").chain(words.iter().copied()))
+    }
+
+    /// The engine flags `serve` (or no subcommand) runs with.
+    fn engine_flags(cli: &Cli) -> ServeFlags {
+        match &cli.command {
+            None => cli.serve.clone(),
+            Some(Command::Serve { serve }) => serve.clone(),
+            other => panic!("not a serve command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_flag_table_lists_every_serve_flag() {
+        let cmd = ServeFlags::augment_args(clap::Command::new("t"));
+        let mut n = 0;
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            let long = arg.get_long().unwrap_or_default();
+            assert!(
+                SERVE_FLAG_IDS.contains(&(id, long)),
+                "({id:?}, {long:?}) is missing from SERVE_FLAG_IDS"
+            );
+            n += 1;
+        }
+        assert_eq!(n, SERVE_FLAG_IDS.len());
+        assert_eq!(SERVE_FLAGS.len(), SERVE_FLAG_IDS.len());
+    }
+
+    #[test]
+    fn every_serve_flag_is_honoured_before_and_after_the_subcommand() {
+        let defaults = engine_flags(&parse(&["serve"]).unwrap());
+        for words in SERVE_FLAGS {
+            let after: Vec<&str> = std::iter::once("serve")
+                .chain(words.iter().copied())
+                .collect();
+            let before: Vec<&str> = words.iter().copied().chain(["serve"]).collect();
+            let want = engine_flags(&parse(&after).unwrap());
+            assert_ne!(want, defaults, "{words:?} changed nothing");
+            assert_eq!(engine_flags(&parse(&before).unwrap()), want, "{words:?}");
+            assert_eq!(engine_flags(&parse(words).unwrap()), want, "{words:?}");
+        }
+        // All at once, half before and half after.
+        let (a, b) = SERVE_FLAGS.split_at(4);
+        let mut words: Vec<&str> = a.iter().flat_map(|w| w.iter().copied()).collect();
+        words.push("serve");
+        words.extend(b.iter().flat_map(|w| w.iter().copied()));
+        let mixed = engine_flags(&parse(&words).unwrap());
+        let all: Vec<&str> = std::iter::once("serve")
+            .chain(SERVE_FLAGS.iter().flat_map(|w| w.iter().copied()))
+            .collect();
+        assert_eq!(mixed, engine_flags(&parse(&all).unwrap()));
+        assert_eq!(mixed.max_concurrency, 3);
+        assert_eq!(mixed.query.timeout, "7s");
+    }
+
+    #[test]
+    fn storage_and_log_flags_are_honoured_before_and_after_the_subcommand() {
+        for words in [
+            ["--storage.tsdb.path", "/d", "serve"],
+            ["serve", "--storage.tsdb.path", "/d"],
+        ] {
+            let cli = parse(&words).unwrap();
+            assert_eq!(cli.storage.tsdb_path, Some(PathBuf::from("/d")));
+        }
+        let cli = parse(&["--log.level", "debug", "serve"]).unwrap();
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+    }
+
+    #[test]
+    fn the_same_flag_twice_must_agree() {
+        let cli = parse(&["--query.timeout=7s", "serve", "--query.timeout=7s"]).unwrap();
+        assert_eq!(engine_flags(&cli).query.timeout, "7s");
+        let err = parse(&["--query.timeout=7s", "serve", "--query.timeout=8s"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(
+            err.to_string()
+                .contains("--query.timeout is given both before and after the subcommand"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn query_flags_before_query_commands_are_honoured() {
+        let cli = parse(&[
+            "--query.timeout",
+            "9s",
+            "--query.max-samples=5",
+            "query",
+            "up",
+        ])
+        .unwrap();
+        let Some(Command::Query { out, .. }) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            (out.query.timeout.as_str(), out.query.max_samples),
+            ("9s", 5)
+        );
+        let cli = parse(&["--query.lookback-delta=1m", "query-range", "up"]).unwrap();
+        let Some(Command::QueryRange { out, .. }) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(out.query.lookback_delta, "1m");
+    }
+
+    #[test]
+    fn serve_flags_before_other_subcommands_are_rejected() {
+        for (words, flag, sub) in [
+            (
+                &["--web.listen-address=:1", "query", "up"][..],
+                "--web.listen-address",
+                "query",
+            ),
+            (
+                &["--config.file=f", "tsdb", "stats"],
+                "--config.file",
+                "tsdb",
+            ),
+            (
+                &["--query.timeout=1s", "check", "config", "f"],
+                "--query.timeout",
+                "check",
+            ),
+            (
+                &["--query.max-concurrency=2", "query-range", "up"],
+                "--query.max-concurrency",
+                "query-range",
+            ),
+        ] {
+            let err = parse(words).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!(
+                    "{flag} is a flag of `promtui serve`; it has no effect on `promtui {sub}`"
+                )),
+                "{words:?}: {msg}"
+            );
+        }
+        // After such a subcommand clap itself rejects them.
+        assert!(parse(&["tsdb", "stats", "--config.file=f"]).is_err());
+    }
+
+    #[test]
+    fn max_concurrency_must_be_positive() {
+        assert!(parse(&["serve", "--query.max-concurrency=0"]).is_err());
+        assert!(parse(&["--query.max-concurrency=0"]).is_err());
+    }
+
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(20);
+        let root = io.to_string();
+        let e = crate::engine::Error::Tsdb {
+            path: "/etc/passwd/x".into(),
+            source: crate::tsdb::Error::Io {
+                op: "creating data directory",
+                path: "/etc/passwd/x".into(),
+                source: io,
+            },
+        };
+        let e = anyhow::Error::new(e).context("starting");
+        let s = error_chain(&e);
+        assert_eq!(
+            s,
+            format!("starting: opening the TSDB at /etc/passwd/x: I/O error while creating data directory /etc/passwd/x: {root}")
+        );
+        // Causes not already in the message are kept, in order.
+        let e = anyhow::anyhow!("root").context("middle").context("top");
+        assert_eq!(error_chain(&e), "top: middle: root");
+    }
 }

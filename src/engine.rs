@@ -4,8 +4,10 @@
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB
 //! (WAL replay, progress logged), bind the listener (a busy port names its flag), then
-//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests,
-//! then flushes the WAL so nothing acknowledged is lost. SIGHUP and `POST /-/reload`
+//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests
+//! and cancels running and queued queries (as upstream's cancelled contexts do, rather
+//! than waiting for them), stops scraping, then flushes the WAL so nothing acknowledged
+//! is lost. SIGHUP and `POST /-/reload`
 //! reload the configuration; an invalid one is rejected and the old one keeps running.
 
 use std::collections::BTreeMap;
@@ -41,6 +43,8 @@ pub struct EngineOptions {
     /// PromQL engine options (`--query.lookback-delta`, `--query.timeout`,
     /// `--query.max-samples`).
     pub query: crate::promql::engine::EngineOptions,
+    /// Most PromQL queries evaluated at once (`--query.max-concurrency`); more wait.
+    pub query_max_concurrency: usize,
 }
 
 /// Why the engine could not start or stopped with an error.
@@ -119,6 +123,8 @@ struct Shared {
     last_reload_success_ms: std::sync::atomic::AtomicI64,
     /// Set once `run` has started scraping.
     scrape: std::sync::OnceLock<ScrapeManager>,
+    /// `--query.max-concurrency`, shared by the query endpoints.
+    query_gate: Arc<crate::web::query::QueryGate>,
 }
 
 /// A running engine.
@@ -151,6 +157,9 @@ impl Engine {
             took = ?started.elapsed(),
             "TSDB opened"
         );
+        let query_gate = Arc::new(crate::web::query::QueryGate::new(
+            opts.query_max_concurrency,
+        ));
         Ok(Engine {
             shared: Arc::new(Shared {
                 opts,
@@ -161,6 +170,7 @@ impl Engine {
                 last_reload_ok: AtomicBool::new(true),
                 last_reload_success_ms: crate::model::time::now_ms().into(),
                 scrape: std::sync::OnceLock::new(),
+                query_gate,
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -230,6 +240,7 @@ impl Engine {
                 }
             }
         });
+        let gate = self.shared.query_gate.clone();
         let stop = async move {
             let term = async {
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -245,6 +256,8 @@ impl Engine {
                 _ = term => tracing::info!("received SIGTERM, shutting down"),
                 _ = quit.notified() => tracing::info!("/-/quit requested, shutting down"),
             }
+            // Running queries are cancelled rather than waited for.
+            gate.close();
             let _ = stop_tx.send(true);
         };
         let addr = listener
@@ -413,6 +426,9 @@ impl QueryBackend for Adapter {
     fn engine_options(&self) -> crate::promql::engine::EngineOptions {
         self.0.opts.query.clone()
     }
+    fn query_gate(&self) -> Option<Arc<crate::web::query::QueryGate>> {
+        Some(self.0.query_gate.clone())
+    }
     fn external_labels(&self) -> crate::model::Labels {
         self.0
             .config
@@ -553,6 +569,19 @@ impl MetricsSource for Adapter {
                 m.dropped_targets as f64,
             );
         }
+        let gate = &self.0.query_gate;
+        w.single(
+            "promtui_engine_queries",
+            "gauge",
+            "The current number of queries being executed or waiting.",
+            (gate.running() + gate.queued()) as f64,
+        );
+        w.single(
+            "promtui_engine_queries_concurrent_max",
+            "gauge",
+            "The max number of concurrent queries.",
+            gate.max() as f64,
+        );
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",

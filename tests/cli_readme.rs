@@ -1,9 +1,6 @@
 //! The README's command lines and `--help` output cannot rot: every `promtui ...` line in
 //! README.md must parse with the real CLI definition, and `--help` must explain each command.
 
-use clap::Parser;
-use promtui::cli::Cli;
-
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
@@ -55,7 +52,7 @@ fn readme_command_lines_parse() {
         if args.iter().any(|a| a == "--help") {
             continue;
         }
-        if let Err(e) = Cli::try_parse_from(&args) {
+        if let Err(e) = promtui::cli::parse_args(&args) {
             panic!("README line does not parse: {line}\n{e}");
         }
         checked += 1;

@@ -11,7 +11,10 @@
 //!   `insecure_skip_verify`; `proxy_url`; `follow_redirects`;
 //! - the whole scrape (connect, headers, body) is bounded by `scrape_timeout`;
 //! - `body_size_limit` is enforced on the uncompressed bytes while reading: a body that
-//!   reaches the limit fails the scrape without being read further.
+//!   reaches the limit fails the scrape with upstream's "body size limit exceeded"
+//!   without being read further. Where the configuration sets no limit (0, unlimited in
+//!   Prometheus) [`DEFAULT_BODY_SIZE_LIMIT`] applies, so a target streaming an endless
+//!   body (or a gzip bomb) cannot exhaust memory before `scrape_timeout` ends the scrape.
 //!
 //! Environment proxies are ignored, as upstream ignores them unless told otherwise.
 
@@ -23,6 +26,26 @@ use reqwest::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTE
 use crate::exposition::Format;
 use crate::scrape::error::ScrapeError;
 use crate::scrape::settings::HttpSettings;
+
+/// The limit on a response body's uncompressed bytes where the scrape config sets none
+/// (`body_size_limit: 0`, which Prometheus takes as unlimited): 256 MiB.
+///
+/// The largest real exposition pages (kube-state-metrics on big clusters, a few million
+/// series) are tens of MiB; 256 MiB leaves them ample room while bounding what one
+/// misbehaving target can make promtui hold (the body buffer never grows past the
+/// limit; while it grows, its previous half is copied, so a scrape hitting the limit
+/// briefly holds 1.5 times it). A target that really needs more sets a larger `body_size_limit` explicitly
+/// (e.g. `1GB`).
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
+
+/// The limit a scrape applies for the configured `body_size_limit` (0: the default).
+pub fn effective_body_size_limit(configured: u64) -> u64 {
+    if configured == 0 {
+        DEFAULT_BODY_SIZE_LIMIT
+    } else {
+        configured
+    }
+}
 
 /// The `User-Agent` promtui scrapes with.
 pub fn user_agent() -> String {
@@ -162,7 +185,7 @@ impl HttpScraper {
     }
 
     /// Scrapes `url` into `buf` (cleared first) and returns the response's Content-Type
-    /// (empty when absent). `body_size_limit` 0 means unlimited.
+    /// (empty when absent). `body_size_limit` 0 means [`DEFAULT_BODY_SIZE_LIMIT`].
     pub async fn scrape(
         &self,
         url: &str,
@@ -260,11 +283,21 @@ impl HttpScraper {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let limit = if limit == 0 { u64::MAX } else { limit };
+        let limit = effective_body_size_limit(limit);
+        // With gzip on, the client inflates as it reads: chunks are uncompressed bytes.
         while let Some(chunk) = resp.chunk().await.map_err(http_err)? {
             // Upstream reads through a LimitReader and fails when it read `limit` bytes.
-            if (buf.len() + chunk.len()) as u64 >= limit {
+            let need = buf.len() + chunk.len();
+            if need as u64 >= limit {
                 return Err(ScrapeError::BodySizeLimit);
+            }
+            if need > buf.capacity() {
+                // Doubling as Vec does, but never past the limit: a body just under it
+                // must not leave a buffer of twice its size.
+                let cap = need
+                    .max(buf.capacity().saturating_mul(2))
+                    .min(usize::try_from(limit).unwrap_or(usize::MAX));
+                buf.reserve_exact(cap - buf.len());
             }
             buf.extend_from_slice(&chunk);
         }
@@ -431,6 +464,97 @@ mod tests {
             err.to_string().starts_with(&format!("Get {dead:?}: ")),
             "{err}"
         );
+    }
+
+    /// Accepts connections and streams an endless body to each (gzip-compressed when
+    /// `gzip`), counting the bytes it sent, until the client hangs up.
+    fn endless(gzip: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let mut req = [0u8; 2048];
+                    let _ = s.read(&mut req);
+                    let enc = if gzip {
+                        "Content-Encoding: gzip\r\n"
+                    } else {
+                        ""
+                    };
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n{enc}Transfer-Encoding: chunked\r\n\r\n");
+                    if s.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    let line = b"endless_metric{label=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"} 1\n"
+                        .repeat(1000);
+                    let mut z =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    loop {
+                        let data = if gzip {
+                            z.write_all(&line).unwrap();
+                            z.flush().unwrap();
+                            std::mem::take(z.get_mut())
+                        } else {
+                            line.clone()
+                        };
+                        if data.is_empty() {
+                            continue;
+                        }
+                        let frame = format!("{:x}\r\n", data.len());
+                        if s.write_all(frame.as_bytes()).is_err()
+                            || s.write_all(&data).is_err()
+                            || s.write_all(b"\r\n").is_err()
+                        {
+                            return;
+                        }
+                        counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        (addr, sent)
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_limit_plain_and_gzip() {
+        for gzip in [false, true] {
+            let (addr, sent) = endless(gzip);
+            let sc = HttpScraper::new(&HttpSettings::default()).unwrap();
+            let mut buf = Vec::new();
+            let limit = 4 << 20;
+            let t0 = std::time::Instant::now();
+            let err = sc
+                .scrape(
+                    &format!("http://{addr}/m"),
+                    Duration::from_secs(30),
+                    limit,
+                    &mut buf,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err, ScrapeError::BodySizeLimit, "gzip {gzip}");
+            assert_eq!(err.to_string(), "body size limit exceeded");
+            assert!(t0.elapsed() < Duration::from_secs(20), "gzip {gzip}");
+            // Uncompressed bytes count: a gzip body is cut after far fewer wire bytes.
+            let wire = sent.load(std::sync::atomic::Ordering::Relaxed);
+            if gzip {
+                assert!(wire < limit / 4, "{wire} compressed bytes sent");
+            }
+            // The buffer never grew past the limit.
+            assert!(buf.capacity() as u64 <= limit, "{}", buf.capacity());
+        }
+    }
+
+    #[test]
+    fn no_configured_limit_means_the_default_cap() {
+        assert_eq!(effective_body_size_limit(0), DEFAULT_BODY_SIZE_LIMIT);
+        assert_eq!(DEFAULT_BODY_SIZE_LIMIT, 256 * 1024 * 1024);
+        assert_eq!(effective_body_size_limit(1), 1);
+        assert_eq!(effective_body_size_limit(10 << 30), 10 << 30);
     }
 
     #[test]

@@ -145,6 +145,11 @@ pub trait QueryBackend: Send + Sync {
     fn external_labels(&self) -> crate::model::Labels {
         crate::model::Labels::empty()
     }
+    /// The limit on concurrent PromQL evaluations (`--query.max-concurrency`); `None`
+    /// evaluates every query at once.
+    fn query_gate(&self) -> Option<Arc<query::QueryGate>> {
+        None
+    }
 }
 
 /// Subsystems that add families to `/metrics`.

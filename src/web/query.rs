@@ -194,11 +194,197 @@ impl Drop for CancelOnDrop {
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce(CancelToken) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let token = CancelToken::new();
+    run_blocking_with(CancelToken::new(), f).await
+}
+
+/// [`run_blocking`] with a given token (a [`QuerySlot`]'s, which shutdown also cancels).
+async fn run_blocking_with<T: Send + 'static>(
+    token: CancelToken,
+    f: impl FnOnce(CancelToken) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let _guard = CancelOnDrop(token.clone());
     tokio::task::spawn_blocking(move || f(token))
         .await
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?
+}
+
+/// Bounds how many PromQL evaluations run at once (`--query.max-concurrency`), as
+/// upstream's active query tracker does (`promql.ActiveQueryTracker`, whose slots gate
+/// `Engine.exec`), and cancels them all when the server stops.
+///
+/// A query beyond the limit waits in a FIFO queue; its wait counts against its timeout
+/// (upstream starts the timeout's context before queueing), so a query that waits the
+/// whole timeout fails with upstream's "query timed out in query queue" and one that
+/// gets a slot late evaluates with what is left. Each evaluation holds its slot until it
+/// returns, even after its client went away (it is cancelled, and stops at its next
+/// check), so the limit counts the evaluations really running. With `max_samples` per
+/// query, the slots bound the samples all queries hold to `max × max_samples`.
+///
+/// [`QueryGate::close`] (on SIGTERM) cancels the running evaluations and fails queued and
+/// later queries with "query was canceled in query queue", so a graceful shutdown does not
+/// wait for long queries to finish.
+#[derive(Debug)]
+pub struct QueryGate {
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    queued: std::sync::atomic::AtomicUsize,
+    running: Arc<Running>,
+}
+
+/// The cancellation tokens of the evaluations holding a slot, by slot id.
+#[derive(Debug, Default)]
+struct Running {
+    tokens: std::sync::Mutex<RunningTokens>,
+}
+
+#[derive(Debug, Default)]
+struct RunningTokens {
+    closed: bool,
+    next_id: u64,
+    by_id: std::collections::HashMap<u64, CancelToken>,
+}
+
+impl Running {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunningTokens> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A query's slot in the [`QueryGate`] and the token that cancels its evaluation;
+/// the slot is released when dropped.
+pub struct QuerySlot {
+    token: CancelToken,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    registered: Option<(Arc<Running>, u64)>,
+}
+
+impl QuerySlot {
+    /// A slot outside any gate (no limit).
+    fn unlimited() -> QuerySlot {
+        QuerySlot {
+            token: CancelToken::new(),
+            _permit: None,
+            registered: None,
+        }
+    }
+}
+
+impl Drop for QuerySlot {
+    fn drop(&mut self) {
+        if let Some((running, id)) = self.registered.take() {
+            running.lock().by_id.remove(&id);
+        }
+    }
+}
+
+impl QueryGate {
+    /// A gate letting `max` (at least 1) evaluations run at once.
+    pub fn new(max: usize) -> QueryGate {
+        let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        QueryGate {
+            slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+            queued: Default::default(),
+            running: Default::default(),
+        }
+    }
+
+    /// The limit (`prometheus_engine_queries_concurrent_max` upstream).
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Evaluations holding a slot now.
+    pub fn running(&self) -> usize {
+        self.running.lock().by_id.len()
+    }
+
+    /// Queries waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Cancels every running evaluation and refuses queued and later queries.
+    pub fn close(&self) {
+        let mut r = self.running.lock();
+        r.closed = true;
+        for t in r.by_id.values() {
+            t.cancel();
+        }
+        self.slots.close();
+    }
+
+    /// Waits for a slot for at most `timeout`; returns it with the part of `timeout` left.
+    pub async fn enter(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<(QuerySlot, std::time::Duration), EvalError> {
+        let started = std::time::Instant::now();
+        let mut left = timeout;
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(EvalError::Canceled("query queue"))
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.queued
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Decrements the count also when the request is dropped while it waits.
+                struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+                impl Drop for Queued<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                let _queued = Queued(&self.queued);
+                match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => {
+                        left = timeout.saturating_sub(started.elapsed());
+                        p
+                    }
+                    // Closed: the server is stopping.
+                    Ok(Err(_)) => return Err(EvalError::Canceled("query queue")),
+                    Err(_) => return Err(EvalError::Timeout("query queue")),
+                }
+            }
+        };
+        if left.is_zero() {
+            return Err(EvalError::Timeout("query queue"));
+        }
+        let token = CancelToken::new();
+        let id = {
+            let mut r = self.running.lock();
+            if r.closed {
+                return Err(EvalError::Canceled("query queue"));
+            }
+            let id = r.next_id;
+            r.next_id += 1;
+            r.by_id.insert(id, token.clone());
+            id
+        };
+        let slot = QuerySlot {
+            token,
+            _permit: Some(permit),
+            registered: Some((self.running.clone(), id)),
+        };
+        Ok((slot, left))
+    }
+}
+
+/// Takes a slot of the backend's [`QueryGate`] (an unlimited one without a gate) and
+/// shortens `opts.timeout` by the time spent waiting for it.
+async fn enter_gate(
+    backend: &dyn QueryBackend,
+    opts: &mut EngineOptions,
+) -> Result<QuerySlot, ApiError> {
+    match backend.query_gate() {
+        None => Ok(QuerySlot::unlimited()),
+        Some(gate) => {
+            let (slot, left) = gate.enter(opts.timeout).await.map_err(eval_error)?;
+            opts.timeout = left;
+            Ok(slot)
+        }
+    }
 }
 
 /// Evaluations that took at most this long last time run inline on the request's worker
@@ -250,21 +436,25 @@ impl CostMemo {
 
 /// Runs an evaluation inline when [`CostMemo`] says the same query was cheap last time,
 /// else on the blocking pool; either way records how long it took.
+/// `slot` (from [`enter_gate`]) is held until the evaluation returns.
 async fn run_evaluation<T: Send + 'static>(
     key: u64,
+    slot: QuerySlot,
     f: impl FnOnce(CancelToken) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let memo = &*COST_MEMO;
     if memo.is_cheap(key) {
         let started = std::time::Instant::now();
-        let r = f(CancelToken::new());
+        let r = f(slot.token.clone());
         memo.record(key, started.elapsed());
+        drop(slot);
         return r;
     }
-    run_blocking(move |cancel| {
+    run_blocking_with(slot.token.clone(), move |cancel| {
         let started = std::time::Instant::now();
         let r = f(cancel);
         COST_MEMO.record(key, started.elapsed());
+        drop(slot);
         r
     })
     .await
@@ -324,11 +514,12 @@ async fn query(
 async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
     let backend = backend(s)?;
     let limit = limit_param(&p)?;
-    let opts = query_options(backend.as_ref(), &p)?;
+    let mut opts = query_options(backend.as_ref(), &p)?;
     let t = time_param(&p, "time", now_ms())?;
     let expr = parse_query_param(&p)?;
     let key = CostMemo::key(p.get("query").unwrap_or(""), 0, 0);
-    run_evaluation(key, move |cancel| {
+    let slot = enter_gate(backend.as_ref(), &mut opts).await?;
+    run_evaluation(key, slot, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
         let (mut value, mut ann) = split_result(
@@ -392,10 +583,11 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
         p.get("end").unwrap_or(""),
         p.get("step").unwrap_or(""),
     )?;
-    let opts = query_options(backend.as_ref(), &p)?;
+    let mut opts = query_options(backend.as_ref(), &p)?;
     let expr = parse_query_param(&p)?;
     let key = CostMemo::key(p.get("query").unwrap_or(""), (end - start) / step + 1, step);
-    run_evaluation(key, move |cancel| {
+    let slot = enter_gate(backend.as_ref(), &mut opts).await?;
+    run_evaluation(key, slot, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
         let (mut value, mut ann) = split_result(
@@ -686,22 +878,73 @@ mod tests {
         let on_thread = |_: CancelToken| Ok(std::thread::current().id());
         // First sight: the blocking pool, whose threads are not this worker.
         let here = std::thread::current().id();
-        let there = run_evaluation(key, on_thread).await.unwrap();
+        let there = run_evaluation(key, QuerySlot::unlimited(), on_thread)
+            .await
+            .unwrap();
         assert_ne!(here, there);
         // Recorded as cheap: the same thread that polls the handler evaluates it.
         let here = std::thread::current().id();
-        let there = run_evaluation(key, on_thread).await.unwrap();
+        let there = run_evaluation(key, QuerySlot::unlimited(), on_thread)
+            .await
+            .unwrap();
         assert_eq!(here, there);
         // An evaluation that took long goes back to the pool.
         COST_MEMO.record(key, INLINE_MAX * 2);
         let here = std::thread::current().id();
-        let there = run_evaluation(key, on_thread).await.unwrap();
+        let there = run_evaluation(key, QuerySlot::unlimited(), on_thread)
+            .await
+            .unwrap();
         assert_ne!(here, there);
         // Another step count or width is another shape.
         COST_MEMO.record(key, std::time::Duration::ZERO);
         assert!(COST_MEMO.is_cheap(key));
         assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 8, 15_000)));
         assert!(!COST_MEMO.is_cheap(CostMemo::key("cheap_query_marker", 7, 3_600_000)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_gate_queues_beyond_its_limit_and_times_out_in_the_queue() {
+        use std::time::Duration;
+        let gate = Arc::new(QueryGate::new(2));
+        let (a, left) = gate.enter(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(left, Duration::from_secs(10));
+        let (_b, _) = gate.enter(Duration::from_secs(10)).await.unwrap();
+        assert_eq!((gate.running(), gate.queued()), (2, 0));
+        // A third waits; its whole timeout passes in the queue.
+        let err = gate.enter(Duration::from_millis(100)).await.err().unwrap();
+        assert_eq!(err, EvalError::Timeout("query queue"));
+        assert_eq!(err.to_string(), "query timed out in query queue");
+        assert_eq!(eval_error(err).kind, ErrorType::Timeout);
+        assert_eq!(gate.queued(), 0);
+        // A waiting query gets the slot released first, with its wait taken off its timeout.
+        let g = gate.clone();
+        let waiter = tokio::spawn(async move { g.enter(Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(gate.queued(), 1);
+        drop(a);
+        let (_c, left) = waiter.await.unwrap().unwrap();
+        assert!(left <= Duration::from_millis(9_800), "{left:?}");
+        assert_eq!((gate.running(), gate.queued()), (2, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_the_gate_cancels_running_and_queued_queries() {
+        use std::time::Duration;
+        let gate = Arc::new(QueryGate::new(1));
+        let (slot, _) = gate.enter(Duration::from_secs(10)).await.unwrap();
+        let token = slot.token.clone();
+        let g = gate.clone();
+        let queued = tokio::spawn(async move { g.enter(Duration::from_secs(10)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!token.is_cancelled());
+        gate.close();
+        assert!(token.is_cancelled());
+        let err = queued.await.unwrap().err().unwrap();
+        assert_eq!(err.to_string(), "query was canceled in query queue");
+        let err = gate.enter(Duration::from_secs(1)).await.err().unwrap();
+        assert_eq!(err, EvalError::Canceled("query queue"));
+        drop(slot);
+        assert_eq!(gate.running(), 0);
     }
 
     #[test]
