@@ -701,6 +701,7 @@ impl Db {
         let bd = self.inner.opts.block_duration_ms;
         let head = &self.inner.head;
         let mut written = Vec::new();
+        let mut persisted_to = None;
         while self.head_compactable() {
             let mint = head.min_time().div_euclid(bd).saturating_mul(bd);
             let maxt = mint.saturating_add(bd);
@@ -738,7 +739,14 @@ impl Db {
                     .head_compactions
                     .fetch_add(1, Ordering::Relaxed);
             }
-            self.truncate_head_locked(maxt)?;
+            // The head's memory is freed block by block; the WAL is checkpointed once
+            // after the loop, as Prometheus' `DB.Compact` truncates the WAL once (a head
+            // spanning months would otherwise write a checkpoint per block).
+            self.truncate_head_memory(maxt);
+            persisted_to = Some(maxt);
+        }
+        if let Some(maxt) = persisted_to {
+            self.checkpoint_wal_locked(maxt)?;
         }
         if !written.is_empty() {
             self.compact_blocks_locked()?;
@@ -914,12 +922,25 @@ impl Db {
     }
 
     fn truncate_head_locked(&self, mint: i64) -> Result<TruncateStats> {
+        let stats = self.truncate_head_memory(mint);
+        self.checkpoint_wal_locked(mint)?;
+        Ok(stats)
+    }
+
+    /// Drops the head's samples below `mint` (rounded down to a block boundary) from
+    /// memory; the WAL still holds them until [`Db::checkpoint_wal_locked`].
+    fn truncate_head_memory(&self, mint: i64) -> TruncateStats {
         let range = self.inner.opts.block_duration_ms;
         let mint = mint.div_euclid(range).saturating_mul(range);
-        let stats = {
-            let _no_readers = self.inner.isolation.write();
-            self.inner.head.truncate(mint)
-        };
+        let _no_readers = self.inner.isolation.write();
+        self.inner.head.truncate(mint)
+    }
+
+    /// Cuts the WAL segment and checkpoints everything before it, keeping what is at or
+    /// after `mint` (rounded down to a block boundary).
+    fn checkpoint_wal_locked(&self, mint: i64) -> Result<()> {
+        let range = self.inner.opts.block_duration_ms;
+        let mint = mint.div_euclid(range).saturating_mul(range);
         let wal = self.inner.wal()?;
         let last = wal.next_segment()?;
         self.inner.head.checkpoint_wal(wal.dir(), last, mint)?;
@@ -927,7 +948,7 @@ impl Db {
             .metrics
             .checkpoints
             .fetch_add(1, Ordering::Relaxed);
-        Ok(stats)
+        Ok(())
     }
 
     /// Writes a Tombstones record for `stones` (body: `tombstones::encode_wal_stones`) to
@@ -1991,6 +2012,42 @@ mod tests {
         drop(db);
         let db = Db::open(d.path(), Options::default()).unwrap();
         assert_eq!(db.stats().samples_appended, 200 * 20, "and survives replay");
+    }
+
+    #[test]
+    fn a_long_head_is_persisted_with_one_wal_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), opts_small()).unwrap();
+        let mut app = db.appender();
+        let lbl = l(&[("__name__", "m")]);
+        // 40 block ranges of data in one commit.
+        for i in 0..400 {
+            app.append(&lbl, i * 1000, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        drop(app);
+        db.compact_head().unwrap();
+        let st = db.stats();
+        assert!(st.head_compactions >= 30, "{st:?}");
+        assert_eq!(st.checkpoints, 1, "one checkpoint for the whole cycle");
+        db.close().unwrap();
+        let db = Db::open(d.path(), opts_small()).unwrap();
+        let got = db
+            .querier(0, i64::MAX)
+            .select(&[Matcher::equal("__name__", "m")])
+            .unwrap();
+        let n = got
+            .into_iter()
+            .map(|mut s| std::iter::from_fn(|| s.samples.next()).count())
+            .sum::<usize>();
+        assert_eq!(n, 400, "nothing lost across the single checkpoint");
+    }
+
+    fn opts_small() -> Options {
+        Options {
+            block_duration_ms: 10_000,
+            ..Options::default()
+        }
     }
 
     #[test]
