@@ -15,8 +15,9 @@ pub const BUILTINS: &[&str] = &[
     "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
 ];
 
-/// Nested `template` calls allowed.
-const MAX_DEPTH: usize = 1000;
+/// Nested `template` calls allowed (Go allows 100000 on growable stacks; here every level
+/// is a Rust stack frame chain, and 100 is far beyond what alert templates nest).
+const MAX_DEPTH: usize = 100;
 
 pub(crate) fn run(
     name: &str,
@@ -213,15 +214,16 @@ impl State<'_> {
     fn pipe_value(&mut self, p: &Pipe, dot: &Value) -> R<Value> {
         let mut last: Option<Value> = None;
         for c in &p.cmds {
-            last = Some(self.command(c, dot, last, &p.text)?);
+            last = Some(self.command(c, dot, last)?);
         }
         Ok(last.unwrap_or(Value::Nil))
     }
 
-    fn command(&mut self, c: &Cmd, dot: &Value, last: Option<Value>, text: &str) -> R<Value> {
+    fn command(&mut self, c: &Cmd, dot: &Value, last: Option<Value>) -> R<Value> {
         let first = &c.args[0];
         if let Arg::Func(name) = first {
-            return self.call(name, &c.args[1..], dot, last, c.pos, text);
+            // Go reports a call's error with the command's text.
+            return self.call(name, &c.args[1..], dot, last, c.pos, &c.text);
         }
         if c.args.len() > 1 || last.is_some() {
             let at = arg_at(first);

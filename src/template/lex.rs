@@ -247,7 +247,9 @@ impl Lexer<'_> {
                     }
                 }
                 b'+' | b'-' | b'0'..=b'9' => self.number(at)?,
-                _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
+                _ if (c == b'_' || c.is_ascii_alphabetic() || c >= 0x80)
+                    && self.ident_len(at) > 0 =>
+                {
                     let n = self.ident_len(at);
                     let word = &self.src[at..at + n];
                     self.pos = at + n;

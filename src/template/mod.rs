@@ -17,12 +17,15 @@
 //! (integers and `float64` do not compare with each other).
 //!
 //! Mirrors `text/template` of Go 1.22 (the version Prometheus 3.x builds with). Differs
-//! in one limit: nested template calls stop at depth 1000 instead of 100000.
+//! in two limits, which keep it within a thread's fixed stack: nested template calls stop
+//! at depth 100 (Go: 100000), and parentheses and control structures nest at most 100
+//! deep (Go: unlimited).
 
 pub mod exec;
 pub mod fmt;
 mod lex;
 mod parse;
+pub mod prometheus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

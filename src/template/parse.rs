@@ -54,6 +54,8 @@ pub(crate) struct Pipe {
 pub(crate) struct Cmd {
     pub pos: Pos,
     pub args: Vec<Arg>,
+    /// The command's source text, for error messages (`at <...>`).
+    pub text: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +88,7 @@ pub(crate) fn parse(name: &str, src: &str, funcs: &HashSet<&str>) -> Result<Tree
         funcs,
         vars: vec!["$".to_string()],
         trees: Trees::new(),
+        depth: 0,
     };
     let (list, end) = p.list(false)?;
     if let Some(e) = end {
@@ -122,7 +125,13 @@ struct Parser<'a> {
     /// Variables in scope, innermost last.
     vars: Vec<String>,
     trees: Trees,
+    /// Open parentheses and control structures around the current token.
+    depth: usize,
 }
+
+/// How deep parentheses and control structures may nest (the parser recurses; Go's
+/// growable stacks have no such limit, a thread's fixed stack does).
+const MAX_NESTING: usize = 100;
 
 impl Parser<'_> {
     fn err_at(&self, line: usize, msg: impl Into<String>) -> TemplateError {
@@ -237,6 +246,19 @@ impl Parser<'_> {
 
     /// `if`/`range`/`with` after the keyword.
     fn branch(&mut self, ctx: &'static str, line: usize) -> Result<Branch, TemplateError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.err_at(
+                line,
+                format!("control structures nested deeper than {MAX_NESTING}"),
+            ));
+        }
+        let r = self.branch_inner(ctx, line);
+        self.depth -= 1;
+        r
+    }
+
+    fn branch_inner(&mut self, ctx: &'static str, line: usize) -> Result<Branch, TemplateError> {
         let depth = self.vars.len();
         let pipe = self.pipeline(ctx, true)?;
         if pipe.cmds.is_empty() {
@@ -497,13 +519,22 @@ impl Parser<'_> {
             col: first.col,
         };
         let mut args = Vec::new();
+        let start = text.len();
         while let Some(t) = self.peek().cloned() {
             let arg = match t.tok {
                 Tok::Pipe | Tok::Close => break,
                 Tok::RParen if in_paren => break,
                 Tok::LParen => {
                     self.pos += 1;
+                    self.depth += 1;
+                    if self.depth > MAX_NESTING {
+                        return Err(self.err_at(
+                            t.line,
+                            format!("parentheses nested deeper than {MAX_NESTING}"),
+                        ));
+                    }
                     let inner = self.pipeline_until(ctx, false, true)?;
+                    self.depth -= 1;
                     let fields = self.fields();
                     text.push('(');
                     text.push_str(&inner.text);
@@ -529,7 +560,8 @@ impl Parser<'_> {
         if args.is_empty() {
             return Err(self.err_at(pos.line, "empty command"));
         }
-        Ok(Cmd { pos, args })
+        let text = text[start..].trim().to_string();
+        Ok(Cmd { pos, args, text })
     }
 
     /// Field names directly following (a chain like `.A.B`).

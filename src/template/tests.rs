@@ -223,3 +223,71 @@ fn lists_maps_and_structs_print_as_go() {
     assert_eq!(ok("{{ .S }}", &d), "{map[instance:host:9100 job:node] 2}");
     assert_eq!(ok("{{ .S.Labels.job }}", &d), "node");
 }
+
+#[test]
+fn random_input_never_panics_or_hangs() {
+    // A fixed-seed generator over the characters templates are made of.
+    let alphabet: Vec<&str> = vec![
+        "{{", "}}", "{{- ", " -}}", "/*", "*/", " ", ".", "$", "$x", ":=", "=", "(", ")", "|",
+        "\"", "'", "`", "1", "1e3", "-", "x", "if", "else", "end", "range", "with", "define",
+        "template", "block", "break", "continue", "len", "printf", "\"%d\"", "→", "é", ",", "\n",
+        "index", "and", "nil", "true",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let data = map(&[("x", Value::List(vec![1.into(), "a".into()]))]);
+    for _ in 0..20_000 {
+        let n = (next() % 24) as usize;
+        let src: String = (0..n)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        if let Ok(t) = Template::parse("f", &src, FuncMap::new()) {
+            let _ = t.execute(&data);
+        }
+    }
+}
+
+#[test]
+fn deep_nesting_and_recursion_end_in_errors_not_stack_overflows() {
+    let d = Value::Nil;
+    let deep = format!("{{{{ {}1{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(run(&deep, &d)
+        .unwrap_err()
+        .to_string()
+        .contains("nested deeper"));
+    let ifs = format!(
+        "{}x{}",
+        "{{ if 1 }}".repeat(10_000),
+        "{{ end }}".repeat(10_000)
+    );
+    assert!(run(&ifs, &d)
+        .unwrap_err()
+        .to_string()
+        .contains("nested deeper"));
+    let ok_depth = format!("{{{{ {}1{} }}}}", "(".repeat(100), ")".repeat(100));
+    assert_eq!(run(&ok_depth, &d).unwrap(), "1");
+    let ok_ifs = format!("{}x{}", "{{ if 1 }}".repeat(100), "{{ end }}".repeat(100));
+    assert_eq!(run(&ok_ifs, &d).unwrap(), "x");
+    let chain = (0..99)
+        .map(|i| {
+            format!(
+                "{{{{ define \"t{i}\" }}}}{{{{ template \"t{}\" }}}}{{{{ end }}}}",
+                i + 1
+            )
+        })
+        .collect::<String>()
+        + "{{ define \"t99\" }}deep{{ end }}{{ template \"t0\" }}";
+    assert_eq!(run(&chain, &d).unwrap(), "deep");
+    let e = run(
+        r#"{{ define "a" }}{{ template "a" }}{{ end }}{{ template "a" }}"#,
+        &d,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("exceeded maximum template depth"), "{e}");
+}
