@@ -201,8 +201,11 @@ impl State<'_> {
         let v = self.pipe_value(p, dot)?;
         for name in &p.decl {
             if p.assign {
-                if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-                    slot.1 = v.clone();
+                match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = v.clone(),
+                    None => {
+                        return Err(self.err(p.pos, name, format!("undefined variable: {name}")))
+                    }
                 }
             } else {
                 self.vars.push((name.clone(), v.clone()));

@@ -423,12 +423,6 @@ impl Parser<'_> {
             }
             if decl.is_empty() {
                 self.pos = save;
-            } else if assign {
-                for v in &decl {
-                    if !self.vars.contains(v) {
-                        return Err(self.err_at(pos.line, format!("undefined variable {v:?}")));
-                    }
-                }
             }
         }
         let mut cmds = Vec::new();
@@ -490,10 +484,11 @@ impl Parser<'_> {
                 ));
             }
         }
-        if !assign {
-            for v in &decl {
-                self.vars.push(v.clone());
-            }
+        // As Go's parser, an assignment names its variable too (so `{{ $x = 1 }}` parses;
+        // executing it fails when no `$x` is in scope).
+        let _ = assign;
+        for v in &decl {
+            self.vars.push(v.clone());
         }
         Ok(Pipe {
             pos,

@@ -164,6 +164,9 @@ fn go_errors() {
     assert_eq!(e, "template: t:1: function \"nofunc\" not defined");
     let e = run("{{ $y }}", &d).unwrap_err().to_string();
     assert_eq!(e, "template: t:1: undefined variable \"$y\"");
+    // An assignment parses (Go's parser declares it) and fails when run.
+    let e = run("{{ $z = 1 }}", &d).unwrap_err().to_string();
+    assert!(e.ends_with("undefined variable: $z"), "{e}");
     let e = run("{{ if 1 }}", &d).unwrap_err().to_string();
     assert!(e.starts_with("template: t:1: unexpected EOF"), "{e}");
     let e = run("{{ end }}", &d).unwrap_err().to_string();
