@@ -2,10 +2,14 @@
 //!
 //! Today this is the rule-file model and its validation ([`file`]), used by
 //! `promtui check config`, `promtui check rules` ([`check`]) and by `serve`, which refuses
-//! to start (or to reload) with a missing or invalid rule file, as Prometheus does. The
-//! rules are not evaluated yet: that is the rule manager's job, built on this model.
+//! to start (or to reload) with a missing or invalid rule file, as Prometheus does; and
+//! the evaluation of one rule at one time ([`eval`]: recording rules, and alerting rules'
+//! pending/firing/resolved state machine with templated labels and annotations). The
+//! rule manager that runs groups on their intervals and appends the results is not built
+//! yet, so `serve` does not evaluate rules.
 
 pub mod check;
+pub mod eval;
 pub mod file;
 pub mod template;
 
