@@ -274,6 +274,31 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Lint a text-format exposition read from stdin, as `promtool check metrics`
+    /// (problems on stderr; exit 0 clean, 3 with problems, 1 when it does not parse).
+    Metrics,
+}
+
+/// `check metrics`: lints stdin; promtool's output and exit codes.
+fn check_metrics() -> ExitCode {
+    let mut body = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut body) {
+        eprintln!("error while linting: reading stdin: {e}");
+        return ExitCode::from(1);
+    }
+    match crate::exposition::lint::lint(&body) {
+        Err(e) => {
+            eprintln!("error while linting: {e}");
+            ExitCode::from(1)
+        }
+        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+        Ok(problems) => {
+            for p in problems {
+                eprintln!("{} {}", p.metric, p.text);
+            }
+            ExitCode::from(3)
+        }
+    }
 }
 
 /// Platform data directory for the TSDB when `--storage.tsdb.path` is not given.
@@ -535,6 +560,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check {
             command: CheckCommand::Rules { files },
         }) => Ok(crate::rules::check_rules_command(&files)),
+        Some(Command::Check {
+            command: CheckCommand::Metrics,
+        }) => Ok(check_metrics()),
         Some(Command::Tsdb { command }) => tsdb_command(&cli.storage, command),
         Some(Command::Query { expr, time, out }) => {
             let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;

@@ -25,6 +25,7 @@
 mod entry;
 mod error;
 mod family;
+pub mod lint;
 pub mod openmetrics;
 mod scan;
 pub mod text;
