@@ -49,12 +49,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::exposition::{self, Entry, Format};
+use crate::model::relabel::{self, RelabelConfig};
 use crate::model::time::now_ms;
 use crate::model::{Label, Labels, METRIC_NAME, STALE_NAN};
 use crate::scrape::cache::{CachedSeries, FamilyMetadata, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
-use crate::scrape::relabel::{self, RelabelConfig};
 use crate::scrape::scraper::{HttpScraper, ScrapeUrl};
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
@@ -1009,9 +1009,9 @@ impl ScrapeLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::relabel::{Action, RelabelRegex};
     use crate::model::{is_stale_nan, Sample};
     use crate::scrape::memory::MemoryAppendable;
-    use crate::scrape::relabel::{Action, RelabelRegex};
     use crate::scrape::settings::{HttpSettings, PoolConfig};
     use crate::scrape::target::{labels_for, populate_labels, Populated};
 
