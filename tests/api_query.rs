@@ -204,6 +204,16 @@ fn get(url: &str) -> (u16, String) {
     }
 }
 
+/// GET `url`, which must answer 200 in the text exposition format; returns the body.
+fn get_exposition(url: &str) -> String {
+    let r = ureq::get(url).call().unwrap();
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r.into_string().unwrap()
+}
+
 fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, String) {
     match ureq::post(url).send_form(form) {
         Ok(r) => (r.status(), r.into_string().unwrap()),
@@ -612,16 +622,9 @@ fn federate_returns_latest_samples_in_text_format() {
     ];
     let srv = start_server_with(data, EngineOptions::default());
     let base = format!("http://{}", srv.addr);
-    let r = ureq::get(&format!(
+    let body = get_exposition(&format!(
         "{base}/federate?match[]=up&match[]=%7Bjob%3D~%22a.*%22%7D"
-    ))
-    .call()
-    .unwrap();
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    let body = r.into_string().unwrap();
+    ));
     assert_eq!(
         body,
         format!(
@@ -659,11 +662,10 @@ fn federate_quotes_utf8_names() {
         EngineOptions::default(),
         Labels::from_pairs(&[("site.id", "s1")]),
     );
-    let (c, body) = get(&format!(
+    let body = get_exposition(&format!(
         "http://{}/federate?match[]=%7B__name__%3D~%22.%2B%22%7D",
         srv.addr
     ));
-    assert_eq!(c, 200, "{body}");
     assert_eq!(
         body,
         format!(
@@ -698,14 +700,7 @@ fn metrics_quotes_utf8_names() {
         Labels::empty(),
         vec![Arc::new(DottedSource)],
     );
-    let r = ureq::get(&format!("http://{}/metrics", srv.addr))
-        .call()
-        .unwrap();
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    let body = r.into_string().unwrap();
+    let body = get_exposition(&format!("http://{}/metrics", srv.addr));
     assert!(
         body.contains(
             "# HELP \"rules.eval.total\" Rule \\\\ evaluations.\n# TYPE \"rules.eval.total\" counter\n{\"rules.eval.total\",\"rule.group\"=\"g\\n1\"} 3\n"

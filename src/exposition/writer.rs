@@ -51,21 +51,13 @@ impl MetricsWriter {
 
     /// A `# HELP name text` line, the text's `\` and newlines escaped.
     pub fn help(&mut self, name: &str, help: &str) -> &mut Self {
-        self.out.push_str("# HELP ");
-        write_metric_name(&mut self.out, name);
-        self.out.push(' ');
-        self.out.push_str(&escape(help, false));
-        self.out.push('\n');
+        write_comment_line(&mut self.out, "HELP", name, &escape(help, false));
         self
     }
 
     /// A `# TYPE name kind` line without HELP (federation writes only these).
     pub fn type_line(&mut self, name: &str, kind: &str) -> &mut Self {
-        self.out.push_str("# TYPE ");
-        write_metric_name(&mut self.out, name);
-        self.out.push(' ');
-        self.out.push_str(kind);
-        self.out.push('\n');
+        write_comment_line(&mut self.out, "TYPE", name, kind);
         self
     }
 
@@ -137,24 +129,12 @@ pub fn write_text(families: &[MetricFamily]) -> String {
 pub fn write_openmetrics(families: &[MetricFamily]) -> String {
     let mut out = String::with_capacity(families.len() * 256 + 6);
     for f in families {
-        out.push_str("# TYPE ");
-        write_metric_name(&mut out, &f.name);
-        out.push(' ');
-        out.push_str(f.metric_type.openmetrics_name());
-        out.push('\n');
+        write_comment_line(&mut out, "TYPE", &f.name, f.metric_type.openmetrics_name());
         if let Some(unit) = &f.unit {
-            out.push_str("# UNIT ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
-            out.push_str(unit);
-            out.push('\n');
+            write_comment_line(&mut out, "UNIT", &f.name, unit);
         }
         if let Some(help) = &f.help {
-            out.push_str("# HELP ");
-            write_metric_name(&mut out, &f.name);
-            out.push(' ');
-            out.push_str(&escape(help, true));
-            out.push('\n');
+            write_comment_line(&mut out, "HELP", &f.name, &escape(help, true));
         }
         for s in &f.samples {
             let name = sample_name(f, s);
@@ -245,13 +225,21 @@ fn write_label_set<'a>(
     out.push('}');
 }
 
-/// A metric name for a HELP/TYPE/UNIT line: bare when legacy, else quoted.
-fn write_metric_name(out: &mut String, name: &str) {
+/// `# <keyword> <name> <text>` (HELP, TYPE, UNIT), the metric name bare when legacy,
+/// else quoted; `text` is written as given (already escaped).
+fn write_comment_line(out: &mut String, keyword: &str, name: &str, text: &str) {
+    out.push_str("# ");
+    out.push_str(keyword);
+    out.push(' ');
     if is_valid_legacy_metric_name(name) {
         out.push_str(name);
     } else {
+        // Writing into a String cannot fail.
         let _ = write_escaped_value(out, name);
     }
+    out.push(' ');
+    out.push_str(text);
+    out.push('\n');
 }
 
 /// Escapes `\` and newline, and `"` when `quotes` (OpenMetrics HELP).
