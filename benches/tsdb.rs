@@ -1,10 +1,12 @@
-//! TSDB hot paths: appends through `Db` (WAL + head), WAL replay on open, and head queries.
+//! TSDB hot paths: appends through `Db` (WAL + head), WAL replay on open, WAL checkpoints,
+//! and head queries.
 //! Names follow `tsdb/<operation>/<size>`. Run: `cargo bench --bench tsdb`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 use promtui::model::{Labels, MatchOp, Matcher};
 use promtui::storage::Appender;
+use promtui::tsdb::wal::{self, record, RefSample, Wal, WalOptions};
 use promtui::tsdb::{Db, Options};
 
 fn labels(i: usize) -> Labels {
@@ -86,6 +88,65 @@ fn bench_replay(c: &mut Criterion) {
     g.finish();
 }
 
+/// A checkpoint over 10 segments, each one Series record of 1000 new series and ten
+/// Samples records; every other series is dropped and the older half of the samples.
+fn bench_checkpoint(c: &mut Criterion) {
+    const SEGMENTS: u64 = 10;
+    const PER_SEGMENT: u64 = 1000;
+    let src = tempfile::tempdir().expect("tempdir");
+    let all: Vec<Labels> = (0..(SEGMENTS * PER_SEGMENT) as usize).map(labels).collect();
+    {
+        let w = Wal::open(src.path(), WalOptions::default()).expect("open wal");
+        for seg in 0..SEGMENTS {
+            let refs = seg * PER_SEGMENT..(seg + 1) * PER_SEGMENT;
+            let mut out = Vec::new();
+            record::encode_series(&mut out, refs.clone().map(|r| (r, &all[r as usize])));
+            for k in 0..10 {
+                let samples: Vec<RefSample> = refs
+                    .clone()
+                    .map(|sref| RefSample {
+                        sref,
+                        t: k * 15_000,
+                        v: k as f64,
+                    })
+                    .collect();
+                record::encode_samples(&mut out, &samples);
+            }
+            w.log(&out).expect("log");
+            w.next_segment().expect("cut segment");
+        }
+    }
+    let last = wal::list_segments(src.path())
+        .expect("segments")
+        .into_iter()
+        .max()
+        .expect("a segment")
+        - 1;
+    let mut g = c.benchmark_group("tsdb/wal_checkpoint");
+    g.throughput(Throughput::Elements(SEGMENTS * PER_SEGMENT * 10));
+    g.sample_size(10);
+    g.bench_function("10k_series_x10", |b| {
+        b.iter_batched(
+            || {
+                let d = tempfile::tempdir().expect("tempdir");
+                for n in wal::list_segments(src.path()).expect("segments") {
+                    let name = wal::segment_name(n);
+                    std::fs::copy(src.path().join(&name), d.path().join(&name)).expect("copy");
+                }
+                d
+            },
+            |d| {
+                let stats = wal::checkpoint(d.path(), last, 75_000, |r| (r % 2 == 0).then_some(r))
+                    .expect("checkpoint");
+                assert_eq!(stats.series_kept, SEGMENTS * PER_SEGMENT / 2);
+                d
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
 fn bench_select(c: &mut Criterion) {
     const N: usize = 10_000;
     let all: Vec<Labels> = (0..N).map(labels).collect();
@@ -122,5 +183,11 @@ fn bench_select(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_append, bench_replay, bench_select);
+criterion_group!(
+    benches,
+    bench_append,
+    bench_replay,
+    bench_checkpoint,
+    bench_select
+);
 criterion_main!(benches);

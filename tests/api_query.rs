@@ -19,10 +19,10 @@ use promtui::promql::engine::EngineOptions;
 use promtui::storage::{Appender, Queryable};
 use promtui::tsdb::{Db, Options};
 use promtui::web::api::ApiError;
-use promtui::web::metrics::HttpMetrics;
+use promtui::web::metrics::{HttpMetrics, MetricsWriter};
 use promtui::web::{
-    router, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, QueryBackend, TargetRetriever,
-    TsdbAdmin, TsdbStatus, WebState,
+    router, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, MetricsSource, QueryBackend,
+    TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
 };
 
 /// The samples every test loads: (labels, [(t_ms, value)]). The OpenMetrics rendering of
@@ -131,6 +131,16 @@ fn start_server_ext(
     opts: EngineOptions,
     external: Labels,
 ) -> Server {
+    start_server_full(data, opts, external, vec![])
+}
+
+/// A server whose `/metrics` also carries the families `metrics_sources` write.
+fn start_server_full(
+    data: Vec<(Labels, Vec<(i64, f64)>)>,
+    opts: EngineOptions,
+    external: Labels,
+    metrics_sources: Vec<Arc<dyn MetricsSource>>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     let mut app = db.appender();
@@ -144,7 +154,7 @@ fn start_server_ext(
         targets: Arc::new(Nop),
         tsdb: Arc::new(Nop),
         config: Arc::new(Nop),
-        metrics_sources: vec![],
+        metrics_sources,
         query: Some(Arc::new(Backend { db, opts, external })),
         flags: Arc::new(BTreeMap::new()),
         ready: Arc::new(AtomicBool::new(true)),
@@ -192,6 +202,16 @@ fn get(url: &str) -> (u16, String) {
         Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
         Err(e) => panic!("GET {url}: {e}"),
     }
+}
+
+/// GET `url`, which must answer 200 in the text exposition format; returns the body.
+fn get_exposition(url: &str) -> String {
+    let r = ureq::get(url).call().unwrap();
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r.into_string().unwrap()
 }
 
 fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, String) {
@@ -602,16 +622,9 @@ fn federate_returns_latest_samples_in_text_format() {
     ];
     let srv = start_server_with(data, EngineOptions::default());
     let base = format!("http://{}", srv.addr);
-    let r = ureq::get(&format!(
+    let body = get_exposition(&format!(
         "{base}/federate?match[]=up&match[]=%7Bjob%3D~%22a.*%22%7D"
-    ))
-    .call()
-    .unwrap();
-    assert_eq!(
-        r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    let body = r.into_string().unwrap();
+    ));
     assert_eq!(
         body,
         format!(
@@ -629,6 +642,82 @@ fn federate_returns_latest_samples_in_text_format() {
     );
     let (c, b) = get(&format!("{base}/federate"));
     assert_eq!((c, b.as_str()), (200, ""));
+}
+
+#[test]
+fn federate_quotes_utf8_names() {
+    let now = promtui::model::time::now_ms();
+    let data = vec![
+        (
+            Labels::from_pairs(&[("__name__", "my.metric"), ("a.b", "c\"d"), ("job", "j")]),
+            vec![(now - 2_000, 1.5)],
+        ),
+        (
+            Labels::from_pairs(&[("__name__", "up"), ("zone.name", "z")]),
+            vec![(now - 1_000, 1.0)],
+        ),
+    ];
+    let srv = start_server_ext(
+        data,
+        EngineOptions::default(),
+        Labels::from_pairs(&[("site.id", "s1")]),
+    );
+    let body = get_exposition(&format!(
+        "http://{}/federate?match[]=%7B__name__%3D~%22.%2B%22%7D",
+        srv.addr
+    ));
+    assert_eq!(
+        body,
+        format!(
+            "# TYPE \"my.metric\" untyped\n{{\"my.metric\",\"a.b\"=\"c\\\"d\",job=\"j\",instance=\"\",\"site.id\"=\"s1\"}} 1.5 {}\n# TYPE up untyped\nup{{\"zone.name\"=\"z\",instance=\"\",\"site.id\"=\"s1\"}} 1 {}\n",
+            now - 2_000,
+            now - 1_000
+        )
+    );
+    // What promtui federates, its own scrape parser reads back with the names intact.
+    let fams =
+        promtui::exposition::parse_families(body.as_bytes(), promtui::exposition::Format::PromText)
+            .unwrap();
+    assert_eq!(fams[0].name, "my.metric");
+    assert_eq!(fams[0].samples[0].labels.get("a.b"), Some("c\"d"));
+}
+
+/// A subsystem whose `/metrics` families have UTF-8 names.
+struct DottedSource;
+
+impl MetricsSource for DottedSource {
+    fn write_metrics(&self, w: &mut MetricsWriter) {
+        w.family("rules.eval.total", "counter", "Rule \\ evaluations.")
+            .sample("rules.eval.total", &[("rule.group", "g\n1")], 3.0);
+    }
+}
+
+#[test]
+fn metrics_quotes_utf8_names() {
+    let srv = start_server_full(
+        vec![],
+        EngineOptions::default(),
+        Labels::empty(),
+        vec![Arc::new(DottedSource)],
+    );
+    let body = get_exposition(&format!("http://{}/metrics", srv.addr));
+    assert!(
+        body.contains(
+            "# HELP \"rules.eval.total\" Rule \\\\ evaluations.\n# TYPE \"rules.eval.total\" counter\n{\"rules.eval.total\",\"rule.group\"=\"g\\n1\"} 3\n"
+        ),
+        "{body}"
+    );
+    // Legacy names stay bare; the whole page parses as the text format.
+    assert!(
+        body.contains("# TYPE promtui_ready gauge\npromtui_ready 1\n"),
+        "{body}"
+    );
+    let fams =
+        promtui::exposition::parse_families(body.as_bytes(), promtui::exposition::Format::PromText)
+            .unwrap();
+    let dotted = fams.iter().find(|f| f.name == "rules.eval.total").unwrap();
+    assert_eq!(dotted.help.as_deref(), Some("Rule \\ evaluations."));
+    assert_eq!(dotted.samples[0].labels.get("rule.group"), Some("g\n1"));
 }
 
 #[test]

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use promtui::model::relabel::{Action, RelabelConfig, RelabelRegex};
 use promtui::model::{is_stale_nan, Labels, Sample};
 use promtui::scrape::memory::MemoryAppendable;
-use promtui::scrape::relabel::{Action, RelabelConfig, RelabelRegex};
 use promtui::scrape::{
     FileSdSettings, Manager, ManagerOptions, PoolConfig, TargetHealth, TargetSnapshot,
 };

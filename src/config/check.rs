@@ -18,9 +18,9 @@ use super::locate::{locate, YamlPath};
 use super::types::{Config, HttpRaw, ScrapeConfig};
 use super::Warning;
 use crate::model::labels::Label;
+use crate::model::relabel;
 use crate::model::Labels;
 use crate::rules::RuleFileCheck;
-use crate::scrape::relabel;
 
 /// A rule file found through `rule_files`, checked.
 pub type RuleFileReport = RuleFileCheck;

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::file_sd::{FileSdConfig, TargetGroup};
 use super::units::{ByteSize, Duration, LabelSet, Secret, StrValue};
 use crate::model::labels::{Label, Labels};
-use crate::scrape::relabel::RelabelConfig;
+use crate::model::relabel::RelabelConfig;
 
 fn default_true() -> bool {
     true

@@ -11,8 +11,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::model::labels::Labels;
+use crate::model::relabel::{visit_scalars_as_str, LabelName};
 use crate::model::time::{format_duration, parse_duration};
-use crate::scrape::relabel::{visit_scalars_as_str, LabelName};
 
 /// A Prometheus duration in milliseconds. Zero means "unset" in the places where
 /// upstream inherits a value (scrape interval and timeout, evaluation interval).

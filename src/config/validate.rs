@@ -17,7 +17,7 @@ use super::types::{
 };
 use super::units::Duration;
 use super::FileSdConfig;
-use crate::scrape::relabel::RelabelConfig;
+use crate::model::relabel::RelabelConfig;
 
 /// Upstream defaults for `global`.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);

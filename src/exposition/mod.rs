@@ -7,7 +7,8 @@
 //!   cache key. Nothing is allocated per sample unless a label value has escapes.
 //! - owned helpers for tests and importers: [`parse_families`] → [`MetricFamily`] with
 //!   [`crate::model::Labels`] (including `__name__`), [`parse_samples`], and the writers
-//!   [`write_text`] / [`write_openmetrics`].
+//!   [`write_text`] / [`write_openmetrics`]; [`MetricsWriter`], the text-format writer
+//!   behind `write_text`, also renders `/metrics` and `/federate` line by line.
 //!
 //! What is accepted mirrors Prometheus 2.42's `model/textparse` (`promparse.go`,
 //! `openmetricsparse.go` and their lexers); the module docs of [`text`] and
@@ -45,7 +46,7 @@ pub use error::{ErrorKind, ParseError};
 pub use family::{parse_families, parse_samples, Exemplar, MetricFamily, MetricSample};
 pub use openmetrics::OpenMetricsParser;
 pub use text::TextParser;
-pub use writer::{write_openmetrics, write_text};
+pub use writer::{write_openmetrics, write_text, MetricsWriter};
 
 use scan::{unescape_label_value, Cursor};
 

@@ -1,62 +1,144 @@
 //! Writers for the text format 0.0.4 and OpenMetrics 1.0, the inverse of the parsers:
 //! for any families the format can represent, parsing the output gives them back.
 //!
+//! [`MetricsWriter`] is the one text-format writer: `/metrics` (self-instrumentation),
+//! `/federate` and [`write_text`] (whole [`MetricFamily`] lists, as a Pushgateway's
+//! `/metrics` serves them) all go through it, so escaping and name quoting are decided in
+//! one place. [`write_openmetrics`] shares its series and escaping helpers.
+//!
 //! Values use Go's shortest formatting ([`format_go_float`]: `1e+06`, `+Inf`, `NaN`) as
-//! Prometheus' `expfmt` does. Mirrors `prometheus/common/expfmt` `text_create.go` and
-//! `openmetrics_create.go`.
+//! Prometheus' `expfmt` does; text-format timestamps are integer milliseconds. HELP text
+//! escapes `\` and newline (and `"` in OpenMetrics); label values escape `\`, `"` and
+//! newline. Mirrors `prometheus/common/expfmt` `text_create.go` and `openmetrics_create.go`.
 //!
 //! Lossy corners, by the formats' limits: the text format has no UNIT, exemplars or
 //! gaugehistogram/info/stateset types (written as `untyped`); OpenMetrics exemplars are
 //! written only on `_total`/`_bucket` samples; names outside `[a-zA-Z_:][a-zA-Z0-9_:]*`
-//! are written quoted (`{"my.metric"}`), which the text parser reads (Prometheus 3) but
+//! (label names: `[a-zA-Z_][a-zA-Z0-9_]*`) are written quoted (`{"my.metric","a.b"="c"}`,
+//! `# TYPE "my.metric" gauge`), which the text parser reads (Prometheus 3) but
 //! OpenMetrics 1.0 parsers reject. Negative timestamps are written as expfmt writes them,
 //! though the 0.0.4 grammar Prometheus parses has no sign for timestamps.
 
-use std::fmt::Write;
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
-use crate::model::labels::{is_valid_legacy_label_name, is_valid_legacy_metric_name};
+use crate::model::labels::{
+    is_valid_legacy_label_name, is_valid_legacy_metric_name, write_escaped_value,
+};
 use crate::model::value::format_go_float;
 use crate::model::{Labels, METRIC_NAME};
 
 use super::family::{MetricFamily, MetricSample};
 use super::scan::seconds_to_millis;
 
+/// Builds a text-format 0.0.4 page line by line: `# HELP`/`# TYPE` lines and samples,
+/// with label pairs written in the order given.
+#[derive(Default)]
+pub struct MetricsWriter {
+    out: String,
+}
+
+impl MetricsWriter {
+    pub fn new() -> Self {
+        MetricsWriter::default()
+    }
+
+    /// Starts a family: `# HELP` and `# TYPE` lines. `kind` is the text-format type name
+    /// (`counter`, `gauge`, `histogram`, `summary`, `untyped`).
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
+        self.help(name, help).type_line(name, kind)
+    }
+
+    /// A `# HELP name text` line, the text's `\` and newlines escaped.
+    pub fn help(&mut self, name: &str, help: &str) -> &mut Self {
+        write_comment_line(&mut self.out, "HELP", name, &escape(help, false));
+        self
+    }
+
+    /// A `# TYPE name kind` line without HELP (federation writes only these).
+    pub fn type_line(&mut self, name: &str, kind: &str) -> &mut Self {
+        write_comment_line(&mut self.out, "TYPE", name, kind);
+        self
+    }
+
+    /// One sample line without a timestamp.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        self.sample_at(name, labels.iter().copied(), value, None)
+    }
+
+    /// One sample line, `name{labels} value [timestamp_ms]`; `labels` must not contain
+    /// `__name__` (the name is `name`).
+    pub fn sample_at<'a>(
+        &mut self,
+        name: &str,
+        labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        value: f64,
+        timestamp: Option<i64>,
+    ) -> &mut Self {
+        write_series(&mut self.out, name, labels);
+        self.out.push(' ');
+        self.out.push_str(&format_go_float(value));
+        if let Some(ts) = timestamp {
+            // Writing into a String cannot fail.
+            let _ = write!(self.out, " {ts}");
+        }
+        self.out.push('\n');
+        self
+    }
+
+    /// A single-sample family.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) -> &mut Self {
+        self.family(name, kind, help).sample(name, &[], value)
+    }
+
+    /// Whole families: HELP when present, TYPE, then every sample with its timestamp.
+    pub fn families(&mut self, families: &[MetricFamily]) -> &mut Self {
+        for f in families {
+            if let Some(help) = &f.help {
+                self.help(&f.name, help);
+            }
+            self.type_line(&f.name, f.metric_type.text_name());
+            for s in &f.samples {
+                self.sample_at(
+                    sample_name(f, s),
+                    label_pairs(&s.labels),
+                    s.value,
+                    s.timestamp,
+                );
+            }
+        }
+        self
+    }
+
+    /// The page written so far.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
 /// Writes families in the text format 0.0.4.
 pub fn write_text(families: &[MetricFamily]) -> String {
-    let mut out = String::with_capacity(families.len() * 256);
-    for f in families {
-        let name = metric_name_token(&f.name);
-        if let Some(help) = &f.help {
-            let _ = writeln!(out, "# HELP {name} {}", escape(help, false));
-        }
-        let _ = writeln!(out, "# TYPE {name} {}", f.metric_type.text_name());
-        for s in &f.samples {
-            write_series(&mut out, f, s);
-            out.push(' ');
-            out.push_str(&format_go_float(s.value));
-            if let Some(ts) = s.timestamp {
-                let _ = write!(out, " {ts}");
-            }
-            out.push('\n');
-        }
-    }
-    out
+    let mut w = MetricsWriter {
+        out: String::with_capacity(families.len() * 256),
+    };
+    w.families(families);
+    w.finish()
 }
 
 /// Writes families in OpenMetrics 1.0, ending with `# EOF`.
 pub fn write_openmetrics(families: &[MetricFamily]) -> String {
     let mut out = String::with_capacity(families.len() * 256 + 6);
     for f in families {
-        let name = metric_name_token(&f.name);
-        let _ = writeln!(out, "# TYPE {name} {}", f.metric_type.openmetrics_name());
+        write_comment_line(&mut out, "TYPE", &f.name, f.metric_type.openmetrics_name());
         if let Some(unit) = &f.unit {
-            let _ = writeln!(out, "# UNIT {name} {unit}");
+            write_comment_line(&mut out, "UNIT", &f.name, unit);
         }
         if let Some(help) = &f.help {
-            let _ = writeln!(out, "# HELP {name} {}", escape(help, true));
+            write_comment_line(&mut out, "HELP", &f.name, &escape(help, true));
         }
         for s in &f.samples {
-            let sample_name = write_series(&mut out, f, s);
+            let name = sample_name(f, s);
+            write_series(&mut out, name, label_pairs(&s.labels));
             out.push(' ');
             out.push_str(&format_go_float(s.value));
             if let Some(ts) = s.timestamp {
@@ -64,9 +146,9 @@ pub fn write_openmetrics(families: &[MetricFamily]) -> String {
                 out.push_str(&millis_to_seconds_text(ts));
             }
             if let Some(e) = &s.exemplar {
-                if sample_name.ends_with("_total") || sample_name.ends_with("_bucket") {
+                if name.ends_with("_total") || name.ends_with("_bucket") {
                     out.push_str(" # ");
-                    write_label_set(&mut out, None, &e.labels);
+                    write_label_set(&mut out, None, label_pairs(&e.labels));
                     out.push(' ');
                     out.push_str(&format_go_float(e.value));
                     if let Some(ts) = e.timestamp {
@@ -82,64 +164,86 @@ pub fn write_openmetrics(families: &[MetricFamily]) -> String {
     out
 }
 
-/// Writes `name{labels}` for a sample (name from `__name__`, else the family's);
-/// returns the sample's metric name.
-fn write_series<'s>(out: &mut String, f: &'s MetricFamily, s: &'s MetricSample) -> &'s str {
-    let name = s.labels.metric_name().unwrap_or(&f.name);
-    if is_valid_legacy_metric_name(name) {
-        out.push_str(name);
-        if s.labels.iter().any(|l| l.name != METRIC_NAME) {
-            write_label_set(out, None, &s.labels);
-        }
-    } else {
-        write_label_set(out, Some(name), &s.labels);
-    }
-    name
+/// A sample's metric name: its `__name__`, else the family's.
+fn sample_name<'s>(f: &'s MetricFamily, s: &'s MetricSample) -> &'s str {
+    s.labels.metric_name().unwrap_or(&f.name)
 }
 
-/// `{a="b",c="d"}`, with a quoted metric name first when given; skips `__name__`.
-fn write_label_set(out: &mut String, quoted_name: Option<&str>, labels: &Labels) {
+/// A label set's pairs other than `__name__`.
+fn label_pairs(labels: &Labels) -> impl Iterator<Item = (&str, &str)> {
+    labels
+        .iter()
+        .filter(|l| l.name != METRIC_NAME)
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+}
+
+/// Writes `name{labels}`: a legacy name bare (without braces when there are no labels),
+/// any other name quoted as the first item inside the braces.
+fn write_series<'a>(
+    out: &mut String,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    if is_valid_legacy_metric_name(name) {
+        out.push_str(name);
+        let mut labels = labels.into_iter().peekable();
+        if labels.peek().is_some() {
+            write_label_set(out, None, labels);
+        }
+    } else {
+        write_label_set(out, Some(name), labels);
+    }
+}
+
+/// `{a="b",c="d"}`, with a quoted metric name first when given; label names outside the
+/// legacy charset are quoted.
+fn write_label_set<'a>(
+    out: &mut String,
+    quoted_name: Option<&str>,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
     out.push('{');
     let mut first = true;
     if let Some(n) = quoted_name {
-        write_quoted(out, n);
+        // Writing into a String cannot fail.
+        let _ = write_escaped_value(out, n);
         first = false;
     }
-    for l in labels.iter().filter(|l| l.name != METRIC_NAME) {
+    for (name, value) in labels {
         if !first {
             out.push(',');
         }
         first = false;
-        if is_valid_legacy_label_name(&l.name) {
-            out.push_str(&l.name);
+        if is_valid_legacy_label_name(name) {
+            out.push_str(name);
         } else {
-            write_quoted(out, &l.name);
+            let _ = write_escaped_value(out, name);
         }
         out.push('=');
-        write_quoted(out, &l.value);
+        let _ = write_escaped_value(out, value);
     }
     out.push('}');
 }
 
-fn write_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    out.push_str(&escape(s, true));
-    out.push('"');
-}
-
-/// A metric name for a HELP/TYPE/UNIT line: bare when legacy, else quoted.
-fn metric_name_token(name: &str) -> String {
+/// `# <keyword> <name> <text>` (HELP, TYPE, UNIT), the metric name bare when legacy,
+/// else quoted; `text` is written as given (already escaped).
+fn write_comment_line(out: &mut String, keyword: &str, name: &str, text: &str) {
+    out.push_str("# ");
+    out.push_str(keyword);
+    out.push(' ');
     if is_valid_legacy_metric_name(name) {
-        name.to_string()
+        out.push_str(name);
     } else {
-        let mut s = String::new();
-        write_quoted(&mut s, name);
-        s
+        // Writing into a String cannot fail.
+        let _ = write_escaped_value(out, name);
     }
+    out.push(' ');
+    out.push_str(text);
+    out.push('\n');
 }
 
-/// Escapes `\` and newline, and `"` when `quotes` (label values, OpenMetrics HELP).
-fn escape(s: &str, quotes: bool) -> std::borrow::Cow<'_, str> {
+/// Escapes `\` and newline, and `"` when `quotes` (OpenMetrics HELP).
+fn escape(s: &str, quotes: bool) -> Cow<'_, str> {
     if !s.contains(['\\', '\n', '"']) {
         return s.into();
     }
@@ -266,6 +370,55 @@ rpc_count 2
         assert_eq!(
             parse_families(out.as_bytes(), Format::PromText).unwrap(),
             vec![f]
+        );
+    }
+
+    #[test]
+    fn metrics_writer_escapes_help_and_label_values() {
+        let mut w = MetricsWriter::new();
+        w.family("a_total", "counter", "Help with \\ and\nnewline \"q\".")
+            .sample("a_total", &[("x", "q\"v"), ("b", "\\\n")], 1e6)
+            .sample_at("a_total", [], f64::NEG_INFINITY, Some(-5));
+        assert_eq!(
+            w.finish(),
+            "# HELP a_total Help with \\\\ and\\nnewline \"q\".\n# TYPE a_total counter\na_total{x=\"q\\\"v\",b=\"\\\\\\n\"} 1e+06\na_total -Inf -5\n"
+        );
+    }
+
+    #[test]
+    fn metrics_writer_quotes_utf8_names() {
+        let mut w = MetricsWriter::new();
+        w.family("my.metric", "gauge", "Dotted.")
+            .sample("my.metric", &[("a.b", "c"), ("ok", "d")], 1.0)
+            .sample("my.metric", &[], 2.0)
+            .type_line("ok:name", "untyped")
+            .sample_at("ok:name", [("ü", "\"")], 3.0, Some(7));
+        let out = w.finish();
+        assert_eq!(
+            out,
+            "# HELP \"my.metric\" Dotted.\n# TYPE \"my.metric\" gauge\n{\"my.metric\",\"a.b\"=\"c\",ok=\"d\"} 1\n{\"my.metric\"} 2\n# TYPE ok:name untyped\nok:name{\"ü\"=\"\\\"\"} 3 7\n"
+        );
+        // The text parser reads it back.
+        let fams = parse_families(out.as_bytes(), Format::PromText).unwrap();
+        assert_eq!(fams[0].name, "my.metric");
+        assert_eq!(fams[0].samples[0].labels.get("a.b"), Some("c"));
+        assert_eq!(fams[1].samples[0].labels.get("ü"), Some("\""));
+        assert_eq!(fams[1].samples[0].timestamp, Some(7));
+    }
+
+    #[test]
+    fn metrics_writer_writes_whole_families() {
+        let mut f = MetricFamily::new("x", MetricType::Summary);
+        f.help = Some("h".into());
+        f.samples
+            .push(sample(&[("__name__", "x_sum"), ("q", "1")], 0.5, Some(9)));
+        f.samples
+            .push(sample(&[("__name__", "x_count")], 2.0, None));
+        let mut w = MetricsWriter::new();
+        w.single("up", "gauge", "", 1.0).families(&[f]);
+        assert_eq!(
+            w.finish(),
+            "# HELP up \n# TYPE up gauge\nup 1\n# HELP x h\n# TYPE x summary\nx_sum{q=\"1\"} 0.5 9\nx_count 2\n"
         );
     }
 

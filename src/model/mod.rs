@@ -1,11 +1,13 @@
-//! Data model shared by every subsystem: label sets, matchers, samples, and the time and
-//! duration notation Prometheus uses.
+//! Data model shared by every subsystem: label sets, matchers, relabeling, samples, and the
+//! time and duration notation Prometheus uses.
 //!
-//! Mirrors upstream `model/labels`, `model/value` and `common/model` time parsing.
+//! Mirrors upstream `model/labels`, `model/relabel`, `model/value` and `common/model` time
+//! parsing.
 
 pub mod labels;
 pub mod matcher;
 pub mod regex_cache;
+pub mod relabel;
 pub mod time;
 pub mod value;
 

@@ -338,7 +338,7 @@ impl<'de> Deserialize<'de> for Scalar {
             fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
                 Ok(Scalar(String::new()))
             }
-            crate::scrape::relabel::visit_scalars_as_str!();
+            crate::model::relabel::visit_scalars_as_str!();
         }
         d.deserialize_str(V)
     }

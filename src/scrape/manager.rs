@@ -368,10 +368,10 @@ mod tests {
         c.static_groups[0]
             .targets
             .push(Labels::from_pairs(&[("no_address", "1")]));
-        c.relabel_configs = vec![crate::scrape::relabel::RelabelConfig {
+        c.relabel_configs = vec![crate::model::relabel::RelabelConfig {
             source_labels: vec!["__address__".into()],
-            regex: crate::scrape::relabel::RelabelRegex::new("127.0.0.1:9").unwrap(),
-            action: crate::scrape::relabel::Action::Drop,
+            regex: crate::model::relabel::RelabelRegex::new("127.0.0.1:9").unwrap(),
+            action: crate::model::relabel::Action::Drop,
             ..Default::default()
         }];
         m.apply_config(vec![c]).unwrap();

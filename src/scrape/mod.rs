@@ -9,7 +9,7 @@
 //! - [`target`] builds targets (`PopulateLabels`) and scrape URLs;
 //! - [`scrape_loop`] scrapes, appends, reports and writes staleness markers;
 //! - [`scraper`] is the HTTP client; [`cache`] the per-target scrape cache;
-//! - [`file_sd`] watches target files; [`relabel`] is upstream's relabeling;
+//! - [`file_sd`] watches target files; relabeling itself is [`crate::model::relabel`];
 //! - [`metrics`] holds the self-monitoring counters;
 //! - [`memory`] is an in-memory `Appendable` for tests and tools.
 //!
@@ -23,7 +23,6 @@ pub mod manager;
 pub mod memory;
 pub mod metrics;
 pub mod pool;
-pub mod relabel;
 pub mod scrape_loop;
 pub mod scraper;
 pub mod settings;

@@ -49,12 +49,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::exposition::{self, Entry, Format};
+use crate::model::relabel::{self, RelabelConfig};
 use crate::model::time::now_ms;
 use crate::model::{Label, Labels, METRIC_NAME, STALE_NAN};
-use crate::scrape::cache::{CachedSeries, FamilyMetadata, ScrapeCache};
+use crate::scrape::cache::{CachedSeries, EntryId, FamilyMetadata, ScrapeCache};
 use crate::scrape::error::{truncate_chars, ScrapeError};
 use crate::scrape::metrics::ScrapeMetrics;
-use crate::scrape::relabel::{self, RelabelConfig};
 use crate::scrape::scraper::{HttpScraper, ScrapeUrl};
 use crate::scrape::settings::Limits;
 use crate::scrape::target::Target;
@@ -370,164 +370,158 @@ pub(crate) fn append_body(
     ts: i64,
     now: i64,
 ) -> (AppendStats, Result<(), ScrapeError>) {
-    let mut st = AppendStats::default();
-    let mut err: Option<ScrapeError> = None;
-    let mut limited: u64 = 0;
-    let mut sample_limit_hit = false;
-    let max_t = now.saturating_add(MAX_AHEAD_MS);
-    let mut parser = exposition::parse(body, Format::from_content_type(content_type));
-    while let Some(entry) = parser.next_expecting(cache.expected_next()) {
-        let sample = match entry {
-            Ok(Entry::Sample(sample)) => sample,
-            Ok(Entry::Eof) => break,
-            Ok(Entry::Type {
-                metric_family,
-                metric_type,
-            }) => {
-                cache.set_type(&metric_family, metric_type);
+    let mut b = BodyAppend {
+        app,
+        cache,
+        s,
+        ts,
+        max_t: now.saturating_add(MAX_AHEAD_MS),
+        st: AppendStats::default(),
+    };
+    let res = b
+        .append_samples(body, content_type)
+        .and_then(|()| b.append_stale_markers());
+    if res.is_ok() {
+        b.cache.iter_done(!body.is_empty());
+    }
+    (b.st, res)
+}
+
+/// One body being appended: the batch, the target's scrape cache, its settings, the
+/// scrape's timestamp and the latest one accepted, and the counts so far.
+struct BodyAppend<'a> {
+    app: &'a mut dyn Appender,
+    cache: &'a mut ScrapeCache,
+    s: &'a LoopSettings,
+    ts: i64,
+    max_t: i64,
+    st: AppendStats,
+}
+
+/// A sample's series: in the scrape cache, or new, with its final labels and their hash.
+enum SampleSeries {
+    Cached(EntryId),
+    New(Arc<Labels>, u64),
+}
+
+impl BodyAppend<'_> {
+    /// Parses `body`, relabels its samples' series and appends them; stops at the first
+    /// error. The sample limit counts samples that survived relabeling; parsing goes on past
+    /// it so that `scrape_samples_scraped` reports the whole body, and it is reported last.
+    fn append_samples(&mut self, body: &[u8], content_type: &str) -> Result<(), ScrapeError> {
+        let mut limited: u64 = 0;
+        let mut sample_limit_hit = false;
+        let mut parser = exposition::parse(body, Format::from_content_type(content_type));
+        while let Some(entry) = parser.next_expecting(self.cache.expected_next()) {
+            let sample = match entry {
+                Ok(Entry::Sample(sample)) => sample,
+                Ok(Entry::Eof) => break,
+                Ok(other) => {
+                    record_metadata(self.cache, other);
+                    continue;
+                }
+                Err(e) => return Err(ScrapeError::Parse(e)),
+            };
+            self.st.total += 1;
+            let Some(series) = self.sample_series(&sample)? else {
+                continue;
+            };
+            self.st.added += 1;
+            if self.s.limits.sample_limit > 0 {
+                limited += 1;
+                if limited > self.s.limits.sample_limit {
+                    sample_limit_hit = true;
+                }
+            }
+            if sample_limit_hit {
                 continue;
             }
-            Ok(Entry::Help {
-                metric_family,
-                text,
-            }) => {
-                cache.set_help(&metric_family, &text);
-                continue;
-            }
-            Ok(Entry::Unit {
-                metric_family,
-                unit,
-            }) => {
-                cache.set_unit(&metric_family, unit);
-                continue;
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                err = Some(ScrapeError::Parse(e));
-                break;
-            }
-        };
-        st.total += 1;
-        let explicit_ts = if s.honor_timestamps {
-            sample.timestamp
-        } else {
-            None
-        };
-        let t = explicit_ts.unwrap_or(ts);
-        let build = || {
-            mutate_sample_labels(
-                scraped_labels(&sample),
-                &s.target_labels,
-                s.honor_labels,
-                &s.metric_relabel_configs,
-            )
-        };
-        // A cached series (`Ok(id)`), or a new one with its final labels and their hash.
-        let found = match cache.find(sample.series_text) {
-            Some(id) if cache.series(id).is_none() => continue,
+            self.append_sample(&sample, series)?;
+        }
+        if sample_limit_hit {
+            return Err(ScrapeError::SampleLimit);
+        }
+        Ok(())
+    }
+
+    /// Finds a sample's series in the cache, or builds and checks its labels; `None` when the
+    /// sample is dropped (by relabeling now or when it was first seen).
+    fn sample_series(
+        &mut self,
+        sample: &exposition::SampleEntry<'_>,
+    ) -> Result<Option<SampleSeries>, ScrapeError> {
+        let (app, cache, s) = (&mut *self.app, &mut *self.cache, self.s);
+        match cache.find(sample.series_text) {
+            Some(id) if cache.series(id).is_none() => Ok(None),
             Some(id) => {
                 // The series after the next one is appended soon: have the storage start
                 // loading it (the scrape cache's order is the body's).
                 if let Some(h) = cache.handle_ahead(1) {
                     app.prefetch_handle(h);
                 }
-                Ok(id)
+                Ok(Some(SampleSeries::Cached(id)))
             }
             None => {
-                let Some(labels) = build() else {
+                let Some(labels) = relabeled_sample_labels(sample, s) else {
                     cache.add_dropped(sample.series_text);
-                    continue;
+                    return Ok(None);
                 };
                 if labels.is_empty() {
                     cache.add_dropped(sample.series_text);
-                    continue;
+                    return Ok(None);
                 }
                 if labels.metric_name().is_none() {
-                    err = Some(ScrapeError::NameLabelMandatory);
-                    break;
+                    return Err(ScrapeError::NameLabelMandatory);
                 }
-                if let Err(e) = verify_label_limits(&labels, &s.limits) {
-                    err = Some(e);
-                    break;
-                }
+                verify_label_limits(&labels, &s.limits)?;
                 let hash = labels.stable_hash();
-                Err((Arc::new(labels), hash))
+                Ok(Some(SampleSeries::New(Arc::new(labels), hash)))
             }
+        }
+    }
+
+    /// Appends one sample and records the outcome in the cache and `st`. Rejections the
+    /// storage counts per sample (out of order, duplicate, out of bounds) are not errors.
+    fn append_sample(
+        &mut self,
+        sample: &exposition::SampleEntry<'_>,
+        series: SampleSeries,
+    ) -> Result<(), ScrapeError> {
+        let (app, cache, s, st) = (&mut *self.app, &mut *self.cache, self.s, &mut self.st);
+        let (ts, max_t) = (self.ts, self.max_t);
+        let explicit_ts = if s.honor_timestamps {
+            sample.timestamp
+        } else {
+            None
         };
-        st.added += 1;
-        // The limit counts samples that survived relabeling; parsing goes on so that
-        // `scrape_samples_scraped` reports the whole body.
-        if s.limits.sample_limit > 0 {
-            limited += 1;
-            if limited > s.limits.sample_limit {
-                sample_limit_hit = true;
-            }
-        }
-        if sample_limit_hit {
-            continue;
-        }
+        let t = explicit_ts.unwrap_or(ts);
         let res = if t > max_t {
             Err(AppendError::OutOfBounds { t, min_valid: 0 })
         } else {
-            match &found {
+            match &series {
                 // A cached series without labels had a ref the storage forgot (series
                 // garbage-collected): its labels are rebuilt from the sample, exactly as
                 // they were first built (the cache is cleared when their inputs change).
-                Ok(id) => match cache.series(*id) {
+                SampleSeries::Cached(id) => match cache.series(*id) {
                     Some(c) => append_cached(
                         app,
                         c,
-                        || Arc::new(build().unwrap_or_default()),
+                        || Arc::new(relabeled_sample_labels(sample, s).unwrap_or_default()),
                         t,
                         sample.value,
                     ),
-                    None => continue,
+                    None => return Ok(()),
                 },
-                Err((labels, _)) => append_by_labels(app, Arc::clone(labels), t, sample.value),
+                SampleSeries::New(labels, _) => {
+                    append_by_labels(app, Arc::clone(labels), t, sample.value)
+                }
             }
         };
         let track = explicit_ts.is_none() || s.track_timestamps_staleness;
         match res {
             Ok(appended) => {
                 st.appended += 1;
-                match (found, appended) {
-                    (Ok(id), Appended::Cached) => {
-                        if track {
-                            cache.track_staleness_of(id);
-                        }
-                    }
-                    (
-                        Ok(id),
-                        Appended::ByLabels {
-                            sref,
-                            handle,
-                            labels,
-                        },
-                    ) => {
-                        let old = cache.series(id).map_or(0, |c| c.sref);
-                        if sref != old || handle.is_some() {
-                            cache.set_ref(id, sref, handle);
-                        }
-                        if track {
-                            let hash = cache.series(id).map_or(0, |c| c.hash);
-                            cache.track_staleness(hash, sref, Some(&labels));
-                        }
-                    }
-                    (Err((_, hash)), appended) => {
-                        st.series_added += 1;
-                        if let Appended::ByLabels {
-                            sref,
-                            handle,
-                            labels,
-                        } = appended
-                        {
-                            if track {
-                                cache.track_staleness(hash, sref, Some(&labels));
-                            }
-                            cache.add(sample.series_text, labels, hash, sref, handle);
-                        }
-                    }
-                }
+                cache_appended(cache, sample.series_text, series, appended, track, st);
             }
             Err(AppendError::OutOfOrder { .. }) => st.out_of_order += 1,
             Err(AppendError::DuplicateSampleForTimestamp { .. }) => st.duplicate += 1,
@@ -544,45 +538,117 @@ pub(crate) fn append_body(
                     });
                 }
             }
-            Err(e) => {
-                err = Some(ScrapeError::Storage(e));
-                break;
+            Err(e) => return Err(ScrapeError::Storage(e)),
+        }
+        Ok(())
+    }
+
+    /// Appends staleness markers for the series the previous scrape had and this one lacks.
+    fn append_stale_markers(&mut self) -> Result<(), ScrapeError> {
+        let (app, st, ts) = (&mut *self.app, &mut self.st, self.ts);
+        for (sref, labels) in self.cache.stale_series() {
+            let res = match (sref, labels) {
+                (0, Some(l)) => app.append(l, ts, STALE_NAN),
+                (0, None) => continue,
+                // A series the storage garbage-collected has no samples left to mark stale.
+                (r, _) => match app.append_ref(r, ts, STALE_NAN) {
+                    Some(res) => res,
+                    None => continue,
+                },
+            };
+            match res {
+                Ok(()) => st.stale_markers += 1,
+                // Expected when the target came back in another loop that already appended.
+                Err(AppendError::OutOfOrder { .. })
+                | Err(AppendError::DuplicateSampleForTimestamp { .. }) => {}
+                Err(e) => return Err(ScrapeError::Storage(e)),
             }
         }
+        Ok(())
     }
-    if err.is_none() && sample_limit_hit {
-        err = Some(ScrapeError::SampleLimit);
+}
+
+/// Records a TYPE, HELP or UNIT line in the cache's metadata; other entries carry none.
+fn record_metadata(cache: &mut ScrapeCache, entry: Entry<'_>) {
+    match entry {
+        Entry::Type {
+            metric_family,
+            metric_type,
+        } => cache.set_type(&metric_family, metric_type),
+        Entry::Help {
+            metric_family,
+            text,
+        } => cache.set_help(&metric_family, &text),
+        Entry::Unit {
+            metric_family,
+            unit,
+        } => cache.set_unit(&metric_family, unit),
+        _ => {}
     }
-    if let Some(e) = err {
-        return (st, Err(e));
-    }
-    let mut stale_err = None;
-    for (sref, labels) in cache.stale_series() {
-        let res = match (sref, labels) {
-            (0, Some(l)) => app.append(l, ts, STALE_NAN),
-            (0, None) => continue,
-            // A series the storage garbage-collected has no samples left to mark stale.
-            (r, _) => match app.append_ref(r, ts, STALE_NAN) {
-                Some(res) => res,
-                None => continue,
+}
+
+/// A sample's series labels after target labels and metric relabeling; `None` when
+/// relabeling drops it.
+fn relabeled_sample_labels(
+    sample: &exposition::SampleEntry<'_>,
+    s: &LoopSettings,
+) -> Option<Labels> {
+    mutate_sample_labels(
+        scraped_labels(sample),
+        &s.target_labels,
+        s.honor_labels,
+        &s.metric_relabel_configs,
+    )
+}
+
+/// Updates the cache after a sample was appended: the ref and handle to use next time, the
+/// series seen this scrape (when `track`, for staleness), and new series.
+fn cache_appended(
+    cache: &mut ScrapeCache,
+    series_text: &str,
+    series: SampleSeries,
+    appended: Appended,
+    track: bool,
+    st: &mut AppendStats,
+) {
+    match (series, appended) {
+        (SampleSeries::Cached(id), Appended::Cached) => {
+            if track {
+                cache.track_staleness_of(id);
+            }
+        }
+        (
+            SampleSeries::Cached(id),
+            Appended::ByLabels {
+                sref,
+                handle,
+                labels,
             },
-        };
-        match res {
-            Ok(()) => st.stale_markers += 1,
-            // Expected when the target came back in another loop that already appended.
-            Err(AppendError::OutOfOrder { .. })
-            | Err(AppendError::DuplicateSampleForTimestamp { .. }) => {}
-            Err(e) => {
-                stale_err = Some(ScrapeError::Storage(e));
-                break;
+        ) => {
+            let old = cache.series(id).map_or(0, |c| c.sref);
+            if sref != old || handle.is_some() {
+                cache.set_ref(id, sref, handle);
+            }
+            if track {
+                let hash = cache.series(id).map_or(0, |c| c.hash);
+                cache.track_staleness(hash, sref, Some(&labels));
+            }
+        }
+        (SampleSeries::New(_, hash), appended) => {
+            st.series_added += 1;
+            if let Appended::ByLabels {
+                sref,
+                handle,
+                labels,
+            } = appended
+            {
+                if track {
+                    cache.track_staleness(hash, sref, Some(&labels));
+                }
+                cache.add(series_text, labels, hash, sref, handle);
             }
         }
     }
-    if let Some(e) = stale_err {
-        return (st, Err(e));
-    }
-    cache.iter_done(!body.is_empty());
-    (st, Ok(()))
 }
 
 /// Cache keys of the report series: their names after a NUL byte.
@@ -1009,9 +1075,9 @@ impl ScrapeLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::relabel::{Action, RelabelRegex};
     use crate::model::{is_stale_nan, Sample};
     use crate::scrape::memory::MemoryAppendable;
-    use crate::scrape::relabel::{Action, RelabelRegex};
     use crate::scrape::settings::{HttpSettings, PoolConfig};
     use crate::scrape::target::{labels_for, populate_labels, Populated};
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::config::ScrapeConfig;
+use crate::model::relabel::RelabelConfig;
 use crate::model::Labels;
-use crate::scrape::relabel::RelabelConfig;
 
 pub use crate::config::TargetGroup;
 

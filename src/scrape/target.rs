@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::model::relabel;
 use crate::model::time::{format_duration, parse_duration};
 use crate::model::{Label, Labels, LabelsBuilder};
-use crate::scrape::relabel;
 use crate::scrape::settings::{PoolConfig, TargetGroup};
 
 /// `__address__`: host:port to scrape.
@@ -437,7 +437,7 @@ pub fn labels_for(address: &str, job: &str) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scrape::relabel::{Action, RelabelConfig, RelabelRegex};
+    use crate::model::relabel::{Action, RelabelConfig, RelabelRegex};
 
     fn cfg() -> PoolConfig {
         let mut c = PoolConfig::new("node");

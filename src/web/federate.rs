@@ -6,12 +6,13 @@
 //! so series of one name keep label order), each name gets a `# TYPE <name> untyped` line,
 //! labels with empty values and nameless series are skipped, and the external labels plus
 //! `instance=""` are appended (sorted by name) to series that do not already carry them.
+//! Metric and label names outside the legacy charset are written quoted
+//! (`{"my.metric","a.b"="c"}`) by the shared [`MetricsWriter`].
 //! Bad selectors answer 400 with the parse error as plain text. Only the text format is
 //! served (no protobuf negotiation). Checked byte for byte against Prometheus 2.42 by
 //! `tests/api_query.rs`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -23,9 +24,9 @@ use axum::Router;
 
 use super::status::request_params;
 use super::WebState;
-use crate::model::labels::write_escaped_value;
+use crate::exposition::MetricsWriter;
 use crate::model::time::now_ms;
-use crate::model::value::{format_go_float, is_stale_nan};
+use crate::model::value::is_stale_nan;
 use crate::model::{Labels, Matcher};
 use crate::promql::{parse_expr, Expr};
 use crate::storage::Queryable;
@@ -163,13 +164,13 @@ pub fn federation_text(
         .map(|l| (l.name.as_str(), l.value.as_str()))
         .collect();
     external.entry("instance").or_insert("");
-    let mut out = String::new();
-    let mut last_name = String::new();
+    let mut w = MetricsWriter::new();
+    let mut last_name = "";
     for (labels, t, v) in &vec {
         let name = labels.metric_name().unwrap_or_default();
         if name != last_name {
-            let _ = writeln!(out, "# TYPE {name} untyped");
-            last_name = name.to_string();
+            w.type_line(name, "untyped");
+            last_name = name;
         }
         let mut pairs: Vec<(&str, &str)> = labels
             .iter()
@@ -181,22 +182,9 @@ pub fn federation_text(
                 pairs.push((n, val));
             }
         }
-        out.push_str(name);
-        if !pairs.is_empty() {
-            out.push('{');
-            for (i, (n, val)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(n);
-                out.push('=');
-                let _ = write_escaped_value(&mut out, val);
-            }
-            out.push('}');
-        }
-        let _ = writeln!(out, " {} {t}", format_go_float(*v));
+        w.sample_at(name, pairs, *v, Some(*t));
     }
-    Ok(out)
+    Ok(w.finish())
 }
 
 #[cfg(test)]
@@ -288,6 +276,29 @@ mod tests {
         assert_eq!(
             parse_federation_match("up{").unwrap_err(),
             "1:4: parse error: unexpected end of input inside braces"
+        );
+    }
+
+    #[test]
+    fn utf8_names_are_quoted() {
+        let l = |p: &[(&str, &str)]| Labels::from_pairs(p);
+        let st = Mem(vec![
+            (
+                l(&[("__name__", "my.metric"), ("a.b", "c"), ("job", "j")]),
+                vec![Sample::new(100, 1.0)],
+            ),
+            (l(&[("__name__", "my.metric")]), vec![Sample::new(110, 2.0)]),
+            (
+                l(&[("__name__", "up"), ("ü", "x")]),
+                vec![Sample::new(120, 3.0)],
+            ),
+        ]);
+        let sets = vec![parse_federation_match("{__name__=~\".+\"}").unwrap()];
+        let ext = l(&[("site.name", "s1")]);
+        let text = federation_text(&st, &sets, 200, 300, &ext).unwrap();
+        assert_eq!(
+            text,
+            "# TYPE \"my.metric\" untyped\n{\"my.metric\",instance=\"\",\"site.name\"=\"s1\"} 2 110\n{\"my.metric\",\"a.b\"=\"c\",job=\"j\",instance=\"\",\"site.name\"=\"s1\"} 1 100\n# TYPE up untyped\nup{\"ü\"=\"x\",instance=\"\",\"site.name\"=\"s1\"} 3 120\n"
         );
     }
 }

@@ -1,65 +1,18 @@
-//! Self-instrumentation served on `/metrics`: HTTP request counters and latency histograms,
-//! process metrics read from `/proc/self`, and a small writer that other subsystems' stats
-//! snapshots render through. Output is the Prometheus text format 0.0.4.
+//! Self-instrumentation served on `/metrics`: HTTP request counters and latency histograms
+//! and process metrics read from `/proc/self`. Every family, these and other subsystems'
+//! stats snapshots, is written through [`MetricsWriter`] in the text format 0.0.4.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::model::labels::write_escaped_value;
 use crate::model::value::format_go_float;
 
-/// Writes metric families in the text format.
-#[derive(Default)]
-pub struct MetricsWriter {
-    out: String,
-}
-
-impl MetricsWriter {
-    pub fn new() -> Self {
-        MetricsWriter::default()
-    }
-
-    /// Starts a family: `# HELP` and `# TYPE` lines.
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        self
-    }
-
-    /// One sample line.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> &mut Self {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(k);
-                self.out.push('=');
-                let _ = write_escaped_value(&mut self.out, v);
-            }
-            self.out.push('}');
-        }
-        self.out.push(' ');
-        self.out.push_str(&format_go_float(value));
-        self.out.push('\n');
-        self
-    }
-
-    /// A single-sample family.
-    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) -> &mut Self {
-        self.family(name, kind, help).sample(name, &[], value)
-    }
-
-    pub fn finish(self) -> String {
-        self.out
-    }
-}
+/// The text-format writer every `/metrics` family goes through; it lives with the other
+/// exposition writers so `/metrics`, `/federate` and [`crate::exposition::write_text`]
+/// escape and quote names the same way.
+pub use crate::exposition::MetricsWriter;
 
 /// Upper bounds of the HTTP latency histogram, in seconds (Prometheus' own buckets).
 const HTTP_BUCKETS: [f64; 9] = [0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0];
@@ -224,17 +177,6 @@ fn max_fds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn writer_output_is_exposition_text() {
-        let mut w = MetricsWriter::new();
-        w.family("a_total", "counter", "Help with \\ and\nnewline.")
-            .sample("a_total", &[("x", "q\"v")], 1e6);
-        assert_eq!(
-            w.finish(),
-            "# HELP a_total Help with \\\\ and\\nnewline.\n# TYPE a_total counter\na_total{x=\"q\\\"v\"} 1e+06\n"
-        );
-    }
 
     #[test]
     fn http_histogram_is_cumulative() {

@@ -190,208 +190,30 @@ impl IndexReader {
         Self::decode(path, &b)
     }
 
+    /// Verifies and decodes an index file's bytes; `path` names the file in errors. Every
+    /// section is checked in full here (CRCs, sort orders, symbol and postings references),
+    /// so readers can trust what they hold.
     pub(crate) fn decode(path: &Path, b: &[u8]) -> Result<Self, BlockError> {
-        let corrupt = |e: DecodeError| BlockError::Corrupt {
-            path: path.to_path_buf(),
-            offset: e.offset,
-            reason: e.reason.to_string(),
-        };
-        if b.len() < HEADER_LEN + TOC_LEN {
-            return Err(corrupt(DecodeError {
-                offset: 0,
-                reason: "index file shorter than header and TOC",
-            }));
-        }
-        let mut d = Decbuf::new(b, 0);
-        if d.be_u32().map_err(corrupt)? != MAGIC_INDEX {
-            return Err(corrupt(DecodeError {
-                offset: 0,
-                reason: "bad index magic",
-            }));
-        }
-        if d.u8().map_err(corrupt)? != INDEX_VERSION {
-            return Err(corrupt(DecodeError {
-                offset: 4,
-                reason: "unsupported index version",
-            }));
-        }
-        let toc_start = b.len() - TOC_LEN;
-        let mut t = Decbuf::new(&b[toc_start..], toc_start as u64);
-        let mut toc = [0u64; NUM_SECTIONS];
-        for x in toc.iter_mut() {
-            *x = t.be_u64().map_err(corrupt)?;
-        }
-        let want = t.be_u32().map_err(corrupt)?;
-        if crc32c::crc32c(&b[toc_start..toc_start + NUM_SECTIONS * 8]) != want {
-            return Err(corrupt(DecodeError {
-                offset: toc_start as u64,
-                reason: "index TOC CRC-32C mismatch",
-            }));
-        }
-        let section = |i: usize| -> Result<(&[u8], u64), BlockError> {
-            let off = toc[i];
-            if off < HEADER_LEN as u64 || off >= toc_start as u64 {
-                return Err(corrupt(DecodeError {
-                    offset: toc_start as u64 + 8 * i as u64,
-                    reason: "TOC section offset out of bounds",
-                }));
-            }
-            let mut d = Decbuf::new(&b[off as usize..toc_start], off);
-            let len = d.be_u32().map_err(corrupt)? as usize;
-            let base = d.offset();
-            let payload = d.bytes(len).map_err(corrupt)?;
-            let want = d.be_u32().map_err(corrupt)?;
-            if crc32c::crc32c(payload) != want {
-                return Err(corrupt(DecodeError {
-                    offset: off,
-                    reason: "index section CRC-32C mismatch",
-                }));
-            }
-            Ok((payload, base))
-        };
-
-        // Symbols.
-        let (p, base) = section(0)?;
-        let mut d = Decbuf::new(p, base);
-        let n = d.count(1).map_err(corrupt)?;
-        let mut symbols: Vec<Box<str>> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let at = d.offset();
-            let s = d.str().map_err(corrupt)?;
-            if symbols.last().is_some_and(|l| **l >= *s) {
-                return Err(corrupt(DecodeError {
-                    offset: at,
-                    reason: "symbols not strictly sorted",
-                }));
-            }
-            symbols.push(s.into());
-        }
-        let nsym = symbols.len() as u64;
-
-        // Series.
-        let (p, base) = section(1)?;
-        let mut d = Decbuf::new(p, base);
-        let n = d.count(3).map_err(corrupt)?;
-        let mut series: Vec<SeriesEntry> = Vec::with_capacity(n);
-        let mut prev: Vec<(u32, u32)> = Vec::new();
-        for _ in 0..n {
-            let at = d.offset();
-            let shared = d.count(0).map_err(corrupt)?;
-            if shared > prev.len() {
-                return Err(corrupt(DecodeError {
-                    offset: at,
-                    reason: "shared label count exceeds previous series",
-                }));
-            }
-            let rest = d.count(2).map_err(corrupt)?;
-            let mut labels: Vec<(u32, u32)> = Vec::with_capacity(shared + rest);
-            labels.extend_from_slice(&prev[..shared]);
-            for _ in 0..rest {
-                let at = d.offset();
-                let nm = d.uvarint().map_err(corrupt)?;
-                let v = d.uvarint().map_err(corrupt)?;
-                if nm >= nsym || v >= nsym {
-                    return Err(corrupt(DecodeError {
-                        offset: at,
-                        reason: "label symbol reference out of range",
-                    }));
-                }
-                let (nm, v) = (nm as u32, v as u32);
-                if symbols[v as usize].is_empty() || labels.last().is_some_and(|&(ln, _)| ln >= nm)
-                {
-                    return Err(corrupt(DecodeError {
-                        offset: at,
-                        reason: "label names not sorted or empty label value",
-                    }));
-                }
-                labels.push((nm, v));
-            }
-            if !series.is_empty() && labels <= prev {
-                return Err(corrupt(DecodeError {
-                    offset: at,
-                    reason: "series not strictly sorted by labels",
-                }));
-            }
-            let nch = d.count(3).map_err(corrupt)?;
-            let mut chunks = Vec::with_capacity(nch);
-            let (mut prev_max, mut prev_ref) = (0i64, 0u64);
-            for i in 0..nch {
-                let at = d.offset();
-                let (mint, r) = if i == 0 {
-                    (d.varint().map_err(corrupt)?, d.uvarint().map_err(corrupt)?)
-                } else {
-                    let dm = d.varint().map_err(corrupt)?;
-                    let dr = d.varint().map_err(corrupt)?;
-                    (prev_max.wrapping_add(dm), prev_ref.wrapping_add(dr as u64))
-                };
-                let span = d.uvarint().map_err(corrupt)?;
-                let maxt = mint.wrapping_add(span as i64);
-                if maxt < mint || (i > 0 && mint <= prev_max) {
-                    return Err(corrupt(DecodeError {
-                        offset: at,
-                        reason: "chunk time ranges invalid or overlapping",
-                    }));
-                }
-                chunks.push(ChunkRef {
-                    min_time: mint,
-                    max_time: maxt,
-                    r#ref: r,
-                });
-                (prev_max, prev_ref) = (maxt, r);
-            }
-            series.push(SeriesEntry {
-                labels: labels.clone().into_boxed_slice(),
-                chunks: chunks.into_boxed_slice(),
-            });
-            prev = labels;
-        }
-
-        // Postings section kept encoded.
-        let (pp, pbase) = section(3)?;
-
-        // Label indices.
-        let (p, base) = section(2)?;
-        let mut d = Decbuf::new(p, base);
-        let n = d.count(2).map_err(corrupt)?;
-        let mut names: Vec<NameEntry> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let at = d.offset();
-            let nm = d.uvarint().map_err(corrupt)?;
-            if nm >= nsym || names.last().is_some_and(|l| u64::from(l.name) >= nm) {
-                return Err(corrupt(DecodeError {
-                    offset: at,
-                    reason: "label name reference invalid or unsorted",
-                }));
-            }
-            let nv = d.count(2).map_err(corrupt)?;
-            let mut values = Vec::with_capacity(nv);
-            let (mut lv, mut lo) = (0u64, 0u64);
-            for i in 0..nv {
-                let at = d.offset();
-                let dv = d.uvarint().map_err(corrupt)?;
-                let dof = d.uvarint().map_err(corrupt)?;
-                let (v, o) = (lv.saturating_add(dv), lo.saturating_add(dof));
-                if v >= nsym || o >= pp.len() as u64 || (i > 0 && dv == 0) {
-                    return Err(corrupt(DecodeError {
-                        offset: at,
-                        reason: "label value or postings offset invalid",
-                    }));
-                }
-                values.push((v as u32, o as u32));
-                (lv, lo) = (v, o);
-            }
-            names.push(NameEntry {
-                name: nm as u32,
-                values,
-            });
-        }
+        let corrupt = corrupt_in(path);
+        let toc = read_toc(b).map_err(&corrupt)?;
+        let symbols = decode_symbols(section(b, &toc, 0).map_err(&corrupt)?).map_err(&corrupt)?;
+        let series =
+            decode_series(section(b, &toc, 1).map_err(&corrupt)?, &symbols).map_err(&corrupt)?;
+        // Postings stay encoded; label indices point into them.
+        let (postings, postings_base) = section(b, &toc, 3).map_err(&corrupt)?;
+        let names = decode_label_indices(
+            section(b, &toc, 2).map_err(&corrupt)?,
+            symbols.len() as u64,
+            postings.len() as u64,
+        )
+        .map_err(&corrupt)?;
         Ok(IndexReader {
             path: path.to_path_buf(),
             symbols,
             series,
             names,
-            postings: pp.to_vec(),
-            postings_base: pbase,
+            postings: postings.to_vec(),
+            postings_base,
             file_size: b.len() as u64,
         })
     }
@@ -475,11 +297,7 @@ impl IndexReader {
     }
 
     fn corrupt(&self, e: DecodeError) -> BlockError {
-        BlockError::Corrupt {
-            path: self.path.clone(),
-            offset: e.offset,
-            reason: e.reason.to_string(),
-        }
+        corrupt_in(&self.path)(e)
     }
 
     fn read_postings(&self, off: u32) -> Result<Vec<u32>, BlockError> {
@@ -609,6 +427,235 @@ fn subtract(a: &[u32], b: &[u32]) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Turns a decoding error into [`BlockError::Corrupt`] naming the index file.
+fn corrupt_in(path: &Path) -> impl Fn(DecodeError) -> BlockError + '_ {
+    move |e| BlockError::Corrupt {
+        path: path.to_path_buf(),
+        offset: e.offset,
+        reason: e.reason.to_string(),
+    }
+}
+
+/// Checks the header (magic, version) and reads the TOC, verifying its CRC.
+fn read_toc(b: &[u8]) -> Result<[u64; NUM_SECTIONS], DecodeError> {
+    if b.len() < HEADER_LEN + TOC_LEN {
+        return Err(DecodeError {
+            offset: 0,
+            reason: "index file shorter than header and TOC",
+        });
+    }
+    let mut d = Decbuf::new(b, 0);
+    if d.be_u32()? != MAGIC_INDEX {
+        return Err(DecodeError {
+            offset: 0,
+            reason: "bad index magic",
+        });
+    }
+    if d.u8()? != INDEX_VERSION {
+        return Err(DecodeError {
+            offset: 4,
+            reason: "unsupported index version",
+        });
+    }
+    let toc_start = b.len() - TOC_LEN;
+    let mut t = Decbuf::new(&b[toc_start..], toc_start as u64);
+    let mut toc = [0u64; NUM_SECTIONS];
+    for x in toc.iter_mut() {
+        *x = t.be_u64()?;
+    }
+    let want = t.be_u32()?;
+    if crc32c::crc32c(&b[toc_start..toc_start + NUM_SECTIONS * 8]) != want {
+        return Err(DecodeError {
+            offset: toc_start as u64,
+            reason: "index TOC CRC-32C mismatch",
+        });
+    }
+    Ok(toc)
+}
+
+/// Section `i`'s payload, its CRC verified, as a decoder positioned at its start. `b` is
+/// at least header and TOC long ([`read_toc`] checked).
+fn section<'a>(
+    b: &'a [u8],
+    toc: &[u64; NUM_SECTIONS],
+    i: usize,
+) -> Result<(&'a [u8], u64), DecodeError> {
+    let toc_start = b.len() - TOC_LEN;
+    let off = toc[i];
+    if off < HEADER_LEN as u64 || off >= toc_start as u64 {
+        return Err(DecodeError {
+            offset: toc_start as u64 + 8 * i as u64,
+            reason: "TOC section offset out of bounds",
+        });
+    }
+    let mut d = Decbuf::new(&b[off as usize..toc_start], off);
+    let len = d.be_u32()? as usize;
+    let base = d.offset();
+    let payload = d.bytes(len)?;
+    let want = d.be_u32()?;
+    if crc32c::crc32c(payload) != want {
+        return Err(DecodeError {
+            offset: off,
+            reason: "index section CRC-32C mismatch",
+        });
+    }
+    Ok((payload, base))
+}
+
+/// The symbol table: strictly sorted strings.
+fn decode_symbols((p, base): (&[u8], u64)) -> Result<Vec<Box<str>>, DecodeError> {
+    let mut d = Decbuf::new(p, base);
+    let n = d.count(1)?;
+    let mut symbols: Vec<Box<str>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = d.offset();
+        let s = d.str()?;
+        if symbols.last().is_some_and(|l| **l >= *s) {
+            return Err(DecodeError {
+                offset: at,
+                reason: "symbols not strictly sorted",
+            });
+        }
+        symbols.push(s.into());
+    }
+    Ok(symbols)
+}
+
+/// The series, strictly sorted by labels; each label set is prefix-compressed against the
+/// previous series.
+fn decode_series(
+    (p, base): (&[u8], u64),
+    symbols: &[Box<str>],
+) -> Result<Vec<SeriesEntry>, DecodeError> {
+    let nsym = symbols.len() as u64;
+    let mut d = Decbuf::new(p, base);
+    let n = d.count(3)?;
+    let mut series: Vec<SeriesEntry> = Vec::with_capacity(n);
+    let mut prev: Vec<(u32, u32)> = Vec::new();
+    for _ in 0..n {
+        let at = d.offset();
+        let shared = d.count(0)?;
+        if shared > prev.len() {
+            return Err(DecodeError {
+                offset: at,
+                reason: "shared label count exceeds previous series",
+            });
+        }
+        let rest = d.count(2)?;
+        let mut labels: Vec<(u32, u32)> = Vec::with_capacity(shared + rest);
+        labels.extend_from_slice(&prev[..shared]);
+        for _ in 0..rest {
+            let at = d.offset();
+            let nm = d.uvarint()?;
+            let v = d.uvarint()?;
+            if nm >= nsym || v >= nsym {
+                return Err(DecodeError {
+                    offset: at,
+                    reason: "label symbol reference out of range",
+                });
+            }
+            let (nm, v) = (nm as u32, v as u32);
+            if symbols[v as usize].is_empty() || labels.last().is_some_and(|&(ln, _)| ln >= nm) {
+                return Err(DecodeError {
+                    offset: at,
+                    reason: "label names not sorted or empty label value",
+                });
+            }
+            labels.push((nm, v));
+        }
+        if !series.is_empty() && labels <= prev {
+            return Err(DecodeError {
+                offset: at,
+                reason: "series not strictly sorted by labels",
+            });
+        }
+        let chunks = decode_chunk_refs(&mut d)?;
+        series.push(SeriesEntry {
+            labels: labels.clone().into_boxed_slice(),
+            chunks,
+        });
+        prev = labels;
+    }
+    Ok(series)
+}
+
+/// One series' chunk references: the first absolute, the rest as deltas from the previous
+/// chunk's end and ref; time ranges must be valid and must not overlap.
+fn decode_chunk_refs(d: &mut Decbuf<'_>) -> Result<Box<[ChunkRef]>, DecodeError> {
+    let nch = d.count(3)?;
+    let mut chunks = Vec::with_capacity(nch);
+    let (mut prev_max, mut prev_ref) = (0i64, 0u64);
+    for i in 0..nch {
+        let at = d.offset();
+        let (mint, r) = if i == 0 {
+            (d.varint()?, d.uvarint()?)
+        } else {
+            let dm = d.varint()?;
+            let dr = d.varint()?;
+            (prev_max.wrapping_add(dm), prev_ref.wrapping_add(dr as u64))
+        };
+        let span = d.uvarint()?;
+        let maxt = mint.wrapping_add(span as i64);
+        if maxt < mint || (i > 0 && mint <= prev_max) {
+            return Err(DecodeError {
+                offset: at,
+                reason: "chunk time ranges invalid or overlapping",
+            });
+        }
+        chunks.push(ChunkRef {
+            min_time: mint,
+            max_time: maxt,
+            r#ref: r,
+        });
+        (prev_max, prev_ref) = (maxt, r);
+    }
+    Ok(chunks.into_boxed_slice())
+}
+
+/// The label indices: label names (sorted) with their values (sorted) and each value's
+/// postings offset, checked against the symbol count and the postings section's length.
+fn decode_label_indices(
+    (p, base): (&[u8], u64),
+    nsym: u64,
+    postings_len: u64,
+) -> Result<Vec<NameEntry>, DecodeError> {
+    let mut d = Decbuf::new(p, base);
+    let n = d.count(2)?;
+    let mut names: Vec<NameEntry> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = d.offset();
+        let nm = d.uvarint()?;
+        if nm >= nsym || names.last().is_some_and(|l| u64::from(l.name) >= nm) {
+            return Err(DecodeError {
+                offset: at,
+                reason: "label name reference invalid or unsorted",
+            });
+        }
+        let nv = d.count(2)?;
+        let mut values = Vec::with_capacity(nv);
+        let (mut lv, mut lo) = (0u64, 0u64);
+        for i in 0..nv {
+            let at = d.offset();
+            let dv = d.uvarint()?;
+            let dof = d.uvarint()?;
+            let (v, o) = (lv.saturating_add(dv), lo.saturating_add(dof));
+            if v >= nsym || o >= postings_len || (i > 0 && dv == 0) {
+                return Err(DecodeError {
+                    offset: at,
+                    reason: "label value or postings offset invalid",
+                });
+            }
+            values.push((v as u32, o as u32));
+            (lv, lo) = (v, o);
+        }
+        names.push(NameEntry {
+            name: nm as u32,
+            values,
+        });
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -102,27 +102,64 @@ pub fn checkpoint(
             return Ok(stats);
         }
     }
+    let inputs = checkpoint_inputs(dir, prev.as_ref(), last)?;
+    let final_dir = dir.join(format!("{PREFIX}{last:08}"));
+    let tmp_dir = dir.join(format!("{PREFIX}{last:08}.tmp"));
+    write_checkpoint_dir(&tmp_dir, &inputs, mint, &map_ref, &mut stats)?;
+    fs::rename(&tmp_dir, &final_dir).map_err(WalError::io("renaming checkpoint", &tmp_dir))?;
+    sync_dir(dir)?;
+
+    // The checkpoint is durable; what it covers can go.
+    delete_covered(dir, last, &mut stats)?;
+    stats.written = true;
+    tracing::info!(
+        checkpoint = last,
+        series_kept = stats.series_kept,
+        samples_kept = stats.samples_kept,
+        samples_rewritten = stats.samples_rewritten,
+        tombstones_kept = stats.tombstones_kept,
+        segments_deleted = stats.segments_deleted,
+        "WAL checkpoint written"
+    );
+    Ok(stats)
+}
+
+/// The segment files a new checkpoint reads, in order, with their numbers: the previous
+/// checkpoint's segments, then the WAL segments after it up to and including `last`.
+fn checkpoint_inputs(
+    dir: &Path,
+    prev: Option<&(u32, PathBuf)>,
+    last: u32,
+) -> Result<Vec<(PathBuf, u32)>> {
     let mut inputs: Vec<(PathBuf, u32)> = Vec::new();
-    if let Some((_, cp_dir)) = &prev {
+    if let Some((_, cp_dir)) = prev {
         for n in list_segments(cp_dir)? {
             inputs.push((cp_dir.join(segment_name(n)), n));
         }
     }
-    let from = prev.as_ref().map_or(0, |(n, _)| n + 1);
-    let segs: Vec<u32> = list_segments(dir)?
+    let from = prev.map_or(0, |(n, _)| n + 1);
+    for n in list_segments(dir)?
         .into_iter()
         .filter(|&n| n >= from && n <= last)
-        .collect();
-    for &n in &segs {
+    {
         inputs.push((dir.join(segment_name(n)), n));
     }
+    Ok(inputs)
+}
 
-    let final_dir = dir.join(format!("{PREFIX}{last:08}"));
-    let tmp_dir = dir.join(format!("{PREFIX}{last:08}.tmp"));
+/// Writes what `inputs` keep into segment 0 of a fresh `tmp_dir` (removing a leftover
+/// from a crash first), fsyncing the segment and the directory.
+fn write_checkpoint_dir(
+    tmp_dir: &Path,
+    inputs: &[(PathBuf, u32)],
+    mint: i64,
+    map_ref: &impl Fn(u64) -> Option<u64>,
+    stats: &mut CheckpointStats,
+) -> Result<()> {
     if tmp_dir.exists() {
-        fs::remove_dir_all(&tmp_dir).map_err(WalError::io("removing", &tmp_dir))?;
+        fs::remove_dir_all(tmp_dir).map_err(WalError::io("removing", tmp_dir))?;
     }
-    fs::create_dir_all(&tmp_dir).map_err(WalError::io("creating", &tmp_dir))?;
+    fs::create_dir_all(tmp_dir).map_err(WalError::io("creating", tmp_dir))?;
     let out_path = tmp_dir.join(segment_name(0));
     let mut out_file = OpenOptions::new()
         .create(true)
@@ -133,77 +170,18 @@ pub fn checkpoint(
 
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     buf.extend_from_slice(&super::SEGMENT_HEADER);
-    let mut samples: Vec<RefSample> = Vec::new();
-    let mut kept_samples: Vec<RefSample> = Vec::new();
-    let mut series: Vec<(u64, Labels)> = Vec::new();
-    for (path, n) in &inputs {
+    let mut scratch = Scratch::default();
+    for (path, n) in inputs {
         let mut r = SegmentReader::open(path, *n, false)?;
         while let Ok((offset, payload)) = r.next()? {
-            let bad = |e: record::RecordError| WalError::Corruption {
-                segment: *n,
-                path: path.clone(),
-                offset,
-                reason: e.to_string(),
-            };
-            let (t, body) = record::record_type(payload).map_err(bad)?;
-            match t {
-                RecordType::Series => {
-                    series.clear();
-                    decode_series(body, |r, pairs| {
-                        if map_ref(r) == Some(r) {
-                            series.push((r, Labels::from_pairs(pairs)));
-                        } else {
-                            stats.series_dropped += 1;
-                        }
-                    })
-                    .map_err(bad)?;
-                    if !series.is_empty() {
-                        stats.series_kept += series.len() as u64;
-                        record::encode_series(&mut buf, series.iter().map(|(r, l)| (*r, l)));
-                    }
-                }
-                RecordType::Samples => {
-                    samples.clear();
-                    decode_samples(body, &mut samples).map_err(bad)?;
-                    kept_samples.clear();
-                    for s in samples.iter().filter(|s| s.t >= mint) {
-                        if let Some(sref) = map_ref(s.sref) {
-                            if sref != s.sref {
-                                stats.samples_rewritten += 1;
-                            }
-                            kept_samples.push(RefSample { sref, ..*s });
-                        }
-                    }
-                    stats.samples_dropped += (samples.len() - kept_samples.len()) as u64;
-                    stats.samples_kept += kept_samples.len() as u64;
-                    if !kept_samples.is_empty() {
-                        record::encode_samples(&mut buf, &kept_samples);
-                    }
-                }
-                RecordType::Tombstones => {
-                    let stones = decode_wal_stones(body).map_err(|e| WalError::Corruption {
-                        segment: *n,
-                        path: path.clone(),
-                        offset,
-                        reason: e.to_string(),
-                    })?;
-                    let kept: Vec<Stone> = stones
-                        .iter()
-                        .filter(|st| st.interval.maxt >= mint)
-                        .filter_map(|st| {
-                            Some(Stone {
-                                sref: map_ref(st.sref)?,
-                                ..*st
-                            })
-                        })
-                        .collect();
-                    stats.tombstones_dropped += (stones.len() - kept.len()) as u64;
-                    stats.tombstones_kept += kept.len() as u64;
-                    if !kept.is_empty() {
-                        record::encode_tombstones(&mut buf, &encode_wal_stones(&kept));
-                    }
-                }
-            }
+            keep_record(payload, mint, map_ref, &mut scratch, stats, &mut buf).map_err(
+                |reason| WalError::Corruption {
+                    segment: *n,
+                    path: path.clone(),
+                    offset,
+                    reason,
+                },
+            )?;
             if buf.len() >= 1 << 20 {
                 out_file
                     .write_all(&buf)
@@ -217,11 +195,88 @@ pub fn checkpoint(
         .and_then(|_| out_file.sync_all())
         .map_err(WalError::io("writing checkpoint", &out_path))?;
     drop(out_file);
-    sync_dir(&tmp_dir)?;
-    fs::rename(&tmp_dir, &final_dir).map_err(WalError::io("renaming checkpoint", &tmp_dir))?;
-    sync_dir(dir)?;
+    sync_dir(tmp_dir)
+}
 
-    // The checkpoint is durable; what it covers can go.
+/// Buffers reused from record to record.
+#[derive(Default)]
+struct Scratch {
+    series: Vec<(u64, Labels)>,
+    samples: Vec<RefSample>,
+    kept_samples: Vec<RefSample>,
+}
+
+/// Appends to `buf` what the checkpoint keeps of one record (see [`checkpoint`]) and
+/// counts it; `Err` carries why the record could not be decoded.
+fn keep_record(
+    payload: &[u8],
+    mint: i64,
+    map_ref: &impl Fn(u64) -> Option<u64>,
+    scratch: &mut Scratch,
+    stats: &mut CheckpointStats,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    let (t, body) = record::record_type(payload).map_err(|e| e.to_string())?;
+    match t {
+        RecordType::Series => {
+            let series = &mut scratch.series;
+            series.clear();
+            decode_series(body, |r, pairs| {
+                if map_ref(r) == Some(r) {
+                    series.push((r, Labels::from_pairs(pairs)));
+                } else {
+                    stats.series_dropped += 1;
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            if !series.is_empty() {
+                stats.series_kept += series.len() as u64;
+                record::encode_series(buf, series.iter().map(|(r, l)| (*r, l)));
+            }
+        }
+        RecordType::Samples => {
+            let (samples, kept) = (&mut scratch.samples, &mut scratch.kept_samples);
+            samples.clear();
+            decode_samples(body, samples).map_err(|e| e.to_string())?;
+            kept.clear();
+            for s in samples.iter().filter(|s| s.t >= mint) {
+                if let Some(sref) = map_ref(s.sref) {
+                    if sref != s.sref {
+                        stats.samples_rewritten += 1;
+                    }
+                    kept.push(RefSample { sref, ..*s });
+                }
+            }
+            stats.samples_dropped += (samples.len() - kept.len()) as u64;
+            stats.samples_kept += kept.len() as u64;
+            if !kept.is_empty() {
+                record::encode_samples(buf, kept);
+            }
+        }
+        RecordType::Tombstones => {
+            let stones = decode_wal_stones(body).map_err(|e| e.to_string())?;
+            let kept: Vec<Stone> = stones
+                .iter()
+                .filter(|st| st.interval.maxt >= mint)
+                .filter_map(|st| {
+                    Some(Stone {
+                        sref: map_ref(st.sref)?,
+                        ..*st
+                    })
+                })
+                .collect();
+            stats.tombstones_dropped += (stones.len() - kept.len()) as u64;
+            stats.tombstones_kept += kept.len() as u64;
+            if !kept.is_empty() {
+                record::encode_tombstones(buf, &encode_wal_stones(&kept));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the segments up to `last` and the checkpoints older than `checkpoint.<last>`.
+fn delete_covered(dir: &Path, last: u32, stats: &mut CheckpointStats) -> Result<()> {
     for n in list_segments(dir)?.into_iter().filter(|&n| n <= last) {
         let p = dir.join(segment_name(n));
         fs::remove_file(&p).map_err(WalError::io("deleting segment", &p))?;
@@ -232,18 +287,7 @@ pub fn checkpoint(
             fs::remove_dir_all(&p).map_err(WalError::io("deleting checkpoint", &p))?;
         }
     }
-    sync_dir(dir)?;
-    stats.written = true;
-    tracing::info!(
-        checkpoint = last,
-        series_kept = stats.series_kept,
-        samples_kept = stats.samples_kept,
-        samples_rewritten = stats.samples_rewritten,
-        tombstones_kept = stats.tombstones_kept,
-        segments_deleted = stats.segments_deleted,
-        "WAL checkpoint written"
-    );
-    Ok(stats)
+    sync_dir(dir)
 }
 
 #[cfg(test)]
