@@ -20,7 +20,7 @@ use parking_lot::RwLock;
 use crate::config::Config;
 use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
 use crate::storage::{Appendable, Appender};
-use crate::tsdb::{Db, DbStats};
+use crate::tsdb::Db;
 use crate::web::api::ApiError;
 use crate::web::metrics::{HttpMetrics, MetricsWriter};
 use crate::web::{
@@ -72,7 +72,8 @@ impl Appendable for DbAppendable {
     }
 }
 
-/// The loaded configuration and the text it came from.
+/// The applied configuration and its rendering (what `/api/v1/status/config` shows:
+/// rendered from the values, so it is what was applied, with secrets as `<secret>`).
 struct LoadedConfig {
     config: Config,
     text: String,
@@ -84,15 +85,16 @@ fn load_config(
 ) -> Result<LoadedConfig, crate::config::Error> {
     match file {
         None => {
-            let text = default_config_text(listen_address);
-            Ok(LoadedConfig {
-                config: Config::load_str(&text, "<default promtui.yml>")?,
-                text,
-            })
+            let config = Config::load_str(
+                &default_config_text(listen_address),
+                "<default promtui.yml>",
+            )?;
+            let text = config.render();
+            Ok(LoadedConfig { config, text })
         }
         Some(path) => {
             let config = Config::load_file(path)?;
-            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let text = config.render();
             Ok(LoadedConfig { config, text })
         }
     }
@@ -317,29 +319,6 @@ fn reload(shared: &Shared) -> Result<(), String> {
     }
 }
 
-/// Replaces secret values in configuration text with `<secret>`, as Prometheus shows them.
-fn redact_secrets(text: &str) -> String {
-    const KEYS: [&str; 4] = ["password", "credentials", "bearer_token", "client_secret"];
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let trimmed = line.trim_start().trim_start_matches("- ");
-        let secret = KEYS.iter().any(|k| {
-            trimmed
-                .strip_prefix(k)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        });
-        match line.split_once(':') {
-            Some((key, value)) if secret && !value.trim().is_empty() => {
-                out.push_str(key);
-                out.push_str(": <secret>");
-            }
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
 /// Implements the web layer's traits over the engine's shared state.
 struct Adapter(Arc<Shared>);
 
@@ -442,7 +421,7 @@ impl QueryBackend for Adapter {
 
 impl ConfigSource for Adapter {
     fn config_yaml(&self) -> String {
-        redact_secrets(&self.0.config.read().text)
+        self.0.config.read().text.clone()
     }
     fn reload(&self) -> BoxFuture<Result<(), String>> {
         let shared = self.0.clone();
@@ -549,7 +528,7 @@ impl TsdbAdmin for Adapter {
 
 impl MetricsSource for Adapter {
     fn write_metrics(&self, w: &mut MetricsWriter) {
-        write_db_stats(&self.0.db.stats(), w);
+        self.0.db.stats().write_metrics(w);
         if let Some(scrape) = self.0.scrape.get() {
             let m = scrape.metrics();
             for (name, help, v) in m.counters() {
@@ -595,129 +574,42 @@ impl MetricsSource for Adapter {
     }
 }
 
-/// TSDB self-metrics under Prometheus' names with our prefix.
-fn write_db_stats(s: &DbStats, w: &mut MetricsWriter) {
-    let g = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
-        w.single(name, "gauge", help, v as f64);
-    };
-    let c = |w: &mut MetricsWriter, name: &str, help: &str, v: u64| {
-        w.single(name, "counter", help, v as f64);
-    };
-    g(
-        w,
-        "promtui_tsdb_head_series",
-        "Total number of series in the head block.",
-        s.head_series,
-    );
-    g(
-        w,
-        "promtui_tsdb_head_chunks",
-        "Total number of chunks in the head block.",
-        s.head_chunks,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_samples_appended_total",
-        "Total number of appended samples.",
-        s.samples_appended,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_series_created_total",
-        "Total number of series created in the head.",
-        s.series_created,
-    );
-    c(
-        w,
-        "promtui_tsdb_head_series_removed_total",
-        "Total number of series removed from the head.",
-        s.series_removed,
-    );
-    w.family(
-        "promtui_tsdb_rejected_samples_total",
-        "counter",
-        "Samples rejected on append, by reason.",
-    );
-    for (reason, v) in [
-        ("out_of_order", s.rejected_out_of_order),
-        ("out_of_bounds", s.rejected_out_of_bounds),
-        ("duplicate", s.rejected_duplicate),
-    ] {
-        w.sample(
-            "promtui_tsdb_rejected_samples_total",
-            &[("reason", reason)],
-            v as f64,
-        );
-    }
-    g(
-        w,
-        "promtui_tsdb_wal_storage_size_bytes",
-        "Size of the write-ahead log in bytes.",
-        s.wal_bytes,
-    );
-    g(
-        w,
-        "promtui_tsdb_wal_segments",
-        "Number of WAL segment files.",
-        s.wal_segments,
-    );
-    c(
-        w,
-        "promtui_tsdb_wal_corruptions_total",
-        "WAL corruptions found on replay.",
-        s.wal_corruptions,
-    );
-    c(
-        w,
-        "promtui_tsdb_wal_truncations_total",
-        "Torn WAL tails truncated on replay.",
-        s.wal_truncations,
-    );
-    c(
-        w,
-        "promtui_tsdb_checkpoints_total",
-        "WAL checkpoints written.",
-        s.checkpoints,
-    );
-    g(
-        w,
-        "promtui_tsdb_blocks_loaded",
-        "Number of persisted blocks.",
-        s.blocks as u64,
-    );
-    c(
-        w,
-        "promtui_tsdb_compactions_total",
-        "Head blocks persisted.",
-        s.head_compactions,
-    );
-    c(
-        w,
-        "promtui_tsdb_compactions_failed_total",
-        "Failed compactions.",
-        s.compaction_failures,
-    );
-    w.single(
-        "promtui_tsdb_wal_replay_duration_seconds",
-        "gauge",
-        "Time the last WAL replay took.",
-        s.replay_duration.as_secs_f64(),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_redacted() {
-        let text = "basic_auth:\n  username: u\n  password: hunter2\nauthorization:\n  credentials: tok\n  credentials_file: /x\n- password: p\n";
-        let r = redact_secrets(text);
+    fn the_shown_config_is_rendered_from_the_applied_one_with_secrets_hidden() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("p.yml");
+        // authorization and basic_auth together are invalid; use one per job.
+        std::fs::write(
+            &path,
+            "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password: hunter2\n    \
+             static_configs:\n      - targets: ['x:1']\n  - job_name: b\n    authorization:\n      credentials: tok123\n    \
+             static_configs:\n      - targets: ['y:1']\n",
+        )
+        .unwrap();
+        let loaded = load_config(Some(&path), "127.0.0.1:9090").unwrap();
+        let r = &loaded.text;
+        assert!(!r.contains("hunter2") && !r.contains("tok123"), "{r}");
         assert!(
-            !r.contains("hunter2") && !r.contains("tok\n") && !r.contains(": p\n"),
+            r.contains("password: <secret>") && r.contains("credentials: <secret>"),
             "{r}"
         );
-        assert!(r.contains("username: u") && r.contains("credentials_file: /x"));
+        assert!(r.contains("username: u"), "{r}");
+        // Defaults filled in: what was applied, not what was written.
+        assert!(r.contains("scrape_interval: 1m"), "{r}");
+        // Changing the file afterwards does not change what is shown.
+        std::fs::write(&path, "garbage").unwrap();
+        assert_eq!(&loaded.text, r);
+        // The rendering loads back to the same configuration (secrets aside).
+        let again = Config::load_str(&r.replace("<secret>", "s"), "rendered").unwrap();
+        assert_eq!(again.scrape_configs.len(), 2);
+        assert_eq!(
+            again.scrape_configs[0].scrape_interval,
+            loaded.config.scrape_configs[0].scrape_interval
+        );
     }
 
     fn self_targets(listen: &str) -> Vec<String> {

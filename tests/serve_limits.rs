@@ -301,9 +301,10 @@ fn an_endless_scrape_body_fails_at_the_body_size_limit_with_bounded_memory() {
     );
     // The body buffer stops at the cap; without it memory grew until scrape_timeout (GBs).
     // While the buffer grows, the old half coexists with the new one for a moment:
-    // 128 + 256 MiB, plus the process' own.
+    // 128 + 256 MiB per target, and the two targets may be scraped at the same moment,
+    // plus the process' own (seen: 665 MB on a loaded machine).
     let peak_mb = proc_status_kb(server.0.id(), "VmHWM") / 1024;
-    assert!(peak_mb < 128 + 256 + 250, "peak RSS {peak_mb} MB");
+    assert!(peak_mb < 2 * (128 + 256) + 250, "peak RSS {peak_mb} MB");
 }
 
 #[test]

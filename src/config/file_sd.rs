@@ -25,7 +25,7 @@ fn default_refresh() -> Duration {
 }
 
 /// One `file_sd_configs` entry.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSdConfig {
     /// File name patterns; `*` is allowed in the last path element only, and the name must

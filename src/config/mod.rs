@@ -179,6 +179,43 @@ impl Config {
         Ok(out)
     }
 
+    /// The configuration as YAML, rendered from these values (defaults filled in, keys
+    /// promtui ignores left out, secrets as `<secret>`), as Prometheus'
+    /// `/api/v1/status/config` shows the configuration it applied. Empty values are
+    /// omitted, as upstream's `omitempty` does.
+    pub fn render(&self) -> String {
+        fn prune(v: &mut serde_yaml::Value) -> bool {
+            match v {
+                serde_yaml::Value::Null => false,
+                serde_yaml::Value::Sequence(s) => {
+                    s.retain_mut(prune);
+                    !s.is_empty()
+                }
+                serde_yaml::Value::Mapping(m) => {
+                    let keys: Vec<serde_yaml::Value> = m.keys().cloned().collect();
+                    for k in keys {
+                        if let Some(x) = m.get_mut(&k) {
+                            if !prune(x) {
+                                m.remove(&k);
+                            }
+                        }
+                    }
+                    !m.is_empty()
+                }
+                serde_yaml::Value::String(s) => !s.is_empty(),
+                _ => true,
+            }
+        }
+        match serde_yaml::to_value(self) {
+            Ok(mut v) => {
+                prune(&mut v);
+                serde_yaml::to_string(&v).unwrap_or_default()
+            }
+            // Serializing plain data does not fail; say so rather than show nothing.
+            Err(e) => format!("# cannot render the configuration: {e}\n"),
+        }
+    }
+
     /// The embedded default configuration ([`DEFAULT_CONFIG`]).
     pub fn default_config() -> Result<Config, Error> {
         Config::load_str(DEFAULT_CONFIG, "<default promtui.yml>")

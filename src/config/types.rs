@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::file_sd::{FileSdConfig, TargetGroup};
 use super::units::{ByteSize, Duration, LabelSet, Secret, StrValue};
@@ -119,14 +119,14 @@ macro_rules! config_struct {
     };
     ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }
      ignored [$($ign:ident),* $(,)?]) => {
-        #[derive(Clone, Debug, Deserialize)]
+        #[derive(Clone, Debug, Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         $(#[$meta])*
         pub struct $name {
             $($body)*
             $(
                 #[doc(hidden)]
-                #[serde(default)]
+                #[serde(default, skip_serializing)]
                 pub $ign: Option<serde_yaml::Value>,
             )*
         }
@@ -167,7 +167,7 @@ pub struct HttpClientConfig {
 }
 
 /// `basic_auth`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     #[serde(default)]
@@ -183,7 +183,7 @@ pub struct BasicAuth {
 }
 
 /// `authorization`: header `Authorization: <type> <credentials>`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
     /// Header type; `Bearer` when not given.
@@ -201,7 +201,7 @@ fn default_auth_type() -> String {
 }
 
 /// `tls_config`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate PEM, inline.
@@ -248,6 +248,12 @@ impl TlsVersion {
             TlsVersion::Tls12 => "TLS12",
             TlsVersion::Tls13 => "TLS13",
         }
+    }
+}
+
+impl Serialize for TlsVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

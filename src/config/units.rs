@@ -343,3 +343,28 @@ mod tests {
         assert_eq!(e.location().map(|l| (l.line(), l.column())), Some((1, 8)));
     }
 }
+
+/// Serialized as written in configuration files (`15s`, `10MB`), so a rendered config
+/// loads back to the same values; secrets as `<secret>`, as Prometheus shows them.
+macro_rules! serialize_as_display {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_display!(Duration, ByteSize, Secret);
+
+impl serde::Serialize for StrValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl serde::Serialize for LabelSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}

@@ -361,6 +361,28 @@ impl Default for RelabelConfig {
     }
 }
 
+impl serde::Serialize for RelabelConfig {
+    /// Upstream's field order; `modulus` and `target_label` only when set.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if !self.source_labels.is_empty() {
+            m.serialize_entry("source_labels", &self.source_labels)?;
+        }
+        m.serialize_entry("separator", &self.separator)?;
+        m.serialize_entry("regex", &self.regex.to_string())?;
+        if self.modulus != 0 {
+            m.serialize_entry("modulus", &self.modulus)?;
+        }
+        if !self.target_label.is_empty() {
+            m.serialize_entry("target_label", &self.target_label)?;
+        }
+        m.serialize_entry("replacement", &self.replacement)?;
+        m.serialize_entry("action", self.action.as_str())?;
+        m.end()
+    }
+}
+
 /// The YAML shape of a rule; absent fields take upstream's defaults.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,6 +31,7 @@ pub mod fuzzing;
 pub mod head;
 pub mod import;
 pub mod layout;
+pub mod metrics;
 pub mod prometheus_dir;
 pub mod querier;
 pub mod retention;
