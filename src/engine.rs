@@ -125,6 +125,8 @@ struct Shared {
     last_reload_success_ms: std::sync::atomic::AtomicI64,
     /// Set once `run` has started scraping.
     scrape: std::sync::OnceLock<ScrapeManager>,
+    /// Set once `run` has started evaluating rules.
+    rules: std::sync::OnceLock<Arc<crate::rules::manager::RuleManager>>,
     /// `--query.max-concurrency`, shared by the query endpoints.
     query_gate: Arc<crate::web::query::QueryGate>,
 }
@@ -172,6 +174,7 @@ impl Engine {
                 last_reload_ok: AtomicBool::new(true),
                 last_reload_success_ms: crate::model::time::now_ms().into(),
                 scrape: std::sync::OnceLock::new(),
+                rules: std::sync::OnceLock::new(),
                 query_gate,
             }),
             ready: Arc::new(AtomicBool::new(false)),
@@ -201,6 +204,16 @@ impl Engine {
                 tracing::error!("scrape configuration: {e}");
             }
         }
+        let rules = crate::rules::manager::RuleManager::new(
+            self.shared.db.clone(),
+            crate::rules::manager::ManagerOptions {
+                query: self.shared.opts.query.clone(),
+                external_labels: cfg.config.global.external_labels.0.clone(),
+                external_url: external_url(&self.shared.opts.listen_address),
+            },
+        );
+        apply_rules(&rules, &cfg.config);
+        let _ = self.shared.rules.set(rules);
         let adapter = Arc::new(Adapter(self.shared.clone()));
         let state = WebState {
             targets: adapter.clone(),
@@ -214,6 +227,7 @@ impl Engine {
             enable_admin_api: self.shared.opts.enable_admin_api,
             http_metrics: Arc::new(HttpMetrics::default()),
             quit: Arc::new(tokio::sync::Notify::new()),
+            rules: Some(adapter.clone()),
         };
         let quit = state.quit.clone();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -270,7 +284,11 @@ impl Engine {
         self.ready.store(true, Ordering::Release);
         let served = web::serve(listener, web::router(state), stop).await;
         self.ready.store(false, Ordering::Release);
-        // Stop scraping first (final commits and staleness markers), then flush the WAL.
+        // Stop rule evaluation and scraping first (final commits and staleness markers),
+        // then flush the WAL.
+        if let Some(r) = self.shared.rules.get() {
+            r.stop();
+        }
         scrape.stop().await;
         let db = self.shared.db.clone();
         let flushed = tokio::task::spawn_blocking(move || db.close()).await;
@@ -302,6 +320,9 @@ fn reload(shared: &Shared) -> Result<(), String> {
                     return Err(msg.join("; "));
                 }
             }
+            if let Some(r) = shared.rules.get() {
+                apply_rules(r, &loaded.config);
+            }
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
@@ -319,8 +340,41 @@ fn reload(shared: &Shared) -> Result<(), String> {
     }
 }
 
+/// Starts the rule groups of `config`'s rule files (loaded and validated already when the
+/// configuration was; a file that vanished since is logged and its groups are dropped).
+fn apply_rules(rules: &Arc<crate::rules::manager::RuleManager>, config: &Config) {
+    match config.load_rule_files() {
+        Ok(files) => {
+            let n: usize = files.iter().map(|(_, f)| f.groups.len()).sum();
+            rules.apply(
+                &files,
+                config.global.evaluation_interval.0,
+                config.global.rule_query_offset.0,
+            );
+            if n > 0 {
+                tracing::info!(groups = n, "rule groups started");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "loading rule files"),
+    }
+}
+
+/// The URL templates see as `$externalURL` (Prometheus' default: the listen address).
+fn external_url(listen: &str) -> String {
+    match listen.rsplit_once(':') {
+        Some(("" | "0.0.0.0", port)) => format!("http://localhost:{port}"),
+        _ => format!("http://{listen}"),
+    }
+}
+
 /// Implements the web layer's traits over the engine's shared state.
 struct Adapter(Arc<Shared>);
+
+impl crate::web::RulesRetriever for Adapter {
+    fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>> {
+        self.0.rules.get().cloned()
+    }
+}
 
 fn label_map(l: &crate::model::Labels) -> BTreeMap<String, String> {
     l.iter()

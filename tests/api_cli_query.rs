@@ -220,6 +220,7 @@ fn server_flag_queries_over_http_and_a_local_query_reads_beside_the_server() {
         enable_admin_api: false,
         http_metrics: Arc::new(Default::default()),
         quit: Arc::new(tokio::sync::Notify::new()),
+        rules: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

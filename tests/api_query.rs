@@ -162,6 +162,7 @@ fn start_server_full(
         enable_admin_api: false,
         http_metrics: Arc::new(HttpMetrics::default()),
         quit: Arc::new(tokio::sync::Notify::new()),
+        rules: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

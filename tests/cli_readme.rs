@@ -48,7 +48,12 @@ fn readme_command_lines_parse() {
         };
         let cmd = cmd.split(" #").next().unwrap_or(cmd);
         let mut args = vec!["promtui".to_string()];
-        args.extend(shell_words(cmd));
+        // Shell redirections and pipes are not arguments.
+        args.extend(
+            shell_words(cmd)
+                .into_iter()
+                .take_while(|w| !matches!(w.as_str(), "<" | ">" | "|")),
+        );
         if args.iter().any(|a| a == "--help") {
             continue;
         }

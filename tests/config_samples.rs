@@ -47,14 +47,7 @@ fn every_sample_config_passes_check_config() {
             Err(e) => panic!("{} is invalid: {e}", path.display()),
         };
         assert_eq!(report.exit_code(), 0, "{report}");
-        // The only warning allowed: rules are not evaluated yet.
-        assert!(
-            report
-                .warnings
-                .iter()
-                .all(|w| w.contains("rule_files: accepted for compatibility but ignored")),
-            "{report}"
-        );
+        assert!(report.warnings.is_empty(), "{report}");
         println!("{report}");
     }
 }

@@ -332,11 +332,6 @@ impl Config {
         // Whole sections promtui does not act on yet (`storage` is in `ignored_fields`).
         let sections = [
             (
-                "rule_files",
-                !self.rule_files.is_empty(),
-                " (the rule files are checked, their rules are not evaluated)",
-            ),
-            (
                 "alerting",
                 !self.alerting.alertmanagers.is_empty()
                     || !self.alerting.alert_relabel_configs.is_empty(),

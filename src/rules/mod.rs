@@ -4,13 +4,15 @@
 //! `promtui check config`, `promtui check rules` ([`check`]) and by `serve`, which refuses
 //! to start (or to reload) with a missing or invalid rule file, as Prometheus does; and
 //! the evaluation of one rule at one time ([`eval`]: recording rules, and alerting rules'
-//! pending/firing/resolved state machine with templated labels and annotations). The
-//! rule manager that runs groups on their intervals and appends the results is not built
-//! yet, so `serve` does not evaluate rules.
+//! pending/firing/resolved state machine with templated labels and annotations); and the
+//! [`manager`] that runs every group on its interval in `serve`, appends the results, and
+//! feeds `/api/v1/rules` and `/api/v1/alerts`. Not built yet: sending alerts to
+//! Alertmanagers, restoring `for` state after a restart, `promtui test rules`.
 
 pub mod check;
 pub mod eval;
 pub mod file;
+pub mod manager;
 pub mod template;
 
 pub use check::{check_rules_command, RuleFileCheck};

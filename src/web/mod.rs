@@ -14,6 +14,7 @@ mod metadata;
 pub mod metrics;
 pub mod query;
 pub mod query_client;
+mod rules;
 mod status;
 
 use std::collections::BTreeMap;
@@ -231,6 +232,15 @@ pub struct WebState {
     /// Notified by `POST /-/quit` (with `--web.enable-lifecycle`): whoever serves the router
     /// should shut down as on SIGTERM.
     pub quit: Arc<tokio::sync::Notify>,
+    /// The rule manager for `/api/v1/rules` and `/api/v1/alerts`; `None` answers them
+    /// with no groups and no alerts.
+    pub rules: Option<Arc<dyn RulesRetriever>>,
+}
+
+/// Gives the rules endpoints the running rule manager (upstream's `RulesRetriever`).
+pub trait RulesRetriever: Send + Sync {
+    /// `None` until rules run.
+    fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>>;
 }
 
 #[cfg(test)]
@@ -359,6 +369,7 @@ pub fn router(state: WebState) -> Router {
         .merge(query::routes())
         .merge(metadata::routes())
         .merge(federate::routes())
+        .merge(rules::routes())
         .fallback(status::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(status::api_error_shape))

@@ -73,6 +73,11 @@ const INDEX: &[(&str, &str)] = &[
         "/api/v1/targets/metadata",
         "metadata per target (match_target, metric, limit)",
     ),
+    (
+        "/api/v1/rules",
+        "rule groups, health, alerts (type, rule_name[], rule_group[], file[])",
+    ),
+    ("/api/v1/alerts", "pending and firing alerts"),
     ("/api/v1/query_exemplars", "exemplars (none are stored)"),
     ("/api/v1/format_query", "pretty-printed PromQL"),
     ("/api/v1/parse_query", "PromQL syntax tree as JSON"),
@@ -771,6 +776,7 @@ mod tests {
             enable_admin_api: admin,
             http_metrics: Arc::new(HttpMetrics::default()),
             quit: Arc::new(tokio::sync::Notify::new()),
+            rules: None,
         }
     }
 

@@ -1,0 +1,137 @@
+//! Rules through the real binary: `serve` evaluates a recording and an alerting rule over a
+//! scraped loopback target; the alert goes pending, fires after `for`, resolves when the
+//! target's value drops; `/api/v1/rules` and `/api/v1/alerts` report it in upstream's
+//! shape, and the recorded series and `ALERTS` are queryable.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const RULES: &str = r#"groups:
+  - name: demo
+    interval: 300ms
+    rules:
+      - record: job:demo:x2
+        expr: demo * 2
+      - alert: DemoHigh
+        expr: job:demo:x2 > 10
+        for: 1s
+        labels:
+          severity: page
+        annotations:
+          summary: "{{ $labels.instance }} is at {{ $value }}"
+"#;
+
+#[test]
+fn serve_evaluates_rules_and_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = BodyServer::start(vec![(
+        b"# TYPE demo gauge\ndemo 42\n".to_vec(),
+        "text/plain; version=0.0.4".into(),
+    )]);
+    std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
+    let cfg = dir.path().join("promtui.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: t\n    metrics_path: /b0\n    static_configs:\n      \
+             - targets: ['127.0.0.1:{}']\n",
+            target.port
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_promtui"))
+            .args(["serve", "--log.level=warn"])
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_http_ok(
+        &format!("{base}/-/ready"),
+        Duration::from_secs(20)
+    ));
+    let alert_state = || {
+        api_get(&base, "/api/v1/alerts", &[])
+            .and_then(|v| v["data"]["alerts"].as_array().cloned())
+            .and_then(|a| a.first().cloned())
+            .and_then(|a| a["state"].as_str().map(str::to_string))
+    };
+    wait_for("the alert to fire", Duration::from_secs(20), || {
+        alert_state().as_deref() == Some("firing")
+    });
+    let alerts = api_get(&base, "/api/v1/alerts", &[]).unwrap();
+    let a = &alerts["data"]["alerts"][0];
+    assert_eq!(a["labels"]["alertname"], "DemoHigh");
+    assert_eq!(a["labels"]["severity"], "page");
+    assert_eq!(a["labels"]["job"], "t");
+    assert_eq!(
+        a["annotations"]["summary"],
+        format!("127.0.0.1:{} is at 84", target.port)
+    );
+    assert_eq!(a["value"], "8.4e+01");
+    assert!(a["activeAt"].as_str().unwrap().ends_with('Z'));
+
+    let rules = api_get(&base, "/api/v1/rules", &[]).unwrap();
+    let g = &rules["data"]["groups"][0];
+    assert_eq!(g["name"], "demo");
+    assert!(g["file"].as_str().unwrap().ends_with("rules.yml"));
+    assert_eq!(g["interval"], 0.3);
+    let r = &g["rules"];
+    assert_eq!(r[0]["type"], "recording");
+    assert_eq!(r[0]["name"], "job:demo:x2");
+    assert_eq!(r[0]["query"], "demo * 2");
+    assert_eq!(r[0]["health"], "ok");
+    assert_eq!(r[1]["type"], "alerting");
+    assert_eq!(r[1]["state"], "firing");
+    assert_eq!(r[1]["duration"], 1.0);
+    assert_eq!(r[1]["health"], "ok");
+    assert_eq!(r[1]["alerts"].as_array().unwrap().len(), 1);
+    // Filters.
+    let only = api_get(&base, "/api/v1/rules", &[("type", "record")]).unwrap();
+    assert_eq!(
+        only["data"]["groups"][0]["rules"].as_array().unwrap().len(),
+        1
+    );
+    let none = api_get(&base, "/api/v1/rules", &[("rule_group[]", "other")]).unwrap();
+    assert!(none["data"]["groups"].as_array().unwrap().is_empty());
+
+    // The recorded series and ALERTS are in the store.
+    let v = api_get(&base, "/api/v1/query", &[("query", "job:demo:x2")]).unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "84");
+    let v = api_get(
+        &base,
+        "/api/v1/query",
+        &[("query", "ALERTS{alertstate=\"firing\"}")],
+    )
+    .unwrap();
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1);
+
+    // The value drops: the alert resolves and leaves the alerts list.
+    target.set(0, b"# TYPE demo gauge\ndemo 1\n".to_vec());
+    wait_for("the alert to resolve", Duration::from_secs(20), || {
+        alert_state().is_none()
+    });
+    let rules = api_get(&base, "/api/v1/rules", &[]).unwrap();
+    assert_eq!(rules["data"]["groups"][0]["rules"][1]["state"], "inactive");
+}
