@@ -583,6 +583,9 @@ impl TsdbAdmin for Adapter {
 impl MetricsSource for Adapter {
     fn write_metrics(&self, w: &mut MetricsWriter) {
         self.0.db.stats().write_metrics(w);
+        if let Some(rules) = self.0.rules.get() {
+            rules.write_metrics(w);
+        }
         if let Some(scrape) = self.0.scrape.get() {
             let m = scrape.metrics();
             for (name, help, v) in m.counters() {

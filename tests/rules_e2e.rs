@@ -127,6 +127,26 @@ fn serve_evaluates_rules_and_reports_them() {
     .unwrap();
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1);
 
+    // The rule manager's metrics, under Prometheus' names.
+    let metrics = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{rule_group=")) && l.contains(";demo\""))
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    assert!(value("prometheus_rule_evaluations_total") >= 4.0);
+    assert_eq!(value("prometheus_rule_evaluation_failures_total"), 0.0);
+    assert_eq!(value("prometheus_rule_group_rules"), 2.0);
+    assert_eq!(value("prometheus_rule_group_interval_seconds"), 0.3);
+    assert!(value("prometheus_rule_group_last_evaluation_timestamp_seconds") > 1.6e9);
+
     // The value drops: the alert resolves and leaves the alerts list.
     target.set(0, b"# TYPE demo gauge\ndemo 1\n".to_vec());
     wait_for("the alert to resolve", Duration::from_secs(20), || {

@@ -74,6 +74,11 @@ pub struct GroupState {
     pub eval_seconds: f64,
     pub iterations: u64,
     pub iterations_missed: u64,
+    /// Rule evaluations and failed ones, over the group's life.
+    pub rule_evaluations: u64,
+    pub rule_failures: u64,
+    /// Samples the last evaluation produced.
+    pub last_samples: u64,
 }
 
 impl GroupState {
@@ -110,6 +115,7 @@ impl GroupState {
         let started = Instant::now();
         let offset = self.query_offset_ms;
         let limit = self.limit;
+        let mut samples = 0u64;
         for r in &mut self.rules {
             let rule_started = Instant::now();
             let query = |expr: &Expr, at: i64| -> Result<Vec<Row>, String> {
@@ -134,6 +140,7 @@ impl GroupState {
                 Ok(rows) => (rows, None),
                 Err(e) => (Vec::new(), Some(e)),
             };
+            samples += rows.len() as u64;
             let appended = append(db, &rows, &r.prev_series, write_t);
             let err = err.or(appended.err());
             r.prev_series = rows.into_iter().map(|(l, _)| l).collect();
@@ -142,6 +149,10 @@ impl GroupState {
             } else {
                 Health::Ok
             };
+            self.rule_evaluations += 1;
+            if err.is_some() {
+                self.rule_failures += 1;
+            }
             if let Some(e) = &err {
                 tracing::warn!(group = %self.name, rule = r.rule.name(), error = %e, "rule evaluation failed");
             }
@@ -152,6 +163,7 @@ impl GroupState {
         self.last_eval_ms = Some(t);
         self.eval_seconds = started.elapsed().as_secs_f64();
         self.iterations += 1;
+        self.last_samples = samples;
     }
 }
 
@@ -266,6 +278,9 @@ impl RuleManager {
                     eval_seconds: 0.0,
                     iterations: 0,
                     iterations_missed: 0,
+                    rule_evaluations: 0,
+                    rule_failures: 0,
+                    last_samples: 0,
                 };
                 new_groups.push(self.start(state));
             }
@@ -373,6 +388,35 @@ impl RuleManager {
         })
     }
 
+    /// Writes the rule manager's metrics under Prometheus' names, one series per group
+    /// labelled `rule_group="<file>;<group>"` as upstream.
+    pub fn write_metrics(&self, w: &mut crate::exposition::MetricsWriter) {
+        type Get = fn(&GroupState) -> f64;
+        let families: [(&str, &str, &str, Get); 9] = [
+            ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", |g| g.rule_evaluations as f64),
+            ("prometheus_rule_evaluation_failures_total", "counter", "The total number of rule evaluation failures.", |g| g.rule_failures as f64),
+            ("prometheus_rule_group_iterations_total", "counter", "The total number of scheduled rule group evaluations, whether executed or missed.", |g| (g.iterations + g.iterations_missed) as f64),
+            ("prometheus_rule_group_iterations_missed_total", "counter", "The total number of rule group evaluations missed due to slow rule group evaluation.", |g| g.iterations_missed as f64),
+            ("prometheus_rule_group_interval_seconds", "gauge", "The interval of a rule group.", |g| g.interval_ms as f64 / 1000.0),
+            ("prometheus_rule_group_last_duration_seconds", "gauge", "The duration of the last rule group evaluation.", |g| g.eval_seconds),
+            ("prometheus_rule_group_last_evaluation_timestamp_seconds", "gauge", "The timestamp of the last rule group evaluation in seconds.", |g| g.last_eval_ms.map_or(0.0, |t| t as f64 / 1000.0)),
+            ("prometheus_rule_group_last_evaluation_samples", "gauge", "The number of samples returned during the last rule group evaluation.", |g| g.last_samples as f64),
+            ("prometheus_rule_group_rules", "gauge", "The number of rules.", |g| g.rules.len() as f64),
+        ];
+        self.with_groups(|gs| {
+            let keys: Vec<String> = gs
+                .iter()
+                .map(|g| format!("{};{}", g.file.display(), g.name))
+                .collect();
+            for (name, kind, help, get) in families {
+                w.family(name, kind, help);
+                for (g, key) in gs.iter().zip(&keys) {
+                    w.sample(name, &[("rule_group", key)], get(g));
+                }
+            }
+        });
+    }
+
     /// Stops every group.
     pub fn stop(&self) {
         for g in self.groups.lock().drain(..) {
@@ -428,6 +472,9 @@ mod tests {
             eval_seconds: 0.0,
             iterations: 0,
             iterations_missed: 0,
+            rule_evaluations: 0,
+            rule_failures: 0,
+            last_samples: 0,
         };
         let funcs = crate::template::prometheus::funcs(&Default::default());
         let ext = BTreeMap::new();
@@ -491,6 +538,9 @@ mod tests {
             eval_seconds: 0.0,
             iterations: 0,
             iterations_missed: 0,
+            rule_evaluations: 0,
+            rule_failures: 0,
+            last_samples: 0,
         };
         let off = st.offset_ms();
         assert!((0..15_000).contains(&off));
