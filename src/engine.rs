@@ -127,6 +127,8 @@ struct Shared {
     scrape: std::sync::OnceLock<ScrapeManager>,
     /// Set once `run` has started evaluating rules.
     rules: std::sync::OnceLock<Arc<crate::rules::manager::RuleManager>>,
+    /// Sends the rules' alerts to `alerting.alertmanagers`.
+    notifier: Arc<crate::notifier::Notifier>,
     /// `--query.max-concurrency`, shared by the query endpoints.
     query_gate: Arc<crate::web::query::QueryGate>,
 }
@@ -175,6 +177,7 @@ impl Engine {
                 last_reload_success_ms: crate::model::time::now_ms().into(),
                 scrape: std::sync::OnceLock::new(),
                 rules: std::sync::OnceLock::new(),
+                notifier: crate::notifier::Notifier::new(crate::notifier::DEFAULT_QUEUE_CAPACITY),
                 query_gate,
             }),
             ready: Arc::new(AtomicBool::new(false)),
@@ -204,12 +207,18 @@ impl Engine {
                 tracing::error!("scrape configuration: {e}");
             }
         }
+        let (stop_notifier_tx, stop_notifier_rx) = tokio::sync::watch::channel(false);
+        let notifier = self.shared.notifier.clone();
+        notifier.apply(&cfg.config.alerting, &cfg.config.global.external_labels.0);
+        let notifier_task = tokio::spawn(notifier.clone().run(stop_notifier_rx));
         let rules = crate::rules::manager::RuleManager::new(
             self.shared.db.clone(),
             crate::rules::manager::ManagerOptions {
                 query: self.shared.opts.query.clone(),
                 external_labels: cfg.config.global.external_labels.0.clone(),
                 external_url: external_url(&self.shared.opts.listen_address),
+                sink: Some(notifier as Arc<dyn crate::notifier::AlertSink>),
+                resend_delay_ms: 60_000,
             },
         );
         apply_rules(&rules, &cfg.config);
@@ -289,6 +298,9 @@ impl Engine {
         if let Some(r) = self.shared.rules.get() {
             r.stop();
         }
+        // Alerts still queued are sent once more before the notifier ends.
+        let _ = stop_notifier_tx.send(true);
+        let _ = notifier_task.await;
         scrape.stop().await;
         let db = self.shared.db.clone();
         let flushed = tokio::task::spawn_blocking(move || db.close()).await;
@@ -323,6 +335,10 @@ fn reload(shared: &Shared) -> Result<(), String> {
             if let Some(r) = shared.rules.get() {
                 apply_rules(r, &loaded.config);
             }
+            shared.notifier.apply(
+                &loaded.config.alerting,
+                &loaded.config.global.external_labels.0,
+            );
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
@@ -586,6 +602,7 @@ impl MetricsSource for Adapter {
         if let Some(rules) = self.0.rules.get() {
             rules.write_metrics(w);
         }
+        self.0.notifier.write_metrics(w);
         if let Some(scrape) = self.0.scrape.get() {
             let m = scrape.metrics();
             for (name, help, v) in m.counters() {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod exposition;
 pub mod model;
+pub mod notifier;
 pub mod promql;
 pub mod rules;
 pub mod scrape;

@@ -333,9 +333,12 @@ impl Config {
         let sections = [
             (
                 "alerting",
-                !self.alerting.alertmanagers.is_empty()
-                    || !self.alerting.alert_relabel_configs.is_empty(),
-                " (no alerts are sent)",
+                self.alerting
+                    .alertmanagers
+                    .iter()
+                    .any(|a| !a.file_sd_configs.is_empty() || !a.relabel_configs.is_empty()),
+                " in part (file_sd_configs and relabel_configs of Alertmanagers are not \
+                 supported yet; static_configs are)",
             ),
             ("remote_write", !self.remote_write.is_empty(), ""),
             ("remote_read", !self.remote_read.is_empty(), ""),
@@ -424,7 +427,6 @@ mod tests {
         assert_eq!(
             w,
             vec![
-                "4:1: alerting: accepted for compatibility but ignored by promtui (no alerts are sent)",
                 "7:1: remote_write: accepted for compatibility but ignored by promtui",
                 "1:1: remote_read: accepted for compatibility but ignored by promtui",
             ]

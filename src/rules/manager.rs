@@ -27,8 +27,9 @@ use crate::storage::{Appender, Queryable};
 use crate::template::FuncMap;
 use crate::tsdb::Db;
 
-use super::eval::{eval_recording, Alert, AlertingState, Row, TemplateEnv};
+use super::eval::{eval_recording, Alert, AlertState, AlertingState, Row, TemplateEnv};
 use super::file::{Rule, RuleFile};
+use crate::notifier::{AlertSink, NotifierAlert};
 
 /// A rule's health after its last evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +113,18 @@ impl GroupState {
 
     /// Evaluates every rule at `t` (ms) against `db`, appending the results.
     pub fn eval(&mut self, t: i64, db: &Db, engine: &PromqlEngine, env: &TemplateEnv<'_>) {
+        self.eval_and_send(t, db, engine, env, None);
+    }
+
+    /// [`GroupState::eval`], then hands the alerts that need (re)sending to `send`.
+    pub fn eval_and_send(
+        &mut self,
+        t: i64,
+        db: &Db,
+        engine: &PromqlEngine,
+        env: &TemplateEnv<'_>,
+        send: Option<&Sending<'_>>,
+    ) {
         let started = Instant::now();
         let offset = self.query_offset_ms;
         let limit = self.limit;
@@ -159,12 +172,85 @@ impl GroupState {
             r.last_error = err;
             r.last_eval_ms = Some(t);
             r.eval_seconds = rule_started.elapsed().as_secs_f64();
+            if let (Some(s), Rule::Alerting(al)) = (send, &r.rule) {
+                let batch = alerts_to_send(
+                    &mut r.alerts,
+                    al,
+                    t,
+                    s.resend_delay_ms,
+                    self.interval_ms,
+                    s.external_url,
+                );
+                if !batch.is_empty() {
+                    s.sink.send(batch);
+                }
+            }
         }
         self.last_eval_ms = Some(t);
         self.eval_seconds = started.elapsed().as_secs_f64();
         self.iterations += 1;
         self.last_samples = samples;
     }
+}
+
+/// Where evaluated alerts are sent, and how often they are resent.
+pub struct Sending<'a> {
+    pub sink: &'a dyn AlertSink,
+    /// `--rules.alert.resend-delay`.
+    pub resend_delay_ms: i64,
+    pub external_url: &'a str,
+}
+
+/// The alerts of `state` that need sending at `t` (upstream `needsSending`): firing ones
+/// not sent within the resend delay, and resolved ones not sent since they resolved.
+/// Marks them sent and valid for four resend periods.
+fn alerts_to_send(
+    state: &mut AlertingState,
+    rule: &crate::rules::file::AlertingRule,
+    t: i64,
+    resend_delay_ms: i64,
+    interval_ms: i64,
+    external_url: &str,
+) -> Vec<NotifierAlert> {
+    let mut out = Vec::new();
+    let link = format!(
+        "{}/graph?g0.expr={}&g0.tab=1",
+        external_url.trim_end_matches('/'),
+        crate::template::exec::query_escape(&rule.expr.to_string())
+    );
+    let mut keys: Vec<Labels> = state.active.keys().cloned().collect();
+    keys.sort();
+    for k in keys {
+        let Some(a) = state.active.get_mut(&k) else {
+            continue;
+        };
+        let needs = match a.state {
+            AlertState::Pending => false,
+            _ if a
+                .resolved_at
+                .is_some_and(|r| a.last_sent_at.is_none_or(|s| r > s)) =>
+            {
+                true
+            }
+            _ => a.last_sent_at.is_none_or(|s| s + resend_delay_ms < t),
+        };
+        if !needs {
+            continue;
+        }
+        a.last_sent_at = Some(t);
+        a.valid_until = Some(t + 4 * resend_delay_ms.max(interval_ms));
+        let ends = a.resolved_at.or(a.valid_until);
+        out.push(NotifierAlert {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: crate::model::time::format_rfc3339(a.fired_at.unwrap_or(a.active_at)),
+            ends_at: ends
+                .map(crate::model::time::format_rfc3339)
+                .unwrap_or_default(),
+            generator_url: link.clone(),
+        });
+    }
+    out
 }
 
 /// Appends `rows` at `t`, and a staleness marker for each series of `prev` that is gone.
@@ -194,6 +280,10 @@ pub struct ManagerOptions {
     pub query: PromqlOptions,
     pub external_labels: BTreeMap<String, String>,
     pub external_url: String,
+    /// Where alerts go (`None`: they are only kept and shown).
+    pub sink: Option<Arc<dyn AlertSink>>,
+    /// Minimum time before a firing alert is sent again (upstream's default: 1m).
+    pub resend_delay_ms: i64,
 }
 
 /// Runs the rule groups.
@@ -314,7 +404,13 @@ impl RuleManager {
                         funcs: &funcs,
                     };
                     let engine = PromqlEngine::new(me2.opts.query.clone());
-                    st2.lock().eval(t, &me2.db, &engine, &env);
+                    let sending = me2.opts.sink.as_deref().map(|sink| Sending {
+                        sink,
+                        resend_delay_ms: me2.opts.resend_delay_ms,
+                        external_url: &me2.opts.external_url,
+                    });
+                    st2.lock()
+                        .eval_and_send(t, &me2.db, &engine, &env, sending.as_ref());
                 })
                 .await;
                 if done.is_err() {
@@ -383,7 +479,7 @@ impl RuleManager {
             gs.iter()
                 .flat_map(|g| g.rules.iter())
                 .flat_map(|r| r.alerts.alerts().into_iter().cloned().collect::<Vec<_>>())
-                .filter(|a| a.state != super::eval::AlertState::Inactive)
+                .filter(|a| a.state != AlertState::Inactive)
                 .collect()
         })
     }

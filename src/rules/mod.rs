@@ -6,8 +6,9 @@
 //! the evaluation of one rule at one time ([`eval`]: recording rules, and alerting rules'
 //! pending/firing/resolved state machine with templated labels and annotations); and the
 //! [`manager`] that runs every group on its interval in `serve`, appends the results, and
-//! feeds `/api/v1/rules` and `/api/v1/alerts`. Not built yet: sending alerts to
-//! Alertmanagers, restoring `for` state after a restart, `promtui test rules`.
+//! feeds `/api/v1/rules` and `/api/v1/alerts`, handing firing and resolved alerts to an
+//! [`crate::notifier::AlertSink`]. Not built yet: restoring `for` state after a restart,
+//! `promtui test rules`, `tsdb create-blocks-from rules`.
 
 pub mod check;
 pub mod eval;
