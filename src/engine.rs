@@ -219,6 +219,7 @@ impl Engine {
                 external_url: external_url(&self.shared.opts.listen_address),
                 sink: Some(notifier as Arc<dyn crate::notifier::AlertSink>),
                 resend_delay_ms: 60_000,
+                restore: Default::default(),
             },
         );
         apply_rules(&rules, &cfg.config);

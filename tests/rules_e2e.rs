@@ -155,3 +155,116 @@ fn serve_evaluates_rules_and_reports_them() {
     let rules = api_get(&base, "/api/v1/rules", &[]).unwrap();
     assert_eq!(rules["data"]["groups"][0]["rules"][1]["state"], "inactive");
 }
+
+/// Seconds since the epoch of an RFC 3339 UTC time like `2024-01-02T03:04:05.678Z`.
+fn epoch_secs(s: &str) -> f64 {
+    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from the civil date (proleptic Gregorian).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
+
+#[test]
+fn a_pending_alert_keeps_its_progress_across_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = BodyServer::start(vec![(
+        b"# TYPE demo gauge\ndemo 42\n".to_vec(),
+        "text/plain; version=0.0.4".into(),
+    )]);
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n  - name: slow\n    interval: 300ms\n    rules:\n      - alert: Slow\n        \
+         expr: demo > 10\n        for: 1h\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("promtui.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: t\n    metrics_path: /b0\n    static_configs:\n      \
+             - targets: ['127.0.0.1:{}']\n",
+            target.port
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let spawn = || {
+        ChildGuard(
+            Command::new(env!("CARGO_BIN_EXE_promtui"))
+                .args(["serve", "--log.level=warn"])
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let active_at = || {
+        api_get(&base, "/api/v1/alerts", &[])
+            .and_then(|v| v["data"]["alerts"][0]["activeAt"].as_str().map(epoch_secs))
+    };
+    let mut server = spawn();
+    assert!(wait_http_ok(
+        &format!("{base}/-/ready"),
+        Duration::from_secs(20)
+    ));
+    let first = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(t) = active_at() {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "no pending alert");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Pending for a while, then killed mid-flight and started again.
+    std::thread::sleep(Duration::from_millis(3000));
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    let restarted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let _server = spawn();
+    assert!(wait_http_ok(
+        &format!("{base}/-/ready"),
+        Duration::from_secs(20)
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let restored = loop {
+        if let Some(t) = active_at() {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending alert after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The ~3 s it had been pending count: its activeAt is the old one moved by the outage,
+    // well before the restart (a fresh alert would start at the restart).
+    assert!(
+        restored >= first - 1.0,
+        "restored {restored} before first {first}"
+    );
+    assert!(
+        restored <= restarted_at - 2.0,
+        "activeAt {restored} was not restored (restart at {restarted_at}, first {first})"
+    );
+}

@@ -193,6 +193,95 @@ impl GroupState {
     }
 }
 
+/// How alerts' `for` state is restored after a restart (`--rules.alert.for-outage-tolerance`,
+/// `--rules.alert.for-grace-period`; upstream's defaults 1h and 10m).
+#[derive(Clone, Copy, Debug)]
+pub struct RestoreOptions {
+    pub outage_tolerance_ms: i64,
+    pub grace_period_ms: i64,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            outage_tolerance_ms: 3_600_000,
+            grace_period_ms: 600_000,
+        }
+    }
+}
+
+impl GroupState {
+    /// Upstream's `RestoreForState`, run once after the first evaluation following a
+    /// start: each pending alert of a rule with `for` looks up its `ALERTS_FOR_STATE`
+    /// series in the last `outage_tolerance`; the time it had already spent pending before
+    /// the outage counts, the outage itself does not, and an alert that would fire within
+    /// `grace_period` of the restart gets the grace period instead.
+    pub fn restore_for_state(&mut self, t: i64, db: &Db, opts: RestoreOptions) {
+        let mint = t - opts.outage_tolerance_ms;
+        let q = db.querier(mint, t);
+        for r in &mut self.rules {
+            let Rule::Alerting(rule) = &r.rule else {
+                continue;
+            };
+            let hold = rule.for_duration.0;
+            if hold <= 0 {
+                continue;
+            }
+            let matchers = [
+                crate::model::Matcher::equal("__name__", "ALERTS_FOR_STATE"),
+                crate::model::Matcher::equal("alertname", rule.alert.clone()),
+            ];
+            let series = match q.select(&matchers) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(rule = %rule.alert, error = %e, "restoring for state");
+                    continue;
+                }
+            };
+            let mut last: std::collections::HashMap<BTreeMap<String, String>, (i64, f64)> =
+                Default::default();
+            for mut s in series {
+                let mut labels: BTreeMap<String, String> = s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect();
+                labels.remove("__name__");
+                let mut newest = None;
+                while let Some(x) = s.samples.next() {
+                    if x.t < t && !crate::model::value::is_stale_nan(x.v) {
+                        newest = Some((x.t, x.v));
+                    }
+                }
+                if let Some(n) = newest {
+                    last.insert(labels, n);
+                }
+            }
+            for a in r.alerts.active.values_mut() {
+                if a.state != AlertState::Pending {
+                    continue;
+                }
+                let Some(&(down_at, active_secs)) = last.get(&a.labels) else {
+                    continue;
+                };
+                let down_at = down_at / 1000 * 1000;
+                let mut restored = (active_secs as i64) * 1000;
+                let spent = down_at - restored;
+                let remaining = hold - spent;
+                if remaining <= 0 {
+                    // It would have fired already: keep the old activeAt.
+                } else if remaining < opts.grace_period_ms {
+                    restored = t + opts.grace_period_ms - hold;
+                } else {
+                    restored += t - down_at;
+                }
+                // The next evaluation fires it when `for` has passed, as upstream.
+                a.active_at = restored;
+            }
+        }
+    }
+}
+
 /// Where evaluated alerts are sent, and how often they are resent.
 pub struct Sending<'a> {
     pub sink: &'a dyn AlertSink,
@@ -284,6 +373,7 @@ pub struct ManagerOptions {
     pub sink: Option<Arc<dyn AlertSink>>,
     /// Minimum time before a firing alert is sent again (upstream's default: 1m).
     pub resend_delay_ms: i64,
+    pub restore: RestoreOptions,
 }
 
 /// Runs the rule groups.
@@ -291,6 +381,9 @@ pub struct RuleManager {
     db: Db,
     opts: ManagerOptions,
     groups: Mutex<Vec<RunningGroup>>,
+    /// Set by the first `apply`: only the groups started with the process restore their
+    /// alerts' `for` state, as upstream.
+    started: std::sync::atomic::AtomicBool,
 }
 
 struct RunningGroup {
@@ -304,6 +397,7 @@ impl RuleManager {
             db,
             opts,
             groups: Mutex::new(Vec::new()),
+            started: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -316,6 +410,9 @@ impl RuleManager {
         default_interval_ms: i64,
         default_offset_ms: i64,
     ) {
+        let restore = !self
+            .started
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
         let mut old: Vec<RunningGroup> = std::mem::take(&mut *self.groups.lock());
         let mut new_groups = Vec::new();
         for (path, file) in files {
@@ -372,7 +469,7 @@ impl RuleManager {
                     rule_failures: 0,
                     last_samples: 0,
                 };
-                new_groups.push(self.start(state));
+                new_groups.push(self.start(state, restore));
             }
         }
         for o in old.drain(..) {
@@ -381,7 +478,7 @@ impl RuleManager {
         *self.groups.lock() = new_groups;
     }
 
-    fn start(self: &Arc<Self>, state: GroupState) -> RunningGroup {
+    fn start(self: &Arc<Self>, state: GroupState, mut restore: bool) -> RunningGroup {
         let state = Arc::new(Mutex::new(state));
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let me = self.clone();
@@ -409,13 +506,17 @@ impl RuleManager {
                         resend_delay_ms: me2.opts.resend_delay_ms,
                         external_url: &me2.opts.external_url,
                     });
-                    st2.lock()
-                        .eval_and_send(t, &me2.db, &engine, &env, sending.as_ref());
+                    let mut g = st2.lock();
+                    g.eval_and_send(t, &me2.db, &engine, &env, sending.as_ref());
+                    if restore {
+                        g.restore_for_state(t, &me2.db, me2.opts.restore);
+                    }
                 })
                 .await;
                 if done.is_err() {
                     tracing::error!("a rule group evaluation panicked");
                 }
+                restore = false;
                 let iv = st.lock().interval_ms;
                 next += iv;
                 let now = crate::model::time::now_ms();
@@ -619,6 +720,97 @@ mod tests {
         assert_eq!(q("m:x2", t3), 0);
         assert_eq!(q("ALERTS", t3), 0);
         assert_eq!(st.iterations, 3);
+    }
+
+    fn group_of(yaml: &str) -> GroupState {
+        let file = parse_rules(yaml, "r.yml").unwrap();
+        let g = &file.groups[0];
+        GroupState {
+            name: g.name.clone(),
+            file: "r.yml".into(),
+            interval_ms: 60_000,
+            limit: 0,
+            query_offset_ms: 0,
+            rules: g
+                .rules
+                .iter()
+                .map(|r| RuleState {
+                    rule: r.clone(),
+                    health: Health::Unknown,
+                    last_error: None,
+                    last_eval_ms: None,
+                    eval_seconds: 0.0,
+                    alerts: AlertingState::default(),
+                    prev_series: HashSet::new(),
+                })
+                .collect(),
+            last_eval_ms: None,
+            eval_seconds: 0.0,
+            iterations: 0,
+            iterations_missed: 0,
+            rule_evaluations: 0,
+            rule_failures: 0,
+            last_samples: 0,
+        }
+    }
+
+    #[test]
+    fn for_state_is_restored_after_an_outage() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Default::default()).unwrap();
+        let t0: i64 = 1_700_000_000_000;
+        let min = 60_000;
+        // Before the outage: the alert was pending from t0 to t0+3m (ALERTS_FOR_STATE holds
+        // its activeAt), and the input series is there throughout.
+        {
+            let mut app = db.appender();
+            let m = Labels::from_pairs(&[("__name__", "m"), ("i", "1")]);
+            let fs = Labels::from_pairs(&[
+                ("__name__", "ALERTS_FOR_STATE"),
+                ("alertname", "High"),
+                ("i", "1"),
+            ]);
+            for k in 0..=40 {
+                app.append(&m, t0 + k * min, 5.0).unwrap();
+            }
+            for k in 0..=3 {
+                app.append(&fs, t0 + k * min, (t0 / 1000) as f64).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        let mut g = group_of("groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n        for: 10m\n");
+        let funcs = crate::template::prometheus::funcs(&Default::default());
+        let ext = BTreeMap::new();
+        let env = TemplateEnv {
+            external_labels: &ext,
+            external_url: "",
+            funcs: &funcs,
+        };
+        let engine = PromqlEngine::new(Default::default());
+        // Restarted 27 minutes after the last ALERTS_FOR_STATE sample.
+        let t = t0 + 30 * min;
+        g.eval(t, &db, &engine, &env);
+        let opts = RestoreOptions {
+            outage_tolerance_ms: 3_600_000,
+            grace_period_ms: 60_000,
+        };
+        g.restore_for_state(t, &db, opts);
+        let a = g.rules[0].alerts.alerts()[0].clone();
+        // 3 minutes spent pending before the outage count; the 27 of the outage do not.
+        assert_eq!(a.active_at, t0 + 27 * min);
+        g.eval(t + 6 * min, &db, &engine, &env);
+        assert_eq!(g.rules[0].alerts.alerts()[0].state, AlertState::Pending);
+        g.eval(t + 7 * min, &db, &engine, &env);
+        assert_eq!(g.rules[0].alerts.alerts()[0].state, AlertState::Firing);
+
+        // Nearly done before the outage: the grace period applies instead.
+        let mut g = group_of("groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n        for: 3m30s\n");
+        g.eval(t, &db, &engine, &env);
+        g.restore_for_state(t, &db, opts);
+        assert_eq!(
+            g.rules[0].alerts.alerts()[0].active_at,
+            t + 60_000 - 210_000
+        );
     }
 
     #[test]
