@@ -9,8 +9,9 @@
 //!
 //! Applying new rule files (start, reload) replaces the groups; an alerting rule of the
 //! same group (file and name) and same rule name keeps its active alerts, as upstream
-//! copies state across reloads. Not built yet: restoring `for` state after a restart from
-//! `ALERTS_FOR_STATE`, and sending alerts to Alertmanagers.
+//! copies state across reloads. After a restart, pending alerts get back the time they had
+//! already spent pending from `ALERTS_FOR_STATE` ([`GroupState::restore_for_state`]).
+//! Firing and resolved alerts go to an [`AlertSink`] with upstream's resend rules.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;

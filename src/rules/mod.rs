@@ -7,8 +7,9 @@
 //! pending/firing/resolved state machine with templated labels and annotations); and the
 //! [`manager`] that runs every group on its interval in `serve`, appends the results, and
 //! feeds `/api/v1/rules` and `/api/v1/alerts`, handing firing and resolved alerts to an
-//! [`crate::notifier::AlertSink`]. Not built yet: restoring `for` state after a restart,
-//! `promtui test rules`, `tsdb create-blocks-from rules`.
+//! [`crate::notifier::AlertSink`], and restoring alerts' `for` state after a restart. Not
+//! built yet: `promtui test rules`, `tsdb create-blocks-from rules`, and the
+//! `--rules.alert.*` flags (upstream's defaults are used).
 
 pub mod check;
 pub mod eval;
