@@ -14,17 +14,6 @@ use common::*;
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn alerts_fire_and_resolve_in_a_real_alertmanager() {
     if !peer_available(ALERTMANAGER) {
@@ -73,39 +62,18 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
          annotations:\n          summary: 'depth {{ $value }} on {{ $labels.instance }}'\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("promtui.yml"),
-        format!(
-            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n  external_labels:\n    \
-             dc: eu\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        \
-             - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: q\n    \
-             metrics_path: /b0\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
-            target.port
-        ),
-    )
-    .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _server = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_promtui"))
-            .args(["serve", "--log.level=warn"])
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("promtui.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let extra = format!(
+        "  external_labels:\n    dc: eu\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    \
+         - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n"
     );
-    assert!(wait_http_ok(
-        &format!("{base}/-/ready"),
-        Duration::from_secs(20)
-    ));
+    let _server = start_serve(
+        dir.path(),
+        &body_target_config(target.port, "q", &extra),
+        port,
+        &[],
+    );
     let am_alerts = || -> Vec<serde_json::Value> {
         ureq::get(&format!("{am}/api/v2/alerts"))
             .call()
@@ -122,12 +90,12 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
     // Crossing it: pending first, then firing after `for`, then in the Alertmanager.
     let crossed = Instant::now();
     target.set(0, b"# TYPE queue_depth gauge\nqueue_depth 42\n".to_vec());
-    wait_for("a pending alert", Duration::from_secs(10), || {
+    wait_until("a pending alert", Duration::from_secs(10), || {
         let v = api_get(&base, "/api/v1/alerts", &[])?;
         (v["data"]["alerts"][0]["state"] == "pending").then_some(())
     });
     assert!(am_alerts().is_empty(), "pending alerts are not sent");
-    let a = wait_for(
+    let a = wait_until(
         "the alert in the Alertmanager",
         Duration::from_secs(20),
         || am_alerts().into_iter().next(),
@@ -156,7 +124,7 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
 
     // Recovery: the alert resolves and the Alertmanager drops it from its active alerts.
     target.set(0, b"# TYPE queue_depth gauge\nqueue_depth 1\n".to_vec());
-    wait_for(
+    wait_until(
         "the Alertmanager to see it resolved",
         Duration::from_secs(20),
         || {

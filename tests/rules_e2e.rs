@@ -5,18 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 const RULES: &str = r#"groups:
   - name: demo
@@ -41,44 +32,18 @@ fn serve_evaluates_rules_and_reports_them() {
         "text/plain; version=0.0.4".into(),
     )]);
     std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
-    let cfg = dir.path().join("promtui.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nrule_files: [rules.yml]\n\
-             scrape_configs:\n  - job_name: t\n    metrics_path: /b0\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{}']\n",
-            target.port
-        ),
-    )
-    .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _server = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_promtui"))
-            .args(["serve", "--log.level=warn"])
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_http_ok(
-        &format!("{base}/-/ready"),
-        Duration::from_secs(20)
-    ));
+    let config = body_target_config(target.port, "t", "rule_files: [rules.yml]\n");
+    let _server = start_serve(dir.path(), &config, port, &[]);
     let alert_state = || {
         api_get(&base, "/api/v1/alerts", &[])
             .and_then(|v| v["data"]["alerts"].as_array().cloned())
             .and_then(|a| a.first().cloned())
             .and_then(|a| a["state"].as_str().map(str::to_string))
     };
-    wait_for("the alert to fire", Duration::from_secs(20), || {
-        alert_state().as_deref() == Some("firing")
+    wait_until("the alert to fire", Duration::from_secs(20), || {
+        (alert_state().as_deref() == Some("firing")).then_some(())
     });
     let alerts = api_get(&base, "/api/v1/alerts", &[]).unwrap();
     let a = &alerts["data"]["alerts"][0];
@@ -149,8 +114,8 @@ fn serve_evaluates_rules_and_reports_them() {
 
     // The value drops: the alert resolves and leaves the alerts list.
     target.set(0, b"# TYPE demo gauge\ndemo 1\n".to_vec());
-    wait_for("the alert to resolve", Duration::from_secs(20), || {
-        alert_state().is_none()
+    wait_until("the alert to resolve", Duration::from_secs(20), || {
+        alert_state().is_none().then_some(())
     });
     let rules = api_get(&base, "/api/v1/rules", &[]).unwrap();
     assert_eq!(rules["data"]["groups"][0]["rules"][1]["state"], "inactive");
@@ -186,53 +151,15 @@ fn a_pending_alert_keeps_its_progress_across_a_kill_9() {
          expr: demo > 10\n        for: 1h\n",
     )
     .unwrap();
-    let cfg = dir.path().join("promtui.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\nrule_files: [rules.yml]\n\
-             scrape_configs:\n  - job_name: t\n    metrics_path: /b0\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{}']\n",
-            target.port
-        ),
-    )
-    .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let spawn = || {
-        ChildGuard(
-            Command::new(env!("CARGO_BIN_EXE_promtui"))
-                .args(["serve", "--log.level=warn"])
-                .arg(format!("--config.file={}", cfg.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let config = body_target_config(target.port, "t", "rule_files: [rules.yml]\n");
     let active_at = || {
         api_get(&base, "/api/v1/alerts", &[])
             .and_then(|v| v["data"]["alerts"][0]["activeAt"].as_str().map(epoch_secs))
     };
-    let mut server = spawn();
-    assert!(wait_http_ok(
-        &format!("{base}/-/ready"),
-        Duration::from_secs(20)
-    ));
-    let first = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(t) = active_at() {
-                break t;
-            }
-            assert!(Instant::now() < deadline, "no pending alert");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let mut server = start_serve(dir.path(), &config, port, &[]);
+    let first = wait_until("a pending alert", Duration::from_secs(20), active_at);
     // Pending for a while, then killed mid-flight and started again.
     std::thread::sleep(Duration::from_millis(3000));
     server.0.kill().unwrap();
@@ -241,22 +168,12 @@ fn a_pending_alert_keeps_its_progress_across_a_kill_9() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let _server = spawn();
-    assert!(wait_http_ok(
-        &format!("{base}/-/ready"),
-        Duration::from_secs(20)
-    ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let restored = loop {
-        if let Some(t) = active_at() {
-            break t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pending alert after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let _server = start_serve(dir.path(), &config, port, &[]);
+    let restored = wait_until(
+        "a pending alert after the restart",
+        Duration::from_secs(20),
+        active_at,
+    );
     // The ~3 s it had been pending count: its activeAt is the old one moved by the outage,
     // well before the restart (a fresh alert would start at the restart).
     assert!(

@@ -641,39 +641,8 @@ mod tests {
             }
             app.commit().unwrap();
         }
-        let file = parse_rules(
-            "groups:\n  - name: g\n    labels: {team: db}\n    rules:\n      - record: m:x2\n        expr: m * 2\n      - alert: High\n        expr: m:x2 > 4\n        annotations:\n          s: '{{ $labels.i }} {{ $value }}'\n",
-            "r.yml",
-        )
-        .unwrap();
-        let g = &file.groups[0];
-        let mut st = GroupState {
-            name: g.name.clone(),
-            file: "r.yml".into(),
-            interval_ms: 15_000,
-            limit: 0,
-            query_offset_ms: 0,
-            rules: g
-                .rules
-                .iter()
-                .map(|r| RuleState {
-                    rule: r.clone(),
-                    health: Health::Unknown,
-                    last_error: None,
-                    last_eval_ms: None,
-                    eval_seconds: 0.0,
-                    alerts: AlertingState::default(),
-                    prev_series: HashSet::new(),
-                })
-                .collect(),
-            last_eval_ms: None,
-            eval_seconds: 0.0,
-            iterations: 0,
-            iterations_missed: 0,
-            rule_evaluations: 0,
-            rule_failures: 0,
-            last_samples: 0,
-        };
+        let mut st = group_of("groups:\n  - name: g\n    labels: {team: db}\n    rules:\n      - record: m:x2\n        expr: m * 2\n      - alert: High\n        expr: m:x2 > 4\n        annotations:\n          s: '{{ $labels.i }} {{ $value }}'\n");
+        st.interval_ms = 15_000;
         let funcs = crate::template::prometheus::funcs(&Default::default());
         let ext = BTreeMap::new();
         let env = TemplateEnv {

@@ -241,3 +241,54 @@ pub fn wait_http_ok(url: &str, timeout: Duration) -> bool {
     }
     false
 }
+
+/// Writes `config` to `dir/promtui.yml` and starts `promtui serve` on it (data in
+/// `dir/data`, API on `port`, warnings only, plus `extra` flags); waits until it is ready.
+pub fn start_serve(dir: &Path, config: &str, port: u16, extra: &[&str]) -> ChildGuard {
+    let cfg = dir.join("promtui.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let server = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_promtui"))
+            .args(["serve", "--log.level=warn"])
+            .args(extra)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start promtui serve"),
+    );
+    assert!(
+        wait_http_ok(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            Duration::from_secs(20)
+        ),
+        "promtui serve did not become ready"
+    );
+    server
+}
+
+/// Polls `f` every 100 ms until it gives a value, failing after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A prometheus.yml that scrapes `/b0` of a [`BodyServer`] every 200 ms as job `job`,
+/// with `extra` (top-level YAML) after the global section.
+pub fn body_target_config(target_port: u16, job: &str, extra: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n{extra}scrape_configs:\n  \
+         - job_name: {job}\n    metrics_path: /b0\n    static_configs:\n      \
+         - targets: ['127.0.0.1:{target_port}']\n"
+    )
+}
