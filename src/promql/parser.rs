@@ -18,7 +18,8 @@
 //! stack of the parser, the printer or the evaluator.
 
 use crate::model::time::parse_duration;
-use crate::model::{MatchOp, Matcher, METRIC_NAME};
+use crate::model::matcher::excerpt;
+use crate::model::{MatchOp, Matcher, MatcherError, METRIC_NAME};
 
 use super::ast::*;
 use super::error::ParseError;
@@ -659,14 +660,13 @@ impl<'a> Parser<'a> {
                                 match cached_matcher(op, label, &value) {
                                     Ok(m) => matchers.push(m),
                                     Err(e) => {
-                                        let detail =
-                                            e.to_string().lines().last().unwrap_or("").to_string();
+                                        // Quotes only the start of a long pattern.
                                         self.action_error(
                                             t.start,
                                             format!(
                                                 "error parsing regexp {}: {}",
-                                                go_quote(&value),
-                                                detail.trim()
+                                                go_quote(&excerpt(&value)),
+                                                e.reason()
                                             ),
                                         );
                                     }
@@ -1707,7 +1707,7 @@ static MATCHER_CACHE: std::sync::LazyLock<
 const MATCHER_CACHE_CAPACITY: usize = 4096;
 
 /// Builds a matcher, reusing a cached compiled regex for regex operators.
-fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, regex::Error> {
+fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, MatcherError> {
     if !matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
         return Matcher::new(op, label, value);
     }
