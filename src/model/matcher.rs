@@ -100,7 +100,11 @@ impl MatcherError {
 /// The last line of a `regex`/`regex-syntax` error (they print the pattern with a caret
 /// diagram above it), without its `error: ` prefix.
 fn syntax_reason(text: &str) -> String {
-    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let last = last.trim();
     last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
@@ -425,9 +429,28 @@ mod tests {
             "é|ü",
         ];
         let values = [
-            "", "a", "b", "c", "ab", "ac", "AB", "aB", "foo", "foobar", "foobaz", "fooba", "x0y",
-            "x4y", "api.example.com", "apixexample.com", "web.example.com", "ac", "bd", "é",
-            "ü", "abc",
+            "",
+            "a",
+            "b",
+            "c",
+            "ab",
+            "ac",
+            "AB",
+            "aB",
+            "foo",
+            "foobar",
+            "foobaz",
+            "fooba",
+            "x0y",
+            "x4y",
+            "api.example.com",
+            "apixexample.com",
+            "web.example.com",
+            "ac",
+            "bd",
+            "é",
+            "ü",
+            "abc",
         ];
         for pat in pats {
             let m = m(MatchOp::RegexMatch, pat);
@@ -459,7 +482,9 @@ mod tests {
         assert!(!ne.matches("host-1234:9100"));
         assert!(ne.matches("db-1:9100"));
         // Escaped dots, as Grafana escapes regex metacharacters in variable values.
-        let dotted: Vec<String> = (0..30_000).map(|i| format!("10\\.0\\.{}\\.{}:9100", i / 250, i % 250)).collect();
+        let dotted: Vec<String> = (0..30_000)
+            .map(|i| format!("10\\.0\\.{}\\.{}:9100", i / 250, i % 250))
+            .collect();
         let dm = m(MatchOp::RegexMatch, &dotted.join("|"));
         assert!(dm.set_matches().is_some());
         assert!(dm.matches("10.0.119.249:9100"));
@@ -468,7 +493,9 @@ mod tests {
 
     #[test]
     fn large_non_literal_alternation_compiles() {
-        let pat: Vec<String> = (0..30_000).map(|i| format!("host-{i:05}:9[0-9]+")).collect();
+        let pat: Vec<String> = (0..30_000)
+            .map(|i| format!("host-{i:05}:9[0-9]+"))
+            .collect();
         let m = m(MatchOp::RegexMatch, &pat.join("|"));
         assert!(m.set_matches().is_none());
         assert!(m.matches("host-00042:9100"));

@@ -17,8 +17,8 @@
 //! Nesting is bounded ([`MAX_NESTING`], [`MAX_TREE_HEIGHT`]) so that no input can overflow the
 //! stack of the parser, the printer or the evaluator.
 
-use crate::model::time::parse_duration;
 use crate::model::matcher::excerpt;
+use crate::model::time::parse_duration;
 use crate::model::{MatchOp, Matcher, MatcherError, METRIC_NAME};
 
 use super::ast::*;
@@ -2260,6 +2260,40 @@ mod tests {
             })
             .unwrap_or_else(|e| panic!("spawn: {e}"));
         assert!(handle.join().is_ok());
+    }
+
+    #[test]
+    fn durations_past_292_years_are_out_of_range() {
+        // Upstream's words and positions (Prometheus 2.42's HTTP API).
+        assert_eq!(
+            err("rate(up[1000000y])"),
+            "1:9: parse error: duration out of range"
+        );
+        assert_eq!(
+            err("up offset 1000y"),
+            "1:11: parse error: duration out of range"
+        );
+        assert_eq!(
+            err("up[1000000y:1m]"),
+            "1:4: parse error: duration out of range"
+        );
+        assert!(parse_expr("up offset 292y").is_ok());
+        assert!(parse_expr("rate(up[15250w])").is_ok());
+    }
+
+    #[test]
+    fn long_regex_errors_quote_an_excerpt() {
+        let alts: Vec<String> = (0..4000).map(|i| format!("host-{i:04}:9100")).collect();
+        let q = format!("up{{instance=~\"{}|(\"}}", alts.join("|"));
+        let e = err(&q);
+        assert!(e.len() < 200, "{e}");
+        assert!(
+            e.starts_with("1:4: parse error: error parsing regexp \"host-0000:9100|"),
+            "{e}"
+        );
+        assert!(e.ends_with("bytes)\": unclosed group"), "{e}");
+        let ok = format!("up{{instance=~\"{}\"}}", alts.join("|"));
+        assert!(parse_expr(&ok).is_ok());
     }
 
     #[test]
