@@ -268,12 +268,37 @@ fn finite_strings(hir: &Hir, budget: usize) -> Option<Vec<String>> {
     }
 }
 
+/// The alternatives of a pattern made only of plain characters, escaped metacharacters
+/// (`\.`, as Grafana escapes variable values) and `|`, the common shape of a long pattern;
+/// `None` for anything else. Such a pattern is always valid, so this skips parsing it.
+fn plain_alternation(pattern: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push(std::mem::take(&mut cur)),
+            '\\' => match chars.next() {
+                Some(e) if regex_syntax::is_meta_character(e) => cur.push(e),
+                _ => return None,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' => return None,
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    Some(out)
+}
+
 fn analyse(pattern: &str) -> Result<Fast, MatcherError> {
     if pattern == ".*" {
         return Ok(Fast::Any);
     }
     if pattern == ".+" {
         return Ok(Fast::NonEmpty);
+    }
+    if let Some(values) = plain_alternation(pattern) {
+        return Ok(Fast::Set(StringSet::new(values)));
     }
     // Parsing validates the pattern exactly as compiling it would (same parser, same
     // defaults); a pattern that matches a finite set of strings then needs no automaton,
@@ -465,6 +490,17 @@ mod tests {
             assert!(m(MatchOp::RegexMatch, pat).set_matches().is_none(), "{pat}");
         }
         assert!(m(MatchOp::RegexMatch, "\\d").matches("7"));
+    }
+
+    #[test]
+    fn plain_alternations_are_read_without_the_parser() {
+        assert_eq!(
+            plain_alternation(r"a\.b|c\|d||e-f:9"),
+            Some(vec!["a.b".into(), "c|d".into(), "".into(), "e-f:9".into()])
+        );
+        for pat in [r"a.b", r"a\d", r"(a)", r"a\", "a{2}", "a*"] {
+            assert_eq!(plain_alternation(pat), None, "{pat}");
+        }
     }
 
     #[test]

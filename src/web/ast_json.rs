@@ -241,6 +241,20 @@ mod tests {
     }
 
     #[test]
+    fn deep_trees_on_the_default_thread_stack() {
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let n = 10_000;
+                let json = ast(&format!("{}1{}", "(".repeat(n), ")".repeat(n)));
+                assert_eq!(json.matches("parenExpr").count(), n);
+                assert!(ast(&vec!["a"; n].join(" + ")).contains("binaryExpr"));
+            })
+            .expect("spawn");
+        assert!(handle.join().is_ok());
+    }
+
+    #[test]
     fn selector_and_call_shapes() {
         assert_eq!(
             ast("up{job=\"a\"} offset 5m"),
