@@ -151,7 +151,11 @@ class _Conn:
                 parts.append(self.f.read(n))
                 self.f.readline()
             return b"".join(parts)
-        return self.f.read(length or 0)
+        if length is None:
+            # No length and not chunked: the body runs to the end of the connection.
+            body = self.f.read()
+            raise ConnectionError(f"{status!r} without length: {body[:200]!r}")
+        return self.f.read(length)
 
     def close(self):
         try:
@@ -198,7 +202,7 @@ def call(base, path, params):
     so the figure is the server's time plus a small constant client cost, not TCP setup.
     Returns (seconds, parsed JSON body)."""
     body = None
-    if USE_POST:
+    if USE_POST and params:
         url, body = path, urllib.parse.urlencode(params).encode()
     else:
         url = path + "?" + urllib.parse.urlencode(params)
@@ -210,14 +214,18 @@ def call(base, path, params):
         t0 = time.perf_counter()
         try:
             resp = conn.get(url, body)
-        except (OSError, ValueError, ConnectionError):
+            dt = time.perf_counter() - t0
+            # A server may close a kept-alive connection after a large POST (an empty
+            # body here); reconnect and retry like a connection error.
+            parsed = json.loads(resp)
+        except (OSError, ValueError, ConnectionError) as e:
+            print(f"{host}{path}: {e!r}; retrying on a new connection", file=sys.stderr)
             conn.close()
             del _CONNS[host]
             if attempt:
                 raise
             continue
-        dt = time.perf_counter() - t0
-        return dt, json.loads(resp)
+        return dt, parsed
 
 
 # Set by --post or --host-alternation: send queries as form POSTs.
