@@ -7,6 +7,7 @@
 use std::fmt;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use regex::Regex;
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -174,7 +175,9 @@ pub struct Matcher {
     pub name: String,
     pub op: MatchOp,
     pub value: String,
-    fast: Option<Fast>,
+    /// Shared: the parser's matcher cache hands out clones, and a set of 30,000 values is
+    /// not worth copying per query.
+    fast: Option<Arc<Fast>>,
 }
 
 impl PartialEq for Matcher {
@@ -328,7 +331,7 @@ impl Matcher {
     ) -> Result<Self, MatcherError> {
         let value = value.into();
         let fast = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(analyse(&value)?),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(Arc::new(analyse(&value)?)),
             _ => None,
         };
         Ok(Matcher {
@@ -360,7 +363,7 @@ impl Matcher {
     }
 
     fn regex_matches(&self, v: &str) -> bool {
-        match &self.fast {
+        match self.fast.as_deref() {
             Some(Fast::Any) => true,
             Some(Fast::NonEmpty) => !v.is_empty(),
             Some(Fast::Set(set)) => set.contains(v),
@@ -378,7 +381,7 @@ impl Matcher {
     /// For a regex matcher that is an alternation of literals, those literals; lets the
     /// postings index look values up directly instead of scanning.
     pub fn set_matches(&self) -> Option<&[String]> {
-        match (&self.op, &self.fast) {
+        match (&self.op, self.fast.as_deref()) {
             (MatchOp::RegexMatch, Some(Fast::Set(s))) => Some(&s.values),
             _ => None,
         }
