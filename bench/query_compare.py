@@ -29,7 +29,11 @@ exactly on a sample would count it in one and not the other.
 
 Usage: bench/query_compare.py [--file DATA.om] [--reps 5] [--passes 5] [--load import|head]
        [--promtui target/release/promtui] [--loader target/release/examples/load_openmetrics]
-       [--json OUT.json]
+       [--json OUT.json] [--post] [--host-alternation N]
+
+--host-alternation N replaces the queries with two whose matcher is a regex alternation of
+N instance values (`instance=~"10\\.0\\.0\\.0:9100|..."`, the dataset's 50 among them), sent
+as form POSTs as Grafana sends long queries.
 """
 import argparse
 import json
@@ -114,8 +118,15 @@ class _Conn:
         self.f = self.sock.makefile("rb")
         self.host = host
 
-    def get(self, url):
-        self.sock.sendall(f"GET {url} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+    def get(self, url, body=None):
+        if body is None:
+            self.sock.sendall(f"GET {url} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        else:
+            # Form POST, as Grafana sends queries too long for a URL.
+            self.sock.sendall(
+                f"POST {url} HTTP/1.1\r\nHost: {self.host}\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         status = self.f.readline()
         if not status:
             raise ConnectionError("connection closed")
@@ -140,7 +151,11 @@ class _Conn:
                 parts.append(self.f.read(n))
                 self.f.readline()
             return b"".join(parts)
-        return self.f.read(length or 0)
+        if length is None:
+            # No length and not chunked: the body runs to the end of the connection.
+            body = self.f.read()
+            raise ConnectionError(f"{status!r} without length: {body[:200]!r}")
+        return self.f.read(length)
 
     def close(self):
         try:
@@ -186,7 +201,11 @@ def call(base, path, params):
     """One GET over a kept-alive connection per server (as Grafana's data source does),
     so the figure is the server's time plus a small constant client cost, not TCP setup.
     Returns (seconds, parsed JSON body)."""
-    url = path + "?" + urllib.parse.urlencode(params)
+    body = None
+    if USE_POST and params:
+        url, body = path, urllib.parse.urlencode(params).encode()
+    else:
+        url = path + "?" + urllib.parse.urlencode(params)
     host = urllib.parse.urlparse(base).netloc
     for attempt in (0, 1):
         conn = _CONNS.get(host)
@@ -194,15 +213,34 @@ def call(base, path, params):
             conn = _CONNS[host] = _Conn(host)
         t0 = time.perf_counter()
         try:
-            body = conn.get(url)
-        except (OSError, ValueError, ConnectionError):
+            resp = conn.get(url, body)
+            dt = time.perf_counter() - t0
+            # A server may close a kept-alive connection after a large POST (an empty
+            # body here); reconnect and retry like a connection error.
+            parsed = json.loads(resp)
+        except (OSError, ValueError, ConnectionError) as e:
+            print(f"{host}{path}: {e!r}; retrying on a new connection", file=sys.stderr)
             conn.close()
             del _CONNS[host]
             if attempt:
                 raise
             continue
-        dt = time.perf_counter() - t0
-        return dt, json.loads(body)
+        return dt, parsed
+
+
+# Set by --post or --host-alternation: send queries as form POSTs.
+USE_POST = False
+
+
+def host_alternation_queries(n):
+    """Queries selecting by a regex alternation of n instance values, the dataset's 50
+    among them, escaped as Grafana's "All" on a multi-value variable escapes them."""
+    alt = "|".join(f"10\\\\.0\\\\.{i // 256}\\\\.{i % 256}:9100" for i in range(n))
+    return [
+        (f"hosts{n}_up", f'up{{instance=~"{alt}"}}'),
+        (f"hosts{n}_sum_rate",
+         f'sum by (job) (rate(node_cpu_seconds_total{{instance=~"{alt}"}}[5m]))'),
+    ]
 
 
 MEMORY_QUERIES = [
@@ -310,7 +348,16 @@ def main():
     ap.add_argument("--promtool", default="/usr/bin/promtool")
     ap.add_argument("--load", choices=["import", "head"], default="import")
     ap.add_argument("--json")
+    ap.add_argument("--post", action="store_true", help="send queries as form POSTs")
+    ap.add_argument("--host-alternation", type=int, metavar="N",
+                    help="instead of QUERIES, run queries whose matcher is an alternation of "
+                         "N instance values (Grafana's \"All\"); implies --post, skips the "
+                         "memory section")
     args = ap.parse_args()
+    global USE_POST, QUERIES
+    USE_POST = args.post or bool(args.host_alternation)
+    if args.host_alternation:
+        QUERIES = host_alternation_queries(args.host_alternation)
 
     work = tempfile.mkdtemp(prefix="query_compare_")
     procs = []
@@ -401,7 +448,7 @@ def main():
               f"prometheus {http['prometheus_ms']} ms, promtui {http['promtui_ms']} ms, "
               f"ratio {http['ratio']}")
         mem = []
-        for name, q in MEMORY_QUERIES:
+        for name, q in ([] if args.host_alternation else MEMORY_QUERIES):
             params = {"query": q, "start": RANGE_START, "end": RANGE_END, "step": STEP}
             row = {"query": name}
             for who, base, proc in (("prometheus", purl, prom), ("promtui", turl, tui)):

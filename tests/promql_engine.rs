@@ -369,3 +369,33 @@ fn range_query_matches_instant_queries() {
         }
     }
 }
+
+/// Upstream (Prometheus 2.42) parses and evaluates 10,000 nested parentheses, calls or
+/// chained operators; so must we, on a thread with the default 2 MiB stack (tokio workers,
+/// spawned threads), where recursion per tree level would overflow without heap-grown stack.
+#[test]
+fn ten_thousand_levels_evaluate_on_the_default_thread_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let n = 10_000;
+            let scalar = |q: &str| match instant(q, 600_000) {
+                Ok(Value::Scalar { v, .. }) => v,
+                other => panic!("{}: {other:?}", &q[..30]),
+            };
+            assert_eq!(scalar(&format!("{}1{}", "(".repeat(n), ")".repeat(n))), 1.0);
+            assert_eq!(scalar(&vec!["1"; n].join(" + ")), n as f64);
+            assert_eq!(scalar(&vec!["1"; n].join(" ^ ")), 1.0);
+            assert_eq!(scalar(&format!("{}1", "-".repeat(n + 1))), -1.0);
+            let sum = instant(&vec![r#"up{job="a"}"#; n].join(" + "), 600_000).expect("chain");
+            assert_eq!(
+                vector_values(&sum),
+                vec![("{job=\"a\"}".to_string(), n as f64)]
+            );
+            let abs = format!("{}-up{{job=\"a\"}}{}", "abs(".repeat(n), ")".repeat(n));
+            let v = instant(&abs, 600_000).expect("abs");
+            assert_eq!(vector_values(&v), vec![("{job=\"a\"}".to_string(), 1.0)]);
+        })
+        .expect("spawn");
+    assert!(handle.join().is_ok());
+}

@@ -12,5 +12,5 @@ pub mod time;
 pub mod value;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
-pub use matcher::{MatchOp, Matcher};
+pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use value::{is_stale_nan, Sample, STALE_NAN, STALE_NAN_BITS};

@@ -57,7 +57,10 @@ fn same_float(a: f64, b: f64) -> bool {
 }
 
 /// A PromQL expression.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Cloning, comparing and dropping recurse once per tree level through
+/// [`super::with_stack`], so trees as deep as the parser accepts are safe on any thread.
+#[derive(Debug)]
 pub enum Expr {
     /// `1`, `-2.5e3`, `0x1f`, `Inf`, or a duration used as a number (`5m` = 300).
     NumberLiteral(NumberLiteral),
@@ -712,9 +715,98 @@ impl PartialEq for Call {
     }
 }
 
+impl Clone for Expr {
+    fn clone(&self) -> Self {
+        super::with_stack(|| match self {
+            Expr::NumberLiteral(n) => Expr::NumberLiteral(*n),
+            Expr::StringLiteral(s) => Expr::StringLiteral(s.clone()),
+            Expr::VectorSelector(vs) => Expr::VectorSelector(vs.clone()),
+            Expr::MatrixSelector(ms) => Expr::MatrixSelector(ms.clone()),
+            Expr::Subquery(sq) => Expr::Subquery(sq.clone()),
+            Expr::Aggregate(a) => Expr::Aggregate(a.clone()),
+            Expr::Binary(b) => Expr::Binary(b.clone()),
+            Expr::Unary(u) => Expr::Unary(u.clone()),
+            Expr::Paren(e) => Expr::Paren(e.clone()),
+            Expr::Call(c) => Expr::Call(c.clone()),
+        })
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        super::with_stack(|| match (self, other) {
+            (Expr::NumberLiteral(a), Expr::NumberLiteral(b)) => a == b,
+            (Expr::StringLiteral(a), Expr::StringLiteral(b)) => a == b,
+            (Expr::VectorSelector(a), Expr::VectorSelector(b)) => a == b,
+            (Expr::MatrixSelector(a), Expr::MatrixSelector(b)) => a == b,
+            (Expr::Subquery(a), Expr::Subquery(b)) => a == b,
+            (Expr::Aggregate(a), Expr::Aggregate(b)) => a == b,
+            (Expr::Binary(a), Expr::Binary(b)) => a == b,
+            (Expr::Unary(a), Expr::Unary(b)) => a == b,
+            (Expr::Paren(a), Expr::Paren(b)) => a == b,
+            (Expr::Call(a), Expr::Call(b)) => a == b,
+            _ => false,
+        })
+    }
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        // The children are moved out and dropped here, inside `with_stack`, instead of by
+        // the drop glue after this returns, which would recurse on the caller's stack.
+        let leaf = || {
+            Expr::NumberLiteral(NumberLiteral {
+                val: 0.0,
+                duration: false,
+            })
+        };
+        super::with_stack(|| match self {
+            Expr::Paren(e) => drop(std::mem::replace(&mut **e, leaf())),
+            Expr::Unary(u) => drop(std::mem::replace(&mut *u.expr, leaf())),
+            Expr::Subquery(sq) => drop(std::mem::replace(&mut *sq.expr, leaf())),
+            Expr::Binary(b) => {
+                drop(std::mem::replace(&mut *b.lhs, leaf()));
+                drop(std::mem::replace(&mut *b.rhs, leaf()));
+            }
+            Expr::Aggregate(a) => {
+                drop(std::mem::replace(&mut *a.expr, leaf()));
+                drop(a.param.take());
+            }
+            Expr::Call(c) => drop(std::mem::take(&mut c.args)),
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_) => {}
+        })
+    }
+}
+
 impl Expr {
+    /// The vector selector this expression is, or the expression itself when it is
+    /// something else. (`Expr` implements `Drop`, so patterns cannot move out of it.)
+    pub fn into_vector_selector(mut self) -> Result<VectorSelector, Expr> {
+        match &mut self {
+            Expr::VectorSelector(vs) => Ok(std::mem::replace(
+                vs,
+                VectorSelector {
+                    name: None,
+                    matchers: Vec::new(),
+                    offset: None,
+                    at: None,
+                    anchored: false,
+                    smoothed: false,
+                },
+            )),
+            _ => Err(self),
+        }
+    }
+
     /// The type the expression evaluates to (upstream `Expr.Type()`).
     pub fn value_type(&self) -> ValueType {
+        super::with_stack(|| self.value_type_here())
+    }
+
+    fn value_type_here(&self) -> ValueType {
         match self {
             Expr::NumberLiteral(_) => ValueType::Scalar,
             Expr::StringLiteral(_) => ValueType::String,

@@ -30,6 +30,22 @@ pub use functions::{get_function, Function, FUNCTIONS};
 pub use parser::parse_expr;
 pub use printer::{format_number, prettify};
 
+/// Stack left below which [`with_stack`] switches to a new segment: room for the deepest
+/// non-recursive work done between two checks (compiling a regex, a function's frames).
+const STACK_RED_ZONE: usize = 512 << 10;
+
+/// Size of each stack segment [`with_stack`] allocates on the heap.
+const STACK_SEGMENT: usize = 8 << 20;
+
+/// Runs `f`, first moving to a fresh heap-allocated stack segment when less than
+/// [`STACK_RED_ZONE`] is left. Every recursion over an expression tree (parsing, type
+/// checks, evaluation, printing, cloning, dropping) goes through this, so tree depth is
+/// bounded by [`parser::MAX_NESTING`] and memory, never by the thread's stack size.
+#[inline]
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f)
+}
+
 /// Checks the property a fuzz target would check: parsing never panics, and whatever parses
 /// prints to text that parses back to the same tree (also in the prettified form).
 ///
@@ -317,9 +333,8 @@ mod fuzz_tests {
 /// `match[]` parameters and `--match` flags take) into its matchers. Anything but a plain
 /// instant vector selector without modifiers is an error.
 pub fn parse_metric_selector(input: &str) -> Result<Vec<crate::model::Matcher>, ParseError> {
-    let expr = parse_expr(input)?;
-    match expr {
-        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => Ok(vs.matchers),
+    match parse_expr(input)?.into_vector_selector() {
+        Ok(vs) if vs.offset.is_none() && vs.at.is_none() => Ok(vs.matchers),
         _ => Err(ParseError::new(
             input,
             0,

@@ -17,20 +17,29 @@
 //! Nesting is bounded ([`MAX_NESTING`], [`MAX_TREE_HEIGHT`]) so that no input can overflow the
 //! stack of the parser, the printer or the evaluator.
 
+use crate::model::matcher::excerpt;
 use crate::model::time::parse_duration;
-use crate::model::{MatchOp, Matcher, METRIC_NAME};
+use crate::model::{MatchOp, Matcher, MatcherError, METRIC_NAME};
 
 use super::ast::*;
 use super::error::ParseError;
 use super::functions::get_function;
 use super::lexer::{go_quote, tokenize, unquote, unquote_bytes, Token, TokenKind};
 
-/// Deepest recursion the parser accepts (parentheses, unary signs, function arguments).
-pub const MAX_NESTING: usize = 100;
+/// Deepest nesting the parser accepts (parentheses, unary signs, function arguments, the
+/// right operands of `^`). Upstream has no limit but memory and time (goyacc's stack and
+/// Go's growable goroutine stacks; Prometheus 2.42 takes 0.5 s for 10,000 parentheses and
+/// 52 s for 100,000). Deep trees parse and evaluate on a heap-grown stack (see
+/// [`super::with_stack`]), so this bounds only memory and time.
+pub const MAX_NESTING: usize = 20_000;
 
 /// Tallest expression tree the parser builds (long operator chains add height without
-/// recursion).
-pub const MAX_TREE_HEIGHT: usize = 600;
+/// nesting: `a + a + ... + a`). Evaluation and printing recurse once per level.
+pub const MAX_TREE_HEIGHT: usize = 60_000;
+
+/// Deepest nesting inside a duration expression (`[5m + (1m * (2 ...))]`), a 3.x
+/// experimental syntax whose evaluation is not stack-guarded.
+pub const MAX_DURATION_NESTING: usize = 100;
 
 const POW_PRECEDENCE: u8 = 6;
 
@@ -43,6 +52,9 @@ struct Node {
     start: usize,
     /// Height of the tree.
     height: usize,
+    /// `expr.value_type()`, kept so that type checks do not walk the subtree again (which
+    /// made a chain of n operators cost n² steps).
+    ty: ValueType,
     /// Index into the type errors of "vector selector must contain at least one non-empty
     /// matcher" raised for this very node, which `info()`'s second argument waives.
     empty_matcher_error: Option<usize>,
@@ -51,6 +63,7 @@ struct Node {
 impl Node {
     fn leaf(expr: Expr, start: usize) -> Node {
         Node {
+            ty: expr.value_type(),
             expr,
             start,
             height: 1,
@@ -71,6 +84,7 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    duration_depth: usize,
     action_errors: Vec<ParseError>,
     type_errors: Vec<Option<ParseError>>,
 }
@@ -82,6 +96,7 @@ pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
         tokens: tokenize(input),
         pos: 0,
         depth: 0,
+        duration_depth: 0,
         action_errors: Vec::new(),
         type_errors: Vec::new(),
     };
@@ -336,6 +351,21 @@ impl<'a> Parser<'a> {
         self.depth = self.depth.saturating_sub(1);
     }
 
+    fn enter_duration(&mut self, at: usize) -> PResult<()> {
+        self.duration_depth += 1;
+        if self.duration_depth > MAX_DURATION_NESTING {
+            return Err(self.error_at(
+                at,
+                format!("duration expression nesting is deeper than {MAX_DURATION_NESTING} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave_duration(&mut self) {
+        self.duration_depth = self.duration_depth.saturating_sub(1);
+    }
+
     fn check_height(&self, height: usize, at: usize) -> PResult<()> {
         if height > MAX_TREE_HEIGHT {
             return Err(self.error_at(
@@ -370,6 +400,12 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_expr_bp(&mut self, min_prec: u8) -> PResult<Node> {
+        // Every nesting construct recurses through here: continue on a heap stack segment
+        // when the thread's stack runs short.
+        super::with_stack(|| self.parse_expr_bp_here(min_prec))
+    }
+
+    fn parse_expr_bp_here(&mut self, min_prec: u8) -> PResult<Node> {
         let mut lhs = self.parse_unary()?;
         loop {
             let t = self.peek().clone();
@@ -417,13 +453,14 @@ impl<'a> Parser<'a> {
                 n.val = -n.val;
             }
             return Ok(Node {
+                ty: ValueType::Scalar,
                 expr: Expr::NumberLiteral(n),
                 start: t.start,
                 height: operand.height,
                 empty_matcher_error: None,
             });
         }
-        let ty = operand.expr.value_type();
+        let ty = operand.ty;
         if ty != ValueType::Scalar && ty != ValueType::Vector {
             self.type_error(
                 t.start,
@@ -436,6 +473,7 @@ impl<'a> Parser<'a> {
         let height = operand.height + 1;
         self.check_height(height, t.start)?;
         Ok(Node {
+            ty: operand.ty,
             expr: Expr::Unary(UnaryExpr {
                 op,
                 expr: Box::new(operand.expr),
@@ -502,6 +540,7 @@ impl<'a> Parser<'a> {
                 let height = inner.height + 1;
                 self.check_height(height, t.start)?;
                 Ok(Node {
+                    ty: inner.ty,
                     expr: Expr::Paren(Box::new(inner.expr)),
                     start: t.start,
                     height,
@@ -659,14 +698,13 @@ impl<'a> Parser<'a> {
                                 match cached_matcher(op, label, &value) {
                                     Ok(m) => matchers.push(m),
                                     Err(e) => {
-                                        let detail =
-                                            e.to_string().lines().last().unwrap_or("").to_string();
+                                        // Quotes only the start of a long pattern.
                                         self.action_error(
                                             t.start,
                                             format!(
                                                 "error parsing regexp {}: {}",
-                                                go_quote(&value),
-                                                detail.trim()
+                                                go_quote(&excerpt(&value)),
+                                                e.reason()
                                             ),
                                         );
                                     }
@@ -710,6 +748,7 @@ impl<'a> Parser<'a> {
             ));
         }
         Ok(Node {
+            ty: ValueType::Vector,
             expr: Expr::VectorSelector(VectorSelector {
                 name,
                 matchers,
@@ -776,10 +815,12 @@ impl<'a> Parser<'a> {
                 if let Some(m) = msg {
                     self.action_error(open.start, m);
                 }
-                let vector_selector = match node.expr {
-                    Expr::VectorSelector(vs) => vs,
+                let empty_matcher_error = node.empty_matcher_error;
+                let start = node.start;
+                let vector_selector = match node.expr.into_vector_selector() {
+                    Ok(vs) => vs,
                     // Keep going to collect more errors; the result is discarded.
-                    _ => VectorSelector {
+                    Err(_) => VectorSelector {
                         name: None,
                         matchers: Vec::new(),
                         offset: None,
@@ -789,13 +830,14 @@ impl<'a> Parser<'a> {
                     },
                 };
                 Ok(Node {
+                    ty: ValueType::Matrix,
                     expr: Expr::MatrixSelector(MatrixSelector {
                         vector_selector,
                         range,
                     }),
-                    start: node.start,
+                    start,
                     height: 2,
-                    empty_matcher_error: node.empty_matcher_error,
+                    empty_matcher_error,
                 })
             }
             TokenKind::Colon => {
@@ -810,7 +852,7 @@ impl<'a> Parser<'a> {
                     return Err(self.unexpected(&close, "subquery selector", "\"]\""));
                 }
                 self.advance();
-                let ty = node.expr.value_type();
+                let ty = node.ty;
                 if ty != ValueType::Vector {
                     let name = match ty {
                         ValueType::Scalar => "scalar",
@@ -830,6 +872,7 @@ impl<'a> Parser<'a> {
                 let height = node.height + 1;
                 self.check_height(height, node.start)?;
                 Ok(Node {
+                    ty: ValueType::Matrix,
                     expr: Expr::Subquery(SubqueryExpr {
                         expr: Box::new(node.expr),
                         range,
@@ -1056,10 +1099,10 @@ impl<'a> Parser<'a> {
                 break;
             }
             chain += 1;
-            if chain > MAX_NESTING {
+            if chain > MAX_DURATION_NESTING {
                 return Err(self.error_at(
                     t.start,
-                    format!("duration expression is longer than {MAX_NESTING} operations"),
+                    format!("duration expression is longer than {MAX_DURATION_NESTING} operations"),
                 ));
             }
             self.advance();
@@ -1068,9 +1111,9 @@ impl<'a> Parser<'a> {
             } else {
                 prec + 1
             };
-            self.enter(t.start)?;
+            self.enter_duration(t.start)?;
             let rhs = self.parse_duration_expr_bp(next);
-            self.leave();
+            self.leave_duration();
             lhs = DurationExpr::Binary(op, Box::new(lhs), Box::new(rhs?));
         }
         Ok(lhs)
@@ -1083,10 +1126,10 @@ impl<'a> Parser<'a> {
             TokenKind::Sub => UnaryOp::Neg,
             _ => return self.parse_duration_atom("duration expression", "number or duration"),
         };
-        self.enter(t.start)?;
+        self.enter_duration(t.start)?;
         self.advance();
         let inner = self.parse_duration_expr_bp(POW_PRECEDENCE);
-        self.leave();
+        self.leave_duration();
         Ok(DurationExpr::Unary(op, Box::new(inner?)))
     }
 
@@ -1124,10 +1167,10 @@ impl<'a> Parser<'a> {
                 }))
             }
             TokenKind::LeftParen => {
-                self.enter(t.start)?;
+                self.enter_duration(t.start)?;
                 self.advance();
                 let inner = self.parse_duration_expr_bp(0);
-                self.leave();
+                self.leave_duration();
                 let inner = inner?;
                 self.expect(TokenKind::RightParen, "duration expression", "\")\"")?;
                 Ok(DurationExpr::Paren(Box::new(inner)))
@@ -1146,11 +1189,11 @@ impl<'a> Parser<'a> {
                         })
                     }
                     "min_of" | "max_of" => {
-                        self.enter(t.start)?;
+                        self.enter_duration(t.start)?;
                         self.advance();
                         self.advance();
                         let r = self.parse_min_max_args(&word);
-                        self.leave();
+                        self.leave_duration();
                         r
                     }
                     _ => Err(self.unexpected(&t, context, expected)),
@@ -1262,8 +1305,8 @@ impl<'a> Parser<'a> {
         mods: BinModifiers,
         rhs: Node,
     ) -> PResult<Node> {
-        let lt = lhs.expr.value_type();
-        let rt = rhs.expr.value_type();
+        let lt = lhs.ty;
+        let rt = rhs.ty;
         let mut matching = mods.matching;
         if mods.return_bool && !op.is_comparison() {
             self.type_error(
@@ -1355,6 +1398,11 @@ impl<'a> Parser<'a> {
         let height = lhs.height.max(rhs.height) + 1;
         self.check_height(height, op_pos)?;
         Ok(Node {
+            ty: if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                ValueType::Scalar
+            } else {
+                ValueType::Vector
+            },
             expr: Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs.expr),
@@ -1523,7 +1571,7 @@ impl<'a> Parser<'a> {
             .pop()
             .ok_or_else(|| self.error_at(start, "missing aggregation argument"))?;
         let param = args.pop();
-        let et = expr.expr.value_type();
+        let et = expr.ty;
         if et != ValueType::Vector {
             self.type_error(
                 expr.start,
@@ -1536,7 +1584,7 @@ impl<'a> Parser<'a> {
             } else {
                 ValueType::Scalar
             };
-            let pt = p.expr.value_type();
+            let pt = p.ty;
             if pt != want {
                 self.type_error(
                     p.start,
@@ -1547,6 +1595,7 @@ impl<'a> Parser<'a> {
         let height = expr.height.max(param.as_ref().map_or(0, |p| p.height)) + 1;
         self.check_height(height, start)?;
         Ok(Node {
+            ty: ValueType::Vector,
             expr: Expr::Aggregate(AggregateExpr {
                 op,
                 expr: Box::new(expr.expr),
@@ -1634,7 +1683,7 @@ impl<'a> Parser<'a> {
         }
         if func.name == "info" && args.len() > 1 {
             let a = &args[1];
-            let at = a.expr.value_type();
+            let at = a.ty;
             if at != ValueType::Vector {
                 self.type_error(
                     name_tok.start,
@@ -1672,7 +1721,7 @@ impl<'a> Parser<'a> {
             let Some(&want) = func.arg_types.get(idx) else {
                 break;
             };
-            let got = arg.expr.value_type();
+            let got = arg.ty;
             if got != want {
                 self.type_error(
                     arg.start,
@@ -1686,6 +1735,7 @@ impl<'a> Parser<'a> {
         let height = args.iter().map(|a| a.height).max().unwrap_or(0) + 1;
         self.check_height(height, name_tok.start)?;
         Ok(Node {
+            ty: func.return_type,
             expr: Expr::Call(Call {
                 func,
                 args: args.into_iter().map(|a| a.expr).collect(),
@@ -1707,7 +1757,7 @@ static MATCHER_CACHE: std::sync::LazyLock<
 const MATCHER_CACHE_CAPACITY: usize = 4096;
 
 /// Builds a matcher, reusing a cached compiled regex for regex operators.
-fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, regex::Error> {
+fn cached_matcher(op: MatchOp, label: String, value: &str) -> Result<Matcher, MatcherError> {
     if !matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
         return Matcher::new(op, label, value);
     }
@@ -1794,13 +1844,13 @@ mod tests {
         assert_eq!(p("-0.2e-6"), num(-0.2e-6));
         assert_eq!(p("+Inf"), num(f64::INFINITY));
         assert_eq!(p("-inf"), num(f64::NEG_INFINITY));
-        assert!(matches!(p("nAn"), Expr::NumberLiteral(n) if n.val.is_nan()));
+        assert!(matches!(&p("nAn"), Expr::NumberLiteral(n) if n.val.is_nan()));
         assert_eq!(p("1 - -1"), {
-            let Expr::Binary(b) = p("1 - -1") else {
+            let Expr::Binary(b) = &p("1 - -1") else {
                 panic!()
             };
             assert_eq!(*b.rhs, num(-1.0));
-            Expr::Binary(b)
+            Expr::Binary(b.clone())
         });
         assert_eq!(
             p("5m"),
@@ -1876,14 +1926,14 @@ mod tests {
     #[test]
     fn vector_selectors() {
         assert_eq!(p("foo"), Expr::VectorSelector(vs("foo")));
-        let Expr::VectorSelector(v) = p(r#"foo{a="b", c!~"d.*", e=~'f',}"#) else {
+        let Expr::VectorSelector(v) = &p(r#"foo{a="b", c!~"d.*", e=~'f',}"#) else {
             panic!()
         };
         assert_eq!(v.matchers.len(), 4);
         assert_eq!(v.matchers[0], Matcher::equal("a", "b"));
         assert_eq!(v.matchers[1].op, MatchOp::RegexNoMatch);
         assert_eq!(v.matchers[3], Matcher::equal(METRIC_NAME, "foo"));
-        let Expr::VectorSelector(v) = p(r#"{"my.metric", "a.b"="c"}"#) else {
+        let Expr::VectorSelector(v) = &p(r#"{"my.metric", "a.b"="c"}"#) else {
             panic!()
         };
         assert_eq!(v.name, None);
@@ -1909,7 +1959,7 @@ mod tests {
         assert!(err(r#"foo{a=b}"#).contains("expected string"));
         assert!(err(r#"foo{a=~"("}"#).contains("error parsing regexp"));
         // The regex cache hands out matchers with the right label name.
-        let Expr::VectorSelector(v) = p(r#"foo{a=~"x.+", b=~"x.+", c!~"x.+"}"#) else {
+        let Expr::VectorSelector(v) = &p(r#"foo{a=~"x.+", b=~"x.+", c!~"x.+"}"#) else {
             panic!()
         };
         assert_eq!(v.matchers[1].name, "b");
@@ -1919,29 +1969,29 @@ mod tests {
 
     #[test]
     fn modifiers() {
-        let Expr::VectorSelector(v) = p("foo offset 5m @ 100") else {
+        let Expr::VectorSelector(v) = &p("foo offset 5m @ 100") else {
             panic!()
         };
         assert_eq!(v.offset, Some(Duration::Literal(300_000)));
         assert_eq!(v.at, Some(AtModifier::Timestamp(100_000)));
-        let Expr::VectorSelector(v) = p("foo @ start() offset -1h") else {
+        let Expr::VectorSelector(v) = &p("foo @ start() offset -1h") else {
             panic!()
         };
         assert_eq!(v.offset, Some(Duration::Literal(-3_600_000)));
         assert_eq!(v.at, Some(AtModifier::Start));
-        let Expr::VectorSelector(v) = p("foo @ END()") else {
+        let Expr::VectorSelector(v) = &p("foo @ END()") else {
             panic!()
         };
         assert_eq!(v.at, Some(AtModifier::End));
-        let Expr::VectorSelector(v) = p("foo @ 1.234") else {
+        let Expr::VectorSelector(v) = &p("foo @ 1.234") else {
             panic!()
         };
         assert_eq!(v.at, Some(AtModifier::Timestamp(1234)));
-        let Expr::VectorSelector(v) = p("foo @ 1m40s") else {
+        let Expr::VectorSelector(v) = &p("foo @ 1m40s") else {
             panic!()
         };
         assert_eq!(v.at, Some(AtModifier::Timestamp(100_000)));
-        let Expr::MatrixSelector(m) = p("foo[5m] offset 1m @ 10") else {
+        let Expr::MatrixSelector(m) = &p("foo[5m] offset 1m @ 10") else {
             panic!()
         };
         assert_eq!(m.range, Duration::Literal(300_000));
@@ -1964,14 +2014,14 @@ mod tests {
     fn ranges_and_subqueries() {
         assert!(err("(foo)[5m]").contains("ranges only allowed for vector selectors"));
         assert!(err("rate(foo[5m])[5m]").contains("ranges only allowed for vector selectors"));
-        let Expr::Subquery(s) = p("rate(foo[5m])[30m:1m] offset 1m @ end()") else {
+        let Expr::Subquery(s) = &p("rate(foo[5m])[30m:1m] offset 1m @ end()") else {
             panic!()
         };
         assert_eq!(s.range, Duration::Literal(1_800_000));
         assert_eq!(s.step, Some(Duration::Literal(60_000)));
         assert_eq!(s.offset, Some(Duration::Literal(60_000)));
         assert_eq!(s.at, Some(AtModifier::End));
-        let Expr::Subquery(s) = p("foo[1h:]") else {
+        let Expr::Subquery(s) = &p("foo[1h:]") else {
             panic!()
         };
         assert_eq!(s.step, None);
@@ -1987,7 +2037,7 @@ mod tests {
 
     #[test]
     fn duration_expressions() {
-        let m = |q: &str| match p(q) {
+        let m = |q: &str| match &p(q) {
             Expr::Call(c) => match &c.args[0] {
                 Expr::MatrixSelector(m) => m.range.clone(),
                 Expr::Subquery(s) => s.range.clone(),
@@ -2022,19 +2072,22 @@ mod tests {
             v.offset.as_ref().map(|o| o.resolve(5000, 0)),
             Some(Ok(-5000))
         );
-        let Expr::VectorSelector(v) = p("x offset (20*(((((8 - 2) / 3) * 7s) % 4) + 8000ms))")
+        let Expr::VectorSelector(v) = &p("x offset (20*(((((8 - 2) / 3) * 7s) % 4) + 8000ms))")
         else {
             panic!()
         };
-        assert_eq!(v.offset.map(|o| o.resolve(0, 0)), Some(Ok(200_000)));
-        let Expr::VectorSelector(v) = p("x offset (-2 ^ 2)") else {
+        assert_eq!(
+            v.offset.as_ref().map(|o| o.resolve(0, 0)),
+            Some(Ok(200_000))
+        );
+        let Expr::VectorSelector(v) = &p("x offset (-2 ^ 2)") else {
             panic!()
         };
-        assert_eq!(v.offset.map(|o| o.resolve(0, 0)), Some(Ok(-4000)));
+        assert_eq!(v.offset.as_ref().map(|o| o.resolve(0, 0)), Some(Ok(-4000)));
         let e = p("x offset -min_of(step(), 1s)^0");
         assert_eq!(bin(&e).op, BinaryOp::Pow);
         // Subquery range and step.
-        let Expr::Call(c) = p("sum_over_time(x[29s+1s:5s+5s])") else {
+        let Expr::Call(c) = &p("sum_over_time(x[29s+1s:5s+5s])") else {
             panic!()
         };
         let Expr::Subquery(s) = &c.args[0] else {
@@ -2046,17 +2099,17 @@ mod tests {
 
     #[test]
     fn aggregations() {
-        let Expr::Aggregate(a) = p("sum by (job, \"a.b\",) (x)") else {
+        let Expr::Aggregate(a) = &p("sum by (job, \"a.b\",) (x)") else {
             panic!()
         };
         assert_eq!(a.op, AggregateOp::Sum);
         assert_eq!(a.grouping, vec!["job".to_string(), "a.b".to_string()]);
         assert!(!a.without);
-        let Expr::Aggregate(b) = p("SUM(x) BY (job, \"a.b\")") else {
+        let Expr::Aggregate(b) = &p("SUM(x) BY (job, \"a.b\")") else {
             panic!()
         };
         assert_eq!(a, b);
-        let Expr::Aggregate(a) = p("topk without (instance) (5, x)") else {
+        let Expr::Aggregate(a) = &p("topk without (instance) (5, x)") else {
             panic!()
         };
         assert!(a.without);
@@ -2071,7 +2124,7 @@ mod tests {
             "stddev(x)",
             "stdvar without () (x)",
         ] {
-            assert!(matches!(p(q), Expr::Aggregate(_)), "{q}");
+            assert!(matches!(&p(q), Expr::Aggregate(_)), "{q}");
         }
         assert!(err("sum by (a) by (b) (x)").contains("unexpected <by> in aggregation"));
         assert!(err("sum()").contains("no arguments for aggregate expression provided"));
@@ -2146,18 +2199,18 @@ mod tests {
 
     #[test]
     fn function_calls() {
-        let Expr::Call(c) = p("rate(x[5m])") else {
+        let Expr::Call(c) = &p("rate(x[5m])") else {
             panic!()
         };
         assert_eq!(c.func.name, "rate");
-        assert!(matches!(p("time()"), Expr::Call(c) if c.args.is_empty()));
-        assert!(matches!(p("STEP()"), Expr::Call(c) if c.func.name == "step"));
-        assert!(matches!(p("round(x)"), Expr::Call(_)));
+        assert!(matches!(&p("time()"), Expr::Call(c) if c.args.is_empty()));
+        assert!(matches!(&p("STEP()"), Expr::Call(c) if c.func.name == "step"));
+        assert!(matches!(&p("round(x)"), Expr::Call(_)));
         assert!(matches!(
             p("label_join(x, \"a\", \",\", \"b\", \"c\", \"d\")"),
             Expr::Call(_)
         ));
-        assert!(matches!(p("info(x, {k=\"v\"})"), Expr::Call(_)));
+        assert!(matches!(&p("info(x, {k=\"v\"})"), Expr::Call(_)));
         assert!(matches!(
             p("info(x, {__name__=~\".+_info\"})"),
             Expr::Call(_)
@@ -2176,8 +2229,8 @@ mod tests {
         assert!(err("info(x, y)")
             .contains("expected label selectors only, got vector selector instead"));
         // Which functions accept anchored/smoothed is checked by the engine, as upstream.
-        assert!(matches!(p("deriv(foo[3m] smoothed)"), Expr::Call(_)));
-        assert!(matches!(p("increase(foo[1m] anchored)"), Expr::Call(_)));
+        assert!(matches!(&p("deriv(foo[3m] smoothed)"), Expr::Call(_)));
+        assert!(matches!(&p("increase(foo[1m] anchored)"), Expr::Call(_)));
         assert!(err("foo[1m] anchored smoothed").contains("cannot be used together"));
         assert!(err("foo[1m:] anchored").contains("not supported for subqueries"));
         assert!(err("-\"a\"").contains(
@@ -2208,58 +2261,106 @@ mod tests {
         assert!(err("a + \"a very long string\" b").contains("unexpected identifier \"b\""));
     }
 
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
-        assert!(err(&deep).contains("nesting is deeper than"));
-        let minus = format!("{}1", "-".repeat(10_000));
-        assert!(err(&minus).contains("nesting is deeper than"));
-        let chain = vec!["a"; 5000].join(" + ");
-        assert!(err(&chain).contains("taller than"));
-        let ok_chain = vec!["a"; 500].join(" + ");
-        assert!(parse_expr(&ok_chain).is_ok());
-        let dur = format!("x[{}]", vec!["1s"; 1000].join("+"));
-        assert!(err(&dur).contains("longer than"));
-        let pow = vec!["a"; 20_000].join(" ^ ");
-        assert!(err(&pow).contains("nesting is deeper than"));
-        let dur_pow = format!("x[{}]", vec!["1"; 20_000].join("^"));
-        assert!(err(&dur_pow).contains("nesting is deeper than"));
-        let mixed = format!("{}a", "a or a and a == a + a * a ^ -".repeat(2000));
-        assert!(parse_expr(&mixed).is_err());
-        let nested_ok = format!("{}1{}", "(".repeat(90), ")".repeat(90));
-        assert!(parse_expr(&nested_ok).is_ok());
+    /// Runs `f` on a thread with a 2 MiB stack, the default of spawned threads and tokio
+    /// workers, in whatever profile runs the tests.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        assert!(handle.join().is_ok());
     }
 
     #[test]
-    fn maximal_nesting_fits_the_default_thread_stack() {
-        // Every construct that recurses, nested as deep as allowed, on a 2 MiB stack (the
-        // default of spawned threads and tokio workers), in whatever profile runs the tests.
-        let m = MAX_NESTING;
+    fn nesting_past_the_limits_is_an_error_not_a_crash() {
+        on_small_stack(|| {
+            let n = MAX_NESTING + 1;
+            let deep = format!("{}1{}", "(".repeat(n), ")".repeat(n));
+            assert!(err(&deep).contains("nesting is deeper than 20000 levels"));
+            let minus = format!("{}1", "-".repeat(n));
+            assert!(err(&minus).contains("nesting is deeper than"));
+            let chain = vec!["a"; MAX_TREE_HEIGHT + 1].join(" + ");
+            assert!(err(&chain).contains("taller than 60000 levels"));
+            let dur = format!("x[{}]", vec!["1s"; 1000].join("+"));
+            assert!(err(&dur).contains("longer than 100 operations"));
+            let dur_pow = format!("x[{}]", vec!["1"; 20_000].join("^"));
+            assert!(err(&dur_pow).contains("nesting is deeper than 100 levels"));
+        });
+    }
+
+    #[test]
+    fn ten_thousand_levels_parse_print_and_drop_on_the_default_thread_stack() {
+        // Upstream (Prometheus 2.42's HTTP API) accepts all of these.
+        let n = 10_000;
         let queries = [
-            // One level per call.
-            format!("{}x{}", "abs(".repeat(m - 1), ")".repeat(m - 1)),
-            format!("{}x{}", "sum by (a) (".repeat(m - 1), ")".repeat(m - 1)),
-            // Three levels per repetition: arguments, unary minus, parentheses.
-            format!("{}x{}", "topk(1, -(".repeat(m / 3), "))".repeat(m / 3)),
-            // Two levels: parentheses and the right operand.
-            format!("{}x{}", "(a + ".repeat(m / 2 - 1), ")".repeat(m / 2 - 1)),
-            format!("x[{}1{}]", "min_of(-(".repeat(m / 3), "), 1)".repeat(m / 3)),
-            // The tallest tree, built without recursion, printed with recursion.
-            vec!["a"; MAX_TREE_HEIGHT].join(" + "),
+            format!("{}1{}", "(".repeat(n), ")".repeat(n)),
+            vec!["1"; n].join(" + "),
+            vec!["up"; n].join(" * on(job) "),
+            vec!["a"; n].join(" ^ "),
+            format!("{}1", "-".repeat(n)),
+            format!("{}-x", "-".repeat(n)),
+            format!("{}vector(1){}", "abs(".repeat(n), ")".repeat(n)),
+            format!("{}x{}", "sum by (a) (".repeat(n), ")".repeat(n)),
+            format!("{}x{}", "topk(1, -(".repeat(n / 3), "))".repeat(n / 3)),
+            format!("{}x{}", "(a + ".repeat(n), ")".repeat(n)),
+            format!(
+                "{}x{}",
+                "max_over_time(".repeat(n / 2),
+                "[5m:])".repeat(n / 2)
+            ),
         ];
-        let handle = std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || {
-                for q in &queries {
-                    let e = parse_expr(q).unwrap_or_else(|err| panic!("{err}"));
-                    let printed = e.to_string();
-                    assert_eq!(parse_expr(&printed).ok().as_ref(), Some(&e));
-                    let pretty = super::super::printer::prettify(&e);
-                    assert_eq!(parse_expr(&pretty).ok(), Some(e));
-                }
-            })
-            .unwrap_or_else(|e| panic!("spawn: {e}"));
-        assert!(handle.join().is_ok());
+        on_small_stack(move || {
+            for q in &queries {
+                let e = parse_expr(q).unwrap_or_else(|err| panic!("{}: {err}", &q[..40]));
+                let printed = e.to_string();
+                let again = parse_expr(&printed).expect("printed form parses");
+                assert!(again == e.clone(), "{} does not round-trip", &q[..40]);
+                assert!(matches!(
+                    e.value_type(),
+                    ValueType::Scalar | ValueType::Vector
+                ));
+            }
+            // The pretty-printer re-prints every level, so a smaller tree.
+            let e = p(&vec!["some_metric_name"; 1000].join(" + "));
+            assert_eq!(
+                parse_expr(&super::super::printer::prettify(&e)).ok(),
+                Some(e)
+            );
+        });
+    }
+
+    #[test]
+    fn durations_past_292_years_are_out_of_range() {
+        // Upstream's words and positions (Prometheus 2.42's HTTP API).
+        assert_eq!(
+            err("rate(up[1000000y])"),
+            "1:9: parse error: duration out of range"
+        );
+        assert_eq!(
+            err("up offset 1000y"),
+            "1:11: parse error: duration out of range"
+        );
+        assert_eq!(
+            err("up[1000000y:1m]"),
+            "1:4: parse error: duration out of range"
+        );
+        assert!(parse_expr("up offset 292y").is_ok());
+        assert!(parse_expr("rate(up[15250w])").is_ok());
+    }
+
+    #[test]
+    fn long_regex_errors_quote_an_excerpt() {
+        let alts: Vec<String> = (0..4000).map(|i| format!("host-{i:04}:9100")).collect();
+        let q = format!("up{{instance=~\"{}|(\"}}", alts.join("|"));
+        let e = err(&q);
+        assert!(e.len() < 200, "{e}");
+        assert!(
+            e.starts_with("1:4: parse error: error parsing regexp \"host-0000:9100|"),
+            "{e}"
+        );
+        assert!(e.ends_with("bytes)\": unclosed group"), "{e}");
+        let ok = format!("up{{instance=~\"{}\"}}", alts.join("|"));
+        assert!(parse_expr(&ok).is_ok());
     }
 
     #[test]

@@ -258,40 +258,45 @@ impl fmt::Display for NumberLiteral {
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expr::NumberLiteral(n) => write!(f, "{n}"),
-            Expr::StringLiteral(s) => f.write_str(&go_quote_bytes(s.as_bytes())),
-            Expr::VectorSelector(vs) => write!(f, "{vs}"),
-            Expr::MatrixSelector(ms) => write!(f, "{ms}"),
-            Expr::Subquery(sq) => {
-                write!(f, "{}", sq.expr)?;
-                sq.write_suffix(f)
+        // Recursion per tree level; deep trees continue on a heap stack segment.
+        super::with_stack(|| write_expr(self, f))
+    }
+}
+
+fn write_expr(expr: &Expr, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match expr {
+        Expr::NumberLiteral(n) => write!(f, "{n}"),
+        Expr::StringLiteral(s) => f.write_str(&go_quote_bytes(s.as_bytes())),
+        Expr::VectorSelector(vs) => write!(f, "{vs}"),
+        Expr::MatrixSelector(ms) => write!(f, "{ms}"),
+        Expr::Subquery(sq) => {
+            write!(f, "{}", sq.expr)?;
+            sq.write_suffix(f)
+        }
+        Expr::Aggregate(a) => {
+            a.write_op(f)?;
+            f.write_char('(')?;
+            if let Some(p) = &a.param {
+                write!(f, "{p}, ")?;
             }
-            Expr::Aggregate(a) => {
-                a.write_op(f)?;
-                f.write_char('(')?;
-                if let Some(p) = &a.param {
-                    write!(f, "{p}, ")?;
+            write!(f, "{})", a.expr)
+        }
+        Expr::Binary(b) => {
+            write!(f, "{} ", b.lhs)?;
+            b.write_op(f)?;
+            write!(f, " {}", b.rhs)
+        }
+        Expr::Unary(u) => write!(f, "{}{}", u.op.as_str(), u.expr),
+        Expr::Paren(e) => write!(f, "({e})"),
+        Expr::Call(c) => {
+            write!(f, "{}(", c.func.name)?;
+            for (i, a) in c.args.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
                 }
-                write!(f, "{})", a.expr)
+                write!(f, "{a}")?;
             }
-            Expr::Binary(b) => {
-                write!(f, "{} ", b.lhs)?;
-                b.write_op(f)?;
-                write!(f, " {}", b.rhs)
-            }
-            Expr::Unary(u) => write!(f, "{}{}", u.op.as_str(), u.expr),
-            Expr::Paren(e) => write!(f, "({e})"),
-            Expr::Call(c) => {
-                write!(f, "{}(", c.func.name)?;
-                for (i, a) in c.args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{a}")?;
-                }
-                f.write_char(')')
-            }
+            f.write_char(')')
         }
     }
 }
@@ -319,6 +324,10 @@ fn indent(level: usize, out: &mut String) {
 }
 
 fn pretty(expr: &Expr, level: usize, out: &mut String) {
+    super::with_stack(|| pretty_at(expr, level, out))
+}
+
+fn pretty_at(expr: &Expr, level: usize, out: &mut String) {
     let one_line = expr.to_string();
     if one_line.len() + level * INDENT.len() <= MAX_CHARACTERS_PER_LINE {
         indent(level, out);

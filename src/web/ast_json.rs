@@ -20,8 +20,24 @@ enum J {
     Obj(Vec<(&'static str, J)>),
 }
 
+impl Drop for J {
+    fn drop(&mut self) {
+        // As deep as the expression it describes: drop the children on a heap stack
+        // segment when the thread's stack runs short.
+        crate::promql::with_stack(|| match self {
+            J::Arr(items) => drop(std::mem::take(items)),
+            J::Obj(fields) => drop(std::mem::take(fields)),
+            _ => {}
+        })
+    }
+}
+
 impl J {
     fn write(&self, out: &mut String) {
+        crate::promql::with_stack(|| self.write_here(out))
+    }
+
+    fn write_here(&self, out: &mut String) {
         match self {
             J::Null => out.push_str("null"),
             J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -114,6 +130,11 @@ fn selector_fields(vs: &VectorSelector) -> Vec<(&'static str, J)> {
 }
 
 fn translate(e: &Expr) -> J {
+    // One level of recursion per tree level: deep trees continue on a heap stack segment.
+    crate::promql::with_stack(|| translate_here(e))
+}
+
+fn translate_here(e: &Expr) -> J {
     match e {
         Expr::Aggregate(a) => J::Obj(vec![
             ("type", s("aggregation")),
@@ -217,6 +238,20 @@ mod tests {
         let mut s = String::new();
         write_ast(&mut s, &parse_expr(q).unwrap());
         s
+    }
+
+    #[test]
+    fn deep_trees_on_the_default_thread_stack() {
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let n = 10_000;
+                let json = ast(&format!("{}1{}", "(".repeat(n), ")".repeat(n)));
+                assert_eq!(json.matches("parenExpr").count(), n);
+                assert!(ast(&vec!["a"; n].join(" + ")).contains("binaryExpr"));
+            })
+            .expect("spawn");
+        assert!(handle.join().is_ok());
     }
 
     #[test]

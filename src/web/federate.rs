@@ -100,9 +100,9 @@ async fn federate(
 /// federated, and gives the storage the non-empty matcher it requires.
 pub fn parse_federation_match(s: &str) -> Result<Vec<Matcher>, String> {
     let parse = |text: &str| -> Result<Vec<Matcher>, String> {
-        match parse_expr(text) {
-            Ok(Expr::VectorSelector(vs)) => Ok(vs.matchers),
-            Ok(_) => Err(format!(
+        match parse_expr(text).map(Expr::into_vector_selector) {
+            Ok(Ok(vs)) => Ok(vs.matchers),
+            Ok(Err(_)) => Err(format!(
                 "1:1: parse error: expected a series selector, got {text:?}"
             )),
             Err(e) => Err(e.to_string()),

@@ -619,7 +619,7 @@ pub fn parse_match(s: &str) -> Result<Vec<Matcher>, ApiError> {
             invalid_param("match[]", e)
         }
     })?;
-    let Expr::VectorSelector(vs) = e else {
+    let Ok(vs) = e.into_vector_selector() else {
         return Err(invalid_param(
             "match[]",
             format!("1:1: parse error: expected a series selector, got {s:?}"),

@@ -380,6 +380,11 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates a node for all steps.
     pub fn eval(&mut self, e: &Expr) -> Result<Val, EvalError> {
+        // Recursion per tree level; deep trees continue on a heap stack segment.
+        crate::promql::with_stack(|| self.eval_node(e))
+    }
+
+    fn eval_node(&mut self, e: &Expr) -> Result<Val, EvalError> {
         self.check()?;
         let n = self.n_steps();
         match e {

@@ -22,6 +22,10 @@ const IDENTIFYING: [&str; 2] = ["instance", "job"];
 /// The time the samples of `e` are read at for evaluation time `t` (following `@` and
 /// offsets down to the first selector).
 fn ref_time(ev: &Evaluator<'_>, e: &Expr, t: i64) -> i64 {
+    crate::promql::with_stack(|| ref_time_here(ev, e, t))
+}
+
+fn ref_time_here(ev: &Evaluator<'_>, e: &Expr, t: i64) -> i64 {
     let shift = |at: Option<i64>, off: &Option<super::super::super::ast::Duration>| {
         let o = off.as_ref().and_then(|d| ev.duration(d).ok()).unwrap_or(0);
         at.unwrap_or(t) - o

@@ -21,8 +21,12 @@ pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val,
     let src = ev.eval_string(&args[3])?;
     let re_text = ev.eval_string(&args[4])?;
     let re = crate::model::regex_cache::anchored(&re_text).map_err(|e| {
+        // Quotes only the start of a long pattern; the reason is one line.
+        let err = crate::model::MatcherError::from_regex(&re_text, &e);
         EvalError::Execution(format!(
-            "invalid regular expression in label_replace(): {re_text}: {e}"
+            "invalid regular expression in label_replace(): {}: {}",
+            crate::model::matcher::excerpt(&re_text),
+            err.reason()
         ))
     })?;
     if !valid_label_name(&args[1], &dst) {
