@@ -4,7 +4,6 @@
 //! recording chains, staleness; passing and failing files), comparing exit codes, stdout
 //! and stderr byte for byte.
 
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};
