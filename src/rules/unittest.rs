@@ -3,7 +3,8 @@
 //! A test file names rule files (relative to itself, globs allowed), an
 //! `evaluation_interval` (default 1m) and test groups. Each group loads its
 //! `input_series` (promqltest's expanding notation, one value every `interval`, which
-//! defaults to the evaluation interval) into a fresh TSDB in a temporary directory, then
+//! defaults to the evaluation interval, as upstream's documentation says; promtool 2.42
+//! instead loads every sample of such a group at time 0) into a fresh TSDB in a temporary directory, then
 //! evaluates every rule group (in `group_eval_order` when given) at each evaluation
 //! interval from 0 up to the largest `eval_time` of the group, loading input samples up to
 //! that time first, as promtool's lazy loader does. `alert_rule_test` cases compare the
