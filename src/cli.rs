@@ -191,6 +191,21 @@ pub enum Command {
         #[command(subcommand)]
         command: CheckCommand,
     },
+    /// Run unit tests (exit 0 when all pass, 1 when not, as promtool).
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit-test files (promtool's `test rules` format).
+    Rules {
+        /// Unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Where `query`/`query-range` evaluate and how they print.
@@ -563,6 +578,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check {
             command: CheckCommand::Metrics,
         }) => Ok(check_metrics()),
+        Some(Command::Test {
+            command: TestCommand::Rules { files },
+        }) => Ok(crate::rules::unittest::test_rules_command(&files)),
         Some(Command::Tsdb { command }) => tsdb_command(&cli.storage, command),
         Some(Command::Query { expr, time, out }) => {
             let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;

@@ -61,7 +61,7 @@ pub struct RuleState {
     /// Alerting rules' alerts.
     pub alerts: AlertingState,
     /// Series written at the previous evaluation (for staleness markers).
-    prev_series: HashSet<Labels>,
+    pub(crate) prev_series: HashSet<Labels>,
 }
 
 /// One rule group.

@@ -7,8 +7,9 @@
 //! pending/firing/resolved state machine with templated labels and annotations); and the
 //! [`manager`] that runs every group on its interval in `serve`, appends the results, and
 //! feeds `/api/v1/rules` and `/api/v1/alerts`, handing firing and resolved alerts to an
-//! [`crate::notifier::AlertSink`], and restoring alerts' `for` state after a restart. Not
-//! built yet: `promtui test rules`, `tsdb create-blocks-from rules`, and the
+//! [`crate::notifier::AlertSink`], and restoring alerts' `for` state after a restart. And
+//! `promtui test rules` ([`unittest`]), promtool's rule unit tests. Not built yet:
+//! `tsdb create-blocks-from rules`, and the
 //! `--rules.alert.*` flags (upstream's defaults are used).
 
 pub mod check;
@@ -16,6 +17,7 @@ pub mod eval;
 pub mod file;
 pub mod manager;
 pub mod template;
+pub mod unittest;
 
 pub use check::{check_rules_command, RuleFileCheck};
 

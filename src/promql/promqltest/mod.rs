@@ -174,7 +174,7 @@ fn scan_number(s: &str) -> Option<(f64, &str)> {
 }
 
 /// Parses one value token of the series notation.
-fn parse_token(tok: &str, out: &mut Vec<SeqValue>) -> Option<()> {
+pub(crate) fn parse_token(tok: &str, out: &mut Vec<SeqValue>) -> Option<()> {
     if tok.contains("{{") {
         // `{{...}}`, `{{...}}x3`, `{{...}}+{{...}}x3`: count the values only.
         let n = match tok.rfind("}}") {
@@ -227,7 +227,7 @@ fn parse_token(tok: &str, out: &mut Vec<SeqValue>) -> Option<()> {
 }
 
 /// Splits values on whitespace, keeping `{{ ... }}` together.
-fn split_values(s: &str) -> Vec<String> {
+pub(crate) fn split_values(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut depth = 0i32;
@@ -293,7 +293,7 @@ fn split_metric(s: &str) -> (&str, &str) {
 
 /// Parses a label set in series notation: `name`, `name{a="b"}`, `{__name__="x"}`, `{}`,
 /// with quoted (UTF-8) names allowed.
-fn parse_labels(line: usize, s: &str) -> Result<Labels, ScriptError> {
+pub(crate) fn parse_labels(line: usize, s: &str) -> Result<Labels, ScriptError> {
     let bad = |why: &str| err(line, format!("bad series descriptor {s:?}: {why}"));
     let (name, rest) = match s.find('{') {
         Some(i) => (&s[..i], &s[i..]),
@@ -382,7 +382,7 @@ fn parse_labels(line: usize, s: &str) -> Result<Labels, ScriptError> {
 }
 
 /// Parses `metric{labels} values...` into labels and values.
-fn parse_series(line: usize, s: &str) -> Result<(Labels, Vec<SeqValue>), ScriptError> {
+pub(crate) fn parse_series(line: usize, s: &str) -> Result<(Labels, Vec<SeqValue>), ScriptError> {
     let (metric, values) = split_metric(s.trim());
     let labels = parse_labels(line, metric.trim())?;
     let mut vals = Vec::new();
@@ -685,7 +685,7 @@ pub fn file_skip_reason(file: &str) -> Option<&'static str> {
 }
 
 /// Compares two floats like upstream: almost equal, NaN equals NaN, stale equals stale.
-fn same_value(want: f64, got: f64) -> bool {
+pub(crate) fn same_value(want: f64, got: f64) -> bool {
     if is_stale_nan(want) || is_stale_nan(got) {
         return is_stale_nan(want) && is_stale_nan(got);
     }
@@ -885,7 +885,7 @@ fn compare_matrix(
 }
 
 /// Collects the selectors' matchers of an expression.
-fn selectors<'a>(e: &'a Expr, out: &mut Vec<&'a [crate::model::Matcher]>) {
+pub(crate) fn selectors<'a>(e: &'a Expr, out: &mut Vec<&'a [crate::model::Matcher]>) {
     match e {
         Expr::VectorSelector(vs) => out.push(&vs.matchers),
         Expr::MatrixSelector(ms) => out.push(&ms.vector_selector.matchers),
