@@ -13,7 +13,6 @@ pub mod lenient;
 mod metadata;
 pub mod metrics;
 pub mod query;
-pub mod query_client;
 mod rules;
 mod status;
 
