@@ -119,12 +119,15 @@ pub trait TsdbAdmin: Send + Sync {
     }
 }
 
+/// Why a reload failed, as the engine reports it: `/-/reload` shows its text.
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The running configuration and its reload.
 pub trait ConfigSource: Send + Sync {
     /// The loaded configuration as YAML.
     fn config_yaml(&self) -> String;
     /// Reloads the configuration from its file; on error the old one stays in force.
-    fn reload(&self) -> BoxFuture<Result<(), String>>;
+    fn reload(&self) -> BoxFuture<Result<(), ReloadError>>;
     /// Whether the last (re)load succeeded, and when the configuration in force was loaded
     /// (ms since the epoch; `None`: unknown, reported as the server's start time).
     fn last_reload(&self) -> (bool, Option<i64>) {
