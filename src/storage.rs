@@ -1,6 +1,7 @@
-//! The seams between subsystems, after Prometheus' `storage/interface.go`: scrape, rules
-//! and the Pushgateway append through an [`Appender`]; PromQL and the API read through a
-//! [`Querier`]. Nothing outside `tsdb` sees its internals.
+//! The seams between subsystems, after Prometheus' `storage/interface.go`: scrape and the
+//! rules (recorded series, `ALERTS`) append through an [`Appender`]; PromQL, the API,
+//! federation and the rules read through a [`Querier`]. The TSDB implements both; nothing
+//! outside `tsdb` sees its internals.
 
 use crate::model::{Labels, Matcher, Sample};
 

@@ -18,14 +18,14 @@
 
 pub mod cache;
 pub mod error;
-pub mod file_sd;
+pub(crate) mod file_sd;
 pub mod manager;
 pub mod memory;
 pub mod metrics;
-pub mod pool;
-pub mod scrape_loop;
+pub(crate) mod pool;
+pub(crate) mod scrape_loop;
 pub mod scraper;
-pub mod settings;
+pub(crate) mod settings;
 pub mod target;
 
 pub use cache::FamilyMetadata;

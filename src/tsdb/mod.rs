@@ -30,14 +30,14 @@ pub mod db;
 pub mod fuzzing;
 pub mod head;
 pub mod import;
-pub mod layout;
+pub(crate) mod layout;
 pub mod metrics;
-pub mod prometheus_dir;
+pub(crate) mod prometheus_dir;
 pub mod querier;
 pub mod retention;
 pub mod stats;
 pub mod tombstones;
-pub mod tools;
+pub(crate) mod tools;
 pub mod wal;
 
 pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};
