@@ -17,11 +17,11 @@
 //! `Appender::append` ... `commit` once per scrape.
 
 pub mod cache;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod file_sd;
-pub mod manager;
+pub(crate) mod manager;
 pub mod memory;
-pub mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod pool;
 pub(crate) mod scrape_loop;
 pub mod scraper;

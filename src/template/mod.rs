@@ -25,7 +25,7 @@ pub(crate) mod exec;
 pub(crate) mod fmt;
 mod lex;
 mod parse;
-pub mod prometheus;
+pub(crate) mod prometheus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -25,13 +25,13 @@ pub mod block;
 pub mod chunkenc;
 pub mod chunks;
 pub mod compact;
-pub mod db;
+pub(crate) mod db;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod head;
 pub mod import;
 pub(crate) mod layout;
-pub mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod prometheus_dir;
 pub mod querier;
 pub mod retention;
