@@ -1,7 +1,6 @@
 //! Command-line interface: clap definitions with Prometheus-style flag names, and dispatch.
-//! Each command's work lives in the library; this file only parses and calls.
+//! Each command's work lives in `crate::cmd`; this file only parses and dispatches.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -294,29 +293,6 @@ pub enum CheckCommand {
     Metrics,
 }
 
-/// `check metrics`: lints stdin; promtool's output and exit codes.
-fn check_metrics() -> ExitCode {
-    let mut body = Vec::new();
-    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut body) {
-        eprintln!("error while linting: reading stdin: {e}");
-        return ExitCode::from(1);
-    }
-    match crate::exposition::lint::lint(&body) {
-        Err(e) => {
-            eprintln!("error while linting: {e}");
-            ExitCode::from(1)
-        }
-        Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
-        Ok(problems) => {
-            for p in problems {
-                eprintln!("{} {}", p.metric, p.text);
-            }
-            ExitCode::from(3)
-        }
-    }
-}
-
-/// Platform data directory for the TSDB when `--storage.tsdb.path` is not given.
 pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "promtui").context(
         "cannot determine a home directory for the default data path; pass --storage.tsdb.path",
@@ -566,26 +542,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops."
             );
-            serve(&cli.storage, &cli.serve)
+            crate::cmd::serve::serve(&cli.storage, &cli.serve)
         }
-        Some(Command::Serve { serve: flags }) => serve(&cli.storage, &flags),
+        Some(Command::Serve { serve: flags }) => crate::cmd::serve::serve(&cli.storage, &flags),
         Some(Command::Check {
             command: CheckCommand::Config { files },
-        }) => Ok(check_config(&files)),
+        }) => Ok(crate::cmd::check::check_config(&files)),
         Some(Command::Check {
             command: CheckCommand::Rules { files },
         }) => Ok(crate::rules::check_rules_command(&files)),
         Some(Command::Check {
             command: CheckCommand::Metrics,
-        }) => Ok(check_metrics()),
+        }) => Ok(crate::cmd::check::check_metrics()),
         Some(Command::Test {
             command: TestCommand::Rules { files },
         }) => Ok(crate::rules::unittest::test_rules_command(&files)),
-        Some(Command::Tsdb { command }) => tsdb_command(&cli.storage, command),
+        Some(Command::Tsdb { command }) => crate::cmd::tsdb::tsdb_command(&cli.storage, command),
         Some(Command::Query { expr, time, out }) => {
             let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;
-            run_query(&cli.storage, &out, |target| {
-                crate::web::query_client::instant(target, &expr, t)
+            crate::cmd::query::run_query(&cli.storage, &out, |target| {
+                crate::cmd::query::instant(target, &expr, t)
             })
         }
         Some(Command::QueryRange {
@@ -602,8 +578,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("invalid --step: {e}"))?,
                 None => ((end - start) / 250).max(1000),
             };
-            run_query(&cli.storage, &out, |target| {
-                crate::web::query_client::range(target, &expr, start, end, step)
+            crate::cmd::query::run_query(&cli.storage, &out, |target| {
+                crate::cmd::query::range(target, &expr, start, end, step)
             })
         }
     }
@@ -613,73 +589,6 @@ fn opt_time(v: Option<&str>, flag: &str, default: i64) -> anyhow::Result<i64> {
     match v {
         None => Ok(default),
         Some(s) => crate::model::time::parse_time(s).with_context(|| format!("invalid {flag}")),
-    }
-}
-
-/// Runs a query locally or against `--server` and prints it; exit 1 on query errors.
-fn run_query(
-    storage: &StorageFlags,
-    out: &QueryOutput,
-    f: impl FnOnce(
-        &crate::web::query_client::QueryTarget<'_>,
-    )
-        -> Result<crate::web::query_client::Answer, crate::web::query_client::ClientError>,
-) -> anyhow::Result<ExitCode> {
-    use crate::web::query_client::{render_json, render_table, QueryTarget};
-    let path;
-    let target = match &out.server {
-        Some(url) => {
-            anyhow::ensure!(
-                url.starts_with("http://"),
-                "--server must be an http:// URL (TLS is not supported by this client): {url}"
-            );
-            QueryTarget::Remote(url)
-        }
-        None => {
-            path = storage.path()?;
-            QueryTarget::Local(&path, out.query.engine_options()?)
-        }
-    };
-    match f(&target) {
-        Ok((value, ann)) => {
-            for w in ann.warnings.iter().chain(&ann.infos) {
-                eprintln!("{w}");
-            }
-            if out.output == "json" {
-                println!("{}", render_json(&value));
-            } else {
-                print!("{}", render_table(&value));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-/// `promtui check config`: promtool's output shape and exit codes (0 valid, 1 invalid).
-fn check_config(files: &[PathBuf]) -> ExitCode {
-    let mut failed = false;
-    for f in files {
-        let result = crate::config::check_config(f);
-        match &result {
-            Ok(report) => print!("{report}"),
-            Err(e) => {
-                println!("Checking {}", f.display());
-                println!("  FAILED: {e}");
-            }
-        }
-        if crate::config::exit_code(&result) != 0 {
-            failed = true;
-        }
-        println!();
-    }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
     }
 }
 
@@ -705,295 +614,6 @@ impl StorageFlags {
             ..crate::tsdb::Options::default()
         })
     }
-}
-
-fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode> {
-    let tsdb_path = storage.path()?;
-    let mut shown = BTreeMap::new();
-    let cfg = flags
-        .config_file
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    shown.insert("config.file".to_string(), cfg);
-    shown.insert(
-        "storage.tsdb.path".to_string(),
-        tsdb_path.display().to_string(),
-    );
-    shown.insert(
-        "storage.tsdb.retention.time".to_string(),
-        storage.retention_time.clone(),
-    );
-    shown.insert(
-        "storage.tsdb.retention.size".to_string(),
-        storage.retention_size.clone(),
-    );
-    shown.insert(
-        "web.listen-address".to_string(),
-        flags.listen_address.clone(),
-    );
-    shown.insert(
-        "web.enable-lifecycle".to_string(),
-        flags.enable_lifecycle.to_string(),
-    );
-    shown.insert(
-        "web.enable-admin-api".to_string(),
-        flags.enable_admin_api.to_string(),
-    );
-    shown.insert(
-        "query.lookback-delta".to_string(),
-        flags.query.lookback_delta.clone(),
-    );
-    shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
-    shown.insert(
-        "query.max-concurrency".to_string(),
-        flags.max_concurrency.to_string(),
-    );
-    shown.insert(
-        "query.max-samples".to_string(),
-        flags.query.max_samples.to_string(),
-    );
-    let opts = crate::engine::EngineOptions {
-        config_file: flags.config_file.clone(),
-        tsdb_path,
-        tsdb: storage.tsdb_options()?,
-        listen_address: flags.listen_address.clone(),
-        enable_lifecycle: flags.enable_lifecycle,
-        enable_admin_api: flags.enable_admin_api,
-        flags: shown,
-        query: flags.query.engine_options()?,
-        query_max_concurrency: flags.max_concurrency as usize,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let served = runtime.block_on(async move {
-        let engine = tokio::task::spawn_blocking(move || crate::engine::Engine::open(opts))
-            .await
-            .context("opening the engine")?
-            .map_err(|e| {
-                let locked = matches!(
-                    &e,
-                    crate::engine::Error::Tsdb {
-                        source: crate::tsdb::Error::Locked { .. },
-                        ..
-                    }
-                );
-                let e = anyhow::Error::new(e);
-                if locked {
-                    e.context("another process (a running promtui?) uses this data directory: stop it or pass another --storage.tsdb.path")
-                } else {
-                    e
-                }
-            })?;
-        engine.run(std::future::pending()).await?;
-        anyhow::Ok(())
-    });
-    // The WAL is flushed and the scrape loops are stopped: nothing left on the runtime
-    // matters, but dropping it would wait for every blocking task still running (a DNS
-    // lookup of a scrape target, say, cannot be cancelled). Exit promptly instead.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    served?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn tsdb_command(storage: &StorageFlags, command: TsdbCommand) -> anyhow::Result<ExitCode> {
-    let dir = storage.path()?;
-    match command {
-        TsdbCommand::Import { format } => {
-            let (source, block_duration) = match &format {
-                ImportFormat::Openmetrics {
-                    file,
-                    block_duration,
-                } => (file, block_duration),
-                ImportFormat::Prometheus {
-                    dir,
-                    block_duration,
-                } => (dir, block_duration),
-            };
-            let bd = crate::model::time::parse_duration(block_duration)
-                .with_context(|| format!("invalid --block-duration {block_duration:?}"))?;
-            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let started = std::time::Instant::now();
-            let progress = |p: crate::tsdb::import::ImportProgress| {
-                if tty {
-                    eprint!(
-                        "\rimporting: {} samples read, {} series, {} blocks written ",
-                        p.samples_read, p.series, p.blocks_written
-                    );
-                }
-            };
-            let context = || format!("importing {} into {}", source.display(), dir.display());
-            let (report, prometheus) = match &format {
-                ImportFormat::Openmetrics { file, .. } => (
-                    crate::tsdb::tools::import_openmetrics_file(file, &dir, bd, progress)
-                        .with_context(context)?,
-                    None,
-                ),
-                ImportFormat::Prometheus { dir: src, .. } => {
-                    let (st, report) =
-                        crate::tsdb::tools::import_prometheus_dir(src, &dir, bd, progress)
-                            .with_context(context)?;
-                    (report, Some(st))
-                }
-            };
-            if tty {
-                eprintln!();
-            }
-            println!(
-                "imported {} samples of {} series into {} block(s) under {} in {:.2?}",
-                report.samples_imported,
-                report.series,
-                report.blocks.len(),
-                dir.display(),
-                started.elapsed()
-            );
-            if let Some(st) = &prometheus {
-                print_prometheus_read(st);
-            }
-            for b in &report.blocks {
-                println!(
-                    "  block {} [{}, {}) {} series, {} samples",
-                    b.ulid,
-                    crate::model::time::format_rfc3339(b.min_time),
-                    crate::model::time::format_rfc3339(b.max_time),
-                    b.stats.num_series,
-                    b.stats.num_samples
-                );
-            }
-            let skipped = report.duplicates + report.out_of_order + report.input_errors;
-            if skipped > 0 {
-                eprintln!(
-                    "skipped: {} duplicate, {} out-of-order, {} invalid input",
-                    report.duplicates, report.out_of_order, report.input_errors
-                );
-                for e in &report.errors {
-                    eprintln!("  {e}");
-                }
-            }
-            Ok(if report.input_errors > 0 || report.out_of_order > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        TsdbCommand::Stats { limit } => {
-            let db = open_db_for_tool(storage, &dir)?;
-            let st = db.stats();
-            let q = db.querier(i64::MIN, i64::MAX);
-            let c = crate::tsdb::stats::cardinality(q.as_ref(), limit)?;
-            println!("Data directory: {}", dir.display());
-            println!(
-                "Head: {} series, {} chunks, time range {}",
-                st.head_series,
-                st.head_chunks,
-                match (st.head_min_time, st.head_max_time) {
-                    (Some(a), Some(b)) => format!(
-                        "{} .. {}",
-                        crate::model::time::format_rfc3339(a),
-                        crate::model::time::format_rfc3339(b)
-                    ),
-                    _ => "empty".to_string(),
-                }
-            );
-            println!("Blocks: {}", st.blocks);
-            for b in db.blocks() {
-                println!(
-                    "  {} {} .. {}",
-                    b.id(),
-                    crate::model::time::format_rfc3339(b.min_time()),
-                    crate::model::time::format_rfc3339(b.max_time())
-                );
-            }
-            println!(
-                "Series: {}   Label pairs: {}",
-                c.num_series, c.num_label_pairs
-            );
-            let section = |title: &str, rows: &[(String, u64)]| {
-                println!("\n{title}:");
-                for (name, n) in rows {
-                    println!("{n:>10}  {name}");
-                }
-            };
-            section("Highest cardinality metric names", &c.series_by_metric_name);
-            section("Label names with most values", &c.values_by_label_name);
-            section("Label names using most bytes", &c.memory_by_label_name);
-            section("Most common label pairs", &c.series_by_label_pair);
-            Ok(ExitCode::SUCCESS)
-        }
-        TsdbCommand::Dump {
-            matchers,
-            min_time,
-            max_time,
-        } => {
-            let selectors = matchers
-                .iter()
-                .map(|m| {
-                    crate::promql::parse_metric_selector(m)
-                        .map_err(|e| anyhow::anyhow!("invalid --match {m:?}: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let time = |v: &Option<String>, default: i64, flag: &str| -> anyhow::Result<i64> {
-                match v {
-                    None => Ok(default),
-                    Some(s) => crate::model::time::parse_time(s)
-                        .map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}")),
-                }
-            };
-            let mint = time(&min_time, i64::MIN, "min-time")?;
-            let maxt = time(&max_time, i64::MAX, "max-time")?;
-            let db = open_db_for_tool(storage, &dir)?;
-            let q = db.querier(mint, maxt);
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            crate::tsdb::tools::dump(q.as_ref(), &selectors, &mut out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// Says what an import read from a Prometheus directory and what it left out.
-fn print_prometheus_read(st: &crate::tsdb::prometheus_dir::PromReadStats) {
-    println!(
-        "  read {} Prometheus block(s): {} series, {} samples; WAL: {} segment(s), {} series, {} samples",
-        st.blocks, st.block_series, st.block_samples, st.wal_segments, st.wal_series, st.wal_samples
-    );
-    let notes = [
-        (st.deleted_samples, "samples deleted by tombstones left out"),
-        (
-            st.wal_samples_below_blocks,
-            "WAL samples older than the newest block skipped (as Prometheus' replay does)",
-        ),
-        (st.wal_unknown_refs, "WAL samples of unknown series skipped"),
-        (
-            st.histogram_chunks + st.histogram_records,
-            "native histogram chunks/records skipped (promtui stores float samples)",
-        ),
-        (st.wbl_bytes, "bytes of out-of-order WAL (wbl/) not read"),
-    ];
-    for (n, what) in notes {
-        if n > 0 {
-            println!("  {n} {what}");
-        }
-    }
-    if let Some((seg, off)) = st.torn_tail {
-        println!("  the WAL ends in a torn record (segment {seg}, offset {off}): read up to it");
-    }
-}
-
-/// Opens the database read-only for a one-shot inspection tool, replaying the WAL: it
-/// creates and changes nothing, so it works on a read-only directory and beside a running
-/// server.
-fn open_db_for_tool(
-    storage: &StorageFlags,
-    dir: &std::path::Path,
-) -> anyhow::Result<crate::tsdb::Db> {
-    if !dir.exists() {
-        anyhow::bail!("no TSDB at {} (set --storage.tsdb.path)", dir.display());
-    }
-    crate::tsdb::Db::open_read_only(dir, storage.tsdb_options()?)
-        .with_context(|| format!("opening the TSDB at {} read-only", dir.display()))
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
-//! The engine: owns and wires the subsystems (config, TSDB, scraping, HTTP API) for
-//! `promtui serve` and, later, the TUI.
+//! The engine: owns and wires the subsystems (config, TSDB, scraping, rules, the
+//! notifier, the HTTP API) for `promtui serve` and, later, the TUI.
 //!
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB
-//! (WAL replay, progress logged), bind the listener (a busy port names its flag), then
-//! mark ready. Shutdown (SIGINT/SIGTERM or the caller's future) stops accepting requests
-//! and cancels running and queued queries (as upstream's cancelled contexts do, rather
-//! than waiting for them), stops scraping, then flushes the WAL so nothing acknowledged
-//! is lost. SIGHUP and `POST /-/reload`
-//! reload the configuration; an invalid one is rejected and the old one keeps running.
+//! (WAL replay, progress logged), bind the listener (a busy port names its flag), start
+//! the scrape manager, the notifier (`alerting.alertmanagers`) and the rule groups, then
+//! mark ready. Shutdown (SIGINT/SIGTERM, `POST /-/quit` or the caller's future) stops
+//! accepting requests and cancels running and queued queries (as upstream's cancelled
+//! contexts do, rather than waiting for them), stops rule evaluation, sends the alerts
+//! still queued, stops scraping, then flushes the WAL so nothing acknowledged is lost.
+//! SIGHUP and `POST /-/reload` reload the configuration (scrape jobs, rule files,
+//! Alertmanagers); an invalid one is rejected with a [`ReloadError`] and the old one keeps
+//! running.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,7 +63,23 @@ pub enum Error {
     #[error(transparent)]
     Web(#[from] web::Error),
     #[error("starting the scrape manager: {0}")]
-    Scrape(String),
+    Scrape(#[source] crate::scrape::Error),
+}
+
+/// Why a reload (SIGHUP, `POST /-/reload`) failed. The configuration in force before it
+/// keeps running; with [`ReloadError::Scrape`] the jobs that could be applied took the new
+/// one.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file could not be read, parsed or validated.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// Some scrape jobs could not be applied.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Scrape(Vec<crate::scrape::Error>),
+    /// The blocking task running the reload panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The TSDB as the scrape engine's append target.
@@ -199,7 +218,7 @@ impl Engine {
             Arc::new(DbAppendable(self.shared.db.clone())),
             ScrapeOptions::default(),
         )
-        .map_err(|e| Error::Scrape(e.to_string()))?;
+        .map_err(Error::Scrape)?;
         let _ = self.shared.scrape.set(scrape.clone());
         let cfg = self.shared.config.read().clone();
         if let Err(errs) = scrape.apply_scrape_configs(&cfg.config.scrape_configs) {
@@ -256,7 +275,7 @@ impl Engine {
                         let shared = reload_shared.clone();
                         let r = tokio::task::spawn_blocking(move || reload(&shared))
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(ReloadError::from)
                             .and_then(|r| r);
                         if let Err(e) = r {
                             tracing::error!("reload on SIGHUP failed: {e}");
@@ -316,7 +335,7 @@ impl Engine {
 }
 
 /// Reloads the configuration file; the old configuration stays on any error.
-fn reload(shared: &Shared) -> Result<(), String> {
+fn reload(shared: &Shared) -> Result<(), ReloadError> {
     match load_config(
         shared.opts.config_file.as_ref(),
         &shared.opts.listen_address,
@@ -326,11 +345,10 @@ fn reload(shared: &Shared) -> Result<(), String> {
                 if let Err(errs) = scrape.apply_scrape_configs(&loaded.config.scrape_configs) {
                     // Jobs that could not be applied keep running as before; the others
                     // took the new configuration.
-                    let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                     shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
                     shared.last_reload_ok.store(false, Ordering::Relaxed);
                     *shared.config.write() = Arc::new(loaded);
-                    return Err(msg.join("; "));
+                    return Err(ReloadError::Scrape(errs));
                 }
             }
             if let Some(r) = shared.rules.get() {
@@ -352,7 +370,7 @@ fn reload(shared: &Shared) -> Result<(), String> {
         Err(e) => {
             shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(false, Ordering::Relaxed);
-            Err(e.to_string())
+            Err(ReloadError::Config(e))
         }
     }
 }
@@ -494,12 +512,14 @@ impl ConfigSource for Adapter {
     fn config_yaml(&self) -> String {
         self.0.config.read().text.clone()
     }
-    fn reload(&self) -> BoxFuture<Result<(), String>> {
+    fn reload(&self) -> BoxFuture<Result<(), web::ReloadError>> {
         let shared = self.0.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || reload(&shared))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(ReloadError::from)
+                .and_then(|r| r)
+                .map_err(web::ReloadError::from)
         })
     }
     fn last_reload(&self) -> (bool, Option<i64>) {
@@ -652,6 +672,26 @@ impl MetricsSource for Adapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_reload_names_every_job_and_keeps_the_typed_errors() {
+        let e = ReloadError::Scrape(vec![
+            crate::scrape::Error::DuplicateJob("a".into()),
+            crate::scrape::Error::DuplicateJob("b".into()),
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "found multiple scrape configs with job name \"a\"; \
+             found multiple scrape configs with job name \"b\""
+        );
+        // Through the web seam the text is unchanged.
+        let boxed: web::ReloadError = e.into();
+        assert!(boxed.to_string().ends_with("job name \"b\""));
+        assert!(matches!(
+            boxed.downcast_ref::<ReloadError>(),
+            Some(ReloadError::Scrape(errs)) if errs.len() == 2
+        ));
+    }
 
     #[test]
     fn the_shown_config_is_rendered_from_the_applied_one_with_secrets_hidden() {

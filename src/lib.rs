@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub(crate) mod cmd;
 pub mod config;
 pub mod engine;
 pub mod exposition;

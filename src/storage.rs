@@ -1,6 +1,7 @@
-//! The seams between subsystems, after Prometheus' `storage/interface.go`: scrape, rules
-//! and the Pushgateway append through an [`Appender`]; PromQL and the API read through a
-//! [`Querier`]. Nothing outside `tsdb` sees its internals.
+//! The seams between subsystems, after Prometheus' `storage/interface.go`: scrape and the
+//! rules (recorded series, `ALERTS`) append through an [`Appender`]; PromQL, the API,
+//! federation and the rules read through a [`Querier`]. The TSDB implements both; nothing
+//! outside `tsdb` sees its internals.
 
 use crate::model::{Labels, Matcher, Sample};
 
@@ -16,8 +17,66 @@ pub enum AppendError {
     DuplicateSampleForTimestamp { t: i64 },
     #[error("invalid label set {labels}: {reason}")]
     InvalidLabels { labels: String, reason: String },
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// The storage itself failed (its WAL could not be written, a batch outgrew it): the
+    /// whole batch fails. `message` says what failed, with its cause's text; the cause
+    /// itself, when there is one, is the error's `source()`.
+    #[error("storage error: {message}")]
+    Storage {
+        message: String,
+        #[source]
+        source: Option<SharedError>,
+    },
+}
+
+impl AppendError {
+    /// A storage failure with no underlying error.
+    pub fn storage(message: impl Into<String>) -> AppendError {
+        AppendError::Storage {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A storage failure caused by `source`: the message is `what: {source}`.
+    pub fn storage_caused_by(
+        what: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> AppendError {
+        AppendError::Storage {
+            message: format!("{what}: {source}"),
+            source: Some(SharedError(std::sync::Arc::new(source))),
+        }
+    }
+}
+
+/// An error kept behind an `Arc` so that the error carrying it stays `Clone` (an
+/// [`AppendError`] is handed to every sample of a failed batch). Two are equal when their
+/// texts are: errors such as `io::Error` have no equality of their own.
+#[derive(Clone)]
+pub struct SharedError(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Debug for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for SharedError {
+    fn eq(&self, other: &SharedError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
 }
 
 /// A storage's handle for one series (upstream `storage.SeriesRef`): returned by
@@ -199,4 +258,21 @@ pub enum QueryError {
     BadMatchers(String),
     #[error("storage error: {0}")]
     Storage(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_error_keeps_its_cause_and_compares_by_text() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let e = AppendError::storage_caused_by("writing the WAL", io);
+        assert_eq!(e.to_string(), "storage error: writing the WAL: disk full");
+        let cause = std::error::Error::source(&e).expect("the io error is the source");
+        assert_eq!(cause.to_string(), "disk full");
+        assert_eq!(e.clone(), e);
+        assert_ne!(e, AppendError::storage("writing the WAL: disk full"));
+        assert!(std::error::Error::source(&AppendError::storage("full")).is_none());
+    }
 }

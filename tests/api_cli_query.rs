@@ -176,7 +176,7 @@ impl promtui::web::ConfigSource for Nop {
     fn config_yaml(&self) -> String {
         String::new()
     }
-    fn reload(&self) -> promtui::web::BoxFuture<Result<(), String>> {
+    fn reload(&self) -> promtui::web::BoxFuture<Result<(), promtui::web::ReloadError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -98,7 +98,7 @@ impl ConfigSource for Nop {
     fn config_yaml(&self) -> String {
         String::new()
     }
-    fn reload(&self) -> BoxFuture<Result<(), String>> {
+    fn reload(&self) -> BoxFuture<Result<(), promtui::web::ReloadError>> {
         Box::pin(async { Ok(()) })
     }
 }

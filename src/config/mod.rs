@@ -22,10 +22,10 @@
 
 mod check;
 mod error;
-pub mod file_sd;
-pub mod locate;
+pub(crate) mod file_sd;
+pub(crate) mod locate;
 mod types;
-pub mod units;
+pub(crate) mod units;
 mod validate;
 
 use std::fmt;

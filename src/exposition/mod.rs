@@ -26,10 +26,10 @@
 mod entry;
 mod error;
 mod family;
-pub mod lint;
-pub mod openmetrics;
+pub(crate) mod lint;
+pub(crate) mod openmetrics;
 mod scan;
-pub mod text;
+pub(crate) mod text;
 mod writer;
 
 use std::borrow::Cow;

@@ -67,7 +67,7 @@ pub enum ScrapeError {
     },
     /// The storage refused the batch for a reason other than a per-sample rejection.
     #[error("{0}")]
-    Storage(AppendError),
+    Storage(#[source] AppendError),
     /// Every sample of the body was refused by the storage as out of bounds (older than
     /// the oldest time it appends, or too far in the future): nothing was stored. Not an
     /// upstream error (upstream keeps such a target healthy); `reason` is the storage's
@@ -98,7 +98,7 @@ pub enum Error {
     },
     /// The manager must be created inside a tokio runtime.
     #[error("the scrape manager needs a tokio runtime: {0}")]
-    NoRuntime(String),
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
 }
 
 /// Truncates `s` to at most `n` characters, as Go's `%.50s` does.

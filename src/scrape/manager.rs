@@ -100,7 +100,7 @@ impl std::fmt::Debug for Manager {
 impl Manager {
     /// A manager appending to `appendable`; loops run on the current tokio runtime.
     pub fn new(appendable: Arc<dyn Appendable>, opts: ManagerOptions) -> Result<Manager, Error> {
-        let rt = Handle::try_current().map_err(|e| Error::NoRuntime(e.to_string()))?;
+        let rt = Handle::try_current().map_err(Error::NoRuntime)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         Ok(Manager {
             inner: Arc::new(Inner {

@@ -17,15 +17,15 @@
 //! `Appender::append` ... `commit` once per scrape.
 
 pub mod cache;
-pub mod error;
-pub mod file_sd;
-pub mod manager;
+pub(crate) mod error;
+pub(crate) mod file_sd;
+pub(crate) mod manager;
 pub mod memory;
-pub mod metrics;
-pub mod pool;
-pub mod scrape_loop;
+pub(crate) mod metrics;
+pub(crate) mod pool;
+pub(crate) mod scrape_loop;
 pub mod scraper;
-pub mod settings;
+pub(crate) mod settings;
 pub mod target;
 
 pub use cache::FamilyMetadata;

@@ -3,8 +3,6 @@
 //! structure that declares them, and the built-in functions behave as Go's (`and`/`or`
 //! evaluate lazily and return an operand; comparisons refuse to mix integers and floats).
 
-use std::collections::BTreeMap;
-
 use super::fmt::{self as gofmt, sprint};
 use super::parse::{Arg, Branch, Cmd, Node, Pipe, Pos, Trees};
 use super::{FuncMap, TemplateError, Value};
@@ -651,12 +649,13 @@ pub fn query_escape(s: &str) -> String {
     out
 }
 
-/// A map value from string pairs, for tests and callers.
+/// A map value from string pairs, for tests.
+#[cfg(test)]
 pub fn map(pairs: &[(&str, Value)]) -> Value {
     Value::Map(
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
+            .collect::<std::collections::BTreeMap<_, _>>(),
     )
 }

@@ -21,11 +21,11 @@
 //! at depth 100 (Go: 100000), and parentheses and control structures nest at most 100
 //! deep (Go: unlimited).
 
-pub mod exec;
-pub mod fmt;
+pub(crate) mod exec;
+pub(crate) mod fmt;
 mod lex;
 mod parse;
-pub mod prometheus;
+pub(crate) mod prometheus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -1405,11 +1405,13 @@ impl DbAppender {
             record::encode_samples(buf, refs);
         }
         let logged = match &inner.wal {
-            Some(w) => w.log(buf).map_err(|e| e.to_string()),
-            None => Err(format!(
+            Some(w) => w
+                .log(buf)
+                .map_err(|e| AppendError::storage_caused_by("writing the WAL", e)),
+            None => Err(AppendError::storage(format!(
                 "the database at {} is open read-only",
                 inner.dir.display()
-            )),
+            ))),
         };
         // Keep the buffers' memory bounded by what typical commits need.
         if buf.capacity() > 4 << 20 {
@@ -1418,7 +1420,7 @@ impl DbAppender {
         if refs.capacity() > 1 << 16 {
             *refs = Vec::new();
         }
-        logged.map_err(AppendError::Storage)?;
+        logged?;
         // One pass over the samples stores them and releases each series at its last
         // sample; series without samples are released by `release`.
         let mut acc = ApplyAcc::default();
@@ -1506,10 +1508,7 @@ impl DbAppender {
         }
         let i = self.series.len();
         let Ok(i32) = u32::try_from(i) else {
-            return Some((
-                i,
-                Err(AppendError::Storage("too many series in one batch".into())),
-            ));
+            return Some((i, Err(AppendError::storage("too many series in one batch"))));
         };
         st.pending += 1;
         if first {
@@ -1548,7 +1547,7 @@ impl DbAppender {
             Ok(how) => {
                 let k = match u32::try_from(self.samples.len()) {
                     Ok(k) if k < RELEASED => k,
-                    _ => return Err(AppendError::Storage("too many samples in one batch".into())),
+                    _ => return Err(AppendError::storage("too many samples in one batch")),
                 };
                 let b = &mut self.series[idx];
                 if how == Accept::InOrder {

@@ -25,19 +25,19 @@ pub mod block;
 pub mod chunkenc;
 pub mod chunks;
 pub mod compact;
-pub mod db;
+pub(crate) mod db;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod head;
 pub mod import;
-pub mod layout;
-pub mod metrics;
-pub mod prometheus_dir;
+pub(crate) mod layout;
+pub(crate) mod metrics;
+pub(crate) mod prometheus_dir;
 pub mod querier;
 pub mod retention;
 pub mod stats;
 pub mod tombstones;
-pub mod tools;
+pub(crate) mod tools;
 pub mod wal;
 
 pub use db::{BlockSource, Db, DbAppender, DbStats, Error, Options};

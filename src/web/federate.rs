@@ -29,7 +29,7 @@ use crate::model::time::now_ms;
 use crate::model::value::is_stale_nan;
 use crate::model::{Labels, Matcher};
 use crate::promql::{parse_expr, Expr};
-use crate::storage::Queryable;
+use crate::storage::{QueryError, Queryable};
 
 pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new().route("/federate", get(federate).post(federate))
@@ -89,7 +89,7 @@ async fn federate(
             text,
         )
             .into_response(),
-        Ok(Err(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -127,14 +127,12 @@ pub fn federation_text(
     now: i64,
     lookback: i64,
     external: &Labels,
-) -> Result<String, String> {
-    let querier = storage
-        .querier(now.saturating_sub(lookback), now)
-        .map_err(|e| e.to_string())?;
+) -> Result<String, QueryError> {
+    let querier = storage.querier(now.saturating_sub(lookback), now)?;
     // Merge the selectors' series; BTreeMap keeps them sorted by labels and unique.
     let mut latest: BTreeMap<Labels, (i64, f64)> = BTreeMap::new();
     for set in sets {
-        for mut series in querier.select(set).map_err(|e| e.to_string())? {
+        for mut series in querier.select(set)? {
             if latest.contains_key(&series.labels) {
                 continue;
             }

@@ -104,7 +104,7 @@ fn push_e(out: &mut String, v: f64) {
     out.push_str(itoa::Buffer::new().format(e.abs()));
 }
 
-/// Appends [`format_value`]`(v)` without an intermediate `String`.
+/// Appends `format_value(v)` without an intermediate `String`.
 pub fn push_value(out: &mut String, v: f64) {
     let a = v.abs();
     if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
@@ -130,6 +130,7 @@ pub fn format_e(v: f64) -> String {
 }
 
 /// A sample value as upstream `MarshalValue` writes it (without the quotes).
+#[cfg(test)]
 pub fn format_value(v: f64) -> String {
     let mut s = String::new();
     push_value(&mut s, v);

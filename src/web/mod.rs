@@ -4,16 +4,39 @@
 //! Like upstream `web/api/v1/api.go`, handlers depend only on small traits
 //! ([`TargetRetriever`], [`TsdbAdmin`], [`ConfigSource`], [`MetricsSource`]) that the engine
 //! implements, never on concrete managers. Listeners bind 127.0.0.1 unless told otherwise.
+//!
+//! What each file owns:
+//! - this file holds [`WebState`] and the traits above, [`router`] (which merges every file's
+//!   routes and adds the layers), [`bind`] and [`serve`], the HTTP request metrics layer;
+//! - [`query`] serves `/api/v1/query`, `query_range`, `series`, `labels`, label values,
+//!   `query_exemplars`, `format_query`, `parse_query` (its JSON tree in `ast_json.rs`);
+//! - `metadata.rs` serves `/api/v1/metadata` and `/api/v1/targets/metadata` from the scrape cache;
+//! - `rules.rs` serves `/api/v1/rules` and `/api/v1/alerts`;
+//! - [`federate`] serves `/federate`;
+//! - `status.rs` serves lifecycle (`/-/healthy`, `/-/ready`, `/-/reload`, `/-/quit`), `/metrics`,
+//!   `/`, `/api/v1/status/*`, `/api/v1/targets`, the TSDB admin API, the 404 fallback and
+//!   the error-shape middleware;
+//! - [`api`] writes the `{"status":...}` envelope and [`api::ApiError`] with upstream's codes;
+//!   [`json`] writes query results byte for byte as Prometheus does;
+//! - [`metrics`] keeps request counters and latency histograms, process metrics, and the
+//!   [`metrics::MetricsWriter`] every `/metrics` family goes through;
+//! - [`lenient`] accepts request targets with raw `"`, `|`, `\` as Go's net/http does.
+//!
+//! A request flows: the [`lenient`] listener reads the request line → axum routes it by
+//! path → the metrics layer times it under its route pattern → the error-shape layer
+//! turns axum's own rejections into API errors → the handler reads its parameters (query
+//! string and form body alike), calls the engine through a trait in [`WebState`] (PromQL
+//! and the TSDB on a blocking thread, bounded by `--query.max-concurrency`), and writes
+//! the answer through [`api`] and [`json`].
 
 pub mod api;
 mod ast_json;
-pub mod federate;
-pub mod json;
-pub mod lenient;
+pub(crate) mod federate;
+pub(crate) mod json;
+pub(crate) mod lenient;
 mod metadata;
 pub mod metrics;
-pub mod query;
-pub mod query_client;
+pub(crate) mod query;
 mod rules;
 mod status;
 
@@ -120,12 +143,15 @@ pub trait TsdbAdmin: Send + Sync {
     }
 }
 
+/// Why a reload failed, as the engine reports it: `/-/reload` shows its text.
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The running configuration and its reload.
 pub trait ConfigSource: Send + Sync {
     /// The loaded configuration as YAML.
     fn config_yaml(&self) -> String;
     /// Reloads the configuration from its file; on error the old one stays in force.
-    fn reload(&self) -> BoxFuture<Result<(), String>>;
+    fn reload(&self) -> BoxFuture<Result<(), ReloadError>>;
     /// Whether the last (re)load succeeded, and when the configuration in force was loaded
     /// (ms since the epoch; `None`: unknown, reported as the server's start time).
     fn last_reload(&self) -> (bool, Option<i64>) {

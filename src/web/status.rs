@@ -748,7 +748,7 @@ mod tests {
         fn config_yaml(&self) -> String {
             "global: {}\n".into()
         }
-        fn reload(&self) -> BoxFuture<Result<(), String>> {
+        fn reload(&self) -> BoxFuture<Result<(), crate::web::ReloadError>> {
             let ok = self.reload_ok;
             Box::pin(async move {
                 if ok {

@@ -19,10 +19,6 @@ impl BitWriter {
         BitWriter { bytes, free }
     }
 
-    pub fn free_bits(&self) -> u8 {
-        self.free
-    }
-
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {

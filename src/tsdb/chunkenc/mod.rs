@@ -4,9 +4,9 @@
 //! head snapshots, block chunk files), so new encodings can be added without breaking old
 //! data. Mirrors Prometheus `tsdb/chunkenc`.
 
-pub mod bstream;
+pub(crate) mod bstream;
 pub mod decimal;
-pub mod xor;
+pub(crate) mod xor;
 
 pub use decimal::{encode_smallest, DecimalIterator};
 pub use xor::{XorChunk, XorIterator};

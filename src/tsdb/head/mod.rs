@@ -16,11 +16,11 @@
 //! Mirrors Prometheus `tsdb/head.go` (`stripeSeries`, `seriesHashmap` with `conflicts`,
 //! `Head.truncateMemory`, `gc`, `Head.Delete`) and `tsdb/head_append.go`.
 
-pub mod postings;
+pub(crate) mod postings;
 pub mod querier;
 pub mod replay;
 pub mod series;
-pub mod symbols;
+pub(crate) mod symbols;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};

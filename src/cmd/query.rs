@@ -10,13 +10,15 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use super::json;
+use crate::cli::{QueryOutput, StorageFlags};
 use crate::model::time::format_rfc3339;
 use crate::model::value::format_go_float;
 use crate::model::Labels;
 use crate::promql::engine::{Annotations, Engine, EngineOptions, FPoint, Sample, Series, Value};
+use crate::web::json;
 
 /// Why a query from the command line failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,7 @@ fn open_local(dir: &Path) -> Result<crate::tsdb::Db, ClientError> {
 }
 
 fn eval_error(e: crate::promql::engine::EvalError) -> ClientError {
-    let api = super::query::eval_error(e);
+    let api = crate::web::query::eval_error(e);
     ClientError::Query {
         error_type: api.kind.as_str().to_string(),
         message: api.message,
@@ -84,7 +86,7 @@ pub fn instant(target: &QueryTarget<'_>, expr: &str, t: i64) -> Result<Answer, C
             let r = Engine::new(opts.clone())
                 .instant_query(&db, &parsed, t)
                 .map_err(eval_error)?;
-            Ok(super::query::split_result(r))
+            Ok(crate::web::query::split_result(r))
         }
         QueryTarget::Remote(base) => remote(
             base,
@@ -104,7 +106,7 @@ pub fn range(
 ) -> Result<Answer, ClientError> {
     match target {
         QueryTarget::Local(dir, opts) => {
-            let (start, end, step) = super::query::range_params(
+            let (start, end, step) = crate::web::query::range_params(
                 &secs(start),
                 &secs(end),
                 &format!("{}", step as f64 / 1000.0),
@@ -118,7 +120,7 @@ pub fn range(
             let r = Engine::new(opts.clone())
                 .range_query(&db, &parsed, start, end, step)
                 .map_err(eval_error)?;
-            Ok(super::query::split_result(r))
+            Ok(crate::web::query::split_result(r))
         }
         QueryTarget::Remote(base) => remote(
             base,
@@ -366,6 +368,45 @@ pub fn render_table(value: &Value) -> String {
         }
     }
     out
+}
+
+/// Runs a query locally or against `--server` and prints it; exit 1 on query errors.
+pub(crate) fn run_query(
+    storage: &StorageFlags,
+    out: &QueryOutput,
+    f: impl FnOnce(&QueryTarget<'_>) -> Result<Answer, ClientError>,
+) -> anyhow::Result<ExitCode> {
+    let path;
+    let target = match &out.server {
+        Some(url) => {
+            anyhow::ensure!(
+                url.starts_with("http://"),
+                "--server must be an http:// URL (TLS is not supported by this client): {url}"
+            );
+            QueryTarget::Remote(url)
+        }
+        None => {
+            path = storage.path()?;
+            QueryTarget::Local(&path, out.query.engine_options()?)
+        }
+    };
+    match f(&target) {
+        Ok((value, ann)) => {
+            for w in ann.warnings.iter().chain(&ann.infos) {
+                eprintln!("{w}");
+            }
+            if out.output == "json" {
+                println!("{}", render_json(&value));
+            } else {
+                print!("{}", render_table(&value));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,99 @@
+//! `promtui serve`: the engine options from the flags, then the engine until shutdown.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{ServeFlags, StorageFlags};
+
+pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode> {
+    let tsdb_path = storage.path()?;
+    let mut shown = BTreeMap::new();
+    let cfg = flags
+        .config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    shown.insert("config.file".to_string(), cfg);
+    shown.insert(
+        "storage.tsdb.path".to_string(),
+        tsdb_path.display().to_string(),
+    );
+    shown.insert(
+        "storage.tsdb.retention.time".to_string(),
+        storage.retention_time.clone(),
+    );
+    shown.insert(
+        "storage.tsdb.retention.size".to_string(),
+        storage.retention_size.clone(),
+    );
+    shown.insert(
+        "web.listen-address".to_string(),
+        flags.listen_address.clone(),
+    );
+    shown.insert(
+        "web.enable-lifecycle".to_string(),
+        flags.enable_lifecycle.to_string(),
+    );
+    shown.insert(
+        "web.enable-admin-api".to_string(),
+        flags.enable_admin_api.to_string(),
+    );
+    shown.insert(
+        "query.lookback-delta".to_string(),
+        flags.query.lookback_delta.clone(),
+    );
+    shown.insert("query.timeout".to_string(), flags.query.timeout.clone());
+    shown.insert(
+        "query.max-concurrency".to_string(),
+        flags.max_concurrency.to_string(),
+    );
+    shown.insert(
+        "query.max-samples".to_string(),
+        flags.query.max_samples.to_string(),
+    );
+    let opts = crate::engine::EngineOptions {
+        config_file: flags.config_file.clone(),
+        tsdb_path,
+        tsdb: storage.tsdb_options()?,
+        listen_address: flags.listen_address.clone(),
+        enable_lifecycle: flags.enable_lifecycle,
+        enable_admin_api: flags.enable_admin_api,
+        flags: shown,
+        query: flags.query.engine_options()?,
+        query_max_concurrency: flags.max_concurrency as usize,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(async move {
+        let engine = tokio::task::spawn_blocking(move || crate::engine::Engine::open(opts))
+            .await
+            .context("opening the engine")?
+            .map_err(|e| {
+                let locked = matches!(
+                    &e,
+                    crate::engine::Error::Tsdb {
+                        source: crate::tsdb::Error::Locked { .. },
+                        ..
+                    }
+                );
+                let e = anyhow::Error::new(e);
+                if locked {
+                    e.context("another process (a running promtui?) uses this data directory: stop it or pass another --storage.tsdb.path")
+                } else {
+                    e
+                }
+            })?;
+        engine.run(std::future::pending()).await?;
+        anyhow::Ok(())
+    });
+    // The WAL is flushed and the scrape loops are stopped: nothing left on the runtime
+    // matters, but dropping it would wait for every blocking task still running (a DNS
+    // lookup of a scrape target, say, cannot be cancelled). Exit promptly instead.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
