@@ -1,5 +1,6 @@
 //! The engine: owns and wires the subsystems (config, TSDB, scraping, rules, the
-//! notifier, the HTTP API) for `promtui serve` and, later, the TUI.
+//! notifier, the HTTP API) for `promtui serve` and for `promtui` with no subcommand (the
+//! terminal UI will start one too).
 //!
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB

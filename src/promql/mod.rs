@@ -1,6 +1,14 @@
-//! PromQL: lexer, parser, AST and printer (the evaluator and functions come later).
+//! PromQL: lexer, parser, AST and printer here; the evaluator with every function and
+//! aggregation in [`engine`]; the upstream test-script harness in [`promqltest`].
 //!
-//! Mirrors upstream `promql/parser` of Prometheus 3.x: the grammar of
+//! - [`lexer`], [`parser`], [`ast`], [`printer`]: source text to tree and back;
+//! - [`functions`]: the function table (names, argument and return types);
+//! - [`engine`]: instant and range evaluation over a [`crate::storage::Queryable`]
+//!   (`eval.rs` selectors and subqueries, `binary.rs`, `aggregations.rs`, one file per
+//!   function family under `engine/functions/`);
+//! - [`promqltest`]: runs `../shared/testdata/promqltest/*.test` in `cargo test`.
+//!
+//! The parser mirrors upstream `promql/parser` of Prometheus 3.x: the grammar of
 //! `generated_parser.y`, the lexer of `lex.go`, the type checks of `parse.go` (`checkAST`),
 //! the function table of `functions.go` and the printer of `printer.go`/`prettier.go`.
 //! The façade is [`parse_expr`]; trees print back with `to_string()` (one line) or
