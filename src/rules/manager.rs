@@ -283,6 +283,41 @@ impl GroupState {
     }
 }
 
+/// Prometheus' template functions, with `query` answering from `db` at `t`.
+pub(crate) fn template_funcs(db: &Db, opts: &PromqlOptions, external_url: &str, t: i64) -> FuncMap {
+    let db = db.clone();
+    let opts = opts.clone();
+    let query: crate::template::prometheus::QueryFn = Arc::new(move |q: &str| {
+        let expr = crate::promql::parse_expr(q).map_err(|e| e.to_string())?;
+        let res = PromqlEngine::new(opts.clone())
+            .instant_query(&db as &dyn Queryable, &expr, t)
+            .map_err(|e| e.to_string())?;
+        match res.value {
+            Value::Vector(v) => Ok(v
+                .into_iter()
+                .map(|s| {
+                    let m = s
+                        .metric
+                        .iter()
+                        .map(|l| (l.name.to_string(), l.value.to_string()))
+                        .collect();
+                    (m, s.f)
+                })
+                .collect()),
+            Value::Scalar { v, .. } => Ok(vec![(BTreeMap::new(), v)]),
+            other => Err(format!(
+                "query result is not a vector or scalar: {}",
+                other.type_name()
+            )),
+        }
+    });
+    crate::template::prometheus::funcs(&crate::template::prometheus::Context {
+        external_url: external_url.to_string(),
+        query: Some(query),
+        now: t as f64 / 1000.0,
+    })
+}
+
 /// Where evaluated alerts are sent, and how often they are resent.
 pub struct Sending<'a> {
     pub sink: &'a dyn AlertSink,
@@ -495,7 +530,7 @@ impl RuleManager {
                 let (me2, st2) = (me.clone(), st.clone());
                 let t = next;
                 let done = tokio::task::spawn_blocking(move || {
-                    let funcs = me2.template_funcs(t);
+                    let funcs = template_funcs(&me2.db, &me2.opts.query, &me2.opts.external_url, t);
                     let env = TemplateEnv {
                         external_labels: &me2.opts.external_labels,
                         external_url: &me2.opts.external_url,
@@ -530,41 +565,6 @@ impl RuleManager {
             }
         });
         RunningGroup { state, stop: tx }
-    }
-
-    /// Prometheus' template functions, with `query` running at `t`.
-    fn template_funcs(self: &Arc<Self>, t: i64) -> FuncMap {
-        let me = self.clone();
-        let query: crate::template::prometheus::QueryFn = Arc::new(move |q: &str| {
-            let expr = crate::promql::parse_expr(q).map_err(|e| e.to_string())?;
-            let engine = PromqlEngine::new(me.opts.query.clone());
-            let res = engine
-                .instant_query(&me.db as &dyn Queryable, &expr, t)
-                .map_err(|e| e.to_string())?;
-            match res.value {
-                Value::Vector(v) => Ok(v
-                    .into_iter()
-                    .map(|s| {
-                        let m = s
-                            .metric
-                            .iter()
-                            .map(|l| (l.name.to_string(), l.value.to_string()))
-                            .collect();
-                        (m, s.f)
-                    })
-                    .collect()),
-                Value::Scalar { v, .. } => Ok(vec![(BTreeMap::new(), v)]),
-                other => Err(format!(
-                    "query result is not a vector or scalar: {}",
-                    other.type_name()
-                )),
-            }
-        });
-        crate::template::prometheus::funcs(&crate::template::prometheus::Context {
-            external_url: self.opts.external_url.clone(),
-            query: Some(query),
-            now: t as f64 / 1000.0,
-        })
     }
 
     /// Calls `f` with every group, in configuration order.

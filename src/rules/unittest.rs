@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -505,7 +504,7 @@ fn run_group(
             report.errors.push(e);
             return;
         }
-        let funcs = template_funcs(&db, &engine_opts, &tg.external_url, ts);
+        let funcs = super::manager::template_funcs(&db, &engine_opts, &tg.external_url, ts);
         let env = TemplateEnv {
             external_labels: &tg.external_labels,
             external_url: &tg.external_url,
@@ -596,46 +595,6 @@ fn load_until(db: &Db, inputs: &mut [Input], ts: i64) -> Result<(), String> {
     }
     app.commit()
         .map_err(|e| format!("    loading the input series: {e}"))
-}
-
-/// Prometheus' template functions with `query` answering from `db` at `t`.
-fn template_funcs(
-    db: &Db,
-    opts: &crate::promql::engine::EngineOptions,
-    external_url: &str,
-    t: i64,
-) -> crate::template::FuncMap {
-    let db = db.clone();
-    let opts = opts.clone();
-    let query: crate::template::prometheus::QueryFn = Arc::new(move |q: &str| {
-        let expr = crate::promql::parse_expr(q).map_err(|e| e.to_string())?;
-        let res = Engine::new(opts.clone())
-            .instant_query(&db as &dyn Queryable, &expr, t)
-            .map_err(|e| e.to_string())?;
-        match res.value {
-            Value::Vector(v) => Ok(v
-                .into_iter()
-                .map(|s| {
-                    let m = s
-                        .metric
-                        .iter()
-                        .map(|l| (l.name.to_string(), l.value.to_string()))
-                        .collect();
-                    (m, s.f)
-                })
-                .collect()),
-            Value::Scalar { v, .. } => Ok(vec![(BTreeMap::new(), v)]),
-            other => Err(format!(
-                "query result is not a vector or scalar: {}",
-                other.type_name()
-            )),
-        }
-    });
-    crate::template::prometheus::funcs(&crate::template::prometheus::Context {
-        external_url: external_url.to_string(),
-        query: Some(query),
-        now: t as f64 / 1000.0,
-    })
 }
 
 type LabelPairs = Vec<(String, String)>;
