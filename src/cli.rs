@@ -96,8 +96,53 @@ pub struct ServeFlags {
     )]
     pub max_concurrency: u32,
 
+    /// Max time to tolerate Prometheus outage for restoring "for" state of alerts.
+    #[arg(
+        long = "rules.alert.for-outage-tolerance",
+        default_value = "1h",
+        value_name = "DURATION"
+    )]
+    pub for_outage_tolerance: String,
+
+    /// Minimum duration between alert and restored "for" state. This is maintained only
+    /// for alerts with configured "for" time greater than the grace period.
+    #[arg(
+        long = "rules.alert.for-grace-period",
+        default_value = "10m",
+        value_name = "DURATION"
+    )]
+    pub for_grace_period: String,
+
+    /// Minimum amount of time to wait before resending an alert to Alertmanager.
+    #[arg(
+        long = "rules.alert.resend-delay",
+        default_value = "1m",
+        value_name = "DURATION"
+    )]
+    pub resend_delay: String,
+
+    /// The capacity of the queue for pending Alertmanager notifications; the oldest are
+    /// dropped (and counted) when it is full.
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(1..),
+        value_name = "N"
+    )]
+    pub notification_queue_capacity: u32,
+
     #[command(flatten)]
     pub query: QueryFlags,
+}
+
+impl ServeFlags {
+    /// A duration flag in milliseconds; must be positive.
+    pub fn duration_ms(flag: &str, v: &str) -> anyhow::Result<i64> {
+        let ms = crate::model::time::parse_duration(v)
+            .with_context(|| format!("invalid --{flag} {v:?}"))?;
+        anyhow::ensure!(ms > 0, "--{flag} must be positive, got {v:?}");
+        Ok(ms)
+    }
 }
 
 /// PromQL engine limits, with Prometheus' flag names and defaults.
@@ -351,6 +396,13 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("enable_lifecycle", "web.enable-lifecycle"),
     ("enable_admin_api", "web.enable-admin-api"),
     ("max_concurrency", "query.max-concurrency"),
+    ("for_outage_tolerance", "rules.alert.for-outage-tolerance"),
+    ("for_grace_period", "rules.alert.for-grace-period"),
+    ("resend_delay", "rules.alert.resend-delay"),
+    (
+        "notification_queue_capacity",
+        "alertmanager.notification-queue-capacity",
+    ),
     ("lookback_delta", "query.lookback-delta"),
     ("timeout", "query.timeout"),
     ("max_samples", "query.max-samples"),
@@ -455,6 +507,34 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
                 "max_concurrency",
                 &top.max_concurrency,
                 &mut serve.max_concurrency,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "for_outage_tolerance",
+                &top.for_outage_tolerance,
+                &mut serve.for_outage_tolerance,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "for_grace_period",
+                &top.for_grace_period,
+                &mut serve.for_grace_period,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "resend_delay",
+                &top.resend_delay,
+                &mut serve.resend_delay,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "notification_queue_capacity",
+                &top.notification_queue_capacity,
+                &mut serve.notification_queue_capacity,
                 m,
                 sub_m,
             )?;
@@ -627,6 +707,10 @@ mod tests {
         &["--web.enable-lifecycle"],
         &["--web.enable-admin-api"],
         &["--query.max-concurrency", "3"],
+        &["--rules.alert.for-outage-tolerance", "2h"],
+        &["--rules.alert.for-grace-period", "5m"],
+        &["--rules.alert.resend-delay", "30s"],
+        &["--alertmanager.notification-queue-capacity", "77"],
         &["--query.lookback-delta", "1m"],
         &["--query.timeout", "7s"],
         &["--query.max-samples", "1234"],

@@ -49,6 +49,8 @@ pub struct EngineOptions {
     pub query: crate::promql::engine::EngineOptions,
     /// Most PromQL queries evaluated at once (`--query.max-concurrency`); more wait.
     pub query_max_concurrency: usize,
+    /// `--rules.alert.*` and `--alertmanager.notification-queue-capacity`.
+    pub rules: RuleOptions,
 }
 
 /// Why the engine could not start or stopped with an error.
@@ -89,6 +91,27 @@ struct DbAppendable(Db);
 impl Appendable for DbAppendable {
     fn appender(&self) -> Box<dyn Appender + Send> {
         Box::new(self.0.appender())
+    }
+}
+
+/// Rule evaluation and notification settings from the command line (upstream's flags
+/// and defaults).
+#[derive(Clone, Debug)]
+pub struct RuleOptions {
+    pub for_outage_tolerance_ms: i64,
+    pub for_grace_period_ms: i64,
+    pub resend_delay_ms: i64,
+    pub notification_queue_capacity: usize,
+}
+
+impl Default for RuleOptions {
+    fn default() -> Self {
+        RuleOptions {
+            for_outage_tolerance_ms: 3_600_000,
+            for_grace_period_ms: 600_000,
+            resend_delay_ms: 60_000,
+            notification_queue_capacity: crate::notifier::DEFAULT_QUEUE_CAPACITY,
+        }
     }
 }
 
@@ -183,6 +206,7 @@ impl Engine {
             took = ?started.elapsed(),
             "TSDB opened"
         );
+        let queue_capacity = opts.rules.notification_queue_capacity;
         let query_gate = Arc::new(crate::web::query::QueryGate::new(
             opts.query_max_concurrency,
         ));
@@ -197,7 +221,7 @@ impl Engine {
                 last_reload_success_ms: crate::model::time::now_ms().into(),
                 scrape: std::sync::OnceLock::new(),
                 rules: std::sync::OnceLock::new(),
-                notifier: crate::notifier::Notifier::new(crate::notifier::DEFAULT_QUEUE_CAPACITY),
+                notifier: crate::notifier::Notifier::new(queue_capacity),
                 query_gate,
             }),
             ready: Arc::new(AtomicBool::new(false)),
@@ -238,8 +262,11 @@ impl Engine {
                 external_labels: cfg.config.global.external_labels.0.clone(),
                 external_url: external_url(&self.shared.opts.listen_address),
                 sink: Some(notifier as Arc<dyn crate::notifier::AlertSink>),
-                resend_delay_ms: 60_000,
-                restore: Default::default(),
+                resend_delay_ms: self.shared.opts.rules.resend_delay_ms,
+                restore: crate::rules::manager::RestoreOptions {
+                    outage_tolerance_ms: self.shared.opts.rules.for_outage_tolerance_ms,
+                    grace_period_ms: self.shared.opts.rules.for_grace_period_ms,
+                },
             },
         );
         apply_rules(&rules, &cfg.config);

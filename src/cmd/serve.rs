@@ -53,6 +53,35 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         "query.max-samples".to_string(),
         flags.query.max_samples.to_string(),
     );
+    for (k, v) in [
+        (
+            "rules.alert.for-outage-tolerance",
+            flags.for_outage_tolerance.clone(),
+        ),
+        (
+            "rules.alert.for-grace-period",
+            flags.for_grace_period.clone(),
+        ),
+        ("rules.alert.resend-delay", flags.resend_delay.clone()),
+        (
+            "alertmanager.notification-queue-capacity",
+            flags.notification_queue_capacity.to_string(),
+        ),
+    ] {
+        shown.insert(k.to_string(), v);
+    }
+    let rules = crate::engine::RuleOptions {
+        for_outage_tolerance_ms: ServeFlags::duration_ms(
+            "rules.alert.for-outage-tolerance",
+            &flags.for_outage_tolerance,
+        )?,
+        for_grace_period_ms: ServeFlags::duration_ms(
+            "rules.alert.for-grace-period",
+            &flags.for_grace_period,
+        )?,
+        resend_delay_ms: ServeFlags::duration_ms("rules.alert.resend-delay", &flags.resend_delay)?,
+        notification_queue_capacity: flags.notification_queue_capacity as usize,
+    };
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -63,6 +92,7 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         flags: shown,
         query: flags.query.engine_options()?,
         query_max_concurrency: flags.max_concurrency as usize,
+        rules,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
