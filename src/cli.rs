@@ -280,6 +280,15 @@ pub enum TsdbCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Backfill recording rules over the stored history (like `promtool tsdb
+    /// create-blocks-from rules`): each recording rule of FILES is evaluated over
+    /// [--start, --end] every --eval-interval against the local store, and the results are
+    /// written as blocks into --output-dir (default: the store itself). Alerting rules
+    /// are skipped.
+    CreateBlocksFrom {
+        #[command(subcommand)]
+        source: CreateBlocksSource,
+    },
     /// Print series and samples as `labels value timestamp_ms`, one per line.
     Dump {
         /// Series selector; may be repeated (series matching any selector are printed).
@@ -295,6 +304,32 @@ pub enum TsdbCommand {
         /// End of the time range (RFC 3339 or Unix seconds); default: everything.
         #[arg(long = "max-time", value_name = "TIME")]
         max_time: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateBlocksSource {
+    /// Recording rules evaluated over stored history.
+    Rules {
+        /// Rule files (prometheus rule-file format).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Start of the backfill (RFC 3339 or Unix seconds).
+        #[arg(long, value_name = "TIME")]
+        start: String,
+        /// End of the backfill (RFC 3339 or Unix seconds); default: 3 hours ago, as
+        /// promtool.
+        #[arg(long, value_name = "TIME")]
+        end: Option<String>,
+        /// How often the rules are evaluated in the range.
+        #[arg(long = "eval-interval", default_value = "60s", value_name = "DURATION")]
+        eval_interval: String,
+        /// Block duration of the created blocks.
+        #[arg(long = "block-duration", default_value = "2h", value_name = "DURATION")]
+        block_duration: String,
+        /// Data directory the blocks are written to; default: --storage.tsdb.path.
+        #[arg(long = "output-dir", value_name = "DIR")]
+        output_dir: Option<PathBuf>,
     },
 }
 

@@ -240,3 +240,74 @@ fn inspection_creates_and_changes_nothing() {
     assert!(err.contains("read-only"), "{err}");
     assert_eq!(snapshot(&data), before);
 }
+
+#[test]
+fn create_blocks_from_rules_backfills_recording_rules_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    // An hour of a counter at 15 s, imported as history.
+    let start_s: i64 = 1_700_006_400;
+    let mut om = String::from("# TYPE req counter\n");
+    for i in 0..240 {
+        writeln!(om, "req_total{{job=\"a\"}} {} {}", i * 3, start_s + i * 15).unwrap();
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("h.om");
+    std::fs::write(&file, om).unwrap();
+    let (code, _, err) = promtui(&[
+        "tsdb",
+        "import",
+        "openmetrics",
+        file.to_str().unwrap(),
+        "--storage.tsdb.path",
+        d,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - record: job:req:rate1m\n        expr: sum by (job) (rate(req_total[1m]))\n      - alert: Skipped\n        expr: up == 0\n",
+    )
+    .unwrap();
+    let (start, end) = ((start_s + 600).to_string(), (start_s + 3000).to_string());
+    let (code, out, err) = promtui(&[
+        "tsdb",
+        "create-blocks-from",
+        "rules",
+        rules.to_str().unwrap(),
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--eval-interval",
+        "60s",
+        "--storage.tsdb.path",
+        d,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rule job:req:rate1m: 1 series, 41 samples"),
+        "{out}"
+    );
+    assert!(out.contains("skipped 1 alerting rule(s)"), "{out}");
+    let (code, dump, err) = promtui(&[
+        "tsdb",
+        "dump",
+        "--match",
+        "job:req:rate1m",
+        "--storage.tsdb.path",
+        d,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = dump.lines().collect();
+    assert_eq!(lines.len(), 41, "{dump}");
+    // 3 per 15 s is 0.2 per second.
+    for l in &lines {
+        let rest = l
+            .strip_prefix("{__name__=\"job:req:rate1m\", job=\"a\"} ")
+            .unwrap_or_else(|| panic!("{l}"));
+        let v: f64 = rest.split(' ').next().unwrap().parse().unwrap();
+        assert!((v - 0.2).abs() < 1e-9, "{l}");
+    }
+}

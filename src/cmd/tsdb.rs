@@ -1,11 +1,11 @@
-//! `promtui tsdb import|stats|dump`: open the data directory, do the work through
+//! `promtui tsdb import|create-blocks-from|stats|dump`: open the data directory, do the work through
 //! [`crate::tsdb`], and print a report.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{ImportFormat, StorageFlags, TsdbCommand};
+use crate::cli::{CreateBlocksSource, ImportFormat, StorageFlags, TsdbCommand};
 
 pub(crate) fn tsdb_command(
     storage: &StorageFlags,
@@ -89,6 +89,78 @@ pub(crate) fn tsdb_command(
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        TsdbCommand::CreateBlocksFrom {
+            source:
+                CreateBlocksSource::Rules {
+                    files,
+                    start,
+                    end,
+                    eval_interval,
+                    block_duration,
+                    output_dir,
+                },
+        } => {
+            let time = |v: &str, flag: &str| -> anyhow::Result<i64> {
+                crate::model::time::parse_time(v)
+                    .map_err(|e| anyhow::anyhow!("invalid --{flag}: {e}"))
+            };
+            let start = time(&start, "start")?;
+            let end = match &end {
+                Some(e) => time(e, "end")?,
+                None => crate::model::time::now_ms() - 3 * 3_600_000,
+            };
+            anyhow::ensure!(start <= end, "--start must not be after --end");
+            let interval = crate::model::time::parse_duration(&eval_interval)
+                .with_context(|| format!("invalid --eval-interval {eval_interval:?}"))?;
+            anyhow::ensure!(interval > 0, "--eval-interval must be positive");
+            let bd = crate::model::time::parse_duration(&block_duration)
+                .with_context(|| format!("invalid --block-duration {block_duration:?}"))?;
+            let mut rule_files = Vec::new();
+            for f in &files {
+                let rf = crate::rules::parse_rule_file(f)
+                    .map_err(|e| anyhow::anyhow!("{}", e.messages().join("\n")))?;
+                rule_files.push((f.clone(), rf));
+            }
+            let db = open_db_for_tool(storage, &dir)?;
+            let out_dir = output_dir.unwrap_or_else(|| dir.clone());
+            let blocks = crate::tsdb::layout::prepare(&out_dir)
+                .with_context(|| format!("preparing {}", out_dir.display()))?
+                .blocks();
+            let backfill = crate::tsdb::import::Backfill::new(
+                &blocks,
+                crate::tsdb::import::ImportOptions {
+                    block_duration: bd,
+                    max_buffered_bytes: crate::tsdb::import::DEFAULT_MAX_BUFFERED_BYTES,
+                    compact_spilled: true,
+                },
+                |_| {},
+            )?;
+            let engine = crate::promql::engine::Engine::new(storage_query_defaults());
+            let report = crate::rules::backfill::backfill_rules(
+                &db,
+                &engine,
+                &rule_files,
+                start,
+                end,
+                interval,
+                backfill,
+            )?;
+            for (group, record, series, samples) in &report.rules {
+                println!("group {group:?}, rule {record}: {series} series, {samples} samples");
+            }
+            if report.skipped_alerting > 0 {
+                println!(
+                    "skipped {} alerting rule(s): only recording rules are backfilled",
+                    report.skipped_alerting
+                );
+            }
+            println!(
+                "wrote {} block(s) under {}",
+                report.import.blocks.len(),
+                out_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         TsdbCommand::Stats { limit } => {
             let db = open_db_for_tool(storage, &dir)?;
@@ -197,6 +269,11 @@ pub(crate) fn print_prometheus_read(st: &crate::tsdb::prometheus_dir::PromReadSt
 /// Opens the database read-only for a one-shot inspection tool, replaying the WAL: it
 /// creates and changes nothing, so it works on a read-only directory and beside a running
 /// server.
+/// PromQL options for CLI tools (upstream defaults).
+fn storage_query_defaults() -> crate::promql::engine::EngineOptions {
+    crate::promql::engine::EngineOptions::default()
+}
+
 pub(crate) fn open_db_for_tool(
     storage: &StorageFlags,
     dir: &std::path::Path,

@@ -8,10 +8,11 @@
 //! [`manager`] that runs every group on its interval in `serve`, appends the results, and
 //! feeds `/api/v1/rules` and `/api/v1/alerts`, handing firing and resolved alerts to an
 //! [`crate::notifier::AlertSink`], and restoring alerts' `for` state after a restart. And
-//! `promtui test rules` ([`unittest`]), promtool's rule unit tests. Not built yet:
-//! `tsdb create-blocks-from rules`, and the
-//! `--rules.alert.*` flags (upstream's defaults are used).
+//! `promtui test rules` ([`unittest`]), promtool's rule unit tests, and
+//! `promtui tsdb create-blocks-from rules` ([`backfill`]), recording rules backfilled over
+//! stored history.
 
+pub mod backfill;
 pub mod check;
 pub mod eval;
 pub mod file;
