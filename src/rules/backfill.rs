@@ -122,6 +122,15 @@ mod tests {
     use crate::tsdb::import::ImportOptions;
     use crate::tsdb::Db;
 
+    fn backfill(blocks: &std::path::Path) -> Backfill<'_, fn(ImportProgress)> {
+        let opts = ImportOptions {
+            block_duration: 7_200_000,
+            max_buffered_bytes: 1 << 20,
+            compact_spilled: true,
+        };
+        Backfill::new(blocks, opts, (|_| {}) as fn(ImportProgress)).unwrap()
+    }
+
     #[test]
     fn recording_rules_are_evaluated_over_the_range_and_written_as_blocks() {
         let d = tempfile::tempdir().unwrap();
@@ -145,16 +154,7 @@ mod tests {
         .unwrap();
         let out = d.path().join("out");
         let blocks = crate::tsdb::layout::prepare(&out).unwrap().blocks();
-        let bf = Backfill::new(
-            &blocks,
-            ImportOptions {
-                block_duration: 7_200_000,
-                max_buffered_bytes: 1 << 20,
-                compact_spilled: true,
-            },
-            |_| {},
-        )
-        .unwrap();
+        let bf = backfill(&blocks);
         let files = vec![(PathBuf::from("r.yml"), file.clone())];
         let engine = Engine::new(Default::default());
         let got = backfill_rules(
@@ -173,16 +173,7 @@ mod tests {
         let mut file = file;
         file.groups[0].rules.truncate(2);
         let files = vec![(PathBuf::from("r.yml"), file)];
-        let bf = Backfill::new(
-            &blocks,
-            ImportOptions {
-                block_duration: 7_200_000,
-                max_buffered_bytes: 1 << 20,
-                compact_spilled: true,
-            },
-            |_| {},
-        )
-        .unwrap();
+        let bf = backfill(&blocks);
         let got = backfill_rules(
             &src,
             &engine,

@@ -84,6 +84,54 @@ pub struct GroupState {
 }
 
 impl GroupState {
+    /// A group of `file` not evaluated yet; the group's labels are applied to each rule
+    /// (a rule's own label wins), as upstream does at load time.
+    pub fn new(
+        g: &super::file::RuleGroup,
+        file: PathBuf,
+        interval_ms: i64,
+        query_offset_ms: i64,
+    ) -> GroupState {
+        let rules = g
+            .rules
+            .iter()
+            .map(|r| {
+                let mut rule = r.clone();
+                let labels = match &mut rule {
+                    Rule::Recording(x) => &mut x.labels,
+                    Rule::Alerting(x) => &mut x.labels,
+                };
+                for (k, v) in &g.labels {
+                    labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                RuleState {
+                    rule,
+                    health: Health::Unknown,
+                    last_error: None,
+                    last_eval_ms: None,
+                    eval_seconds: 0.0,
+                    alerts: AlertingState::default(),
+                    prev_series: HashSet::new(),
+                }
+            })
+            .collect();
+        GroupState {
+            name: g.name.clone(),
+            file,
+            interval_ms: interval_ms.max(1),
+            limit: g.limit.max(0) as usize,
+            query_offset_ms,
+            rules,
+            last_eval_ms: None,
+            eval_seconds: 0.0,
+            iterations: 0,
+            iterations_missed: 0,
+            rule_evaluations: 0,
+            rule_failures: 0,
+            last_samples: 0,
+        }
+    }
+
     /// Upstream's offset of this group's evaluations within its interval: a hash of the
     /// group's name and file, so restarts keep the phase.
     pub fn offset_ms(&self) -> i64 {
@@ -453,58 +501,25 @@ impl RuleManager {
         let mut new_groups = Vec::new();
         for (path, file) in files {
             for g in &file.groups {
-                let mut rules: Vec<RuleState> = g
-                    .rules
-                    .iter()
-                    .map(|r| {
-                        let mut rule = r.clone();
-                        // Group labels apply to every rule; the rule's own win.
-                        let labels = match &mut rule {
-                            Rule::Recording(x) => &mut x.labels,
-                            Rule::Alerting(x) => &mut x.labels,
-                        };
-                        for (k, v) in &g.labels {
-                            labels.entry(k.clone()).or_insert_with(|| v.clone());
-                        }
-                        RuleState {
-                            rule,
-                            health: Health::Unknown,
-                            last_error: None,
-                            last_eval_ms: None,
-                            eval_seconds: 0.0,
-                            alerts: AlertingState::default(),
-                            prev_series: HashSet::new(),
-                        }
-                    })
-                    .collect();
+                let mut state = GroupState::new(
+                    g,
+                    path.clone(),
+                    g.interval.map_or(default_interval_ms, |d| d.0),
+                    g.query_offset.map_or(default_offset_ms, |d| d.0),
+                );
                 // Carry alerts and written series over from the same group's same rules.
                 if let Some(prev) = old.iter().find(|o| {
                     let s = o.state.lock();
                     s.name == g.name && s.file == *path
                 }) {
                     let mut p = prev.state.lock();
-                    for r in &mut rules {
+                    for r in &mut state.rules {
                         if let Some(o) = p.rules.iter_mut().find(|o| o.rule == r.rule) {
                             std::mem::swap(&mut r.alerts, &mut o.alerts);
                             std::mem::swap(&mut r.prev_series, &mut o.prev_series);
                         }
                     }
                 }
-                let state = GroupState {
-                    name: g.name.clone(),
-                    file: path.clone(),
-                    interval_ms: g.interval.map_or(default_interval_ms, |d| d.0).max(1),
-                    limit: g.limit.max(0) as usize,
-                    query_offset_ms: g.query_offset.map_or(default_offset_ms, |d| d.0),
-                    rules,
-                    last_eval_ms: None,
-                    eval_seconds: 0.0,
-                    iterations: 0,
-                    iterations_missed: 0,
-                    rule_evaluations: 0,
-                    rule_failures: 0,
-                    last_samples: 0,
-                };
                 new_groups.push(self.start(state, restore));
             }
         }
@@ -694,34 +709,7 @@ mod tests {
 
     fn group_of(yaml: &str) -> GroupState {
         let file = parse_rules(yaml, "r.yml").unwrap();
-        let g = &file.groups[0];
-        GroupState {
-            name: g.name.clone(),
-            file: "r.yml".into(),
-            interval_ms: 60_000,
-            limit: 0,
-            query_offset_ms: 0,
-            rules: g
-                .rules
-                .iter()
-                .map(|r| RuleState {
-                    rule: r.clone(),
-                    health: Health::Unknown,
-                    last_error: None,
-                    last_eval_ms: None,
-                    eval_seconds: 0.0,
-                    alerts: AlertingState::default(),
-                    prev_series: HashSet::new(),
-                })
-                .collect(),
-            last_eval_ms: None,
-            eval_seconds: 0.0,
-            iterations: 0,
-            iterations_missed: 0,
-            rule_evaluations: 0,
-            rule_failures: 0,
-            last_samples: 0,
-        }
+        GroupState::new(&file.groups[0], "r.yml".into(), 60_000, 0)
     }
 
     #[test]

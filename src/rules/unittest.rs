@@ -31,9 +31,9 @@ use crate::promql::promqltest::{parse_labels, parse_series, same_value, selector
 use crate::storage::{Appender, Queryable};
 use crate::tsdb::Db;
 
-use super::eval::{AlertState, AlertingState, TemplateEnv};
+use super::eval::{AlertState, TemplateEnv};
 use super::file::{parse_rule_file, Rule};
-use super::manager::{GroupState, Health, RuleState};
+use super::manager::GroupState;
 
 /// Why a test file could not be run at all.
 #[derive(Debug, thiserror::Error)]
@@ -263,45 +263,8 @@ fn load_groups(
     for path in rule_files {
         let file = parse_rule_file(path).map_err(|e| e.to_string())?;
         for g in &file.groups {
-            let rules = g
-                .rules
-                .iter()
-                .map(|r| {
-                    let mut rule = r.clone();
-                    let labels = match &mut rule {
-                        Rule::Recording(x) => &mut x.labels,
-                        Rule::Alerting(x) => &mut x.labels,
-                    };
-                    for (k, v) in &g.labels {
-                        labels.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                    RuleState {
-                        rule,
-                        health: Health::Unknown,
-                        last_error: None,
-                        last_eval_ms: None,
-                        eval_seconds: 0.0,
-                        alerts: AlertingState::default(),
-                        prev_series: Default::default(),
-                    }
-                })
-                .collect();
-            groups.push(GroupState {
-                name: g.name.clone(),
-                file: path.clone(),
-                interval_ms: 60_000,
-                limit: g.limit.max(0) as usize,
-                // promtool 2.42 evaluates at the step times themselves.
-                query_offset_ms: 0,
-                rules,
-                last_eval_ms: None,
-                eval_seconds: 0.0,
-                iterations: 0,
-                iterations_missed: 0,
-                rule_evaluations: 0,
-                rule_failures: 0,
-                last_samples: 0,
-            });
+            // promtool 2.42 evaluates at the step times themselves: no query offset.
+            groups.push(GroupState::new(g, path.clone(), 60_000, 0));
         }
     }
     groups.sort_by_key(|g| order.get(&g.name).copied().unwrap_or(0));
