@@ -128,7 +128,8 @@ fn respond(data: Value) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        json!({"status": "success", "data": data}).to_string(),
+        // Upstream's field order: status first.
+        format!("{{\"status\":\"success\",\"data\":{data}}}"),
     )
         .into_response()
 }
