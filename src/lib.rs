@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod cli;
 pub(crate) mod cmd;
 pub mod config;
@@ -18,4 +19,5 @@ pub mod scrape;
 pub mod storage;
 pub mod template;
 pub mod tsdb;
+pub mod tui;
 pub mod web;

@@ -1,0 +1,3 @@
+//! The PromQL console view: editor, autocomplete, history, table and chart results.
+
+pub mod source;
