@@ -2,3 +2,4 @@
 //! Prometheus-compatible API), themes and widgets.
 
 pub mod console;
+pub mod view;
