@@ -437,6 +437,13 @@ impl crate::web::RulesRetriever for Adapter {
     fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>> {
         self.0.rules.get().cloned()
     }
+
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.0.notifier.alertmanagers(),
+            self.0.notifier.dropped_alertmanagers(),
+        )
+    }
 }
 
 fn label_map(l: &crate::model::Labels) -> BTreeMap<String, String> {

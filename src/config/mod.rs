@@ -331,15 +331,6 @@ impl Config {
         }
         // Whole sections promtui does not act on yet (`storage` is in `ignored_fields`).
         let sections = [
-            (
-                "alerting",
-                self.alerting
-                    .alertmanagers
-                    .iter()
-                    .any(|a| !a.file_sd_configs.is_empty() || !a.relabel_configs.is_empty()),
-                " in part (file_sd_configs and relabel_configs of Alertmanagers are not \
-                 supported yet; static_configs are)",
-            ),
             ("remote_write", !self.remote_write.is_empty(), ""),
             ("remote_read", !self.remote_read.is_empty(), ""),
         ];

@@ -451,14 +451,26 @@ config_struct! {
     ]
 }
 
+/// `static_configs` as target groups (source = index, as upstream).
+fn static_groups(configs: &[StaticConfig]) -> Vec<TargetGroup> {
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, sc)| sc.to_target_group(i.to_string()))
+        .collect()
+}
+
 impl ScrapeConfig {
     /// The `static_configs` as target groups (source = index, as upstream).
     pub fn static_target_groups(&self) -> Vec<TargetGroup> {
-        self.static_configs
-            .iter()
-            .enumerate()
-            .map(|(i, sc)| sc.to_target_group(i.to_string()))
-            .collect()
+        static_groups(&self.static_configs)
+    }
+}
+
+impl AlertmanagerConfig {
+    /// The `static_configs` as target groups (source = index, as upstream).
+    pub fn static_target_groups(&self) -> Vec<TargetGroup> {
+        static_groups(&self.static_configs)
     }
 }
 

@@ -7,10 +7,14 @@
 //! `alerting.alertmanagers` as the API v2 `POST /api/v2/alerts` expects. The in-process
 //! alerting pipeline (the Alertmanager issue) will be a second `AlertSink`.
 //!
-//! Supported per Alertmanager set: `static_configs`, `scheme`, `path_prefix`, `timeout`,
-//! `api_version: v2`, `basic_auth`, `authorization` and `alert_relabel_configs`. Not yet:
-//! `file_sd_configs`, `tls_config` beyond the system roots, and `relabel_configs` of the
-//! Alertmanager addresses.
+//! Each Alertmanager set (`alerting.alertmanagers[]`) is discovered as upstream's
+//! `alertmanagerFromGroup` does: the targets of `static_configs` and `file_sd_configs`
+//! (files polled every few seconds, as scrape discovery polls them) get `__scheme__` and
+//! `__alerts_path__` (`path_prefix` + `/api/v2/alerts`), go through the set's
+//! `relabel_configs` (which may drop them or rewrite address, scheme and path), and become
+//! the URLs alerts are posted to, deduplicated; the dropped ones are listed too
+//! (`/api/v1/alertmanagers`). Each set has its own HTTP client from its `tls_config`,
+//! `proxy_url`, `basic_auth` and `authorization` (credential files re-read per request).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,9 +24,16 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::config::{AlertingConfig, AlertmanagerConfig};
+use crate::config::{AlertingConfig, AlertmanagerConfig, TargetGroup};
 use crate::model::relabel::{process, RelabelConfig};
 use crate::model::Labels;
+use crate::scrape::file_sd::FileSdWatcher;
+use crate::scrape::metrics::ScrapeMetrics;
+use crate::scrape::scraper::{authorize, build_client};
+use crate::scrape::settings::{FileSdSettings, HttpSettings};
+
+/// How often `file_sd_configs` files of Alertmanager sets are looked at.
+const DISCOVERY_POLL: Duration = Duration::from_secs(5);
 
 /// Alerts sent in one request at most, as upstream's `maxBatchSize`.
 pub const MAX_BATCH: usize = 64;
@@ -55,13 +66,28 @@ pub struct NotifierMetrics {
     pub dropped: AtomicU64,
 }
 
-#[derive(Clone)]
+/// One Alertmanager set: its configuration, client and the URLs discovery yields.
 struct AmSet {
-    urls: Vec<String>,
+    cfg: AlertmanagerConfig,
+    http: HttpSettings,
+    /// `None` when the client could not be built (bad TLS material): every send fails
+    /// and is counted, and the error is logged at apply.
+    client: Option<reqwest::Client>,
     timeout: Duration,
-    basic_auth: Option<(String, String)>,
-    authorization: Option<String>,
-    relabel: Vec<RelabelConfig>,
+    watchers: Vec<FileSdWatcher>,
+    /// The groups each watcher last yielded.
+    file_groups: Vec<Vec<TargetGroup>>,
+    active: Vec<String>,
+    dropped: Vec<String>,
+}
+
+/// What one send to a set needs, cloned out of the lock.
+struct SendTarget {
+    urls: Vec<String>,
+    client: Option<reqwest::Client>,
+    http: HttpSettings,
+    timeout: Duration,
+    alerts: Vec<NotifierAlert>,
 }
 
 /// Posts alerts to the configured Alertmanagers.
@@ -72,7 +98,8 @@ pub struct Notifier {
     queue: Mutex<VecDeque<NotifierAlert>>,
     capacity: usize,
     wake: tokio::sync::Notify,
-    client: reqwest::Client,
+    /// File discovery's read errors (logged as they happen).
+    sd_metrics: ScrapeMetrics,
     pub metrics: NotifierMetrics,
 }
 
@@ -87,7 +114,7 @@ impl Notifier {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             wake: tokio::sync::Notify::new(),
-            client: reqwest::Client::new(),
+            sd_metrics: ScrapeMetrics::default(),
             metrics: NotifierMetrics::default(),
         })
     }
@@ -96,24 +123,51 @@ impl Notifier {
     pub fn apply(&self, cfg: &AlertingConfig, external_labels: &BTreeMap<String, String>) {
         *self.external_labels.lock() = external_labels.clone();
         *self.relabel.lock() = cfg.alert_relabel_configs.clone();
-        *self.sets.lock() = cfg.alertmanagers.iter().map(am_set).collect();
+        let mut sets: Vec<AmSet> = cfg.alertmanagers.iter().map(am_set).collect();
+        for set in &mut sets {
+            set.poll(&self.sd_metrics);
+        }
+        *self.sets.lock() = sets;
     }
 
-    /// How many Alertmanagers alerts go to.
+    /// The URLs alerts go to, deduplicated, in configuration order.
     pub fn alertmanagers(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in self.sets.lock().iter() {
+            for u in &s.active {
+                if !out.contains(u) {
+                    out.push(u.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The URLs of discovered Alertmanagers that `relabel_configs` dropped.
+    pub fn dropped_alertmanagers(&self) -> Vec<String> {
         self.sets
             .lock()
             .iter()
-            .flat_map(|s| s.urls.clone())
+            .flat_map(|s| s.dropped.clone())
             .collect()
+    }
+
+    /// Looks at every set's `file_sd_configs` files again.
+    fn poll_discovery(&self) {
+        for set in self.sets.lock().iter_mut() {
+            set.poll(&self.sd_metrics);
+        }
     }
 
     /// Sends queued alerts until `stop` turns true; what is queued then is sent once more.
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut discovery = tokio::time::interval(DISCOVERY_POLL);
+        discovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.drain().await;
             tokio::select! {
                 _ = self.wake.notified() => {}
+                _ = discovery.tick() => self.poll_discovery(),
                 _ = stop.changed() => {
                     self.drain().await;
                     return;
@@ -138,58 +192,64 @@ impl Notifier {
 
     async fn post(&self, batch: &[NotifierAlert]) {
         // Each set's alerts after its own relabeling, taken out of the lock before sending.
-        let sets: Vec<(AmSet, Vec<NotifierAlert>)> = {
+        let targets: Vec<SendTarget> = {
             let sets = self.sets.lock();
             sets.iter()
                 .map(|s| {
-                    let alerts: Vec<NotifierAlert> = if s.relabel.is_empty() {
+                    let relabel = &s.cfg.alert_relabel_configs;
+                    let alerts: Vec<NotifierAlert> = if relabel.is_empty() {
                         batch.to_vec()
                     } else {
                         batch
                             .iter()
-                            .filter_map(|a| relabel(a, &s.relabel))
+                            .filter_map(|a| relabel_ref(a, relabel))
                             .collect()
                     };
-                    (s.clone(), alerts)
+                    SendTarget {
+                        urls: s.active.clone(),
+                        client: s.client.clone(),
+                        http: s.http.clone(),
+                        timeout: s.timeout,
+                        alerts,
+                    }
                 })
                 .collect()
         };
-        for (set, alerts) in sets {
-            let AmSet {
-                urls,
-                timeout,
-                basic_auth: basic,
-                authorization: auth,
-                ..
-            } = set;
-            if alerts.is_empty() {
+        for t in targets {
+            if t.alerts.is_empty() || t.urls.is_empty() {
                 continue;
             }
-            let body = match serde_json::to_vec(&alerts) {
+            let body = match serde_json::to_vec(&t.alerts) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "encoding alerts");
                     continue;
                 }
             };
-            for url in urls {
-                let mut req = self
-                    .client
-                    .post(&url)
-                    .timeout(timeout)
+            for url in &t.urls {
+                let Some(client) = &t.client else {
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let req = client
+                    .post(url)
+                    .timeout(t.timeout)
                     .header("Content-Type", "application/json")
+                    .header("User-Agent", crate::scrape::scraper::user_agent())
                     .body(body.clone());
-                if let Some((u, p)) = &basic {
-                    req = req.basic_auth(u, Some(p));
-                }
-                if let Some(a) = &auth {
-                    req = req.header("Authorization", a);
-                }
+                let req = match authorize(req, &t.http, url) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
+                        continue;
+                    }
+                };
                 match req.send().await {
                     Ok(r) if r.status().is_success() => {
                         self.metrics
                             .sent
-                            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                            .fetch_add(t.alerts.len() as u64, Ordering::Relaxed);
                     }
                     Ok(r) => {
                         self.metrics.errors.fetch_add(1, Ordering::Relaxed);
@@ -286,7 +346,7 @@ impl AlertSink for Notifier {
     }
 }
 
-fn relabel(a: &NotifierAlert, cfgs: &[RelabelConfig]) -> Option<NotifierAlert> {
+fn relabel_ref(a: &NotifierAlert, cfgs: &[RelabelConfig]) -> Option<NotifierAlert> {
     relabel_alert(a.clone(), cfgs)
 }
 
@@ -308,38 +368,111 @@ fn relabel_alert(mut a: NotifierAlert, cfgs: &[RelabelConfig]) -> Option<Notifie
 }
 
 fn am_set(c: &AlertmanagerConfig) -> AmSet {
-    let prefix = c.path_prefix.trim_end_matches('/');
-    let prefix = if prefix.is_empty() || prefix.starts_with('/') {
-        prefix.to_string()
-    } else {
-        format!("/{prefix}")
+    let http = HttpSettings::from_config(&c.http_client(), false);
+    let client = match build_client(&http) {
+        Ok(cl) => Some(cl),
+        Err(e) => {
+            tracing::error!(error = %e, "alerting.alertmanagers: cannot build the HTTP client; alerts to this set fail");
+            None
+        }
     };
-    let urls = c
-        .static_configs
+    let watchers: Vec<FileSdWatcher> = c
+        .file_sd_configs
         .iter()
-        .flat_map(|s| s.targets.iter())
-        .map(|t| format!("{}://{t}{prefix}/api/v2/alerts", c.scheme))
+        .map(|f| {
+            FileSdWatcher::new(FileSdSettings {
+                files: f.files.clone(),
+                refresh_interval_ms: f.refresh_interval.as_millis(),
+            })
+        })
         .collect();
-    let http = c.http_client();
     AmSet {
-        urls,
+        cfg: c.clone(),
+        http,
+        client,
         timeout: Duration::from_millis(c.timeout.0.max(1) as u64),
-        basic_auth: http.basic_auth.as_ref().map(|b| {
-            (
-                b.username.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
-                b.password
-                    .as_ref()
-                    .map(|p| p.expose().to_string())
-                    .unwrap_or_default(),
-            )
-        }),
-        authorization: http.authorization.as_ref().and_then(|a| {
-            a.credentials
-                .as_ref()
-                .map(|c| format!("{} {}", a.auth_type, c.expose()))
-        }),
-        relabel: c.alert_relabel_configs.clone(),
+        file_groups: vec![Vec::new(); watchers.len()],
+        watchers,
+        active: Vec::new(),
+        dropped: Vec::new(),
     }
+}
+
+impl AmSet {
+    /// Polls the file watchers and recomputes the URLs from every group.
+    fn poll(&mut self, metrics: &ScrapeMetrics) {
+        for (w, groups) in self.watchers.iter_mut().zip(self.file_groups.iter_mut()) {
+            if let Some(g) = w.poll(metrics) {
+                *groups = g;
+            }
+        }
+        let mut groups = self.cfg.static_target_groups();
+        groups.extend(self.file_groups.iter().flatten().cloned());
+        let (active, dropped) = resolve(&self.cfg, &groups);
+        if active != self.active {
+            tracing::info!(alertmanagers = ?active, "Alertmanagers discovered");
+        }
+        self.active = active;
+        self.dropped = dropped;
+    }
+}
+
+/// Upstream's `postPath`: `path.Join("/", prefix, "/api/v2/alerts")`.
+fn alerts_path(prefix: &str) -> String {
+    let mut parts: Vec<&str> = prefix
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    parts.extend(["api", "v2", "alerts"]);
+    format!("/{}", parts.join("/"))
+}
+
+/// The URLs alerts go to and the dropped ones, from discovered target groups (upstream's
+/// `alertmanagerFromGroup`): each target gets the set's scheme and alerts path as
+/// `__scheme__` and `__alerts_path__`, the group's labels it lacks, then `relabel_configs`.
+fn resolve(cfg: &AlertmanagerConfig, groups: &[TargetGroup]) -> (Vec<String>, Vec<String>) {
+    let path = alerts_path(&cfg.path_prefix);
+    let url_of = |l: &Labels| -> Option<String> {
+        let addr = l.get("__address__")?;
+        if addr.is_empty() || addr.contains('/') {
+            return None;
+        }
+        Some(format!(
+            "{}://{addr}{}",
+            l.get("__scheme__").unwrap_or("http"),
+            l.get("__alerts_path__").unwrap_or(&path)
+        ))
+    };
+    let mut active: Vec<String> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    for g in groups {
+        for t in &g.targets {
+            let mut b = t.builder();
+            b.set("__scheme__", &cfg.scheme);
+            b.set("__alerts_path__", &path);
+            for l in g.labels.iter() {
+                if t.get(&l.name).is_none() {
+                    b.set(&l.name, &l.value);
+                }
+            }
+            let before = b.into_labels();
+            match process(&before, &cfg.relabel_configs) {
+                Some(after) => match url_of(&after) {
+                    Some(u) if !active.contains(&u) => active.push(u),
+                    Some(_) => {}
+                    None => {
+                        tracing::warn!(labels = %after, "alerting.alertmanagers: target without a valid __address__ skipped")
+                    }
+                },
+                None => {
+                    if let Some(u) = url_of(&before) {
+                        dropped.push(u);
+                    }
+                }
+            }
+        }
+    }
+    (active, dropped)
 }
 
 #[cfg(test)]
@@ -382,5 +515,88 @@ mod tests {
                 && !json.contains("endsAt"),
             "{json}"
         );
+    }
+
+    fn set(yaml: &str) -> AlertmanagerConfig {
+        let cfg: AlertingConfig = serde_yaml::from_str(yaml).unwrap();
+        cfg.alertmanagers.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn alerts_path_joins_the_prefix_as_go_path_join() {
+        assert_eq!(alerts_path(""), "/api/v2/alerts");
+        assert_eq!(alerts_path("/am/"), "/am/api/v2/alerts");
+        assert_eq!(alerts_path("am//x"), "/am/x/api/v2/alerts");
+    }
+
+    #[test]
+    fn relabel_configs_drop_and_rewrite_discovered_alertmanagers() {
+        let c = set(concat!(
+            "alertmanagers:\n",
+            "  - scheme: https\n",
+            "    path_prefix: /prefix\n",
+            "    static_configs:\n",
+            "      - targets: ['a:9093', 'b:9093', 'c:9093']\n",
+            "        labels: {dc: eu}\n",
+            "    relabel_configs:\n",
+            "      - {source_labels: [__address__], regex: 'b:.*', action: drop}\n",
+            "      - {source_labels: [__address__], regex: 'c:(.*)', target_label: __alerts_path__, replacement: '/other/api/v2/alerts'}\n",
+            "      - {source_labels: [dc, __address__], regex: 'eu;c:.*', target_label: __scheme__, replacement: http}\n",
+        ));
+        let (active, dropped) = resolve(&c, &c.static_target_groups());
+        assert_eq!(
+            active,
+            [
+                "https://a:9093/prefix/api/v2/alerts",
+                "http://c:9093/other/api/v2/alerts"
+            ]
+        );
+        assert_eq!(dropped, ["https://b:9093/prefix/api/v2/alerts"]);
+    }
+
+    #[test]
+    fn file_sd_alertmanagers_are_discovered_and_follow_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("am.yml");
+        std::fs::write(&sd, "- targets: ['x:1']\n").unwrap();
+        let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+            "alertmanagers:\n  - file_sd_configs: [{{files: ['{}']}}]\n    static_configs: [{{targets: ['s:2']}}]\n",
+            sd.display()
+        ))
+        .unwrap();
+        let n = Notifier::new(10);
+        n.apply(&cfg, &BTreeMap::new());
+        assert_eq!(
+            n.alertmanagers(),
+            ["http://s:2/api/v2/alerts", "http://x:1/api/v2/alerts"]
+        );
+        // A rewritten file (new size) is read at the next poll.
+        std::fs::write(&sd, "- targets: ['x:1', 'y:22']\n").unwrap();
+        n.poll_discovery();
+        assert_eq!(
+            n.alertmanagers(),
+            [
+                "http://s:2/api/v2/alerts",
+                "http://x:1/api/v2/alerts",
+                "http://y:22/api/v2/alerts"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_tls_material_fails_sends_instead_of_panicking() {
+        let cfg: AlertingConfig = serde_yaml::from_str(
+            "alertmanagers:\n  - static_configs: [{targets: ['127.0.0.1:9']}]\n    tls_config: {ca_file: /nonexistent/ca.pem}\n",
+        )
+        .unwrap();
+        let n = Notifier::new(10);
+        n.apply(&cfg, &BTreeMap::new());
+        assert!(n.sets.lock()[0].client.is_none());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(n.post(&[alert("A")]));
+        assert_eq!(n.metrics.errors.load(Ordering::Relaxed), 1);
     }
 }

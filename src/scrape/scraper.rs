@@ -125,61 +125,102 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Builds an HTTP client from prometheus/common's client options (TLS material and the
+/// proxy URL are read and checked here): one per scrape pool, Alertmanager set or remote
+/// endpoint. Credentials are not part of the client: [`authorize`] adds them per request.
+pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .user_agent(user_agent())
+        .gzip(settings.enable_compression)
+        .redirect(if settings.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+        .danger_accept_invalid_certs(settings.tls.insecure_skip_verify);
+    if let Some(ca) = pem(&settings.tls.ca, &settings.tls.ca_file, "CA certificate")? {
+        let certs = reqwest::Certificate::from_pem_bundle(&ca)
+            .map_err(|e| format!("unable to use specified CA cert: {}", error_chain(&e)))?;
+        if certs.is_empty() {
+            return Err("unable to use specified CA cert: no certificate found".into());
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    let cert = pem(
+        &settings.tls.cert,
+        &settings.tls.cert_file,
+        "client certificate",
+    )?;
+    let key = pem(&settings.tls.key, &settings.tls.key_file, "client key")?;
+    match (cert, key) {
+        (Some(mut cert), Some(key)) => {
+            cert.push(b'\n');
+            cert.extend_from_slice(&key);
+            let id = reqwest::Identity::from_pem(&cert).map_err(|e| {
+                format!(
+                    "unable to use specified client cert and key: {}",
+                    error_chain(&e)
+                )
+            })?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        (Some(_), None) => return Err("client cert specified without client key".into()),
+        (None, Some(_)) => return Err("client key specified without client cert".into()),
+    }
+    b = match &settings.proxy_url {
+        Some(p) => b.proxy(
+            reqwest::Proxy::all(p.as_str())
+                .map_err(|e| format!("invalid proxy_url {p:?}: {}", error_chain(&e)))?,
+        ),
+        None => b.no_proxy(),
+    };
+    b.build().map_err(|e| error_chain(&e))
+}
+
+/// Adds `basic_auth` or `authorization` credentials to a request, re-reading their
+/// `*_file` variants each time (trimmed, as upstream) so rotated secrets are picked up.
+pub fn authorize(
+    mut req: reqwest::RequestBuilder,
+    settings: &HttpSettings,
+    url: &str,
+) -> Result<reqwest::RequestBuilder, ScrapeError> {
+    if let Some(ba) = &settings.basic_auth {
+        let user = match &ba.username_file {
+            Some(p) => read_secret(p, "basic auth username")?,
+            None => ba.username.clone(),
+        };
+        let pass = match &ba.password_file {
+            Some(p) => read_secret(p, "basic auth password")?,
+            None => ba.password.clone(),
+        };
+        req = req.basic_auth(user, Some(pass));
+    }
+    if let Some(auth) = &settings.authorization {
+        let creds = match &auth.credentials_file {
+            Some(p) => read_secret(p, "authorization credentials")?,
+            None => auth.credentials.clone(),
+        };
+        let value =
+            HeaderValue::from_str(&format!("{} {}", auth.auth_type, creds)).map_err(|e| {
+                ScrapeError::Http {
+                    url: url.to_string(),
+                    reason: format!("invalid Authorization header: {e}"),
+                }
+            })?;
+        req = req.header(AUTHORIZATION, value);
+    }
+    Ok(req)
+}
+
 impl HttpScraper {
     /// Builds the client; TLS material and the proxy URL are checked here.
     pub fn new(settings: &HttpSettings) -> Result<HttpScraper, String> {
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .user_agent(user_agent())
-            .gzip(settings.enable_compression)
-            .redirect(if settings.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .danger_accept_invalid_certs(settings.tls.insecure_skip_verify);
-        if let Some(ca) = pem(&settings.tls.ca, &settings.tls.ca_file, "CA certificate")? {
-            let certs = reqwest::Certificate::from_pem_bundle(&ca)
-                .map_err(|e| format!("unable to use specified CA cert: {}", error_chain(&e)))?;
-            if certs.is_empty() {
-                return Err("unable to use specified CA cert: no certificate found".into());
-            }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let cert = pem(
-            &settings.tls.cert,
-            &settings.tls.cert_file,
-            "client certificate",
-        )?;
-        let key = pem(&settings.tls.key, &settings.tls.key_file, "client key")?;
-        match (cert, key) {
-            (Some(mut cert), Some(key)) => {
-                cert.push(b'\n');
-                cert.extend_from_slice(&key);
-                let id = reqwest::Identity::from_pem(&cert).map_err(|e| {
-                    format!(
-                        "unable to use specified client cert and key: {}",
-                        error_chain(&e)
-                    )
-                })?;
-                b = b.identity(id);
-            }
-            (None, None) => {}
-            (Some(_), None) => return Err("client cert specified without client key".into()),
-            (None, Some(_)) => return Err("client key specified without client cert".into()),
-        }
-        b = match &settings.proxy_url {
-            Some(p) => b.proxy(
-                reqwest::Proxy::all(p.as_str())
-                    .map_err(|e| format!("invalid proxy_url {p:?}: {}", error_chain(&e)))?,
-            ),
-            None => b.no_proxy(),
-        };
-        let client = b.build().map_err(|e| error_chain(&e))?;
         Ok(HttpScraper {
-            client,
+            client: build_client(settings)?,
             settings: settings.clone(),
         })
     }
@@ -246,31 +287,7 @@ impl HttpScraper {
         if !self.settings.enable_compression {
             req = req.header(ACCEPT_ENCODING, "identity");
         }
-        if let Some(ba) = &self.settings.basic_auth {
-            let user = match &ba.username_file {
-                Some(p) => read_secret(p, "basic auth username")?,
-                None => ba.username.clone(),
-            };
-            let pass = match &ba.password_file {
-                Some(p) => read_secret(p, "basic auth password")?,
-                None => ba.password.clone(),
-            };
-            req = req.basic_auth(user, Some(pass));
-        }
-        if let Some(auth) = &self.settings.authorization {
-            let creds = match &auth.credentials_file {
-                Some(p) => read_secret(p, "authorization credentials")?,
-                None => auth.credentials.clone(),
-            };
-            let value =
-                HeaderValue::from_str(&format!("{} {}", auth.auth_type, creds)).map_err(|e| {
-                    ScrapeError::Http {
-                        url: url.to_string(),
-                        reason: format!("invalid Authorization header: {e}"),
-                    }
-                })?;
-            req = req.header(AUTHORIZATION, value);
-        }
+        let req = authorize(req, &self.settings, url)?;
         let mut resp = req.send().await.map_err(http_err)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(ScrapeError::Status {

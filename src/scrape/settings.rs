@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::ScrapeConfig;
+use crate::config::{HttpClientConfig, ScrapeConfig};
 use crate::model::relabel::RelabelConfig;
 use crate::model::Labels;
 
@@ -84,6 +84,48 @@ pub struct HttpSettings {
     pub follow_redirects: bool,
     /// Ask for gzip (`enable_compression`, default true).
     pub enable_compression: bool,
+}
+
+impl HttpSettings {
+    /// Resolves the configuration layer's client options (relative file paths already
+    /// joined with the config directory). `enable_compression` asks targets for gzip.
+    pub fn from_config(http: &HttpClientConfig, enable_compression: bool) -> HttpSettings {
+        let path = |p: &Option<String>| p.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
+        HttpSettings {
+            basic_auth: http.basic_auth.as_ref().map(|b| BasicAuthSettings {
+                username: b.username.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
+                username_file: path(&b.username_file),
+                password: b
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose().to_string())
+                    .unwrap_or_default(),
+                password_file: path(&b.password_file),
+            }),
+            authorization: http.authorization.as_ref().map(|a| AuthorizationSettings {
+                auth_type: a.auth_type.clone(),
+                credentials: a
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.expose().to_string())
+                    .unwrap_or_default(),
+                credentials_file: path(&a.credentials_file),
+            }),
+            tls: TlsSettings {
+                ca: http.tls_config.ca.clone(),
+                ca_file: path(&http.tls_config.ca_file),
+                cert: http.tls_config.cert.clone(),
+                cert_file: path(&http.tls_config.cert_file),
+                key: http.tls_config.key.as_ref().map(|k| k.expose().to_string()),
+                key_file: path(&http.tls_config.key_file),
+                server_name: http.tls_config.server_name.clone(),
+                insecure_skip_verify: http.tls_config.insecure_skip_verify,
+            },
+            proxy_url: http.proxy_url.clone(),
+            follow_redirects: http.follow_redirects,
+            enable_compression,
+        }
+    }
 }
 
 impl Default for HttpSettings {
@@ -169,8 +211,6 @@ impl PoolConfig {
     /// Resolves a validated `scrape_configs` entry (globals already inherited by the
     /// configuration loader; relative file paths already joined with the config directory).
     pub fn from_config(sc: &ScrapeConfig) -> PoolConfig {
-        let http = sc.http_client();
-        let path = |p: &Option<String>| p.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
         PoolConfig {
             job_name: sc.job_name.clone(),
             scrape_interval_ms: sc.scrape_interval.as_millis(),
@@ -192,40 +232,7 @@ impl PoolConfig {
             },
             target_limit: sc.target_limit,
             keep_dropped_targets: sc.keep_dropped_targets,
-            http: HttpSettings {
-                basic_auth: http.basic_auth.as_ref().map(|b| BasicAuthSettings {
-                    username: b.username.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
-                    username_file: path(&b.username_file),
-                    password: b
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose().to_string())
-                        .unwrap_or_default(),
-                    password_file: path(&b.password_file),
-                }),
-                authorization: http.authorization.as_ref().map(|a| AuthorizationSettings {
-                    auth_type: a.auth_type.clone(),
-                    credentials: a
-                        .credentials
-                        .as_ref()
-                        .map(|c| c.expose().to_string())
-                        .unwrap_or_default(),
-                    credentials_file: path(&a.credentials_file),
-                }),
-                tls: TlsSettings {
-                    ca: http.tls_config.ca.clone(),
-                    ca_file: path(&http.tls_config.ca_file),
-                    cert: http.tls_config.cert.clone(),
-                    cert_file: path(&http.tls_config.cert_file),
-                    key: http.tls_config.key.as_ref().map(|k| k.expose().to_string()),
-                    key_file: path(&http.tls_config.key_file),
-                    server_name: http.tls_config.server_name.clone(),
-                    insecure_skip_verify: http.tls_config.insecure_skip_verify,
-                },
-                proxy_url: http.proxy_url.clone(),
-                follow_redirects: http.follow_redirects,
-                enable_compression: sc.enable_compression,
-            },
+            http: HttpSettings::from_config(&sc.http_client(), sc.enable_compression),
             static_groups: sc.static_target_groups(),
             file_sd: sc
                 .file_sd_configs

@@ -263,10 +263,16 @@ pub struct WebState {
     pub rules: Option<Arc<dyn RulesRetriever>>,
 }
 
-/// Gives the rules endpoints the running rule manager (upstream's `RulesRetriever`).
+/// Gives the rules endpoints the running rule manager and where its alerts go
+/// (upstream's `RulesRetriever` and `AlertmanagerRetriever`).
 pub trait RulesRetriever: Send + Sync {
     /// `None` until rules run.
     fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>>;
+    /// The URLs of the Alertmanagers alerts are sent to, and of those discovery found
+    /// but `relabel_configs` dropped.
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        (Vec::new(), Vec::new())
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `/api/v1/rules` and `/api/v1/alerts` in upstream's JSON shape (`web/api/v1/api.go`
+//! `/api/v1/rules`, `/api/v1/alerts` and `/api/v1/alertmanagers` in upstream's JSON shape (`web/api/v1/api.go`
 //! `rules`, `alerts`), so Grafana's rule list and promtool read them: groups with their
 //! rules, each rule with health, last error, evaluation time and (alerting rules) the
 //! state of their alerts; the `type`, `rule_name[]`, `rule_group[]` and `file[]` filters.
@@ -23,6 +23,7 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
         .route("/api/v1/rules", get(rules).post(rules))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alertmanagers", get(alertmanagers))
 }
 
 /// Go's `time.Time` zero value, which upstream prints for a rule never evaluated.
@@ -210,6 +211,22 @@ async fn alerts(State(s): State<Arc<WebState>>) -> Response {
         .map(|m| m.alerts().iter().map(alert_json).collect())
         .unwrap_or_default();
     respond(json!({ "alerts": list }))
+}
+
+/// `/api/v1/alertmanagers`: the discovered Alertmanagers alerts go to, and those
+/// `relabel_configs` dropped.
+async fn alertmanagers(State(s): State<Arc<WebState>>) -> Response {
+    let (active, dropped) = s
+        .rules
+        .as_ref()
+        .map(|r| r.alertmanagers())
+        .unwrap_or_default();
+    let urls =
+        |v: Vec<String>| -> Vec<Value> { v.into_iter().map(|u| json!({ "url": u })).collect() };
+    respond(json!({
+        "activeAlertmanagers": urls(active),
+        "droppedAlertmanagers": urls(dropped),
+    }))
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! guards, a tiny HTTP server of fixed bodies, and JSON API calls.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
