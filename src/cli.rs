@@ -282,9 +282,9 @@ pub enum TsdbCommand {
     },
     /// Backfill recording rules over the stored history (like `promtool tsdb
     /// create-blocks-from rules`): each recording rule of FILES is evaluated over
-    /// [--start, --end] every --eval-interval against the local store, and the results are
-    /// written as blocks into --output-dir (default: the store itself). Alerting rules
-    /// are skipped.
+    /// [--start, --end] every --eval-interval against the local store (or the server at
+    /// --url), and the results are written as blocks into --output-dir (default: the store
+    /// itself). Alerting rules are skipped.
     CreateBlocksFrom {
         #[command(subcommand)]
         source: CreateBlocksSource,
@@ -330,6 +330,10 @@ pub enum CreateBlocksSource {
         /// Data directory the blocks are written to; default: --storage.tsdb.path.
         #[arg(long = "output-dir", value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Evaluate against this Prometheus-compatible server (`http://host:9090`, as
+        /// promtool's --url) instead of the local store; blocks still go to --output-dir.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
 }
 

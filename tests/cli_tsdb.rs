@@ -1,6 +1,8 @@
 //! `promtui tsdb import openmetrics | dump | stats` through the real binary: a generated
 //! OpenMetrics file is backfilled, dumped, and compared exactly with what was written.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::process::Command;
 
@@ -310,4 +312,93 @@ fn create_blocks_from_rules_backfills_recording_rules_into_the_store() {
         let v: f64 = rest.split(' ').next().unwrap().parse().unwrap();
         assert!((v - 0.2).abs() < 1e-9, "{l}");
     }
+}
+
+#[test]
+fn create_blocks_from_rules_with_url_queries_a_server_in_block_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start_s: i64 = 1_700_006_400;
+    let mut om = String::from("# TYPE req counter\n");
+    for i in 0..240 {
+        writeln!(om, "req_total{{job=\"a\"}} {} {}", i * 3, start_s + i * 15).unwrap();
+        writeln!(om, "req_total{{job=\"b\"}} {} {}", i * 6, start_s + i * 15).unwrap();
+    }
+    om.push_str("# EOF\n");
+    let file = dir.path().join("h.om");
+    std::fs::write(&file, om).unwrap();
+    let (code, _, err) = promtui(&[
+        "tsdb",
+        "import",
+        "openmetrics",
+        file.to_str().unwrap(),
+        "--storage.tsdb.path",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - record: job:req:rate1m\n        expr: sum by (job) (rate(req_total[1m]))\n",
+    )
+    .unwrap();
+    // The history behind a running server: the store is locked, so only --url reads it.
+    let port = common::free_port();
+    let _server = common::start_serve(dir.path(), "scrape_configs: []\n", port, &[]);
+    let out_dir = dir.path().join("out");
+    let (start, end) = ((start_s + 600).to_string(), (start_s + 3000).to_string());
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, out, err) = promtui(&[
+        "tsdb",
+        "create-blocks-from",
+        "rules",
+        rules.to_str().unwrap(),
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--eval-interval",
+        "60s",
+        // Seven 7-minute windows: every window boundary is crossed.
+        "--block-duration",
+        "7m",
+        "--url",
+        &url,
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rule job:req:rate1m: 2 series, 82 samples"),
+        "{out}"
+    );
+    let (code, dump, err) = promtui(&[
+        "tsdb",
+        "dump",
+        "--match",
+        "job:req:rate1m",
+        "--storage.tsdb.path",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut per_job: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for l in dump.lines() {
+        let (job, rest) =
+            if let Some(r) = l.strip_prefix("{__name__=\"job:req:rate1m\", job=\"a\"} ") {
+                ("a", r)
+            } else if let Some(r) = l.strip_prefix("{__name__=\"job:req:rate1m\", job=\"b\"} ") {
+                ("b", r)
+            } else {
+                panic!("{l}")
+            };
+        let mut it = rest.split(' ');
+        let v: f64 = it.next().unwrap().parse().unwrap();
+        let t: i64 = it.next().unwrap().parse().unwrap();
+        let want = if job == "a" { 0.2 } else { 0.4 };
+        assert!((v - want).abs() < 1e-9, "{l}");
+        per_job.entry(job.to_string()).or_default().push(t);
+    }
+    let grid: Vec<i64> = (0..41).map(|k| (start_s + 600 + k * 60) * 1000).collect();
+    assert_eq!(per_job["a"], grid);
+    assert_eq!(per_job["b"], grid);
 }

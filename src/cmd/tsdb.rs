@@ -99,6 +99,7 @@ pub(crate) fn tsdb_command(
                     eval_interval,
                     block_duration,
                     output_dir,
+                    url,
                 },
         } => {
             let time = |v: &str, flag: &str| -> anyhow::Result<i64> {
@@ -122,7 +123,11 @@ pub(crate) fn tsdb_command(
                     .map_err(|e| anyhow::anyhow!("{}", e.messages().join("\n")))?;
                 rule_files.push((f.clone(), rf));
             }
-            let db = open_db_for_tool(storage, &dir)?;
+            // With --url the local store is neither read nor required.
+            let db = match &url {
+                Some(_) => None,
+                None => Some(open_db_for_tool(storage, &dir)?),
+            };
             let out_dir = output_dir.unwrap_or_else(|| dir.clone());
             let blocks = crate::tsdb::layout::prepare(&out_dir)
                 .with_context(|| format!("preparing {}", out_dir.display()))?
@@ -137,9 +142,34 @@ pub(crate) fn tsdb_command(
                 |_| {},
             )?;
             let engine = crate::promql::engine::Engine::new(storage_query_defaults());
+            let mut local;
+            let mut remote;
+            let eval: &mut dyn crate::rules::backfill::RangeEval = match (&db, &url) {
+                (Some(db), _) => {
+                    local = crate::rules::backfill::LocalEval {
+                        db,
+                        engine: &engine,
+                    };
+                    &mut local
+                }
+                (None, Some(url)) => {
+                    remote = crate::rules::backfill::RemoteEval {
+                        window: bd,
+                        query: |expr: &str, s: i64, e: i64, step: i64| {
+                            let target = super::query::QueryTarget::Remote(url);
+                            match super::query::range(&target, expr, s, e, step) {
+                                Ok((crate::promql::engine::Value::Matrix(m), _)) => Ok(m),
+                                Ok(_) => Err("the server did not answer with a matrix".into()),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        },
+                    };
+                    &mut remote
+                }
+                (None, None) => anyhow::bail!("no local store and no --url to evaluate against"),
+            };
             let report = crate::rules::backfill::backfill_rules(
-                &db,
-                &engine,
+                eval,
                 &rule_files,
                 start,
                 end,

@@ -1,7 +1,9 @@
 //! Backfilling recording rules over stored history (`promtool tsdb create-blocks-from
 //! rules`): every recording rule of the given files is evaluated as a range query over
-//! `[start, end]` at the evaluation interval against the local database, its results are
-//! named and labelled as the rule says, and written as blocks. As promtool, alerting rules
+//! `[start, end]` at the evaluation interval, against the local database or (`--url`, as
+//! promtool) a Prometheus-compatible server's `query_range` in windows of one block
+//! duration; its results are named and labelled as the rule says, and written as blocks.
+//! As promtool, alerting rules
 //! are skipped, and a rule whose results collide after relabelling fails with upstream's
 //! message; rules run in file order, each over the stored data only (a rule that reads
 //! another recording rule sees that rule's backfilled output only if it was backfilled
@@ -11,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use crate::model::{Labels, METRIC_NAME};
-use crate::promql::engine::{Engine, Value};
+use crate::promql::engine::{Engine, Series, Value};
 use crate::storage::Queryable;
 use crate::tsdb::import::{Backfill, ImportError, ImportProgress, ImportReport};
 
@@ -40,11 +42,87 @@ pub enum BackfillError {
     Import(#[from] ImportError),
 }
 
+/// Evaluates a recording rule's expression over `[start, end]` every `step` (ms): the
+/// series of the resulting matrix, or a message.
+pub trait RangeEval {
+    fn range(
+        &mut self,
+        rule: &super::file::RecordingRule,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, String>;
+}
+
+/// Range queries against a local database.
+pub struct LocalEval<'a> {
+    pub db: &'a dyn Queryable,
+    pub engine: &'a Engine,
+}
+
+impl RangeEval for LocalEval<'_> {
+    fn range(
+        &mut self,
+        rule: &super::file::RecordingRule,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, String> {
+        let res = self
+            .engine
+            .range_query(self.db, &rule.expr, start, end, step)
+            .map_err(|e| e.to_string())?;
+        match res.value {
+            Value::Matrix(series) => Ok(series),
+            _ => Err("range query did not return a matrix".into()),
+        }
+    }
+}
+
+/// Range queries against a Prometheus-compatible server, in windows of `window` ms (as
+/// promtool queries one block duration at a time, which keeps every request under the
+/// server's 11,000 points per series), joined per series.
+pub struct RemoteEval<F> {
+    pub window: i64,
+    /// `(expr, start, end, step)` to the server's `/api/v1/query_range`.
+    pub query: F,
+}
+
+impl<F> RangeEval for RemoteEval<F>
+where
+    F: FnMut(&str, i64, i64, i64) -> Result<Vec<Series>, String>,
+{
+    fn range(
+        &mut self,
+        rule: &super::file::RecordingRule,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, String> {
+        let mut joined: BTreeMap<Labels, Series> = BTreeMap::new();
+        // Windows start on the evaluation grid, so the points are those of one query.
+        let per = (self.window.max(step) / step).max(1);
+        let mut t = start;
+        while t <= end {
+            let w_end = (t + (per - 1) * step).min(end);
+            for s in (self.query)(&rule.expr_text, t, w_end, step)? {
+                match joined.get_mut(&s.metric) {
+                    Some(prev) => prev.floats.extend(s.floats),
+                    None => {
+                        joined.insert(s.metric.clone(), s);
+                    }
+                }
+            }
+            t = w_end + step;
+        }
+        Ok(joined.into_values().collect())
+    }
+}
+
 /// Evaluates the recording rules of `files` over `[start, end]` (ms) every `interval` ms
-/// against `db`, writing the results through `backfill`.
+/// through `eval`, writing the results through `backfill`.
 pub fn backfill_rules<P: FnMut(ImportProgress)>(
-    db: &dyn Queryable,
-    engine: &Engine,
+    eval: &mut dyn RangeEval,
     files: &[(PathBuf, RuleFile)],
     start: i64,
     end: i64,
@@ -67,12 +145,7 @@ pub fn backfill_rules<P: FnMut(ImportProgress)>(
                     record: rec.record.clone(),
                     message,
                 };
-                let res = engine
-                    .range_query(db, &rec.expr, start, end, interval)
-                    .map_err(|e| fail(e.to_string()))?;
-                let Value::Matrix(series) = res.value else {
-                    return Err(fail("range query did not return a matrix".into()));
-                };
+                let series = eval.range(rec, start, end, interval).map_err(fail)?;
                 let mut seen = HashSet::with_capacity(series.len());
                 let mut samples = 0;
                 let n = series.len();
@@ -158,8 +231,10 @@ mod tests {
         let files = vec![(PathBuf::from("r.yml"), file.clone())];
         let engine = Engine::new(Default::default());
         let got = backfill_rules(
-            &src,
-            &engine,
+            &mut LocalEval {
+                db: &src,
+                engine: &engine,
+            },
             &files,
             t0 + 10 * 60_000,
             t0 + 50 * 60_000,
@@ -175,8 +250,10 @@ mod tests {
         let files = vec![(PathBuf::from("r.yml"), file)];
         let bf = backfill(&blocks);
         let got = backfill_rules(
-            &src,
-            &engine,
+            &mut LocalEval {
+                db: &src,
+                engine: &engine,
+            },
             &files,
             t0 + 10 * 60_000,
             t0 + 50 * 60_000,
