@@ -21,15 +21,17 @@ Per target (200 series) the mix is:
   full-precision ..... ratio gauges computed by division (3)
 5 of the 50 targets have millisecond scrape jitter (0-25 ms); the others are exactly
 regular. Usage: gen_dataset.py [OUTPUT]  (stdout when omitted); the sample count is
-printed to stderr.
+printed to stderr. GEN_DATASET_START (Unix seconds) moves the start, e.g. so the data
+reaches the present for rule-evaluation benchmarks.
 """
 import math
+import os
 import random
 import sys
 
 SEED = 20240601
 TARGETS = 50
-START = 1_700_006_400  # seconds; a multiple of 2 h, so the data is one block
+START = int(os.environ.get("GEN_DATASET_START", 1_700_006_400))  # a multiple of 2 h: one block
 STEPS = 480            # 2 h at 15 s
 INTERVAL = 15
 
