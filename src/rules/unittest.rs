@@ -146,6 +146,8 @@ struct ExpSample {
 /// What running one test file found.
 #[derive(Debug, Default)]
 pub struct FileReport {
+    /// Warnings printed to stderr before the result (rule file patterns matching nothing).
+    pub warnings: Vec<String>,
     /// promtool's error blocks, in order.
     pub errors: Vec<String>,
     /// One line per skipped case, with the reason.
@@ -160,40 +162,90 @@ impl FileReport {
 
 /// `promtui test rules FILE...`: promtool's output and exit code (0 when every file
 /// passes, 1 otherwise).
+///
+/// Test groups are independent (each evaluates over its own temporary TSDB), so they run
+/// on one worker thread per core; each file's output is printed, in the order the files
+/// were given, as soon as all its groups are done, exactly as a sequential run prints it.
 pub fn test_rules_command(files: &[PathBuf]) -> ExitCode {
+    // Rule evaluation errors are part of the report; the manager's log lines about them
+    // would only repeat them (promtool prints none).
+    let quiet = || tracing::subscriber::NoSubscriber::default();
+    let prepared: Vec<Result<PreparedFile, UnitTestError>> = files
+        .iter()
+        .map(|f| tracing::subscriber::with_default(quiet(), || prepare_file(f)))
+        .collect();
+    // Every test group of every file, in order: (file, group).
+    let work: Vec<(usize, usize)> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(fi, p)| p.as_ref().ok().map(|p| (fi, p.file.tests.len())))
+        .flat_map(|(fi, n)| (0..n).map(move |gi| (fi, gi)))
+        .collect();
+    let results: Vec<std::sync::Mutex<Option<FileReport>>> =
+        work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = (std::sync::Mutex::new(0usize), std::sync::Condvar::new());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(work.len())
+        .max(1);
     let mut failed = false;
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    for f in files {
-        let _ = writeln!(stdout.lock(), "Unit Testing:  {}", f.display());
-        // Rule evaluation errors are part of the report; the manager's log lines about
-        // them would only repeat them (promtool prints none).
-        let result =
-            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-                run_file(f)
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                tracing::subscriber::with_default(quiet(), || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(fi, gi)) = work.get(i) else { break };
+                    let mut report = FileReport::default();
+                    if let Ok(p) = &prepared[fi] {
+                        p.run_group(gi, &mut report);
+                    }
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(report);
+                    }
+                    if let Ok(mut n) = done.0.lock() {
+                        *n += 1;
+                    }
+                    done.1.notify_all();
+                });
             });
-        let report = match result {
-            Ok(r) => r,
-            Err(e) => FileReport {
-                errors: vec![e.to_string()],
-                skipped: Vec::new(),
-            },
-        };
-        for s in &report.skipped {
-            let _ = writeln!(stdout.lock(), "  SKIPPED: {s}");
         }
-        if report.passed() {
-            let _ = writeln!(stdout.lock(), "  SUCCESS");
-        } else {
-            failed = true;
-            let _ = writeln!(stderr.lock(), "  FAILED:");
-            for e in &report.errors {
-                let _ = writeln!(stderr.lock(), "{e}");
-                let _ = writeln!(stdout.lock());
-            }
+        // Print each file once its groups are in, in order.
+        let mut item = 0;
+        for (fi, f) in files.iter().enumerate() {
+            let report = match &prepared[fi] {
+                Err(e) => FileReport {
+                    errors: vec![e.to_string()],
+                    ..FileReport::default()
+                },
+                Ok(p) => {
+                    let n = p.file.tests.len();
+                    let mut report = FileReport {
+                        warnings: p.warnings.clone(),
+                        ..FileReport::default()
+                    };
+                    for slot in &results[item..item + n] {
+                        let mut guard = done.0.lock().unwrap_or_else(|e| e.into_inner());
+                        loop {
+                            let ready = slot.lock().map(|s| s.is_some()).unwrap_or(true);
+                            if ready {
+                                break;
+                            }
+                            guard = done.1.wait(guard).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(guard);
+                        if let Some(r) = slot.lock().ok().and_then(|mut s| s.take()) {
+                            report.errors.extend(r.errors);
+                            report.skipped.extend(r.skipped);
+                        }
+                    }
+                    item += n;
+                    report
+                }
+            };
+            failed |= !print_report(f, &report);
         }
-        let _ = writeln!(stdout.lock());
-    }
+    });
     if failed {
         ExitCode::from(1)
     } else {
@@ -201,8 +253,70 @@ pub fn test_rules_command(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-/// Runs every test group of one test file.
+/// Prints one file's result as promtool does; whether it passed.
+fn print_report(f: &Path, report: &FileReport) -> bool {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let _ = writeln!(stdout.lock(), "Unit Testing:  {}", f.display());
+    for w in &report.warnings {
+        let _ = writeln!(stderr.lock(), "{w}");
+    }
+    for s in &report.skipped {
+        let _ = writeln!(stdout.lock(), "  SKIPPED: {s}");
+    }
+    let passed = report.passed();
+    if passed {
+        let _ = writeln!(stdout.lock(), "  SUCCESS");
+    } else {
+        let _ = writeln!(stderr.lock(), "  FAILED:");
+        for e in &report.errors {
+            let _ = writeln!(stderr.lock(), "{e}");
+            let _ = writeln!(stdout.lock());
+        }
+    }
+    let _ = writeln!(stdout.lock());
+    passed
+}
+
+/// A parsed test file, ready to run its groups.
+struct PreparedFile {
+    file: TestFile,
+    rule_files: Vec<PathBuf>,
+    order: BTreeMap<String, usize>,
+    eval_interval: i64,
+    /// promtool's warnings (a rule file pattern matching nothing), printed before the
+    /// result.
+    warnings: Vec<String>,
+}
+
+impl PreparedFile {
+    fn run_group(&self, i: usize, report: &mut FileReport) {
+        run_group(
+            &self.file.tests[i],
+            i,
+            self.eval_interval,
+            &self.order,
+            &self.rule_files,
+            report,
+        );
+    }
+}
+
+/// Runs every test group of one test file, in order.
 pub fn run_file(path: &Path) -> Result<FileReport, UnitTestError> {
+    let p = prepare_file(path)?;
+    let mut report = FileReport {
+        warnings: p.warnings.clone(),
+        ..FileReport::default()
+    };
+    for i in 0..p.file.tests.len() {
+        p.run_group(i, &mut report);
+    }
+    Ok(report)
+}
+
+/// Reads and checks a test file and finds its rule files.
+fn prepare_file(path: &Path) -> Result<PreparedFile, UnitTestError> {
     let text = std::fs::read_to_string(path).map_err(|source| UnitTestError::Read {
         path: path.to_path_buf(),
         source,
@@ -213,6 +327,7 @@ pub fn run_file(path: &Path) -> Result<FileReport, UnitTestError> {
     })?;
     let base = path.parent().unwrap_or(Path::new(""));
     let mut rule_files = Vec::new();
+    let mut warnings = Vec::new();
     for pattern in &file.rule_files {
         let full = base.join(pattern);
         let glob_err = |reason: String| UnitTestError::Glob {
@@ -228,10 +343,7 @@ pub fn run_file(path: &Path) -> Result<FileReport, UnitTestError> {
         }
         if found.is_empty() {
             // promtool warns and runs the tests without it.
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "  WARNING: no file match pattern {full_str}"
-            );
+            warnings.push(format!("  WARNING: no file match pattern {full_str}"));
         }
         rule_files.extend(found);
     }
@@ -246,11 +358,13 @@ pub fn run_file(path: &Path) -> Result<FileReport, UnitTestError> {
     } else {
         60_000
     };
-    let mut report = FileReport::default();
-    for (i, tg) in file.tests.iter().enumerate() {
-        run_group(tg, i, eval_interval, &order, &rule_files, &mut report);
-    }
-    Ok(report)
+    Ok(PreparedFile {
+        file,
+        rule_files,
+        order,
+        eval_interval,
+        warnings,
+    })
 }
 
 /// Builds the rule groups of `rule_files`, group labels applied to their rules, ordered by
