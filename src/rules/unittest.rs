@@ -281,7 +281,8 @@ fn print_report(f: &Path, report: &FileReport) -> bool {
 /// A parsed test file, ready to run its groups.
 struct PreparedFile {
     file: TestFile,
-    rule_files: Vec<PathBuf>,
+    /// The rule files, parsed once for all groups (or the first one's error).
+    rules: RuleFiles,
     order: BTreeMap<String, usize>,
     eval_interval: i64,
     /// promtool's warnings (a rule file pattern matching nothing), printed before the
@@ -296,7 +297,7 @@ impl PreparedFile {
             i,
             self.eval_interval,
             &self.order,
-            &self.rule_files,
+            &self.rules,
             report,
         );
     }
@@ -358,24 +359,30 @@ fn prepare_file(path: &Path) -> Result<PreparedFile, UnitTestError> {
     } else {
         60_000
     };
+    let rules = rule_files
+        .iter()
+        .map(|p| Ok((p.clone(), parse_rule_file(p).map_err(|e| e.to_string())?)))
+        .collect();
     Ok(PreparedFile {
         file,
-        rule_files,
+        rules,
         order,
         eval_interval,
         warnings,
     })
 }
 
+/// Parsed rule files, or the first one's error.
+type RuleFiles = Result<Vec<(PathBuf, super::file::RuleFile)>, String>;
+
 /// Builds the rule groups of `rule_files`, group labels applied to their rules, ordered by
 /// `order` (groups it does not name first, in file order, as upstream's index 0).
 fn load_groups(
-    rule_files: &[PathBuf],
+    rule_files: &RuleFiles,
     order: &BTreeMap<String, usize>,
 ) -> Result<Vec<GroupState>, String> {
     let mut groups = Vec::new();
-    for path in rule_files {
-        let file = parse_rule_file(path).map_err(|e| e.to_string())?;
+    for (path, file) in rule_files.as_ref().map_err(Clone::clone)? {
         for g in &file.groups {
             // promtool 2.42 evaluates at the step times themselves: no query offset.
             groups.push(GroupState::new(g, path.clone(), 60_000, 0));
@@ -448,7 +455,7 @@ fn run_group(
     index: usize,
     eval_interval: i64,
     order: &BTreeMap<String, usize>,
-    rule_files: &[PathBuf],
+    rule_files: &RuleFiles,
     report: &mut FileReport,
 ) {
     let interval = if tg.interval.0 > 0 {
