@@ -5,7 +5,7 @@
 
 use super::fmt::{self as gofmt, sprint};
 use super::parse::{Arg, Branch, Cmd, Node, Pipe, Pos, Trees};
-use super::{FuncMap, TemplateError, Value};
+use super::{Escape, FuncMap, MethodMap, TemplateError, Value};
 
 /// Go's built-in template functions.
 pub const BUILTINS: &[&str] = &[
@@ -17,6 +17,7 @@ pub const BUILTINS: &[&str] = &[
 /// is a Rust stack frame chain, and 100 is far beyond what alert templates nest).
 const MAX_DEPTH: usize = 100;
 
+#[allow(dead_code)] // kept for callers without methods
 pub(crate) fn run(
     name: &str,
     tree: &[Node],
@@ -24,10 +25,33 @@ pub(crate) fn run(
     funcs: &FuncMap,
     data: &Value,
 ) -> Result<String, TemplateError> {
+    run_with(
+        name,
+        tree,
+        trees,
+        funcs,
+        &MethodMap::new(),
+        Escape::Text,
+        data,
+    )
+}
+
+/// Runs `tree` with methods for typed values and the given output escaping.
+pub(crate) fn run_with(
+    name: &str,
+    tree: &[Node],
+    trees: &Trees,
+    funcs: &FuncMap,
+    methods: &MethodMap,
+    escape: Escape,
+    data: &Value,
+) -> Result<String, TemplateError> {
     let mut st = State {
         name: name.to_string(),
         trees,
         funcs,
+        methods,
+        escape,
         vars: vec![("$".to_string(), data.clone())],
         out: String::new(),
         depth: 0,
@@ -40,6 +64,8 @@ struct State<'a> {
     name: String,
     trees: &'a Trees,
     funcs: &'a FuncMap,
+    methods: &'a MethodMap,
+    escape: Escape,
     vars: Vec<(String, Value)>,
     out: String,
     depth: usize,
@@ -81,7 +107,8 @@ impl State<'_> {
             Node::Action(p) => {
                 let v = self.pipe(p, dot)?;
                 if p.decl.is_empty() {
-                    self.out.push_str(&print_value(&v));
+                    let text = self.print(&v, p.pos, &p.text)?;
+                    self.out.push_str(&text);
                 }
             }
             Node::If(b) => return self.branch_if(b, dot, false),
@@ -140,7 +167,7 @@ impl State<'_> {
         let mark = self.vars.len();
         // The range pipeline's declarations are the loop variables, not assignments.
         let v = self.pipe_value(&b.pipe, dot)?;
-        let items: Vec<(Value, Value)> = match &v {
+        let items: Vec<(Value, Value)> = match v.untyped() {
             Value::List(l) => l
                 .iter()
                 .enumerate()
@@ -227,6 +254,9 @@ impl State<'_> {
             return self.call(name, &c.args[1..], dot, last, c.pos, &c.text);
         }
         if c.args.len() > 1 || last.is_some() {
+            if let Some(v) = self.method_call(first, &c.args[1..], dot, last.clone(), c.pos)? {
+                return Ok(v);
+            }
             let at = arg_at(first);
             return Err(self.err(
                 c.pos,
@@ -268,8 +298,97 @@ impl State<'_> {
         })
     }
 
+    /// The method a field name means on `v`, if `v` is typed and has it.
+    fn method(&self, v: &Value, f: &str) -> Option<(super::Method, Value)> {
+        let mut cur = v;
+        // A named type over a named type (rare) answers with the outer type's methods first.
+        while let Value::Typed(t, inner) = cur {
+            if let Some(m) = self.methods.get(&format!("{t}.{f}")) {
+                return Some((m.clone(), inner.as_ref().clone()));
+            }
+            cur = inner;
+        }
+        None
+    }
+
+    /// `.A.Method arg...`: a field chain whose last element is a method given arguments.
+    /// `None` when the chain does not end in a method.
+    fn method_call(
+        &mut self,
+        first: &Arg,
+        args: &[Arg],
+        dot: &Value,
+        last: Option<Value>,
+        pos: Pos,
+    ) -> R<Option<Value>> {
+        let at = arg_at(first);
+        let (base, fs) = match first {
+            Arg::Field(fs) if !fs.is_empty() => (dot.clone(), fs.as_slice()),
+            Arg::Var(v, fs) if !fs.is_empty() => {
+                let base = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == v)
+                    .map(|(_, x)| x.clone())
+                    .ok_or_else(|| self.err(pos, v, format!("undefined variable: {v}")))?;
+                (base, fs.as_slice())
+            }
+            Arg::Pipe(p, fs) if !fs.is_empty() => {
+                let mark = self.vars.len();
+                let v = self.pipe(p, dot)?;
+                self.vars.truncate(mark);
+                (v, fs.as_slice())
+            }
+            _ => return Ok(None),
+        };
+        let (name, chain) = fs.split_last().expect("checked non-empty above");
+        let recv = self.fields(base, chain, pos, &at)?;
+        let Some((m, inner)) = self.method(&recv, name) else {
+            return Ok(None);
+        };
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(a, dot, pos)?);
+        }
+        if let Some(l) = last {
+            vals.push(l);
+        }
+        m(&inner, &vals)
+            .map(Some)
+            .map_err(|e| self.err(pos, &at, format!("error calling {name}: {e}")))
+    }
+
+    /// What an action writes for `v`: `String()` of a typed value that has one, escaped
+    /// as the execution asks.
+    fn print(&self, v: &Value, pos: Pos, at: &str) -> R<String> {
+        let text = match v {
+            Value::Typed(..) => match self.method(v, "String") {
+                Some((m, inner)) => match m(&inner, &[]) {
+                    Ok(s) => print_value(&s),
+                    Err(e) => return Err(self.err(pos, at, format!("error calling String: {e}"))),
+                },
+                None => print_value(v.untyped()),
+            },
+            v => print_value(v),
+        };
+        Ok(match self.escape {
+            Escape::Text => text,
+            Escape::Html if matches!(v, Value::Typed("template.HTML", _)) => text,
+            Escape::Html => html_template_escape(&text),
+        })
+    }
+
     fn fields(&self, mut v: Value, fs: &[String], pos: Pos, at: &str) -> R<Value> {
         for f in fs {
+            if let Value::Typed(..) = v {
+                if let Some((m, inner)) = self.method(&v, f) {
+                    v = m(&inner, &[])
+                        .map_err(|e| self.err(pos, at, format!("error calling {f}: {e}")))?;
+                    continue;
+                }
+                v = v.untyped().clone();
+            }
             v = match v {
                 Value::Map(mut m) => m.remove(f).unwrap_or(Value::Nil),
                 Value::StrMap(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
@@ -339,6 +458,14 @@ impl State<'_> {
         }
         if let Some(l) = last {
             vals.push(l);
+        }
+        // Functions see the underlying values (Go converts a named type to the parameter's).
+        if vals.iter().any(|v| matches!(v, Value::Typed(..))) {
+            for v in vals.iter_mut() {
+                if let Value::Typed(..) = v {
+                    *v = v.untyped().clone();
+                }
+            }
         }
         let r = if let Some(f) = self.funcs.get(name) {
             f(&vals)
@@ -605,6 +732,25 @@ pub fn html_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `html/template`'s escaper for text and quoted attribute values (`htmlEscaper`),
+/// which unlike `template.HTMLEscapeString` also escapes `+`.
+pub fn html_template_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '+' => out.push_str("&#43;"),
             '\0' => out.push('\u{FFFD}'),
             c => out.push(c),
         }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 pub mod templates;
 
-pub use templates::Templates;
+pub use templates::{RenderError, TemplateLoadError, Templates};
 
 /// A boxed future borrowed for the life of the integration call.
 pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> + Send + 'a>>;

@@ -1,0 +1,50 @@
+"""A local SMTP sink for the receiver interop tests.
+
+Usage: smtp_sink.py PORT OUTDIR
+Listens on 127.0.0.1:PORT (no TLS, AUTH PLAIN/LOGIN accepted without checks when a
+client offers it) and writes each received message to OUTDIR/N.eml with the envelope
+in OUTDIR/N.env (MAIL FROM on the first line, then one RCPT TO a line). Prints
+"ready" on stdout once listening. Stops when stdin closes.
+"""
+import sys
+import os
+import threading
+
+from aiosmtpd.controller import Controller
+
+
+class Recorder:
+    def __init__(self, outdir):
+        self.outdir = outdir
+        self.n = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.n += 1
+            n = self.n
+        base = os.path.join(self.outdir, str(n))
+        with open(base + ".eml.tmp", "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        with open(base + ".env", "w") as f:
+            f.write(envelope.mail_from + "\n")
+            for r in envelope.rcpt_tos:
+                f.write(r + "\n")
+        os.rename(base + ".eml.tmp", base + ".eml")
+        return "250 OK"
+
+
+def main():
+    port = int(sys.argv[1])
+    outdir = sys.argv[2]
+    ctl = Controller(Recorder(outdir), hostname="127.0.0.1", port=port)
+    ctl.start()
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        ctl.stop()
+
+
+if __name__ == "__main__":
+    main()
