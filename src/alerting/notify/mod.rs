@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) mod http_client;
+pub mod pagerduty;
+pub mod slack;
 pub mod templates;
 
 pub use templates::{RenderError, TemplateLoadError, Templates};
@@ -147,7 +150,24 @@ pub fn build_integration(
     entry: &serde_yaml::Value,
     ctx: &BuildContext,
 ) -> Result<Arc<dyn Integration>, BuildError> {
-    let _ = (entry, ctx);
+    let invalid = |message: String| BuildError::Invalid {
+        kind: kind.to_string(),
+        index,
+        message,
+    };
+    match kind {
+        "slack" => {
+            return Ok(Arc::new(
+                slack::Slack::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        "pagerduty" => {
+            return Ok(Arc::new(
+                pagerduty::Pagerduty::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        _ => {}
+    }
     if KNOWN_KINDS.contains(&kind) {
         Err(BuildError::Unsupported {
             kind: kind.to_string(),

@@ -256,6 +256,40 @@ impl Templates {
     }
 }
 
+/// The notification an integration without `send_resolved` sends: only the firing
+/// alerts, common labels and annotations recomputed over them (Alertmanager filters
+/// resolved alerts out before building the template data); `None` when nothing fires.
+/// Unchanged when no alert is resolved.
+pub fn firing_only(d: &NotifyData) -> Option<NotifyData> {
+    use super::Status;
+    if d.alerts.iter().all(|a| a.status == Status::Firing) {
+        return (!d.alerts.is_empty()).then(|| d.clone());
+    }
+    let alerts: Vec<NotifyAlert> = d
+        .alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .cloned()
+        .collect();
+    if alerts.is_empty() {
+        return None;
+    }
+    let common = |f: fn(&NotifyAlert) -> &BTreeMap<String, String>| {
+        let mut c = f(&alerts[0]).clone();
+        for a in &alerts[1..] {
+            c.retain(|k, v| f(a).get(k) == Some(v));
+        }
+        c
+    };
+    Some(NotifyData {
+        status: Status::Firing,
+        common_labels: common(|a| &a.labels),
+        common_annotations: common(|a| &a.annotations),
+        alerts,
+        ..d.clone()
+    })
+}
+
 /// Alertmanager's `template.Data` for one notification.
 pub fn data_value(d: &NotifyData) -> Value {
     Value::Struct(
@@ -759,7 +793,7 @@ fn frac_trimmed(v: u32, digits: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::alerting::notify::Status;
 
