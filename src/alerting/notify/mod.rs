@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub mod email;
 pub(crate) mod http_client;
 pub mod pagerduty;
 pub mod slack;
@@ -159,6 +160,11 @@ pub fn build_integration(
         "slack" => {
             return Ok(Arc::new(
                 slack::Slack::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        "email" => {
+            return Ok(Arc::new(
+                email::Email::build(index, entry, ctx).map_err(invalid)?,
             ))
         }
         "pagerduty" => {
