@@ -456,9 +456,12 @@ impl Email {
                             .decode(prompt.trim())
                             .map(|p| String::from_utf8_lossy(&p).to_lowercase())
                             .unwrap_or_default();
-                        let answer = match asked.as_str() {
-                            "username:" => user.clone(),
-                            "password:" => password.clone(),
+                        // Go answers only "Username:" and "Password:"; servers also send
+                        // "User Name" (aiosmtpd), so read the prompt loosely.
+                        let asked = asked.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+                        let answer = match asked {
+                            a if a.starts_with("user") => user.clone(),
+                            a if a.starts_with("pass") => password.clone(),
                             other => {
                                 let _ = c.cmd("*", 501, "abort AUTH").await;
                                 return Err(retry(format!(
@@ -718,7 +721,7 @@ pub fn quoted_printable(input: &[u8]) -> String {
 /// `mime.QEncoding.Encode("utf-8", s)`: `s` itself when it is printable ASCII,
 /// otherwise encoded-words of at most 75 characters, separated by spaces.
 pub fn q_encode(s: &str) -> String {
-    if !s.chars().any(|c| (c < ' ' || c > '~') && c != '\t') {
+    if !s.chars().any(|c| !(' '..='~').contains(&c) && c != '\t') {
         return s.to_string();
     }
     const PREFIX: &str = "=?utf-8?q?";

@@ -42,9 +42,13 @@ pub(crate) struct HttpConfig {
 #[derive(Clone)]
 pub(crate) struct HttpSender {
     client: reqwest::Client,
-    basic: Option<(String, Option<String>, Option<PathBuf>, Option<PathBuf>)>,
+    basic: Option<BasicCreds>,
+    /// Type, inline credentials, credentials file.
     authorization: Option<(String, Option<String>, Option<PathBuf>)>,
 }
+
+/// `basic_auth`: username, password, password file, username file (files read per send).
+type BasicCreds = (String, Option<String>, Option<PathBuf>, Option<PathBuf>);
 
 impl std::fmt::Debug for HttpSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
