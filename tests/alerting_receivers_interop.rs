@@ -103,9 +103,9 @@ impl HttpSink {
     }
 }
 
-/// aiosmtpd on a free port writing to `dir`; `None` (after the skip message) when
-/// python3 or aiosmtpd is missing.
-fn smtp_sink(dir: &Path, auth: Option<&str>) -> Option<(ChildGuard, u16)> {
+/// aiosmtpd on a free port writing to `dir` (options: see the script); `None` (after
+/// the skip message) when python3 or aiosmtpd is missing.
+fn smtp_sink(dir: &Path, opts: &[&str]) -> Option<(ChildGuard, u16)> {
     let ok = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .stderr(Stdio::null())
@@ -124,9 +124,7 @@ fn smtp_sink(dir: &Path, auth: Option<&str>) -> Option<(ChildGuard, u16)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/alerting/smtp_sink.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg(port.to_string()).arg(dir);
-    if let Some(a) = auth {
-        cmd.arg(a);
-    }
+    cmd.args(opts);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -414,10 +412,10 @@ fn slack_pagerduty_and_email_match_alertmanager_025() {
     let sink = HttpSink::start();
     let am_mail = dir.path().join("am-mail");
     let pt_mail = dir.path().join("promtui-mail");
-    let Some((_am_smtp, am_smtp_port)) = smtp_sink(&am_mail, None) else {
+    let Some((_am_smtp, am_smtp_port)) = smtp_sink(&am_mail, &[]) else {
         return;
     };
-    let Some((_pt_smtp, pt_smtp_port)) = smtp_sink(&pt_mail, None) else {
+    let Some((_pt_smtp, pt_smtp_port)) = smtp_sink(&pt_mail, &[]) else {
         return;
     };
     let am_cfg = config(sink.port, am_smtp_port, "am");
@@ -492,10 +490,16 @@ fn slack_pagerduty_and_email_match_alertmanager_025() {
         });
     }
 
-    // Slack and PagerDuty, payload by payload, field by field.
+    // Slack and PagerDuty, payload by payload, field by field. Alertmanager sends to its
+    // integrations concurrently: order each side by Slack channel (stable, so each
+    // channel's notifications stay in order).
+    let by_channel = |mut v: Vec<serde_json::Value>| {
+        v.sort_by_key(|b| b["channel"].as_str().unwrap_or("").to_string());
+        v
+    };
     for path in ["slack", "pd", "pd-full"] {
-        let theirs = sink.bodies(&format!("/am/{path}"));
-        let mine = sink.bodies(&format!("/promtui/{path}"));
+        let theirs = by_channel(sink.bodies(&format!("/am/{path}")));
+        let mine = by_channel(sink.bodies(&format!("/promtui/{path}")));
         assert_eq!(theirs.len(), mine.len(), "{path}: number of payloads");
         for (t, m) in theirs.iter().zip(&mine) {
             let (t, m) = (t.as_object().unwrap(), m.as_object().unwrap());
@@ -511,8 +515,7 @@ fn slack_pagerduty_and_email_match_alertmanager_025() {
         assert!(!theirs.is_empty());
     }
     // The default entry sent no resolved message (send_resolved: false).
-    let channels: Vec<String> = sink
-        .bodies("/promtui/slack")
+    let channels: Vec<String> = by_channel(sink.bodies("/promtui/slack"))
         .iter()
         .map(|b| b["channel"].as_str().unwrap().to_string())
         .collect();
@@ -649,7 +652,7 @@ fn http_errors_are_classified_as_alertmanager_does() {
 fn email_authenticates_with_the_smarthost() {
     let dir = tempfile::tempdir().unwrap();
     let mail_dir: PathBuf = dir.path().join("mail");
-    let Some((_smtp, port)) = smtp_sink(&mail_dir, Some("alice:s3cret")) else {
+    let Some((_smtp, port)) = smtp_sink(&mail_dir, &["--auth", "alice:s3cret"]) else {
         return;
     };
     let ctx = BuildContext {
@@ -711,4 +714,204 @@ fn email_authenticates_with_the_smarthost() {
     let e = rt.block_on(bad.notify(&data)).unwrap_err();
     assert!(e.retryable && e.message.contains("auth"), "{e}");
     assert_eq!(mails(&mail_dir).len(), 1);
+}
+
+fn one_alert() -> NotifyData {
+    NotifyData {
+        receiver: "r".into(),
+        status: Status::Firing,
+        alerts: vec![NotifyAlert {
+            status: Status::Firing,
+            labels: BTreeMap::from([("alertname".into(), "A".into())]),
+            annotations: BTreeMap::new(),
+            starts_at: Utc::now(),
+            ends_at: None,
+            generator_url: "http://g".into(),
+            fingerprint: "0000000000000001".into(),
+        }],
+        group_labels: BTreeMap::from([("alertname".into(), "A".into())]),
+        common_labels: BTreeMap::from([("alertname".into(), "A".into())]),
+        common_annotations: BTreeMap::new(),
+        external_url: "http://x".into(),
+        group_key: "{}:{alertname=\"A\"}".into(),
+    }
+}
+
+fn email_ctx(dir: &Path, global: &str) -> BuildContext {
+    BuildContext {
+        global: serde_yaml::from_str(global).unwrap(),
+        base_dir: dir.to_path_buf(),
+        templates: Arc::new(Templates::default()),
+        client: reqwest::Client::new(),
+    }
+}
+
+/// PLAIN when it is the only mechanism offered.
+#[test]
+fn email_authenticates_with_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let Some((_smtp, port)) = smtp_sink(
+        &mail_dir,
+        &["--auth", "alice:s3cret", "--only-mechanism", "PLAIN"],
+    ) else {
+        return;
+    };
+    let ctx = email_ctx(
+        dir.path(),
+        &format!(
+            "{{smtp_smarthost: 'localhost:{port}', smtp_from: 'am@example.org', smtp_require_tls: false}}"
+        ),
+    );
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    let i = build_integration(
+        "email",
+        0,
+        &serde_yaml::from_str(
+            "{to: ops@example.org, auth_username: alice, auth_password_file: pw, auth_identity: ''}",
+        )
+        .unwrap(),
+        &ctx,
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(i.notify(&one_alert())).unwrap();
+    let auth = std::fs::read_to_string(mail_dir.join("1.auth")).unwrap();
+    assert_eq!(auth.trim(), "PLAIN");
+}
+
+/// STARTTLS with `require_tls` (the default): the session is upgraded and the server's
+/// certificate checked against `tls_config.ca_file`; a server without STARTTLS is refused
+/// with Alertmanager's message.
+#[test]
+fn email_upgrades_with_starttls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    // A test CA and a server certificate for localhost signed by it.
+    std::fs::write(
+        dir.path().join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=promtui test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]) && openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "cert.pem",
+    ]);
+    if !made {
+        assert!(
+            !require_peers(),
+            "openssl is missing and PROMTUI_REQUIRE_PEERS=1"
+        );
+        eprintln!("skipping: openssl could not make test certificates");
+        return;
+    }
+    let mail_dir = dir.path().join("mail");
+    let (c, k) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let Some((_smtp, port)) = smtp_sink(&mail_dir, &["--starttls", &c, &k]) else {
+        return;
+    };
+    let ctx = email_ctx(
+        dir.path(),
+        &format!("{{smtp_smarthost: 'localhost:{port}', smtp_from: 'am@example.org'}}"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let i = build_integration(
+        "email",
+        0,
+        &serde_yaml::from_str("{to: ops@example.org, tls_config: {ca_file: ca.pem}}").unwrap(),
+        &ctx,
+    )
+    .unwrap();
+    rt.block_on(i.notify(&one_alert())).unwrap();
+    assert!(mail_dir.join("1.tls").exists(), "delivered over TLS");
+
+    // An unknown CA fails the handshake: retryable, nothing delivered.
+    let untrusted = build_integration(
+        "email",
+        1,
+        &serde_yaml::from_str("to: ops@example.org").unwrap(),
+        &ctx,
+    )
+    .unwrap();
+    let e = rt.block_on(untrusted.notify(&one_alert())).unwrap_err();
+    assert!(e.retryable && e.message.contains("STARTTLS"), "{e}");
+    assert!(!mail_dir.join("2.eml").exists());
+
+    // A server that does not offer STARTTLS.
+    let plain_dir = dir.path().join("plain");
+    let Some((_plain, plain_port)) = smtp_sink(&plain_dir, &[]) else {
+        return;
+    };
+    let ctx = email_ctx(
+        dir.path(),
+        &format!("{{smtp_smarthost: '127.0.0.1:{plain_port}', smtp_from: 'am@example.org'}}"),
+    );
+    let i = build_integration(
+        "email",
+        0,
+        &serde_yaml::from_str("to: ops@example.org").unwrap(),
+        &ctx,
+    )
+    .unwrap();
+    let e = rt.block_on(i.notify(&one_alert())).unwrap_err();
+    assert_eq!(
+        e.message,
+        format!("'require_tls' is true (default) but \"127.0.0.1:{plain_port}\" does not advertise the STARTTLS extension")
+    );
 }
