@@ -108,6 +108,16 @@ impl State<'_> {
                 let v = self.pipe(p, dot)?;
                 if p.decl.is_empty() {
                     let text = self.print(&v, p.pos, &p.text)?;
+                    let text = match self.escape {
+                        Escape::Text => text,
+                        Escape::Html => {
+                            let urlquery = matches!(
+                                p.cmds.last().and_then(|c| c.args.first()),
+                                Some(Arg::Func(f)) if f == "urlquery"
+                            );
+                            html_context_escape(&self.out, &v, text, urlquery)
+                        }
+                    };
                     self.out.push_str(&text);
                 }
             }
@@ -372,11 +382,7 @@ impl State<'_> {
             },
             v => print_value(v),
         };
-        Ok(match self.escape {
-            Escape::Text => text,
-            Escape::Html if matches!(v, Value::Typed("template.HTML", _)) => text,
-            Escape::Html => html_template_escape(&text),
-        })
+        Ok(text)
     }
 
     fn fields(&self, mut v: Value, fs: &[String], pos: Pos, at: &str) -> R<Value> {
@@ -737,6 +743,126 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Where an action's output lands in HTML, as far as `html/template`'s escaping differs.
+#[derive(Debug, PartialEq)]
+enum UrlPart {
+    /// The start of a URL-valued attribute (`href="{{.}}`).
+    Start,
+    /// Later in the URL, before any `?` or `#`.
+    Path,
+    /// In the query or fragment.
+    Query,
+}
+
+/// Whether `out` ends inside a quoted URL-valued attribute of a tag, and where in it.
+fn url_attr_part(out: &str) -> Option<UrlPart> {
+    let tag_start = out.rfind('<')?;
+    let tag = &out[tag_start..];
+    if tag.contains('>') {
+        return None;
+    }
+    let q = tag.rfind(['"', '\''])?;
+    let quote = tag.as_bytes()[q];
+    // The quote must open a value: `name=` (spaces allowed) before it, and be unclosed
+    // (an even count of this quote before it means it opens one).
+    if tag[..q].bytes().filter(|&b| b == quote).count() % 2 != 0 {
+        return None;
+    }
+    let before = tag[..q].trim_end();
+    let before = before.strip_suffix('=')?.trim_end();
+    let name_start = before
+        .rfind(|c: char| c.is_whitespace())
+        .map_or(0, |i| i + 1);
+    let name = before[name_start..].to_ascii_lowercase();
+    let name = name.rsplit(':').next().unwrap_or(&name);
+    let is_url = matches!(
+        name,
+        "href"
+            | "src"
+            | "action"
+            | "cite"
+            | "formaction"
+            | "background"
+            | "poster"
+            | "codebase"
+            | "longdesc"
+            | "usemap"
+            | "icon"
+            | "manifest"
+            | "profile"
+            | "classid"
+            | "data"
+    ) || name.contains("src")
+        || name.contains("uri")
+        || name.contains("url");
+    if !is_url {
+        return None;
+    }
+    let value = &tag[q + 1..];
+    Some(if value.is_empty() {
+        UrlPart::Start
+    } else if value.contains(['?', '#']) {
+        UrlPart::Query
+    } else {
+        UrlPart::Path
+    })
+}
+
+/// `html/template`'s `urlFilter`: a URL whose scheme is not http, https or mailto
+/// becomes `#ZgotmplZ`.
+fn url_filter(s: &str) -> String {
+    if let Some(i) = s.find(':') {
+        if !s[..i].contains('/') {
+            let scheme = s[..i].to_ascii_lowercase();
+            if scheme != "http" && scheme != "https" && scheme != "mailto" {
+                return "#ZgotmplZ".to_string();
+            }
+        }
+    }
+    s.to_string()
+}
+
+/// `html/template`'s `urlNormalizer` (`norm`) and `urlEscaper`: percent-encodes what may
+/// not stand in a URL (with `norm`, reserved characters and valid escapes are kept).
+fn url_process(s: &str, norm: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in b.iter().enumerate() {
+        let keep = match c {
+            b'!' | b'#' | b'$' | b'&' | b'*' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'?'
+            | b'@' | b'[' | b']' => norm,
+            b'-' | b'.' | b'_' | b'~' => true,
+            b'%' => {
+                norm && i + 2 < b.len()
+                    && b[i + 1].is_ascii_hexdigit()
+                    && b[i + 2].is_ascii_hexdigit()
+            }
+            c => c.is_ascii_alphanumeric(),
+        };
+        if keep {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02x}"));
+        }
+    }
+    out
+}
+
+/// What `html/template` writes for an action's output `text` (of value `v`) after the
+/// output so far: in a URL attribute the URL is filtered and normalized (or query-escaped
+/// past `?`, unless the pipeline ended in `urlquery`), then HTML-escaped; elsewhere it is
+/// HTML-escaped unless it is `template.HTML` (`safeHtml`).
+fn html_context_escape(out: &str, v: &Value, text: String, urlquery: bool) -> String {
+    match url_attr_part(out) {
+        Some(UrlPart::Start) => html_template_escape(&url_process(&url_filter(&text), true)),
+        Some(UrlPart::Path) => html_template_escape(&url_process(&text, true)),
+        Some(UrlPart::Query) if urlquery => html_template_escape(&text),
+        Some(UrlPart::Query) => html_template_escape(&url_process(&text, false)),
+        None if matches!(v, Value::Typed("template.HTML", _)) => text,
+        None => html_template_escape(&text),
+    }
 }
 
 /// `html/template`'s escaper for text and quoted attribute values (`htmlEscaper`),

@@ -413,3 +413,33 @@ fn added_templates_replace_defines() {
         .is_err());
     assert_eq!(t.execute_named("x", &Value::Nil).unwrap(), "new");
 }
+
+#[test]
+fn urls_in_attributes_are_filtered_and_normalized() {
+    let d = map(&[
+        ("U", Value::Str("http://h/a b?q=1&r=é+%3D".into())),
+        ("Bad", Value::Str("javascript:alert(1)".into())),
+        ("R", Value::Str("team a/b".into())),
+        (
+            "Safe",
+            Value::Typed("template.HTML", Box::new(Value::Str("<b>".into()))),
+        ),
+    ]);
+    let r = |s: &str| run_typed(s, &d, Escape::Html).unwrap_or_else(|e| panic!("{s}: {e}"));
+    // The e-mail HTML Alertmanager 0.25 (html/template) rendered from these templates
+    // and values; template text is written as it is.
+    assert_eq!(
+        r(r#"<a href="{{ .U }}">{{ .U }}</a>"#),
+        "<a href=\"http://h/a%20b?q=1&amp;r=%c3%a9&#43;%3D\">http://h/a b?q=1&amp;r=é&#43;%3D</a>"
+    );
+    assert_eq!(r(r#"<a href="{{ .Bad }}">"#), "<a href=\"#ZgotmplZ\">");
+    assert_eq!(
+        r(r#"<a href="http://x/?r={{ .R }}&s={{ .R | urlquery }}">"#),
+        "<a href=\"http://x/?r=team%20a%2fb&s=team&#43;a%2Fb\">"
+    );
+    assert_eq!(r(r#"<img src='/p/{{ .R }}'>"#), "<img src='/p/team%20a/b'>");
+    assert_eq!(
+        r(r#"<a title="{{ .R }}" href="{{ .Safe }}">{{ .Safe }}"#),
+        "<a title=\"team a/b\" href=\"%3cb%3e\"><b>"
+    );
+}
