@@ -33,6 +33,8 @@ const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 #[derive(Clone, Debug)]
 struct Req {
     path: String,
+    /// The Authorization header, if any.
+    auth: Option<String>,
     body: String,
 }
 
@@ -60,6 +62,7 @@ impl HttpSink {
                     }
                     let path = first.split(' ').nth(1).unwrap_or("").to_string();
                     let mut len = 0;
+                    let mut auth = None;
                     loop {
                         let mut h = String::new();
                         if rd.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -68,6 +71,9 @@ impl HttpSink {
                         if let Some((k, v)) = h.split_once(':') {
                             if k.eq_ignore_ascii_case("content-length") {
                                 len = v.trim().parse().unwrap_or(0);
+                            }
+                            if k.eq_ignore_ascii_case("authorization") {
+                                auth = Some(v.trim().to_string());
                             }
                         }
                     }
@@ -80,6 +86,7 @@ impl HttpSink {
                         .to_string();
                     r.lock().unwrap().push(Req {
                         path,
+                        auth,
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
                     let _ = write!(
@@ -644,7 +651,42 @@ fn http_errors_are_classified_as_alertmanager_does() {
         format!("{{api_url: '{url}', http_config: {{basic_auth: {{username: u, password: p}}}}}}");
     let i = build_integration("slack", 0, &serde_yaml::from_str(&entry).unwrap(), &ctx).unwrap();
     rt.block_on(i.notify(&data)).unwrap();
-    assert_eq!(sink.bodies("/auth").len(), 1);
+    // And the authorization header, credentials from a file, from global.http_config.
+    std::fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    let global_ctx = BuildContext {
+        global: serde_yaml::from_str(
+            "http_config: {authorization: {type: Bearer, credentials_file: token}}",
+        )
+        .unwrap(),
+        ..ctx.clone()
+    };
+    let entry = format!(
+        "{{routing_key: k, url: 'http://127.0.0.1:{}/auth'}}",
+        sink.port
+    );
+    let i = build_integration(
+        "pagerduty",
+        0,
+        &serde_yaml::from_str(&entry).unwrap(),
+        &global_ctx,
+    )
+    .unwrap();
+    rt.block_on(i.notify(&data)).unwrap();
+    let auths: Vec<Option<String>> = sink
+        .reqs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "/auth")
+        .map(|r| r.auth.clone())
+        .collect();
+    assert_eq!(
+        auths,
+        [
+            Some("Basic dTpw".to_string()),
+            Some("Bearer t0ken".to_string())
+        ]
+    );
 }
 
 /// SMTP AUTH (PLAIN, then LOGIN when PLAIN is not offered) against aiosmtpd requiring it.
