@@ -452,25 +452,60 @@ fn method(f: impl Fn(&Value, &[Value]) -> Result<Value, String> + Send + Sync + 
     Arc::new(f)
 }
 
-/// `cases.Title(language.AmericanEnglish)`, as 0.25's `title`: each word's first letter
-/// upper case, the rest lower case; a word is a run of letters, digits and apostrophes.
+/// `cases.Title(language.AmericanEnglish)`, as 0.25's `title`: in each word the first
+/// cased letter is upper case and the others lower case. Words follow Unicode word
+/// boundaries as far as alert text meets them: letters, digits and `_` join; `'`, `.`,
+/// `’`, `:` and `·` join when both neighbours are letters or digits, `,` and `;` when
+/// both are digits; anything else separates.
 fn title(s: &str) -> String {
+    let cs: Vec<char> = s.chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_';
     let mut out = String::with_capacity(s.len());
-    let mut in_word = false;
-    for c in s.chars() {
-        if c.is_alphanumeric() || c == '\'' || c == '’' {
-            if in_word {
-                out.extend(c.to_lowercase());
-            } else {
-                out.extend(c.to_uppercase());
+    let mut seen_cased = false;
+    for (i, &c) in cs.iter().enumerate() {
+        let prev = i.checked_sub(1).and_then(|j| cs.get(j)).copied();
+        let next = cs.get(i + 1).copied();
+        let joins = if word(c) {
+            true
+        } else {
+            let around = |f: fn(char) -> bool| prev.is_some_and(f) && next.is_some_and(f);
+            match c {
+                '\'' | '.' | '’' | ':' | '·' => around(char::is_alphanumeric),
+                ',' | ';' => around(|c| c.is_numeric()),
+                _ => false,
             }
-            in_word = true;
+        };
+        if !joins {
+            seen_cased = false;
+            out.push(c);
+            continue;
+        }
+        if c.is_uppercase() || c.is_lowercase() {
+            if seen_cased {
+                out.push(lower_rune(c));
+            } else {
+                out.push(upper_rune(c));
+                seen_cased = true;
+            }
         } else {
             out.push(c);
-            in_word = false;
         }
     }
     out
+}
+
+/// Go's `unicode.ToUpper` for one rune: a one-to-one mapping, so `ß` stays `ß`.
+fn upper_rune(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(one), None) => one,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower` for one rune.
+fn lower_rune(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
 }
 
 /// Alertmanager's `DefaultFuncs`.
@@ -480,14 +515,18 @@ pub fn funcs() -> FuncMap {
         "toUpper".into(),
         func(|a| {
             want(a, 1)?;
-            Ok(Value::Str(str_arg(&a[0], "string")?.to_uppercase()))
+            Ok(Value::Str(
+                str_arg(&a[0], "string")?.chars().map(upper_rune).collect(),
+            ))
         }),
     );
     m.insert(
         "toLower".into(),
         func(|a| {
             want(a, 1)?;
-            Ok(Value::Str(str_arg(&a[0], "string")?.to_lowercase()))
+            Ok(Value::Str(
+                str_arg(&a[0], "string")?.chars().map(lower_rune).collect(),
+            ))
         }),
     );
     m.insert(
@@ -1252,5 +1291,10 @@ pub(crate) mod tests {
         assert_eq!(r("{{ (index .Alerts 1).EndsAt.IsZero }}"), "true");
         assert_eq!(r("{{ (index .Alerts 0).EndsAt.Unix }}"), "1796641200");
         assert_eq!(r("{{ title \"it's a dog's life\" }}"), "It's A Dog's Life");
+        // Captured from Alertmanager 0.25.
+        assert_eq!(
+            r(r#"{{ title "hello_world foo.bar a:b x-y 3d o'neil é-à ÉCOLE mIxEd..x a.b.c 1.5x foo,bar x/y x@y a_b-c" }}|{{ toUpper "straße é" }}|{{ toLower "ÀB" }}"#),
+            "Hello_world Foo.bar A:b X-Y 3D O'neil É-À École Mixed..X A.b.c 1.5X Foo,Bar X/Y X@Y A_b-C|STRAßE É|àb"
+        );
     }
 }
