@@ -1266,6 +1266,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn firing_only_drops_resolved_alerts_and_recomputes_commons() {
+        // Notification 1 of the capture: a:9100 resolved, b:9100 firing.
+        let d = captured(1);
+        let f = firing_only(&d).unwrap();
+        assert_eq!(f.alerts.len(), 1);
+        assert_eq!(f.alerts[0].labels["instance"], "b:9100");
+        assert_eq!(f.common_labels["instance"], "b:9100");
+        assert_eq!(f.common_annotations["description"], "second");
+        assert_eq!(f.group_key, d.group_key);
+        // All firing: unchanged; all resolved: nothing to send.
+        assert_eq!(firing_only(&captured(0)).unwrap(), captured(0));
+        assert!(firing_only(&captured(2)).is_none());
+    }
+
+    #[test]
+    fn bad_glob_is_an_error() {
+        let e = Templates::load(&["[".into()], Path::new("/")).unwrap_err();
+        assert!(matches!(e, TemplateLoadError::Glob { .. }), "{e}");
+    }
+
+    #[test]
     fn render_errors_are_reported_not_panics() {
         let t = Templates::default();
         let d = captured(0);
