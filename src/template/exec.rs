@@ -46,8 +46,25 @@ pub(crate) fn run_with(
     escape: Escape,
     data: &Value,
 ) -> Result<String, TemplateError> {
+    run_overlay(name, tree, None, trees, funcs, methods, escape, data)
+}
+
+/// As [`run_with`], with `overlay`'s templates found before `trees`' (a template parsed
+/// for one execution, run against a shared set without copying it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_overlay(
+    name: &str,
+    tree: &[Node],
+    overlay: Option<&Trees>,
+    trees: &Trees,
+    funcs: &FuncMap,
+    methods: &MethodMap,
+    escape: Escape,
+    data: &Value,
+) -> Result<String, TemplateError> {
     let mut st = State {
         name: name.to_string(),
+        overlay,
         trees,
         funcs,
         methods,
@@ -62,6 +79,7 @@ pub(crate) fn run_with(
 
 struct State<'a> {
     name: String,
+    overlay: Option<&'a Trees>,
     trees: &'a Trees,
     funcs: &'a FuncMap,
     methods: &'a MethodMap,
@@ -125,7 +143,8 @@ impl State<'_> {
             Node::With(b) => return self.branch_if(b, dot, true),
             Node::Range(b) => return self.range(b, dot),
             Node::Template { pos, name, pipe } => {
-                let tree = self.trees.get(name).ok_or_else(|| {
+                let overlay = self.overlay.and_then(|o| o.get(name));
+                let tree = overlay.or_else(|| self.trees.get(name)).ok_or_else(|| {
                     self.err(
                         *pos,
                         &format!("template {name}"),

@@ -240,6 +240,34 @@ impl Template {
         Ok(())
     }
 
+    /// Parses `text` as the template `name` and runs it over `data` with this set's
+    /// templates callable, its own `define`s taking precedence, leaving the set as it is
+    /// (what Go's `t.Clone().New(name).Parse(text)` then `Execute` gives, without the copy).
+    pub fn execute_text(
+        &self,
+        name: &str,
+        text: &str,
+        data: &Value,
+        escape: Escape,
+    ) -> Result<String, TemplateError> {
+        let mut known: HashSet<&str> = BUILTINS.iter().copied().collect();
+        known.extend(self.funcs.keys().map(String::as_str));
+        let trees = parse::parse(name, text, &known)?;
+        let tree = trees
+            .get(name)
+            .ok_or_else(|| TemplateError::Missing(name.to_string(), self.name.clone()))?;
+        exec::run_overlay(
+            name,
+            tree,
+            Some(&trees),
+            &self.trees,
+            &self.funcs,
+            &self.methods,
+            escape,
+            data,
+        )
+    }
+
     /// Runs the template `name` over `data`, writing action output as `escape` says.
     pub fn execute_escaped(
         &self,

@@ -443,3 +443,29 @@ fn urls_in_attributes_are_filtered_and_normalized() {
         "<a title=\"team a/b\" href=\"%3cb%3e\"><b>"
     );
 }
+
+#[test]
+fn execute_text_runs_against_the_set_without_changing_it() {
+    let t = Template::parse("base", "{{ define \"x\" }}base-x{{ end }}", FuncMap::new()).unwrap();
+    let d = Value::Nil;
+    assert_eq!(
+        t.execute_text("", "<{{ template \"x\" }}>", &d, Escape::Text)
+            .unwrap(),
+        "<base-x>"
+    );
+    // A define in the text wins for that execution only.
+    assert_eq!(
+        t.execute_text(
+            "",
+            "{{ define \"x\" }}own{{ end }}{{ template \"x\" }}",
+            &d,
+            Escape::Text
+        )
+        .unwrap(),
+        "own"
+    );
+    assert_eq!(t.execute_named("x", &d).unwrap(), "base-x");
+    assert!(t
+        .execute_text("", "{{ template \"nope\" }}", &d, Escape::Text)
+        .is_err());
+}

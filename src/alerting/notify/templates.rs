@@ -314,9 +314,7 @@ impl Templates {
         if tmpl_source.is_empty() {
             return Ok(String::new());
         }
-        let mut t = self.set.clone();
-        t.add("", tmpl_source)?;
-        Ok(t.execute_escaped("", data, escape)?)
+        Ok(self.set.execute_text("", tmpl_source, data, escape)?)
     }
 }
 
