@@ -5,7 +5,7 @@
 
 use super::fmt::{self as gofmt, sprint};
 use super::parse::{Arg, Branch, Cmd, Node, Pipe, Pos, Trees};
-use super::{FuncMap, TemplateError, Value};
+use super::{Escape, FuncMap, MethodMap, TemplateError, Value};
 
 /// Go's built-in template functions.
 pub const BUILTINS: &[&str] = &[
@@ -17,6 +17,7 @@ pub const BUILTINS: &[&str] = &[
 /// is a Rust stack frame chain, and 100 is far beyond what alert templates nest).
 const MAX_DEPTH: usize = 100;
 
+#[allow(dead_code)] // kept for callers without methods
 pub(crate) fn run(
     name: &str,
     tree: &[Node],
@@ -24,10 +25,50 @@ pub(crate) fn run(
     funcs: &FuncMap,
     data: &Value,
 ) -> Result<String, TemplateError> {
-    let mut st = State {
-        name: name.to_string(),
+    run_with(
+        name,
+        tree,
         trees,
         funcs,
+        &MethodMap::new(),
+        Escape::Text,
+        data,
+    )
+}
+
+/// Runs `tree` with methods for typed values and the given output escaping.
+pub(crate) fn run_with(
+    name: &str,
+    tree: &[Node],
+    trees: &Trees,
+    funcs: &FuncMap,
+    methods: &MethodMap,
+    escape: Escape,
+    data: &Value,
+) -> Result<String, TemplateError> {
+    run_overlay(name, tree, None, trees, funcs, methods, escape, data)
+}
+
+/// As [`run_with`], with `overlay`'s templates found before `trees`' (a template parsed
+/// for one execution, run against a shared set without copying it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_overlay(
+    name: &str,
+    tree: &[Node],
+    overlay: Option<&Trees>,
+    trees: &Trees,
+    funcs: &FuncMap,
+    methods: &MethodMap,
+    escape: Escape,
+    data: &Value,
+) -> Result<String, TemplateError> {
+    let mut st = State {
+        name: name.to_string(),
+        overlay,
+        trees,
+        funcs,
+        methods,
+        escape,
         vars: vec![("$".to_string(), data.clone())],
         out: String::new(),
         depth: 0,
@@ -38,8 +79,11 @@ pub(crate) fn run(
 
 struct State<'a> {
     name: String,
+    overlay: Option<&'a Trees>,
     trees: &'a Trees,
     funcs: &'a FuncMap,
+    methods: &'a MethodMap,
+    escape: Escape,
     vars: Vec<(String, Value)>,
     out: String,
     depth: usize,
@@ -81,14 +125,26 @@ impl State<'_> {
             Node::Action(p) => {
                 let v = self.pipe(p, dot)?;
                 if p.decl.is_empty() {
-                    self.out.push_str(&print_value(&v));
+                    let text = self.print(&v, p.pos, &p.text)?;
+                    let text = match self.escape {
+                        Escape::Text => text,
+                        Escape::Html => {
+                            let urlquery = matches!(
+                                p.cmds.last().and_then(|c| c.args.first()),
+                                Some(Arg::Func(f)) if f == "urlquery"
+                            );
+                            html_context_escape(&self.out, &v, text, urlquery)
+                        }
+                    };
+                    self.out.push_str(&text);
                 }
             }
             Node::If(b) => return self.branch_if(b, dot, false),
             Node::With(b) => return self.branch_if(b, dot, true),
             Node::Range(b) => return self.range(b, dot),
             Node::Template { pos, name, pipe } => {
-                let tree = self.trees.get(name).ok_or_else(|| {
+                let overlay = self.overlay.and_then(|o| o.get(name));
+                let tree = overlay.or_else(|| self.trees.get(name)).ok_or_else(|| {
                     self.err(
                         *pos,
                         &format!("template {name}"),
@@ -140,7 +196,7 @@ impl State<'_> {
         let mark = self.vars.len();
         // The range pipeline's declarations are the loop variables, not assignments.
         let v = self.pipe_value(&b.pipe, dot)?;
-        let items: Vec<(Value, Value)> = match &v {
+        let items: Vec<(Value, Value)> = match v.untyped() {
             Value::List(l) => l
                 .iter()
                 .enumerate()
@@ -227,6 +283,9 @@ impl State<'_> {
             return self.call(name, &c.args[1..], dot, last, c.pos, &c.text);
         }
         if c.args.len() > 1 || last.is_some() {
+            if let Some(v) = self.method_call(first, &c.args[1..], dot, last.clone(), c.pos)? {
+                return Ok(v);
+            }
             let at = arg_at(first);
             return Err(self.err(
                 c.pos,
@@ -268,8 +327,93 @@ impl State<'_> {
         })
     }
 
+    /// The method a field name means on `v`, if `v` is typed and has it.
+    fn method(&self, v: &Value, f: &str) -> Option<(super::Method, Value)> {
+        let mut cur = v;
+        // A named type over a named type (rare) answers with the outer type's methods first.
+        while let Value::Typed(t, inner) = cur {
+            if let Some(m) = self.methods.get(&format!("{t}.{f}")) {
+                return Some((m.clone(), inner.as_ref().clone()));
+            }
+            cur = inner;
+        }
+        None
+    }
+
+    /// `.A.Method arg...`: a field chain whose last element is a method given arguments.
+    /// `None` when the chain does not end in a method.
+    fn method_call(
+        &mut self,
+        first: &Arg,
+        args: &[Arg],
+        dot: &Value,
+        last: Option<Value>,
+        pos: Pos,
+    ) -> R<Option<Value>> {
+        let at = arg_at(first);
+        let (base, fs) = match first {
+            Arg::Field(fs) if !fs.is_empty() => (dot.clone(), fs.as_slice()),
+            Arg::Var(v, fs) if !fs.is_empty() => {
+                let base = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == v)
+                    .map(|(_, x)| x.clone())
+                    .ok_or_else(|| self.err(pos, v, format!("undefined variable: {v}")))?;
+                (base, fs.as_slice())
+            }
+            Arg::Pipe(p, fs) if !fs.is_empty() => {
+                let mark = self.vars.len();
+                let v = self.pipe(p, dot)?;
+                self.vars.truncate(mark);
+                (v, fs.as_slice())
+            }
+            _ => return Ok(None),
+        };
+        let (name, chain) = fs.split_last().expect("checked non-empty above");
+        let recv = self.fields(base, chain, pos, &at)?;
+        let Some((m, inner)) = self.method(&recv, name) else {
+            return Ok(None);
+        };
+        let mut vals = Vec::with_capacity(args.len() + 1);
+        for a in args {
+            vals.push(self.arg(a, dot, pos)?);
+        }
+        if let Some(l) = last {
+            vals.push(l);
+        }
+        m(&inner, &vals)
+            .map(Some)
+            .map_err(|e| self.err(pos, &at, format!("error calling {name}: {e}")))
+    }
+
+    /// What an action writes for `v`: `String()` of a typed value that has one, escaped
+    /// as the execution asks.
+    fn print(&self, v: &Value, pos: Pos, at: &str) -> R<String> {
+        let text = match v {
+            Value::Typed(..) => match self.method(v, "String") {
+                Some((m, inner)) => match m(&inner, &[]) {
+                    Ok(s) => print_value(&s),
+                    Err(e) => return Err(self.err(pos, at, format!("error calling String: {e}"))),
+                },
+                None => print_value(v.untyped()),
+            },
+            v => print_value(v),
+        };
+        Ok(text)
+    }
+
     fn fields(&self, mut v: Value, fs: &[String], pos: Pos, at: &str) -> R<Value> {
         for f in fs {
+            if let Value::Typed(..) = v {
+                if let Some((m, inner)) = self.method(&v, f) {
+                    v = m(&inner, &[])
+                        .map_err(|e| self.err(pos, at, format!("error calling {f}: {e}")))?;
+                    continue;
+                }
+                v = v.untyped().clone();
+            }
             v = match v {
                 Value::Map(mut m) => m.remove(f).unwrap_or(Value::Nil),
                 Value::StrMap(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
@@ -339,6 +483,14 @@ impl State<'_> {
         }
         if let Some(l) = last {
             vals.push(l);
+        }
+        // Functions see the underlying values (Go converts a named type to the parameter's).
+        if vals.iter().any(|v| matches!(v, Value::Typed(..))) {
+            for v in vals.iter_mut() {
+                if let Value::Typed(..) = v {
+                    *v = v.untyped().clone();
+                }
+            }
         }
         let r = if let Some(f) = self.funcs.get(name) {
             f(&vals)
@@ -605,6 +757,145 @@ pub fn html_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Where an action's output lands in HTML, as far as `html/template`'s escaping differs.
+#[derive(Debug, PartialEq)]
+enum UrlPart {
+    /// The start of a URL-valued attribute (`href="{{.}}`).
+    Start,
+    /// Later in the URL, before any `?` or `#`.
+    Path,
+    /// In the query or fragment.
+    Query,
+}
+
+/// Whether `out` ends inside a quoted URL-valued attribute of a tag, and where in it.
+fn url_attr_part(out: &str) -> Option<UrlPart> {
+    let tag_start = out.rfind('<')?;
+    let tag = &out[tag_start..];
+    if tag.contains('>') {
+        return None;
+    }
+    let q = tag.rfind(['"', '\''])?;
+    let quote = tag.as_bytes()[q];
+    // The quote must open a value: `name=` (spaces allowed) before it, and be unclosed
+    // (an even count of this quote before it means it opens one).
+    if tag[..q].bytes().filter(|&b| b == quote).count() % 2 != 0 {
+        return None;
+    }
+    let before = tag[..q].trim_end();
+    let before = before.strip_suffix('=')?.trim_end();
+    let name_start = before
+        .rfind(|c: char| c.is_whitespace())
+        .map_or(0, |i| i + 1);
+    let name = before[name_start..].to_ascii_lowercase();
+    let name = name.rsplit(':').next().unwrap_or(&name);
+    let is_url = matches!(
+        name,
+        "href"
+            | "src"
+            | "action"
+            | "cite"
+            | "formaction"
+            | "background"
+            | "poster"
+            | "codebase"
+            | "longdesc"
+            | "usemap"
+            | "icon"
+            | "manifest"
+            | "profile"
+            | "classid"
+            | "data"
+    ) || name.contains("src")
+        || name.contains("uri")
+        || name.contains("url");
+    if !is_url {
+        return None;
+    }
+    let value = &tag[q + 1..];
+    Some(if value.is_empty() {
+        UrlPart::Start
+    } else if value.contains(['?', '#']) {
+        UrlPart::Query
+    } else {
+        UrlPart::Path
+    })
+}
+
+/// `html/template`'s `urlFilter`: a URL whose scheme is not http, https or mailto
+/// becomes `#ZgotmplZ`.
+fn url_filter(s: &str) -> String {
+    if let Some(i) = s.find(':') {
+        if !s[..i].contains('/') {
+            let scheme = s[..i].to_ascii_lowercase();
+            if scheme != "http" && scheme != "https" && scheme != "mailto" {
+                return "#ZgotmplZ".to_string();
+            }
+        }
+    }
+    s.to_string()
+}
+
+/// `html/template`'s `urlNormalizer` (`norm`) and `urlEscaper`: percent-encodes what may
+/// not stand in a URL (with `norm`, reserved characters and valid escapes are kept).
+fn url_process(s: &str, norm: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in b.iter().enumerate() {
+        let keep = match c {
+            b'!' | b'#' | b'$' | b'&' | b'*' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'?'
+            | b'@' | b'[' | b']' => norm,
+            b'-' | b'.' | b'_' | b'~' => true,
+            b'%' => {
+                norm && i + 2 < b.len()
+                    && b[i + 1].is_ascii_hexdigit()
+                    && b[i + 2].is_ascii_hexdigit()
+            }
+            c => c.is_ascii_alphanumeric(),
+        };
+        if keep {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02x}"));
+        }
+    }
+    out
+}
+
+/// What `html/template` writes for an action's output `text` (of value `v`) after the
+/// output so far: in a URL attribute the URL is filtered and normalized (or query-escaped
+/// past `?`, unless the pipeline ended in `urlquery`), then HTML-escaped; elsewhere it is
+/// HTML-escaped unless it is `template.HTML` (`safeHtml`).
+fn html_context_escape(out: &str, v: &Value, text: String, urlquery: bool) -> String {
+    match url_attr_part(out) {
+        Some(UrlPart::Start) => html_template_escape(&url_process(&url_filter(&text), true)),
+        Some(UrlPart::Path) => html_template_escape(&url_process(&text, true)),
+        Some(UrlPart::Query) if urlquery => html_template_escape(&text),
+        Some(UrlPart::Query) => html_template_escape(&url_process(&text, false)),
+        None if matches!(v, Value::Typed("template.HTML", _)) => text,
+        None => html_template_escape(&text),
+    }
+}
+
+/// `html/template`'s escaper for text and quoted attribute values (`htmlEscaper`),
+/// which unlike `template.HTMLEscapeString` also escapes `+`.
+pub fn html_template_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '+' => out.push_str("&#43;"),
             '\0' => out.push('\u{FFFD}'),
             c => out.push(c),
         }

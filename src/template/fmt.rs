@@ -34,6 +34,7 @@ pub fn sprint_v(v: &Value) -> String {
             let parts: Vec<String> = fields.iter().map(|(_, v)| sprint_v(v)).collect();
             format!("{{{}}}", parts.join(" "))
         }
+        Value::Typed(_, v) => sprint_v(v),
     }
 }
 

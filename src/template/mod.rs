@@ -48,6 +48,11 @@ pub enum Value {
     StrMap(BTreeMap<String, String>),
     /// A struct: its Go type name (for messages) and fields in declaration order.
     Struct(&'static str, Vec<(&'static str, Value)>),
+    /// A value of a named Go type with methods (Alertmanager's `template.KV`,
+    /// `template.Alerts`, `time.Time`, `html/template.HTML`...): it behaves as the
+    /// underlying value, and a field name that is one of the type's [`MethodMap`]
+    /// methods calls it (methods first, as Go looks them up before map keys).
+    Typed(&'static str, Box<Value>),
 }
 
 impl Value {
@@ -63,6 +68,7 @@ impl Value {
             Value::Map(m) => !m.is_empty(),
             Value::StrMap(m) => !m.is_empty(),
             Value::Struct(..) => true,
+            Value::Typed(_, v) => v.truthy(),
         }
     }
 
@@ -78,6 +84,15 @@ impl Value {
             Value::Map(_) => "map[string]interface {}",
             Value::StrMap(_) => "map[string]string",
             Value::Struct(t, _) => t,
+            Value::Typed(t, _) => t,
+        }
+    }
+
+    /// The value without its named type (itself for every other value).
+    pub fn untyped(&self) -> &Value {
+        match self {
+            Value::Typed(_, v) => v.untyped(),
+            v => v,
         }
     }
 
@@ -125,6 +140,26 @@ pub type Func = Arc<dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync>;
 /// Functions by name, beside the built-in ones.
 pub type FuncMap = BTreeMap<String, Func>;
 
+/// A method of a named type: gets the receiver's underlying value and the arguments
+/// (the piped value last).
+pub type Method = Arc<dyn Fn(&Value, &[Value]) -> Result<Value, String> + Send + Sync>;
+
+/// Methods by `"Type.Name"` (e.g. `"template.KV.SortedPairs"`), for [`Value::Typed`]
+/// receivers. A `"Type.String"` method is how such a value prints, as Go's `fmt` calls
+/// `String()`.
+pub type MethodMap = BTreeMap<String, Method>;
+
+/// How an action's output is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Escape {
+    /// As `text/template`: as it is.
+    #[default]
+    Text,
+    /// As `html/template` escapes text and quoted attribute values: `<>&'"+` and NUL
+    /// escaped, except values of type `template.HTML` (`safeHtml`).
+    Html,
+}
+
 /// Why a template did not parse or run. The messages follow Go's:
 /// `template: NAME:LINE: MESSAGE` and
 /// `template: NAME:LINE:COL: executing "NAME" at <ARG>: MESSAGE`.
@@ -154,6 +189,7 @@ pub struct Template {
     name: String,
     trees: parse::Trees,
     funcs: FuncMap,
+    methods: MethodMap,
 }
 
 impl std::fmt::Debug for Template {
@@ -175,7 +211,83 @@ impl Template {
             name: name.to_string(),
             trees,
             funcs,
+            methods: MethodMap::new(),
         })
+    }
+
+    /// Gives the template's values methods (see [`Value::Typed`]).
+    pub fn with_methods(mut self, methods: MethodMap) -> Template {
+        self.methods = methods;
+        self
+    }
+
+    /// Parses `text` as the template `name` into this set, as Go's `t.New(name).Parse(text)`:
+    /// its `define`s replace those of the same name; a body of only white space does not
+    /// replace an existing template. On error the set is unchanged.
+    pub fn add(&mut self, name: &str, text: &str) -> Result<(), TemplateError> {
+        let mut known: HashSet<&str> = BUILTINS.iter().copied().collect();
+        known.extend(self.funcs.keys().map(String::as_str));
+        let trees = parse::parse(name, text, &known)?;
+        for (k, v) in trees {
+            let blank = v
+                .iter()
+                .all(|n| matches!(n, parse::Node::Text(t) if t.trim().is_empty()));
+            if k == name && blank && self.trees.contains_key(&k) {
+                continue;
+            }
+            self.trees.insert(k, v);
+        }
+        Ok(())
+    }
+
+    /// Parses `text` as the template `name` and runs it over `data` with this set's
+    /// templates callable, its own `define`s taking precedence, leaving the set as it is
+    /// (what Go's `t.Clone().New(name).Parse(text)` then `Execute` gives, without the copy).
+    pub fn execute_text(
+        &self,
+        name: &str,
+        text: &str,
+        data: &Value,
+        escape: Escape,
+    ) -> Result<String, TemplateError> {
+        let mut known: HashSet<&str> = BUILTINS.iter().copied().collect();
+        known.extend(self.funcs.keys().map(String::as_str));
+        let trees = parse::parse(name, text, &known)?;
+        let tree = trees
+            .get(name)
+            .ok_or_else(|| TemplateError::Missing(name.to_string(), self.name.clone()))?;
+        exec::run_overlay(
+            name,
+            tree,
+            Some(&trees),
+            &self.trees,
+            &self.funcs,
+            &self.methods,
+            escape,
+            data,
+        )
+    }
+
+    /// Runs the template `name` over `data`, writing action output as `escape` says.
+    pub fn execute_escaped(
+        &self,
+        name: &str,
+        data: &Value,
+        escape: Escape,
+    ) -> Result<String, TemplateError> {
+        let tree = self
+            .trees
+            .get(name)
+            .ok_or_else(|| TemplateError::Missing(name.to_string(), self.name.clone()))?;
+        exec::run_with(
+            name,
+            tree,
+            &self.trees,
+            &self.funcs,
+            &self.methods,
+            escape,
+            data,
+        )
     }
 
     /// Runs the template over `data`.
@@ -189,7 +301,15 @@ impl Template {
             .trees
             .get(name)
             .ok_or_else(|| TemplateError::Missing(name.to_string(), self.name.clone()))?;
-        exec::run(name, tree, &self.trees, &self.funcs, data)
+        exec::run_with(
+            name,
+            tree,
+            &self.trees,
+            &self.funcs,
+            &self.methods,
+            Escape::Text,
+            data,
+        )
     }
 
     /// Names of the `define`d templates (and the main one).

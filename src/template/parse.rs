@@ -563,12 +563,33 @@ impl Parser<'_> {
     fn fields(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(Tok::Field(f)) = self.peek().map(|t| t.tok.clone()) {
-            // Only fields that touch the previous token chain; the lexer does not keep
-            // spacing, so `(x) .A` and `(x).A` read alike, as Go's `chain` rules mostly do.
+            // Only fields that touch the previous token chain: `.A.B` is one operand,
+            // `.A .B` two (a method `.A` given the argument `.B`), as in Go.
+            if !self.touches_previous() {
+                break;
+            }
             out.push(f);
             self.pos += 1;
         }
         out
+    }
+
+    /// Whether the next token starts right where the previous one ends.
+    fn touches_previous(&self) -> bool {
+        let (Some(prev), Some(next)) = (
+            self.pos.checked_sub(1).and_then(|i| self.toks.get(i)),
+            self.toks.get(self.pos),
+        ) else {
+            return false;
+        };
+        let len = match &prev.tok {
+            Tok::Field(f) => f.len() + 1,
+            Tok::Var(v) => v.len(),
+            Tok::RParen => 1,
+            // Unknown width: keep the old reading (a chain).
+            _ => return true,
+        };
+        prev.line == next.line && prev.col + len == next.col
     }
 
     fn operand(&mut self, t: Token) -> Result<Arg, TemplateError> {

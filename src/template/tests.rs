@@ -294,3 +294,178 @@ fn deep_nesting_and_recursion_end_in_errors_not_stack_overflows() {
     .to_string();
     assert!(e.contains("exceeded maximum template depth"), "{e}");
 }
+
+/// A named map type with methods, as Alertmanager's `template.KV`.
+fn typed_methods() -> MethodMap {
+    let mut m = MethodMap::new();
+    m.insert(
+        "t.KV.Keys".into(),
+        Arc::new(|r: &Value, a: &[Value]| {
+            if !a.is_empty() {
+                return Err(format!("want 0 args got {}", a.len()));
+            }
+            match r {
+                Value::StrMap(m) => Ok(Value::List(
+                    m.keys().map(|k| Value::Str(k.clone())).collect(),
+                )),
+                _ => Err("not a map".into()),
+            }
+        }) as Method,
+    );
+    m.insert(
+        "t.KV.Without".into(),
+        Arc::new(|r: &Value, a: &[Value]| {
+            let (Value::StrMap(m), [Value::List(keys)]) = (r, a) else {
+                return Err("bad args".into());
+            };
+            let mut m = m.clone();
+            for k in keys {
+                if let Value::Str(k) = k {
+                    m.remove(k);
+                }
+            }
+            Ok(Value::Typed("t.KV", Box::new(Value::StrMap(m))))
+        }) as Method,
+    );
+    m.insert(
+        "t.Stamp.String".into(),
+        Arc::new(|r: &Value, _: &[Value]| Ok(Value::Str(format!("@{}", super::fmt::sprint_v(r)))))
+            as Method,
+    );
+    m
+}
+
+fn run_typed(src: &str, data: &Value, escape: Escape) -> Result<String, TemplateError> {
+    Template::parse("t", src, FuncMap::new())?
+        .with_methods(typed_methods())
+        .execute_escaped("t", data, escape)
+}
+
+#[test]
+fn typed_values_call_methods_before_map_keys() {
+    let kv = Value::Typed("t.KV", Box::new(labels()));
+    let d = map(&[
+        ("L", kv),
+        ("Keep", Value::List(vec![Value::Str("job".into())])),
+        ("At", Value::Typed("t.Stamp", Box::new(Value::Int(5)))),
+    ]);
+    let r = |s: &str| run_typed(s, &d, Escape::Text).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(r("{{ .L.Keys }}"), "[instance job]");
+    // A key that is no method reads the map.
+    assert_eq!(r("{{ .L.job }}"), "node");
+    // `.A.Method .B` gives the method an argument; `.A.B` chains.
+    assert_eq!(r("{{ .L.Without .Keep }}"), "map[instance:host:9100]");
+    assert_eq!(r("{{ (.L.Without .Keep).Keys }}"), "[instance]");
+    assert_eq!(
+        r("{{ with .L.Without .Keep }}{{ .Keys }}{{ end }}"),
+        "[instance]"
+    );
+    assert_eq!(r("{{ .Keep | .L.Without }}"), "map[instance:host:9100]");
+    // Range, len and functions see the underlying value.
+    assert_eq!(
+        r("{{ range $k, $v := .L }}{{ $k }};{{ end }}{{ len .L }}"),
+        "instance;job;2"
+    );
+    // A String method is how the value prints, also inside print.
+    assert_eq!(r("{{ .At }}"), "@5");
+    let e = run_typed("{{ .L.Keys 1 }}", &d, Escape::Text).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("error calling Keys: want 0 args got 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn html_escaping_of_action_output() {
+    let d = map(&[
+        ("S", Value::Str("<a href='x'>&+\"".into())),
+        (
+            "Safe",
+            Value::Typed("template.HTML", Box::new(Value::Str("<b>".into()))),
+        ),
+    ]);
+    assert_eq!(
+        run_typed("<p>{{ .S }}</p>{{ .Safe }}", &d, Escape::Html).unwrap(),
+        "<p>&lt;a href=&#39;x&#39;&gt;&amp;&#43;&#34;</p><b>"
+    );
+    // Text mode writes as is.
+    assert_eq!(
+        run_typed("{{ .S }}", &d, Escape::Text).unwrap(),
+        "<a href='x'>&+\""
+    );
+}
+
+#[test]
+fn added_templates_replace_defines() {
+    let mut t = Template::parse("base", "{{ define \"x\" }}old{{ end }}", FuncMap::new()).unwrap();
+    t.add(
+        "more",
+        "{{ define \"x\" }}new{{ end }}{{ define \"y\" }}Y{{ end }}",
+    )
+    .unwrap();
+    t.add("main", "{{ template \"x\" }}{{ template \"y\" }}")
+        .unwrap();
+    assert_eq!(t.execute_named("main", &Value::Nil).unwrap(), "newY");
+    // A failed add leaves the set as it was.
+    assert!(t
+        .add("bad", "{{ define \"x\" }}{{ nosuch }}{{ end }}")
+        .is_err());
+    assert_eq!(t.execute_named("x", &Value::Nil).unwrap(), "new");
+}
+
+#[test]
+fn urls_in_attributes_are_filtered_and_normalized() {
+    let d = map(&[
+        ("U", Value::Str("http://h/a b?q=1&r=é+%3D".into())),
+        ("Bad", Value::Str("javascript:alert(1)".into())),
+        ("R", Value::Str("team a/b".into())),
+        (
+            "Safe",
+            Value::Typed("template.HTML", Box::new(Value::Str("<b>".into()))),
+        ),
+    ]);
+    let r = |s: &str| run_typed(s, &d, Escape::Html).unwrap_or_else(|e| panic!("{s}: {e}"));
+    // The e-mail HTML Alertmanager 0.25 (html/template) rendered from these templates
+    // and values; template text is written as it is.
+    assert_eq!(
+        r(r#"<a href="{{ .U }}">{{ .U }}</a>"#),
+        "<a href=\"http://h/a%20b?q=1&amp;r=%c3%a9&#43;%3D\">http://h/a b?q=1&amp;r=é&#43;%3D</a>"
+    );
+    assert_eq!(r(r#"<a href="{{ .Bad }}">"#), "<a href=\"#ZgotmplZ\">");
+    assert_eq!(
+        r(r#"<a href="http://x/?r={{ .R }}&s={{ .R | urlquery }}">"#),
+        "<a href=\"http://x/?r=team%20a%2fb&s=team&#43;a%2Fb\">"
+    );
+    assert_eq!(r(r#"<img src='/p/{{ .R }}'>"#), "<img src='/p/team%20a/b'>");
+    assert_eq!(
+        r(r#"<a title="{{ .R }}" href="{{ .Safe }}">{{ .Safe }}"#),
+        "<a title=\"team a/b\" href=\"%3cb%3e\"><b>"
+    );
+}
+
+#[test]
+fn execute_text_runs_against_the_set_without_changing_it() {
+    let t = Template::parse("base", "{{ define \"x\" }}base-x{{ end }}", FuncMap::new()).unwrap();
+    let d = Value::Nil;
+    assert_eq!(
+        t.execute_text("", "<{{ template \"x\" }}>", &d, Escape::Text)
+            .unwrap(),
+        "<base-x>"
+    );
+    // A define in the text wins for that execution only.
+    assert_eq!(
+        t.execute_text(
+            "",
+            "{{ define \"x\" }}own{{ end }}{{ template \"x\" }}",
+            &d,
+            Escape::Text
+        )
+        .unwrap(),
+        "own"
+    );
+    assert_eq!(t.execute_named("x", &d).unwrap(), "base-x");
+    assert!(t
+        .execute_text("", "{{ template \"nope\" }}", &d, Escape::Text)
+        .is_err());
+}

@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub mod email;
+pub(crate) mod http_client;
+pub mod pagerduty;
+pub mod slack;
 pub mod templates;
 
-pub use templates::Templates;
+pub use templates::{RenderError, TemplateLoadError, Templates};
 
 /// A boxed future borrowed for the life of the integration call.
 pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> + Send + 'a>>;
@@ -147,7 +151,29 @@ pub fn build_integration(
     entry: &serde_yaml::Value,
     ctx: &BuildContext,
 ) -> Result<Arc<dyn Integration>, BuildError> {
-    let _ = (entry, ctx);
+    let invalid = |message: String| BuildError::Invalid {
+        kind: kind.to_string(),
+        index,
+        message,
+    };
+    match kind {
+        "slack" => {
+            return Ok(Arc::new(
+                slack::Slack::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        "email" => {
+            return Ok(Arc::new(
+                email::Email::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        "pagerduty" => {
+            return Ok(Arc::new(
+                pagerduty::Pagerduty::build(index, entry, ctx).map_err(invalid)?,
+            ))
+        }
+        _ => {}
+    }
     if KNOWN_KINDS.contains(&kind) {
         Err(BuildError::Unsupported {
             kind: kind.to_string(),
