@@ -114,7 +114,12 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
             max_body_bytes: usize::try_from(pg.pushgateway_max_body_bytes).unwrap_or(usize::MAX),
             group_ttl_ms,
             enable_admin_api: flags.enable_admin_api,
-            db_path: tsdb_path.join(crate::pushgateway::DB_FILE),
+            // Beside the TSDB directory, in the data directory that holds it by default
+            // (`<data dir>/data`): the TSDB refuses files it did not write.
+            db_path: tsdb_path
+                .parent()
+                .unwrap_or(&tsdb_path)
+                .join(crate::pushgateway::DB_FILE),
             flags: pg_shown,
         },
         address_given: pg.pushgateway_listen_address.is_some(),

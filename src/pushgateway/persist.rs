@@ -1,4 +1,5 @@
-//! Groups on disk: one SQLite file (`pushgateway.sqlite` under the data directory), one
+//! Groups on disk: one SQLite file (`pushgateway.sqlite` in the data directory, beside
+//! the TSDB directory, which admits only files it wrote), one
 //! row per group, written by a single thread that commits batches of changes (group
 //! commit) and answers each change only after its transaction is committed.
 //!
