@@ -138,7 +138,7 @@ async fn push_post(
 
 async fn push_delete(State(gw): State<Arc<Gateway>>, uri: Uri) -> Response {
     let resp = match grouping_key(&uri) {
-        Err(r) => r,
+        Err(r) => *r,
         Ok(key) => match gw.store.delete(&key).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -148,9 +148,9 @@ async fn push_delete(State(gw): State<Arc<Gateway>>, uri: Uri) -> Response {
     resp
 }
 
-fn grouping_key(uri: &Uri) -> Result<GroupingKey, Response> {
+fn grouping_key(uri: &Uri) -> Result<GroupingKey, Box<Response>> {
     let rest = uri.path().strip_prefix("/metrics/").unwrap_or_default();
-    GroupingKey::from_path(rest).map_err(|e| text(StatusCode::BAD_REQUEST, e.to_string()))
+    GroupingKey::from_path(rest).map_err(|e| Box::new(text(StatusCode::BAD_REQUEST, e.to_string())))
 }
 
 async fn push(
@@ -178,7 +178,7 @@ async fn push_inner(
 ) -> (Response, usize) {
     let key = match grouping_key(uri) {
         Ok(k) => k,
-        Err(r) => return (r, 0),
+        Err(r) => return (*r, 0),
     };
     let max = gw.opts.max_body_bytes;
     let too_large = || {
@@ -487,7 +487,9 @@ fn label_map(labels: &[(String, String)]) -> Json {
 
 /// One family's metrics in `/api/v1/metrics` form, from its rendered text.
 fn family_json(kind: body::Kind, text: &str) -> Vec<Json> {
-    let mut out: Vec<(Vec<(String, String)>, Map<String, Json>)> = Vec::new();
+    // (label set without quantile/le, its JSON object), in order of appearance.
+    type Metric = (Vec<(String, String)>, Map<String, Json>);
+    let mut out: Vec<Metric> = Vec::new();
     for entry in TextParser::new(text.as_bytes()).flatten() {
         let Entry::Sample(s) = entry else { continue };
         let mut labels: Vec<(String, String)> = s

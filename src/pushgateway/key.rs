@@ -162,7 +162,7 @@ fn split_labels(s: &str) -> Result<Vec<(String, String)>, KeyError> {
         return Ok(out);
     }
     let parts: Vec<&str> = s[1..].split('/').collect();
-    if parts.len() % 2 != 0 {
+    if !parts.len().is_multiple_of(2) {
         return Err(KeyError::OddComponents(s.to_string()));
     }
     for pair in parts.chunks(2) {

@@ -61,6 +61,9 @@ pub enum PersistError {
     Stopped,
 }
 
+/// A stored row: grouping key and body.
+pub type StoredRow = (String, Vec<u8>);
+
 /// One change to the table.
 #[derive(Debug)]
 pub enum Op {
@@ -85,7 +88,7 @@ const MAX_BATCH: usize = 1024;
 impl Persister {
     /// Opens (creating if needed) the database at `path`, returns the writer and every
     /// stored row (key, body).
-    pub fn open(path: &Path) -> Result<(Persister, Vec<(String, Vec<u8>)>), PersistError> {
+    pub fn open(path: &Path) -> Result<(Persister, Vec<StoredRow>), PersistError> {
         let open_err = |e: rusqlite::Error| PersistError::Open {
             path: path.to_path_buf(),
             reason: e.to_string(),
