@@ -131,6 +131,12 @@ fn steps() -> Vec<Step> {
             headers: vec![("Content-Type", DELIMITED)],
             body: go_client_body(),
         },
+        // The same series from two groups of one job whose keys name different labels.
+        step("POST", "/metrics/job/dj", "dd{b=\"1\"} 1\n"),
+        step("POST", "/metrics/job/dj/b/1", "dd 1\n"),
+        step("POST", "/metrics/job/ej/b/1", "ee 1\n"),
+        step("POST", "/metrics/job/ej", "ee{b=\"1\"} 1\n"),
+        step("POST", "/metrics/job/ej", "ee{b=\"2\"} 1\n"),
         // Changing a family's type within its own group is allowed.
         step("POST", "/metrics/job/jp", "# TYPE y gauge\ny 5\n"),
         step("POST", "/metrics/job/jq", "# TYPE y counter\ny 5\n"),

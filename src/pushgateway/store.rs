@@ -146,22 +146,60 @@ struct Inner {
     groups: BTreeMap<String, Group>,
     /// Family name → its type and how many groups have it (all groups agree on types).
     names: HashMap<String, (Kind, usize)>,
+    /// job → grouping-key label names → groups with that shape. Two groups can only
+    /// produce the same series when their keys have different label names (a label both
+    /// keys name is forced to each key's value), so the cross-group duplicate check
+    /// scans groups only when a job has more than one shape.
+    shapes: HashMap<String, HashMap<Vec<String>, usize>>,
+}
+
+fn shape(key: &GroupingKey) -> Vec<String> {
+    key.labels().iter().map(|(n, _)| n.clone()).collect()
+}
+
+fn remove_name(names: &mut HashMap<String, (Kind, usize)>, name: &str) {
+    if let Some(e) = names.get_mut(name) {
+        e.1 -= 1;
+        if e.1 == 0 {
+            names.remove(name);
+        }
+    }
 }
 
 impl Inner {
-    fn add_names(&mut self, g: &Group) {
+    /// Adds a group that is not in the map yet.
+    fn insert_group(&mut self, ck: String, g: Group) {
         for (n, f) in &g.families {
             self.names.entry(n.clone()).or_insert((f.kind, 0)).1 += 1;
         }
+        *self
+            .shapes
+            .entry(g.key.get("job").unwrap_or_default().to_string())
+            .or_default()
+            .entry(shape(&g.key))
+            .or_default() += 1;
+        self.groups.insert(ck, g);
     }
 
-    fn remove_name(&mut self, name: &str) {
-        if let Some(e) = self.names.get_mut(name) {
-            e.1 -= 1;
-            if e.1 == 0 {
-                self.names.remove(name);
+    fn remove_group(&mut self, ck: &str) -> Option<Group> {
+        let g = self.groups.remove(ck)?;
+        for n in g.families.keys() {
+            remove_name(&mut self.names, n);
+        }
+        let job = g.key.get("job").unwrap_or_default();
+        if let Some(by_shape) = self.shapes.get_mut(job) {
+            let sh = shape(&g.key);
+            if let Some(c) = by_shape.get_mut(&sh) {
+                *c -= 1;
+                if *c == 0 {
+                    by_shape.remove(&sh);
+                }
+            }
+            if by_shape.is_empty() {
+                self.shapes.remove(job);
             }
         }
+        Some(g)
     }
 }
 
@@ -182,10 +220,7 @@ impl Store {
         let mut inner = Inner::default();
         for (key, body) in rows {
             match Group::decode(&body) {
-                Ok(g) => {
-                    inner.add_names(&g);
-                    inner.groups.insert(g.key.canonical(), g);
-                }
+                Ok(g) => inner.insert_group(g.key.canonical(), g),
                 Err(e) => {
                     tracing::error!(path = %path.display(), key = %key.replace(['\u{1}', '\u{2}'], " "), "skipping unreadable Pushgateway group: {e}")
                 }
@@ -212,22 +247,26 @@ impl Store {
         let (result, done) = {
             let mut inner = self.inner.write();
             let checked = match rendered {
-                Ok(r) => check_types(&inner, &key, &r).map(|()| r),
+                Ok(r) => check_types(&inner, &key, &r)
+                    .and_then(|()| check_duplicates(&inner, &key, &r))
+                    .map(|()| r),
                 Err(e) => Err(PushError::Body(e)),
             };
             let ck = key.canonical();
             match checked {
                 Ok(r) => {
-                    let body = apply(&mut inner, &ck, key, mode, r, now_ms).encode();
+                    let body = apply(&mut inner, &ck, key, mode, r, now_ms);
                     (Ok(()), self.persister.send(Op::Put { key: ck, body }))
                 }
                 Err(e) => {
-                    let g = inner
-                        .groups
-                        .entry(ck.clone())
-                        .or_insert_with(|| Group::new(key));
-                    g.failure_ms = now_ms;
-                    let body = g.encode();
+                    if !inner.groups.contains_key(&ck) {
+                        inner.insert_group(ck.clone(), Group::new(key));
+                    }
+                    let mut body = Vec::new();
+                    if let Some(g) = inner.groups.get_mut(&ck) {
+                        g.failure_ms = now_ms;
+                        body = g.encode();
+                    }
                     (Err(e), self.persister.send(Op::Put { key: ck, body }))
                 }
             }
@@ -246,11 +285,7 @@ impl Store {
         let ck = key.canonical();
         let done = {
             let mut inner = self.inner.write();
-            if let Some(g) = inner.groups.remove(&ck) {
-                for n in g.families.keys() {
-                    inner.remove_name(n);
-                }
-            }
+            inner.remove_group(&ck);
             self.persister.send(Op::Delete { key: ck })
         };
         done.await.map_err(|_| PersistError::Stopped)?
@@ -281,10 +316,7 @@ impl Store {
                 .map(|(k, _)| k.clone())
                 .collect();
             for ck in old {
-                if let Some(g) = inner.groups.remove(&ck) {
-                    for n in g.families.keys() {
-                        inner.remove_name(n);
-                    }
+                if let Some(g) = inner.remove_group(&ck) {
                     expired.push(g.key);
                     waits.push(self.persister.send(Op::Delete { key: ck }));
                 }
@@ -344,15 +376,22 @@ fn check_types(inner: &Inner, key: &GroupingKey, fams: &[RenderedFamily]) -> Res
     Ok(())
 }
 
-fn apply<'a>(
-    inner: &'a mut Inner,
+/// Applies a checked push; returns the group's new persisted body.
+fn apply(
+    inner: &mut Inner,
     ck: &str,
     key: GroupingKey,
     mode: PushMode,
     fams: Vec<RenderedFamily>,
     now_ms: i64,
-) -> &'a Group {
-    let mut group = inner.groups.remove(ck).unwrap_or_else(|| Group::new(key));
+) -> Vec<u8> {
+    if !inner.groups.contains_key(ck) {
+        inner.insert_group(ck.to_string(), Group::new(key.clone()));
+    }
+    let Inner { groups, names, .. } = inner;
+    let group = groups
+        .entry(ck.to_string())
+        .or_insert_with(|| Group::new(key));
     let removed: Vec<String> = match mode {
         PushMode::Replace => std::mem::take(&mut group.families).into_keys().collect(),
         PushMode::Merge => fams
@@ -362,10 +401,10 @@ fn apply<'a>(
             .collect(),
     };
     for n in &removed {
-        inner.remove_name(n);
+        remove_name(names, n);
     }
     for f in fams {
-        inner.names.entry(f.name.clone()).or_insert((f.kind, 0)).1 += 1;
+        names.entry(f.name.clone()).or_insert((f.kind, 0)).1 += 1;
         group.families.insert(
             f.name,
             StoredFam {
@@ -377,7 +416,56 @@ fn apply<'a>(
         );
     }
     group.push_ms = now_ms;
-    inner.groups.entry(ck.to_string()).or_insert(group)
+    group.encode()
+}
+
+/// The series part of a rendered sample line (everything before the value).
+fn series_of(line: &str) -> &str {
+    line.rsplit_once(' ').map_or(line, |(s, _)| s)
+}
+
+/// Refuses a series another group already exposes (possible only between groups of one
+/// job whose keys name different labels, e.g. `{job="a"}` pushing `x{b="1"}` and
+/// `{job="a",b="1"}` pushing `x`), as upstream's gatherer does.
+fn check_duplicates(
+    inner: &Inner,
+    key: &GroupingKey,
+    fams: &[RenderedFamily],
+) -> Result<(), PushError> {
+    let job = key.get("job").unwrap_or_default();
+    let mine = shape(key);
+    let Some(shapes) = inner.shapes.get(job) else {
+        return Ok(());
+    };
+    if shapes.keys().all(|s| *s == mine) {
+        return Ok(());
+    }
+    for g in inner.groups.values() {
+        if g.key.get("job") != Some(job) || shape(&g.key) == mine {
+            continue;
+        }
+        let compatible = key
+            .labels()
+            .iter()
+            .all(|(n, v)| g.key.get(n).is_none_or(|v2| v2 == v));
+        if !compatible {
+            continue;
+        }
+        for f in fams {
+            let Some(other) = g.families.get(&f.name) else {
+                continue;
+            };
+            let theirs: std::collections::HashSet<&str> =
+                other.text.lines().map(series_of).collect();
+            if let Some(dup) = f.text.lines().map(series_of).find(|s| theirs.contains(s)) {
+                return Err(PushError::Body(BodyError::Duplicate(format!(
+                    "{dup} (group {} has it)",
+                    g.key
+                ))));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -428,12 +516,27 @@ mod tests {
             .await
             .unwrap();
 
+        // A series another group of the job already has is refused (keys of other shapes).
+        let ab = GroupingKey::new(vec![("job".into(), "d".into()), ("b".into(), "1".into())]);
+        push(&s, "d", PushMode::Merge, "dd{b=\"1\"} 1\n")
+            .await
+            .unwrap();
+        let err = s
+            .push(ab.clone(), PushMode::Merge, parse_text(b"dd 1\n"), 1000)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("collected before"), "{err}");
+        s.push(ab, PushMode::Merge, parse_text(b"dd{c=\"2\"} 1\n"), 1000)
+            .await
+            .unwrap();
+        s.delete(&key("d")).await.unwrap();
+
         s.delete(&key("a")).await.unwrap();
         s.delete(&key("nope")).await.unwrap();
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.len(), 2);
         // A parse error leaves no trace.
         assert!(push(&s, "c", PushMode::Merge, "x{").await.is_err());
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.len(), 2);
     }
 
     #[tokio::test]
