@@ -242,3 +242,23 @@ fn pushed_series_are_scraped_with_honor_labels_and_go_stale_when_deleted() {
         query(api, "backup_bytes").is_empty().then_some(())
     });
 }
+
+#[test]
+fn group_ttl_expires_unpushed_groups_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = common::free_port();
+    let (_p, _) = start_promtui(
+        dir.path(),
+        "scrape_configs: []\n",
+        pg,
+        &["--pushgateway.group-ttl=2s"],
+    );
+    let url = format!("http://127.0.0.1:{pg}/metrics/job/cron");
+    assert_eq!(call("PUT", &url, &[], b"last_run 1\n").0, 200);
+    assert!(scrape(pg).contains("last_run{instance=\"\",job=\"cron\"} 1\n"));
+    common::wait_until("the group to expire", Duration::from_secs(10), || {
+        let m = scrape(pg);
+        (!m.contains("last_run") && m.contains("pushgateway_groups_expired_total 1\n"))
+            .then_some(())
+    });
+}
