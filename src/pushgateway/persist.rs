@@ -67,9 +67,16 @@ pub type StoredRow = (String, Vec<u8>);
 /// One change to the table.
 #[derive(Debug)]
 pub enum Op {
-    Put { key: String, body: Vec<u8> },
-    Delete { key: String },
+    Put {
+        key: String,
+        body: Vec<u8>,
+    },
+    Delete {
+        key: String,
+    },
     Wipe,
+    /// Changes nothing; answered once everything before it is committed.
+    Barrier,
 }
 
 struct Job {
@@ -142,7 +149,7 @@ impl Persister {
     pub async fn sync(&self) -> Result<(), PersistError> {
         let (done, rx) = tokio::sync::oneshot::channel();
         let _ = self.tx.send(Job {
-            op: Op::Delete { key: String::new() },
+            op: Op::Barrier,
             done: Some(done),
         });
         rx.await.map_err(|_| PersistError::Stopped)?
@@ -190,6 +197,7 @@ fn commit(conn: &mut rusqlite::Connection, batch: &[Job]) -> rusqlite::Result<()
                 Op::Wipe => {
                     tx.execute("DELETE FROM pushgateway_groups", [])?;
                 }
+                Op::Barrier => {}
             }
         }
     }
