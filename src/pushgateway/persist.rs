@@ -101,6 +101,10 @@ impl Persister {
             reason: e.to_string(),
         };
         let conn = rusqlite::Connection::open(path).map_err(open_err)?;
+        // Another process holding the file (a second promtui on a sibling data
+        // directory) makes SQLite answer "busy"; wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
