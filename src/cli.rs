@@ -133,6 +133,37 @@ pub struct ServeFlags {
 
     #[command(flatten)]
     pub query: QueryFlags,
+
+    #[command(flatten)]
+    pub pushgateway: PushgatewayFlags,
+}
+
+/// The built-in Pushgateway's listener and limits.
+#[derive(Debug, Args, Clone, PartialEq)]
+pub struct PushgatewayFlags {
+    /// Address the Pushgateway API (`/metrics/job/...`) and its `/metrics` listen on
+    /// [default: 127.0.0.1:9091]. When the default port is busy (a real Pushgateway, say)
+    /// promtui logs a warning and runs without it; a busy address given here is an error.
+    #[arg(long = "pushgateway.listen-address", value_name = "ADDR")]
+    pub pushgateway_listen_address: Option<String>,
+
+    /// Do not start the built-in Pushgateway.
+    #[arg(long = "pushgateway.disable")]
+    pub pushgateway_disable: bool,
+
+    /// Largest push body accepted (after gzip decompression); larger ones get 413.
+    #[arg(
+        long = "pushgateway.max-body-bytes",
+        default_value_t = 16 << 20,
+        value_parser = clap::value_parser!(u64).range(1..),
+        value_name = "BYTES"
+    )]
+    pub pushgateway_max_body_bytes: u64,
+
+    /// Delete groups not pushed to for this long (e.g. `1d`). Off by default, as in the
+    /// Pushgateway, which never expires groups.
+    #[arg(long = "pushgateway.group-ttl", value_name = "DURATION")]
+    pub pushgateway_group_ttl: Option<String>,
 }
 
 impl ServeFlags {
@@ -445,6 +476,10 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("lookback_delta", "query.lookback-delta"),
     ("timeout", "query.timeout"),
     ("max_samples", "query.max-samples"),
+    ("pushgateway_listen_address", "pushgateway.listen-address"),
+    ("pushgateway_disable", "pushgateway.disable"),
+    ("pushgateway_max_body_bytes", "pushgateway.max-body-bytes"),
+    ("pushgateway_group_ttl", "pushgateway.group-ttl"),
 ];
 
 /// Whether the flag with clap id `id` was on the command line (not a default).
@@ -498,6 +533,42 @@ fn merge_query_flags(
         "max_samples",
         &top.max_samples,
         &mut sub.max_samples,
+        top_m,
+        sub_m,
+    )
+}
+
+fn merge_pushgateway_flags(
+    top: &PushgatewayFlags,
+    sub: &mut PushgatewayFlags,
+    top_m: &clap::ArgMatches,
+    sub_m: &clap::ArgMatches,
+) -> Result<(), String> {
+    merge_flag(
+        "pushgateway_listen_address",
+        &top.pushgateway_listen_address,
+        &mut sub.pushgateway_listen_address,
+        top_m,
+        sub_m,
+    )?;
+    merge_flag(
+        "pushgateway_disable",
+        &top.pushgateway_disable,
+        &mut sub.pushgateway_disable,
+        top_m,
+        sub_m,
+    )?;
+    merge_flag(
+        "pushgateway_max_body_bytes",
+        &top.pushgateway_max_body_bytes,
+        &mut sub.pushgateway_max_body_bytes,
+        top_m,
+        sub_m,
+    )?;
+    merge_flag(
+        "pushgateway_group_ttl",
+        &top.pushgateway_group_ttl,
+        &mut sub.pushgateway_group_ttl,
         top_m,
         sub_m,
     )
@@ -578,6 +649,7 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
                 sub_m,
             )?;
             merge_query_flags(&top.query, &mut serve.query, m, sub_m)?;
+            merge_pushgateway_flags(&top.pushgateway, &mut serve.pushgateway, m, sub_m)?;
         }
         Some(Command::Query { out, .. }) | Some(Command::QueryRange { out, .. }) => {
             if let Some((id, _)) = SERVE_FLAG_IDS
@@ -753,6 +825,10 @@ mod tests {
         &["--query.lookback-delta", "1m"],
         &["--query.timeout", "7s"],
         &["--query.max-samples", "1234"],
+        &["--pushgateway.listen-address", "127.0.0.1:19998"],
+        &["--pushgateway.disable"],
+        &["--pushgateway.max-body-bytes", "1000"],
+        &["--pushgateway.group-ttl", "1h"],
     ];
 
     fn parse(words: &[&str]) -> Result<Cli, clap::Error> {

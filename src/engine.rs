@@ -51,6 +51,17 @@ pub struct EngineOptions {
     pub query_max_concurrency: usize,
     /// `--rules.alert.*` and `--alertmanager.notification-queue-capacity`.
     pub rules: RuleOptions,
+    /// The built-in Pushgateway; `None` with `--pushgateway.disable`.
+    pub pushgateway: Option<PushgatewaySetup>,
+}
+
+/// How to start the built-in Pushgateway.
+#[derive(Clone, Debug)]
+pub struct PushgatewaySetup {
+    pub options: crate::pushgateway::Options,
+    /// `--pushgateway.listen-address` was given: a busy address stops start-up. Without
+    /// it a busy default port (a real Pushgateway on 9091) only logs a warning.
+    pub address_given: bool,
 }
 
 /// Why the engine could not start or stopped with an error.
@@ -67,6 +78,8 @@ pub enum Error {
     Web(#[from] web::Error),
     #[error("starting the scrape manager: {0}")]
     Scrape(#[source] crate::scrape::Error),
+    #[error("starting the Pushgateway: {0}")]
+    Pushgateway(#[source] crate::pushgateway::Error),
 }
 
 /// Why a reload (SIGHUP, `POST /-/reload`) failed. The configuration in force before it
@@ -125,13 +138,19 @@ struct LoadedConfig {
 fn load_config(
     file: Option<&PathBuf>,
     listen_address: &str,
+    pushgateway_address: Option<&str>,
 ) -> Result<LoadedConfig, crate::config::Error> {
     match file {
         None => {
-            let config = Config::load_str(
-                &default_config_text(listen_address),
+            let mut config = Config::load_str(
+                &default_config_text(listen_address, pushgateway_address),
                 "<default promtui.yml>",
             )?;
+            if pushgateway_address.is_none() {
+                config
+                    .scrape_configs
+                    .retain(|sc| sc.job_name != DEFAULT_PUSHGATEWAY_JOB);
+            }
             let text = config.render();
             Ok(LoadedConfig { config, text })
         }
@@ -143,17 +162,36 @@ fn load_config(
     }
 }
 
+/// The embedded default's scrape job of the built-in Pushgateway.
+const DEFAULT_PUSHGATEWAY_JOB: &str = "pushgateway";
+
 /// The embedded default configuration with its self-scrape target at the address the web
-/// API really listens on (`--web.listen-address`), so `up{job="promtui"}` is 1 on any port.
-/// A wildcard host is scraped over loopback.
-fn default_config_text(listen_address: &str) -> String {
+/// API really listens on (`--web.listen-address`), so `up{job="promtui"}` is 1 on any port,
+/// and its Pushgateway target at `--pushgateway.listen-address` (the job is dropped
+/// with `--pushgateway.disable`). A wildcard host is scraped over loopback.
+fn default_config_text(listen_address: &str, pushgateway_address: Option<&str>) -> String {
     const SELF: &str = "\"127.0.0.1:9090\"";
-    let target = match listen_address.rsplit_once(':') {
+    const PUSHGATEWAY: &str = "\"127.0.0.1:9091\"";
+    let target = |addr: &str| match addr.rsplit_once(':') {
         Some(("" | "0.0.0.0", port)) => format!("127.0.0.1:{port}"),
         Some(("[::]", port)) => format!("[::1]:{port}"),
-        _ => listen_address.to_string(),
+        _ => addr.to_string(),
     };
-    crate::config::DEFAULT_CONFIG.replacen(SELF, &format!("{target:?}"), 1)
+    let text =
+        crate::config::DEFAULT_CONFIG.replacen(SELF, &format!("{:?}", target(listen_address)), 1);
+    match pushgateway_address {
+        Some(a) => text.replacen(PUSHGATEWAY, &format!("{:?}", target(a)), 1),
+        None => text,
+    }
+}
+
+impl EngineOptions {
+    /// The Pushgateway address the embedded default configuration scrapes.
+    fn pushgateway_address(&self) -> Option<&str> {
+        self.pushgateway
+            .as_ref()
+            .map(|p| p.options.listen_address.as_str())
+    }
 }
 
 /// State shared by the engine's tasks and the web handlers.
@@ -174,6 +212,8 @@ struct Shared {
     notifier: Arc<crate::notifier::Notifier>,
     /// `--query.max-concurrency`, shared by the query endpoints.
     query_gate: Arc<crate::web::query::QueryGate>,
+    /// The built-in Pushgateway (its groups loaded), unless disabled.
+    pushgateway: Option<crate::pushgateway::Pushgateway>,
 }
 
 /// A running engine.
@@ -185,7 +225,11 @@ pub struct Engine {
 impl Engine {
     /// Loads the configuration and opens the TSDB (replaying its WAL).
     pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
-        let loaded = load_config(opts.config_file.as_ref(), &opts.listen_address)?;
+        let loaded = load_config(
+            opts.config_file.as_ref(),
+            &opts.listen_address,
+            opts.pushgateway_address(),
+        )?;
         match &opts.config_file {
             Some(p) => tracing::info!(file = %p.display(), "loaded configuration"),
             None => tracing::info!("no --config.file given: running the embedded default"),
@@ -206,6 +250,13 @@ impl Engine {
             took = ?started.elapsed(),
             "TSDB opened"
         );
+        let pushgateway = match &opts.pushgateway {
+            Some(p) => Some(
+                crate::pushgateway::Pushgateway::open(p.options.clone())
+                    .map_err(Error::Pushgateway)?,
+            ),
+            None => None,
+        };
         let queue_capacity = opts.rules.notification_queue_capacity;
         let query_gate = Arc::new(crate::web::query::QueryGate::new(
             opts.query_max_concurrency,
@@ -223,6 +274,7 @@ impl Engine {
                 rules: std::sync::OnceLock::new(),
                 notifier: crate::notifier::Notifier::new(queue_capacity),
                 query_gate,
+                pushgateway,
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -239,6 +291,7 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let listener = web::bind(&self.shared.opts.listen_address, "web.listen-address").await?;
+        let pushgateway_listener = self.bind_pushgateway().await?;
         let scrape = ScrapeManager::new(
             Arc::new(DbAppendable(self.shared.db.clone())),
             ScrapeOptions::default(),
@@ -338,8 +391,25 @@ impl Engine {
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(address = %addr, "listening");
+        let pushgateway_task = match (pushgateway_listener, &self.shared.pushgateway) {
+            (Some(l), Some(pg)) => {
+                let mut stopped = stop_rx.clone();
+                let until = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                Some(tokio::spawn(pg.clone().serve(l, until)))
+            }
+            _ => None,
+        };
         self.ready.store(true, Ordering::Release);
         let served = web::serve(listener, web::router(state), stop).await;
+        if let Some(t) = pushgateway_task {
+            match t.await {
+                Ok(Err(e)) => tracing::error!("Pushgateway: {e}"),
+                Err(e) => tracing::error!("Pushgateway task: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
         self.ready.store(false, Ordering::Release);
         // Stop rule evaluation and scraping first (final commits and staleness markers),
         // then flush the WAL.
@@ -362,11 +432,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Binds the Pushgateway's listener: `None` when it is disabled, or when the default
+    /// address is busy (logged; a real Pushgateway may own 9091).
+    async fn bind_pushgateway(&self) -> Result<Option<tokio::net::TcpListener>, Error> {
+        let Some(setup) = &self.shared.opts.pushgateway else {
+            return Ok(None);
+        };
+        let addr = &setup.options.listen_address;
+        match web::bind(addr, "pushgateway.listen-address").await {
+            Ok(l) => Ok(Some(l)),
+            Err(web::Error::AddrInUse { .. }) if !setup.address_given => {
+                tracing::warn!(
+                    address = %addr,
+                    "the Pushgateway's default address is in use (another Pushgateway?): running without the built-in one; pass --pushgateway.listen-address to move it or --pushgateway.disable to silence this"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// Reloads the configuration file; the old configuration stays on any error.
 fn reload(shared: &Shared) -> Result<(), ReloadError> {
     match load_config(
         shared.opts.config_file.as_ref(),
         &shared.opts.listen_address,
+        shared.opts.pushgateway_address(),
     ) {
         Ok(loaded) => {
             if let Some(scrape) = shared.scrape.get() {
@@ -740,7 +833,7 @@ mod tests {
              static_configs:\n      - targets: ['y:1']\n",
         )
         .unwrap();
-        let loaded = load_config(Some(&path), "127.0.0.1:9090").unwrap();
+        let loaded = load_config(Some(&path), "127.0.0.1:9090", None).unwrap();
         let r = &loaded.text;
         assert!(!r.contains("hunter2") && !r.contains("tok123"), "{r}");
         assert!(
@@ -763,7 +856,7 @@ mod tests {
     }
 
     fn self_targets(listen: &str) -> Vec<String> {
-        let loaded = load_config(None, listen).expect("default config");
+        let loaded = load_config(None, listen, Some("127.0.0.1:9091")).expect("default config");
         let job = loaded
             .config
             .scrape_configs

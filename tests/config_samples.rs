@@ -84,7 +84,11 @@ fn embedded_default_is_the_shipped_file() {
         assert_eq!(*body, on_disk, "{rel}");
     }
     let c = Config::default_config().unwrap();
-    assert_eq!(c.scrape_configs.len(), 1);
+    // promtui itself and the built-in Pushgateway (honor_labels, as Pushgateways are scraped).
+    assert_eq!(c.scrape_configs.len(), 2);
+    let pg = &c.scrape_configs[1];
+    assert_eq!(pg.job_name, "pushgateway");
+    assert!(pg.honor_labels);
 }
 
 #[test]

@@ -82,6 +82,46 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         resend_delay_ms: ServeFlags::duration_ms("rules.alert.resend-delay", &flags.resend_delay)?,
         notification_queue_capacity: flags.notification_queue_capacity as usize,
     };
+    let pg = &flags.pushgateway;
+    let pg_address = pg
+        .pushgateway_listen_address
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:9091".to_string());
+    let group_ttl_ms = match &pg.pushgateway_group_ttl {
+        Some(v) => Some(ServeFlags::duration_ms("pushgateway.group-ttl", v)?),
+        None => None,
+    };
+    let mut pg_shown = BTreeMap::new();
+    for (k, v) in [
+        ("pushgateway.listen-address", pg_address.clone()),
+        ("pushgateway.disable", pg.pushgateway_disable.to_string()),
+        (
+            "pushgateway.max-body-bytes",
+            pg.pushgateway_max_body_bytes.to_string(),
+        ),
+        (
+            "pushgateway.group-ttl",
+            pg.pushgateway_group_ttl.clone().unwrap_or_default(),
+        ),
+        ("web.enable-admin-api", flags.enable_admin_api.to_string()),
+    ] {
+        shown.insert(k.to_string(), v.clone());
+        pg_shown.insert(k.to_string(), v);
+    }
+    let pushgateway = (!pg.pushgateway_disable).then(|| crate::engine::PushgatewaySetup {
+        options: crate::pushgateway::Options {
+            listen_address: pg_address,
+            max_body_bytes: usize::try_from(pg.pushgateway_max_body_bytes).unwrap_or(usize::MAX),
+            group_ttl_ms,
+            enable_admin_api: flags.enable_admin_api,
+            // In the data directory's state folder, a name the TSDB's layout owns.
+            db_path: tsdb_path
+                .join(crate::tsdb::layout::STATE_DIR)
+                .join(crate::pushgateway::DB_FILE),
+            flags: pg_shown,
+        },
+        address_given: pg.pushgateway_listen_address.is_some(),
+    });
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -93,6 +133,7 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         query: flags.query.engine_options()?,
         query_max_concurrency: flags.max_concurrency as usize,
         rules,
+        pushgateway,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

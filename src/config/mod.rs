@@ -398,9 +398,12 @@ mod tests {
         assert_eq!(c.global.scrape_interval.to_string(), "15s");
         let promtui = c.scrape_config("promtui").unwrap();
         assert_eq!(promtui.static_configs[0].targets, vec!["127.0.0.1:9090"]);
-        // Nothing it cannot serve yet: no Pushgateway target that is always down, no rule
-        // files that are not evaluated.
-        assert_eq!(c.scrape_configs.len(), 1);
+        // Itself and the built-in Pushgateway (honor_labels); no rule files that are not
+        // evaluated.
+        assert_eq!(c.scrape_configs.len(), 2);
+        let pg = c.scrape_config("pushgateway").unwrap();
+        assert!(pg.honor_labels);
+        assert_eq!(pg.static_configs[0].targets, vec!["127.0.0.1:9091"]);
         assert!(c.rule_files.is_empty());
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert_eq!(DEFAULT_RULES[0].0, "rules/promtui.rules.yml");

@@ -7,6 +7,7 @@
 //! <dir>/promtui-wal/          WAL segments and checkpoints (docs/format/wal.md)
 //! <dir>/promtui-blocks/<ULID> persisted blocks (docs/format/block.md)
 //! <dir>/snapshots/            admin API snapshots
+//! <dir>/promtui-state/        operator state in SQLite (pushed groups, silences...)
 //! ```
 //!
 //! No name here is one Prometheus uses (`wal/`, `chunks_head/`, ULID block directories,
@@ -38,6 +39,9 @@ pub const WAL_DIR: &str = "promtui-wal";
 pub const BLOCKS_DIR: &str = "promtui-blocks";
 /// Admin API snapshots.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
+/// Operator state beside the samples: SQLite files of the Pushgateway's groups, the
+/// alerting pipeline's silences and acknowledgements; the TSDB never reads it.
+pub const STATE_DIR: &str = "promtui-state";
 /// The directory format this build writes (1 was the unmarked layout).
 pub const FORMAT_VERSION: u32 = 2;
 /// The format name in the marker.
@@ -245,7 +249,7 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
     Ok(match (name, is_dir) {
         (MARKER, false) => Class::Ours,
         (LOCK, false) => Class::Ours,
-        (WAL_DIR, true) | (BLOCKS_DIR, true) => Class::Ours,
+        (WAL_DIR, true) | (BLOCKS_DIR, true) | (STATE_DIR, true) => Class::Ours,
         (SNAPSHOTS_DIR, true) => Class::Neutral("snapshots"),
         ("lock", false) if marked => foreign(
             name,
