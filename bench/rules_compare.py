@@ -193,6 +193,16 @@ def main():
             print(f"{n:10} CPU/cycle {per_cycle * 1000:8.1f} ms  (baseline {base[n] * 100:.1f}% "
                   f"with rules {with_rules[n] * 100:.1f}%)  eval wall/cycle {last * 1000:7.1f} ms  "
                   f"evaluations {evals:.0f} failures {fails:.0f} missed {missed:.0f} head series {series:.0f}")
+        for n, (_, port, _) in peers.items():
+            import json
+            body = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/rules", timeout=30))
+            errs = {}
+            for g in body["data"]["groups"]:
+                for r in g["rules"]:
+                    if r.get("lastError"):
+                        errs.setdefault(r["lastError"], r["query"])
+            for e, q in list(errs.items())[:5]:
+                print(f"  {n} rule error: {e}\n    in: {q}")
         print(f"promtui / prometheus CPU per cycle = {res['promtui'] / res['prometheus']:.3f}")
     finally:
         for p, _, _ in peers.values():

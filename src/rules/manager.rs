@@ -202,6 +202,12 @@ impl GroupState {
                 Ok(rows) => (rows, None),
                 Err(e) => (Vec::new(), Some(e)),
             };
+            // As upstream, only a failed evaluation counts as a failure; samples the
+            // storage refuses (out of bounds, out of order) make the rule unhealthy with
+            // that error but are not evaluation failures.
+            if err.is_some() {
+                self.rule_failures += 1;
+            }
             samples += rows.len() as u64;
             let appended = append(db, &rows, &r.prev_series, write_t);
             let err = err.or(appended.err());
@@ -212,9 +218,6 @@ impl GroupState {
                 Health::Ok
             };
             self.rule_evaluations += 1;
-            if err.is_some() {
-                self.rule_failures += 1;
-            }
             if let Some(e) = &err {
                 tracing::warn!(group = %self.name, rule = r.rule.name(), error = %e, "rule evaluation failed");
             }
@@ -705,6 +708,46 @@ mod tests {
         assert_eq!(q("m:x2", t3), 0);
         assert_eq!(q("ALERTS", t3), 0);
         assert_eq!(st.iterations, 3);
+    }
+
+    #[test]
+    fn refused_samples_make_the_rule_unhealthy_but_are_not_evaluation_failures() {
+        let d = tempfile::tempdir().unwrap();
+        let db = Db::open(d.path(), Default::default()).unwrap();
+        let t0 = 1_700_000_000_000;
+        {
+            // The recorded series already has a newer sample: the rule's is out of order.
+            let mut app = db.appender();
+            app.append(&Labels::from_pairs(&[("__name__", "m")]), t0, 1.0)
+                .unwrap();
+            app.append(&Labels::from_pairs(&[("__name__", "m2")]), t0, 1.0)
+                .unwrap();
+            app.append(
+                &Labels::from_pairs(&[("__name__", "m:x2")]),
+                t0 + 60_000,
+                2.0,
+            )
+            .unwrap();
+            app.commit().unwrap();
+        }
+        let mut st = group_of("groups:\n  - name: g\n    rules:\n      - record: m:x2\n        expr: m * 2\n      - record: bad\n        expr: '{__name__=~\"m|m2\"} * 1'\n");
+        let funcs = crate::template::prometheus::funcs(&Default::default());
+        let ext = BTreeMap::new();
+        let env = TemplateEnv {
+            external_labels: &ext,
+            external_url: "",
+            funcs: &funcs,
+        };
+        let engine = PromqlEngine::new(Default::default());
+        st.eval(t0 + 15_000, &db, &engine, &env);
+        assert_eq!(st.rules[0].health, Health::Err);
+        let e = st.rules[0].last_error.clone().unwrap_or_default();
+        assert!(e.contains("appending the results"), "{e}");
+        // The second rule's evaluation fails (two series with the same labels once the
+        // name is dropped): that one counts, the refused sample does not.
+        assert_eq!(st.rules[1].health, Health::Err);
+        assert_eq!(st.rule_evaluations, 2);
+        assert_eq!(st.rule_failures, 1);
     }
 
     fn group_of(yaml: &str) -> GroupState {
