@@ -361,3 +361,211 @@ pub fn assert_snapshot(name: &str, got: &str) {
         }
     }
 }
+
+/// The fixed "now" of console tests: 2023-11-14 22:13:20 UTC.
+pub const NOW_MS: i64 = 1_700_000_000_000;
+
+/// A small deterministic data set over the two hours before [`NOW_MS`], scraped every
+/// 15 s: `up` (4 targets, one down), `http_requests_total` (2 instances x 3 codes),
+/// `process_resident_memory_bytes` and `http_request_duration_seconds_bucket`.
+pub fn dataset() -> crate::promql::promqltest::MemStorage {
+    use crate::model::{Labels, Sample};
+    let mut st = crate::promql::promqltest::MemStorage::new();
+    let steps = 2 * 3600 / 15;
+    let ts = |k: i64| NOW_MS - (steps - k) * 15_000;
+    let targets = [
+        ("node", "host-a:9100"),
+        ("node", "host-b:9100"),
+        ("api", "api-1:8080"),
+        ("api", "api-2:8080"),
+    ];
+    for (n, (job, inst)) in targets.iter().enumerate() {
+        let up = if n == 3 { 0.0 } else { 1.0 };
+        st.add(
+            Labels::from_pairs(&[("__name__", "up"), ("job", job), ("instance", inst)]),
+            (0..=steps).map(|k| Sample::new(ts(k), up)),
+        );
+        let base = 200.0e6 + n as f64 * 50.0e6;
+        st.add(
+            Labels::from_pairs(&[
+                ("__name__", "process_resident_memory_bytes"),
+                ("job", job),
+                ("instance", inst),
+            ]),
+            (0..=steps).map(|k| {
+                let x = k as f64 / 40.0 + n as f64;
+                Sample::new(ts(k), base + 30.0e6 * x.sin())
+            }),
+        );
+    }
+    for (i, inst) in ["api-1:8080", "api-2:8080"].iter().enumerate() {
+        for (c, code) in ["200", "404", "500"].iter().enumerate() {
+            let rate = [40.0, 3.0, 0.5][c] * (1.0 + i as f64 * 0.5);
+            let mut v = 0.0;
+            st.add(
+                Labels::from_pairs(&[
+                    ("__name__", "http_requests_total"),
+                    ("job", "api"),
+                    ("instance", inst),
+                    ("code", code),
+                ]),
+                (0..=steps).map(|k| {
+                    let wave = 1.0 + 0.5 * ((k as f64 / 25.0) + c as f64).sin();
+                    v += rate * 15.0 * wave;
+                    Sample::new(ts(k), v.floor())
+                }),
+            );
+        }
+        let mut counts = [0.0f64; 4];
+        for (b, le) in ["0.05", "0.1", "0.5", "+Inf"].iter().enumerate() {
+            let share = [0.5, 0.8, 0.97, 1.0][b];
+            st.add(
+                Labels::from_pairs(&[
+                    ("__name__", "http_request_duration_seconds_bucket"),
+                    ("job", "api"),
+                    ("instance", inst),
+                    ("le", le),
+                ]),
+                (0..=steps).map(|k| {
+                    counts[b] += (60.0 * share * (1.0 + (k as f64 / 30.0).cos() * 0.2)).floor();
+                    Sample::new(ts(k), counts[b])
+                }),
+            );
+        }
+    }
+    st
+}
+
+/// Metadata for [`dataset`].
+pub fn dataset_metadata() -> Vec<MetricInfo> {
+    let m = |name: &str, kind: &str, help: &str, unit: &str| MetricInfo {
+        name: name.into(),
+        kind: kind.into(),
+        help: help.into(),
+        unit: unit.into(),
+    };
+    vec![
+        m(
+            "up",
+            "gauge",
+            "Whether the last scrape of the target succeeded.",
+            "",
+        ),
+        m(
+            "http_requests_total",
+            "counter",
+            "HTTP requests served, by status code.",
+            "",
+        ),
+        m(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            "bytes",
+        ),
+        m(
+            "http_request_duration_seconds",
+            "histogram",
+            "Time spent serving HTTP requests.",
+            "seconds",
+        ),
+    ]
+}
+
+/// Drives a view the way the frame does, on a real runtime with a fixed clock.
+pub struct Harness {
+    pub runtime: tokio::runtime::Runtime,
+    pub palette: Palette,
+    pub glyphs: crate::tui::view::Glyphs,
+    pub range: crate::tui::view::TimeRange,
+    pub now_ms: i64,
+}
+
+impl Harness {
+    /// A harness with `palette`, braille glyphs, a 1h range ending now and the clock at
+    /// [`NOW_MS`].
+    pub fn new(palette: Palette) -> Harness {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        Harness {
+            runtime,
+            palette,
+            glyphs: crate::tui::view::Glyphs::Braille,
+            range: crate::tui::view::TimeRange {
+                width_ms: 3_600_000,
+                end_ms: None,
+            },
+            now_ms: NOW_MS,
+        }
+    }
+
+    /// Runs `f` with a context as the frame lends it.
+    pub fn with_ctx<R>(&self, f: impl FnOnce(&mut crate::tui::view::ViewCtx<'_>) -> R) -> R {
+        let mut ctx = crate::tui::view::ViewCtx {
+            palette: &self.palette,
+            glyphs: self.glyphs,
+            runtime: self.runtime.handle(),
+            range: self.range,
+            now_ms: self.now_ms,
+        };
+        f(&mut ctx)
+    }
+
+    /// Sends one key.
+    pub fn key(
+        &self,
+        view: &mut dyn crate::tui::view::View,
+        key: crossterm::event::KeyEvent,
+    ) -> crate::tui::view::Handled {
+        self.with_ctx(|ctx| view.on_key(key, ctx))
+    }
+
+    /// Types `text` one character at a time, ticking after each key as the frame does.
+    pub fn type_str(&self, view: &mut dyn crate::tui::view::View, text: &str) {
+        for c in text.chars() {
+            let k = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char(c));
+            self.key(view, k);
+            self.with_ctx(|ctx| view.tick(ctx));
+        }
+    }
+
+    /// Ticks until `settled` says so (at most 10 s), then once more.
+    pub fn settle<V: crate::tui::view::View>(&self, view: &mut V, settled: impl Fn(&V) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            self.with_ctx(|ctx| view.tick(ctx));
+            if settled(view) && view.busy_since().is_none() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "view did not settle in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.with_ctx(|ctx| view.tick(ctx));
+    }
+
+    /// Draws `view` into a `width` x `height` test terminal and returns the buffer.
+    pub fn render(&self, view: &mut dyn crate::tui::view::View, width: u16, height: u16) -> Buffer {
+        let backend = ratatui::backend::TestBackend::new(width, height);
+        let mut term = ratatui::Terminal::new(backend).expect("test terminal");
+        self.with_ctx(|ctx| {
+            term.draw(|f| view.render(f, f.area(), ctx))
+                .expect("draw into the test backend");
+        });
+        term.backend().buffer().clone()
+    }
+}
+
+/// Everything in one buffer as plain text lines (no style map), for assertions.
+pub fn text_of(buf: &Buffer) -> String {
+    let full = snapshot(buf);
+    full.split("---- styles")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -135,6 +135,8 @@ pub struct ConsoleView {
     live: bool,
     last_run_ms: i64,
     handoff: ConsoleHandoff,
+    /// Show query durations (off in snapshot tests, where they vary).
+    show_timings: bool,
 }
 
 /// Shortest and longest range zoom allows.
@@ -175,6 +177,7 @@ impl ConsoleView {
             live: false,
             last_run_ms: 0,
             handoff: ConsoleHandoff::default(),
+            show_timings: true,
         }
     }
 
@@ -193,9 +196,22 @@ impl ConsoleView {
         self.run(ctx);
     }
 
-    /// The query text (tests, the frame's `:console EXPR`).
+    /// The query text.
     pub fn text(&self) -> &str {
         self.editor.text()
+    }
+
+    /// True when no query, completion fetch or metadata load is in flight (tests wait
+    /// for it before drawing).
+    #[doc(hidden)]
+    pub fn is_settled(&self) -> bool {
+        self.inflight.is_none() && self.fetches.is_empty() && self.metadata_rx.is_none()
+    }
+
+    /// Leaves query durations out of the status line, so snapshots are stable.
+    #[doc(hidden)]
+    pub fn hide_timings(&mut self) {
+        self.show_timings = false;
     }
 
     fn effective_range(&self, ctx: &ViewCtx<'_>) -> TimeRange {
@@ -291,7 +307,17 @@ impl ConsoleView {
                     let from = before.min(out.len());
                     for c in &mut out[from..] {
                         if c.kind == Kind::Metric {
-                            if let Some(m) = md.iter().find(|m| m.name == c.text) {
+                            // A histogram's or summary's series carry the family's
+                            // metadata under its base name.
+                            let family = ["_bucket", "_sum", "_count", "_total"]
+                                .iter()
+                                .find_map(|s| c.text.strip_suffix(s))
+                                .unwrap_or(&c.text);
+                            if let Some(m) = md
+                                .iter()
+                                .find(|m| m.name == c.text)
+                                .or_else(|| md.iter().find(|m| m.name == family))
+                            {
                                 c.detail = format!("{} {}", m.kind, m.help);
                             }
                         }
@@ -1151,7 +1177,12 @@ impl ConsoleView {
                             format!("{} series, {pts} points", m.len())
                         }
                     };
-                    spans.push(Span::styled(format!(" {what} · {} ms", o.took_ms), p.ok));
+                    let took = if self.show_timings {
+                        format!(" · {} ms", o.took_ms)
+                    } else {
+                        String::new()
+                    };
+                    spans.push(Span::styled(format!(" {what}{took}"), p.ok));
                     for w in &a.warnings {
                         spans.push(Span::styled(format!(" ⚠ {w}"), p.warn));
                     }
@@ -1313,10 +1344,8 @@ impl ConsoleView {
             .collect();
         let value_at = |i: usize| -> Option<f64> {
             let c = cursor_ms?;
-            let pts: &[(i64, f64)] = match &stacked {
-                Some(st) if !self.hidden.contains(&i) => &st[i],
-                _ => &series[i].points,
-            };
+            // The legend shows each series' own value, stacked or not.
+            let pts: &[(i64, f64)] = &series[i].points;
             let k = pts.partition_point(|&(t, _)| t < c);
             pts.get(k).filter(|(t, _)| *t == c).map(|&(_, v)| v)
         };
