@@ -549,6 +549,18 @@ impl Harness {
         self.with_ctx(|ctx| view.tick(ctx));
     }
 
+    /// Draws one frame of `view` into `term`, as the frame's loop does.
+    pub fn draw<V: crate::tui::view::View + ?Sized>(
+        &self,
+        view: &mut V,
+        term: &mut ratatui::Terminal<ratatui::backend::TestBackend>,
+    ) {
+        self.with_ctx(|ctx| {
+            term.draw(|f| view.render(f, f.area(), ctx))
+                .expect("draw into the test backend");
+        });
+    }
+
     /// Draws `view` into a `width` x `height` test terminal and returns the buffer.
     pub fn render(&self, view: &mut dyn crate::tui::view::View, width: u16, height: u16) -> Buffer {
         let backend = ratatui::backend::TestBackend::new(width, height);
@@ -568,4 +580,80 @@ pub fn text_of(buf: &Buffer) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A [`ConsoleSource`] answering every query with one fixed answer and label calls with
+/// fixed lists: for benches and tests of drawing, where the engine is not the subject.
+pub struct CannedSource {
+    pub answer: QueryAnswer,
+    pub names: Vec<String>,
+    pub values: Vec<String>,
+}
+
+impl ConsoleSource for CannedSource {
+    fn instant_query(&self, _: String, _: i64) -> BoxFuture<Result<QueryAnswer, SourceError>> {
+        let a = self.answer.clone();
+        Box::pin(async move { Ok(a) })
+    }
+    fn range_query(
+        &self,
+        _: String,
+        _: i64,
+        _: i64,
+        _: i64,
+    ) -> BoxFuture<Result<QueryAnswer, SourceError>> {
+        let a = self.answer.clone();
+        Box::pin(async move { Ok(a) })
+    }
+    fn label_names(&self, _: Vec<String>) -> BoxFuture<Result<Vec<String>, SourceError>> {
+        let n = self.names.clone();
+        Box::pin(async move { Ok(n) })
+    }
+    fn label_values(
+        &self,
+        _: String,
+        _: Vec<String>,
+    ) -> BoxFuture<Result<Vec<String>, SourceError>> {
+        let v = self.values.clone();
+        Box::pin(async move { Ok(v) })
+    }
+    fn metadata(&self) -> BoxFuture<Result<Vec<MetricInfo>, SourceError>> {
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+    fn series_counts(&self) -> BoxFuture<Result<SeriesCounts, SourceError>> {
+        Box::pin(async move { Ok(None) })
+    }
+}
+
+/// `series` random-walk series of `points` points each, step `step_ms`, ending at
+/// `end_ms` (a fixed-seed xorshift, so benches draw the same picture every run).
+pub fn random_matrix(series: usize, points: usize, end_ms: i64, step_ms: i64) -> QueryData {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 1000) as f64 / 1000.0
+    };
+    let start = end_ms - (points as i64 - 1) * step_ms;
+    QueryData::Matrix(
+        (0..series)
+            .map(|s| {
+                let mut v = 100.0 + s as f64;
+                SeriesData {
+                    labels: vec![
+                        ("__name__".into(), "node_network_receive_bytes_total".into()),
+                        ("device".into(), format!("eth{}", s % 4)),
+                        ("instance".into(), format!("host-{s:03}:9100")),
+                    ],
+                    points: (0..points)
+                        .map(|k| {
+                            v = (v + rnd() - 0.5).max(0.0);
+                            (start + k as i64 * step_ms, v)
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    )
 }
