@@ -33,7 +33,10 @@ fn chart_console(h: &Harness, stacked: bool) -> ConsoleView {
     };
     let dir = std::env::temp_dir().join("promtui-bench-console");
     let mut v = ConsoleView::new(Arc::new(source), dir.join("history.sqlite"));
-    h.key(&mut v, KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL));
+    h.key(
+        &mut v,
+        KeyEvent::new(KeyCode::Char('t'), KeyModifiers::CONTROL),
+    );
     h.type_str(&mut v, "rate(node_network_receive_bytes_total[5m])");
     h.key(&mut v, KeyEvent::from(KeyCode::Enter));
     h.settle(&mut v, ConsoleView::is_settled);

@@ -281,7 +281,7 @@ pub fn format_time(t_ms: i64, width_ms: i64) -> String {
 
 /// Round tick values covering `[lo, hi]`, about `n` of them.
 pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() || n == 0 {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo || n == 0 {
         return vec![lo];
     }
     let raw = (hi - lo) / n as f64;

@@ -548,8 +548,10 @@ mod tests {
     fn highlight_underlines_the_parse_error() {
         let q = "sum(rate(x[5m])";
         let err = crate::promql::parse_expr(q).unwrap_err();
-        let mut syn = SyntaxStyles::default();
-        syn.error = Style::default().add_modifier(ratatui::style::Modifier::UNDERLINED);
+        let syn = SyntaxStyles {
+            error: Style::default().add_modifier(ratatui::style::Modifier::UNDERLINED),
+            ..Default::default()
+        };
         let lines = highlight(q, &syn, Style::default(), Some(&err));
         let last = lines[0].spans.last().unwrap();
         assert!(last

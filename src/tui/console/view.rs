@@ -599,11 +599,7 @@ impl ConsoleView {
                     self.run(ctx);
                 }
             }
-            KeyCode::Tab => {
-                if !self.accept_completion(ctx) {
-                    self.update_completion(ctx, true);
-                }
-            }
+            KeyCode::Tab if !self.accept_completion(ctx) => self.update_completion(ctx, true),
             KeyCode::Up | KeyCode::Down if popup_open => {
                 if let Some(Popup::Complete {
                     candidates,
@@ -621,17 +617,13 @@ impl ConsoleView {
                     *chosen = true;
                 }
             }
-            KeyCode::Up => {
-                if !self.editor.up() {
-                    self.history_key(true);
-                    self.after_edit(ctx, false);
-                }
+            KeyCode::Up if !self.editor.up() => {
+                self.history_key(true);
+                self.after_edit(ctx, false);
             }
-            KeyCode::Down => {
-                if !self.editor.down() {
-                    self.history_key(false);
-                    self.after_edit(ctx, false);
-                }
+            KeyCode::Down if !self.editor.down() => {
+                self.history_key(false);
+                self.after_edit(ctx, false);
             }
             KeyCode::Char('r') if ctrl => {
                 self.history.ensure_open();
@@ -800,10 +792,8 @@ impl ConsoleView {
             (true, KeyCode::Down | KeyCode::Char('j')) => {
                 self.legend_sel = (self.legend_sel + 1).min(n.saturating_sub(1))
             }
-            (true, KeyCode::Char(' ')) => {
-                if !self.hidden.remove(&self.legend_sel) {
-                    self.hidden.insert(self.legend_sel);
-                }
+            (true, KeyCode::Char(' ')) if !self.hidden.remove(&self.legend_sel) => {
+                self.hidden.insert(self.legend_sel);
             }
             (true, KeyCode::Char('o')) => {
                 // Only the selected series; again shows all.
@@ -1436,7 +1426,7 @@ impl ConsoleView {
         };
         let mut lines = Vec::with_capacity(rows);
         let lw = legend_area.width as usize;
-        for i in first..(first + rows).min(n) {
+        for (i, sd) in series.iter().enumerate().skip(first).take(rows) {
             let hidden = self.hidden.contains(&i);
             let mark = Span::styled(
                 format!(" {} ", if hidden { off } else { on }),
@@ -1445,7 +1435,7 @@ impl ConsoleView {
             let val = value_at(i)
                 .map(|v| chart::format_value(v, o.unit))
                 .unwrap_or_default();
-            let name = series_name(&series[i].labels);
+            let name = series_name(&sd.labels);
             let room = lw.saturating_sub(4 + val.chars().count() + 1);
             let style = if focused && i == self.legend_sel {
                 p.selection
@@ -1472,8 +1462,7 @@ impl ConsoleView {
             return;
         }
         let mut lines: Vec<Line> = Vec::new();
-        let title;
-        match popup {
+        let title = match popup {
             Popup::Complete {
                 candidates,
                 total,
@@ -1516,11 +1505,11 @@ impl ConsoleView {
                 if let Some(n) = note {
                     lines.push(Line::styled(format!("  {n}"), p.dim));
                 }
-                title = if *total > candidates.len() {
+                if *total > candidates.len() {
                     format!(" {}/{} ", candidates.len(), total)
                 } else {
                     format!(" {} ", total)
-                };
+                }
             }
             Popup::History { query, selected } => {
                 let hits = self.history.search(query);
@@ -1537,9 +1526,9 @@ impl ConsoleView {
                 if hits.is_empty() {
                     lines.push(Line::styled("  no matching history", p.dim));
                 }
-                title = format!(" history search: {query}_ (Ctrl-S star) ");
+                format!(" history search: {query}_ (Ctrl-S star) ")
             }
-        }
+        };
         let want_w = lines
             .iter()
             .map(Line::width)
