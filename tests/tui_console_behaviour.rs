@@ -342,3 +342,68 @@ fn autocomplete_answers_from_cache_over_100k_label_values() {
     h.key(&mut v, key(KeyCode::Tab));
     assert_eq!(v.text(), "big_metric{instance=\"host-099900\"");
 }
+
+#[test]
+fn warnings_are_shown_beside_the_result() {
+    use promtui::tui::console::source::{QueryAnswer, QueryData};
+    use promtui::tui::console::testing::CannedSource;
+    let dir = tempfile::tempdir().unwrap();
+    let source = CannedSource {
+        answer: QueryAnswer {
+            data: QueryData::Scalar { t: NOW_MS, v: 0.5 },
+            warnings: vec![
+                "PromQL warning: metric might not be a counter, name does not end in _total".into(),
+            ],
+        },
+        names: vec![],
+        values: vec![],
+    };
+    let h = Harness::new(palette_dark());
+    let mut v = ConsoleView::new(Arc::new(source), dir.path().join("h.sqlite"));
+    v.hide_timings();
+    h.type_str(&mut v, "rate(foo[5m])");
+    h.key(&mut v, key(KeyCode::Enter));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 160, 12));
+    assert!(screen.contains("scalar"), "{screen}");
+    assert!(
+        screen.contains("⚠ PromQL warning: metric might not be a counter"),
+        "{screen}"
+    );
+    assert!(screen.contains("0.5"), "{screen}");
+}
+
+#[test]
+fn multi_line_queries_and_function_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(palette_dark());
+    let mut v = mem_console(&dir);
+    h.type_str(&mut v, "sum by (code) (");
+    h.key(&mut v, KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+    h.type_str(&mut v, "  histogram_q");
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 120, 24));
+    assert!(
+        screen.contains("histogram_quantile(scalar, instant vector) -> instant vector"),
+        "{screen}"
+    );
+    h.key(&mut v, key(KeyCode::Tab));
+    assert_eq!(v.text(), "sum by (code) (\n  histogram_quantile(");
+    // Up on the second line moves to the first line, not into history.
+    h.key(&mut v, key(KeyCode::Up));
+    assert_eq!(v.text(), "sum by (code) (\n  histogram_quantile(");
+    h.key(&mut v, key(KeyCode::Down));
+    h.key(&mut v, ctrl('e'));
+    h.type_str(
+        &mut v,
+        "0.9, rate(http_request_duration_seconds_bucket[5m])))",
+    );
+    h.key(&mut v, key(KeyCode::Enter));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 120, 24));
+    assert!(screen.contains("1 series (instant)"), "{screen}");
+    assert!(!screen.contains("parse error"), "{screen}");
+    // The editor grew to show both lines.
+    assert!(screen.contains("│sum by (code) ("), "{screen}");
+    assert!(screen.contains("│  histogram_quantile(0.9"), "{screen}");
+}
