@@ -944,6 +944,22 @@ impl View for ConsoleView {
         }
     }
 
+    fn on_mouse(
+        &mut self,
+        event: crossterm::event::MouseEvent,
+        _area: Rect,
+        ctx: &mut ViewCtx<'_>,
+    ) -> Handled {
+        use crossterm::event::MouseEventKind;
+        let code = match event.kind {
+            MouseEventKind::ScrollUp => KeyCode::Up,
+            MouseEventKind::ScrollDown => KeyCode::Down,
+            _ => return Handled::Ignored,
+        };
+        self.results_key(KeyEvent::from(code), ctx);
+        Handled::Consumed
+    }
+
     fn command(
         &mut self,
         name: &str,
