@@ -407,3 +407,34 @@ fn multi_line_queries_and_function_signatures() {
     assert!(screen.contains("│sum by (code) ("), "{screen}");
     assert!(screen.contains("│  histogram_quantile(0.9"), "{screen}");
 }
+
+#[test]
+fn palette_commands_and_open_expr_run_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(palette_dark());
+    let mut v = mem_console(&dir);
+    assert_eq!(
+        h.with_ctx(|ctx| v.command("query", "up == 0", ctx)),
+        Some(Ok(()))
+    );
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 120, 24));
+    assert!(screen.contains("1 series (instant)"), "{screen}");
+    assert!(screen.contains("api-2:8080"), "{screen}");
+    assert_eq!(h.with_ctx(|ctx| v.command("range", "6h", ctx)), None);
+    assert_eq!(h.with_ctx(|ctx| v.command("graph", "", ctx)), Some(Ok(())));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 120, 24));
+    assert!(screen.contains("1 series, 258 points"), "{screen}");
+    assert_eq!(h.with_ctx(|ctx| v.command("table", "", ctx)), Some(Ok(())));
+    h.settle(&mut v, ConsoleView::is_settled);
+    v.open_expr("count(up)");
+    assert!(v.captures_text());
+    h.settle(&mut v, ConsoleView::is_settled);
+    let screen = text_of(&h.render(&mut v, 120, 24));
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with(" {}"))
+        .expect("count row");
+    assert!(row.trim_end().ends_with(" 4"), "{screen}");
+}

@@ -68,7 +68,6 @@ enum Popup {
 
 /// A query in flight.
 struct Inflight {
-    id: u64,
     started: Instant,
     rx: oneshot::Receiver<Result<QueryAnswer, SourceError>>,
     handle: JoinHandle<()>,
@@ -118,8 +117,9 @@ pub struct ConsoleView {
     fetches: Vec<Fetch>,
     metadata: Option<Arc<Vec<MetricInfo>>>,
     metadata_rx: Option<oneshot::Receiver<Result<Vec<MetricInfo>, SourceError>>>,
+    /// At most one query runs: starting another aborts this one's task, so a superseded
+    /// answer can never land.
     inflight: Option<Inflight>,
-    next_id: u64,
     outcome: Option<QueryOutcome>,
     /// A one-off message (cancelled, star toggled...).
     note: Option<String>,
@@ -137,6 +137,8 @@ pub struct ConsoleView {
     handoff: ConsoleHandoff,
     /// Show query durations (off in snapshot tests, where they vary).
     show_timings: bool,
+    /// Run the editor's text on the next tick ([`ConsoleView::open_expr`]).
+    pending_run: bool,
 }
 
 /// Shortest and longest range zoom allows.
@@ -163,7 +165,6 @@ impl ConsoleView {
             metadata: None,
             metadata_rx: None,
             inflight: None,
-            next_id: 0,
             outcome: None,
             note: None,
             sort: Sort::Labels,
@@ -178,6 +179,7 @@ impl ConsoleView {
             last_run_ms: 0,
             handoff: ConsoleHandoff::default(),
             show_timings: true,
+            pending_run: false,
         }
     }
 
@@ -186,14 +188,15 @@ impl ConsoleView {
         self.handoff.clone()
     }
 
-    /// Puts `expr` in the editor and runs it on the next tick (the metric explorer's
-    /// Enter). Graph mode stays graph mode.
-    pub fn open_expr(&mut self, expr: &str, ctx: &mut ViewCtx<'_>) {
+    /// Puts `expr` in the editor, gives the editor focus and runs the query on the next
+    /// tick (what the metric explorer's Enter does through [`ConsoleHandoff`]). The
+    /// current table/graph mode is kept.
+    pub fn open_expr(&mut self, expr: &str) {
         self.editor.set_text(expr);
         self.popup = None;
         self.hist_pos = None;
-        self.after_edit(ctx, false);
-        self.run(ctx);
+        self.focus = Focus::Editor;
+        self.pending_run = true;
     }
 
     /// The query text.
@@ -205,7 +208,10 @@ impl ConsoleView {
     /// for it before drawing).
     #[doc(hidden)]
     pub fn is_settled(&self) -> bool {
-        self.inflight.is_none() && self.fetches.is_empty() && self.metadata_rx.is_none()
+        self.inflight.is_none()
+            && self.fetches.is_empty()
+            && self.metadata_rx.is_none()
+            && !self.pending_run
     }
 
     /// Leaves query durations out of the status line, so snapshots are stable.
@@ -446,9 +452,7 @@ impl ConsoleView {
         let handle = ctx.runtime.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        self.next_id += 1;
         self.inflight = Some(Inflight {
-            id: self.next_id,
             started: Instant::now(),
             rx,
             handle,
@@ -490,7 +494,6 @@ impl ConsoleView {
         };
         sort_rows(&mut o, self.sort);
         self.outcome = Some(o);
-        let _ = q.id;
     }
 
     fn series(&self) -> &[SeriesData] {
@@ -969,7 +972,8 @@ impl View for ConsoleView {
         match name {
             // `:query EXPR` runs EXPR in the console.
             "query" | "console" if !args.trim().is_empty() => {
-                self.open_expr(args.trim(), ctx);
+                self.open_expr(args.trim());
+                self.tick(ctx);
                 Some(Ok(()))
             }
             "graph" => {
@@ -988,8 +992,11 @@ impl View for ConsoleView {
 
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
         if let Some(expr) = self.handoff.take_expr() {
-            self.focus = Focus::Editor;
-            self.open_expr(&expr, ctx);
+            self.open_expr(&expr);
+        }
+        if std::mem::take(&mut self.pending_run) {
+            self.after_edit(ctx, false);
+            self.run(ctx);
         }
         if let Some(q) = &mut self.inflight {
             match q.rx.try_recv() {
