@@ -17,7 +17,7 @@ use promtui::tui::console::source::{ConsoleSource, QueryAnswer};
 use promtui::tui::console::testing::{
     palette_dark, random_matrix, CannedSource, Harness, QueryableSource, NOW_MS,
 };
-use promtui::tui::console::ConsoleView;
+use promtui::tui::console::{chart, ConsoleView};
 use promtui::tui::view::{Glyphs, TimeRange, View};
 
 const STEP_MS: i64 = 15_000;
@@ -78,6 +78,37 @@ fn bench_render(c: &mut Criterion) {
             b.iter(|| h.draw(&mut v, &mut term))
         });
     }
+    // The chart alone (no editor, legend or terminal diff), into a bare buffer.
+    let data = match random_matrix(200, 1000, NOW_MS, STEP_MS) {
+        promtui::tui::console::source::QueryData::Matrix(m) => m,
+        _ => unreachable!("random_matrix returns a matrix"),
+    };
+    let palette = palette_dark();
+    let lines: Vec<chart::Line> = data
+        .iter()
+        .enumerate()
+        .map(|(i, s)| chart::Line {
+            points: &s.points,
+            color: palette.series[i % palette.series.len()],
+        })
+        .collect();
+    let spec = chart::ChartSpec {
+        lines: &lines,
+        start_ms: NOW_MS - 999 * STEP_MS,
+        end_ms: NOW_MS,
+        step_ms: STEP_MS,
+        unit: chart::YUnit::NONE,
+        cursor_ms: None,
+        y_range: None,
+    };
+    let area = ratatui::layout::Rect::new(0, 0, 136, 55);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
+    g.bench_function("chart_draw_only/200x1000@136x55", |b| {
+        b.iter(|| {
+            buf.reset();
+            chart::draw(&mut buf, area, &spec, &palette, Glyphs::Braille)
+        })
+    });
     g.finish();
 }
 

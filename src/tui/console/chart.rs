@@ -348,6 +348,29 @@ pub fn y_range(lines: &[Line<'_>]) -> (f64, f64) {
     (if lo == 0.0 { 0.0 } else { lo - pad }, hi + pad)
 }
 
+/// The points of one series that fall into one dot column.
+struct Column {
+    x: i64,
+    min: i64,
+    max: i64,
+    last: i64,
+}
+
+impl Column {
+    fn flush(&self, grid: &mut DotGrid, color: Color) {
+        for y in self.min..=self.max {
+            grid.set(self.x, y, color);
+        }
+    }
+}
+
+/// Bit of each dot within a cell, indexed by `row * dots_per_row + column`: braille's
+/// numbering (dots 1-3 down the left, 4-6 down the right, 7 and 8 on the last row), the
+/// quadrant blocks' four bits, and the single ASCII dot.
+const BRAILLE_BITS: [u8; 8] = [0x01, 0x08, 0x02, 0x10, 0x04, 0x20, 0x40, 0x80];
+const QUADRANT_BITS: [u8; 4] = [1, 2, 4, 8];
+const ASCII_BITS: [u8; 1] = [1];
+
 /// A grid of dots over cells, each cell remembering the last colour drawn into it.
 struct DotGrid {
     w: usize,
@@ -355,6 +378,12 @@ struct DotGrid {
     /// Dots per cell horizontally and vertically.
     dx: usize,
     dy: usize,
+    /// log2 of dx and dy.
+    sx: u32,
+    sy: u32,
+    wdots: i64,
+    hdots: i64,
+    lut: &'static [u8],
     bits: Vec<u8>,
     color: Vec<Color>,
 }
@@ -371,6 +400,15 @@ impl DotGrid {
             h: rows,
             dx,
             dy,
+            sx: dx.trailing_zeros(),
+            sy: dy.trailing_zeros(),
+            wdots: (cols * dx) as i64,
+            hdots: (rows * dy) as i64,
+            lut: match glyphs {
+                Glyphs::Braille => &BRAILLE_BITS,
+                Glyphs::Block => &QUADRANT_BITS,
+                Glyphs::Ascii => &ASCII_BITS,
+            },
             bits: vec![0; cols * rows],
             color: vec![Color::Reset; cols * rows],
         }
@@ -386,27 +424,14 @@ impl DotGrid {
 
     #[inline]
     fn set(&mut self, x: i64, y: i64, color: Color) {
-        if x < 0 || y < 0 {
+        if x < 0 || y < 0 || x >= self.wdots || y >= self.hdots {
             return;
         }
         let (x, y) = (x as usize, y as usize);
-        if x >= self.width_dots() || y >= self.height_dots() {
-            return;
-        }
-        let cell = (y / self.dy) * self.w + x / self.dx;
-        let (cx, cy) = (x % self.dx, y % self.dy);
-        let bit = match (self.dx, self.dy) {
-            // Braille dot numbering: column-major 1-2-3 then 4-5-6, 7 and 8 on the last row.
-            (2, 4) => match (cx, cy) {
-                (0, 3) => 0x40,
-                (1, 3) => 0x80,
-                (0, r) => 1 << r,
-                (_, r) => 1 << (r + 3),
-            },
-            (2, 2) => 1 << (cy * 2 + cx),
-            _ => 1,
-        };
-        self.bits[cell] |= bit;
+        // dx and dy are powers of two: shifts and masks instead of divisions.
+        let cell = (y >> self.sy) * self.w + (x >> self.sx);
+        let dot = ((y & (self.dy - 1)) << self.sx) | (x & (self.dx - 1));
+        self.bits[cell] |= self.lut[dot];
         self.color[cell] = color;
     }
 
@@ -525,26 +550,61 @@ pub fn draw(
     let wd = grid.width_dots() as f64 - 1.0;
     let hd = grid.height_dots() as f64 - 1.0;
     let span = (hi - lo).max(f64::MIN_POSITIVE);
-    let tx = |t: i64| ((t - spec.start_ms) as f64 / width_ms as f64 * wd).round() as i64;
-    let vy = |v: f64| ((1.0 - (v - lo) / span) * hd).round() as i64;
+    // Scale factors once, so each point costs two multiplications.
+    let kx = wd / width_ms as f64;
+    let ky = hd / span;
+    let tx = |t: i64| ((t - spec.start_ms) as f64 * kx).round() as i64;
+    let vy = |v: f64| ((hi - v) * ky).round() as i64;
     let max_gap = if spec.step_ms > 0 {
         spec.step_ms + spec.step_ms / 2
     } else {
         i64::MAX
     };
+    let (t_lo, t_hi) = (
+        spec.start_ms.saturating_sub(max_gap),
+        spec.end_ms.saturating_add(max_gap),
+    );
+    let y_max = hd as i64 + 1;
     for l in spec.lines {
-        let mut prev: Option<(i64, i64, i64)> = None;
+        // Points falling in the same dot column collapse into one vertical span (min to
+        // max), joined to the neighbouring columns' last and first points: the picture is
+        // the same as drawing every segment, at a cost bounded by the plot's width.
+        let mut col: Option<Column> = None;
+        let mut prev_t = i64::MIN;
         for &(t, v) in l.points {
-            if !v.is_finite() || t < spec.start_ms - max_gap || t > spec.end_ms + max_gap {
-                prev = None;
+            if !v.is_finite() || t < t_lo || t > t_hi {
+                if let Some(c) = col.take() {
+                    c.flush(&mut grid, l.color);
+                }
                 continue;
             }
-            let (x, y) = (tx(t), vy(v).clamp(-1, hd as i64 + 1));
-            match prev {
-                Some((pt, px, py)) if t - pt <= max_gap => grid.line(px, py, x, y, l.color),
-                _ => grid.set(x, y, l.color),
+            let (x, y) = (tx(t), vy(v).clamp(-1, y_max));
+            let joined = t.saturating_sub(prev_t) <= max_gap;
+            prev_t = t;
+            match &mut col {
+                Some(c) if c.x == x && joined => {
+                    c.min = c.min.min(y);
+                    c.max = c.max.max(y);
+                    c.last = y;
+                }
+                _ => {
+                    if let Some(c) = col.take() {
+                        c.flush(&mut grid, l.color);
+                        if joined {
+                            grid.line(c.x, c.last, x, y, l.color);
+                        }
+                    }
+                    col = Some(Column {
+                        x,
+                        min: y,
+                        max: y,
+                        last: y,
+                    });
+                }
             }
-            prev = Some((t, x, y));
+        }
+        if let Some(c) = col {
+            c.flush(&mut grid, l.color);
         }
     }
     for row in 0..grid.h {
