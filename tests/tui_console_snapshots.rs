@@ -102,3 +102,21 @@ fn console_with_a_parse_error() {
         h.key(v, KeyEvent::from(KeyCode::Esc));
     });
 }
+
+/// The glyph fallbacks: the same chart in quadrant blocks and in plain ASCII.
+#[test]
+fn console_chart_in_block_and_ascii_glyphs() {
+    use promtui::tui::view::Glyphs;
+    for (glyphs, gname) in [(Glyphs::Block, "block"), (Glyphs::Ascii, "ascii")] {
+        let mut h = Harness::new(palette_dark());
+        h.glyphs = glyphs;
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = console(&h, &dir);
+        h.key(&mut v, ctrl('t'));
+        h.type_str(&mut v, "sum by (code) (rate(http_requests_total[5m]))");
+        h.key(&mut v, KeyEvent::from(KeyCode::Enter));
+        h.settle(&mut v, ConsoleView::is_settled);
+        let buf = h.render(&mut v, 80, 24);
+        assert_snapshot(&format!("chart_{gname}_80x24_test-dark"), &snapshot(&buf));
+    }
+}
