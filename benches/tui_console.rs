@@ -22,6 +22,28 @@ use promtui::tui::view::{Glyphs, TimeRange, View};
 
 const STEP_MS: i64 = 15_000;
 
+/// This thread's CPU time in ns (/proc/thread-self/schedstat), or `None` off Linux.
+/// The machine these benches run on is shared and often oversubscribed, so each frame
+/// bench is reported twice: wall time (`iter`) and the CPU time the frame itself used
+/// (`.../cpu`), which is what a frame costs on an idle core.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Criterion's `iter_custom` body measuring CPU time of `iters` runs of `f`.
+fn cpu_time(iters: u64, mut f: impl FnMut()) -> std::time::Duration {
+    let wall = std::time::Instant::now();
+    let start = thread_cpu_ns();
+    for _ in 0..iters {
+        f();
+    }
+    match (start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => std::time::Duration::from_nanos(b.saturating_sub(a)),
+        _ => wall.elapsed(),
+    }
+}
+
 fn chart_console(h: &Harness, stacked: bool) -> ConsoleView {
     let source = CannedSource {
         answer: QueryAnswer {
@@ -77,6 +99,9 @@ fn bench_render(c: &mut Criterion) {
         g.bench_function(format!("{name}/200x1000@200x60"), |b| {
             b.iter(|| h.draw(&mut v, &mut term))
         });
+        g.bench_function(format!("{name}/200x1000@200x60/cpu"), |b| {
+            b.iter_custom(|iters| cpu_time(iters, || h.draw(&mut v, &mut term)))
+        });
     }
     // The chart alone (no editor, legend or terminal diff), into a bare buffer.
     let data = match random_matrix(200, 1000, NOW_MS, STEP_MS) {
@@ -107,6 +132,14 @@ fn bench_render(c: &mut Criterion) {
         b.iter(|| {
             buf.reset();
             chart::draw(&mut buf, area, &spec, &palette, Glyphs::Braille)
+        })
+    });
+    g.bench_function("chart_draw_only/200x1000@136x55/cpu", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(iters, || {
+                buf.reset();
+                chart::draw(&mut buf, area, &spec, &palette, Glyphs::Braille);
+            })
         })
     });
     g.finish();
@@ -164,6 +197,14 @@ fn bench_autocomplete(c: &mut Criterion) {
             // A substring that matches late in most values: a full scan every key.
             h.type_str(&mut v2, "9");
             h.key(&mut v2, KeyEvent::from(KeyCode::Backspace));
+        })
+    });
+    g.bench_function("autocomplete_keystroke_cached/100k_values/cpu", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(iters, || {
+                h.type_str(&mut v2, "9");
+                h.key(&mut v2, KeyEvent::from(KeyCode::Backspace));
+            })
         })
     });
 
