@@ -543,8 +543,15 @@ impl ConsoleView {
             match key.code {
                 KeyCode::Esc => self.popup = None,
                 KeyCode::Up => *selected = selected.saturating_sub(1),
-                KeyCode::Down => *selected += 1,
-                KeyCode::Char('r') if ctrl => *selected += 1,
+                KeyCode::Down => {
+                    let n = self.history.search(query).len();
+                    *selected = (*selected + 1).min(n.saturating_sub(1));
+                }
+                KeyCode::Char('r') if ctrl => {
+                    // Ctrl-R again steps to the next (older) match, as in a shell.
+                    let n = self.history.search(query).len();
+                    *selected = (*selected + 1).min(n.saturating_sub(1));
+                }
                 KeyCode::Char('s') if ctrl => {
                     let q = query.clone();
                     let sel = *selected;
