@@ -221,6 +221,39 @@ fn bench_autocomplete(c: &mut Criterion) {
             .expect("label values")
         })
     });
+
+    // The same fetch answered by a real TSDB head's label index (postings), which is
+    // what the in-process backend reads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db =
+        promtui::tsdb::Db::open(dir.path(), promtui::tsdb::Options::default()).expect("open tsdb");
+    {
+        use promtui::storage::Appender;
+        let mut app = db.appender();
+        for i in 0..100_000 {
+            app.append(
+                &Labels::from_pairs(&[
+                    ("__name__", "node_cpu_seconds_total"),
+                    ("instance", &format!("host-{:05}:9100", i / 8)),
+                    ("cpu", &(i % 8).to_string()),
+                ]),
+                NOW_MS,
+                1.0,
+            )
+            .expect("append");
+        }
+        app.commit().expect("commit");
+    }
+    let source = QueryableSource::new(Arc::new(db), vec![]);
+    g.bench_function("autocomplete_fetch_label_values_tsdb/100k_series", |b| {
+        b.iter(|| {
+            rt.block_on(source.label_values(
+                "instance".into(),
+                vec!["{__name__=\"node_cpu_seconds_total\"}".into()],
+            ))
+            .expect("label values")
+        })
+    });
     g.finish();
     let _ = v.name();
 }
