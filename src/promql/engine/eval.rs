@@ -308,6 +308,18 @@ impl<'a> Evaluator<'a> {
         Ok(ms)
     }
 
+    /// A range or subquery step, which must resolve to more than zero (upstream's check
+    /// of duration expressions; literals are checked by the parser).
+    fn positive_duration(&self, d: &Duration) -> Result<i64, EvalError> {
+        let ms = self.duration(d)?;
+        if ms <= 0 {
+            return Err(EvalError::Execution(
+                "duration must be greater than 0".to_string(),
+            ));
+        }
+        Ok(ms)
+    }
+
     fn opt_duration(&self, d: &Option<Duration>) -> Result<i64, EvalError> {
         match d {
             Some(d) => self.duration(d),
@@ -679,7 +691,7 @@ impl<'a> Evaluator<'a> {
     pub fn eval_matrix_selector(&mut self, ms: &MatrixSelector) -> Result<RangeArg, EvalError> {
         let vs = &ms.vector_selector;
         let offset = self.opt_duration(&vs.offset)?;
-        let range = self.duration(&ms.range)?;
+        let range = self.positive_duration(&ms.range)?;
         let at = self.at_time(&vs.at);
         let (min_ref, max_ref) = match at {
             Some(a) => (a - offset, a - offset),
@@ -720,9 +732,9 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery's inner expression at its own, absolutely aligned steps.
     pub fn eval_subquery(&mut self, sq: &SubqueryExpr) -> Result<RangeArg, EvalError> {
         let offset = self.opt_duration(&sq.offset)?;
-        let range = self.duration(&sq.range)?;
+        let range = self.positive_duration(&sq.range)?;
         let step = match &sq.step {
-            Some(d) => self.duration(d)?,
+            Some(d) => self.positive_duration(d)?,
             None => self.default_eval_interval,
         };
         if step <= 0 {
