@@ -169,9 +169,26 @@ pub struct QueryFlags {
         value_name = "N"
     )]
     pub max_samples: usize,
+
+    /// Comma-separated experimental features, named as upstream names them:
+    /// `promql-per-step-stats` records the samples each step of a query read
+    /// (`stats=all` on the query API). Unknown names are logged and ignored.
+    #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
 }
 
 impl QueryFlags {
+    /// Whether `--enable-feature` names `name`; warns once per call about unknown names.
+    fn feature(&self, name: &str) -> bool {
+        const KNOWN: &[&str] = &["promql-per-step-stats"];
+        for f in &self.enable_feature {
+            if !KNOWN.contains(&f.as_str()) {
+                tracing::warn!(option = %f, "Unknown option for --enable-feature");
+            }
+        }
+        self.enable_feature.iter().any(|f| f == name)
+    }
+
     /// Engine options from the flags.
     pub fn engine_options(&self) -> anyhow::Result<crate::promql::engine::EngineOptions> {
         let ms = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
@@ -184,6 +201,7 @@ impl QueryFlags {
             lookback_delta: ms("query.lookback-delta", &self.lookback_delta)?,
             timeout: ms("query.timeout", &self.timeout)?,
             max_samples: self.max_samples,
+            per_step_stats: self.feature("promql-per-step-stats"),
             ..crate::promql::engine::EngineOptions::default()
         })
     }
@@ -441,6 +459,7 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("lookback_delta", "query.lookback-delta"),
     ("timeout", "query.timeout"),
     ("max_samples", "query.max-samples"),
+    ("enable_feature", "enable-feature"),
 ];
 
 /// Whether the flag with clap id `id` was on the command line (not a default).
@@ -496,6 +515,13 @@ fn merge_query_flags(
         &mut sub.max_samples,
         top_m,
         sub_m,
+    )?;
+    merge_flag(
+        "enable_feature",
+        &top.enable_feature,
+        &mut sub.enable_feature,
+        top_m,
+        sub_m,
     )
 }
 
@@ -506,7 +532,7 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
         None => return Ok(cli),
         Some(s) => s,
     };
-    let query_only = ["lookback_delta", "timeout", "max_samples"];
+    let query_only = ["lookback_delta", "timeout", "max_samples", "enable_feature"];
     match &mut cli.command {
         None => {}
         Some(Command::Serve { serve }) => {
@@ -749,6 +775,7 @@ mod tests {
         &["--query.lookback-delta", "1m"],
         &["--query.timeout", "7s"],
         &["--query.max-samples", "1234"],
+        &["--enable-feature", "promql-per-step-stats"],
     ];
 
     fn parse(words: &[&str]) -> Result<Cli, clap::Error> {
