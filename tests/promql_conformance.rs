@@ -378,3 +378,35 @@ fn api_errors_and_stats() {
     assert_eq!(samples["totalQueryableSamples"], 2);
     assert!(samples.get("totalQueryableSamplesPerStep").is_none());
 }
+
+/// Rule files: a regex RE2 rejects fails `check rules` with the message promtool 2.42
+/// prints for the same file (measured), at the expression's line and column.
+#[test]
+fn check_rules_reports_re2_errors_as_promtool_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(
+        &file,
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: up{a=~\"a{1001}\"}\n      - alert: A\n        expr: up{b=~\"\\\\C\"}\n      - record: ok\n        expr: up{c=~\"\\\\Qa.b\\\\E|x{,3}\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_promtui"))
+        .args(["check", "rules"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "5:15: group \"g\", rule 1, \"r\": could not parse expression: 1:4: parse error: error parsing regexp: invalid repeat count: `{1001}`",
+        "7:15: group \"g\", rule 2, \"A\": could not parse expression: 1:4: parse error: error parsing regexp: invalid escape sequence: `\\C`",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(!text.contains("rule 3"), "{text}");
+}
