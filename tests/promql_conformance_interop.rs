@@ -137,8 +137,14 @@ const ERRORS: &[(&str, bool)] = &[
     (r#"build_version{instance=~"\\p{greek}"}"#, true),
     (r#"build_version{instance=~"\\p{Letter}"}"#, true),
     (r#"{__name__=~"("}"#, false),
-    (r#"label_replace(build_version, "h", "$1", "instance", "a{1001}")"#, true),
-    (r#"label_replace(build_version, "h", "$1", "instance", "(?x)")"#, true),
+    (
+        r#"label_replace(build_version, "h", "$1", "instance", "a{1001}")"#,
+        true,
+    ),
+    (
+        r#"label_replace(build_version, "h", "$1", "instance", "(?x)")"#,
+        true,
+    ),
     ("rate(http_requests_total[0s])", true),
     ("build_version[5m:0s]", true),
     ("max_over_time(build_version[0s:1m])", true),
@@ -192,7 +198,10 @@ fn start_promtui(dir: &Path, om: &Path) -> Server {
     let out = Command::new(env!("CARGO_BIN_EXE_promtui"))
         .args(["tsdb", "import", "openmetrics"])
         .arg(om)
-        .arg(format!("--storage.tsdb.path={}", sub.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            sub.join("data").display()
+        ))
         .arg("--storage.tsdb.retention.time=0")
         .output()
         .unwrap();
@@ -228,7 +237,10 @@ fn normalise(body: &Value) -> BTreeMap<String, Vec<(String, String)>> {
     let mut out = BTreeMap::new();
     let data = &body["data"];
     let Some(result) = data["result"].as_array() else {
-        out.insert("scalar".into(), vec![(data["result"].to_string(), String::new())]);
+        out.insert(
+            "scalar".into(),
+            vec![(data["result"].to_string(), String::new())],
+        );
         return out;
     };
     for s in result {
@@ -278,7 +290,12 @@ fn regex_and_count_values_answers_match_prometheus() {
     for q in QUERIES {
         let mut runs: Vec<(&str, Vec<(&str, String)>)> = instants
             .iter()
-            .map(|t| ("/api/v1/query", vec![("query", q.to_string()), ("time", t.to_string())]))
+            .map(|t| {
+                (
+                    "/api/v1/query",
+                    vec![("query", q.to_string()), ("time", t.to_string())],
+                )
+            })
             .collect();
         let mut r = vec![("query", q.to_string())];
         r.extend(range.iter().cloned());
@@ -314,7 +331,9 @@ fn regex_and_count_values_answers_match_prometheus() {
         let (oc, ob) = get(&ours.base, "/api/v1/query", &params);
         compared += 1;
         if pc != oc || pb["errorType"] != ob["errorType"] || pb["status"] != "error" {
-            mismatches.push(format!("error {q}: prometheus {pc} {pb}, promtui {oc} {ob}"));
+            mismatches.push(format!(
+                "error {q}: prometheus {pc} {pb}, promtui {oc} {ob}"
+            ));
         } else if *compare_message && pb["error"] != ob["error"] {
             mismatches.push(format!(
                 "error {q}: prometheus {}, promtui {}",
@@ -334,7 +353,10 @@ fn regex_and_count_values_answers_match_prometheus() {
         (
             "/api/v1/query_range",
             vec![
-                ("query", r#"rate(http_requests_total{job="api"}[2m])"#.to_string()),
+                (
+                    "query",
+                    r#"rate(http_requests_total{job="api"}[2m])"#.to_string(),
+                ),
                 ("start", range[0].1.clone()),
                 ("end", range[1].1.clone()),
                 ("step", "60".to_string()),
@@ -354,9 +376,6 @@ fn regex_and_count_values_answers_match_prometheus() {
             ));
         }
     }
-    eprintln!(
-        "compared {compared} answers, {} differ",
-        mismatches.len()
-    );
+    eprintln!("compared {compared} answers, {} differ", mismatches.len());
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

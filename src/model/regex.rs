@@ -59,6 +59,9 @@ pub enum ErrorCode {
     UnexpectedParen,
     NestingDepth,
     Large,
+    /// The translation produced a pattern the `regex` crate rejects: a bug here, reported
+    /// as Go reports its own.
+    Internal,
 }
 
 impl ErrorCode {
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::UnexpectedParen => "unexpected )",
             ErrorCode::NestingDepth => "expression nests too deeply",
             ErrorCode::Large => "expression too large",
+            ErrorCode::Internal => "regexp/syntax: internal error",
         }
     }
 }
@@ -160,10 +164,19 @@ pub fn compile(re2: &str) -> Result<Regex, RegexError> {
         .build()
         .map_err(|e| match e {
             ::regex::Error::CompiledTooBig(_) => RegexError::new(ErrorCode::Large, re2),
-            // The translation only writes syntax the crate accepts; anything it still
-            // rejects is a limit of the crate, reported as Go reports its own limits.
-            _ => RegexError::new(ErrorCode::NestingDepth, re2),
+            other => crate_error(&other.to_string(), re2),
         })
+}
+
+/// A `regex-syntax` rejection of a translated pattern: its nesting limit (RE2 has its
+/// own, reported the same way), or a translation bug.
+fn crate_error(text: &str, re2: &str) -> RegexError {
+    let code = if text.contains("nest limit") {
+        ErrorCode::NestingDepth
+    } else {
+        ErrorCode::Internal
+    };
+    RegexError::new(code, re2)
 }
 
 /// The `regex-syntax` nesting limit for translated patterns: each RE2 group or repetition
@@ -181,7 +194,7 @@ pub fn anchored_hir(pattern: &str) -> Result<regex_syntax::hir::Hir, RegexError>
         .nest_limit(NEST_LIMIT)
         .build()
         .parse(&translated)
-        .map_err(|_| RegexError::new(ErrorCode::NestingDepth, &source))?;
+        .map_err(|e| crate_error(&e.to_string(), &source))?;
     if let HirKind::Concat(subs) = hir.kind() {
         let n = subs.len();
         if n >= 2
@@ -1342,5 +1355,75 @@ mod tests {
         );
         let ok = format!("{}a{}", "(".repeat(200), ")".repeat(200));
         assert!(compile_anchored(&ok).unwrap().is_match("a"));
+    }
+
+    /// Differential check on the syntax both dialects read alike: random patterns of
+    /// literals, classes, groups, alternations and repetitions (fixed seed) must match
+    /// exactly what the `regex` crate matches with the pattern as written.
+    #[test]
+    fn translation_agrees_with_the_crate_where_the_dialects_agree() {
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self, n: u64) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0 % n
+            }
+        }
+        fn gen(r: &mut Rng, depth: u32, out: &mut String) {
+            let alts = 1 + r.next(3);
+            for a in 0..alts {
+                if a > 0 {
+                    out.push('|');
+                }
+                for _ in 0..r.next(4) {
+                    match r.next(if depth > 2 { 6 } else { 8 }) {
+                        0 => out.push('a'),
+                        1 => out.push('b'),
+                        2 => out.push_str("[ab]"),
+                        3 => out.push_str("[^a]"),
+                        4 => out.push('.'),
+                        5 => out.push_str("c"),
+                        6 => {
+                            out.push('(');
+                            gen(r, depth + 1, out);
+                            out.push(')');
+                        }
+                        _ => {
+                            out.push_str("(?:");
+                            gen(r, depth + 1, out);
+                            out.push(')');
+                        }
+                    }
+                    let q = ["", "", "", "*", "+", "?", "{2}", "{1,2}", "{0,}", "*?"];
+                    out.push_str(q[r.next(q.len() as u64) as usize]);
+                }
+            }
+        }
+        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let alphabet = ['a', 'b', 'c', '\n'];
+        for _ in 0..400 {
+            let mut p = String::new();
+            gen(&mut r, 0, &mut p);
+            let ours = compile_anchored(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            let theirs = Regex::new(&format!("^(?s:{p})$")).unwrap();
+            for _ in 0..40 {
+                let len = r.next(6) as usize;
+                let v: String = (0..len)
+                    .map(|_| alphabet[r.next(alphabet.len() as u64) as usize])
+                    .collect();
+                assert_eq!(ours.is_match(&v), theirs.is_match(&v), "{p:?} on {v:?}");
+                if let (Some(a), Some(b)) = (ours.captures(&v), theirs.captures(&v)) {
+                    for i in 0..a.len() {
+                        assert_eq!(
+                            a.get(i).map(|m| m.range()),
+                            b.get(i).map(|m| m.range()),
+                            "{p:?} on {v:?}, group {i}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
