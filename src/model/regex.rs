@@ -1426,4 +1426,30 @@ mod tests {
             }
         }
     }
+
+    /// The shapes dashboards and rules use translate to the very syntax tree the crate
+    /// builds from the pattern as written, so they compile to the same program and match
+    /// at the same speed as before the front end.
+    #[test]
+    fn common_patterns_translate_to_the_same_tree() {
+        for p in [
+            "5..",
+            "host-.*",
+            ".*:9100",
+            "host-0[0-9]+:9100",
+            "(api|web)-[a-z]+",
+            "foo.+bar",
+            "(?i)error|warn",
+            "node_(cpu|memory)_.*",
+            "[^/]+/(.*)",
+        ] {
+            let ours = regex_syntax::Parser::new()
+                .parse(&translate(&anchored_source(p)).unwrap())
+                .unwrap();
+            let theirs = regex_syntax::Parser::new()
+                .parse(&anchored_source(p))
+                .unwrap();
+            assert_eq!(ours, theirs, "{p}");
+        }
+    }
 }
