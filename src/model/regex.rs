@@ -1384,7 +1384,7 @@ mod tests {
                         2 => out.push_str("[ab]"),
                         3 => out.push_str("[^a]"),
                         4 => out.push('.'),
-                        5 => out.push_str("c"),
+                        5 => out.push('c'),
                         6 => {
                             out.push('(');
                             gen(r, depth + 1, out);
