@@ -3,7 +3,9 @@
 
 Both load the same 10k-series dataset (bench/gen_dataset.py: 50 targets x 200 series of
 mixed counters, gauges and 12-bucket histograms), generated so that its two hours end
-ten minutes in the future: rules evaluated at wall-clock time see moving, current data.
+just after both have loaded it: rules evaluated at wall-clock time then see moving,
+current data for the few minutes the measurement takes, and their results append after
+the imported blocks (out of bounds otherwise).
 Then, for each peer at the same time:
   phase A: no rules, --seconds of idle CPU (the baseline: the head, the HTTP server);
   phase B: 1,000 rules (50 groups x 20, 15 s interval: sum by of rate, error ratios,
@@ -126,13 +128,16 @@ def rules_yaml():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=90)
+    ap.add_argument("--setup", type=int, default=150,
+                    help="seconds allowed for generating and importing the dataset")
     ap.add_argument("--promtui", default=os.path.join(os.path.dirname(HERE), "target/release/promtui"))
     ap.add_argument("--prometheus", default="/usr/bin/prometheus")
     ap.add_argument("--promtool", default="/usr/bin/promtool")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="rules-compare-")
     now = int(time.time())
-    start = (now + 600 - 7200) // INTERVAL * INTERVAL
+    end = now + a.setup
+    start = (end - 7200) // INTERVAL * INTERVAL
     data = os.path.join(work, "data.om")
     env = dict(os.environ, GEN_DATASET_START=str(start))
     subprocess.run([sys.executable, os.path.join(HERE, "gen_dataset.py"), data], env=env, check=True,
@@ -164,7 +169,8 @@ def main():
     try:
         for name, (proc, port, _) in peers.items():
             wait_ready(port, proc)
-        time.sleep(5)
+        # The samples reach `end`: rule results must come after them.
+        time.sleep(max(5, start + 7200 - time.time() + 2))
         c0 = {n: cpu_seconds(p.pid) for n, (p, _, _) in peers.items()}
         time.sleep(a.seconds)
         base = {n: (cpu_seconds(p.pid) - c0[n]) / a.seconds for n, (p, _, _) in peers.items()}

@@ -200,9 +200,26 @@ pub struct QueryFlags {
         value_name = "N"
     )]
     pub max_samples: usize,
+
+    /// Comma-separated experimental features, named as upstream names them:
+    /// `promql-per-step-stats` records the samples each step of a query read
+    /// (`stats=all` on the query API). Unknown names are logged and ignored.
+    #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
 }
 
 impl QueryFlags {
+    /// Whether `--enable-feature` names `name`; warns once per call about unknown names.
+    fn feature(&self, name: &str) -> bool {
+        const KNOWN: &[&str] = &["promql-per-step-stats"];
+        for f in &self.enable_feature {
+            if !KNOWN.contains(&f.as_str()) {
+                tracing::warn!(option = %f, "Unknown option for --enable-feature");
+            }
+        }
+        self.enable_feature.iter().any(|f| f == name)
+    }
+
     /// Engine options from the flags.
     pub fn engine_options(&self) -> anyhow::Result<crate::promql::engine::EngineOptions> {
         let ms = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
@@ -215,6 +232,7 @@ impl QueryFlags {
             lookback_delta: ms("query.lookback-delta", &self.lookback_delta)?,
             timeout: ms("query.timeout", &self.timeout)?,
             max_samples: self.max_samples,
+            per_step_stats: self.feature("promql-per-step-stats"),
             ..crate::promql::engine::EngineOptions::default()
         })
     }
@@ -480,6 +498,7 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("pushgateway_disable", "pushgateway.disable"),
     ("pushgateway_max_body_bytes", "pushgateway.max-body-bytes"),
     ("pushgateway_group_ttl", "pushgateway.group-ttl"),
+    ("enable_feature", "enable-feature"),
 ];
 
 /// Whether the flag with clap id `id` was on the command line (not a default).
@@ -535,6 +554,13 @@ fn merge_query_flags(
         &mut sub.max_samples,
         top_m,
         sub_m,
+    )?;
+    merge_flag(
+        "enable_feature",
+        &top.enable_feature,
+        &mut sub.enable_feature,
+        top_m,
+        sub_m,
     )
 }
 
@@ -581,7 +607,7 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
         None => return Ok(cli),
         Some(s) => s,
     };
-    let query_only = ["lookback_delta", "timeout", "max_samples"];
+    let query_only = ["lookback_delta", "timeout", "max_samples", "enable_feature"];
     match &mut cli.command {
         None => {}
         Some(Command::Serve { serve }) => {
@@ -829,6 +855,7 @@ mod tests {
         &["--pushgateway.disable"],
         &["--pushgateway.max-body-bytes", "1000"],
         &["--pushgateway.group-ttl", "1h"],
+        &["--enable-feature", "promql-per-step-stats"],
     ];
 
     fn parse(words: &[&str]) -> Result<Cli, clap::Error> {

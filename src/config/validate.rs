@@ -620,7 +620,18 @@ mod tests {
             "p.yml:3:22: scrape_configs[0].body_size_limit: units: unknown unit mb in 10mb"
         );
         let e = err("scrape_configs:\n  - job_name: a\n    metric_relabel_configs:\n      - regex: '(x'\n        action: drop\n");
-        assert!(e.starts_with("p.yml:4:16: scrape_configs[0].metric_relabel_configs[0].regex: error parsing regexp \"(x\""), "{e}");
+        // Go's message for the anchored pattern, as promtool prints it, after file:line.
+        assert_eq!(e, "p.yml:4:16: scrape_configs[0].metric_relabel_configs[0].regex: error parsing regexp: missing closing ): `^(?s:(x)$`");
+        let e = err(
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: 'a{1001}'\n",
+        );
+        assert_eq!(e, "p.yml:4:16: scrape_configs[0].relabel_configs[0].regex: error parsing regexp: invalid repeat count: `{1001}`");
+        let e =
+            err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: '(?x)a'\n");
+        assert!(
+            e.ends_with("regex: error parsing regexp: invalid or unsupported Perl syntax: `(?x`"),
+            "{e}"
+        );
         let e =
             err("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: Frob\n");
         assert_eq!(e, "p.yml:4:17: scrape_configs[0].relabel_configs[0].action: unknown relabel action \"Frob\"");

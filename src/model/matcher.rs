@@ -14,6 +14,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::labels::write_escaped_value;
+use super::regex::RegexError;
 
 /// The comparison a matcher makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,81 +48,25 @@ const SMALL_SET: usize = 8;
 /// Most strings a pattern may expand to for set matching (`(?i)` and classes multiply).
 const MAX_SET_STRINGS: usize = 1 << 20;
 
-/// How much of an offending pattern an error message quotes.
-const EXCERPT_BYTES: usize = 100;
-
-/// Why a label matcher could not be built. Messages quote at most [`EXCERPT_BYTES`] of the
-/// pattern: a Grafana "All" can make one of 100 KiB or more.
+/// Why a label matcher could not be built: its regex is not RE2 syntax, or is too large.
+/// Printed as Go prints it (see [`RegexError`]); long patterns are quoted in part.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MatcherError {
-    /// Not RE2 syntax the `regex` crate accepts.
-    #[error("error parsing regexp {pattern:?}: {reason}")]
-    Syntax {
-        /// The start of the pattern (see [`excerpt`]).
-        pattern: String,
-        /// The parser's one-line reason, e.g. `unclosed group`.
-        reason: String,
-    },
-    /// Valid, but its compiled program exceeds [`super::regex_cache::SIZE_LIMIT`].
-    #[error("regexp {pattern:?} is too large: its compiled form exceeds {limit_mib} MiB")]
-    TooLarge {
-        /// The start of the pattern (see [`excerpt`]).
-        pattern: String,
-        /// The limit in MiB.
-        limit_mib: usize,
-    },
+    /// The pattern failed the RE2 front end ([`super::regex`]).
+    #[error(transparent)]
+    Regex(#[from] RegexError),
 }
 
 impl MatcherError {
-    /// Converts a compile error of `pattern`.
-    pub fn from_regex(pattern: &str, err: &regex::Error) -> MatcherError {
-        match err {
-            regex::Error::CompiledTooBig(limit) => MatcherError::TooLarge {
-                pattern: excerpt(pattern),
-                limit_mib: limit >> 20,
-            },
-            other => MatcherError::Syntax {
-                pattern: excerpt(pattern),
-                reason: syntax_reason(&other.to_string()),
-            },
-        }
-    }
-
-    /// The reason without the quoted pattern (for callers that word their own message).
+    /// The reason without Go's `error parsing regexp: ` prefix.
     pub fn reason(&self) -> String {
         match self {
-            MatcherError::Syntax { reason, .. } => reason.clone(),
-            MatcherError::TooLarge { limit_mib, .. } => {
-                format!("compiled regexp exceeds {limit_mib} MiB")
-            }
+            MatcherError::Regex(e) => e.reason(),
         }
     }
 }
 
-/// The last line of a `regex`/`regex-syntax` error (they print the pattern with a caret
-/// diagram above it), without its `error: ` prefix.
-fn syntax_reason(text: &str) -> String {
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    let last = last.trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_string()
-}
-
-/// `pattern` cut to at most about [`EXCERPT_BYTES`] bytes at a character boundary, with
-/// `...` and the full length appended when cut.
-pub fn excerpt(pattern: &str) -> String {
-    if pattern.len() <= EXCERPT_BYTES {
-        return pattern.to_string();
-    }
-    let mut end = EXCERPT_BYTES - 20;
-    while !pattern.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes)", &pattern[..end], pattern.len())
-}
+pub use super::regex::excerpt;
 
 /// A set of exact strings, hashed when large (30,000 hosts from a dashboard variable).
 #[derive(Clone, Debug)]
@@ -303,22 +248,16 @@ fn analyse(pattern: &str) -> Result<Fast, MatcherError> {
     if let Some(values) = plain_alternation(pattern) {
         return Ok(Fast::Set(StringSet::new(values)));
     }
-    // Parsing validates the pattern exactly as compiling it would (same parser, same
-    // defaults); a pattern that matches a finite set of strings then needs no automaton,
-    // which for a long alternation would cost milliseconds and megabytes to build.
-    let hir = regex_syntax::Parser::new()
-        .parse(&format!("(?s:{pattern})"))
-        .map_err(|e| MatcherError::Syntax {
-            pattern: excerpt(pattern),
-            reason: syntax_reason(&e.to_string()),
-        })?;
+    // The front end validates the pattern exactly as compiling it would (same
+    // translation, same parser); a pattern that matches a finite set of strings then
+    // needs no automaton, which for a long alternation would cost milliseconds and
+    // megabytes to build.
+    let hir = super::regex::anchored_hir(pattern)?;
     let budget = MAX_SET_STRINGS.min(pattern.len().saturating_mul(4) + 1024);
     if let Some(values) = finite_strings(&hir, budget) {
         return Ok(Fast::Set(StringSet::new(values)));
     }
-    super::regex_cache::anchored(pattern)
-        .map(Fast::Regex)
-        .map_err(|e| MatcherError::from_regex(pattern, &e))
+    Ok(Fast::Regex(super::regex_cache::anchored(pattern)?))
 }
 
 impl Matcher {
@@ -489,10 +428,18 @@ mod tests {
             }
         }
         // Not finite, or anchors inside: the regex decides.
-        for pat in ["a+", "a.*b", "^a", "a{2,}", "[a-z]+", "\\d"] {
+        for pat in ["a+", "a.*b", "^a", "a{2,}", "[a-z]+", "\\w+"] {
             assert!(m(MatchOp::RegexMatch, pat).set_matches().is_none(), "{pat}");
         }
+        // RE2's \d is ASCII: ten strings.
+        assert_eq!(
+            m(MatchOp::RegexMatch, "\\d")
+                .set_matches()
+                .map(<[String]>::len),
+            Some(10)
+        );
         assert!(m(MatchOp::RegexMatch, "\\d").matches("7"));
+        assert!(!m(MatchOp::RegexMatch, "\\d").matches("٣"));
     }
 
     #[test]
@@ -547,9 +494,15 @@ mod tests {
         let e = Matcher::new(MatchOp::RegexMatch, "l", pat.as_str()).unwrap_err();
         let text = e.to_string();
         assert!(text.len() < 200, "{text}");
-        assert!(text.contains("host-0001:9100|"), "{text}");
-        assert!(text.contains(&format!("({} bytes)", pat.len())), "{text}");
-        assert!(text.ends_with("unclosed group"), "{text}");
+        // Go quotes the whole anchored expression for an unclosed group.
+        assert!(
+            text.starts_with("error parsing regexp: missing closing ): `^(?s:host-0001:9100|"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("({} bytes)`", pat.len() + 7)),
+            "{text}"
+        );
         assert_eq!(excerpt("short"), "short");
         // Cuts at a character boundary.
         let wide = "é".repeat(200);

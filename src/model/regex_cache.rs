@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
+
+use super::regex::RegexError;
 
 /// Patterns kept at most; plenty for any dashboard or rule set.
 const CAPACITY: usize = 1024;
@@ -25,13 +27,11 @@ pub const SIZE_LIMIT: usize = 256 << 20;
 /// way to the slower NFA simulation, so this bounds memory, not what matches.
 pub const DFA_SIZE_LIMIT: usize = 32 << 20;
 
-/// Compiles `^(?s:pattern)$` with [`SIZE_LIMIT`] and [`DFA_SIZE_LIMIT`], bypassing the
-/// cache (for one-off compiles of patterns too large to be worth keeping).
-pub fn compile_anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(&format!("^(?s:{pattern})$"))
-        .size_limit(SIZE_LIMIT)
-        .dfa_size_limit(DFA_SIZE_LIMIT)
-        .build()
+/// Compiles `^(?s:pattern)$` through the RE2 front end ([`super::regex`]) with
+/// [`SIZE_LIMIT`] and [`DFA_SIZE_LIMIT`], bypassing the cache (for one-off compiles of
+/// patterns too large to be worth keeping).
+pub fn compile_anchored(pattern: &str) -> Result<Regex, RegexError> {
+    super::regex::compile_anchored(pattern)
 }
 
 fn cache() -> &'static Mutex<HashMap<String, Regex>> {
@@ -41,7 +41,7 @@ fn cache() -> &'static Mutex<HashMap<String, Regex>> {
 
 /// `^(?s:pattern)$` compiled, from the cache when seen before. Invalid patterns are not
 /// cached; their error is returned each time.
-pub fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+pub fn anchored(pattern: &str) -> Result<Regex, RegexError> {
     if let Some(re) = cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())

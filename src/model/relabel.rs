@@ -24,6 +24,8 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use regex::{Captures, Regex};
+
+use super::regex::RegexError;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 use crate::model::labels::{is_valid_legacy_label_name, Label, Labels};
@@ -180,9 +182,10 @@ impl FastMatch {
 }
 
 impl RelabelRegex {
-    /// Compiles `source` anchored at both ends; `.` also matches a newline.
-    pub fn new(source: &str) -> Result<Self, regex::Error> {
-        let re = Regex::new(&format!("^(?s:{source})$"))?;
+    /// Compiles `source` anchored at both ends (`^(?s:source)$`, so `.` also matches a
+    /// newline) through the RE2 front end.
+    pub fn new(source: &str) -> Result<Self, RegexError> {
+        let re = super::regex::compile_anchored(source)?;
         Ok(RelabelRegex {
             source: source.to_string(),
             re,
@@ -240,16 +243,6 @@ impl fmt::Display for RelabelRegex {
     }
 }
 
-/// One-line summary of a regex compile error (the `regex` crate prints a multi-line
-/// diagram; configuration errors must stay on one line).
-pub fn regex_error_summary(err: &regex::Error) -> String {
-    let text = err.to_string();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .map(str::to_string)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
 /// Scalars that YAML may type as numbers or booleans but that we read as strings, the way
 /// Go's YAML decoder fills a string field from `123` or `true`.
 macro_rules! visit_scalars_as_str {
@@ -279,12 +272,8 @@ impl<'de> Deserialize<'de> for RelabelRegex {
                 f.write_str("a regular expression")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<RelabelRegex, E> {
-                RelabelRegex::new(s).map_err(|e| {
-                    E::custom(format!(
-                        "error parsing regexp {s:?}: {}",
-                        regex_error_summary(&e)
-                    ))
-                })
+                // Go's message, as upstream's config loader reports it.
+                RelabelRegex::new(s).map_err(|e| E::custom(e.to_string()))
             }
             visit_scalars_as_str!();
         }
@@ -831,11 +820,12 @@ pub fn expand(template: &str, caps: &Captures<'_>, re: &Regex) -> String {
                 }
             }
             None => {
+                // The first group of that name, as Go's SubexpIndex; names the `regex`
+                // crate cannot spell are encoded by the front end.
                 let hit = re
                     .capture_names()
-                    .enumerate()
-                    .filter(|(_, n)| *n == Some(name))
-                    .find_map(|(i, _)| caps.get(i));
+                    .position(|n| n.map(super::regex::capture_name) == Some(name))
+                    .and_then(|i| caps.get(i));
                 if let Some(m) = hit {
                     out.push_str(m.as_str());
                 }
@@ -931,7 +921,8 @@ mod tests {
         );
         let e = serde_yaml::from_str::<RelabelConfig>("regex: '(abc'").unwrap_err();
         assert!(
-            e.to_string().contains(r#"error parsing regexp "(abc""#),
+            e.to_string()
+                .contains("error parsing regexp: missing closing ): `^(?s:(abc)$`"),
             "{e}"
         );
         let e = serde_yaml::from_str::<RelabelConfig>("source_labels: [a-b]").unwrap_err();

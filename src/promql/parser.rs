@@ -17,7 +17,6 @@
 //! Nesting is bounded ([`MAX_NESTING`], [`MAX_TREE_HEIGHT`]) so that no input can overflow the
 //! stack of the parser, the printer or the evaluator.
 
-use crate::model::matcher::excerpt;
 use crate::model::time::parse_duration;
 use crate::model::{MatchOp, Matcher, MatcherError, METRIC_NAME};
 
@@ -698,15 +697,9 @@ impl<'a> Parser<'a> {
                                 match cached_matcher(op, label, &value) {
                                     Ok(m) => matchers.push(m),
                                     Err(e) => {
-                                        // Quotes only the start of a long pattern.
-                                        self.action_error(
-                                            t.start,
-                                            format!(
-                                                "error parsing regexp {}: {}",
-                                                go_quote(&excerpt(&value)),
-                                                e.reason()
-                                            ),
-                                        );
+                                        // Go's compile error, at the label name as
+                                        // upstream reports it.
+                                        self.action_error(t.start, e.to_string());
                                     }
                                 }
                             }
@@ -797,7 +790,9 @@ impl<'a> Parser<'a> {
             let t = self.peek().clone();
             return Err(self.unexpected(&t, "subquery selector", "number or duration"));
         }
+        let range_pos = self.peek().start;
         let range = self.parse_bracket_duration()?;
+        self.check_positive(&range, range_pos);
         let t = self.peek().clone();
         match t.kind {
             TokenKind::RightBracket => {
@@ -845,7 +840,10 @@ impl<'a> Parser<'a> {
                 let step = if self.peek().kind == TokenKind::RightBracket {
                     None
                 } else {
-                    Some(self.parse_bracket_duration()?)
+                    let step_pos = self.peek().start;
+                    let step = self.parse_bracket_duration()?;
+                    self.check_positive(&step, step_pos);
+                    Some(step)
                 };
                 let close = self.peek().clone();
                 if close.kind != TokenKind::RightBracket {
@@ -865,10 +863,6 @@ impl<'a> Parser<'a> {
                         format!("subquery is only allowed on instant vector, got {name} instead"),
                     );
                 }
-                let step = match step {
-                    Some(Duration::Literal(0)) => None,
-                    s => s,
-                };
                 let height = node.height + 1;
                 self.check_height(height, node.start)?;
                 Ok(Node {
@@ -1019,6 +1013,17 @@ impl<'a> Parser<'a> {
     }
 
     // ----- durations -------------------------------------------------------------------
+
+    /// A literal range or subquery step must be positive (upstream: "duration must be
+    /// greater than 0" at the duration's first token: `foo[0m]`, `x[5m:0s]`, `foo[-1]`).
+    /// Expressions (`[step()-1m]`) are checked when evaluated.
+    fn check_positive(&mut self, d: &Duration, pos: usize) {
+        if let Duration::Literal(ms) = d {
+            if *ms <= 0 {
+                self.action_error(pos, "duration must be greater than 0");
+            }
+        }
+    }
 
     /// The range or step inside `[...]`: a full duration expression.
     fn parse_bracket_duration(&mut self) -> PResult<Duration> {
@@ -2355,10 +2360,12 @@ mod tests {
         let e = err(&q);
         assert!(e.len() < 200, "{e}");
         assert!(
-            e.starts_with("1:4: parse error: error parsing regexp \"host-0000:9100|"),
+            e.starts_with(
+                "1:4: parse error: error parsing regexp: missing closing ): `^(?s:host-0000:9100|"
+            ),
             "{e}"
         );
-        assert!(e.ends_with("bytes)\": unclosed group"), "{e}");
+        assert!(e.ends_with(" bytes)`"), "{e}");
         let ok = format!("up{{instance=~\"{}\"}}", alts.join("|"));
         assert!(parse_expr(&ok).is_ok());
     }

@@ -250,8 +250,10 @@ mod tests {
     #[test]
     fn unopenable_path_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("missing-dir").join("pg.sqlite");
+        // The state folder is created on demand; a file in its place cannot be.
+        std::fs::write(dir.path().join("not-a-dir"), b"x").unwrap();
+        let path = dir.path().join("not-a-dir").join("pg.sqlite");
         let err = Persister::open(&path).err().unwrap();
-        assert!(err.to_string().contains("missing-dir"), "{err}");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
     }
 }

@@ -383,8 +383,9 @@ pub fn funcs(ctx: &Context) -> FuncMap {
         func(|a| {
             want(a, 3)?;
             let (pat, repl, text) = (string_arg(&a[0])?, string_arg(&a[1])?, string_arg(&a[2])?);
-            let re =
-                regex::Regex::new(&pat).map_err(|e| format!("regexp: Compile({pat:?}): {e}"))?;
+            // RE2 syntax, as Go's regexp.MustCompile reads it.
+            let re = crate::model::regex::compile(&pat)
+                .map_err(|e| format!("regexp: Compile({pat:?}): {e}"))?;
             Ok(Value::Str(
                 re.replace_all(&text, repl.as_str()).into_owned(),
             ))
@@ -395,7 +396,7 @@ pub fn funcs(ctx: &Context) -> FuncMap {
         func(|a| {
             want(a, 2)?;
             let (pat, s) = (string_arg(&a[0])?, string_arg(&a[1])?);
-            let re = regex::Regex::new(&pat).map_err(|e| format!("error parsing regexp: {e}"))?;
+            let re = crate::model::regex::compile(&pat).map_err(|e| e.to_string())?;
             Ok(Value::Bool(re.is_match(&s)))
         }),
     );

@@ -515,22 +515,130 @@ async fn query_inner(s: &WebState, p: Params) -> Result<String, ApiError> {
     let backend = backend(s)?;
     let limit = limit_param(&p)?;
     let mut opts = query_options(backend.as_ref(), &p)?;
+    let stats = StatsRequest::new(&p, &mut opts);
     let t = time_param(&p, "time", now_ms())?;
+    let prepared = std::time::Instant::now();
     let expr = parse_query_param(&p)?;
+    let preparation = prepared.elapsed();
     let key = CostMemo::key(p.get("query").unwrap_or(""), 0, 0);
+    let queued = std::time::Instant::now();
     let slot = enter_gate(backend.as_ref(), &mut opts).await?;
+    let queue = queued.elapsed();
     run_evaluation(key, slot, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
-        let (mut value, mut ann) = split_result(
-            engine
-                .instant_query_with_cancel(storage.as_ref(), &expr, t, &cancel)
-                .map_err(eval_error)?,
-        );
+        let started = std::time::Instant::now();
+        let r = engine
+            .instant_query_with_cancel(storage.as_ref(), &expr, t, &cancel)
+            .map_err(eval_error)?;
+        let timings = Timings::new(queue, preparation, started.elapsed());
+        let sample_stats = r.stats.clone();
+        let (mut value, mut ann) = split_result(r);
         apply_limit(&mut value, limit, &mut ann);
-        Ok(json::query_success(&value, &ann))
+        Ok(stats.respond(&value, &ann, &sample_stats, &timings))
     })
     .await
+}
+
+/// What `stats` asked for: upstream includes its `stats` object when the parameter is
+/// not empty, with per-step samples only for `stats=all` on an engine with per-step
+/// statistics enabled.
+#[derive(Clone, Copy)]
+struct StatsRequest {
+    wanted: bool,
+}
+
+impl StatsRequest {
+    fn new(p: &Params, opts: &mut EngineOptions) -> StatsRequest {
+        let v = p.get("stats").unwrap_or("");
+        opts.per_step_stats &= v == "all";
+        StatsRequest {
+            wanted: !v.is_empty(),
+        }
+    }
+
+    /// The success body, with `data.stats` when asked for.
+    fn respond(
+        self,
+        value: &Value,
+        ann: &Annotations,
+        samples: &crate::promql::engine::SampleStats,
+        timings: &Timings,
+    ) -> String {
+        if !self.wanted {
+            return json::query_success(value, ann);
+        }
+        let mut data = String::new();
+        json::write_query_data(&mut data, value);
+        // Reopen the data object to add `stats` after `result`, as upstream orders it.
+        data.pop();
+        data.push_str(",\"stats\":");
+        write_stats(&mut data, samples, timings);
+        data.push('}');
+        json::success_envelope(&data, ann)
+    }
+}
+
+/// Upstream's query timings (`util/stats` `queryTimings`), in seconds.
+struct Timings {
+    queue: f64,
+    preparation: f64,
+    inner: f64,
+}
+
+impl Timings {
+    fn new(
+        queue: std::time::Duration,
+        preparation: std::time::Duration,
+        inner: std::time::Duration,
+    ) -> Timings {
+        Timings {
+            queue: queue.as_secs_f64(),
+            preparation: preparation.as_secs_f64(),
+            inner: inner.as_secs_f64(),
+        }
+    }
+}
+
+/// Writes upstream's `stats` object: `timings`, then `samples` with
+/// `totalQueryableSamplesPerStep` (`[seconds, samples]` pairs) when recorded.
+fn write_stats(out: &mut String, samples: &crate::promql::engine::SampleStats, t: &Timings) {
+    let num = json::format_go_json_number;
+    // The result is sorted inside the evaluation; its share is not measured apart.
+    let sort = 0.0;
+    let eval_total = t.preparation + t.inner + sort;
+    out.push_str("{\"timings\":{\"evalTotalTime\":");
+    out.push_str(&num(eval_total));
+    out.push_str(",\"resultSortTime\":");
+    out.push_str(&num(sort));
+    out.push_str(",\"queryPreparationTime\":");
+    out.push_str(&num(t.preparation));
+    out.push_str(",\"innerEvalTime\":");
+    out.push_str(&num(t.inner));
+    out.push_str(",\"execQueueTime\":");
+    out.push_str(&num(t.queue));
+    out.push_str(",\"execTotalTime\":");
+    out.push_str(&num(t.queue + eval_total));
+    out.push_str("},\"samples\":{");
+    if let Some(steps) = &samples.per_step {
+        out.push_str("\"totalQueryableSamplesPerStep\":[");
+        for (i, (ts, n)) in steps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            out.push_str(&num(*ts as f64 / 1000.0));
+            out.push(',');
+            out.push_str(&n.to_string());
+            out.push(']');
+        }
+        out.push_str("],");
+    }
+    out.push_str("\"totalQueryableSamples\":");
+    out.push_str(&samples.total_queryable_samples.to_string());
+    out.push_str(",\"peakSamples\":");
+    out.push_str(&samples.peak_samples.to_string());
+    out.push_str("}}");
 }
 
 async fn query_range(
@@ -584,19 +692,26 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
         p.get("step").unwrap_or(""),
     )?;
     let mut opts = query_options(backend.as_ref(), &p)?;
+    let stats = StatsRequest::new(&p, &mut opts);
+    let prepared = std::time::Instant::now();
     let expr = parse_query_param(&p)?;
+    let preparation = prepared.elapsed();
     let key = CostMemo::key(p.get("query").unwrap_or(""), (end - start) / step + 1, step);
+    let queued = std::time::Instant::now();
     let slot = enter_gate(backend.as_ref(), &mut opts).await?;
+    let queue = queued.elapsed();
     run_evaluation(key, slot, move |cancel| {
         let engine = crate::promql::engine::Engine::new(opts);
         let storage = backend.queryable();
-        let (mut value, mut ann) = split_result(
-            engine
-                .range_query_with_cancel(storage.as_ref(), &expr, start, end, step, &cancel)
-                .map_err(eval_error)?,
-        );
+        let started = std::time::Instant::now();
+        let r = engine
+            .range_query_with_cancel(storage.as_ref(), &expr, start, end, step, &cancel)
+            .map_err(eval_error)?;
+        let timings = Timings::new(queue, preparation, started.elapsed());
+        let sample_stats = r.stats.clone();
+        let (mut value, mut ann) = split_result(r);
         apply_limit(&mut value, limit, &mut ann);
-        Ok(json::query_success(&value, &ann))
+        Ok(stats.respond(&value, &ann, &sample_stats, &timings))
     })
     .await
 }

@@ -561,7 +561,8 @@ pub fn funcs() -> FuncMap {
             want(a, 2)?;
             let pat = str_arg(&a[0], "string")?;
             let s = str_arg(&a[1], "string")?;
-            let re = regex::Regex::new(&pat).map_err(|e| format!("error parsing regexp: {e}"))?;
+            // RE2 syntax, as Go's regexp reads it.
+            let re = crate::model::regex::compile(&pat).map_err(|e| e.to_string())?;
             Ok(Value::Bool(re.is_match(&s)))
         }),
     );
@@ -582,8 +583,8 @@ pub fn funcs() -> FuncMap {
             let pat = str_arg(&a[0], "string")?;
             let repl = str_arg(&a[1], "string")?;
             let text = str_arg(&a[2], "string")?;
-            let re =
-                regex::Regex::new(&pat).map_err(|e| format!("regexp: Compile({pat:?}): {e}"))?;
+            let re = crate::model::regex::compile(&pat)
+                .map_err(|e| format!("regexp: Compile({pat:?}): {e}"))?;
             Ok(Value::Str(
                 re.replace_all(&text, repl.as_str()).into_owned(),
             ))

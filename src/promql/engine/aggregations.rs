@@ -226,6 +226,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
     let mut touched: Vec<usize> = Vec::new();
     let mut vals: Vec<f64> = Vec::new();
     let mut count_values_slots: HashMap<Labels, usize> = HashMap::new();
+    // count_values' output series of the current step, in order of first appearance.
+    let mut step_counts: Vec<(Labels, f64)> = Vec::new();
+    let mut step_index: HashMap<Labels, usize> = HashMap::new();
     let mut ratio_offsets: Vec<Option<f64>> = vec![None; input.len()];
     let mut warned_ratio = false;
     ev.for_each_step(&input, |ev, i, ts, samples| {
@@ -241,6 +244,8 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         }
         touched.sort_unstable_by_key(|&g| members[g][0].0);
         let param = scalar_param.as_ref().and_then(|p| p.get(i).copied());
+        step_counts.clear();
+        step_index.clear();
         for &g in &touched {
             let m = &members[g];
             if keeps_series {
@@ -324,28 +329,27 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
                 continue;
             }
             if op == AggregateOp::CountValues {
-                let label = string_param.clone().unwrap_or_default();
-                let mut counts: Vec<(String, f64)> = Vec::new();
+                // Upstream sets the value label on each series first and groups after
+                // (`by` adds the label to the grouping), so when the label is also a
+                // grouping label, groups whose series share a value merge into one
+                // output series, and `without (label)` drops it again.
+                let label = string_param.as_deref().unwrap_or_default();
+                let drop_label = a.without && a.grouping.iter().any(|l| l == label);
                 for &(_, f) in m {
-                    let s = crate::model::value::format_go_f(f);
-                    match counts.iter_mut().find(|(k, _)| *k == s) {
-                        Some(c) => c.1 += 1.0,
-                        None => counts.push((s, 1.0)),
-                    }
-                }
-                for (v, c) in counts {
-                    let mut b = groups[g].builder();
-                    b.set(&label, &v);
-                    let l = b.labels();
-                    let slot = match count_values_slots.get(&l) {
-                        Some(&s) => s,
-                        None => {
-                            let s = builder.slot(&l, false);
-                            count_values_slots.insert(l, s);
-                            s
-                        }
+                    let l = if drop_label {
+                        groups[g].clone()
+                    } else {
+                        let mut b = groups[g].builder();
+                        b.set(label, &crate::model::value::format_go_f(f));
+                        b.labels()
                     };
-                    builder.push(slot, ts, c)?;
+                    match step_index.get(&l) {
+                        Some(&k) => step_counts[k].1 += 1.0,
+                        None => {
+                            step_index.insert(l.clone(), step_counts.len());
+                            step_counts.push((l, 1.0));
+                        }
+                    }
                 }
                 continue;
             }
@@ -397,6 +401,17 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
                 }
             };
             builder.push(slot, ts, v)?;
+        }
+        for (l, c) in step_counts.drain(..) {
+            let slot = match count_values_slots.get(&l) {
+                Some(&s) => s,
+                None => {
+                    let s = builder.slot(&l, false);
+                    count_values_slots.insert(l, s);
+                    s
+                }
+            };
+            builder.push(slot, ts, c)?;
         }
         Ok(())
     })?;

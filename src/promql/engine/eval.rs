@@ -6,6 +6,7 @@
 //! timestamps `start + k*interval`; scalars are one float per step. An instant query is a
 //! range query with one step (interval 1ms, as upstream).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::time::Instant;
@@ -98,6 +99,14 @@ pub(crate) struct Evaluator<'a> {
     type_and_unit_labels: bool,
     /// Annotations collected so far.
     pub annos: Annotations,
+    /// Samples read from storage per top-level step (upstream `totalQueryableSamples`);
+    /// a cell because windows are walked through `&self`.
+    queryable_per_step: RefCell<Vec<i64>>,
+    /// Subqueries being evaluated: their inner samples are not counted, as upstream
+    /// counts the subquery's output windows instead.
+    subquery_depth: u32,
+    /// Most samples held at once (upstream `peakSamples`).
+    peak_samples: usize,
 }
 
 /// Builds a matrix from points pushed in step order, one series per label set.
@@ -248,7 +257,29 @@ impl<'a> Evaluator<'a> {
             checks: 0,
             type_and_unit_labels: p.type_and_unit_labels,
             annos: Annotations::default(),
+            queryable_per_step: RefCell::new(Vec::new()),
+            subquery_depth: 0,
+            peak_samples: 0,
         }
+    }
+
+    /// The sample statistics of the evaluation so far, per top-level step from
+    /// `query_start` at `query_step`.
+    pub fn sample_stats(&self) -> (Vec<i64>, usize) {
+        (self.queryable_per_step.borrow().clone(), self.peak_samples)
+    }
+
+    /// Counts `n` samples read from storage at step `i` of the current grid, unless
+    /// inside a subquery.
+    fn count_queryable(&self, i: usize, n: usize) {
+        if self.subquery_depth > 0 || n == 0 {
+            return;
+        }
+        let mut v = self.queryable_per_step.borrow_mut();
+        if v.len() <= i {
+            v.resize(i + 1, 0);
+        }
+        v[i] += n as i64;
     }
 
     pub fn into_annotations(self) -> Annotations {
@@ -289,6 +320,7 @@ impl<'a> Evaluator<'a> {
     /// Accounts for `n` more samples in memory.
     pub fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {
         self.samples = self.samples.saturating_add(n);
+        self.peak_samples = self.peak_samples.max(self.samples);
         if self.samples > self.max_samples {
             return Err(EvalError::TooManySamples("query execution"));
         }
@@ -304,6 +336,18 @@ impl<'a> Evaluator<'a> {
             return Err(EvalError::Execution(format!(
                 "duration {ms}ms is out of the supported range"
             )));
+        }
+        Ok(ms)
+    }
+
+    /// A range or subquery step, which must resolve to more than zero (upstream's check
+    /// of duration expressions; literals are checked by the parser).
+    fn positive_duration(&self, d: &Duration) -> Result<i64, EvalError> {
+        let ms = self.duration(d)?;
+        if ms <= 0 {
+            return Err(EvalError::Execution(
+                "duration must be greater than 0".to_string(),
+            ));
         }
         Ok(ms)
     }
@@ -534,6 +578,7 @@ impl<'a> Evaluator<'a> {
             while lo < hi && pts[lo].t <= min {
                 lo += 1;
             }
+            self.count_queryable(i, hi - lo);
             f(i, ts, lo, &pts[lo..hi]);
         }
     }
@@ -624,6 +669,7 @@ impl<'a> Evaluator<'a> {
                             }
                         }
                         floats.push(FPoint { t: ts, f });
+                        self.count_queryable(i, 1);
                     }
                 }
             }
@@ -679,7 +725,7 @@ impl<'a> Evaluator<'a> {
     pub fn eval_matrix_selector(&mut self, ms: &MatrixSelector) -> Result<RangeArg, EvalError> {
         let vs = &ms.vector_selector;
         let offset = self.opt_duration(&vs.offset)?;
-        let range = self.duration(&ms.range)?;
+        let range = self.positive_duration(&ms.range)?;
         let at = self.at_time(&vs.at);
         let (min_ref, max_ref) = match at {
             Some(a) => (a - offset, a - offset),
@@ -720,9 +766,9 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery's inner expression at its own, absolutely aligned steps.
     pub fn eval_subquery(&mut self, sq: &SubqueryExpr) -> Result<RangeArg, EvalError> {
         let offset = self.opt_duration(&sq.offset)?;
-        let range = self.duration(&sq.range)?;
+        let range = self.positive_duration(&sq.range)?;
         let step = match &sq.step {
-            Some(d) => self.duration(d)?,
+            Some(d) => self.positive_duration(d)?,
             None => self.default_eval_interval,
         };
         if step <= 0 {
@@ -748,11 +794,13 @@ impl<'a> Evaluator<'a> {
         self.start = new_start;
         self.end = new_end;
         self.interval = step;
+        self.subquery_depth += 1;
         let res = if new_start > new_end {
             Ok(Val::Vector(Vec::new()))
         } else {
             self.eval(&sq.expr)
         };
+        self.subquery_depth -= 1;
         let n = self.n_steps();
         let series = match res {
             Ok(Val::Vector(m)) => Ok(m),

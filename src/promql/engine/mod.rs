@@ -45,6 +45,8 @@ pub struct EngineOptions {
     /// Upstream's experimental `type-and-unit-labels` feature: `__type__` and `__unit__`
     /// labels are removed together with `__name__` wherever the name is dropped.
     pub enable_type_and_unit_labels: bool,
+    /// Upstream's `promql-per-step-stats` feature: record queryable samples per step.
+    pub per_step_stats: bool,
 }
 
 impl Default for EngineOptions {
@@ -55,6 +57,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_eval_interval: Duration::from_secs(60),
             enable_type_and_unit_labels: false,
+            per_step_stats: false,
         }
     }
 }
@@ -152,6 +155,22 @@ pub struct QueryResult {
     pub warnings: Vec<String>,
     /// Infos (the HTTP API's `infos`), each prefixed `PromQL info: `.
     pub infos: Vec<String>,
+    /// Sample statistics (the HTTP API's `stats=all`).
+    pub stats: SampleStats,
+}
+
+/// Upstream's query sample statistics (`util/stats` `QuerySamples`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleStats {
+    /// Samples read from storage over all steps: one per series and step for an instant
+    /// selector, the window's samples for a range selector; a subquery counts through the
+    /// windows taken over its output.
+    pub total_queryable_samples: i64,
+    /// The most samples the evaluation held at once.
+    pub peak_samples: usize,
+    /// `(step timestamp in ms, samples)` for every step, when
+    /// [`EngineOptions::per_step_stats`] is on.
+    pub per_step: Option<Vec<(i64, i64)>>,
 }
 
 /// A shared cancellation flag: set it from any thread to stop running queries.
@@ -330,11 +349,31 @@ impl Engine {
             type_and_unit_labels: self.opts.enable_type_and_unit_labels,
         });
         let value = ev.run(e, step == 0)?;
+        let (counts, peak_samples) = ev.sample_stats();
+        let per_step = self.opts.per_step_stats.then(|| {
+            let n = if step == 0 {
+                1
+            } else {
+                (end - start) / step + 1
+            };
+            (0..n)
+                .map(|i| {
+                    let t = start + i * step.max(1);
+                    (t, counts.get(i as usize).copied().unwrap_or(0))
+                })
+                .collect()
+        });
+        let stats = SampleStats {
+            total_queryable_samples: counts.iter().sum(),
+            peak_samples,
+            per_step,
+        };
         let annos = ev.into_annotations();
         Ok(QueryResult {
             value,
             warnings: annos.warnings,
             infos: annos.infos,
+            stats,
         })
     }
 }

@@ -20,13 +20,11 @@ pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val,
     let repl = ev.eval_string(&args[2])?;
     let src = ev.eval_string(&args[3])?;
     let re_text = ev.eval_string(&args[4])?;
-    let re = crate::model::regex_cache::anchored(&re_text).map_err(|e| {
-        // Quotes only the start of a long pattern; the reason is one line.
-        let err = crate::model::MatcherError::from_regex(&re_text, &e);
+    // Upstream's message names the pattern, not the reason.
+    let re = crate::model::regex::anchored(&re_text).map_err(|_| {
         EvalError::Execution(format!(
-            "invalid regular expression in label_replace(): {}: {}",
-            crate::model::matcher::excerpt(&re_text),
-            err.reason()
+            "invalid regular expression in label_replace(): {}",
+            crate::model::regex::excerpt(&re_text)
         ))
     })?;
     if !valid_label_name(&args[1], &dst) {
@@ -38,8 +36,8 @@ pub(crate) fn eval_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> Result<Val,
     for s in &mut m {
         let v = s.metric.get(&src).unwrap_or("");
         if let Some(caps) = re.captures(v) {
-            let mut res = String::new();
-            caps.expand(&repl, &mut res);
+            // Go's Regexp.Expand rules, as relabeling expands.
+            let res = crate::model::relabel::expand(&repl, &caps, &re);
             let mut b = s.metric.builder();
             b.set(&dst, &res);
             s.metric = b.labels();
