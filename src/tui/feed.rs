@@ -1,0 +1,195 @@
+//! The frame's live feed: samples the backend's [`Health`] every second on a background
+//! task and keeps the last hour of each header figure (the Overview's sparklines) and a
+//! log of recent events (rejected reloads, targets going down). The header and views read
+//! the latest copy; nothing here blocks the render loop.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::backend::{Backend, Health};
+
+/// Points kept per figure: an hour at one per second.
+pub const HISTORY: usize = 3600;
+
+/// How bad an event was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+/// The last hour of one figure: `(ms since the epoch, value)`, oldest first.
+pub type Series = VecDeque<(i64, f64)>;
+
+/// What the feed has seen.
+#[derive(Clone, Debug, Default)]
+pub struct FeedState {
+    pub health: Option<Health>,
+    /// Why the last sample failed (the backend is unreachable...).
+    pub error: Option<String>,
+    /// When the last sample arrived (ms).
+    pub updated_ms: i64,
+    /// Samples appended per second.
+    pub rate: Series,
+    pub head_series: Series,
+    pub storage: Series,
+    pub targets_up: Series,
+    pub targets_down: Series,
+    /// Newest last; at most 200.
+    pub events: VecDeque<(i64, Severity, String)>,
+    /// The previous appended-samples counter and its time, for the local rate.
+    last_counter: Option<(i64, f64)>,
+}
+
+fn push(s: &mut Series, t: i64, v: f64) {
+    if s.len() >= HISTORY {
+        s.pop_front();
+    }
+    s.push_back((t, v));
+}
+
+impl FeedState {
+    /// Records one sample taken at `now_ms`.
+    pub fn record(&mut self, now_ms: i64, mut h: Health) {
+        if h.ingestion_rate.is_none() {
+            if let Some(c) = h.samples_appended_total {
+                if let Some((t0, c0)) = self.last_counter {
+                    if now_ms > t0 && c >= c0 {
+                        h.ingestion_rate = Some((c - c0) * 1000.0 / (now_ms - t0) as f64);
+                    }
+                }
+                self.last_counter = Some((now_ms, c));
+            }
+        }
+        let mut events = Vec::new();
+        if let Some(prev) = &self.health {
+            if let (Some(a), Some(b)) = (&prev.last_reload, &h.last_reload) {
+                if a != b {
+                    let (sev, msg) = if b.ok {
+                        (Severity::Info, "configuration reloaded".to_string())
+                    } else {
+                        (
+                            Severity::Error,
+                            "configuration reload rejected: the previous configuration keeps running"
+                                .to_string(),
+                        )
+                    };
+                    events.push((sev, msg));
+                }
+            }
+            if h.targets_down > prev.targets_down {
+                let n = h.targets_down - prev.targets_down;
+                events.push((Severity::Warn, format!("{n} target(s) went down")));
+            }
+        }
+        for (sev, msg) in events {
+            self.event(now_ms, sev, msg);
+        }
+        if let Some(r) = h.ingestion_rate {
+            push(&mut self.rate, now_ms, r);
+        }
+        if let Some(s) = h.head_series {
+            push(&mut self.head_series, now_ms, s as f64);
+        }
+        if let Some(s) = h.storage_bytes {
+            push(&mut self.storage, now_ms, s as f64);
+        }
+        push(&mut self.targets_up, now_ms, h.targets_up as f64);
+        push(&mut self.targets_down, now_ms, h.targets_down as f64);
+        self.health = Some(h);
+        self.error = None;
+        self.updated_ms = now_ms;
+    }
+
+    /// Appends an event to the log.
+    pub fn event(&mut self, now_ms: i64, sev: Severity, msg: String) {
+        if self.events.len() >= 200 {
+            self.events.pop_front();
+        }
+        self.events.push_back((now_ms, sev, msg));
+    }
+}
+
+/// The shared feed.
+#[derive(Default)]
+pub struct Feed {
+    state: Mutex<FeedState>,
+}
+
+impl Feed {
+    /// A copy of the state for one frame.
+    pub fn snapshot(&self) -> FeedState {
+        self.state.lock().clone()
+    }
+
+    /// Changes the state (tests, and events the frame records such as reload results).
+    pub fn with<R>(&self, f: impl FnOnce(&mut FeedState) -> R) -> R {
+        f(&mut self.state.lock())
+    }
+
+    /// Starts sampling `backend` every `every` on `rt`; stops when the feed is dropped.
+    pub fn spawn(
+        backend: Arc<dyn Backend>,
+        rt: &tokio::runtime::Handle,
+        every: Duration,
+    ) -> Arc<Feed> {
+        let feed = Arc::new(Feed::default());
+        let weak = Arc::downgrade(&feed);
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last_err: Option<String> = None;
+            loop {
+                tick.tick().await;
+                let r = backend.health().await;
+                let Some(feed) = weak.upgrade() else { return };
+                let now = crate::model::time::now_ms();
+                let mut st = feed.state.lock();
+                match r {
+                    Ok(h) => {
+                        st.record(now, h);
+                        last_err = None;
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        if last_err.as_deref() != Some(msg.as_str()) {
+                            st.event(now, Severity::Error, msg.clone());
+                        }
+                        st.error = Some(msg.clone());
+                        last_err = Some(msg);
+                    }
+                }
+            }
+        });
+        feed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::backend::ReloadState;
+
+    #[test]
+    fn derives_the_rate_and_logs_reloads_and_down_targets() {
+        let mut st = FeedState::default();
+        let h = |c: f64, down: u64, ok: bool| Health {
+            samples_appended_total: Some(c),
+            targets_down: down,
+            last_reload: Some(ReloadState { ok, at_ms: 5 }),
+            ..Health::default()
+        };
+        st.record(1_000, h(100.0, 0, true));
+        assert!(st.rate.is_empty());
+        st.record(3_000, h(300.0, 2, true));
+        assert_eq!(st.rate.back(), Some(&(3_000, 100.0)));
+        assert_eq!(st.events.back().unwrap().2, "2 target(s) went down");
+        st.record(4_000, h(300.0, 2, false));
+        assert_eq!(st.events.back().unwrap().1, Severity::Error);
+        assert_eq!(st.targets_down.len(), 3);
+    }
+}
