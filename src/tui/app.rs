@@ -582,7 +582,7 @@ impl App {
                 l1.push(Span::styled("uptime ", p.dim));
                 l1.push(Span::styled(
                     h.start_ms
-                        .map(|s| widgets::duration(now_ms - s))
+                        .map(|s| widgets::duration(now_ms.saturating_sub(s)))
                         .unwrap_or_else(|| "-".into()),
                     p.text,
                 ));

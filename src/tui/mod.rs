@@ -151,8 +151,16 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         .context("entering the alternate screen")?;
     let prev_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        prev_hook(info);
+        // The UI runs on the main thread: a panic there ends the program, so the terminal
+        // is restored before the message prints. A panic in a runtime worker is caught
+        // by tokio (that request fails, the UI keeps running): log it instead of writing
+        // over the screen.
+        if std::thread::current().name() == Some("main") {
+            restore_terminal();
+            prev_hook(info);
+        } else {
+            tracing::error!("panic in a background task: {info}");
+        }
     }));
     let term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
         .context("opening the terminal")?;

@@ -153,7 +153,7 @@ pub fn duration(ms: i64) -> String {
 /// How long ago `t_ms` was, as `12s ago`.
 pub fn ago(now_ms: i64, t_ms: Option<i64>) -> String {
     match t_ms {
-        Some(t) => format!("{} ago", duration(now_ms - t)),
+        Some(t) => format!("{} ago", duration(now_ms.saturating_sub(t))),
         None => "never".into(),
     }
 }

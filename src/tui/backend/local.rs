@@ -345,7 +345,7 @@ impl Backend for LocalBackend {
                 h.last_reload = Some(ReloadState { ok, at_ms });
                 let now = crate::model::time::now_ms();
                 let mut st = inner.storage.lock();
-                if now - st.1 > 10_000 {
+                if now.saturating_sub(st.1) > 10_000 {
                     *st = (dir_size(&inner.data_dir), now);
                 }
                 h.storage_bytes = Some(st.0);

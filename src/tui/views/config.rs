@@ -29,6 +29,7 @@ pub struct ConfigView {
     scroll: u16,
     show_flags: bool,
     filter: Option<Filter>,
+    retry_at: i64,
 }
 
 impl ConfigView {
@@ -44,6 +45,7 @@ impl ConfigView {
             scroll: 0,
             show_flags: false,
             filter: None,
+            retry_at: i64::MAX,
         }
     }
 
@@ -107,7 +109,15 @@ impl View for ConfigView {
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
         if let Some(r) = self.task.poll() {
+            if r.is_err() {
+                // Retried on a later tick (the engine may still be opening).
+                self.retry_at = ctx.now_ms + 1_000;
+            }
             self.info = Some(r);
+        }
+        if matches!(self.info, Some(Err(_))) && ctx.now_ms >= self.retry_at {
+            self.fetched = false;
+            self.retry_at = i64::MAX;
         }
         if let Some(r) = self.reload_task.poll() {
             let r = r.map_err(|e| e.to_string());

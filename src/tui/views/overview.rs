@@ -102,17 +102,24 @@ impl View for OverviewView {
         self.filter = filter;
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
+        // A failed fetch (the engine still opening) is retried after a second.
         if let Some(r) = self.targets_task.poll() {
+            if r.is_err() {
+                self.targets_at = ctx.now_ms - TARGETS_EVERY_MS + 1_000;
+            }
             self.targets = Some(r);
         }
         if let Some(r) = self.tsdb_task.poll() {
+            if r.is_err() {
+                self.tsdb_at = ctx.now_ms - TSDB_EVERY_MS + 1_000;
+            }
             self.tsdb = Some(r);
         }
-        if !self.targets_task.is_busy() && ctx.now_ms - self.targets_at >= TARGETS_EVERY_MS {
+        if !self.targets_task.is_busy() && ctx.now_ms.saturating_sub(self.targets_at) >= TARGETS_EVERY_MS {
             self.targets_at = ctx.now_ms;
             self.targets_task.start(ctx.runtime, self.backend.targets());
         }
-        if !self.tsdb_task.is_busy() && ctx.now_ms - self.tsdb_at >= TSDB_EVERY_MS {
+        if !self.tsdb_task.is_busy() && ctx.now_ms.saturating_sub(self.tsdb_at) >= TSDB_EVERY_MS {
             self.tsdb_at = ctx.now_ms;
             self.tsdb_task.start(ctx.runtime, self.backend.tsdb(10));
         }

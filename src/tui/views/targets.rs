@@ -195,6 +195,12 @@ impl TargetsView {
     }
 
     fn open_debug(&mut self, ctx: &ViewCtx<'_>) {
+        // On a pool header, open its first target.
+        if matches!(self.visible.get(self.selected), Some(Row::Pool(..)))
+            && matches!(self.visible.get(self.selected + 1), Some(Row::Target(_)))
+        {
+            self.selected += 1;
+        }
         if let Some(t) = self.selected_target().cloned() {
             self.detail = Detail::Debug;
             self.detail_scroll = 0;
@@ -555,13 +561,16 @@ impl View for TargetsView {
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
         if let Some(r) = self.task.poll() {
+            if r.is_err() {
+                self.fetched_at = ctx.now_ms - REFRESH_MS + 1_000;
+            }
             self.apply(r);
         }
         if let Some(r) = self.debug_task.poll() {
             let url = self.selected_target().map(|t| t.url.clone()).unwrap_or_default();
             self.debug = Some((url, r));
         }
-        if !self.task.is_busy() && ctx.now_ms - self.fetched_at >= REFRESH_MS {
+        if !self.task.is_busy() && ctx.now_ms.saturating_sub(self.fetched_at) >= REFRESH_MS {
             self.fetched_at = ctx.now_ms;
             self.task.start(ctx.runtime, self.backend.targets());
         }

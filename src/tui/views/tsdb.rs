@@ -204,12 +204,15 @@ impl View for TsdbView {
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
         if let Some(r) = self.task.poll() {
+            if r.is_err() {
+                self.fetched_at = ctx.now_ms - REFRESH_MS + 1_000;
+            }
             self.info = Some(r);
         }
         if let Some(r) = self.breakdown_task.poll() {
             self.breakdown = Some(r);
         }
-        if !self.task.is_busy() && ctx.now_ms - self.fetched_at >= REFRESH_MS {
+        if !self.task.is_busy() && ctx.now_ms.saturating_sub(self.fetched_at) >= REFRESH_MS {
             self.fetched_at = ctx.now_ms;
             self.task.start(ctx.runtime, self.backend.tsdb(TOP));
         }
