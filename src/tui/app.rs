@@ -541,9 +541,12 @@ impl App {
         };
         let mut l1: Vec<Span> = Vec::new();
         let mut l2: Vec<Span> = Vec::new();
+        // Below 100 columns the figures drop their words to fit.
+        let wide = area.width >= 100;
+        let word = |w: &'static str, short: &'static str| if wide { w } else { short };
         match &st.health {
             Some(h) => {
-                l1.push(Span::styled("targets ", p.dim));
+                l1.push(Span::styled(word("targets ", ""), p.dim));
                 l1.push(Span::styled(format!("{}{up_arrow}", h.targets_up), p.ok));
                 l1.push(Span::raw(" "));
                 let down_style = if h.targets_down > 0 { p.error } else { p.dim };
@@ -561,7 +564,7 @@ impl App {
                         .unwrap_or_else(|| "-".into()),
                     p.text,
                 ));
-                l1.push(Span::styled(" samples/s", p.dim));
+                l1.push(Span::styled(word(" samples/s", "/s"), p.dim));
                 l1.push(sep.clone());
                 l1.push(Span::styled(
                     h.head_series
@@ -577,9 +580,9 @@ impl App {
                         .unwrap_or_else(|| "-".into()),
                     p.text,
                 ));
-                l1.push(Span::styled(" on disk", p.dim));
+                l1.push(Span::styled(word(" on disk", ""), p.dim));
                 l1.push(sep.clone());
-                l1.push(Span::styled("uptime ", p.dim));
+                l1.push(Span::styled(word("uptime ", "up "), p.dim));
                 l1.push(Span::styled(
                     h.start_ms
                         .map(|s| widgets::duration(now_ms.saturating_sub(s)))
@@ -740,14 +743,26 @@ impl App {
 /// Draws `app` into a [`ratatui::backend::TestBackend`] of `width`x`height` and returns
 /// the screen as text, one line per row (snapshot tests and benches).
 pub fn render_to_text(app: &mut App, width: u16, height: u16, now_ms: i64) -> String {
-    let backend = ratatui::backend::TestBackend::new(width, height);
-    let mut term = match ratatui::Terminal::new(backend) {
-        Ok(t) => t,
-        Err(e) => return format!("terminal: {e}"),
-    };
+    buffer_text(&render_to_buffer(app, width, height, now_ms))
+}
+
+/// Draws `app` (after a tick) into a fresh buffer of `width`x`height`.
+pub fn render_to_buffer(
+    app: &mut App,
+    width: u16,
+    height: u16,
+    now_ms: i64,
+) -> ratatui::buffer::Buffer {
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = ratatui::buffer::Buffer::empty(area);
     app.tick(now_ms);
-    let _ = term.draw(|f| app.draw(f, now_ms));
-    buffer_text(term.backend().buffer())
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    if let Ok(mut term) = ratatui::Terminal::new(backend) {
+        if term.draw(|f| app.draw(f, now_ms)).is_ok() {
+            buf = term.backend().buffer().clone();
+        }
+    }
+    buf
 }
 
 /// A buffer as text, trailing spaces trimmed per row.

@@ -11,6 +11,7 @@ pub mod app;
 pub mod backend;
 pub mod console;
 pub mod feed;
+pub mod fixture;
 pub mod task;
 pub mod theme;
 pub mod view;
