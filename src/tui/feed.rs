@@ -14,6 +14,9 @@ use super::backend::{Backend, Health};
 /// Points kept per figure: an hour at one per second.
 pub const HISTORY: usize = 3600;
 
+/// The window of the locally derived ingestion rate.
+const RATE_WINDOW_MS: i64 = 60_000;
+
 /// How bad an event was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -41,8 +44,9 @@ pub struct FeedState {
     pub targets_down: Series,
     /// Newest last; at most 200.
     pub events: VecDeque<(i64, Severity, String)>,
-    /// The previous appended-samples counter and its time, for the local rate.
-    last_counter: Option<(i64, f64)>,
+    /// The appended-samples counter over the last minute, for the local rate (scrapes
+    /// land in bursts, so a per-second difference would mostly read 0).
+    counters: VecDeque<(i64, f64)>,
 }
 
 fn push(s: &mut Series, t: i64, v: f64) {
@@ -57,12 +61,23 @@ impl FeedState {
     pub fn record(&mut self, now_ms: i64, mut h: Health) {
         if h.ingestion_rate.is_none() {
             if let Some(c) = h.samples_appended_total {
-                if let Some((t0, c0)) = self.last_counter {
-                    if now_ms > t0 && c >= c0 {
+                // A counter reset (engine restart) starts the window over.
+                if self.counters.back().is_some_and(|&(_, last)| c < last) {
+                    self.counters.clear();
+                }
+                while self
+                    .counters
+                    .front()
+                    .is_some_and(|&(t, _)| now_ms - t > RATE_WINDOW_MS)
+                {
+                    self.counters.pop_front();
+                }
+                if let Some(&(t0, c0)) = self.counters.front() {
+                    if now_ms > t0 {
                         h.ingestion_rate = Some((c - c0) * 1000.0 / (now_ms - t0) as f64);
                     }
                 }
-                self.last_counter = Some((now_ms, c));
+                self.counters.push_back((now_ms, c));
             }
         }
         let mut events = Vec::new();
@@ -187,9 +202,12 @@ mod tests {
         assert!(st.rate.is_empty());
         st.record(3_000, h(300.0, 2, true));
         assert_eq!(st.rate.back(), Some(&(3_000, 100.0)));
+        // The rate spans the last minute, not the last sample.
+        st.record(5_000, h(300.0, 2, true));
+        assert_eq!(st.rate.back(), Some(&(5_000, 50.0)));
         assert_eq!(st.events.back().unwrap().2, "2 target(s) went down");
-        st.record(4_000, h(300.0, 2, false));
+        st.record(6_000, h(300.0, 2, false));
         assert_eq!(st.events.back().unwrap().1, Severity::Error);
-        assert_eq!(st.targets_down.len(), 3);
+        assert_eq!(st.targets_down.len(), 4);
     }
 }

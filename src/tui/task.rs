@@ -96,12 +96,12 @@ mod tests {
         );
         assert!(t.is_busy());
         t.start(rt.handle(), Box::pin(async { 2 }));
-        rt.block_on(tokio::time::sleep(std::time::Duration::from_millis(20)));
+        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(20)).await });
         assert_eq!(t.poll(), Some(2));
         assert!(!t.is_busy());
         t.start(rt.handle(), Box::pin(async { 3 }));
         t.cancel();
-        rt.block_on(tokio::time::sleep(std::time::Duration::from_millis(20)));
+        rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(20)).await });
         assert_eq!(t.poll(), None);
     }
 }
