@@ -414,7 +414,21 @@ impl App {
                     self.switch(i);
                     return;
                 }
-                let r = self.with_view(now_ms, |v, ctx| v.command(name, args, ctx));
+                let mut r = self.with_view(now_ms, |v, ctx| v.command(name, args, ctx));
+                // Another view's command (`:reload` from anywhere) switches to that view.
+                if r.is_none() {
+                    let here = self.active;
+                    for i in (0..self.views.len()).filter(|&i| i != here) {
+                        self.active = i;
+                        r = self.with_view(now_ms, |v, ctx| v.command(name, args, ctx));
+                        if r.is_some() {
+                            break;
+                        }
+                    }
+                    if r.is_none() {
+                        self.active = here;
+                    }
+                }
                 match r {
                     Some(Ok(())) => {}
                     Some(Err(e)) => self.set_status(e, true),
@@ -589,9 +603,14 @@ impl App {
                         .unwrap_or_else(|| "-".into()),
                     p.text,
                 ));
-                if let (Some(fi), Some(pe)) = (h.alerts_firing, h.alerts_pending) {
+                // Alerts take room only when wide or when there are some.
+                let alerts = h.alerts_firing.zip(h.alerts_pending);
+                if let Some((fi, pe)) = alerts.filter(|(f, p)| wide || f + p > 0) {
                     l1.push(sep.clone());
-                    l1.push(Span::styled(format!("{fi} firing"), p.error));
+                    l1.push(Span::styled(
+                        format!("{fi} firing"),
+                        if fi > 0 { p.error } else { p.dim },
+                    ));
                     l1.push(Span::styled(format!(" {pe} pending"), p.warn));
                 }
             }

@@ -343,6 +343,15 @@ impl Backend for LocalBackend {
                 }
                 let (ok, at_ms, _, _) = e.reload_status();
                 h.last_reload = Some(ReloadState { ok, at_ms });
+                if let Some(rules) = e.rule_manager() {
+                    let alerts = rules.alerts();
+                    let firing = alerts
+                        .iter()
+                        .filter(|a| a.state == crate::rules::eval::AlertState::Firing)
+                        .count() as u64;
+                    h.alerts_firing = Some(firing);
+                    h.alerts_pending = Some(alerts.len() as u64 - firing);
+                }
                 let now = crate::model::time::now_ms();
                 let mut st = inner.storage.lock();
                 if now.saturating_sub(st.1) > 10_000 {

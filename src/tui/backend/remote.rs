@@ -437,6 +437,7 @@ impl Backend for RemoteBackend {
         Box::pin(async move {
             let active = [("state", "active".to_string())];
             let limit = [("limit", "1".to_string())];
+            let mut h_alerts = None;
             let targets = inner.get("/api/v1/targets", &active);
             let rate = inner.query(
                 "sum(rate({__name__=~\"(prometheus|promtui)_tsdb_head_samples_appended_total\"}[1m]))",
@@ -446,8 +447,14 @@ impl Backend for RemoteBackend {
             );
             let tsdb = inner.get("/api/v1/status/tsdb", &limit);
             let runtime = inner.get("/api/v1/status/runtimeinfo", &[]);
-            let (targets, rate, storage, tsdb, runtime) =
-                tokio::join!(targets, rate, storage, tsdb, runtime);
+            let alerts = inner.get("/api/v1/alerts", &[]);
+            let (targets, rate, storage, tsdb, runtime, alerts) =
+                tokio::join!(targets, rate, storage, tsdb, runtime, alerts);
+            if let Ok(a) = alerts {
+                let list = a["alerts"].as_array().cloned().unwrap_or_default();
+                let firing = list.iter().filter(|x| x["state"] == "firing").count() as u64;
+                h_alerts = Some((firing, list.len() as u64 - firing));
+            }
             let targets = targets?;
             let mut h = Health::default();
             for t in targets["activeTargets"].as_array().into_iter().flatten() {
@@ -456,6 +463,10 @@ impl Backend for RemoteBackend {
                     TargetHealth::Down => h.targets_down += 1,
                     TargetHealth::Unknown => h.targets_unknown += 1,
                 }
+            }
+            if let Some((f, p)) = h_alerts {
+                h.alerts_firing = Some(f);
+                h.alerts_pending = Some(p);
             }
             h.ingestion_rate = rate.ok().flatten();
             h.storage_bytes = storage.ok().flatten().map(|b| b as u64);
