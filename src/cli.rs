@@ -1131,4 +1131,37 @@ mod tests {
         let e = anyhow::anyhow!("root").context("middle").context("top");
         assert_eq!(error_chain(&e), "top: middle: root");
     }
+
+    #[test]
+    fn tui_flags_build_the_remote_options_and_reject_misuse() {
+        let cli = parse(&[
+            "--remote",
+            "https://prom.example:9090/",
+            "--remote.header",
+            "X-Scope-OrgID: team-a",
+            "--remote.basic-auth",
+            "u:p:w",
+            "--theme",
+            "light",
+            "--glyphs",
+            "ascii",
+        ])
+        .unwrap();
+        let o = cli.tui.remote_options().unwrap().unwrap();
+        assert_eq!(o.headers, vec![("X-Scope-OrgID".into(), "team-a".into())]);
+        // Only the first colon separates user from password.
+        assert_eq!(o.basic_auth, Some(("u".into(), "p:w".into())));
+        assert!(cli.tui.any_given());
+        // Without --remote, remote options are an error; none at all is fine.
+        let e = parse(&["--remote.bearer-token", "t"]).unwrap().tui.remote_options();
+        assert!(e.unwrap_err().to_string().contains("need --remote"));
+        assert!(parse(&[]).unwrap().tui.remote_options().unwrap().is_none());
+        assert!(!parse(&[]).unwrap().tui.any_given());
+        let e = parse(&["--remote", "prom:9090"]).unwrap().tui.remote_options();
+        assert!(e.unwrap_err().to_string().contains("http://"));
+        assert!(parse(&["--glyphs", "emoji"]).is_err());
+        // TUI flags before a subcommand they do not apply to are refused.
+        let e = dispatch(parse(&["--theme", "light", "check", "metrics"]).unwrap());
+        assert!(e.unwrap_err().to_string().contains("without a subcommand"));
+    }
 }
