@@ -44,10 +44,20 @@ pub struct TuiFlags {
     #[arg(long = "remote.header", value_name = "NAME: VALUE")]
     pub remote_headers: Vec<String>,
     /// HTTP basic auth for --remote, `user:password`.
-    #[arg(long = "remote.basic-auth", value_name = "USER:PASSWORD", env = "PROMTUI_REMOTE_BASIC_AUTH", hide_env_values = true)]
+    #[arg(
+        long = "remote.basic-auth",
+        value_name = "USER:PASSWORD",
+        env = "PROMTUI_REMOTE_BASIC_AUTH",
+        hide_env_values = true
+    )]
     pub remote_basic_auth: Option<String>,
     /// Bearer token for --remote.
-    #[arg(long = "remote.bearer-token", value_name = "TOKEN", env = "PROMTUI_REMOTE_BEARER_TOKEN", hide_env_values = true)]
+    #[arg(
+        long = "remote.bearer-token",
+        value_name = "TOKEN",
+        env = "PROMTUI_REMOTE_BEARER_TOKEN",
+        hide_env_values = true
+    )]
     pub remote_bearer_token: Option<String>,
     /// PEM CA certificate(s) to trust for an https --remote.
     #[arg(long = "remote.ca-file", value_name = "FILE")]
@@ -82,7 +92,9 @@ impl TuiFlags {
     }
 
     /// The remote backend's options from the flags.
-    pub fn remote_options(&self) -> anyhow::Result<Option<crate::tui::backend::remote::RemoteOptions>> {
+    pub fn remote_options(
+        &self,
+    ) -> anyhow::Result<Option<crate::tui::backend::remote::RemoteOptions>> {
         let Some(url) = &self.remote else {
             anyhow::ensure!(
                 self.remote_headers.is_empty()
@@ -1153,11 +1165,17 @@ mod tests {
         assert_eq!(o.basic_auth, Some(("u".into(), "p:w".into())));
         assert!(cli.tui.any_given());
         // Without --remote, remote options are an error; none at all is fine.
-        let e = parse(&["--remote.bearer-token", "t"]).unwrap().tui.remote_options();
+        let e = parse(&["--remote.bearer-token", "t"])
+            .unwrap()
+            .tui
+            .remote_options();
         assert!(e.unwrap_err().to_string().contains("need --remote"));
         assert!(parse(&[]).unwrap().tui.remote_options().unwrap().is_none());
         assert!(!parse(&[]).unwrap().tui.any_given());
-        let e = parse(&["--remote", "prom:9090"]).unwrap().tui.remote_options();
+        let e = parse(&["--remote", "prom:9090"])
+            .unwrap()
+            .tui
+            .remote_options();
         assert!(e.unwrap_err().to_string().contains("http://"));
         assert!(parse(&["--glyphs", "emoji"]).is_err());
         // TUI flags before a subcommand they do not apply to are refused.

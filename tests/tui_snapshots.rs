@@ -45,7 +45,10 @@ fn snapshot(app: &mut App, w: u16, h: u16) -> String {
         out.push('\n');
     }
     for (i, k) in legend.iter().enumerate() {
-        out.push_str(&format!("{} {k}\n", alphabet.get(i).copied().unwrap_or('?')));
+        out.push_str(&format!(
+            "{} {k}\n",
+            alphabet.get(i).copied().unwrap_or('?')
+        ));
     }
     out
 }
@@ -58,7 +61,10 @@ fn check(name: &str, got: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, got).unwrap();
         if std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_err() {
-            panic!("wrote the new snapshot {}: review and commit it", path.display());
+            panic!(
+                "wrote the new snapshot {}: review and commit it",
+                path.display()
+            );
         }
         return;
     }
@@ -124,7 +130,10 @@ fn help_overlay_lists_the_frame_and_view_keys() {
     let rt = runtime();
     let mut app = fixture::app(rt.handle(), "dark", 40);
     app.run_command("targets", NOW_MS);
-    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE), NOW_MS);
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+        NOW_MS,
+    );
     let s = snapshot(&mut app, 80, 24);
     for k in ["Tab/S-Tab", "scrape debugger", "unhealthy only", ":q"] {
         assert!(s.contains(k), "{k} missing:\n{s}");
@@ -164,7 +173,9 @@ fn filter_and_palette_drive_the_views() {
     assert!(text.contains("down"), "{text}");
     // Palette: completion, aliases, theme, range, unknown command.
     assert!(app.completions("ta").contains(&"targets".to_string()));
-    assert!(app.completions("theme l").contains(&"theme light".to_string()));
+    assert!(app
+        .completions("theme l")
+        .contains(&"theme light".to_string()));
     app.run_command("theme light", NOW_MS);
     assert_eq!(app.palette().name, "light");
     app.run_command("status", NOW_MS);
@@ -184,9 +195,15 @@ fn tsdb_drills_from_metric_to_label_to_values() {
     app.run_command("tsdb", NOW_MS);
     let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
     assert!(text.contains("node_cpu_seconds_total"), "{text}");
-    assert!(text.contains("local only") || text.contains("01JGZ3K8"), "{text}");
+    assert!(
+        text.contains("local only") || text.contains("01JGZ3K8"),
+        "{text}"
+    );
     // `c` cycles the top lists.
-    app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE), NOW_MS);
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE),
+        NOW_MS,
+    );
     let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
     assert!(text.contains("values by label"), "{text}");
 }
@@ -200,5 +217,9 @@ fn ten_thousand_targets_render_only_what_fits() {
     let text = buffer_text(&render_to_buffer(&mut app, 200, 60, NOW_MS));
     assert!(text.contains("▾ api ("), "{text}");
     // Generous bound for a debug build on a shared machine; the bench measures release.
-    assert!(t.elapsed() < std::time::Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 }

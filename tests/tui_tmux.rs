@@ -198,14 +198,24 @@ fn local_tui_shows_live_data_filters_switches_theme_resizes_and_quits() {
     let s = t.wait("exit", Duration::from_secs(20), |s| s.contains("EXITED"));
     assert!(s.contains("EXITED rc=0"), "{s}");
     assert!(s.contains("log written to"), "{s}");
-    t.wait("the restored line discipline", Duration::from_secs(3), |s| {
-        s.contains("icanon") && s.lines().any(|l| l.trim() == "icanon echo")
-    });
-    assert_eq!(t.format("#{alternate_on}"), "0", "still on the alternate screen");
+    t.wait(
+        "the restored line discipline",
+        Duration::from_secs(3),
+        |s| s.contains("icanon") && s.lines().any(|l| l.trim() == "icanon echo"),
+    );
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
     // The log went to the state directory.
     let log = home.join(".local/state/promtui/promtui.log");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(text.contains("TSDB opened"), "log {}: {text}", log.display());
+    assert!(
+        text.contains("TSDB opened"),
+        "log {}: {text}",
+        log.display()
+    );
 }
 
 #[test]
@@ -226,16 +236,25 @@ fn sigterm_restores_the_terminal() {
         data = dir.path().join("data").display(),
     );
     let t = Tmux::start("term", 100, 30, &line);
-    t.wait("the TUI", Duration::from_secs(5), |s| s.contains("1 overview"));
+    t.wait("the TUI", Duration::from_secs(5), |s| {
+        s.contains("1 overview")
+    });
     assert_eq!(t.format("#{alternate_on}"), "1");
-    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while t.format("#{pane_dead}") != "1" {
         assert!(Instant::now() < deadline, "promtui did not exit on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(t.format("#{alternate_on}"), "0", "left on the alternate screen");
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "left on the alternate screen"
+    );
     let s = t.capture();
     assert!(s.contains("log written to"), "{s}");
     assert!(!s.contains("1 overview"), "the TUI is still drawn:\n{s}");

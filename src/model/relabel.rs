@@ -969,10 +969,7 @@ mod tests {
         let steps = trace(&l, &rules);
         assert_eq!(steps.len(), 3);
         assert_eq!(steps[0].changed, ["host"]);
-        assert_eq!(
-            steps[0].after.as_ref().unwrap().get("host"),
-            Some("web1")
-        );
+        assert_eq!(steps[0].after.as_ref().unwrap().get("host"), Some("web1"));
         assert!(steps[1].changed.is_empty() && steps[1].after.is_some());
         assert_eq!(steps[2].changed, ["never"]);
         // The final labels equal what `process` gives.

@@ -210,8 +210,10 @@ impl App {
         }
         match self.mode.clone() {
             Mode::Help => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q'))
-                {
+                if matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+                ) {
                     self.mode = Mode::Normal;
                 }
                 return;
@@ -354,7 +356,17 @@ impl App {
         for r in ["5m", "15m", "1h", "6h", "12h", "1d", "7d"] {
             c.push(format!("range {r}"));
         }
-        c.extend(["glyphs braille", "glyphs block", "glyphs ascii", "help", "q", "quit"].map(String::from));
+        c.extend(
+            [
+                "glyphs braille",
+                "glyphs block",
+                "glyphs ascii",
+                "help",
+                "q",
+                "quit",
+            ]
+            .map(String::from),
+        );
         c
     }
 
@@ -640,10 +652,7 @@ impl App {
             l2.push(sep.clone());
             l2.push(Span::styled(e.clone(), p.error));
         }
-        f.render_widget(
-            Paragraph::new(vec![Line::from(l1), Line::from(l2)]),
-            area,
-        );
+        f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
     }
 
     fn draw_footer(&self, f: &mut Frame<'_>, area: Rect) {
@@ -693,7 +702,7 @@ impl App {
                         spans.push(Span::styled(format!("/{filt} "), p.accent));
                     }
                     for (k, what) in view.key_hints().iter().take(6) {
-                        spans.push(Span::styled(format!("{k}"), p.accent));
+                        spans.push(Span::styled(k.to_string(), p.accent));
                         spans.push(Span::styled(format!(" {what}  "), p.dim));
                     }
                     spans.push(Span::styled("? help  : cmd  q quit", p.dim));

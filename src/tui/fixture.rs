@@ -9,9 +9,7 @@ use super::backend::{
     Backend, BackendError, BlockInfo, Breakdown, CompactionInfo, ConfigInfo, Health, ReloadState,
     ScrapeDebug, TargetHealth, TargetRow, TsdbInfo, WalInfo,
 };
-use super::console::source::{
-    ConsoleSource, MetricInfo, QueryAnswer, SeriesCounts, SourceError,
-};
+use super::console::source::{ConsoleSource, MetricInfo, QueryAnswer, SeriesCounts, SourceError};
 use super::feed::{Feed, Severity};
 use super::view::{Glyphs, View};
 use crate::web::BoxFuture;
@@ -256,9 +254,14 @@ pub fn feed() -> Arc<Feed> {
         s.event(
             NOW_MS - 600_000,
             Severity::Error,
-            "configuration reload rejected: promtui.yml:12:5: unknown field \"scrape_intervall\"".into(),
+            "configuration reload rejected: promtui.yml:12:5: unknown field \"scrape_intervall\""
+                .into(),
         );
-        s.event(NOW_MS - 300_000, Severity::Warn, "1 target(s) went down".into());
+        s.event(
+            NOW_MS - 300_000,
+            Severity::Warn,
+            "1 target(s) went down".into(),
+        );
     });
     feed
 }
@@ -303,7 +306,9 @@ pub fn scrape_debug(t: &TargetRow) -> ScrapeDebug {
     )
     .unwrap_or_default();
     ScrapeDebug {
-        exposition: Ok("# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.42\n".into()),
+        exposition: Ok(
+            "# HELP node_load1 1m load average.\n# TYPE node_load1 gauge\nnode_load1 0.42\n".into(),
+        ),
         trace: Ok(super::backend::relabel_trace(&t.discovered, &rules)),
     }
 }

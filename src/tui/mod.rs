@@ -103,7 +103,9 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
                             "replaying WAL: segment {}/{} ({}%)",
                             p.segments_done,
                             p.total_segments,
-                            (p.bytes_read * 100).checked_div(p.total_bytes).unwrap_or(100)
+                            (p.bytes_read * 100)
+                                .checked_div(p.total_bytes)
+                                .unwrap_or(100)
                         ))
                     })
                 })

@@ -220,7 +220,9 @@ fn parse_style(value: &str) -> Result<Style, String> {
                 style = style.fg(parse_color(c).ok_or_else(|| format!("unknown colour {c:?}"))?);
                 fg_done = true;
             }
-            other => return Err(format!("unexpected word {other:?} (one foreground colour, then `on COLOUR` and modifiers)")),
+            other => return Err(format!(
+                "unexpected word {other:?} (one foreground colour, then `on COLOUR` and modifiers)"
+            )),
         }
     }
     Ok(style)
@@ -308,7 +310,8 @@ fn strip_comment(line: &str) -> &str {
         }
         let rest = &line[i + 1..];
         let is_colour = rest.len() >= 6 && rest[..6].bytes().all(|x| x.is_ascii_hexdigit());
-        let preceded_by_value = line[..i].trim_end().ends_with(['=', ',']) || line[..i].trim_end().ends_with(" on");
+        let preceded_by_value =
+            line[..i].trim_end().ends_with(['=', ',']) || line[..i].trim_end().ends_with(" on");
         if !(is_colour && preceded_by_value) {
             return &line[..i];
         }
@@ -387,8 +390,14 @@ mod tests {
         std::fs::write(d.path().join("dark.theme"), "text = blue\n").unwrap();
         let names = available(Some(d.path()));
         assert!(names.contains(&"mine".to_string()) && names.contains(&"solarized".into()));
-        assert_eq!(load("mine", Some(d.path())).unwrap().text.fg, Some(Color::Magenta));
-        assert_eq!(load("dark", Some(d.path())).unwrap().text.fg, Some(Color::Blue));
+        assert_eq!(
+            load("mine", Some(d.path())).unwrap().text.fg,
+            Some(Color::Magenta)
+        );
+        assert_eq!(
+            load("dark", Some(d.path())).unwrap().text.fg,
+            Some(Color::Blue)
+        );
         assert!(matches!(
             load("nope", Some(d.path())),
             Err(ThemeError::Unknown { .. })

@@ -62,7 +62,11 @@ pub fn sparkline(values: &[f64], width: usize, glyphs: Glyphs) -> String {
 
 /// A horizontal bar `frac` (0..=1) of `width` cells.
 pub fn bar(frac: f64, width: usize, glyphs: Glyphs) -> String {
-    let frac = if frac.is_finite() { frac.clamp(0.0, 1.0) } else { 0.0 };
+    let frac = if frac.is_finite() {
+        frac.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let eighths = (frac * (width * 8) as f64).round() as usize;
     let mut s = String::with_capacity(width * 3);
     match glyphs {

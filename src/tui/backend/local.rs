@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use super::{
-    Backend, BackendError, BlockInfo, Breakdown, CompactionInfo, ConfigInfo, Health,
-    ReloadState, ScrapeDebug, TargetHealth, TargetRow, TsdbInfo, WalInfo,
+    Backend, BackendError, BlockInfo, Breakdown, CompactionInfo, ConfigInfo, Health, ReloadState,
+    ScrapeDebug, TargetHealth, TargetRow, TsdbInfo, WalInfo,
 };
 use crate::engine::EngineHandle;
 use crate::model::{MatchOp, Matcher};
@@ -388,7 +388,10 @@ impl Backend for LocalBackend {
                 label_pairs: st.head_stats.num_label_pairs,
                 head_min_time: st.head_stats.min_time,
                 head_max_time: st.head_stats.max_time,
-                retention: crate::web::format_retention(o.retention_time_ms, o.retention_size_bytes),
+                retention: crate::web::format_retention(
+                    o.retention_time_ms,
+                    o.retention_size_bytes,
+                ),
                 blocks: Some(block_infos(e.db().blocks_dir())),
                 wal: Some(WalInfo {
                     segments: stats.wal_segments,
@@ -481,7 +484,10 @@ impl Backend for LocalBackend {
                 .iter()
                 .find(|sc| sc.job_name == target.pool)
             {
-                Some(sc) => Ok(super::relabel_trace(&target.discovered, &sc.relabel_configs)),
+                Some(sc) => Ok(super::relabel_trace(
+                    &target.discovered,
+                    &sc.relabel_configs,
+                )),
                 None => Err(format!("no job {:?} in the configuration", target.pool)),
             };
             let exposition = fetch_exposition(&target.url).await;

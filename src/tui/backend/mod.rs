@@ -377,10 +377,8 @@ mod tests {
 
     #[test]
     fn relabel_trace_ends_with_the_finish_step() {
-        let rules: Vec<crate::model::relabel::RelabelConfig> = serde_yaml::from_str(
-            "- source_labels: [__meta_env]\n  target_label: env\n",
-        )
-        .unwrap();
+        let rules: Vec<crate::model::relabel::RelabelConfig> =
+            serde_yaml::from_str("- source_labels: [__meta_env]\n  target_label: env\n").unwrap();
         let d = vec![
             ("__address__".to_string(), "h:1".to_string()),
             ("__meta_env".to_string(), "prod".to_string()),

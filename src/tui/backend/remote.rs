@@ -70,7 +70,7 @@ impl RemoteBackend {
         let auth = match (&o.basic_auth, &o.bearer_token) {
             (Some(_), Some(_)) => {
                 return Err(bad(
-                    "basic auth and a bearer token are mutually exclusive".into(),
+                    "basic auth and a bearer token are mutually exclusive".into()
                 ))
             }
             (Some((u, p)), None) => {
@@ -105,9 +105,7 @@ impl RemoteBackend {
                 std::fs::read(cert).map_err(|e| bad(format!("{}: {e}", cert.display())))?;
             if let Some(key) = &o.key_file {
                 pem.push(b'\n');
-                pem.extend(
-                    std::fs::read(key).map_err(|e| bad(format!("{}: {e}", key.display())))?,
-                );
+                pem.extend(std::fs::read(key).map_err(|e| bad(format!("{}: {e}", key.display())))?);
             }
             let id = reqwest::Identity::from_pem(&pem)
                 .map_err(|e| bad(format!("client certificate {}: {e}", cert.display())))?;
@@ -329,10 +327,7 @@ impl ConsoleSource for RemoteBackend {
         let inner = self.inner.clone();
         Box::pin(async move {
             let d = inner
-                .get(
-                    "/api/v1/query",
-                    &[("query", expr), ("time", secs(time_ms))],
-                )
+                .get("/api/v1/query", &[("query", expr), ("time", secs(time_ms))])
                 .await
                 .map_err(|e| e.to_string())?;
             decode_query("/api/v1/query", &d).map_err(|e| e.to_string())
@@ -546,12 +541,8 @@ impl Backend for RemoteBackend {
         Box::pin(async move {
             let sel = format!("{{__name__={metric:?}}}");
             let d = inner.get("/api/v1/series", &[("match[]", sel)]).await?;
-            let series: Vec<Vec<(String, String)>> = d
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(labels_of)
-                .collect();
+            let series: Vec<Vec<(String, String)>> =
+                d.as_array().into_iter().flatten().map(labels_of).collect();
             Ok(Breakdown::from_series(
                 &metric,
                 series

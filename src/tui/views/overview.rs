@@ -115,7 +115,9 @@ impl View for OverviewView {
             }
             self.tsdb = Some(r);
         }
-        if !self.targets_task.is_busy() && ctx.now_ms.saturating_sub(self.targets_at) >= TARGETS_EVERY_MS {
+        if !self.targets_task.is_busy()
+            && ctx.now_ms.saturating_sub(self.targets_at) >= TARGETS_EVERY_MS
+        {
             self.targets_at = ctx.now_ms;
             self.targets_task.start(ctx.runtime, self.backend.targets());
         }
@@ -176,8 +178,7 @@ impl View for OverviewView {
             spark_area,
         );
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(mid);
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(mid);
         // Scrape health by job.
         let mut jl = Vec::new();
         match &self.targets {
@@ -202,10 +203,7 @@ impl View for OverviewView {
                         Span::raw(" "),
                         widgets::cell(job, name_w, p.text, g),
                         Span::styled(format!("{up:>4}/{total:<4} "), style),
-                        Span::styled(
-                            widgets::bar(*up as f64 / total.max(1) as f64, 8, g),
-                            style,
-                        ),
+                        Span::styled(widgets::bar(*up as f64 / total.max(1) as f64, 8, g), style),
                     ]));
                 }
             }

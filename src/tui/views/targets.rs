@@ -127,9 +127,11 @@ impl TargetsView {
                 self.error = None;
                 self.rebuild();
                 if let Some(u) = sel_url {
-                    if let Some(i) = self.visible.iter().position(
-                        |r| matches!(r, Row::Target(t) if self.rows[*t].url == u),
-                    ) {
+                    if let Some(i) = self
+                        .visible
+                        .iter()
+                        .position(|r| matches!(r, Row::Target(t) if self.rows[*t].url == u))
+                    {
                         self.selected = i;
                     }
                 }
@@ -249,7 +251,11 @@ impl TargetsView {
                 Row::Pool(start, up, shown) => {
                     let pool = &self.rows[start].pool;
                     let open = if self.collapsed.contains(pool) {
-                        if g == crate::tui::view::Glyphs::Ascii { "+" } else { "▸" }
+                        if g == crate::tui::view::Glyphs::Ascii {
+                            "+"
+                        } else {
+                            "▸"
+                        }
                     } else if g == crate::tui::view::Glyphs::Ascii {
                         "-"
                     } else {
@@ -287,7 +293,9 @@ impl TargetsView {
                             g,
                         ),
                         widgets::cell(
-                            &t.samples.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                            &t.samples
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "-".into()),
                             sw,
                             p.text,
                             g,
@@ -296,11 +304,7 @@ impl TargetsView {
                     ])
                 }
             };
-            lines.push(if sel {
-                line.style(p.selection)
-            } else {
-                line
-            });
+            lines.push(if sel { line.style(p.selection) } else { line });
         }
         if self.visible.is_empty() {
             let msg = if !self.loaded {
@@ -391,10 +395,8 @@ impl TargetsView {
                                             None => format!("-{n}"),
                                         })
                                         .collect();
-                                    spans.push(Span::styled(
-                                        format!("  => {}", ch.join(" ")),
-                                        p.ok,
-                                    ));
+                                    spans
+                                        .push(Span::styled(format!("  => {}", ch.join(" ")), p.ok));
                                 }
                                 _ => {}
                             }
@@ -567,7 +569,10 @@ impl View for TargetsView {
             self.apply(r);
         }
         if let Some(r) = self.debug_task.poll() {
-            let url = self.selected_target().map(|t| t.url.clone()).unwrap_or_default();
+            let url = self
+                .selected_target()
+                .map(|t| t.url.clone())
+                .unwrap_or_default();
             self.debug = Some((url, r));
         }
         if !self.task.is_busy() && ctx.now_ms.saturating_sub(self.fetched_at) >= REFRESH_MS {
@@ -576,9 +581,11 @@ impl View for TargetsView {
         }
     }
     fn busy_since(&self) -> Option<Instant> {
-        self.debug_task
-            .busy_since()
-            .or(if self.loaded { None } else { self.task.busy_since() })
+        self.debug_task.busy_since().or(if self.loaded {
+            None
+        } else {
+            self.task.busy_since()
+        })
     }
     fn cancel(&mut self) {
         self.debug_task.cancel();
@@ -592,8 +599,7 @@ impl View for TargetsView {
             return;
         }
         let [list, detail] = if area.width >= 160 {
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
-                .areas(area)
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area)
         } else {
             Layout::vertical([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(area)
         };

@@ -236,8 +236,8 @@ impl View for TsdbView {
     fn render(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
         let p = ctx.palette;
         let g = ctx.glyphs;
-        let [left, right] = Layout::horizontal([Constraint::Length(38), Constraint::Min(20)])
-            .areas(area);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(38), Constraint::Min(20)]).areas(area);
         let mut l = Vec::new();
         let kv = |k: &str, v: String| {
             Line::from(vec![
@@ -342,7 +342,11 @@ impl View for TsdbView {
             Level::Top => format!(
                 " {} (c: next list{}) ",
                 LISTS[self.list],
-                if self.list == 0 { ", Enter: labels" } else { "" }
+                if self.list == 0 {
+                    ", Enter: labels"
+                } else {
+                    ""
+                }
             ),
             Level::Labels(m) => format!(" {m}: labels by distinct values (Enter: values) "),
             Level::Values(m, lbl) => format!(" {m}{{{lbl}}}: values by series "),
@@ -356,8 +360,8 @@ impl View for TsdbView {
         let max = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1);
         let name_w = (right.width as usize).saturating_sub(22).max(8);
         let mut rl = Vec::new();
-        let loading = matches!(self.level, Level::Labels(_) | Level::Values(..))
-            && self.breakdown.is_none();
+        let loading =
+            matches!(self.level, Level::Labels(_) | Level::Values(..)) && self.breakdown.is_none();
         if loading {
             rl.push(Line::from(Span::styled(" counting series…", p.dim)));
         } else if let (Some(Err(e)), false) = (&self.breakdown, self.level == Level::Top) {
