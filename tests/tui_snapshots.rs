@@ -223,3 +223,22 @@ fn ten_thousand_targets_render_only_what_fits() {
         t.elapsed()
     );
 }
+
+#[test]
+fn tiny_and_odd_sizes_do_not_panic() {
+    let rt = runtime();
+    for (w, h) in [(1, 1), (10, 4), (40, 10), (79, 23), (300, 100)] {
+        let mut app = fixture::app(rt.handle(), "high-contrast", 40);
+        for view in ["overview", "targets", "tsdb", "config"] {
+            app.run_command(view, NOW_MS);
+            let _ = render_to_buffer(&mut app, w, h, NOW_MS);
+        }
+        app.on_key(
+            KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+            NOW_MS,
+        );
+        let _ = render_to_buffer(&mut app, w, h, NOW_MS);
+        let mut dbg = fixture::app_with_debugger(rt.handle(), "solarized");
+        let _ = render_to_buffer(&mut dbg, w, h, NOW_MS);
+    }
+}

@@ -129,6 +129,53 @@ impl FeedState {
     }
 }
 
+/// History read from the server's self-scraped series: rate, head series, targets up.
+type Backfill = [Vec<(i64, f64)>; 3];
+
+/// Range queries over the last hour at 10 s for the sparklines' history (empty where the
+/// server does not scrape itself).
+async fn backfill(backend: &dyn Backend) -> Backfill {
+    let src = backend.console_source();
+    let end = crate::model::time::now_ms();
+    let start = end - 3_600_000;
+    let exprs = [
+        "sum(rate({__name__=~\"(prometheus|promtui)_tsdb_head_samples_appended_total\"}[1m]))",
+        "sum({__name__=~\"(prometheus|promtui)_tsdb_head_series\"})",
+        "count(up == 1)",
+    ];
+    let mut out: Backfill = Default::default();
+    for (i, e) in exprs.iter().enumerate() {
+        if let Ok(a) = src.range_query(e.to_string(), start, end, 10_000).await {
+            if let crate::tui::console::source::QueryData::Matrix(m) = a.data {
+                if let Some(s) = m.into_iter().next() {
+                    out[i] = s.points;
+                }
+            }
+        }
+    }
+    out
+}
+
+impl FeedState {
+    /// Puts history older than the first live sample in front of each figure.
+    fn prepend(&mut self, b: Backfill) {
+        let [rate, series, up] = b;
+        for (s, pts) in [
+            (&mut self.rate, rate),
+            (&mut self.head_series, series),
+            (&mut self.targets_up, up),
+        ] {
+            let first = s.front().map_or(i64::MAX, |p| p.0);
+            for p in pts.into_iter().rev().filter(|p| p.0 < first) {
+                if s.len() >= HISTORY {
+                    break;
+                }
+                s.push_front(p);
+            }
+        }
+    }
+}
+
 /// The shared feed.
 #[derive(Default)]
 pub struct Feed {
@@ -158,10 +205,18 @@ impl Feed {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut last_err: Option<String> = None;
+            let mut backfilled = false;
             loop {
                 tick.tick().await;
                 let r = backend.health().await;
+                let ready = matches!(&r, Ok(h) if h.starting.is_none());
                 let Some(feed) = weak.upgrade() else { return };
+                if ready && !backfilled {
+                    // The hour before the TUI started, from the server's own series.
+                    backfilled = true;
+                    let b = backfill(backend.as_ref()).await;
+                    feed.state.lock().prepend(b);
+                }
                 let now = crate::model::time::now_ms();
                 let mut st = feed.state.lock();
                 match r {
@@ -209,5 +264,9 @@ mod tests {
         st.record(6_000, h(300.0, 2, false));
         assert_eq!(st.events.back().unwrap().1, Severity::Error);
         assert_eq!(st.targets_down.len(), 4);
+        // Backfilled history goes before the live samples, never after.
+        st.prepend([vec![(0, 7.0), (500, 8.0), (9_000, 9.0)], vec![], vec![]]);
+        let t: Vec<i64> = st.rate.iter().map(|p| p.0).collect();
+        assert_eq!(t, [0, 500, 3_000, 5_000, 6_000]);
     }
 }

@@ -220,9 +220,11 @@ fn parse_style(value: &str) -> Result<Style, String> {
                 style = style.fg(parse_color(c).ok_or_else(|| format!("unknown colour {c:?}"))?);
                 fg_done = true;
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unexpected word {other:?} (one foreground colour, then `on COLOUR` and modifiers)"
-            )),
+            ))
+            }
         }
     }
     Ok(style)

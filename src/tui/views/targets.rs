@@ -343,6 +343,12 @@ impl TargetsView {
             }
             (Some((_, Ok(d))), Detail::Exposition) => match &d.exposition {
                 Ok(body) => {
+                    if self.backend.is_remote() {
+                        lines.push(Line::from(Span::styled(
+                            "# fetched from this machine, not by the server: its view may differ",
+                            p.warn,
+                        )));
+                    }
                     for l in body.lines() {
                         let style = if l.starts_with('#') { p.dim } else { p.text };
                         lines.push(Line::from(Span::styled(l.to_string(), style)));
