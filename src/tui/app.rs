@@ -25,27 +25,26 @@ use super::view::{Filter, Glyphs, Handled, Palette, TimeRange, View, ViewCtx};
 use super::widgets;
 
 /// THE place the view list is built: tab order is this order, and `1`..`9` follow it.
-/// The console joins with one line once it lands:
-/// `v.insert(1, Box::new(crate::tui::console::ConsoleView::new(backend.console_source(), history_db.to_path_buf())));`
+/// The console joins by uncommenting its one line below (as tab 2, `:console`).
 pub fn views(
     backend: &Arc<dyn Backend>,
     feed: &Arc<Feed>,
     history_db: &std::path::Path,
 ) -> Vec<Box<dyn View>> {
     let _ = history_db;
-    let v: Vec<Box<dyn View>> = vec![
+    vec![
         Box::new(super::views::overview::OverviewView::new(
             backend.clone(),
             feed.clone(),
         )),
+        // Box::new(crate::tui::console::ConsoleView::new(backend.console_source(), history_db.to_path_buf())),
         Box::new(super::views::targets::TargetsView::new(backend.clone())),
         Box::new(super::views::tsdb::TsdbView::new(backend.clone())),
         Box::new(super::views::config::ConfigView::new(
             backend.clone(),
             feed.clone(),
         )),
-    ];
-    v
+    ]
 }
 
 /// What has the keyboard.
