@@ -26,8 +26,141 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeFlags,
 
+    #[command(flatten)]
+    pub tui: TuiFlags,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Flags of the terminal UI (`promtui` with no subcommand, on a terminal).
+#[derive(Debug, Args, Clone, Default, PartialEq)]
+pub struct TuiFlags {
+    /// Open the TUI over this Prometheus-compatible API (promtui serve, Prometheus,
+    /// VictoriaMetrics) instead of starting the engine in-process.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// Extra HTTP header for --remote requests, `Name: value`; may be repeated.
+    #[arg(long = "remote.header", value_name = "NAME: VALUE")]
+    pub remote_headers: Vec<String>,
+    /// HTTP basic auth for --remote, `user:password`.
+    #[arg(
+        long = "remote.basic-auth",
+        value_name = "USER:PASSWORD",
+        env = "PROMTUI_REMOTE_BASIC_AUTH",
+        hide_env_values = true
+    )]
+    pub remote_basic_auth: Option<String>,
+    /// Bearer token for --remote.
+    #[arg(
+        long = "remote.bearer-token",
+        value_name = "TOKEN",
+        env = "PROMTUI_REMOTE_BEARER_TOKEN",
+        hide_env_values = true
+    )]
+    pub remote_bearer_token: Option<String>,
+    /// PEM CA certificate(s) to trust for an https --remote.
+    #[arg(long = "remote.ca-file", value_name = "FILE")]
+    pub remote_ca_file: Option<PathBuf>,
+    /// PEM client certificate for an https --remote (with --remote.key-file).
+    #[arg(long = "remote.cert-file", value_name = "FILE")]
+    pub remote_cert_file: Option<PathBuf>,
+    /// PEM private key of --remote.cert-file.
+    #[arg(long = "remote.key-file", value_name = "FILE")]
+    pub remote_key_file: Option<PathBuf>,
+    /// Do not verify the --remote server's certificate.
+    #[arg(long = "remote.insecure-skip-verify")]
+    pub remote_insecure: bool,
+    /// Colour theme: dark, light, high-contrast, solarized, or NAME.theme from the
+    /// config directory (~/.config/promtui/themes on Linux).
+    #[arg(long, default_value = "dark", value_name = "NAME")]
+    pub theme: String,
+    /// Glyphs for charts: braille, block or ascii (default: detected; ascii on the
+    /// Linux console).
+    #[arg(long, value_name = "SET", value_parser = ["braille", "block", "ascii"])]
+    pub glyphs: Option<String>,
+}
+
+impl TuiFlags {
+    /// Whether any TUI flag was given (they only apply without a subcommand).
+    fn any_given(&self) -> bool {
+        *self
+            != TuiFlags {
+                theme: "dark".into(),
+                ..TuiFlags::default()
+            }
+    }
+
+    /// The remote backend's options from the flags.
+    pub fn remote_options(
+        &self,
+    ) -> anyhow::Result<Option<crate::tui::backend::remote::RemoteOptions>> {
+        let Some(url) = &self.remote else {
+            anyhow::ensure!(
+                self.remote_headers.is_empty()
+                    && self.remote_basic_auth.is_none()
+                    && self.remote_bearer_token.is_none()
+                    && self.remote_ca_file.is_none()
+                    && self.remote_cert_file.is_none()
+                    && !self.remote_insecure,
+                "--remote.* options need --remote URL"
+            );
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--remote {url:?}: expected an http:// or https:// URL"
+        );
+        let mut headers = Vec::new();
+        for h in &self.remote_headers {
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--remote.header {h:?}: expected `Name: value`"))?;
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let basic_auth = match &self.remote_basic_auth {
+            None => None,
+            Some(s) => {
+                let (u, p) = s
+                    .split_once(':')
+                    .context("--remote.basic-auth: expected `user:password`")?;
+                Some((u.to_string(), p.to_string()))
+            }
+        };
+        anyhow::ensure!(
+            self.remote_key_file.is_none() || self.remote_cert_file.is_some(),
+            "--remote.key-file needs --remote.cert-file"
+        );
+        Ok(Some(crate::tui::backend::remote::RemoteOptions {
+            url: url.clone(),
+            headers,
+            basic_auth,
+            bearer_token: self.remote_bearer_token.clone(),
+            ca_file: self.remote_ca_file.clone(),
+            cert_file: self.remote_cert_file.clone(),
+            key_file: self.remote_key_file.clone(),
+            insecure_skip_verify: self.remote_insecure,
+            timeout: std::time::Duration::from_secs(60),
+        }))
+    }
+}
+
+/// Whether `promtui` without a subcommand should open the TUI: stdin and stdout are a
+/// terminal.
+pub fn on_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Where the TUI writes its log while it owns the screen (the platform state directory,
+/// e.g. ~/.local/state/promtui/promtui.log on Linux).
+pub fn state_dir() -> anyhow::Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "promtui")
+        .context("cannot determine a home directory for the state directory")?;
+    Ok(dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.data_local_dir())
+        .to_path_buf())
 }
 
 /// Where and how the local time-series database keeps its data.
@@ -445,6 +578,21 @@ fn init_logging(level: &str) {
         .and_then(|s| s.parse::<Targets>().ok())
         .or_else(|| level.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    if let Some(file) = TUI_LOG.get() {
+        let file = file.try_clone().ok();
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(
+                        file.map(|f| Box::new(f) as Box<dyn std::io::Write + Send>)
+                            .unwrap_or_else(|| Box::new(std::io::sink())),
+                    ))
+                    .with_ansi(false),
+            )
+            .with(filter)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -722,11 +870,44 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
+/// The log file while the TUI owns the screen.
+static TUI_LOG: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Opens the TUI's log file under the state directory; its path is printed on exit.
+fn open_tui_log() -> anyhow::Result<PathBuf> {
+    let dir = state_dir()?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("promtui.log");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening the log file {}", path.display()))?;
+    let _ = TUI_LOG.set(f);
+    Ok(path)
+}
+
 pub fn run() -> ExitCode {
     let cli = match parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    let tui_log = if cli.command.is_none() && on_terminal() {
+        match open_tui_log() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&e));
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(p) = &tui_log {
+        let code = run_tui(cli, p);
+        eprintln!("promtui: log written to {}", p.display());
+        return code;
+    }
     let default_level = match cli.command {
         None | Some(Command::Serve { .. }) => "info",
         Some(_) => "warn",
@@ -751,13 +932,57 @@ impl StorageFlags {
     }
 }
 
+/// `promtui` on a terminal: the TUI over the in-process engine or `--remote`.
+fn run_tui(cli: Cli, _log: &std::path::Path) -> ExitCode {
+    init_logging(cli.log_level.as_deref().unwrap_or("info"));
+    let r = (|| -> anyhow::Result<()> {
+        let remote = cli.tui.remote_options()?;
+        let engine = match remote {
+            Some(_) => None,
+            None => {
+                let mut opts = crate::cmd::serve::engine_options(&cli.storage, &cli.serve)?;
+                // Live figures within a moment of opening, not after a scrape interval.
+                opts.first_scrape_within = Some(std::time::Duration::from_secs(1));
+                Some(opts)
+            }
+        };
+        let glyphs = cli
+            .tui
+            .glyphs
+            .as_deref()
+            .map(crate::tui::theme::parse_glyphs)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        crate::tui::run(crate::tui::TuiOptions {
+            theme: cli.tui.theme.clone(),
+            glyphs,
+            remote,
+            engine,
+            state_dir: state_dir()?,
+        })
+    })();
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{}", error_chain(&e));
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.command.is_some() && cli.tui.any_given() {
+        anyhow::bail!("--remote, --theme and --glyphs apply to `promtui` without a subcommand");
+    }
     match cli.command {
         None => {
-            // The terminal UI is not built yet; until it is, promtui runs the engine headless
-            // on the same defaults so that it is immediately useful.
-            eprintln!(
-                "promtui: no terminal UI yet; serving headless (promtui serve). Ctrl-C stops."
+            anyhow::ensure!(
+                cli.tui.remote.is_none(),
+                "--remote opens the terminal UI, which needs a terminal on stdin and stdout"
+            );
+            tracing::info!(
+                "stdin/stdout is not a terminal: running headless (as `promtui serve`); Ctrl-C stops"
             );
             crate::cmd::serve::serve(&cli.storage, &cli.serve)
         }
@@ -1029,5 +1254,44 @@ mod tests {
         // Causes not already in the message are kept, in order.
         let e = anyhow::anyhow!("root").context("middle").context("top");
         assert_eq!(error_chain(&e), "top: middle: root");
+    }
+
+    #[test]
+    fn tui_flags_build_the_remote_options_and_reject_misuse() {
+        let cli = parse(&[
+            "--remote",
+            "https://prom.example:9090/",
+            "--remote.header",
+            "X-Scope-OrgID: team-a",
+            "--remote.basic-auth",
+            "u:p:w",
+            "--theme",
+            "light",
+            "--glyphs",
+            "ascii",
+        ])
+        .unwrap();
+        let o = cli.tui.remote_options().unwrap().unwrap();
+        assert_eq!(o.headers, vec![("X-Scope-OrgID".into(), "team-a".into())]);
+        // Only the first colon separates user from password.
+        assert_eq!(o.basic_auth, Some(("u".into(), "p:w".into())));
+        assert!(cli.tui.any_given());
+        // Without --remote, remote options are an error; none at all is fine.
+        let e = parse(&["--remote.bearer-token", "t"])
+            .unwrap()
+            .tui
+            .remote_options();
+        assert!(e.unwrap_err().to_string().contains("need --remote"));
+        assert!(parse(&[]).unwrap().tui.remote_options().unwrap().is_none());
+        assert!(!parse(&[]).unwrap().tui.any_given());
+        let e = parse(&["--remote", "prom:9090"])
+            .unwrap()
+            .tui
+            .remote_options();
+        assert!(e.unwrap_err().to_string().contains("http://"));
+        assert!(parse(&["--glyphs", "emoji"]).is_err());
+        // TUI flags before a subcommand they do not apply to are refused.
+        let e = dispatch(parse(&["--theme", "light", "check", "metrics"]).unwrap());
+        assert!(e.unwrap_err().to_string().contains("without a subcommand"));
     }
 }

@@ -53,6 +53,10 @@ pub struct EngineOptions {
     pub rules: RuleOptions,
     /// The built-in Pushgateway; `None` with `--pushgateway.disable`.
     pub pushgateway: Option<PushgatewaySetup>,
+    /// Fit every target's first scrape into this window (the terminal UI: live data
+    /// within a moment of starting); `None` spreads first scrapes over the interval as
+    /// upstream does.
+    pub first_scrape_within: Option<std::time::Duration>,
 }
 
 /// How to start the built-in Pushgateway.
@@ -225,6 +229,15 @@ pub struct Engine {
 impl Engine {
     /// Loads the configuration and opens the TSDB (replaying its WAL).
     pub fn open(opts: EngineOptions) -> Result<Engine, Error> {
+        Engine::open_with_progress(opts, |_| {})
+    }
+
+    /// Like [`Engine::open`], also handing WAL replay progress (after each segment) to
+    /// `progress`, so the terminal UI can show it while the replay runs.
+    pub fn open_with_progress(
+        opts: EngineOptions,
+        mut progress: impl FnMut(&crate::tsdb::wal::ReplayProgress),
+    ) -> Result<Engine, Error> {
         let loaded = load_config(
             opts.config_file.as_ref(),
             &opts.listen_address,
@@ -237,6 +250,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let db = Db::open_with_progress(&opts.tsdb_path, opts.tsdb.clone(), |p| {
             tracing::info!(progress = ?p, "replaying WAL");
+            progress(&p);
         })
         .map_err(|source| Error::Tsdb {
             path: opts.tsdb_path.clone(),
@@ -294,7 +308,10 @@ impl Engine {
         let pushgateway_listener = self.bind_pushgateway().await?;
         let scrape = ScrapeManager::new(
             Arc::new(DbAppendable(self.shared.db.clone())),
-            ScrapeOptions::default(),
+            ScrapeOptions {
+                first_scrape_within: self.shared.opts.first_scrape_within,
+                ..ScrapeOptions::default()
+            },
         )
         .map_err(Error::Scrape)?;
         let _ = self.shared.scrape.set(scrape.clone());
@@ -451,6 +468,92 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The terminal UI's in-process view of a running engine: the live objects themselves
+/// (TSDB, scrape manager, applied configuration), read without HTTP. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Engine {
+    /// A handle for in-process readers (the terminal UI). Scrape targets appear once
+    /// [`Engine::run`] has started the scrape manager.
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            shared: self.shared.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+}
+
+impl EngineHandle {
+    pub fn db(&self) -> &Db {
+        &self.shared.db
+    }
+    /// Whether the engine serves (its listener is bound and scraping has started).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+    /// Active and dropped targets; empty before scraping starts.
+    pub fn targets(&self) -> crate::scrape::TargetsSnapshot {
+        self.shared
+            .scrape
+            .get()
+            .map(|s| s.targets())
+            .unwrap_or_default()
+    }
+    /// The scrape counters; `None` before scraping starts.
+    pub fn scrape_metrics(&self) -> Option<crate::scrape::MetricsSnapshot> {
+        self.shared.scrape.get().map(|s| s.metrics())
+    }
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        self.shared.config.read().config.clone()
+    }
+    /// The configuration in force as `/api/v1/status/config` shows it (secrets hidden).
+    pub fn config_text(&self) -> String {
+        self.shared.config.read().text.clone()
+    }
+    pub fn options(&self) -> &EngineOptions {
+        &self.shared.opts
+    }
+    /// Reloads the configuration file off the async threads (the old configuration
+    /// stays on error).
+    pub fn reload(&self) -> BoxFuture<Result<(), ReloadError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || reload(&shared))
+                .await
+                .map_err(ReloadError::from)
+                .and_then(|r| r)
+        })
+    }
+    /// Whether the last reload succeeded, when the configuration in force was loaded
+    /// (ms), and the counts of successful and failed reloads.
+    pub fn reload_status(&self) -> (bool, i64, u64, u64) {
+        let s = &self.shared;
+        (
+            s.last_reload_ok.load(Ordering::Relaxed),
+            s.last_reload_success_ms.load(Ordering::Relaxed),
+            s.reloads_ok.load(Ordering::Relaxed),
+            s.reloads_failed.load(Ordering::Relaxed),
+        )
+    }
+    /// `/api/v1/status/tsdb` computed in-process (top lists of `limit` entries).
+    pub fn tsdb_status(&self, limit: usize) -> Result<TsdbStatus, ApiError> {
+        Adapter(self.shared.clone()).tsdb_status(limit)
+    }
+    /// The engine's own metrics in the exposition format (what `/metrics` serves).
+    pub fn write_metrics(&self, w: &mut MetricsWriter) {
+        Adapter(self.shared.clone()).write_metrics(w)
+    }
+    /// The rule manager (groups, alerts); `None` before rules start.
+    pub fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>> {
+        self.shared.rules.get().cloned()
     }
 }
 

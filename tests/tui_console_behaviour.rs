@@ -267,7 +267,7 @@ fn chart_keys_zoom_pan_toggle_stack_and_move_the_cursor() {
         screen.contains("○ process_resident_memory_bytes"),
         "{screen}"
     );
-    assert!(screen.contains("cursor 22:05:42"), "{screen}");
+    assert!(screen.contains("cursor 22:05:43"), "{screen}");
     // Live mode follows now again.
     h.key(&mut v, key(KeyCode::Char('L')));
     h.settle(&mut v, ConsoleView::is_settled);

@@ -8,6 +8,16 @@ use anyhow::Context;
 use crate::cli::{ServeFlags, StorageFlags};
 
 pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Result<ExitCode> {
+    let opts = engine_options(storage, flags)?;
+    serve_with(opts)
+}
+
+/// The engine's options from the storage and engine flags (shared with the TUI, which
+/// starts the same engine in-process).
+pub(crate) fn engine_options(
+    storage: &StorageFlags,
+    flags: &ServeFlags,
+) -> anyhow::Result<crate::engine::EngineOptions> {
     let tsdb_path = storage.path()?;
     let mut shown = BTreeMap::new();
     let cfg = flags
@@ -134,7 +144,12 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         query_max_concurrency: flags.max_concurrency as usize,
         rules,
         pushgateway,
+        first_scrape_within: None,
     };
+    Ok(opts)
+}
+
+fn serve_with(opts: crate::engine::EngineOptions) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

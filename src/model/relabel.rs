@@ -657,6 +657,57 @@ pub fn process_builder(lb: &mut RelabelBuilder<'_>, cfgs: &[RelabelConfig]) -> b
     cfgs.iter().all(|cfg| relabel(cfg, lb))
 }
 
+/// One rule's effect in a [`trace`]: the labels after it, or `None` when it dropped the
+/// label set (the trace ends there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceStep {
+    /// Position of the rule in `relabel_configs` (0-based).
+    pub index: usize,
+    pub action: Action,
+    /// Label names whose value the rule set, changed or removed (empty: no effect).
+    pub changed: Vec<String>,
+    pub after: Option<Labels>,
+}
+
+/// Applies `cfgs` in order to `labels` like [`process`], recording each rule's effect:
+/// the scrape debugger's step-by-step relabel trace. Ends at the rule that dropped.
+pub fn trace(labels: &Labels, cfgs: &[RelabelConfig]) -> Vec<TraceStep> {
+    let mut out = Vec::with_capacity(cfgs.len());
+    let mut cur = labels.clone();
+    for (index, cfg) in cfgs.iter().enumerate() {
+        let mut lb = RelabelBuilder::new(&cur);
+        let kept = relabel(cfg, &mut lb);
+        let after = kept.then(|| lb.labels());
+        let changed = match &after {
+            None => Vec::new(),
+            Some(next) => {
+                let mut names: Vec<String> = next
+                    .iter()
+                    .filter(|l| cur.get(&l.name) != Some(l.value.as_str()))
+                    .map(|l| l.name.clone())
+                    .collect();
+                names.extend(
+                    cur.iter()
+                        .filter(|l| next.get(&l.name).is_none())
+                        .map(|l| l.name.clone()),
+                );
+                names
+            }
+        };
+        out.push(TraceStep {
+            index,
+            action: cfg.action,
+            changed,
+            after: after.clone(),
+        });
+        match after {
+            Some(next) => cur = next,
+            None => break,
+        }
+    }
+    out
+}
+
 /// The source label values joined with the separator, borrowed when there is one source.
 fn source_value<'b>(cfg: &RelabelConfig, lb: &'b RelabelBuilder<'_>) -> Cow<'b, str> {
     match cfg.source_labels.as_slice() {
@@ -895,6 +946,30 @@ mod tests {
     fn invalid(yaml: &str) -> String {
         let c: RelabelConfig = serde_yaml::from_str(yaml).unwrap();
         c.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn trace_records_each_rules_effect_and_stops_at_a_drop() {
+        let rules = cfgs(
+            "- source_labels: [__address__]\n  regex: '(.*):.*'\n  target_label: host\n\
+             - source_labels: [env]\n  regex: dev\n  action: keep\n\
+             - target_label: never\n  replacement: reached\n",
+        );
+        let l = lbls(&[("__address__", "web1:9100"), ("env", "dev")]);
+        let steps = trace(&l, &rules);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[0].changed, ["host"]);
+        assert_eq!(steps[0].after.as_ref().unwrap().get("host"), Some("web1"));
+        assert!(steps[1].changed.is_empty() && steps[1].after.is_some());
+        assert_eq!(steps[2].changed, ["never"]);
+        // The final labels equal what `process` gives.
+        assert_eq!(steps[2].after, process(&l, &rules));
+        // A dropping rule ends the trace with `None`.
+        let prod = lbls(&[("__address__", "web1:9100"), ("env", "prod")]);
+        let steps = trace(&prod, &rules);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[1].action, Action::Keep);
+        assert_eq!(steps[1].after, None);
     }
 
     #[test]

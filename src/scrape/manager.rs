@@ -43,6 +43,11 @@ pub struct ManagerOptions {
     pub offset_seed: u64,
     /// How often file_sd files are checked for changes.
     pub file_sd_poll_interval: Duration,
+    /// Fit every target's first scrape into this window (keeping the targets' relative
+    /// order) instead of the whole interval, so an interactive session shows data within
+    /// a moment of starting; later scrapes keep that phase. `None`: upstream's spread
+    /// over the whole interval.
+    pub first_scrape_within: Option<Duration>,
 }
 
 impl Default for ManagerOptions {
@@ -50,6 +55,7 @@ impl Default for ManagerOptions {
         ManagerOptions {
             offset_seed: 0,
             file_sd_poll_interval: Duration::from_secs(2),
+            first_scrape_within: None,
         }
     }
 }
@@ -110,6 +116,7 @@ impl Manager {
                     metrics: Arc::new(ScrapeMetrics::default()),
                     shutdown: shutdown_rx,
                     offset_seed: opts.offset_seed,
+                    first_scrape_within: opts.first_scrape_within,
                 },
                 opts,
                 shutdown_tx,

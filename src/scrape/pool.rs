@@ -37,6 +37,7 @@ pub(crate) struct PoolEnv {
     pub metrics: Arc<ScrapeMetrics>,
     pub shutdown: watch::Receiver<bool>,
     pub offset_seed: u64,
+    pub first_scrape_within: Option<Duration>,
 }
 
 struct LoopEntry {
@@ -134,6 +135,7 @@ impl ScrapePool {
             scraper: Arc::clone(&self.scraper),
             forced_error: forced.clone(),
             offset_seed: self.env.offset_seed,
+            first_scrape_within: self.env.first_scrape_within,
             job: c.job_name.clone(),
         })
     }

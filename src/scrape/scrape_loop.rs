@@ -93,6 +93,8 @@ pub(crate) struct LoopSettings {
     /// Set when every scrape must fail without a request (`target_limit` exceeded).
     pub forced_error: Option<ScrapeError>,
     pub offset_seed: u64,
+    /// See [`crate::scrape::ManagerOptions::first_scrape_within`].
+    pub first_scrape_within: Option<Duration>,
     pub job: String,
 }
 
@@ -114,6 +116,7 @@ impl LoopSettings {
             && Arc::ptr_eq(&self.scraper, &other.scraper)
             && self.forced_error == other.forced_error
             && self.offset_seed == other.offset_seed
+            && self.first_scrape_within == other.first_scrape_within
     }
 }
 
@@ -995,8 +998,16 @@ impl ScrapeLoop {
     ) {
         let first = {
             let s = &self.settings;
-            s.target
-                .offset(s.target.interval(), s.offset_seed, now_unix_nanos())
+            let interval = s.target.interval();
+            let offset = s.target.offset(interval, s.offset_seed, now_unix_nanos());
+            match s.first_scrape_within {
+                Some(window) if window < interval => {
+                    // Scaled into the window: the targets keep their relative order.
+                    let frac = offset.as_secs_f64() / interval.as_secs_f64().max(1e-9);
+                    window.mul_f64(frac.clamp(0.0, 1.0))
+                }
+                _ => offset,
+            }
         };
         let sleep = tokio::time::sleep(first);
         tokio::pin!(sleep);
@@ -1108,6 +1119,7 @@ mod tests {
             scraper: Arc::new(HttpScraper::new(&HttpSettings::default()).unwrap()),
             forced_error: None,
             offset_seed: 0,
+            first_scrape_within: None,
             job: "j".into(),
         };
         edit(&mut s);

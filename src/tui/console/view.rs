@@ -434,9 +434,11 @@ impl ConsoleView {
         let range = self.effective_range(ctx);
         let end_ms = range.end_ms.unwrap_or(ctx.now_ms);
         let width = range.width_ms.max(1000);
-        let start_ms = end_ms - width;
         // About 250 points across the range, as Prometheus' graph, in whole seconds.
         let step_ms = ((width / 250) / 1000 * 1000).max(1000);
+        // The grid ends exactly at `end`, so the rightmost point is the latest value
+        // (a start of `end - width` could leave the last step up to a step before it).
+        let start_ms = end_ms - width / step_ms * step_ms;
         let request = QueryRequest {
             expr: expr.clone(),
             mode: self.mode,

@@ -1,0 +1,244 @@
+//! Snapshot tests of every TUI view on deterministic engine state (src/tui/fixture.rs),
+//! rendered into ratatui's TestBackend at 80x24 and 200x60 in two themes. Each golden
+//! file under tests/snapshots/tui/ holds the screen text and, below it, a style map
+//! (one letter per cell) with its legend, so a theme's colours are checked too.
+//! `PROMTUI_UPDATE_SNAPSHOTS=1 cargo test --test tui_snapshots` rewrites them.
+
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use promtui::tui::app::{buffer_text, render_to_buffer, App};
+use promtui::tui::fixture::{self, NOW_MS};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
+const THEMES: [&str; 2] = ["dark", "light"];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Screen text, then the style of each cell as a letter, then the legend.
+fn snapshot(app: &mut App, w: u16, h: u16) -> String {
+    let buf = render_to_buffer(app, w, h, NOW_MS);
+    let mut out = buffer_text(&buf);
+    out.push_str("--- styles ---\n");
+    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let mut legend: Vec<String> = Vec::new();
+    for y in 0..h {
+        let mut row = String::new();
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            let key = format!("fg={:?} bg={:?} mod={:?}", c.fg, c.bg, c.modifier);
+            let i = match legend.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    legend.push(key);
+                    legend.len() - 1
+                }
+            };
+            row.push(alphabet.get(i).copied().unwrap_or('?'));
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    for (i, k) in legend.iter().enumerate() {
+        out.push_str(&format!(
+            "{} {k}\n",
+            alphabet.get(i).copied().unwrap_or('?')
+        ));
+    }
+    out
+}
+
+fn check(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots/tui")
+        .join(format!("{name}.txt"));
+    if std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") || !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        if std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_err() {
+            panic!(
+                "wrote the new snapshot {}: review and commit it",
+                path.display()
+            );
+        }
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    if want != got {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(got.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(5)
+            .map(|(i, (a, b))| format!("line {}:\n  want {a:?}\n  got  {b:?}", i + 1))
+            .collect();
+        panic!(
+            "{name} differs from {} (PROMTUI_UPDATE_SNAPSHOTS=1 rewrites):\n{}",
+            path.display(),
+            diff.join("\n")
+        );
+    }
+}
+
+fn each_view(prefix: &str, n_targets: usize) {
+    let rt = runtime();
+    for theme in THEMES {
+        for (w, h) in SIZES {
+            let mut app = fixture::app(rt.handle(), theme, n_targets);
+            for view in ["overview", "targets", "tsdb", "config"] {
+                app.run_command(view, NOW_MS);
+                assert_eq!(app.active_view(), view);
+                let s = snapshot(&mut app, w, h);
+                check(&format!("{prefix}{view}_{theme}_{w}x{h}"), &s);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_view_in_two_themes_at_80x24_and_200x60() {
+    each_view("", 40);
+}
+
+#[test]
+fn scrape_debugger_shows_labels_and_the_relabel_trace() {
+    let rt = runtime();
+    for theme in THEMES {
+        for (w, h) in SIZES {
+            let mut app = fixture::app_with_debugger(rt.handle(), theme);
+            let s = snapshot(&mut app, w, h);
+            if h == 60 {
+                // The trace names each rule and what it changed.
+                assert!(s.contains("#1 replace"), "{s}");
+                assert!(s.contains("env=\"prod\""), "{s}");
+                assert!(s.contains("#2 keep"), "{s}");
+                assert!(s.contains("finish"), "{s}");
+            }
+            check(&format!("targets_debugger_{theme}_{w}x{h}"), &s);
+        }
+    }
+}
+
+#[test]
+fn help_overlay_lists_the_frame_and_view_keys() {
+    let rt = runtime();
+    let mut app = fixture::app(rt.handle(), "dark", 40);
+    app.run_command("targets", NOW_MS);
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    let s = snapshot(&mut app, 80, 24);
+    for k in ["Tab/S-Tab", "scrape debugger", "unhealthy only", ":q"] {
+        assert!(s.contains(k), "{k} missing:\n{s}");
+    }
+    check("help_targets_dark_80x24", &s);
+}
+
+#[test]
+fn filter_and_palette_drive_the_views() {
+    let rt = runtime();
+    let mut app = fixture::app(rt.handle(), "dark", 40);
+    let key = |c: char| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    app.on_key(key('2'), NOW_MS);
+    assert_eq!(app.active_view(), "targets");
+    // `/` filter: only the blackbox pool remains.
+    for c in "/blackbox".chars() {
+        app.on_key(key(c), NOW_MS);
+    }
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), NOW_MS);
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(text.contains("blackbox"), "{text}");
+    assert!(!text.contains("▾ node"), "{text}");
+    // `!` inverts.
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE), NOW_MS);
+    for c in "/!blackbox".chars() {
+        app.on_key(key(c), NOW_MS);
+    }
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), NOW_MS);
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(!text.contains("blackbox ("), "{text}");
+    assert!(text.contains("▾ api"), "{text}");
+    // `u` shows only unhealthy targets.
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE), NOW_MS);
+    app.on_key(key('u'), NOW_MS);
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(!text.contains(" up      http"), "{text}");
+    assert!(text.contains("down"), "{text}");
+    // Palette: completion, aliases, theme, range, unknown command.
+    assert!(app.completions("ta").contains(&"targets".to_string()));
+    assert!(app
+        .completions("theme l")
+        .contains(&"theme light".to_string()));
+    app.run_command("theme light", NOW_MS);
+    assert_eq!(app.palette().name, "light");
+    app.run_command("status", NOW_MS);
+    assert_eq!(app.active_view(), "tsdb");
+    app.run_command("range 6h", NOW_MS);
+    app.run_command("frobnicate", NOW_MS);
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(text.contains("unknown command :frobnicate"), "{text}");
+    app.run_command("q", NOW_MS);
+    assert!(app.quit);
+}
+
+#[test]
+fn tsdb_drills_from_metric_to_label_to_values() {
+    let rt = runtime();
+    let mut app = fixture::app(rt.handle(), "dark", 40);
+    app.run_command("tsdb", NOW_MS);
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(text.contains("node_cpu_seconds_total"), "{text}");
+    assert!(
+        text.contains("local only") || text.contains("01JGZ3K8"),
+        "{text}"
+    );
+    // `c` cycles the top lists.
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    let text = buffer_text(&render_to_buffer(&mut app, 120, 40, NOW_MS));
+    assert!(text.contains("values by label"), "{text}");
+}
+
+#[test]
+fn ten_thousand_targets_render_only_what_fits() {
+    let rt = runtime();
+    let mut app = fixture::app(rt.handle(), "dark", 10_000);
+    app.run_command("targets", NOW_MS);
+    let t = std::time::Instant::now();
+    let text = buffer_text(&render_to_buffer(&mut app, 200, 60, NOW_MS));
+    assert!(text.contains("▾ api ("), "{text}");
+    // Generous bound for a debug build on a shared machine; the bench measures release.
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn tiny_and_odd_sizes_do_not_panic() {
+    let rt = runtime();
+    for (w, h) in [(1, 1), (10, 4), (40, 10), (79, 23), (300, 100)] {
+        let mut app = fixture::app(rt.handle(), "high-contrast", 40);
+        for view in ["overview", "targets", "tsdb", "config"] {
+            app.run_command(view, NOW_MS);
+            let _ = render_to_buffer(&mut app, w, h, NOW_MS);
+        }
+        app.on_key(
+            KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE),
+            NOW_MS,
+        );
+        let _ = render_to_buffer(&mut app, w, h, NOW_MS);
+        let mut dbg = fixture::app_with_debugger(rt.handle(), "solarized");
+        let _ = render_to_buffer(&mut dbg, w, h, NOW_MS);
+    }
+}
