@@ -149,6 +149,7 @@ fn manager(store: &MemoryAppendable) -> Manager {
         ManagerOptions {
             offset_seed: 0,
             file_sd_poll_interval: Duration::from_millis(100),
+            first_scrape_within: None,
         },
     )
     .unwrap()
@@ -585,5 +586,36 @@ async fn proxy_url_and_bearer_credentials_file() {
         one(&store, &[("__name__", "up"), ("job", "proxied")])[0].v,
         1.0
     );
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_scrape_within_brings_the_first_scrape_forward_and_keeps_the_interval() {
+    let srv = Server::start().await;
+    srv.set("/slow", 200, "x 1\n");
+    let store = MemoryAppendable::new();
+    let m = Manager::new(
+        Arc::new(store.clone()),
+        ManagerOptions {
+            first_scrape_within: Some(Duration::from_millis(300)),
+            ..ManagerOptions::default()
+        },
+    )
+    .unwrap();
+    // A 60 s interval would put the first scrape anywhere in the next minute.
+    let mut c = job("soon", &srv, "/slow");
+    c.scrape_interval_ms = 60_000;
+    c.scrape_timeout_ms = 10_000;
+    let started = std::time::Instant::now();
+    m.apply_config(vec![c]).unwrap();
+    wait_for("the first scrape", 3, || srv.hits("/slow") >= 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Later scrapes keep the interval: no second scrape soon after.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(srv.hits("/slow"), 1);
     m.stop().await;
 }
