@@ -14,6 +14,7 @@ pub mod exposition;
 pub mod model;
 pub mod notifier;
 pub mod promql;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod storage;

@@ -41,6 +41,10 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         flags.enable_admin_api.to_string(),
     );
     shown.insert(
+        "web.enable-remote-write-receiver".to_string(),
+        flags.enable_remote_write_receiver.to_string(),
+    );
+    shown.insert(
         "query.lookback-delta".to_string(),
         flags.query.lookback_delta.clone(),
     );
@@ -93,6 +97,7 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         query: flags.query.engine_options()?,
         query_max_concurrency: flags.max_concurrency as usize,
         rules,
+        remote_write_receiver: flags.enable_remote_write_receiver,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

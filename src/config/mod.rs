@@ -340,8 +340,6 @@ impl Config {
                 " in part (file_sd_configs and relabel_configs of Alertmanagers are not \
                  supported yet; static_configs are)",
             ),
-            ("remote_write", !self.remote_write.is_empty(), ""),
-            ("remote_read", !self.remote_read.is_empty(), ""),
         ];
         let mut notes = vec![""; found.len()];
         for (key, used, note) in sections {
@@ -423,14 +421,8 @@ mod tests {
             "p.yml",
         )
         .unwrap();
-        let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
-        assert_eq!(
-            w,
-            vec![
-                "7:1: remote_write: accepted for compatibility but ignored by promtui",
-                "1:1: remote_read: accepted for compatibility but ignored by promtui",
-            ]
-        );
+        // remote_write and remote_read are acted on (src/remote): no warning.
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         // Empty sections say nothing.
         let c =
             Config::load_str("rule_files: []\nalerting: {}\nremote_write: []\n", "p.yml").unwrap();

@@ -38,6 +38,7 @@ mod metadata;
 pub mod metrics;
 pub(crate) mod query;
 mod rules;
+pub mod remote;
 mod status;
 
 use std::collections::BTreeMap;
