@@ -46,8 +46,6 @@ pub enum Error {
     },
 }
 
-/// Directory under the data directory where queues keep their progress.
-pub const STATE_DIR: &str = "remote";
 
 /// How long a stopping queue may keep sending before it leaves the rest to the WAL.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -62,11 +60,11 @@ pub struct WriteManager {
 }
 
 impl WriteManager {
-    /// A manager for the TSDB at `data_dir` (WAL in `promtui-wal/`, progress in `remote/`).
+    /// A manager for the TSDB at `data_dir` (WAL in `promtui-wal/`, progress in `promtui-remote/`).
     pub fn new(data_dir: &Path) -> Arc<WriteManager> {
         Arc::new(WriteManager {
             wal_dir: data_dir.join(crate::tsdb::layout::WAL_DIR),
-            state_dir: data_dir.join(STATE_DIR),
+            state_dir: data_dir.join(crate::tsdb::layout::REMOTE_DIR),
             queues: tokio::sync::Mutex::new(BTreeMap::new()),
             shown: Mutex::new(Vec::new()),
         })

@@ -5,7 +5,7 @@
 //!
 //! Delivery: a WAL record's position counts as sent when every sample of it and of the
 //! records before it has been sent (or refused by the receiver); that position is saved
-//! under the data directory (`remote/<queue>/progress`) a few times a second and when the
+//! under the data directory (`promtui-remote/<queue>/progress`) a few times a second and when the
 //! queue stops, and a restarted queue reads on from it. Nothing is lost while the remote
 //! is down or promtui restarts; a `kill -9` may send again the samples whose requests
 //! succeeded in the last fraction of a second before it.

@@ -100,7 +100,7 @@ fn plain(code: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 fn decompress_checked(body: &[u8]) -> Result<Vec<u8>, String> {
-    let n = snap::raw::decompress_len(body).map_err(|e| format!("snappy: {e}"))?;
+    let n = snap::raw::decompress_len(body).map_err(|e| e.to_string())?;
     if n > MAX_DECOMPRESSED_BYTES {
         return Err(format!(
             "decompressed body of {n} bytes exceeds the limit of {MAX_DECOMPRESSED_BYTES}"
@@ -108,7 +108,7 @@ fn decompress_checked(body: &[u8]) -> Result<Vec<u8>, String> {
     }
     snap::raw::Decoder::new()
         .decompress_vec(body)
-        .map_err(|e| format!("snappy: {e}"))
+        .map_err(|e| e.to_string())
 }
 
 /// Why a write request failed.
