@@ -544,10 +544,15 @@ async fn send_batch(
     let bytes = body.len() as u64;
     let mut backoff = shared.cfg.min_backoff.as_std();
     let max_backoff = shared.cfg.max_backoff.as_std();
+    let mut attempts = 0u64;
+    let mut last_log = Instant::now();
     loop {
         let started = Instant::now();
         match shared.client.store(body.clone()).await {
             SendOutcome::Sent => {
+                if attempts > 0 {
+                    tracing::info!(queue = %shared.name, url = %shared.url, attempts, "remote write: sending again after failures");
+                }
                 m.samples_total.fetch_add(count, Ordering::Relaxed);
                 m.bytes_total.fetch_add(bytes, Ordering::Relaxed);
                 m.requests_total.fetch_add(1, Ordering::Relaxed);
@@ -572,7 +577,12 @@ async fn send_batch(
                     return;
                 }
                 m.samples_retried.fetch_add(count, Ordering::Relaxed);
-                tracing::warn!(queue = %shared.name, url = %shared.url, samples = count, ?backoff, "remote write: failed to send batch, retrying: {reason}");
+                // One line per outage and shard, then one every ~minute, not one per retry.
+                attempts += 1;
+                if attempts == 1 || last_log.elapsed() >= Duration::from_secs(60) {
+                    last_log = Instant::now();
+                    tracing::warn!(queue = %shared.name, url = %shared.url, samples = count, attempts, ?backoff, "remote write: failed to send batch, retrying: {reason}");
+                }
                 let wait = retry_after.unwrap_or(backoff).min(max_backoff.max(backoff));
                 let slept = tokio::time::sleep(wait);
                 tokio::pin!(slept);

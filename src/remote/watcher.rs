@@ -117,8 +117,8 @@ impl Watcher {
 
     /// The end of the WAL now: where a queue without saved progress starts.
     pub fn end_of_wal(dir: &Path) -> Result<WalPosition, WatcherError> {
-        let segs = wal::list_segments(dir)?;
-        let Some(&last) = segs.last() else {
+        let (_, last) = segment_range(dir)?;
+        let Some(last) = last else {
             let cp = wal::last_checkpoint(dir)?.map_or(0, |(n, _)| n + 1);
             return Ok(WalPosition {
                 segment: cp,
@@ -164,7 +164,7 @@ impl Watcher {
             }
             None => 0,
         };
-        if let Some(&first) = wal::list_segments(&self.dir)?.first() {
+        if let (Some(first), _) = segment_range(&self.dir)? {
             if first > seg {
                 seg = first;
             }
@@ -324,9 +324,8 @@ impl Watcher {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     // A segment not created yet is waited for; one older than the newest
                     // or the oldest existing segment is gone.
-                    let segs = wal::list_segments(&self.dir)?;
-                    let gone = segs.last().is_some_and(|&l| l > n)
-                        || segs.first().is_some_and(|&f| f > n);
+                    let (first, last) = segment_range(&self.dir)?;
+                    let gone = last.is_some_and(|l| l > n) || first.is_some_and(|f| f > n);
                     if gone {
                         return Ok(SegmentDone::Missing);
                     }
@@ -398,7 +397,7 @@ impl Watcher {
             }
             // Nothing more to read now: move on if a newer segment exists (this one is
             // complete then: a segment is cut before the next one is written), else wait.
-            let newest = wal::list_segments(&self.dir)?.last().copied().unwrap_or(n);
+            let newest = segment_range(&self.dir)?.1.unwrap_or(n);
             if newest > n {
                 // Read anything written between our last read and the cut.
                 let k = f.read(&mut chunk).map_err(io)?;
@@ -419,6 +418,34 @@ impl Watcher {
             std::thread::sleep(self.poll);
         }
     }
+}
+
+/// The lowest and highest segment numbers in `dir`. Unlike [`wal::list_segments`] a gap
+/// is no error: a directory listing taken while the writer creates segments may miss one.
+fn segment_range(dir: &Path) -> Result<(Option<u32>, Option<u32>), WatcherError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, None)),
+        Err(source) => {
+            return Err(WatcherError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let (mut lo, mut hi) = (None::<u32>, None::<u32>);
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(n) = name.parse::<u32>() {
+            lo = Some(lo.map_or(n, |l| l.min(n)));
+            hi = Some(hi.map_or(n, |h| h.max(n)));
+        }
+    }
+    Ok((lo, hi))
 }
 
 /// How reading a segment ended.
@@ -445,4 +472,158 @@ fn frame_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
         return None;
     }
     Some((payload, start + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::wal::{Wal, WalOptions};
+    use std::sync::mpsc;
+
+    struct Collect(mpsc::Sender<(Vec<(String, i64)>, WalPosition)>);
+
+    impl WatcherSink for Collect {
+        fn append(&mut self, s: Vec<WatchedSample>, after: WalPosition, _d: u64) -> bool {
+            let v = s
+                .iter()
+                .map(|s| (s.labels.get("__name__").unwrap_or("").to_string(), s.t))
+                .collect();
+            self.0.send((v, after)).is_ok()
+        }
+    }
+
+    fn log_series(wal: &Wal, r: u64, name: &str) {
+        let mut out = Vec::new();
+        let l = Labels::from_pairs(&[("__name__", name)]);
+        record::encode_series(&mut out, [(r, &l)]);
+        wal.log(&out).unwrap();
+    }
+
+    fn log_sample(wal: &Wal, r: u64, t: i64) {
+        let mut out = Vec::new();
+        record::encode_samples(&mut out, &[RefSample { sref: r, t, v: t as f64 }]);
+        wal.log(&out).unwrap();
+    }
+
+    fn identity() -> Arc<SeriesMapper> {
+        Arc::new(|l: &Labels| {
+            // Relabeling stand-in: series named "drop" are not sent.
+            (l.get("__name__") != Some("drop")).then(|| l.clone())
+        })
+    }
+
+    /// Starts a watcher and returns the receiver of what it hands on.
+    fn watch(
+        dir: &Path,
+        start: WalPosition,
+        max_t: i64,
+    ) -> (
+        mpsc::Receiver<(Vec<(String, i64)>, WalPosition)>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let w = Watcher::new(dir, start, max_t, identity(), stop.clone());
+        let h = std::thread::spawn(move || {
+            w.run(&mut Collect(tx)).unwrap();
+        });
+        (rx, stop, h)
+    }
+
+    fn samples_until(
+        rx: &mpsc::Receiver<(Vec<(String, i64)>, WalPosition)>,
+        n: usize,
+    ) -> (Vec<(String, i64)>, WalPosition) {
+        let mut got = Vec::new();
+        let mut pos = WalPosition::default();
+        while got.len() < n {
+            let (s, p) = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("samples in time");
+            got.extend(s);
+            pos = p;
+        }
+        (got, pos)
+    }
+
+    #[test]
+    fn tails_appends_across_segment_cuts_and_skips_dropped_series() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(
+            d.path(),
+            WalOptions {
+                segment_size: 200,
+                fsync_every_commit: false,
+            },
+        )
+        .unwrap();
+        log_series(&wal, 1, "a");
+        log_series(&wal, 2, "drop");
+        let start = Watcher::end_of_wal(d.path()).unwrap();
+        let (rx, stop, h) = watch(d.path(), start, i64::MIN);
+        for t in 0..50 {
+            log_sample(&wal, 1, t);
+            log_sample(&wal, 2, t);
+        }
+        assert!(wal.current_segment() > 3, "several segments were cut");
+        let (got, pos) = samples_until(&rx, 50);
+        let want: Vec<(String, i64)> = (0..50).map(|t| ("a".to_string(), t)).collect();
+        assert_eq!(got, want);
+        assert!(pos.segment > 3, "{pos:?}");
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn resumes_at_a_saved_position_with_series_from_before_it() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(d.path(), WalOptions::default()).unwrap();
+        log_series(&wal, 1, "a");
+        log_sample(&wal, 1, 1);
+        let mid = Watcher::end_of_wal(d.path()).unwrap();
+        log_sample(&wal, 1, 2);
+        log_sample(&wal, 1, 3);
+        let (rx, stop, h) = watch(d.path(), mid, i64::MIN);
+        let (got, _) = samples_until(&rx, 2);
+        assert_eq!(got, vec![("a".to_string(), 2), ("a".to_string(), 3)]);
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn checkpointed_unread_segments_are_sent_from_the_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Wal::open(
+            d.path(),
+            WalOptions {
+                segment_size: 100,
+                fsync_every_commit: false,
+            },
+        )
+        .unwrap();
+        log_series(&wal, 1, "a");
+        for t in 0..20 {
+            log_sample(&wal, 1, t);
+        }
+        // Everything up to t=4 was sent before; the segments are then checkpointed away
+        // keeping t >= 2 (what the head kept).
+        let last = wal.next_segment().unwrap();
+        crate::tsdb::wal::checkpoint(d.path(), last, 2, Some).unwrap();
+        assert!(wal::list_segments(d.path()).unwrap().first() > Some(&last));
+        log_sample(&wal, 1, 20);
+        let (rx, stop, h) = watch(
+            d.path(),
+            WalPosition {
+                segment: 0,
+                offset: SEGMENT_HEADER_LEN,
+            },
+            4,
+        );
+        let (got, _) = samples_until(&rx, 16);
+        let want: Vec<(String, i64)> = (5..=20).map(|t| ("a".to_string(), t)).collect();
+        assert_eq!(got, want);
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+    }
 }
