@@ -462,3 +462,73 @@ fn receiver_status_codes() {
     let v = api_get(&base, "/api/v1/query", &[("query", "pushed"), ("time", &format!("{:.3}", now as f64 / 1000.0))]).unwrap();
     assert_eq!(v["data"]["result"][0]["value"][1], "1");
 }
+
+/// A reload that changes a queue (while its receiver is down, so samples are pending),
+/// adds one and later removes one: the changed queue resumes where the old one stopped,
+/// so everything ingested arrives; the removed queue's metrics go away.
+#[test]
+fn reload_changes_adds_and_removes_queues_without_losing_pending_samples() {
+    if !peer_available(PROMETHEUS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("prom");
+    std::fs::create_dir_all(&pdir).unwrap();
+    let pport = free_port();
+    let srv = std::sync::Arc::new(BodyServer::start(vec![(
+        body(0),
+        "text/plain; version=0.0.4".into(),
+    )]));
+    let _feed = Feeder::start(srv.clone());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // Queue b goes elsewhere: two queues into one receiver would race each other's
+    // samples into out-of-order refusals.
+    let other = free_port();
+    let queue = |name: &str, per_send: u32| {
+        let port = if name == "b" { other } else { pport };
+        format!(
+            "  - url: http://127.0.0.1:{port}/api/v1/write\n    name: {name}\n    \
+             queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 500ms, \
+             max_samples_per_send: {per_send}}}\n"
+        )
+    };
+    let cfg = |queues: &str| body_target_config(srv.port, "rl", &format!("remote_write:\n{queues}"));
+    let started = now_secs();
+    let _s = serve(dir.path(), &cfg(&queue("a", 500)), port, &["--web.enable-lifecycle"]);
+    thread::sleep(Duration::from_secs(3));
+    let pending = metric(&base, "prometheus_remote_storage_samples_pending{remote_name=\"a\"").unwrap();
+    assert!(pending > 0.0, "the receiver is down: samples wait");
+    std::fs::write(
+        dir.path().join("promtui.yml"),
+        cfg(&format!("{}{}", queue("a", 100), queue("b", 500))),
+    )
+    .unwrap();
+    let r = ureq::post(&format!("{base}/-/reload")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(metric(&base, "prometheus_remote_storage_shards{remote_name=\"b\"").is_some());
+    thread::sleep(Duration::from_secs(1));
+    let _p = start_prometheus_receiver(&pdir, &pdir.join("data"), pport, &[]);
+    thread::sleep(Duration::from_secs(2));
+    srv.set(0, b"garbage{".to_vec());
+    let end = now_secs() - 1.0;
+    wait_until("queue a to drain", Duration::from_secs(60), || {
+        let sent = metric(
+            &base,
+            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds{remote_name=\"a\"",
+        )?;
+        let pending = metric(&base, "prometheus_remote_storage_samples_pending{remote_name=\"a\"")?;
+        (sent >= end - 1.0 && pending == 0.0).then_some(())
+    });
+    let range = format!("{}s", (end - started).ceil() as u64 + 5);
+    let ours = counts(&base, "rl", &range, end);
+    let purl = format!("http://127.0.0.1:{pport}");
+    wait_until("the receiver to hold everything", Duration::from_secs(20), || {
+        (counts(&purl, "rl", &range, end) == ours).then_some(())
+    });
+    std::fs::write(dir.path().join("promtui.yml"), cfg(&queue("a", 100))).unwrap();
+    let r = ureq::post(&format!("{base}/-/reload")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(metric(&base, "prometheus_remote_storage_shards{remote_name=\"b\"").is_none());
+    assert!(metric(&base, "prometheus_remote_storage_shards{remote_name=\"a\"").is_some());
+}

@@ -295,10 +295,8 @@ impl Queue {
     /// progress: whatever was not sent is read from the WAL again by the next queue.
     pub async fn stop(mut self, flush: Duration) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(w) = self.watcher.take() {
-            let _ = tokio::task::spawn_blocking(move || w.join()).await;
-        }
-        // Closing the senders lets the shards flush and end.
+        // Closing the senders lets the shards flush and end (the watcher drops its copies
+        // when its current record is handed on).
         self.shared.shards.write().await.clear();
         let deadline = tokio::time::sleep(flush);
         tokio::pin!(deadline);
@@ -311,6 +309,9 @@ impl Queue {
                 tracing::warn!(queue = %self.shared.name, "remote write: flush deadline passed; unsent samples stay in the WAL for the next start");
                 all.await;
             }
+        }
+        if let Some(w) = self.watcher.take() {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
         self.shared.persist();
         tracing::info!(queue = %self.shared.name, "remote write queue stopped");
@@ -443,6 +444,10 @@ async fn run_shard(shared: Arc<Shared>, mut rx: mpsc::Receiver<Chunk>) {
     let timer = tokio::time::sleep(deadline);
     tokio::pin!(timer);
     loop {
+        if shared.abort.load(Ordering::Relaxed) {
+            // Past the flush deadline: what is left is read from the WAL next time.
+            return;
+        }
         tokio::select! {
             c = rx.recv() => match c {
                 Some(c) => {
@@ -457,7 +462,7 @@ async fn run_shard(shared: Arc<Shared>, mut rx: mpsc::Receiver<Chunk>) {
                     }
                 }
                 None => {
-                    while !batch.is_empty() {
+                    while !batch.is_empty() && !shared.abort.load(Ordering::Relaxed) {
                         send_batch(&shared, &mut batch, &mut seqs, max, &mut buf).await;
                     }
                     return;
@@ -621,7 +626,9 @@ impl WatcherSink for Sink {
         if self.shared.stop.load(Ordering::Relaxed) {
             return false;
         }
-        let shards = self.shared.shards.blocking_read();
+        // Cloned out of the lock: a send blocked on a full shard must not keep resharding
+        // or stopping from replacing the shards.
+        let shards = self.shared.shards.blocking_read().clone();
         if shards.is_empty() {
             return false;
         }
