@@ -288,7 +288,10 @@ impl Engine {
         if let Err(errs) = self
             .shared
             .remote_write
-            .apply(&cfg.config.remote_write, &cfg.config.global.external_labels.to_labels())
+            .apply(
+                &cfg.config.remote_write,
+                &cfg.config.global.external_labels.to_labels(),
+            )
             .await
         {
             for e in errs {
@@ -372,7 +375,15 @@ impl Engine {
             queryable: Arc::new(self.shared.db.clone()),
             external_labels: {
                 let shared = self.shared.clone();
-                Arc::new(move || shared.config.read().config.global.external_labels.to_labels())
+                Arc::new(move || {
+                    shared
+                        .config
+                        .read()
+                        .config
+                        .global
+                        .external_labels
+                        .to_labels()
+                })
             },
             metrics: self.shared.remote_api_metrics.clone(),
         };

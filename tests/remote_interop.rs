@@ -100,8 +100,12 @@ fn counts(base: &str, job: &str, range: &str, t: f64) -> Vec<(String, u64)> {
 
 fn counts_of(base: &str, sel: &str, range: &str, t: f64) -> Vec<(String, u64)> {
     let q = format!("count_over_time({sel}[{range}])");
-    let v = api_get(base, "/api/v1/query", &[("query", &q), ("time", &format!("{t:.3}"))])
-        .unwrap_or_else(|| panic!("query {q} on {base} failed"));
+    let v = api_get(
+        base,
+        "/api/v1/query",
+        &[("query", &q), ("time", &format!("{t:.3}"))],
+    )
+    .unwrap_or_else(|| panic!("query {q} on {base} failed"));
     let mut out: Vec<(String, u64)> = v["data"]["result"]
         .as_array()
         .unwrap_or_else(|| panic!("bad answer from {base}: {v}"))
@@ -216,21 +220,29 @@ fn outage_and_kill_scenario(
     // Stop scraping so the last samples are fixed, then wait for the queue to drain.
     srv.set(0, b"garbage{".to_vec());
     let end = now_secs() - 1.0;
-    wait_until("the queue to send everything", Duration::from_secs(60), || {
-        let sent = metric(
-            &base,
-            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds{",
-        )?;
-        let pending = metric(&base, "prometheus_remote_storage_samples_pending{")?;
-        (sent >= end - 1.0 && pending == 0.0).then_some(())
-    });
+    wait_until(
+        "the queue to send everything",
+        Duration::from_secs(60),
+        || {
+            let sent = metric(
+                &base,
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds{",
+            )?;
+            let pending = metric(&base, "prometheus_remote_storage_samples_pending{")?;
+            (sent >= end - 1.0 && pending == 0.0).then_some(())
+        },
+    );
     thread::sleep(Duration::from_secs(2));
     let range = format!("{}s", (end - started).ceil() as u64 + 5);
     let ours = counts(&base, "rw", &range, end);
-    let theirs = wait_until("the receiver to show the data", Duration::from_secs(30), || {
-        let t = counts(receiver_query, "rw", &range, end);
-        (t == ours).then_some(t)
-    });
+    let theirs = wait_until(
+        "the receiver to show the data",
+        Duration::from_secs(30),
+        || {
+            let t = counts(receiver_query, "rw", &range, end);
+            (t == ours).then_some(t)
+        },
+    );
     let total: u64 = ours.iter().map(|(_, n)| n).sum();
     assert!(total > 500, "too few samples to mean anything: {total}");
     assert_eq!(ours, theirs);
@@ -317,8 +329,14 @@ fn prometheus_writes_into_promtui_and_reads_it_back() {
     .unwrap();
     let _a = ChildGuard(
         Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", adir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", adir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                adir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                adir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{aport}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -326,16 +344,23 @@ fn prometheus_writes_into_promtui_and_reads_it_back() {
             .unwrap(),
     );
     let aurl = format!("http://127.0.0.1:{aport}");
-    assert!(wait_http_ok(&format!("{aurl}/-/ready"), Duration::from_secs(30)));
+    assert!(wait_http_ok(
+        &format!("{aurl}/-/ready"),
+        Duration::from_secs(30)
+    ));
     // Prometheus' queue waits ~5 s (its WAL replay) before it sends anything.
     thread::sleep(Duration::from_secs(9));
     srv.set(0, b"garbage{".to_vec());
     let end = now_secs() - 1.0;
     let theirs = counts(&aurl, "pw", "1m", end);
-    let ours = wait_until("Prometheus' samples in promtui", Duration::from_secs(30), || {
-        let o = counts(&base, "pw", "1m", end);
-        (o == theirs).then_some(o)
-    });
+    let ours = wait_until(
+        "Prometheus' samples in promtui",
+        Duration::from_secs(30),
+        || {
+            let o = counts(&base, "pw", "1m", end);
+            (o == theirs).then_some(o)
+        },
+    );
     assert!(ours.len() == 21, "{ours:?}");
 
     // Prometheus B remote-reads promtui (read_recent) and answers the same query, raw
@@ -350,8 +375,14 @@ fn prometheus_writes_into_promtui_and_reads_it_back() {
     .unwrap();
     let _b = ChildGuard(
         Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", bdir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", bdir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                bdir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                bdir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{bport}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -359,9 +390,15 @@ fn prometheus_writes_into_promtui_and_reads_it_back() {
             .unwrap(),
     );
     let burl = format!("http://127.0.0.1:{bport}");
-    assert!(wait_http_ok(&format!("{burl}/-/ready"), Duration::from_secs(30)));
+    assert!(wait_http_ok(
+        &format!("{burl}/-/ready"),
+        Duration::from_secs(30)
+    ));
     let via_read = counts(&burl, "pw", "1m", end);
-    assert_eq!(ours, via_read, "Prometheus reading promtui over remote read");
+    assert_eq!(
+        ours, via_read,
+        "Prometheus reading promtui over remote read"
+    );
     let raw = |b: &str| {
         api_get(
             b,
@@ -395,7 +432,12 @@ fn write_relabel_configs_and_external_labels_shape_what_is_sent() {
          queue_config: {{batch_send_deadline: 100ms}}\n    write_relabel_configs:\n      \
          - source_labels: [k]\n        regex: '1.'\n        action: drop\n"
     );
-    let _s = serve(dir.path(), &body_target_config(srv.port, "rl", &extra), port, &[]);
+    let _s = serve(
+        dir.path(),
+        &body_target_config(srv.port, "rl", &extra),
+        port,
+        &[],
+    );
     let purl = format!("http://127.0.0.1:{pport}");
     let names = wait_until("samples at the receiver", Duration::from_secs(20), || {
         let v = api_get(&purl, "/api/v1/series", &[("match[]", "rw_test_metric")])?;
@@ -404,7 +446,10 @@ fn write_relabel_configs_and_external_labels_shape_what_is_sent() {
     });
     for s in &names {
         assert_eq!(s["replica"], "r1", "{s}");
-        assert!(!s["k"].as_str().unwrap().starts_with('1') || s["k"] == "1", "{s}");
+        assert!(
+            !s["k"].as_str().unwrap().starts_with('1') || s["k"] == "1",
+            "{s}"
+        );
     }
     wait_until("dropped samples counted", Duration::from_secs(10), || {
         (metric(&base, "prometheus_remote_storage_samples_dropped_total{")? > 0.0).then_some(())
@@ -459,7 +504,15 @@ fn receiver_status_codes() {
     assert_eq!(post(&req(now, 1.0)), 204);
     assert_eq!(post(&req(now, 1.0)), 204, "an identical resend is accepted");
     assert_eq!(post(&req(now - 1000, 2.0)), 400, "out of order");
-    let v = api_get(&base, "/api/v1/query", &[("query", "pushed"), ("time", &format!("{:.3}", now as f64 / 1000.0))]).unwrap();
+    let v = api_get(
+        &base,
+        "/api/v1/query",
+        &[
+            ("query", "pushed"),
+            ("time", &format!("{:.3}", now as f64 / 1000.0)),
+        ],
+    )
+    .unwrap();
     assert_eq!(v["data"]["result"][0]["value"][1], "1");
 }
 
@@ -493,11 +546,21 @@ fn reload_changes_adds_and_removes_queues_without_losing_pending_samples() {
              max_samples_per_send: {per_send}}}\n"
         )
     };
-    let cfg = |queues: &str| body_target_config(srv.port, "rl", &format!("remote_write:\n{queues}"));
+    let cfg =
+        |queues: &str| body_target_config(srv.port, "rl", &format!("remote_write:\n{queues}"));
     let started = now_secs();
-    let _s = serve(dir.path(), &cfg(&queue("a", 500)), port, &["--web.enable-lifecycle"]);
+    let _s = serve(
+        dir.path(),
+        &cfg(&queue("a", 500)),
+        port,
+        &["--web.enable-lifecycle"],
+    );
     thread::sleep(Duration::from_secs(3));
-    let pending = metric(&base, "prometheus_remote_storage_samples_pending{remote_name=\"a\"").unwrap();
+    let pending = metric(
+        &base,
+        "prometheus_remote_storage_samples_pending{remote_name=\"a\"",
+    )
+    .unwrap();
     assert!(pending > 0.0, "the receiver is down: samples wait");
     std::fs::write(
         dir.path().join("promtui.yml"),
@@ -517,15 +580,20 @@ fn reload_changes_adds_and_removes_queues_without_losing_pending_samples() {
             &base,
             "prometheus_remote_storage_queue_highest_sent_timestamp_seconds{remote_name=\"a\"",
         )?;
-        let pending = metric(&base, "prometheus_remote_storage_samples_pending{remote_name=\"a\"")?;
+        let pending = metric(
+            &base,
+            "prometheus_remote_storage_samples_pending{remote_name=\"a\"",
+        )?;
         (sent >= end - 1.0 && pending == 0.0).then_some(())
     });
     let range = format!("{}s", (end - started).ceil() as u64 + 5);
     let ours = counts(&base, "rl", &range, end);
     let purl = format!("http://127.0.0.1:{pport}");
-    wait_until("the receiver to hold everything", Duration::from_secs(20), || {
-        (counts(&purl, "rl", &range, end) == ours).then_some(())
-    });
+    wait_until(
+        "the receiver to hold everything",
+        Duration::from_secs(20),
+        || (counts(&purl, "rl", &range, end) == ours).then_some(()),
+    );
     std::fs::write(dir.path().join("promtui.yml"), cfg(&queue("a", 100))).unwrap();
     let r = ureq::post(&format!("{base}/-/reload")).call().unwrap();
     assert_eq!(r.status(), 200);

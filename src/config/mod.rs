@@ -330,17 +330,15 @@ impl Config {
             add(&root.key("remote_read").index(i), rr.ignored_fields());
         }
         // Whole sections promtui does not act on yet (`storage` is in `ignored_fields`).
-        let sections = [
-            (
-                "alerting",
-                self.alerting
-                    .alertmanagers
-                    .iter()
-                    .any(|a| !a.file_sd_configs.is_empty() || !a.relabel_configs.is_empty()),
-                " in part (file_sd_configs and relabel_configs of Alertmanagers are not \
+        let sections = [(
+            "alerting",
+            self.alerting
+                .alertmanagers
+                .iter()
+                .any(|a| !a.file_sd_configs.is_empty() || !a.relabel_configs.is_empty()),
+            " in part (file_sd_configs and relabel_configs of Alertmanagers are not \
                  supported yet; static_configs are)",
-            ),
-        ];
+        )];
         let mut notes = vec![""; found.len()];
         for (key, used, note) in sections {
             if used {

@@ -12,9 +12,8 @@ use regex::Regex;
 
 use super::locate::YamlPath;
 use super::types::{
-    QueueConfig,
-    AlertmanagerConfig, Config, HttpRaw, RemoteReadConfig, RemoteWriteConfig, ScrapeConfig,
-    StaticConfig,
+    AlertmanagerConfig, Config, HttpRaw, QueueConfig, RemoteReadConfig, RemoteWriteConfig,
+    ScrapeConfig, StaticConfig,
 };
 use super::units::Duration;
 use super::FileSdConfig;
@@ -351,7 +350,10 @@ fn check_queue_config(q: &QueueConfig, p: &YamlPath, out: &mut Problems) {
         );
     }
     if q.batch_send_deadline.0 <= 0 {
-        out.push(p.key("batch_send_deadline"), "batch_send_deadline must be positive");
+        out.push(
+            p.key("batch_send_deadline"),
+            "batch_send_deadline must be positive",
+        );
     }
     if q.min_backoff.0 > q.max_backoff.0 {
         out.push(
@@ -929,18 +931,25 @@ mod tests {
             e.contains("Currently configured: [basic_auth sigv4]"),
             "{e}"
         );
-        let e = err("remote_write:\n  - url: http://a\n    queue_config:\n      max_samples_per_send: 0\n");
+        let e = err(
+            "remote_write:\n  - url: http://a\n    queue_config:\n      max_samples_per_send: 0\n",
+        );
         assert_eq!(
             e,
             "p.yml:4:7: remote_write[0].queue_config.max_samples_per_send: max_samples_per_send must be at least 1"
         );
-        let e = err("remote_write:\n  - url: http://a\n    queue_config: {min_shards: 5, max_shards: 2}\n");
+        let e = err(
+            "remote_write:\n  - url: http://a\n    queue_config: {min_shards: 5, max_shards: 2}\n",
+        );
         assert!(
             e.starts_with("p.yml:3:20: remote_write[0].queue_config.min_shards: min_shards (5) must not exceed max_shards (2)"),
             "{e}"
         );
         let e = err("remote_write:\n  - url: http://a\n    queue_config: {min_backoff: 10s, max_backoff: 1s}\n");
-        assert!(e.contains("min_backoff (10s) must not exceed max_backoff (1s)"), "{e}");
+        assert!(
+            e.contains("min_backoff (10s) must not exceed max_backoff (1s)"),
+            "{e}"
+        );
         let c = load("remote_read:\n  - url: http://a/read\n");
         assert_eq!(c.remote_read[0].remote_timeout.to_string(), "1m");
         assert!(c.remote_read[0].filter_external_labels);

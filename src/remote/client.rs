@@ -44,7 +44,11 @@ fn read_file(path: &str, what: &str) -> Result<String, String> {
         .map_err(|e| format!("unable to read {what} file {path}: {e}"))
 }
 
-fn pem(inline: &Option<String>, file: &Option<String>, what: &str) -> Result<Option<Vec<u8>>, String> {
+fn pem(
+    inline: &Option<String>,
+    file: &Option<String>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
     if let Some(s) = inline {
         return Ok(Some(s.as_bytes().to_vec()));
     }
@@ -57,7 +61,10 @@ fn pem(inline: &Option<String>, file: &Option<String>, what: &str) -> Result<Opt
 }
 
 /// Builds the reqwest client for an endpoint's HTTP settings.
-pub(crate) fn build_http(http: &HttpClientConfig, timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn build_http(
+    http: &HttpClientConfig,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
     let tls = &http.tls_config;
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
@@ -105,10 +112,11 @@ pub(crate) fn build_http(http: &HttpClientConfig, timeout: Duration) -> Result<r
     b.build().map_err(|e| e.to_string())
 }
 
-/// The `Authorization` header value and basic-auth pair of an endpoint, files read now.
-pub(crate) fn credentials(
-    http: &HttpClientConfig,
-) -> Result<(Option<String>, Option<(String, String)>), String> {
+/// An endpoint's `Authorization` header value and basic-auth (user, password) pair.
+pub(crate) type Credentials = (Option<String>, Option<(String, String)>);
+
+/// The credentials of an endpoint, files read now.
+pub(crate) fn credentials(http: &HttpClientConfig) -> Result<Credentials, String> {
     let auth = match &http.authorization {
         Some(a) => {
             let cred = match (&a.credentials, &a.credentials_file) {
@@ -210,7 +218,13 @@ impl WriteClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let text = resp.text().await.unwrap_or_default();
-        let first_line = text.lines().next().unwrap_or("").chars().take(512).collect::<String>();
+        let first_line = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(512)
+            .collect::<String>();
         let reason = format!("server returned HTTP status {status}: {first_line}");
         if status.is_server_error() || (status.as_u16() == 429 && self.retry_on_429) {
             SendOutcome::Retry {

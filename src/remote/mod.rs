@@ -46,7 +46,6 @@ pub enum Error {
     },
 }
 
-
 /// How long a stopping queue may keep sending before it leaves the rest to the WAL.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -115,7 +114,13 @@ impl WriteManager {
         }
         *self.shown.lock() = queues
             .values()
-            .map(|q| (q.name().to_string(), q.url().to_string(), q.metrics().clone()))
+            .map(|q| {
+                (
+                    q.name().to_string(),
+                    q.url().to_string(),
+                    q.metrics().clone(),
+                )
+            })
             .collect();
         if errs.is_empty() {
             Ok(())

@@ -215,7 +215,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 fn varint_len(v: u64) -> usize {
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Tag byte of field `n` with wire type `w` (fields here are all below 16).
@@ -228,14 +228,17 @@ const I64: u8 = 1;
 const VARINT: u8 = 0;
 
 fn label_len(name: &str, value: &str) -> usize {
-    1 + varint_len(name.len() as u64) + name.len() + 1 + varint_len(value.len() as u64) + value.len()
+    1 + varint_len(name.len() as u64)
+        + name.len()
+        + 1
+        + varint_len(value.len() as u64)
+        + value.len()
 }
 
 fn sample_len(t: i64) -> usize {
-    // value (tag + 8 bytes) + timestamp (tag + varint), each omitted when zero as proto3
-    // does; writing them always is also valid, but upstream omits them, so we match.
-    let mut n = 0;
-    n += 9;
+    // value (tag + 8 bytes, always written, which proto3 decoders accept) + timestamp
+    // (tag + varint, omitted when zero as proto3 encoders do).
+    let mut n = 9;
     if t != 0 {
         n += 1 + varint_len(t as u64);
     }

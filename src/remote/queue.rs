@@ -175,7 +175,13 @@ pub fn queue_key(cfg: &RemoteWriteConfig) -> String {
         let safe: String = cfg
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         return format!("name-{safe}");
     }
@@ -189,7 +195,10 @@ pub fn remote_name(cfg: &RemoteWriteConfig) -> String {
         return cfg.name.clone();
     }
     let url = cfg.url.as_deref().unwrap_or("");
-    format!("{:06x}", xxhash_rust::xxh64::xxh64(url.as_bytes(), 0) & 0xff_ffff)
+    format!(
+        "{:06x}",
+        xxhash_rust::xxh64::xxh64(url.as_bytes(), 0) & 0xff_ffff
+    )
 }
 
 impl Queue {
@@ -437,7 +446,11 @@ async fn supervise(shared: Arc<Shared>, mut handles: Vec<tokio::task::JoinHandle
 /// One shard: batches and sends.
 async fn run_shard(shared: Arc<Shared>, mut rx: mpsc::Receiver<Chunk>) {
     let max = shared.cfg.max_samples_per_send.max(1) as usize;
-    let deadline = shared.cfg.batch_send_deadline.as_std().max(Duration::from_millis(1));
+    let deadline = shared
+        .cfg
+        .batch_send_deadline
+        .as_std()
+        .max(Duration::from_millis(1));
     let mut batch: Vec<WatchedSample> = Vec::with_capacity(max);
     let mut seqs: VecDeque<(u64, usize)> = VecDeque::new();
     let mut buf = Vec::new();
@@ -657,10 +670,7 @@ impl WatcherSink for Sink {
                 continue;
             }
             let samples = std::mem::take(b);
-            if shards[i]
-                .blocking_send(Chunk { seq, samples })
-                .is_err()
-            {
+            if shards[i].blocking_send(Chunk { seq, samples }).is_err() {
                 return false;
             }
         }

@@ -130,7 +130,10 @@ impl ReadClient {
             .set("Content-Encoding", "snappy")
             .set("Content-Type", "application/x-protobuf")
             .set("X-Prometheus-Remote-Read-Version", "0.1.0")
-            .set("User-Agent", &format!("Prometheus/promtui-{}", env!("CARGO_PKG_VERSION")));
+            .set(
+                "User-Agent",
+                &format!("Prometheus/promtui-{}", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in &self.headers {
             r = r.set(k, v);
         }
@@ -182,7 +185,13 @@ impl ReadClient {
     /// The part of `[mint, maxt]` to ask this endpoint for, given the local TSDB's oldest
     /// timestamp; `None` to skip it (upstream's `PreferLocalStorageFilter` and required
     /// matchers).
-    fn range_for(&self, mint: i64, maxt: i64, local_start: i64, m: &[Matcher]) -> Option<(i64, i64)> {
+    fn range_for(
+        &self,
+        mint: i64,
+        maxt: i64,
+        local_start: i64,
+        m: &[Matcher],
+    ) -> Option<(i64, i64)> {
         for (n, v) in &self.required {
             let has = m
                 .iter()
@@ -248,7 +257,10 @@ struct FanoutQuerier {
 }
 
 impl FanoutQuerier {
-    fn remote_series(&self, matchers: &[Matcher]) -> Result<BTreeMap<Labels, Vec<Sample>>, QueryError> {
+    fn remote_series(
+        &self,
+        matchers: &[Matcher],
+    ) -> Result<BTreeMap<Labels, Vec<Sample>>, QueryError> {
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         for r in &self.remotes {
             let Some((lo, hi)) = r.range_for(self.mint, self.maxt, self.local_start, matchers)
@@ -343,7 +355,10 @@ mod tests {
 
     #[test]
     fn merge_prefers_the_first_on_ties() {
-        let m = merge(vec![s(1, 1.0), s(3, 3.0)], vec![s(2, 20.0), s(3, 30.0), s(4, 40.0)]);
+        let m = merge(
+            vec![s(1, 1.0), s(3, 3.0)],
+            vec![s(2, 20.0), s(3, 30.0), s(4, 40.0)],
+        );
         assert_eq!(m, vec![s(1, 1.0), s(2, 20.0), s(3, 3.0), s(4, 40.0)]);
     }
 

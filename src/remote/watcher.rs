@@ -379,10 +379,7 @@ impl Watcher {
                         segment: n,
                         offset: base + end as u64,
                     };
-                    let send = WalPosition {
-                        segment: n,
-                        offset,
-                    } >= self.start;
+                    let send = WalPosition { segment: n, offset } >= self.start;
                     let payload = payload.to_vec();
                     if !self.handle(&payload, send, i64::MIN, after, &path, offset, sink)? {
                         return Ok(SegmentDone::Stop);
@@ -501,7 +498,14 @@ mod tests {
 
     fn log_sample(wal: &Wal, r: u64, t: i64) {
         let mut out = Vec::new();
-        record::encode_samples(&mut out, &[RefSample { sref: r, t, v: t as f64 }]);
+        record::encode_samples(
+            &mut out,
+            &[RefSample {
+                sref: r,
+                t,
+                v: t as f64,
+            }],
+        );
         wal.log(&out).unwrap();
     }
 
@@ -512,16 +516,14 @@ mod tests {
         })
     }
 
+    type Handed = mpsc::Receiver<(Vec<(String, i64)>, WalPosition)>;
+
     /// Starts a watcher and returns the receiver of what it hands on.
     fn watch(
         dir: &Path,
         start: WalPosition,
         max_t: i64,
-    ) -> (
-        mpsc::Receiver<(Vec<(String, i64)>, WalPosition)>,
-        Arc<AtomicBool>,
-        std::thread::JoinHandle<()>,
-    ) {
+    ) -> (Handed, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let w = Watcher::new(dir, start, max_t, identity(), stop.clone());

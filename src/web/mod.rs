@@ -37,8 +37,8 @@ pub(crate) mod lenient;
 mod metadata;
 pub mod metrics;
 pub(crate) mod query;
-mod rules;
 pub mod remote;
+mod rules;
 mod status;
 
 use std::collections::BTreeMap;

@@ -26,7 +26,9 @@ use axum::Router;
 
 use crate::exposition::MetricsWriter;
 use crate::model::{Labels, MatchOp, Matcher, Sample};
-use crate::remote::proto::{self, QueryResult, ReadRequest, ReadResponse, TimeSeries, WriteRequest};
+use crate::remote::proto::{
+    self, QueryResult, ReadRequest, ReadResponse, TimeSeries, WriteRequest,
+};
 use crate::storage::{AppendError, Appendable, Queryable};
 
 /// Largest compressed request body accepted.
@@ -96,7 +98,12 @@ pub fn routes(api: RemoteApi) -> Router {
 fn plain(code: StatusCode, msg: impl Into<String>) -> Response {
     let mut m = msg.into();
     m.push('\n');
-    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], m).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m,
+    )
+        .into_response()
 }
 
 fn decompress_checked(body: &[u8]) -> Result<Vec<u8>, String> {
@@ -160,7 +167,9 @@ fn append_request(app: &dyn Appendable, req: &WriteRequest) -> Result<u64, Write
 async fn write(State(api): State<Arc<RemoteApi>>, body: Bytes) -> Response {
     api.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let Some(app) = api.receiver.clone() else {
-        api.metrics.rejected_requests.fetch_add(1, Ordering::Relaxed);
+        api.metrics
+            .rejected_requests
+            .fetch_add(1, Ordering::Relaxed);
         return plain(
             StatusCode::NOT_FOUND,
             "remote write receiver needs to be enabled with --web.enable-remote-write-receiver",
