@@ -406,16 +406,19 @@ async fn supervise(shared: Arc<Shared>, mut handles: Vec<tokio::task::JoinHandle
             - m.highest_sent_ms.load(Ordering::Relaxed))
         .max(0) as f64
             / 1000.0;
-        let pending = delay * rin;
-        let time_per_sample = rns / 1e9 / rout;
-        let desired = time_per_sample * (rin + 0.05 * pending);
-        let desired = (desired.ceil() as u64)
-            .clamp(shared.cfg.min_shards.max(1), shared.cfg.max_shards.max(1));
+        let desired = desired_shards(
+            Rates {
+                samples_in: rin,
+                samples_out: rout,
+                send_seconds: rns / 1e9,
+                delay_seconds: delay,
+            },
+            current as u64,
+            shared.cfg.min_shards,
+            shared.cfg.max_shards,
+        );
         m.shards_desired.store(desired, Ordering::Relaxed);
-        if (desired as f64) > current * 0.7 && (desired as f64) < current * 1.3 {
-            continue;
-        }
-        if desired as f64 == current {
+        if desired == current as u64 {
             continue;
         }
         // Do not reshard while sends fail: the old shards could not flush.
@@ -441,6 +444,38 @@ async fn supervise(shared: Arc<Shared>, mut handles: Vec<tokio::task::JoinHandle
         }
         m.shards.store(desired, Ordering::Relaxed);
     }
+}
+
+/// Smoothed per-second rates a queue's shard count is computed from.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    /// Samples read from the WAL.
+    samples_in: f64,
+    /// Samples sent.
+    samples_out: f64,
+    /// Seconds spent in successful sends (summed over shards).
+    send_seconds: f64,
+    /// How far the newest sent sample is behind the newest read one.
+    delay_seconds: f64,
+}
+
+/// Upstream's `calculateDesiredShards`: the shards needed to send what comes in plus 5%
+/// of the backlog per second, given the time one sample takes to send; the current count
+/// when the result is within 30% of it (no flapping) or nothing was sent, clamped to
+/// `[min, max]`.
+fn desired_shards(r: Rates, current: u64, min: u64, max: u64) -> u64 {
+    let (min, max) = (min.max(1), max.max(1));
+    if r.samples_out <= 0.0 {
+        return current.clamp(min, max);
+    }
+    let backlog = r.delay_seconds * r.samples_in;
+    let time_per_sample = r.send_seconds / r.samples_out;
+    let want = time_per_sample * (r.samples_in + 0.05 * backlog);
+    let cur = current as f64;
+    if want > cur * 0.7 && want < cur * 1.3 {
+        return current.clamp(min, max);
+    }
+    (want.ceil() as u64).clamp(min, max)
 }
 
 /// One shard: batches and sends.
@@ -707,6 +742,30 @@ mod tests {
         assert_eq!(p.acked, pos(30));
         assert_eq!(p.acked_max_t, 5);
         assert!(p.pending.is_empty());
+    }
+
+    #[test]
+    fn shards_follow_throughput_with_hysteresis() {
+        let r = |inr: f64, secs: f64, delay: f64| Rates {
+            samples_in: inr,
+            samples_out: 1000.0,
+            send_seconds: secs,
+            delay_seconds: delay,
+        };
+        // 1000 samples/s in and out, each send second covers 250 samples: 4 shards.
+        assert_eq!(desired_shards(r(1000.0, 4.0, 0.0), 1, 1, 50), 4);
+        // Within 30% of the current count: unchanged.
+        assert_eq!(desired_shards(r(1000.0, 4.0, 0.0), 5, 1, 50), 5);
+        // A backlog asks for more; the maximum caps it.
+        assert_eq!(desired_shards(r(1000.0, 4.0, 100.0), 4, 1, 50), 24);
+        assert_eq!(desired_shards(r(1000.0, 4.0, 100.0), 4, 1, 10), 10);
+        // Idle: down to the minimum; nothing sent: as is.
+        assert_eq!(desired_shards(r(0.0, 0.0, 0.0), 8, 2, 50), 2);
+        let none = Rates {
+            samples_out: 0.0,
+            ..r(10.0, 0.0, 0.0)
+        };
+        assert_eq!(desired_shards(none, 3, 1, 50), 3);
     }
 
     #[test]
