@@ -386,6 +386,7 @@ impl Engine {
                 })
             },
             metrics: self.shared.remote_api_metrics.clone(),
+            cache: Default::default(),
         };
         let router = web::router(state).merge(web::remote::routes(remote_api));
         let served = web::serve(listener, router, stop).await;
