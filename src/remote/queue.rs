@@ -13,7 +13,7 @@
 //! Backpressure stops at the WAL: a full shard blocks the watcher thread, never an
 //! appender, since ingestion only writes the WAL.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -570,29 +570,23 @@ async fn send_batch(
         shared.ack(&acks, i64::MIN);
         return;
     }
-    // Group by series (same Arc), keeping each series' samples in order.
-    let mut index: HashMap<usize, usize> = HashMap::new();
-    let mut groups: Vec<(&Labels, Vec<(i64, f64)>)> = Vec::new();
-    for s in &taken {
-        let key = Arc::as_ptr(&s.labels) as usize;
-        let i = *index.entry(key).or_insert_with(|| {
-            groups.push((&s.labels, Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push((s.t, s.v));
+    // Group by series (same Arc): a stable sort keeps each series' samples in order.
+    taken.sort_by_key(|s| Arc::as_ptr(&s.labels) as usize);
+    let flat: Vec<(i64, f64)> = taken.iter().map(|s| (s.t, s.v)).collect();
+    let mut series: Vec<SeriesSamples<'_>> = Vec::new();
+    let mut start = 0;
+    for i in 1..=taken.len() {
+        if i == taken.len() || !Arc::ptr_eq(&taken[i].labels, &taken[start].labels) {
+            series.push(SeriesSamples {
+                labels: &taken[start].labels,
+                samples: &flat[start..i],
+            });
+            start = i;
+        }
     }
-    let series: Vec<SeriesSamples<'_>> = groups
-        .iter()
-        .map(|(l, s)| SeriesSamples {
-            labels: l,
-            samples: s,
-        })
-        .collect();
     buf.clear();
     encode_write_request(buf, &series);
     drop(series);
-    drop(groups);
-    drop(index);
     let body = snappy_compress(buf);
     let bytes = body.len() as u64;
     let mut backoff = shared.cfg.min_backoff.as_std();
