@@ -339,9 +339,7 @@ fn append_request(
                     });
                     if l.is_empty() {
                         a.rollback();
-                        return Err(WriteFailure::Refused(
-                            "a time series has no labels".into(),
-                        ));
+                        return Err(WriteFailure::Refused("a time series has no labels".into()));
                     }
                     a.append_returning_ref(l, t, v).map(|r| {
                         if let (Some(r), Some(k)) = (r, keys[i]) {
