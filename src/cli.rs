@@ -757,6 +757,7 @@ mod tests {
         &["--web.listen-address", "127.0.0.1:19999"],
         &["--web.enable-lifecycle"],
         &["--web.enable-admin-api"],
+        &["--web.enable-remote-write-receiver"],
         &["--query.max-concurrency", "3"],
         &["--rules.alert.for-outage-tolerance", "2h"],
         &["--rules.alert.for-grace-period", "5m"],
