@@ -145,18 +145,21 @@ impl WriteManager {
             return;
         }
         type Get = fn(&QueueMetrics) -> f64;
-        let families: [(&str, &str, &str, Get); 11] = [
-            ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |m| m.samples_total.load(Ordering::Relaxed) as f64),
-            ("prometheus_remote_storage_samples_failed_total", "counter", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |m| m.samples_failed.load(Ordering::Relaxed) as f64),
-            ("prometheus_remote_storage_samples_retried_total", "counter", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |m| m.samples_retried.load(Ordering::Relaxed) as f64),
-            ("prometheus_remote_storage_samples_dropped_total", "counter", "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling, too old, or unintentionally because of an unknown reference ID.", |m| m.samples_dropped.load(Ordering::Relaxed) as f64),
+        let families: [(&str, &str, &str, Get); 14] = [
+            ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |m| load(&m.samples_total)),
+            ("prometheus_remote_storage_samples_failed_total", "counter", "Total number of samples which failed on send to remote storage, non-recoverable errors.", |m| load(&m.samples_failed)),
+            ("prometheus_remote_storage_samples_retried_total", "counter", "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.", |m| load(&m.samples_retried)),
+            ("prometheus_remote_storage_samples_dropped_total", "counter", "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling, too old, or unintentionally because of an unknown reference ID.", |m| load(&m.samples_dropped)),
             ("prometheus_remote_storage_samples_pending", "gauge", "The number of samples pending in the queues shards to be sent to the remote storage.", |m| m.samples_pending.load(Ordering::Relaxed).max(0) as f64),
-            ("prometheus_remote_storage_bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression.", |m| m.bytes_total.load(Ordering::Relaxed) as f64),
+            ("prometheus_remote_storage_bytes_total", "counter", "The total number of bytes of data (not metadata) sent by the queue after compression.", |m| load(&m.bytes_total)),
             ("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", "gauge", "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.", |m| ms_to_secs(m.highest_sent_ms.load(Ordering::Relaxed))),
-            ("prometheus_remote_storage_shards", "gauge", "The number of shards used for parallel sending to the remote storage.", |m| m.shards.load(Ordering::Relaxed) as f64),
-            ("prometheus_remote_storage_shards_desired", "gauge", "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.", |m| m.shards_desired.load(Ordering::Relaxed).max(m.shards.load(Ordering::Relaxed)) as f64),
+            ("prometheus_remote_storage_shards", "gauge", "The number of shards used for parallel sending to the remote storage.", |m| load(&m.shards)),
+            ("prometheus_remote_storage_shards_desired", "gauge", "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.", |m| load(&m.shards_desired).max(load(&m.shards))),
+            ("prometheus_remote_storage_shards_min", "gauge", "The minimum number of shards that the queue is allowed to run.", |m| load(&m.shards_min)),
+            ("prometheus_remote_storage_shards_max", "gauge", "The maximum number of shards that the queue is allowed to run.", |m| load(&m.shards_max)),
+            ("prometheus_remote_storage_shard_capacity", "gauge", "The capacity of each shard of the queue used for parallel sending to the remote storage.", |m| load(&m.shard_capacity)),
+            ("prometheus_remote_storage_max_samples_per_send", "gauge", "The maximum number of samples to be sent, in a single request, to the remote storage.", |m| load(&m.max_samples_per_send)),
             ("prometheus_remote_storage_enqueue_retries_total", "counter", "Total number of times enqueue has failed because a shards queue was full.", |_| 0.0),
-            ("prometheus_remote_storage_sent_batch_duration_seconds_sum", "counter", "Total time spent in successful sends to remote storage, in seconds.", |m| m.send_nanos.load(Ordering::Relaxed) as f64 / 1e9),
         ];
         for (name, kind, help, get) in families {
             w.family(name, kind, help);
@@ -164,30 +167,67 @@ impl WriteManager {
                 w.sample(name, &[("remote_name", rn), ("url", url)], get(m));
             }
         }
+        // Only the totals of upstream's histogram are kept: one +Inf bucket.
+        let h = "prometheus_remote_storage_sent_batch_duration_seconds";
+        w.family(
+            h,
+            "histogram",
+            "Duration of send calls to the remote storage.",
+        );
+        for (rn, url, m) in &shown {
+            let labels = [("remote_name", rn.as_str()), ("url", url.as_str())];
+            let count = load(&m.requests_total);
+            w.sample(
+                &format!("{h}_bucket"),
+                &[labels[0], labels[1], ("le", "+Inf")],
+                count,
+            );
+            w.sample(
+                &format!("{h}_sum"),
+                &labels,
+                m.send_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            );
+            w.sample(&format!("{h}_count"), &labels, count);
+        }
         w.family(
             "prometheus_remote_storage_samples_in_total",
             "counter",
             "Samples in to remote storage, compare to samples out for queue managers.",
         );
-        let total_in: f64 = shown
-            .iter()
-            .map(|(_, _, m)| m.samples_in.load(Ordering::Relaxed) as f64)
-            .sum();
+        let total_in: f64 = shown.iter().map(|(_, _, m)| load(&m.samples_in)).sum();
         w.sample("prometheus_remote_storage_samples_in_total", &[], total_in);
+        w.family(
+            "prometheus_remote_storage_highest_timestamp_in_seconds",
+            "gauge",
+            "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+        );
+        let highest = shown
+            .iter()
+            .map(|(_, _, m)| m.highest_read_ms.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        w.sample(
+            "prometheus_remote_storage_highest_timestamp_in_seconds",
+            &[],
+            ms_to_secs(highest),
+        );
         w.family(
             "prometheus_wal_watcher_current_segment",
             "gauge",
             "Current segment the WAL watcher is reading records from.",
         );
-        for (rn, url, m) in &shown {
-            let consumer = format!("{rn}:{url}");
+        for (rn, _, m) in &shown {
             w.sample(
                 "prometheus_wal_watcher_current_segment",
-                &[("consumer", &consumer)],
-                m.current_segment.load(Ordering::Relaxed) as f64,
+                &[("consumer", rn)],
+                load(&m.current_segment),
             );
         }
     }
+}
+
+fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
 }
 
 fn ms_to_secs(ms: i64) -> f64 {

@@ -49,6 +49,11 @@ pub struct QueueMetrics {
     /// Nanoseconds spent in successful sends.
     pub send_nanos: AtomicU64,
     pub current_segment: AtomicU64,
+    /// `queue_config` as the gauges upstream exports show it.
+    pub shards_min: AtomicU64,
+    pub shards_max: AtomicU64,
+    pub shard_capacity: AtomicU64,
+    pub max_samples_per_send: AtomicU64,
 }
 
 /// Delivery progress: which WAL records are fully sent.
@@ -220,6 +225,12 @@ impl Queue {
         let name = remote_name(cfg);
         let qc = cfg.queue_config.clone();
         let metrics = Arc::new(QueueMetrics::default());
+        metrics.shards_min.store(qc.min_shards, Ordering::Relaxed);
+        metrics.shards_max.store(qc.max_shards, Ordering::Relaxed);
+        metrics.shard_capacity.store(qc.capacity, Ordering::Relaxed);
+        metrics
+            .max_samples_per_send
+            .store(qc.max_samples_per_send, Ordering::Relaxed);
         let progress_file = state_dir.join(queue_key(cfg)).join("progress");
         let (start, max_t) = match load_progress(&progress_file) {
             Some(p) => p,
