@@ -380,8 +380,7 @@ impl Watcher {
                         offset: base + end as u64,
                     };
                     let send = WalPosition { segment: n, offset } >= self.start;
-                    let payload = payload.to_vec();
-                    if !self.handle(&payload, send, i64::MIN, after, &path, offset, sink)? {
+                    if !self.handle(payload, send, i64::MIN, after, &path, offset, sink)? {
                         return Ok(SegmentDone::Stop);
                     }
                     pos = end;
