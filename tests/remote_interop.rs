@@ -602,3 +602,82 @@ fn reload_changes_adds_and_removes_queues_without_losing_pending_samples() {
     assert!(metric(&base, "prometheus_remote_storage_shards{remote_name=\"b\"").is_none());
     assert!(metric(&base, "prometheus_remote_storage_shards{remote_name=\"a\"").is_some());
 }
+
+/// promtui's own `remote_read`: a Prometheus holds series promtui never scraped; queries
+/// on promtui see them (with `read_recent`), and not when `required_matchers` rule the
+/// endpoint out.
+#[test]
+fn promtui_queries_fan_out_to_remote_read_endpoints() {
+    if !peer_available(PROMETHEUS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = BodyServer::start(vec![(body(7), "text/plain; version=0.0.4".into())]);
+    let adir = dir.path().join("a");
+    std::fs::create_dir_all(&adir).unwrap();
+    let aport = free_port();
+    std::fs::write(
+        adir.join("prometheus.yml"),
+        format!(
+            "global: {{scrape_interval: 200ms, scrape_timeout: 200ms}}\n\
+             scrape_configs:\n  - job_name: far\n    metrics_path: /b0\n    \
+             static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            srv.port
+        ),
+    )
+    .unwrap();
+    let _a = ChildGuard(
+        Command::new(PROMETHEUS)
+            .arg(format!(
+                "--config.file={}",
+                adir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                adir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{aport}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let aurl = format!("http://127.0.0.1:{aport}");
+    assert!(wait_http_ok(
+        &format!("{aurl}/-/ready"),
+        Duration::from_secs(30)
+    ));
+    // Prometheus starts scraping ~5 s after it is ready.
+    wait_until("Prometheus to scrape", Duration::from_secs(30), || {
+        (counts(&aurl, "far", "1m", now_secs()).len() == 21).then_some(())
+    });
+    thread::sleep(Duration::from_secs(1));
+    let end = now_secs() - 0.5;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let cfg = format!(
+        "global: {{scrape_interval: 1h}}\nremote_read:\n  - url: {aurl}/api/v1/read\n    \
+         read_recent: true\n  - url: {aurl}/api/v1/read\n    name: never\n    \
+         required_matchers: {{job: nope}}\n"
+    );
+    let _s = serve(dir.path(), &cfg, port, &[]);
+    let theirs = counts(&aurl, "far", "1m", end);
+    assert_eq!(theirs.len(), 21, "{theirs:?}");
+    assert_eq!(counts(&base, "far", "1m", end), theirs);
+    // Only the endpoint whose required matchers the query has is asked.
+    let cfg = format!(
+        "global: {{scrape_interval: 1h}}\nremote_read:\n  - url: {aurl}/api/v1/read\n    \
+         read_recent: true\n    required_matchers: {{job: nope}}\n"
+    );
+    std::fs::write(dir.path().join("promtui.yml"), cfg).unwrap();
+    let _ = ureq::post(&format!("{base}/-/reload")).call();
+    // Without --web.enable-lifecycle the reload goes through SIGHUP.
+    let _ = Command::new("kill")
+        .args(["-HUP", &_s.0.id().to_string()])
+        .status();
+    wait_until(
+        "the reload to drop the endpoint",
+        Duration::from_secs(10),
+        || counts(&base, "far", "1m", end).is_empty().then_some(()),
+    );
+}
