@@ -236,3 +236,124 @@ impl WriteClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// Answers each connection's request with the next status line and returns the
+    /// request heads it saw.
+    fn server(statuses: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for status in statuses {
+                let (s, _) = l.accept().unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut head = String::new();
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    r.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                let mut s = s;
+                write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: 4\r\nConnection: close\r\nRetry-After: 1\r\n\r\noops"
+                )
+                .unwrap();
+                heads.push(head);
+            }
+            heads
+        });
+        (url, h)
+    }
+
+    fn config(url: &str, extra: &str) -> RemoteWriteConfig {
+        serde_yaml::from_str(&format!("url: {url}\n{extra}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn headers_credentials_and_status_classes() {
+        let (url, h) = server(vec![
+            "204 No Content",
+            "500 Internal Server Error",
+            "429 Too Many Requests",
+            "400 Bad Request",
+        ]);
+        let c = WriteClient::new(&config(
+            &url,
+            "headers: {X-Scope-OrgID: tenant1}\nbasic_auth: {username: u, password: p}\n",
+        ))
+        .unwrap();
+        assert!(matches!(c.store(vec![1, 2, 3]).await, SendOutcome::Sent));
+        assert!(matches!(
+            c.store(vec![1]).await,
+            SendOutcome::Retry {
+                retry_after: Some(_),
+                ..
+            }
+        ));
+        // 429 without retry_on_http_429 is refused like any 4xx.
+        assert!(matches!(
+            c.store(vec![1]).await,
+            SendOutcome::Refused { .. }
+        ));
+        match c.store(vec![1]).await {
+            SendOutcome::Refused { reason } => {
+                assert!(
+                    reason.contains("400") && reason.contains("oops"),
+                    "{reason}"
+                )
+            }
+            o => panic!("{o:?}"),
+        }
+        let heads = h.join().unwrap().join("").to_ascii_lowercase();
+        assert!(heads.contains("content-encoding: snappy"), "{heads}");
+        assert!(heads.contains("content-type: application/x-protobuf"));
+        assert!(heads.contains("x-prometheus-remote-write-version: 0.1.0"));
+        assert!(heads.contains("x-scope-orgid: tenant1"));
+        assert!(heads.contains("authorization: basic dtpw"), "{heads}");
+        assert!(heads.contains("user-agent: prometheus/promtui-"));
+    }
+
+    #[tokio::test]
+    async fn retry_on_429_and_authorization() {
+        let (url, h) = server(vec!["429 Too Many Requests"]);
+        let c = WriteClient::new(&config(
+            &url,
+            "authorization: {credentials: tok}\nqueue_config: {retry_on_http_429: true}\n",
+        ))
+        .unwrap();
+        assert!(matches!(c.store(vec![1]).await, SendOutcome::Retry { .. }));
+        let heads = h.join().unwrap().join("").to_ascii_lowercase();
+        assert!(heads.contains("authorization: bearer tok"), "{heads}");
+    }
+
+    #[test]
+    fn bad_tls_material_and_proxy_are_errors() {
+        let e = WriteClient::new(&config(
+            "http://x/",
+            "tls_config: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}\n",
+        ))
+        .err()
+        .unwrap();
+        assert!(e.contains("/nonexistent/c.pem"), "{e}");
+        let e = WriteClient::new(&config("http://x/", "proxy_url: 'not a url'\n"))
+            .err()
+            .unwrap();
+        assert!(e.contains("proxy_url"), "{e}");
+    }
+}
