@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -254,7 +255,8 @@ def ld(tag, b):
     return field(tag, 2, uvarint(len(b)) + b)
 
 
-T0 = 1_700_000_000_000  # a 6-byte varint; rounds keep that length
+# A minute or so before now, in ms: a 6-byte varint, as every timestamp of the run.
+T0 = int(time.time() * 1000) // 1000 * 1000 - 600_000
 
 
 def template(first, count):
@@ -313,7 +315,14 @@ def part_receive(args, tmp):
             t.join()
         wall = time.time() - t0
         cpu = cpu_seconds(p.pid) - c0
+        # Every sample must be stored: count them back.
+        at = (T0 + args.receive_rounds * 1000) / 1000
+        q = urllib.parse.urlencode({"query": "sum(count_over_time(rw_load[1h]))", "time": at})
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{q}", timeout=120) as r:
+            res = json.load(r)["data"]["result"]
+        stored = int(float(res[0]["value"][1])) if res else 0
         out[kind] = {"cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 2),
+                     "samples_stored": stored,
                      "samples_per_second": round(total / wall),
                      "cpu_seconds_per_million_samples": round(cpu / total * 1e6, 3),
                      "refused_requests": len(errors)}
