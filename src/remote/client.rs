@@ -175,7 +175,7 @@ impl WriteClient {
     }
 
     /// POSTs one compressed `WriteRequest`.
-    pub async fn store(&self, body: Vec<u8>) -> SendOutcome {
+    pub async fn store(&self, body: impl Into<reqwest::Body>) -> SendOutcome {
         let mut req = self
             .client
             .post(&self.url)

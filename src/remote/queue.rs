@@ -551,7 +551,11 @@ async fn send_batch(
     buf: &mut Vec<u8>,
 ) {
     let n = batch.len().min(max);
-    let mut taken: Vec<WatchedSample> = batch.drain(..n).collect();
+    let mut taken: Vec<WatchedSample> = if n == batch.len() {
+        std::mem::take(batch)
+    } else {
+        batch.drain(..n).collect()
+    };
     // Which records these samples belong to.
     let mut acks = Vec::new();
     let mut left = n;
@@ -605,7 +609,8 @@ async fn send_batch(
     buf.clear();
     encode_write_request(buf, &series);
     drop(series);
-    let body = snappy_compress(buf);
+    // Shared by the retries without a copy.
+    let body = axum::body::Bytes::from(snappy_compress(buf));
     let bytes = body.len() as u64;
     let mut backoff = shared.cfg.min_backoff.as_std();
     let max_backoff = shared.cfg.max_backoff.as_std();
