@@ -251,32 +251,42 @@ pub struct SeriesSamples<'a> {
     pub samples: &'a [(i64, f64)],
 }
 
+/// The label fields of a `TimeSeries` holding `labels`, as they appear on the wire: a
+/// queue encodes them once per series and copies them into every request.
+pub fn encode_labels_wire(labels: &Labels) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in labels.iter() {
+        out.push(tag(1, LEN));
+        put_varint(&mut out, label_len(&l.name, &l.value) as u64);
+        out.push(tag(1, LEN));
+        put_varint(&mut out, l.name.len() as u64);
+        out.extend_from_slice(l.name.as_bytes());
+        out.push(tag(2, LEN));
+        put_varint(&mut out, l.value.len() as u64);
+        out.extend_from_slice(l.value.as_bytes());
+    }
+    out
+}
+
+/// One series of a batch: its label fields from [`encode_labels_wire`] and its samples.
+pub struct WireSeries<'a> {
+    pub labels_wire: &'a [u8],
+    pub samples: &'a [(i64, f64)],
+}
+
 /// Appends the protobuf encoding of a `WriteRequest` holding `series` to `out`: the bytes
 /// prost would produce for the equivalent [`WriteRequest`] (a test checks it), written
 /// without building it.
-pub fn encode_write_request(out: &mut Vec<u8>, series: &[SeriesSamples<'_>]) {
+pub fn encode_write_request_wire(out: &mut Vec<u8>, series: &[WireSeries<'_>]) {
     for s in series {
-        let mut ts_len = 0usize;
-        for l in s.labels.iter() {
-            let ll = label_len(&l.name, &l.value);
-            ts_len += 1 + varint_len(ll as u64) + ll;
-        }
+        let mut ts_len = s.labels_wire.len();
         for &(t, _) in s.samples {
             let sl = sample_len(t);
             ts_len += 1 + varint_len(sl as u64) + sl;
         }
         out.push(tag(1, LEN));
         put_varint(out, ts_len as u64);
-        for l in s.labels.iter() {
-            out.push(tag(1, LEN));
-            put_varint(out, label_len(&l.name, &l.value) as u64);
-            out.push(tag(1, LEN));
-            put_varint(out, l.name.len() as u64);
-            out.extend_from_slice(l.name.as_bytes());
-            out.push(tag(2, LEN));
-            put_varint(out, l.value.len() as u64);
-            out.extend_from_slice(l.value.as_bytes());
-        }
+        out.extend_from_slice(s.labels_wire);
         for &(t, v) in s.samples {
             out.push(tag(2, LEN));
             put_varint(out, sample_len(t) as u64);
@@ -288,6 +298,23 @@ pub fn encode_write_request(out: &mut Vec<u8>, series: &[SeriesSamples<'_>]) {
             }
         }
     }
+}
+
+/// [`encode_write_request_wire`] from label sets.
+pub fn encode_write_request(out: &mut Vec<u8>, series: &[SeriesSamples<'_>]) {
+    let wires: Vec<Vec<u8>> = series
+        .iter()
+        .map(|s| encode_labels_wire(s.labels))
+        .collect();
+    let ws: Vec<WireSeries<'_>> = series
+        .iter()
+        .zip(&wires)
+        .map(|(s, w)| WireSeries {
+            labels_wire: w,
+            samples: s.samples,
+        })
+        .collect();
+    encode_write_request_wire(out, &ws);
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::client::{SendOutcome, WriteClient};
-use super::proto::{encode_write_request, snappy_compress, SeriesSamples};
+use super::proto::{encode_write_request_wire, snappy_compress, WireSeries};
 use super::watcher::{WalPosition, WatchedSample, Watcher, WatcherSink};
 use crate::config::{QueueConfig, RemoteWriteConfig};
 use crate::model::relabel;
@@ -595,19 +595,19 @@ async fn send_batch(
     // Group by series (same Arc): a stable sort keeps each series' samples in order.
     taken.sort_by_key(|s| Arc::as_ptr(&s.labels) as usize);
     let flat: Vec<(i64, f64)> = taken.iter().map(|s| (s.t, s.v)).collect();
-    let mut series: Vec<SeriesSamples<'_>> = Vec::new();
+    let mut series: Vec<WireSeries<'_>> = Vec::new();
     let mut start = 0;
     for i in 1..=taken.len() {
         if i == taken.len() || !Arc::ptr_eq(&taken[i].labels, &taken[start].labels) {
-            series.push(SeriesSamples {
-                labels: &taken[start].labels,
+            series.push(WireSeries {
+                labels_wire: &taken[start].labels.wire,
                 samples: &flat[start..i],
             });
             start = i;
         }
     }
     buf.clear();
-    encode_write_request(buf, &series);
+    encode_write_request_wire(buf, &series);
     drop(series);
     // Shared by the retries without a copy.
     let body = axum::body::Bytes::from(snappy_compress(buf));

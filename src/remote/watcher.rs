@@ -55,13 +55,27 @@ pub enum WatcherError {
     },
 }
 
-/// One sample ready for a queue: its series' labels after external labels and
-/// `write_relabel_configs`.
+/// A series as a queue sends it: its labels after external labels and
+/// `write_relabel_configs`, and their encoding as `TimeSeries` label fields.
+#[derive(Debug)]
+pub struct SeriesLabels {
+    pub labels: Labels,
+    pub wire: Vec<u8>,
+}
+
+impl SeriesLabels {
+    pub fn new(labels: Labels) -> SeriesLabels {
+        let wire = super::proto::encode_labels_wire(&labels);
+        SeriesLabels { labels, wire }
+    }
+}
+
+/// One sample ready for a queue, with its series.
 #[derive(Clone, Debug)]
 pub struct WatchedSample {
     /// The series' WAL ref: what shards are chosen by.
     pub sref: u64,
-    pub labels: Arc<Labels>,
+    pub labels: Arc<SeriesLabels>,
     pub t: i64,
     pub v: f64,
 }
@@ -82,7 +96,7 @@ pub type SeriesMapper = dyn Fn(&Labels) -> Option<Labels> + Send + Sync;
 pub struct Watcher {
     dir: PathBuf,
     map: Arc<SeriesMapper>,
-    series: HashMap<u64, Option<Arc<Labels>>>,
+    series: HashMap<u64, Option<Arc<SeriesLabels>>>,
     stop: Arc<AtomicBool>,
     poll: Duration,
     /// Samples from here on are handed on.
@@ -273,7 +287,7 @@ impl Watcher {
                 let series = &mut self.series;
                 record::decode_series(body, |r, pairs| {
                     let l = Labels::from_pairs(pairs);
-                    series.insert(r, map(&l).map(Arc::new));
+                    series.insert(r, map(&l).map(|l| Arc::new(SeriesLabels::new(l))));
                 })
                 .map_err(rec_err)?;
                 if send {
@@ -482,7 +496,10 @@ mod tests {
         fn append(&mut self, s: Vec<WatchedSample>, after: WalPosition, _d: u64) -> bool {
             let v = s
                 .iter()
-                .map(|s| (s.labels.get("__name__").unwrap_or("").to_string(), s.t))
+                .map(|s| {
+                    let name = s.labels.labels.get("__name__").unwrap_or("");
+                    (name.to_string(), s.t)
+                })
                 .collect();
             self.0.send((v, after)).is_ok()
         }
