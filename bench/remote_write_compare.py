@@ -20,6 +20,14 @@ Usage: bench/remote_write_compare.py [--part send,receive] [--targets 100] [--se
        [--seconds 60] [--promtui target/release/promtui] [--receive-series 100000]
        [--receive-rounds 20]
 Prints JSON with both peers' figures and promtui/Prometheus ratios.
+
+Measured 2026-12-07 on the shared 2-core machine (load average ~14), release build,
+one run each:
+  send, 100 x 1000 (100k samples/s) to VictoriaMetrics 1.79: 0.361 vs 0.913 CPU-s per
+    million samples sent (0.395x); lag p99 0.09 s vs 0.95 s
+  send, 40 x 1000: 0.366 vs 0.910 (0.402x); lag p99 0.14 s vs 1.07 s
+  receive, 100k series x 10 rounds, 4 connections: 0.68 vs 3.36 CPU-s per million
+    samples (0.202x); 2.2M vs 0.52M samples/s; all 1,000,000 stored on both
 """
 import argparse
 import http.client
