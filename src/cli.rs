@@ -215,6 +215,11 @@ pub struct ServeFlags {
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,
 
+    /// Accept remote-write requests (protocol 1.0) on /api/v1/write, so Prometheus
+    /// servers and agents can write into promtui.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+
     /// Maximum number of PromQL queries (API `query` and `query_range`) evaluated at
     /// once; more wait in a queue, and the time they wait counts against
     /// --query.timeout. Together with --query.max-samples this bounds query memory: at
@@ -631,6 +636,10 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("listen_address", "web.listen-address"),
     ("enable_lifecycle", "web.enable-lifecycle"),
     ("enable_admin_api", "web.enable-admin-api"),
+    (
+        "enable_remote_write_receiver",
+        "web.enable-remote-write-receiver",
+    ),
     ("max_concurrency", "query.max-concurrency"),
     ("for_outage_tolerance", "rules.alert.for-outage-tolerance"),
     ("for_grace_period", "rules.alert.for-grace-period"),
@@ -784,6 +793,13 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
                 "enable_admin_api",
                 &top.enable_admin_api,
                 &mut serve.enable_admin_api,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "enable_remote_write_receiver",
+                &top.enable_remote_write_receiver,
+                &mut serve.enable_remote_write_receiver,
                 m,
                 sub_m,
             )?;
@@ -1068,6 +1084,7 @@ mod tests {
         &["--web.listen-address", "127.0.0.1:19999"],
         &["--web.enable-lifecycle"],
         &["--web.enable-admin-api"],
+        &["--web.enable-remote-write-receiver"],
         &["--query.max-concurrency", "3"],
         &["--rules.alert.for-outage-tolerance", "2h"],
         &["--rules.alert.for-grace-period", "5m"],

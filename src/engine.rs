@@ -51,6 +51,9 @@ pub struct EngineOptions {
     pub query_max_concurrency: usize,
     /// `--rules.alert.*` and `--alertmanager.notification-queue-capacity`.
     pub rules: RuleOptions,
+    /// `--web.enable-remote-write-receiver`: accept remote-write requests on
+    /// `/api/v1/write`.
+    pub remote_write_receiver: bool,
     /// The built-in Pushgateway; `None` with `--pushgateway.disable`.
     pub pushgateway: Option<PushgatewaySetup>,
     /// Fit every target's first scrape into this window (the terminal UI: live data
@@ -218,6 +221,12 @@ struct Shared {
     query_gate: Arc<crate::web::query::QueryGate>,
     /// The built-in Pushgateway (its groups loaded), unless disabled.
     pushgateway: Option<crate::pushgateway::Pushgateway>,
+    /// The `remote_write` queues.
+    remote_write: Arc<crate::remote::WriteManager>,
+    /// The `remote_read` endpoints queries fan out to.
+    remote_read: RwLock<Vec<Arc<crate::remote::read::ReadClient>>>,
+    /// `/api/v1/write` and `/api/v1/read` counters.
+    remote_api_metrics: Arc<crate::web::remote::ReceiverMetrics>,
 }
 
 /// A running engine.
@@ -275,8 +284,13 @@ impl Engine {
         let query_gate = Arc::new(crate::web::query::QueryGate::new(
             opts.query_max_concurrency,
         ));
+        let remote_write = crate::remote::WriteManager::new(&opts.tsdb_path);
+        let remote_read = RwLock::new(read_clients(&loaded.config));
         Ok(Engine {
             shared: Arc::new(Shared {
+                remote_write,
+                remote_read,
+                remote_api_metrics: Default::default(),
                 opts,
                 db,
                 config: RwLock::new(Arc::new(loaded)),
@@ -341,6 +355,19 @@ impl Engine {
         );
         apply_rules(&rules, &cfg.config);
         let _ = self.shared.rules.set(rules);
+        if let Err(errs) = self
+            .shared
+            .remote_write
+            .apply(
+                &cfg.config.remote_write,
+                &cfg.config.global.external_labels.to_labels(),
+            )
+            .await
+        {
+            for e in errs {
+                tracing::error!("remote write: {e}");
+            }
+        }
         let adapter = Arc::new(Adapter(self.shared.clone()));
         let state = WebState {
             targets: adapter.clone(),
@@ -419,7 +446,30 @@ impl Engine {
             _ => None,
         };
         self.ready.store(true, Ordering::Release);
-        let served = web::serve(listener, web::router(state), stop).await;
+        let remote_api = web::remote::RemoteApi {
+            receiver: self
+                .shared
+                .opts
+                .remote_write_receiver
+                .then(|| Arc::new(DbAppendable(self.shared.db.clone())) as Arc<dyn Appendable>),
+            queryable: Arc::new(self.shared.db.clone()),
+            external_labels: {
+                let shared = self.shared.clone();
+                Arc::new(move || {
+                    shared
+                        .config
+                        .read()
+                        .config
+                        .global
+                        .external_labels
+                        .to_labels()
+                })
+            },
+            metrics: self.shared.remote_api_metrics.clone(),
+            cache: Default::default(),
+        };
+        let router = web::router(state).merge(web::remote::routes(remote_api));
+        let served = web::serve(listener, router, stop).await;
         if let Some(t) = pushgateway_task {
             match t.await {
                 Ok(Err(e)) => tracing::error!("Pushgateway: {e}"),
@@ -437,6 +487,8 @@ impl Engine {
         let _ = stop_notifier_tx.send(true);
         let _ = notifier_task.await;
         scrape.stop().await;
+        // What the queues could not send in time stays in the WAL for the next start.
+        self.shared.remote_write.stop().await;
         let db = self.shared.db.clone();
         let flushed = tokio::task::spawn_blocking(move || db.close()).await;
         match flushed {
@@ -557,6 +609,35 @@ impl EngineHandle {
     }
 }
 
+/// The `remote_read` clients of `config`; one that cannot be built is logged and left out.
+fn read_clients(config: &Config) -> Vec<Arc<crate::remote::read::ReadClient>> {
+    let ext = &config.global.external_labels.to_labels();
+    config
+        .remote_read
+        .iter()
+        .filter_map(|c| match crate::remote::read::ReadClient::new(c, ext) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!("remote read: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The oldest timestamp the local TSDB holds (`i64::MAX` when empty): where remote reads
+/// without `read_recent` stop.
+fn local_start(db: &Db) -> i64 {
+    let blocks = db.blocks().first().map(|b| b.min_time());
+    let head = db.stats().head_min_time;
+    match (blocks, head) {
+        (Some(b), Some(h)) => b.min(h),
+        (Some(b), None) => b,
+        (None, Some(h)) => h,
+        (None, None) => i64::MAX,
+    }
+}
+
 /// Reloads the configuration file; the old configuration stays on any error.
 fn reload(shared: &Shared) -> Result<(), ReloadError> {
     match load_config(
@@ -582,6 +663,19 @@ fn reload(shared: &Shared) -> Result<(), ReloadError> {
                 &loaded.config.alerting,
                 &loaded.config.global.external_labels.0,
             );
+            // Runs on a blocking thread of the runtime (spawn_blocking), where block_on is
+            // allowed; queues whose configuration is unchanged keep running.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                if let Err(errs) = rt.block_on(shared.remote_write.apply(
+                    &loaded.config.remote_write,
+                    &loaded.config.global.external_labels.to_labels(),
+                )) {
+                    for e in errs {
+                        tracing::error!("remote write: {e}");
+                    }
+                }
+            }
+            *shared.remote_read.write() = read_clients(&loaded.config);
             *shared.config.write() = Arc::new(loaded);
             shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
             shared.last_reload_ok.store(true, Ordering::Relaxed);
@@ -720,7 +814,16 @@ impl TargetRetriever for Adapter {
 
 impl QueryBackend for Adapter {
     fn queryable(&self) -> Arc<dyn crate::storage::Queryable> {
-        Arc::new(self.0.db.clone())
+        let remotes = self.0.remote_read.read().clone();
+        if remotes.is_empty() {
+            return Arc::new(self.0.db.clone());
+        }
+        let db = self.0.db.clone();
+        Arc::new(crate::remote::read::FanoutQueryable {
+            local: Arc::new(self.0.db.clone()),
+            remotes,
+            local_start: Arc::new(move || local_start(&db)),
+        })
     }
     fn engine_options(&self) -> crate::promql::engine::EngineOptions {
         self.0.opts.query.clone()
@@ -855,6 +958,8 @@ impl MetricsSource for Adapter {
             rules.write_metrics(w);
         }
         self.0.notifier.write_metrics(w);
+        self.0.remote_write.write_metrics(w);
+        self.0.remote_api_metrics.write(w);
         if let Some(scrape) = self.0.scrape.get() {
             let m = scrape.metrics();
             for (name, help, v) in m.counters() {

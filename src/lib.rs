@@ -15,6 +15,7 @@ pub mod model;
 pub mod notifier;
 pub mod promql;
 pub mod pushgateway;
+pub mod remote;
 pub mod rules;
 pub mod scrape;
 pub mod storage;

@@ -51,6 +51,10 @@ pub(crate) fn engine_options(
         flags.enable_admin_api.to_string(),
     );
     shown.insert(
+        "web.enable-remote-write-receiver".to_string(),
+        flags.enable_remote_write_receiver.to_string(),
+    );
+    shown.insert(
         "query.lookback-delta".to_string(),
         flags.query.lookback_delta.clone(),
     );
@@ -145,6 +149,7 @@ pub(crate) fn engine_options(
         rules,
         pushgateway,
         first_scrape_within: None,
+        remote_write_receiver: flags.enable_remote_write_receiver,
     };
     Ok(opts)
 }

@@ -11,10 +11,8 @@
 //!   every problem, not just the first.
 //! - Keys Prometheus knows but promtui does not act on (Kubernetes and other service
 //!   discoveries, OAuth2, native-histogram switches, `query_log_file`, ...) are accepted,
-//!   logged with `tracing::warn!` and listed in [`Config::warnings`]. So are whole
-//!   sections not acted on yet: `rule_files` (the files are loaded and validated, a
-//!   missing or invalid one is an error, but no rule is evaluated), `alerting`,
-//!   `remote_write`, `remote_read`, `storage`.
+//!   logged with `tracing::warn!` and listed in [`Config::warnings`]. So is the whole
+//!   `storage` section, which promtui does not act on.
 //! - Label names must be legacy identifiers (`[a-zA-Z_][a-zA-Z0-9_]*`), as in promtool 2.x.
 //!
 //! `promtui check config` uses [`check_config`]; the engine uses [`Config::load_file`], or
@@ -329,22 +327,11 @@ impl Config {
         for (i, rr) in self.remote_read.iter().enumerate() {
             add(&root.key("remote_read").index(i), rr.ignored_fields());
         }
-        // Whole sections promtui does not act on yet (`storage` is in `ignored_fields`).
-        let sections = [
-            ("remote_write", !self.remote_write.is_empty(), ""),
-            ("remote_read", !self.remote_read.is_empty(), ""),
-        ];
-        let mut notes = vec![""; found.len()];
-        for (key, used, note) in sections {
-            if used {
-                found.push(root.key(key));
-                notes.push(note);
-            }
-        }
-        for (p, note) in found.into_iter().zip(notes) {
+        // (`storage`, a whole section promtui does not act on, is in `ignored_fields`.)
+        for p in found {
             self.warnings.push(Warning {
                 pos: locate(text, &p),
-                message: format!("{p}: accepted for compatibility but ignored by promtui{note}"),
+                message: format!("{p}: accepted for compatibility but ignored by promtui"),
             });
         }
     }
@@ -417,14 +404,8 @@ mod tests {
             "p.yml",
         )
         .unwrap();
-        let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
-        assert_eq!(
-            w,
-            vec![
-                "7:1: remote_write: accepted for compatibility but ignored by promtui",
-                "1:1: remote_read: accepted for compatibility but ignored by promtui",
-            ]
-        );
+        // remote_write and remote_read are acted on (src/remote): no warning.
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         // Empty sections say nothing.
         let c =
             Config::load_str("rule_files: []\nalerting: {}\nremote_write: []\n", "p.yml").unwrap();

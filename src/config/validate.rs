@@ -12,8 +12,8 @@ use regex::Regex;
 
 use super::locate::YamlPath;
 use super::types::{
-    AlertmanagerConfig, Config, HttpRaw, RemoteReadConfig, RemoteWriteConfig, ScrapeConfig,
-    StaticConfig,
+    AlertmanagerConfig, Config, HttpRaw, QueueConfig, RemoteReadConfig, RemoteWriteConfig,
+    ScrapeConfig, StaticConfig,
 };
 use super::units::Duration;
 use super::FileSdConfig;
@@ -303,6 +303,7 @@ fn check_remote_write(rw: &RemoteWriteConfig, p: &YamlPath, out: &mut Problems) 
     );
     check_headers(&rw.headers, p, out);
     check_http(&rw.http_raw(), p, out);
+    check_queue_config(&rw.queue_config, &p.key("queue_config"), out);
     let mut auth = Vec::new();
     for (set, name) in [
         (rw.basic_auth.is_some(), "basic_auth"),
@@ -322,6 +323,44 @@ fn check_remote_write(rw: &RemoteWriteConfig, p: &YamlPath, out: &mut Problems) 
             format!(
                 "at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [{}]",
                 auth.join(" ")
+            ),
+        );
+    }
+}
+
+/// Queue settings a queue cannot run with (upstream leaves these to fail at run time).
+fn check_queue_config(q: &QueueConfig, p: &YamlPath, out: &mut Problems) {
+    for (v, key) in [
+        (q.capacity, "capacity"),
+        (q.max_samples_per_send, "max_samples_per_send"),
+        (q.min_shards, "min_shards"),
+        (q.max_shards, "max_shards"),
+    ] {
+        if v == 0 {
+            out.push(p.key(key), format!("{key} must be at least 1"));
+        }
+    }
+    if q.min_shards > q.max_shards && q.max_shards > 0 {
+        out.push(
+            p.key("min_shards"),
+            format!(
+                "min_shards ({}) must not exceed max_shards ({})",
+                q.min_shards, q.max_shards
+            ),
+        );
+    }
+    if q.batch_send_deadline.0 <= 0 {
+        out.push(
+            p.key("batch_send_deadline"),
+            "batch_send_deadline must be positive",
+        );
+    }
+    if q.min_backoff.0 > q.max_backoff.0 {
+        out.push(
+            p.key("min_backoff"),
+            format!(
+                "min_backoff ({}) must not exceed max_backoff ({})",
+                q.min_backoff, q.max_backoff
             ),
         );
     }
@@ -901,6 +940,25 @@ mod tests {
         let e = err("remote_write:\n  - url: http://a\n    basic_auth: {username: u}\n    sigv4: {region: x}\n");
         assert!(
             e.contains("Currently configured: [basic_auth sigv4]"),
+            "{e}"
+        );
+        let e = err(
+            "remote_write:\n  - url: http://a\n    queue_config:\n      max_samples_per_send: 0\n",
+        );
+        assert_eq!(
+            e,
+            "p.yml:4:7: remote_write[0].queue_config.max_samples_per_send: max_samples_per_send must be at least 1"
+        );
+        let e = err(
+            "remote_write:\n  - url: http://a\n    queue_config: {min_shards: 5, max_shards: 2}\n",
+        );
+        assert!(
+            e.starts_with("p.yml:3:20: remote_write[0].queue_config.min_shards: min_shards (5) must not exceed max_shards (2)"),
+            "{e}"
+        );
+        let e = err("remote_write:\n  - url: http://a\n    queue_config: {min_backoff: 10s, max_backoff: 1s}\n");
+        assert!(
+            e.contains("min_backoff (10s) must not exceed max_backoff (1s)"),
             "{e}"
         );
         let c = load("remote_read:\n  - url: http://a/read\n");

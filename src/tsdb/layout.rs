@@ -42,6 +42,8 @@ pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// Operator state beside the samples: SQLite files of the Pushgateway's groups, the
 /// alerting pipeline's silences and acknowledgements; the TSDB never reads it.
 pub const STATE_DIR: &str = "promtui-state";
+/// Remote-write queues' saved progress (src/remote); the TSDB never reads it.
+pub const REMOTE_DIR: &str = "promtui-remote";
 /// The directory format this build writes (1 was the unmarked layout).
 pub const FORMAT_VERSION: u32 = 2;
 /// The format name in the marker.
@@ -249,7 +251,9 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
     Ok(match (name, is_dir) {
         (MARKER, false) => Class::Ours,
         (LOCK, false) => Class::Ours,
-        (WAL_DIR, true) | (BLOCKS_DIR, true) | (STATE_DIR, true) => Class::Ours,
+        (WAL_DIR, true) | (BLOCKS_DIR, true) | (STATE_DIR, true) | (REMOTE_DIR, true) => {
+            Class::Ours
+        }
         (SNAPSHOTS_DIR, true) => Class::Neutral("snapshots"),
         ("lock", false) if marked => foreign(
             name,

@@ -37,6 +37,7 @@ pub(crate) mod lenient;
 mod metadata;
 pub mod metrics;
 pub(crate) mod query;
+pub mod remote;
 mod rules;
 mod status;
 
