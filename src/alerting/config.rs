@@ -21,6 +21,11 @@ use super::matcher::{parse_matchers, valid_label_name, MatchType, Matcher};
 use super::timeinterval::{self as ti, Location, TimeInterval};
 use crate::config::locate::{locate, Pos, YamlPath};
 
+/// The embedded default alertmanager.yml (what runs without `--alertmanager.config.file`;
+/// sample-configs/alertmanager/ beside the Prometheus samples, not among them, since those
+/// are checked as prometheus.yml files).
+pub const DEFAULT_CONFIG: &str = include_str!("../../sample-configs/alertmanager/alertmanager.yml");
+
 /// Alertmanager's defaults.
 pub const DEFAULT_RESOLVE_TIMEOUT_MS: i64 = 5 * 60_000;
 pub const DEFAULT_GROUP_WAIT_MS: i64 = 30_000;
@@ -536,6 +541,13 @@ impl AmConfig {
         })
     }
 
+    /// The embedded default ([`DEFAULT_CONFIG`]).
+    pub fn default_config() -> AmConfig {
+        // The embedded file is checked by a test; a failure here is a build defect.
+        Self::load_str(DEFAULT_CONFIG, "<default alertmanager.yml>", Path::new("."))
+            .expect("the embedded alertmanager.yml is valid")
+    }
+
     /// The receiver named `name`.
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name == name)
@@ -816,6 +828,13 @@ templates: [tmpl/*.tmpl]
         assert_eq!(c.templates, vec!["/etc/tmpl/*.tmpl".to_string()]);
         assert_eq!(c.receivers[0].integrations[0].kind, "webhook");
         assert!(c.time_intervals.contains_key("weekends"));
+    }
+
+    #[test]
+    fn the_embedded_default_loads() {
+        let c = AmConfig::default_config();
+        assert_eq!(c.route.receiver, "promtui");
+        assert_eq!(c.inhibit_rules.len(), 1);
     }
 
     #[test]

@@ -182,12 +182,16 @@ pub fn group_labels(route: &Route, labels: &LabelSet) -> LabelSet {
     }
 }
 
+/// One rule's firing source alerts by their `equal` label values: (fingerprint, whether
+/// the source also matches the rule's target side).
+type SourceIndex = HashMap<Vec<String>, Vec<(u64, bool)>>;
+
 /// Source alerts of every inhibit rule, indexed by their `equal` label values, built
 /// once per flush or API call.
 pub struct InhibitIndex<'a> {
     rules: &'a [InhibitRule],
     /// Per rule: equal values -> (source fingerprint, whether it also matches the target).
-    sources: Vec<HashMap<Vec<String>, Vec<(u64, bool)>>>,
+    sources: Vec<SourceIndex>,
 }
 
 impl<'a> InhibitIndex<'a> {
@@ -355,7 +359,7 @@ impl Pipeline {
                     }
                 }
                 n += 1;
-                if n % 15 == 0 {
+                if n.is_multiple_of(15) {
                     me.gc(Utc::now());
                 }
                 if n % 600 == 1 {

@@ -84,6 +84,7 @@ struct AckDoc {
 }
 
 #[derive(Serialize, Deserialize)]
+/// Times in nanoseconds since the epoch.
 struct AlertDoc {
     labels: LabelSet,
     annotations: BTreeMap<String, String>,
@@ -92,6 +93,16 @@ struct AlertDoc {
     updated_at: i64,
     generator_url: String,
     timeout: bool,
+}
+
+/// Alert times keep nanoseconds (notifications show them as Alertmanager does).
+fn ns(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or(t.timestamp_millis().saturating_mul(1_000_000))
+}
+
+fn at_ns(ns: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(ns)
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -303,10 +314,10 @@ impl Store {
                 Alert {
                     labels: d.labels,
                     annotations: d.annotations,
-                    starts_at: at(d.starts_at),
-                    ends_at: at(d.ends_at),
+                    starts_at: at_ns(d.starts_at),
+                    ends_at: at_ns(d.ends_at),
                     generator_url: d.generator_url,
-                    updated_at: at(d.updated_at),
+                    updated_at: at_ns(d.updated_at),
                     timeout: d.timeout,
                     fingerprint,
                 }
@@ -338,9 +349,9 @@ impl Store {
                 let doc = AlertDoc {
                     labels: a.labels.clone(),
                     annotations: a.annotations.clone(),
-                    starts_at: ms(a.starts_at),
-                    ends_at: ms(a.ends_at),
-                    updated_at: ms(a.updated_at),
+                    starts_at: ns(a.starts_at),
+                    ends_at: ns(a.ends_at),
+                    updated_at: ns(a.updated_at),
                     generator_url: a.generator_url.clone(),
                     timeout: a.timeout,
                 };

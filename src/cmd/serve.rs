@@ -82,6 +82,31 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         resend_delay_ms: ServeFlags::duration_ms("rules.alert.resend-delay", &flags.resend_delay)?,
         notification_queue_capacity: flags.notification_queue_capacity as usize,
     };
+    for (k, v) in [
+        (
+            "alertmanager.config.file",
+            flags
+                .alertmanager_config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "alertmanager.listen-address",
+            flags.alertmanager_listen_address.clone(),
+        ),
+        (
+            "alertmanager.disable-listener",
+            flags.alertmanager_disable_listener.to_string(),
+        ),
+        (
+            "alertmanager.data-retention",
+            flags.alertmanager_data_retention.clone(),
+        ),
+    ] {
+        shown.insert(k.to_string(), v);
+    }
+    let alertmanager = alertmanager_options(flags, &tsdb_path)?;
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -93,6 +118,7 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
         query: flags.query.engine_options()?,
         query_max_concurrency: flags.max_concurrency as usize,
         rules,
+        alertmanager,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -126,4 +152,31 @@ pub(crate) fn serve(storage: &StorageFlags, flags: &ServeFlags) -> anyhow::Resul
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The built-in Alertmanager's options; its state lives beside the TSDB directory (the
+/// TSDB refuses foreign files in its own).
+fn alertmanager_options(
+    flags: &ServeFlags,
+    tsdb_path: &std::path::Path,
+) -> anyhow::Result<crate::alerting::ServeOptions> {
+    let retention_ms = ServeFlags::duration_ms(
+        "alertmanager.data-retention",
+        &flags.alertmanager_data_retention,
+    )?;
+    let data_dir = match &flags.alertmanager_storage_path {
+        Some(p) => p.clone(),
+        None => tsdb_path
+            .parent()
+            .map(|p| p.join("alertmanager"))
+            .unwrap_or_else(|| std::path::PathBuf::from("alertmanager")),
+    };
+    Ok(crate::alerting::ServeOptions {
+        config_file: flags.alertmanager_config_file.clone(),
+        listen_address: (!flags.alertmanager_disable_listener)
+            .then(|| flags.alertmanager_listen_address.clone()),
+        listen_explicit: flags.alertmanager_listen_address != "127.0.0.1:9093",
+        data_dir,
+        retention: std::time::Duration::from_millis(retention_ms as u64),
+    })
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub mod templates;
+pub mod webhook;
 
 pub use templates::Templates;
 
@@ -147,6 +148,9 @@ pub fn build_integration(
     entry: &serde_yaml::Value,
     ctx: &BuildContext,
 ) -> Result<Arc<dyn Integration>, BuildError> {
+    if kind == "webhook" {
+        return webhook::build(index, entry, ctx);
+    }
     let _ = (entry, ctx);
     if KNOWN_KINDS.contains(&kind) {
         Err(BuildError::Unsupported {
