@@ -96,7 +96,11 @@ fn can_update(a: &Silence, b: &Silence, now: DateTime<Utc>) -> bool {
         return false;
     }
     match a.state(now) {
-        SilenceState::Active => b.starts_at == a.starts_at && b.ends_at >= now,
+        // Clients echo the start back at API (millisecond) precision: compare whole
+        // seconds, as Alertmanager does.
+        SilenceState::Active => {
+            b.starts_at.timestamp() == a.starts_at.timestamp() && b.ends_at >= now
+        }
         SilenceState::Pending => b.starts_at >= now,
         SilenceState::Expired => false,
     }
