@@ -21,6 +21,8 @@ pub const PROMTUI: &str = env!("CARGO_BIN_EXE_promtui");
 pub struct WebhookSink {
     pub port: u16,
     pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// When each body arrived (same order as `bodies`).
+    pub arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl WebhookSink {
@@ -28,11 +30,14 @@ impl WebhookSink {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
         let b = bodies.clone();
+        let t = arrivals.clone();
         thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
                 let b = b.clone();
+                let t = t.clone();
                 thread::spawn(move || {
                     let mut r = BufReader::new(s.try_clone().unwrap());
                     loop {
@@ -61,14 +66,20 @@ impl WebhookSink {
                             return;
                         }
                         if let Ok(v) = serde_json::from_slice(&body) {
-                            b.lock().unwrap().push(v);
+                            let mut bl = b.lock().unwrap();
+                            bl.push(v);
+                            t.lock().unwrap().push(Instant::now());
                         }
                         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
                     }
                 });
             }
         });
-        WebhookSink { port, bodies }
+        WebhookSink {
+            port,
+            bodies,
+            arrivals,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -76,7 +87,16 @@ impl WebhookSink {
     }
 
     pub fn take(&self) -> Vec<serde_json::Value> {
-        std::mem::take(&mut *self.bodies.lock().unwrap())
+        let mut b = self.bodies.lock().unwrap();
+        self.arrivals.lock().unwrap().clear();
+        std::mem::take(&mut *b)
+    }
+
+    /// Bodies with their arrival times.
+    pub fn timed(&self) -> Vec<(Instant, serde_json::Value)> {
+        let b = self.bodies.lock().unwrap();
+        let t = self.arrivals.lock().unwrap();
+        t.iter().copied().zip(b.iter().cloned()).collect()
     }
 
     pub fn snapshot(&self) -> Vec<serde_json::Value> {
