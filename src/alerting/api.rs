@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use super::ack::Ack;
-use super::alert::{fingerprint_hex, Alert, LabelSet};
+use super::alert::{fingerprint_hex, Alert};
 use super::dispatch::{alert_order, match_routes, InhibitIndex, Pipeline, PostedAlert};
 use super::matcher::{parse_matchers, valid_label_name, MatchType, Matcher};
 use super::silence::{new_uuid, Silence, SilenceError, SilenceState};
@@ -404,18 +404,29 @@ impl Clone for AlertQuery {
     }
 }
 
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+/// `postableAlert`, read straight into typed fields (the ingest hot path).
+#[derive(serde::Deserialize)]
+struct PostableAlert {
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(rename = "startsAt", default)]
+    starts_at: Option<String>,
+    #[serde(rename = "endsAt", default)]
+    ends_at: Option<String>,
+    #[serde(rename = "generatorURL", default)]
+    generator_url: Option<String>,
+}
+
+fn parse_time_str(s: &Option<String>) -> Option<DateTime<Utc>> {
+    s.as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| t.timestamp() > GO_ZERO_UNIX)
 }
 
 async fn post_alerts(State(p): P, body: Bytes) -> Response {
-    let parsed: Value = match serde_json::from_slice(&body) {
+    let list: Vec<PostableAlert> = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return json_resp(
@@ -424,23 +435,16 @@ async fn post_alerts(State(p): P, body: Bytes) -> Response {
             )
         }
     };
-    let Some(list) = parsed.as_array() else {
-        return json_resp(
-            StatusCode::BAD_REQUEST,
-            &json!({"code": 400, "message": "parsing alerts body from \"\" failed, because json: cannot unmarshal object into Go value of type models.PostableAlerts"}),
-        );
-    };
     let now = Utc::now();
     let mut valid = Vec::with_capacity(list.len());
     let mut errs = Vec::new();
-    for (i, a) in list.iter().enumerate() {
-        if a.get("labels").is_none() {
+    for (i, a) in list.into_iter().enumerate() {
+        let Some(mut labels) = a.labels else {
             return err_schema(602, &format!("{i}.labels in body is required"));
-        }
-        let mut labels: LabelSet = string_map(a.get("labels"));
+        };
         labels.retain(|_, v| !v.is_empty());
-        let starts_at = a.get("startsAt").and_then(parse_ts);
-        let ends_at = a.get("endsAt").and_then(parse_ts);
+        let starts_at = parse_time_str(&a.starts_at);
+        let ends_at = parse_time_str(&a.ends_at);
         if labels.is_empty() {
             errs.push("at least one label pair required".to_string());
             continue;
@@ -458,14 +462,10 @@ async fn post_alerts(State(p): P, body: Bytes) -> Response {
         }
         valid.push(PostedAlert {
             labels,
-            annotations: string_map(a.get("annotations")),
+            annotations: a.annotations,
             starts_at,
             ends_at,
-            generator_url: a
-                .get("generatorURL")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            generator_url: a.generator_url.unwrap_or_default(),
         });
     }
     p.metrics

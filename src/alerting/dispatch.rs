@@ -32,6 +32,9 @@ use super::notify::{
 use super::silence::Silences;
 use super::store::{NflogEntry, Store, StoreError};
 
+/// How far a re-posted alert's end may move before the new end is written to disk.
+const PERSIST_SLACK: Duration = Duration::seconds(60);
+
 /// Shortest send timeout (Alertmanager's `notify.MinTimeout`).
 const MIN_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
@@ -273,6 +276,8 @@ pub struct Pipeline {
     pub store: Mutex<Store>,
     groups: Mutex<HashMap<(String, u64), Arc<Group>>>,
     dirty: Mutex<Dirty>,
+    /// The end last written for each alert.
+    persisted: Mutex<HashMap<u64, DateTime<Utc>>>,
     pub started: DateTime<Utc>,
     pub opts: Options,
     pub metrics: PipelineMetrics,
@@ -320,6 +325,10 @@ impl Pipeline {
             .into_iter()
             .map(|a| (a.fingerprint, a))
             .collect();
+        let persisted = alerts
+            .values()
+            .map(|a| (a.fingerprint, a.ends_at))
+            .collect();
         Ok(Arc::new(Pipeline {
             built: RwLock::new(Arc::new(built)),
             alerts: RwLock::new(alerts),
@@ -329,6 +338,7 @@ impl Pipeline {
             store: Mutex::new(store),
             groups: Mutex::new(HashMap::new()),
             dirty: Mutex::new(Dirty::default()),
+            persisted: Mutex::new(persisted),
             started: Utc::now(),
             opts,
             metrics: PipelineMetrics::default(),
@@ -342,9 +352,7 @@ impl Pipeline {
     pub fn start(self: &Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         *self.runtime.lock() = Some(tokio::runtime::Handle::current());
         let alerts: Vec<Alert> = self.alerts.read().values().cloned().collect();
-        for a in &alerts {
-            self.route_alert(a);
-        }
+        self.route_alerts(&alerts);
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(StdDuration::from_secs(1));
@@ -390,9 +398,7 @@ impl Pipeline {
         if self.runtime.lock().is_some() {
             self.stop_groups();
             let alerts: Vec<Alert> = self.alerts.read().values().cloned().collect();
-            for a in &alerts {
-                self.route_alert(a);
-            }
+            self.route_alerts(&alerts);
         }
         Ok(())
     }
@@ -407,6 +413,7 @@ impl Pipeline {
         {
             let mut store = self.alerts.write();
             let mut dirty = self.dirty.lock();
+            let persisted = self.persisted.lock();
             for p in incoming {
                 self.metrics.alerts_received.fetch_add(1, Ordering::Relaxed);
                 let starts_at = p.starts_at.or(p.ends_at).unwrap_or(now);
@@ -442,6 +449,15 @@ impl Pipeline {
                         "firing"
                     }),
                 };
+                // A re-post that only moves the end by less than PERSIST_SLACK is not
+                // written: after a crash the end is at most that stale.
+                let unchanged = event.is_none()
+                    && store.get(&fp).is_some_and(|old| {
+                        old.annotations == a.annotations && old.generator_url == a.generator_url
+                    })
+                    && persisted
+                        .get(&fp)
+                        .is_some_and(|e| (a.ends_at - *e).abs() < PERSIST_SLACK);
                 if let Some(e) = event {
                     dirty.events.push((
                         now,
@@ -450,23 +466,35 @@ impl Pipeline {
                         serde_json::to_string(&a.labels).unwrap_or_default(),
                     ));
                 }
-                dirty.changed.insert(fp);
+                if !unchanged {
+                    dirty.changed.insert(fp);
+                }
                 store.insert(fp, a.clone());
                 routed.push(a);
             }
         }
-        for a in &routed {
-            self.route_alert(a);
-        }
+        self.route_alerts(&routed);
     }
 
-    /// Inserts `a` into the aggregation group of every route it takes.
-    fn route_alert(self: &Arc<Self>, a: &Alert) {
+    /// Inserts each alert into the aggregation group of every route it takes.
+    fn route_alerts(self: &Arc<Self>, alerts: &[Alert]) {
         let built = self.built.read().clone();
         let Some(rt) = self.runtime.lock().clone() else {
             return;
         };
         let now = Utc::now();
+        for a in alerts {
+            self.route_alert(a, &built, &rt, now);
+        }
+    }
+
+    fn route_alert(
+        self: &Arc<Self>,
+        a: &Alert,
+        built: &Built,
+        rt: &tokio::runtime::Handle,
+        now: DateTime<Utc>,
+    ) {
         for route in match_routes(&built.config.route, &a.labels) {
             let labels = group_labels(route, &a.labels);
             let id = (route.id.clone(), fingerprint(&labels));
@@ -819,6 +847,14 @@ impl Pipeline {
             .save_alerts(&changed, &d.deleted, &d.events)
         {
             tracing::error!(error = %e, "saving alerts");
+            return;
+        }
+        let mut p = self.persisted.lock();
+        for a in &changed {
+            p.insert(a.fingerprint, a.ends_at);
+        }
+        for fp in &d.deleted {
+            p.remove(fp);
         }
     }
 
