@@ -242,7 +242,7 @@ fn the_pipeline_notifies_silences_acks_and_survives_a_restart() {
     let (code, body) = post(
         &format!("{base}/api/v2/silences"),
         &json!({"matchers": [{"name": "instance", "value": "b", "isRegex": false, "isEqual": true}],
-                "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+                "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(2)).to_rfc3339(),
                 "createdBy": "test", "comment": "maintenance"}),
     );
     assert_eq!(code, 200, "{body}");
@@ -250,6 +250,12 @@ fn the_pipeline_notifies_silences_acks_and_survives_a_restart() {
         .as_str()
         .unwrap()
         .to_string();
+    let sils = get_json(&format!("{base}/api/v2/silences"));
+    assert_eq!(
+        sils[0]["promtui"],
+        json!({"matchingAlerts": 1, "endsSoon": false}),
+        "{sils}"
+    );
     let silenced = get_json(&format!("{base}/api/v2/alerts?active=false"));
     assert_eq!(silenced.as_array().unwrap().len(), 1);
     assert_eq!(silenced[0]["status"]["silencedBy"][0], silence_id.as_str());

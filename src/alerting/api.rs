@@ -11,8 +11,11 @@
 //!   firing alert of a group; answers `{"ackID": "..."}` once it is committed to disk;
 //! - `DELETE /api/v2/ack/{id}`: ends an acknowledgement.
 //!
-//! Alerts carry `status.ackedBy` (ids) beside `silencedBy` and `inhibitedBy`, and the
-//! status carries `promtui.unsupportedIntegrations`.
+//! Alerts carry `status.ackedBy` (ids) beside `silencedBy` and `inhibitedBy`; silences
+//! carry `promtui.matchingAlerts` (firing alerts they select: 0 shows a silence matching
+//! nothing) and `promtui.endsSoon` (active, ending within the hour); the status carries
+//! `promtui.unsupportedIntegrations`. Clients that do not know these fields ignore them
+//! (amtool does).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -108,6 +111,13 @@ fn ordered(pairs: &[(&str, String)]) -> String {
         .map(|(k, v)| format!("{}:{v}", Value::String(k.to_string())))
         .collect();
     format!("{{{}}}", body.join(","))
+}
+
+/// Appends `"promtui": ext` to a JSON object written by [`ordered`].
+fn with_extension(obj: String, ext: String) -> String {
+    let mut o = obj;
+    o.pop();
+    format!("{o},\"promtui\":{ext}}}")
 }
 
 fn raw_array(items: Vec<String>) -> String {
@@ -483,6 +493,32 @@ async fn post_alerts(State(p): P, body: Bytes) -> Response {
         .into_response()
 }
 
+/// How soon before its end an active silence is flagged `endsSoon`.
+const ENDS_SOON: chrono::Duration = chrono::Duration::hours(1);
+
+/// promtui's per-silence extension: how many current alerts it selects (0 flags a
+/// silence that matches nothing) and whether an active one ends within the hour.
+fn silence_extension(
+    s: &Silence,
+    alerts: &std::collections::HashMap<u64, Alert>,
+    now: DateTime<Utc>,
+) -> String {
+    let state = s.state(now);
+    let matching = if state == SilenceState::Expired {
+        0
+    } else {
+        alerts
+            .values()
+            .filter(|a| !a.resolved_at(now) && s.selects(&a.labels))
+            .count()
+    };
+    let ends_soon = state == SilenceState::Active && s.ends_at - now <= ENDS_SOON;
+    ordered(&[
+        ("matchingAlerts", matching.to_string()),
+        ("endsSoon", ends_soon.to_string()),
+    ])
+}
+
 fn silence_json(s: &Silence, now: DateTime<Utc>) -> String {
     let matchers: Vec<String> = s
         .matchers
@@ -524,6 +560,8 @@ async fn get_silences(State(p): P, RawQuery(q): RawQuery) -> Response {
         Err(r) => return *r,
     };
     let now = Utc::now();
+    // Lock order everywhere: alerts, then silences.
+    let alerts = p.alerts.read();
     let sil = p.silences.lock();
     let mut list: Vec<&Silence> = sil
         .all()
@@ -549,7 +587,10 @@ async fn get_silences(State(p): P, RawQuery(q): RawQuery) -> Response {
             SilenceState::Expired => b.ends_at.cmp(&a.ends_at),
         })
     });
-    let v: Vec<String> = list.iter().map(|s| silence_json(s, now)).collect();
+    let v: Vec<String> = list
+        .iter()
+        .map(|s| with_extension(silence_json(s, now), silence_extension(s, &alerts, now)))
+        .collect();
     raw_resp(StatusCode::OK, raw_array(v))
 }
 
@@ -570,8 +611,12 @@ async fn get_silence(State(p): P, Path(id): Path<String>) -> Response {
         );
     }
     let now = Utc::now();
+    let alerts = p.alerts.read();
     match p.silences.lock().get(&id) {
-        Some(s) => raw_resp(StatusCode::OK, silence_json(s, now)),
+        Some(s) => {
+            let ext = silence_extension(s, &alerts, now);
+            raw_resp(StatusCode::OK, with_extension(silence_json(s, now), ext))
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
