@@ -524,3 +524,138 @@ fn amtool_gives_the_same_outputs_against_promtui_and_alertmanager() {
     }
     assert_eq!(ours.len(), theirs.len());
 }
+
+/// A webhook that answers 500 to its first `fail` requests, then 200; counts requests.
+fn flaky_sink(fail: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let t = line.trim_end().to_ascii_lowercase();
+                if t.is_empty() {
+                    break;
+                }
+                if let Some(v) = t.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            let k = n2.fetch_add(1, Ordering::SeqCst);
+            let status = if k < fail {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, n)
+}
+
+#[test]
+fn failed_sends_are_retried_unsupported_kinds_reported_and_groups_acked() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, count) = flaky_sink(2);
+    let sink = WebhookSink::start();
+    let cfg = format!(
+        r#"
+route:
+  receiver: flaky
+  group_by: [alertname]
+  group_wait: 500ms
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: [alertname="Grouped"]
+      receiver: web
+receivers:
+  - name: flaky
+    webhook_configs: [{{url: 'http://127.0.0.1:{port}/'}}]
+    opsgenie_configs: [{{api_key: k}}]
+  - name: web
+    webhook_configs: [{{url: '{}'}}]
+"#,
+        sink.url()
+    );
+    let p = start_promtui(dir.path(), &cfg, None);
+    let base = p.base();
+    let status = get_json(&format!("{base}/api/v2/status"));
+    assert_eq!(
+        status["promtui"]["unsupportedIntegrations"],
+        json!([{"receiver": "flaky", "kind": "opsgenie", "index": 0, "reason": "not supported by promtui"}])
+    );
+    post(
+        &format!("{base}/api/v2/alerts"),
+        &json!([{"labels": {"alertname": "Flaky"}}]),
+    );
+    // Two 500s, then the third attempt (after 0.5 s and 0.75 s of backoff) succeeds.
+    eventually("the retried notification", Duration::from_secs(15), || {
+        count.load(Ordering::SeqCst) >= 3
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        3,
+        "sent again after it succeeded"
+    );
+
+    // Acknowledge a whole group: its alerts are held back; a newcomer is news.
+    post(
+        &format!("{base}/api/v2/alerts"),
+        &json!([{"labels": {"alertname": "Grouped", "i": "1"}}, {"labels": {"alertname": "Grouped", "i": "2"}}]),
+    );
+    eventually("the group's notification", Duration::from_secs(10), || {
+        !sink.snapshot().is_empty()
+    });
+    let key = sink.take()[0]["groupKey"].as_str().unwrap().to_string();
+    let (code, body) = post(
+        &format!("{base}/api/v2/acks"),
+        &json!({"groupKey": key, "createdBy": "oncall", "comment": "on it",
+                "expiresAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let acks = get_json(&format!("{base}/api/v2/acks"));
+    assert_eq!(acks[0]["fingerprints"].as_array().unwrap().len(), 2);
+    assert_eq!(acks[0]["groupKey"], key.as_str());
+    post(
+        &format!("{base}/api/v2/alerts"),
+        &json!([{"labels": {"alertname": "Grouped", "i": "3"}}]),
+    );
+    eventually(
+        "the newcomer's notification",
+        Duration::from_secs(10),
+        || !sink.snapshot().is_empty(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let b = sink.take();
+    let alerts = b[0]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{b:?}");
+    assert_eq!(alerts[0]["labels"]["i"], "3");
+    // Ending the acknowledgement makes the group's alerts news again.
+    let id = acks[0]["id"].as_str().unwrap();
+    let (code, _) = delete(&format!("{base}/api/v2/ack/{id}"));
+    assert_eq!(code, 200);
+    eventually("the unacknowledged alerts", Duration::from_secs(10), || {
+        sink.snapshot()
+            .iter()
+            .any(|b| b["alerts"].as_array().unwrap().len() == 3)
+    });
+}
