@@ -16,9 +16,12 @@ const SEPARATOR: u8 = 0xff;
 
 /// Alertmanager's (Prometheus `model`'s) fingerprint of a label set.
 pub fn fingerprint(labels: &LabelSet) -> u64 {
-    if labels.is_empty() {
-        return FNV_OFFSET;
-    }
+    fingerprint_of(labels.iter())
+}
+
+/// The fingerprint of the pairs `labels` yields, which must come sorted by name (a
+/// filtered view of a [`LabelSet`], e.g. the group-by labels of an alert).
+pub fn fingerprint_of<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> u64 {
     let mut h = FNV_OFFSET;
     let mut add = |b: u8| {
         h ^= u64::from(b);

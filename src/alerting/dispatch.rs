@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::{Mutex, RwLock};
 
 use super::ack::{Ack, Acks};
-use super::alert::{fingerprint, labelset_string, Alert, LabelSet};
+use super::alert::{fingerprint, fingerprint_of, labelset_string, Alert, LabelSet};
 use super::config::{AmConfig, GroupBy, InhibitRule, Route};
 use super::matcher::all_match;
 use super::notify::{
@@ -274,7 +274,9 @@ pub struct Pipeline {
     pub acks: Mutex<Acks>,
     nflog: Mutex<BTreeMap<String, NflogEntry>>,
     pub store: Mutex<Store>,
-    groups: Mutex<HashMap<(String, u64), Arc<Group>>>,
+    /// Keyed by the route's address in the applied [`Built`] (groups are rebuilt when it
+    /// changes) and the group labels' fingerprint.
+    groups: Mutex<HashMap<(usize, u64), Arc<Group>>>,
     dirty: Mutex<Dirty>,
     /// The end last written for each alert.
     persisted: Mutex<HashMap<u64, DateTime<Utc>>>,
@@ -414,8 +416,10 @@ impl Pipeline {
             let mut store = self.alerts.write();
             let mut dirty = self.dirty.lock();
             let persisted = self.persisted.lock();
+            self.metrics
+                .alerts_received
+                .fetch_add(incoming.len() as u64, Ordering::Relaxed);
             for p in incoming {
-                self.metrics.alerts_received.fetch_add(1, Ordering::Relaxed);
                 let starts_at = p.starts_at.or(p.ends_at).unwrap_or(now);
                 let (ends_at, timeout) = match p.ends_at {
                     Some(e) => (e, false),
@@ -496,13 +500,19 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) {
         for route in match_routes(&built.config.route, &a.labels) {
-            let labels = group_labels(route, &a.labels);
-            let id = (route.id.clone(), fingerprint(&labels));
+            let gfp = match &route.group_by {
+                GroupBy::All => a.fingerprint,
+                GroupBy::Labels(names) => {
+                    fingerprint_of(a.labels.iter().filter(|(k, _)| names.contains(k)))
+                }
+            };
+            let id = (route as *const Route as usize, gfp);
             let (g, new) = {
                 let mut groups = self.groups.lock();
                 match groups.get(&id) {
                     Some(g) => (g.clone(), false),
                     None => {
+                        let labels = group_labels(route, &a.labels);
                         let g = Arc::new(Group {
                             key: format!("{}:{}", route.key, labelset_string(&labels)),
                             route: route.clone(),
@@ -512,7 +522,7 @@ impl Pipeline {
                             has_flushed: AtomicBool::new(false),
                             stopped: AtomicBool::new(false),
                         });
-                        groups.insert(id.clone(), g.clone());
+                        groups.insert(id, g.clone());
                         (g, true)
                     }
                 }
@@ -530,7 +540,7 @@ impl Pipeline {
         }
     }
 
-    async fn run_group(self: Arc<Self>, id: (String, u64), g: Arc<Group>) {
+    async fn run_group(self: Arc<Self>, id: (usize, u64), g: Arc<Group>) {
         let mut wait = StdDuration::from_millis(g.route.group_wait_ms.max(0) as u64);
         loop {
             tokio::select! {
@@ -1019,6 +1029,13 @@ inhibit_rules:
         assert_eq!(
             group_labels(&c.route, &ls(&[("alertname", "A"), ("x", "y")])),
             ls(&[("alertname", "A")])
+        );
+        // The group key's fingerprint is computed without building the group labels.
+        let l = ls(&[("alertname", "A"), ("b", "1"), ("x", "y")]);
+        let names = ["x".to_string(), "alertname".to_string()];
+        assert_eq!(
+            fingerprint_of(l.iter().filter(|(k, _)| names.contains(k))),
+            fingerprint(&ls(&[("alertname", "A"), ("x", "y")]))
         );
     }
 
