@@ -339,6 +339,14 @@ fn the_pipeline_notifies_silences_acks_and_survives_a_restart() {
         ]
     );
 
+    // The history records firing and resolved events.
+    eventually("a in the history", Duration::from_secs(5), || {
+        let h = get_json(&format!("{base}/api/v2/history"));
+        h.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "resolved" && e["labels"]["instance"] == "a")
+    });
     // Expire the silence: b is news again.
     let (code, _) = delete(&format!("{base}/api/v2/silence/{silence_id}"));
     assert_eq!(code, 200);

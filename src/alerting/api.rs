@@ -9,7 +9,10 @@
 //! - `POST /api/v2/acks` with `{"fingerprint": "..."}` or `{"groupKey": "..."}`, and
 //!   `createdBy`, `comment`, optional `expiresAt`: acknowledges a firing alert or every
 //!   firing alert of a group; answers `{"ackID": "..."}` once it is committed to disk;
-//! - `DELETE /api/v2/ack/{id}`: ends an acknowledgement.
+//! - `DELETE /api/v2/ack/{id}`: ends an acknowledgement;
+//! - `GET /api/v2/history?since=<RFC 3339>&limit=<n>`: alert history for the UI, oldest
+//!   first: `{"time", "fingerprint", "event": "firing"|"resolved", "labels"}` (written
+//!   once a second, kept for `--alertmanager.data-retention`).
 //!
 //! Alerts carry `status.ackedBy` (ids) beside `silencedBy` and `inhibitedBy`; silences
 //! carry `promtui.matchingAlerts` (firing alerts they select: 0 shows a silence matching
@@ -49,6 +52,7 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
         )
         .route("/api/v2/acks", get(get_acks).post(post_ack))
         .route("/api/v2/ack/{id}", delete(delete_ack))
+        .route("/api/v2/history", get(get_history))
         .with_state(pipeline)
 }
 
@@ -880,4 +884,49 @@ mod tests {
         assert!(is_uuid("6c3a8f2e-0000-4000-8000-000000000000"));
         assert!(!is_uuid("nope"));
     }
+}
+
+async fn get_history(State(p): P, RawQuery(q): RawQuery) -> Response {
+    let pairs = query_pairs(&q);
+    let param = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let since = match param("since") {
+        None => 0,
+        Some(s) => match DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => t.timestamp_millis(),
+            Err(e) => {
+                return err_string(
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid since {s:?}: {e}"),
+                )
+            }
+        },
+    };
+    let limit = match param("limit").map(|l| l.parse::<usize>()) {
+        None => 10_000,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return err_string(StatusCode::BAD_REQUEST, "invalid limit"),
+    };
+    let rows = match p.store.lock().history(since, limit) {
+        Ok(r) => r,
+        Err(e) => return err_string(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let v: Vec<String> = rows
+        .into_iter()
+        .map(|(t, fp, event, labels)| {
+            let time = DateTime::from_timestamp_millis(t).unwrap_or_default();
+            ordered(&[
+                ("time", json!(ts(&time)).to_string()),
+                ("fingerprint", json!(fp).to_string()),
+                ("event", json!(event).to_string()),
+                ("labels", labels),
+            ])
+        })
+        .collect();
+    raw_resp(StatusCode::OK, raw_array(v))
 }
