@@ -869,23 +869,6 @@ async fn delete_ack(State(p): P, Path(id): Path<String>) -> Response {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_skip_empty_matchers_as_alertmanager() {
-        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
-        let f = |s: &str| parse_matchers(s).unwrap();
-        assert!(match_filter(&f("a=1"), &labels));
-        assert!(!match_filter(&f("a=2"), &labels));
-        assert!(match_filter(&f(r#"b="""#), &labels));
-        assert!(match_filter(&f(r#"a!="""#), &labels));
-        assert!(is_uuid("6c3a8f2e-0000-4000-8000-000000000000"));
-        assert!(!is_uuid("nope"));
-    }
-}
-
 async fn get_history(State(p): P, RawQuery(q): RawQuery) -> Response {
     let pairs = query_pairs(&q);
     let param = |k: &str| {
@@ -929,4 +912,21 @@ async fn get_history(State(p): P, RawQuery(q): RawQuery) -> Response {
         })
         .collect();
     raw_resp(StatusCode::OK, raw_array(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_skip_empty_matchers_as_alertmanager() {
+        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
+        let f = |s: &str| parse_matchers(s).unwrap();
+        assert!(match_filter(&f("a=1"), &labels));
+        assert!(!match_filter(&f("a=2"), &labels));
+        assert!(match_filter(&f(r#"b="""#), &labels));
+        assert!(match_filter(&f(r#"a!="""#), &labels));
+        assert!(is_uuid("6c3a8f2e-0000-4000-8000-000000000000"));
+        assert!(!is_uuid("nope"));
+    }
 }
