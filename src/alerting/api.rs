@@ -309,12 +309,12 @@ fn alert_query(q: &Option<String>) -> Result<AlertQuery, Reject> {
 fn select<'a>(
     p: &Pipeline,
     alerts: impl Iterator<Item = &'a Alert> + Clone,
-    all: &std::collections::HashMap<u64, Alert>,
+    all: &std::collections::HashMap<u64, Arc<Alert>>,
     q: &AlertQuery,
     now: DateTime<Utc>,
 ) -> Vec<(&'a Alert, Vec<String>, Marks)> {
     let built = p.built.read().clone();
-    let idx = InhibitIndex::build(&built.config.inhibit_rules, all.values(), now);
+    let idx = InhibitIndex::build(&built.config.inhibit_rules, all.values().map(|a| &**a), now);
     let sil = p.silences.lock();
     let acks = p.acks.lock();
     let mut out = Vec::new();
@@ -360,7 +360,7 @@ async fn get_alerts(State(p): P, RawQuery(q): RawQuery) -> Response {
     };
     let now = Utc::now();
     let store = p.alerts.read();
-    let mut sel = select(&p, store.values(), &store, &q, now);
+    let mut sel = select(&p, store.values().map(|a| &**a), &store, &q, now);
     sel.sort_by_key(|(a, _, _)| fingerprint_hex(a.fingerprint));
     let v: Vec<String> = sel.iter().map(|(a, r, m)| alert_json(a, r, m)).collect();
     raw_resp(StatusCode::OK, raw_array(v))
@@ -387,7 +387,7 @@ async fn get_groups(State(p): P, RawQuery(q): RawQuery) -> Response {
             filter: q.filter.clone(),
             ..q
         };
-        let mut sel = select(&p, alerts.iter(), &store, &any, now);
+        let mut sel = select(&p, alerts.iter().map(|a| &**a), &store, &any, now);
         if sel.is_empty() {
             continue;
         }
@@ -504,7 +504,7 @@ const ENDS_SOON: chrono::Duration = chrono::Duration::hours(1);
 /// silence that matches nothing) and whether an active one ends within the hour.
 fn silence_extension(
     s: &Silence,
-    alerts: &std::collections::HashMap<u64, Alert>,
+    alerts: &std::collections::HashMap<u64, Arc<Alert>>,
     now: DateTime<Utc>,
 ) -> String {
     let state = s.state(now);

@@ -260,7 +260,7 @@ pub struct Group {
     pub key: String,
     pub route: Route,
     pub labels: LabelSet,
-    pub alerts: Mutex<HashMap<u64, Alert>>,
+    pub alerts: Mutex<HashMap<u64, Arc<Alert>>>,
     flush_now: tokio::sync::Notify,
     has_flushed: AtomicBool,
     stopped: AtomicBool,
@@ -269,7 +269,8 @@ pub struct Group {
 /// The pipeline: alert store, groups, silences, acknowledgements, notification log.
 pub struct Pipeline {
     pub built: RwLock<Arc<Built>>,
-    pub alerts: RwLock<HashMap<u64, Alert>>,
+    /// Shared with the groups: a re-post replaces the `Arc`, never copies the alert.
+    pub alerts: RwLock<HashMap<u64, Arc<Alert>>>,
     pub silences: Mutex<Silences>,
     pub acks: Mutex<Acks>,
     nflog: Mutex<BTreeMap<String, NflogEntry>>,
@@ -322,10 +323,10 @@ impl Pipeline {
         let silences = Silences::from_list(store.load_silences()?);
         let acks = Acks::from_list(store.load_acks()?);
         let nflog = store.load_nflog()?;
-        let alerts: HashMap<u64, Alert> = store
+        let alerts: HashMap<u64, Arc<Alert>> = store
             .load_alerts()?
             .into_iter()
-            .map(|a| (a.fingerprint, a))
+            .map(|a| (a.fingerprint, Arc::new(a)))
             .collect();
         let persisted = alerts
             .values()
@@ -353,7 +354,7 @@ impl Pipeline {
     /// alerts every second, garbage collection, retention purge) until `stop` turns true.
     pub fn start(self: &Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         *self.runtime.lock() = Some(tokio::runtime::Handle::current());
-        let alerts: Vec<Alert> = self.alerts.read().values().cloned().collect();
+        let alerts: Vec<Arc<Alert>> = self.alerts.read().values().cloned().collect();
         self.route_alerts(&alerts);
         let me = self.clone();
         tokio::spawn(async move {
@@ -399,7 +400,7 @@ impl Pipeline {
         *self.built.write() = Arc::new(built);
         if self.runtime.lock().is_some() {
             self.stop_groups();
-            let alerts: Vec<Alert> = self.alerts.read().values().cloned().collect();
+            let alerts: Vec<Arc<Alert>> = self.alerts.read().values().cloned().collect();
             self.route_alerts(&alerts);
         }
         Ok(())
@@ -473,6 +474,7 @@ impl Pipeline {
                 if !unchanged {
                     dirty.changed.insert(fp);
                 }
+                let a = Arc::new(a);
                 store.insert(fp, a.clone());
                 routed.push(a);
             }
@@ -481,7 +483,7 @@ impl Pipeline {
     }
 
     /// Inserts each alert into the aggregation group of every route it takes.
-    fn route_alerts(self: &Arc<Self>, alerts: &[Alert]) {
+    fn route_alerts(self: &Arc<Self>, alerts: &[Arc<Alert>]) {
         let built = self.built.read().clone();
         let Some(rt) = self.runtime.lock().clone() else {
             return;
@@ -494,7 +496,7 @@ impl Pipeline {
 
     fn route_alert(
         self: &Arc<Self>,
-        a: &Alert,
+        a: &Arc<Alert>,
         built: &Built,
         rt: &tokio::runtime::Handle,
         now: DateTime<Utc>,
@@ -567,13 +569,17 @@ impl Pipeline {
     /// One flush of a group: the stages, then every integration of its receiver.
     async fn flush(&self, g: &Group) {
         let now = Utc::now();
-        let mut alerts: Vec<Alert> = g.alerts.lock().values().cloned().collect();
-        alerts.sort_by(alert_order);
+        let mut alerts: Vec<Arc<Alert>> = g.alerts.lock().values().cloned().collect();
+        alerts.sort_by(|a, b| alert_order(a, b));
         let built = self.built.read().clone();
         // Inhibition, time intervals, silences, acknowledgements.
-        let kept: Vec<Alert> = {
+        let kept: Vec<Arc<Alert>> = {
             let store = self.alerts.read();
-            let idx = InhibitIndex::build(&built.config.inhibit_rules, store.values(), now);
+            let idx = InhibitIndex::build(
+                &built.config.inhibit_rules,
+                store.values().map(|a| &**a),
+                now,
+            );
             let sil = self.silences.lock();
             let acks = self.acks.lock();
             alerts
@@ -651,7 +657,7 @@ impl Pipeline {
         g: &Group,
         receiver: &str,
         integ: Arc<dyn Integration>,
-        alerts: &[Alert],
+        alerts: &[Arc<Alert>],
         firing: &std::collections::BTreeSet<u64>,
         resolved: &std::collections::BTreeSet<u64>,
         now: DateTime<Utc>,
@@ -678,9 +684,13 @@ impl Pipeline {
             return true;
         }
         let to_send: Vec<&Alert> = if integ.send_resolved() {
-            alerts.iter().collect()
+            alerts.iter().map(|a| &**a).collect()
         } else {
-            alerts.iter().filter(|a| !a.resolved_at(now)).collect()
+            alerts
+                .iter()
+                .filter(|a| !a.resolved_at(now))
+                .map(|a| &**a)
+                .collect()
         };
         if !to_send.is_empty() {
             let data = self.notify_data(g, receiver, &to_send, now);
@@ -848,7 +858,7 @@ impl Pipeline {
             let store = self.alerts.read();
             d.changed
                 .iter()
-                .filter_map(|fp| store.get(fp).cloned())
+                .filter_map(|fp| store.get(fp).map(|a| (**a).clone()))
                 .collect()
         };
         if let Err(e) = self
@@ -869,13 +879,13 @@ impl Pipeline {
     }
 
     /// The aggregation groups with their alerts, for the API.
-    pub fn groups(&self) -> Vec<(String, LabelSet, String, Vec<Alert>)> {
+    pub fn groups(&self) -> Vec<(String, LabelSet, String, Vec<Arc<Alert>>)> {
         let groups: Vec<Arc<Group>> = self.groups.lock().values().cloned().collect();
         groups
             .iter()
             .map(|g| {
-                let mut a: Vec<Alert> = g.alerts.lock().values().cloned().collect();
-                a.sort_by(alert_order);
+                let mut a: Vec<Arc<Alert>> = g.alerts.lock().values().cloned().collect();
+                a.sort_by(|x, y| alert_order(x, y));
                 (g.key.clone(), g.labels.clone(), g.route.receiver.clone(), a)
             })
             .collect()
