@@ -729,14 +729,29 @@ async fn post_silence(State(p): P, body: Bytes) -> Response {
         created_by: v["createdBy"].as_str().unwrap_or_default().to_string(),
         comment: v["comment"].as_str().unwrap_or_default().to_string(),
     };
-    let mut sils = p.silences.lock();
-    match sils.set(sil, now, new_uuid) {
-        Ok(out) => {
-            // Committed before the answer: a kill -9 after the 200 keeps the silence.
-            if let Err(e) = p.store.lock().save_silences(&out.changed) {
-                return err_string(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-            }
-            json_resp(StatusCode::OK, &json!({"silenceID": out.id}))
+    // Set and commit off the async workers (the commit waits for fsync).
+    let p2 = p.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut sils = p2.silences.lock();
+        let out = sils.set(sil, now, new_uuid)?;
+        // Committed before the answer: a kill -9 after the 200 keeps the silence.
+        p2.store
+            .lock()
+            .save_silences(&out.changed)
+            .map_err(|e| SilenceError::Invalid(format!("storing the silence: {e}")))
+            .map(|()| out)
+    })
+    .await;
+    let Ok(done) = done else {
+        return err_string(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storing the silence failed",
+        );
+    };
+    match done {
+        Ok(out) => json_resp(StatusCode::OK, &json!({"silenceID": out.id})),
+        Err(SilenceError::Invalid(m)) if m.starts_with("storing the silence") => {
+            err_string(StatusCode::INTERNAL_SERVER_ERROR, &m)
         }
         Err(SilenceError::NotFound) => err_string(StatusCode::NOT_FOUND, "silence not found"),
         Err(e @ SilenceError::Invalid(_)) => {

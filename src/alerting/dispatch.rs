@@ -567,7 +567,7 @@ impl Pipeline {
     }
 
     /// One flush of a group: the stages, then every integration of its receiver.
-    async fn flush(&self, g: &Group) {
+    async fn flush(self: &Arc<Self>, g: &Group) {
         let now = Utc::now();
         let mut alerts: Vec<Arc<Alert>> = g.alerts.lock().values().cloned().collect();
         alerts.sort_by(|a, b| alert_order(a, b));
@@ -653,7 +653,7 @@ impl Pipeline {
 
     #[allow(clippy::too_many_arguments)]
     async fn notify_integration(
-        &self,
+        self: &Arc<Self>,
         g: &Group,
         receiver: &str,
         integ: Arc<dyn Integration>,
@@ -736,10 +736,18 @@ impl Pipeline {
             timestamp_ms: now.timestamp_millis(),
         };
         let expires = now.timestamp_millis() + self.opts.retention.as_millis() as i64;
-        if let Err(err) = self.store.lock().save_nflog(&key, &e, expires) {
-            tracing::error!(error = %err, "writing the notification log");
+        self.nflog.lock().insert(key.clone(), e.clone());
+        // The fsync runs off the async workers: a blocked worker would delay every
+        // request and timer queued behind it.
+        let me = self.clone();
+        let written =
+            tokio::task::spawn_blocking(move || me.store.lock().save_nflog(&key, &e, expires))
+                .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "writing the notification log"),
+            Err(err) => tracing::error!(error = %err, "writing the notification log"),
         }
-        self.nflog.lock().insert(key, e);
         true
     }
 
