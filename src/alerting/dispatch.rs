@@ -308,8 +308,11 @@ impl Pipeline {
     /// Opens the state file and applies `config`; alerts known before a restart are
     /// grouped again once [`Pipeline::start`] runs.
     pub fn open(config: AmConfig, opts: Options) -> Result<Arc<Pipeline>, StartError> {
+        // Few idle connections per receiver host, as Go's default transport keeps (2):
+        // a first flush of hundreds of groups at once must not leave hundreds open.
         let client = reqwest::Client::builder()
             .timeout(StdDuration::from_secs(30))
+            .pool_max_idle_per_host(2)
             .build()
             .unwrap_or_default();
         let built = Built::new(config, client.clone())?;
@@ -862,11 +865,11 @@ impl Pipeline {
         if d.changed.is_empty() && d.deleted.is_empty() && d.events.is_empty() {
             return;
         }
-        let changed: Vec<Alert> = {
+        let changed: Vec<Arc<Alert>> = {
             let store = self.alerts.read();
             d.changed
                 .iter()
-                .filter_map(|fp| store.get(fp).map(|a| (**a).clone()))
+                .filter_map(|fp| store.get(fp).cloned())
                 .collect()
         };
         if let Err(e) = self

@@ -329,7 +329,7 @@ impl Store {
     /// transaction.
     pub fn save_alerts(
         &mut self,
-        changed: &[Alert],
+        changed: &[std::sync::Arc<Alert>],
         deleted: &[u64],
         events: &[(DateTime<Utc>, u64, &'static str, String)],
     ) -> Result<(), StoreError> {
