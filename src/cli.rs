@@ -269,6 +269,41 @@ pub struct ServeFlags {
     )]
     pub notification_queue_capacity: u32,
 
+    /// The built-in Alertmanager's configuration (alertmanager.yml format); reloaded with
+    /// the Prometheus configuration (SIGHUP, POST /-/reload). Without it the embedded
+    /// default runs (one receiver, no integrations: alerts are visible, nothing is sent).
+    #[arg(long = "alertmanager.config.file", value_name = "FILE")]
+    pub alertmanager_config_file: Option<PathBuf>,
+
+    /// Address of the Alertmanager API v2 listener (besides /api/v2 on the web port), for
+    /// tools such as amtool that assume port 9093. When the default port is busy promtui
+    /// warns and goes on without it; a busy address given explicitly is an error.
+    #[arg(
+        long = "alertmanager.listen-address",
+        default_value = "127.0.0.1:9093",
+        value_name = "ADDR"
+    )]
+    pub alertmanager_listen_address: String,
+
+    /// Do not open the separate Alertmanager listener (the API stays on the web port).
+    #[arg(long = "alertmanager.disable-listener")]
+    pub alertmanager_disable_listener: bool,
+
+    /// Directory of the built-in Alertmanager's state (silences, acknowledgements,
+    /// notification log, alerts). Default: `promtui-state/alertmanager` in the TSDB
+    /// directory.
+    #[arg(long = "alertmanager.storage.path", value_name = "DIR")]
+    pub alertmanager_storage_path: Option<PathBuf>,
+
+    /// How long expired silences, ended acknowledgements, notification log entries and
+    /// alert history are kept.
+    #[arg(
+        long = "alertmanager.data-retention",
+        default_value = "120h",
+        value_name = "DURATION"
+    )]
+    pub alertmanager_data_retention: String,
+
     #[command(flatten)]
     pub query: QueryFlags,
 
@@ -427,6 +462,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TestCommand,
     },
+    /// The built-in Alertmanager's offline tools.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -546,6 +586,35 @@ pub enum ImportFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Routing: `routes test` prints the route path and receiver(s) an alert takes.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Which receivers an alert with these labels goes to (as `amtool config routes
+    /// test`): one line of receivers, and with --verbose every route path. Exit 0, or 1
+    /// with --verify.receivers when they differ.
+    Test {
+        /// The alertmanager.yml to route with.
+        #[arg(long = "config", value_name = "FILE")]
+        config: PathBuf,
+        /// Expected receivers, comma-separated; a mismatch exits 1.
+        #[arg(long = "verify.receivers", value_name = "LIST")]
+        verify_receivers: Option<String>,
+        /// Print each matching route's path from the root.
+        #[arg(long)]
+        verbose: bool,
+        /// The alert's labels, `name=value` (or matcher syntax such as `name="value"`).
+        labels: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CheckCommand {
     /// Check a prometheus.yml-style config and the rule and file_sd files it references.
     Config {
@@ -562,6 +631,13 @@ pub enum CheckCommand {
     /// Lint a text-format exposition read from stdin, as `promtool check metrics`
     /// (problems on stderr; exit 0 clean, 3 with problems, 1 when it does not parse).
     Metrics,
+    /// Check alertmanager.yml files as `amtool check-config` does (exit 0 when all are
+    /// valid, 1 when not); problems name file:line:column.
+    Alertmanager {
+        /// alertmanager.yml files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
@@ -648,6 +724,14 @@ const SERVE_FLAG_IDS: &[(&str, &str)] = &[
         "notification_queue_capacity",
         "alertmanager.notification-queue-capacity",
     ),
+    ("alertmanager_config_file", "alertmanager.config.file"),
+    ("alertmanager_listen_address", "alertmanager.listen-address"),
+    (
+        "alertmanager_disable_listener",
+        "alertmanager.disable-listener",
+    ),
+    ("alertmanager_storage_path", "alertmanager.storage.path"),
+    ("alertmanager_data_retention", "alertmanager.data-retention"),
     ("lookback_delta", "query.lookback-delta"),
     ("timeout", "query.timeout"),
     ("max_samples", "query.max-samples"),
@@ -838,6 +922,41 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
                 m,
                 sub_m,
             )?;
+            merge_flag(
+                "alertmanager_config_file",
+                &top.alertmanager_config_file,
+                &mut serve.alertmanager_config_file,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "alertmanager_listen_address",
+                &top.alertmanager_listen_address,
+                &mut serve.alertmanager_listen_address,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "alertmanager_disable_listener",
+                &top.alertmanager_disable_listener,
+                &mut serve.alertmanager_disable_listener,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "alertmanager_storage_path",
+                &top.alertmanager_storage_path,
+                &mut serve.alertmanager_storage_path,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "alertmanager_data_retention",
+                &top.alertmanager_data_retention,
+                &mut serve.alertmanager_data_retention,
+                m,
+                sub_m,
+            )?;
             merge_query_flags(&top.query, &mut serve.query, m, sub_m)?;
             merge_pushgateway_flags(&top.pushgateway, &mut serve.pushgateway, m, sub_m)?;
         }
@@ -1012,6 +1131,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check {
             command: CheckCommand::Metrics,
         }) => Ok(crate::cmd::check::check_metrics()),
+        Some(Command::Check {
+            command: CheckCommand::Alertmanager { files },
+        }) => Ok(crate::cmd::alerts::check_alertmanager(&files)),
+        Some(Command::Alerts {
+            command:
+                AlertsCommand::Routes {
+                    command:
+                        RoutesCommand::Test {
+                            config,
+                            verify_receivers,
+                            verbose,
+                            labels,
+                        },
+                },
+        }) => Ok(crate::cmd::alerts::routes_test(
+            &config,
+            &labels,
+            verify_receivers.as_deref(),
+            verbose,
+        )),
         Some(Command::Test {
             command: TestCommand::Rules { files },
         }) => Ok(crate::rules::unittest::test_rules_command(&files)),
@@ -1090,6 +1229,11 @@ mod tests {
         &["--rules.alert.for-grace-period", "5m"],
         &["--rules.alert.resend-delay", "30s"],
         &["--alertmanager.notification-queue-capacity", "77"],
+        &["--alertmanager.config.file", "/etc/am.yml"],
+        &["--alertmanager.listen-address", "127.0.0.1:19998"],
+        &["--alertmanager.disable-listener"],
+        &["--alertmanager.storage.path", "/tmp/am"],
+        &["--alertmanager.data-retention", "24h"],
         &["--query.lookback-delta", "1m"],
         &["--query.timeout", "7s"],
         &["--query.max-samples", "1234"],

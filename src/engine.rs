@@ -51,6 +51,8 @@ pub struct EngineOptions {
     pub query_max_concurrency: usize,
     /// `--rules.alert.*` and `--alertmanager.notification-queue-capacity`.
     pub rules: RuleOptions,
+    /// The built-in Alertmanager (`--alertmanager.*`).
+    pub alertmanager: crate::alerting::ServeOptions,
     /// `--web.enable-remote-write-receiver`: accept remote-write requests on
     /// `/api/v1/write`.
     pub remote_write_receiver: bool,
@@ -87,6 +89,8 @@ pub enum Error {
     Scrape(#[source] crate::scrape::Error),
     #[error("starting the Pushgateway: {0}")]
     Pushgateway(#[source] crate::pushgateway::Error),
+    #[error("built-in Alertmanager: {0}")]
+    Alerting(#[from] crate::alerting::Error),
 }
 
 /// Why a reload (SIGHUP, `POST /-/reload`) failed. The configuration in force before it
@@ -103,6 +107,10 @@ pub enum ReloadError {
     /// The blocking task running the reload panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
+    /// The Alertmanager configuration could not be loaded or applied; nothing was
+    /// reloaded.
+    #[error(transparent)]
+    Alertmanager(#[from] crate::alerting::Error),
 }
 
 /// The TSDB as the scrape engine's append target.
@@ -227,6 +235,8 @@ struct Shared {
     remote_read: RwLock<Vec<Arc<crate::remote::read::ReadClient>>>,
     /// `/api/v1/write` and `/api/v1/read` counters.
     remote_api_metrics: Arc<crate::web::remote::ReceiverMetrics>,
+    /// The built-in Alertmanager.
+    alerting: Arc<crate::alerting::Pipeline>,
 }
 
 /// A running engine.
@@ -280,6 +290,18 @@ impl Engine {
             ),
             None => None,
         };
+        let am = &opts.alertmanager;
+        let am_config = crate::alerting::load_config(am.config_file.as_deref())
+            .map_err(crate::alerting::Error::from)?;
+        let alerting = crate::alerting::Pipeline::open(
+            am_config,
+            crate::alerting::Options {
+                data_dir: am.data_dir.clone(),
+                retention: am.retention,
+                external_url: external_url(&opts.listen_address),
+            },
+        )
+        .map_err(crate::alerting::Error::from)?;
         let queue_capacity = opts.rules.notification_queue_capacity;
         let query_gate = Arc::new(crate::web::query::QueryGate::new(
             opts.query_max_concurrency,
@@ -303,6 +325,7 @@ impl Engine {
                 notifier: crate::notifier::Notifier::new(queue_capacity),
                 query_gate,
                 pushgateway,
+                alerting,
             }),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -339,13 +362,23 @@ impl Engine {
         let notifier = self.shared.notifier.clone();
         notifier.apply(&cfg.config.alerting, &cfg.config.global.external_labels.0);
         let notifier_task = tokio::spawn(notifier.clone().run(stop_notifier_rx));
+        let am_listener = crate::alerting::bind_listener(&self.shared.opts.alertmanager)
+            .await
+            .map_err(Error::Alerting)?;
+        let (stop_alerting_tx, stop_alerting_rx) = tokio::sync::watch::channel(false);
+        self.shared.alerting.start(stop_alerting_rx.clone());
+        // The rules' alerts go to the external Alertmanagers and the built-in one.
+        let sink: Arc<dyn crate::notifier::AlertSink> = Arc::new(crate::alerting::TeeSink(vec![
+            notifier as Arc<dyn crate::notifier::AlertSink>,
+            Arc::new(crate::alerting::PipelineSink(self.shared.alerting.clone())),
+        ]));
         let rules = crate::rules::manager::RuleManager::new(
             self.shared.db.clone(),
             crate::rules::manager::ManagerOptions {
                 query: self.shared.opts.query.clone(),
                 external_labels: cfg.config.global.external_labels.0.clone(),
                 external_url: external_url(&self.shared.opts.listen_address),
-                sink: Some(notifier as Arc<dyn crate::notifier::AlertSink>),
+                sink: Some(sink),
                 resend_delay_ms: self.shared.opts.rules.resend_delay_ms,
                 restore: crate::rules::manager::RestoreOptions {
                     outage_tolerance_ms: self.shared.opts.rules.for_outage_tolerance_ms,
@@ -446,6 +479,18 @@ impl Engine {
             _ => None,
         };
         self.ready.store(true, Ordering::Release);
+        let am_task = am_listener.map(|l| {
+            let router = crate::alerting::api::standalone_router(self.shared.alerting.clone());
+            let mut rx = stop_alerting_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = web::serve(l, router, stopped).await {
+                    tracing::error!("Alertmanager listener: {e}");
+                }
+            })
+        });
         let remote_api = web::remote::RemoteApi {
             receiver: self
                 .shared
@@ -468,8 +513,14 @@ impl Engine {
             metrics: self.shared.remote_api_metrics.clone(),
             cache: Default::default(),
         };
-        let router = web::router(state).merge(web::remote::routes(remote_api));
+        let router = web::router(state)
+            .merge(web::remote::routes(remote_api))
+            .merge(crate::alerting::api::router(self.shared.alerting.clone()));
         let served = web::serve(listener, router, stop).await;
+        let _ = stop_alerting_tx.send(true);
+        if let Some(t) = am_task {
+            let _ = t.await;
+        }
         if let Some(t) = pushgateway_task {
             match t.await {
                 Ok(Err(e)) => tracing::error!("Pushgateway: {e}"),
@@ -640,6 +691,21 @@ fn local_start(db: &Db) -> i64 {
 
 /// Reloads the configuration file; the old configuration stays on any error.
 fn reload(shared: &Shared) -> Result<(), ReloadError> {
+    // The Alertmanager configuration is checked first: a broken one stops the whole
+    // reload and everything keeps running as it was.
+    let am = match crate::alerting::load_config(shared.opts.alertmanager.config_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            shared.last_reload_ok.store(false, Ordering::Relaxed);
+            return Err(ReloadError::Alertmanager(e.into()));
+        }
+    };
+    if let Err(e) = shared.alerting.apply(am) {
+        shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+        shared.last_reload_ok.store(false, Ordering::Relaxed);
+        return Err(ReloadError::Alertmanager(e.into()));
+    }
     match load_config(
         shared.opts.config_file.as_ref(),
         &shared.opts.listen_address,

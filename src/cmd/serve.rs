@@ -136,6 +136,31 @@ pub(crate) fn engine_options(
         },
         address_given: pg.pushgateway_listen_address.is_some(),
     });
+    for (k, v) in [
+        (
+            "alertmanager.config.file",
+            flags
+                .alertmanager_config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "alertmanager.listen-address",
+            flags.alertmanager_listen_address.clone(),
+        ),
+        (
+            "alertmanager.disable-listener",
+            flags.alertmanager_disable_listener.to_string(),
+        ),
+        (
+            "alertmanager.data-retention",
+            flags.alertmanager_data_retention.clone(),
+        ),
+    ] {
+        shown.insert(k.to_string(), v);
+    }
+    let alertmanager = alertmanager_options(flags, &tsdb_path)?;
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -150,6 +175,7 @@ pub(crate) fn engine_options(
         pushgateway,
         first_scrape_within: None,
         remote_write_receiver: flags.enable_remote_write_receiver,
+        alertmanager,
     };
     Ok(opts)
 }
@@ -187,4 +213,31 @@ fn serve_with(opts: crate::engine::EngineOptions) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The built-in Alertmanager's options; its state lives in the data directory's
+/// `promtui-state/alertmanager/` unless `--alertmanager.storage.path` says otherwise.
+fn alertmanager_options(
+    flags: &ServeFlags,
+    tsdb_path: &std::path::Path,
+) -> anyhow::Result<crate::alerting::ServeOptions> {
+    let retention_ms = ServeFlags::duration_ms(
+        "alertmanager.data-retention",
+        &flags.alertmanager_data_retention,
+    )?;
+    // By default in the data directory's state folder, a name the TSDB's layout owns.
+    let data_dir = match &flags.alertmanager_storage_path {
+        Some(p) => p.clone(),
+        None => tsdb_path
+            .join(crate::tsdb::layout::STATE_DIR)
+            .join("alertmanager"),
+    };
+    Ok(crate::alerting::ServeOptions {
+        config_file: flags.alertmanager_config_file.clone(),
+        listen_address: (!flags.alertmanager_disable_listener)
+            .then(|| flags.alertmanager_listen_address.clone()),
+        listen_explicit: flags.alertmanager_listen_address != "127.0.0.1:9093",
+        data_dir,
+        retention: std::time::Duration::from_millis(retention_ms as u64),
+    })
 }

@@ -19,6 +19,7 @@ pub(crate) mod http_client;
 pub mod pagerduty;
 pub mod slack;
 pub mod templates;
+pub mod webhook;
 
 pub use templates::{RenderError, TemplateLoadError, Templates};
 
@@ -172,6 +173,7 @@ pub fn build_integration(
                 pagerduty::Pagerduty::build(index, entry, ctx).map_err(invalid)?,
             ))
         }
+        "webhook" => return webhook::build(index, entry, ctx),
         _ => {}
     }
     if KNOWN_KINDS.contains(&kind) {
