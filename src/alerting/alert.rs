@@ -117,6 +117,26 @@ impl Alert {
         res
     }
 
+    /// [`Alert::merge`] with the new report taken by value: a re-post newer than what is
+    /// stored (the common case) is adjusted in place instead of having its label sets
+    /// cloned.
+    pub fn merge_owned(&self, mut o: Alert, now: DateTime<Utc>) -> Alert {
+        if o.updated_at < self.updated_at {
+            return o.merge(self, now);
+        }
+        if self.starts_at < o.starts_at {
+            o.starts_at = self.starts_at;
+        }
+        if o.resolved_at(now) {
+            if self.resolved_at(now) && self.ends_at > o.ends_at {
+                o.ends_at = self.ends_at;
+            }
+        } else if self.ends_at > o.ends_at && !self.timeout {
+            o.ends_at = self.ends_at;
+        }
+        o
+    }
+
     /// Whether a new report overlaps this alert's activity range (then the two merge;
     /// otherwise the new one replaces it), as Alertmanager's alert store decides.
     pub fn overlaps(&self, new: &Alert) -> bool {
@@ -168,5 +188,41 @@ mod tests {
             r#"{a="1\n", b="x\"y"}"#
         );
         assert_eq!(labelset_string(&ls(&[])), "{}");
+    }
+
+    #[test]
+    fn merge_owned_agrees_with_merge() {
+        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).unwrap();
+        let now = t(100);
+        let alert = |start, end, updated, timeout| Alert {
+            labels: ls(&[("alertname", "A")]),
+            annotations: BTreeMap::new(),
+            starts_at: t(start),
+            ends_at: t(end),
+            generator_url: String::new(),
+            updated_at: t(updated),
+            timeout,
+            fingerprint: 1,
+        };
+        let cases = [
+            // A re-post: later start, later end, newer.
+            (alert(0, 200, 50, false), alert(10, 300, 60, false)),
+            // The new report ends earlier than the stored one (not resolved yet).
+            (alert(0, 300, 50, false), alert(10, 200, 60, false)),
+            // The stored end was a resolve_timeout guess.
+            (alert(0, 300, 50, true), alert(10, 200, 60, false)),
+            // Both resolved.
+            (alert(0, 90, 50, false), alert(10, 80, 60, false)),
+            // The "new" report is older than what is stored.
+            (alert(5, 300, 70, false), alert(0, 200, 60, false)),
+        ];
+        for (old, new) in cases {
+            let by_ref = old.merge(&new, now);
+            let owned = old.merge_owned(new.clone(), now);
+            assert_eq!(
+                (by_ref.starts_at, by_ref.ends_at, by_ref.updated_at),
+                (owned.starts_at, owned.ends_at, owned.updated_at)
+            );
+        }
     }
 }

@@ -443,7 +443,7 @@ impl Pipeline {
                 };
                 let event = match store.get(&fp) {
                     Some(old) if old.overlaps(&a) => {
-                        a = old.merge(&a, now);
+                        a = old.merge_owned(a, now);
                         (old.resolved_at(now) != a.resolved_at(now)).then_some(
                             if a.resolved_at(now) {
                                 "resolved"
