@@ -661,13 +661,8 @@ mod tests {
         }
         let mut st = group_of("groups:\n  - name: g\n    labels: {team: db}\n    rules:\n      - record: m:x2\n        expr: m * 2\n      - alert: High\n        expr: m:x2 > 4\n        annotations:\n          s: '{{ $labels.i }} {{ $value }}'\n");
         st.interval_ms = 15_000;
-        let funcs = crate::template::prometheus::funcs(&Default::default());
-        let ext = BTreeMap::new();
-        let env = TemplateEnv {
-            external_labels: &ext,
-            external_url: "",
-            funcs: &funcs,
-        };
+        let fixture = EnvFixture::new();
+        let env = fixture.env();
         let engine = PromqlEngine::new(Default::default());
         let t1 = t0 + 15_000;
         st.eval(t1, &db, &engine, &env);
@@ -731,13 +726,8 @@ mod tests {
             app.commit().unwrap();
         }
         let mut st = group_of("groups:\n  - name: g\n    rules:\n      - record: m:x2\n        expr: m * 2\n      - record: bad\n        expr: '{__name__=~\"m|m2\"} * 1'\n");
-        let funcs = crate::template::prometheus::funcs(&Default::default());
-        let ext = BTreeMap::new();
-        let env = TemplateEnv {
-            external_labels: &ext,
-            external_url: "",
-            funcs: &funcs,
-        };
+        let fixture = EnvFixture::new();
+        let env = fixture.env();
         let engine = PromqlEngine::new(Default::default());
         st.eval(t0 + 15_000, &db, &engine, &env);
         assert_eq!(st.rules[0].health, Health::Err);
@@ -748,6 +738,30 @@ mod tests {
         assert_eq!(st.rules[1].health, Health::Err);
         assert_eq!(st.rule_evaluations, 2);
         assert_eq!(st.rule_failures, 1);
+    }
+
+    /// The template environment the tests evaluate with: Prometheus' functions, no
+    /// external labels or URL.
+    struct EnvFixture {
+        funcs: crate::template::FuncMap,
+        ext: BTreeMap<String, String>,
+    }
+
+    impl EnvFixture {
+        fn new() -> EnvFixture {
+            EnvFixture {
+                funcs: crate::template::prometheus::funcs(&Default::default()),
+                ext: BTreeMap::new(),
+            }
+        }
+
+        fn env(&self) -> TemplateEnv<'_> {
+            TemplateEnv {
+                external_labels: &self.ext,
+                external_url: "",
+                funcs: &self.funcs,
+            }
+        }
     }
 
     fn group_of(yaml: &str) -> GroupState {
@@ -780,13 +794,8 @@ mod tests {
             app.commit().unwrap();
         }
         let mut g = group_of("groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: m > 1\n        for: 10m\n");
-        let funcs = crate::template::prometheus::funcs(&Default::default());
-        let ext = BTreeMap::new();
-        let env = TemplateEnv {
-            external_labels: &ext,
-            external_url: "",
-            funcs: &funcs,
-        };
+        let fixture = EnvFixture::new();
+        let env = fixture.env();
         let engine = PromqlEngine::new(Default::default());
         // Restarted 27 minutes after the last ALERTS_FOR_STATE sample.
         let t = t0 + 30 * min;
