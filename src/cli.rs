@@ -207,6 +207,13 @@ pub struct ServeFlags {
     )]
     pub listen_address: String,
 
+    /// Web configuration file (the format Prometheus, Alertmanager and the Pushgateway
+    /// share): TLS (`tls_server_config`), basic authentication (`basic_auth_users`, bcrypt
+    /// hashes) and response headers for every listener promtui opens. Re-read when it
+    /// changes; check one with `promtui check web-config FILE`.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Enable shutdown and reload via HTTP (`POST /-/reload`).
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
@@ -638,6 +645,14 @@ pub enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check web configuration files (--web.config.file) as `promtool check web-config`:
+    /// certificates and keys load, hashes are bcrypt, no unknown fields.
+    #[command(name = "web-config")]
+    WebConfig {
+        /// Web configuration files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
@@ -710,6 +725,7 @@ where
 const SERVE_FLAG_IDS: &[(&str, &str)] = &[
     ("config_file", "config.file"),
     ("listen_address", "web.listen-address"),
+    ("web_config_file", "web.config.file"),
     ("enable_lifecycle", "web.enable-lifecycle"),
     ("enable_admin_api", "web.enable-admin-api"),
     (
@@ -863,6 +879,13 @@ fn place_engine_flags(mut cli: Cli, m: &clap::ArgMatches) -> Result<Cli, String>
                 "listen_address",
                 &top.listen_address,
                 &mut serve.listen_address,
+                m,
+                sub_m,
+            )?;
+            merge_flag(
+                "web_config_file",
+                &top.web_config_file,
+                &mut serve.web_config_file,
                 m,
                 sub_m,
             )?;
@@ -1134,6 +1157,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Check {
             command: CheckCommand::Alertmanager { files },
         }) => Ok(crate::cmd::alerts::check_alertmanager(&files)),
+        Some(Command::Check {
+            command: CheckCommand::WebConfig { files },
+        }) => Ok(crate::cmd::check::check_web_config(&files)),
         Some(Command::Alerts {
             command:
                 AlertsCommand::Routes {
@@ -1221,6 +1247,7 @@ mod tests {
     const SERVE_FLAGS: &[&[&str]] = &[
         &["--config.file", "/etc/p.yml"],
         &["--web.listen-address", "127.0.0.1:19999"],
+        &["--web.config.file", "/etc/web.yml"],
         &["--web.enable-lifecycle"],
         &["--web.enable-admin-api"],
         &["--web.enable-remote-write-receiver"],

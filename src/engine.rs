@@ -56,6 +56,8 @@ pub struct EngineOptions {
     /// `--web.enable-remote-write-receiver`: accept remote-write requests on
     /// `/api/v1/write`.
     pub remote_write_receiver: bool,
+    /// `--web.config.file`: TLS and basic auth for every listener, loaded at start.
+    pub web_config: Option<web::security::Security>,
     /// The built-in Pushgateway; `None` with `--pushgateway.disable`.
     pub pushgateway: Option<PushgatewaySetup>,
     /// Fit every target's first scrape into this window (the terminal UI: live data
@@ -474,11 +476,16 @@ impl Engine {
                 let until = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                Some(tokio::spawn(pg.clone().serve(l, until)))
+                Some(tokio::spawn(pg.clone().serve(
+                    l,
+                    self.shared.opts.web_config.clone(),
+                    until,
+                )))
             }
             _ => None,
         };
         self.ready.store(true, Ordering::Release);
+        let web_security = self.shared.opts.web_config.clone();
         let am_task = am_listener.map(|l| {
             let router = crate::alerting::api::standalone_router(self.shared.alerting.clone());
             let mut rx = stop_alerting_rx.clone();
@@ -486,7 +493,7 @@ impl Engine {
                 let stopped = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = web::serve(l, router, stopped).await {
+                if let Err(e) = web::serve(l, router, web_security.clone(), stopped).await {
                     tracing::error!("Alertmanager listener: {e}");
                 }
             })
@@ -516,7 +523,7 @@ impl Engine {
         let router = web::router(state)
             .merge(web::remote::routes(remote_api))
             .merge(crate::alerting::api::router(self.shared.alerting.clone()));
-        let served = web::serve(listener, router, stop).await;
+        let served = web::serve(listener, router, self.shared.opts.web_config.clone(), stop).await;
         let _ = stop_alerting_tx.send(true);
         if let Some(t) = am_task {
             let _ = t.await;

@@ -49,3 +49,23 @@ pub(crate) fn check_config(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// `promtui check web-config FILE...`: each file `SUCCESS` or `FAILED: why` on stderr, as
+/// `promtool check web-config`; exit 1 when any failed.
+pub(crate) fn check_web_config(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for f in files {
+        match crate::web::security::WebConfig::load(f) {
+            Ok(_) => eprintln!("{} SUCCESS", f.display()),
+            Err(e) => {
+                eprintln!("{} FAILED: {e}", f.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

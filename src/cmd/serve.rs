@@ -161,6 +161,10 @@ pub(crate) fn engine_options(
         shown.insert(k.to_string(), v);
     }
     let alertmanager = alertmanager_options(flags, &tsdb_path)?;
+    let web_config = match &flags.web_config_file {
+        Some(p) => Some(crate::web::security::Security::load(p).context("--web.config.file")?),
+        None => None,
+    };
     let opts = crate::engine::EngineOptions {
         config_file: flags.config_file.clone(),
         tsdb_path,
@@ -176,6 +180,7 @@ pub(crate) fn engine_options(
         first_scrape_within: None,
         remote_write_receiver: flags.enable_remote_write_receiver,
         alertmanager,
+        web_config,
     };
     Ok(opts)
 }

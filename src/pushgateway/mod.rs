@@ -93,6 +93,7 @@ impl Pushgateway {
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
+        security: Option<crate::web::security::Security>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -106,7 +107,7 @@ impl Pushgateway {
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(address = %addr, "Pushgateway listening");
-        let served = crate::web::serve(listener, self.router(), shutdown).await;
+        let served = crate::web::serve(listener, self.router(), security, shutdown).await;
         let _ = stop_tx.send(true);
         if let Some(t) = ttl_task {
             let _ = t.await;

@@ -20,7 +20,8 @@
 //!   [`json`] writes query results byte for byte as Prometheus does;
 //! - [`metrics`] keeps request counters and latency histograms, process metrics, and the
 //!   [`metrics::MetricsWriter`] every `/metrics` family goes through;
-//! - [`lenient`] accepts request targets with raw `"`, `|`, `\` as Go's net/http does.
+//! - [`lenient`] accepts request targets with raw `"`, `|`, `\` as Go's net/http does;
+//! - [`security`] reads `--web.config.file` (TLS, basic auth, headers) for every listener.
 //!
 //! A request flows: the [`lenient`] listener reads the request line → axum routes it by
 //! path → the metrics layer times it under its route pattern → the error-shape layer
@@ -39,6 +40,7 @@ pub mod metrics;
 pub(crate) mod query;
 pub mod remote;
 mod rules;
+pub mod security;
 mod status;
 
 use std::collections::BTreeMap;
@@ -466,23 +468,58 @@ pub async fn bind(addr: &str, flag: &str) -> Result<tokio::net::TcpListener, Err
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight
-/// requests. Request targets are read as leniently as Go reads them ([`lenient`]). Accepted connections get TCP_NODELAY, as Go's net/http (and so Prometheus)
-/// sets on every connection: a response written in several pieces, such as a large body
-/// that fills the socket buffer, must not wait for the client's delayed ACK.
+/// requests. Request targets are read as leniently as Go reads them ([`lenient`]).
+/// Accepted connections get TCP_NODELAY, as Go's net/http (and so Prometheus) sets on
+/// every connection: a response written in several pieces, such as a large body that
+/// fills the socket buffer, must not wait for the client's delayed ACK. With a web
+/// configuration (`--web.config.file`, [`security`]) the listener speaks TLS when it sets
+/// a certificate, and every request passes its basic authentication and headers.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    security: Option<security::Security>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let addr = listener
         .local_addr()
         .map(|a: SocketAddr| a.to_string())
         .unwrap_or_default();
-    let listener = listener.tap_io(|tcp| {
+    let Some(sec) = security else {
+        return serve_on(plain(listener), router, addr, shutdown).await;
+    };
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        sec.clone(),
+        security::guard,
+    ));
+    if sec.current().tls_enabled() {
+        let tls = security::TlsListener::new(listener, sec).map_err(|source| Error::Serve {
+            addr: addr.clone(),
+            source,
+        })?;
+        serve_on(tls, router, addr, shutdown).await
+    } else {
+        serve_on(plain(listener), router, addr, shutdown).await
+    }
+}
+
+/// A TCP listener whose connections get TCP_NODELAY.
+fn plain(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("could not set TCP_NODELAY on an accepted connection: {e}");
         }
-    });
+    })
+}
+
+async fn serve_on<L>(
+    listener: L,
+    router: Router,
+    addr: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     // Request targets with `"`, `|`, ... are accepted as Go accepts them (see `lenient`).
     let listener = lenient::LenientListener(listener);
     axum::serve(listener, router)
