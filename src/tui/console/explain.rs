@@ -233,6 +233,16 @@ impl ExplainPane {
         parts.concat()
     }
 
+    /// A node's row text: its label and kind, and whether it sits under a subquery.
+    fn row_text(&self, i: usize) -> String {
+        let node = &self.nodes[i];
+        let mut text = format!("{} {}", node.label, node.kind.as_str());
+        if node.in_subquery {
+            text.push_str(" (one subquery step)");
+        }
+        text
+    }
+
     pub fn render(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
         let p = ctx.palette;
         let g = ctx.glyphs;
@@ -260,28 +270,36 @@ impl ExplainPane {
         ])
         .areas(inner);
         let measured = self.results.iter().filter(|r| r.is_some()).count();
-        let mut leg = vec![Span::styled(
-            " total = the node with its subtree; self = the node alone (total minus its children)",
-            p.dim,
-        )];
+        let mut leg = Vec::new();
         if self.rx.is_some() {
             leg.push(Span::styled(
-                format!(" · measuring {measured}/{}", self.nodes.len()),
+                format!(" measuring {measured}/{} nodes", self.nodes.len()),
                 p.warn,
             ));
         } else if let Some(h) = hot {
-            leg.push(Span::styled(" · most expensive: ", p.dim));
+            leg.push(Span::styled(" most expensive: ", p.dim));
             leg.push(Span::styled(
                 self.nodes[h].label.clone(),
                 p.error.add_modifier(Modifier::BOLD),
             ));
         }
+        leg.push(Span::styled(
+            " · total = the node with its subtree, self = the node alone (total minus its children)",
+            p.dim,
+        ));
         f.render_widget(Paragraph::new(Line::from(leg)), legend);
 
-        // Columns: tree + node, then the figures.
-        let (sw, nw, tw) = (8usize, 10usize, 9usize);
-        let fig_w = sw + 2 * nw + 2 * tw + 5;
-        let tree_w = (table.width as usize).saturating_sub(fig_w + 1).max(16);
+        // Columns: tree + node (as wide as the widest node, within the room left), then
+        // the figures and the hot marker.
+        let (sw, nw, tw) = (6usize, 8usize, 8usize);
+        let fig_w = sw + 2 * nw + 2 * tw + 5 + 7;
+        let widest = (0..self.nodes.len())
+            .map(|i| self.prefix(i, g).chars().count() + self.row_text(i).chars().count() + 1)
+            .max()
+            .unwrap_or(16);
+        let tree_w = widest
+            .min((table.width as usize).saturating_sub(fig_w + 1))
+            .max(16);
         let mut lines = vec![Line::from(vec![
             Span::raw(" "),
             widgets::cell("NODE", tree_w, p.dim, g),
@@ -315,10 +333,7 @@ impl ExplainPane {
                 NodeKind::Binary | NodeKind::Unary => p.syntax.operator,
                 NodeKind::Subquery => p.syntax.duration,
             };
-            let mut text = format!("{} {}", node.label, node.kind.as_str());
-            if node.in_subquery {
-                text.push_str(" (one subquery step)");
-            }
+            let text = self.row_text(i);
             let is_hot = hot == Some(i);
             let name_w = tree_w.saturating_sub(prefix.chars().count());
             let mut spans = vec![

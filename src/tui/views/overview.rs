@@ -277,7 +277,7 @@ impl View for OverviewView {
                     .border_style(p.border)
                     .title(Span::styled(
                         if self.moment.is_some() {
-                            " scrape health by job (from the TSDB at the moment) "
+                            " scrape health by job at the moment "
                         } else {
                             " scrape health by job "
                         },
@@ -347,7 +347,14 @@ impl View for OverviewView {
                         p.dim,
                     ),
                     Span::styled(format!("{} {}: ", r.pool, r.url), p.text),
-                    Span::styled(r.last_error.clone(), p.error),
+                    Span::styled(
+                        if r.last_error.is_empty() && self.moment.is_some() {
+                            "up was 0 (the TSDB keeps no error text)".to_string()
+                        } else {
+                            r.last_error.clone()
+                        },
+                        p.error,
+                    ),
                 ]));
             }
         }
