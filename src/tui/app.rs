@@ -75,7 +75,7 @@ pub const FRAME_KEYS: &[(&str, &str)] = &[
     ("Esc", "cancel / clear filter / back"),
     (
         "[ / ]",
-        "time travel: step back / forward (:at sets, :at now returns)",
+        "time travel: step back / forward (:at 2h ago, :at now)",
     ),
     ("q, :q", "quit"),
 ];
@@ -825,7 +825,7 @@ impl App {
         }
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(
-            "Commands: :overview :targets :tsdb :config :theme NAME :range 6h :at 2h ago :glyphs G :q",
+            "Commands: :overview :targets :tsdb :config :theme NAME :range 6h :glyphs G :q",
             p.dim,
         )));
         let h = (lines.len() as u16 + 2).min(area.height);
