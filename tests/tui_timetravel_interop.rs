@@ -16,7 +16,7 @@ use common::{free_port, peer_available, wait_http_ok, ChildGuard, PROMETHEUS, PR
 use promtui::promql::explain::explain_tree;
 use promtui::tui::backend::remote::{RemoteBackend, RemoteOptions};
 use promtui::tui::backend::{Backend, TargetHealth};
-use promtui::tui::console::source::{ConsoleSource, QueryData};
+use promtui::tui::console::source::QueryData;
 
 /// Three targets every 15 s from 30 to 2 minutes before `now_s`; `c` is down.
 fn history(now_s: i64) -> String {
