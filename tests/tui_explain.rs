@@ -111,3 +111,32 @@ fn explain_enter_runs_the_selected_node_and_esc_closes() {
         "{r:?}"
     );
 }
+
+/// The console follows the frame's time travel: a new moment drops its own range and
+/// reruns the query ending there, and explain measures at the moment too.
+#[test]
+fn console_and_explain_follow_the_time_travel_moment() {
+    let mut h = Harness::new(palette_dark());
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = console(&dir);
+    h.type_str(&mut v, "time()");
+    h.key(&mut v, KeyEvent::from(KeyCode::Enter));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let text = text_of(&h.render(&mut v, 120, 30));
+    assert!(text.contains("1700000000"), "{text}");
+    // `:at 1h ago` in the frame.
+    h.range.end_ms = Some(h.now_ms - 3_600_000);
+    h.settle(&mut v, ConsoleView::is_settled);
+    let text = text_of(&h.render(&mut v, 120, 30));
+    assert!(text.contains("1699996400"), "{text}");
+    assert!(text.contains("ending"), "{text}");
+    h.key(&mut v, KeyEvent::from(KeyCode::Esc));
+    h.key(&mut v, KeyEvent::from(KeyCode::Char('x')));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let text = text_of(&h.render(&mut v, 120, 30));
+    assert!(
+        text.contains("instant query at 2023-11-14 21:13:20Z"),
+        "{text}"
+    );
+    assert!(text.contains("time function"), "{text}");
+}
