@@ -140,3 +140,39 @@ fn console_and_explain_follow_the_time_travel_moment() {
     );
     assert!(text.contains("time function"), "{text}");
 }
+
+/// In graph mode explain measures every node over the console's range and step; range
+/// vectors through `count_over_time`.
+#[test]
+fn explain_in_graph_mode_measures_the_range_query() {
+    let h = Harness::new(palette_dark());
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = console(&dir);
+    h.key(
+        &mut v,
+        KeyEvent::new(KeyCode::Char('t'), crossterm::event::KeyModifiers::CONTROL),
+    );
+    h.type_str(&mut v, "sum(rate(http_requests_total[5m]))");
+    h.key(&mut v, KeyEvent::from(KeyCode::Enter));
+    h.settle(&mut v, ConsoleView::is_settled);
+    h.key(&mut v, KeyEvent::from(KeyCode::Esc));
+    h.key(&mut v, KeyEvent::from(KeyCode::Char('x')));
+    h.settle(&mut v, ConsoleView::is_settled);
+    let buf = h.render(&mut v, 200, 40);
+    let text = text_of(&buf);
+    assert!(
+        text.contains("range query 59m58s ending 2023-11-14 22:13:20Z, step 14s"),
+        "{text}"
+    );
+    // 6 series x 20 samples per 5m window x 258 steps (the 1h range at 14 s, its start
+    // on the step grid ending at the end).
+    let sel = text
+        .lines()
+        .find(|l| l.contains("http_requests_total[5m] range selector"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(sel.contains("31.0k"), "{sel}");
+    assert!(sel.contains("hot"), "{sel}");
+    // Its result: the six series over the range.
+    assert!(sel.split_whitespace().any(|w| w == "6"), "{sel}");
+    assert_snapshot("explain_graph_200x40_test-dark", &snapshot(&buf));
+}

@@ -212,6 +212,18 @@ fn past_targets_and_explain_figures_agree_with_prometheus() {
         assert_eq!(per_node[2].2, selector, "{url}: {per_node:?}");
         assert_eq!(per_node[1].2, selector, "{url}: {per_node:?}");
         assert_eq!(per_node[0].2, selector, "{url}: {per_node:?}");
+        // Graph mode: the range selector measured through count_over_time over ten
+        // minutes at a 1m step (11 steps x 3 series x 20 samples).
+        let c = rt
+            .block_on(src.range_query_cost(
+                "count_over_time(req_total[5m])".into(),
+                at_ms - 600_000,
+                at_ms,
+                60_000,
+            ))
+            .unwrap_or_else(|e| panic!("{url}: range: {e}"));
+        assert_eq!(c.samples, Some(11 * 3 * 20), "{url}");
+        per_node.push(("range".into(), 0, c.samples.unwrap_or(0)));
         figures.push(per_node);
     }
     assert_eq!(figures[0], figures[1], "promtui and Prometheus differ");

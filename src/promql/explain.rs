@@ -158,6 +158,19 @@ fn walk(
     }
 }
 
+/// The query that measures `node` as part of a range query: the node itself when it is
+/// an instant vector or a scalar; a range vector (range selector, subquery) wrapped in
+/// `count_over_time`, which reads the same samples at every step and adds only a count;
+/// `None` for a string literal, which a range query cannot return (and which costs
+/// nothing).
+pub fn range_form(node: &ExplainNode) -> Option<String> {
+    match node.value_type {
+        ValueType::Vector | ValueType::Scalar => Some(node.expr.clone()),
+        ValueType::Matrix => Some(format!("count_over_time({})", node.expr)),
+        ValueType::String => None,
+    }
+}
+
 /// What running one node's query measured (inclusive of its subtree).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cost {
@@ -350,6 +363,23 @@ mod tests {
             })
             .collect();
         assert_eq!(hottest(&figures(&t, &no_time)), Some(3));
+    }
+
+    #[test]
+    fn range_forms_wrap_range_vectors_and_skip_strings() {
+        let t = tree(
+            "label_replace(rate(x[5m]), \"a\", \"$1\", \"b\", \"(.*)\") + max_over_time(y[10m:1m])",
+        );
+        let forms: Vec<Option<String>> = t.iter().map(range_form).collect();
+        assert_eq!(forms[0].as_deref(), Some(t[0].expr.as_str()));
+        assert_eq!(forms[3].as_deref(), Some("count_over_time(x[5m])"));
+        assert_eq!(forms[4], None);
+        let sub = t.iter().position(|n| n.kind == NodeKind::Subquery).unwrap();
+        assert_eq!(forms[sub].as_deref(), Some("count_over_time(y[10m:1m])"));
+        // Every range form parses.
+        for f in forms.into_iter().flatten() {
+            parse_expr(&f).expect("range form parses");
+        }
     }
 
     #[test]

@@ -346,6 +346,41 @@ impl ConsoleSource for RemoteBackend {
         })
     }
 
+    /// `/api/v1/query_range?stats=all`, as [`Self::instant_query_cost`].
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let d = inner
+                .get(
+                    "/api/v1/query_range",
+                    &[
+                        ("query", expr),
+                        ("start", secs(start_ms)),
+                        ("end", secs(end_ms)),
+                        ("step", secs(step_ms.max(1))),
+                        ("stats", "all".to_string()),
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let rtt = started.elapsed();
+            let answer = decode_query("/api/v1/query_range", &d).map_err(|e| e.to_string())?;
+            let (samples, eval) = decode_stats(&d["stats"]);
+            Ok(CostedAnswer {
+                answer,
+                samples,
+                eval: eval.unwrap_or(rtt),
+            })
+        })
+    }
+
     /// `/api/v1/query?stats=all`: samples and evaluation time as the server measured
     /// them (Prometheus, promtui serve); a server without `stats` gets the round trip.
     fn instant_query_cost(

@@ -1,6 +1,8 @@
 //! The console's query explain pane (`x` on the results, `:explain`): the expression as
-//! a tree ([`crate::promql::explain`]), each node run as its own instant query at the
-//! console's evaluation time through [`ConsoleSource::instant_query_cost`], with the
+//! a tree ([`crate::promql::explain`]), each node run as its own query through
+//! [`ConsoleSource::instant_query_cost`] (table mode: an instant query at the console's
+//! evaluation time) or [`ConsoleSource::range_query_cost`] (graph mode: the console's
+//! range and step; a range vector is measured through `count_over_time`), with the
 //! series in its result, the samples it touched and its evaluation time, inclusive of
 //! its subtree and by itself (inclusive minus its children), and the node that costs the
 //! most by itself highlighted.
@@ -21,7 +23,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::source::{ConsoleSource, QueryData};
-use crate::promql::explain::{explain_tree, figures, hottest, Cost, ExplainNode, NodeKind};
+use crate::promql::explain::{
+    explain_tree, figures, hottest, range_form, Cost, ExplainNode, NodeKind,
+};
 use crate::tui::view::{Glyphs, ViewCtx};
 use crate::tui::widgets;
 
@@ -32,6 +36,39 @@ struct Measured {
     /// `None`: the backend does not report samples.
     samples: Option<i64>,
     eval: Duration,
+}
+
+/// What the nodes are evaluated over: the console's table or graph query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// An instant query at this time (ms).
+    Instant(i64),
+    /// A range query.
+    Range {
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    },
+}
+
+impl Window {
+    /// The pane's title for this window.
+    fn describe(self) -> String {
+        use crate::tui::timetravel::format_moment;
+        match self {
+            Window::Instant(t) => format!("instant query at {}", format_moment(t)),
+            Window::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            } => format!(
+                "range query {} ending {}, step {} (range vectors via count_over_time)",
+                crate::model::time::format_duration(end_ms - start_ms),
+                format_moment(end_ms),
+                crate::model::time::format_duration(step_ms)
+            ),
+        }
+    }
 }
 
 /// What a key did to the pane.
@@ -46,7 +83,7 @@ pub enum PaneAction {
 /// The explain pane's state.
 pub struct ExplainPane {
     expr: String,
-    time_ms: i64,
+    window: Window,
     nodes: Vec<ExplainNode>,
     results: Vec<Option<Result<Measured, String>>>,
     rx: Option<mpsc::UnboundedReceiver<(usize, Result<Measured, String>)>>,
@@ -73,29 +110,48 @@ fn series_of(d: &QueryData) -> usize {
 }
 
 impl ExplainPane {
-    /// Parses `expr` and starts measuring each node at `time_ms`; a parse error comes
+    /// Parses `expr` and starts measuring each node over `window`; a parse error comes
     /// back as the status line's message.
     pub fn start(
         source: Arc<dyn ConsoleSource>,
         expr: &str,
-        time_ms: i64,
+        window: Window,
         ctx: &ViewCtx<'_>,
         show_timings: bool,
     ) -> Result<ExplainPane, String> {
         let parsed = crate::promql::parse_expr(expr).map_err(|e| format!("explain: {e}"))?;
         let nodes = explain_tree(&parsed);
-        let queries: Vec<String> = nodes.iter().map(|n| n.expr.clone()).collect();
+        // Per node: the query, and the range to run it over (None: instant).
+        let queries: Vec<(String, Option<(i64, i64, i64)>)> = nodes
+            .iter()
+            .map(|n| match window {
+                Window::Instant(_) => (n.expr.clone(), None),
+                Window::Range {
+                    start_ms,
+                    end_ms,
+                    step_ms,
+                } => match range_form(n) {
+                    Some(q) => (q, Some((start_ms, end_ms, step_ms))),
+                    None => (n.expr.clone(), None),
+                },
+            })
+            .collect();
+        let at = match window {
+            Window::Instant(t) => t,
+            Window::Range { end_ms, .. } => end_ms,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = ctx.runtime.spawn(async move {
-            for (i, q) in queries.into_iter().enumerate() {
-                let r = source
-                    .instant_query_cost(q, time_ms)
-                    .await
-                    .map(|c| Measured {
-                        series: series_of(&c.answer.data),
-                        samples: c.samples,
-                        eval: c.eval,
-                    });
+            for (i, (q, range)) in queries.into_iter().enumerate() {
+                let fut = match range {
+                    Some((s, e, st)) => source.range_query_cost(q, s, e, st),
+                    None => source.instant_query_cost(q, at),
+                };
+                let r = fut.await.map(|c| Measured {
+                    series: series_of(&c.answer.data),
+                    samples: c.samples,
+                    eval: c.eval,
+                });
                 if tx.send((i, r)).is_err() {
                     return;
                 }
@@ -103,7 +159,7 @@ impl ExplainPane {
         });
         Ok(ExplainPane {
             expr: parsed.to_string(),
-            time_ms,
+            window,
             results: vec![None; nodes.len()],
             nodes,
             rx: Some(rx),
@@ -255,8 +311,8 @@ impl ExplainPane {
                 Span::styled(" explain ", p.accent),
                 Span::styled(
                     format!(
-                        "instant query at {} · each node run as its own query (Enter runs it, h jumps to the hottest, Esc closes) ",
-                        crate::tui::timetravel::format_moment(self.time_ms)
+                        "{} · each node run as its own query (Enter runs it, h jumps to the hottest, Esc closes) ",
+                        self.window.describe()
                     ),
                     p.dim,
                 ),
@@ -391,8 +447,15 @@ impl ExplainPane {
                     .flat_map(|l| l.spans),
             );
             dl.push(Line::from(spans));
+            let wrapped = matches!(self.window, Window::Range { .. })
+                && node.value_type == crate::promql::ValueType::Matrix;
             if let Some(Err(e)) = &self.results[self.selected] {
                 dl.push(Line::styled(format!(" {e}"), p.error));
+            } else if wrapped {
+                dl.push(Line::styled(
+                    " a range vector: measured over the range as count_over_time(…), which reads the same samples",
+                    p.dim,
+                ));
             } else if node.in_subquery {
                 dl.push(Line::styled(
                     " under a subquery: the real query evaluates this at every subquery step; measured here at one",

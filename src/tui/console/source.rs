@@ -111,4 +111,24 @@ pub trait ConsoleSource: Send + Sync {
             })
         })
     }
+    /// Range query with its cost (query explain in graph mode); the default as for
+    /// [`ConsoleSource::instant_query_cost`].
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let fut = self.range_query(expr, start_ms, end_ms, step_ms);
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let answer = fut.await?;
+            Ok(CostedAnswer {
+                answer,
+                samples: None,
+                eval: started.elapsed(),
+            })
+        })
+    }
 }

@@ -242,11 +242,19 @@ impl ConsoleView {
         if expr.is_empty() {
             return Err("explain: type a query first (or :explain EXPR)".into());
         }
-        let at = self.effective_range(ctx).end_ms.unwrap_or(ctx.now_ms);
+        let (start_ms, end_ms, step_ms) = self.query_window(ctx);
+        let window = match self.mode {
+            Mode::Table => super::explain::Window::Instant(end_ms),
+            Mode::Graph => super::explain::Window::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            },
+        };
         let pane = super::explain::ExplainPane::start(
             self.source.clone(),
             &expr,
-            at,
+            window,
             ctx,
             self.show_timings,
         )?;
@@ -475,8 +483,8 @@ impl ConsoleView {
         self.start_query(expr, ctx);
     }
 
-    fn start_query(&mut self, expr: String, ctx: &mut ViewCtx<'_>) {
-        self.cancel_inflight();
+    /// `(start, end, step)` in ms of the console's query over its range.
+    fn query_window(&self, ctx: &ViewCtx<'_>) -> (i64, i64, i64) {
         let range = self.effective_range(ctx);
         let end_ms = range.end_ms.unwrap_or(ctx.now_ms);
         let width = range.width_ms.max(1000);
@@ -485,6 +493,12 @@ impl ConsoleView {
         // The grid ends exactly at `end`, so the rightmost point is the latest value
         // (a start of `end - width` could leave the last step up to a step before it).
         let start_ms = end_ms - width / step_ms * step_ms;
+        (start_ms, end_ms, step_ms)
+    }
+
+    fn start_query(&mut self, expr: String, ctx: &mut ViewCtx<'_>) {
+        self.cancel_inflight();
+        let (start_ms, end_ms, step_ms) = self.query_window(ctx);
         let request = QueryRequest {
             expr: expr.clone(),
             mode: self.mode,
