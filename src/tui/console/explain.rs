@@ -121,31 +121,28 @@ impl ExplainPane {
     ) -> Result<ExplainPane, String> {
         let parsed = crate::promql::parse_expr(expr).map_err(|e| format!("explain: {e}"))?;
         let nodes = explain_tree(&parsed);
-        // Per node: the query, and the range to run it over (None: instant).
-        let queries: Vec<(String, Option<(i64, i64, i64)>)> = nodes
+        // Per node: the query and what to run it over (a string literal, which a range
+        // query cannot return, at the range's end).
+        let queries: Vec<(String, Window)> = nodes
             .iter()
             .map(|n| match window {
-                Window::Instant(_) => (n.expr.clone(), None),
-                Window::Range {
-                    start_ms,
-                    end_ms,
-                    step_ms,
-                } => match range_form(n) {
-                    Some(q) => (q, Some((start_ms, end_ms, step_ms))),
-                    None => (n.expr.clone(), None),
+                Window::Instant(_) => (n.expr.clone(), window),
+                Window::Range { end_ms, .. } => match range_form(n) {
+                    Some(q) => (q, window),
+                    None => (n.expr.clone(), Window::Instant(end_ms)),
                 },
             })
             .collect();
-        let at = match window {
-            Window::Instant(t) => t,
-            Window::Range { end_ms, .. } => end_ms,
-        };
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = ctx.runtime.spawn(async move {
-            for (i, (q, range)) in queries.into_iter().enumerate() {
-                let fut = match range {
-                    Some((s, e, st)) => source.range_query_cost(q, s, e, st),
-                    None => source.instant_query_cost(q, at),
+            for (i, (q, over)) in queries.into_iter().enumerate() {
+                let fut = match over {
+                    Window::Range {
+                        start_ms,
+                        end_ms,
+                        step_ms,
+                    } => source.range_query_cost(q, start_ms, end_ms, step_ms),
+                    Window::Instant(at) => source.instant_query_cost(q, at),
                 };
                 let r = fut.await.map(|c| Measured {
                     series: series_of(&c.answer.data),
