@@ -21,6 +21,7 @@
 pub mod ast;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod functions;
 pub mod lexer;
 pub mod parser;

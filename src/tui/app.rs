@@ -73,6 +73,10 @@ pub const FRAME_KEYS: &[(&str, &str)] = &[
     ("Tab/S-Tab", "next/previous view"),
     ("1..9", "go to view"),
     ("Esc", "cancel / clear filter / back"),
+    (
+        "[ / ]",
+        "time travel: step back / forward (:at 2h ago, :at now)",
+    ),
     ("q, :q", "quit"),
 ];
 
@@ -320,6 +324,8 @@ impl App {
             KeyCode::Char(':') => self.mode = Mode::Command(String::new()),
             KeyCode::Char('/') => self.mode = Mode::Filter(self.filters[self.active].clone()),
             KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('[') => self.travel_step(false, now_ms),
+            KeyCode::Char(']') => self.travel_step(true, now_ms),
             KeyCode::Tab => self.switch((self.active + 1) % self.views.len()),
             KeyCode::BackTab => {
                 self.switch((self.active + self.views.len() - 1) % self.views.len())
@@ -388,6 +394,10 @@ impl App {
                 "glyphs braille",
                 "glyphs block",
                 "glyphs ascii",
+                "at now",
+                "at 15m ago",
+                "at 1h ago",
+                "at 1d ago",
                 "help",
                 "q",
                 "quit",
@@ -407,6 +417,45 @@ impl App {
             .collect();
         out.sort_by_key(|c| c.len());
         out
+    }
+
+    /// `:at ARG`: sets the moment every view shows, or returns to the present.
+    fn travel(&mut self, args: &str, now_ms: i64) {
+        use super::timetravel::{format_ago, format_moment, parse_at, AtTarget};
+        match parse_at(args, now_ms) {
+            Ok(AtTarget::Now) => {
+                self.range.end_ms = None;
+                self.set_status("back to the present", false);
+            }
+            Ok(AtTarget::At(t)) => {
+                self.range.end_ms = Some(t);
+                self.set_status(
+                    format!(
+                        "at {} ({}); [ ] step, :at now returns",
+                        format_moment(t),
+                        format_ago(t, now_ms)
+                    ),
+                    false,
+                );
+            }
+            Err(e) => self.set_status(e.to_string(), true),
+        }
+    }
+
+    /// `[` / `]`: steps the time-travel moment by a tenth of the range; stepping forward
+    /// past the present returns to it.
+    fn travel_step(&mut self, forward: bool, now_ms: i64) {
+        use super::timetravel::{step, step_ms};
+        let by = step_ms(self.range.width_ms);
+        self.range.end_ms = step(self.range.end_ms, by, forward, now_ms);
+        if self.range.end_ms.is_none() {
+            self.set_status("back to the present", false);
+        }
+    }
+
+    /// The moment the views show; `None` when following the clock.
+    pub fn travel_moment(&self) -> Option<i64> {
+        self.range.end_ms
     }
 
     /// Runs a palette command (`targets`, `theme light`, `range 6h`, `q`...).
@@ -434,6 +483,7 @@ impl App {
                 Ok(g) => self.glyphs = g,
                 Err(e) => self.set_status(e, true),
             },
+            "at" => self.travel(args, now_ms),
             "range" => match crate::model::time::parse_duration(args) {
                 Ok(ms) if ms > 0 => {
                     self.range.width_ms = ms;
@@ -597,6 +647,19 @@ impl App {
         // Below 100 columns the figures drop their words to fit.
         let wide = area.width >= 100;
         let word = |w: &'static str, short: &'static str| if wide { w } else { short };
+        // Time travel comes first, so it cannot be missed: the moment, how long ago, and
+        // what `[`/`]` step by. The figures after it stay live.
+        if let Some(t) = self.range.end_ms {
+            use super::timetravel::{format_ago, format_moment, step_ms};
+            let step = crate::model::time::format_duration(step_ms(self.range.width_ms));
+            l1.push(Span::styled(
+                format!("AT {} ({})", format_moment(t), format_ago(t, now_ms)),
+                p.warn.add_modifier(ratatui::style::Modifier::REVERSED),
+            ));
+            l1.push(Span::styled(format!(" [ ] ±{step}"), p.warn));
+            l1.push(sep.clone());
+            l1.push(Span::styled(word("live: ", ""), p.dim));
+        }
         match &st.health {
             Some(h) => {
                 l1.push(Span::styled(word("targets ", ""), p.dim));

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod fixture;
 pub mod task;
 pub mod theme;
+pub mod timetravel;
 pub mod view;
 pub mod views;
 pub mod widgets;

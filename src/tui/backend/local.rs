@@ -18,7 +18,8 @@ use super::{
 use crate::engine::EngineHandle;
 use crate::model::{MatchOp, Matcher};
 use crate::tui::console::source::{
-    ConsoleSource, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData, SourceError,
+    ConsoleSource, CostedAnswer, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData,
+    SourceError,
 };
 use crate::web::BoxFuture;
 
@@ -230,6 +231,54 @@ impl ConsoleSource for LocalBackend {
                 .instant_query(e.db(), &parsed, time_ms)
                 .map(answer)
                 .map_err(|err| BackendError::Engine(err.to_string()))
+        });
+        Box::pin(async move { f.await.map_err(|e| e.to_string()) })
+    }
+
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let f = self.blocking(move |e| {
+            let parsed = crate::promql::parse_expr(&expr)
+                .map_err(|err| BackendError::Engine(format!("parse error: {err}")))?;
+            let started = std::time::Instant::now();
+            let r = crate::promql::engine::Engine::new(e.options().query.clone())
+                .range_query(e.db(), &parsed, start_ms, end_ms, step_ms.max(1))
+                .map_err(|err| BackendError::Engine(err.to_string()))?;
+            let eval = started.elapsed();
+            let samples = Some(r.stats.total_queryable_samples);
+            Ok(CostedAnswer {
+                answer: answer(r),
+                samples,
+                eval,
+            })
+        });
+        Box::pin(async move { f.await.map_err(|e| e.to_string()) })
+    }
+
+    fn instant_query_cost(
+        &self,
+        expr: String,
+        time_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let f = self.blocking(move |e| {
+            let parsed = crate::promql::parse_expr(&expr)
+                .map_err(|err| BackendError::Engine(format!("parse error: {err}")))?;
+            let started = std::time::Instant::now();
+            let r = crate::promql::engine::Engine::new(e.options().query.clone())
+                .instant_query(e.db(), &parsed, time_ms)
+                .map_err(|err| BackendError::Engine(err.to_string()))?;
+            let eval = started.elapsed();
+            let samples = Some(r.stats.total_queryable_samples);
+            Ok(CostedAnswer {
+                answer: answer(r),
+                samples,
+                eval,
+            })
         });
         Box::pin(async move { f.await.map_err(|e| e.to_string()) })
     }

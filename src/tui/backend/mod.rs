@@ -7,6 +7,7 @@
 //! exposition through the scrape manager's client) comes back as [`BackendError::LocalOnly`]
 //! or `None` fields, which views show as "local only".
 
+pub mod history;
 pub mod local;
 pub mod remote;
 
@@ -278,6 +279,19 @@ pub trait Backend: Send + Sync {
     fn scrape_debug(&self, target: TargetRow) -> BoxFuture<Result<ScrapeDebug, BackendError>>;
     /// The console's queries and label lookups.
     fn console_source(&self) -> Arc<dyn ConsoleSource>;
+    /// The targets as they were at `t_ms` (time travel), rebuilt from the TSDB's `up`
+    /// and scrape series (see [`history`]).
+    fn targets_at(&self, t_ms: i64) -> BoxFuture<Result<Vec<TargetRow>, BackendError>> {
+        history::targets_at(self.console_source(), self.targets(), t_ms)
+    }
+    /// The `limit` metric names with the most series at `t_ms` (time travel).
+    fn top_metrics_at(
+        &self,
+        t_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<(String, u64)>, BackendError>> {
+        history::top_metrics_at(self.console_source(), t_ms, limit)
+    }
 }
 
 /// Builds the relabel trace of a target from its job's `relabel_configs`, ending with

@@ -16,7 +16,8 @@ use super::{
     TargetRow, TsdbInfo,
 };
 use crate::tui::console::source::{
-    ConsoleSource, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData, SourceError,
+    ConsoleSource, CostedAnswer, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData,
+    SourceError,
 };
 use crate::web::BoxFuture;
 
@@ -253,6 +254,17 @@ fn labels_of(m: &Json) -> Vec<(String, String)> {
 }
 
 /// Decodes a query `data` object into the console's shapes.
+/// The API's `stats` object: `samples.totalQueryableSamples` and
+/// `timings.evalTotalTime` (seconds), each `None` when absent.
+pub fn decode_stats(stats: &Json) -> (Option<i64>, Option<Duration>) {
+    let samples = stats["samples"]["totalQueryableSamples"].as_i64();
+    let eval = stats["timings"]["evalTotalTime"]
+        .as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64);
+    (samples, eval)
+}
+
 pub fn decode_query(url: &str, d: &Json) -> Result<QueryAnswer, BackendError> {
     let r = &d["result"];
     let series = |f: &dyn Fn(&Json) -> Vec<(i64, f64)>| -> Vec<SeriesData> {
@@ -331,6 +343,73 @@ impl ConsoleSource for RemoteBackend {
                 .await
                 .map_err(|e| e.to_string())?;
             decode_query("/api/v1/query", &d).map_err(|e| e.to_string())
+        })
+    }
+
+    /// `/api/v1/query_range?stats=all`, as [`Self::instant_query_cost`].
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let d = inner
+                .get(
+                    "/api/v1/query_range",
+                    &[
+                        ("query", expr),
+                        ("start", secs(start_ms)),
+                        ("end", secs(end_ms)),
+                        ("step", secs(step_ms.max(1))),
+                        ("stats", "all".to_string()),
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let rtt = started.elapsed();
+            let answer = decode_query("/api/v1/query_range", &d).map_err(|e| e.to_string())?;
+            let (samples, eval) = decode_stats(&d["stats"]);
+            Ok(CostedAnswer {
+                answer,
+                samples,
+                eval: eval.unwrap_or(rtt),
+            })
+        })
+    }
+
+    /// `/api/v1/query?stats=all`: samples and evaluation time as the server measured
+    /// them (Prometheus, promtui serve); a server without `stats` gets the round trip.
+    fn instant_query_cost(
+        &self,
+        expr: String,
+        time_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let d = inner
+                .get(
+                    "/api/v1/query",
+                    &[
+                        ("query", expr),
+                        ("time", secs(time_ms)),
+                        ("stats", "all".to_string()),
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let rtt = started.elapsed();
+            let answer = decode_query("/api/v1/query", &d).map_err(|e| e.to_string())?;
+            let (samples, eval) = decode_stats(&d["stats"]);
+            Ok(CostedAnswer {
+                answer,
+                samples,
+                eval: eval.unwrap_or(rtt),
+            })
         })
     }
 

@@ -12,6 +12,7 @@
 //! Files: `view.rs` (the console's state, keys and drawing), `editor.rs` (text buffer and
 //! highlighting), `complete.rs` (what the cursor completes, the candidate cache),
 //! `history.rs` (SQLite), `chart.rs` (the dot-grid chart and unit inference),
+//! `explain.rs` (the query explain pane over [`crate::promql::explain`]),
 //! `metrics.rs` (the explorer), `source.rs` (the backend seam), `testing.rs` (palettes,
 //! an engine-backed source and text snapshots for tests and benches).
 //!
@@ -26,6 +27,7 @@ use parking_lot::Mutex;
 pub mod chart;
 pub mod complete;
 pub mod editor;
+pub mod explain;
 pub mod history;
 pub mod metrics;
 pub mod source;

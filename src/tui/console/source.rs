@@ -39,6 +39,18 @@ pub struct QueryAnswer {
     pub warnings: Vec<String>,
 }
 
+/// An instant query's answer with what it cost, for the query explain pane.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostedAnswer {
+    pub answer: QueryAnswer,
+    /// Samples the evaluation read from storage (`totalQueryableSamples` of the API's
+    /// `stats`); `None` when the backend does not report it.
+    pub samples: Option<i64>,
+    /// Evaluation time: the engine's own when the backend reports it, else the round
+    /// trip measured here.
+    pub eval: std::time::Duration,
+}
+
 /// `/api/v1/metadata` for one metric family.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct MetricInfo {
@@ -80,4 +92,43 @@ pub trait ConsoleSource: Send + Sync {
     /// Number of series per metric name (the metric explorer's counts); `None` when the
     /// backend cannot tell cheaply.
     fn series_counts(&self) -> BoxFuture<Result<SeriesCounts, SourceError>>;
+    /// Instant query at `time_ms` with its cost (query explain). The default times
+    /// [`ConsoleSource::instant_query`] from the outside and knows no sample count; the
+    /// local engine and the remote API (`stats=all`) report both themselves.
+    fn instant_query_cost(
+        &self,
+        expr: String,
+        time_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let fut = self.instant_query(expr, time_ms);
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let answer = fut.await?;
+            Ok(CostedAnswer {
+                answer,
+                samples: None,
+                eval: started.elapsed(),
+            })
+        })
+    }
+    /// Range query with its cost (query explain in graph mode); the default as for
+    /// [`ConsoleSource::instant_query_cost`].
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        let fut = self.range_query(expr, start_ms, end_ms, step_ms);
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let answer = fut.await?;
+            Ok(CostedAnswer {
+                answer,
+                samples: None,
+                eval: started.elapsed(),
+            })
+        })
+    }
 }

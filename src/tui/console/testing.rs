@@ -14,7 +14,8 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
 
 use super::source::{
-    ConsoleSource, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData, SourceError,
+    ConsoleSource, CostedAnswer, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData,
+    SourceError,
 };
 use crate::model::Matcher;
 use crate::promql::engine::{Engine, Value};
@@ -212,6 +213,48 @@ impl ConsoleSource for QueryableSource {
                 .instant_query(q, expr.as_str(), time_ms)
                 .map_err(|e| e.to_string())?;
             Ok(to_answer(r.value, r.warnings))
+        })
+    }
+
+    fn range_query_cost(
+        &self,
+        expr: String,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        self.blocking(move |q, e| {
+            let started = std::time::Instant::now();
+            let r = e
+                .range_query(q, expr.as_str(), start_ms, end_ms, step_ms)
+                .map_err(|e| e.to_string())?;
+            let eval = started.elapsed();
+            let samples = Some(r.stats.total_queryable_samples);
+            Ok(CostedAnswer {
+                answer: to_answer(r.value, r.warnings),
+                samples,
+                eval,
+            })
+        })
+    }
+
+    fn instant_query_cost(
+        &self,
+        expr: String,
+        time_ms: i64,
+    ) -> BoxFuture<Result<CostedAnswer, SourceError>> {
+        self.blocking(move |q, e| {
+            let started = std::time::Instant::now();
+            let r = e
+                .instant_query(q, expr.as_str(), time_ms)
+                .map_err(|e| e.to_string())?;
+            let eval = started.elapsed();
+            let samples = Some(r.stats.total_queryable_samples);
+            Ok(CostedAnswer {
+                answer: to_answer(r.value, r.warnings),
+                samples,
+                eval,
+            })
         })
     }
 

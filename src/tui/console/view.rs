@@ -139,6 +139,11 @@ pub struct ConsoleView {
     show_timings: bool,
     /// Run the editor's text on the next tick ([`ConsoleView::open_expr`]).
     pending_run: bool,
+    /// The frame's range last seen: when it changes (`:range`, time travel with `:at`,
+    /// `[`/`]`), the console drops its own zoom/pan and runs the query again over it.
+    frame_range: Option<TimeRange>,
+    /// The query explain pane, shown over the results while open.
+    explain: Option<super::explain::ExplainPane>,
 }
 
 /// Shortest and longest range zoom allows.
@@ -180,6 +185,8 @@ impl ConsoleView {
             handoff: ConsoleHandoff::default(),
             show_timings: true,
             pending_run: false,
+            frame_range: None,
+            explain: None,
         }
     }
 
@@ -209,6 +216,10 @@ impl ConsoleView {
     #[doc(hidden)]
     pub fn is_settled(&self) -> bool {
         self.inflight.is_none()
+            && self
+                .explain
+                .as_ref()
+                .is_none_or(|e| e.busy_since().is_none())
             && self.fetches.is_empty()
             && self.metadata_rx.is_none()
             && !self.pending_run
@@ -218,6 +229,48 @@ impl ConsoleView {
     #[doc(hidden)]
     pub fn hide_timings(&mut self) {
         self.show_timings = false;
+    }
+
+    /// Opens the explain pane on `expr` (the editor's text when empty), evaluated at the
+    /// end of the console's range.
+    fn open_explain(&mut self, expr: &str, ctx: &ViewCtx<'_>) -> Result<(), String> {
+        let expr = if expr.trim().is_empty() {
+            self.editor.text().trim().to_string()
+        } else {
+            expr.trim().to_string()
+        };
+        if expr.is_empty() {
+            return Err("explain: type a query first (or :explain EXPR)".into());
+        }
+        let (start_ms, end_ms, step_ms) = self.query_window(ctx);
+        let window = match self.mode {
+            Mode::Table => super::explain::Window::Instant(end_ms),
+            Mode::Graph => super::explain::Window::Range {
+                start_ms,
+                end_ms,
+                step_ms,
+            },
+        };
+        let pane = super::explain::ExplainPane::start(
+            self.source.clone(),
+            &expr,
+            window,
+            ctx,
+            self.show_timings,
+        )?;
+        if self.editor.text().trim() != expr {
+            self.editor.set_text(&expr);
+        }
+        self.popup = None;
+        self.explain = Some(pane);
+        self.focus = Focus::Results;
+        Ok(())
+    }
+
+    /// True while the explain pane is open (tests).
+    #[doc(hidden)]
+    pub fn explain_open(&self) -> bool {
+        self.explain.is_some()
     }
 
     fn effective_range(&self, ctx: &ViewCtx<'_>) -> TimeRange {
@@ -425,12 +478,13 @@ impl ConsoleView {
         }
         self.popup = None;
         self.hist_pos = None;
+        self.explain = None;
         self.history.record(&expr, ctx.now_ms);
         self.start_query(expr, ctx);
     }
 
-    fn start_query(&mut self, expr: String, ctx: &mut ViewCtx<'_>) {
-        self.cancel_inflight();
+    /// `(start, end, step)` in ms of the console's query over its range.
+    fn query_window(&self, ctx: &ViewCtx<'_>) -> (i64, i64, i64) {
         let range = self.effective_range(ctx);
         let end_ms = range.end_ms.unwrap_or(ctx.now_ms);
         let width = range.width_ms.max(1000);
@@ -439,6 +493,12 @@ impl ConsoleView {
         // The grid ends exactly at `end`, so the rightmost point is the latest value
         // (a start of `end - width` could leave the last step up to a step before it).
         let start_ms = end_ms - width / step_ms * step_ms;
+        (start_ms, end_ms, step_ms)
+    }
+
+    fn start_query(&mut self, expr: String, ctx: &mut ViewCtx<'_>) {
+        self.cancel_inflight();
+        let (start_ms, end_ms, step_ms) = self.query_window(ctx);
         let request = QueryRequest {
             expr: expr.clone(),
             mode: self.mode,
@@ -916,6 +976,10 @@ impl View for ConsoleView {
             ("S", "graph: stacked / overlaid"),
             ("L", "graph: live mode (auto-refresh)"),
             ("r", "run again"),
+            (
+                "x, :explain",
+                "explain: the query as a tree with per-node cost",
+            ),
         ]
     }
 
@@ -926,7 +990,29 @@ impl View for ConsoleView {
     fn on_key(&mut self, key: KeyEvent, ctx: &mut ViewCtx<'_>) -> Handled {
         match self.focus {
             Focus::Editor => self.editor_key(key, ctx),
+            Focus::Results if self.explain.is_some() => {
+                let action = match self.explain.as_mut() {
+                    Some(pane) => pane.on_key(key),
+                    None => super::explain::PaneAction::None,
+                };
+                match action {
+                    super::explain::PaneAction::None => {}
+                    super::explain::PaneAction::Close => self.explain = None,
+                    super::explain::PaneAction::Open(expr) => {
+                        self.explain = None;
+                        self.editor.set_text(&expr);
+                        self.run(ctx);
+                    }
+                }
+                Handled::Consumed
+            }
             Focus::Results => match key.code {
+                KeyCode::Char('x') => {
+                    if let Err(e) = self.open_explain("", ctx) {
+                        self.note = Some(e);
+                    }
+                    Handled::Consumed
+                }
                 KeyCode::Enter | KeyCode::Char('i') | KeyCode::Char('e') => {
                     self.focus = Focus::Editor;
                     Handled::Consumed
@@ -985,6 +1071,8 @@ impl View for ConsoleView {
                 self.tick(ctx);
                 Some(Ok(()))
             }
+            // `:explain [EXPR]` explains EXPR, or the editor's query.
+            "explain" => Some(self.open_explain(args, ctx)),
             "graph" => {
                 self.mode = Mode::Graph;
                 self.rerun(ctx);
@@ -1000,6 +1088,19 @@ impl View for ConsoleView {
     }
 
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
+        if self.frame_range.is_some_and(|r| r != ctx.range) {
+            self.range = None;
+            if ctx.range.end_ms.is_some() {
+                self.live = false;
+            }
+            if self.outcome.is_some() && self.inflight.is_none() {
+                self.rerun(ctx);
+            }
+        }
+        self.frame_range = Some(ctx.range);
+        if let Some(pane) = &mut self.explain {
+            pane.poll();
+        }
         if let Some(expr) = self.handoff.take_expr() {
             self.open_expr(&expr);
         }
@@ -1079,6 +1180,11 @@ impl View for ConsoleView {
         .areas(area);
         self.render_editor(frame, edit_area, ctx);
         self.render_status(frame, status_area, p);
+        if let Some(pane) = &mut self.explain {
+            pane.render(frame, results_area, ctx);
+            self.render_popup(frame, edit_area, area, p);
+            return;
+        }
         match &self.outcome {
             Some(o) if o.request.mode == Mode::Graph && o.result.is_ok() => {
                 self.render_graph(frame, results_area, ctx)
@@ -1102,12 +1208,21 @@ impl View for ConsoleView {
     }
 
     fn busy_since(&self) -> Option<Instant> {
-        self.inflight.as_ref().map(|q| q.started)
+        self.inflight
+            .as_ref()
+            .map(|q| q.started)
+            .or_else(|| self.explain.as_ref().and_then(|e| e.busy_since()))
     }
 
     fn cancel(&mut self) {
         if self.cancel_inflight() {
             self.note = Some("query cancelled".into());
+        }
+        if let Some(pane) = &mut self.explain {
+            if pane.busy_since().is_some() {
+                pane.cancel();
+                self.note = Some("explain cancelled (nodes measured so far stay)".into());
+            }
         }
         for f in self.fetches.drain(..) {
             f.handle.abort();

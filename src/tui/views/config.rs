@@ -146,6 +146,7 @@ impl View for ConfigView {
     }
     fn render(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
         let p = ctx.palette;
+        let area = crate::tui::timetravel::present_only_notice(f, area, ctx);
         let info = match &self.info {
             None => {
                 f.render_widget(

@@ -1,6 +1,11 @@
 //! Overview: the header's figures as sparklines over the last hour, scrape health by job,
 //! the top metrics by series count, and recent errors (failed scrapes, rejected reloads,
 //! an unreachable backend).
+//!
+//! Time-travelled (`:at`), scrape health and the failing targets are rebuilt from the
+//! TSDB at the moment ([`Backend::targets_at`]), the top metrics count the series present
+//! then ([`Backend::top_metrics_at`]), and the error log stops at the moment; the
+//! sparklines stay live (the feed samples the present) and say so.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +37,11 @@ pub struct OverviewView {
     targets_at: i64,
     tsdb_at: i64,
     filter: Option<Filter>,
+    /// The time-travel moment the data is for (`None`: the present).
+    moment: Option<i64>,
+    /// Series per metric at the moment, while time-travelling.
+    top_at: Option<Result<Vec<(String, u64)>, BackendError>>,
+    top_task: Task<Result<Vec<(String, u64)>, BackendError>>,
 }
 
 impl OverviewView {
@@ -46,7 +56,26 @@ impl OverviewView {
             targets_at: i64::MIN,
             tsdb_at: i64::MIN,
             filter: None,
+            moment: None,
+            top_at: None,
+            top_task: Task::default(),
         }
+    }
+
+    /// Follows the frame's time-travel moment: a new moment drops the data of the old
+    /// one and fetches again.
+    fn follow_moment(&mut self, ctx: &ViewCtx<'_>) {
+        let want = ctx.range.end_ms;
+        if want == self.moment {
+            return;
+        }
+        self.moment = want;
+        self.targets_task.cancel();
+        self.top_task.cancel();
+        self.targets = None;
+        self.top_at = None;
+        self.targets_at = i64::MIN;
+        self.tsdb_at = i64::MIN;
     }
 
     /// Sets the data directly (snapshot tests).
@@ -93,6 +122,10 @@ impl View for OverviewView {
             KeyCode::Char('r') => {
                 self.targets_at = i64::MIN;
                 self.tsdb_at = i64::MIN;
+                if self.moment.is_some() {
+                    self.targets = None;
+                    self.top_at = None;
+                }
                 Handled::Consumed
             }
             _ => Handled::Ignored,
@@ -102,6 +135,25 @@ impl View for OverviewView {
         self.filter = filter;
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
+        self.follow_moment(ctx);
+        if let Some(r) = self.top_task.poll() {
+            self.top_at = Some(r);
+        }
+        if let Some(t) = self.moment {
+            // A past moment does not change: fetch once (again on `r`).
+            if let Some(r) = self.targets_task.poll() {
+                self.targets = Some(r);
+            }
+            if self.targets.is_none() && !self.targets_task.is_busy() {
+                self.targets_task
+                    .start(ctx.runtime, self.backend.targets_at(t));
+            }
+            if self.top_at.is_none() && !self.top_task.is_busy() {
+                self.top_task
+                    .start(ctx.runtime, self.backend.top_metrics_at(t, 10));
+            }
+            return;
+        }
         // A failed fetch (the engine still opening) is retried after a second.
         if let Some(r) = self.targets_task.poll() {
             if r.is_err() {
@@ -130,6 +182,8 @@ impl View for OverviewView {
         // Periodic refreshes are quiet; only the first load shows the spinner.
         if self.targets.is_none() {
             self.targets_task.busy_since()
+        } else if self.moment.is_some() && self.top_at.is_none() {
+            self.top_task.busy_since()
         } else {
             None
         }
@@ -137,6 +191,7 @@ impl View for OverviewView {
     fn cancel(&mut self) {
         self.targets_task.cancel();
         self.tsdb_task.cancel();
+        self.top_task.cancel();
     }
 
     fn render(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
@@ -173,7 +228,14 @@ impl View for OverviewView {
                 Block::default()
                     .borders(Borders::TOP)
                     .border_style(p.border)
-                    .title(Span::styled(" last hour ", p.accent)),
+                    .title(Span::styled(
+                        if self.moment.is_some() {
+                            " last hour (live, not time-travelled) "
+                        } else {
+                            " last hour "
+                        },
+                        p.accent,
+                    )),
             ),
             spark_area,
         );
@@ -213,19 +275,37 @@ impl View for OverviewView {
                 Block::default()
                     .borders(Borders::TOP)
                     .border_style(p.border)
-                    .title(Span::styled(" scrape health by job ", p.accent)),
+                    .title(Span::styled(
+                        if self.moment.is_some() {
+                            " scrape health by job at the moment "
+                        } else {
+                            " scrape health by job "
+                        },
+                        p.accent,
+                    )),
             ),
             left,
         );
-        // Top cardinality.
+        // Top cardinality: the head's now, or the series present at the moment.
         let mut cl = Vec::new();
-        match &self.tsdb {
+        let top: Option<Result<&[(String, u64)], String>> = if self.moment.is_some() {
+            self.top_at.as_ref().map(|r| match r {
+                Ok(v) => Ok(v.as_slice()),
+                Err(e) => Err(e.to_string()),
+            })
+        } else {
+            self.tsdb.as_ref().map(|r| match r {
+                Ok(t) => Ok(t.series_by_metric.as_slice()),
+                Err(e) => Err(e.to_string()),
+            })
+        };
+        match top {
             None => cl.push(Line::from(Span::styled(" loading…", p.dim))),
             Some(Err(e)) => cl.push(Line::from(Span::styled(format!(" {e}"), p.error))),
-            Some(Ok(t)) => {
-                let max = t.series_by_metric.first().map_or(1, |x| x.1.max(1));
+            Some(Ok(series_by_metric)) => {
+                let max = series_by_metric.first().map_or(1, |x| x.1.max(1));
                 let name_w = (right.width as usize).saturating_sub(19).clamp(6, 60);
-                for (m, n) in t.series_by_metric.iter().filter(|x| self.keeps(&x.0)) {
+                for (m, n) in series_by_metric.iter().filter(|x| self.keeps(&x.0)) {
                     cl.push(Line::from(vec![
                         Span::raw(" "),
                         widgets::cell(m, name_w, p.text, g),
@@ -240,12 +320,21 @@ impl View for OverviewView {
                 Block::default()
                     .borders(Borders::TOP)
                     .border_style(p.border)
-                    .title(Span::styled(" top series by metric ", p.accent)),
+                    .title(Span::styled(
+                        if self.moment.is_some() {
+                            " top series by metric (at the moment) "
+                        } else {
+                            " top series by metric "
+                        },
+                        p.accent,
+                    )),
             ),
             right,
         );
-        // Recent errors: failing targets first, then the event log, newest first.
+        // Recent errors: failing targets first, then the event log, newest first (up to
+        // the moment when time-travelling; ages count back from it).
         let mut el = Vec::new();
+        let ref_ms = self.moment.unwrap_or(ctx.now_ms);
         if let Some(Ok(rows)) = &self.targets {
             for r in rows
                 .iter()
@@ -254,16 +343,23 @@ impl View for OverviewView {
             {
                 el.push(Line::from(vec![
                     Span::styled(
-                        format!(" {} ", widgets::ago(ctx.now_ms, r.last_scrape_ms)),
+                        format!(" {} ", widgets::ago(ref_ms, r.last_scrape_ms)),
                         p.dim,
                     ),
                     Span::styled(format!("{} {}: ", r.pool, r.url), p.text),
-                    Span::styled(r.last_error.clone(), p.error),
+                    Span::styled(
+                        if r.last_error.is_empty() && self.moment.is_some() {
+                            "up was 0 (the TSDB keeps no error text)".to_string()
+                        } else {
+                            r.last_error.clone()
+                        },
+                        p.error,
+                    ),
                 ]));
             }
         }
         for (t, sev, msg) in st.events.iter().rev() {
-            if *sev == Severity::Info {
+            if *sev == Severity::Info || *t > ref_ms {
                 continue;
             }
             let style = if *sev == Severity::Error {

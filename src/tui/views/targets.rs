@@ -3,6 +3,11 @@
 //! opens the scrape debugger: labels before and after relabeling, the step-by-step
 //! relabel trace of the job's `relabel_configs`, and the target's raw exposition.
 //!
+//! Time-travelled (`:at`), the list is the targets as the TSDB recorded them at the
+//! moment ([`Backend::targets_at`]: `up`, `scrape_duration_seconds`,
+//! `scrape_samples_scraped`), ages count back from the moment, and a banner says what is
+//! rebuilt and what (errors, the scrape debugger) is the present's.
+//!
 //! Stays fast at 10k targets: the visible row list is rebuilt only when the data, the
 //! filter or a toggle changes, and only the rows on screen are drawn.
 
@@ -61,6 +66,8 @@ pub struct TargetsView {
     debug_task: Task<Result<ScrapeDebug, BackendError>>,
     detail_scroll: u16,
     list_height: usize,
+    /// The time-travel moment the rows are for (`None`: the present).
+    moment: Option<i64>,
 }
 
 impl TargetsView {
@@ -83,7 +90,24 @@ impl TargetsView {
             debug_task: Task::default(),
             detail_scroll: 0,
             list_height: 10,
+            moment: None,
         }
+    }
+
+    /// Follows the frame's time-travel moment: a new moment drops the rows of the old
+    /// one (never shown under the wrong time) and fetches again.
+    fn follow_moment(&mut self, ctx: &ViewCtx<'_>) {
+        let want = ctx.range.end_ms;
+        if want == self.moment {
+            return;
+        }
+        self.moment = want;
+        self.task.cancel();
+        self.loaded = false;
+        self.error = None;
+        self.rows.clear();
+        self.rebuild();
+        self.fetched_at = i64::MIN;
     }
 
     /// Sets the targets directly (snapshot tests, benches).
@@ -217,6 +241,31 @@ impl TargetsView {
     fn render_list(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
         let p = ctx.palette;
         let g = ctx.glyphs;
+        let area = match self.moment {
+            Some(t) => {
+                let [banner, rest] =
+                    Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+                f.render_widget(
+                    Paragraph::new(Line::from(vec![
+                        Span::styled(
+                            format!(
+                                " targets at {} from the TSDB",
+                                crate::tui::timetravel::format_moment(t)
+                            ),
+                            p.warn,
+                        ),
+                        Span::styled(
+                            " (up, scrape_duration_seconds, scrape_samples_scraped); errors and the scrape debugger are the present's",
+                            p.dim,
+                        ),
+                    ])),
+                    banner,
+                );
+                rest
+            }
+            None => area,
+        };
+        let ref_ms = self.moment.unwrap_or(ctx.now_ms);
         let w = area.width as usize;
         // Column widths: health, endpoint, last scrape, duration, samples, error.
         let (hw, lw, dw, sw) = (7usize, 9usize, 8usize, 8usize);
@@ -276,7 +325,7 @@ impl TargetsView {
                         widgets::cell(&t.url, uw, p.text, g),
                         widgets::cell(
                             &t.last_scrape_ms
-                                .map(|ms| widgets::ago(ctx.now_ms, Some(ms)))
+                                .map(|ms| widgets::ago(ref_ms, Some(ms)))
                                 .unwrap_or_else(|| "never".into()),
                             lw,
                             p.dim,
@@ -309,6 +358,10 @@ impl TargetsView {
         if self.visible.is_empty() {
             let msg = if !self.loaded {
                 "loading targets…".to_string()
+            } else if let (Some(e), Some(_)) = (&self.error, self.moment) {
+                e.clone()
+            } else if self.rows.is_empty() && self.moment.is_some() {
+                "no target had an `up` sample at this moment".into()
             } else if let Some(e) = &self.error {
                 e.clone()
             } else if self.rows.is_empty() {
@@ -568,8 +621,9 @@ impl View for TargetsView {
         }
     }
     fn tick(&mut self, ctx: &mut ViewCtx<'_>) {
+        self.follow_moment(ctx);
         if let Some(r) = self.task.poll() {
-            if r.is_err() {
+            if r.is_err() && self.moment.is_none() {
                 self.fetched_at = ctx.now_ms - REFRESH_MS + 1_000;
             }
             self.apply(r);
@@ -580,6 +634,14 @@ impl View for TargetsView {
                 .map(|t| t.url.clone())
                 .unwrap_or_default();
             self.debug = Some((url, r));
+        }
+        if let Some(t) = self.moment {
+            // A past moment does not change: fetch once (again on `r`).
+            if self.fetched_at == i64::MIN && !self.task.is_busy() {
+                self.fetched_at = ctx.now_ms;
+                self.task.start(ctx.runtime, self.backend.targets_at(t));
+            }
+            return;
         }
         if !self.task.is_busy() && ctx.now_ms.saturating_sub(self.fetched_at) >= REFRESH_MS {
             self.fetched_at = ctx.now_ms;

@@ -235,6 +235,7 @@ impl View for TsdbView {
     }
     fn render(&mut self, f: &mut Frame<'_>, area: Rect, ctx: &ViewCtx<'_>) {
         let p = ctx.palette;
+        let area = crate::tui::timetravel::present_only_notice(f, area, ctx);
         let g = ctx.glyphs;
         let [left, right] =
             Layout::horizontal([Constraint::Length(38), Constraint::Min(20)]).areas(area);
