@@ -6,6 +6,7 @@
 
 pub mod labels;
 pub mod matcher;
+pub mod quote;
 pub mod regex;
 pub mod regex_cache;
 pub mod relabel;

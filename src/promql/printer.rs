@@ -16,7 +16,7 @@ use crate::model::time::format_duration;
 use crate::model::{MatchOp, Matcher, METRIC_NAME};
 
 use super::ast::*;
-use super::lexer::{go_quote, go_quote_bytes};
+use crate::model::quote::{go_quote, go_quote_bytes};
 
 /// Formats a float like Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits
 /// that round-trip, never in exponent form; `+Inf`, `-Inf`, `NaN`.

@@ -24,6 +24,8 @@ use std::process::ExitCode;
 use serde::Deserialize;
 
 use crate::config::units::Duration;
+use crate::model::labels::push_go_label_pairs;
+use crate::model::quote::go_quote;
 use crate::model::{Labels, Matcher};
 use crate::promql::ast::Expr;
 use crate::promql::engine::{Engine, Value};
@@ -733,13 +735,11 @@ fn pairs(m: &BTreeMap<String, String>) -> LabelPairs {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Go's `labels.Labels.String()`: `{a="b", c="d"}`.
+/// Go's `labels.Labels.String()` of label or annotation pairs: `{a="b", c="d"}`.
 fn labels_string(l: &[(String, String)]) -> String {
-    let inner: Vec<String> = l
-        .iter()
-        .map(|(k, v)| format!("{k}={}", go_quote(v)))
-        .collect();
-    format!("{{{}}}", inner.join(", "))
+    let mut s = String::new();
+    push_go_label_pairs(&mut s, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    s
 }
 
 /// promtool's listing of alerts, indented as in its messages.
@@ -912,10 +912,6 @@ pub(crate) fn go_duration(ms: i64) -> String {
     }
     out.push('s');
     out
-}
-
-fn go_quote(s: &str) -> String {
-    crate::promql::lexer::go_quote(s)
 }
 
 #[cfg(test)]

@@ -863,7 +863,7 @@ pub fn series_name(labels: &[(String, String)]) -> String {
         if k == "__name__" {
             name.push_str(v);
         } else {
-            rest.push(format!("{k}={}", crate::promql::lexer::go_quote(v)));
+            rest.push(format!("{k}={}", crate::model::quote::go_quote(v)));
         }
     }
     if !rest.is_empty() || name.is_empty() {
