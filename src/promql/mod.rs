@@ -36,7 +36,7 @@ pub use ast::{
 pub use error::{ParseError, Position};
 pub use functions::{get_function, Function, FUNCTIONS};
 pub use parser::parse_expr;
-pub use printer::{format_number, prettify};
+pub use printer::prettify;
 
 /// Stack left below which [`with_stack`] switches to a new segment: room for the deepest
 /// non-recursive work done between two checks (compiling a regex, a function's frames).

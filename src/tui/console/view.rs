@@ -876,7 +876,7 @@ pub fn series_name(labels: &[(String, String)]) -> String {
 
 /// A sample value as the API prints it (Go's shortest float formatting).
 fn value_text(v: f64) -> String {
-    crate::promql::format_number(v)
+    crate::model::value::format_go_f(v)
 }
 
 impl View for ConsoleView {
