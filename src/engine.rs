@@ -22,11 +22,12 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::config::Config;
+use crate::exposition::MetricsWriter;
 use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
 use crate::storage::{Appendable, Appender};
 use crate::tsdb::Db;
 use crate::web::api::ApiError;
-use crate::web::metrics::{HttpMetrics, MetricsWriter};
+use crate::web::metrics::HttpMetrics;
 use crate::web::{
     self, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, HeadStats, MetricsSource,
     NameValue, QueryBackend, TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
