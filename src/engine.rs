@@ -1028,37 +1028,9 @@ impl MetricsSource for Adapter {
         self.0.remote_write.write_metrics(w);
         self.0.remote_api_metrics.write(w);
         if let Some(scrape) = self.0.scrape.get() {
-            let m = scrape.metrics();
-            for (name, help, v) in m.counters() {
-                let name = name.replacen("prometheus_", "promtui_", 1);
-                w.single(&name, "counter", help, v as f64);
-            }
-            w.single(
-                "promtui_scrape_active_targets",
-                "gauge",
-                "Active scrape targets.",
-                m.active_targets as f64,
-            );
-            w.single(
-                "promtui_scrape_dropped_targets",
-                "gauge",
-                "Targets dropped by relabeling.",
-                m.dropped_targets as f64,
-            );
+            scrape.metrics().write_metrics(w);
         }
-        let gate = &self.0.query_gate;
-        w.single(
-            "promtui_engine_queries",
-            "gauge",
-            "The current number of queries being executed or waiting.",
-            (gate.running() + gate.queued()) as f64,
-        );
-        w.single(
-            "promtui_engine_queries_concurrent_max",
-            "gauge",
-            "The max number of concurrent queries.",
-            gate.max() as f64,
-        );
+        self.0.query_gate.write_metrics(w);
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",

@@ -304,6 +304,23 @@ impl QueryGate {
         self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Writes the gate's gauges for `/metrics` (upstream's `prometheus_engine_queries`
+    /// and `prometheus_engine_queries_concurrent_max`, as `promtui_*`).
+    pub fn write_metrics(&self, w: &mut crate::exposition::MetricsWriter) {
+        w.single(
+            "promtui_engine_queries",
+            "gauge",
+            "The current number of queries being executed or waiting.",
+            (self.running() + self.queued()) as f64,
+        );
+        w.single(
+            "promtui_engine_queries_concurrent_max",
+            "gauge",
+            "The max number of concurrent queries.",
+            self.max() as f64,
+        );
+    }
+
     /// Cancels every running evaluation and refuses queued and later queries.
     pub fn close(&self) {
         let mut r = self.running.lock();
