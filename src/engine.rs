@@ -1,17 +1,20 @@
 //! The engine: owns and wires the subsystems (config, TSDB, scraping, rules, the
-//! notifier, the HTTP API) for `promtui serve` and for `promtui` with no subcommand (the
-//! terminal UI will start one too).
+//! notifier, the built-in Alertmanager and Pushgateway, remote write and read, the HTTP
+//! API) for `promtui serve`, and for `promtui` with no subcommand, where the terminal UI
+//! opens one in-process ([`crate::tui`]).
 //!
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB
-//! (WAL replay, progress logged), bind the listener (a busy port names its flag), start
-//! the scrape manager, the notifier (`alerting.alertmanagers`) and the rule groups, then
-//! mark ready. Shutdown (SIGINT/SIGTERM, `POST /-/quit` or the caller's future) stops
-//! accepting requests and cancels running and queued queries (as upstream's cancelled
-//! contexts do, rather than waiting for them), stops rule evaluation, sends the alerts
-//! still queued, stops scraping, then flushes the WAL so nothing acknowledged is lost.
-//! SIGHUP and `POST /-/reload` reload the configuration (scrape jobs, rule files,
-//! Alertmanagers); an invalid one is rejected with a [`ReloadError`] and the old one keeps
+//! (WAL replay, progress logged), bind the listeners (web, Pushgateway, Alertmanager; a
+//! busy port names its flag), start the scrape manager, the notifier
+//! (`alerting.alertmanagers`), the in-process alerting pipeline, the rule groups and the
+//! remote-write queues, then mark ready. Shutdown (SIGINT/SIGTERM, `POST /-/quit` or the
+//! caller's future) stops accepting requests and cancels running and queued queries (as
+//! upstream's cancelled contexts do, rather than waiting for them), stops rule
+//! evaluation, sends the alerts still queued, stops scraping, then flushes the WAL so
+//! nothing acknowledged is lost. SIGHUP and `POST /-/reload` reload the configuration
+//! (scrape jobs, rule files, Alertmanagers, remote write and read, the Alertmanager's own
+//! configuration); an invalid one is rejected with a [`ReloadError`] and the old one keeps
 //! running.
 
 use std::collections::BTreeMap;

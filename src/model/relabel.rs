@@ -1,10 +1,10 @@
 //! Relabeling: rewriting a label set with an ordered list of `relabel_configs` rules.
 //! Scraping applies it to targets (`relabel_configs`, [`crate::scrape::target`]) and
-//! scraped samples (`metric_relabel_configs`, [`crate::scrape::scrape_loop`]); the
-//! configuration parses and validates `alert_relabel_configs` and `write_relabel_configs`
-//! with the same types, though nothing applies those yet (there is no notifier or remote
-//! write). It lives in `model`, beside the label sets it rewrites, so every such user can
-//! depend on it without depending on scraping.
+//! scraped samples (`metric_relabel_configs`, [`crate::scrape::scrape_loop`]), the
+//! notifier to alerts and Alertmanager targets (`alert_relabel_configs`,
+//! [`crate::notifier`]) and remote write to outgoing series (`write_relabel_configs`,
+//! [`crate::remote`]). It lives in `model`, beside the label sets it rewrites, so every
+//! such user depends on it without depending on scraping.
 //!
 //! Mirrors upstream `model/relabel/relabel.go` (Prometheus 3.x): the same actions, defaults
 //! (`regex: (.*)`, `separator: ;`, `replacement: $1`, `action: replace`), validation

@@ -6,7 +6,15 @@
 //! - [`engine`]: instant and range evaluation over a [`crate::storage::Queryable`]
 //!   (`eval.rs` selectors and subqueries, `binary.rs`, `aggregations.rs`, one file per
 //!   function family under `engine/functions/`);
-//! - [`promqltest`]: runs `../shared/testdata/promqltest/*.test` in `cargo test`.
+//! - [`error`]: parse errors with their positions; [`with_stack`] runs deep recursion
+//!   (parsing, printing, evaluation) on growable stack segments;
+//! - [`promqltest`]: runs the upstream test scripts (`testdata/promqltest/*.test` in the
+//!   shared directory beside the repository) in `cargo test`.
+//!
+//! Data flow: query text → [`lexer::tokenize`] → [`parser`] → [`Expr`] (checked) →
+//! [`engine::Engine`] selects series through [`crate::storage::Querier`] and evaluates
+//! step by step → [`engine::Value`] → the API's JSON ([`crate::web::json`]), the rules or
+//! the TUI. [`printer`] turns an [`Expr`] back into text for `format_query` and messages.
 //!
 //! The parser mirrors upstream `promql/parser` of Prometheus 3.x: the grammar of
 //! `generated_parser.y`, the lexer of `lex.go`, the type checks of `parse.go` (`checkAST`),
