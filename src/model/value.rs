@@ -36,7 +36,7 @@ impl Sample {
 /// The shortest decimal digits that round-trip `v` (finite, positive) as `0.DIGITS ×
 /// 10^point`, ties broken to even as Go's `strconv` does (Rust's float `Display` rounds
 /// such ties up: `-857138230725305.25` prints `…305.3` there, `…305.2` in Go).
-pub fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
     let mut b = ryu::Buffer::new();
     decimal_of_ryu(b.format_finite(v), digits)
 }

@@ -297,7 +297,7 @@ fn write_expr(expr: &Expr, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// Longest line [`prettify`] keeps on one line (upstream `maxCharactersPerLine`).
-pub const MAX_CHARACTERS_PER_LINE: usize = 100;
+const MAX_CHARACTERS_PER_LINE: usize = 100;
 
 const INDENT: &str = "  ";
 

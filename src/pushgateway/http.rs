@@ -325,7 +325,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
 }
 
 /// The gateway's `/metrics` body.
-pub fn render_metrics(gw: &Gateway) -> String {
+fn render_metrics(gw: &Gateway) -> String {
     let snapshot = gw.store.snapshot();
     // Family name → (type, first help, the groups' texts in grouping-key order).
     let mut by_name: HashMap<&str, (body::Kind, Option<&str>, Vec<&str>)> = HashMap::new();

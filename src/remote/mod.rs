@@ -47,7 +47,7 @@ pub enum Error {
 }
 
 /// How long a stopping queue may keep sending before it leaves the rest to the WAL.
-pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The running `remote_write` queues.
 pub struct WriteManager {

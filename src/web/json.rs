@@ -56,7 +56,7 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// Appends a millisecond timestamp as upstream `MarshalTimestamp` does: integer seconds,
 /// then `.` and three digits when the milliseconds are not zero.
-pub fn write_timestamp(out: &mut String, t: i64) {
+fn write_timestamp(out: &mut String, t: i64) {
     let a = t.unsigned_abs();
     if t < 0 {
         out.push('-');
@@ -75,7 +75,7 @@ pub fn write_timestamp(out: &mut String, t: i64) {
 }
 
 /// Appends `format_value(v)` without an intermediate `String`.
-pub fn push_value(out: &mut String, v: f64) {
+fn push_value(out: &mut String, v: f64) {
     let a = v.abs();
     if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
         push_go_e(out, v)
@@ -124,7 +124,7 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
 }
 
 /// Appends `[t,"v"]`.
-pub fn write_point(out: &mut String, t: i64, v: f64) {
+fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");

@@ -38,7 +38,7 @@ type SigMap<V> = HashMap<u64, V, BuildHasherDefault<SigHasher>>;
 type SigSet = HashSet<u64, BuildHasherDefault<SigHasher>>;
 
 /// Applies a binary operator to two floats: the value and whether a comparison holds.
-pub fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
     match op {
         BinaryOp::Add => (l + r, true),
         BinaryOp::Sub => (l - r, true),

@@ -27,7 +27,7 @@ use super::parse_expr;
 pub use storage::MemStorage;
 
 /// Tolerance of value comparisons (upstream `defaultEpsilon`).
-pub const EPSILON: f64 = 0.000001;
+const EPSILON: f64 = 0.000001;
 
 /// One value of a series notation.
 #[derive(Clone, Copy, Debug, PartialEq)]
