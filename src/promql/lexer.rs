@@ -518,7 +518,9 @@ pub fn unquote_bytes(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-pub use crate::model::quote::{go_quote, go_quote_bytes, go_quote_rune};
+#[cfg(test)]
+use crate::model::quote::go_quote_bytes;
+pub use crate::model::quote::{go_quote, go_quote_rune};
 
 #[cfg(test)]
 mod tests {

@@ -26,13 +26,13 @@
 //! `anchored`/`smoothed` range modifiers, `fill`/`fill_left`/`fill_right` binary modifiers,
 //! and the experimental functions and aggregations (`limitk`, `info`, `sort_by_label`, ...).
 
-pub mod ast;
+pub(crate) mod ast;
 pub mod engine;
-pub mod error;
-pub mod functions;
-pub mod lexer;
-pub mod parser;
-pub mod printer;
+pub(crate) mod error;
+pub(crate) mod functions;
+pub(crate) mod lexer;
+pub(crate) mod parser;
+pub(crate) mod printer;
 pub mod promqltest;
 
 pub use ast::{

@@ -15,10 +15,10 @@
 //!   queues running and replaces changed ones, which resume from the saved position, so
 //!   nothing pending is lost.
 
-pub mod client;
+pub(crate) mod client;
 pub mod proto;
-pub mod queue;
-pub mod read;
+pub(crate) mod queue;
+pub(crate) mod read;
 pub mod watcher;
 
 use std::collections::BTreeMap;

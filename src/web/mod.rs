@@ -37,7 +37,7 @@ pub(crate) mod lenient;
 mod metadata;
 pub mod metrics;
 pub(crate) mod query;
-pub mod remote;
+pub(crate) mod remote;
 mod rules;
 mod status;
 

@@ -10,7 +10,7 @@
 //! not carry. Native histograms are recognised but not evaluated: every case touching them
 //! is reported as skipped.
 
-pub mod storage;
+pub(crate) mod storage;
 
 use std::collections::HashMap;
 

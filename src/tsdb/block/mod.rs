@@ -25,7 +25,7 @@ pub(crate) mod encoding;
 pub mod index;
 
 mod querier;
-pub mod ulid;
+pub(crate) mod ulid;
 
 use std::fs::File;
 use std::io::Write;
