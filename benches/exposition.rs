@@ -2,7 +2,9 @@
 //!
 //! `exposition/<mode>/<file>`: `stream` walks entries and touches each sample's
 //! `series_text` and value (what a scrape loop with a warm cache does); `stream_labels`
-//! also decodes every label pair (a cache miss); `families` builds owned families.
+//! also decodes every label pair (a cache miss); `families` builds owned families;
+//! `write/text/<file>` writes the parsed families back with `write_text`, the writer
+//! `/metrics`, `/federate` and the Pushgateway share (`MetricsWriter`).
 //! Throughput is reported in bytes (MB/s) and, for `samples/...`, in samples per second.
 //!
 //! Run: `cargo bench --bench exposition`. Test data: `$PROMTUI_SHARED/testdata/exposition`
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use promtui::exposition::{parse, parse_families, Entry, Format};
+use promtui::exposition::{parse, parse_families, write_text, Entry, Format};
 
 fn shared_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("PROMTUI_SHARED") {
@@ -75,6 +77,16 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("families/{short}"), |b| {
             b.iter(|| parse_families(black_box(&body), format).map(|f| f.len()))
+        });
+        g.finish();
+
+        let families = parse_families(&body, format).expect("benchmark input parses");
+        let mut g = c.benchmark_group("exposition/write");
+        g.warm_up_time(Duration::from_secs(1));
+        g.measurement_time(Duration::from_secs(3));
+        g.throughput(Throughput::Elements(samples as u64));
+        g.bench_function(format!("text/{short}"), |b| {
+            b.iter(|| write_text(black_box(&families)).len())
         });
         g.finish();
 

@@ -92,9 +92,7 @@ impl TuiFlags {
     }
 
     /// The remote backend's options from the flags.
-    pub fn remote_options(
-        &self,
-    ) -> anyhow::Result<Option<crate::tui::backend::remote::RemoteOptions>> {
+    fn remote_options(&self) -> anyhow::Result<Option<crate::tui::backend::remote::RemoteOptions>> {
         let Some(url) = &self.remote else {
             anyhow::ensure!(
                 self.remote_headers.is_empty()
@@ -147,7 +145,7 @@ impl TuiFlags {
 
 /// Whether `promtui` without a subcommand should open the TUI: stdin and stdout are a
 /// terminal.
-pub fn on_terminal() -> bool {
+fn on_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
@@ -655,7 +653,7 @@ pub enum CheckCommand {
     },
 }
 
-pub fn default_tsdb_path() -> anyhow::Result<PathBuf> {
+fn default_tsdb_path() -> anyhow::Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "promtui").context(
         "cannot determine a home directory for the default data path; pass --storage.tsdb.path",
     )?;

@@ -1,17 +1,20 @@
 //! The engine: owns and wires the subsystems (config, TSDB, scraping, rules, the
-//! notifier, the HTTP API) for `promtui serve` and for `promtui` with no subcommand (the
-//! terminal UI will start one too).
+//! notifier, the built-in Alertmanager and Pushgateway, remote write and read, the HTTP
+//! API) for `promtui serve`, and for `promtui` with no subcommand, where the terminal UI
+//! opens one in-process ([`crate::tui`]).
 //!
 //! Start-up order mirrors Prometheus' `cmd/prometheus/main.go`: load and validate the
 //! configuration (a bad one stops start-up with its file:line:column), open the TSDB
-//! (WAL replay, progress logged), bind the listener (a busy port names its flag), start
-//! the scrape manager, the notifier (`alerting.alertmanagers`) and the rule groups, then
-//! mark ready. Shutdown (SIGINT/SIGTERM, `POST /-/quit` or the caller's future) stops
-//! accepting requests and cancels running and queued queries (as upstream's cancelled
-//! contexts do, rather than waiting for them), stops rule evaluation, sends the alerts
-//! still queued, stops scraping, then flushes the WAL so nothing acknowledged is lost.
-//! SIGHUP and `POST /-/reload` reload the configuration (scrape jobs, rule files,
-//! Alertmanagers); an invalid one is rejected with a [`ReloadError`] and the old one keeps
+//! (WAL replay, progress logged), bind the listeners (web, Pushgateway, Alertmanager; a
+//! busy port names its flag), start the scrape manager, the notifier
+//! (`alerting.alertmanagers`), the in-process alerting pipeline, the rule groups and the
+//! remote-write queues, then mark ready. Shutdown (SIGINT/SIGTERM, `POST /-/quit` or the
+//! caller's future) stops accepting requests and cancels running and queued queries (as
+//! upstream's cancelled contexts do, rather than waiting for them), stops rule
+//! evaluation, sends the alerts still queued, stops scraping, then flushes the WAL so
+//! nothing acknowledged is lost. SIGHUP and `POST /-/reload` reload the configuration
+//! (scrape jobs, rule files, Alertmanagers, remote write and read, the Alertmanager's own
+//! configuration); an invalid one is rejected with a [`ReloadError`] and the old one keeps
 //! running.
 
 use std::collections::BTreeMap;
@@ -22,11 +25,12 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::config::Config;
+use crate::exposition::MetricsWriter;
 use crate::scrape::{Manager as ScrapeManager, ManagerOptions as ScrapeOptions};
 use crate::storage::{Appendable, Appender};
 use crate::tsdb::Db;
 use crate::web::api::ApiError;
-use crate::web::metrics::{HttpMetrics, MetricsWriter};
+use crate::web::metrics::HttpMetrics;
 use crate::web::{
     self, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, HeadStats, MetricsSource,
     NameValue, QueryBackend, TargetRetriever, TsdbAdmin, TsdbStatus, WebState,
@@ -1034,37 +1038,9 @@ impl MetricsSource for Adapter {
         self.0.remote_write.write_metrics(w);
         self.0.remote_api_metrics.write(w);
         if let Some(scrape) = self.0.scrape.get() {
-            let m = scrape.metrics();
-            for (name, help, v) in m.counters() {
-                let name = name.replacen("prometheus_", "promtui_", 1);
-                w.single(&name, "counter", help, v as f64);
-            }
-            w.single(
-                "promtui_scrape_active_targets",
-                "gauge",
-                "Active scrape targets.",
-                m.active_targets as f64,
-            );
-            w.single(
-                "promtui_scrape_dropped_targets",
-                "gauge",
-                "Targets dropped by relabeling.",
-                m.dropped_targets as f64,
-            );
+            scrape.metrics().write_metrics(w);
         }
-        let gate = &self.0.query_gate;
-        w.single(
-            "promtui_engine_queries",
-            "gauge",
-            "The current number of queries being executed or waiting.",
-            (gate.running() + gate.queued()) as f64,
-        );
-        w.single(
-            "promtui_engine_queries_concurrent_max",
-            "gauge",
-            "The max number of concurrent queries.",
-            gate.max() as f64,
-        );
+        self.0.query_gate.write_metrics(w);
         w.single(
             "promtui_config_last_reload_successful",
             "gauge",

@@ -14,12 +14,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use promtui::exposition::MetricsWriter;
 use promtui::model::Labels;
 use promtui::promql::engine::EngineOptions;
 use promtui::storage::{Appender, Queryable};
 use promtui::tsdb::{Db, Options};
 use promtui::web::api::ApiError;
-use promtui::web::metrics::{HttpMetrics, MetricsWriter};
+use promtui::web::metrics::HttpMetrics;
 use promtui::web::{
     router, ActiveTarget, BoxFuture, ConfigSource, DroppedTarget, MetricsSource, QueryBackend,
     TargetRetriever, TsdbAdmin, TsdbStatus, WebState,

@@ -47,7 +47,7 @@ pub enum QueryTarget<'a> {
 }
 
 /// A result and its annotations.
-pub type Answer = (Value, Annotations);
+type Answer = (Value, Annotations);
 
 fn open_local(dir: &Path) -> Result<crate::tsdb::Db, ClientError> {
     if !dir.exists() {
@@ -307,7 +307,7 @@ fn decode_data(data: &serde_json::Value) -> Result<Value, DecodeError> {
 }
 
 /// The API's `data` object for `value`, byte-identical to what the server sends.
-pub fn render_json(value: &Value) -> String {
+fn render_json(value: &Value) -> String {
     let mut s = String::new();
     json::write_query_data(&mut s, value);
     s

@@ -18,7 +18,7 @@ use super::units::{Duration, LabelSet};
 use crate::model::labels::{Label, Labels};
 
 /// Label carrying the path of the file a target group came from.
-pub const FILEPATH_LABEL: &str = "__meta_filepath";
+const FILEPATH_LABEL: &str = "__meta_filepath";
 
 fn default_refresh() -> Duration {
     Duration::from_secs(300)

@@ -489,7 +489,7 @@ config_struct! {
 
 impl StaticConfig {
     /// The group as discovery produces it: one `__address__` label set per target.
-    pub fn to_target_group(&self, source: String) -> TargetGroup {
+    fn to_target_group(&self, source: String) -> TargetGroup {
         TargetGroup {
             source,
             targets: self

@@ -84,7 +84,7 @@ impl MetricFamily {
     }
 
     /// True when a sample named `sample_name` belongs to this family.
-    pub fn owns_sample_name(&self, sample_name: &str) -> bool {
+    fn owns_sample_name(&self, sample_name: &str) -> bool {
         match sample_name.strip_prefix(self.name.as_str()) {
             Some("") => true,
             Some(suffix) => self.metric_type.sample_suffixes().contains(&suffix),

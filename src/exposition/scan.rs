@@ -250,7 +250,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// 1-based column of byte offset `pos` on the current line, counted in characters.
-    pub fn column_of(&self, pos: usize) -> usize {
+    fn column_of(&self, pos: usize) -> usize {
         let from = self.line_start.min(self.buf.len());
         let to = pos.clamp(from, self.buf.len());
         // Count bytes that start a character (everything but UTF-8 continuation bytes).

@@ -43,6 +43,13 @@ impl MetricsWriter {
         MetricsWriter::default()
     }
 
+    /// A writer whose page starts with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        MetricsWriter {
+            out: String::with_capacity(bytes),
+        }
+    }
+
     /// Starts a family: `# HELP` and `# TYPE` lines. `kind` is the text-format type name
     /// (`counter`, `gauge`, `histogram`, `summary`, `untyped`).
     pub fn family(&mut self, name: &str, kind: &str, help: &str) -> &mut Self {
@@ -110,6 +117,15 @@ impl MetricsWriter {
         self
     }
 
+    /// Sample lines written before (each ending in a newline), appended as they are: the
+    /// Pushgateway keeps every pushed group's samples as text, written once at push time
+    /// with legacy names only, and serves them under this writer's HELP and TYPE lines.
+    pub fn sample_lines(&mut self, text: &str) -> &mut Self {
+        debug_assert!(text.is_empty() || text.ends_with('\n'));
+        self.out.push_str(text);
+        self
+    }
+
     /// The page written so far.
     pub fn finish(self) -> String {
         self.out
@@ -118,9 +134,7 @@ impl MetricsWriter {
 
 /// Writes families in the text format 0.0.4.
 pub fn write_text(families: &[MetricFamily]) -> String {
-    let mut w = MetricsWriter {
-        out: String::with_capacity(families.len() * 256),
-    };
+    let mut w = MetricsWriter::with_capacity(families.len() * 256);
     w.families(families);
     w.finish()
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use xxhash_rust::xxh3::Xxh3;
 
+use super::quote::push_go_quoted;
+
 /// Name of the label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
@@ -173,6 +175,25 @@ impl Labels {
         }
     }
 
+    /// Go's `labels.Labels.String()`, the form Prometheus puts in error messages and
+    /// promtool prints (`tsdb dump`, `test rules`): `{__name__="up", job="a\tb"}`, every
+    /// label including the name in label order, values quoted as `strconv.Quote` does,
+    /// names outside the legacy charset quoted too. Unlike [`Display`](fmt::Display) it
+    /// does not pull the metric name in front of the braces.
+    pub fn go_string(&self) -> String {
+        let mut s = String::new();
+        self.push_go_string(&mut s);
+        s
+    }
+
+    /// Appends [`Labels::go_string`] to `out`.
+    pub fn push_go_string(&self, out: &mut String) {
+        push_go_label_pairs(
+            out,
+            self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        );
+    }
+
     /// Approximate heap bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         self.0.capacity() * std::mem::size_of::<Label>()
@@ -196,6 +217,28 @@ impl FromIterator<Label> for Labels {
     fn from_iter<T: IntoIterator<Item = Label>>(iter: T) -> Self {
         Labels::new(iter.into_iter().collect())
     }
+}
+
+/// Appends pairs in the form of [`Labels::go_string`], in the order given; for label-like
+/// maps that are not a [`Labels`] (annotations, which may hold empty values).
+pub fn push_go_label_pairs<'a>(
+    out: &mut String,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    out.push('{');
+    for (i, (name, value)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if is_valid_legacy_label_name(name) {
+            out.push_str(name);
+        } else {
+            push_go_quoted(out, name);
+        }
+        out.push('=');
+        push_go_quoted(out, value);
+    }
+    out.push('}');
 }
 
 /// Writes a label value as a double-quoted string with Prometheus' escapes (`\\`, `\"`, `\n`).
@@ -322,6 +365,21 @@ impl LabelsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_string_is_gos_labels_string() {
+        let l = Labels::from_pairs(&[("__name__", "up"), ("job", "a\tb\"c\\"), ("x", "é\u{200b}")]);
+        assert_eq!(
+            l.go_string(),
+            "{__name__=\"up\", job=\"a\\tb\\\"c\\\\\", x=\"é\\u200b\"}"
+        );
+        assert_eq!(Labels::empty().go_string(), "{}");
+        // Names outside the legacy charset are quoted (Prometheus 3).
+        let u = Labels::from_pairs(&[("__name__", "my.metric"), ("a.b", "c")]);
+        assert_eq!(u.go_string(), "{__name__=\"my.metric\", \"a.b\"=\"c\"}");
+        // Display, by contrast, puts the name in front.
+        assert_eq!(l.to_string().split('{').next(), Some("up"));
+    }
 
     #[test]
     fn new_sorts_dedups_and_drops_empty() {

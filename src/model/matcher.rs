@@ -66,8 +66,6 @@ impl MatcherError {
     }
 }
 
-pub use super::regex::excerpt;
-
 /// A set of exact strings, hashed when large (30,000 hosts from a dashboard variable).
 #[derive(Clone, Debug)]
 struct StringSet {
@@ -342,6 +340,7 @@ impl fmt::Display for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::regex::excerpt;
 
     fn m(op: MatchOp, v: &str) -> Matcher {
         Matcher::new(op, "l", v).unwrap()

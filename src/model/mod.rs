@@ -4,9 +4,10 @@
 //! Mirrors upstream `model/labels`, `model/relabel`, `model/value` and `common/model` time
 //! parsing.
 
-pub mod labels;
-pub mod matcher;
-pub mod regex;
+pub(crate) mod labels;
+pub(crate) mod matcher;
+pub(crate) mod quote;
+pub(crate) mod regex;
 pub mod regex_cache;
 pub mod relabel;
 pub mod time;

@@ -135,7 +135,7 @@ pub fn excerpt(s: &str) -> String {
 
 /// The anchored form upstream compiles for every label matcher, `label_replace` and
 /// relabel regex (Prometheus 3: `.` also matches a newline).
-pub fn anchored_source(pattern: &str) -> String {
+fn anchored_source(pattern: &str) -> String {
     format!("^(?s:{pattern})$")
 }
 
@@ -181,7 +181,7 @@ fn crate_error(text: &str, re2: &str) -> RegexError {
 
 /// The `regex-syntax` nesting limit for translated patterns: each RE2 group or repetition
 /// becomes at most two nested constructs, and RE2 allows [`MAX_DEPTH`].
-pub const NEST_LIMIT: u32 = (MAX_DEPTH as u32) * 2 + 8;
+const NEST_LIMIT: u32 = (MAX_DEPTH as u32) * 2 + 8;
 
 /// Parses the anchored form of `pattern` into `regex-syntax`'s HIR with the outer `^` and
 /// `$` removed (when they still bracket the whole expression), for callers that look at

@@ -1,10 +1,10 @@
 //! Relabeling: rewriting a label set with an ordered list of `relabel_configs` rules.
 //! Scraping applies it to targets (`relabel_configs`, [`crate::scrape::target`]) and
-//! scraped samples (`metric_relabel_configs`, [`crate::scrape::scrape_loop`]); the
-//! configuration parses and validates `alert_relabel_configs` and `write_relabel_configs`
-//! with the same types, though nothing applies those yet (there is no notifier or remote
-//! write). It lives in `model`, beside the label sets it rewrites, so every such user can
-//! depend on it without depending on scraping.
+//! scraped samples (`metric_relabel_configs`, [`crate::scrape::scrape_loop`]), the
+//! notifier to alerts and Alertmanager targets (`alert_relabel_configs`,
+//! [`crate::notifier`]) and remote write to outgoing series (`write_relabel_configs`,
+//! [`crate::remote`]). It lives in `model`, beside the label sets it rewrites, so every
+//! such user depends on it without depending on scraping.
 //!
 //! Mirrors upstream `model/relabel/relabel.go` (Prometheus 3.x): the same actions, defaults
 //! (`regex: (.*)`, `separator: ;`, `replacement: $1`, `action: replace`), validation
@@ -31,11 +31,11 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use crate::model::labels::{is_valid_legacy_label_name, Label, Labels};
 
 /// Default `separator` placed between concatenated source label values.
-pub const DEFAULT_SEPARATOR: &str = ";";
+const DEFAULT_SEPARATOR: &str = ";";
 /// Default `replacement`: the first capture group.
-pub const DEFAULT_REPLACEMENT: &str = "$1";
+const DEFAULT_REPLACEMENT: &str = "$1";
 /// Default `regex`: everything, captured as group 1.
-pub const DEFAULT_REGEX: &str = "(.*)";
+const DEFAULT_REGEX: &str = "(.*)";
 
 /// What a relabel rule does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -522,7 +522,7 @@ impl RelabelConfig {
 /// borrowed, `add` holds set labels in insertion order and `del` removed names. Nothing is
 /// allocated until a rule changes something.
 #[derive(Debug, Clone)]
-pub struct RelabelBuilder<'a> {
+struct RelabelBuilder<'a> {
     base: &'a Labels,
     add: Vec<Label>,
     del: Vec<String>,
@@ -580,7 +580,7 @@ impl<'a> RelabelBuilder<'a> {
     }
 
     /// True when no edit has been recorded.
-    pub fn is_unchanged(&self) -> bool {
+    fn is_unchanged(&self) -> bool {
         self.add.is_empty() && self.del.is_empty()
     }
 
@@ -653,7 +653,7 @@ pub fn process_owned(labels: Labels, cfgs: &[RelabelConfig]) -> Option<Labels> {
 
 /// Applies `cfgs` to a builder the caller seeded (upstream `ProcessBuilder`); false means
 /// dropped.
-pub fn process_builder(lb: &mut RelabelBuilder<'_>, cfgs: &[RelabelConfig]) -> bool {
+fn process_builder(lb: &mut RelabelBuilder<'_>, cfgs: &[RelabelConfig]) -> bool {
     cfgs.iter().all(|cfg| relabel(cfg, lb))
 }
 
@@ -810,7 +810,7 @@ impl RelabelConfig {
 
 /// `hashmod`: the last 8 bytes of the MD5 digest, big-endian, modulo `modulus` (0 when the
 /// modulus is 0, which validation rejects anyway).
-pub fn hash_mod(input: &[u8], modulus: u64) -> u64 {
+fn hash_mod(input: &[u8], modulus: u64) -> u64 {
     let digest = md5::compute(input).0;
     let mut tail = [0u8; 8];
     tail.copy_from_slice(&digest[8..]);

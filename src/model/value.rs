@@ -36,7 +36,7 @@ impl Sample {
 /// The shortest decimal digits that round-trip `v` (finite, positive) as `0.DIGITS ×
 /// 10^point`, ties broken to even as Go's `strconv` does (Rust's float `Display` rounds
 /// such ties up: `-857138230725305.25` prints `…305.3` there, `…305.2` in Go).
-pub fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
+fn shortest_decimal(v: f64, digits: &mut [u8; 24]) -> (usize, i32) {
     let mut b = ryu::Buffer::new();
     decimal_of_ryu(b.format_finite(v), digits)
 }
@@ -128,6 +128,54 @@ fn push_positional(out: &mut String, s: &str) {
 pub fn format_go_f(v: f64) -> String {
     let mut s = String::new();
     push_go_f(&mut s, v);
+    s
+}
+
+/// Appends Go `strconv.FormatFloat(v, 'e', -1, 64)`.
+pub fn push_go_e(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        return push_go_f(out, v);
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let (n, p, d) = if v == 0.0 {
+        (1, 1, *b"0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0")
+    } else {
+        let mut d = [0u8; 24];
+        let (n, p) = shortest_decimal(v.abs(), &mut d);
+        (n, p, d)
+    };
+    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
+    out.push_str(&digits[..1]);
+    if n > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let e = if v == 0.0 { 0 } else { p - 1 };
+    out.push('e');
+    out.push(if e < 0 { '-' } else { '+' });
+    if e.abs() < 10 {
+        out.push('0');
+    }
+    out.push_str(itoa::Buffer::new().format(e.abs()));
+}
+
+/// Go `strconv.FormatFloat(v, 'e', -1, 64)` as a new string: `1e-07`, `1.5e+21`
+/// (exponent at least two digits, always signed); `+Inf`, `-Inf`, `NaN`.
+pub fn format_go_e(v: f64) -> String {
+    let mut s = String::new();
+    push_go_e(&mut s, v);
+    s
+}
+
+/// Go `strconv.FormatFloat(v, 'E', -1, 64)`, promtool's spelling of sample values in
+/// `test rules` failures: `1E+00`, `6.5E+01`; `+Inf`, `-Inf`, `NaN` as for `'e'`.
+pub fn format_go_upper_e(v: f64) -> String {
+    let mut s = format_go_e(v);
+    if v.is_finite() {
+        s = s.replace('e', "E");
+    }
     s
 }
 
@@ -254,6 +302,25 @@ mod tests {
             (1.5e21, "1500000000000000000000"),
         ] {
             assert_eq!(format_go_f(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn go_e_formats() {
+        for (v, e, upper) in [
+            (0.0, "0e+00", "0E+00"),
+            (1.0, "1e+00", "1E+00"),
+            (60.0, "6e+01", "6E+01"),
+            (0.25, "2.5e-01", "2.5E-01"),
+            (-1234.5, "-1.2345e+03", "-1.2345E+03"),
+            (1e-7, "1e-07", "1E-07"),
+            (1e300, "1e+300", "1E+300"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+            (f64::NEG_INFINITY, "-Inf", "-Inf"),
+            (f64::NAN, "NaN", "NaN"),
+        ] {
+            assert_eq!(format_go_e(v), e, "{v}");
+            assert_eq!(format_go_upper_e(v), upper, "{v}");
         }
     }
 

@@ -265,7 +265,7 @@ impl Notifier {
     }
 
     /// Alerts waiting to be sent.
-    pub fn queue_length(&self) -> usize {
+    fn queue_length(&self) -> usize {
         self.queue.lock().len()
     }
 

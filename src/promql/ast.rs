@@ -306,7 +306,7 @@ impl DurationExpr {
 
     /// Computes the expression in whole milliseconds (truncating, like upstream's
     /// `time.Duration(seconds*1000) * time.Millisecond`).
-    pub fn eval_ms(&self, step_ms: i64, range_ms: i64) -> Result<i64, DurationEvalError> {
+    fn eval_ms(&self, step_ms: i64, range_ms: i64) -> Result<i64, DurationEvalError> {
         let secs = self.eval_seconds(step_ms, range_ms)?;
         seconds_to_ms(secs).ok_or_else(|| DurationEvalError::OutOfRange {
             expr: self.to_string(),

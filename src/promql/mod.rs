@@ -6,7 +6,17 @@
 //! - [`engine`]: instant and range evaluation over a [`crate::storage::Queryable`]
 //!   (`eval.rs` selectors and subqueries, `binary.rs`, `aggregations.rs`, one file per
 //!   function family under `engine/functions/`);
-//! - [`promqltest`]: runs `../shared/testdata/promqltest/*.test` in `cargo test`.
+//! - [`error`]: parse errors with their positions; [`with_stack`] runs deep recursion
+//!   (parsing, printing, evaluation) on growable stack segments;
+//! - [`explain`]: the tree of an expression's nodes with per-node cost (the console's
+//!   query explain);
+//! - [`promqltest`]: runs the upstream test scripts (`testdata/promqltest/*.test` in the
+//!   shared directory beside the repository) in `cargo test`.
+//!
+//! Data flow: query text → [`lexer::tokenize`] → [`parser`] → [`Expr`] (checked) →
+//! [`engine::Engine`] selects series through [`crate::storage::Querier`] and evaluates
+//! step by step → [`engine::Value`] → the API's JSON ([`crate::web::json`]), the rules or
+//! the TUI. [`printer`] turns an [`Expr`] back into text for `format_query` and messages.
 //!
 //! The parser mirrors upstream `promql/parser` of Prometheus 3.x: the grammar of
 //! `generated_parser.y`, the lexer of `lex.go`, the type checks of `parse.go` (`checkAST`),
@@ -18,14 +28,14 @@
 //! `anchored`/`smoothed` range modifiers, `fill`/`fill_left`/`fill_right` binary modifiers,
 //! and the experimental functions and aggregations (`limitk`, `info`, `sort_by_label`, ...).
 
-pub mod ast;
+pub(crate) mod ast;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 pub mod explain;
-pub mod functions;
-pub mod lexer;
-pub mod parser;
-pub mod printer;
+pub(crate) mod functions;
+pub(crate) mod lexer;
+pub(crate) mod parser;
+pub(crate) mod printer;
 pub mod promqltest;
 
 pub use ast::{
@@ -37,7 +47,7 @@ pub use ast::{
 pub use error::{ParseError, Position};
 pub use functions::{get_function, Function, FUNCTIONS};
 pub use parser::parse_expr;
-pub use printer::{format_number, prettify};
+pub use printer::prettify;
 
 /// Stack left below which [`with_stack`] switches to a new segment: room for the deepest
 /// non-recursive work done between two checks (compiling a regex, a function's frames).

@@ -34,11 +34,11 @@ pub const MAX_NESTING: usize = 20_000;
 
 /// Tallest expression tree the parser builds (long operator chains add height without
 /// nesting: `a + a + ... + a`). Evaluation and printing recurse once per level.
-pub const MAX_TREE_HEIGHT: usize = 60_000;
+const MAX_TREE_HEIGHT: usize = 60_000;
 
 /// Deepest nesting inside a duration expression (`[5m + (1m * (2 ...))]`), a 3.x
 /// experimental syntax whose evaluation is not stack-guarded.
-pub const MAX_DURATION_NESTING: usize = 100;
+const MAX_DURATION_NESTING: usize = 100;
 
 const POW_PRECEDENCE: u8 = 6;
 
@@ -120,7 +120,7 @@ pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
 /// Reads a token's text as a float the way upstream's `parser.number` does: first as a Go
 /// integer literal (`ParseInt(s, 0, 64)`: hex, octal with a leading 0, `_` separators), then
 /// as a float.
-pub fn parse_number_text(text: &str) -> Result<f64, String> {
+fn parse_number_text(text: &str) -> Result<f64, String> {
     let err = || format!("error parsing number: invalid syntax: {}", go_quote(text));
     let lower = text.to_ascii_lowercase();
     if lower == "inf" || lower == "+inf" {

@@ -13,16 +13,11 @@ use std::fmt::{self, Write as _};
 
 use crate::model::labels::{is_valid_legacy_label_name, is_valid_legacy_metric_name};
 use crate::model::time::format_duration;
+use crate::model::value::format_go_f;
 use crate::model::{MatchOp, Matcher, METRIC_NAME};
 
 use super::ast::*;
-use super::lexer::{go_quote, go_quote_bytes};
-
-/// Formats a float like Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits
-/// that round-trip, never in exponent form; `+Inf`, `-Inf`, `NaN`.
-pub fn format_number(v: f64) -> String {
-    crate::model::value::format_go_f(v)
-}
+use crate::model::quote::{go_quote, go_quote_bytes};
 
 fn write_label_name(f: &mut impl fmt::Write, name: &str) -> fmt::Result {
     if is_valid_legacy_label_name(name) {
@@ -135,7 +130,7 @@ impl fmt::Display for DurationExpr {
         match self {
             // Unsigned `Inf` so that it reads back as the same single number.
             DurationExpr::Number(n) if n.val == f64::INFINITY => f.write_str("Inf"),
-            DurationExpr::Number(n) => f.write_str(&format_number(n.val)),
+            DurationExpr::Number(n) => f.write_str(&format_go_f(n.val)),
             DurationExpr::Literal(ms) => f.write_str(&format_duration(*ms)),
             DurationExpr::Step => f.write_str("step()"),
             DurationExpr::Range => f.write_str("range()"),
@@ -221,14 +216,14 @@ impl BinaryExpr {
         }
         match (vm.fill.lhs, vm.fill.rhs) {
             (Some(l), Some(r)) if l.to_bits() == r.to_bits() || (l.is_nan() && r.is_nan()) => {
-                write!(f, " fill({})", format_number(l))?;
+                write!(f, " fill({})", format_go_f(l))?;
             }
             (l, r) => {
                 if let Some(l) = l {
-                    write!(f, " fill_left({})", format_number(l))?;
+                    write!(f, " fill_left({})", format_go_f(l))?;
                 }
                 if let Some(r) = r {
-                    write!(f, " fill_right({})", format_number(r))?;
+                    write!(f, " fill_right({})", format_go_f(r))?;
                 }
             }
         }
@@ -252,7 +247,7 @@ impl fmt::Display for NumberLiteral {
         if self.val == f64::INFINITY {
             return f.write_str("Inf");
         }
-        f.write_str(&format_number(self.val))
+        f.write_str(&format_go_f(self.val))
     }
 }
 
@@ -302,7 +297,7 @@ fn write_expr(expr: &Expr, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// Longest line [`prettify`] keeps on one line (upstream `maxCharactersPerLine`).
-pub const MAX_CHARACTERS_PER_LINE: usize = 100;
+const MAX_CHARACTERS_PER_LINE: usize = 100;
 
 const INDENT: &str = "  ";
 
@@ -419,15 +414,15 @@ mod tests {
 
     #[test]
     fn numbers_print_like_go_f_format() {
-        assert_eq!(format_number(1.0), "1");
-        assert_eq!(format_number(-0.0), "-0");
-        assert_eq!(format_number(0.001), "0.001");
-        assert_eq!(format_number(1e6), "1000000");
-        assert_eq!(format_number(1e21), "1000000000000000000000");
-        assert_eq!(format_number(1.5e-7), "0.00000015");
-        assert_eq!(format_number(f64::INFINITY), "+Inf");
-        assert_eq!(format_number(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(format_number(f64::NAN), "NaN");
+        assert_eq!(format_go_f(1.0), "1");
+        assert_eq!(format_go_f(-0.0), "-0");
+        assert_eq!(format_go_f(0.001), "0.001");
+        assert_eq!(format_go_f(1e6), "1000000");
+        assert_eq!(format_go_f(1e21), "1000000000000000000000");
+        assert_eq!(format_go_f(1.5e-7), "0.00000015");
+        assert_eq!(format_go_f(f64::INFINITY), "+Inf");
+        assert_eq!(format_go_f(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_go_f(f64::NAN), "NaN");
         assert_eq!(canon("12.34e6"), "12340000");
         assert_eq!(canon("0x1f"), "31");
         assert_eq!(canon("5m"), "5m");

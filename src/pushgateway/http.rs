@@ -28,11 +28,12 @@ use axum::Router;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value as Json};
 
+use crate::exposition::MetricsWriter;
 use crate::exposition::{Entry, TextParser};
 use crate::model::value::format_go_float;
-use crate::web::metrics::{write_process_metrics, MetricsWriter};
+use crate::web::metrics::write_process_metrics;
 
-use super::body::{self, series_text, Family};
+use super::body::{self, Family};
 use super::key::GroupingKey;
 use super::store::{PushError, PushMode, Store};
 use super::Options;
@@ -323,13 +324,8 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         .into_response()
 }
 
-/// Text of `# HELP`: backslash and newline escaped.
-fn escape_help(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
 /// The gateway's `/metrics` body.
-pub fn render_metrics(gw: &Gateway) -> String {
+fn render_metrics(gw: &Gateway) -> String {
     let snapshot = gw.store.snapshot();
     // Family name → (type, first help, the groups' texts in grouping-key order).
     let mut by_name: HashMap<&str, (body::Kind, Option<&str>, Vec<&str>)> = HashMap::new();
@@ -348,23 +344,15 @@ pub fn render_metrics(gw: &Gateway) -> String {
     }
     let mut names: Vec<&str> = by_name.keys().copied().collect();
     names.sort_unstable();
-    let mut out = String::with_capacity(size + snapshot.len() * 200 + 8192);
+    let mut w = MetricsWriter::with_capacity(size + snapshot.len() * 200 + 8192);
     for name in names {
         let (kind, help, texts) = &by_name[name];
         if let Some(h) = help {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            out.push_str(&escape_help(h));
-            out.push('\n');
+            w.help(name, h);
         }
-        out.push_str("# TYPE ");
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(kind.text_name());
-        out.push('\n');
+        w.type_line(name, kind.text_name());
         for t in texts {
-            out.push_str(t);
+            w.sample_lines(t);
         }
     }
     let secs = |ms: i64| ms as f64 / 1000.0;
@@ -376,15 +364,13 @@ pub fn render_metrics(gw: &Gateway) -> String {
         ),
         ("push_time_seconds", PUSH_TIME_HELP, |g| g.push_ms),
     ] {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        w.family(name, "gauge", help);
         for g in &snapshot {
-            out.push_str(&series_text(name, &g.key.series_labels(), None));
-            out.push(' ');
-            out.push_str(&format_go_float(secs(pick(g))));
-            out.push('\n');
+            let labels = g.key.series_labels();
+            let pairs = labels.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            w.sample_at(name, pairs, secs(pick(g)), None);
         }
     }
-    let mut w = MetricsWriter::new();
     w.family(
         "pushgateway_build_info",
         "gauge",
@@ -466,8 +452,7 @@ pub fn render_metrics(gw: &Gateway) -> String {
         }
     }
     write_process_metrics(&mut w);
-    out.push_str(&w.finish());
-    out
+    w.finish()
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -687,6 +672,31 @@ mod tests {
         assert_eq!(code, 202);
         let (_, body) = call(&r, "GET", "/metrics", &[], vec![]).await;
         assert!(!body.contains("x{"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn metrics_page_escapes_pushed_help_through_the_shared_writer() {
+        let (_d, r, _) = gateway(false);
+        // The text format's HELP escapes: `\\` is a backslash, `\n` a newline.
+        let body = b"# HELP h Back \\\\ slash and\\nnew line \"q\".\n# TYPE h gauge\nh 1\n";
+        let (code, _) = call(&r, "PUT", "/metrics/job/j", &[], body.to_vec()).await;
+        assert_eq!(code, 200);
+        let (_, page) = call(&r, "GET", "/metrics", &[], vec![]).await;
+        assert!(
+            page.contains(
+                "# HELP h Back \\\\ slash and\\nnew line \"q\".\n# TYPE h gauge\nh{instance=\"\",job=\"j\"} 1\n"
+            ),
+            "{page}"
+        );
+        // The page parses back, the help unescaped once.
+        let fams =
+            crate::exposition::parse_families(page.as_bytes(), crate::exposition::Format::PromText)
+                .unwrap();
+        let h = fams.iter().find(|f| f.name == "h").unwrap();
+        assert_eq!(
+            h.help.as_deref(),
+            Some("Back \\ slash and\nnew line \"q\".")
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use crate::model::labels::is_valid_legacy_label_name;
 
 /// Marks a base64-encoded job name or label value in a push URL.
-pub const BASE64_SUFFIX: &str = "@base64";
+const BASE64_SUFFIX: &str = "@base64";
 
 /// The label set that names a group: `job` plus any further labels from the URL, sorted
 /// by name. Values may be empty.
@@ -48,7 +48,7 @@ pub enum KeyError {
 }
 
 /// Decodes URL-safe base64 as Go's `base64.RawURLEncoding` after trimming `=` padding.
-pub fn decode_base64(s: &str) -> Result<String, String> {
+fn decode_base64(s: &str) -> Result<String, String> {
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::URL_SAFE,
         base64::engine::GeneralPurposeConfig::new()

@@ -20,12 +20,12 @@
 //!
 //! Upstream: <https://github.com/prometheus/pushgateway> (README, `handler/`, `storage/`).
 
-pub mod body;
-pub mod http;
-pub mod key;
+pub(crate) mod body;
+pub(crate) mod http;
+pub(crate) mod key;
 pub mod persist;
 pub mod proto;
-pub mod store;
+pub(crate) mod store;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -62,7 +62,7 @@ pub enum PersistError {
 }
 
 /// A stored row: grouping key and body.
-pub type StoredRow = (String, Vec<u8>);
+type StoredRow = (String, Vec<u8>);
 
 /// One change to the table.
 #[derive(Debug)]

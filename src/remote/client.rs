@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{HttpClientConfig, RemoteWriteConfig};
 
 /// Remote-write protocol version header value (1.0 of the spec).
-pub const REMOTE_WRITE_VERSION: &str = "0.1.0";
+const REMOTE_WRITE_VERSION: &str = "0.1.0";
 
 /// What became of one request.
 #[derive(Debug)]

@@ -15,10 +15,10 @@
 //!   queues running and replaces changed ones, which resume from the saved position, so
 //!   nothing pending is lost.
 
-pub mod client;
+pub(crate) mod client;
 pub mod proto;
-pub mod queue;
-pub mod read;
+pub(crate) mod queue;
+pub(crate) mod read;
 pub mod watcher;
 
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub enum Error {
 }
 
 /// How long a stopping queue may keep sending before it leaves the rest to the WAL.
-pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The running `remote_write` queues.
 pub struct WriteManager {

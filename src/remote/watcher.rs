@@ -90,7 +90,7 @@ pub trait WatcherSink {
 }
 
 /// Turns a series' stored labels into what is sent (`None`: dropped by relabeling).
-pub type SeriesMapper = dyn Fn(&Labels) -> Option<Labels> + Send + Sync;
+type SeriesMapper = dyn Fn(&Labels) -> Option<Labels> + Send + Sync;
 
 /// Reads one WAL directory for one queue.
 pub struct Watcher {

@@ -101,7 +101,7 @@ impl RuleFileCheck {
 }
 
 /// promtool's text for repeated rules.
-pub fn lint_message(dups: &[DuplicateRule]) -> String {
+fn lint_message(dups: &[DuplicateRule]) -> String {
     let mut m = format!("lint error {} duplicate rule(s) found.\n", dups.len());
     for d in dups {
         m.push_str(&format!("Metric: {}\nLabel(s):\n", d.name));

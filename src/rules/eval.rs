@@ -24,7 +24,7 @@ use crate::template::FuncMap;
 use super::file::{AlertingRule, RecordingRule};
 
 /// How long a resolved alert is kept (and resent): 15 minutes, as upstream.
-pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
+const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 /// Alias kept for the module doc.
 pub const RESOLVED_RETENTION: i64 = RESOLVED_RETENTION_MS;
 

@@ -134,7 +134,7 @@ impl GroupState {
 
     /// Upstream's offset of this group's evaluations within its interval: a hash of the
     /// group's name and file, so restarts keep the phase.
-    pub fn offset_ms(&self) -> i64 {
+    fn offset_ms(&self) -> i64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in self
             .name
@@ -149,7 +149,7 @@ impl GroupState {
     }
 
     /// The first evaluation time at or after `now_ms` at this group's phase.
-    pub fn next_eval_at(&self, now_ms: i64) -> i64 {
+    fn next_eval_at(&self, now_ms: i64) -> i64 {
         let iv = self.interval_ms.max(1);
         let off = self.offset_ms();
         let base = (now_ms - off).div_euclid(iv) * iv + off;
@@ -166,7 +166,7 @@ impl GroupState {
     }
 
     /// [`GroupState::eval`], then hands the alerts that need (re)sending to `send`.
-    pub fn eval_and_send(
+    fn eval_and_send(
         &mut self,
         t: i64,
         db: &Db,
@@ -268,7 +268,7 @@ impl GroupState {
     /// series in the last `outage_tolerance`; the time it had already spent pending before
     /// the outage counts, the outage itself does not, and an alert that would fire within
     /// `grace_period` of the restart gets the grace period instead.
-    pub fn restore_for_state(&mut self, t: i64, db: &Db, opts: RestoreOptions) {
+    fn restore_for_state(&mut self, t: i64, db: &Db, opts: RestoreOptions) {
         let mint = t - opts.outage_tolerance_ms;
         let q = db.querier(mint, t);
         for r in &mut self.rules {

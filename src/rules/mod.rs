@@ -12,12 +12,12 @@
 //! `promtui tsdb create-blocks-from rules` ([`backfill`]), recording rules backfilled over
 //! stored history.
 
-pub mod backfill;
-pub mod check;
+pub(crate) mod backfill;
+pub(crate) mod check;
 pub mod eval;
-pub mod file;
-pub mod manager;
-pub mod template;
+pub(crate) mod file;
+pub(crate) mod manager;
+pub(crate) mod template;
 pub mod unittest;
 
 pub use check::{check_rules_command, RuleFileCheck};

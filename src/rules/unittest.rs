@@ -24,6 +24,9 @@ use std::process::ExitCode;
 use serde::Deserialize;
 
 use crate::config::units::Duration;
+use crate::model::labels::push_go_label_pairs;
+use crate::model::quote::go_quote;
+use crate::model::value::format_go_upper_e;
 use crate::model::{Labels, Matcher};
 use crate::promql::ast::Expr;
 use crate::promql::engine::{Engine, Value};
@@ -733,13 +736,11 @@ fn pairs(m: &BTreeMap<String, String>) -> LabelPairs {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// Go's `labels.Labels.String()`: `{a="b", c="d"}`.
+/// Go's `labels.Labels.String()` of label or annotation pairs: `{a="b", c="d"}`.
 fn labels_string(l: &[(String, String)]) -> String {
-    let inner: Vec<String> = l
-        .iter()
-        .map(|(k, v)| format!("{k}={}", go_quote(v)))
-        .collect();
-    format!("{{{}}}", inner.join(", "))
+    let mut s = String::new();
+    push_go_label_pairs(&mut s, l.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    s
 }
 
 /// promtool's listing of alerts, indented as in its messages.
@@ -858,25 +859,9 @@ fn samples_string(s: &[(LabelPairs, f64)]) -> String {
         return "nil".to_string();
     }
     s.iter()
-        .map(|(l, v)| format!("{} {}", labels_string(l), go_float_e(*v)))
+        .map(|(l, v)| format!("{} {}", labels_string(l), format_go_upper_e(*v)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`: `1E+00`, `6.5E+01`, `+Inf`, `NaN`.
-pub(crate) fn go_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    // Rust's `{:E}` gives the shortest round-trip mantissa: `1E0`, `6.5E1`, `1.5E-7`.
-    let s = format!("{v:E}");
-    let (mant, exp) = s.split_once('E').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mant}E{sign}{:02}", exp.abs())
 }
 
 /// Go's `time.Duration.String()` of milliseconds: `0s`, `1m0s`, `1h0m0s`, `1.5s`, `500ms`.
@@ -914,25 +899,9 @@ pub(crate) fn go_duration(ms: i64) -> String {
     out
 }
 
-fn go_quote(s: &str) -> String {
-    crate::promql::lexer::go_quote(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_print_as_go_formats_them_with_e() {
-        assert_eq!(go_float_e(1.0), "1E+00");
-        assert_eq!(go_float_e(0.0), "0E+00");
-        assert_eq!(go_float_e(60.0), "6E+01");
-        assert_eq!(go_float_e(0.25), "2.5E-01");
-        assert_eq!(go_float_e(-1234.5), "-1.2345E+03");
-        assert_eq!(go_float_e(1e300), "1E+300");
-        assert_eq!(go_float_e(f64::INFINITY), "+Inf");
-        assert_eq!(go_float_e(f64::NAN), "NaN");
-    }
 
     #[test]
     fn durations_print_as_go_formats_them() {

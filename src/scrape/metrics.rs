@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::exposition::MetricsWriter;
+
 /// Counters shared by all scrape loops of a manager.
 #[derive(Debug, Default)]
 pub struct ScrapeMetrics {
@@ -191,6 +193,27 @@ impl MetricsSnapshot {
             ),
         ]
     }
+
+    /// Writes the counters (renamed `promtui_*`, as every promtui self-metric) and the
+    /// target gauges for `/metrics`.
+    pub fn write_metrics(&self, w: &mut MetricsWriter) {
+        for (name, help, v) in self.counters() {
+            let name = name.replacen("prometheus_", "promtui_", 1);
+            w.single(&name, "counter", help, v as f64);
+        }
+        w.single(
+            "promtui_scrape_active_targets",
+            "gauge",
+            "Active scrape targets.",
+            self.active_targets as f64,
+        );
+        w.single(
+            "promtui_scrape_dropped_targets",
+            "gauge",
+            "Targets dropped by relabeling.",
+            self.dropped_targets as f64,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -210,5 +233,10 @@ mod tests {
             == "prometheus_target_scrapes_sample_out_of_order_total"
             && *v == 3));
         assert_eq!(c.len(), 15);
+        let mut w = MetricsWriter::new();
+        s.write_metrics(&mut w);
+        let page = w.finish();
+        assert!(page.contains("# TYPE promtui_target_scrapes_sample_out_of_order_total counter\npromtui_target_scrapes_sample_out_of_order_total 3\n"), "{page}");
+        assert!(page.contains("promtui_scrape_active_targets 0\n"), "{page}");
     }
 }

@@ -36,10 +36,10 @@ use crate::scrape::settings::HttpSettings;
 /// limit; while it grows, its previous half is copied, so a scrape hitting the limit
 /// briefly holds 1.5 times it). A target that really needs more sets a larger `body_size_limit` explicitly
 /// (e.g. `1GB`).
-pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
+const DEFAULT_BODY_SIZE_LIMIT: u64 = 256 << 20;
 
 /// The limit a scrape applies for the configured `body_size_limit` (0: the default).
-pub fn effective_body_size_limit(configured: u64) -> u64 {
+fn effective_body_size_limit(configured: u64) -> u64 {
     if configured == 0 {
         DEFAULT_BODY_SIZE_LIMIT
     } else {

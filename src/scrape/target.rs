@@ -30,25 +30,25 @@ use crate::model::{Label, Labels, LabelsBuilder};
 use crate::scrape::settings::{PoolConfig, TargetGroup};
 
 /// `__address__`: host:port to scrape.
-pub const ADDRESS_LABEL: &str = "__address__";
+const ADDRESS_LABEL: &str = "__address__";
 /// `__scheme__`: http or https.
-pub const SCHEME_LABEL: &str = "__scheme__";
+const SCHEME_LABEL: &str = "__scheme__";
 /// `__metrics_path__`: the URL path.
-pub const METRICS_PATH_LABEL: &str = "__metrics_path__";
+const METRICS_PATH_LABEL: &str = "__metrics_path__";
 /// `__scrape_interval__`: per-target interval.
-pub const SCRAPE_INTERVAL_LABEL: &str = "__scrape_interval__";
+const SCRAPE_INTERVAL_LABEL: &str = "__scrape_interval__";
 /// `__scrape_timeout__`: per-target timeout.
-pub const SCRAPE_TIMEOUT_LABEL: &str = "__scrape_timeout__";
+const SCRAPE_TIMEOUT_LABEL: &str = "__scrape_timeout__";
 /// Prefix of labels that set URL query parameters.
-pub const PARAM_LABEL_PREFIX: &str = "__param_";
+const PARAM_LABEL_PREFIX: &str = "__param_";
 /// Prefix of discovery metadata labels, removed after relabeling.
-pub const META_LABEL_PREFIX: &str = "__meta_";
+const META_LABEL_PREFIX: &str = "__meta_";
 /// Prefix of labels internal to Prometheus, never attached to samples.
-pub const RESERVED_LABEL_PREFIX: &str = "__";
+const RESERVED_LABEL_PREFIX: &str = "__";
 /// `job`.
-pub const JOB_LABEL: &str = "job";
+const JOB_LABEL: &str = "job";
 /// `instance`.
-pub const INSTANCE_LABEL: &str = "instance";
+const INSTANCE_LABEL: &str = "instance";
 
 /// Why a discovered target could not become a scrape target (upstream's messages).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -257,7 +257,7 @@ fn query_escape(s: &str) -> String {
 /// Builds the scrape URL like upstream `Target.URL().String()`: params from the config,
 /// the first value of each replaced by a `__param_<name>` label (or added), encoded in
 /// name order as `url.Values.Encode`.
-pub fn build_url(labels: &Labels, params: &BTreeMap<String, Vec<String>>) -> String {
+fn build_url(labels: &Labels, params: &BTreeMap<String, Vec<String>>) -> String {
     let mut params = params.clone();
     for l in labels {
         if let Some(name) = l.name.strip_prefix(PARAM_LABEL_PREFIX) {

@@ -748,7 +748,7 @@ fn ordered(a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
 }
 
 /// Go's `template.HTMLEscapeString`.
-pub fn html_escape(s: &str) -> String {
+fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -886,7 +886,7 @@ fn html_context_escape(out: &str, v: &Value, text: String, urlquery: bool) -> St
 
 /// `html/template`'s escaper for text and quoted attribute values (`htmlEscaper`),
 /// which unlike `template.HTMLEscapeString` also escapes `+`.
-pub fn html_template_escape(s: &str) -> String {
+fn html_template_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

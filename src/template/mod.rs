@@ -1,6 +1,6 @@
 //! Go's `text/template` language, as Prometheus and Alertmanager use it for alert labels,
-//! annotations and notifications: one engine, shared by rules and (later) notification
-//! templates.
+//! annotations and notifications: one engine, shared by rules (labels, annotations) and
+//! the built-in Alertmanager's notification templates ([`crate::alerting`]).
 //!
 //! - [`lex`] and [`parse`] turn the source into trees (one per `define`d template);
 //!   unknown functions and undeclared variables are parse errors, as upstream;

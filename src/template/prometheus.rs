@@ -125,7 +125,7 @@ pub fn humanize1024(v: f64) -> String {
 }
 
 /// `humanizeDuration`: seconds as `1d 2h 3m 4s`, or with SI prefixes below a second.
-pub fn humanize_duration(v: f64) -> String {
+fn humanize_duration(v: f64) -> String {
     if v.is_nan() || v.is_infinite() {
         return g4(v);
     }
@@ -160,7 +160,7 @@ pub fn humanize_duration(v: f64) -> String {
 }
 
 /// `humanizeTimestamp`: Go's `time.Time.String()` in UTC, millisecond precision.
-pub fn humanize_timestamp(v: f64) -> Result<String, String> {
+fn humanize_timestamp(v: f64) -> Result<String, String> {
     if v.is_nan() || v.is_infinite() {
         return Ok(g4(v));
     }
@@ -600,7 +600,7 @@ pub fn expand_alert_template(
 }
 
 /// [`expand_alert_template`] with the error returned (for `check rules` and tests).
-pub fn try_expand_alert_template(
+fn try_expand_alert_template(
     rule: &str,
     text: &str,
     data: &AlertData<'_>,

@@ -23,7 +23,7 @@ use crate::tsdb::tombstones::Tombstones;
 /// Default block duration (2 h), the first compaction level.
 pub const DEFAULT_BLOCK_DURATION: i64 = 2 * 3600 * 1000;
 /// Largest block a compaction may produce (31 d), as in Prometheus.
-pub const MAX_BLOCK_DURATION: i64 = 31 * 24 * 3600 * 1000;
+const MAX_BLOCK_DURATION: i64 = 31 * 24 * 3600 * 1000;
 
 /// The compaction levels: `block_duration × 3^n` for n = 0.., as long as a range is at
 /// most 10% of `retention` (when given) and at most 31 days. Always contains at least
@@ -230,7 +230,7 @@ impl<'a> SeriesMerger<'a> {
 }
 
 /// Concatenates sample runs and resolves equal timestamps in favour of the later run.
-pub fn merge_sample_runs(mut runs: Vec<Vec<Sample>>) -> Vec<Sample> {
+fn merge_sample_runs(mut runs: Vec<Vec<Sample>>) -> Vec<Sample> {
     if runs.len() == 1 {
         return runs.pop().unwrap_or_default();
     }

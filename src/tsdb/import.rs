@@ -25,7 +25,7 @@ use crate::tsdb::compact::{compact, CompactError};
 /// Default cap on buffered sample bytes (256 MiB); see [`ImportOptions::max_buffered_bytes`].
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
 /// How many error messages an [`ImportReport`] keeps verbatim.
-pub const MAX_REPORTED_ERRORS: usize = 100;
+const MAX_REPORTED_ERRORS: usize = 100;
 /// Progress is reported every this many input samples.
 const PROGRESS_EVERY: u64 = 100_000;
 /// Rough per-series-per-window bookkeeping bytes, for the memory estimate.

@@ -30,22 +30,22 @@ use super::block::{self, Ulid};
 use super::wal::{self, record, SEGMENT_HEADER};
 
 /// The format marker's file name.
-pub const MARKER: &str = "promtui-tsdb.json";
+const MARKER: &str = "promtui-tsdb.json";
 /// The lock file's name.
-pub const LOCK: &str = "promtui.lock";
+const LOCK: &str = "promtui.lock";
 /// The WAL directory's name.
 pub const WAL_DIR: &str = "promtui-wal";
 /// The directory holding the persisted blocks.
 pub const BLOCKS_DIR: &str = "promtui-blocks";
 /// Admin API snapshots.
-pub const SNAPSHOTS_DIR: &str = "snapshots";
+const SNAPSHOTS_DIR: &str = "snapshots";
 /// Operator state beside the samples: SQLite files of the Pushgateway's groups, the
 /// alerting pipeline's silences and acknowledgements; the TSDB never reads it.
 pub const STATE_DIR: &str = "promtui-state";
 /// Remote-write queues' saved progress (src/remote); the TSDB never reads it.
 pub const REMOTE_DIR: &str = "promtui-remote";
 /// The directory format this build writes (1 was the unmarked layout).
-pub const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 2;
 /// The format name in the marker.
 const FORMAT_NAME: &str = "promtui-tsdb";
 

@@ -14,8 +14,10 @@
 //!   [`tombstones`] change the set of blocks;
 //! - [`querier`] merges the head's and the blocks' queriers;
 //! - [`import`] backfills sample streams into blocks; [`prometheus_dir`] reads a
-//!   Prometheus data directory for it; [`tools`] are the `tsdb` CLI commands; [`stats`]
-//!   computes cardinality over any querier.
+//!   Prometheus data directory for it; [`tools`] are the `tsdb` CLI commands (import,
+//!   dump); [`stats`] computes cardinality over any querier (the API's and `tsdb stats`);
+//! - [`metrics`] writes the database's own `/metrics` families from [`DbStats`];
+//! - [`fuzzing`] hands one byte string to every on-disk decoder (fuzz target, tests).
 //!
 //! Data flow: `Appender::commit` → WAL → head; the head's oldest range → block; blocks →
 //! bigger blocks → deleted by retention. Queries see head and blocks through one

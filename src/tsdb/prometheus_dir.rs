@@ -166,7 +166,7 @@ fn list_blocks(dir: &Path) -> Result<Vec<PromBlock>> {
 }
 
 /// Imports every float sample of the Prometheus data directory `src` into `backfill`.
-pub fn read_into<P: FnMut(ImportProgress)>(
+fn read_into<P: FnMut(ImportProgress)>(
     src: &Path,
     backfill: &mut Backfill<'_, P>,
 ) -> Result<PromReadStats> {

@@ -71,7 +71,7 @@ impl Querier for MergeQuerier {
 
 /// Merges sample iterators of one series by timestamp; on equal timestamps the earliest
 /// iterator's sample is returned and the others are skipped.
-pub struct MergeSampleIterator {
+struct MergeSampleIterator {
     its: Vec<Box<dyn SampleIterator>>,
     heads: Vec<Option<Sample>>,
     started: bool,

@@ -9,7 +9,7 @@ use crate::tsdb::block::{io_err, open_blocks, sync_dir, BlockError, BlockMeta, U
 
 /// Blocks entirely older than the retention window: those whose `max_time` is more than
 /// `retention` ms before the newest block's `max_time`. Returned oldest first.
-pub fn beyond_time_retention(metas: &[BlockMeta], retention: i64) -> Vec<Ulid> {
+fn beyond_time_retention(metas: &[BlockMeta], retention: i64) -> Vec<Ulid> {
     if retention <= 0 {
         return Vec::new();
     }
@@ -27,11 +27,7 @@ pub fn beyond_time_retention(metas: &[BlockMeta], retention: i64) -> Vec<Ulid> {
 /// Blocks to delete so that `other_bytes` (head, WAL) plus the kept blocks stay within
 /// `limit` bytes: walking from the newest block to the oldest and adding sizes, the first
 /// block that crosses the limit and every older one go. Returned oldest first.
-pub fn beyond_size_retention(
-    blocks: &[(BlockMeta, u64)],
-    limit: u64,
-    other_bytes: u64,
-) -> Vec<Ulid> {
+fn beyond_size_retention(blocks: &[(BlockMeta, u64)], limit: u64, other_bytes: u64) -> Vec<Ulid> {
     if limit == 0 {
         return Vec::new();
     }
@@ -88,7 +84,7 @@ pub fn apply_retention(
 }
 
 /// Deletes the named block directories under `data_dir` (missing ones are ignored).
-pub fn delete_blocks(data_dir: &Path, ulids: &[Ulid]) -> Result<(), BlockError> {
+fn delete_blocks(data_dir: &Path, ulids: &[Ulid]) -> Result<(), BlockError> {
     for id in ulids {
         let dir = data_dir.join(id.to_string());
         match std::fs::remove_dir_all(&dir) {

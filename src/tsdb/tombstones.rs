@@ -67,7 +67,7 @@ impl Tombstones {
     }
 
     /// Total number of intervals.
-    pub fn num_intervals(&self) -> u64 {
+    fn num_intervals(&self) -> u64 {
         self.map.values().map(|v| v.len() as u64).sum()
     }
 

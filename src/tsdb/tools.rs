@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::exposition::{Entry, ErrorKind, OpenMetricsParser, ParseError, SampleEntry};
-use crate::model::labels::write_escaped_value;
 use crate::model::value::format_go_float;
 use crate::model::{Label, Labels, Matcher, METRIC_NAME};
 use crate::storage::{Querier, QueryError};
@@ -449,22 +448,8 @@ pub fn import_prometheus_dir(
     )?)
 }
 
-/// Writes labels the way promtool's dump prints them: `{__name__="up", job="x"}`.
-fn write_promtool_labels(out: &mut String, labels: &Labels) {
-    out.push('{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&l.name);
-        out.push('=');
-        let _ = write_escaped_value(out, &l.value);
-    }
-    out.push('}');
-}
-
 /// Writes every sample of the series matching any of `selectors` in `[mint, maxt]` as
-/// `labels value timestamp_ms` lines (promtool's `tsdb dump` format), series sorted by
+/// `labels value timestamp_ms` lines (promtool's `tsdb dump` format, labels as [`Labels::go_string`]), series sorted by
 /// labels and each series once. Returns (series, samples) written.
 pub fn dump(
     q: &dyn Querier,
@@ -483,7 +468,7 @@ pub fn dump(
     for mut s in all {
         nseries += 1;
         prefix.clear();
-        write_promtool_labels(&mut prefix, &s.labels);
+        s.labels.push_go_string(&mut prefix);
         while let Some(sample) = s.samples.next() {
             line.clear();
             line.push_str(&prefix);

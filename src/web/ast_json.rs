@@ -4,7 +4,8 @@
 //! `numberLiteral`, `stringLiteral`, `unaryExpr`, `parenExpr`), keys sorted as Go's
 //! `encoding/json` writes maps, durations in milliseconds.
 
-use super::json::{format_f, write_str};
+use super::json::write_str;
+use crate::model::value::format_go_f;
 use crate::model::Matcher;
 use crate::promql::{
     AtModifier, Duration, Expr, ValueType, VectorMatchCardinality, VectorSelector,
@@ -207,7 +208,7 @@ fn translate_here(e: &Expr) -> J {
         }
         Expr::NumberLiteral(n) => J::Obj(vec![
             ("type", s("numberLiteral")),
-            ("val", J::Str(format_f(n.val))),
+            ("val", J::Str(format_go_f(n.val))),
         ]),
         Expr::Paren(inner) => J::Obj(vec![("type", s("parenExpr")), ("expr", translate(inner))]),
         Expr::StringLiteral(v) => J::Obj(vec![("type", s("stringLiteral")), ("val", s(&v.value))]),

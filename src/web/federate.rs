@@ -36,7 +36,7 @@ pub(super) fn routes() -> Router<Arc<WebState>> {
 }
 
 /// Content type of the text exposition format.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn plain(code: StatusCode, msg: String) -> Response {
     (
@@ -98,7 +98,7 @@ async fn federate(
 /// selectors whose matchers all match the empty string (`{job=~".*"}`) are accepted. Those
 /// get a `__name__=~".+"` matcher, which changes nothing because nameless series are never
 /// federated, and gives the storage the non-empty matcher it requires.
-pub fn parse_federation_match(s: &str) -> Result<Vec<Matcher>, String> {
+fn parse_federation_match(s: &str) -> Result<Vec<Matcher>, String> {
     let parse = |text: &str| -> Result<Vec<Matcher>, String> {
         match parse_expr(text).map(Expr::into_vector_selector) {
             Ok(Ok(vs)) => Ok(vs.matchers),
@@ -121,7 +121,7 @@ pub fn parse_federation_match(s: &str) -> Result<Vec<Matcher>, String> {
 
 /// The federation page for the series matching any of `sets`, their latest sample in
 /// `[now - lookback, now]`.
-pub fn federation_text(
+fn federation_text(
     storage: &dyn Queryable,
     sets: &[Vec<Matcher>],
     now: i64,

@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::value::{push_go_f, shortest_decimal};
+use crate::model::value::{format_go_e, format_go_f, push_go_e, push_go_f};
 use crate::model::Labels;
 use crate::promql::engine::{Annotations, Value};
 
@@ -56,7 +56,7 @@ pub fn write_str(out: &mut String, s: &str) {
 
 /// Appends a millisecond timestamp as upstream `MarshalTimestamp` does: integer seconds,
 /// then `.` and three digits when the milliseconds are not zero.
-pub fn write_timestamp(out: &mut String, t: i64) {
+fn write_timestamp(out: &mut String, t: i64) {
     let a = t.unsigned_abs();
     if t < 0 {
         out.push('-');
@@ -74,59 +74,14 @@ pub fn write_timestamp(out: &mut String, t: i64) {
     }
 }
 
-/// Appends Go `strconv.FormatFloat(v, 'e', -1, 64)`.
-fn push_e(out: &mut String, v: f64) {
-    if !v.is_finite() {
-        return push_go_f(out, v);
-    }
-    if v.is_sign_negative() {
-        out.push('-');
-    }
-    let (n, p, d) = if v == 0.0 {
-        (1, 1, *b"0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0")
-    } else {
-        let mut d = [0u8; 24];
-        let (n, p) = shortest_decimal(v.abs(), &mut d);
-        (n, p, d)
-    };
-    let digits = std::str::from_utf8(&d[..n]).unwrap_or("0");
-    out.push_str(&digits[..1]);
-    if n > 1 {
-        out.push('.');
-        out.push_str(&digits[1..]);
-    }
-    let e = if v == 0.0 { 0 } else { p - 1 };
-    out.push('e');
-    out.push(if e < 0 { '-' } else { '+' });
-    if e.abs() < 10 {
-        out.push('0');
-    }
-    out.push_str(itoa::Buffer::new().format(e.abs()));
-}
-
 /// Appends `format_value(v)` without an intermediate `String`.
-pub fn push_value(out: &mut String, v: f64) {
+fn push_value(out: &mut String, v: f64) {
     let a = v.abs();
     if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
-        push_e(out, v)
+        push_go_e(out, v)
     } else {
         push_go_f(out, v)
     }
-}
-
-/// Go `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
-pub fn format_f(v: f64) -> String {
-    let mut s = String::new();
-    push_go_f(&mut s, v);
-    s
-}
-
-/// Go `strconv.FormatFloat(v, 'e', -1, 64)`: `1e-07`, `1.5e+21` (exponent at least two
-/// digits, always signed).
-pub fn format_e(v: f64) -> String {
-    let mut s = String::new();
-    push_e(&mut s, v);
-    s
 }
 
 /// A sample value as upstream `MarshalValue` writes it (without the quotes).
@@ -143,14 +98,14 @@ pub fn format_value(v: f64) -> String {
 pub fn format_go_json_number(v: f64) -> String {
     let a = v.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        let s = format_e(v);
+        let s = format_go_e(v);
         // encoding/json trims "e-07" to "e-7".
         match s.find("e-0") {
             Some(i) => format!("{}e-{}", &s[..i], &s[i + 3..]),
             None => s,
         }
     } else {
-        format_f(v)
+        format_go_f(v)
     }
 }
 
@@ -169,7 +124,7 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
 }
 
 /// Appends `[t,"v"]`.
-pub fn write_point(out: &mut String, t: i64, v: f64) {
+fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
@@ -187,7 +142,7 @@ pub fn write_query_data(out: &mut String, value: &Value) {
             out.push('[');
             out.push_str(&format_go_json_number(*t as f64 / 1000.0));
             out.push_str(",\"");
-            out.push_str(&format_f(*v));
+            out.push_str(&format_go_f(*v));
             out.push_str("\"]");
         }
         Value::String { t, s } => {
@@ -346,8 +301,6 @@ mod tests {
         ] {
             assert_eq!(format_value(v), want, "{v:e}");
         }
-        assert_eq!(format_e(0.0), "0e+00");
-        assert_eq!(format_e(1234.5), "1.2345e+03");
         let mut t = String::new();
         write_timestamp(&mut t, -1_500);
         t.push(' ');
@@ -370,7 +323,7 @@ mod tests {
         fn any_float_round_trips_with_shortest_digits(bits in any::<u64>()) {
             let v = f64::from_bits(bits);
             prop_assume!(v.is_finite());
-            for s in [format_f(v), format_e(v), format_value(v)] {
+            for s in [format_go_f(v), format_go_e(v), format_value(v)] {
                 let back: f64 = s.parse().unwrap();
                 prop_assert_eq!(back.to_bits(), v.to_bits(), "{}", s);
                 if v != 0.0 {
@@ -408,9 +361,9 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(format_value(v), want, "{v:e}");
         }
-        assert_eq!(format_f(1e-7), "0.0000001");
-        assert_eq!(format_f(1.5e21), "1500000000000000000000");
-        assert_eq!(format_f(-1e-7), "-0.0000001");
+        assert_eq!(format_go_f(1e-7), "0.0000001");
+        assert_eq!(format_go_f(1.5e21), "1500000000000000000000");
+        assert_eq!(format_go_f(-1e-7), "-0.0000001");
     }
 
     #[test]

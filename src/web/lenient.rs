@@ -63,7 +63,7 @@ enum State {
 
 /// The byte-stream rewriter behind [`LenientIo`], independent of any I/O.
 #[derive(Debug)]
-pub struct Rewriter {
+struct Rewriter {
     state: State,
     /// The line being collected in the line-oriented states.
     line: Vec<u8>,

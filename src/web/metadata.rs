@@ -66,7 +66,7 @@ fn write_meta_fields(out: &mut String, m: &MetricMetadata) {
 /// Metadata by family over `targets`: the distinct entries of each family (at most
 /// `limit_per_metric` when positive), only family `metric` when given, the first `limit`
 /// families (by name) when `limit` is not negative.
-pub fn metadata_by_family(
+fn metadata_by_family(
     targets: &[TargetMetadata],
     metric: Option<&str>,
     limit: i64,

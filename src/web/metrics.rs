@@ -7,12 +7,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::exposition::MetricsWriter;
 use crate::model::value::format_go_float;
-
-/// The text-format writer every `/metrics` family goes through; it lives with the other
-/// exposition writers so `/metrics`, `/federate` and [`crate::exposition::write_text`]
-/// escape and quote names the same way.
-pub use crate::exposition::MetricsWriter;
 
 /// Upper bounds of the HTTP latency histogram, in seconds (Prometheus' own buckets).
 const HTTP_BUCKETS: [f64; 9] = [0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0];

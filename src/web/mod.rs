@@ -18,8 +18,8 @@
 //!   the error-shape middleware;
 //! - [`api`] writes the `{"status":...}` envelope and [`api::ApiError`] with upstream's codes;
 //!   [`json`] writes query results byte for byte as Prometheus does;
-//! - [`metrics`] keeps request counters and latency histograms, process metrics, and the
-//!   [`metrics::MetricsWriter`] every `/metrics` family goes through;
+//! - [`metrics`] keeps request counters and latency histograms and reads process metrics;
+//!   every `/metrics` family is written through [`crate::exposition::MetricsWriter`];
 //! - [`lenient`] accepts request targets with raw `"`, `|`, `\` as Go's net/http does;
 //! - [`security`] reads `--web.config.file` (TLS, basic auth, headers) for every listener.
 //!
@@ -38,7 +38,7 @@ pub(crate) mod lenient;
 mod metadata;
 pub mod metrics;
 pub(crate) mod query;
-pub mod remote;
+pub(crate) mod remote;
 mod rules;
 pub mod security;
 mod status;
@@ -59,7 +59,8 @@ use axum::Router;
 use serde::Serialize;
 
 use self::api::ApiError;
-use self::metrics::{HttpMetrics, MetricsWriter};
+use self::metrics::HttpMetrics;
+use crate::exposition::MetricsWriter;
 
 /// A boxed future, for async trait methods that must stay object safe.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

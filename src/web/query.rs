@@ -34,13 +34,13 @@ use crate::promql::engine::{
 use crate::promql::{parse_expr, prettify, Expr};
 
 /// Most points a range query may return per series (upstream's 11,000).
-pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 /// Earliest time the metadata endpoints use when `start` is missing (halved so that
 /// lookback arithmetic cannot overflow).
-pub const MIN_TIME: i64 = i64::MIN / 2;
+const MIN_TIME: i64 = i64::MIN / 2;
 /// Latest time the metadata endpoints use when `end` is missing.
-pub const MAX_TIME: i64 = i64::MAX / 2;
+const MAX_TIME: i64 = i64::MAX / 2;
 
 pub(super) fn routes() -> Router<Arc<WebState>> {
     Router::new()
@@ -302,6 +302,23 @@ impl QueryGate {
     /// Queries waiting for a slot now.
     pub fn queued(&self) -> usize {
         self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes the gate's gauges for `/metrics` (upstream's `prometheus_engine_queries`
+    /// and `prometheus_engine_queries_concurrent_max`, as `promtui_*`).
+    pub fn write_metrics(&self, w: &mut crate::exposition::MetricsWriter) {
+        w.single(
+            "promtui_engine_queries",
+            "gauge",
+            "The current number of queries being executed or waiting.",
+            (self.running() + self.queued()) as f64,
+        );
+        w.single(
+            "promtui_engine_queries_concurrent_max",
+            "gauge",
+            "The max number of concurrent queries.",
+            self.max() as f64,
+        );
     }
 
     /// Cancels every running evaluation and refuses queued and later queries.
@@ -718,7 +735,7 @@ async fn query_range_inner(s: &WebState, p: Params) -> Result<String, ApiError> 
 
 /// Parses one `match[]` selector (upstream `parser.ParseMetricSelector`) into matchers,
 /// requiring one that does not match the empty string.
-pub fn parse_match(s: &str) -> Result<Vec<Matcher>, ApiError> {
+fn parse_match(s: &str) -> Result<Vec<Matcher>, ApiError> {
     // Upstream parses selectors without the expression parser's empty-matcher check and
     // reports it afterwards in its own words.
     let empty = || {
@@ -827,7 +844,7 @@ async fn series(
 
 /// Names (`name == None`) or values of one label over the series matching `sets` (all
 /// series when empty) in `[start, end]`, sorted.
-pub fn label_names_or_values(
+fn label_names_or_values(
     backend: &dyn QueryBackend,
     name: Option<&str>,
     sets: &[Vec<Matcher>],

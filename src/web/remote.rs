@@ -33,9 +33,9 @@ use crate::remote::proto::{self, QueryResult, ReadRequest, ReadResponse, TimeSer
 use crate::storage::{AppendError, Appendable, Queryable};
 
 /// Largest compressed request body accepted.
-pub const MAX_COMPRESSED_BYTES: usize = 64 << 20;
+const MAX_COMPRESSED_BYTES: usize = 64 << 20;
 /// Largest decompressed request accepted (a snappy bomb is refused before allocating).
-pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
+const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
 
 /// Counters of the receiver, on `/metrics`.
 #[derive(Default, Debug)]

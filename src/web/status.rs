@@ -17,8 +17,9 @@ use axum::Router;
 use serde::Serialize;
 
 use super::api::{ApiError, ApiOk, ApiResult, ErrorType};
-use super::metrics::{write_process_metrics, MetricsWriter};
+use super::metrics::write_process_metrics;
 use super::{ActiveTarget, DroppedTarget, TsdbStatus, WebState};
+use crate::exposition::MetricsWriter;
 use crate::model::time::parse_time;
 
 pub(super) fn routes() -> Router<Arc<WebState>> {

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use crate::model::{Label, Labels, LabelsBuilder, METRIC_NAME};
 
 use super::super::ast::{AggregateExpr, AggregateOp};
-use super::super::lexer::{go_quote, go_quote_bytes};
 use super::eval::{Evaluator, MatrixBuilder, Val};
 use super::quantile::{kahan_sum_inc, quantile};
 use super::EvalError;
+use crate::model::quote::{go_quote, go_quote_bytes};
 
 /// The grouping label set of one series.
 fn group_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {

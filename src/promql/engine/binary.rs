@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::model::{labels::write_escaped_value, Labels, LabelsBuilder, METRIC_NAME};
+use crate::model::{Labels, LabelsBuilder, METRIC_NAME};
 
 use super::super::ast::{BinaryExpr, BinaryOp, VectorMatchCardinality, VectorMatching};
 use super::eval::{merge_same_labels, Evaluator, MatrixBuilder, Val};
@@ -38,7 +38,7 @@ type SigMap<V> = HashMap<u64, V, BuildHasherDefault<SigHasher>>;
 type SigSet = HashSet<u64, BuildHasherDefault<SigHasher>>;
 
 /// Applies a binary operator to two floats: the value and whether a comparison holds.
-pub fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
+fn elem_binop(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
     match op {
         BinaryOp::Add => (l + r, true),
         BinaryOp::Sub => (l - r, true),
@@ -71,21 +71,6 @@ fn drops_name(op: BinaryOp) -> bool {
             | BinaryOp::Pow
             | BinaryOp::Atan2
     )
-}
-
-/// Go's `labels.Labels.String()`: `{__name__="x", a="b"}`.
-pub fn go_labels_string(l: &Labels) -> String {
-    let mut s = String::from("{");
-    for (i, lb) in l.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push_str(&lb.name);
-        s.push('=');
-        let _ = write_escaped_value(&mut s, &lb.value);
-    }
-    s.push('}');
-    s
 }
 
 /// Evaluates a binary expression.
@@ -263,14 +248,11 @@ fn vector_vector(
             let s = &one[j];
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
-                let mut pair = [
-                    go_labels_string(&s.metric),
-                    go_labels_string(&one[dj].metric),
-                ];
+                let mut pair = [s.metric.go_string(), one[dj].metric.go_string()];
                 pair.sort();
                 return Err(EvalError::Execution(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                    go_labels_string(&match_labels(&s.metric, matching)),
+                    match_labels(&s.metric, matching).go_string(),
                     pair[0],
                     pair[1],
                 )));
@@ -458,11 +440,5 @@ mod tests {
         assert_eq!(elem_binop(BinaryOp::Pow, 2.0, 10.0).0, 1024.0);
         assert!(elem_binop(BinaryOp::Div, 0.0, 0.0).0.is_nan());
         assert_eq!(elem_binop(BinaryOp::Div, 1.0, 0.0).0, f64::INFINITY);
-    }
-
-    #[test]
-    fn go_label_format() {
-        let l = Labels::from_pairs(&[("__name__", "m"), ("a", "b")]);
-        assert_eq!(go_labels_string(&l), "{__name__=\"m\", a=\"b\"}");
     }
 }

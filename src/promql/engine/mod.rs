@@ -11,11 +11,11 @@
 //! range and offset), then each series is walked with a sliding window, so a range query
 //! costs O(samples + series × steps), not O(series × steps × range).
 
-pub mod aggregations;
-pub mod binary;
-pub mod eval;
-pub mod functions;
-pub mod quantile;
+pub(crate) mod aggregations;
+pub(crate) mod binary;
+pub(crate) mod eval;
+pub(crate) mod functions;
+pub(crate) mod quantile;
 pub mod value;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@
 //! not carry. Native histograms are recognised but not evaluated: every case touching them
 //! is reported as skipped.
 
-pub mod storage;
+pub(crate) mod storage;
 
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ use super::parse_expr;
 pub use storage::MemStorage;
 
 /// Tolerance of value comparisons (upstream `defaultEpsilon`).
-pub const EPSILON: f64 = 0.000001;
+const EPSILON: f64 = 0.000001;
 
 /// One value of a series notation.
 #[derive(Clone, Copy, Debug, PartialEq)]

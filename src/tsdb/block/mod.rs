@@ -25,7 +25,7 @@ pub(crate) mod encoding;
 pub mod index;
 
 mod querier;
-pub mod ulid;
+pub(crate) mod ulid;
 
 use std::fs::File;
 use std::io::Write;
@@ -46,11 +46,11 @@ use crate::tsdb::chunks::ChunkMeta;
 use crate::tsdb::tombstones::Tombstones;
 
 /// Version written in `meta.json`.
-pub const META_VERSION: u32 = 1;
+const META_VERSION: u32 = 1;
 /// The block writer cuts series into chunks of at most this many samples (as Prometheus:
 /// instant queries decode whole chunks, so shorter ones answer faster; see
 /// docs/format/block.md for the size trade-off).
-pub const BLOCK_CHUNK_MAX_SAMPLES: usize = 120;
+const BLOCK_CHUNK_MAX_SAMPLES: usize = 120;
 /// Name of the metadata file.
 pub const META_FILENAME: &str = "meta.json";
 /// Name of the index file.
@@ -424,7 +424,7 @@ impl Drop for BlockWriter {
 
 /// Decodes, merges and deduplicates chunks into one sorted run of samples. For equal
 /// timestamps the sample from the chunk listed last wins.
-pub fn merge_chunks(labels: &Labels, chunks: &[ChunkMeta]) -> Result<Vec<Sample>, BlockError> {
+fn merge_chunks(labels: &Labels, chunks: &[ChunkMeta]) -> Result<Vec<Sample>, BlockError> {
     let mut out: Vec<Sample> = Vec::new();
     let mut sorted = true;
     for c in chunks {

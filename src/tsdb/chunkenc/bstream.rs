@@ -52,7 +52,7 @@ impl BitWriter {
     }
 
     #[inline]
-    pub fn write_byte(&mut self, b: u8) {
+    fn write_byte(&mut self, b: u8) {
         self.write_bits(u64::from(b), 8);
     }
 
@@ -161,7 +161,7 @@ impl<B: AsRef<[u8]>> BitReader<B> {
     }
 
     #[inline]
-    pub fn read_byte(&mut self) -> Option<u8> {
+    fn read_byte(&mut self) -> Option<u8> {
         self.read_bits(8).map(|v| v as u8)
     }
 

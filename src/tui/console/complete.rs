@@ -369,7 +369,7 @@ impl CacheKey {
 }
 
 fn metric_matcher(metric: &str, others: &[String]) -> String {
-    let mut m = format!("{{__name__={}", crate::promql::lexer::go_quote(metric));
+    let mut m = format!("{{__name__={}", crate::model::quote::go_quote(metric));
     for o in others {
         m.push(',');
         m.push_str(o);

@@ -923,7 +923,7 @@ pub fn series_name(labels: &[(String, String)]) -> String {
         if k == "__name__" {
             name.push_str(v);
         } else {
-            rest.push(format!("{k}={}", crate::promql::lexer::go_quote(v)));
+            rest.push(format!("{k}={}", crate::model::quote::go_quote(v)));
         }
     }
     if !rest.is_empty() || name.is_empty() {
@@ -936,7 +936,7 @@ pub fn series_name(labels: &[(String, String)]) -> String {
 
 /// A sample value as the API prints it (Go's shortest float formatting).
 fn value_text(v: f64) -> String {
-    crate::promql::format_number(v)
+    crate::model::value::format_go_f(v)
 }
 
 impl View for ConsoleView {

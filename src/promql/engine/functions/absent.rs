@@ -13,7 +13,7 @@ use super::super::EvalError;
 use crate::model::{Labels, LabelsBuilder, MatchOp, Matcher, METRIC_NAME};
 
 /// The labels of the series `absent` returns for a selector with `matchers`.
-pub fn labels_for_absent(matchers: &[Matcher]) -> Labels {
+fn labels_for_absent(matchers: &[Matcher]) -> Labels {
     let mut b = LabelsBuilder::new();
     let mut has: HashSet<&str> = HashSet::new();
     for m in matchers {

@@ -13,7 +13,7 @@ use super::super::EvalError;
 use crate::model::Labels;
 
 /// A calendar field of a UTC time.
-pub type DateFn = fn(&DateTime<Utc>) -> f64;
+type DateFn = fn(&DateTime<Utc>) -> f64;
 
 fn days_in_month(t: &DateTime<Utc>) -> f64 {
     let (y, m) = (t.year(), t.month());

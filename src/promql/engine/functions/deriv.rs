@@ -11,7 +11,7 @@ use super::super::EvalError;
 use super::over_windows;
 
 /// Least-squares (slope, intercept) with x in seconds relative to `intercept_time` (ms).
-pub fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64, f64) {
+fn linear_regression(samples: &[FPoint], intercept_time: i64) -> (f64, f64) {
     let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
     let init_y = samples[0].f;

@@ -5,21 +5,21 @@
 //! Mirrors upstream `promql/functions.go` (`FunctionCalls`) and the `*parser.Call` case of
 //! `engine.go`. One file per function family, named after it.
 
-pub mod absent;
-pub mod changes;
-pub mod clamp;
-pub mod date;
-pub mod deriv;
-pub mod extended;
-pub mod histogram;
-pub mod info;
-pub mod label;
-pub mod math;
-pub mod over_time;
-pub mod rate;
-pub mod round;
-pub mod smoothing;
-pub mod sort;
+pub(crate) mod absent;
+pub(crate) mod changes;
+pub(crate) mod clamp;
+pub(crate) mod date;
+pub(crate) mod deriv;
+pub(crate) mod extended;
+pub(crate) mod histogram;
+pub(crate) mod info;
+pub(crate) mod label;
+pub(crate) mod math;
+pub(crate) mod over_time;
+pub(crate) mod rate;
+pub(crate) mod round;
+pub(crate) mod smoothing;
+pub(crate) mod sort;
 pub mod time;
 
 use super::super::ast::{Call, Expr};

@@ -14,7 +14,7 @@ use super::super::EvalError;
 use super::over_windows;
 
 /// A window function; `q` is the per-step parameter of `quantile_over_time`.
-pub type WindowFn = fn(&[FPoint], f64) -> f64;
+type WindowFn = fn(&[FPoint], f64) -> f64;
 
 /// The window function for `name`.
 pub fn lookup(name: &str) -> Option<WindowFn> {
@@ -131,7 +131,7 @@ impl SlidingExtreme {
 
 /// Population variance with Kahan-compensated Welford updates (upstream
 /// `varianceOverTime`).
-pub fn variance_over_time(w: &[FPoint]) -> f64 {
+fn variance_over_time(w: &[FPoint]) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in w {
         count += 1.0;

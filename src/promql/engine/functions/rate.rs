@@ -15,7 +15,7 @@ use super::{over_windows, over_windows_with};
 
 /// The extrapolated change over a window `(range_start, range_end]` (upstream
 /// `extrapolatedRate`). `None` with fewer than two samples.
-pub fn extrapolated_rate(
+fn extrapolated_rate(
     samples: &[FPoint],
     range_start: i64,
     range_end: i64,
@@ -142,7 +142,7 @@ fn extrapolate(
 
 /// The per-second rate (irate) or difference (idelta) of the last two samples (upstream
 /// `instantValue`).
-pub fn instant_value(samples: &[FPoint], is_rate: bool) -> Option<f64> {
+fn instant_value(samples: &[FPoint], is_rate: bool) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }

@@ -12,7 +12,7 @@ use super::super::value::Series;
 use super::super::EvalError;
 
 /// Natural order: runs of digits compare numerically, everything else bytewise.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (ab, bb) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < ab.len() && j < bb.len() {
