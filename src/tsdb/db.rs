@@ -185,7 +185,7 @@ impl BlockSource for Block {
     fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
         match Block::querier(self, mint, maxt) {
             Ok(q) => Ok(Box::new(q)),
-            Err(e) => Err(QueryError::Storage(format!("block {}: {e}", self.id()))),
+            Err(e) => Err(QueryError::block(self.id(), None, e)),
         }
     }
     fn delete(
@@ -1177,10 +1177,16 @@ struct FailingQuerier(Vec<(String, QueryError)>);
 
 impl FailingQuerier {
     fn err(&self) -> QueryError {
+        if let [(_, e @ QueryError::Block { .. })] = &self.0[..] {
+            return e.clone();
+        }
         let msg: Vec<String> = self
             .0
             .iter()
-            .map(|(b, e)| format!("block {b}: {e}"))
+            .map(|(b, e)| match e {
+                QueryError::Block { .. } => e.to_string(),
+                e => format!("block {b}: {e}"),
+            })
             .collect();
         QueryError::Storage(msg.join("; "))
     }
