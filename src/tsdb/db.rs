@@ -563,28 +563,27 @@ impl Db {
                 }
                 progress(p)
             };
-            match replay_wal(&head, &wal_dir, workers, read_only, &mut note_segments) {
+            let e = match replay_wal(&head, &wal_dir, workers, read_only, &mut note_segments) {
                 Ok((o, st)) => break (head, o, st),
-                Err(WalError::Corruption {
-                    segment,
-                    path,
-                    offset,
-                    reason,
-                }) if !read_only
-                    && path.parent() == Some(wal_dir.as_path())
-                    && metrics.wal_corruptions.load(Ordering::Relaxed) < 16 =>
+                Err(e) => e,
+            };
+            match e.corruption_at() {
+                Some((segment, path, offset))
+                    if !read_only
+                        && path.parent() == Some(wal_dir.as_path())
+                        && metrics.wal_corruptions.load(Ordering::Relaxed) < 16 =>
                 {
                     // Each repair cuts the WAL shorter, so this ends; the bound is a guard.
                     tracing::warn!(
                         segment,
                         offset,
-                        %reason,
+                        error = %e,
                         "WAL corruption; repairing by truncating there and dropping later segments"
                     );
                     metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
                     wal::repair(&wal_dir, segment, offset)?;
                 }
-                Err(e) => return Err(e.into()),
+                _ => return Err(e.into()),
             }
         };
         if outcome.truncated_tail.is_some() {
