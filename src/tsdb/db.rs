@@ -106,7 +106,10 @@ impl Default for Options {
     }
 }
 
-/// Why the database could not be opened or maintained.
+/// Why the database could not be opened or maintained: the one error type callers outside
+/// `tsdb` handle. Each file format keeps its own error enum (WAL, block, import, the
+/// Prometheus directory reader, the CLI tools); each converts into this one with `?`, its
+/// message unchanged and its causes kept as `source()`s.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -146,6 +149,15 @@ pub enum Error {
     Layout(#[from] super::layout::LayoutError),
     #[error("the database at {dir} is open read-only")]
     ReadOnly { dir: PathBuf },
+    /// A block file error outside a named block's maintenance (its path names the block).
+    #[error(transparent)]
+    BlockFile(#[from] BlockError),
+    #[error(transparent)]
+    Import(#[from] super::import::ImportError),
+    #[error(transparent)]
+    Tool(#[from] super::tools::ToolError),
+    #[error(transparent)]
+    PrometheusDir(#[from] super::prometheus_dir::PromDirError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
