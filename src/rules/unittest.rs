@@ -521,19 +521,21 @@ fn run_group(
     }
 }
 
+/// An expression case that runs, with its parse when the expression parses.
+type ExprCase<'t> = (&'t ExprTest, Option<Expr>);
+
 /// Why a case is skipped when its series or rules involve native histograms.
 const HIST_REASON: &str = "needs native histograms, which promtui does not model yet";
 
 /// The alert and expression cases of a test group that run (expressions with their parse,
 /// if it parsed); the cases that need native histograms are added to `report.skipped`.
-#[allow(clippy::type_complexity)]
 fn select_cases<'t>(
     tg: &'t TestGroup,
     index: usize,
     groups: &[GroupState],
     inputs: &[Input],
     report: &mut FileReport,
-) -> (Vec<&'t AlertTest>, Vec<(&'t ExprTest, Option<Expr>)>) {
+) -> (Vec<&'t AlertTest>, Vec<ExprCase<'t>>) {
     let hist: Vec<&Labels> = inputs
         .iter()
         .filter(|i| i.histogram)
@@ -562,7 +564,7 @@ fn select_cases<'t>(
             alert_tests.push(a);
         }
     }
-    let mut expr_tests: Vec<(&ExprTest, Option<Expr>)> = Vec::new();
+    let mut expr_tests: Vec<ExprCase<'t>> = Vec::new();
     for e in &tg.promql_expr_test {
         let parsed = crate::promql::parse_expr(&e.expr).ok();
         let uses_hist = e.exp_samples.iter().any(|s| s.histogram.is_some())

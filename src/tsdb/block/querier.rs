@@ -56,7 +56,7 @@ impl BlockQuerier {
     fn select_refs(
         &self,
         matchers: &[Matcher],
-    ) -> Result<Vec<(Labels, BlockSeriesIterator)>, (Option<u32>, BlockError)> {
+    ) -> Result<Vec<(Labels, BlockSeriesIterator)>, RefError> {
         let ix = &self.block.index;
         let mut out = Vec::new();
         if self.mint > self.maxt
@@ -100,6 +100,9 @@ impl BlockQuerier {
             .map_err(|e| query_err(&self.block, None, e))
     }
 }
+
+/// A block error with the ref of the series it concerns, when it concerns one.
+type RefError = (Option<u32>, BlockError);
 
 /// `e`, met reading `block` (and the series `r` of it, when known), as a query error
 /// naming both.
