@@ -191,6 +191,15 @@ pub trait SampleIterator: Send {
             cur = self.next();
         }
     }
+    /// Why the iteration ended before the series' last sample (upstream's
+    /// `Iterator.Err()`): stored data that could not be decoded. A reader checks it once
+    /// `next` or `seek` returned `None` or `read_range` returned, and fails its query
+    /// with it instead of answering from a silently shortened series. `None` when the
+    /// series ended normally; iterators over data that cannot be damaged keep this
+    /// default.
+    fn err(&self) -> Option<QueryError> {
+        None
+    }
 }
 
 /// A sample iterator over a vector; used by tests and by small in-memory results.
@@ -258,11 +267,54 @@ pub enum QueryError {
     BadMatchers(String),
     #[error("storage error: {0}")]
     Storage(String),
+    /// A persisted block could not be read: its index or chunks are damaged or
+    /// unreadable. `series` names the series (its labels) when the damage is in one
+    /// series' data; the block's own error (with file and offset) is the `source()`.
+    #[error(
+        "storage error: block {block}{}: {source}",
+        series.as_ref().map(|s| format!(", series {s}")).unwrap_or_default()
+    )]
+    Block {
+        block: String,
+        series: Option<String>,
+        #[source]
+        source: SharedError,
+    },
+}
+
+impl QueryError {
+    /// A failure reading block `block` (for the series `series`, when known).
+    pub fn block(
+        block: impl Into<String>,
+        series: Option<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> QueryError {
+        QueryError::Block {
+            block: block.into(),
+            series,
+            source: SharedError(std::sync::Arc::new(source)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_error_names_block_and_series_and_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk");
+        let e = QueryError::block("01ABC", Some("{a=\"1\"}".into()), io);
+        assert_eq!(
+            e.to_string(),
+            "storage error: block 01ABC, series {a=\"1\"}: bad chunk"
+        );
+        let cause = std::error::Error::source(&e).expect("the block error is the source");
+        assert_eq!(cause.to_string(), "bad chunk");
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad index");
+        let e = QueryError::block("01ABC", None, io);
+        assert_eq!(e.to_string(), "storage error: block 01ABC: bad index");
+    }
 
     #[test]
     fn storage_error_keeps_its_cause_and_compares_by_text() {

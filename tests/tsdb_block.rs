@@ -5,10 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use promtui::model::{Labels, MatchOp, Matcher, Sample, STALE_NAN};
+use promtui::promql::engine::{Engine, ErrorKind, EvalError};
 use promtui::storage::Querier;
 use promtui::tsdb::block::{write_block, Block, BlockError};
 use promtui::tsdb::chunkenc::{Encoding, XorChunk};
 use promtui::tsdb::chunks::ChunkMeta;
+use promtui::tsdb::{Db, Options};
 
 /// Tiny deterministic PRNG (xorshift64*), so tests need no extra dependency.
 struct Rng(u64);
@@ -690,4 +692,142 @@ fn blocks_and_queriers_can_cross_threads() {
         collect(&q, &all()).len()
     });
     assert_eq!(handle.join().unwrap(), 5);
+}
+
+/// Makes `dir` a database directory whose one block holds one series, `m{job="a"}`: 100
+/// samples, 15 s apart from `T0`, so exactly one chunk. Returns the block directory.
+fn one_series_block(dir: &Path) -> std::path::PathBuf {
+    drop(Db::open(dir, Options::default()).unwrap());
+    let blocks = dir.join("promtui-blocks");
+    std::fs::create_dir_all(&blocks).unwrap();
+    let labels = Labels::from_pairs(&[("__name__", "m"), ("job", "a")]);
+    let samples: Vec<Sample> = (0..100)
+        .map(|i| Sample::new(T0 + i * 15_000, (i as f64 * 1.37).sin()))
+        .collect();
+    let block = write(&blocks, &[(labels, samples)], T0, T0 + 7_200_000);
+    let bdir = block.dir().to_path_buf();
+    assert_eq!(block.num_series(), 1);
+    bdir
+}
+
+fn get_uvarint(b: &[u8]) -> (usize, usize) {
+    let (mut v, mut shift) = (0usize, 0);
+    for (i, &x) in b.iter().enumerate() {
+        v |= ((x & 0x7f) as usize) << shift;
+        if x < 0x80 {
+            return (v, i + 1);
+        }
+        shift += 7;
+    }
+    panic!("unterminated uvarint");
+}
+
+/// Rewrites the block's only chunk record (`chunks/000001` at offset 8: encoding byte,
+/// uvarint length, data, CRC-32C of encoding and data) with the first half of its data
+/// and a matching CRC: the chunk reads intact but does not decode, as a block written by
+/// a faulty writer would.
+fn cut_only_chunk_keeping_its_crc(block_dir: &Path) {
+    let p = block_dir.join("chunks").join("000001");
+    let b = std::fs::read(&p).unwrap();
+    let enc = b[8];
+    let (len, n) = get_uvarint(&b[9..]);
+    let data_at = 9 + n;
+    assert_eq!(
+        b.len(),
+        data_at + len + 4,
+        "one chunk record in the segment"
+    );
+    let cut = &b[data_at..data_at + len / 2];
+    let mut out = b[..8].to_vec();
+    out.push(enc);
+    let mut l = cut.len();
+    while l >= 0x80 {
+        out.push((l as u8) | 0x80);
+        l >>= 7;
+    }
+    out.push(l as u8);
+    out.extend_from_slice(cut);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[enc]), cut);
+    out.extend_from_slice(&crc.to_be_bytes());
+    std::fs::write(&p, out).unwrap();
+}
+
+/// Asserts that a query failed with a storage error naming the block, the series and
+/// `what`.
+fn assert_names_block_and_series(
+    r: Result<promtui::promql::engine::QueryResult, EvalError>,
+    ulid: &str,
+    what: &str,
+) {
+    let err = r.expect_err("the query over the damaged block must fail");
+    assert_eq!(err.kind(), ErrorKind::Storage, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("block {ulid}")), "{msg}");
+    assert!(msg.contains(r#"series m{job="a"}"#), "{msg}");
+    assert!(msg.contains(what), "{msg}");
+}
+
+#[test]
+fn a_chunk_that_does_not_decode_fails_the_query_naming_block_and_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let bdir = one_series_block(dir.path());
+    let ulid = bdir.file_name().unwrap().to_string_lossy().to_string();
+    let last = T0 + 99 * 15_000;
+    let engine = Engine::default();
+    // Intact, the block answers.
+    let block = Block::open(&bdir).unwrap();
+    assert!(engine.instant_query(&block, "m", last).is_ok());
+    drop(block);
+    cut_only_chunk_keeping_its_crc(&bdir);
+
+    // The block opens (index and chunk headers are fine) and select succeeds (the CRC
+    // matches); decoding fails, which used to end the series early in silence.
+    let block = Block::open(&bdir).unwrap();
+    for q in ["m", "sum_over_time(m[1h])", "count(m)"] {
+        assert_names_block_and_series(
+            engine.instant_query(&block, q, last),
+            &ulid,
+            "corrupt chunk",
+        );
+    }
+    let range = engine.range_query(&block, "m", T0, last, 60_000);
+    assert_names_block_and_series(range, &ulid, "corrupt chunk");
+    // Sample by sample, the iterator stops and says why.
+    let q = block.querier(i64::MIN, i64::MAX).unwrap();
+    let mut series = Querier::select(&q, &all()).unwrap();
+    assert_eq!(series.len(), 1);
+    let read = std::iter::from_fn(|| series[0].samples.next()).count();
+    assert!(read < 100, "{read} samples read from a cut chunk");
+    let err = series[0]
+        .samples
+        .err()
+        .expect("the iterator reports the damage");
+    assert!(err.to_string().contains(&ulid), "{err}");
+    drop((series, q, block));
+
+    // The same through a database that holds the block.
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_names_block_and_series(engine.instant_query(&db, "m", last), &ulid, "corrupt chunk");
+}
+
+#[test]
+fn a_flipped_chunk_byte_fails_the_query_naming_block_series_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bdir = one_series_block(dir.path());
+    let ulid = bdir.file_name().unwrap().to_string_lossy().to_string();
+    let p = bdir.join("chunks").join("000001");
+    let mut b = std::fs::read(&p).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x10;
+    std::fs::write(&p, b).unwrap();
+    let last = T0 + 99 * 15_000;
+    let engine = Engine::default();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let r = engine.instant_query(&db, "m", last);
+    assert_names_block_and_series(r, &ulid, "CRC-32C mismatch");
+    let msg = engine
+        .instant_query(&db, "m", last)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("000001 at offset 8"), "{msg}");
 }

@@ -398,3 +398,56 @@ fn samples_of_a_series_recreated_after_garbage_collection_survive_a_checkpoint()
     let db = Db::open(d.path(), opts).unwrap();
     assert_eq!(times(&db), want, "samples under the duplicate ref kept");
 }
+
+#[test]
+fn a_record_that_does_not_decode_is_named_with_its_cause_and_repaired() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(d.path(), Options::default()).unwrap();
+        for b in 1..=5 {
+            commit_batch(&db, b, 3);
+        }
+        db.close().unwrap();
+    }
+    let wal_dir = d.path().join("promtui-wal");
+    {
+        // A Tombstones record whose frame is intact (its CRC matches) but whose body
+        // announces five stones and holds none.
+        let w = wal::Wal::open(&wal_dir, wal::WalOptions::default()).unwrap();
+        let mut frame = Vec::new();
+        wal::record::encode_tombstones(&mut frame, &[5]);
+        w.log(&frame).unwrap();
+    }
+    // Read-only, it is an error naming segment and offset, with the decoder's error kept.
+    let Err(err) = Db::open_read_only(d.path(), Options::default()) else {
+        panic!("a read-only open must refuse the bad record");
+    };
+    let msg = err.to_string();
+    match &err {
+        promtui::tsdb::Error::Wal(WalError::BadRecord { offset, .. }) => {
+            assert!(*offset > 0, "{msg}")
+        }
+        other => panic!("expected a bad record, got {other}"),
+    }
+    assert!(msg.starts_with("WAL corruption in segment "), "{msg}");
+    assert!(msg.contains("tombstones record body"), "{msg}");
+    let mut cause = std::error::Error::source(&err);
+    let mut chain = Vec::new();
+    while let Some(c) = cause {
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    assert!(
+        chain
+            .iter()
+            .any(|c| c.starts_with("tombstones record body")),
+        "{chain:?}"
+    );
+
+    // Opened for writing, the WAL is cut at the bad record and everything before it kept.
+    let db = Db::open(d.path(), Options::default()).unwrap();
+    assert_eq!(db.stats().wal_corruptions, 1);
+    let got = dump(&db);
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|(_, s)| s.len() == 5), "{got:?}");
+}

@@ -480,15 +480,70 @@ fn run_group(
             return;
         }
     };
-    let hist: Vec<Labels> = inputs
+    let skipped_before = report.skipped.len();
+    let (alert_tests, expr_tests) = select_cases(tg, index, &groups, &inputs, report);
+    if alert_tests.is_empty() && expr_tests.is_empty() && report.skipped.len() > skipped_before {
+        // Only skipped cases: nothing to evaluate.
+        return;
+    }
+    if alert_tests.iter().any(|a| a.alertname.is_empty()) {
+        report
+            .errors
+            .push("    alertname: is empty, an alert name is required".to_string());
+        return;
+    }
+    let Some((_dir, db)) = open_test_db(report) else {
+        return;
+    };
+    let engine_opts = crate::promql::engine::EngineOptions {
+        default_eval_interval: std::time::Duration::from_millis(eval_interval as u64),
+        ..Default::default()
+    };
+    let engine = Engine::new(engine_opts.clone());
+    let max_t = alert_tests
+        .iter()
+        .map(|a| a.eval_time.0)
+        .chain(expr_tests.iter().map(|(e, _)| e.eval_time.0))
+        .max()
+        .unwrap_or(0)
+        .max(0);
+    let run = GroupRun {
+        tg,
+        db: &db,
+        engine: &engine,
+        engine_opts: &engine_opts,
+        eval_interval,
+    };
+    if !run.evaluate(max_t, &mut groups, &mut inputs, &alert_tests, report) {
+        return;
+    }
+    for (e, parsed) in expr_tests {
+        if let Some(msg) = check_expr(tg, e, parsed.as_ref(), &db, &engine) {
+            report.errors.push(msg);
+        }
+    }
+}
+
+/// An expression case that runs, with its parse when the expression parses.
+type ExprCase<'t> = (&'t ExprTest, Option<Expr>);
+
+/// Why a case is skipped when its series or rules involve native histograms.
+const HIST_REASON: &str = "needs native histograms, which promtui does not model yet";
+
+/// The alert and expression cases of a test group that run (expressions with their parse,
+/// if it parsed); the cases that need native histograms are added to `report.skipped`.
+fn select_cases<'t>(
+    tg: &'t TestGroup,
+    index: usize,
+    groups: &[GroupState],
+    inputs: &[Input],
+    report: &mut FileReport,
+) -> (Vec<&'t AlertTest>, Vec<ExprCase<'t>>) {
+    let hist: Vec<&Labels> = inputs
         .iter()
         .filter(|i| i.histogram)
-        .map(|i| i.labels.clone())
+        .map(|i| &i.labels)
         .collect();
-    let hist_refs: Vec<&Labels> = hist.iter().collect();
-    const HIST_REASON: &str = "needs native histograms, which promtui does not model yet";
-
-    // Which cases run, which are skipped.
     let rules_use_hist = !hist.is_empty()
         && groups.iter().any(|g| {
             g.rules.iter().any(|r| {
@@ -496,10 +551,9 @@ fn run_group(
                     Rule::Recording(x) => &x.expr,
                     Rule::Alerting(x) => &x.expr,
                 };
-                selects_any(e, &hist_refs)
+                selects_any(e, &hist)
             })
         });
-    let skipped_before = report.skipped.len();
     let mut alert_tests: Vec<&AlertTest> = Vec::new();
     for a in &tg.alert_rule_test {
         if rules_use_hist {
@@ -513,11 +567,11 @@ fn run_group(
             alert_tests.push(a);
         }
     }
-    let mut expr_tests: Vec<(&ExprTest, Option<Expr>)> = Vec::new();
+    let mut expr_tests: Vec<ExprCase<'t>> = Vec::new();
     for e in &tg.promql_expr_test {
         let parsed = crate::promql::parse_expr(&e.expr).ok();
         let uses_hist = e.exp_samples.iter().any(|s| s.histogram.is_some())
-            || parsed.as_ref().is_some_and(|p| selects_any(p, &hist_refs))
+            || parsed.as_ref().is_some_and(|p| selects_any(p, &hist))
             || (rules_use_hist && !hist.is_empty());
         if uses_hist {
             report.skipped.push(format!(
@@ -530,26 +584,18 @@ fn run_group(
             expr_tests.push((e, parsed));
         }
     }
-    if alert_tests.is_empty() && expr_tests.is_empty() && report.skipped.len() > skipped_before {
-        // Only skipped cases: nothing to evaluate.
-        return;
-    }
-    for a in &alert_tests {
-        if a.alertname.is_empty() {
-            report
-                .errors
-                .push("    alertname: is empty, an alert name is required".to_string());
-            return;
-        }
-    }
+    (alert_tests, expr_tests)
+}
 
+/// A temporary TSDB for one test group, or `None` with the error in `report`.
+fn open_test_db(report: &mut FileReport) -> Option<(TempDir, Db)> {
     let dir = match TempDir::new() {
         Ok(d) => d,
         Err(e) => {
             report
                 .errors
                 .push(format!("creating a temporary TSDB: {e}"));
-            return;
+            return None;
         }
     };
     // One head block covering every time a test can name (promtool's tests run up to
@@ -560,46 +606,84 @@ fn run_group(
         retention_time_ms: None,
         ..Default::default()
     };
-    let db = match Db::open(dir.path(), db_opts) {
-        Ok(db) => db,
+    match Db::open(dir.path(), db_opts) {
+        Ok(db) => Some((dir, db)),
         Err(e) => {
             report.errors.push(format!("opening a temporary TSDB: {e}"));
-            return;
+            None
         }
-    };
-    let engine_opts = crate::promql::engine::EngineOptions {
-        default_eval_interval: std::time::Duration::from_millis(eval_interval as u64),
-        ..Default::default()
-    };
-    let engine = Engine::new(engine_opts.clone());
+    }
+}
 
-    let max_t = alert_tests
-        .iter()
-        .map(|a| a.eval_time.0)
-        .chain(expr_tests.iter().map(|(e, _)| e.eval_time.0))
-        .max()
-        .unwrap_or(0)
-        .max(0);
-    let mut alert_times: Vec<i64> = alert_tests.iter().map(|a| a.eval_time.0).collect();
-    alert_times.sort_unstable();
-    alert_times.dedup();
-    let mut curr = 0;
+/// What evaluating one test group's rules needs.
+struct GroupRun<'a> {
+    tg: &'a TestGroup,
+    db: &'a Db,
+    engine: &'a Engine,
+    engine_opts: &'a crate::promql::engine::EngineOptions,
+    eval_interval: i64,
+}
 
-    let mut ts = 0i64;
-    while ts <= max_t {
-        if let Err(e) = load_until(&db, &mut inputs, ts) {
-            report.errors.push(e);
-            return;
+impl GroupRun<'_> {
+    /// Loads the input series and evaluates the rule groups every `eval_interval` from 0
+    /// to `max_t`, checking the alert cases at their times. Returns false when the run
+    /// stopped at an error (in `report`), as promtool stops the group there.
+    fn evaluate(
+        &self,
+        max_t: i64,
+        groups: &mut [GroupState],
+        inputs: &mut [Input],
+        alert_tests: &[&AlertTest],
+        report: &mut FileReport,
+    ) -> bool {
+        let mut alert_times: Vec<i64> = alert_tests.iter().map(|a| a.eval_time.0).collect();
+        alert_times.sort_unstable();
+        alert_times.dedup();
+        let mut curr = 0;
+        let mut ts = 0i64;
+        while ts <= max_t {
+            if let Err(e) = load_until(self.db, inputs, ts) {
+                report.errors.push(e);
+                return false;
+            }
+            let eval_errs = self.eval_groups(groups, ts);
+            if !eval_errs.is_empty() {
+                report.errors.extend(eval_errs);
+                return false;
+            }
+            while curr < alert_times.len()
+                && ts <= alert_times[curr]
+                && alert_times[curr] < ts + self.eval_interval
+            {
+                let t = alert_times[curr];
+                for a in alert_tests.iter().filter(|a| a.eval_time.0 == t) {
+                    if let Some(e) = check_alerts(self.tg, a, groups) {
+                        report.errors.push(e);
+                    }
+                }
+                curr += 1;
+            }
+            ts = match ts.checked_add(self.eval_interval) {
+                Some(t) => t,
+                None => break,
+            };
         }
-        let funcs = super::manager::template_funcs(&db, &engine_opts, &tg.external_url, ts);
+        true
+    }
+
+    /// Evaluates every group at `ts`; the rules' evaluation errors, as promtool prints
+    /// them.
+    fn eval_groups(&self, groups: &mut [GroupState], ts: i64) -> Vec<String> {
+        let tg = self.tg;
+        let funcs = super::manager::template_funcs(self.db, self.engine_opts, &tg.external_url, ts);
         let env = TemplateEnv {
             external_labels: &tg.external_labels,
             external_url: &tg.external_url,
             funcs: &funcs,
         };
         let mut eval_errs = Vec::new();
-        for g in &mut groups {
-            g.eval(ts, &db, &engine, &env);
+        for g in groups.iter_mut() {
+            g.eval(ts, self.db, self.engine, &env);
             for r in &g.rules {
                 if let Some(e) = &r.last_error {
                     eval_errs.push(format!(
@@ -611,32 +695,7 @@ fn run_group(
                 }
             }
         }
-        if !eval_errs.is_empty() {
-            report.errors.extend(eval_errs);
-            return;
-        }
-        while curr < alert_times.len()
-            && ts <= alert_times[curr]
-            && alert_times[curr] < ts + eval_interval
-        {
-            let t = alert_times[curr];
-            for a in alert_tests.iter().filter(|a| a.eval_time.0 == t) {
-                if let Some(e) = check_alerts(tg, a, &groups) {
-                    report.errors.push(e);
-                }
-            }
-            curr += 1;
-        }
-        ts = match ts.checked_add(eval_interval) {
-            Some(t) => t,
-            None => break,
-        };
-    }
-
-    for (e, parsed) in expr_tests {
-        if let Some(msg) = check_expr(tg, e, parsed.as_ref(), &db, &engine) {
-            report.errors.push(msg);
-        }
+        eval_errs
     }
 }
 

@@ -84,8 +84,12 @@ pub enum ScrapeError {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The HTTP client of a job could not be built (bad CA file, bad proxy URL, ...).
-    #[error("scrape job {job:?}: building the HTTP client: {reason}")]
-    HttpClient { job: String, reason: String },
+    #[error("scrape job {job:?}: building the HTTP client: {source}")]
+    HttpClient {
+        job: String,
+        #[source]
+        source: crate::scrape::scraper::ClientError,
+    },
     /// Two scrape configs share a job name.
     #[error("found multiple scrape configs with job name {0:?}")]
     DuplicateJob(String),

@@ -176,8 +176,8 @@ impl Manager {
                     } else {
                         match HttpScraper::new(&cfg.http) {
                             Ok(s) => Arc::new(s),
-                            Err(reason) => {
-                                errors.push(Error::HttpClient { job: name, reason });
+                            Err(source) => {
+                                errors.push(Error::HttpClient { job: name, source });
                                 continue;
                             }
                         }
@@ -203,8 +203,8 @@ impl Manager {
                 None => {
                     let scraper = match HttpScraper::new(&cfg.http) {
                         Ok(s) => Arc::new(s),
-                        Err(reason) => {
-                            errors.push(Error::HttpClient { job: name, reason });
+                        Err(source) => {
+                            errors.push(Error::HttpClient { job: name, source });
                             continue;
                         }
                     };

@@ -83,19 +83,63 @@ pub struct HttpScraper {
     settings: HttpSettings,
 }
 
+/// Why an HTTP client could not be built from client options. The messages are
+/// prometheus/common's; the underlying error is the `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("unable to load {what} {}: {source}", path.display())]
+    ReadPem {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unable to use specified CA cert: {}", error_chain(source))]
+    CaCert {
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("unable to use specified CA cert: no certificate found")]
+    NoCaCert,
+    #[error("unable to use specified client cert and key: {}", error_chain(source))]
+    ClientCert {
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("client cert specified without client key")]
+    CertWithoutKey,
+    #[error("client key specified without client cert")]
+    KeyWithoutCert,
+    #[error("invalid proxy_url {url:?}: {}", error_chain(source))]
+    ProxyUrl {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{}", error_chain(source))]
+    Build {
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
 /// Reads PEM material given inline or as a file.
 fn pem(
     inline: &Option<String>,
     file: &Option<std::path::PathBuf>,
-    what: &str,
-) -> Result<Option<Vec<u8>>, String> {
+    what: &'static str,
+) -> Result<Option<Vec<u8>>, ClientError> {
     if let Some(s) = inline {
         return Ok(Some(s.as_bytes().to_vec()));
     }
     match file {
         Some(p) => std::fs::read(p)
             .map(Some)
-            .map_err(|e| format!("unable to load {what} {}: {e}", p.display())),
+            .map_err(|source| ClientError::ReadPem {
+                what,
+                path: p.clone(),
+                source,
+            }),
         None => Ok(None),
     }
 }
@@ -128,7 +172,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Builds an HTTP client from prometheus/common's client options (TLS material and the
 /// proxy URL are read and checked here): one per scrape pool, Alertmanager set or remote
 /// endpoint. Credentials are not part of the client: [`authorize`] adds them per request.
-pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, String> {
+pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, ClientError> {
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
         .user_agent(user_agent())
@@ -141,9 +185,9 @@ pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, String> 
         .danger_accept_invalid_certs(settings.tls.insecure_skip_verify);
     if let Some(ca) = pem(&settings.tls.ca, &settings.tls.ca_file, "CA certificate")? {
         let certs = reqwest::Certificate::from_pem_bundle(&ca)
-            .map_err(|e| format!("unable to use specified CA cert: {}", error_chain(&e)))?;
+            .map_err(|source| ClientError::CaCert { source })?;
         if certs.is_empty() {
-            return Err("unable to use specified CA cert: no certificate found".into());
+            return Err(ClientError::NoCaCert);
         }
         for c in certs {
             b = b.add_root_certificate(c);
@@ -159,26 +203,25 @@ pub fn build_client(settings: &HttpSettings) -> Result<reqwest::Client, String> 
         (Some(mut cert), Some(key)) => {
             cert.push(b'\n');
             cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert).map_err(|e| {
-                format!(
-                    "unable to use specified client cert and key: {}",
-                    error_chain(&e)
-                )
-            })?;
+            let id = reqwest::Identity::from_pem(&cert)
+                .map_err(|source| ClientError::ClientCert { source })?;
             b = b.identity(id);
         }
         (None, None) => {}
-        (Some(_), None) => return Err("client cert specified without client key".into()),
-        (None, Some(_)) => return Err("client key specified without client cert".into()),
+        (Some(_), None) => return Err(ClientError::CertWithoutKey),
+        (None, Some(_)) => return Err(ClientError::KeyWithoutCert),
     }
-    b = match &settings.proxy_url {
-        Some(p) => b.proxy(
-            reqwest::Proxy::all(p.as_str())
-                .map_err(|e| format!("invalid proxy_url {p:?}: {}", error_chain(&e)))?,
-        ),
-        None => b.no_proxy(),
-    };
-    b.build().map_err(|e| error_chain(&e))
+    b =
+        match &settings.proxy_url {
+            Some(p) => b.proxy(reqwest::Proxy::all(p.as_str()).map_err(|source| {
+                ClientError::ProxyUrl {
+                    url: p.clone(),
+                    source,
+                }
+            })?),
+            None => b.no_proxy(),
+        };
+    b.build().map_err(|source| ClientError::Build { source })
 }
 
 /// Adds `basic_auth` or `authorization` credentials to a request, re-reading their
@@ -218,7 +261,7 @@ pub fn authorize(
 
 impl HttpScraper {
     /// Builds the client; TLS material and the proxy URL are checked here.
-    pub fn new(settings: &HttpSettings) -> Result<HttpScraper, String> {
+    pub fn new(settings: &HttpSettings) -> Result<HttpScraper, ClientError> {
         Ok(HttpScraper {
             client: build_client(settings)?,
             settings: settings.clone(),
@@ -578,7 +621,10 @@ mod tests {
     fn bad_tls_material_is_an_error() {
         let mut s = HttpSettings::default();
         s.tls.ca = Some("not a pem".into());
-        assert!(HttpScraper::new(&s).unwrap_err().contains("CA cert"));
+        assert!(HttpScraper::new(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("CA cert"));
         let mut s = HttpSettings::default();
         s.tls.cert = Some("x".into());
         assert!(HttpScraper::new(&s).is_err());

@@ -106,7 +106,10 @@ impl Default for Options {
     }
 }
 
-/// Why the database could not be opened or maintained.
+/// Why the database could not be opened or maintained: the one error type callers outside
+/// `tsdb` handle. Each file format keeps its own error enum (WAL, block, import, the
+/// Prometheus directory reader, the CLI tools); each converts into this one with `?`, its
+/// message unchanged and its causes kept as `source()`s.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -146,6 +149,15 @@ pub enum Error {
     Layout(#[from] super::layout::LayoutError),
     #[error("the database at {dir} is open read-only")]
     ReadOnly { dir: PathBuf },
+    /// A block file error outside a named block's maintenance (its path names the block).
+    #[error(transparent)]
+    BlockFile(#[from] BlockError),
+    #[error(transparent)]
+    Import(#[from] super::import::ImportError),
+    #[error(transparent)]
+    Tool(#[from] super::tools::ToolError),
+    #[error(transparent)]
+    PrometheusDir(#[from] super::prometheus_dir::PromDirError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -185,7 +197,7 @@ impl BlockSource for Block {
     fn querier(&self, mint: i64, maxt: i64) -> std::result::Result<Box<dyn Querier>, QueryError> {
         match Block::querier(self, mint, maxt) {
             Ok(q) => Ok(Box::new(q)),
-            Err(e) => Err(QueryError::Storage(format!("block {}: {e}", self.id()))),
+            Err(e) => Err(QueryError::block(self.id(), None, e)),
         }
     }
     fn delete(
@@ -413,6 +425,146 @@ fn remove_half_deleted_blocks(dir: &Path) -> Result<()> {
 
 /// Opens the blocks of `dir` without changing anything: unfinished writes, half-deleted
 /// blocks and compaction leftovers (which a writing open deletes) are skipped.
+/// Refuses options the database cannot work with.
+fn check_options(opts: &Options) -> Result<()> {
+    let invalid = |name, reason| Err(Error::InvalidOption { name, reason });
+    if opts.block_duration_ms <= 0 {
+        let got = opts.block_duration_ms;
+        return invalid("block_duration_ms", format!("must be positive, got {got}"));
+    }
+    if opts.ooo_window_ms < 0 {
+        let got = opts.ooo_window_ms;
+        return invalid("ooo_window_ms", format!("must not be negative, got {got}"));
+    }
+    if opts.wal_segment_size < 64 * 1024 {
+        let got = opts.wal_segment_size;
+        return invalid(
+            "wal_segment_size",
+            format!("must be at least 64 KiB, got {got}"),
+        );
+    }
+    Ok(())
+}
+
+/// Opens the blocks of a database opened for writing, after removing what interrupted
+/// deletions, block writes and compactions left behind.
+fn open_blocks_for_writing(blocks_dir: &Path) -> Result<Vec<Block>> {
+    let in_dir = |source| Error::Block {
+        block: blocks_dir.display().to_string(),
+        source,
+    };
+    remove_half_deleted_blocks(blocks_dir)?;
+    // Unfinished block writes and sources of an interrupted compaction.
+    for p in compact::remove_leftover_blocks(blocks_dir).map_err(in_dir)? {
+        tracing::warn!(path = %p.display(), "removed leftover block directory");
+    }
+    block::open_blocks(blocks_dir).map_err(in_dir)
+}
+
+/// Sample workers for replay: by default all cores but the one reading and creating
+/// series, or none (apply on the reading thread) for a small WAL or a single core.
+fn replay_workers(opts: &Options, wal_dir: &Path) -> usize {
+    match opts.replay_workers {
+        Some(n) => n,
+        None if wal::dir_usage(wal_dir).0 < 32 << 20 => 0,
+        // With 2-3 cores, one reading thread plus one worker measured slower than a
+        // single thread once other work competes for the cores.
+        None => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            n if n >= 4 => (n - 1).min(8),
+            _ => 0,
+        },
+    }
+}
+
+/// The head rebuilt from the WAL by [`replay_repairing`].
+struct Replayed {
+    head: Head,
+    /// The WAL segments replayed after the checkpoint (first, last), for the API's
+    /// walreplay status.
+    segments: Option<(u32, u32)>,
+}
+
+/// Replays the WAL in `wal_dir` into a new head. A corrupt record in a segment of the WAL
+/// itself (not of a checkpoint) is repaired, when writing, by truncating the WAL there
+/// and replaying again (at most 16 times); read-only, it is an error. Records the replay
+/// in `metrics`.
+fn replay_repairing(
+    wal_dir: &Path,
+    opts: &Options,
+    blocks_max: Option<i64>,
+    read_only: bool,
+    metrics: &DbMetrics,
+    mut progress: impl FnMut(ReplayProgress),
+) -> Result<Replayed> {
+    let head_opts = HeadOptions {
+        chunk_range: opts.block_duration_ms,
+        ooo_window: opts.ooo_window_ms,
+    };
+    let started = Instant::now();
+    let workers = replay_workers(opts, wal_dir);
+    let mut segments: Option<(u32, u32)> = None;
+    let (head, outcome, replayed) = loop {
+        let head = Head::new(head_opts);
+        if let Some(t) = blocks_max {
+            head.set_min_valid_time(t);
+        }
+        let mut note_segments = |p: ReplayProgress| {
+            if !p.in_checkpoint {
+                segments = Some(match segments {
+                    None => (p.segment, p.segment),
+                    Some((a, b)) => (a.min(p.segment), b.max(p.segment)),
+                });
+            }
+            progress(p)
+        };
+        let e = match replay_wal(&head, wal_dir, workers, read_only, &mut note_segments) {
+            Ok((o, st)) => break (head, o, st),
+            Err(e) => e,
+        };
+        match e.corruption_at() {
+            Some((segment, path, offset))
+                if !read_only
+                    && path.parent() == Some(wal_dir)
+                    && metrics.wal_corruptions.load(Ordering::Relaxed) < 16 =>
+            {
+                // Each repair cuts the WAL shorter, so this ends; the bound is a guard.
+                tracing::warn!(
+                    segment,
+                    offset,
+                    error = %e,
+                    "WAL corruption; repairing by truncating there and dropping later segments"
+                );
+                metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+                wal::repair(wal_dir, segment, offset)?;
+            }
+            _ => return Err(e.into()),
+        }
+    };
+    if outcome.truncated_tail.is_some() {
+        metrics.wal_truncations.fetch_add(1, Ordering::Relaxed);
+    }
+    let took = started.elapsed();
+    metrics
+        .replay_nanos
+        .store(took.as_nanos() as u64, Ordering::Relaxed);
+    metrics
+        .replay_records
+        .store(outcome.records, Ordering::Relaxed);
+    metrics
+        .replay_unknown_refs
+        .store(replayed.unknown_refs, Ordering::Relaxed);
+    tracing::info!(
+        records = outcome.records,
+        bytes = outcome.bytes,
+        series = head.num_series(),
+        tombstones = replayed.tombstones,
+        unknown_tombstone_refs = replayed.unknown_tombstone_refs,
+        duration_ms = took.as_millis() as u64,
+        "WAL replay complete"
+    );
+    Ok(Replayed { head, segments })
+}
+
 fn open_blocks_read_only(dir: &Path) -> Result<Vec<Block>> {
     let leftovers = compact::leftover_blocks(dir).map_err(|source| Error::Block {
         block: dir.display().to_string(),
@@ -480,28 +632,11 @@ impl Db {
     fn open_impl(
         dir: &Path,
         opts: Options,
-        mut progress: impl FnMut(ReplayProgress),
+        progress: impl FnMut(ReplayProgress),
         read_only: bool,
     ) -> Result<Db> {
         let dir = dir.to_path_buf();
-        if opts.block_duration_ms <= 0 {
-            return Err(Error::InvalidOption {
-                name: "block_duration_ms",
-                reason: format!("must be positive, got {}", opts.block_duration_ms),
-            });
-        }
-        if opts.ooo_window_ms < 0 {
-            return Err(Error::InvalidOption {
-                name: "ooo_window_ms",
-                reason: format!("must not be negative, got {}", opts.ooo_window_ms),
-            });
-        }
-        if opts.wal_segment_size < 64 * 1024 {
-            return Err(Error::InvalidOption {
-                name: "wal_segment_size",
-                reason: format!("must be at least 64 KiB, got {}", opts.wal_segment_size),
-            });
-        }
+        check_options(&opts)?;
         let (layout, lock, blocks) = if read_only {
             let layout = super::layout::check_read_only(&dir)?;
             let blocks = open_blocks_read_only(&layout.blocks())?;
@@ -509,106 +644,15 @@ impl Db {
         } else {
             let layout = super::layout::prepare(&dir)?;
             let lock = lock_dir(&dir, layout.lock())?;
-            let blocks_dir = layout.blocks();
-            remove_half_deleted_blocks(&blocks_dir)?;
-            // Unfinished block writes and sources of an interrupted compaction.
-            for p in
-                compact::remove_leftover_blocks(&blocks_dir).map_err(|source| Error::Block {
-                    block: blocks_dir.display().to_string(),
-                    source,
-                })?
-            {
-                tracing::warn!(path = %p.display(), "removed leftover block directory");
-            }
-            let blocks = block::open_blocks(&blocks_dir).map_err(|source| Error::Block {
-                block: blocks_dir.display().to_string(),
-                source,
-            })?;
+            let blocks = open_blocks_for_writing(&layout.blocks())?;
             (layout, Some(lock), blocks)
         };
         // WAL samples already persisted in a block are skipped by replay.
         let blocks_max = blocks.iter().map(|b| b.meta().max_time).max();
         let wal_dir = layout.wal();
-        let head_opts = HeadOptions {
-            chunk_range: opts.block_duration_ms,
-            ooo_window: opts.ooo_window_ms,
-        };
         let metrics = DbMetrics::default();
-        let started = Instant::now();
-        // Sample workers for replay: by default all cores but the one reading and creating
-        // series, or none (apply on the reading thread) for a small WAL or a single core.
-        let workers = match opts.replay_workers {
-            Some(n) => n,
-            None if wal::dir_usage(&wal_dir).0 < 32 << 20 => 0,
-            // With 2-3 cores, one reading thread plus one worker measured slower than a
-            // single thread once other work competes for the cores.
-            None => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-                n if n >= 4 => (n - 1).min(8),
-                _ => 0,
-            },
-        };
-        let mut replay_segments: Option<(u32, u32)> = None;
-        let (head, outcome, replayed) = loop {
-            let head = Head::new(head_opts);
-            if let Some(t) = blocks_max {
-                head.set_min_valid_time(t);
-            }
-            // The WAL segments replayed (after the checkpoint), for the API's walreplay.
-            let mut note_segments = |p: ReplayProgress| {
-                if !p.in_checkpoint {
-                    replay_segments = Some(match replay_segments {
-                        None => (p.segment, p.segment),
-                        Some((a, b)) => (a.min(p.segment), b.max(p.segment)),
-                    });
-                }
-                progress(p)
-            };
-            match replay_wal(&head, &wal_dir, workers, read_only, &mut note_segments) {
-                Ok((o, st)) => break (head, o, st),
-                Err(WalError::Corruption {
-                    segment,
-                    path,
-                    offset,
-                    reason,
-                }) if !read_only
-                    && path.parent() == Some(wal_dir.as_path())
-                    && metrics.wal_corruptions.load(Ordering::Relaxed) < 16 =>
-                {
-                    // Each repair cuts the WAL shorter, so this ends; the bound is a guard.
-                    tracing::warn!(
-                        segment,
-                        offset,
-                        %reason,
-                        "WAL corruption; repairing by truncating there and dropping later segments"
-                    );
-                    metrics.wal_corruptions.fetch_add(1, Ordering::Relaxed);
-                    wal::repair(&wal_dir, segment, offset)?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if outcome.truncated_tail.is_some() {
-            metrics.wal_truncations.fetch_add(1, Ordering::Relaxed);
-        }
-        let took = started.elapsed();
-        metrics
-            .replay_nanos
-            .store(took.as_nanos() as u64, Ordering::Relaxed);
-        metrics
-            .replay_records
-            .store(outcome.records, Ordering::Relaxed);
-        metrics
-            .replay_unknown_refs
-            .store(replayed.unknown_refs, Ordering::Relaxed);
-        tracing::info!(
-            records = outcome.records,
-            bytes = outcome.bytes,
-            series = head.num_series(),
-            tombstones = replayed.tombstones,
-            unknown_tombstone_refs = replayed.unknown_tombstone_refs,
-            duration_ms = took.as_millis() as u64,
-            "WAL replay complete"
-        );
+        let replayed =
+            replay_repairing(&wal_dir, &opts, blocks_max, read_only, &metrics, progress)?;
         let wal = if read_only {
             None
         } else {
@@ -630,7 +674,7 @@ impl Db {
                 blocks_dir: layout.blocks(),
                 wal_dir,
                 opts,
-                head: Arc::new(head),
+                head: Arc::new(replayed.head),
                 wal,
                 commit_lock: Mutex::new(CommitScratch::default()),
                 batch_buffers: Mutex::new(Vec::new()),
@@ -640,7 +684,7 @@ impl Db {
                 isolation: Arc::new(RwLock::new(())),
                 compact_tx: Mutex::new(None),
                 compactor: Mutex::new(None),
-                replay_segments,
+                replay_segments: replayed.segments,
                 _lock: lock,
             }),
         };
@@ -1177,10 +1221,16 @@ struct FailingQuerier(Vec<(String, QueryError)>);
 
 impl FailingQuerier {
     fn err(&self) -> QueryError {
+        if let [(_, e @ QueryError::Block { .. })] = &self.0[..] {
+            return e.clone();
+        }
         let msg: Vec<String> = self
             .0
             .iter()
-            .map(|(b, e)| format!("block {b}: {e}"))
+            .map(|(b, e)| match e {
+                QueryError::Block { .. } => e.to_string(),
+                e => format!("block {b}: {e}"),
+            })
             .collect();
         QueryError::Storage(msg.join("; "))
     }

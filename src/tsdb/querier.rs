@@ -75,6 +75,8 @@ struct MergeSampleIterator {
     its: Vec<Box<dyn SampleIterator>>,
     heads: Vec<Option<Sample>>,
     started: bool,
+    /// The first source error met by a bulk read (which drops the sources).
+    err: Option<QueryError>,
 }
 
 impl MergeSampleIterator {
@@ -84,6 +86,7 @@ impl MergeSampleIterator {
             its,
             heads: vec![None; n],
             started: false,
+            err: None,
         }
     }
 
@@ -141,6 +144,7 @@ impl SampleIterator for MergeSampleIterator {
             })
             .filter(|v| !v.is_empty())
             .collect();
+        self.err = self.its.iter().find_map(|it| it.err());
         self.started = true;
         self.heads.iter_mut().for_each(|h| *h = None);
         self.its.clear();
@@ -188,6 +192,12 @@ impl SampleIterator for MergeSampleIterator {
             }
         }
         self.next()
+    }
+
+    fn err(&self) -> Option<QueryError> {
+        self.err
+            .clone()
+            .or_else(|| self.its.iter().find_map(|it| it.err()))
     }
 }
 

@@ -143,6 +143,9 @@ fn federation_text(
                 }
                 last = Some((smp.t, smp.v));
             }
+            if let Some(e) = series.samples.err() {
+                return Err(e);
+            }
             if let Some((t, v)) = last {
                 if !is_stale_nan(v) {
                     latest.insert(series.labels, (t, v));

@@ -602,6 +602,9 @@ impl<'a> Evaluator<'a> {
             self.check()?;
             buf.clear();
             s.samples.read_range(mint, maxt, &mut buf);
+            if let Some(e) = s.samples.err() {
+                return Err(e.into());
+            }
             let pts: Vec<FPoint> = if keep_stale {
                 buf.iter()
                     .map(|smp| FPoint { t: smp.t, f: smp.v })

@@ -510,7 +510,8 @@ enum Command {
     Eval(Box<EvalCmd>),
 }
 
-/// Parses a whole script.
+/// Parses a whole script: blank-line separated blocks, each a command line (`load`,
+/// `eval ...`, `clear`) followed by its data lines.
 fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
     let lines: Vec<String> = text
         .lines()
@@ -523,13 +524,7 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             }
         })
         .collect();
-    let instant_re =
-        Regex::new(r"^eval(?:_(fail|warn|info|ordered))?\s+instant\s+at\s+(\S+)\s+(.+)$")
-            .map_err(|e| err(0, e.to_string()))?;
-    let range_re = Regex::new(
-        r"^eval(?:_(fail|warn|info|ordered))?\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$",
-    )
-    .map_err(|e| err(0, e.to_string()))?;
+    let headers = EvalHeaders::new()?;
     let mut cmds = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -539,130 +534,22 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             i += 1;
             continue;
         }
-        let block_end = {
-            let mut j = i + 1;
-            while j < lines.len() && !lines[j].is_empty() {
-                j += 1;
-            }
-            j
-        };
         if l == "clear" {
             cmds.push(Command::Clear);
             i += 1;
             continue;
-        } else if l.starts_with("load") {
-            let (kw, step) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
-            let nhcb = kw == "load_with_nhcb";
-            if kw != "load" && !nhcb {
-                return Err(err(lineno, format!("unknown command {kw:?}")));
-            }
-            let step = parse_duration(step.trim())
-                .map_err(|e| err(lineno, format!("bad load step: {e}")))?;
-            let mut series: Vec<(Labels, Vec<SeqValue>)> = Vec::new();
-            for (k, sl) in lines.iter().enumerate().take(block_end).skip(i + 1) {
-                let (l, v) = parse_series(k + 1, sl)?;
-                // A series defined twice in one load: the later definition replaces the
-                // earlier one, as upstream's `loadCmd.set` does.
-                match series.iter_mut().find(|(x, _)| *x == l) {
-                    Some(slot) => slot.1 = v,
-                    None => series.push((l, v)),
-                }
-            }
-            cmds.push(Command::Load {
-                line: lineno,
-                step,
-                nhcb,
-                series,
-            });
+        }
+        let block_end = (i + 1..lines.len())
+            .find(|&j| lines[j].is_empty())
+            .unwrap_or(lines.len());
+        // The block's data lines with their 1-based line numbers.
+        let body = || (i + 1..block_end).map(|k| (k + 1, lines[k].as_str()));
+        if l.starts_with("load") {
+            cmds.push(parse_load(lineno, l, body())?);
         } else if l.starts_with("eval") {
-            let (variant, kind, expr) = if let Some(c) = instant_re.captures(l) {
-                let t = c
-                    .get(2)
-                    .and_then(|m| parse_time(m.as_str()))
-                    .ok_or_else(|| err(lineno, "bad eval time"))?;
-                (
-                    c.get(1).map(|m| m.as_str().to_string()),
-                    EvalKind::Instant(t),
-                    c.get(3).map_or("", |m| m.as_str()).to_string(),
-                )
-            } else if let Some(c) = range_re.captures(l) {
-                let t = |k: usize| {
-                    c.get(k)
-                        .and_then(|m| parse_time(m.as_str()))
-                        .ok_or_else(|| err(lineno, "bad eval time"))
-                };
-                (
-                    c.get(1).map(|m| m.as_str().to_string()),
-                    EvalKind::Range {
-                        start: t(2)?,
-                        end: t(3)?,
-                        step: t(4)?,
-                    },
-                    c.get(5).map_or("", |m| m.as_str()).to_string(),
-                )
-            } else {
-                return Err(err(lineno, format!("bad eval command {l:?}")));
-            };
-            let mut cmd = EvalCmd {
-                line: lineno,
-                expr,
-                kind,
-                fail: false,
-                fail_msg: None,
-                fail_regex: None,
-                ordered: false,
-                warn: Vec::new(),
-                info: Vec::new(),
-                any_warn: false,
-                any_info: false,
-                no_warn: false,
-                no_info: false,
-                range_vector: None,
-                string: None,
-                expected: Vec::new(),
-                histogram_expected: false,
-            };
-            match variant.as_deref() {
-                Some("fail") => cmd.fail = true,
-                Some("warn") => cmd.any_warn = true,
-                Some("info") => cmd.any_info = true,
-                Some("ordered") => cmd.ordered = true,
-                _ => {}
-            }
-            for (k, dl) in lines.iter().enumerate().take(block_end).skip(i + 1) {
-                let ln = k + 1;
-                if dl.split(' ').next() == Some("expect") {
-                    parse_expect(&mut cmd, ln, dl)?;
-                    continue;
-                }
-                if let Some(m) = dl.strip_prefix("expected_fail_message") {
-                    cmd.fail = true;
-                    cmd.fail_msg = Some(m.trim().to_string());
-                    continue;
-                }
-                if let Some(r) = dl.strip_prefix("expected_fail_regexp") {
-                    cmd.fail = true;
-                    cmd.fail_regex =
-                        Some(Regex::new(r.trim()).map_err(|e| err(ln, format!("bad regex: {e}")))?);
-                    continue;
-                }
-                if dl.contains("{{") {
-                    cmd.histogram_expected = true;
-                }
-                if let Some((v, rest)) = scan_number(dl) {
-                    if rest.trim().is_empty() {
-                        cmd.expected.push(ExpectedSeries {
-                            labels: None,
-                            values: vec![SeqValue::Float(v)],
-                        });
-                        continue;
-                    }
-                }
-                let (labels, values) = parse_series(ln, dl)?;
-                cmd.expected.push(ExpectedSeries {
-                    labels: Some(labels),
-                    values,
-                });
+            let mut cmd = headers.parse(lineno, l)?;
+            for (ln, dl) in body() {
+                parse_eval_line(&mut cmd, ln, dl)?;
             }
             cmds.push(Command::Eval(Box::new(cmd)));
         } else {
@@ -671,6 +558,148 @@ fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
         i = block_end;
     }
     Ok(cmds)
+}
+
+/// A `load <step>` (or `load_with_nhcb <step>`) command at line `lineno` and its series
+/// lines.
+fn parse_load<'a>(
+    lineno: usize,
+    l: &str,
+    body: impl Iterator<Item = (usize, &'a str)>,
+) -> Result<Command, ScriptError> {
+    let (kw, step) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+    let nhcb = kw == "load_with_nhcb";
+    if kw != "load" && !nhcb {
+        return Err(err(lineno, format!("unknown command {kw:?}")));
+    }
+    let step =
+        parse_duration(step.trim()).map_err(|e| err(lineno, format!("bad load step: {e}")))?;
+    let mut series: Vec<(Labels, Vec<SeqValue>)> = Vec::new();
+    for (ln, sl) in body {
+        let (l, v) = parse_series(ln, sl)?;
+        // A series defined twice in one load: the later definition replaces the earlier
+        // one, as upstream's `loadCmd.set` does.
+        match series.iter_mut().find(|(x, _)| *x == l) {
+            Some(slot) => slot.1 = v,
+            None => series.push((l, v)),
+        }
+    }
+    Ok(Command::Load {
+        line: lineno,
+        step,
+        nhcb,
+        series,
+    })
+}
+
+/// The two forms of an eval command line, compiled once per script.
+struct EvalHeaders {
+    instant: Regex,
+    range: Regex,
+}
+
+impl EvalHeaders {
+    fn new() -> Result<Self, ScriptError> {
+        let instant =
+            Regex::new(r"^eval(?:_(fail|warn|info|ordered))?\s+instant\s+at\s+(\S+)\s+(.+)$")
+                .map_err(|e| err(0, e.to_string()))?;
+        let range = Regex::new(
+            r"^eval(?:_(fail|warn|info|ordered))?\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$",
+        )
+        .map_err(|e| err(0, e.to_string()))?;
+        Ok(EvalHeaders { instant, range })
+    }
+
+    /// An `eval[_fail|_warn|_info|_ordered] instant at <t> <expr>` or `... range from <t>
+    /// to <t> step <d> <expr>` line: the command with no expectations yet.
+    fn parse(&self, lineno: usize, l: &str) -> Result<EvalCmd, ScriptError> {
+        let bad_time = || err(lineno, "bad eval time");
+        let (variant, kind, expr) = if let Some(c) = self.instant.captures(l) {
+            let t = c
+                .get(2)
+                .and_then(|m| parse_time(m.as_str()))
+                .ok_or_else(bad_time)?;
+            (c.get(1), EvalKind::Instant(t), c.get(3))
+        } else if let Some(c) = self.range.captures(l) {
+            let t = |k: usize| {
+                c.get(k)
+                    .and_then(|m| parse_time(m.as_str()))
+                    .ok_or_else(bad_time)
+            };
+            let kind = EvalKind::Range {
+                start: t(2)?,
+                end: t(3)?,
+                step: t(4)?,
+            };
+            (c.get(1), kind, c.get(5))
+        } else {
+            return Err(err(lineno, format!("bad eval command {l:?}")));
+        };
+        let mut cmd = EvalCmd {
+            line: lineno,
+            expr: expr.map_or("", |m| m.as_str()).to_string(),
+            kind,
+            fail: false,
+            fail_msg: None,
+            fail_regex: None,
+            ordered: false,
+            warn: Vec::new(),
+            info: Vec::new(),
+            any_warn: false,
+            any_info: false,
+            no_warn: false,
+            no_info: false,
+            range_vector: None,
+            string: None,
+            expected: Vec::new(),
+            histogram_expected: false,
+        };
+        match variant.map(|m| m.as_str()) {
+            Some("fail") => cmd.fail = true,
+            Some("warn") => cmd.any_warn = true,
+            Some("info") => cmd.any_info = true,
+            Some("ordered") => cmd.ordered = true,
+            _ => {}
+        }
+        Ok(cmd)
+    }
+}
+
+/// One line under an eval command: an `expect ...` line, an `expected_fail_message` or
+/// `expected_fail_regexp` line, a bare scalar, or an expected series with its values.
+fn parse_eval_line(cmd: &mut EvalCmd, ln: usize, dl: &str) -> Result<(), ScriptError> {
+    if dl.split(' ').next() == Some("expect") {
+        return parse_expect(cmd, ln, dl);
+    }
+    if let Some(m) = dl.strip_prefix("expected_fail_message") {
+        cmd.fail = true;
+        cmd.fail_msg = Some(m.trim().to_string());
+        return Ok(());
+    }
+    if let Some(r) = dl.strip_prefix("expected_fail_regexp") {
+        cmd.fail = true;
+        cmd.fail_regex =
+            Some(Regex::new(r.trim()).map_err(|e| err(ln, format!("bad regex: {e}")))?);
+        return Ok(());
+    }
+    if dl.contains("{{") {
+        cmd.histogram_expected = true;
+    }
+    if let Some((v, rest)) = scan_number(dl) {
+        if rest.trim().is_empty() {
+            cmd.expected.push(ExpectedSeries {
+                labels: None,
+                values: vec![SeqValue::Float(v)],
+            });
+            return Ok(());
+        }
+    }
+    let (labels, values) = parse_series(ln, dl)?;
+    cmd.expected.push(ExpectedSeries {
+        labels: Some(labels),
+        values,
+    });
+    Ok(())
 }
 
 /// Whole files not run, with the reason: features upstream marks experimental that promtui

@@ -751,6 +751,22 @@ mod tests {
     }
 
     #[test]
+    fn a_symbol_reference_outside_the_table_is_corruption() {
+        // What makes `IndexReader::symbol`'s fallback unreachable: a series section that
+        // names symbol 5 of a 2-symbol table (with every CRC right) is refused at decode,
+        // where the error can name file and offset, instead of reading as "".
+        let symbols: Vec<Box<str>> = vec!["__name__".into(), "a".into()];
+        // One series: no labels shared with a previous one, one label (name 0, value 5).
+        let section = [1u8, 0, 1, 0, 5];
+        let e = decode_series((&section, 100), &symbols).unwrap_err();
+        assert_eq!(e.reason, "label symbol reference out of range");
+        assert_eq!(e.offset, 103, "the offset of the label pair");
+        let section = [1u8, 0, 1, 7, 1];
+        let e = decode_series((&section, 100), &symbols).unwrap_err();
+        assert_eq!(e.reason, "label symbol reference out of range");
+    }
+
+    #[test]
     fn every_bit_flip_is_detected_or_harmless() {
         let series = vec![
             rec(&[("__name__", "a"), ("job", "x")], &[(0, 10, 8)]),

@@ -2,7 +2,9 @@
 //! decoding sample iterators restricted to the query range with deleted samples hidden.
 //! The compressed bytes of the chunks overlapping the range are read (and CRC-checked)
 //! during `select`, so I/O and corruption surface as errors there; decoding happens one
-//! chunk at a time as the iterator reaches it, and `seek` skips whole chunks.
+//! chunk at a time as the iterator reaches it, and `seek` skips whole chunks. A chunk
+//! that passes its CRC but does not decode ends its series' iterator with an error
+//! ([`SampleIterator::err`]) naming the block and the series, which fails the query.
 //! Mirrors Prometheus `tsdb/querier.go` (`blockQuerier`, `PostingsForMatchers`).
 
 use std::cell::RefCell;
@@ -12,6 +14,7 @@ use super::{BlockError, BlockInner};
 use crate::model::{Labels, Matcher, Sample};
 use crate::storage::{Querier, QueryError, SampleIterator, Series};
 use crate::tsdb::chunkenc::decimal::DecodeScratch;
+use crate::tsdb::chunkenc::ChunkError;
 use crate::tsdb::chunks::{ChunkIterator, ChunkMeta};
 use crate::tsdb::tombstones::{Interval, Tombstones};
 
@@ -22,10 +25,6 @@ pub struct BlockQuerier {
     tombstones: Arc<Tombstones>,
     mint: i64,
     maxt: i64,
-}
-
-fn query_err(e: BlockError) -> QueryError {
-    QueryError::Storage(e.to_string())
 }
 
 impl BlockQuerier {
@@ -49,6 +48,15 @@ impl BlockQuerier {
         &self,
         matchers: &[Matcher],
     ) -> Result<Vec<(Labels, BlockSeriesIterator)>, BlockError> {
+        self.select_refs(matchers).map_err(|(_, e)| e)
+    }
+
+    /// [`BlockQuerier::select_series`], with the ref of the series whose chunks could not
+    /// be read next to the error.
+    fn select_refs(
+        &self,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, BlockSeriesIterator)>, RefError> {
         let ix = &self.block.index;
         let mut out = Vec::new();
         if self.mint > self.maxt
@@ -57,7 +65,7 @@ impl BlockQuerier {
         {
             return Ok(out);
         }
-        for r in ix.select(matchers)? {
+        for r in ix.select(matchers).map_err(|e| (None, e))? {
             let Some(e) = ix.series(r) else { continue };
             if !e
                 .chunks
@@ -69,7 +77,8 @@ impl BlockQuerier {
             let deleted = self.tombstones.get(r).to_vec();
             let chunks: Vec<ChunkMeta> = self
                 .block
-                .read_chunks(r, self.mint, self.maxt)?
+                .read_chunks(r, self.mint, self.maxt)
+                .map_err(|e| (Some(r), e))?
                 .into_iter()
                 .filter(|c| !covered(&deleted, c.min_time, c.max_time))
                 .collect();
@@ -77,17 +86,35 @@ impl BlockQuerier {
                 continue;
             }
             let labels = ix.labels(e);
-            out.push((
-                labels,
-                BlockSeriesIterator::new(chunks, self.mint, self.maxt, deleted),
-            ));
+            let mut it = BlockSeriesIterator::new(chunks, self.mint, self.maxt, deleted);
+            it.origin = Some((self.block.clone(), r));
+            out.push((labels, it));
         }
         Ok(out)
     }
 
     fn selected_refs(&self, matchers: &[Matcher]) -> Result<Vec<u32>, QueryError> {
-        self.block.index.select(matchers).map_err(query_err)
+        self.block
+            .index
+            .select(matchers)
+            .map_err(|e| query_err(&self.block, None, e))
     }
+}
+
+/// A block error with the ref of the series it concerns, when it concerns one.
+type RefError = (Option<u32>, BlockError);
+
+/// `e`, met reading `block` (and the series `r` of it, when known), as a query error
+/// naming both.
+fn query_err(
+    block: &BlockInner,
+    r: Option<u32>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> QueryError {
+    let series = r
+        .and_then(|r| block.index.series(r))
+        .map(|s| block.index.labels(s).to_string());
+    QueryError::block(block.meta.ulid.to_string(), series, e)
 }
 
 /// True when the intervals cover all of `[mint, maxt]`.
@@ -110,8 +137,8 @@ fn covered(ivs: &[Interval], mint: i64, maxt: i64) -> bool {
 impl Querier for BlockQuerier {
     fn select(&self, matchers: &[Matcher]) -> Result<Vec<Series>, QueryError> {
         Ok(self
-            .select_series(matchers)
-            .map_err(query_err)?
+            .select_refs(matchers)
+            .map_err(|(r, e)| query_err(&self.block, r, e))?
             .into_iter()
             .map(|(labels, it)| Series {
                 labels,
@@ -167,6 +194,10 @@ pub struct BlockSeriesIterator {
     maxt: i64,
     deleted: Vec<Interval>,
     done: bool,
+    /// The block and series ref the chunks belong to, for errors.
+    origin: Option<(Arc<BlockInner>, u32)>,
+    /// Why iteration stopped early: a chunk that did not decode.
+    err: Option<QueryError>,
 }
 
 impl BlockSeriesIterator {
@@ -184,6 +215,23 @@ impl BlockSeriesIterator {
             maxt,
             deleted,
             done: false,
+            origin: None,
+            err: None,
+        }
+    }
+
+    /// Ends the iteration with `e`, a chunk of this series that did not decode. The
+    /// chunk passed its CRC when it was read, so the block was written wrongly (or
+    /// damaged before its CRC was computed): the query fails rather than answer from
+    /// the samples before the damage.
+    fn fail(&mut self, e: ChunkError) {
+        self.cur = None;
+        self.done = true;
+        if self.err.is_none() {
+            self.err = Some(match &self.origin {
+                Some((block, r)) => query_err(block, Some(*r), e),
+                None => QueryError::Storage(e.to_string()),
+            });
         }
     }
 
@@ -203,7 +251,8 @@ impl BlockSeriesIterator {
                     return true;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "skipping undecodable block chunk");
+                    self.fail(e);
+                    return false;
                 }
             }
         }
@@ -231,12 +280,14 @@ impl BlockSeriesIterator {
                     }
                     return Some(s);
                 }
-                None => {
-                    if let Some(e) = it.error() {
-                        tracing::warn!(error = %e, "block chunk ended early");
+                None => match it.error() {
+                    Some(e) => {
+                        let e = e.clone();
+                        self.fail(e);
+                        return None;
                     }
-                    self.cur = None;
-                }
+                    None => self.cur = None,
+                },
             }
         }
     }
@@ -281,6 +332,10 @@ impl SampleIterator for BlockSeriesIterator {
         SCRATCH.with_borrow_mut(|scratch| self.decode_chunks(mint, maxt, out, scratch));
         self.done = true;
     }
+
+    fn err(&self) -> Option<QueryError> {
+        self.err.clone()
+    }
 }
 
 thread_local! {
@@ -308,7 +363,8 @@ impl BlockSeriesIterator {
             }
             let from = out.len();
             if let Err(e) = c.decode_range(mint, maxt, out, scratch) {
-                tracing::warn!(error = %e, "skipping undecodable block chunk");
+                self.fail(e);
+                return;
             }
             if !self.deleted.is_empty() {
                 let mut keep = from;

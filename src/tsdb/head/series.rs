@@ -69,6 +69,12 @@ impl MemSeries {
 }
 
 /// An immutable, complete chunk.
+///
+/// `data` is always the bytes of one of the head's own [`XorChunk`]s, which start with
+/// the 2-byte sample count from the moment the chunk is created; the head never reads
+/// chunk bytes from disk. So `XorIterator::new(&data)`, which fails only on a buffer
+/// shorter than that header, cannot fail on a closed chunk: the readers below rely on
+/// it (debug builds assert it), and `every_closed_chunk_opens` tests it.
 #[derive(Clone)]
 pub(crate) struct ClosedChunk {
     pub min_t: i64,
@@ -584,7 +590,10 @@ impl SampleIterator for HeadSeriesIterator {
             if c.min_t > maxt {
                 break;
             }
-            let Ok(mut it) = XorIterator::new(&c.data[..]) else {
+            // Cannot fail: see `ClosedChunk`.
+            let it = XorIterator::new(&c.data[..]);
+            debug_assert!(it.is_ok(), "head chunk shorter than its header");
+            let Ok(mut it) = it else {
                 continue;
             };
             while let Some(s) = it.next_sample() {
@@ -642,6 +651,27 @@ mod tests {
         put(&mut st, RANGE, 2.0, None).unwrap();
         assert_eq!(st.closed.len(), 1, "crossing the range boundary cuts");
         assert_eq!(all(&st).len(), 2);
+    }
+
+    #[test]
+    fn every_closed_chunk_opens() {
+        // Closed chunks cut by count, by the range boundary, with one sample each, and
+        // the open chunk's bytes before any sample: all hold the header.
+        assert!(XorIterator::new(XorChunk::new().bytes()).is_ok());
+        let mut st = SeriesState::default();
+        for i in 0..400 {
+            put(&mut st, i * 1000, i as f64, None).unwrap();
+        }
+        put(&mut st, RANGE - 1, 1.0, None).unwrap();
+        put(&mut st, RANGE, 1.0, None).unwrap();
+        put(&mut st, 2 * RANGE, 1.0, None).unwrap();
+        assert!(st.closed.len() >= 5, "{}", st.closed.len());
+        for c in &st.closed {
+            let it = XorIterator::new(&c.data[..]).expect("a closed chunk opens");
+            let n = it.count();
+            assert!(n > 0, "a closed chunk holds samples");
+        }
+        assert_eq!(all(&st).len(), 403);
     }
 
     #[test]

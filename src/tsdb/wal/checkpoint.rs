@@ -19,7 +19,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::record::{self, decode_samples, decode_series, RecordType, RefSample};
-use super::{list_segments, segment_name, sync_dir, Result, SegmentReader, WalError};
+use super::{
+    list_segments, segment_name, sync_dir, RecordBodyError, Result, SegmentReader, WalError,
+};
 use crate::model::Labels;
 use crate::tsdb::tombstones::{decode_wal_stones, encode_wal_stones, Stone};
 
@@ -175,11 +177,11 @@ fn write_checkpoint_dir(
         let mut r = SegmentReader::open(path, *n, false)?;
         while let Ok((offset, payload)) = r.next()? {
             keep_record(payload, mint, map_ref, &mut scratch, stats, &mut buf).map_err(
-                |reason| WalError::Corruption {
+                |source| WalError::BadRecord {
                     segment: *n,
                     path: path.clone(),
                     offset,
-                    reason,
+                    source,
                 },
             )?;
             if buf.len() >= 1 << 20 {
@@ -207,7 +209,7 @@ struct Scratch {
 }
 
 /// Appends to `buf` what the checkpoint keeps of one record (see [`checkpoint`]) and
-/// counts it; `Err` carries why the record could not be decoded.
+/// counts it; `Err` says why the record could not be decoded.
 fn keep_record(
     payload: &[u8],
     mint: i64,
@@ -215,8 +217,8 @@ fn keep_record(
     scratch: &mut Scratch,
     stats: &mut CheckpointStats,
     buf: &mut Vec<u8>,
-) -> std::result::Result<(), String> {
-    let (t, body) = record::record_type(payload).map_err(|e| e.to_string())?;
+) -> std::result::Result<(), RecordBodyError> {
+    let (t, body) = record::record_type(payload)?;
     match t {
         RecordType::Series => {
             let series = &mut scratch.series;
@@ -227,8 +229,7 @@ fn keep_record(
                 } else {
                     stats.series_dropped += 1;
                 }
-            })
-            .map_err(|e| e.to_string())?;
+            })?;
             if !series.is_empty() {
                 stats.series_kept += series.len() as u64;
                 record::encode_series(buf, series.iter().map(|(r, l)| (*r, l)));
@@ -237,7 +238,7 @@ fn keep_record(
         RecordType::Samples => {
             let (samples, kept) = (&mut scratch.samples, &mut scratch.kept_samples);
             samples.clear();
-            decode_samples(body, samples).map_err(|e| e.to_string())?;
+            decode_samples(body, samples)?;
             kept.clear();
             for s in samples.iter().filter(|s| s.t >= mint) {
                 if let Some(sref) = map_ref(s.sref) {
@@ -254,7 +255,7 @@ fn keep_record(
             }
         }
         RecordType::Tombstones => {
-            let stones = decode_wal_stones(body).map_err(|e| e.to_string())?;
+            let stones = decode_wal_stones(body)?;
             let kept: Vec<Stone> = stones
                 .iter()
                 .filter(|st| st.interval.maxt >= mint)
@@ -467,10 +468,22 @@ mod tests {
         let last = wal.next_segment().unwrap();
         let err = checkpoint(d.path(), last, 0, Some).unwrap_err();
         assert!(
-            matches!(err, WalError::Corruption { segment: 0, .. }),
+            matches!(
+                err,
+                WalError::BadRecord {
+                    segment: 0,
+                    source: RecordBodyError::Tombstones(_),
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("tombstones record body"), "{err}");
+        let source = std::error::Error::source(&err).expect("the decoder's error is kept");
+        assert!(
+            source.to_string().starts_with("tombstones record body"),
+            "{source}"
+        );
         assert!(last_checkpoint(d.path()).unwrap().is_none());
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! Reading: a torn or corrupt record at the tail of the last segment is the mark of a crash
 //! mid-write and is truncated with a warning; damage anywhere else is
-//! [`WalError::Corruption`] naming segment and offset, which [`repair`] cuts off.
+//! [`WalError::Corruption`] naming segment and offset, which [`repair`] cuts off. A
+//! record whose frame is intact but whose body does not decode is
+//! [`WalError::BadRecord`], with the same position and the decoder's error as its source.
 //!
 //! Mirrors Prometheus `tsdb/wlog/wlog.go` (segments, `Repair`), `tsdb/wlog/reader.go` and
 //! `tsdb/wlog/checkpoint.go`.
@@ -64,9 +66,56 @@ pub enum WalError {
          header); it was left untouched"
     )]
     NotOurs { path: PathBuf, found: String },
+    /// A record read intact (its CRC matched) whose body could not be decoded.
+    #[error("WAL corruption in segment {segment} ({path}) at offset {offset}: {source}")]
+    BadRecord {
+        segment: u32,
+        path: PathBuf,
+        offset: u64,
+        #[source]
+        source: RecordBodyError,
+    },
+}
+
+/// Why a record's body could not be decoded (see [`WalError::BadRecord`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordBodyError {
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+    #[error(transparent)]
+    Tombstones(#[from] crate::tsdb::tombstones::StoneDecodeError),
+    /// A reason a record consumer gave as text.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for RecordBodyError {
+    fn from(reason: String) -> Self {
+        RecordBodyError::Other(reason)
+    }
 }
 
 impl WalError {
+    /// Where the WAL is damaged, for [`repair`]: segment, segment file and offset of the
+    /// first bad record. `None` for errors that are not damage.
+    pub fn corruption_at(&self) -> Option<(u32, &Path, u64)> {
+        match self {
+            WalError::Corruption {
+                segment,
+                path,
+                offset,
+                ..
+            }
+            | WalError::BadRecord {
+                segment,
+                path,
+                offset,
+                ..
+            } => Some((*segment, path, *offset)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io<'a>(
         op: &'static str,
         path: &'a Path,
@@ -512,11 +561,11 @@ pub struct ReplayOutcome {
 
 /// Reads the newest checkpoint and then every later segment of `dir`, calling `on_record`
 /// for each record and `progress` after each segment. A torn tail of the last segment is
-/// truncated on disk (with a warning); other damage, including a record `on_record` cannot
-/// decode (it returns the reason), is [`WalError::Corruption`].
+/// truncated on disk (with a warning); other damage is [`WalError::Corruption`], and a
+/// record `on_record` cannot decode (it returns why) is [`WalError::BadRecord`].
 pub fn replay(
     dir: &Path,
-    on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), String>,
+    on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), RecordBodyError>,
     progress: impl FnMut(ReplayProgress),
 ) -> Result<ReplayOutcome> {
     replay_with(dir, false, on_record, progress)
@@ -527,7 +576,7 @@ pub fn replay(
 pub fn replay_with(
     dir: &Path,
     read_only: bool,
-    mut on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), String>,
+    mut on_record: impl FnMut(ReadRecord<'_>) -> std::result::Result<(), RecordBodyError>,
     mut progress: impl FnMut(ReplayProgress),
 ) -> Result<ReplayOutcome> {
     let cp = last_checkpoint(dir)?;
@@ -581,11 +630,11 @@ pub fn replay_with(
                         offset,
                         payload,
                     })
-                    .map_err(|reason| WalError::Corruption {
+                    .map_err(|source| WalError::BadRecord {
                         segment: *n,
                         path: path.clone(),
                         offset,
-                        reason,
+                        source,
                     })?;
                 }
                 Err(SegmentEnd::Clean) => break,
