@@ -285,8 +285,10 @@ pub fn app(rt: &tokio::runtime::Handle, theme: &str, snap: AlertsSnapshot) -> Ap
     let mut alerts =
         super::views::alerts::AlertsView::with_source(Some(source.clone()), backend.console_source());
     alerts.set_snapshot(snap.clone(), NOW_MS);
+    alerts.set_user("oncall");
     let mut silences = super::views::silences::SilencesView::with_source(Some(source));
     silences.set_snapshot(snap, NOW_MS);
+    silences.set_user("oncall");
     app_of(rt, theme, vec![Box::new(alerts), Box::new(silences)])
 }
 

@@ -934,6 +934,7 @@ mod tests {
         assert_eq!(s.matchers_text(), r#"{alertname="A", job=~"a|b"}"#);
         let l: Labels = [("alertname".into(), "A".into()), ("job".into(), "b".into())].into();
         assert!(s.selects(&l));
-        assert!(parse_silence_matchers("{a=").is_err());
+        assert!(parse_silence_matchers("{a}").is_err());
+        assert!(parse_silence_matchers(r#"{a=~"("}"#).is_err());
     }
 }

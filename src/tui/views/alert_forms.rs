@@ -65,7 +65,7 @@ fn edit_text(s: &mut String, key: &KeyEvent) -> bool {
 fn field_line<'a>(label: &str, value: &str, focused: bool, p: &Palette, hint: &str) -> Line<'a> {
     let mut spans = vec![
         Span::styled(
-            format!("{}{label:<10}", if focused { "▸ " } else { "  " }),
+            format!("{}{label:<11}", if focused { "▸ " } else { "  " }),
             if focused { p.accent } else { p.dim },
         ),
         Span::styled(value.to_string(), if focused { p.selection } else { p.text }),

@@ -126,6 +126,8 @@ pub struct AlertsView {
     past: Vec<PastAlert>,
     past_error: Option<String>,
     past_task: Task<Result<QueryAnswer, SourceError>>,
+    /// Who the forms name as creator by default ($USER).
+    user: String,
 }
 
 impl AlertsView {
@@ -170,7 +172,13 @@ impl AlertsView {
             past: Vec::new(),
             past_error: None,
             past_task: Task::default(),
+            user: super::alert_forms::default_user(),
         }
+    }
+
+    /// Sets who the forms default to (tests; normally $USER).
+    pub fn set_user(&mut self, user: &str) {
+        self.user = user.to_string();
     }
 
     /// Sets the data directly (snapshot tests, benches); `now_ms` counts as fetch time.
@@ -438,7 +446,9 @@ impl AlertsView {
         } else {
             String::new()
         };
-        self.editor = Some(SilenceEditor::new(matchers, "2h", None));
+        let mut ed = SilenceEditor::new(matchers, "2h", None);
+        ed.created_by = self.user.clone();
+        self.editor = Some(ed);
         self.refresh_preview();
     }
 
@@ -464,13 +474,15 @@ impl AlertsView {
             .get("alertname")
             .cloned()
             .unwrap_or_else(|| a.fingerprint.clone());
-        self.ack = Some(AckForm::new(
+        let mut form = AckForm::new(
             a.fingerprint.clone(),
             group.key.clone(),
             what,
             group.alerts.len(),
             whole_group || on_group,
-        ));
+        );
+        form.created_by = self.user.clone();
+        self.ack = Some(form);
     }
 
     fn refresh_preview(&mut self) {
@@ -794,7 +806,7 @@ impl AlertsView {
         let mut lines: Vec<Line> = Vec::new();
         let kv = |k: &str, v: String, style: Style| {
             Line::from(vec![
-                Span::styled(format!("{k:<12}"), p.dim),
+                Span::styled(format!("{k:<13}"), p.dim),
                 Span::styled(v, style),
             ])
         };
@@ -918,7 +930,11 @@ impl AlertsView {
                 }
             }
         }
-        let text_h = (lines.len() as u16).min(inner.height.saturating_sub(6).max(inner.height / 2));
+        // Rows the text takes once wrapped; the chart gets the rest (at least 8 rows
+        // when the pane allows it).
+        let width = inner.width.max(1) as usize;
+        let wrapped: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+        let text_h = (wrapped as u16).min(inner.height.saturating_sub(8).max(inner.height / 2));
         let [text, chart_area] =
             Layout::vertical([Constraint::Length(text_h), Constraint::Min(0)]).areas(inner);
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);

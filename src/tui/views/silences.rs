@@ -57,6 +57,8 @@ pub struct SilencesView {
     confirm: Option<Pending>,
     action: Task<Result<String, BackendError>>,
     message: Option<(String, bool)>,
+    /// Who new silences name as creator by default ($USER).
+    user: String,
 }
 
 impl SilencesView {
@@ -83,7 +85,13 @@ impl SilencesView {
             confirm: None,
             action: Task::default(),
             message: None,
+            user: super::alert_forms::default_user(),
         }
+    }
+
+    /// Sets who new silences default to (tests; normally $USER).
+    pub fn set_user(&mut self, user: &str) {
+        self.user = user.to_string();
     }
 
     /// Sets the data directly (snapshot tests).
@@ -289,7 +297,9 @@ impl View for SilencesView {
                 self.rebuild();
             }
             KeyCode::Char('n') if self.source.is_some() => {
-                self.editor = Some(SilenceEditor::new(String::new(), "2h", None));
+                let mut ed = SilenceEditor::new(String::new(), "2h", None);
+                ed.created_by = self.user.clone();
+                self.editor = Some(ed);
                 self.refresh_preview();
             }
             KeyCode::Char('e') => {
@@ -411,7 +421,8 @@ impl View for SilencesView {
                 if *err { p.error } else { p.info },
             )));
         }
-        let (stw, ew, cw, mw, fw) = (8usize, 12usize, 12usize, 7usize, 20usize);
+        let fw = if w >= 120 { 26usize } else { 16 };
+        let (stw, ew, cw, mw) = (8usize, 12usize, 11usize, 7usize);
         let rest = w.saturating_sub(stw + ew + cw + mw + fw + 8);
         let mtw = rest * 55 / 100;
         let cmw = rest.saturating_sub(mtw);
