@@ -7,11 +7,17 @@
 //! `PROMTUI_UPDATE_SNAPSHOTS=1 cargo test --test tui_alerts_snapshots` rewrites them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use promtui::tui::alert_fixture;
 use promtui::tui::app::{buffer_text, render_to_buffer, App};
+use promtui::tui::console::source::{
+    ConsoleSource, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData, SourceError,
+};
 use promtui::tui::fixture::NOW_MS;
+use promtui::tui::view::{Glyphs, TimeRange, View, ViewCtx};
+use promtui::tui::views::alerts::AlertsView;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
 const THEMES: [&str; 2] = ["dark", "light"];
@@ -254,4 +260,128 @@ fn tiny_sizes_do_not_panic() {
         let mut app = alert_fixture::app_of(rt.handle(), "dark", vec![Box::new(v)]);
         render_to_buffer(&mut app, w, h, NOW_MS);
     }
+}
+
+/// A console source whose `ALERTS` instant query answers two series at any moment.
+struct PastAlerts;
+
+fn never<T: Send + 'static>() -> promtui::web::BoxFuture<T> {
+    Box::pin(std::future::pending())
+}
+
+impl ConsoleSource for PastAlerts {
+    fn instant_query(
+        &self,
+        expr: String,
+        t: i64,
+    ) -> promtui::web::BoxFuture<Result<QueryAnswer, SourceError>> {
+        let series = |pairs: &[(&str, &str)]| SeriesData {
+            labels: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            points: vec![(t, 1.0)],
+        };
+        let data = QueryData::Vector(vec![
+            series(&[
+                ("__name__", "ALERTS"),
+                ("alertname", "DiskFull"),
+                ("alertstate", "firing"),
+                ("instance", "db-1:9100"),
+                ("severity", "critical"),
+            ]),
+            series(&[
+                ("__name__", "ALERTS"),
+                ("alertname", "DiskFillingUp"),
+                ("alertstate", "pending"),
+                ("instance", "db-1:9100"),
+                ("severity", "warning"),
+            ]),
+        ]);
+        Box::pin(async move {
+            if expr != "ALERTS" {
+                return Err(format!("unexpected query {expr}"));
+            }
+            Ok(QueryAnswer {
+                data,
+                warnings: Vec::new(),
+            })
+        })
+    }
+    fn range_query(
+        &self,
+        _: String,
+        _: i64,
+        _: i64,
+        _: i64,
+    ) -> promtui::web::BoxFuture<Result<QueryAnswer, SourceError>> {
+        never()
+    }
+    fn label_names(&self, _: Vec<String>) -> promtui::web::BoxFuture<Result<Vec<String>, SourceError>> {
+        never()
+    }
+    fn label_values(
+        &self,
+        _: String,
+        _: Vec<String>,
+    ) -> promtui::web::BoxFuture<Result<Vec<String>, SourceError>> {
+        never()
+    }
+    fn metadata(&self) -> promtui::web::BoxFuture<Result<Vec<MetricInfo>, SourceError>> {
+        never()
+    }
+    fn series_counts(&self) -> promtui::web::BoxFuture<Result<SeriesCounts, SourceError>> {
+        never()
+    }
+}
+
+#[test]
+fn time_travel_shows_alerts_series_at_the_moment_read_only() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut v = AlertsView::with_source(
+        Some(Arc::new(alert_fixture::StillAlerts)),
+        Arc::new(PastAlerts),
+    );
+    v.set_snapshot(alert_fixture::snapshot(), NOW_MS);
+    let palette = promtui::tui::theme::builtin("dark");
+    let handle = rt.handle().clone();
+    let mut ctx = ViewCtx {
+        palette: &palette,
+        glyphs: Glyphs::Braille,
+        runtime: &handle,
+        range: TimeRange {
+            width_ms: 3_600_000,
+            end_ms: Some(NOW_MS - 7_200_000),
+        },
+        now_ms: NOW_MS,
+    };
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 20)).unwrap();
+    let mut draw = |v: &mut AlertsView, ctx: &mut ViewCtx<'_>| -> String {
+        v.tick(ctx);
+        term.draw(|f| v.render(f, f.area(), ctx)).unwrap();
+        buffer_text(term.backend().buffer())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut s = draw(&mut v, &mut ctx);
+    while !s.contains("DiskFillingUp") {
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s = draw(&mut v, &mut ctx);
+    }
+    assert!(s.contains("historical, from ALERTS in the TSDB; read-only"), "{s}");
+    assert!(s.contains("1 firing 1 pending"), "{s}");
+    assert!(!s.contains("HighErrorRate"), "the present leaked into the past:\n{s}");
+    // Acting on the past is refused with a reason.
+    v.on_key(key(KeyCode::Char('s')), &mut ctx);
+    let s = draw(&mut v, &mut ctx);
+    assert!(s.contains("read-only; :at now returns"), "{s}");
+    check("alerts_time_travel_dark_120x20", &s);
+    // Back to now: the live groups return.
+    ctx.range.end_ms = None;
+    let s = draw(&mut v, &mut ctx);
+    assert!(s.contains("HighErrorRate") && !s.contains("DiskFillingUp"), "{s}");
 }

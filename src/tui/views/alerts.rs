@@ -560,7 +560,9 @@ impl AlertsView {
             spans.push(Span::styled(
                 format!(
                     " AT {} (historical, from ALERTS in the TSDB; read-only) ",
-                    crate::tui::console::chart::format_time(t, 86_400_000 * 2)
+                    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t)
+                        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                        .unwrap_or_else(|| t.to_string())
                 ),
                 p.warn,
             ));
@@ -1332,8 +1334,9 @@ impl View for AlertsView {
                                     .collect(),
                                 _ => Vec::new(),
                             };
+                            // Firing first, then pending, each by labels.
                             v.sort_by(|a, b| {
-                                b.state.cmp(&a.state).then_with(|| a.labels.cmp(&b.labels))
+                                (a.state != "firing", &a.labels).cmp(&(b.state != "firing", &b.labels))
                             });
                             self.past = v;
                         }
