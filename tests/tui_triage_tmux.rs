@@ -319,3 +319,129 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     t.keys(&["Enter"]);
     t.wait("the exit", Duration::from_secs(15), |s| s.contains("EXITED rc=0"));
 }
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+#[test]
+fn remote_views_over_real_prometheus_and_alertmanager() {
+    if skip(TMUX) || skip(PYTHON) || skip(PROMETHEUS) || skip(ALERTMANAGER) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (_exporter, exp_port) = python_exporter(dir.path());
+    std::fs::write(dir.path().join("value"), "9").unwrap();
+    let (hook_port, notified) = webhook_sink();
+    let am_port = free_port();
+    std::fs::write(
+        dir.path().join("am.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 2s\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:{hook_port}/hook\n    send_resolved: false\n"
+        ),
+    )
+    .unwrap();
+    let _am = ChildGuard(
+        Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am = format!("http://127.0.0.1:{am_port}");
+    assert!(wait_http_ok(&format!("{am}/-/ready"), Duration::from_secs(30)));
+    std::fs::write(
+        dir.path().join("rules.yml"),
+        "groups:\n- name: demo\n  interval: 1s\n  rules:\n  - alert: DemoHigh\n    expr: demo_value > 5\n    for: 3s\n    labels:\n      severity: critical\n    annotations:\n      summary: demo value is {{ $value }}\n",
+    )
+    .unwrap();
+    let prom_port = free_port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{rules}]\nalerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n- job_name: demo\n  static_configs:\n  - targets: ['127.0.0.1:{exp_port}']\n",
+            rules = dir.path().join("rules.yml").display()
+        ),
+    )
+    .unwrap();
+    let _prom = ChildGuard(
+        Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    assert!(wait_http_ok(&format!("{prom}/-/ready"), Duration::from_secs(30)));
+    let line = format!(
+        "env HOME={home} USER=oncall LANG=C.UTF-8 {bin} --remote {prom} --alertmanager.url {am}; echo EXITED rc=$?; sleep 600",
+        home = home.display(),
+        bin = env!("CARGO_BIN_EXE_promtui"),
+    );
+    let t = Tmux::start(160, 45, &line);
+    t.wait("the frame", Duration::from_secs(15), |s| s.contains("1 overview"));
+    t.text(":alerts");
+    t.keys(&["Enter"]);
+    // Pending in Prometheus first, then firing in Alertmanager's route group.
+    t.wait("the pending alert", Duration::from_secs(20), |s| {
+        s.lines().any(|l| l.contains("pending ") && l.contains("DemoHigh"))
+            || s.contains("{alertname=\"DemoHigh\"} → hook")
+    });
+    let s = t.wait("the firing alert in Alertmanager's group", Duration::from_secs(30), |s| {
+        s.contains("{alertname=\"DemoHigh\"} → hook")
+            && s.lines().any(|l| l.contains("firing ") && l.contains("DemoHigh"))
+    });
+    assert!(s.contains(&format!("[{am}]")), "{s}");
+    common::wait_until("a notification", Duration::from_secs(20), || {
+        (notified.load(Ordering::SeqCst) >= 1).then_some(())
+    });
+    // Acknowledgements are promtui's extension: a real Alertmanager has none.
+    t.keys(&["G"]);
+    t.keys(&["a"]);
+    t.wait("the ack form", Duration::from_secs(5), |s| s.contains("acknowledge DemoHigh"));
+    t.text("x");
+    t.keys(&["Enter"]);
+    t.wait("the unsupported ack", Duration::from_secs(10), |s| {
+        s.contains("does not support them")
+    });
+    // Silence it from the alert; Alertmanager has it and marks the alert.
+    t.keys(&["s"]);
+    t.wait("the silence editor", Duration::from_secs(5), |s| {
+        s.contains("Preview: 1 alert(s) caught")
+    });
+    t.text("remote maintenance");
+    t.keys(&["Enter"]);
+    t.wait("the confirm step", Duration::from_secs(5), |s| s.contains("Create this silence"));
+    t.keys(&["y"]);
+    t.wait("the silenced alert", Duration::from_secs(15), |s| {
+        s.lines().any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
+    });
+    let sils = common::api_get(&am, "/api/v2/silences", &[]).expect("GET silences");
+    assert_eq!(sils[0]["comment"], "remote maintenance", "{sils}");
+    assert_eq!(sils[0]["createdBy"], "oncall", "{sils}");
+    // The Silences view lists it with its matched-alert count; expire it there.
+    t.text(":silences");
+    t.keys(&["Enter"]);
+    t.wait("the Silences view", Duration::from_secs(10), |s| {
+        s.lines().any(|l| l.contains("remote maintenance") && l.contains("active") && l.contains(" 1 "))
+    });
+    t.keys(&["x"]);
+    t.wait("the expire confirmation", Duration::from_secs(5), |s| {
+        s.contains("Expire the selected silence?")
+    });
+    t.keys(&["y"]);
+    t.wait("the expired silence", Duration::from_secs(15), |s| s.contains("0 active"));
+    let sils = common::api_get(&am, "/api/v2/silences", &[]).expect("GET silences");
+    assert_eq!(sils[0]["status"]["state"], "expired", "{sils}");
+    t.text(":q");
+    t.keys(&["Enter"]);
+    t.wait("the exit", Duration::from_secs(15), |s| s.contains("EXITED rc=0"));
+}
