@@ -342,10 +342,20 @@ fn time_travel_shows_alerts_series_at_the_moment_read_only() {
         .enable_all()
         .build()
         .unwrap();
-    let mut v = AlertsView::with_source(
-        Some(Arc::new(alert_fixture::StillAlerts)),
-        Arc::new(PastAlerts),
-    );
+    let at = NOW_MS - 7_200_000;
+    let ev = |dt: i64, event: &str, name: &str| promtui::tui::backend::alerts::HistoryEvent {
+        at_ms: at - dt,
+        fingerprint: "b0b0b0b0b0b00001".into(),
+        event: event.into(),
+        labels: [("alertname".to_string(), name.to_string())].into(),
+    };
+    let history = alert_fixture::HistoryAlerts(vec![
+        ev(7_200_000, "firing", "TooOld"),
+        ev(1_800_000, "firing", "DiskFull"),
+        ev(600_000, "resolved", "CPUHigh"),
+        ev(-60_000, "firing", "InTheFuture"),
+    ]);
+    let mut v = AlertsView::with_source(Some(Arc::new(history)), Arc::new(PastAlerts));
     v.set_snapshot(alert_fixture::snapshot(), NOW_MS);
     let palette = promtui::tui::theme::builtin("dark");
     let handle = rt.handle().clone();
@@ -355,7 +365,7 @@ fn time_travel_shows_alerts_series_at_the_moment_read_only() {
         runtime: &handle,
         range: TimeRange {
             width_ms: 3_600_000,
-            end_ms: Some(NOW_MS - 7_200_000),
+            end_ms: Some(at),
         },
         now_ms: NOW_MS,
     };
@@ -367,13 +377,18 @@ fn time_travel_shows_alerts_series_at_the_moment_read_only() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut s = draw(&mut v, &mut ctx);
-    while !s.contains("DiskFillingUp") {
+    while !(s.contains("DiskFillingUp") && s.contains("alert events")) {
         assert!(std::time::Instant::now() < deadline, "{s}");
         std::thread::sleep(std::time::Duration::from_millis(20));
         s = draw(&mut v, &mut ctx);
     }
     assert!(s.contains("historical, from ALERTS in the TSDB; read-only"), "{s}");
     assert!(s.contains("1 firing 1 pending"), "{s}");
+    // The history of the hour before the moment, newest first; nothing outside it.
+    assert!(s.contains("alert events in the hour before (2):"), "{s}");
+    assert!(s.contains(r#"00:54:05 resolved {alertname="CPUHigh"}"#), "{s}");
+    assert!(s.contains(r#"00:34:05 firing   {alertname="DiskFull"}"#), "{s}");
+    assert!(!s.contains("TooOld") && !s.contains("InTheFuture"), "{s}");
     assert!(!s.contains("HighErrorRate"), "the present leaked into the past:\n{s}");
     // Acting on the past is refused with a reason.
     v.on_key(key(KeyCode::Char('s')), &mut ctx);

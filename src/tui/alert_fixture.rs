@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::app::{App, AppOptions};
 use super::backend::alerts::{
-    AckDraft, AckInfo, AlertSource, AlertsSnapshot, AmAlert, AmGroup, Labels, RuleAlert,
+    AckDraft, AckInfo, AlertSource, HistoryEvent, AlertsSnapshot, AmAlert, AmGroup, Labels, RuleAlert,
     RuleAlertState, SilenceDraft, SilenceInfo, SilenceMatcher,
 };
 use super::backend::{Backend, BackendError};
@@ -42,6 +42,42 @@ impl AlertSource for StillAlerts {
     }
     fn inspect(&self, _: String) -> BoxFuture<Result<Inspection, BackendError>> {
         never()
+    }
+    fn history(&self, _: i64, _: i64) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
+        never()
+    }
+}
+
+/// A source answering only `history`, with `events` (the time travel test).
+pub struct HistoryAlerts(pub Vec<HistoryEvent>);
+
+impl AlertSource for HistoryAlerts {
+    fn endpoint(&self) -> String {
+        "built-in Alertmanager".into()
+    }
+    fn snapshot(&self) -> BoxFuture<Result<AlertsSnapshot, BackendError>> {
+        never()
+    }
+    fn create_silence(&self, _: SilenceDraft) -> BoxFuture<Result<String, BackendError>> {
+        never()
+    }
+    fn expire_silence(&self, _: String) -> BoxFuture<Result<(), BackendError>> {
+        never()
+    }
+    fn ack(&self, _: AckDraft) -> BoxFuture<Result<String, BackendError>> {
+        never()
+    }
+    fn inspect(&self, _: String) -> BoxFuture<Result<Inspection, BackendError>> {
+        never()
+    }
+    fn history(&self, since: i64, until: i64) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
+        let v: Vec<HistoryEvent> = self
+            .0
+            .iter()
+            .filter(|e| e.at_ms >= since && e.at_ms <= until)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(v) })
     }
 }
 

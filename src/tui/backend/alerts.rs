@@ -195,6 +195,30 @@ impl AlertsSnapshot {
     }
 }
 
+/// One alert event of promtui's history extension (`/api/v2/history`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryEvent {
+    pub at_ms: i64,
+    pub fingerprint: String,
+    /// `firing` or `resolved`.
+    pub event: String,
+    pub labels: Labels,
+}
+
+/// Decodes `/api/v2/history`.
+pub fn decode_history(v: &Value) -> Vec<HistoryEvent> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| HistoryEvent {
+            at_ms: ms_of(&e["time"]),
+            fingerprint: e["fingerprint"].as_str().unwrap_or_default().to_string(),
+            event: e["event"].as_str().unwrap_or_default().to_string(),
+            labels: labels_of(&e["labels"]),
+        })
+        .collect()
+}
+
 /// A silence to create (or, with `id`, to update in place as Alertmanager allows).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SilenceDraft {
@@ -236,6 +260,13 @@ pub trait AlertSource: Send + Sync {
     fn ack(&self, d: AckDraft) -> BoxFuture<Result<String, BackendError>>;
     /// Route path, notifications and inhibitions of an alert (local only).
     fn inspect(&self, fingerprint: String) -> BoxFuture<Result<Inspection, BackendError>>;
+    /// Alert events (firing, resolved) in `[since_ms, until_ms]`, oldest first, from
+    /// promtui's history extension; a real Alertmanager answers `unsupported`.
+    fn history(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>>;
 }
 
 /// Parses Alertmanager matchers (`{a="b", c=~"d"}` or `a=b,c=~d`) into silence matchers.
@@ -576,6 +607,29 @@ impl AmApi {
             .map(|_| ())
     }
 
+    async fn history(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HistoryEvent>, BackendError> {
+        let since: String = form_urlencoded::byte_serialize(ts(since_ms).as_bytes()).collect();
+        match self
+            .json(
+                reqwest::Method::GET,
+                &format!("/api/v2/history?since={since}&limit=100000"),
+                None,
+            )
+            .await
+        {
+            Ok(v) => Ok(decode_history(&v)
+                .into_iter()
+                .filter(|e| e.at_ms <= until_ms)
+                .collect()),
+            Err(BackendError::Api { url, kind, .. }) if kind == "HTTP 404" => Err(BackendError::Api {
+                url,
+                kind: "unsupported".into(),
+                msg: "alert history is promtui's extension; this Alertmanager does not keep it".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn ack(&self, d: AckDraft) -> Result<String, BackendError> {
         match self
             .json(reqwest::Method::POST, "/api/v2/acks", Some(ack_body(&d)))
@@ -740,6 +794,18 @@ impl AlertSource for LocalAlerts {
         Box::pin(async move { api.ack(d).await })
     }
 
+    fn history(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
+        let api = AmApi {
+            base: self.api.base.clone(),
+            call: self.api.call.clone(),
+        };
+        Box::pin(async move { api.history(since_ms, until_ms).await })
+    }
+
     fn inspect(&self, fingerprint: String) -> BoxFuture<Result<Inspection, BackendError>> {
         let engine = (self.engine)();
         Box::pin(async move {
@@ -863,6 +929,15 @@ impl AlertSource for RemoteAlerts {
     fn ack(&self, d: AckDraft) -> BoxFuture<Result<String, BackendError>> {
         let api = self.api();
         Box::pin(async move { api.ack(d).await })
+    }
+
+    fn history(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
+        let api = self.api();
+        Box::pin(async move { api.history(since_ms, until_ms).await })
     }
 
     fn inspect(&self, _fingerprint: String) -> BoxFuture<Result<Inspection, BackendError>> {

@@ -36,7 +36,8 @@ use super::alert_forms::{
 use crate::alerting::inspect::Inspection;
 use crate::alerting::matcher::{parse_matchers, Matcher};
 use crate::tui::backend::alerts::{
-    split_threshold, AlertSource, AlertsSnapshot, AmAlert, Labels, RuleAlert, RuleAlertState,
+    split_threshold, AlertSource, AlertsSnapshot, AmAlert, HistoryEvent, Labels, RuleAlert,
+    RuleAlertState,
 };
 use crate::tui::backend::{Backend, BackendError};
 use crate::tui::console::chart;
@@ -126,6 +127,9 @@ pub struct AlertsView {
     past: Vec<PastAlert>,
     past_error: Option<String>,
     past_task: Task<Result<QueryAnswer, SourceError>>,
+    /// Alert events in the hour before the moment (promtui's history), or why not.
+    past_events: Option<Result<Vec<HistoryEvent>, String>>,
+    past_events_task: Task<Result<Vec<HistoryEvent>, BackendError>>,
     /// Who the forms name as creator by default ($USER).
     user: String,
 }
@@ -172,6 +176,8 @@ impl AlertsView {
             past: Vec::new(),
             past_error: None,
             past_task: Task::default(),
+            past_events: None,
+            past_events_task: Task::default(),
             user: super::alert_forms::default_user(),
         }
     }
@@ -659,7 +665,36 @@ impl AlertsView {
             widgets::cell("LABELS", lw, p.dim, g),
             widgets::cell("MARKERS · SUMMARY", mw, p.dim, g),
         ]));
-        let height = (area.height as usize).saturating_sub(lines.len());
+        // Time travel: the alert events of the hour before, below the list.
+        let mut events: Vec<Line<'static>> = Vec::new();
+        if self.past_at.is_some() {
+            match &self.past_events {
+                Some(Ok(ev)) => {
+                    events.push(Line::from(Span::styled(
+                        format!(" alert events in the hour before ({}):", ev.len()),
+                        p.accent,
+                    )));
+                    for e in ev.iter().rev().take(8) {
+                        events.push(Line::from(vec![
+                            Span::styled(format!("  {} ", widgets::clock(e.at_ms)), p.dim),
+                            Span::styled(
+                                format!("{:<9}", e.event),
+                                if e.event == "firing" { p.error } else { p.ok },
+                            ),
+                            Span::styled(labels_matchers(&e.labels), p.text),
+                        ]));
+                    }
+                }
+                Some(Err(e)) => events.push(Line::from(Span::styled(
+                    format!(" alert events: {e}"),
+                    p.dim,
+                ))),
+                None => {}
+            }
+        }
+        let room = (area.height as usize).saturating_sub(lines.len());
+        let shown_events = if room > events.len() + 3 { events.len() } else { 0 };
+        let height = room - shown_events;
         self.list_height = height.max(1);
         if self.selected < self.offset {
             self.offset = self.selected;
@@ -793,6 +828,11 @@ impl AlertsView {
                 line
             };
             lines.push(line);
+        }
+        if shown_events > 0 {
+            let pad = (area.height as usize).saturating_sub(lines.len() + shown_events);
+            lines.extend(std::iter::repeat_n(Line::from(""), pad));
+            lines.extend(events.into_iter().take(shown_events));
         }
         f.render_widget(Paragraph::new(lines), area);
     }
@@ -1317,7 +1357,15 @@ impl View for AlertsView {
                     self.detail = false;
                     self.past_task
                         .start(ctx.runtime, self.console.instant_query("ALERTS".into(), t));
+                    self.past_events = None;
+                    if let Some(src) = &self.source {
+                        self.past_events_task
+                            .start(ctx.runtime, src.history(t - 3_600_000, t));
+                    }
                     self.rebuild();
+                }
+                if let Some(r) = self.past_events_task.poll() {
+                    self.past_events = Some(r.map_err(|e| e.to_string()));
                 }
                 if let Some(r) = self.past_task.poll() {
                     match r {
@@ -1350,6 +1398,8 @@ impl View for AlertsView {
                 self.past_at = None;
                 self.past.clear();
                 self.past_task.cancel();
+                self.past_events_task.cancel();
+                self.past_events = None;
                 self.rebuild();
             }
             None => {}
