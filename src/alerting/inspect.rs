@@ -187,6 +187,50 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn inspects_route_path_groups_and_inhibition_of_a_held_alert() {
+        use crate::alerting::dispatch::{Options, PostedAlert};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::alerting::AmConfig::load_str(
+            "route:\n  receiver: default\n  group_by: [alertname]\n  routes:\n  - receiver: db\n    matchers: [team=\"db\"]\nreceivers:\n- name: default\n- name: db\ninhibit_rules:\n- source_matchers: [severity=\"critical\"]\n  target_matchers: [severity=\"warning\"]\n  equal: [cluster]\n",
+            "am.yml",
+            dir.path(),
+        )
+        .unwrap();
+        let p = crate::alerting::Pipeline::open(
+            cfg,
+            Options {
+                data_dir: dir.path().to_path_buf(),
+                retention: std::time::Duration::from_secs(3600),
+                external_url: "http://x".into(),
+            },
+        )
+        .unwrap();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        p.start(stop);
+        let posted = |pairs: &[(&str, &str)]| PostedAlert {
+            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..PostedAlert::default()
+        };
+        p.put(vec![
+            posted(&[("alertname", "DiskFull"), ("team", "db"), ("severity", "critical"), ("cluster", "x")]),
+            posted(&[("alertname", "Lag"), ("team", "db"), ("severity", "warning"), ("cluster", "x")]),
+        ]);
+        let lag: LabelSet = [("alertname", "Lag"), ("team", "db"), ("severity", "warning"), ("cluster", "x")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let ins = inspect(&p, fingerprint(&lag), Utc::now()).expect("held");
+        assert_eq!(ins.route_paths.len(), 1);
+        assert_eq!(ins.route_paths[0].len(), 2, "{:?}", ins.route_paths);
+        assert_eq!(ins.groups[0].0, "db");
+        assert!(ins.groups[0].1.ends_with(r#":{alertname="Lag"}"#), "{:?}", ins.groups);
+        assert_eq!(ins.inhibited_by.len(), 1);
+        assert_eq!(ins.inhibited_by[0].labels["alertname"], "DiskFull");
+        assert!(ins.inhibits.is_empty());
+        assert!(inspect(&p, 42, Utc::now()).is_none());
+    }
+
     #[test]
     fn inhibition_follows_equal_labels_and_the_two_sided_rule() {
         let rule = InhibitRule {

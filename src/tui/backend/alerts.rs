@@ -953,6 +953,107 @@ impl AlertSource for RemoteAlerts {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_in_process_router_answers_groups_silences_acks_and_history() {
+        use crate::alerting::dispatch::{Options, PostedAlert};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::alerting::AmConfig::load_str(
+            "route:\n  receiver: r\n  group_by: [alertname]\nreceivers:\n- name: r\n",
+            "am.yml",
+            dir.path(),
+        )
+        .unwrap();
+        let p = crate::alerting::Pipeline::open(
+            cfg,
+            Options {
+                data_dir: dir.path().to_path_buf(),
+                retention: std::time::Duration::from_secs(3600),
+                external_url: "http://x".into(),
+            },
+        )
+        .unwrap();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        p.start(stop);
+        p.put(vec![PostedAlert {
+            labels: [("alertname".to_string(), "A".to_string())].into(),
+            ..PostedAlert::default()
+        }]);
+        let p2 = p.clone();
+        let call: Call = Arc::new(move |m, path, body| {
+            let p = p2.clone();
+            Box::pin(async move { call_router(p, m, path, body).await })
+        });
+        let api = AmApi {
+            base: "built-in".into(),
+            call,
+        };
+        let mut snap = AlertsSnapshot::default();
+        api.groups_silences_acks(&mut snap).await;
+        assert_eq!(snap.alertmanager_error, None);
+        assert_eq!(snap.groups.len(), 1);
+        assert_eq!(snap.groups[0].receiver, "r");
+        assert_eq!(snap.groups[0].key.as_deref(), Some(r#"{}:{alertname="A"}"#));
+        let fp = snap.groups[0].alerts[0].fingerprint.clone();
+        // Silence, acknowledge the group, then expire the silence.
+        let now = Utc::now().timestamp_millis();
+        let id = api
+            .create_silence(SilenceDraft {
+                id: None,
+                matchers: parse_silence_matchers(r#"{alertname="A"}"#).unwrap(),
+                starts_at_ms: now,
+                ends_at_ms: now + 3_600_000,
+                created_by: "me".into(),
+                comment: "why".into(),
+            })
+            .await
+            .unwrap();
+        let ack = api
+            .ack(AckDraft {
+                target: AckTarget::Group(snap.groups[0].key.clone().unwrap()),
+                created_by: "me".into(),
+                comment: "on it".into(),
+                expires_at_ms: None,
+            })
+            .await
+            .unwrap();
+        let mut snap = AlertsSnapshot::default();
+        api.groups_silences_acks(&mut snap).await;
+        let a = &snap.groups[0].alerts[0];
+        assert_eq!(a.silenced_by, [id.clone()]);
+        assert_eq!(a.acked_by, [ack]);
+        assert_eq!(snap.acks[0].fingerprints, [fp]);
+        assert_eq!(snap.silences[0].created_by, "me");
+        api.expire_silence(id).await.unwrap();
+        let mut snap = AlertsSnapshot::default();
+        api.groups_silences_acks(&mut snap).await;
+        assert_eq!(snap.silences[0].state, "expired");
+        assert!(snap.groups[0].alerts[0].silenced_by.is_empty());
+        // A bad silence comes back with Alertmanager's reason.
+        let err = api
+            .create_silence(SilenceDraft {
+                id: None,
+                matchers: Vec::new(),
+                starts_at_ms: now,
+                ends_at_ms: now - 1,
+                created_by: "me".into(),
+                comment: "x".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BackendError::Api { .. }), "{err}");
+        // History: the firing event once it is written (once a second).
+        let mut found = false;
+        for _ in 0..50 {
+            let h = api.history(now - 60_000, now + 60_000).await.unwrap();
+            if h.iter().any(|e| e.event == "firing" && e.labels["alertname"] == "A") {
+                found = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(found, "no firing event in the history");
+    }
+
     #[test]
     fn thresholds_split_at_the_top_level_comparison() {
         assert_eq!(
