@@ -73,10 +73,8 @@ fn bench(c: &mut Criterion) {
     });
     let backend: std::sync::Arc<dyn promtui::tui::backend::Backend> =
         std::sync::Arc::new(promtui::tui::fixture::StillBackend);
-    let mut view = promtui::tui::views::alerts::AlertsView::with_source(
-        None,
-        backend.console_source(),
-    );
+    let mut view =
+        promtui::tui::views::alerts::AlertsView::with_source(None, backend.console_source());
     g.bench_function("apply_snapshot", |b| {
         b.iter(|| view.set_snapshot(snap.clone(), NOW_MS))
     });

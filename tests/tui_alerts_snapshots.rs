@@ -55,7 +55,10 @@ fn snapshot(app: &mut App, w: u16, h: u16) -> String {
         out.push('\n');
     }
     for (i, k) in legend.iter().enumerate() {
-        out.push_str(&format!("{} {k}\n", alphabet.get(i).copied().unwrap_or('?')));
+        out.push_str(&format!(
+            "{} {k}\n",
+            alphabet.get(i).copied().unwrap_or('?')
+        ));
     }
     out
 }
@@ -68,7 +71,11 @@ fn check(name: &str, got: &str) {
     if update || !path.exists() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, got).unwrap();
-        assert!(update, "wrote the new snapshot {}: review and commit it", path.display());
+        assert!(
+            update,
+            "wrote the new snapshot {}: review and commit it",
+            path.display()
+        );
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap();
@@ -81,7 +88,10 @@ fn check(name: &str, got: &str) {
             .take(5)
             .map(|(i, (a, b))| format!("line {}:\n  want {a:?}\n  got  {b:?}", i + 1))
             .collect();
-        panic!("{name} differs (PROMTUI_UPDATE_SNAPSHOTS=1 rewrites):\n{}", diff.join("\n"));
+        panic!(
+            "{name} differs (PROMTUI_UPDATE_SNAPSHOTS=1 rewrites):\n{}",
+            diff.join("\n")
+        );
     }
 }
 
@@ -119,7 +129,12 @@ fn alerts_and_silences_views_in_two_themes() {
             app.run_command("silences", NOW_MS);
             let s = snapshot(&mut app, w, h);
             if h == 60 {
-                for want in ["matches nothing, ends soon", "batch window, JIRA-4411", "expired", "2 active"] {
+                for want in [
+                    "matches nothing, ends soon",
+                    "batch window, JIRA-4411",
+                    "expired",
+                    "2 active",
+                ] {
                     assert!(s.contains(want), "{want} missing:\n{s}");
                 }
             }
@@ -175,14 +190,20 @@ fn ack_form_and_silence_editor_with_live_preview() {
     app.on_key(key(KeyCode::Char('s')), NOW_MS);
     let s = snapshot(&mut app, 120, 30);
     assert!(s.contains("Preview: 3 alert(s) caught"), "{s}");
-    assert!(s.contains(r#"matchers   {cluster="eu1", severity="critical"}"#), "{s}");
+    assert!(
+        s.contains(r#"matchers   {cluster="eu1", severity="critical"}"#),
+        "{s}"
+    );
     // Typing a comment and Enter asks for confirmation.
     for c in "db failover".chars() {
         app.on_key(key(KeyCode::Char(c)), NOW_MS);
     }
     app.on_key(key(KeyCode::Enter), NOW_MS);
     let s = snapshot(&mut app, 120, 30);
-    assert!(s.contains("Create this silence for 2h (3 alerts now)?"), "{s}");
+    assert!(
+        s.contains("Create this silence for 2h (3 alerts now)?"),
+        "{s}"
+    );
     check("alerts_silence_editor_dark_120x30", &s);
     // The preview follows the matchers as they are edited.
     app.on_key(key(KeyCode::Char('n')), NOW_MS);
@@ -207,7 +228,10 @@ fn filters_by_regex_and_by_matchers() {
     }
     app.on_key(key(KeyCode::Enter), NOW_MS);
     let text = buffer_text(&render_to_buffer(&mut app, 200, 40, NOW_MS));
-    assert!(text.contains("DiskFull") && text.contains("ReplicationLag"), "{text}");
+    assert!(
+        text.contains("DiskFull") && text.contains("ReplicationLag"),
+        "{text}"
+    );
     assert!(!text.contains("CPUHigh"), "{text}");
     app.on_key(key(KeyCode::Esc), NOW_MS);
     // `m` takes Alertmanager matchers; a bad one says why and keeps the list.
@@ -217,7 +241,10 @@ fn filters_by_regex_and_by_matchers() {
     }
     app.on_key(key(KeyCode::Enter), NOW_MS);
     let text = buffer_text(&render_to_buffer(&mut app, 200, 40, NOW_MS));
-    assert!(text.contains("CPUHigh") && text.contains("ReplicationLag"), "{text}");
+    assert!(
+        text.contains("CPUHigh") && text.contains("ReplicationLag"),
+        "{text}"
+    );
     assert!(!text.contains("DiskFull"), "{text}");
     app.on_key(key(KeyCode::Char('m')), NOW_MS);
     for _ in 0..30 {
@@ -242,7 +269,11 @@ fn ten_thousand_alerts_render_only_what_fits() {
     let text = buffer_text(&render_to_buffer(&mut app, 200, 60, NOW_MS));
     assert!(text.contains("10000 firing"), "{text}");
     // Generous bound for a debug build on a shared machine; the bench measures release.
-    assert!(t.elapsed() < std::time::Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -317,7 +348,10 @@ impl ConsoleSource for PastAlerts {
     ) -> promtui::web::BoxFuture<Result<QueryAnswer, SourceError>> {
         never()
     }
-    fn label_names(&self, _: Vec<String>) -> promtui::web::BoxFuture<Result<Vec<String>, SourceError>> {
+    fn label_names(
+        &self,
+        _: Vec<String>,
+    ) -> promtui::web::BoxFuture<Result<Vec<String>, SourceError>> {
         never()
     }
     fn label_values(
@@ -382,14 +416,26 @@ fn time_travel_shows_alerts_series_at_the_moment_read_only() {
         std::thread::sleep(std::time::Duration::from_millis(20));
         s = draw(&mut v, &mut ctx);
     }
-    assert!(s.contains("historical, from ALERTS in the TSDB; read-only"), "{s}");
+    assert!(
+        s.contains("historical, from ALERTS in the TSDB; read-only"),
+        "{s}"
+    );
     assert!(s.contains("1 firing 1 pending"), "{s}");
     // The history of the hour before the moment, newest first; nothing outside it.
     assert!(s.contains("alert events in the hour before (2):"), "{s}");
-    assert!(s.contains(r#"00:54:05 resolved {alertname="CPUHigh"}"#), "{s}");
-    assert!(s.contains(r#"00:34:05 firing   {alertname="DiskFull"}"#), "{s}");
+    assert!(
+        s.contains(r#"00:54:05 resolved {alertname="CPUHigh"}"#),
+        "{s}"
+    );
+    assert!(
+        s.contains(r#"00:34:05 firing   {alertname="DiskFull"}"#),
+        "{s}"
+    );
     assert!(!s.contains("TooOld") && !s.contains("InTheFuture"), "{s}");
-    assert!(!s.contains("HighErrorRate"), "the present leaked into the past:\n{s}");
+    assert!(
+        !s.contains("HighErrorRate"),
+        "the present leaked into the past:\n{s}"
+    );
     // Acting on the past is refused with a reason.
     v.on_key(key(KeyCode::Char('s')), &mut ctx);
     let s = draw(&mut v, &mut ctx);
@@ -398,5 +444,8 @@ fn time_travel_shows_alerts_series_at_the_moment_read_only() {
     // Back to now: the live groups return.
     ctx.range.end_ms = None;
     let s = draw(&mut v, &mut ctx);
-    assert!(s.contains("HighErrorRate") && !s.contains("DiskFillingUp"), "{s}");
+    assert!(
+        s.contains("HighErrorRate") && !s.contains("DiskFillingUp"),
+        "{s}"
+    );
 }

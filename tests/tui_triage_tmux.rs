@@ -122,7 +122,8 @@ fn webhook_sink() -> (u16, Arc<AtomicUsize>) {
             if String::from_utf8_lossy(&body).contains("DemoHigh") {
                 n2.fetch_add(1, Ordering::SeqCst);
             }
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
     (port, n)
@@ -160,7 +161,10 @@ http.server.HTTPServer(("127.0.0.1", {port}), H).serve_forever()
             .unwrap(),
     );
     assert!(
-        wait_http_ok(&format!("http://127.0.0.1:{port}/metrics"), Duration::from_secs(10)),
+        wait_http_ok(
+            &format!("http://127.0.0.1:{port}/metrics"),
+            Duration::from_secs(10)
+        ),
         "the Python exporter did not start"
     );
     (child, port)
@@ -168,7 +172,10 @@ http.server.HTTPServer(("127.0.0.1", {port}), H).serve_forever()
 
 fn skip(what: &str) -> bool {
     if !peer_available(what) {
-        assert!(!require_peers(), "{what} is required (PROMTUI_REQUIRE_PEERS=1)");
+        assert!(
+            !require_peers(),
+            "{what} is required (PROMTUI_REQUIRE_PEERS=1)"
+        );
         eprintln!("skipping: {what} not found");
         return true;
     }
@@ -224,7 +231,9 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
         bin = env!("CARGO_BIN_EXE_promtui"),
     );
     let t = Tmux::start(160, 45, &line);
-    t.wait("the frame", Duration::from_secs(15), |s| s.contains("1 overview"));
+    t.wait("the frame", Duration::from_secs(15), |s| {
+        s.contains("1 overview")
+    });
     t.text(":alerts");
     t.keys(&["Enter"]);
     t.wait("the quiet Alerts view", Duration::from_secs(10), |s| {
@@ -233,13 +242,19 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     // The target crosses the threshold: pending first (for: 3s), then firing.
     std::fs::write(dir.path().join("value"), "9").unwrap();
     let s = t.wait("the pending alert", Duration::from_secs(15), |s| {
-        s.lines().any(|l| l.contains("pending ") && l.contains("DemoHigh"))
+        s.lines()
+            .any(|l| l.contains("pending ") && l.contains("DemoHigh"))
     });
     assert!(s.contains("pending in the rule engine"), "{s}");
-    let s = t.wait("the firing alert in its route group", Duration::from_secs(20), |s| {
-        s.contains("{alertname=\"DemoHigh\"} → hook")
-            && s.lines().any(|l| l.contains("firing ") && l.contains("DemoHigh"))
-    });
+    let s = t.wait(
+        "the firing alert in its route group",
+        Duration::from_secs(20),
+        |s| {
+            s.contains("{alertname=\"DemoHigh\"} → hook")
+                && s.lines()
+                    .any(|l| l.contains("firing ") && l.contains("DemoHigh"))
+        },
+    );
     assert!(s.contains("[RB]"), "{s}");
     // Re-notifications arrive every repeat_interval while it fires.
     common::wait_until("two notifications", Duration::from_secs(20), || {
@@ -248,14 +263,18 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     // Acknowledge: select the alert (the last row), `a`, why, Enter.
     t.keys(&["G"]);
     t.keys(&["a"]);
-    t.wait("the ack form", Duration::from_secs(5), |s| s.contains("acknowledge DemoHigh"));
+    t.wait("the ack form", Duration::from_secs(5), |s| {
+        s.contains("acknowledge DemoHigh")
+    });
     t.text("looking into it");
     // For 6 s (an acknowledged alert is left out of notifications until then), so the
     // silence below is what keeps the sink quiet afterwards.
     t.keys(&["Tab"]);
     t.text("6s");
     t.keys(&["Enter"]);
-    t.wait("the ack marker", Duration::from_secs(10), |s| s.contains("[ACK]"));
+    t.wait("the ack marker", Duration::from_secs(10), |s| {
+        s.contains("[ACK]")
+    });
     let acks = common::api_get(&format!("http://127.0.0.1:{port}"), "/api/v2/acks", &[])
         .expect("GET /api/v2/acks");
     assert_eq!(acks[0]["createdBy"], "oncall", "{acks}");
@@ -273,31 +292,50 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     });
     t.keys(&["y"]);
     t.wait("the silenced alert", Duration::from_secs(10), |s| {
-        s.lines().any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
+        s.lines()
+            .any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
     });
     // amtool sees it.
     if !skip(AMTOOL) {
         let out = Command::new(AMTOOL)
-            .args(["silence", "query", &format!("--alertmanager.url=http://127.0.0.1:{port}")])
+            .args([
+                "silence",
+                "query",
+                &format!("--alertmanager.url=http://127.0.0.1:{port}"),
+            ])
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "amtool: {}", String::from_utf8_lossy(&out.stderr));
         assert!(
-            text.contains("e2e maintenance") && text.contains("alertname=\"DemoHigh\"") && text.contains("oncall"),
+            out.status.success(),
+            "amtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("e2e maintenance")
+                && text.contains("alertname=\"DemoHigh\"")
+                && text.contains("oncall"),
             "amtool silence query:\n{text}"
         );
     }
     // No more re-notifications while silenced (repeat_interval is 2s), once the
     // acknowledgement has expired.
-    common::wait_until("the acknowledgement to expire", Duration::from_secs(20), || {
-        let acks = common::api_get(&format!("http://127.0.0.1:{port}"), "/api/v2/acks", &[])?;
-        (acks[0]["status"]["state"] == "expired").then_some(())
-    });
+    common::wait_until(
+        "the acknowledgement to expire",
+        Duration::from_secs(20),
+        || {
+            let acks = common::api_get(&format!("http://127.0.0.1:{port}"), "/api/v2/acks", &[])?;
+            (acks[0]["status"]["state"] == "expired").then_some(())
+        },
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let before = notified.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(7));
-    assert_eq!(notified.load(Ordering::SeqCst), before, "notified while silenced");
+    assert_eq!(
+        notified.load(Ordering::SeqCst),
+        before,
+        "notified while silenced"
+    );
     // Expire the silence from the Silences view; notifications resume.
     t.text(":silences");
     t.keys(&["Enter"]);
@@ -310,14 +348,18 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     });
     t.keys(&["y"]);
     t.wait("the expired silence", Duration::from_secs(10), |s| {
-        s.contains("0 active") && s.lines().any(|l| l.contains("expired") && l.contains("oncall"))
+        s.contains("0 active")
+            && s.lines()
+                .any(|l| l.contains("expired") && l.contains("oncall"))
     });
     common::wait_until("notifications to resume", Duration::from_secs(20), || {
         (notified.load(Ordering::SeqCst) > before).then_some(())
     });
     t.text(":q");
     t.keys(&["Enter"]);
-    t.wait("the exit", Duration::from_secs(15), |s| s.contains("EXITED rc=0"));
+    t.wait("the exit", Duration::from_secs(15), |s| {
+        s.contains("EXITED rc=0")
+    });
 }
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -344,8 +386,14 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     .unwrap();
     let _am = ChildGuard(
         Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("am").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("am.yml").display()
+            ))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("am").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
@@ -354,7 +402,10 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
             .unwrap(),
     );
     let am = format!("http://127.0.0.1:{am_port}");
-    assert!(wait_http_ok(&format!("{am}/-/ready"), Duration::from_secs(30)));
+    assert!(wait_http_ok(
+        &format!("{am}/-/ready"),
+        Duration::from_secs(30)
+    ));
     std::fs::write(
         dir.path().join("rules.yml"),
         "groups:\n- name: demo\n  interval: 1s\n  rules:\n  - alert: DemoHigh\n    expr: demo_value > 5\n    for: 3s\n    labels:\n      severity: critical\n    annotations:\n      summary: demo value is {{ $value }}\n",
@@ -371,8 +422,14 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     .unwrap();
     let _prom = ChildGuard(
         Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -380,25 +437,36 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
             .unwrap(),
     );
     let prom = format!("http://127.0.0.1:{prom_port}");
-    assert!(wait_http_ok(&format!("{prom}/-/ready"), Duration::from_secs(30)));
+    assert!(wait_http_ok(
+        &format!("{prom}/-/ready"),
+        Duration::from_secs(30)
+    ));
     let line = format!(
         "env HOME={home} USER=oncall LANG=C.UTF-8 {bin} --remote {prom} --alertmanager.url {am}; echo EXITED rc=$?; sleep 600",
         home = home.display(),
         bin = env!("CARGO_BIN_EXE_promtui"),
     );
     let t = Tmux::start(160, 45, &line);
-    t.wait("the frame", Duration::from_secs(15), |s| s.contains("1 overview"));
+    t.wait("the frame", Duration::from_secs(15), |s| {
+        s.contains("1 overview")
+    });
     t.text(":alerts");
     t.keys(&["Enter"]);
     // Pending in Prometheus first, then firing in Alertmanager's route group.
     t.wait("the pending alert", Duration::from_secs(20), |s| {
-        s.lines().any(|l| l.contains("pending ") && l.contains("DemoHigh"))
+        s.lines()
+            .any(|l| l.contains("pending ") && l.contains("DemoHigh"))
             || s.contains("{alertname=\"DemoHigh\"} → hook")
     });
-    let s = t.wait("the firing alert in Alertmanager's group", Duration::from_secs(30), |s| {
-        s.contains("{alertname=\"DemoHigh\"} → hook")
-            && s.lines().any(|l| l.contains("firing ") && l.contains("DemoHigh"))
-    });
+    let s = t.wait(
+        "the firing alert in Alertmanager's group",
+        Duration::from_secs(30),
+        |s| {
+            s.contains("{alertname=\"DemoHigh\"} → hook")
+                && s.lines()
+                    .any(|l| l.contains("firing ") && l.contains("DemoHigh"))
+        },
+    );
     assert!(s.contains(&format!("[{am}]")), "{s}");
     common::wait_until("a notification", Duration::from_secs(20), || {
         (notified.load(Ordering::SeqCst) >= 1).then_some(())
@@ -406,7 +474,9 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     // Acknowledgements are promtui's extension: a real Alertmanager has none.
     t.keys(&["G"]);
     t.keys(&["a"]);
-    t.wait("the ack form", Duration::from_secs(5), |s| s.contains("acknowledge DemoHigh"));
+    t.wait("the ack form", Duration::from_secs(5), |s| {
+        s.contains("acknowledge DemoHigh")
+    });
     t.text("x");
     t.keys(&["Enter"]);
     t.wait("the unsupported ack", Duration::from_secs(10), |s| {
@@ -419,10 +489,13 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     });
     t.text("remote maintenance");
     t.keys(&["Enter"]);
-    t.wait("the confirm step", Duration::from_secs(5), |s| s.contains("Create this silence"));
+    t.wait("the confirm step", Duration::from_secs(5), |s| {
+        s.contains("Create this silence")
+    });
     t.keys(&["y"]);
     t.wait("the silenced alert", Duration::from_secs(15), |s| {
-        s.lines().any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
+        s.lines()
+            .any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
     });
     let sils = common::api_get(&am, "/api/v2/silences", &[]).expect("GET silences");
     assert_eq!(sils[0]["comment"], "remote maintenance", "{sils}");
@@ -431,17 +504,22 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     t.text(":silences");
     t.keys(&["Enter"]);
     t.wait("the Silences view", Duration::from_secs(10), |s| {
-        s.lines().any(|l| l.contains("remote maintenance") && l.contains("active") && l.contains(" 1 "))
+        s.lines()
+            .any(|l| l.contains("remote maintenance") && l.contains("active") && l.contains(" 1 "))
     });
     t.keys(&["x"]);
     t.wait("the expire confirmation", Duration::from_secs(5), |s| {
         s.contains("Expire the selected silence?")
     });
     t.keys(&["y"]);
-    t.wait("the expired silence", Duration::from_secs(15), |s| s.contains("0 active"));
+    t.wait("the expired silence", Duration::from_secs(15), |s| {
+        s.contains("0 active")
+    });
     let sils = common::api_get(&am, "/api/v2/silences", &[]).expect("GET silences");
     assert_eq!(sils[0]["status"]["state"], "expired", "{sils}");
     t.text(":q");
     t.keys(&["Enter"]);
-    t.wait("the exit", Duration::from_secs(15), |s| s.contains("EXITED rc=0"));
+    t.wait("the exit", Duration::from_secs(15), |s| {
+        s.contains("EXITED rc=0")
+    });
 }

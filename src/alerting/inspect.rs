@@ -209,22 +209,44 @@ mod tests {
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         p.start(stop);
         let posted = |pairs: &[(&str, &str)]| PostedAlert {
-            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..PostedAlert::default()
         };
         p.put(vec![
-            posted(&[("alertname", "DiskFull"), ("team", "db"), ("severity", "critical"), ("cluster", "x")]),
-            posted(&[("alertname", "Lag"), ("team", "db"), ("severity", "warning"), ("cluster", "x")]),
+            posted(&[
+                ("alertname", "DiskFull"),
+                ("team", "db"),
+                ("severity", "critical"),
+                ("cluster", "x"),
+            ]),
+            posted(&[
+                ("alertname", "Lag"),
+                ("team", "db"),
+                ("severity", "warning"),
+                ("cluster", "x"),
+            ]),
         ]);
-        let lag: LabelSet = [("alertname", "Lag"), ("team", "db"), ("severity", "warning"), ("cluster", "x")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let lag: LabelSet = [
+            ("alertname", "Lag"),
+            ("team", "db"),
+            ("severity", "warning"),
+            ("cluster", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let ins = inspect(&p, fingerprint(&lag), Utc::now()).expect("held");
         assert_eq!(ins.route_paths.len(), 1);
         assert_eq!(ins.route_paths[0].len(), 2, "{:?}", ins.route_paths);
         assert_eq!(ins.groups[0].0, "db");
-        assert!(ins.groups[0].1.ends_with(r#":{alertname="Lag"}"#), "{:?}", ins.groups);
+        assert!(
+            ins.groups[0].1.ends_with(r#":{alertname="Lag"}"#),
+            "{:?}",
+            ins.groups
+        );
         assert_eq!(ins.inhibited_by.len(), 1);
         assert_eq!(ins.inhibited_by[0].labels["alertname"], "DiskFull");
         assert!(ins.inhibits.is_empty());
@@ -239,9 +261,21 @@ mod tests {
             equal: vec!["cluster".into()],
         };
         let now = Utc::now();
-        let crit = alert(&[("alertname", "A"), ("severity", "critical"), ("cluster", "x")]);
-        let warn = alert(&[("alertname", "B"), ("severity", "warning"), ("cluster", "x")]);
-        let other = alert(&[("alertname", "B"), ("severity", "warning"), ("cluster", "y")]);
+        let crit = alert(&[
+            ("alertname", "A"),
+            ("severity", "critical"),
+            ("cluster", "x"),
+        ]);
+        let warn = alert(&[
+            ("alertname", "B"),
+            ("severity", "warning"),
+            ("cluster", "x"),
+        ]);
+        let other = alert(&[
+            ("alertname", "B"),
+            ("severity", "warning"),
+            ("cluster", "y"),
+        ]);
         assert!(inhibits(&rule, &crit, &warn, now));
         assert!(!inhibits(&rule, &crit, &other, now), "equal label differs");
         assert!(!inhibits(&rule, &warn, &crit, now), "wrong direction");

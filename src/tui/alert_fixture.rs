@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::app::{App, AppOptions};
 use super::backend::alerts::{
-    AckDraft, AckInfo, AlertSource, HistoryEvent, AlertsSnapshot, AmAlert, AmGroup, Labels, RuleAlert,
-    RuleAlertState, SilenceDraft, SilenceInfo, SilenceMatcher,
+    AckDraft, AckInfo, AlertSource, AlertsSnapshot, AmAlert, AmGroup, HistoryEvent, Labels,
+    RuleAlert, RuleAlertState, SilenceDraft, SilenceInfo, SilenceMatcher,
 };
 use super::backend::{Backend, BackendError};
 use super::fixture::{StillBackend, NOW_MS};
@@ -70,7 +70,11 @@ impl AlertSource for HistoryAlerts {
     fn inspect(&self, _: String) -> BoxFuture<Result<Inspection, BackendError>> {
         never()
     }
-    fn history(&self, since: i64, until: i64) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
+    fn history(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> BoxFuture<Result<Vec<HistoryEvent>, BackendError>> {
         let v: Vec<HistoryEvent> = self
             .0
             .iter()
@@ -110,7 +114,12 @@ const ACK: &str = "c0ffee00-1111-4222-8333-444455556666";
 pub fn snapshot() -> AlertsSnapshot {
     let mut api = alert(
         "a1b2c3d4e5f60001",
-        &[("alertname", "HighErrorRate"), ("cluster", "eu1"), ("service", "api"), ("severity", "critical")],
+        &[
+            ("alertname", "HighErrorRate"),
+            ("cluster", "eu1"),
+            ("service", "api"),
+            ("severity", "critical"),
+        ],
         &[
             ("summary", "5xx ratio 7.2% on api"),
             ("runbook_url", "https://runbooks.example/HighErrorRate"),
@@ -122,7 +131,12 @@ pub fn snapshot() -> AlertsSnapshot {
         "http://promtui:9090/graph?g0.expr=job%3Aerrors%3Aratio5m+%3E+0.05&g0.tab=1".into();
     let mut web = alert(
         "a1b2c3d4e5f60002",
-        &[("alertname", "HighErrorRate"), ("cluster", "eu1"), ("service", "web"), ("severity", "critical")],
+        &[
+            ("alertname", "HighErrorRate"),
+            ("cluster", "eu1"),
+            ("service", "web"),
+            ("severity", "critical"),
+        ],
         &[("summary", "5xx ratio 5.4% on web")],
         600_000,
         "pager",
@@ -130,14 +144,24 @@ pub fn snapshot() -> AlertsSnapshot {
     web.acked_by = vec![ACK.into()];
     let disk = alert(
         "b0b0b0b0b0b00001",
-        &[("alertname", "DiskFull"), ("cluster", "eu1"), ("instance", "db-1:9100"), ("severity", "critical")],
+        &[
+            ("alertname", "DiskFull"),
+            ("cluster", "eu1"),
+            ("instance", "db-1:9100"),
+            ("severity", "critical"),
+        ],
         &[("summary", "/var/lib/postgres 98% full")],
         3_900_000,
         "team-db",
     );
     let mut lag = alert(
         "b0b0b0b0b0b00002",
-        &[("alertname", "ReplicationLag"), ("cluster", "eu1"), ("instance", "db-2:9187"), ("severity", "warning")],
+        &[
+            ("alertname", "ReplicationLag"),
+            ("cluster", "eu1"),
+            ("instance", "db-2:9187"),
+            ("severity", "warning"),
+        ],
         &[("summary", "replica 312s behind")],
         2_700_000,
         "team-db",
@@ -145,7 +169,11 @@ pub fn snapshot() -> AlertsSnapshot {
     lag.inhibited_by = vec!["b0b0b0b0b0b00001".into()];
     let mut cpu = alert(
         "c0c0c0c0c0c00001",
-        &[("alertname", "CPUHigh"), ("instance", "batch-7:9100"), ("severity", "warning")],
+        &[
+            ("alertname", "CPUHigh"),
+            ("instance", "batch-7:9100"),
+            ("severity", "warning"),
+        ],
         &[("summary", "CPU 97% for 20m")],
         7_260_000,
         "default",
@@ -187,7 +215,11 @@ pub fn snapshot() -> AlertsSnapshot {
         rule_alerts: vec![RuleAlert {
             rule: "MemoryPressure".into(),
             expr: "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.1".into(),
-            labels: labels(&[("alertname", "MemoryPressure"), ("instance", "web-3:9100"), ("severity", "warning")]),
+            labels: labels(&[
+                ("alertname", "MemoryPressure"),
+                ("instance", "web-3:9100"),
+                ("severity", "warning"),
+            ]),
             annotations: labels(&[("summary", "7% memory available")]),
             state: RuleAlertState::Pending,
             active_at_ms: NOW_MS - 95_000,
@@ -269,8 +301,14 @@ pub fn inspection() -> Inspection {
         }],
         inhibited_by: vec![InhibitLink {
             fingerprint: "b0b0b0b0b0b00001".into(),
-            labels: labels(&[("alertname", "DiskFull"), ("cluster", "eu1"), ("instance", "db-1:9100"), ("severity", "critical")]),
-            rule: r#"source {severity="critical"} -> target {severity="warning"} equal [cluster]"#.into(),
+            labels: labels(&[
+                ("alertname", "DiskFull"),
+                ("cluster", "eu1"),
+                ("instance", "db-1:9100"),
+                ("severity", "critical"),
+            ]),
+            rule: r#"source {severity="critical"} -> target {severity="warning"} equal [cluster]"#
+                .into(),
         }],
         inhibits: Vec::new(),
     }
@@ -307,7 +345,9 @@ pub fn many(groups: usize, per_group: usize) -> AlertsSnapshot {
         out.groups.push(AmGroup {
             labels: labels(&[("alertname", &name), ("cluster", &cluster)]),
             receiver: "pager".into(),
-            key: Some(format!("{{}}:{{alertname=\"{name}\", cluster=\"{cluster}\"}}")),
+            key: Some(format!(
+                "{{}}:{{alertname=\"{name}\", cluster=\"{cluster}\"}}"
+            )),
             alerts,
         });
     }
@@ -318,8 +358,10 @@ pub fn many(groups: usize, per_group: usize) -> AlertsSnapshot {
 pub fn app(rt: &tokio::runtime::Handle, theme: &str, snap: AlertsSnapshot) -> App {
     let backend: Arc<dyn Backend> = Arc::new(StillBackend);
     let source: Arc<dyn AlertSource> = Arc::new(StillAlerts);
-    let mut alerts =
-        super::views::alerts::AlertsView::with_source(Some(source.clone()), backend.console_source());
+    let mut alerts = super::views::alerts::AlertsView::with_source(
+        Some(source.clone()),
+        backend.console_source(),
+    );
     alerts.set_snapshot(snap.clone(), NOW_MS);
     alerts.set_user("oncall");
     let mut silences = super::views::silences::SilencesView::with_source(Some(source));

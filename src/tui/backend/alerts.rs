@@ -419,7 +419,10 @@ pub fn decode_silences(v: &Value) -> Vec<SilenceInfo> {
         .flatten()
         .map(|s| SilenceInfo {
             id: s["id"].as_str().unwrap_or_default().to_string(),
-            state: s["status"]["state"].as_str().unwrap_or_default().to_string(),
+            state: s["status"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             matchers: s["matchers"]
                 .as_array()
                 .into_iter()
@@ -452,7 +455,10 @@ pub fn decode_acks(v: &Value) -> Vec<AckInfo> {
             comment: a["comment"].as_str().unwrap_or_default().to_string(),
             created_at_ms: ms_of(&a["createdAt"]),
             expires_at_ms: a["expiresAt"].as_str().map(|_| ms_of(&a["expiresAt"])),
-            state: a["status"]["state"].as_str().unwrap_or_default().to_string(),
+            state: a["status"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         })
         .collect()
 }
@@ -522,7 +528,11 @@ fn ack_body(d: &AckDraft) -> Value {
 
 /// An HTTP-ish exchange: method, path with query, JSON body; answers status and body.
 type Call = Arc<
-    dyn Fn(reqwest::Method, String, Option<Value>) -> BoxFuture<Result<(u16, Vec<u8>), BackendError>>
+    dyn Fn(
+            reqwest::Method,
+            String,
+            Option<Value>,
+        ) -> BoxFuture<Result<(u16, Vec<u8>), BackendError>>
         + Send
         + Sync,
 >;
@@ -561,16 +571,18 @@ struct AmApi {
 }
 
 impl AmApi {
-    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, BackendError> {
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, BackendError> {
         let url = format!("{}{path}", self.base);
         let (status, bytes) = (self.call)(method, path.to_string(), body).await?;
         check(&url, status, &bytes)
     }
 
-    async fn groups_silences_acks(
-        &self,
-        snap: &mut AlertsSnapshot,
-    ) {
+    async fn groups_silences_acks(&self, snap: &mut AlertsSnapshot) {
         let g = self.json(reqwest::Method::GET, "/api/v2/alerts/groups", None);
         let s = self.json(reqwest::Method::GET, "/api/v2/silences", None);
         let a = self.json(reqwest::Method::GET, "/api/v2/acks", None);
@@ -596,18 +608,30 @@ impl AmApi {
 
     async fn create_silence(&self, d: SilenceDraft) -> Result<String, BackendError> {
         let v = self
-            .json(reqwest::Method::POST, "/api/v2/silences", Some(silence_body(&d)))
+            .json(
+                reqwest::Method::POST,
+                "/api/v2/silences",
+                Some(silence_body(&d)),
+            )
             .await?;
         Ok(v["silenceID"].as_str().unwrap_or_default().to_string())
     }
 
     async fn expire_silence(&self, id: String) -> Result<(), BackendError> {
-        self.json(reqwest::Method::DELETE, &format!("/api/v2/silence/{id}"), None)
-            .await
-            .map(|_| ())
+        self.json(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/silence/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn history(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HistoryEvent>, BackendError> {
+    async fn history(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HistoryEvent>, BackendError> {
         let since: String = form_urlencoded::byte_serialize(ts(since_ms).as_bytes()).collect();
         match self
             .json(
@@ -621,11 +645,14 @@ impl AmApi {
                 .into_iter()
                 .filter(|e| e.at_ms <= until_ms)
                 .collect()),
-            Err(BackendError::Api { url, kind, .. }) if kind == "HTTP 404" => Err(BackendError::Api {
-                url,
-                kind: "unsupported".into(),
-                msg: "alert history is promtui's extension; this Alertmanager does not keep it".into(),
-            }),
+            Err(BackendError::Api { url, kind, .. }) if kind == "HTTP 404" => {
+                Err(BackendError::Api {
+                    url,
+                    kind: "unsupported".into(),
+                    msg: "alert history is promtui's extension; this Alertmanager does not keep it"
+                        .into(),
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -836,7 +863,11 @@ pub struct RemoteAlerts {
 impl RemoteAlerts {
     /// `alertmanager`: `--alertmanager.url`, else `prometheus` itself (promtui serves
     /// `/api/v2` on its web port).
-    pub fn new(client: reqwest::Client, prometheus: &str, alertmanager: Option<&str>) -> RemoteAlerts {
+    pub fn new(
+        client: reqwest::Client,
+        prometheus: &str,
+        alertmanager: Option<&str>,
+    ) -> RemoteAlerts {
         let prometheus = prometheus.trim_end_matches('/').to_string();
         let base = alertmanager
             .map(|u| u.trim_end_matches('/').to_string())
@@ -894,8 +925,7 @@ impl AlertSource for RemoteAlerts {
                 let r = client.get(&url).send().await.map_err(|e| e.to_string())?;
                 let status = r.status();
                 let body = r.bytes().await.map_err(|e| e.to_string())?;
-                let v: Value =
-                    serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+                let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
                 if !status.is_success() {
                     return Err(format!("{url}: HTTP {status}: {}", v["error"]));
                 }
@@ -1045,7 +1075,9 @@ mod tests {
         let mut found = false;
         for _ in 0..50 {
             let h = api.history(now - 60_000, now + 60_000).await.unwrap();
-            if h.iter().any(|e| e.event == "firing" && e.labels["alertname"] == "A") {
+            if h.iter()
+                .any(|e| e.event == "firing" && e.labels["alertname"] == "A")
+            {
                 found = true;
                 break;
             }

@@ -97,7 +97,9 @@ pub struct Health {
 
 /// Counts `(severity, firing)` pairs into the header's per-severity figures, ordered
 /// critical, warning, info, then the rest by name.
-pub fn severity_counts(alerts: impl Iterator<Item = (Option<String>, bool)>) -> Vec<(String, u64, u64)> {
+pub fn severity_counts(
+    alerts: impl Iterator<Item = (Option<String>, bool)>,
+) -> Vec<(String, u64, u64)> {
     let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for (sev, firing) in alerts {
         let e = m.entry(sev.unwrap_or_else(|| "none".into())).or_default();

@@ -68,7 +68,10 @@ fn field_line<'a>(label: &str, value: &str, focused: bool, p: &Palette, hint: &s
             format!("{}{label:<11}", if focused { "▸ " } else { "  " }),
             if focused { p.accent } else { p.dim },
         ),
-        Span::styled(value.to_string(), if focused { p.selection } else { p.text }),
+        Span::styled(
+            value.to_string(),
+            if focused { p.selection } else { p.text },
+        ),
     ];
     if focused {
         spans.push(Span::styled("█", p.dim));
@@ -241,16 +244,14 @@ impl SilenceEditor {
 
     /// The silence to post, or why the form is not complete.
     pub fn draft(&self, now_ms: i64) -> Result<SilenceDraft, String> {
-        let matchers = self
-            .parsed
-            .clone()
-            .map_err(|e| format!("matchers: {e}"))?;
+        let matchers = self.parsed.clone().map_err(|e| format!("matchers: {e}"))?;
         if matchers.is_empty() {
             return Err("matchers: at least one matcher is required".into());
         }
-        if matchers.iter().all(|m| {
-            m.is_equal && (m.value.is_empty() || (m.is_regex && m.value == ".*"))
-        }) {
+        if matchers
+            .iter()
+            .all(|m| m.is_equal && (m.value.is_empty() || (m.is_regex && m.value == ".*")))
+        {
             return Err("matchers: every matcher matches the empty string; such a silence would catch every alert".into());
         }
         let d = crate::model::time::parse_duration(self.duration.trim())
@@ -294,7 +295,10 @@ impl SilenceEditor {
         ];
         match (&self.parsed, &self.error) {
             (_, Some(e)) => lines.push(Line::from(Span::styled(format!("  {e}"), p.error))),
-            (Err(e), None) => lines.push(Line::from(Span::styled(format!("  matchers: {e}"), p.error))),
+            (Err(e), None) => lines.push(Line::from(Span::styled(
+                format!("  matchers: {e}"),
+                p.error,
+            ))),
             _ => lines.push(Line::from("")),
         }
         if self.confirming {
@@ -324,7 +328,10 @@ impl SilenceEditor {
         let room = r.height.saturating_sub(lines.len() as u16 + 2) as usize;
         for t in self.preview.iter().take(room) {
             lines.push(Line::from(Span::styled(
-                format!("    {}", widgets::fit(t, r.width.saturating_sub(6) as usize, g)),
+                format!(
+                    "    {}",
+                    widgets::fit(t, r.width.saturating_sub(6) as usize, g)
+                ),
                 p.text,
             )));
         }
@@ -518,7 +525,10 @@ mod tests {
         let a: Labels = [("alertname".into(), "A".into())].into();
         let b: Labels = [("alertname".into(), "B".into())].into();
         let list = [(&a, "A"), (&b, "B")];
-        e.update_preview(list.iter().map(|(l, t)| PreviewAlert { labels: l, text: t }));
+        e.update_preview(
+            list.iter()
+                .map(|(l, t)| PreviewAlert { labels: l, text: t }),
+        );
         assert_eq!(e.matched(), 1);
         // No comment yet: Enter shows why instead of confirming.
         assert_eq!(e.on_key(key(KeyCode::Enter), 0).0, FormOutcome::Open);
@@ -572,6 +582,9 @@ mod tests {
             o => panic!("{o:?}"),
         }
         f.duration = "soon".into();
-        assert!(matches!(f.on_key(key(KeyCode::Enter), 0), FormOutcome::Open));
+        assert!(matches!(
+            f.on_key(key(KeyCode::Enter), 0),
+            FormOutcome::Open
+        ));
     }
 }

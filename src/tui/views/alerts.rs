@@ -30,9 +30,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::alert_forms::{
-    labels_matchers, AckForm, FormOutcome, PreviewAlert, SilenceEditor,
-};
+use super::alert_forms::{labels_matchers, AckForm, FormOutcome, PreviewAlert, SilenceEditor};
 use crate::alerting::inspect::Inspection;
 use crate::alerting::matcher::{parse_matchers, Matcher};
 use crate::tui::backend::alerts::{
@@ -194,7 +192,13 @@ impl AlertsView {
     }
 
     /// Sets the detail pane's inspection and chart directly (snapshot tests).
-    pub fn set_detail(&mut self, inspection: Result<Inspection, String>, series: Vec<Vec<(i64, f64)>>, start_ms: i64, end_ms: i64) {
+    pub fn set_detail(
+        &mut self,
+        inspection: Result<Inspection, String>,
+        series: Vec<Vec<(i64, f64)>>,
+        start_ms: i64,
+        end_ms: i64,
+    ) {
         if let Some(a) = self.selected_alert().cloned() {
             self.detail = true;
             self.inspect = Some((a.fingerprint.clone(), inspection));
@@ -222,7 +226,10 @@ impl AlertsView {
                 .labels
                 .values()
                 .any(|v| v.contains(s)),
-            Row::Rule(i) => self.snap.rule_alerts[i].labels.values().any(|v| v.contains(s)),
+            Row::Rule(i) => self.snap.rule_alerts[i]
+                .labels
+                .values()
+                .any(|v| v.contains(s)),
             _ => false,
         });
         if let Some(i) = found {
@@ -286,11 +293,13 @@ impl AlertsView {
             Ok(mut snap) => {
                 let sel = self.selected_key();
                 // Groups in a stable order: receiver, then group labels.
-                snap.groups
-                    .sort_by(|a, b| a.receiver.cmp(&b.receiver).then_with(|| a.labels.cmp(&b.labels)));
-                snap.rule_alerts.sort_by(|a, b| {
-                    a.rule.cmp(&b.rule).then_with(|| a.labels.cmp(&b.labels))
+                snap.groups.sort_by(|a, b| {
+                    a.receiver
+                        .cmp(&b.receiver)
+                        .then_with(|| a.labels.cmp(&b.labels))
                 });
+                snap.rule_alerts
+                    .sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.labels.cmp(&b.labels)));
                 self.group_text = snap
                     .groups
                     .iter()
@@ -301,7 +310,11 @@ impl AlertsView {
                 self.error = None;
                 self.rebuild();
                 if let Some(k) = sel {
-                    if let Some(i) = self.visible.iter().position(|r| self.row_key(*r) == Some(k.clone())) {
+                    if let Some(i) = self
+                        .visible
+                        .iter()
+                        .position(|r| self.row_key(*r) == Some(k.clone()))
+                    {
                         self.selected = i;
                     }
                 }
@@ -329,7 +342,9 @@ impl AlertsView {
     }
 
     fn selected_key(&self) -> Option<String> {
-        self.visible.get(self.selected).and_then(|r| self.row_key(*r))
+        self.visible
+            .get(self.selected)
+            .and_then(|r| self.row_key(*r))
     }
 
     fn keeps(&self, labels: &Labels, text: &str) -> bool {
@@ -501,10 +516,16 @@ impl AlertsView {
         }
         for r in &self.snap.rule_alerts {
             if r.state == RuleAlertState::Pending {
-                list.push((&r.labels, format!("(pending) {}", labels_matchers(&r.labels))));
+                list.push((
+                    &r.labels,
+                    format!("(pending) {}", labels_matchers(&r.labels)),
+                ));
             }
         }
-        ed.update_preview(list.iter().map(|(l, t)| PreviewAlert { labels: l, text: t }));
+        ed.update_preview(
+            list.iter()
+                .map(|(l, t)| PreviewAlert { labels: l, text: t }),
+        );
     }
 
     fn open_detail(&mut self, ctx: &ViewCtx<'_>) {
@@ -514,7 +535,11 @@ impl AlertsView {
             self.selected += 1;
         }
         let (expr, fired_ms, fp) = if let Some(a) = self.selected_alert() {
-            (self.snap.rule_expr(a), a.starts_at_ms, Some(a.fingerprint.clone()))
+            (
+                self.snap.rule_expr(a),
+                a.starts_at_ms,
+                Some(a.fingerprint.clone()),
+            )
         } else if let Some(r) = self.selected_rule() {
             (Some(r.expr.clone()), r.active_at_ms, None)
         } else {
@@ -524,7 +549,8 @@ impl AlertsView {
         if let (Some(fp), Some(src)) = (fp, &self.source) {
             if self.inspect.as_ref().is_none_or(|(f, _)| *f != fp) {
                 self.inspect = None;
-                self.inspect_task.start(ctx.runtime, src.inspect(fp.clone()));
+                self.inspect_task
+                    .start(ctx.runtime, src.inspect(fp.clone()));
                 self.inspect = Some((fp, Err("loading…".into())));
             }
         } else {
@@ -540,8 +566,10 @@ impl AlertsView {
             let end = ctx.range.end_ms.unwrap_or(ctx.now_ms);
             let start = (fired_ms - 1_800_000).min(end - 3_600_000);
             let step = ((end - start) / 240).max(1_000);
-            self.chart_task
-                .start(ctx.runtime, self.console.range_query(lhs.clone(), start, end, step));
+            self.chart_task.start(
+                ctx.runtime,
+                self.console.range_query(lhs.clone(), start, end, step),
+            );
             self.chart = Some(ChartData {
                 expr: lhs,
                 op,
@@ -626,7 +654,8 @@ impl AlertsView {
         let w = area.width as usize;
         let mut lines = Vec::new();
         lines.push(self.render_summary(ctx));
-        let mut note = |text: String, style: Style| lines.push(Line::from(Span::styled(text, style)));
+        let mut note =
+            |text: String, style: Style| lines.push(Line::from(Span::styled(text, style)));
         if let Some(e) = &self.error {
             note(format!(" {e}"), p.error);
         }
@@ -641,7 +670,10 @@ impl AlertsView {
             note(format!(" {e}"), p.error);
         }
         if let Some(input) = &self.matcher_input {
-            note(format!(" match: {input}█  (Enter applies, Esc cancels; empty clears)"), p.accent);
+            note(
+                format!(" match: {input}█  (Enter applies, Esc cancels; empty clears)"),
+                p.accent,
+            );
             if let Some(e) = &self.matcher_error {
                 note(format!(" {e}"), p.error);
             }
@@ -693,7 +725,11 @@ impl AlertsView {
             }
         }
         let room = (area.height as usize).saturating_sub(lines.len());
-        let shown_events = if room > events.len() + 3 { events.len() } else { 0 };
+        let shown_events = if room > events.len() + 3 {
+            events.len()
+        } else {
+            0
+        };
         let height = room - shown_events;
         self.list_height = height.max(1);
         if self.selected < self.offset {
@@ -712,7 +748,13 @@ impl AlertsView {
             )));
         }
         let now = ctx.now_ms;
-        for (i, row) in self.visible.iter().enumerate().skip(self.offset).take(height) {
+        for (i, row) in self
+            .visible
+            .iter()
+            .enumerate()
+            .skip(self.offset)
+            .take(height)
+        {
             let sel = i == self.selected;
             let mark = if sel { "▸ " } else { "  " };
             let line = match *row {
@@ -725,7 +767,11 @@ impl AlertsView {
                 ]),
                 Row::Group(gi, n) => {
                     let gr = &self.snap.groups[gi];
-                    let arrow = if self.collapsed.contains(&gi) { "▸" } else { "▾" };
+                    let arrow = if self.collapsed.contains(&gi) {
+                        "▸"
+                    } else {
+                        "▾"
+                    };
                     let suppressed = gr.alerts.iter().filter(|a| a.suppressed()).count();
                     Line::from(vec![
                         Span::styled(mark, p.accent),
@@ -822,11 +868,7 @@ impl AlertsView {
                     )
                 }
             };
-            let line = if sel {
-                line.style(p.selection)
-            } else {
-                line
-            };
+            let line = if sel { line.style(p.selection) } else { line };
             lines.push(line);
         }
         if shown_events > 0 {
@@ -857,7 +899,11 @@ impl AlertsView {
                 "state",
                 format!(
                     "{} since {} ({} ago)",
-                    if a.suppressed() { "suppressed" } else { "firing" },
+                    if a.suppressed() {
+                        "suppressed"
+                    } else {
+                        "firing"
+                    },
                     chart::format_time(a.starts_at_ms, 86_400_000 * 2),
                     widgets::duration(ctx.now_ms - a.starts_at_ms)
                 ),
@@ -921,7 +967,11 @@ impl AlertsView {
         lines.push(kv("labels", labels_matchers(&labels), p.text));
         for (k, v) in &annotations {
             let style = if k == "runbook_url" { p.info } else { p.text };
-            let name = if k == "runbook_url" { "runbook ↗" } else { k.as_str() };
+            let name = if k == "runbook_url" {
+                "runbook ↗"
+            } else {
+                k.as_str()
+            };
             lines.push(kv(name, v.clone(), style));
         }
         // Route, notifications, inhibitions.
@@ -934,7 +984,11 @@ impl AlertsView {
                     lines.push(kv("group", format!("{recv}: {key}"), p.dim));
                 }
                 if ins.notifications.is_empty() {
-                    lines.push(kv("notified", "not yet (waiting for group_wait, or nothing to send)".into(), p.dim));
+                    lines.push(kv(
+                        "notified",
+                        "not yet (waiting for group_wait, or nothing to send)".into(),
+                        p.dim,
+                    ));
                 }
                 for n in &ins.notifications {
                     lines.push(kv(
@@ -945,7 +999,11 @@ impl AlertsView {
                             widgets::duration(ctx.now_ms - n.at_ms),
                             n.firing,
                             n.resolved,
-                            if n.includes_alert { "" } else { "; not this alert yet" }
+                            if n.includes_alert {
+                                ""
+                            } else {
+                                "; not this alert yet"
+                            }
                         ),
                         p.ok,
                     ));
@@ -991,7 +1049,10 @@ impl AlertsView {
             let [t, body] =
                 Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(chart_area);
             f.render_widget(
-                Paragraph::new(Span::styled(widgets::fit(&title, t.width as usize, ctx.glyphs), p.accent)),
+                Paragraph::new(Span::styled(
+                    widgets::fit(&title, t.width as usize, ctx.glyphs),
+                    p.accent,
+                )),
                 t,
             );
             match &c.result {
@@ -1340,7 +1401,10 @@ impl View for AlertsView {
         if let Some(r) = self.action.poll() {
             match r {
                 Ok(id) => self.set_message(
-                    format!("done ({}); visible to amtool and the API now", short_id(&id)),
+                    format!(
+                        "done ({}); visible to amtool and the API now",
+                        short_id(&id)
+                    ),
                     false,
                 ),
                 Err(e) => self.set_message(e.to_string(), true),
@@ -1384,7 +1448,8 @@ impl View for AlertsView {
                             };
                             // Firing first, then pending, each by labels.
                             v.sort_by(|a, b| {
-                                (a.state != "firing", &a.labels).cmp(&(b.state != "firing", &b.labels))
+                                (a.state != "firing", &a.labels)
+                                    .cmp(&(b.state != "firing", &b.labels))
                             });
                             self.past = v;
                         }
@@ -1441,7 +1506,11 @@ impl View for AlertsView {
         self.action
             .busy_since()
             .or(self.past_task.busy_since())
-            .or(if self.loaded { None } else { self.task.busy_since() })
+            .or(if self.loaded {
+                None
+            } else {
+                self.task.busy_since()
+            })
     }
 
     fn cancel(&mut self) {

@@ -184,7 +184,9 @@ impl SilencesView {
     }
 
     fn selected_item(&self) -> Option<&Item> {
-        self.visible.get(self.selected).and_then(|&i| self.items.get(i))
+        self.visible
+            .get(self.selected)
+            .and_then(|&i| self.items.get(i))
     }
 
     fn refresh_preview(&mut self) {
@@ -196,7 +198,11 @@ impl SilencesView {
             .values()
             .map(|a| (&a.labels, labels_matchers(&a.labels)))
             .collect();
-        ed.update_preview(texts.iter().map(|(l, t)| PreviewAlert { labels: l, text: t }));
+        ed.update_preview(
+            texts
+                .iter()
+                .map(|(l, t)| PreviewAlert { labels: l, text: t }),
+        );
     }
 
     fn move_by(&mut self, d: isize) {
@@ -272,10 +278,8 @@ impl View for SilencesView {
             if key.code == KeyCode::Char('y') {
                 if let Some(src) = &self.source {
                     let f = src.expire_silence(id.clone());
-                    self.action.start(
-                        ctx.runtime,
-                        Box::pin(async move { f.await.map(|()| id) }),
-                    );
+                    self.action
+                        .start(ctx.runtime, Box::pin(async move { f.await.map(|()| id) }));
                     self.message = Some(("expiring…".into(), false));
                 }
             } else {
@@ -321,7 +325,8 @@ impl View for SilencesView {
                 if let (Some(it), Some(src)) = (self.selected_item(), &self.source) {
                     if it.s.state == "expired" {
                         self.message = Some((
-                            "an expired silence cannot be extended; e creates a new one from it".into(),
+                            "an expired silence cannot be extended; e creates a new one from it"
+                                .into(),
                             true,
                         ));
                     } else {
@@ -446,7 +451,13 @@ impl View for SilencesView {
         if self.visible.is_empty() && self.loaded {
             lines.push(Line::from(Span::styled("  no silences", p.dim)));
         }
-        for (row, &i) in self.visible.iter().enumerate().skip(self.offset).take(height) {
+        for (row, &i) in self
+            .visible
+            .iter()
+            .enumerate()
+            .skip(self.offset)
+            .take(height)
+        {
             let it = &self.items[i];
             let sel = row == self.selected;
             let st = match it.s.state.as_str() {
@@ -488,9 +499,11 @@ impl View for SilencesView {
     }
 
     fn busy_since(&self) -> Option<Instant> {
-        self.action
-            .busy_since()
-            .or(if self.loaded { None } else { self.task.busy_since() })
+        self.action.busy_since().or(if self.loaded {
+            None
+        } else {
+            self.task.busy_since()
+        })
     }
 
     fn cancel(&mut self) {
