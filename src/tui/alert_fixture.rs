@@ -336,7 +336,7 @@ pub fn many(groups: usize, per_group: usize) -> AlertsSnapshot {
                     (n as i64 % 7200) * 1000,
                     "pager",
                 );
-                if n % 17 == 0 {
+                if n.is_multiple_of(17) {
                     a.silenced_by = vec![SILENCE_CPU.into()];
                 }
                 a

@@ -1049,7 +1049,7 @@ mod tests {
         let mut snap = AlertsSnapshot::default();
         api.groups_silences_acks(&mut snap).await;
         let a = &snap.groups[0].alerts[0];
-        assert_eq!(a.silenced_by, [id.clone()]);
+        assert_eq!(a.silenced_by, std::slice::from_ref(&id));
         assert_eq!(a.acked_by, [ack]);
         assert_eq!(snap.acks[0].fingerprints, [fp]);
         assert_eq!(snap.silences[0].created_by, "me");

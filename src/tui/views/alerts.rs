@@ -78,6 +78,9 @@ struct PastAlert {
     state: String,
 }
 
+/// One charted series' points `(t ms, value)`.
+type Series = Vec<(i64, f64)>;
+
 /// The detail pane's chart: expression charted, threshold, points per series.
 struct ChartData {
     expr: String,
@@ -86,7 +89,7 @@ struct ChartData {
     start_ms: i64,
     end_ms: i64,
     step_ms: i64,
-    result: Option<Result<Vec<Vec<(i64, f64)>>, SourceError>>,
+    result: Option<Result<Vec<Series>, SourceError>>,
 }
 
 /// The Alerts view.
