@@ -133,6 +133,8 @@ pub struct AlertsView {
     past_events_task: Task<Result<Vec<HistoryEvent>, BackendError>>,
     /// Who the forms name as creator by default ($USER).
     user: String,
+    /// The summary counts, computed once per fetch (not per frame).
+    counts: Counts,
 }
 
 impl AlertsView {
@@ -180,6 +182,7 @@ impl AlertsView {
             past_events: None,
             past_events_task: Task::default(),
             user: super::alert_forms::default_user(),
+            counts: Counts::default(),
         }
     }
 
@@ -261,8 +264,12 @@ impl AlertsView {
         Ok(())
     }
 
-    /// The summary counts of the current data.
-    pub fn counts(&self) -> Counts {
+    /// The summary counts of the current data (as of the last fetch).
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    fn compute_counts(&self) -> Counts {
         let mut c = Counts::default();
         let sev = |l: &Labels| l.get("severity").cloned().unwrap_or_else(|| "none".into());
         for a in self.snap.unique_alerts().values() {
@@ -310,6 +317,7 @@ impl AlertsView {
                     .collect();
                 self.rule_text = snap.rule_alerts.iter().map(rule_text).collect();
                 self.snap = snap;
+                self.counts = self.compute_counts();
                 self.error = None;
                 self.rebuild();
                 if let Some(k) = sel {
@@ -591,7 +599,7 @@ impl AlertsView {
 
     fn render_summary(&self, ctx: &ViewCtx<'_>) -> Line<'static> {
         let p = ctx.palette;
-        let c = self.counts();
+        let c = &self.counts;
         let mut spans = Vec::new();
         if let Some(t) = self.past_at {
             spans.push(Span::styled(
