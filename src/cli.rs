@@ -71,6 +71,10 @@ pub struct TuiFlags {
     /// Do not verify the --remote server's certificate.
     #[arg(long = "remote.insecure-skip-verify")]
     pub remote_insecure: bool,
+    /// Alertmanager API v2 for the Alerts and Silences views with --remote (e.g. a real
+    /// Alertmanager at http://host:9093); default: the --remote URL's own /api/v2 (promtui).
+    #[arg(long = "alertmanager.url", value_name = "URL")]
+    pub alertmanager_url: Option<String>,
     /// Colour theme: dark, light, high-contrast, solarized, or NAME.theme from the
     /// config directory (~/.config/promtui/themes on Linux).
     #[arg(long, default_value = "dark", value_name = "NAME")]
@@ -100,8 +104,9 @@ impl TuiFlags {
                     && self.remote_bearer_token.is_none()
                     && self.remote_ca_file.is_none()
                     && self.remote_cert_file.is_none()
-                    && !self.remote_insecure,
-                "--remote.* options need --remote URL"
+                    && !self.remote_insecure
+                    && self.alertmanager_url.is_none(),
+                "--remote.* options and --alertmanager.url need --remote URL"
             );
             return Ok(None);
         };
@@ -139,6 +144,16 @@ impl TuiFlags {
             key_file: self.remote_key_file.clone(),
             insecure_skip_verify: self.remote_insecure,
             timeout: std::time::Duration::from_secs(60),
+            alertmanager_url: match &self.alertmanager_url {
+                Some(u) => {
+                    anyhow::ensure!(
+                        u.starts_with("http://") || u.starts_with("https://"),
+                        "--alertmanager.url {u:?}: expected an http:// or https:// URL"
+                    );
+                    Some(u.clone())
+                }
+                None => None,
+            },
         }))
     }
 }

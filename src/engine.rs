@@ -665,6 +665,10 @@ impl EngineHandle {
     pub fn write_metrics(&self, w: &mut MetricsWriter) {
         Adapter(self.shared.clone()).write_metrics(w)
     }
+    /// The built-in Alertmanager pipeline (the TUI's alert views read it in-process).
+    pub fn alerting(&self) -> Arc<crate::alerting::Pipeline> {
+        self.shared.alerting.clone()
+    }
     /// The rule manager (groups, alerts); `None` before rules start.
     pub fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>> {
         self.shared.rules.get().cloned()

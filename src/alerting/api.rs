@@ -17,7 +17,8 @@
 //! Alerts carry `status.ackedBy` (ids) beside `silencedBy` and `inhibitedBy`; silences
 //! carry `promtui.matchingAlerts` (firing alerts they select: 0 shows a silence matching
 //! nothing) and `promtui.endsSoon` (active, ending within the hour); the status carries
-//! `promtui.unsupportedIntegrations`. Clients that do not know these fields ignore them
+//! `promtui.unsupportedIntegrations`; alert groups carry `promtui.groupKey` (what
+//! `POST /api/v2/acks` takes). Clients that do not know these fields ignore them
 //! (amtool does).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -376,7 +377,7 @@ async fn get_groups(State(p): P, RawQuery(q): RawQuery) -> Response {
     groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.cmp(&b.2)));
     let store = p.alerts.read();
     let mut out = Vec::new();
-    for (_, labels, receiver, alerts) in &groups {
+    for (key, labels, receiver, alerts) in &groups {
         if let Some(re) = &q.receiver {
             if !re.is_match(receiver) {
                 continue;
@@ -393,14 +394,19 @@ async fn get_groups(State(p): P, RawQuery(q): RawQuery) -> Response {
         }
         sel.sort_by(|a, b| alert_order(a.0, b.0));
         let v: Vec<String> = sel.iter().map(|(a, r, m)| alert_json(a, r, m)).collect();
-        out.push(ordered(&[
+        let group = ordered(&[
             ("alerts", raw_array(v)),
             ("labels", json!(labels).to_string()),
             (
                 "receiver",
                 ordered(&[("name", json!(receiver).to_string())]),
             ),
-        ]));
+        ]);
+        // promtui's extension: the group key that `POST /api/v2/acks` takes.
+        out.push(with_extension(
+            group,
+            ordered(&[("groupKey", json!(key).to_string())]),
+        ));
     }
     raw_resp(StatusCode::OK, raw_array(out))
 }

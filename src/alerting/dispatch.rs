@@ -903,6 +903,12 @@ impl Pipeline {
             .collect()
     }
 
+    /// A copy of the notification log (key `receiver/kind/index:group key`), for the
+    /// TUI's triage pane ([`super::inspect`]).
+    pub fn nflog_snapshot(&self) -> BTreeMap<String, NflogEntry> {
+        self.nflog.lock().clone()
+    }
+
     /// Current fingerprints of a group, for acknowledging it.
     pub fn group_fingerprints(&self, key: &str, now: DateTime<Utc>) -> Option<Vec<u64>> {
         let groups = self.groups.lock();

@@ -1,7 +1,8 @@
 //! The Alertmanager-like pipeline: alertmanager.yml ([`config`]), Alertmanager's label
 //! matchers ([`matcher`]) and time intervals ([`timeinterval`]), alerts and fingerprints
 //! ([`alert`]), silences ([`silence`]), acknowledgements ([`ack`]), the dispatcher with
-//! route tree, aggregation groups, inhibition and the notification log ([`dispatch`]),
+//! route tree, aggregation groups, inhibition and the notification log ([`dispatch`]), one alert's route path,
+//! notifications and inhibitions for the TUI ([`inspect`]),
 //! state in SQLite ([`store`]), the API v2 ([`api`]) and receivers' integrations
 //! ([`notify`]).
 
@@ -10,6 +11,7 @@ pub mod alert;
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod inspect;
 pub mod matcher;
 pub mod notify;
 pub mod silence;

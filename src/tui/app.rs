@@ -50,6 +50,8 @@ pub fn views(
             backend.clone(),
             feed.clone(),
         )),
+        Box::new(super::views::alerts::AlertsView::new(backend)),
+        Box::new(super::views::silences::SilencesView::new(backend)),
     ];
     (views, handoff)
 }
@@ -714,6 +716,18 @@ impl App {
                         if fi > 0 { p.error } else { p.dim },
                     ));
                     l1.push(Span::styled(format!(" {pe} pending"), p.warn));
+                    // By severity, most severe first, when wide: `crit 2/1` is firing/pending.
+                    if wide {
+                        for (sev, f, pn) in h.alerts_by_severity.iter().take(3) {
+                            let short: String = sev.chars().take(4).collect();
+                            let style = match sev.as_str() {
+                                "critical" | "page" | "error" => p.error,
+                                "warning" | "warn" => p.warn,
+                                _ => p.info,
+                            };
+                            l1.push(Span::styled(format!(" {short} {f}/{pn}"), style));
+                        }
+                    }
                 }
             }
             None => l1.push(Span::styled("connecting…", p.dim)),

@@ -246,6 +246,7 @@ pub fn feed() -> Arc<Feed> {
                     }),
                     alerts_firing: None,
                     alerts_pending: None,
+                    alerts_by_severity: Vec::new(),
                     starting: None,
                 },
             );

@@ -7,6 +7,7 @@
 //! [`backend::Backend`]. The terminal is restored on quit, on panic (the hook restores
 //! before the message prints) and on SIGTERM/SIGHUP; logs go to a file meanwhile.
 
+pub mod alert_fixture;
 pub mod app;
 pub mod backend;
 pub mod console;

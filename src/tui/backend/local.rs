@@ -360,6 +360,13 @@ impl Backend for LocalBackend {
         format!("local {}", self.inner.data_dir.display())
     }
 
+    fn alerts(&self) -> Option<Arc<dyn super::alerts::AlertSource>> {
+        let inner = self.inner.clone();
+        Some(Arc::new(super::alerts::LocalAlerts::new(Arc::new(
+            move || inner.engine.get().cloned(),
+        ))))
+    }
+
     fn is_remote(&self) -> bool {
         false
     }
@@ -400,6 +407,12 @@ impl Backend for LocalBackend {
                         .count() as u64;
                     h.alerts_firing = Some(firing);
                     h.alerts_pending = Some(alerts.len() as u64 - firing);
+                    h.alerts_by_severity = super::severity_counts(alerts.iter().map(|a| {
+                        (
+                            a.labels.get("severity").cloned(),
+                            a.state == crate::rules::eval::AlertState::Firing,
+                        )
+                    }));
                 }
                 let now = crate::model::time::now_ms();
                 let mut st = inner.storage.lock();

@@ -8,6 +8,7 @@
 //! or `None` fields, which views show as "local only".
 
 pub mod history;
+pub mod alerts;
 pub mod local;
 pub mod remote;
 
@@ -87,9 +88,38 @@ pub struct Health {
     /// Firing and pending alerts; `None` until alerting is wired into the TUI.
     pub alerts_firing: Option<u64>,
     pub alerts_pending: Option<u64>,
+    /// Firing and pending alerts per `severity` label value (`none` without one), most
+    /// severe first as the header shows them.
+    pub alerts_by_severity: Vec<(String, u64, u64)>,
     /// Opening the engine (WAL replay) in progress: a line to show, e.g. "replaying WAL
     /// segment 3/10".
     pub starting: Option<String>,
+}
+
+/// Counts `(severity, firing)` pairs into the header's per-severity figures, ordered
+/// critical, warning, info, then the rest by name.
+pub fn severity_counts(
+    alerts: impl Iterator<Item = (Option<String>, bool)>,
+) -> Vec<(String, u64, u64)> {
+    let mut m: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for (sev, firing) in alerts {
+        let e = m.entry(sev.unwrap_or_else(|| "none".into())).or_default();
+        if firing {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    let rank = |s: &str| match s {
+        "critical" | "page" => 0,
+        "error" => 1,
+        "warning" | "warn" => 2,
+        "info" => 3,
+        _ => 4,
+    };
+    let mut v: Vec<(String, u64, u64)> = m.into_iter().map(|(k, (f, p))| (k, f, p)).collect();
+    v.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 /// One active target.
@@ -291,6 +321,11 @@ pub trait Backend: Send + Sync {
         limit: usize,
     ) -> BoxFuture<Result<Vec<(String, u64)>, BackendError>> {
         history::top_metrics_at(self.console_source(), t_ms, limit)
+    }
+    /// Alerts, silences and acknowledgements (the Alerts and Silences views); `None`
+    /// when this backend has no alerting side.
+    fn alerts(&self) -> Option<Arc<dyn alerts::AlertSource>> {
+        None
     }
 }
 

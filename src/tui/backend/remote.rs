@@ -36,6 +36,9 @@ pub struct RemoteOptions {
     pub key_file: Option<std::path::PathBuf>,
     pub insecure_skip_verify: bool,
     pub timeout: Duration,
+    /// `--alertmanager.url`: the Alertmanager API v2 the alert views use; `None` uses
+    /// `url` itself (promtui serves `/api/v2` on its web port).
+    pub alertmanager_url: Option<String>,
 }
 
 /// The remote backend; cheap to clone.
@@ -47,6 +50,7 @@ pub struct RemoteBackend {
 struct Inner {
     base: String,
     client: reqwest::Client,
+    alertmanager: Option<String>,
     /// Label names/values answers by request, with when they were fetched.
     cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
@@ -117,6 +121,7 @@ impl RemoteBackend {
             inner: Arc::new(Inner {
                 base: o.url.trim_end_matches('/').to_string(),
                 client,
+                alertmanager: o.alertmanager_url.clone(),
                 cache: Mutex::new(HashMap::new()),
             }),
         })
@@ -502,6 +507,14 @@ impl Backend for RemoteBackend {
         self.inner.base.clone()
     }
 
+    fn alerts(&self) -> Option<Arc<dyn super::alerts::AlertSource>> {
+        Some(Arc::new(super::alerts::RemoteAlerts::new(
+            self.inner.client.clone(),
+            &self.inner.base,
+            self.inner.alertmanager.as_deref(),
+        )))
+    }
+
     fn is_remote(&self) -> bool {
         true
     }
@@ -512,6 +525,7 @@ impl Backend for RemoteBackend {
             let active = [("state", "active".to_string())];
             let limit = [("limit", "1".to_string())];
             let mut h_alerts = None;
+            let mut by_sev = Vec::new();
             let targets = inner.get("/api/v1/targets", &active);
             let rate = inner.query(
                 "sum(rate({__name__=~\"(prometheus|promtui)_tsdb_head_samples_appended_total\"}[1m]))",
@@ -528,6 +542,12 @@ impl Backend for RemoteBackend {
                 let list = a["alerts"].as_array().cloned().unwrap_or_default();
                 let firing = list.iter().filter(|x| x["state"] == "firing").count() as u64;
                 h_alerts = Some((firing, list.len() as u64 - firing));
+                by_sev = super::severity_counts(list.iter().map(|x| {
+                    (
+                        x["labels"]["severity"].as_str().map(String::from),
+                        x["state"] == "firing",
+                    )
+                }));
             }
             let targets = targets?;
             let mut h = Health::default();
@@ -541,6 +561,7 @@ impl Backend for RemoteBackend {
             if let Some((f, p)) = h_alerts {
                 h.alerts_firing = Some(f);
                 h.alerts_pending = Some(p);
+                h.alerts_by_severity = by_sev;
             }
             h.ingestion_rate = rate.ok().flatten();
             h.storage_bytes = storage.ok().flatten().map(|b| b as u64);
