@@ -64,6 +64,7 @@ fn remote(url: &str) -> RemoteBackend {
         key_file: None,
         insecure_skip_verify: false,
         timeout: Duration::from_secs(10),
+        alertmanager_url: None,
     })
     .expect("remote backend")
 }
