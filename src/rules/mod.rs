@@ -13,6 +13,7 @@
 //! stored history.
 
 pub mod backfill;
+pub mod backtest;
 pub mod check;
 pub mod eval;
 pub mod file;

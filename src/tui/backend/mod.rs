@@ -8,7 +8,9 @@
 //! or `None` fields, which views show as "local only".
 
 pub mod local;
+pub mod pushgateway;
 pub mod remote;
+pub mod rules;
 
 use std::sync::Arc;
 
@@ -278,6 +280,11 @@ pub trait Backend: Send + Sync {
     fn scrape_debug(&self, target: TargetRow) -> BoxFuture<Result<ScrapeDebug, BackendError>>;
     /// The console's queries and label lookups.
     fn console_source(&self) -> Arc<dyn ConsoleSource>;
+    /// The concrete backend, for views whose data sources are built per backend kind
+    /// (rules, Pushgateway); `None` for test doubles.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Builds the relabel trace of a target from its job's `relabel_configs`, ending with

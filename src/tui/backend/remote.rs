@@ -35,6 +35,9 @@ pub struct RemoteOptions {
     pub key_file: Option<std::path::PathBuf>,
     pub insecure_skip_verify: bool,
     pub timeout: Duration,
+    /// `--pushgateway.url`: the Pushgateway the Pushgateway view reads; `None`: the
+    /// remote promtui's own (its host, port 9091).
+    pub pushgateway_url: Option<String>,
 }
 
 /// The remote backend; cheap to clone.
@@ -45,6 +48,7 @@ pub struct RemoteBackend {
 
 struct Inner {
     base: String,
+    pushgateway_url: Option<String>,
     client: reqwest::Client,
     /// Label names/values answers by request, with when they were fetched.
     cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
@@ -115,10 +119,38 @@ impl RemoteBackend {
         Ok(RemoteBackend {
             inner: Arc::new(Inner {
                 base: o.url.trim_end_matches('/').to_string(),
+                pushgateway_url: o
+                    .pushgateway_url
+                    .as_ref()
+                    .map(|u| u.trim_end_matches('/').to_string()),
                 client,
                 cache: Mutex::new(HashMap::new()),
             }),
         })
+    }
+}
+
+impl RemoteBackend {
+    /// The API's base URL (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+    /// `--pushgateway.url`, when given.
+    pub fn pushgateway_url(&self) -> Option<&str> {
+        self.inner.pushgateway_url.as_deref()
+    }
+    /// The HTTP client with the configured headers, auth and TLS (shared by the rules
+    /// and Pushgateway views).
+    pub fn client(&self) -> reqwest::Client {
+        self.inner.client.clone()
+    }
+    /// GETs an API path of the remote and returns the envelope's `data`.
+    pub async fn api_get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Json, BackendError> {
+        self.inner.get(path, params).await
     }
 }
 
@@ -635,6 +667,9 @@ impl Backend for RemoteBackend {
 
     fn console_source(&self) -> Arc<dyn ConsoleSource> {
         Arc::new(self.clone())
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
