@@ -287,9 +287,10 @@ impl BacktestView {
             ),
             Span::styled(
                 format!(
-                    " fired across {} alert(s), {} firing in total, ",
+                    " fired across {} alert(s), {} firing in total (avg {}), ",
                     bt.alerts_fired(),
-                    widgets::duration(bt.firing_ms())
+                    widgets::duration(bt.firing_ms()),
+                    widgets::duration(bt.firing_ms() / bt.firings().max(1) as i64)
                 ),
                 p.text,
             ),
@@ -308,12 +309,16 @@ impl BacktestView {
         let tw = inner_w.saturating_sub(name_w + 8).max(4);
         let span_ms = (w.end_ms - w.start_ms).max(1);
         // Axis: start and end times.
-        let left = crate::model::time::format_rfc3339(w.start_ms);
-        let right = crate::model::time::format_rfc3339(w.end_ms);
-        let gap = tw.saturating_sub(left.len() + right.len());
+        let left = axis_time(w.start_ms);
+        let right = axis_time(w.end_ms);
+        let axis = if tw > left.len() + right.len() {
+            format!("{left}{}{right}", " ".repeat(tw - left.len() - right.len()))
+        } else {
+            widgets::fit(&left, tw, g)
+        };
         lines.push(Line::from(vec![
             Span::raw(" ".repeat(name_w + 1)),
-            Span::styled(format!("{left}{}{right}", " ".repeat(gap)), p.dim),
+            Span::styled(axis, p.dim),
         ]));
         let shown = self.alerts_shown(bt);
         let height = (area.height as usize).saturating_sub(2 + lines.len() + 4);
@@ -402,6 +407,16 @@ impl BacktestView {
             ),
             area,
         );
+    }
+}
+
+/// `12-26 03:04` (UTC): the timeline's ends.
+fn axis_time(ms: i64) -> String {
+    let s = crate::model::time::format_rfc3339(ms);
+    // 2025-12-26T03:04:00.000Z
+    match (s.get(5..10), s.get(11..16)) {
+        (Some(d), Some(t)) => format!("{d} {t}"),
+        _ => s,
     }
 }
 

@@ -114,6 +114,8 @@ pub struct RulesView {
     file_scroll: usize,
     switch: Option<&'static str>,
     status: Option<String>,
+    /// History set directly (tests): kept while the frame's range is live.
+    history_pinned: bool,
 }
 
 impl RulesView {
@@ -143,6 +145,7 @@ impl RulesView {
             file_scroll: 0,
             switch: None,
             status: None,
+            history_pinned: false,
         }
     }
 
@@ -155,6 +158,7 @@ impl RulesView {
     /// Sets the historical `ALERTS` answer for `t` directly (snapshot tests).
     pub fn set_history(&mut self, t: i64, alerts: QueryAnswer) {
         self.history = Some((t, Ok(history_alerts(&alerts))));
+        self.history_pinned = true;
         self.rebuild();
     }
 
@@ -425,7 +429,14 @@ impl RulesView {
                     let since = match a.active_at_ms {
                         Some(t) => format!(
                             "since {}",
-                            widgets::duration(ctx.range.end_ms.unwrap_or(ctx.now_ms) - t)
+                            widgets::duration(
+                                self.history
+                                    .as_ref()
+                                    .map(|(h, _)| *h)
+                                    .or(ctx.range.end_ms)
+                                    .unwrap_or(ctx.now_ms)
+                                    - t
+                            )
                         ),
                         None => String::new(),
                     };
@@ -773,6 +784,7 @@ impl View for RulesView {
                         .start(ctx.runtime, Box::pin(async move { (t, q.await) }));
                 }
             }
+            None if self.history_pinned => {}
             None => {
                 if self.history.take().is_some() {
                     self.history_task.cancel();

@@ -76,7 +76,7 @@ fn items(listing: &str) -> Vec<String> {
     if t.contains("Labels:") {
         let mut out = Vec::new();
         let mut cur = String::new();
-        for line in t.lines().map(str::trim) {
+        for line in t.lines().map(|l| l.trim().trim_end_matches(',')) {
             if let Some(l) = line.strip_prefix("Labels:") {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
