@@ -500,3 +500,41 @@ fn rule_test_runner_shows_a_structured_diff_and_the_failing_rule() {
     );
     assert!(big.contains("rules.yml:5 (e edits)"), "{big}");
 }
+
+#[test]
+fn b_on_an_alerting_rule_opens_the_backtest_view_with_it() {
+    let rt = runtime();
+    let handoff = BacktestHandoff::default();
+    let mut rules = RulesView::new(None, Arc::new(StillBackend), handoff.clone());
+    rules.set_groups(groups(), NOW_MS);
+    let backtest = BacktestView::new(Arc::new(StillBackend), handoff);
+    let backend: Arc<dyn Backend> = Arc::new(StillBackend);
+    let mut app = App::new(
+        vec![Box::new(rules), Box::new(backtest)],
+        &backend,
+        fixture::feed(),
+        rt.handle().clone(),
+        AppOptions {
+            palette: promtui::tui::theme::builtin("dark"),
+            glyphs: Glyphs::Braille,
+            no_color: false,
+            theme_dir: None,
+        },
+    );
+    // Row 0 is the group, row 1 its first rule (InstanceDown).
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('b'), KeyModifiers::NONE),
+        NOW_MS,
+    );
+    assert_eq!(app.active_view(), "backtest");
+    let s = buffer_text(&render_to_buffer(&mut app, 120, 30, NOW_MS));
+    assert!(s.contains("alert: InstanceDown"), "{s}");
+    assert!(s.contains("expr: up == 0"), "{s}");
+    assert!(s.contains("for: 5m"), "{s}");
+    // The backtest started at once (the still backend never answers).
+    assert!(s.contains("running…"), "{s}");
+}

@@ -59,6 +59,11 @@ pub fn editor_command(file: &Path, line: Option<usize>) -> std::process::Command
                 .filter(|v| !v.trim().is_empty())
         })
         .unwrap_or_else(|| "vi".into());
+    editor_command_for(&editor, file, line)
+}
+
+/// [`editor_command`] for the editor command line `editor`.
+fn editor_command_for(editor: &str, file: &Path, line: Option<usize>) -> std::process::Command {
     let mut parts = editor.split_whitespace();
     let prog = parts.next().unwrap_or("vi").to_string();
     let mut cmd = std::process::Command::new(&prog);
@@ -827,5 +832,64 @@ impl View for RulesView {
         };
         self.render_list(f, list, ctx);
         self.render_file(f, file, ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(c: &std::process::Command) -> Vec<String> {
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|s| s.to_string_lossy().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn editor_command_lines() {
+        let f = Path::new("/r/rules.yml");
+        assert_eq!(
+            argv(&editor_command_for("vim", f, Some(12))),
+            ["vim", "+12", "/r/rules.yml"]
+        );
+        assert_eq!(
+            argv(&editor_command_for("code --wait", f, Some(3))),
+            ["code", "--wait", "--goto", "/r/rules.yml:3"]
+        );
+        assert_eq!(
+            argv(&editor_command_for("nano", f, None)),
+            ["nano", "/r/rules.yml"]
+        );
+    }
+
+    #[test]
+    fn history_alerts_join_active_since() {
+        use crate::tui::console::source::SeriesData;
+        let s = |name: &str, st: Option<&str>, v: f64| {
+            let mut labels = vec![
+                ("__name__".to_string(), name.to_string()),
+                ("alertname".to_string(), "A".to_string()),
+            ];
+            if let Some(st) = st {
+                labels.push(("alertstate".into(), st.into()));
+            }
+            labels.push(("job".into(), "j".into()));
+            SeriesData {
+                labels,
+                points: vec![(0, v)],
+            }
+        };
+        let a = QueryAnswer {
+            data: QueryData::Vector(vec![
+                s("ALERTS", Some("pending"), 1.0),
+                s("ALERTS_FOR_STATE", None, 1000.0),
+            ]),
+            warnings: Vec::new(),
+        };
+        let m = history_alerts(&a);
+        assert_eq!(m["A"].len(), 1);
+        assert_eq!(m["A"][0].state, "pending");
+        assert_eq!(m["A"][0].active_at_ms, Some(1_000_000));
     }
 }
