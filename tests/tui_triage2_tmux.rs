@@ -172,6 +172,58 @@ fn exercise(t: &Tmux, gw: u16) {
     t.command("q");
 }
 
+/// `e` on a rule suspends the TUI for $EDITOR at the rule's line and takes the screen
+/// back; `:test` runs a failing unit test, and fixing the file re-runs it (watch mode).
+fn exercise_editor_and_tests(t: &Tmux, dir: &Path) {
+    t.command("rules");
+    t.wait("the firing rule", Duration::from_secs(20), |s| {
+        s.contains("AlwaysFiring") && s.contains("firing 1")
+    });
+    t.keys(&["j"]);
+    t.keys(&["e"]);
+    let marker = dir.join("editor-args");
+    let args = common::wait_until("the editor to run", Duration::from_secs(10), || {
+        std::fs::read_to_string(&marker)
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    assert_eq!(
+        args.trim(),
+        format!("+5 {}", dir.join("rules.yml").display()),
+        "editor arguments"
+    );
+    // Back from the editor: the whole screen is drawn again.
+    t.wait("the TUI after the editor", Duration::from_secs(10), |s| {
+        s.contains("AlwaysFiring") && s.contains("config ok") && !s.contains("EDITOR-RAN")
+    });
+
+    let test_file = dir.join("rules_test.yml");
+    let unit = |severity: &str| {
+        format!(
+            "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series: []\n  alert_rule_test:\n  - eval_time: 1m\n    alertname: AlwaysFiring\n    exp_alerts:\n    - exp_labels: {{severity: {severity}}}\n"
+        )
+    };
+    std::fs::write(&test_file, unit("ticket")).unwrap();
+    t.command(&format!("test {}", test_file.display()));
+    let s = t.wait("the failing test", Duration::from_secs(20), |s| {
+        s.contains("FAIL ") && s.contains("alertname: AlwaysFiring")
+    });
+    assert!(
+        s.contains("- labels {alertname=\"AlwaysFiring\", severity=\"ticket\"}"),
+        "{s}"
+    );
+    assert!(
+        s.contains("+ labels {alertname=\"AlwaysFiring\", severity=\"page\"}"),
+        "{s}"
+    );
+    // Fix the expectation: the runner notices the change and passes.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&test_file, unit("page")).unwrap();
+    t.wait("the re-run passing", Duration::from_secs(20), |s| {
+        s.contains("PASS ") && s.contains("0 failing")
+    });
+}
+
 fn promtui_line(home: &Path, args: &str) -> String {
     format!(
         "env HOME={home} LANG=C.UTF-8 {bin} {args}; echo EXITED rc=$?; sleep 600",
@@ -196,10 +248,31 @@ fn local_rules_view_shows_a_firing_rule_and_pushgateway_deletes_a_group() {
         cfg.display(),
         dir.path().join("data").display()
     );
-    let t = Tmux::start("local", 160, 40, &promtui_line(&home, &args));
+    // A fake $EDITOR: records its arguments, shows a marker, exits.
+    let editor = dir.path().join("fake-editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\necho EDITOR-RAN\necho \"$@\" > {}\nsleep 0.3\n",
+            dir.path().join("editor-args").display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    let line = promtui_line(&home, &args).replacen(
+        "env HOME=",
+        &format!("env VISUAL= EDITOR={} HOME=", editor.display()),
+        1,
+    );
+    let t = Tmux::start("local", 160, 40, &line);
     t.wait("the TUI", Duration::from_secs(15), |s| {
         s.contains("config ok")
     });
+    exercise_editor_and_tests(&t, dir.path());
     exercise(&t, gw);
     let s = t.wait("exit", Duration::from_secs(30), |s| s.contains("EXITED"));
     assert!(s.contains("EXITED rc=0"), "{s}");

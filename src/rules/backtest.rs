@@ -661,10 +661,10 @@ mod tests {
             let mut on = false;
             for e in 0..w.evals() {
                 // Runs of presence and absence of random lengths.
-                if lcg(&mut s) % 7 == 0 {
+                if lcg(&mut s).is_multiple_of(7) {
                     on = !on;
                 }
-                if on || lcg(&mut s) % 23 == 0 {
+                if on || lcg(&mut s).is_multiple_of(23) {
                     pts.push((w.at(e), 2.0));
                 }
             }

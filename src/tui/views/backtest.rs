@@ -57,6 +57,9 @@ const MAX_STEPS_PER_QUERY: i64 = 10_000;
 
 type Outcome = Result<Backtest, String>;
 
+/// Points by label set, joined over the query windows.
+type SeriesPoints = std::collections::HashMap<Vec<(String, String)>, Vec<(i64, f64)>>;
+
 /// The Backtest view.
 pub struct BacktestView {
     console: Arc<dyn ConsoleSource>,
@@ -435,8 +438,7 @@ fn short_labels(l: &Labels) -> String {
 fn run_one(console: Arc<dyn ConsoleSource>, rule: BacktestRule, w: Window) -> BoxFuture<Outcome> {
     Box::pin(async move {
         let started = Instant::now();
-        let mut series: std::collections::HashMap<Vec<(String, String)>, Vec<(i64, f64)>> =
-            Default::default();
+        let mut series: SeriesPoints = Default::default();
         let mut t = w.start_ms;
         while t <= w.end_ms {
             let end = (t + (MAX_STEPS_PER_QUERY - 1) * w.step_ms).min(w.end_ms);

@@ -86,6 +86,9 @@ fn editor_command_for(editor: &str, file: &Path, line: Option<usize>) -> std::pr
     cmd
 }
 
+/// Alerts at a past moment, by alert name.
+type AlertsByName = HashMap<String, Vec<AlertRow>>;
+
 /// One line of the list.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Row {
@@ -105,7 +108,7 @@ pub struct RulesView {
     task: Task<Result<Vec<GroupRow>, BackendError>>,
     fetched_at: i64,
     /// The past moment shown and its alerts by alert name (`None`: live).
-    history: Option<(i64, Result<HashMap<String, Vec<AlertRow>>, String>)>,
+    history: Option<(i64, Result<AlertsByName, String>)>,
     history_task: Task<(i64, Result<QueryAnswer, SourceError>)>,
     filter: Option<Filter>,
     /// Rules (group, index) whose alerts are folded.
