@@ -46,6 +46,11 @@ fn parse_series(s: &str) -> Labels {
     Labels::from_pairs(&pairs)
 }
 
+/// Beside the data directory (a file inside it would be foreign to the TSDB).
+fn done_marker(dir: &Path) -> PathBuf {
+    dir.with_extension("complete")
+}
+
 fn build_dataset(dir: &Path) {
     eprintln!("generating the dataset with bench/gen_dataset.py …");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/gen_dataset.py");
@@ -87,6 +92,8 @@ fn build_dataset(dir: &Path) {
         order.len() as i64 * REPEATS * 120
     );
     let started = Instant::now();
+    // A marked, empty TSDB first (read-only opens refuse unmarked directories).
+    drop(promtui::tsdb::Db::open(dir, Default::default()).expect("creating the TSDB"));
     let mut b = Backfill::new(
         dir,
         ImportOptions {
@@ -122,7 +129,7 @@ fn build_dataset(dir: &Path) {
         report.blocks.len(),
         started.elapsed().as_secs_f64()
     );
-    std::fs::write(dir.join("BACKTEST_DATASET_OK"), "").expect("marker");
+    std::fs::write(done_marker(dir), "").expect("marker");
 }
 
 fn main() {
@@ -134,7 +141,7 @@ fn main() {
     let dir = std::env::var("PROMTUI_BACKTEST_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/backtest-7d"));
-    if !dir.join("BACKTEST_DATASET_OK").exists() {
+    if !done_marker(&dir).exists() {
         let _ = std::fs::remove_dir_all(&dir);
         build_dataset(&dir);
     }
