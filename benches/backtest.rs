@@ -94,8 +94,10 @@ fn build_dataset(dir: &Path) {
     let started = Instant::now();
     // A marked, empty TSDB first (read-only opens refuse unmarked directories).
     drop(promtui::tsdb::Db::open(dir, Default::default()).expect("creating the TSDB"));
+    // Blocks go where the TSDB keeps them (its blocks directory).
+    let blocks = dir.join("promtui-blocks");
     let mut b = Backfill::new(
-        dir,
+        &blocks,
         ImportOptions {
             block_duration: TWO_HOURS,
             max_buffered_bytes: 512 << 20,
@@ -147,7 +149,7 @@ fn main() {
     }
     let db = promtui::tsdb::Db::open_read_only(&dir, Default::default()).expect("opening");
     let engine = promtui::promql::engine::Engine::new(promtui::promql::engine::EngineOptions {
-        max_samples: usize::MAX,
+        max_samples: 2_000_000_000,
         timeout: std::time::Duration::from_secs(600),
         ..Default::default()
     });
@@ -157,6 +159,7 @@ fn main() {
     for (expr, for_ms) in [
         ("up == 0", 5 * MIN),
         ("rate(http_requests_total[5m]) > 50", 5 * MIN),
+        ("rate(http_requests_total[5m]) > 5", 5 * MIN),
         ("queue_length > 40", 2 * MIN),
         ("node_hwmon_temp_celsius > 60", 10 * MIN),
     ] {
