@@ -622,7 +622,12 @@ pub fn cli(
     let window = Window::new(start, end, step)?;
     let dir = storage.path()?;
     let db = crate::cmd::tsdb::open_db_for_tool(storage, &dir)?;
-    let engine = Engine::new(crate::promql::engine::EngineOptions::default());
+    // A week at 1m over thousands of series is far above the interactive default of
+    // --query.max-samples; a one-shot tool may load it.
+    let engine = Engine::new(crate::promql::engine::EngineOptions {
+        max_samples: 2_000_000_000,
+        ..Default::default()
+    });
     let bt = backtest(&db, &engine, &rule, window)?;
     print!("{}", bt.render_text());
     eprintln!("({:.0} ms)", bt.elapsed_ms);
