@@ -75,6 +75,11 @@ pub struct TuiFlags {
     /// Alertmanager at http://host:9093); default: the --remote URL's own /api/v2 (promtui).
     #[arg(long = "alertmanager.url", value_name = "URL")]
     pub alertmanager_url: Option<String>,
+
+    /// With --remote: the Pushgateway the Pushgateway view reads and deletes groups on
+    /// (default: the remote promtui's own, its host at port 9091).
+    #[arg(long = "pushgateway.url", value_name = "URL")]
+    pub pushgateway_url: Option<String>,
     /// Colour theme: dark, light, high-contrast, solarized, or NAME.theme from the
     /// config directory (~/.config/promtui/themes on Linux).
     #[arg(long, default_value = "dark", value_name = "NAME")]
@@ -105,8 +110,9 @@ impl TuiFlags {
                     && self.remote_ca_file.is_none()
                     && self.remote_cert_file.is_none()
                     && !self.remote_insecure
-                    && self.alertmanager_url.is_none(),
-                "--remote.* options and --alertmanager.url need --remote URL"
+                    && self.alertmanager_url.is_none()
+                    && self.pushgateway_url.is_none(),
+                "--remote.* options, --alertmanager.url and --pushgateway.url need --remote URL"
             );
             return Ok(None);
         };
@@ -154,6 +160,7 @@ impl TuiFlags {
                 }
                 None => None,
             },
+            pushgateway_url: self.pushgateway_url.clone(),
         }))
     }
 }
@@ -487,6 +494,52 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Alerting-rule tools over the local TSDB.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Backtest an alerting rule over stored history: evaluate it every --step over
+    /// --range (or --start/--end) with the live engine's pending/for/keep_firing_for
+    /// logic and print when each alert would have fired, for how long and how often.
+    Backtest(BacktestArgs),
+}
+
+/// `promtui rules backtest`'s flags.
+#[derive(Debug, Args, Clone)]
+pub struct BacktestArgs {
+    /// The rule's expression (or take it from --rule-file with --alert).
+    #[arg(long, value_name = "PROMQL")]
+    pub expr: Option<String>,
+    /// The alert name (with --rule-file: the rule to backtest).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub alert: String,
+    /// A rule file to take the alerting rule --alert from (its expr, for,
+    /// keep_firing_for and labels).
+    #[arg(long = "rule-file", value_name = "FILE")]
+    pub rule_file: Option<PathBuf>,
+    /// The rule's `for` (Prometheus duration); default 0, or the rule file's.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_duration: Option<String>,
+    /// The rule's `keep_firing_for`; default 0, or the rule file's.
+    #[arg(long = "keep-firing-for", value_name = "DURATION")]
+    pub keep_firing_for: Option<String>,
+    /// How far back from --end to start.
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub range: String,
+    /// Start (RFC 3339 or Unix seconds); overrides --range.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// End (RFC 3339 or Unix seconds); default now.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// The evaluation interval simulated.
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub step: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1194,6 +1247,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: TestCommand::Rules { files },
         }) => Ok(crate::rules::unittest::test_rules_command(&files)),
         Some(Command::Tsdb { command }) => crate::cmd::tsdb::tsdb_command(&cli.storage, command),
+        Some(Command::Rules {
+            command: RulesCommand::Backtest(args),
+        }) => crate::rules::backtest::cli(&cli.storage, &args),
         Some(Command::Query { expr, time, out }) => {
             let t = opt_time(time.as_deref(), "--time", crate::model::time::now_ms())?;
             crate::cmd::query::run_query(&cli.storage, &out, |target| {

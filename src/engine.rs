@@ -673,6 +673,10 @@ impl EngineHandle {
     pub fn rule_manager(&self) -> Option<Arc<crate::rules::manager::RuleManager>> {
         self.shared.rules.get().cloned()
     }
+    /// The built-in Pushgateway; `None` with `--pushgateway.disable`.
+    pub fn pushgateway(&self) -> Option<&crate::pushgateway::Pushgateway> {
+        self.shared.pushgateway.as_ref()
+    }
 }
 
 /// The `remote_read` clients of `config`; one that cannot be built is logged and left out.

@@ -13,6 +13,7 @@
 //! stored history.
 
 pub(crate) mod backfill;
+pub mod backtest;
 pub(crate) mod check;
 pub mod eval;
 pub(crate) mod file;

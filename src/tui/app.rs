@@ -53,6 +53,24 @@ pub fn views(
         Box::new(super::views::alerts::AlertsView::new(backend)),
         Box::new(super::views::silences::SilencesView::new(backend)),
     ];
+    let mut views = views;
+    // Triage: rules (with backtest), Pushgateway, rule test runner.
+    let backtest = super::views::backtest::BacktestHandoff::default();
+    views.push(Box::new(super::views::rules::RulesView::new(
+        super::backend::rules::rules_source(backend),
+        backend.console_source(),
+        backtest.clone(),
+    )));
+    views.push(Box::new(super::views::pushgateway::PushgatewayView::new(
+        super::backend::pushgateway::push_source(backend),
+    )));
+    views.push(Box::new(super::views::backtest::BacktestView::new(
+        backend.console_source(),
+        backtest,
+    )));
+    views.push(Box::new(super::views::ruletest::RuleTestView::new(
+        Vec::new(),
+    )));
     (views, handoff)
 }
 
@@ -186,6 +204,11 @@ impl App {
             now_ms,
         };
         let r = f(self.views[self.active].as_mut(), &mut ctx);
+        if let Some(name) = self.views[self.active].switch_request() {
+            if let Some(i) = self.views.iter().position(|v| v.name() == name) {
+                self.switch(i);
+            }
+        }
         if self
             .handoff
             .as_ref()

@@ -193,6 +193,24 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     engine_result
 }
 
+/// Suspends the TUI (main screen, cooked mode), runs `$EDITOR` at `file:line`, and
+/// takes the terminal back.
+fn run_editor(file: &std::path::Path, line: Option<usize>) -> Result<(), String> {
+    restore_terminal();
+    let status = views::rules::editor_command(file, line).status();
+    let back = enable_raw_mode().and_then(|_| {
+        crossterm::execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture)
+    });
+    if let Err(e) = back {
+        return Err(format!("restoring the terminal after the editor: {e}"));
+    }
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("the editor exited with {s}")),
+        Err(e) => Err(format!("starting the editor ($EDITOR): {e}")),
+    }
+}
+
 /// The event loop: input first, then SIGTERM/SIGHUP, then the tick. Draws after each.
 async fn event_loop<B: ratatui::backend::Backend>(
     mut term: ratatui::Terminal<B>,
@@ -228,6 +246,16 @@ async fn event_loop<B: ratatui::backend::Backend>(
                     }
                     app.on_event(ev, crate::model::time::now_ms());
                     dirty = true;
+                    if let Some((file, line)) = views::rules::take_editor_request() {
+                        // The input reader is dropped so it cannot take the editor's keys.
+                        drop(events);
+                        let r = run_editor(&file, line);
+                        events = EventStream::new();
+                        term.clear().context("redrawing after the editor")?;
+                        if let Err(e) = r {
+                            app.log_event(feed::Severity::Error, e);
+                        }
+                    }
                 }
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading terminal input")),
                 None => return Ok(()),

@@ -151,4 +151,9 @@ pub trait View {
         None
     }
     fn cancel(&mut self) {}
+    /// A view the frame should switch to after this call (by name), e.g. the Rules
+    /// view's `b` opening the Backtest view; taken once.
+    fn switch_request(&mut self) -> Option<&'static str> {
+        None
+    }
 }

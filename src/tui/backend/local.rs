@@ -63,6 +63,11 @@ impl LocalBackend {
         *self.inner.starting.lock() = None;
     }
 
+    /// The engine, once open (the rules and Pushgateway views read it directly).
+    pub fn engine_handle(&self) -> Result<EngineHandle, BackendError> {
+        self.engine()
+    }
+
     fn engine(&self) -> Result<EngineHandle, BackendError> {
         self.inner.engine.get().cloned().ok_or_else(|| {
             BackendError::Engine(
@@ -559,6 +564,9 @@ impl Backend for LocalBackend {
 
     fn console_source(&self) -> Arc<dyn ConsoleSource> {
         Arc::new(self.clone())
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 

@@ -10,7 +10,9 @@
 pub mod history;
 pub mod alerts;
 pub mod local;
+pub mod pushgateway;
 pub mod remote;
+pub mod rules;
 
 use std::sync::Arc;
 
@@ -325,6 +327,11 @@ pub trait Backend: Send + Sync {
     /// Alerts, silences and acknowledgements (the Alerts and Silences views); `None`
     /// when this backend has no alerting side.
     fn alerts(&self) -> Option<Arc<dyn alerts::AlertSource>> {
+        None
+    }
+    /// The concrete backend, for views whose data sources are built per backend kind
+    /// (rules, Pushgateway); `None` for test doubles.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
 }

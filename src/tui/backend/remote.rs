@@ -39,6 +39,9 @@ pub struct RemoteOptions {
     /// `--alertmanager.url`: the Alertmanager API v2 the alert views use; `None` uses
     /// `url` itself (promtui serves `/api/v2` on its web port).
     pub alertmanager_url: Option<String>,
+    /// `--pushgateway.url`: the Pushgateway the Pushgateway view reads; `None`: the
+    /// remote promtui's own (its host, port 9091).
+    pub pushgateway_url: Option<String>,
 }
 
 /// The remote backend; cheap to clone.
@@ -49,6 +52,7 @@ pub struct RemoteBackend {
 
 struct Inner {
     base: String,
+    pushgateway_url: Option<String>,
     client: reqwest::Client,
     alertmanager: Option<String>,
     /// Label names/values answers by request, with when they were fetched.
@@ -120,11 +124,39 @@ impl RemoteBackend {
         Ok(RemoteBackend {
             inner: Arc::new(Inner {
                 base: o.url.trim_end_matches('/').to_string(),
+                pushgateway_url: o
+                    .pushgateway_url
+                    .as_ref()
+                    .map(|u| u.trim_end_matches('/').to_string()),
                 client,
                 alertmanager: o.alertmanager_url.clone(),
                 cache: Mutex::new(HashMap::new()),
             }),
         })
+    }
+}
+
+impl RemoteBackend {
+    /// The API's base URL (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+    /// `--pushgateway.url`, when given.
+    pub fn pushgateway_url(&self) -> Option<&str> {
+        self.inner.pushgateway_url.as_deref()
+    }
+    /// The HTTP client with the configured headers, auth and TLS (shared by the rules
+    /// and Pushgateway views).
+    pub fn client(&self) -> reqwest::Client {
+        self.inner.client.clone()
+    }
+    /// GETs an API path of the remote and returns the envelope's `data`.
+    pub async fn api_get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Json, BackendError> {
+        self.inner.get(path, params).await
     }
 }
 
@@ -735,6 +767,9 @@ impl Backend for RemoteBackend {
 
     fn console_source(&self) -> Arc<dyn ConsoleSource> {
         Arc::new(self.clone())
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 

@@ -3,8 +3,12 @@
 
 pub mod alert_forms;
 pub mod alerts;
+pub mod backtest;
 pub mod config;
 pub mod overview;
+pub mod pushgateway;
+pub mod rules;
+pub mod ruletest;
 pub mod silences;
 pub mod targets;
 pub mod tsdb;
