@@ -65,6 +65,7 @@ fn remote(url: &str) -> RemoteBackend {
         insecure_skip_verify: false,
         timeout: Duration::from_secs(10),
         alertmanager_url: None,
+        pushgateway_url: None,
     })
     .expect("remote backend")
 }

@@ -17,7 +17,7 @@ pub mod backtest;
 pub(crate) mod check;
 pub mod eval;
 pub(crate) mod file;
-pub(crate) mod manager;
+pub mod manager;
 pub(crate) mod template;
 pub mod unittest;
 
