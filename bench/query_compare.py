@@ -411,12 +411,17 @@ def vm_flush(url):
 
 
 def block_count(d):
+    # promtui keeps its blocks in promtui-blocks/, Prometheus in the directory itself.
+    sub = os.path.join(d, "promtui-blocks")
+    if os.path.isdir(sub):
+        d = sub
     return sum(1 for e in os.listdir(d) if len(e) == 26 and os.path.isdir(os.path.join(d, e)))
 
 
-def wait_compacted(d, what, settle=30, timeout=3600):
+def wait_compacted(d, what, settle=150, timeout=3600):
     """Waits until the number of blocks in data directory `d` has not changed for `settle`
-    seconds (the server's compaction is done). Returns the final count."""
+    seconds (the server's compaction is done; Prometheus plans one every minute). Returns
+    the final count."""
     last, since, deadline = block_count(d), time.time(), time.time() + timeout
     while time.time() < deadline:
         time.sleep(2)
