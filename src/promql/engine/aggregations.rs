@@ -286,7 +286,7 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Resul
         (AggregateOp::Limitk, Param::Scalar(k)) => eval_limitk(ev, &k, &input, &grouping)?,
         (AggregateOp::LimitRatio, Param::Scalar(r)) => eval_limit_ratio(ev, &r, &input, &grouping)?,
         (AggregateOp::CountValues, Param::Label(label)) => {
-            let drop_label = a.without && a.grouping.iter().any(|l| *l == label);
+            let drop_label = a.without && a.grouping.contains(&label);
             eval_count_values(ev, &label, drop_label, &input, &grouping)?
         }
         (op, param) => eval_reduce(ev, op, param.scalars(), &input, &grouping)?,
