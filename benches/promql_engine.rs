@@ -95,6 +95,12 @@ const QUERIES: &[(&str, &str)] = &[
         "histogram_quantile(0.9, sum by (job, le) (rate(request_duration_seconds_bucket[5m])))",
     ),
     ("topk", "topk(5, rate(http_requests_total[5m]))"),
+    // 1000 groups of 10: many small groups, as `by (instance)` on a fleet gives.
+    (
+        "avg_by_instance",
+        "avg by (instance) (rate(http_requests_total[5m]))",
+    ),
+    ("count_by", "count by (job) (http_requests_total)"),
     (
         "group_left",
         "rate(http_requests_total[5m]) * on (job, instance) group_left (version) instance_info",

@@ -29,6 +29,155 @@ pub(crate) const TIME_LIMIT: i64 = 1 << 60;
 /// A series and, per reference time, the timestamp of the sample picked there.
 pub(crate) type PickedSeries = (Labels, Vec<Option<i64>>);
 
+thread_local! {
+    /// The per-step sample counts of one series' windows, reused across series.
+    static SCRATCH_COUNTS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Series decoded per batch by [`Evaluator::select`].
+const DECODE_BATCH: usize = 1024;
+
+/// Fewest series worth a second decoding thread.
+const PARALLEL_DECODE_MIN: usize = 256;
+
+/// Least decoding work, in series × minutes of range, worth more threads: a thread costs
+/// tens of µs to start and, on a busy machine, may wait milliseconds for a CPU, so an
+/// instant query's short windows (hundreds of series × 5 m) stay on the query's thread.
+const PARALLEL_DECODE_SERIES_MINUTES: i64 = 256 * 60;
+
+/// Threads that decode `n` selected series over `span_ms`: one for small selections,
+/// else one per CPU (at most 4).
+fn decode_threads(n: usize, span_ms: i64) -> usize {
+    let work = (n as i64).saturating_mul(span_ms / 60_000);
+    if n < PARALLEL_DECODE_MIN || work < PARALLEL_DECODE_SERIES_MINUTES {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |p| p.get().min(4))
+}
+
+/// Reads every series of `batch` in `[mint, maxt]` into points (without staleness markers
+/// unless `keep_stale`), on `threads` scoped threads, each taking a contiguous share, so
+/// the output keeps the input order.
+fn decode_batch(
+    batch: Vec<crate::storage::Series>,
+    mint: i64,
+    maxt: i64,
+    keep_stale: bool,
+    threads: usize,
+) -> Result<Vec<(Labels, Vec<FPoint>)>, crate::storage::QueryError> {
+    // A series whose data fails to decode fails the query (its iterator's `err`), rather
+    // than answering from a silently shortened series.
+    fn decode(
+        part: Vec<crate::storage::Series>,
+        mint: i64,
+        maxt: i64,
+        keep_stale: bool,
+    ) -> Result<Vec<(Labels, Vec<FPoint>)>, crate::storage::QueryError> {
+        let mut buf = Vec::new();
+        part.into_iter()
+            .map(|mut s| {
+                buf.clear();
+                s.samples.read_range(mint, maxt, &mut buf);
+                if let Some(e) = s.samples.err() {
+                    return Err(e);
+                }
+                let pts: Vec<FPoint> = buf
+                    .iter()
+                    .filter(|smp| keep_stale || !is_stale_nan(smp.v))
+                    .map(|smp| FPoint { t: smp.t, f: smp.v })
+                    .collect();
+                Ok((s.labels, pts))
+            })
+            .collect()
+    }
+    if threads <= 1 || batch.len() < PARALLEL_DECODE_MIN {
+        return decode(batch, mint, maxt, keep_stale);
+    }
+    let share = batch.len().div_ceil(threads);
+    let mut parts: Vec<Vec<crate::storage::Series>> = Vec::with_capacity(threads);
+    let mut rest = batch;
+    while rest.len() > share {
+        let tail = rest.split_off(share);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    let first = parts.remove(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|p| scope.spawn(move || decode(p, mint, maxt, keep_stale)))
+            .collect();
+        let mut out = decode(first, mint, maxt, keep_stale);
+        for h in handles {
+            // A panicking decoder is a bug; re-raise it on the query's thread.
+            match h.join() {
+                Ok(Ok(v)) => {
+                    if let Ok(o) = &mut out {
+                        o.extend(v);
+                    }
+                }
+                // The first part that failed decides the error.
+                Ok(Err(e)) => {
+                    if out.is_ok() {
+                        out = Err(e);
+                    }
+                }
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
+}
+
+/// The steps a range argument's windows are cut at, detached from the evaluator.
+#[derive(Clone, Copy)]
+pub(crate) struct WindowGrid {
+    pub start: i64,
+    pub interval: i64,
+    pub n: usize,
+    /// Whether samples read count towards the query statistics (not inside subqueries).
+    pub counted: bool,
+}
+
+impl WindowGrid {
+    /// Calls `f(step, ts, first_index, window)` for every step with the points of `pts`
+    /// in `(ref - range, ref]` (widened for `anchored`/`smoothed`); the window slides, so
+    /// the series is walked once. When counted, `per_step` (of length `n`) receives each
+    /// step's window size.
+    pub fn walk(
+        &self,
+        ra: &RangeArg,
+        pts: &[FPoint],
+        per_step: &mut [u32],
+        mut f: impl FnMut(usize, i64, usize, &[FPoint]),
+    ) {
+        let (mut lo, mut hi) = (0usize, 0usize);
+        let before = if ra.anchored || ra.smoothed {
+            ra.lookback
+        } else {
+            0
+        };
+        let after = if ra.smoothed { ra.lookback } else { 0 };
+        for i in 0..self.n {
+            let ts = self.start + i as i64 * self.interval;
+            let base = ra.at.unwrap_or(ts) - ra.offset;
+            let min = base - ra.range - before;
+            let max = base + after;
+            while hi < pts.len() && pts[hi].t <= max {
+                hi += 1;
+            }
+            while lo < hi && pts[lo].t <= min {
+                lo += 1;
+            }
+            if let Some(c) = per_step.get_mut(i) {
+                *c = u32::try_from(hi - lo).unwrap_or(u32::MAX);
+            }
+            f(i, ts, lo, &pts[lo..hi]);
+        }
+    }
+}
+
 /// Evaluation result of one node.
 #[derive(Clone, Debug)]
 pub(crate) enum Val {
@@ -557,29 +706,41 @@ impl<'a> Evaluator<'a> {
         &self,
         ra: &RangeArg,
         s: &Series,
-        mut f: impl FnMut(usize, i64, usize, &[FPoint]),
+        f: impl FnMut(usize, i64, usize, &[FPoint]),
     ) {
-        let pts = &s.floats;
-        let (mut lo, mut hi) = (0usize, 0usize);
-        let before = if ra.anchored || ra.smoothed {
-            ra.lookback
-        } else {
-            0
-        };
-        let after = if ra.smoothed { ra.lookback } else { 0 };
-        for i in 0..self.n_steps() {
-            let ts = self.ts(i);
-            let base = ra.at.unwrap_or(ts) - ra.offset;
-            let min = base - ra.range - before;
-            let max = base + after;
-            while hi < pts.len() && pts[hi].t <= max {
-                hi += 1;
-            }
-            while lo < hi && pts[lo].t <= min {
-                lo += 1;
-            }
-            self.count_queryable(i, hi - lo);
-            f(i, ts, lo, &pts[lo..hi]);
+        let grid = self.window_grid();
+        let mut per_step = SCRATCH_COUNTS.with_borrow_mut(std::mem::take);
+        per_step.clear();
+        if grid.counted {
+            per_step.resize(grid.n, 0);
+        }
+        grid.walk(ra, &s.floats, &mut per_step, f);
+        self.add_queryable(&per_step);
+        SCRATCH_COUNTS.with_borrow_mut(|b| *b = per_step);
+    }
+
+    /// The current step grid, for walking windows away from the evaluator (on other
+    /// threads).
+    pub fn window_grid(&self) -> WindowGrid {
+        WindowGrid {
+            start: self.start,
+            interval: self.interval,
+            n: self.n_steps(),
+            counted: self.subquery_depth == 0,
+        }
+    }
+
+    /// Adds per-step sample counts (from [`WindowGrid::walk`]) to the statistics.
+    pub fn add_queryable(&self, per_step: &[u32]) {
+        if per_step.is_empty() {
+            return;
+        }
+        let mut v = self.queryable_per_step.borrow_mut();
+        if v.len() < per_step.len() {
+            v.resize(per_step.len(), 0);
+        }
+        for (acc, &c) in v.iter_mut().zip(per_step) {
+            *acc += i64::from(c);
         }
     }
 
@@ -597,28 +758,23 @@ impl<'a> Evaluator<'a> {
         let querier = self.q.querier(mint, maxt)?;
         let series = querier.select(matchers)?;
         let mut out = Vec::with_capacity(series.len());
-        let mut buf = Vec::new();
-        for mut s in series {
+        let threads = decode_threads(series.len(), maxt.saturating_sub(mint));
+        let mut series = series.into_iter();
+        loop {
             self.check()?;
-            buf.clear();
-            s.samples.read_range(mint, maxt, &mut buf);
-            if let Some(e) = s.samples.err() {
-                return Err(e.into());
+            // Decoded in batches, so cancellation and the sample limit are checked between
+            // batches; each batch is split over the decode threads.
+            let batch: Vec<crate::storage::Series> = series.by_ref().take(DECODE_BATCH).collect();
+            if batch.is_empty() {
+                break;
             }
-            let pts: Vec<FPoint> = if keep_stale {
-                buf.iter()
-                    .map(|smp| FPoint { t: smp.t, f: smp.v })
-                    .collect()
-            } else {
-                buf.iter()
-                    .filter(|smp| !is_stale_nan(smp.v))
-                    .map(|smp| FPoint { t: smp.t, f: smp.v })
-                    .collect()
-            };
-            if count {
-                self.add_samples(pts.len())?;
+            let decoded = decode_batch(batch, mint, maxt, keep_stale, threads)?;
+            for (labels, pts) in decoded {
+                if count {
+                    self.add_samples(pts.len())?;
+                }
+                out.push((labels, pts));
             }
-            out.push((s.labels, pts));
         }
         Ok(out)
     }

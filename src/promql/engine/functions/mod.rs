@@ -194,6 +194,97 @@ pub(crate) fn over_windows_with<S>(
     Ok(out)
 }
 
+/// Fewest windows (series × steps) worth splitting [`over_windows_par`] over threads.
+const PARALLEL_WINDOWS_MIN: usize = 50_000;
+
+/// [`over_windows_with`] for functions whose per-window work needs no evaluator state:
+/// large inputs are split into contiguous shares of series walked on scoped threads (one
+/// per CPU, at most 4), so the output and its order are the same as the sequential
+/// walk's.
+pub(crate) fn over_windows_par<S>(
+    ev: &mut Evaluator<'_>,
+    ra: &mut RangeArg,
+    keep_name: bool,
+    init: impl Fn(&Series) -> S + Sync,
+    f: impl Fn(&mut S, &Series, &[FPoint], usize, usize, i64) -> Option<f64> + Sync,
+) -> Result<Matrix, EvalError> {
+    let grid = ev.window_grid();
+    let threads = if ra.series.len().saturating_mul(grid.n) < PARALLEL_WINDOWS_MIN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |p| p.get().min(4))
+    };
+    if threads <= 1 {
+        return over_windows_with(ev, ra, keep_name, init, |st, s, w, lo, i, ts| {
+            f(st, s, w, lo, i, ts)
+        });
+    }
+    ev.check()?;
+    let shared: &RangeArg = ra;
+    // One share: the output points of each of its series, and its per-step sample counts.
+    let walk = |part: &[Series]| {
+        let mut counts = vec![0u64; if grid.counted { grid.n } else { 0 }];
+        let mut per_step = vec![0u32; counts.len()];
+        let outs: Vec<Vec<FPoint>> = part
+            .iter()
+            .map(|s| {
+                let mut state = init(s);
+                let mut floats = Vec::with_capacity(grid.n);
+                grid.walk(shared, &s.floats, &mut per_step, |i, ts, lo, w| {
+                    if let Some(v) = f(&mut state, s, w, lo, i, ts) {
+                        floats.push(FPoint { t: ts, f: v });
+                    }
+                });
+                for (c, &p) in counts.iter_mut().zip(&per_step) {
+                    *c += u64::from(p);
+                }
+                floats
+            })
+            .collect();
+        (outs, counts)
+    };
+    let share = shared.series.len().div_ceil(threads);
+    let results: Vec<(Vec<Vec<FPoint>>, Vec<u64>)> = std::thread::scope(|scope| {
+        let mut chunks = shared.series.chunks(share);
+        let first = chunks.next().unwrap_or_default();
+        let handles: Vec<_> = chunks.map(|part| scope.spawn(|| walk(part))).collect();
+        let mut res = vec![walk(first)];
+        for h in handles {
+            match h.join() {
+                Ok(r) => res.push(r),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        res
+    });
+    let mut total = vec![0u64; if grid.counted { grid.n } else { 0 }];
+    let mut out = Vec::with_capacity(ra.series.len());
+    let mut i = 0;
+    for (outs, counts) in results {
+        for (t, c) in total.iter_mut().zip(&counts) {
+            *t += c;
+        }
+        for floats in outs {
+            if !floats.is_empty() {
+                ev.add_samples(floats.len())?;
+                let s = &mut ra.series[i];
+                out.push(Series {
+                    metric: std::mem::take(&mut s.metric),
+                    floats,
+                    drop_name: s.drop_name || !keep_name,
+                });
+            }
+            i += 1;
+        }
+    }
+    let total: Vec<u32> = total
+        .into_iter()
+        .map(|c| u32::try_from(c).unwrap_or(u32::MAX))
+        .collect();
+    ev.add_queryable(&total);
+    Ok(out)
+}
+
 /// A per-step scalar argument, or `default` when the optional argument is absent.
 pub(crate) fn scalar_arg(
     ev: &mut Evaluator<'_>,

@@ -11,7 +11,7 @@ use super::super::super::ast::Expr;
 use super::super::eval::{Evaluator, Val};
 use super::super::value::{FPoint, Series};
 use super::super::EvalError;
-use super::{over_windows, over_windows_with};
+use super::{over_windows, over_windows_par};
 
 /// The extrapolated change over a window `(range_start, range_end]` (upstream
 /// `extrapolatedRate`). `None` with fewer than two samples.
@@ -86,19 +86,26 @@ fn extrapolated_rate_no_resets(
     ))
 }
 
-/// `resets[k]` = number of points `j` in `1..k` with `f[j] < f[j - 1]`, so a window
-/// `lo..hi` holds `resets[hi] - resets[lo + 1]` resets after its first point.
-fn reset_prefix(pts: &[FPoint]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(pts.len() + 1);
-    out.push(0);
-    let mut n = 0u32;
-    for (j, p) in pts.iter().enumerate() {
-        if j > 0 && p.f < pts[j - 1].f {
-            n += 1;
+/// The counter resets of a series: the positions `j` with `f[j] < f[j - 1]`, usually
+/// none, so finding them costs one pass and no allocation for most series.
+struct Resets(Vec<u32>);
+
+impl Resets {
+    fn of(pts: &[FPoint]) -> Self {
+        let mut out = Vec::new();
+        for j in 1..pts.len() {
+            if pts[j].f < pts[j - 1].f {
+                out.push(j as u32);
+            }
         }
-        out.push(n);
+        Resets(out)
     }
-    out
+
+    /// Whether the window `pts[lo..hi]` is free of resets after its first point.
+    fn none_in(&self, lo: usize, hi: usize) -> bool {
+        let i = self.0.partition_point(|&r| (r as usize) <= lo);
+        self.0.get(i).is_none_or(|&r| r as usize >= hi)
+    }
 }
 
 /// The extrapolation of upstream `extrapolatedRate` applied to `result`.
@@ -195,19 +202,15 @@ pub(crate) fn eval_extrapolated(
     let prefix = is_counter && !extended;
     let init = |s: &Series| {
         if prefix {
-            reset_prefix(&s.floats)
+            Resets::of(&s.floats)
         } else {
-            Vec::new()
+            Resets(Vec::new())
         }
     };
-    let m = over_windows_with(ev, &mut ra, false, init, |resets, _, w, lo, _, ts| {
+    let m = over_windows_par(ev, &mut ra, false, init, |resets, _, w, lo, _, ts| {
         let end = at.unwrap_or(ts) - offset;
-        if prefix && w.len() >= 2 {
-            if let (Some(&a), Some(&b)) = (resets.get(lo + 1), resets.get(lo + w.len())) {
-                if a == b {
-                    return extrapolated_rate_no_resets(w, end - range, end, range, is_rate);
-                }
-            }
+        if prefix && w.len() >= 2 && resets.none_in(lo, lo + w.len()) {
+            return extrapolated_rate_no_resets(w, end - range, end, range, is_rate);
         }
         if extended {
             return super::extended::extended_rate(
@@ -268,12 +271,14 @@ mod tests {
                 f: v,
             });
         }
-        let resets = reset_prefix(&s);
+        let resets = Resets::of(&s);
         let mut fast = 0;
         for lo in 0..s.len() {
             for len in 2..40.min(s.len() - lo) {
                 let w = &s[lo..lo + len];
-                if resets[lo + 1] != resets[lo + len] {
+                let scan = !(lo + 1..lo + len).any(|j| s[j].f < s[j - 1].f);
+                assert_eq!(resets.none_in(lo, lo + len), scan, "window {lo}+{len}");
+                if !scan {
                     continue;
                 }
                 fast += 1;
