@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod dispatch;
 pub mod matcher;
+pub mod metrics;
 pub mod notify;
 pub mod silence;
 pub mod store;
