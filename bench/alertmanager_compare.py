@@ -193,6 +193,8 @@ def start_peer(name, binary, workdir, sink_port):
 
 
 def run_peer(name, binary, args, sink_port):
+    with Sink.lock:
+        Sink.arrivals.clear()  # probe group keys repeat across --repeats
     workdir = tempfile.mkdtemp(prefix=f"ambench-{name}-")
     p, port = start_peer(name, binary, workdir, sink_port)
     try:
