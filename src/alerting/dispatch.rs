@@ -308,6 +308,9 @@ pub struct Pipeline {
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
+/// An alert whose row only needs its new end: fingerprint and end.
+type EndUpdate = (u64, DateTime<Utc>);
+
 #[derive(Default)]
 struct Dirty {
     /// Alerts to write whole.
@@ -961,7 +964,7 @@ impl Pipeline {
         {
             return;
         }
-        let (changed, ends): (Vec<Arc<Alert>>, Vec<(u64, DateTime<Utc>)>) = {
+        let (changed, ends): (Vec<Arc<Alert>>, Vec<EndUpdate>) = {
             let store = self.alerts.read();
             (
                 d.changed
