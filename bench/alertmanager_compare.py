@@ -11,7 +11,9 @@ ahead as Prometheus sets it.
 
 Per peer, over --cycles re-post cycles after a warm-up cycle:
   ingest throughput  alerts accepted per second while a cycle is being posted
-  CPU per cycle      utime+stime of the peer process over one whole cycle (/proc)
+  CPU per cycle      utime+stime of the peer process over the measured cycles (/proc),
+                     divided by their number (/proc counts 10 ms ticks: a mean over
+                     the cycles resolves what a median of single cycles cannot)
   RSS                resident memory at the end (/proc/PID/status VmRSS)
   notification p99   time from posting a new group's first alert to its webhook
                      arriving, minus group_wait, over --probes new groups
@@ -19,8 +21,14 @@ Per peer, over --cycles re-post cycles after a warm-up cycle:
 Peers run one after the other (the machine is shared: running them at once would let
 one starve the other). Ratios promtui/Alertmanager are printed at the end.
 
+With --repeats N the whole comparison runs N times and the medians of each figure and
+ratio are printed (the machine may be shared: CPU-time ratios are the reliable ones,
+wall-clock throughput moves with the load, which is printed with each run).
+--peers promtui runs promtui alone (e.g. under `perf record -p PID`; its PID is printed).
+
 Usage: bench/alertmanager_compare.py [--promtui target/release/promtui] [--cycles 4]
-       [--interval 15] [--senders 4] [--probes 50]
+       [--interval 15] [--senders 4] [--probes 50] [--repeats 1]
+       [--peers alertmanager,promtui]
 """
 import argparse
 import http.client
@@ -179,11 +187,14 @@ def start_peer(name, binary, workdir, sink_port):
                f"--storage.tsdb.path={workdir}/data", f"--web.listen-address=127.0.0.1:{free_port()}",
                f"--alertmanager.listen-address=127.0.0.1:{port}", f"--alertmanager.config.file={cfg}"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"  {name} pid {p.pid}", flush=True)
     wait_ready(f"http://127.0.0.1:{port}/-/ready")
     return p, port
 
 
 def run_peer(name, binary, args, sink_port):
+    with Sink.lock:
+        Sink.arrivals.clear()  # probe group keys repeat across --repeats
     workdir = tempfile.mkdtemp(prefix=f"ambench-{name}-")
     p, port = start_peer(name, binary, workdir, sink_port)
     try:
@@ -228,7 +239,7 @@ def run_peer(name, binary, args, sink_port):
                 lat.append(max(0.0, got - t0 - 1.0) * 1000)
         lat.sort()
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
-        return {"rate": statistics.median(rates), "cpu": statistics.median(cpus), "rss": rss,
+        return {"rate": statistics.median(rates), "cpu": sum(cpus) / len(cpus), "rss": rss,
                 "p99_ms": p99, "probes": len(lat)}
     finally:
         p.terminate()
@@ -239,6 +250,11 @@ def run_peer(name, binary, args, sink_port):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--promtui", default="target/release/promtui")
@@ -247,27 +263,55 @@ def main():
     ap.add_argument("--interval", type=float, default=15)
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--probes", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--peers", default="alertmanager,promtui")
     args = ap.parse_args()
-    for b in (args.promtui, args.alertmanager):
-        if not os.path.exists(b):
-            sys.exit(f"{b} not found")
+    peers = [n for n in args.peers.split(",") if n]
+    binaries = {"alertmanager": args.alertmanager, "promtui": args.promtui}
+    for n in peers:
+        if n not in binaries:
+            sys.exit(f"unknown peer {n!r}")
+        if not os.path.exists(binaries[n]):
+            sys.exit(f"{binaries[n]} not found")
     sink_port = free_port()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", sink_port), Sink)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     print(f"{ALERTS} alerts in {GROUPS} groups, {SILENCES} silences, re-posted every {args.interval}s, "
-          f"{args.cycles} measured cycles; promtui = {args.promtui}")
-    res = {}
-    for name, binary in (("alertmanager", args.alertmanager), ("promtui", args.promtui)):
-        res[name] = run_peer(name, binary, args, sink_port)
+          f"{args.cycles} measured cycles, {args.repeats} repeat(s); promtui = {args.promtui}")
+    runs = []
+    for rep in range(args.repeats):
+        res = {}
+        for name in peers:
+            res[name] = run_peer(name, binaries[name], args, sink_port)
+        res["load"] = loadavg()
+        runs.append(res)
+        if len(peers) == 2:
+            report(res, f"run {rep + 1}/{args.repeats}, load average at the end {res['load']}")
+        else:
+            print(f"run {rep + 1}: {res}")
+    if len(peers) == 2 and args.repeats > 1:
+        med = {}
+        for name in peers:
+            med[name] = {k: statistics.median(r[name][k] for r in runs)
+                         for k in ("rate", "cpu", "rss", "p99_ms", "probes")}
+        ratios = {k: statistics.median(r["promtui"][k] / max(r["alertmanager"][k], 1e-9) for r in runs)
+                  for k in ("rate", "cpu", "rss")}
+        report(med, f"medians over {args.repeats} runs (load averages: "
+                    f"{'; '.join(r['load'] for r in runs)})", ratios)
+
+
+def report(res, title, ratios=None):
     a, p = res["alertmanager"], res["promtui"]
+    r = ratios or {k: p[k] / max(a[k], 1e-9) for k in ("rate", "cpu", "rss")}
     print()
+    print(title)
     print(f"{'':22}{'Alertmanager 0.25':>20}{'promtui':>14}{'ratio':>10}")
-    print(f"{'ingest (alerts/s)':22}{a['rate']:>20,.0f}{p['rate']:>14,.0f}{p['rate'] / a['rate']:>9.2f}x")
-    print(f"{'CPU per cycle (s)':22}{a['cpu']:>20.3f}{p['cpu']:>14.3f}{p['cpu'] / max(a['cpu'], 1e-9):>9.2f}x")
-    print(f"{'RSS (MiB)':22}{a['rss']:>20.1f}{p['rss']:>14.1f}{p['rss'] / a['rss']:>9.2f}x")
+    print(f"{'ingest (alerts/s)':22}{a['rate']:>20,.0f}{p['rate']:>14,.0f}{r['rate']:>9.2f}x")
+    print(f"{'CPU per cycle (s)':22}{a['cpu']:>20.3f}{p['cpu']:>14.3f}{r['cpu']:>9.2f}x")
+    print(f"{'RSS (MiB)':22}{a['rss']:>20.1f}{p['rss']:>14.1f}{r['rss']:>9.2f}x")
     print(f"{'notify p99 (ms)':22}{a['p99_ms']:>20.1f}{p['p99_ms']:>14.1f}"
-          f"   ({a['probes']}/{p['probes']} probes beyond group_wait)")
-    print("targets: ingest >= 5x, CPU <= 0.3x, RSS <= 0.5x, promtui p99 < 50 ms")
+          f"   ({a['probes']:.0f}/{p['probes']:.0f} probes beyond group_wait)")
+    print("targets: ingest >= 5x, CPU <= 0.3x, RSS <= 0.5x, promtui p99 < 50 ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -491,7 +491,10 @@ impl Engine {
         self.ready.store(true, Ordering::Release);
         let web_security = self.shared.opts.web_config.clone();
         let am_task = am_listener.map(|l| {
-            let router = crate::alerting::api::standalone_router(self.shared.alerting.clone());
+            let router = crate::alerting::api::standalone_router_reloading(
+                self.shared.alerting.clone(),
+                self.shared.opts.alertmanager.config_file.clone(),
+            );
             let mut rx = stop_alerting_rx.clone();
             tokio::spawn(async move {
                 let stopped = async move {
@@ -712,18 +715,13 @@ fn local_start(db: &Db) -> i64 {
 fn reload(shared: &Shared) -> Result<(), ReloadError> {
     // The Alertmanager configuration is checked first: a broken one stops the whole
     // reload and everything keeps running as it was.
-    let am = match crate::alerting::load_config(shared.opts.alertmanager.config_file.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
-            shared.last_reload_ok.store(false, Ordering::Relaxed);
-            return Err(ReloadError::Alertmanager(e.into()));
-        }
-    };
-    if let Err(e) = shared.alerting.apply(am) {
+    if let Err(e) = shared
+        .alerting
+        .reload_from(shared.opts.alertmanager.config_file.as_deref())
+    {
         shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
         shared.last_reload_ok.store(false, Ordering::Relaxed);
-        return Err(ReloadError::Alertmanager(e.into()));
+        return Err(ReloadError::Alertmanager(e));
     }
     match load_config(
         shared.opts.config_file.as_ref(),
@@ -1045,6 +1043,7 @@ impl MetricsSource for Adapter {
         self.0.notifier.write_metrics(w);
         self.0.remote_write.write_metrics(w);
         self.0.remote_api_metrics.write(w);
+        crate::alerting::metrics::write(&self.0.alerting, w, chrono::Utc::now());
         if let Some(scrape) = self.0.scrape.get() {
             scrape.metrics().write_metrics(w);
         }

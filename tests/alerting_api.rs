@@ -667,3 +667,140 @@ receivers:
             .any(|b| b["alerts"].as_array().unwrap().len() == 3)
     });
 }
+
+/// The value of the sample `series` (name and labels as exposed) in a /metrics body.
+fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[test]
+fn alertmanager_port_reloads_and_serves_alertmanager_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = WebhookSink::start();
+    let cfg = pipeline_config(&sink);
+    let p = start_promtui(dir.path(), &cfg, None);
+    let base = p.base();
+    let (code, m) = get(&format!("{base}/metrics"));
+    assert_eq!(code, 200);
+    for (series, want) in [
+        (r#"alertmanager_alerts{state="active"}"#, 0.0),
+        (
+            r#"alertmanager_notifications_total{integration="webhook"}"#,
+            0.0,
+        ),
+        (
+            r#"alertmanager_notifications_failed_total{integration="webhook"}"#,
+            0.0,
+        ),
+        (r#"alertmanager_silences{state="active"}"#, 0.0),
+        ("alertmanager_config_last_reload_successful", 1.0),
+    ] {
+        assert_eq!(metric(&m, series), Some(want), "{series} in\n{m}");
+    }
+
+    let (code, _) = post(
+        &format!("{base}/api/v2/alerts"),
+        &json!([{"labels": {"alertname": "Disk", "instance": "a"}},
+                {"labels": {"alertname": "Disk", "instance": "b"}}]),
+    );
+    assert_eq!(code, 200);
+    eventually("the notification", Duration::from_secs(10), || {
+        !sink.snapshot().is_empty()
+    });
+    let now = chrono::Utc::now();
+    let (code, body) = post(
+        &format!("{base}/api/v2/silences"),
+        &json!({"matchers": [{"name": "instance", "value": "b", "isRegex": false, "isEqual": true}],
+                "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+                "createdBy": "test", "comment": "metrics"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let m = get(&format!("{base}/metrics")).1;
+    for (series, want) in [
+        (r#"alertmanager_alerts{state="active"}"#, 1.0),
+        (r#"alertmanager_alerts{state="suppressed"}"#, 1.0),
+        (
+            r#"alertmanager_alerts_received_total{status="firing"}"#,
+            2.0,
+        ),
+        (
+            r#"alertmanager_notifications_total{integration="webhook"}"#,
+            1.0,
+        ),
+        (
+            r#"alertmanager_notification_requests_total{integration="webhook"}"#,
+            1.0,
+        ),
+        (
+            r#"alertmanager_notification_latency_seconds_count{integration="webhook"}"#,
+            1.0,
+        ),
+        (
+            r#"alertmanager_notification_latency_seconds_bucket{integration="webhook",le="1"}"#,
+            1.0,
+        ),
+        (r#"alertmanager_silences{state="active"}"#, 1.0),
+    ] {
+        assert_eq!(metric(&m, series), Some(want), "{series} in\n{m}");
+    }
+    // The same families are on the main /metrics.
+    let main = get(&format!("http://127.0.0.1:{}/metrics", p.web)).1;
+    assert_eq!(
+        metric(&main, r#"alertmanager_silences{state="active"}"#),
+        Some(1.0),
+        "{main}"
+    );
+
+    // A broken file: 500 with the reason, the running configuration stays.
+    let am_yml = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_yml,
+        "route:\n  receiver: nowhere\nreceivers: [{name: x}]\n",
+    )
+    .unwrap();
+    let (code, body) = post(&format!("{base}/-/reload"), &json!({}));
+    assert_eq!(code, 500, "{body}");
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    assert!(body.contains("nowhere"), "{body}");
+    let m = get(&format!("{base}/metrics")).1;
+    assert_eq!(
+        metric(&m, "alertmanager_config_last_reload_successful"),
+        Some(0.0)
+    );
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(get_json(&format!("{base}/api/v2/receivers"))),
+        vec!["web"]
+    );
+
+    // A good one is applied: the receivers change, the metric turns back to 1.
+    let renamed = cfg
+        .replace("receiver: web", "receiver: renamed")
+        .replace("- name: web", "- name: renamed");
+    std::fs::write(&am_yml, renamed).unwrap();
+    let (code, body) = post(&format!("{base}/-/reload"), &json!({}));
+    assert_eq!((code, body.as_str()), (200, ""));
+    assert_eq!(
+        names(get_json(&format!("{base}/api/v2/receivers"))),
+        vec!["renamed"]
+    );
+    let m = get(&format!("{base}/metrics")).1;
+    assert_eq!(
+        metric(&m, "alertmanager_config_last_reload_successful"),
+        Some(1.0)
+    );
+    // GET is not a reload.
+    assert_eq!(get(&format!("{base}/-/reload")).0, 405);
+}

@@ -4,11 +4,15 @@
 //! string used in group keys (`{a="b", c="d"}`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 /// A label set, sorted by name.
 pub type LabelSet = BTreeMap<String, String>;
+
+/// An alert's annotations, sorted by name.
+pub type Annotations = BTreeMap<String, String>;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -20,17 +24,18 @@ pub fn fingerprint(labels: &LabelSet) -> u64 {
 }
 
 /// The fingerprint of the pairs `labels` yields, which must come sorted by name (a
-/// filtered view of a [`LabelSet`], e.g. the group-by labels of an alert).
-pub fn fingerprint_of<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> u64 {
+/// filtered view of a [`LabelSet`], e.g. the group-by labels of an alert, or a posted
+/// alert's labels still borrowed from the request body).
+pub fn fingerprint_of<K: AsRef<str>, V: AsRef<str>>(labels: impl Iterator<Item = (K, V)>) -> u64 {
     let mut h = FNV_OFFSET;
     let mut add = |b: u8| {
         h ^= u64::from(b);
         h = h.wrapping_mul(FNV_PRIME);
     };
     for (k, v) in labels {
-        k.bytes().for_each(&mut add);
+        k.as_ref().bytes().for_each(&mut add);
         add(SEPARATOR);
-        v.bytes().for_each(&mut add);
+        v.as_ref().bytes().for_each(&mut add);
         add(SEPARATOR);
     }
     h
@@ -76,14 +81,18 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// One alert in the store (Alertmanager's `types.Alert`).
+///
+/// The label set, annotations and generator URL are shared (`Arc`): a re-post that
+/// changes only the alert's times (what a Prometheus fleet sends every cycle) makes a
+/// new `Alert` pointing at the same content, one allocation, no string copied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
-    pub labels: LabelSet,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: Arc<LabelSet>,
+    pub annotations: Arc<Annotations>,
     pub starts_at: DateTime<Utc>,
     /// Always set: an alert posted without one gets now + resolve_timeout.
     pub ends_at: DateTime<Utc>,
-    pub generator_url: String,
+    pub generator_url: Arc<str>,
     pub updated_at: DateTime<Utc>,
     /// True when the sender gave no endsAt (the end is our resolve_timeout guess).
     pub timeout: bool,
@@ -137,11 +146,52 @@ impl Alert {
         o
     }
 
+    /// The alert with `o`'s times merged in, keeping this alert's shared content: for a
+    /// re-post whose labels, annotations and generator URL equal this alert's (checked
+    /// by the caller). Same times as `self.merge(o, now)`.
+    pub fn merge_times(
+        &self,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        timeout: bool,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        let mut o = Alert {
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            generator_url: self.generator_url.clone(),
+            starts_at,
+            ends_at,
+            updated_at: now,
+            timeout,
+            fingerprint: self.fingerprint,
+        };
+        if o.updated_at < self.updated_at {
+            return o.merge(self, now);
+        }
+        if self.starts_at < o.starts_at {
+            o.starts_at = self.starts_at;
+        }
+        if o.resolved_at(now) {
+            if self.resolved_at(now) && self.ends_at > o.ends_at {
+                o.ends_at = self.ends_at;
+            }
+        } else if self.ends_at > o.ends_at && !self.timeout {
+            o.ends_at = self.ends_at;
+        }
+        o
+    }
+
     /// Whether a new report overlaps this alert's activity range (then the two merge;
     /// otherwise the new one replaces it), as Alertmanager's alert store decides.
     pub fn overlaps(&self, new: &Alert) -> bool {
-        (new.ends_at > self.starts_at && new.ends_at < self.ends_at)
-            || (new.starts_at > self.starts_at && new.starts_at < self.ends_at)
+        self.overlaps_range(new.starts_at, new.ends_at)
+    }
+
+    /// [`Alert::overlaps`] for a new report's start and end.
+    pub fn overlaps_range(&self, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> bool {
+        (ends_at > self.starts_at && ends_at < self.ends_at)
+            || (starts_at > self.starts_at && starts_at < self.ends_at)
     }
 }
 
@@ -195,11 +245,11 @@ mod tests {
         let t = |s: i64| DateTime::<Utc>::from_timestamp(1_700_000_000 + s, 0).unwrap();
         let now = t(100);
         let alert = |start, end, updated, timeout| Alert {
-            labels: ls(&[("alertname", "A")]),
-            annotations: BTreeMap::new(),
+            labels: Arc::new(ls(&[("alertname", "A")])),
+            annotations: Arc::default(),
             starts_at: t(start),
             ends_at: t(end),
-            generator_url: String::new(),
+            generator_url: Arc::from(""),
             updated_at: t(updated),
             timeout,
             fingerprint: 1,
@@ -223,6 +273,18 @@ mod tests {
                 (by_ref.starts_at, by_ref.ends_at, by_ref.updated_at),
                 (owned.starts_at, owned.ends_at, owned.updated_at)
             );
+            // merge_times stamps the re-post with `now`, as the pipeline does.
+            let times = old.merge_times(new.starts_at, new.ends_at, new.timeout, now);
+            let stamped = Alert {
+                updated_at: now,
+                ..new.clone()
+            };
+            let by_ref = old.merge(&stamped, now);
+            assert_eq!(
+                (by_ref.starts_at, by_ref.ends_at, by_ref.updated_at),
+                (times.starts_at, times.ends_at, times.updated_at)
+            );
+            assert!(Arc::ptr_eq(&times.labels, &old.labels));
         }
     }
 }

@@ -21,6 +21,7 @@
 //! `POST /api/v2/acks` takes). Clients that do not know these fields ignore them
 //! (amtool does).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -35,7 +36,9 @@ use serde_json::{json, Value};
 
 use super::ack::Ack;
 use super::alert::{fingerprint_hex, Alert};
-use super::dispatch::{alert_order, match_routes, InhibitIndex, Pipeline, PostedAlert};
+use super::dispatch::{
+    alert_order, match_routes, BorrowedAlert, BorrowedPairs, InhibitIndex, Pipeline,
+};
 use super::matcher::{parse_matchers, valid_label_name, MatchType, Matcher};
 use super::silence::{new_uuid, Silence, SilenceError, SilenceState};
 
@@ -64,6 +67,55 @@ pub fn standalone_router(pipeline: Arc<Pipeline>) -> Router {
     router(pipeline)
         .route("/-/healthy", get(ok).head(ok))
         .route("/-/ready", get(ok).head(ok))
+}
+
+/// [`standalone_router`] plus what Alertmanager serves beside its API on its own port:
+/// `POST` (or `PUT`) `/-/reload` re-reads `config_file` (the embedded default when
+/// `None`) and applies it, answering 200, or 500 with `failed to reload config: why` while
+/// the running configuration stays; `GET /metrics` serves the `alertmanager_*` families
+/// ([`super::metrics`]) and the process metrics.
+pub fn standalone_router_reloading(
+    pipeline: Arc<Pipeline>,
+    config_file: Option<std::path::PathBuf>,
+) -> Router {
+    let p = pipeline.clone();
+    let reload = move || {
+        let p = p.clone();
+        let file = config_file.clone();
+        async move {
+            match p.reload_from(file.as_deref()) {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(e) => {
+                    tracing::error!("Alertmanager configuration reload failed: {e}");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        format!("failed to reload config: {e}\n"),
+                    )
+                        .into_response()
+                }
+            }
+        }
+    };
+    let p = pipeline.clone();
+    let metrics = move || {
+        let p = p.clone();
+        async move {
+            let mut w = crate::exposition::MetricsWriter::new();
+            super::metrics::write(&p, &mut w, Utc::now());
+            crate::web::metrics::write_process_metrics(&mut w);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                w.finish(),
+            )
+        }
+    };
+    standalone_router(pipeline)
+        .route("/-/reload", axum::routing::post(reload.clone()).put(reload))
+        .route("/metrics", get(metrics))
 }
 
 type P = State<Arc<Pipeline>>;
@@ -255,7 +307,7 @@ fn alert_json(a: &Alert, receivers: &[String], m: &Marks) -> String {
         ("ackedBy", json!(m.acked_by).to_string()),
     ]);
     ordered(&[
-        ("annotations", json!(a.annotations).to_string()),
+        ("annotations", json!(&*a.annotations).to_string()),
         ("endsAt", json!(ts(&a.ends_at)).to_string()),
         (
             "fingerprint",
@@ -273,8 +325,8 @@ fn alert_json(a: &Alert, receivers: &[String], m: &Marks) -> String {
         ("startsAt", json!(ts(&a.starts_at)).to_string()),
         ("status", status),
         ("updatedAt", json!(ts(&a.updated_at)).to_string()),
-        ("generatorURL", json!(a.generator_url).to_string()),
-        ("labels", json!(a.labels).to_string()),
+        ("generatorURL", json!(&*a.generator_url).to_string()),
+        ("labels", json!(&*a.labels).to_string()),
     ])
 }
 
@@ -317,6 +369,7 @@ fn select<'a>(
     let built = p.built.read().clone();
     let idx = InhibitIndex::build(&built.config.inhibit_rules, all.values().map(|a| &**a), now);
     let sil = p.silences.lock();
+    let mut mc = p.mute_cache.lock();
     let acks = p.acks.lock();
     let mut out = Vec::new();
     for a in alerts {
@@ -333,7 +386,7 @@ fn select<'a>(
             continue;
         }
         let m = Marks {
-            silenced_by: sil.mutes(&a.labels, now),
+            silenced_by: mc.mutes(&sil, &a.labels, a.fingerprint, now),
             inhibited_by: idx
                 .inhibited_by(&a.labels)
                 .map(fingerprint_hex)
@@ -424,23 +477,62 @@ impl Clone for AlertQuery {
     }
 }
 
-/// `postableAlert`, read straight into typed fields (the ingest hot path).
+/// A JSON string borrowed from the request body (copied only when it has escapes).
 #[derive(serde::Deserialize)]
-struct PostableAlert {
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(rename = "startsAt", default)]
-    starts_at: Option<String>,
-    #[serde(rename = "endsAt", default)]
-    ends_at: Option<String>,
-    #[serde(rename = "generatorURL", default)]
-    generator_url: Option<String>,
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A JSON object of strings as name/value pairs borrowed from the body, sorted by name;
+/// of repeated names the last wins, as decoding into a map does.
+#[derive(Default)]
+struct Pairs<'a>(BorrowedPairs<'a>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Pairs<'a>, M::Error> {
+                let mut v: BorrowedPairs<'a> = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some((Str(k), Str(val))) = m.next_entry::<Str<'a>, Str<'a>>()? {
+                    v.push((k, val));
+                }
+                // Stable sort of the reversed list: the last of repeated names comes
+                // first and survives the dedup.
+                v.reverse();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v.dedup_by(|a, b| a.0 == b.0);
+                Ok(Pairs(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
-fn parse_time_str(s: &Option<String>) -> Option<DateTime<Utc>> {
-    s.as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+/// `postableAlert`, read straight into typed fields borrowing the body (the ingest hot
+/// path: a re-posted alert whose content is unchanged copies no string).
+#[derive(serde::Deserialize)]
+struct PostableAlert<'a> {
+    #[serde(borrow)]
+    labels: Option<Pairs<'a>>,
+    #[serde(borrow, default)]
+    annotations: Pairs<'a>,
+    #[serde(rename = "startsAt", default, borrow)]
+    starts_at: Option<Str<'a>>,
+    #[serde(rename = "endsAt", default, borrow)]
+    ends_at: Option<Str<'a>>,
+    #[serde(rename = "generatorURL", default, borrow)]
+    generator_url: Option<Str<'a>>,
+}
+
+fn parse_time_str(s: &Option<Str<'_>>) -> Option<DateTime<Utc>> {
+    s.as_ref()
+        .and_then(|s| DateTime::parse_from_rfc3339(&s.0).ok())
         .map(|t| t.with_timezone(&Utc))
         .filter(|t| t.timestamp() > GO_ZERO_UNIX)
 }
@@ -459,17 +551,17 @@ async fn post_alerts(State(p): P, body: Bytes) -> Response {
     let mut valid = Vec::with_capacity(list.len());
     let mut errs = Vec::new();
     for (i, a) in list.into_iter().enumerate() {
-        let Some(mut labels) = a.labels else {
+        let Some(Pairs(mut labels)) = a.labels else {
             return err_schema(602, &format!("{i}.labels in body is required"));
         };
-        labels.retain(|_, v| !v.is_empty());
+        labels.retain(|(_, v)| !v.is_empty());
         let starts_at = parse_time_str(&a.starts_at);
         let ends_at = parse_time_str(&a.ends_at);
         if labels.is_empty() {
             errs.push("at least one label pair required".to_string());
             continue;
         }
-        if let Some(bad) = labels.keys().find(|k| !valid_label_name(k)) {
+        if let Some((bad, _)) = labels.iter().find(|(k, _)| !valid_label_name(k)) {
             errs.push(format!("invalid label set: invalid name {bad:?}"));
             continue;
         }
@@ -480,18 +572,18 @@ async fn post_alerts(State(p): P, body: Bytes) -> Response {
                 continue;
             }
         }
-        valid.push(PostedAlert {
+        valid.push(BorrowedAlert {
             labels,
-            annotations: a.annotations,
+            annotations: a.annotations.0,
             starts_at,
             ends_at,
-            generator_url: a.generator_url.unwrap_or_default(),
+            generator_url: a.generator_url.map(|g| g.0).unwrap_or_default(),
         });
     }
     p.metrics
         .alerts_invalid
         .fetch_add(errs.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    p.put(valid);
+    p.put_borrowed(valid);
     if !errs.is_empty() {
         return err_string(StatusCode::BAD_REQUEST, &errs.join("; "));
     }
@@ -938,6 +1030,22 @@ async fn get_history(State(p): P, RawQuery(q): RawQuery) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn posted_alerts_decode_borrowed_sorted_last_name_wins() {
+        let body = r#"[{"labels":{"b":"1","a":"x\"y","b":"2"},"annotations":{"s":"t"},
+                        "generatorURL":"http://g"}]"#;
+        let list: Vec<PostableAlert> = serde_json::from_str(body).unwrap();
+        let labels = &list[0].labels.as_ref().unwrap().0;
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(pairs, vec![("a", "x\"y"), ("b", "2")]);
+        // Unescaped strings are not copied; an escape forces a copy.
+        assert!(matches!(labels[1].1, Cow::Borrowed(_)));
+        assert!(matches!(labels[0].1, Cow::Owned(_)));
+        assert_eq!(list[0].generator_url.as_ref().unwrap().0, "http://g");
+        // Non-string values are refused as before.
+        assert!(serde_json::from_str::<Vec<PostableAlert>>(r#"[{"labels":{"a":1}}]"#).is_err());
+    }
 
     #[test]
     fn filters_skip_empty_matchers_as_alertmanager() {

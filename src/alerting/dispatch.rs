@@ -13,6 +13,7 @@
 //! max(group_interval, 10s), and the notification log entry, committed to SQLite before
 //! the next flush. Resolved alerts leave the group once notified.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,11 +30,21 @@ use super::notify::{
     build_integration, BuildContext, BuildError, Integration, NotifyAlert, NotifyData, Status,
     Templates,
 };
-use super::silence::Silences;
+use super::silence::{MuteCache, Silences};
 use super::store::{NflogEntry, Store, StoreError};
 
-/// How far a re-posted alert's end may move before the new end is written to disk.
-const PERSIST_SLACK: Duration = Duration::seconds(60);
+/// Whether a re-posted alert's new end must be written, given the end on disk: when it
+/// moved earlier, or when the end on disk is nearer than half the time the sender now
+/// gives the alert. A Prometheus fleet re-posting every 15 s with ends 4 minutes ahead
+/// thus costs one end update per alert every 2 minutes, and after a crash an alert whose
+/// sender is still there is never resolved before the sender's next re-post.
+pub fn end_needs_writing(
+    on_disk: DateTime<Utc>,
+    new_end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    new_end < on_disk || (on_disk - now) * 2 < new_end - now
+}
 
 /// Shortest send timeout (Alertmanager's `notify.MinTimeout`).
 const MIN_TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -250,6 +261,8 @@ fn equal_values(equal: &[String], labels: &LabelSet) -> Vec<String> {
 #[derive(Default, Debug)]
 pub struct PipelineMetrics {
     pub alerts_received: AtomicU64,
+    /// Of `alerts_received`, those posted already resolved.
+    pub alerts_received_resolved: AtomicU64,
     pub alerts_invalid: AtomicU64,
     pub notifications: AtomicU64,
     pub notifications_failed: AtomicU64,
@@ -273,8 +286,12 @@ pub struct Pipeline {
     /// Shared with the groups: a re-post replaces the `Arc`, never copies the alert.
     pub alerts: RwLock<HashMap<u64, Arc<Alert>>>,
     pub silences: Mutex<Silences>,
+    /// Silence matches per alert (locked after `silences`).
+    pub mute_cache: Mutex<MuteCache>,
     pub acks: Mutex<Acks>,
     nflog: Mutex<BTreeMap<String, NflogEntry>>,
+    /// Serializes notification log writes (see `notify_integration`).
+    nflog_writes: tokio::sync::Semaphore,
     pub store: Mutex<Store>,
     /// Keyed by the route's address in the applied [`Built`] (groups are rebuilt when it
     /// changes) and the group labels' fingerprint.
@@ -285,13 +302,21 @@ pub struct Pipeline {
     pub started: DateTime<Utc>,
     pub opts: Options,
     pub metrics: PipelineMetrics,
+    /// Alertmanager's per-integration notification metrics (see [`super::metrics`]).
+    pub notify_metrics: super::metrics::NotifyMetrics,
     client: reqwest::Client,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
+/// An alert whose row only needs its new end: fingerprint and end.
+type EndUpdate = (u64, DateTime<Utc>);
+
 #[derive(Default)]
 struct Dirty {
+    /// Alerts to write whole.
     changed: HashSet<u64>,
+    /// Alerts whose row only needs the new end.
+    ends: HashSet<u64>,
     deleted: Vec<u64>,
     events: Vec<(DateTime<Utc>, u64, &'static str, String)>,
 }
@@ -340,8 +365,10 @@ impl Pipeline {
             built: RwLock::new(Arc::new(built)),
             alerts: RwLock::new(alerts),
             silences: Mutex::new(silences),
+            mute_cache: Mutex::new(MuteCache::default()),
             acks: Mutex::new(acks),
             nflog: Mutex::new(nflog),
+            nflog_writes: tokio::sync::Semaphore::new(1),
             store: Mutex::new(store),
             groups: Mutex::new(HashMap::new()),
             dirty: Mutex::new(Dirty::default()),
@@ -349,6 +376,7 @@ impl Pipeline {
             started: Utc::now(),
             opts,
             metrics: PipelineMetrics::default(),
+            notify_metrics: Default::default(),
             client,
             runtime: Mutex::new(None),
         }))
@@ -410,10 +438,34 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Reloads the Alertmanager configuration from `file` (the embedded default when
+    /// `None`): on any error the running configuration stays. Records the outcome for
+    /// `alertmanager_config_last_reload_successful`.
+    pub fn reload_from(
+        self: &Arc<Self>,
+        file: Option<&std::path::Path>,
+    ) -> Result<(), super::Error> {
+        let res = super::load_config(file)
+            .map_err(super::Error::from)
+            .and_then(|c| self.apply(c).map_err(super::Error::from));
+        self.notify_metrics.reloaded(res.is_ok(), Utc::now());
+        res
+    }
+
     /// Takes alerts (API POST or the rules' sink); each needs labels. Missing times are
     /// filled as Alertmanager does: startsAt now (or endsAt when only that is given),
     /// endsAt now + resolve_timeout (marked as a timeout).
     pub fn put(self: &Arc<Self>, incoming: Vec<PostedAlert>) {
+        self.ingest(incoming)
+    }
+
+    /// [`Pipeline::put`] for alerts still borrowed from a request body: a re-post whose
+    /// content is unchanged copies no string at all.
+    pub fn put_borrowed(self: &Arc<Self>, incoming: Vec<BorrowedAlert<'_>>) {
+        self.ingest(incoming)
+    }
+
+    fn ingest<I: Incoming>(self: &Arc<Self>, incoming: Vec<I>) {
         let now = Utc::now();
         let resolve = Duration::milliseconds(self.built.read().config.resolve_timeout_ms);
         let mut routed = Vec::with_capacity(incoming.len());
@@ -425,58 +477,87 @@ impl Pipeline {
                 .alerts_received
                 .fetch_add(incoming.len() as u64, Ordering::Relaxed);
             for p in incoming {
-                let starts_at = p.starts_at.or(p.ends_at).unwrap_or(now);
-                let (ends_at, timeout) = match p.ends_at {
+                let (posted_start, posted_end) = p.times();
+                if posted_end.is_some_and(|e| e <= now) {
+                    self.metrics
+                        .alerts_received_resolved
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let starts_at = posted_start.or(posted_end).unwrap_or(now);
+                let (ends_at, timeout) = match posted_end {
                     Some(e) => (e, false),
                     None => (now + resolve, true),
                 };
-                let fp = fingerprint(&p.labels);
-                let mut a = Alert {
-                    labels: p.labels,
-                    annotations: p.annotations,
-                    starts_at,
-                    ends_at,
-                    generator_url: p.generator_url,
-                    updated_at: now,
-                    timeout,
-                    fingerprint: fp,
-                };
-                let event = match store.get(&fp) {
-                    Some(old) if old.overlaps(&a) => {
-                        a = old.merge_owned(a, now);
-                        (old.resolved_at(now) != a.resolved_at(now)).then_some(
-                            if a.resolved_at(now) {
-                                "resolved"
-                            } else {
-                                "firing"
-                            },
-                        )
-                    }
-                    _ => Some(if a.resolved_at(now) {
+                let fp = p.fingerprint();
+                let state = |a: &Alert| {
+                    if a.resolved_at(now) {
                         "resolved"
                     } else {
                         "firing"
-                    }),
+                    }
                 };
-                // A re-post that only moves the end by less than PERSIST_SLACK is not
-                // written: after a crash the end is at most that stale.
-                let unchanged = event.is_none()
-                    && store.get(&fp).is_some_and(|old| {
-                        old.annotations == a.annotations && old.generator_url == a.generator_url
-                    })
-                    && persisted
-                        .get(&fp)
-                        .is_some_and(|e| (a.ends_at - *e).abs() < PERSIST_SLACK);
+                // Only the times moved: the stored content is shared, nothing persisted
+                // changes but (now and then) the end.
+                let mut times_only = false;
+                let (a, event) = match store.get(&fp) {
+                    Some(old) if old.overlaps_range(starts_at, ends_at) => {
+                        let a = if p.same_content(old) {
+                            let a = old.merge_times(starts_at, ends_at, timeout, now);
+                            times_only = a.starts_at == old.starts_at && a.timeout == old.timeout;
+                            a
+                        } else {
+                            old.merge_owned(p.into_alert(fp, starts_at, ends_at, timeout, now), now)
+                        };
+                        let event = (old.resolved_at(now) != a.resolved_at(now)).then(|| state(&a));
+                        (a, event)
+                    }
+                    // No overlap: the report replaces the stored alert (Alertmanager's
+                    // store). A fleet's re-post with the same start and a later end
+                    // lands here; with the same content it still shares it, and it is
+                    // an event only when it changes firing to resolved or back.
+                    Some(old) => {
+                        let a = if p.same_content(old) {
+                            let a = Alert {
+                                labels: old.labels.clone(),
+                                annotations: old.annotations.clone(),
+                                generator_url: old.generator_url.clone(),
+                                starts_at,
+                                ends_at,
+                                updated_at: now,
+                                timeout,
+                                fingerprint: fp,
+                            };
+                            times_only = a.starts_at == old.starts_at && a.timeout == old.timeout;
+                            a
+                        } else {
+                            p.into_alert(fp, starts_at, ends_at, timeout, now)
+                        };
+                        let event = (old.resolved_at(now) != a.resolved_at(now)).then(|| state(&a));
+                        (a, event)
+                    }
+                    None => {
+                        let a = p.into_alert(fp, starts_at, ends_at, timeout, now);
+                        let event = Some(state(&a));
+                        (a, event)
+                    }
+                };
                 if let Some(e) = event {
                     dirty.events.push((
                         now,
                         fp,
                         e,
-                        serde_json::to_string(&a.labels).unwrap_or_default(),
+                        serde_json::to_string(&*a.labels).unwrap_or_default(),
                     ));
                 }
-                if !unchanged {
-                    dirty.changed.insert(fp);
+                match persisted.get(&fp) {
+                    Some(end) if event.is_none() && times_only => {
+                        if end_needs_writing(*end, a.ends_at, now) {
+                            dirty.ends.insert(fp);
+                        }
+                    }
+                    _ => {
+                        dirty.changed.insert(fp);
+                    }
                 }
                 let a = Arc::new(a);
                 store.insert(fp, a.clone());
@@ -585,11 +666,12 @@ impl Pipeline {
                 now,
             );
             let sil = self.silences.lock();
+            let mut mc = self.mute_cache.lock();
             let acks = self.acks.lock();
             alerts
                 .iter()
                 .filter(|a| idx.inhibited_by(&a.labels).is_none())
-                .filter(|a| sil.mutes(&a.labels, now).is_empty())
+                .filter(|a| mc.mutes(&sil, &a.labels, a.fingerprint, now).is_empty())
                 .filter(|a| acks.acked_by(a.fingerprint, now).is_empty())
                 .cloned()
                 .collect()
@@ -617,6 +699,8 @@ impl Pipeline {
                 .unwrap_or_default();
             for u in built.unsupported.iter().filter(|u| u.receiver == receiver) {
                 // Never a silent drop: an integration promtui cannot send fails.
+                self.notify_metrics.notification(&u.kind);
+                self.notify_metrics.failed(&u.kind);
                 self.metrics.notifications.fetch_add(1, Ordering::Relaxed);
                 self.metrics
                     .notifications_failed
@@ -702,16 +786,23 @@ impl Pipeline {
                 + MIN_TIMEOUT.max(StdDuration::from_millis(g.route.group_interval_ms as u64));
             let mut backoff = StdDuration::from_millis(500);
             let mut attempt = 0u32;
+            let kind = integ.kind();
+            self.notify_metrics.notification(kind);
             loop {
                 attempt += 1;
                 self.metrics.notifications.fetch_add(1, Ordering::Relaxed);
-                match tokio::time::timeout_at(deadline, integ.notify(&data)).await {
+                let sent = std::time::Instant::now();
+                let outcome = tokio::time::timeout_at(deadline, integ.notify(&data)).await;
+                self.notify_metrics
+                    .request(kind, sent.elapsed(), matches!(outcome, Ok(Ok(()))));
+                match outcome {
                     Ok(Ok(())) => break,
                     Ok(Err(e)) => {
                         self.metrics
                             .notification_requests_failed
                             .fetch_add(1, Ordering::Relaxed);
                         if !e.retryable || tokio::time::Instant::now() + backoff >= deadline {
+                            self.notify_metrics.failed(kind);
                             self.metrics
                                 .notifications_failed
                                 .fetch_add(1, Ordering::Relaxed);
@@ -724,6 +815,7 @@ impl Pipeline {
                         backoff = (backoff.mul_f64(1.5)).min(StdDuration::from_secs(60));
                     }
                     Err(_) => {
+                        self.notify_metrics.failed(kind);
                         self.metrics
                             .notifications_failed
                             .fetch_add(1, Ordering::Relaxed);
@@ -743,6 +835,9 @@ impl Pipeline {
         self.nflog.lock().insert(key.clone(), e.clone());
         // The fsync runs off the async workers: a blocked worker would delay every
         // request and timer queued behind it.
+        // One write at a time: a first flush of hundreds of groups would otherwise start
+        // a blocking thread per group, all queued on the store's lock.
+        let _permit = self.nflog_writes.acquire().await;
         let me = self.clone();
         let written =
             tokio::task::spawn_blocking(move || me.store.lock().save_nflog(&key, &e, expires))
@@ -772,12 +867,12 @@ impl Pipeline {
                     } else {
                         Status::Firing
                     },
-                    labels: a.labels.clone(),
-                    annotations: a.annotations.clone(),
+                    labels: (*a.labels).clone(),
+                    annotations: (*a.annotations).clone(),
                     starts_at: a.starts_at,
                     // A firing alert's end is not shown (Go's zero time), as Alertmanager.
                     ends_at: resolved.then_some(a.ends_at),
-                    generator_url: a.generator_url.clone(),
+                    generator_url: a.generator_url.to_string(),
                     fingerprint: super::alert::fingerprint_hex(a.fingerprint),
                 }
             })
@@ -819,6 +914,7 @@ impl Pipeline {
             for fp in &gone {
                 store.remove(fp);
             }
+            self.mute_cache.lock().retain(|fp| store.contains_key(&fp));
             gone
         };
         if gone.is_empty() {
@@ -839,6 +935,7 @@ impl Pipeline {
         let mut d = self.dirty.lock();
         for fp in gone {
             d.changed.remove(&fp);
+            d.ends.remove(&fp);
             d.deleted.push(fp);
         }
     }
@@ -863,20 +960,28 @@ impl Pipeline {
     /// Writes alerts changed since the last call.
     pub fn flush_dirty(&self) {
         let d = std::mem::take(&mut *self.dirty.lock());
-        if d.changed.is_empty() && d.deleted.is_empty() && d.events.is_empty() {
+        if d.changed.is_empty() && d.ends.is_empty() && d.deleted.is_empty() && d.events.is_empty()
+        {
             return;
         }
-        let changed: Vec<Arc<Alert>> = {
+        let (changed, ends): (Vec<Arc<Alert>>, Vec<EndUpdate>) = {
             let store = self.alerts.read();
-            d.changed
-                .iter()
-                .filter_map(|fp| store.get(fp).cloned())
-                .collect()
+            (
+                d.changed
+                    .iter()
+                    .filter_map(|fp| store.get(fp).cloned())
+                    .collect(),
+                d.ends
+                    .iter()
+                    .filter(|fp| !d.changed.contains(fp))
+                    .filter_map(|fp| store.get(fp).map(|a| (*fp, a.ends_at)))
+                    .collect(),
+            )
         };
         if let Err(e) = self
             .store
             .lock()
-            .save_alerts(&changed, &d.deleted, &d.events)
+            .save_alerts(&changed, &ends, &d.deleted, &d.events)
         {
             tracing::error!(error = %e, "saving alerts");
             return;
@@ -884,6 +989,9 @@ impl Pipeline {
         let mut p = self.persisted.lock();
         for a in &changed {
             p.insert(a.fingerprint, a.ends_at);
+        }
+        for (fp, end) in ends {
+            p.insert(fp, end);
         }
         for fp in &d.deleted {
             p.remove(fp);
@@ -932,6 +1040,114 @@ pub struct PostedAlert {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub generator_url: String,
+}
+
+/// Name/value pairs borrowed from a request body where no escape forced a copy; sorted
+/// by name, names unique.
+pub type BorrowedPairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// A posted alert still borrowed from the request body (the API's ingest path).
+#[derive(Clone, Debug, Default)]
+pub struct BorrowedAlert<'a> {
+    /// Sorted by name, names unique, no empty values.
+    pub labels: BorrowedPairs<'a>,
+    /// Sorted by name, names unique.
+    pub annotations: BorrowedPairs<'a>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub generator_url: Cow<'a, str>,
+}
+
+/// A posted alert, owned or borrowed, as the ingest needs it.
+trait Incoming {
+    fn times(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    fn fingerprint(&self) -> u64;
+    /// Whether labels, annotations and generator URL equal `a`'s.
+    fn same_content(&self, a: &Alert) -> bool;
+    fn into_alert(
+        self,
+        fingerprint: u64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        timeout: bool,
+        now: DateTime<Utc>,
+    ) -> Alert;
+}
+
+impl Incoming for PostedAlert {
+    fn times(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        (self.starts_at, self.ends_at)
+    }
+    fn fingerprint(&self) -> u64 {
+        fingerprint(&self.labels)
+    }
+    fn same_content(&self, a: &Alert) -> bool {
+        self.labels == *a.labels
+            && self.annotations == *a.annotations
+            && self.generator_url == *a.generator_url
+    }
+    fn into_alert(
+        self,
+        fingerprint: u64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        timeout: bool,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        Alert {
+            labels: Arc::new(self.labels),
+            annotations: Arc::new(self.annotations),
+            starts_at,
+            ends_at,
+            generator_url: Arc::from(self.generator_url),
+            updated_at: now,
+            timeout,
+            fingerprint,
+        }
+    }
+}
+
+fn pairs_equal(p: &BorrowedPairs<'_>, m: &BTreeMap<String, String>) -> bool {
+    p.len() == m.len() && p.iter().zip(m).all(|((k, v), (mk, mv))| k == mk && v == mv)
+}
+
+fn pairs_owned(p: BorrowedPairs<'_>) -> BTreeMap<String, String> {
+    p.into_iter()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Incoming for BorrowedAlert<'_> {
+    fn times(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        (self.starts_at, self.ends_at)
+    }
+    fn fingerprint(&self) -> u64 {
+        fingerprint_of(self.labels.iter().map(|(k, v)| (k, v)))
+    }
+    fn same_content(&self, a: &Alert) -> bool {
+        pairs_equal(&self.labels, &a.labels)
+            && pairs_equal(&self.annotations, &a.annotations)
+            && *self.generator_url == *a.generator_url
+    }
+    fn into_alert(
+        self,
+        fingerprint: u64,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        timeout: bool,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        Alert {
+            labels: Arc::new(pairs_owned(self.labels)),
+            annotations: Arc::new(pairs_owned(self.annotations)),
+            starts_at,
+            ends_at,
+            generator_url: Arc::from(&*self.generator_url),
+            updated_at: now,
+            timeout,
+            fingerprint,
+        }
+    }
 }
 
 /// Alertmanager's `AlertSlice` order: by `job`, then `instance`, then the label sets.
@@ -1071,15 +1287,15 @@ inhibit_rules:
         let labels = ls(kv);
         Alert {
             fingerprint: fingerprint(&labels),
-            labels,
-            annotations: BTreeMap::new(),
+            labels: Arc::new(labels),
+            annotations: Arc::default(),
             starts_at: now - Duration::minutes(1),
             ends_at: if resolved {
                 now - Duration::seconds(1)
             } else {
                 now + Duration::minutes(5)
             },
-            generator_url: String::new(),
+            generator_url: Arc::from(""),
             updated_at: now,
             timeout: false,
         }
@@ -1106,6 +1322,86 @@ inhibit_rules:
             None
         );
         assert_eq!(idx.inhibited_by(&ls(&[("severity", "warning")])), None);
+    }
+
+    #[test]
+    fn a_repost_with_only_new_times_shares_content_and_writes_only_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            let c = AmConfig::load_str(CFG, "t", Path::new(".")).unwrap();
+            Pipeline::open(
+                c,
+                Options {
+                    data_dir: dir.path().to_path_buf(),
+                    retention: StdDuration::from_secs(3600),
+                    external_url: String::new(),
+                },
+            )
+            .unwrap()
+        };
+        let p = open();
+        let now = Utc::now();
+        let labels = ls(&[("alertname", "A"), ("instance", "x")]);
+        let fp = fingerprint(&labels);
+        let post = |end: Duration, summary: &str| PostedAlert {
+            labels: labels.clone(),
+            annotations: ls(&[("summary", summary)]),
+            starts_at: Some(now - Duration::minutes(1)),
+            ends_at: Some(now + end),
+            generator_url: "http://prom/graph".into(),
+        };
+        p.put(vec![post(Duration::minutes(4), "s")]);
+        assert!(p.dirty.lock().changed.contains(&fp));
+        p.flush_dirty();
+        let first = p.alerts.read()[&fp].clone();
+
+        // The next cycle moves the end by 15 s: the content is shared, nothing to write.
+        p.put(vec![post(Duration::seconds(255), "s")]);
+        let second = p.alerts.read()[&fp].clone();
+        assert!(Arc::ptr_eq(&first.labels, &second.labels));
+        assert!(Arc::ptr_eq(&first.annotations, &second.annotations));
+        assert!(Arc::ptr_eq(&first.generator_url, &second.generator_url));
+        assert_eq!(second.ends_at, now + Duration::seconds(255));
+        {
+            let d = p.dirty.lock();
+            assert!(d.changed.is_empty() && d.ends.is_empty() && d.events.is_empty());
+        }
+
+        // An end far beyond the one on disk: only the end is written, and survives.
+        p.put(vec![post(Duration::minutes(20), "s")]);
+        {
+            let d = p.dirty.lock();
+            assert!(d.changed.is_empty() && d.ends.contains(&fp));
+        }
+        p.flush_dirty();
+        drop(p);
+        let p = open();
+        let loaded = p.alerts.read()[&fp].clone();
+        assert_eq!(
+            loaded.ends_at.timestamp_millis(),
+            (now + Duration::minutes(20)).timestamp_millis()
+        );
+        assert_eq!(loaded.annotations["summary"], "s");
+
+        // New content is written whole.
+        p.put(vec![post(Duration::minutes(20), "other")]);
+        assert!(p.dirty.lock().changed.contains(&fp));
+        p.flush_dirty();
+        drop(p);
+        let p = open();
+        assert_eq!(p.alerts.read()[&fp].annotations["summary"], "other");
+    }
+
+    #[test]
+    fn ends_are_written_when_earlier_or_when_the_one_on_disk_gets_near() {
+        let now = Utc::now();
+        let at = |s: i64| now + Duration::seconds(s);
+        // Prometheus: ends 4 minutes ahead, re-posted every 15 s.
+        assert!(!end_needs_writing(at(240), at(255), now));
+        assert!(!end_needs_writing(at(120), at(240), now));
+        assert!(end_needs_writing(at(119), at(240), now));
+        // An earlier end is always written.
+        assert!(end_needs_writing(at(240), at(230), now));
     }
 
     #[test]

@@ -53,13 +53,69 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, MatcherError> {
     })
 }
 
+/// One alternative of a regex simple enough to match without a regex engine: `LIT`,
+/// `LIT.*`, `.*LIT` or `.*LIT.*` (LIT free of regex syntax and newlines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Piece {
+    any_before: bool,
+    lit: String,
+    any_after: bool,
+}
+
+impl Piece {
+    fn matches(&self, v: &str) -> bool {
+        match (self.any_before, self.any_after) {
+            (false, false) => v == self.lit,
+            // `.` does not match a newline (see [`compile_regex`]).
+            _ if v.contains('\n') => false,
+            (false, true) => v.starts_with(&self.lit),
+            (true, false) => v.ends_with(&self.lit),
+            (true, true) => v.contains(&self.lit),
+        }
+    }
+}
+
+/// Splits `pattern` into [`Piece`]s when it is an alternation of them (what most
+/// silences and routes use: `host-1.*`, `a|b|c`, `.*-canary`); `None` for anything
+/// else, which goes to the regex engine. Anchored as [`compile_regex`] anchors.
+fn simple_pieces(pattern: &str) -> Option<Vec<Piece>> {
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$', '\n',
+    ];
+    pattern
+        .split('|')
+        .map(|p| {
+            let (any_before, p) = match p.strip_prefix(".*") {
+                Some(rest) => (true, rest),
+                None => (false, p),
+            };
+            let (any_after, p) = match p.strip_suffix(".*") {
+                Some(rest) => (true, rest),
+                None => (false, p),
+            };
+            (!p.contains(META)).then(|| Piece {
+                any_before,
+                lit: p.to_string(),
+                any_after,
+            })
+        })
+        .collect()
+}
+
 /// One label matcher. A missing label matches as the empty value, as in Alertmanager.
+///
+/// A regex that is an alternation of literals with leading or trailing `.*` (see
+/// [`simple_pieces`]) is matched by string comparison and never compiled: a thousand
+/// silences such as `instance=~"decommissioned-17-.*"` then cost a few bytes each
+/// instead of a compiled program and lazy-DFA cache apiece, and a comparison instead of
+/// a regex search per alert.
 #[derive(Clone, Debug)]
 pub struct Matcher {
     pub name: String,
     pub op: MatchType,
     pub value: String,
     re: Option<Regex>,
+    pieces: Option<Box<[Piece]>>,
 }
 
 impl PartialEq for Matcher {
@@ -72,16 +128,28 @@ impl Eq for Matcher {}
 impl Matcher {
     /// A matcher; regex kinds compile `value`.
     pub fn new(name: &str, op: MatchType, value: &str) -> Result<Matcher, MatcherError> {
-        let re = match op {
-            MatchType::Regexp | MatchType::NotRegexp => Some(compile_regex(value)?),
-            _ => None,
+        let (re, pieces) = match op {
+            MatchType::Regexp | MatchType::NotRegexp => match simple_pieces(value) {
+                Some(p) => (None, Some(p.into_boxed_slice())),
+                None => (Some(compile_regex(value)?), None),
+            },
+            _ => (None, None),
         };
         Ok(Matcher {
             name: name.to_string(),
             op,
             value: value.to_string(),
             re,
+            pieces,
         })
+    }
+
+    fn regex_match(&self, v: &str) -> bool {
+        match (&self.pieces, &self.re) {
+            (Some(p), _) => p.iter().any(|p| p.matches(v)),
+            (None, Some(r)) => r.is_match(v),
+            (None, None) => false,
+        }
     }
 
     /// Whether `v` (the label's value, empty when absent) satisfies the matcher.
@@ -89,8 +157,8 @@ impl Matcher {
         match self.op {
             MatchType::Equal => v == self.value,
             MatchType::NotEqual => v != self.value,
-            MatchType::Regexp => self.re.as_ref().is_some_and(|r| r.is_match(v)),
-            MatchType::NotRegexp => !self.re.as_ref().is_some_and(|r| r.is_match(v)),
+            MatchType::Regexp => self.regex_match(v),
+            MatchType::NotRegexp => !self.regex_match(v),
         }
     }
 
@@ -287,6 +355,64 @@ mod tests {
         assert!(ne.matches(&labels(&[("team", "a")])));
         let nre = parse_matcher("x!~.+").unwrap();
         assert!(nre.matches(&labels(&[])));
+    }
+
+    #[test]
+    fn simple_regexes_match_as_the_regex_engine_does() {
+        let patterns = [
+            "decommissioned-17-.*",
+            "a|b|c",
+            ".*-canary",
+            ".*mid.*",
+            ".*",
+            ".*.*",
+            "a|",
+            "",
+            "x.*|.*y|z",
+            "héllo.*",
+            "a-b,c:d/e=f",
+        ];
+        let values = [
+            "",
+            "a",
+            "b",
+            "d",
+            "ab",
+            "decommissioned-17-",
+            "decommissioned-17-x",
+            "decommissioned-1-x",
+            "xdecommissioned-17-",
+            "web-canary",
+            "web-canary\n",
+            "a\nmid",
+            "mid",
+            "amidb",
+            "x\n",
+            "\ny",
+            "z",
+            "zz",
+            "héllo wörld",
+            "a-b,c:d/e=f",
+            "line\nbreak",
+        ];
+        for p in patterns {
+            let m = Matcher::new("l", MatchType::Regexp, p).unwrap();
+            assert!(
+                m.pieces.is_some() && m.re.is_none(),
+                "{p} takes the fast path"
+            );
+            let re = compile_regex(p).unwrap();
+            for v in values {
+                assert_eq!(m.matches_value(v), re.is_match(v), "{p:?} against {v:?}");
+                let n = Matcher::new("l", MatchType::NotRegexp, p).unwrap();
+                assert_eq!(n.matches_value(v), !re.is_match(v), "!~{p:?} against {v:?}");
+            }
+        }
+        // Anything with regex syntax in the literal part goes to the engine.
+        for p in ["a.b", "(?i)a", "a+", "[ab]", "a\\.b", "^a", "a.*b", ".+"] {
+            let m = Matcher::new("l", MatchType::Regexp, p).unwrap();
+            assert!(m.re.is_some() && m.pieces.is_none(), "{p} is compiled");
+        }
     }
 
     #[test]

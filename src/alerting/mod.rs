@@ -13,6 +13,7 @@ pub mod config;
 pub mod dispatch;
 pub mod inspect;
 pub mod matcher;
+pub mod metrics;
 pub mod notify;
 pub mod silence;
 pub mod store;

@@ -59,6 +59,50 @@ impl Silence {
     }
 }
 
+/// Which silences mute an alert, cached per alert fingerprint: a flush, `GET
+/// /api/v2/alerts` and `/metrics` ask again for every alert, and against a thousand
+/// silences the answer costs a thousand matcher checks. Entries hold for one version of
+/// the silence set ([`Silences::version`]) and until the next silence starts or ends
+/// ([`Silences::next_change`]); then the whole cache starts over.
+#[derive(Debug, Default)]
+pub struct MuteCache {
+    version: u64,
+    computed_at: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    by_fingerprint: std::collections::HashMap<u64, Vec<String>>,
+}
+
+impl MuteCache {
+    /// The ids of the active silences muting the alert with `labels` and `fingerprint`,
+    /// as [`Silences::mutes`] answers at `now`.
+    pub fn mutes(
+        &mut self,
+        sil: &Silences,
+        labels: &LabelSet,
+        fingerprint: u64,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
+        let stale = self.version != sil.version
+            || self.computed_at.is_none_or(|t| now < t)
+            || self.valid_until.is_some_and(|t| now >= t);
+        if stale {
+            self.by_fingerprint.clear();
+            self.version = sil.version;
+            self.computed_at = Some(now);
+            self.valid_until = sil.next_change(now);
+        }
+        self.by_fingerprint
+            .entry(fingerprint)
+            .or_insert_with(|| sil.mutes(labels, now))
+            .clone()
+    }
+
+    /// Forgets alerts no longer in the store.
+    pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        self.by_fingerprint.retain(|fp, _| keep(*fp));
+    }
+}
+
 /// Why a silence was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SilenceError {
@@ -218,6 +262,16 @@ impl Silences {
             .collect()
     }
 
+    /// The first instant after `now` at which a silence starts or ends (what a cached
+    /// match must not outlive); `None` when nothing is due to change.
+    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.by_id
+            .values()
+            .flat_map(|s| [s.starts_at, s.ends_at])
+            .filter(|t| *t > now)
+            .min()
+    }
+
     /// Drops silences that expired before `before`; returns their ids.
     pub fn purge(&mut self, before: DateTime<Utc>) -> Vec<String> {
         let gone: Vec<String> = self
@@ -308,6 +362,38 @@ mod tests {
         );
         let labels: LabelSet = [("a".to_string(), "c".to_string())].into();
         assert_eq!(s.mutes(&labels, later), vec![out.id]);
+    }
+
+    #[test]
+    fn cached_mutes_follow_versions_and_silence_boundaries() {
+        let now = Utc::now();
+        let labels: LabelSet = [("a".to_string(), "1".to_string())].into();
+        let mut sil = Silences::default();
+        let mk = |start: i64, end: i64| Silence {
+            id: String::new(),
+            matchers: crate::alerting::matcher::parse_matchers("a=~\"1|2\"").unwrap(),
+            starts_at: now + chrono::Duration::seconds(start),
+            ends_at: now + chrono::Duration::seconds(end),
+            updated_at: now,
+            created_by: "t".into(),
+            comment: String::new(),
+        };
+        let mut cache = MuteCache::default();
+        assert!(cache.mutes(&sil, &labels, 1, now).is_empty());
+        // A new silence (new version) is seen at once.
+        let id = sil.set(mk(0, 60), now, || "s1".into()).unwrap().id;
+        assert_eq!(cache.mutes(&sil, &labels, 1, now), vec![id.clone()]);
+        // A pending one starts later: the cache holds until then, then sees it.
+        sil.set(mk(30, 90), now, || "s2".into()).unwrap();
+        assert_eq!(cache.mutes(&sil, &labels, 1, now), vec![id.clone()]);
+        let later = now + chrono::Duration::seconds(45);
+        assert_eq!(cache.mutes(&sil, &labels, 1, later).len(), 2);
+        // After both ended nothing mutes.
+        let after = now + chrono::Duration::seconds(100);
+        assert!(cache.mutes(&sil, &labels, 1, after).is_empty());
+        for t in [now, later, after] {
+            assert_eq!(cache.mutes(&sil, &labels, 1, t), sil.mutes(&labels, t));
+        }
     }
 
     #[test]

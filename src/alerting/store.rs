@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -83,8 +84,8 @@ struct AckDoc {
     ended_at: Option<i64>,
 }
 
-#[derive(Serialize, Deserialize)]
 /// Times in nanoseconds since the epoch.
+#[derive(Deserialize)]
 struct AlertDoc {
     labels: LabelSet,
     annotations: BTreeMap<String, String>,
@@ -92,6 +93,18 @@ struct AlertDoc {
     ends_at: i64,
     updated_at: i64,
     generator_url: String,
+    timeout: bool,
+}
+
+/// [`AlertDoc`] written from a stored alert without copying its content.
+#[derive(Serialize)]
+struct AlertDocRef<'a> {
+    labels: &'a LabelSet,
+    annotations: &'a BTreeMap<String, String>,
+    starts_at: i64,
+    ends_at: i64,
+    updated_at: i64,
+    generator_url: &'a str,
     timeout: bool,
 }
 
@@ -132,8 +145,12 @@ impl Store {
             source,
         };
         let conn = Connection::open(&path).map_err(err)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(err)?;
+        // A small page cache: the file is written far more than read (reads are the
+        // start-up load), and SQLite's default 2 MiB would be held for good.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-512;",
+        )
+        .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Store { conn, path })
     }
@@ -304,32 +321,48 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The alerts last known. A row whose `ends_at` column moved past its document's end
+    /// was re-posted with only a later end (see [`Store::save_alerts`]): the column wins.
     pub fn load_alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let docs = self.strings("SELECT doc FROM alerts")?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| serde_json::from_str::<AlertDoc>(d).ok())
-            .map(|d| {
-                let fingerprint = super::alert::fingerprint(&d.labels);
-                Alert {
-                    labels: d.labels,
-                    annotations: d.annotations,
-                    starts_at: at_ns(d.starts_at),
-                    ends_at: at_ns(d.ends_at),
-                    generator_url: d.generator_url,
-                    updated_at: at_ns(d.updated_at),
-                    timeout: d.timeout,
-                    fingerprint,
-                }
-            })
-            .collect())
+        let mut st = self
+            .conn
+            .prepare("SELECT doc, ends_at FROM alerts")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (doc, ends_ms) = row.map_err(|e| self.err(e))?;
+            let Ok(d) = serde_json::from_str::<AlertDoc>(&doc) else {
+                continue;
+            };
+            let fingerprint = super::alert::fingerprint(&d.labels);
+            let mut ends_at = at_ns(d.ends_at);
+            if ms(ends_at) != ends_ms {
+                ends_at = at(ends_ms);
+            }
+            out.push(Alert {
+                labels: Arc::new(d.labels),
+                annotations: Arc::new(d.annotations),
+                starts_at: at_ns(d.starts_at),
+                ends_at,
+                generator_url: Arc::from(d.generator_url),
+                updated_at: at_ns(d.updated_at),
+                timeout: d.timeout,
+                fingerprint,
+            });
+        }
+        Ok(out)
     }
 
-    /// Writes changed alerts, removes deleted ones and appends history events, in one
-    /// transaction.
+    /// Writes changed alerts whole, the new end only of alerts re-posted with nothing
+    /// else changed (`ends`: fingerprint and end; the `ends_at` column, no document
+    /// re-encoded), removes deleted ones and appends history events, in one transaction.
     pub fn save_alerts(
         &mut self,
-        changed: &[std::sync::Arc<Alert>],
+        changed: &[Arc<Alert>],
+        ends: &[(u64, DateTime<Utc>)],
         deleted: &[u64],
         events: &[(DateTime<Utc>, u64, &'static str, String)],
     ) -> Result<(), StoreError> {
@@ -346,18 +379,24 @@ impl Store {
                 )
                 .map_err(e2)?;
             for a in changed {
-                let doc = AlertDoc {
-                    labels: a.labels.clone(),
-                    annotations: a.annotations.clone(),
+                let doc = AlertDocRef {
+                    labels: &a.labels,
+                    annotations: &a.annotations,
                     starts_at: ns(a.starts_at),
                     ends_at: ns(a.ends_at),
                     updated_at: ns(a.updated_at),
-                    generator_url: a.generator_url.clone(),
+                    generator_url: &a.generator_url,
                     timeout: a.timeout,
                 };
                 let json = serde_json::to_string(&doc).unwrap_or_default();
                 up.execute(params![a.fingerprint as i64, json, ms(a.ends_at)])
                     .map_err(e2)?;
+            }
+            let mut end = tx
+                .prepare_cached("UPDATE alerts SET ends_at = ?2 WHERE fingerprint = ?1")
+                .map_err(e2)?;
+            for (fp, t) in ends {
+                end.execute(params![*fp as i64, ms(*t)]).map_err(e2)?;
             }
             let mut del = tx
                 .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1")
