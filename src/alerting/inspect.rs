@@ -138,14 +138,14 @@ pub fn inspect(p: &Pipeline, fp: u64, now: DateTime<Utc>) -> Option<Inspection> 
             if inhibits(r, other, &me, now) {
                 inhibited_by.push(InhibitLink {
                     fingerprint: fingerprint_hex(other.fingerprint),
-                    labels: other.labels.clone(),
+                    labels: (*other.labels).clone(),
                     rule: rule.clone(),
                 });
             }
             if inhibits(r, &me, other, now) {
                 inhibits_list.push(InhibitLink {
                     fingerprint: fingerprint_hex(other.fingerprint),
-                    labels: other.labels.clone(),
+                    labels: (*other.labels).clone(),
                     rule: rule.clone(),
                 });
             }
@@ -177,11 +177,11 @@ mod tests {
         let now = Utc::now();
         Alert {
             fingerprint: fingerprint(&labels),
-            labels,
-            annotations: BTreeMap::new(),
+            labels: std::sync::Arc::new(labels),
+            annotations: std::sync::Arc::new(BTreeMap::new()),
             starts_at: now - chrono::Duration::minutes(5),
             ends_at: now + chrono::Duration::minutes(5),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: now,
             timeout: false,
         }
