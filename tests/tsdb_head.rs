@@ -365,3 +365,71 @@ fn bulk_reads_match_sample_by_sample_reads() {
     check(i64::MIN, i64::MAX);
     check(1_500_000, 4_000_000);
 }
+
+/// Full chunks written out of the heap are read back by queries and by head compaction
+/// exactly as they were appended; their files go once the chunks are truncated, and a
+/// reopen (WAL replay) starts with an empty spill directory.
+#[test]
+fn spilled_chunks_serve_queries_and_compaction_and_leave_with_truncation() {
+    let d = tempfile::tempdir().unwrap();
+    let spill_dir = d.path().join("promtui-head-chunks");
+    let opts = Options {
+        block_duration_ms: 3_600_000,
+        ..Options::default()
+    };
+    let files = || std::fs::read_dir(&spill_dir).unwrap().count();
+    let series = |i: i64| l(&[("__name__", "spill"), ("i", &i.to_string())]);
+    let value = |i: i64, t: i64| (t * (i + 3)) as f64 / 7.0;
+    let append = |db: &Db, ts: std::ops::Range<i64>| {
+        let mut app = db.appender();
+        for i in 0..20 {
+            for t in ts.clone() {
+                app.append(&series(i), t * 10_000, value(i, t)).unwrap();
+            }
+        }
+        app.commit().unwrap();
+    };
+    {
+        let db = Db::open(d.path(), opts.clone()).unwrap();
+        // 85 minutes at 10 s (under 1.5 block durations: no background compaction): 510
+        // samples, four full chunks and an open one per series.
+        append(&db, 0..510);
+        let want = select(&db, &[Matcher::equal("__name__", "spill")]);
+        assert_eq!(want.len(), 20);
+        assert!(want.iter().all(|(_, v)| v.len() == 510));
+        let released = db.head().spill_closed_chunks().unwrap();
+        let mem = db.head().memory();
+        assert!(released > 0 && mem.closed_chunks == 0, "{mem:?}");
+        assert_eq!(mem.spilled_chunks, released);
+        assert_eq!(files(), 1);
+        assert_eq!(
+            db.head().spill_closed_chunks().unwrap(),
+            0,
+            "nothing new to write"
+        );
+        assert_eq!(files(), 1, "an empty pass leaves no file");
+        assert_eq!(select(&db, &[Matcher::equal("__name__", "spill")]), want);
+        // Truncating into the open chunk drops every spilled chunk, and their file.
+        db.truncate_head(4_800_000).unwrap();
+        assert_eq!(files(), 0);
+        let got = select(&db, &[Matcher::equal("__name__", "spill")]);
+        assert!(got.iter().all(|(_, v)| v[0].t >= 4_800_000));
+    }
+    let db = Db::open(d.path(), opts).unwrap();
+    assert_eq!(files(), 0, "emptied at open");
+    // 110 minutes in all: the head becomes compactable; its spilled chunks go into a block.
+    append(&db, 510..660);
+    assert!(db.head().spill_closed_chunks().unwrap() > 0);
+    db.compact_head().unwrap();
+    assert!(!db.blocks().is_empty());
+    let got = select(&db, &[Matcher::equal("__name__", "spill")]);
+    assert_eq!(got.len(), 20);
+    for (labels, samples) in &got {
+        let i: i64 = labels.get("i").unwrap().parse().unwrap();
+        let tail: Vec<Sample> = samples.iter().filter(|s| s.t >= 4_800_000).copied().collect();
+        let want: Vec<Sample> = (480..660)
+            .map(|t| Sample::new(t * 10_000, value(i, t)))
+            .collect();
+        assert_eq!(tail, want, "series {i}");
+    }
+}

@@ -646,6 +646,10 @@ impl Db {
         };
         if !read_only {
             db.start_compactor();
+            let spill_dir = db.inner.dir.join(super::layout::HEAD_CHUNKS_DIR);
+            if let Err(e) = db.inner.head.enable_spill(&spill_dir) {
+                tracing::warn!(error = %e, "full head chunks stay in memory");
+            }
         }
         Ok(db)
     }

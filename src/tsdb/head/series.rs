@@ -19,6 +19,7 @@ use crate::model::Sample;
 use crate::storage::{AppendError, SampleIterator};
 use crate::tsdb::chunkenc::{Encoding, XorChunk, XorIterator};
 use crate::tsdb::chunks::ChunkMeta;
+use crate::tsdb::head::spill::{ChunkData, SpillError, SpillWriter};
 use crate::tsdb::tombstones::{add_interval, covers, Interval};
 
 /// Samples a head chunk holds before a new one is cut (Prometheus' target).
@@ -76,6 +77,38 @@ pub(crate) struct ClosedChunk {
     pub data: Arc<[u8]>,
 }
 
+/// A full chunk as a series keeps it: its bytes on the heap or in a spill file.
+#[derive(Clone)]
+pub(crate) struct StoredChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub data: ChunkData,
+}
+
+impl StoredChunk {
+    /// The chunk with its bytes in memory (read back when spilled). A read error (the
+    /// head's own file became unreadable) is logged and the chunk left out: the query or
+    /// block write goes on with the rest.
+    fn to_closed(&self, during: &str) -> Option<ClosedChunk> {
+        match self.data.load() {
+            Ok(data) => Some(ClosedChunk {
+                min_t: self.min_t,
+                max_t: self.max_t,
+                data,
+            }),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    during,
+                    min_t = self.min_t,
+                    "head chunk unreadable; left out"
+                );
+                None
+            }
+        }
+    }
+}
+
 /// How a validated sample is to be applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accept {
@@ -116,7 +149,8 @@ pub(crate) struct SeriesState {
     /// Set by garbage collection when the series left the head's maps.
     pub removed: bool,
     pub open: Option<XorChunk>,
-    pub closed: Vec<ClosedChunk>,
+    /// Full chunks, oldest first: on the heap until the spill pass writes them out.
+    pub closed: Vec<StoredChunk>,
     // Boxed so that the common case (no out-of-order data) costs 8 bytes, not 24.
     #[allow(clippy::box_collection)]
     pub ooo: Option<Box<Vec<Sample>>>,
@@ -215,17 +249,62 @@ impl SeriesState {
 
     /// Closes the open chunk (if any) and starts a new empty one.
     fn cut_open_chunk(&mut self) {
-        if let Some(mut c) = self.open.take() {
+        // The next chunk of a series is usually about as large as the last full one: start
+        // it with room for that plus an eighth, so it is rarely grown and holds little
+        // spare capacity (a fresh series starts small and grows by quarters).
+        let mut hint = 0;
+        if let Some(c) = self.open.take() {
+            if c.num_samples() >= SAMPLES_PER_CHUNK {
+                hint = c.bytes().len() + c.bytes().len() / 8;
+            }
             if c.num_samples() > 0 {
-                c.shrink_to_fit();
-                self.closed.push(ClosedChunk {
+                // `Arc::from` copies the written bytes into an exact-size allocation.
+                self.closed.push(StoredChunk {
                     min_t: c.min_time(),
                     max_t: c.max_time(),
-                    data: Arc::from(c.bytes()),
+                    data: ChunkData::Mem(Arc::from(c.bytes())),
                 });
             }
         }
-        self.open = Some(XorChunk::new());
+        self.open = Some(if hint > 0 {
+            XorChunk::with_capacity(hint)
+        } else {
+            XorChunk::new()
+        });
+    }
+
+    /// Appends the bytes of the closed chunks still on the heap to `w`; returns, per chunk
+    /// written, its index in `closed`, its bytes (to recognise it when swapping) and the
+    /// reference to swap in once the file is complete ([`SeriesState::swap_spilled`]).
+    /// Stops early (returning what it wrote) when the file is full.
+    pub(crate) fn spill_into(
+        &self,
+        w: &mut SpillWriter,
+        out: &mut Vec<(Arc<[u8]>, ChunkData)>,
+    ) -> Result<(), SpillError> {
+        for c in &self.closed {
+            if let ChunkData::Mem(b) = &c.data {
+                match w.append(b)? {
+                    Some(r) => out.push((b.clone(), r)),
+                    None => return Ok(()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the in-memory bytes `mem` (if the series still holds them) with `spilled`;
+    /// returns the heap bytes released.
+    pub(crate) fn swap_spilled(&mut self, mem: &Arc<[u8]>, spilled: ChunkData) -> usize {
+        for c in self.closed.iter_mut() {
+            if let ChunkData::Mem(b) = &c.data {
+                if Arc::ptr_eq(b, mem) {
+                    c.data = spilled;
+                    return mem.len();
+                }
+            }
+        }
+        0
     }
 
     /// Value bits stored at exactly `t`, if any.
@@ -241,7 +320,7 @@ impl SeriesState {
             }
         }
         let i = self.closed.partition_point(|c| c.max_t < t);
-        let c = self.closed.get(i)?;
+        let c = self.closed.get(i)?.to_closed("value_at")?;
         if c.min_t > t {
             return None;
         }
@@ -340,7 +419,7 @@ impl SeriesState {
             .iter()
             .filter(|c| c.min_t <= maxt && mint <= c.max_t)
             .filter(|c| !covers(&deleted, c.min_t.max(mint), c.max_t.min(maxt)))
-            .cloned()
+            .filter_map(|c| c.to_closed("snapshot"))
             .collect();
         if let Some(c) = self.open.as_ref().filter(|c| c.num_samples() > 0) {
             if c.min_time() <= maxt
@@ -642,6 +721,34 @@ mod tests {
         put(&mut st, RANGE, 2.0, None).unwrap();
         assert_eq!(st.closed.len(), 1, "crossing the range boundary cuts");
         assert_eq!(all(&st).len(), 2);
+    }
+
+    #[test]
+    fn next_open_chunk_is_sized_after_the_last_full_one() {
+        let mut st = SeriesState::default();
+        let mut v = 1000.0;
+        for i in 0..130 {
+            v += (i * 7 % 13) as f64;
+            put(&mut st, i * 1000, v, None).unwrap();
+        }
+        assert_eq!(st.closed.len(), 1);
+        let full = st.closed[0].data.len();
+        assert!(matches!(st.closed[0].data, ChunkData::Mem(_)));
+        let open = st.open.as_ref().unwrap();
+        assert!(
+            open.allocated_bytes() >= full && open.allocated_bytes() <= full + full / 8 + 16,
+            "last chunk {full} bytes, next one holds {}",
+            open.allocated_bytes()
+        );
+        // The presized chunk encodes exactly as a fresh one would.
+        let mut fresh = XorChunk::new();
+        let mut sized = XorChunk::with_capacity(full);
+        for i in 0..50 {
+            fresh.append(i * 15_000, i as f64 * 1.5);
+            sized.append(i * 15_000, i as f64 * 1.5);
+        }
+        assert_eq!(fresh.bytes(), sized.bytes());
+        assert_eq!(all(&st).len(), 130);
     }
 
     #[test]
