@@ -392,33 +392,40 @@ fn spilled_chunks_serve_queries_and_compaction_and_leave_with_truncation() {
     {
         let db = Db::open(d.path(), opts.clone()).unwrap();
         // 85 minutes at 10 s (under 1.5 block durations: no background compaction): 510
-        // samples, four full chunks and an open one per series.
-        append(&db, 0..510);
+        // samples per series, in two passes: chunks 0-1 in the first file, chunks 2
+        // (to 3590 s, cut at the block boundary) and 3 (3600-4790 s) in the second.
+        append(&db, 0..360);
+        assert!(db.head().spill_closed_chunks().unwrap() > 0);
+        append(&db, 360..510);
         let want = select(&db, &[Matcher::equal("__name__", "spill")]);
         assert_eq!(want.len(), 20);
         assert!(want.iter().all(|(_, v)| v.len() == 510));
-        let released = db.head().spill_closed_chunks().unwrap();
+        assert!(db.head().spill_closed_chunks().unwrap() > 0);
         let mem = db.head().memory();
-        assert!(released > 0 && mem.closed_chunks == 0, "{mem:?}");
-        assert_eq!(mem.spilled_chunks, released);
-        assert_eq!(files(), 1);
+        assert_eq!(mem.closed_chunks, 0, "{mem:?}");
+        assert!(mem.spilled_chunks > 0);
+        assert_eq!(files(), 2);
         assert_eq!(
             db.head().spill_closed_chunks().unwrap(),
             0,
             "nothing new to write"
         );
-        assert_eq!(files(), 1, "an empty pass leaves no file");
+        assert_eq!(files(), 2, "an empty pass leaves no file");
         assert_eq!(select(&db, &[Matcher::equal("__name__", "spill")]), want);
-        // Truncating into the open chunk drops every spilled chunk, and their file.
-        db.truncate_head(4_800_000).unwrap();
-        assert_eq!(files(), 0);
+        // Truncating at the block boundary drops chunks 0-2, and the first file with them.
+        db.truncate_head(3_600_000).unwrap();
+        assert_eq!(files(), 1);
         let got = select(&db, &[Matcher::equal("__name__", "spill")]);
-        assert!(got.iter().all(|(_, v)| v[0].t >= 4_800_000));
+        for ((wl, wv), (gl, gv)) in want.iter().zip(&got) {
+            assert_eq!(wl, gl);
+            assert_eq!(&wv[360..], &gv[..]);
+        }
     }
     let db = Db::open(d.path(), opts).unwrap();
     assert_eq!(files(), 0, "emptied at open");
-    // 110 minutes in all: the head becomes compactable; its spilled chunks go into a block.
-    append(&db, 510..660);
+    // To 160 minutes: the head (from 60 minutes on after the truncation) spans more than
+    // 1.5 block durations and becomes compactable; spilled chunks go into a block.
+    append(&db, 510..960);
     assert!(db.head().spill_closed_chunks().unwrap() > 0);
     db.compact_head().unwrap();
     assert!(!db.blocks().is_empty());
@@ -426,8 +433,8 @@ fn spilled_chunks_serve_queries_and_compaction_and_leave_with_truncation() {
     assert_eq!(got.len(), 20);
     for (labels, samples) in &got {
         let i: i64 = labels.get("i").unwrap().parse().unwrap();
-        let tail: Vec<Sample> = samples.iter().filter(|s| s.t >= 4_800_000).copied().collect();
-        let want: Vec<Sample> = (480..660)
+        let tail: Vec<Sample> = samples.iter().filter(|s| s.t >= 3_600_000).copied().collect();
+        let want: Vec<Sample> = (360..960)
             .map(|t| Sample::new(t * 10_000, value(i, t)))
             .collect();
         assert_eq!(tail, want, "series {i}");
