@@ -274,12 +274,12 @@ fn main() {
         let cache: usize = caches.iter().map(ScrapeCache::heap_bytes).sum();
         let head = m.total();
         println!("== {label}: {total} series, bytes per series");
-        println!(
-            "  live heap (counted)     {:8.1}",
-            per(live, total)
-        );
+        println!("  live heap (counted)     {:8.1}", per(live, total));
         println!("  head (own accounting)   {:8.1}", per(head, total));
-        println!("    series structs        {:8.1}", per(m.series_structs, total));
+        println!(
+            "    series structs        {:8.1}",
+            per(m.series_structs, total)
+        );
         println!("    label ids             {:8.1}", per(m.label_ids, total));
         println!("    symbols               {:8.1}", per(m.symbols, total));
         println!("    postings              {:8.1}", per(m.postings, total));

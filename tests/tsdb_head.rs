@@ -433,7 +433,11 @@ fn spilled_chunks_serve_queries_and_compaction_and_leave_with_truncation() {
     assert_eq!(got.len(), 20);
     for (labels, samples) in &got {
         let i: i64 = labels.get("i").unwrap().parse().unwrap();
-        let tail: Vec<Sample> = samples.iter().filter(|s| s.t >= 3_600_000).copied().collect();
+        let tail: Vec<Sample> = samples
+            .iter()
+            .filter(|s| s.t >= 3_600_000)
+            .copied()
+            .collect();
         let want: Vec<Sample> = (360..960)
             .map(|t| Sample::new(t * 10_000, value(i, t)))
             .collect();

@@ -476,7 +476,11 @@ impl ScrapeCache {
     pub fn heap_bytes(&self) -> usize {
         let labels = |l: &Option<Arc<Labels>>| l.as_ref().map_or(0, |l| 16 + l.heap_bytes());
         self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.entries.iter().map(|e| labels(&e.series.labels)).sum::<usize>()
+            + self
+                .entries
+                .iter()
+                .map(|e| labels(&e.series.labels))
+                .sum::<usize>()
             + self.text.capacity()
             + self.index.capacity() * (std::mem::size_of::<EntryId>() + 1)
             + self.seen.capacity() * std::mem::size_of::<EntryId>()
@@ -827,8 +831,16 @@ mod tests {
         assert!(c.text.capacity() <= c.text.len() + c.text.len() / 8 + 64);
         assert!(c.entries.capacity() <= c.entries.len() + c.entries.len() / 8 + 64);
         // Still found in order and out of order after the shrink.
-        assert_eq!(c.get("http_requests_total{code=\"200\",handler=\"/api/0\"}").map(|e| e.sref), Some(1));
-        assert_eq!(c.get("http_requests_total{code=\"200\",handler=\"/api/2999\"}").map(|e| e.sref), Some(3000));
+        assert_eq!(
+            c.get("http_requests_total{code=\"200\",handler=\"/api/0\"}")
+                .map(|e| e.sref),
+            Some(1)
+        );
+        assert_eq!(
+            c.get("http_requests_total{code=\"200\",handler=\"/api/2999\"}")
+                .map(|e| e.sref),
+            Some(3000)
+        );
         assert!(c.heap_bytes() > c.text.len());
     }
 

@@ -893,7 +893,10 @@ impl Head {
             let sh = shard.read();
             m.series_map += sh.unique.capacity() * entry
                 + sh.conflicts.capacity() * (8 + 24 + 1)
-                + sh.conflicts.values().map(|v| v.capacity() * 8).sum::<usize>();
+                + sh.conflicts
+                    .values()
+                    .map(|v| v.capacity() * 8)
+                    .sum::<usize>();
         }
         for shard in self.by_ref.iter() {
             let sh = shard.read();
@@ -972,13 +975,21 @@ mod tests {
             let (s, _) = h.get_or_create(&a, false);
             let mut st = s.state.lock();
             for t in 0..130 {
-                st.apply(t * 1000, (t * i) as f64, Accept::InOrder, h.opts.chunk_range);
+                st.apply(
+                    t * 1000,
+                    (t * i) as f64,
+                    Accept::InOrder,
+                    h.opts.chunk_range,
+                );
             }
         }
         let m = h.memory();
         assert_eq!(m.series, 1000);
         assert_eq!(m.label_ids, 1000 * 3 * 8);
-        assert_eq!(m.series_structs, 1000 * (16 + std::mem::size_of::<MemSeries>()));
+        assert_eq!(
+            m.series_structs,
+            1000 * (16 + std::mem::size_of::<MemSeries>())
+        );
         assert!(m.symbols > 0 && m.postings >= 1000 * 4 * 8);
         assert!(m.series_map >= 1000 * 17 && m.ref_map >= 1000 * 17);
         assert!(m.closed_chunks > 1000 * 16 && m.closed_chunk_list >= 1000 * 32);

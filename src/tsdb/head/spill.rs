@@ -156,12 +156,13 @@ impl SpillDir {
                 path: path.clone(),
                 source,
             })?;
-        let w = BufWriter::with_capacity(1 << 20, file.try_clone().map_err(|source| {
-            SpillError::Write {
+        let w = BufWriter::with_capacity(
+            1 << 20,
+            file.try_clone().map_err(|source| SpillError::Write {
                 path: path.clone(),
                 source,
-            }
-        })?);
+            })?,
+        );
         Ok(SpillWriter {
             file: Arc::new(SpillFile { path, file }),
             w,
@@ -234,7 +235,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("00000007"), b"left over").unwrap();
         let spill = SpillDir::open(&dir).unwrap();
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "emptied on open");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "emptied on open"
+        );
         let mut w = spill.writer().unwrap();
         let a = w.append(b"first chunk").unwrap().unwrap();
         let b = w.append(b"second").unwrap().unwrap();
@@ -249,7 +254,11 @@ mod tests {
         drop(a);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "b still in it");
         drop(b);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "deleted with its last chunk");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "deleted with its last chunk"
+        );
     }
 
     #[test]
