@@ -57,17 +57,6 @@ impl XorChunk {
         }
     }
 
-    /// An empty chunk whose buffer has room for `bytes` encoded bytes (header included),
-    /// for a writer that knows about how large the chunk will get (a head series cutting
-    /// a chunk expects the next one to be about as large as the last).
-    pub fn with_capacity(bytes: usize) -> Self {
-        let mut b = Vec::with_capacity(bytes.max(HEADER));
-        b.extend_from_slice(&[0, 0]);
-        let mut c = XorChunk::new();
-        c.w = BitWriter::from_parts(b, 0);
-        c
-    }
-
     /// Reopens an encoded chunk for appending; decodes it once to restore the appender state.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, ChunkError> {
         if bytes.len() < HEADER {
