@@ -365,3 +365,82 @@ fn bulk_reads_match_sample_by_sample_reads() {
     check(i64::MIN, i64::MAX);
     check(1_500_000, 4_000_000);
 }
+
+/// Full chunks written out of the heap are read back by queries and by head compaction
+/// exactly as they were appended; their files go once the chunks are truncated, and a
+/// reopen (WAL replay) starts with an empty spill directory.
+#[test]
+fn spilled_chunks_serve_queries_and_compaction_and_leave_with_truncation() {
+    let d = tempfile::tempdir().unwrap();
+    let spill_dir = d.path().join("promtui-head-chunks");
+    let opts = Options {
+        block_duration_ms: 3_600_000,
+        ..Options::default()
+    };
+    let files = || std::fs::read_dir(&spill_dir).unwrap().count();
+    let series = |i: i64| l(&[("__name__", "spill"), ("i", &i.to_string())]);
+    let value = |i: i64, t: i64| (t * (i + 3)) as f64 / 7.0;
+    let append = |db: &Db, ts: std::ops::Range<i64>| {
+        let mut app = db.appender();
+        for i in 0..20 {
+            for t in ts.clone() {
+                app.append(&series(i), t * 10_000, value(i, t)).unwrap();
+            }
+        }
+        app.commit().unwrap();
+    };
+    {
+        let db = Db::open(d.path(), opts.clone()).unwrap();
+        // 85 minutes at 10 s (under 1.5 block durations: no background compaction): 510
+        // samples per series, in two passes: chunks 0-1 in the first file, chunks 2
+        // (to 3590 s, cut at the block boundary) and 3 (3600-4790 s) in the second.
+        append(&db, 0..360);
+        assert!(db.head().spill_closed_chunks().unwrap() > 0);
+        append(&db, 360..510);
+        let want = select(&db, &[Matcher::equal("__name__", "spill")]);
+        assert_eq!(want.len(), 20);
+        assert!(want.iter().all(|(_, v)| v.len() == 510));
+        assert!(db.head().spill_closed_chunks().unwrap() > 0);
+        let mem = db.head().memory();
+        assert_eq!(mem.closed_chunks, 0, "{mem:?}");
+        assert!(mem.spilled_chunks > 0);
+        assert_eq!(files(), 2);
+        assert_eq!(
+            db.head().spill_closed_chunks().unwrap(),
+            0,
+            "nothing new to write"
+        );
+        assert_eq!(files(), 2, "an empty pass leaves no file");
+        assert_eq!(select(&db, &[Matcher::equal("__name__", "spill")]), want);
+        // Truncating at the block boundary drops chunks 0-2, and the first file with them.
+        db.truncate_head(3_600_000).unwrap();
+        assert_eq!(files(), 1);
+        let got = select(&db, &[Matcher::equal("__name__", "spill")]);
+        for ((wl, wv), (gl, gv)) in want.iter().zip(&got) {
+            assert_eq!(wl, gl);
+            assert_eq!(&wv[360..], &gv[..]);
+        }
+    }
+    let db = Db::open(d.path(), opts).unwrap();
+    assert_eq!(files(), 0, "emptied at open");
+    // To 160 minutes: the head (from 60 minutes on after the truncation) spans more than
+    // 1.5 block durations and becomes compactable; spilled chunks go into a block.
+    append(&db, 510..960);
+    assert!(db.head().spill_closed_chunks().unwrap() > 0);
+    db.compact_head().unwrap();
+    assert!(!db.blocks().is_empty());
+    let got = select(&db, &[Matcher::equal("__name__", "spill")]);
+    assert_eq!(got.len(), 20);
+    for (labels, samples) in &got {
+        let i: i64 = labels.get("i").unwrap().parse().unwrap();
+        let tail: Vec<Sample> = samples
+            .iter()
+            .filter(|s| s.t >= 3_600_000)
+            .copied()
+            .collect();
+        let want: Vec<Sample> = (360..960)
+            .map(|t| Sample::new(t * 10_000, value(i, t)))
+            .collect();
+        assert_eq!(tail, want, "series {i}");
+    }
+}

@@ -58,10 +58,48 @@ impl Hasher for PrehashedHasher {
 
 type HashSet = std::collections::HashSet<u64, BuildHasherDefault<PrehashedHasher>>;
 
-/// Series appended in one scrape, in append order: label-set hash, ref, and labels when
-/// there is no ref. A series appended twice (two texts with the same final labels) is
-/// listed twice; the first listing counts.
-type StalenessList = Vec<(u64, SeriesRef, Option<Arc<Labels>>)>;
+/// Series appended in one scrape, in append order: label-set hash and ref, and for the
+/// few without a ref their labels on the side (keyed by position), so the common entry is
+/// 16 bytes instead of 24. A series appended twice (two texts with the same final labels)
+/// is listed twice; the first listing counts.
+#[derive(Debug, Default)]
+struct StalenessList {
+    series: Vec<(u64, SeriesRef)>,
+    /// (index in `series`, labels) for the entries whose ref is 0, in increasing index.
+    labels: Vec<(u32, Arc<Labels>)>,
+}
+
+impl StalenessList {
+    fn push(&mut self, hash: u64, sref: SeriesRef, labels: Option<&Arc<Labels>>) {
+        if sref == 0 {
+            if let (Some(l), Ok(i)) = (labels, u32::try_from(self.series.len())) {
+                self.labels.push((i, l.clone()));
+            }
+        }
+        self.series.push((hash, sref));
+    }
+
+    fn labels_at(&self, i: usize) -> Option<&Labels> {
+        let i = u32::try_from(i).ok()?;
+        let at = self.labels.binary_search_by_key(&i, |e| e.0).ok()?;
+        Some(&self.labels[at].1)
+    }
+
+    fn clear(&mut self) {
+        self.series.clear();
+        self.labels.clear();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.series.capacity() * 16
+            + self.labels.capacity() * 16
+            + self
+                .labels
+                .iter()
+                .map(|(_, l)| 16 + l.heap_bytes())
+                .sum::<usize>()
+    }
+}
 
 /// Index of an entry, valid until the scrape ends ([`ScrapeCache::iter_done`]) or the
 /// cache is cleared.
@@ -296,16 +334,14 @@ impl ScrapeCache {
     /// Records that the series with label hash `hash` and ref `sref` was appended in the
     /// current scrape (staleness tracking). `labels` is kept only when `sref` is 0.
     pub fn track_staleness(&mut self, hash: u64, sref: SeriesRef, labels: Option<&Arc<Labels>>) {
-        self.cur
-            .push((hash, sref, labels.filter(|_| sref == 0).cloned()));
+        self.cur.push(hash, sref, labels);
     }
 
     /// [`ScrapeCache::track_staleness`] for the series of entry `id`, as cached.
     pub fn track_staleness_of(&mut self, id: EntryId) {
         if let Some(e) = self.entries.get(id as usize).filter(|e| !e.dropped) {
             let c = &e.series;
-            self.cur
-                .push((c.hash, c.sref, c.labels.clone().filter(|_| c.sref == 0)));
+            self.cur.push(c.hash, c.sref, c.labels.as_ref());
         }
     }
 
@@ -319,17 +355,17 @@ impl ScrapeCache {
     /// when unknown) and, when there is no ref, their labels. A target exposing the same
     /// series in the same order as last time costs one sequential comparison.
     pub fn stale_series(&self) -> Vec<(SeriesRef, Option<&Labels>)> {
-        let same = self.prev.len() <= self.cur.len()
-            && self.prev.iter().zip(&self.cur).all(|(p, c)| p.0 == c.0);
+        let (prev, cur) = (&self.prev.series, &self.cur.series);
+        let same = prev.len() <= cur.len() && prev.iter().zip(cur).all(|(p, c)| p.0 == c.0);
         if same {
             return Vec::new();
         }
-        let cur: HashSet = self.cur.iter().map(|c| c.0).collect();
+        let cur: HashSet = cur.iter().map(|c| c.0).collect();
         let mut listed = HashSet::default();
-        self.prev
-            .iter()
-            .filter(|(h, _, _)| !cur.contains(h) && listed.insert(*h))
-            .map(|(_, r, l)| (*r, l.as_deref()))
+        prev.iter()
+            .enumerate()
+            .filter(|(_, (h, _))| !cur.contains(h) && listed.insert(*h))
+            .map(|(i, (_, r))| (*r, self.prev.labels_at(i)))
             .collect()
     }
 
@@ -353,6 +389,8 @@ impl ScrapeCache {
                     .all(|(i, &id)| i == id as usize);
             if !in_order {
                 self.rebuild();
+            } else {
+                self.shrink();
             }
             let iter = self.iter;
             let before = self.metadata.len();
@@ -366,6 +404,20 @@ impl ScrapeCache {
         self.cursor = 0;
         std::mem::swap(&mut self.prev, &mut self.cur);
         self.cur.clear();
+    }
+
+    /// Releases spare capacity of the entries and their texts once it exceeds an eighth:
+    /// they grow by doubling while a target's first scrape fills them, which leaves up to
+    /// half of each unused for as long as the target lives. A stable target is shrunk
+    /// once; one that keeps growing is shrunk at most once per doubling.
+    fn shrink(&mut self) {
+        let loose = |len: usize, cap: usize| cap > len + len / 8 + 64;
+        if loose(self.text.len(), self.text.capacity()) {
+            self.text.shrink_to_fit();
+        }
+        if loose(self.entries.len(), self.entries.capacity()) {
+            self.entries.shrink_to_fit();
+        }
     }
 
     /// Keeps only the entries seen in this iteration, in the order they were seen.
@@ -417,6 +469,28 @@ impl ScrapeCache {
     /// Cached series (including report series) and dropped series.
     pub fn len(&self) -> (usize, usize) {
         (self.entries.len() - self.dropped, self.dropped)
+    }
+
+    /// Heap bytes held, from the structures' capacities (labels kept for ref-less
+    /// entries counted once per entry; the storage's handles are not the cache's).
+    pub fn heap_bytes(&self) -> usize {
+        let labels = |l: &Option<Arc<Labels>>| l.as_ref().map_or(0, |l| 16 + l.heap_bytes());
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self
+                .entries
+                .iter()
+                .map(|e| labels(&e.series.labels))
+                .sum::<usize>()
+            + self.text.capacity()
+            + self.index.capacity() * (std::mem::size_of::<EntryId>() + 1)
+            + self.seen.capacity() * std::mem::size_of::<EntryId>()
+            + self.cur.heap_bytes()
+            + self.prev.heap_bytes()
+            + self
+                .metadata
+                .iter()
+                .map(|(k, (m, _))| k.capacity() + m.help.capacity() + m.unit.capacity() + 64)
+                .sum::<usize>()
     }
 
     /// How often a cache flush was forced by growth during failed scrapes.
@@ -723,6 +797,51 @@ mod tests {
             vec![(40, None)],
             "the same prefix, one gone"
         );
+    }
+
+    #[test]
+    fn stale_series_without_a_ref_keep_their_labels() {
+        let mut c = ScrapeCache::new();
+        let (a, b) = (l("a"), l("b"));
+        c.track_staleness(1, 10, Some(&a));
+        c.track_staleness(2, 0, Some(&b));
+        c.track_staleness(3, 0, Some(&a));
+        c.iter_done(true);
+        c.track_staleness(1, 10, None);
+        let stale = c.stale_series();
+        assert_eq!(stale.len(), 2);
+        assert_eq!(stale[0], (0, Some(&*b)));
+        assert_eq!(stale[1], (0, Some(&*a)));
+        c.iter_done(true);
+        assert_eq!(
+            c.stale_series(),
+            vec![(10, None)],
+            "a ref is enough: labels are not kept with it"
+        );
+    }
+
+    #[test]
+    fn first_scrape_leaves_little_spare_capacity() {
+        let mut c = ScrapeCache::new();
+        for i in 0..3000u64 {
+            let text = format!("http_requests_total{{code=\"200\",handler=\"/api/{i}\"}}");
+            c.add(&text, l("x"), i, i + 1, None);
+        }
+        c.iter_done(true);
+        assert!(c.text.capacity() <= c.text.len() + c.text.len() / 8 + 64);
+        assert!(c.entries.capacity() <= c.entries.len() + c.entries.len() / 8 + 64);
+        // Still found in order and out of order after the shrink.
+        assert_eq!(
+            c.get("http_requests_total{code=\"200\",handler=\"/api/0\"}")
+                .map(|e| e.sref),
+            Some(1)
+        );
+        assert_eq!(
+            c.get("http_requests_total{code=\"200\",handler=\"/api/2999\"}")
+                .map(|e| e.sref),
+            Some(3000)
+        );
+        assert!(c.heap_bytes() > c.text.len());
     }
 
     #[test]

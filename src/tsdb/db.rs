@@ -131,6 +131,11 @@ pub enum Error {
     InvalidOption { name: &'static str, reason: String },
     #[error(transparent)]
     Wal(#[from] WalError),
+    /// A full head chunk written out of memory could not be read back (the head's own
+    /// file under `promtui-head-chunks/`); the block is not written and the head keeps
+    /// its data (the WAL holds the samples).
+    #[error("head chunk unreadable: {0}")]
+    HeadChunk(#[from] crate::tsdb::head::spill::SpillError),
     #[error("compacting blocks in {dir}: {source}")]
     Compact {
         dir: PathBuf,
@@ -690,6 +695,10 @@ impl Db {
         };
         if !read_only {
             db.start_compactor();
+            let spill_dir = db.inner.dir.join(super::layout::HEAD_CHUNKS_DIR);
+            if let Err(e) = db.inner.head.enable_spill(&spill_dir) {
+                tracing::warn!(error = %e, "full head chunks stay in memory");
+            }
         }
         Ok(db)
     }
@@ -755,7 +764,7 @@ impl Db {
                 let _g = self.inner.commit_lock.lock();
                 head.set_min_valid_time(maxt);
             }
-            let series = head.block_series(mint, maxt);
+            let series = head.block_series(mint, maxt)?;
             if !series.is_empty() {
                 let meta =
                     block::write_block(&self.inner.blocks_dir, mint, maxt, series.into_iter())
@@ -892,7 +901,7 @@ impl Db {
             let (mint, maxt) = (head.min_time(), head.max_time());
             if mint != i64::MAX && maxt != i64::MIN {
                 let end = maxt.saturating_add(1);
-                let series = head.block_series(mint, end);
+                let series = head.block_series(mint, end)?;
                 if !series.is_empty() {
                     let meta = block::write_block(&blocks_dir, mint, end, series.into_iter())
                         .map_err(|source| Error::Block {

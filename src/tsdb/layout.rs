@@ -37,6 +37,8 @@ const LOCK: &str = "promtui.lock";
 pub const WAL_DIR: &str = "promtui-wal";
 /// The directory holding the persisted blocks.
 pub const BLOCKS_DIR: &str = "promtui-blocks";
+/// Full head chunks written out of the heap (src/tsdb/head/spill.rs); emptied at open.
+pub const HEAD_CHUNKS_DIR: &str = "promtui-head-chunks";
 /// Admin API snapshots.
 const SNAPSHOTS_DIR: &str = "snapshots";
 /// Operator state beside the samples: SQLite files of the Pushgateway's groups, the
@@ -251,9 +253,11 @@ fn classify(path: &Path, name: &str, is_dir: bool, marked: bool) -> Result<Class
     Ok(match (name, is_dir) {
         (MARKER, false) => Class::Ours,
         (LOCK, false) => Class::Ours,
-        (WAL_DIR, true) | (BLOCKS_DIR, true) | (STATE_DIR, true) | (REMOTE_DIR, true) => {
-            Class::Ours
-        }
+        (WAL_DIR, true)
+        | (BLOCKS_DIR, true)
+        | (STATE_DIR, true)
+        | (REMOTE_DIR, true)
+        | (HEAD_CHUNKS_DIR, true) => Class::Ours,
         (SNAPSHOTS_DIR, true) => Class::Neutral("snapshots"),
         ("lock", false) if marked => foreign(
             name,

@@ -19,10 +19,28 @@ impl BitWriter {
         BitWriter { bytes, free }
     }
 
+    /// Appends a zero byte, growing the buffer by a quarter (at least 16 bytes) when it is
+    /// full instead of doubling it: a head holds one open chunk per series for up to 120
+    /// samples, and doubling left a third of those buffers unused on average. Growth stays
+    /// geometric, so appends stay amortized O(1).
+    #[inline]
+    fn push_byte(&mut self) {
+        if self.bytes.len() == self.bytes.capacity() {
+            self.grow();
+        }
+        self.bytes.push(0);
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let len = self.bytes.len();
+        self.bytes.reserve_exact((len / 4).max(16));
+    }
+
     #[inline]
     pub fn write_bit(&mut self, bit: bool) {
         if self.free == 0 {
-            self.bytes.push(0);
+            self.push_byte();
             self.free = 8;
         }
         if bit {
@@ -38,7 +56,7 @@ impl BitWriter {
         debug_assert!(n <= 64);
         while n > 0 {
             if self.free == 0 {
-                self.bytes.push(0);
+                self.push_byte();
                 self.free = 8;
             }
             let take = n.min(self.free);
@@ -208,6 +226,21 @@ mod tests {
                     break;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn buffer_grows_by_quarters_not_doubling() {
+        let mut w = BitWriter::new();
+        for i in 0..4000u64 {
+            w.write_bits(i, 8);
+            let (len, cap) = (w.bytes.len(), w.bytes.capacity());
+            assert!(cap >= len);
+            // reserve_exact may round up a little; never to twice the length.
+            assert!(
+                cap <= len + (len / 4).max(16) + 8,
+                "{len} bytes written, {cap} held"
+            );
         }
     }
 

@@ -20,6 +20,7 @@ pub(crate) mod postings;
 pub mod querier;
 pub mod replay;
 pub mod series;
+pub mod spill;
 pub(crate) mod symbols;
 
 use std::collections::HashSet;
@@ -167,6 +168,8 @@ pub struct HeadMetrics {
     pub series_removed: AtomicU64,
     pub chunks: AtomicI64,
     pub chunks_removed: AtomicU64,
+    /// Bytes of full chunks written out of the heap into spill files.
+    pub chunk_bytes_spilled: AtomicU64,
 }
 
 impl HeadMetrics {
@@ -278,6 +281,52 @@ impl Default for ApplyAcc {
     }
 }
 
+/// Heap bytes of the head by structure (see [`Head::memory`]): sizes and capacities as
+/// the structures know them, before allocator rounding and fragmentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeadMemory {
+    /// Series counted.
+    pub series: usize,
+    /// The interned label strings, their ids and lookup table.
+    pub symbols: usize,
+    /// The inverted index: label pair → refs, and the list of all refs.
+    pub postings: usize,
+    /// The series structs (shared-pointer allocation: counts, ref, lock, state).
+    pub series_structs: usize,
+    /// Every series' (name id, value id) pairs.
+    pub label_ids: usize,
+    /// The map by label-set hash (with its conflict lists).
+    pub series_map: usize,
+    /// The map by series ref.
+    pub ref_map: usize,
+    /// Open chunks' buffers, with spare capacity; `open_chunk_used` is the part written.
+    pub open_chunks: usize,
+    pub open_chunk_used: usize,
+    /// Closed chunks' bytes and the per-series lists holding them.
+    pub closed_chunks: usize,
+    pub closed_chunk_list: usize,
+    /// Closed chunks' bytes written out to spill files (not heap; not in `total`).
+    pub spilled_chunks: usize,
+    /// Out-of-order buffers and deleted intervals.
+    pub other: usize,
+}
+
+impl HeadMemory {
+    /// Everything counted (`open_chunk_used` is part of `open_chunks`).
+    pub fn total(&self) -> usize {
+        self.symbols
+            + self.postings
+            + self.series_structs
+            + self.label_ids
+            + self.series_map
+            + self.ref_map
+            + self.open_chunks
+            + self.closed_chunks
+            + self.closed_chunk_list
+            + self.other
+    }
+}
+
 /// Result of a head truncation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TruncateStats {
@@ -300,6 +349,9 @@ pub struct Head {
     metrics: HeadMetrics,
     /// WAL refs replay mapped onto another series; see `replay::WalAliases`.
     wal_aliases: replay::WalAliases,
+    /// Where full chunks are written out of the heap (see `spill`); `None` keeps them in
+    /// memory (read-only databases, heads without a directory).
+    spill: parking_lot::Mutex<Option<spill::SpillDir>>,
 }
 
 impl Head {
@@ -318,7 +370,83 @@ impl Head {
             num_series: AtomicU64::new(0),
             metrics: HeadMetrics::default(),
             wal_aliases: replay::WalAliases::default(),
+            spill: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Writes full chunks out of the heap into files under `dir` from now on: empties
+    /// `dir` (files of an earlier run) and starts a thread that runs
+    /// [`Head::spill_closed_chunks`] every [`spill::SPILL_INTERVAL`]. The thread holds a
+    /// weak reference and ends when the head is dropped.
+    pub fn enable_spill(self: &Arc<Self>, dir: &std::path::Path) -> Result<(), spill::SpillError> {
+        *self.spill.lock() = Some(spill::SpillDir::open(dir)?);
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("tsdb-head-spill".into())
+            .spawn(move || {
+                let step = std::time::Duration::from_millis(500);
+                let mut waited = std::time::Duration::ZERO;
+                loop {
+                    std::thread::sleep(step);
+                    waited += step;
+                    let Some(head) = weak.upgrade() else { break };
+                    if waited < spill::SPILL_INTERVAL {
+                        continue;
+                    }
+                    waited = std::time::Duration::ZERO;
+                    if let Err(e) = head.spill_closed_chunks() {
+                        tracing::error!(error = %e, "writing head chunks out failed; they stay in memory");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the head chunk spill thread; full chunks stay in memory");
+        }
+        Ok(())
+    }
+
+    /// Writes every full chunk still on the heap into one new spill file and swaps each
+    /// for a reference into it; returns the heap bytes released. Does nothing (0) when
+    /// spilling is not enabled. Series locks are held only to list a series' chunks and
+    /// to swap them, never while writing; chunks truncated meanwhile are skipped.
+    pub fn spill_closed_chunks(&self) -> Result<usize, spill::SpillError> {
+        let guard = self.spill.lock();
+        let Some(dir) = guard.as_ref() else {
+            return Ok(0);
+        };
+        let mut w = dir.writer()?;
+        let mut written: Vec<(Arc<MemSeries>, usize)> = Vec::new();
+        let mut swaps = Vec::new();
+        'shards: for shard in self.by_ref.iter() {
+            let series: Vec<Arc<MemSeries>> = shard.read().values().cloned().collect();
+            for s in series {
+                let before = swaps.len();
+                s.state.lock().spill_into(&mut w, &mut swaps)?;
+                if swaps.len() > before {
+                    written.push((s, swaps.len() - before));
+                }
+                if w.is_full() {
+                    // The rest waits for the next pass.
+                    break 'shards;
+                }
+            }
+        }
+        if swaps.is_empty() {
+            return Ok(0);
+        }
+        w.finish()?;
+        let mut released = 0;
+        let mut it = swaps.into_iter();
+        for (s, n) in written {
+            let mut st = s.state.lock();
+            for (mem, r) in it.by_ref().take(n) {
+                released += st.swap_spilled(&mem, r);
+            }
+        }
+        self.metrics
+            .chunk_bytes_spilled
+            .fetch_add(released as u64, Ordering::Relaxed);
+        Ok(released)
     }
 
     pub fn options(&self) -> HeadOptions {
@@ -675,15 +803,16 @@ impl Head {
         &self,
         mint: i64,
         maxt: i64,
-    ) -> Vec<(Labels, Vec<crate::tsdb::chunks::ChunkMeta>)> {
-        let picked: Vec<(Arc<MemSeries>, Vec<crate::tsdb::chunks::ChunkMeta>)> = self
-            .all_series()
-            .into_iter()
-            .filter_map(|s| {
-                let chunks = s.state.lock().block_chunks(mint, maxt);
-                (!chunks.is_empty()).then_some((s, chunks))
-            })
-            .collect();
+    ) -> Result<Vec<(Labels, Vec<crate::tsdb::chunks::ChunkMeta>)>, spill::SpillError> {
+        let mut picked: Vec<(Arc<MemSeries>, Vec<crate::tsdb::chunks::ChunkMeta>)> = Vec::new();
+        for s in self.all_series() {
+            // A chunk that cannot be read back fails the block rather than leaving a hole
+            // in it: the head (and the WAL) still hold the data.
+            let chunks = s.state.lock().block_chunks(mint, maxt)?;
+            if !chunks.is_empty() {
+                picked.push((s, chunks));
+            }
+        }
         let mut out: Vec<_> = {
             let syms = self.symbols.read();
             picked
@@ -692,7 +821,7 @@ impl Head {
                 .collect()
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        Ok(out)
     }
 
     /// The head part of deleting `[mint, maxt]` from the series matching `matchers`: one
@@ -750,6 +879,55 @@ impl Head {
         self.symbols.read().heap_bytes() + self.postings.read().heap_bytes()
     }
 
+    /// Heap bytes held by each of the head's structures, from their sizes and capacities
+    /// (what the allocator hands out may round these up; see [`HeadMemory`]). Takes every
+    /// shard and series lock in turn, briefly: meant for diagnostics, not a hot path.
+    pub fn memory(&self) -> HeadMemory {
+        let mut m = HeadMemory {
+            symbols: self.symbols.read().heap_bytes(),
+            postings: self.postings.read().heap_bytes(),
+            ..HeadMemory::default()
+        };
+        // hashbrown: one control byte per bucket plus the entry (key + Arc pointer).
+        let entry = 8 + std::mem::size_of::<Arc<MemSeries>>() + 1;
+        for shard in self.by_hash.iter() {
+            let sh = shard.read();
+            m.series_map += sh.unique.capacity() * entry
+                + sh.conflicts.capacity() * (8 + 24 + 1)
+                + sh.conflicts
+                    .values()
+                    .map(|v| v.capacity() * 8)
+                    .sum::<usize>();
+        }
+        for shard in self.by_ref.iter() {
+            let sh = shard.read();
+            m.ref_map += sh.capacity() * entry;
+            for s in sh.values() {
+                m.series += 1;
+                // The Arc allocation: two counts plus the series itself.
+                m.series_structs += 16 + std::mem::size_of::<MemSeries>();
+                m.label_ids += std::mem::size_of_val(&*s.labels);
+                let st = s.state.lock();
+                if let Some(c) = &st.open {
+                    m.open_chunks += c.allocated_bytes();
+                    m.open_chunk_used += c.bytes().len();
+                }
+                m.closed_chunk_list +=
+                    st.closed.capacity() * std::mem::size_of::<series::StoredChunk>();
+                for c in &st.closed {
+                    let heap = c.data.heap_bytes();
+                    m.closed_chunks += heap;
+                    if heap == 0 {
+                        m.spilled_chunks += c.data.len();
+                    }
+                }
+                m.other += st.ooo.as_ref().map_or(0, |b| 24 + b.capacity() * 16)
+                    + st.deleted.as_ref().map_or(0, |b| 24 + b.capacity() * 16);
+            }
+        }
+        m
+    }
+
     pub(crate) fn symbols(&self) -> &RwLock<SymbolTable> {
         &self.symbols
     }
@@ -787,6 +965,49 @@ mod tests {
         let b = l(&[("a", &long), ("b", &long)]);
         assert_eq!(hash_pairs(&b), b.stable_hash());
         assert_eq!(hash_pairs_streaming(&a), a.stable_hash());
+    }
+
+    #[test]
+    fn memory_accounts_every_structure() {
+        let h = Head::new(HeadOptions::default());
+        for i in 0..1000 {
+            let v = i.to_string();
+            let a = l(&[("__name__", "up"), ("job", "node"), ("id", &v)]);
+            let (s, _) = h.get_or_create(&a, false);
+            let mut st = s.state.lock();
+            for t in 0..130 {
+                st.apply(
+                    t * 1000,
+                    (t * i) as f64,
+                    Accept::InOrder,
+                    h.opts.chunk_range,
+                );
+            }
+        }
+        let m = h.memory();
+        assert_eq!(m.series, 1000);
+        assert_eq!(m.label_ids, 1000 * 3 * 8);
+        assert_eq!(
+            m.series_structs,
+            1000 * (16 + std::mem::size_of::<MemSeries>())
+        );
+        assert!(m.symbols > 0 && m.postings >= 1000 * 4 * 8);
+        assert!(m.series_map >= 1000 * 17 && m.ref_map >= 1000 * 17);
+        assert!(m.closed_chunks > 1000 * 16 && m.closed_chunk_list >= 1000 * 32);
+        assert!(m.open_chunk_used > 0 && m.open_chunks >= m.open_chunk_used);
+        assert_eq!(m.other, 0);
+        assert_eq!(
+            m.total(),
+            m.symbols
+                + m.postings
+                + m.series_structs
+                + m.label_ids
+                + m.series_map
+                + m.ref_map
+                + m.open_chunks
+                + m.closed_chunks
+                + m.closed_chunk_list
+        );
     }
 
     #[test]
@@ -835,13 +1056,13 @@ mod tests {
                 h.append_direct(&s, t * 60_000, t as f64, false).unwrap();
             }
         }
-        let out = h.block_series(0, 7_200_000);
+        let out = h.block_series(0, 7_200_000).unwrap();
         let names: Vec<&str> = out.iter().map(|(l, _)| l.get("n").unwrap()).collect();
         assert_eq!(names, vec!["a", "b", "c"]);
         let n: usize = out[0].1.iter().map(|c| c.iter().unwrap().count()).sum();
         assert_eq!(n, 120);
         assert!(out[0].1.iter().all(|c| c.max_time < 7_200_000));
-        assert!(h.block_series(100_000_000, 107_200_000).is_empty());
+        assert!(h.block_series(100_000_000, 107_200_000).unwrap().is_empty());
     }
 
     #[test]

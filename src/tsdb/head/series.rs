@@ -19,6 +19,7 @@ use crate::model::Sample;
 use crate::storage::{AppendError, SampleIterator};
 use crate::tsdb::chunkenc::{Encoding, XorChunk, XorIterator};
 use crate::tsdb::chunks::ChunkMeta;
+use crate::tsdb::head::spill::{ChunkData, SpillError, SpillWriter};
 use crate::tsdb::tombstones::{add_interval, covers, Interval};
 
 /// Samples a head chunk holds before a new one is cut (Prometheus' target).
@@ -70,16 +71,55 @@ impl MemSeries {
 
 /// An immutable, complete chunk.
 ///
-/// `data` is always the bytes of one of the head's own [`XorChunk`]s, which start with
-/// the 2-byte sample count from the moment the chunk is created; the head never reads
-/// chunk bytes from disk. So `XorIterator::new(&data)`, which fails only on a buffer
-/// shorter than that header, cannot fail on a closed chunk: the readers below rely on
-/// it (debug builds assert it), and `every_closed_chunk_opens` tests it.
+/// `data` is always the bytes of one of the head's own [`XorChunk`]s (kept on the heap, or
+/// read back whole from the head's own spill file, see [`StoredChunk`]), which start with
+/// the 2-byte sample count from the moment the chunk is created. So
+/// `XorIterator::new(&data)`, which fails only on a buffer shorter than that header,
+/// cannot fail on a closed chunk: the readers below rely on it (debug builds assert it),
+/// and `every_closed_chunk_opens` tests it. A spilled chunk that cannot be read back is
+/// an error for the query ([`HeadSeriesIterator`]'s `err`) and for the block being
+/// written ([`SeriesState::block_chunks`]), never a silent gap.
 #[derive(Clone)]
 pub(crate) struct ClosedChunk {
     pub min_t: i64,
     pub max_t: i64,
     pub data: Arc<[u8]>,
+}
+
+/// A full chunk as a series keeps it: its bytes on the heap or in a spill file.
+#[derive(Clone)]
+pub(crate) struct StoredChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub data: ChunkData,
+}
+
+impl StoredChunk {
+    /// The chunk with its bytes in memory (read back when spilled).
+    fn load(&self) -> Result<ClosedChunk, SpillError> {
+        Ok(ClosedChunk {
+            min_t: self.min_t,
+            max_t: self.max_t,
+            data: self.data.load()?,
+        })
+    }
+
+    /// [`Self::load`] for the append path's duplicate check (`value_at`), where a read
+    /// error is logged and the sample treated as new.
+    fn to_closed(&self, during: &str) -> Option<ClosedChunk> {
+        match self.load() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    during,
+                    min_t = self.min_t,
+                    "head chunk unreadable; left out"
+                );
+                None
+            }
+        }
+    }
 }
 
 /// How a validated sample is to be applied.
@@ -122,7 +162,8 @@ pub(crate) struct SeriesState {
     /// Set by garbage collection when the series left the head's maps.
     pub removed: bool,
     pub open: Option<XorChunk>,
-    pub closed: Vec<ClosedChunk>,
+    /// Full chunks, oldest first: on the heap until the spill pass writes them out.
+    pub closed: Vec<StoredChunk>,
     // Boxed so that the common case (no out-of-order data) costs 8 bytes, not 24.
     #[allow(clippy::box_collection)]
     pub ooo: Option<Box<Vec<Sample>>>,
@@ -221,17 +262,60 @@ impl SeriesState {
 
     /// Closes the open chunk (if any) and starts a new empty one.
     fn cut_open_chunk(&mut self) {
-        if let Some(mut c) = self.open.take() {
+        // The new chunk starts small and grows by quarters (see `BitWriter`): sizing it
+        // after the last full one up front would hold that much from the first sample on,
+        // half a chunk more on average.
+        if let Some(c) = self.open.take() {
             if c.num_samples() > 0 {
-                c.shrink_to_fit();
-                self.closed.push(ClosedChunk {
+                // The list grows by a quarter (at least one): a first `push` would reserve
+                // room for four 40-byte entries where a series that lives an hour at a
+                // 15 s interval only ever closes two chunks.
+                if self.closed.len() == self.closed.capacity() {
+                    self.closed.reserve_exact((self.closed.len() / 4).max(1));
+                }
+                // `Arc::from` copies the written bytes into an exact-size allocation.
+                self.closed.push(StoredChunk {
                     min_t: c.min_time(),
                     max_t: c.max_time(),
-                    data: Arc::from(c.bytes()),
+                    data: ChunkData::Mem(Arc::from(c.bytes())),
                 });
             }
         }
         self.open = Some(XorChunk::new());
+    }
+
+    /// Appends the bytes of the closed chunks still on the heap to `w`; returns, per chunk
+    /// written, its index in `closed`, its bytes (to recognise it when swapping) and the
+    /// reference to swap in once the file is complete ([`SeriesState::swap_spilled`]).
+    /// Stops early (returning what it wrote) when the file is full.
+    pub(crate) fn spill_into(
+        &self,
+        w: &mut SpillWriter,
+        out: &mut Vec<(Arc<[u8]>, ChunkData)>,
+    ) -> Result<(), SpillError> {
+        for c in &self.closed {
+            if let ChunkData::Mem(b) = &c.data {
+                match w.append(b)? {
+                    Some(r) => out.push((b.clone(), r)),
+                    None => return Ok(()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the in-memory bytes `mem` (if the series still holds them) with `spilled`;
+    /// returns the heap bytes released.
+    pub(crate) fn swap_spilled(&mut self, mem: &Arc<[u8]>, spilled: ChunkData) -> usize {
+        for c in self.closed.iter_mut() {
+            if let ChunkData::Mem(b) = &c.data {
+                if Arc::ptr_eq(b, mem) {
+                    c.data = spilled;
+                    return mem.len();
+                }
+            }
+        }
+        0
     }
 
     /// Value bits stored at exactly `t`, if any.
@@ -247,7 +331,7 @@ impl SeriesState {
             }
         }
         let i = self.closed.partition_point(|c| c.max_t < t);
-        let c = self.closed.get(i)?;
+        let c = self.closed.get(i)?.to_closed("value_at")?;
         if c.min_t > t {
             return None;
         }
@@ -341,13 +425,21 @@ impl SeriesState {
             .filter(|iv| iv.mint <= maxt && mint <= iv.maxt)
             .copied()
             .collect();
-        let mut chunks: Vec<ClosedChunk> = self
+        let mut unreadable = None;
+        let mut chunks: Vec<ClosedChunk> = Vec::new();
+        for c in self
             .closed
             .iter()
             .filter(|c| c.min_t <= maxt && mint <= c.max_t)
             .filter(|c| !covers(&deleted, c.min_t.max(mint), c.max_t.min(maxt)))
-            .cloned()
-            .collect();
+        {
+            match c.load() {
+                Ok(c) => chunks.push(c),
+                Err(e) => {
+                    unreadable.get_or_insert(e);
+                }
+            }
+        }
         if let Some(c) = self.open.as_ref().filter(|c| c.num_samples() > 0) {
             if c.min_time() <= maxt
                 && mint <= c.max_time()
@@ -371,30 +463,34 @@ impl SeriesState {
                     .collect()
             })
             .unwrap_or_default();
-        if chunks.is_empty() && ooo.is_empty() {
+        if chunks.is_empty() && ooo.is_empty() && unreadable.is_none() {
             return None;
         }
         Some(SeriesSnapshot {
             chunks,
             ooo,
             deleted,
+            unreadable,
         })
     }
 
     /// The series' data in `[mint, maxt)` as chunks for a block. In-order chunks are shared
     /// as they are; when out-of-order samples fall in the range, the range is decoded, merged
     /// and re-encoded.
-    pub fn block_chunks(&self, mint: i64, maxt_excl: i64) -> Vec<ChunkMeta> {
+    pub fn block_chunks(&self, mint: i64, maxt_excl: i64) -> Result<Vec<ChunkMeta>, SpillError> {
         let last = maxt_excl.saturating_sub(1);
-        let Some(snap) = self.snapshot(mint, last) else {
-            return Vec::new();
+        let Some(mut snap) = self.snapshot(mint, last) else {
+            return Ok(Vec::new());
         };
+        if let Some(e) = snap.unreadable.take() {
+            return Err(e);
+        }
         let whole = snap
             .chunks
             .iter()
             .all(|c| c.min_t >= mint && c.max_t <= last);
         if snap.ooo.is_empty() && snap.deleted.is_empty() && whole {
-            return snap
+            return Ok(snap
                 .chunks
                 .into_iter()
                 .map(|c| ChunkMeta {
@@ -403,7 +499,7 @@ impl SeriesState {
                     encoding: Encoding::Xor,
                     data: c.data,
                 })
-                .collect();
+                .collect());
         }
         let mut it = snap.into_iter(mint, last);
         let mut out = Vec::new();
@@ -418,7 +514,7 @@ impl SeriesState {
         if cur.num_samples() > 0 {
             out.push(meta_of(&cur));
         }
-        out
+        Ok(out)
     }
 }
 
@@ -437,6 +533,8 @@ pub struct SeriesSnapshot {
     ooo: Vec<Sample>,
     /// Deleted intervals overlapping the snapshot's range.
     deleted: Vec<Interval>,
+    /// The first spilled chunk in range that could not be read back.
+    unreadable: Option<SpillError>,
 }
 
 impl SeriesSnapshot {
@@ -453,6 +551,9 @@ impl SeriesSnapshot {
             ooo_pos: 0,
             mint,
             maxt,
+            error: self
+                .unreadable
+                .map(|e| crate::storage::QueryError::Storage(format!("head: {e}"))),
         }
     }
 }
@@ -468,6 +569,8 @@ pub struct HeadSeriesIterator {
     ooo_pos: usize,
     mint: i64,
     maxt: i64,
+    /// A chunk of the range could not be read back: reported by `err`.
+    error: Option<crate::storage::QueryError>,
 }
 
 impl HeadSeriesIterator {
@@ -529,6 +632,10 @@ impl HeadSeriesIterator {
 }
 
 impl SampleIterator for HeadSeriesIterator {
+    fn err(&self) -> Option<crate::storage::QueryError> {
+        self.error.clone()
+    }
+
     fn next(&mut self) -> Option<Sample> {
         loop {
             let s = self.next_merged()?;
@@ -667,11 +774,76 @@ mod tests {
         put(&mut st, 2 * RANGE, 1.0, None).unwrap();
         assert!(st.closed.len() >= 5, "{}", st.closed.len());
         for c in &st.closed {
+            let c = c.load().unwrap();
             let it = XorIterator::new(&c.data[..]).expect("a closed chunk opens");
             let n = it.count();
             assert!(n > 0, "a closed chunk holds samples");
         }
         assert_eq!(all(&st).len(), 403);
+    }
+
+    #[test]
+    fn an_unreadable_spilled_chunk_fails_the_query_and_the_block() {
+        let d = tempfile::tempdir().unwrap();
+        let spill = crate::tsdb::head::spill::SpillDir::open(d.path()).unwrap();
+        let mut st = SeriesState::default();
+        for i in 0..300 {
+            put(&mut st, i * 1000, i as f64, None).unwrap();
+        }
+        assert!(st.closed.len() >= 2);
+        let mut w = spill.writer().unwrap();
+        let mut out = Vec::new();
+        st.spill_into(&mut w, &mut out).unwrap();
+        w.finish().unwrap();
+        for (mem, r) in out {
+            st.swap_spilled(&mem, r);
+        }
+        // Readable: the query sees every sample and no error.
+        let mut it = st.snapshot(0, 400_000).unwrap().into_iter(0, 400_000);
+        let mut n = 0;
+        while it.next().is_some() {
+            n += 1;
+        }
+        assert_eq!((n, it.err()), (300, None));
+        // The file loses its bytes under the head: the query and the block say so.
+        for e in std::fs::read_dir(d.path()).unwrap() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(e.unwrap().path())
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+        let it = st.snapshot(0, 400_000).unwrap().into_iter(0, 400_000);
+        let e = it.err().expect("the unreadable chunk is reported").to_string();
+        assert!(e.contains("head chunk file"), "{e}");
+        let e = st.block_chunks(0, 400_000).unwrap_err().to_string();
+        assert!(e.contains("reading"), "{e}");
+    }
+
+    #[test]
+    fn open_chunk_holds_little_spare_capacity() {
+        let mut st = SeriesState::default();
+        let mut v = 1000.0;
+        for i in 0..130 {
+            v += (i * 7 % 13) as f64;
+            put(&mut st, i * 1000, v, None).unwrap();
+            let open = st.open.as_ref().unwrap();
+            let used = open.bytes().len();
+            assert!(
+                open.allocated_bytes() <= used + (used / 4).max(16),
+                "{used} bytes written, {} held",
+                open.allocated_bytes()
+            );
+        }
+        assert_eq!(st.closed.len(), 1);
+        assert_eq!(
+            st.closed.capacity(),
+            1,
+            "no room reserved for chunks to come"
+        );
+        assert!(matches!(st.closed[0].data, ChunkData::Mem(_)));
+        assert_eq!(all(&st).len(), 130);
     }
 
     #[test]
@@ -761,6 +933,7 @@ mod tests {
         assert!(st.snapshot(1000, 1990).is_none());
         let n: usize = st
             .block_chunks(0, 3000)
+            .unwrap()
             .iter()
             .map(|c| c.iter().unwrap().count())
             .sum();
@@ -796,7 +969,7 @@ mod tests {
         let mut it = st.snapshot(0, 30).unwrap().into_iter(0, 30);
         let ts: Vec<i64> = std::iter::from_fn(|| it.next()).map(|s| s.t).collect();
         assert_eq!(ts, vec![0, 10, 15, 20, 30]);
-        let chunks = st.block_chunks(0, 2000);
+        let chunks = st.block_chunks(0, 2000).unwrap();
         let n: usize = chunks.iter().map(|c| c.iter().unwrap().count()).sum();
         assert_eq!(n, 201);
     }
