@@ -861,12 +861,19 @@ impl App {
             lines.push(key_line(k, w));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(
-            "Commands: :overview :targets :tsdb :config :theme NAME :range 6h :glyphs G :q",
-            p.dim,
-        )));
-        let h = (lines.len() as u16 + 2).min(area.height);
+        // The views present (local and remote frames differ), then the frame's own commands.
+        let mut commands = String::from("Commands:");
+        for v in &self.views {
+            commands.push_str(" :");
+            commands.push_str(v.name());
+        }
+        commands.push_str(" :at 2h ago :range 6h :theme NAME :glyphs G :q");
+        lines.push(Line::from(Span::styled(commands, p.dim)));
         let w = 70.min(area.width);
+        // Rows after wrapping at the inner width, so the last line is not cut off.
+        let inner = usize::from(w.saturating_sub(2)).max(1);
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+        let h = (rows as u16 + 2).min(area.height);
         let r = Rect {
             x: area.x + (area.width - w) / 2,
             y: area.y + (area.height - h) / 2,

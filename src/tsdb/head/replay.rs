@@ -237,7 +237,7 @@ pub fn replay_wal(
             wal_dir,
             read_only,
             |r| {
-                let (t, body) = record::record_type(r.payload).map_err(|e| e.to_string())?;
+                let (t, body) = record::record_type(r.payload)?;
                 match t {
                     RecordType::Series => {
                         record::decode_series(body, |sref, pairs| {
@@ -250,8 +250,7 @@ pub fn replay_wal(
                                 // The same Series record twice (checkpoint and segment).
                                 Err(_) => {}
                             }
-                        })
-                        .map_err(|e| e.to_string())?;
+                        })?;
                         for (w, list) in created.iter_mut().enumerate() {
                             if !list.is_empty() {
                                 sink.send(head, bounds, w, Msg::Series(std::mem::take(list)));
@@ -261,7 +260,7 @@ pub fn replay_wal(
                     }
                     RecordType::Samples => {
                         decoded.clear();
-                        record::decode_samples(body, &mut decoded).map_err(|e| e.to_string())?;
+                        record::decode_samples(body, &mut decoded)?;
                         for s in &decoded {
                             let sref = if aliases.is_empty() {
                                 s.sref
@@ -282,8 +281,7 @@ pub fn replay_wal(
                         // Deletions are read-time filters on their series, so applying them
                         // now, before later samples of the same series reach the workers,
                         // gives the same head as applying them in log order.
-                        let mut stones =
-                            tombstones::decode_wal_stones(body).map_err(|e| e.to_string())?;
+                        let mut stones = tombstones::decode_wal_stones(body)?;
                         for st in &mut stones {
                             if let Some(&canonical) = aliases.get(&st.sref) {
                                 st.sref = canonical;

@@ -815,7 +815,10 @@ mod tests {
                 .unwrap();
         }
         let it = st.snapshot(0, 400_000).unwrap().into_iter(0, 400_000);
-        let e = it.err().expect("the unreadable chunk is reported").to_string();
+        let e = it
+            .err()
+            .expect("the unreadable chunk is reported")
+            .to_string();
         assert!(e.contains("head chunk file"), "{e}");
         let e = st.block_chunks(0, 400_000).unwrap_err().to_string();
         assert!(e.contains("reading"), "{e}");

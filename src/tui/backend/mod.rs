@@ -7,8 +7,8 @@
 //! exposition through the scrape manager's client) comes back as [`BackendError::LocalOnly`]
 //! or `None` fields, which views show as "local only".
 
-pub mod history;
 pub mod alerts;
+pub mod history;
 pub mod local;
 pub mod pushgateway;
 pub mod remote;
