@@ -242,3 +242,42 @@ fn tiny_and_odd_sizes_do_not_panic() {
         let _ = render_to_buffer(&mut dbg, w, h, NOW_MS);
     }
 }
+
+/// With every view of the real frame (twelve) the tab row outgrows 80 columns: the other
+/// tabs shrink to their numbers so the active one, named, is always on screen.
+#[test]
+fn the_active_tab_stays_on_screen_when_the_tabs_outgrow_the_terminal() {
+    use std::sync::Arc;
+    let rt = runtime();
+    let backend: Arc<dyn promtui::tui::backend::Backend> = Arc::new(fixture::StillBackend);
+    let feed = fixture::feed();
+    let dir = tempfile::tempdir().unwrap();
+    let (views, _) = promtui::tui::app::views(&backend, &feed, &dir.path().join("history.db"));
+    let n = views.len();
+    assert!(n >= 12, "{n} views");
+    let mut app = promtui::tui::alert_fixture::app_of(rt.handle(), "dark", views);
+    let tab_row = |app: &mut App, w: u16| {
+        let text = buffer_text(&render_to_buffer(app, w, 24, NOW_MS));
+        text.lines().next().unwrap().to_string()
+    };
+    // Wide: every tab named.
+    let wide = tab_row(&mut app, 200);
+    assert!(
+        wide.contains("1 overview") && wide.contains(&format!("{n} ruletest")),
+        "{wide}"
+    );
+    for (cmd, name) in [
+        ("pushgateway", "pushgateway"),
+        ("ruletest", "ruletest"),
+        ("overview", "overview"),
+    ] {
+        app.run_command(cmd, NOW_MS);
+        let row = tab_row(&mut app, 80);
+        assert!(row.contains(name), "{cmd} at 80 columns: {row}");
+        assert!(!row.contains('…'), "{row}");
+    }
+    // So narrow that even the numbers do not all fit: the active tab still shows.
+    app.run_command("ruletest", NOW_MS);
+    let row = tab_row(&mut app, 30);
+    assert!(row.contains(&format!("{n} ruletest")), "{row}");
+}

@@ -642,9 +642,38 @@ impl App {
         let mut spans = vec![Span::styled(" promtui ", p.accent)];
         let mut x = 9u16;
         self.tab_spans.clear();
-        for (i, v) in self.views.iter().enumerate() {
-            let label = format!(" {} {} ", i + 1, v.name());
+        // Every tab with its name when they fit; otherwise the others shrink to their
+        // numbers, and on a very narrow terminal the row starts far enough along that the
+        // active tab is always on screen.
+        let full: Vec<String> = (self.views.iter().enumerate())
+            .map(|(i, v)| format!(" {} {} ", i + 1, v.name()))
+            .collect();
+        let width = |ls: &[String]| ls.iter().map(|l| l.chars().count()).sum::<usize>();
+        let room = usize::from(area.width.saturating_sub(x));
+        let labels = if width(&full) <= room {
+            full
+        } else {
+            (full.into_iter().enumerate())
+                .map(|(i, l)| {
+                    if i == self.active {
+                        l
+                    } else {
+                        format!(" {} ", i + 1)
+                    }
+                })
+                .collect()
+        };
+        let mut first = 0;
+        while first < self.active && width(&labels[first..=self.active]) > room {
+            first += 1;
+        }
+        for (i, label) in labels.into_iter().enumerate() {
             let w = label.chars().count() as u16;
+            if i < first {
+                // Off screen to the left: not clickable.
+                self.tab_spans.push((0, 0));
+                continue;
+            }
             self.tab_spans.push((area.x + x, area.x + x + w));
             x += w;
             let style = if i == self.active { p.selection } else { p.dim };
