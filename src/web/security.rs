@@ -285,79 +285,125 @@ fn tls_config(t: TlsFile, dir: &Path) -> Result<Option<Arc<rustls::ServerConfig>
             dir.join(p)
         }
     };
-    let cert_path = resolve(&t.cert_file);
+    let certs = pem_certs(&resolve(&t.cert_file), "cert_file")?;
     let key_path = resolve(&t.key_file);
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("tls_server_config: cert_file {}: {e}", cert_path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config: cert_file {}: no PEM certificate in it",
-            cert_path.display()
-        ));
-    }
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .map_err(|e| format!("tls_server_config: key_file {}: {e}", key_path.display()))?;
 
     let mut provider = rustls::crypto::ring::default_provider();
     if !t.cipher_suites.is_empty() {
-        // Go's cipher_suites list only TLS 1.2 suites; 1.3's are always on, as in Go.
-        let mut suites: Vec<rustls::SupportedCipherSuite> = provider
-            .cipher_suites
-            .iter()
-            .filter(|s| s.version() == &rustls::version::TLS13)
-            .copied()
-            .collect();
-        for name in &t.cipher_suites {
-            let found = provider
-                .cipher_suites
-                .iter()
-                .find(|s| format!("{:?}", s.suite()) == *name)
-                .copied();
-            match found {
-                Some(s) => suites.push(s),
-                None => {
-                    return Err(format!(
-                        "tls_server_config: cipher suite {name} is unknown or not offered by promtui (it offers {})",
-                        provider
-                            .cipher_suites
-                            .iter()
-                            .filter(|s| s.version() == &rustls::version::TLS12)
-                            .map(|s| format!("{:?}", s.suite()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                }
-            }
-        }
-        provider.cipher_suites = suites;
+        provider.cipher_suites = cipher_suites(&provider, &t.cipher_suites)?;
     }
     if !t.curve_preferences.is_empty() {
-        let all = provider.kx_groups.clone();
-        let mut groups = Vec::new();
-        for name in &t.curve_preferences {
-            let want = match name.as_str() {
-                "CurveP256" => rustls::NamedGroup::secp256r1,
-                "CurveP384" => rustls::NamedGroup::secp384r1,
-                "CurveP521" => rustls::NamedGroup::secp521r1,
-                "X25519" => rustls::NamedGroup::X25519,
-                _ => {
-                    return Err(format!(
-                        "tls_server_config: unknown curve {name} (CurveP256, CurveP384, CurveP521, X25519)"
-                    ))
-                }
-            };
-            match all.iter().find(|g| g.name() == want) {
-                Some(g) => groups.push(*g),
-                None => {
-                    return Err(format!(
-                        "tls_server_config: curve {name} is not offered by promtui's TLS stack"
-                    ))
-                }
+        provider.kx_groups = curves(&provider, &t.curve_preferences)?;
+    }
+    let versions = protocol_versions(&t.min_version, &t.max_version)?;
+    let provider = Arc::new(provider);
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
+    let roots = if t.client_ca_file.is_empty() {
+        None
+    } else {
+        Some(client_roots(&resolve(&t.client_ca_file))?)
+    };
+    let builder = match client_verifier(&t, roots, &provider)? {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_server_config: cert_file and key_file: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(cfg)))
+}
+
+/// Every PEM certificate in `path` (`field` names it in errors); at least one.
+fn pem_certs(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_server_config: {field} {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls_server_config: {field} {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// `cipher_suites`: Go's names of TLS 1.2 suites; TLS 1.3's are always on, as in Go.
+fn cipher_suites(
+    provider: &rustls::crypto::CryptoProvider,
+    names: &[String],
+) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
+    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
+        .cipher_suites
+        .iter()
+        .filter(|s| s.version() == &rustls::version::TLS13)
+        .copied()
+        .collect();
+    for name in names {
+        let found = provider
+            .cipher_suites
+            .iter()
+            .find(|s| format!("{:?}", s.suite()) == *name)
+            .copied();
+        match found {
+            Some(s) => suites.push(s),
+            None => {
+                return Err(format!(
+                    "tls_server_config: cipher suite {name} is unknown or not offered by promtui (it offers {})",
+                    provider
+                        .cipher_suites
+                        .iter()
+                        .filter(|s| s.version() == &rustls::version::TLS12)
+                        .map(|s| format!("{:?}", s.suite()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             }
         }
-        provider.kx_groups = groups;
     }
+    Ok(suites)
+}
+
+/// `curve_preferences`, Go's curve names, in the order given.
+fn curves(
+    provider: &rustls::crypto::CryptoProvider,
+    names: &[String],
+) -> Result<Vec<&'static dyn rustls::crypto::SupportedKxGroup>, String> {
+    let mut groups = Vec::new();
+    for name in names {
+        let want = match name.as_str() {
+            "CurveP256" => rustls::NamedGroup::secp256r1,
+            "CurveP384" => rustls::NamedGroup::secp384r1,
+            "CurveP521" => rustls::NamedGroup::secp521r1,
+            "X25519" => rustls::NamedGroup::X25519,
+            _ => {
+                return Err(format!(
+                "tls_server_config: unknown curve {name} (CurveP256, CurveP384, CurveP521, X25519)"
+            ))
+            }
+        };
+        match provider.kx_groups.iter().find(|g| g.name() == want) {
+            Some(g) => groups.push(*g),
+            None => {
+                return Err(format!(
+                    "tls_server_config: curve {name} is not offered by promtui's TLS stack"
+                ))
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// `min_version` / `max_version` (default TLS12..TLS13) as the protocol versions offered.
+/// Older than 1.2 is not offered: a minimum below it is raised with a warning.
+fn protocol_versions(
+    min_version: &str,
+    max_version: &str,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
     let version = |v: &str, field: &str| -> Result<Option<u8>, String> {
         match v {
             "" => Ok(None),
@@ -370,68 +416,51 @@ fn tls_config(t: TlsFile, dir: &Path) -> Result<Option<Arc<rustls::ServerConfig>
             )),
         }
     };
-    let min = version(&t.min_version, "min_version")?.unwrap_or(12);
-    let max = version(&t.max_version, "max_version")?.unwrap_or(13);
-    if min > max {
-        return Err(format!(
-            "tls_server_config: min_version {} is above max_version {}",
-            t.min_version, t.max_version
-        ));
-    }
+    let min = version(min_version, "min_version")?.unwrap_or(12);
+    let max = version(max_version, "max_version")?.unwrap_or(13);
     if max < 12 {
         return Err(format!(
-            "tls_server_config: max_version {} is below TLS12, the oldest version promtui offers",
-            t.max_version
+            "tls_server_config: max_version {max_version} is below TLS12, the oldest version promtui offers"
+        ));
+    }
+    if min > max {
+        return Err(format!(
+            "tls_server_config: min_version {min_version} is above max_version {max_version}"
         ));
     }
     if min < 12 {
         tracing::warn!(
-            "web config: min_version {} asks for TLS older than 1.2, which promtui does not offer; TLS 1.2 is the minimum",
-            t.min_version
+            "web config: min_version {min_version} asks for TLS older than 1.2, which promtui does not offer; TLS 1.2 is the minimum"
         );
     }
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if min <= 12 && max >= 12 {
+    if min <= 12 {
         versions.push(&rustls::version::TLS12);
     }
     if max >= 13 {
         versions.push(&rustls::version::TLS13);
     }
+    Ok(versions)
+}
 
-    let provider = Arc::new(provider);
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
+/// `client_ca_file`: the CAs client certificates are verified against.
+fn client_roots(path: &Path) -> Result<Arc<rustls::RootCertStore>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in pem_certs(path, "client_ca_file")? {
+        roots
+            .add(ca)
+            .map_err(|e| format!("tls_server_config: client_ca_file {}: {e}", path.display()))?;
+    }
+    Ok(Arc::new(roots))
+}
 
-    let roots = if t.client_ca_file.is_empty() {
-        None
-    } else {
-        let ca_path = resolve(&t.client_ca_file);
-        let mut roots = rustls::RootCertStore::empty();
-        let cas = CertificateDer::pem_file_iter(&ca_path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| {
-                format!(
-                    "tls_server_config: client_ca_file {}: {e}",
-                    ca_path.display()
-                )
-            })?;
-        for ca in cas {
-            roots.add(ca).map_err(|e| {
-                format!(
-                    "tls_server_config: client_ca_file {}: {e}",
-                    ca_path.display()
-                )
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(format!(
-                "tls_server_config: client_ca_file {}: no PEM certificate in it",
-                ca_path.display()
-            ));
-        }
-        Some(Arc::new(roots))
-    };
+/// `client_auth_type` (Go's names) and `client_allowed_sans` as a client certificate
+/// verifier; `None` asks for no certificate.
+fn client_verifier(
+    t: &TlsFile,
+    roots: Option<Arc<rustls::RootCertStore>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, String> {
     let verify = |allow_missing: bool| -> Result<Arc<dyn ClientCertVerifier>, String> {
         let Some(roots) = roots.clone() else {
             return Err(format!(
@@ -466,33 +495,23 @@ fn tls_config(t: TlsFile, dir: &Path) -> Result<Option<Arc<rustls::ServerConfig>
             ))
         }
     };
-    let verifier = if t.client_allowed_sans.is_empty() {
-        verifier
-    } else {
-        let Some(inner) = verifier else {
-            return Err(
-                "tls_server_config: client_allowed_sans needs a client_auth_type that verifies client certificates"
-                    .into(),
-            );
-        };
-        let mut names = Vec::new();
-        for s in &t.client_allowed_sans {
-            let n = ServerName::try_from(s.clone()).map_err(|_| {
-                format!("tls_server_config: client_allowed_sans: {s:?} is neither a DNS name nor an IP address")
-            })?;
-            names.push(n);
-        }
-        Some(Arc::new(AllowedSans { inner, names }) as Arc<dyn ClientCertVerifier>)
+    if t.client_allowed_sans.is_empty() {
+        return Ok(verifier);
+    }
+    let Some(inner) = verifier else {
+        return Err(
+            "tls_server_config: client_allowed_sans needs a client_auth_type that verifies client certificates"
+                .into(),
+        );
     };
-    let builder = match verifier {
-        Some(v) => builder.with_client_cert_verifier(v),
-        None => builder.with_no_client_auth(),
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: cert_file and key_file: {e}"))?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(cfg)))
+    let mut names = Vec::new();
+    for s in &t.client_allowed_sans {
+        let n = ServerName::try_from(s.clone()).map_err(|_| {
+            format!("tls_server_config: client_allowed_sans: {s:?} is neither a DNS name nor an IP address")
+        })?;
+        names.push(n);
+    }
+    Ok(Some(Arc::new(AllowedSans { inner, names })))
 }
 
 /// `RequestClientCert` / `RequireAnyClientCert`: a certificate is asked for (or
@@ -961,6 +980,84 @@ mod tests {
             e.to_string().contains("cert_file /nonexistent/a.pem"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_versions_suites_and_curves_use_go_names() {
+        let tls12 = &rustls::version::TLS12;
+        let tls13 = &rustls::version::TLS13;
+        let v = protocol_versions("", "").unwrap();
+        assert!(v.len() == 2 && v[0] == tls12 && v[1] == tls13);
+        let v = protocol_versions("TLS13", "").unwrap();
+        assert!(v.len() == 1 && v[0] == tls13);
+        let v = protocol_versions("TLS10", "TLS12").unwrap();
+        assert!(v.len() == 1 && v[0] == tls12);
+        let e = protocol_versions("TLS13", "TLS12").unwrap_err();
+        assert!(
+            e.contains("min_version TLS13 is above max_version TLS12"),
+            "{e}"
+        );
+        let e = protocol_versions("", "TLS11").unwrap_err();
+        assert!(e.contains("below TLS12"), "{e}");
+        let e = protocol_versions("SSL3", "").unwrap_err();
+        assert!(e.contains("min_version: unknown TLS version SSL3"), "{e}");
+
+        let provider = rustls::crypto::ring::default_provider();
+        let name = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string();
+        let suites = cipher_suites(&provider, std::slice::from_ref(&name)).unwrap();
+        // TLS 1.3's suites stay on; of 1.2's only the one named.
+        assert_eq!(
+            suites.iter().filter(|s| s.version() == tls12).count(),
+            1,
+            "{suites:?}"
+        );
+        assert!(suites.iter().any(|s| format!("{:?}", s.suite()) == name));
+        let e = cipher_suites(&provider, &["TLS_RSA_WITH_RC4_128_SHA".into()]).unwrap_err();
+        assert!(e.contains("not offered by promtui (it offers TLS_"), "{e}");
+
+        let groups = curves(&provider, &["X25519".into(), "CurveP256".into()]).unwrap();
+        assert_eq!(groups[0].name(), rustls::NamedGroup::X25519);
+        assert_eq!(groups[1].name(), rustls::NamedGroup::secp256r1);
+        let e = curves(&provider, &["CurveP192".into()]).unwrap_err();
+        assert!(e.contains("unknown curve CurveP192"), "{e}");
+    }
+
+    #[test]
+    fn client_auth_types_and_sans_are_checked() {
+        let t = |auth: &str, sans: &[&str]| TlsFile {
+            client_auth_type: auth.into(),
+            client_allowed_sans: sans.iter().map(|s| s.to_string()).collect(),
+            ..serde_yaml::from_str("{}").unwrap()
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        assert!(client_verifier(&t("", &[]), None, &provider)
+            .unwrap()
+            .is_none());
+        assert!(
+            client_verifier(&t("RequireAnyClientCert", &[]), None, &provider)
+                .unwrap()
+                .is_some()
+        );
+        let e = client_verifier(&t("RequireAndVerifyClientCert", &[]), None, &provider)
+            .err()
+            .unwrap();
+        assert!(e.contains("needs client_ca_file"), "{e}");
+        let e = client_verifier(&t("Sometimes", &[]), None, &provider)
+            .err()
+            .unwrap();
+        assert!(e.contains("invalid client_auth_type Sometimes"), "{e}");
+        let e = client_verifier(&t("", &["host.example"]), None, &provider)
+            .err()
+            .unwrap();
+        assert!(e.contains("needs a client_auth_type that verifies"), "{e}");
+        let e = client_verifier(
+            &t("RequireAnyClientCert", &["not a name!"]),
+            None,
+            &provider,
+        )
+        .err()
+        .unwrap();
+        assert!(e.contains("neither a DNS name nor an IP address"), "{e}");
     }
 
     #[test]
