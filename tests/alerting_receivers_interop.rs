@@ -27,8 +27,6 @@ use promtui::alerting::notify::{
     build_integration, BuildContext, Integration, NotifyAlert, NotifyData, Status, Templates,
 };
 
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
 /// One POST the sink received.
 #[derive(Clone, Debug)]
 struct Req {
@@ -428,31 +426,13 @@ fn slack_pagerduty_and_email_match_alertmanager_025() {
     let am_cfg = config(sink.port, am_smtp_port, "am");
     let pt_cfg = config(sink.port, pt_smtp_port, "promtui");
     std::fs::write(dir.path().join("am.yml"), &am_cfg).unwrap();
-    let am_port = free_port();
-    let am = format!("http://127.0.0.1:{am_port}");
     let log = std::fs::File::create(dir.path().join("am.log")).unwrap();
-    let _am = ChildGuard(
-        Command::new(ALERTMANAGER)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("am.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--web.external-url=http://am.example:9093")
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    let (_am, am_port) = start_alertmanager(
+        dir.path(),
+        &["--web.external-url=http://am.example:9093"],
+        log,
     );
-    assert!(wait_http_ok(
-        &format!("{am}/-/ready"),
-        Duration::from_secs(30)
-    ));
+    let am = format!("http://127.0.0.1:{am_port}");
     let ours = integrations(&pt_cfg, dir.path());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,12 +7,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 #[test]
 fn alerts_fire_and_resolve_in_a_real_alertmanager() {
@@ -21,35 +18,14 @@ fn alerts_fire_and_resolve_in_a_real_alertmanager() {
     }
     let dir = tempfile::tempdir().unwrap();
     // The Alertmanager, without clustering.
-    let am_port = free_port();
     std::fs::write(
         dir.path().join("am.yml"),
         "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
     )
     .unwrap();
     let am_log = std::fs::File::create(dir.path().join("am.log")).unwrap();
-    let _am = ChildGuard(
-        Command::new(ALERTMANAGER)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("am.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(am_log)
-            .spawn()
-            .unwrap(),
-    );
+    let (_am, am_port) = start_alertmanager(dir.path(), &[], am_log);
     let am = format!("http://127.0.0.1:{am_port}");
-    assert!(wait_http_ok(
-        &format!("{am}/-/ready"),
-        Duration::from_secs(30)
-    ));
 
     let target = BodyServer::start(vec![(
         b"# TYPE queue_depth gauge\nqueue_depth 3\n".to_vec(),

@@ -88,19 +88,7 @@ scrape_configs:
     std::fs::write(&cfg, config).unwrap();
 
     let prom_port = free_port();
-    let _prom = ChildGuard(
-        Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _prom = spawn_prometheus(&cfg, &dir.path().join("prom"), prom_port, Stdio::null());
     let ours_port = free_port();
     let ours_dir = dir.path().join("ours");
     let mut ours = ChildGuard(

@@ -6,12 +6,14 @@
 //! tests/snapshots/tui/ hold the screen text and a style map, as tests/tui_snapshots.rs;
 //! `PROMTUI_UPDATE_SNAPSHOTS=1 cargo test --test tui_alerts_snapshots` rewrites them.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
+use common::snapshot::{check, runtime, snapshot, SIZES, THEMES};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use promtui::tui::alert_fixture;
-use promtui::tui::app::{buffer_text, render_to_buffer, App};
+use promtui::tui::app::{buffer_text, render_to_buffer};
 use promtui::tui::console::source::{
     ConsoleSource, MetricInfo, QueryAnswer, QueryData, SeriesCounts, SeriesData, SourceError,
 };
@@ -19,80 +21,8 @@ use promtui::tui::fixture::NOW_MS;
 use promtui::tui::view::{Glyphs, TimeRange, View, ViewCtx};
 use promtui::tui::views::alerts::AlertsView;
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
-const THEMES: [&str; 2] = ["dark", "light"];
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
-}
-
-/// Screen text, then one letter per cell for its style, then the legend.
-fn snapshot(app: &mut App, w: u16, h: u16) -> String {
-    let buf = render_to_buffer(app, w, h, NOW_MS);
-    let mut out = buffer_text(&buf);
-    out.push_str("--- styles ---\n");
-    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
-    let mut legend: Vec<String> = Vec::new();
-    for y in 0..h {
-        let mut row = String::new();
-        for x in 0..w {
-            let c = &buf[(x, y)];
-            let k = format!("fg={:?} bg={:?} mod={:?}", c.fg, c.bg, c.modifier);
-            let i = legend.iter().position(|x| *x == k).unwrap_or_else(|| {
-                legend.push(k);
-                legend.len() - 1
-            });
-            row.push(alphabet.get(i).copied().unwrap_or('?'));
-        }
-        out.push_str(&row);
-        out.push('\n');
-    }
-    for (i, k) in legend.iter().enumerate() {
-        out.push_str(&format!(
-            "{} {k}\n",
-            alphabet.get(i).copied().unwrap_or('?')
-        ));
-    }
-    out
-}
-
-fn check(name: &str, got: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots/tui")
-        .join(format!("{name}.txt"));
-    let update = std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
-    if update || !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        assert!(
-            update,
-            "wrote the new snapshot {}: review and commit it",
-            path.display()
-        );
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap();
-    if want != got {
-        let diff: Vec<String> = want
-            .lines()
-            .zip(got.lines())
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .take(5)
-            .map(|(i, (a, b))| format!("line {}:\n  want {a:?}\n  got  {b:?}", i + 1))
-            .collect();
-        panic!(
-            "{name} differs (PROMTUI_UPDATE_SNAPSHOTS=1 rewrites):\n{}",
-            diff.join("\n")
-        );
-    }
 }
 
 #[test]

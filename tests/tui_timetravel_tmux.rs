@@ -9,84 +9,10 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::tmux::{promtui_line, Tmux, TMUX};
 use common::{free_port, peer_available};
-
-const TMUX: &str = "/usr/bin/tmux";
-
-/// One tmux server with one session, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(w: u16, h: u16, cmd: &str) -> Tmux {
-        let t = Tmux {
-            socket: format!("promtui-tt-{}-{}", std::process::id(), free_port()),
-        };
-        let ok = t
-            .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "t"])
-            .args(["-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(cmd)
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("run tmux");
-        assert!(ok.success(), "tmux new-session failed");
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(TMUX);
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        self.run(&a);
-    }
-
-    fn text(&self, s: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", s]);
-    }
-
-    /// Polls the screen until `pred` holds; panics with the screen after `timeout`.
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.run(&["capture-pane", "-p", "-t", "t"]);
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Runs a palette command.
-    fn command(&self, line: &str) {
-        self.text(":");
-        self.text(line);
-        self.keys(&["Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
 
 /// OpenMetrics text of two targets scraped every 15 s from 30 to 2 minutes before
 /// `now_s`: `old-host` up, `gone-host` down.
@@ -145,12 +71,11 @@ fn time_travel_and_query_explain_in_the_real_binary() {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
-    let line = format!(
-        "env HOME={home} LANG=C.UTF-8 {bin} --storage.tsdb.path {data} --web.listen-address 127.0.0.1:{port}; echo EXITED rc=$?; sleep 600",
-        home = home.display(),
-        data = data.display(),
+    let args = format!(
+        "--storage.tsdb.path {} --web.listen-address 127.0.0.1:{port}",
+        data.display()
     );
-    let t = Tmux::start(160, 40, &line);
+    let t = Tmux::start("tt", 160, 40, &promtui_line(&home, &args));
     let self_target = format!("127.0.0.1:{port}");
     t.wait("the live engine", Duration::from_secs(15), |s| {
         s.contains("1 overview") && s.contains("config ok")

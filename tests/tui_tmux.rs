@@ -15,93 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, peer_available, ChildGuard};
-
-const TMUX: &str = "/usr/bin/tmux";
-
-/// One tmux server with one session, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Starts `cmd` (a shell command line) in a `w`x`h` session.
-    fn start(name: &str, w: u16, h: u16, cmd: &str) -> Tmux {
-        let socket = format!(
-            "promtui-{name}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ free_port() as u128
-        );
-        let t = Tmux { socket };
-        let ok = t
-            .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "t"])
-            .args(["-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(cmd)
-            .env("TERM", "xterm-256color")
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux new-session failed");
-        // Keep the pane after the program exits, to inspect what it left behind.
-        t.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(TMUX);
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn capture(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Sends keys (tmux key names: `Enter`, `Escape`, `Tab`, or literal text with -l).
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        self.run(&a);
-    }
-
-    fn text(&self, s: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", s]);
-    }
-
-    fn format(&self, f: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "t", f])
-            .trim()
-            .to_string()
-    }
-
-    /// Polls the screen every 50 ms until `pred` holds; panics with the screen after
-    /// `timeout`.
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
+use common::tmux::{promtui_line_with, Tmux, TMUX};
+use common::{free_port, peer_available};
 
 fn tmux_available() -> bool {
     peer_available(TMUX)
@@ -110,10 +25,11 @@ fn tmux_available() -> bool {
 /// The shell line running promtui with a temp HOME, then reporting how it left the
 /// terminal (exit code, whether the line discipline is back to canonical+echo).
 fn promtui_line(home: &Path, args: &str) -> String {
-    format!(
-        "env HOME={home} LANG=C.UTF-8 {bin} {args}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 600",
-        home = home.display(),
-        bin = env!("CARGO_BIN_EXE_promtui"),
+    promtui_line_with(
+        home,
+        "",
+        args,
+        "stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo;",
     )
 }
 
@@ -171,8 +87,7 @@ fn local_tui_shows_live_data_filters_switches_theme_resizes_and_quits() {
         s.contains(&self_target) && s.contains("/prom.*ui")
     });
     // Theme switch through the palette.
-    t.text(":theme light");
-    t.keys(&["Enter"]);
+    t.command("theme light");
     t.wait("the theme switch", Duration::from_secs(3), |s| {
         s.contains("theme light")
     });
@@ -225,8 +140,7 @@ fn local_tui_shows_live_data_filters_switches_theme_resizes_and_quits() {
     t.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
     // `:q` quits and restores the terminal.
-    t.text(":q");
-    t.keys(&["Enter"]);
+    t.command("q");
     let s = t.wait("exit", Duration::from_secs(20), |s| s.contains("EXITED"));
     assert!(s.contains("EXITED rc=0"), "{s}");
     assert!(s.contains("log written to"), "{s}");
@@ -314,19 +228,7 @@ fn remote_tui_over_prometheus_scraping_node_exporter() {
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let _prom = ChildGuard(
-        Command::new(common::PROMETHEUS)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("pdata").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let _prom = common::spawn_prometheus(&cfg, &dir.path().join("pdata"), prom_port, log);
     let base = format!("http://127.0.0.1:{prom_port}");
     assert!(
         common::wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(30)),
@@ -400,8 +302,7 @@ fn remote_tui_over_prometheus_scraping_node_exporter() {
     });
     t.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
-    t.text(":q");
-    t.keys(&["Enter"]);
+    t.command("q");
     let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXITED"));
     assert!(s.contains("EXITED rc=0"), "{s}");
     assert_eq!(t.format("#{alternate_on}"), "0");

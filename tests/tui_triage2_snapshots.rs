@@ -4,9 +4,12 @@
 //! style map). The rule file and unit-test file are tests/data/triage2/; the test runner
 //! really runs the (failing) unit test. `PROMTUI_UPDATE_SNAPSHOTS=1` rewrites them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use common::snapshot::{check, runtime, snapshot, SIZES, THEMES};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use promtui::model::Labels;
 use promtui::rules::backtest::{backtest_series, BacktestRule, Window};
@@ -22,81 +25,7 @@ use promtui::tui::views::pushgateway::PushgatewayView;
 use promtui::tui::views::rules::RulesView;
 use promtui::tui::views::ruletest::{run_test_file, RuleTestView};
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];
-const THEMES: [&str; 2] = ["dark", "light"];
 const RULE_FILE: &str = "tests/data/triage2/rules.yml";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn snapshot(app: &mut App, w: u16, h: u16) -> String {
-    let buf = render_to_buffer(app, w, h, NOW_MS);
-    let mut out = buffer_text(&buf);
-    out.push_str("--- styles ---\n");
-    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
-    let mut legend: Vec<String> = Vec::new();
-    for y in 0..h {
-        let mut row = String::new();
-        for x in 0..w {
-            let c = &buf[(x, y)];
-            let key = format!("fg={:?} bg={:?} mod={:?}", c.fg, c.bg, c.modifier);
-            let i = match legend.iter().position(|k| *k == key) {
-                Some(i) => i,
-                None => {
-                    legend.push(key);
-                    legend.len() - 1
-                }
-            };
-            row.push(alphabet.get(i).copied().unwrap_or('?'));
-        }
-        out.push_str(&row);
-        out.push('\n');
-    }
-    for (i, k) in legend.iter().enumerate() {
-        out.push_str(&format!(
-            "{} {k}\n",
-            alphabet.get(i).copied().unwrap_or('?')
-        ));
-    }
-    out
-}
-
-fn check(name: &str, got: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots/tui")
-        .join(format!("{name}.txt"));
-    if std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") || !path.exists() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        if std::env::var("PROMTUI_UPDATE_SNAPSHOTS").is_err() {
-            panic!(
-                "wrote the new snapshot {}: review and commit it",
-                path.display()
-            );
-        }
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap();
-    if want != got {
-        let diff: Vec<String> = want
-            .lines()
-            .zip(got.lines())
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .take(5)
-            .map(|(i, (a, b))| format!("line {}:\n  want {a:?}\n  got  {b:?}", i + 1))
-            .collect();
-        panic!(
-            "{name} differs from {} (PROMTUI_UPDATE_SNAPSHOTS=1 rewrites):\n{}",
-            path.display(),
-            diff.join("\n")
-        );
-    }
-}
 
 fn app_of(rt: &tokio::runtime::Runtime, theme: &str, view: Box<dyn View>) -> App {
     let backend: Arc<dyn Backend> = Arc::new(StillBackend);

@@ -8,78 +8,10 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::tmux::{promtui_line, promtui_line_with, Tmux, TMUX};
 use common::{free_port, peer_available, start_serve};
-
-const TMUX: &str = "/usr/bin/tmux";
-
-/// One tmux server with one session, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, w: u16, h: u16, cmd: &str) -> Tmux {
-        let socket = format!("promtui-t2-{name}-{}-{}", std::process::id(), free_port());
-        let t = Tmux { socket };
-        let ok = t
-            .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "t"])
-            .args(["-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(cmd)
-            .env("TERM", "xterm-256color")
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux new-session failed");
-        t.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        t
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(TMUX);
-        c.args(["-L", &self.socket]);
-        c
-    }
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn capture(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        self.run(&a);
-    }
-    fn text(&self, s: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", s]);
-    }
-    fn command(&self, c: &str) {
-        self.text(&format!(":{c}"));
-        self.keys(&["Enter"]);
-    }
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
 
 const RULES: &str = "groups:
 - name: triage
@@ -224,14 +156,6 @@ fn exercise_editor_and_tests(t: &Tmux, dir: &Path) {
     });
 }
 
-fn promtui_line(home: &Path, args: &str) -> String {
-    format!(
-        "env HOME={home} LANG=C.UTF-8 {bin} {args}; echo EXITED rc=$?; sleep 600",
-        home = home.display(),
-        bin = env!("CARGO_BIN_EXE_promtui"),
-    )
-}
-
 #[test]
 fn local_rules_view_shows_a_firing_rule_and_pushgateway_deletes_a_group() {
     if !peer_available(TMUX) {
@@ -263,12 +187,9 @@ fn local_rules_view_shows_a_firing_rule_and_pushgateway_deletes_a_group() {
         .arg(&editor)
         .status()
         .unwrap();
-    let line = promtui_line(&home, &args).replacen(
-        "env HOME=",
-        &format!("env VISUAL= EDITOR={} HOME=", editor.display()),
-        1,
-    );
-    let t = Tmux::start("local", 160, 40, &line);
+    let vars = format!("VISUAL= EDITOR={}", editor.display());
+    let line = promtui_line_with(&home, &vars, &args, "");
+    let t = Tmux::start("t2-local", 160, 40, &line);
     t.wait("the TUI", Duration::from_secs(15), |s| {
         s.contains("config ok")
     });
@@ -294,7 +215,7 @@ fn remote_rules_and_pushgateway_views_over_the_api() {
         &[&format!("--pushgateway.listen-address=127.0.0.1:{gw}")],
     );
     let args = format!("--remote http://127.0.0.1:{port} --pushgateway.url http://127.0.0.1:{gw}");
-    let t = Tmux::start("remote", 160, 40, &promtui_line(&home, &args));
+    let t = Tmux::start("t2-remote", 160, 40, &promtui_line(&home, &args));
     t.wait("the TUI", Duration::from_secs(15), |s| s.contains("remote"));
     exercise(&t, gw);
     let s = t.wait("exit", Duration::from_secs(30), |s| s.contains("EXITED"));

@@ -14,82 +14,26 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, peer_available, require_peers, wait_http_ok, ChildGuard};
+use common::tmux::{promtui_line_with, Tmux, TMUX};
+use common::{
+    free_port, peer_available, spawn_prometheus, start_alertmanager, wait_http_ok, ChildGuard,
+    ALERTMANAGER, PROMETHEUS,
+};
 
-const TMUX: &str = "/usr/bin/tmux";
 const PYTHON: &str = "/usr/bin/python3";
 const AMTOOL: &str = "/usr/bin/amtool";
 
-/// One tmux server with one session, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(w: u16, h: u16, cmd: &str) -> Tmux {
-        let t = Tmux {
-            socket: format!("promtui-triage-{}-{}", std::process::id(), free_port()),
-        };
-        let ok = t
-            .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "t"])
-            .args(["-x", &w.to_string(), "-y", &h.to_string()])
-            .arg(cmd)
-            .env("TERM", "xterm-256color")
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux new-session failed");
-        t.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(TMUX);
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn capture(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        self.run(&a);
-    }
-
-    fn text(&self, s: &str) {
-        self.run(&["send-keys", "-t", "t", "-l", s]);
-    }
-
-    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
+/// The triage session: promtui as USER=oncall at 160x45 (the screen polled every 100 ms),
+/// once its frame is drawn.
+fn start_tui(home: &Path, args: &str) -> Tmux {
+    let line = promtui_line_with(home, "USER=oncall", args, "");
+    let t = Tmux::start("triage", 160, 45, &line).polling_every(Duration::from_millis(100));
+    t.wait("the frame", Duration::from_secs(15), |s| {
+        s.contains("1 overview")
+    });
+    t
 }
 
 /// A webhook receiver counting the notifications it gets (answering 200 to each).
@@ -170,21 +114,9 @@ http.server.HTTPServer(("127.0.0.1", {port}), H).serve_forever()
     (child, port)
 }
 
-fn skip(what: &str) -> bool {
-    if !peer_available(what) {
-        assert!(
-            !require_peers(),
-            "{what} is required (PROMTUI_REQUIRE_PEERS=1)"
-        );
-        eprintln!("skipping: {what} not found");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resume() {
-    if skip(TMUX) || skip(PYTHON) {
+    if !peer_available(TMUX) || !peer_available(PYTHON) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -225,17 +157,8 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
         am = am.display(),
         amdata = dir.path().join("am").display(),
     );
-    let line = format!(
-        "env HOME={home} USER=oncall LANG=C.UTF-8 {bin} {args}; echo EXITED rc=$?; sleep 600",
-        home = home.display(),
-        bin = env!("CARGO_BIN_EXE_promtui"),
-    );
-    let t = Tmux::start(160, 45, &line);
-    t.wait("the frame", Duration::from_secs(15), |s| {
-        s.contains("1 overview")
-    });
-    t.text(":alerts");
-    t.keys(&["Enter"]);
+    let t = start_tui(&home, &args);
+    t.command("alerts");
     t.wait("the quiet Alerts view", Duration::from_secs(10), |s| {
         s.contains("no alerts: all quiet")
     });
@@ -296,7 +219,7 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
             .any(|l| l.contains("silenced ") && l.contains("DemoHigh"))
     });
     // amtool sees it.
-    if !skip(AMTOOL) {
+    if peer_available(AMTOOL) {
         let out = Command::new(AMTOOL)
             .args([
                 "silence",
@@ -337,8 +260,7 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
         "notified while silenced"
     );
     // Expire the silence from the Silences view; notifications resume.
-    t.text(":silences");
-    t.keys(&["Enter"]);
+    t.command("silences");
     t.wait("the Silences view", Duration::from_secs(10), |s| {
         s.contains("e2e maintenance") && s.contains("1 active")
     });
@@ -355,19 +277,19 @@ fn alert_fires_is_acked_silenced_seen_by_amtool_and_notifications_stop_and_resum
     common::wait_until("notifications to resume", Duration::from_secs(20), || {
         (notified.load(Ordering::SeqCst) > before).then_some(())
     });
-    t.text(":q");
-    t.keys(&["Enter"]);
+    t.command("q");
     t.wait("the exit", Duration::from_secs(15), |s| {
         s.contains("EXITED rc=0")
     });
 }
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
 #[test]
 fn remote_views_over_real_prometheus_and_alertmanager() {
-    if skip(TMUX) || skip(PYTHON) || skip(PROMETHEUS) || skip(ALERTMANAGER) {
+    if !peer_available(TMUX)
+        || !peer_available(PYTHON)
+        || !peer_available(PROMETHEUS)
+        || !peer_available(ALERTMANAGER)
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -376,7 +298,6 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     let (_exporter, exp_port) = python_exporter(dir.path());
     std::fs::write(dir.path().join("value"), "9").unwrap();
     let (hook_port, notified) = webhook_sink();
-    let am_port = free_port();
     std::fs::write(
         dir.path().join("am.yml"),
         format!(
@@ -384,28 +305,8 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
         ),
     )
     .unwrap();
-    let _am = ChildGuard(
-        Command::new(ALERTMANAGER)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("am.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_am, am_port) = start_alertmanager(dir.path(), &[], Stdio::null());
     let am = format!("http://127.0.0.1:{am_port}");
-    assert!(wait_http_ok(
-        &format!("{am}/-/ready"),
-        Duration::from_secs(30)
-    ));
     std::fs::write(
         dir.path().join("rules.yml"),
         "groups:\n- name: demo\n  interval: 1s\n  rules:\n  - alert: DemoHigh\n    expr: demo_value > 5\n    for: 3s\n    labels:\n      severity: critical\n    annotations:\n      summary: demo value is {{ $value }}\n",
@@ -420,38 +321,19 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
         ),
     )
     .unwrap();
-    let _prom = ChildGuard(
-        Command::new(PROMETHEUS)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _prom = spawn_prometheus(
+        &dir.path().join("prometheus.yml"),
+        &dir.path().join("prom"),
+        prom_port,
+        Stdio::null(),
     );
     let prom = format!("http://127.0.0.1:{prom_port}");
     assert!(wait_http_ok(
         &format!("{prom}/-/ready"),
         Duration::from_secs(30)
     ));
-    let line = format!(
-        "env HOME={home} USER=oncall LANG=C.UTF-8 {bin} --remote {prom} --alertmanager.url {am}; echo EXITED rc=$?; sleep 600",
-        home = home.display(),
-        bin = env!("CARGO_BIN_EXE_promtui"),
-    );
-    let t = Tmux::start(160, 45, &line);
-    t.wait("the frame", Duration::from_secs(15), |s| {
-        s.contains("1 overview")
-    });
-    t.text(":alerts");
-    t.keys(&["Enter"]);
+    let t = start_tui(&home, &format!("--remote {prom} --alertmanager.url {am}"));
+    t.command("alerts");
     // Pending in Prometheus first, then firing in Alertmanager's route group.
     t.wait("the pending alert", Duration::from_secs(20), |s| {
         s.lines()
@@ -501,8 +383,7 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     assert_eq!(sils[0]["comment"], "remote maintenance", "{sils}");
     assert_eq!(sils[0]["createdBy"], "oncall", "{sils}");
     // The Silences view lists it with its matched-alert count; expire it there.
-    t.text(":silences");
-    t.keys(&["Enter"]);
+    t.command("silences");
     t.wait("the Silences view", Duration::from_secs(10), |s| {
         s.lines()
             .any(|l| l.contains("remote maintenance") && l.contains("active") && l.contains(" 1 "))
@@ -517,8 +398,7 @@ fn remote_views_over_real_prometheus_and_alertmanager() {
     });
     let sils = common::api_get(&am, "/api/v2/silences", &[]).expect("GET silences");
     assert_eq!(sils[0]["status"]["state"], "expired", "{sils}");
-    t.text(":q");
-    t.keys(&["Enter"]);
+    t.command("q");
     t.wait("the exit", Duration::from_secs(15), |s| {
         s.contains("EXITED rc=0")
     });

@@ -1,9 +1,13 @@
 //! Helpers shared by the end-to-end and interop tests: peer discovery with the
 //! skip/require rule, the shared test data directory, free loopback ports, child-process
-//! guards, a tiny HTTP server of fixed bodies, and JSON API calls.
+//! guards, starting the peers (Prometheus, Alertmanager, node_exporter, `promtui serve`),
+//! a tiny HTTP server of fixed bodies, and JSON API calls. Submodules: `pki` (test
+//! certificates), `tmux` (the end-to-end TUI driver), `snapshot` (the TUI golden files).
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod snapshot;
+pub mod tmux;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,6 +21,7 @@ use std::time::{Duration, Instant};
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 pub const PROMTOOL: &str = "/usr/bin/promtool";
 pub const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 /// Series Prometheus adds to every target.
 pub const SYNTHETIC: [&str; 5] = [
@@ -209,6 +214,57 @@ pub fn start_node_exporter(dir: &Path) -> (ChildGuard, u16) {
         thread::sleep(Duration::from_millis(100));
     }
     (ne, port)
+}
+
+/// Starts Prometheus on `port` with `config` and its TSDB in `data` (stdout dropped,
+/// stderr to `stderr`), without waiting for it to be ready.
+pub fn spawn_prometheus(
+    config: &Path,
+    data: &Path,
+    port: u16,
+    stderr: impl Into<Stdio>,
+) -> ChildGuard {
+    ChildGuard(
+        Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start prometheus"),
+    )
+}
+
+/// Starts Alertmanager without clustering on a free port, with `dir/am.yml` (written by
+/// the caller), its data in `dir/am` and `extra` flags (stdout dropped, stderr to
+/// `stderr`); waits up to 30 s until it is ready. Returns it and its port.
+pub fn start_alertmanager(
+    dir: &Path,
+    extra: &[&str],
+    stderr: impl Into<Stdio>,
+) -> (ChildGuard, u16) {
+    let port = free_port();
+    let am = ChildGuard(
+        Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start alertmanager"),
+    );
+    assert!(
+        wait_http_ok(
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            Duration::from_secs(30)
+        ),
+        "alertmanager did not become ready"
+    );
+    (am, port)
 }
 
 /// Starts node_exporter and captures one text-format body.
