@@ -11,6 +11,7 @@ pub(crate) mod cmd;
 pub mod config;
 pub mod engine;
 pub mod exposition;
+pub mod fuzzing;
 pub mod model;
 pub mod notifier;
 pub mod promql;
