@@ -95,8 +95,11 @@ mod tests {
         s
     }
 
-    /// Every cut at a line end and `n` random mutants of `seed` go through every parser.
+    /// Every cut at a line end and `n` random mutants of `seed` go through every parser
+    /// (`n` times `PROMTUI_FUZZ_SCALE` when set, for a longer search than `cargo test`'s).
     fn mutations(seed: &str, n: usize) {
+        let scale = std::env::var("PROMTUI_FUZZ_SCALE").ok();
+        let n = n * scale.and_then(|v| v.parse().ok()).unwrap_or(1);
         parse_all(seed);
         for (i, _) in seed.match_indices('\n') {
             parse_all(&seed[..i]);
