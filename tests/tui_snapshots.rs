@@ -206,3 +206,39 @@ fn the_active_tab_stays_on_screen_when_the_tabs_outgrow_the_terminal() {
     let row = tab_row(&mut app, 30);
     assert!(row.contains(&format!("{n} ruletest")), "{row}");
 }
+
+/// At 80x24 the help of a larger frame does not fit: it scrolls (j/k, G/g), the title
+/// says where it is, and the last line (the commands) can be reached.
+#[test]
+fn help_taller_than_the_terminal_scrolls() {
+    let rt = runtime();
+    let mut app = fixture::app(rt.handle(), "dark", 40);
+    app.run_command("targets", NOW_MS);
+    let key = |app: &mut App, c: KeyCode| app.on_key(KeyEvent::new(c, KeyModifiers::NONE), NOW_MS);
+    let screen = |app: &mut App| buffer_text(&render_to_buffer(app, 80, 16, NOW_MS));
+    key(&mut app, KeyCode::Char('?'));
+    let top = screen(&mut app);
+    assert!(
+        top.contains("j/k scroll") && top.contains("Everywhere"),
+        "{top}"
+    );
+    assert!(!top.contains(":glyphs G :q"), "{top}");
+    key(&mut app, KeyCode::Char('G'));
+    let bottom = screen(&mut app);
+    assert!(
+        bottom.contains(":glyphs G :q") && !bottom.contains("Everywhere"),
+        "{bottom}"
+    );
+    // Past the end stays at the end; k steps back one line.
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(screen(&mut app), bottom);
+    key(&mut app, KeyCode::Char('k'));
+    assert_ne!(screen(&mut app), bottom);
+    key(&mut app, KeyCode::Char('g'));
+    assert_eq!(screen(&mut app), top);
+    // Closing and reopening starts at the top again.
+    key(&mut app, KeyCode::Char('G'));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('?'));
+    assert_eq!(screen(&mut app), top);
+}

@@ -129,6 +129,9 @@ pub struct App {
     /// Where the view and the tabs were last drawn (mouse hit tests).
     view_area: Rect,
     tab_spans: Vec<(u16, u16)>,
+    /// The help overlay's first shown row, and the largest it can be (set when drawn).
+    help_scroll: u16,
+    help_max_scroll: std::cell::Cell<u16>,
     /// How the metric explorer (or a command) asks for the console.
     handoff: Option<ConsoleHandoff>,
 }
@@ -171,6 +174,8 @@ impl App {
             runtime,
             view_area: Rect::default(),
             tab_spans: Vec::new(),
+            help_scroll: 0,
+            help_max_scroll: std::cell::Cell::new(0),
             handoff: None,
         }
     }
@@ -264,11 +269,19 @@ impl App {
         }
         match self.mode.clone() {
             Mode::Help => {
-                if matches!(
-                    key.code,
-                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-                ) {
-                    self.mode = Mode::Normal;
+                let max = self.help_max_scroll.get();
+                let s = &mut self.help_scroll;
+                match key.code {
+                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') => {
+                        self.mode = Mode::Normal
+                    }
+                    KeyCode::Char('j') | KeyCode::Down => *s = (*s + 1).min(max),
+                    KeyCode::Char('k') | KeyCode::Up => *s = s.saturating_sub(1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => *s = (*s + 10).min(max),
+                    KeyCode::PageUp => *s = s.saturating_sub(10),
+                    KeyCode::Char('g') | KeyCode::Home => *s = 0,
+                    KeyCode::Char('G') | KeyCode::End => *s = max,
+                    _ => {}
                 }
                 return;
             }
@@ -345,7 +358,7 @@ impl App {
             }
         }
         match key.code {
-            KeyCode::Char('?') => self.mode = Mode::Help,
+            KeyCode::Char('?') => self.open_help(),
             KeyCode::Char(':') => self.mode = Mode::Command(String::new()),
             KeyCode::Char('/') => self.mode = Mode::Filter(self.filters[self.active].clone()),
             KeyCode::Char('q') => self.quit = true,
@@ -492,7 +505,7 @@ impl App {
         match name {
             "" => {}
             "q" | "quit" | "q!" => self.quit = true,
-            "help" => self.mode = Mode::Help,
+            "help" => self.open_help(),
             "theme" => match super::theme::load(args, self.theme_dir.as_deref()) {
                 Ok(p) => {
                     self.palette = if self.no_color {
@@ -869,6 +882,11 @@ impl App {
         f.render_widget(Paragraph::new(line), area);
     }
 
+    fn open_help(&mut self) {
+        self.mode = Mode::Help;
+        self.help_scroll = 0;
+    }
+
     fn draw_help(&self, f: &mut Frame<'_>, area: Rect, p: &Palette) {
         let view = &self.views[self.active];
         let mut lines = vec![Line::from(Span::styled("Everywhere", p.accent))];
@@ -899,10 +917,25 @@ impl App {
         commands.push_str(" :at 2h ago :range 6h :theme NAME :glyphs G :q");
         lines.push(Line::from(Span::styled(commands, p.dim)));
         let w = 70.min(area.width);
-        // Rows after wrapping at the inner width, so the last line is not cut off.
-        let inner = usize::from(w.saturating_sub(2)).max(1);
-        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+        let text = Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .style(p.text);
+        // Rows after wrapping at the inner width, so the last line can be reached.
+        let rows = text.line_count(w.saturating_sub(2)).max(1);
         let h = (rows as u16 + 2).min(area.height);
+        // Taller than the terminal: it scrolls, and the title says how.
+        let max_scroll = (rows as u16).saturating_sub(h.saturating_sub(2));
+        self.help_max_scroll.set(max_scroll);
+        let scroll = self.help_scroll.min(max_scroll);
+        let title = if max_scroll > 0 {
+            format!(
+                " help {}/{} (j/k scroll, Esc closes) ",
+                scroll + h.saturating_sub(2),
+                rows
+            )
+        } else {
+            " help (Esc closes) ".to_string()
+        };
         let r = Rect {
             x: area.x + (area.width - w) / 2,
             y: area.y + (area.height - h) / 2,
@@ -911,15 +944,12 @@ impl App {
         };
         f.render_widget(Clear, r);
         f.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .style(p.text)
-                .block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_style(p.accent)
-                        .title(" help (Esc closes) "),
-                ),
+            text.scroll((scroll, 0)).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(p.accent)
+                    .title(title),
+            ),
             r,
         );
     }
