@@ -205,6 +205,24 @@ fn result_metric(many: &Labels, one: &Labels, matching: &VectorMatching) -> Labe
     b.into_labels()
 }
 
+/// For each "many" series, the one "one" series with its signature, when no two "one"
+/// series share a signature; `None` when some do (then partners are found step by step).
+fn unique_partners(many_sigs: &[u64], one_sigs: &[u64]) -> Option<Vec<Option<usize>>> {
+    let mut by_sig: SigMap<usize> = SigMap::default();
+    by_sig.reserve(one_sigs.len());
+    for (j, &sig) in one_sigs.iter().enumerate() {
+        if by_sig.insert(sig, j).is_some() {
+            return None;
+        }
+    }
+    Some(
+        many_sigs
+            .iter()
+            .map(|sig| by_sig.get(sig).copied())
+            .collect(),
+    )
+}
+
 fn vector_vector(
     ev: &mut Evaluator<'_>,
     b: &BinaryExpr,
@@ -231,8 +249,16 @@ fn vector_vector(
     // Step at which a slot last received a matched sample (for the many-to-one check).
     let mut slot_step: Vec<usize> = Vec::new();
     let mut one_by_sig: SigMap<(usize, f64)> = SigMap::default();
-    let mut matched: SigSet = SigSet::default();
-    let mut one_used: SigSet = SigSet::default();
+    // When no two "one" series share a signature (the usual case: a join on an info
+    // metric, a ratio of two aggregations), each "many" series has at most one possible
+    // partner for the whole query, found here once; a step then only looks up whether
+    // that partner has a sample (`one_at`), with no hashing per step.
+    let partner = unique_partners(&many_sigs, &one_sigs);
+    let mut one_at: Vec<(usize, f64)> = vec![(usize::MAX, 0.0); one.len()];
+    // Step at which a "one" series last found a partner: within a step a signature
+    // belongs to one "one" series, so this is upstream's per-step set of matched
+    // signatures (one-to-one duplicate check, and which "one" series `fill` skips).
+    let mut used_at: Vec<usize> = vec![usize::MAX; one.len()];
     let empty = Labels::empty();
     let steps = ev.n_steps();
     let many_idx = ev.by_step(&many);
@@ -240,11 +266,14 @@ fn vector_vector(
     for i in 0..steps {
         ev.check()?;
         let ts = ev.ts(i);
-        one_by_sig.clear();
-        matched.clear();
-        one_used.clear();
         let one_now = one_idx_by_step.at(i);
-        for &(j, of) in one_now {
+        if partner.is_some() {
+            for &(j, of) in one_now {
+                one_at[j] = (i, of);
+            }
+        }
+        one_by_sig.clear();
+        for &(j, of) in one_now.iter().filter(|_| partner.is_none()) {
             let s = &one[j];
             if let Some(&(dj, _)) = one_by_sig.get(&one_sigs[j]) {
                 let side = if one_to_many { "left" } else { "right" };
@@ -261,9 +290,14 @@ fn vector_vector(
         }
         for &(j, mf) in many_idx.at(i) {
             let s = &many[j];
-            let sig = many_sigs[j];
-            let (one_idx, of) = match one_by_sig.get(&sig) {
-                Some(&(oj, of)) => (Some(oj), of),
+            let found = match &partner {
+                Some(p) => p[j]
+                    .filter(|&oj| one_at[oj].0 == i)
+                    .map(|oj| (oj, one_at[oj].1)),
+                None => one_by_sig.get(&many_sigs[j]).copied(),
+            };
+            let (one_idx, of) = match found {
+                Some((oj, of)) => (Some(oj), of),
                 None => match fill_one {
                     Some(fv) => (None, fv),
                     None => continue,
@@ -289,10 +323,10 @@ fn vector_vector(
                     }
                 },
             };
-            if one_idx.is_some() {
-                one_used.insert(sig);
+            if let Some(oj) = one_idx {
+                let seen = std::mem::replace(&mut used_at[oj], i) == i;
                 if one_to_one {
-                    if !matched.insert(sig) {
+                    if seen {
                         return Err(EvalError::Execution(
                             "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                         ));
@@ -320,7 +354,7 @@ fn vector_vector(
         }
         if let Some(fv) = fill_many {
             for &(oj, of) in one_now {
-                if one_used.contains(&one_sigs[oj]) {
+                if used_at[oj] == i {
                     continue;
                 }
                 let (fl, fr) = if one_to_many { (of, fv) } else { (fv, of) };
