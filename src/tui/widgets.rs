@@ -1,6 +1,9 @@
 //! Small drawing helpers shared by the views: sparklines and bars at the terminal's glyph
-//! level (braille, block, ASCII), human-readable numbers, bytes, durations and ages.
+//! level (braille, block, ASCII), human-readable numbers, bytes, durations and ages; and
+//! the list cursor's keys, clamping and mouse clicks every list view shares.
 
+use crossterm::event::{KeyCode, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
@@ -200,9 +203,91 @@ pub fn spinner(elapsed_ms: u128, glyphs: Glyphs) -> char {
     }
 }
 
+/// How far a list's cursor moves for a navigation key: a row (↓/↑, j/k), a page
+/// (PgDn/PgUp) or to either end (g/Home, G/End); `None` for any other key.
+pub fn list_motion(code: KeyCode, page: isize, len: usize) -> Option<isize> {
+    match code {
+        KeyCode::Down | KeyCode::Char('j') => Some(1),
+        KeyCode::Up | KeyCode::Char('k') => Some(-1),
+        _ => list_jump(code, page, len),
+    }
+}
+
+/// The page and end jumps of [`list_motion`] alone, for views whose arrows or j/k also
+/// scroll a pane.
+pub fn list_jump(code: KeyCode, page: isize, len: usize) -> Option<isize> {
+    match code {
+        KeyCode::PageDown => Some(page),
+        KeyCode::PageUp => Some(-page),
+        KeyCode::Char('g') | KeyCode::Home => Some(-(len as isize)),
+        KeyCode::Char('G') | KeyCode::End => Some(len as isize),
+        _ => None,
+    }
+}
+
+/// `selected` moved by `d` rows, kept within a list of `len` (unchanged when empty).
+pub fn moved(selected: usize, d: isize, len: usize) -> usize {
+    if len == 0 {
+        return selected;
+    }
+    (selected as isize + d).clamp(0, len as isize - 1) as usize
+}
+
+/// The list row a left click in `area` landed on, for a list drawn `header` rows below
+/// the area's top, showing at most `rows` rows from `offset`, of `len` in all. `None` for
+/// other mouse events, clicks on the header or below the last row.
+pub fn clicked_row(
+    ev: &MouseEvent,
+    area: Rect,
+    header: usize,
+    rows: usize,
+    offset: usize,
+    len: usize,
+) -> Option<usize> {
+    if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
+        return None;
+    }
+    let row = ev.row.saturating_sub(area.y) as usize;
+    if row < header || row - header >= rows {
+        return None;
+    }
+    let i = offset + row - header;
+    (i < len).then_some(i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_cursor_keys_clamp_and_clicks() {
+        use crossterm::event::KeyModifiers;
+        assert_eq!(list_motion(KeyCode::Char('j'), 10, 5), Some(1));
+        assert_eq!(list_motion(KeyCode::Up, 10, 5), Some(-1));
+        assert_eq!(list_motion(KeyCode::PageDown, 10, 5), Some(10));
+        assert_eq!(list_motion(KeyCode::Char('G'), 10, 5), Some(5));
+        assert_eq!(list_motion(KeyCode::Home, 10, 5), Some(-5));
+        assert_eq!(list_motion(KeyCode::Char('x'), 10, 5), None);
+        assert_eq!(list_jump(KeyCode::Char('j'), 10, 5), None);
+        assert_eq!(moved(2, 10, 5), 4);
+        assert_eq!(moved(2, -10, 5), 0);
+        assert_eq!(moved(3, 1, 0), 3);
+        let area = Rect::new(0, 5, 80, 20);
+        let click = |row, kind| MouseEvent {
+            kind,
+            column: 3,
+            row,
+            modifiers: KeyModifiers::NONE,
+        };
+        let left = MouseEventKind::Down(MouseButton::Left);
+        // Header row, first list row, past the shown rows, past the list's end.
+        assert_eq!(clicked_row(&click(5, left), area, 1, 10, 4, 50), None);
+        assert_eq!(clicked_row(&click(6, left), area, 1, 10, 4, 50), Some(4));
+        assert_eq!(clicked_row(&click(16, left), area, 1, 10, 4, 50), None);
+        assert_eq!(clicked_row(&click(8, left), area, 1, 10, 4, 5), None);
+        let right = MouseEventKind::Down(MouseButton::Right);
+        assert_eq!(clicked_row(&click(6, right), area, 1, 10, 4, 50), None);
+    }
 
     #[test]
     fn sparklines_scale_and_fall_back() {

@@ -129,11 +129,7 @@ impl PushgatewayView {
     }
 
     fn move_by(&mut self, d: isize) {
-        if self.visible.is_empty() {
-            return;
-        }
-        let n = self.visible.len() as isize;
-        self.selected = (self.selected as isize + d).clamp(0, n - 1) as usize;
+        self.selected = widgets::moved(self.selected, d, self.visible.len());
         self.metrics_scroll = 0;
     }
 
@@ -355,6 +351,10 @@ impl View for PushgatewayView {
             return Handled::Consumed;
         }
         let page = self.list_height as isize;
+        if let Some(d) = widgets::list_jump(key.code, page, self.visible.len()) {
+            self.move_by(d);
+            return Handled::Consumed;
+        }
         match key.code {
             KeyCode::Down | KeyCode::Char('j') if !self.show_metrics => self.move_by(1),
             KeyCode::Up | KeyCode::Char('k') if !self.show_metrics => self.move_by(-1),
@@ -362,10 +362,6 @@ impl View for PushgatewayView {
             KeyCode::Char('k') => self.metrics_scroll = self.metrics_scroll.saturating_sub(1),
             KeyCode::Down => self.move_by(1),
             KeyCode::Up => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(page),
-            KeyCode::PageUp => self.move_by(-page),
-            KeyCode::Char('g') | KeyCode::Home => self.move_by(-(self.visible.len() as isize)),
-            KeyCode::Char('G') | KeyCode::End => self.move_by(self.visible.len() as isize),
             KeyCode::Enter | KeyCode::Char('l') | KeyCode::Right => self.show_metrics = true,
             KeyCode::Esc | KeyCode::Char('h') | KeyCode::Left if self.show_metrics => {
                 self.show_metrics = false
@@ -381,17 +377,15 @@ impl View for PushgatewayView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if let MouseEventKind::Down(MouseButton::Left) = ev.kind {
-            let row = ev.row.saturating_sub(area.y) as usize;
-            if row >= 2 {
-                let i = self.offset + row - 2;
-                if i < self.visible.len() {
-                    self.selected = i;
-                }
-            }
-            return Handled::Consumed;
+        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
+            return Handled::Ignored;
         }
-        Handled::Ignored
+        // A summary line and the column header sit above the list's first row.
+        let (rows, len) = (usize::MAX, self.visible.len());
+        if let Some(i) = widgets::clicked_row(&ev, area, 2, rows, self.offset, len) {
+            self.selected = i;
+        }
+        Handled::Consumed
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;

@@ -298,11 +298,7 @@ impl RulesView {
     }
 
     fn move_by(&mut self, d: isize) {
-        if self.visible.is_empty() {
-            return;
-        }
-        let n = self.visible.len() as isize;
-        self.selected = (self.selected as isize + d).clamp(0, n - 1) as usize;
+        self.selected = widgets::moved(self.selected, d, self.visible.len());
         self.file_scroll = 0;
     }
 
@@ -712,13 +708,11 @@ impl View for RulesView {
     fn on_key(&mut self, key: KeyEvent, _ctx: &mut ViewCtx<'_>) -> Handled {
         self.status = None;
         let page = self.list_height as isize;
+        if let Some(d) = widgets::list_motion(key.code, page, self.visible.len()) {
+            self.move_by(d);
+            return Handled::Consumed;
+        }
         match key.code {
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(page),
-            KeyCode::PageUp => self.move_by(-page),
-            KeyCode::Char('g') | KeyCode::Home => self.move_by(-(self.visible.len() as isize)),
-            KeyCode::Char('G') | KeyCode::End => self.move_by(self.visible.len() as isize),
             KeyCode::Char('J') if self.show_file => self.file_scroll += 1,
             KeyCode::Char('K') if self.show_file => {
                 self.file_scroll = self.file_scroll.saturating_sub(1)
@@ -754,17 +748,15 @@ impl View for RulesView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if let MouseEventKind::Down(MouseButton::Left) = ev.kind {
-            let row = ev.row.saturating_sub(area.y) as usize;
-            if row >= 1 && row <= self.list_height {
-                let i = self.offset + row - 1;
-                if i < self.visible.len() {
-                    self.selected = i;
-                }
-            }
-            return Handled::Consumed;
+        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
+            return Handled::Ignored;
         }
-        Handled::Ignored
+        // The list's column header sits above its first row.
+        let (rows, len) = (self.list_height, self.visible.len());
+        if let Some(i) = widgets::clicked_row(&ev, area, 1, rows, self.offset, len) {
+            self.selected = i;
+        }
+        Handled::Consumed
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;

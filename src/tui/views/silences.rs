@@ -206,11 +206,7 @@ impl SilencesView {
     }
 
     fn move_by(&mut self, d: isize) {
-        if self.visible.is_empty() {
-            return;
-        }
-        let n = self.visible.len() as isize;
-        self.selected = (self.selected as isize + d).clamp(0, n - 1) as usize;
+        self.selected = widgets::moved(self.selected, d, self.visible.len());
     }
 
     fn flags(&self, it: &Item, now_ms: i64) -> String {
@@ -288,13 +284,11 @@ impl View for SilencesView {
             return Handled::Consumed;
         }
         let page = self.list_height.max(1) as isize;
+        if let Some(d) = widgets::list_motion(key.code, page, self.visible.len()) {
+            self.move_by(d);
+            return Handled::Consumed;
+        }
         match key.code {
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::PageDown => self.move_by(page),
-            KeyCode::PageUp => self.move_by(-page),
-            KeyCode::Char('g') | KeyCode::Home => self.move_by(-(self.visible.len() as isize)),
-            KeyCode::Char('G') | KeyCode::End => self.move_by(self.visible.len() as isize),
             KeyCode::Char('r') => self.fetched_at = i64::MIN,
             KeyCode::Char('H') => {
                 self.hide_expired = !self.hide_expired;

@@ -212,11 +212,7 @@ impl TargetsView {
     }
 
     fn move_by(&mut self, d: isize) {
-        if self.visible.is_empty() {
-            return;
-        }
-        let n = self.visible.len() as isize;
-        self.selected = (self.selected as isize + d).clamp(0, n - 1) as usize;
+        self.selected = widgets::moved(self.selected, d, self.visible.len());
         self.detail_scroll = 0;
     }
 
@@ -520,6 +516,10 @@ impl View for TargetsView {
     }
     fn on_key(&mut self, key: KeyEvent, ctx: &mut ViewCtx<'_>) -> Handled {
         let page = self.list_height as isize;
+        if let Some(d) = widgets::list_jump(key.code, page, self.visible.len()) {
+            self.move_by(d);
+            return Handled::Consumed;
+        }
         match key.code {
             KeyCode::Down | KeyCode::Char('j') => {
                 if self.detail != Detail::None && key.code == KeyCode::Char('j') {
@@ -541,10 +541,6 @@ impl View for TargetsView {
                     }
                 }
             }
-            KeyCode::PageDown => self.move_by(page),
-            KeyCode::PageUp => self.move_by(-page),
-            KeyCode::Char('g') | KeyCode::Home => self.move_by(-(self.visible.len() as isize)),
-            KeyCode::Char('G') | KeyCode::End => self.move_by(self.visible.len() as isize),
             KeyCode::Char('u') => {
                 self.unhealthy_only = !self.unhealthy_only;
                 self.rebuild();
@@ -588,18 +584,15 @@ impl View for TargetsView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if let MouseEventKind::Down(MouseButton::Left) = ev.kind {
-            // Row 0 of the list is the column header.
-            let row = ev.row.saturating_sub(area.y) as usize;
-            if row >= 1 && row <= self.list_height {
-                let i = self.offset + row - 1;
-                if i < self.visible.len() {
-                    self.selected = i;
-                }
-            }
-            return Handled::Consumed;
+        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
+            return Handled::Ignored;
         }
-        Handled::Ignored
+        // The list's column header sits above its first row.
+        let (rows, len) = (self.list_height, self.visible.len());
+        if let Some(i) = widgets::clicked_row(&ev, area, 1, rows, self.offset, len) {
+            self.selected = i;
+        }
+        Handled::Consumed
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
