@@ -269,19 +269,17 @@ impl App {
         }
         match self.mode.clone() {
             Mode::Help => {
-                let max = self.help_max_scroll.get();
-                let s = &mut self.help_scroll;
-                match key.code {
-                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') => {
-                        self.mode = Mode::Normal
-                    }
-                    KeyCode::Char('j') | KeyCode::Down => *s = (*s + 1).min(max),
-                    KeyCode::Char('k') | KeyCode::Up => *s = s.saturating_sub(1),
-                    KeyCode::PageDown | KeyCode::Char(' ') => *s = (*s + 10).min(max),
-                    KeyCode::PageUp => *s = s.saturating_sub(10),
-                    KeyCode::Char('g') | KeyCode::Home => *s = 0,
-                    KeyCode::Char('G') | KeyCode::End => *s = max,
-                    _ => {}
+                // Scrolls like a list whose rows are the first shown lines, 0..=max.
+                let rows = usize::from(self.help_max_scroll.get()) + 1;
+                let code = match key.code {
+                    KeyCode::Char(' ') => KeyCode::PageDown,
+                    c => c,
+                };
+                if let Some(d) = widgets::list_motion(code, 10, rows) {
+                    let at = widgets::moved(usize::from(self.help_scroll), d, rows);
+                    self.help_scroll = at as u16;
+                } else if matches!(code, KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')) {
+                    self.mode = Mode::Normal;
                 }
                 return;
             }
