@@ -330,7 +330,8 @@ fn main() {
         &db,
         &caches,
     );
-    // What the background pass (every 30 s in a server) takes off the heap.
+    // Full chunks still on the heap: the block being filled (a server writes each block
+    // out when it is full).
     let released = db.head().spill_closed_chunks().expect("spill");
     report(
         &format!("after writing full chunks out ({released} bytes)"),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerting;
+pub mod alloc;
 pub mod cli;
 pub(crate) mod cmd;
 pub mod config;

@@ -188,6 +188,7 @@ pub(crate) fn engine_options(
 fn serve_with(opts: crate::engine::EngineOptions) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(crate::alloc::collect_now_and_then)
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(async move {

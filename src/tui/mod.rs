@@ -88,6 +88,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let glyphs = theme::detect_glyphs(opts.glyphs);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(crate::alloc::collect_now_and_then)
         .build()
         .context("starting the async runtime")?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

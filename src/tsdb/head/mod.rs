@@ -352,6 +352,8 @@ pub struct Head {
     /// Where full chunks are written out of the heap (see `spill`); `None` keeps them in
     /// memory (read-only databases, heads without a directory).
     spill: parking_lot::Mutex<Option<spill::SpillDir>>,
+    /// The blocks full chunks are packed into (see `spill`).
+    blocks: spill::ChunkBlocks,
 }
 
 impl Head {
@@ -371,32 +373,28 @@ impl Head {
             metrics: HeadMetrics::default(),
             wal_aliases: replay::WalAliases::default(),
             spill: parking_lot::Mutex::new(None),
+            blocks: spill::ChunkBlocks::default(),
         }
     }
 
     /// Writes full chunks out of the heap into files under `dir` from now on: empties
-    /// `dir` (files of an earlier run) and starts a thread that runs
-    /// [`Head::spill_closed_chunks`] every [`spill::SPILL_INTERVAL`]. The thread holds a
-    /// weak reference and ends when the head is dropped.
+    /// `dir` (files of an earlier run) and starts a thread that writes out every block of
+    /// full chunks sealed since its last look (every [`spill::SPILL_POLL`]). The thread
+    /// holds a weak reference and ends when the head is dropped.
     pub fn enable_spill(self: &Arc<Self>, dir: &std::path::Path) -> Result<(), spill::SpillError> {
         *self.spill.lock() = Some(spill::SpillDir::open(dir)?);
         let weak = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("tsdb-head-spill".into())
-            .spawn(move || {
-                let step = std::time::Duration::from_millis(500);
-                let mut waited = std::time::Duration::ZERO;
-                loop {
-                    std::thread::sleep(step);
-                    waited += step;
-                    let Some(head) = weak.upgrade() else { break };
-                    if waited < spill::SPILL_INTERVAL {
-                        continue;
-                    }
-                    waited = std::time::Duration::ZERO;
-                    if let Err(e) = head.spill_closed_chunks() {
-                        tracing::error!(error = %e, "writing head chunks out failed; they stay in memory");
-                    }
+            .spawn(move || loop {
+                std::thread::sleep(spill::SPILL_POLL);
+                crate::alloc::collect_now_and_then();
+                let Some(head) = weak.upgrade() else { break };
+                if head.blocks.sealed_bytes() == 0 {
+                    continue;
+                }
+                if let Err(e) = head.write_chunks_out(false) {
+                    tracing::error!(error = %e, "writing head chunks out failed; they stay in memory");
                 }
             });
         if let Err(e) = spawned {
@@ -405,44 +403,20 @@ impl Head {
         Ok(())
     }
 
-    /// Writes every full chunk still on the heap into one new spill file and swaps each
-    /// for a reference into it; returns the heap bytes released. Does nothing (0) when
-    /// spilling is not enabled. Series locks are held only to list a series' chunks and
-    /// to swap them, never while writing; chunks truncated meanwhile are skipped.
+    /// Writes every full chunk still on the heap (the block being filled too) into a new
+    /// spill file; returns the heap bytes released. Does nothing (0) when spilling is not
+    /// enabled. The background pass writes only sealed blocks, into the current file.
     pub fn spill_closed_chunks(&self) -> Result<usize, spill::SpillError> {
+        self.blocks.seal_current();
+        self.write_chunks_out(true)
+    }
+
+    fn write_chunks_out(&self, new_file: bool) -> Result<usize, spill::SpillError> {
         let guard = self.spill.lock();
         let Some(dir) = guard.as_ref() else {
             return Ok(0);
         };
-        let mut w = dir.writer()?;
-        let mut written: Vec<(Arc<MemSeries>, usize)> = Vec::new();
-        let mut swaps = Vec::new();
-        'shards: for shard in self.by_ref.iter() {
-            let series: Vec<Arc<MemSeries>> = shard.read().values().cloned().collect();
-            for s in series {
-                let before = swaps.len();
-                s.state.lock().spill_into(&mut w, &mut swaps)?;
-                if swaps.len() > before {
-                    written.push((s, swaps.len() - before));
-                }
-                if w.is_full() {
-                    // The rest waits for the next pass.
-                    break 'shards;
-                }
-            }
-        }
-        if swaps.is_empty() {
-            return Ok(0);
-        }
-        w.finish()?;
-        let mut released = 0;
-        let mut it = swaps.into_iter();
-        for (s, n) in written {
-            let mut st = s.state.lock();
-            for (mem, r) in it.by_ref().take(n) {
-                released += st.swap_spilled(&mem, r);
-            }
-        }
+        let released = self.blocks.write_sealed(dir, new_file)?;
         self.metrics
             .chunk_bytes_spilled
             .fetch_add(released as u64, Ordering::Relaxed);
@@ -608,7 +582,7 @@ impl Head {
         acc: &mut ApplyAcc,
     ) {
         let chunks_before = st.num_chunks();
-        if !st.apply(t, v, how, self.opts.chunk_range) {
+        if !st.apply(t, v, how, self.opts.chunk_range, &self.blocks) {
             acc.duplicates += 1;
             return;
         }
@@ -886,6 +860,7 @@ impl Head {
         let mut m = HeadMemory {
             symbols: self.symbols.read().heap_bytes(),
             postings: self.postings.read().heap_bytes(),
+            closed_chunks: self.blocks.heap_bytes(),
             ..HeadMemory::default()
         };
         // hashbrown: one control byte per bucket plus the entry (key + Arc pointer).
@@ -915,9 +890,7 @@ impl Head {
                 m.closed_chunk_list +=
                     st.closed.capacity() * std::mem::size_of::<series::StoredChunk>();
                 for c in &st.closed {
-                    let heap = c.data.heap_bytes();
-                    m.closed_chunks += heap;
-                    if heap == 0 {
+                    if !c.data.in_memory() {
                         m.spilled_chunks += c.data.len();
                     }
                 }
@@ -981,6 +954,7 @@ mod tests {
                     (t * i) as f64,
                     Accept::InOrder,
                     h.opts.chunk_range,
+                    &h.blocks,
                 );
             }
         }

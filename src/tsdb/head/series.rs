@@ -19,7 +19,7 @@ use crate::model::Sample;
 use crate::storage::{AppendError, SampleIterator};
 use crate::tsdb::chunkenc::{Encoding, XorChunk, XorIterator};
 use crate::tsdb::chunks::ChunkMeta;
-use crate::tsdb::head::spill::{ChunkData, SpillError, SpillWriter};
+use crate::tsdb::head::spill::{ChunkBlocks, ChunkData, SpillError};
 use crate::tsdb::tombstones::{add_interval, covers, Interval};
 
 /// Samples a head chunk holds before a new one is cut (Prometheus' target).
@@ -226,7 +226,15 @@ impl SeriesState {
     /// Stores a sample that [`check`](Self::check) accepted. Returns false when an
     /// out-of-order sample collided with one already buffered (kept the first; counted by
     /// the caller as a duplicate).
-    pub fn apply(&mut self, t: i64, v: f64, how: Accept, chunk_range: i64) -> bool {
+    /// A chunk that closes is packed into `blocks`.
+    pub fn apply(
+        &mut self,
+        t: i64,
+        v: f64,
+        how: Accept,
+        chunk_range: i64,
+        blocks: &ChunkBlocks,
+    ) -> bool {
         match how {
             Accept::Duplicate => true,
             Accept::InOrder => {
@@ -239,7 +247,7 @@ impl SeriesState {
                     }
                 };
                 if cut {
-                    self.cut_open_chunk();
+                    self.cut_open_chunk(blocks);
                 }
                 if let Some(c) = self.open.as_mut() {
                     c.append(t, v);
@@ -260,62 +268,30 @@ impl SeriesState {
         }
     }
 
-    /// Closes the open chunk (if any) and starts a new empty one.
-    fn cut_open_chunk(&mut self) {
+    /// Closes the open chunk (if any), copying its bytes into `blocks`, and starts a new
+    /// empty one.
+    fn cut_open_chunk(&mut self, blocks: &ChunkBlocks) {
         // The new chunk starts small and grows by quarters (see `BitWriter`): sizing it
         // after the last full one up front would hold that much from the first sample on,
         // half a chunk more on average.
-        if let Some(c) = self.open.take() {
-            if c.num_samples() > 0 {
+        match self.open.as_mut() {
+            Some(c) if c.num_samples() > 0 => {
                 // The list grows by a quarter (at least one): a first `push` would reserve
-                // room for four 40-byte entries where a series that lives an hour at a
-                // 15 s interval only ever closes two chunks.
+                // room for four entries where a series that lives an hour at a 15 s
+                // interval only ever closes two chunks.
                 if self.closed.len() == self.closed.capacity() {
                     self.closed.reserve_exact((self.closed.len() / 4).max(1));
                 }
-                // `Arc::from` copies the written bytes into an exact-size allocation.
                 self.closed.push(StoredChunk {
                     min_t: c.min_time(),
                     max_t: c.max_time(),
-                    data: ChunkData::Mem(Arc::from(c.bytes())),
+                    data: blocks.push(c.bytes()),
                 });
+                *c = XorChunk::new();
             }
+            Some(_) => {}
+            None => self.open = Some(XorChunk::new()),
         }
-        self.open = Some(XorChunk::new());
-    }
-
-    /// Appends the bytes of the closed chunks still on the heap to `w`; returns, per chunk
-    /// written, its index in `closed`, its bytes (to recognise it when swapping) and the
-    /// reference to swap in once the file is complete ([`SeriesState::swap_spilled`]).
-    /// Stops early (returning what it wrote) when the file is full.
-    pub(crate) fn spill_into(
-        &self,
-        w: &mut SpillWriter,
-        out: &mut Vec<(Arc<[u8]>, ChunkData)>,
-    ) -> Result<(), SpillError> {
-        for c in &self.closed {
-            if let ChunkData::Mem(b) = &c.data {
-                match w.append(b)? {
-                    Some(r) => out.push((b.clone(), r)),
-                    None => return Ok(()),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Replaces the in-memory bytes `mem` (if the series still holds them) with `spilled`;
-    /// returns the heap bytes released.
-    pub(crate) fn swap_spilled(&mut self, mem: &Arc<[u8]>, spilled: ChunkData) -> usize {
-        for c in self.closed.iter_mut() {
-            if let ChunkData::Mem(b) = &c.data {
-                if Arc::ptr_eq(b, mem) {
-                    c.data = spilled;
-                    return mem.len();
-                }
-            }
-        }
-        0
     }
 
     /// Value bits stored at exactly `t`, if any.
@@ -730,9 +706,13 @@ mod tests {
         }
     }
 
+    thread_local! {
+        static BLOCKS: std::sync::Arc<ChunkBlocks> = std::sync::Arc::default();
+    }
+
     fn put(st: &mut SeriesState, t: i64, v: f64, ooo: Option<i64>) -> Result<Accept, AppendError> {
         let a = st.check(t, v.to_bits(), None, bounds(ooo))?;
-        st.apply(t, v, a, RANGE);
+        BLOCKS.with(|b| st.apply(t, v, a, RANGE, b));
         Ok(a)
     }
 
@@ -791,13 +771,11 @@ mod tests {
             put(&mut st, i * 1000, i as f64, None).unwrap();
         }
         assert!(st.closed.len() >= 2);
-        let mut w = spill.writer().unwrap();
-        let mut out = Vec::new();
-        st.spill_into(&mut w, &mut out).unwrap();
-        w.finish().unwrap();
-        for (mem, r) in out {
-            st.swap_spilled(&mem, r);
-        }
+        BLOCKS.with(|b| {
+            b.seal_current();
+            b.write_sealed(&spill, true).unwrap();
+        });
+        assert!(st.closed.iter().all(|c| !c.data.in_memory()));
         // Readable: the query sees every sample and no error.
         let mut it = st.snapshot(0, 400_000).unwrap().into_iter(0, 400_000);
         let mut n = 0;
@@ -845,7 +823,7 @@ mod tests {
             1,
             "no room reserved for chunks to come"
         );
-        assert!(matches!(st.closed[0].data, ChunkData::Mem(_)));
+        assert!(st.closed[0].data.in_memory());
         assert_eq!(all(&st).len(), 130);
     }
 
