@@ -20,7 +20,8 @@ each server, the promtui/prometheus and victoria-metrics/prometheus ratios, and 
 the results are identical to Prometheus' (same series; values equal within 1e-9
 relative; order checked for sort_desc/topk instant queries), then the HTTP round trip
 alone for reference, the machine's CPU idle policy, which decides what a wake-up costs,
-and the load average. Then, for MEMORY_QUERIES (range queries over all 10k series), the
+and the load average. Then, for MEMORY_QUERIES (selectors and range functions over all
+10k series, then every query of QUERIES) as range queries over the longest span, the
 peak RSS of each server process while it answers, with the kernel's peak mark reset just
 before (/proc/PID/clear_refs).
 
@@ -273,7 +274,10 @@ MEMORY_QUERIES = [
     ("all_series", '{__name__=~".+"}'),
     # A comparison without `bool` keeps names, so every series stays distinct.
     ("filter_all", '{__name__=~".+"} > -Inf'),
-]
+    # Range functions over every series: the raw samples of the whole span are read.
+    ("max_all", 'max_over_time({__name__=~".+"}[1h])'),
+    ("sum_rate_all", 'sum by (job) (rate({__name__=~".+"}[5m]))'),
+] + QUERIES
 
 
 def idle_policy():

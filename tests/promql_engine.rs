@@ -399,3 +399,79 @@ fn ten_thousand_levels_evaluate_on_the_default_thread_stack() {
         .expect("spawn");
     assert!(handle.join().is_ok());
 }
+
+/// A range function reads its selector's series in batches of about
+/// `range_batch_samples` samples: results, annotations and queryable-sample counts are the
+/// same whatever the batch, the samples held at once drop to about one batch, and the
+/// sample limit applies to what is held, as upstream (which holds one series at a time),
+/// not to everything the query reads.
+#[test]
+fn range_functions_read_their_series_in_batches() {
+    let mut st = MemStorage::new();
+    for i in 0..200 {
+        let inst = format!("host-{i:03}");
+        st.add(
+            labels(&[("__name__", "req_total"), ("instance", &inst)]),
+            (0..=240).map(|t| Sample::new(t * 15_000, (t * (i % 7 + 1)) as f64)),
+        );
+        st.add(
+            labels(&[("__name__", "temperature"), ("instance", &inst)]),
+            (0..=240).map(|t| Sample::new(t * 15_000, ((t + i) % 13) as f64)),
+        );
+    }
+    let queries = [
+        "rate(req_total[5m])",
+        "sum by (instance) (increase(req_total[10m]))",
+        "quantile_over_time(0.9, temperature[15m])",
+        "predict_linear(temperature[10m], 600)",
+        "max_over_time(temperature[1h] offset 5m)",
+        // Aggregations of such a function add each batch into their accumulators.
+        "avg(rate(req_total[5m]))",
+        "count without (instance) (changes(temperature[10m]))",
+        "max by (instance) (deriv(temperature[10m])) > 0",
+        "stddev(min_over_time(temperature[5m]))",
+        "group by (__name__) (last_over_time(req_total[2m]))",
+        // Not a counter name: the info annotation is listed once.
+        "rate(temperature[5m])",
+    ];
+    let run = |batch: usize, max_samples: usize, q: &str| {
+        Engine::new(EngineOptions {
+            range_batch_samples: batch,
+            max_samples,
+            ..EngineOptions::default()
+        })
+        .range_query(&st, q, 600_000, 3_600_000, 30_000)
+    };
+    for q in queries {
+        let whole = run(usize::MAX, 50_000_000, q).unwrap();
+        for batch in [1, 241, 5_000] {
+            let got = run(batch, 50_000_000, q).unwrap();
+            assert_eq!(got.value, whole.value, "{q} in batches of {batch}");
+            assert_eq!(
+                (&got.warnings, &got.infos),
+                (&whole.warnings, &whole.infos),
+                "{q}"
+            );
+            assert_eq!(
+                got.stats.total_queryable_samples, whole.stats.total_queryable_samples,
+                "{q}"
+            );
+            assert!(
+                got.stats.peak_samples < whole.stats.peak_samples,
+                "{q} in batches of {batch}: peak {} vs {}",
+                got.stats.peak_samples,
+                whole.stats.peak_samples
+            );
+        }
+    }
+    // 200 series x 221 samples read and 200 x 101 points out: over a 30,000-sample limit
+    // when the input is held whole, within it a few series at a time.
+    let q = "rate(req_total[5m])";
+    assert_eq!(
+        run(usize::MAX, 30_000, q).unwrap_err().kind(),
+        ErrorKind::Execution
+    );
+    if let Err(e) = run(2_000, 30_000, q) {
+        panic!("{e}");
+    }
+}

@@ -118,16 +118,31 @@ fn known_failures() -> BTreeMap<String, String> {
 
 #[test]
 fn upstream_promql_scripts() {
-    run_all("memory", &mut MemStorage::new());
+    run_all(
+        "memory",
+        &mut MemStorage::new(),
+        EngineOptions::default().range_batch_samples,
+    );
 }
 
 /// The same scripts over the real TSDB; the same known-failures list applies.
 #[test]
 fn upstream_promql_scripts_on_tsdb() {
-    run_all("tsdb", &mut TsdbStorage::new());
+    run_all(
+        "tsdb",
+        &mut TsdbStorage::new(),
+        EngineOptions::default().range_batch_samples,
+    );
 }
 
-fn run_all(mode: &str, storage: &mut dyn ScriptStorage) {
+/// The scripts with range functions reading their selectors one series at a time (the
+/// smallest batch), which must not change any result, annotation or error.
+#[test]
+fn upstream_promql_scripts_in_single_series_batches() {
+    run_all("memory, one series per batch", &mut MemStorage::new(), 1);
+}
+
+fn run_all(mode: &str, storage: &mut dyn ScriptStorage, range_batch_samples: usize) {
     let dir = testdata_dir().expect(
         "promqltest scripts not found: set PROMTUI_SHARED or check out shared/ next to the repo",
     );
@@ -143,6 +158,7 @@ fn run_all(mode: &str, storage: &mut dyn ScriptStorage) {
     // type-and-unit labels used by type_and_unit.test.
     let engine = Engine::new(EngineOptions {
         enable_type_and_unit_labels: true,
+        range_batch_samples,
         ..EngineOptions::default()
     });
     let verbose = std::env::var("PROMQLTEST_VERBOSE").is_ok();

@@ -276,6 +276,9 @@ pub(crate) fn variance(vals: &[f64]) -> f64 {
 /// Evaluates an aggregation for all steps: checks the parameter, groups the input series
 /// once, then hands the per-step work to the operator family's function.
 pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Result<Val, EvalError> {
+    if let Some(m) = eval_streamed(ev, a) {
+        return Ok(Val::Vector(m?));
+    }
     let param = eval_param(ev, a)?;
     let input = ev.eval_vector(&a.expr)?;
     let grouping = Grouping::new(&input, a);
@@ -350,6 +353,7 @@ fn eval_param(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Result<Param, EvalEr
 }
 
 /// The group of every input series and every group's label set, computed once per query.
+#[derive(Default)]
 struct Grouping {
     /// Group id of each input series.
     group_of: Vec<usize>,
@@ -357,18 +361,24 @@ struct Grouping {
     labels: Vec<Labels>,
     /// Whether a group's output drops `__name__` (any member flagged it).
     drop_name: Vec<bool>,
+    /// Group ids by the hash of their grouping labels.
+    index: HashMap<u64, Vec<usize>>,
 }
 
 impl Grouping {
-    /// Groups are found by a hash of the grouping labels read in place; a group's label
-    /// set is built once, when its first member is seen.
     fn new(input: &Matrix, a: &AggregateExpr) -> Self {
-        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut g = Grouping {
             group_of: Vec::with_capacity(input.len()),
-            labels: Vec::new(),
-            drop_name: Vec::new(),
+            ..Grouping::default()
         };
+        g.add(input, a);
+        g
+    }
+
+    /// Assigns the series of `input` (following those added before) to groups. Groups
+    /// are found by a hash of the grouping labels read in place; a group's label set is
+    /// built once, when its first member is seen.
+    fn add(&mut self, input: &Matrix, a: &AggregateExpr) {
         let in_group = |l: &&Label| {
             if a.without {
                 l.name != METRIC_NAME && !a.grouping.contains(&l.name)
@@ -384,26 +394,26 @@ impl Grouping {
             } else {
                 s.metric.hash_for_labels(&a.grouping)
             };
-            let ids = index.entry(h).or_default();
+            let ids = self.index.entry(h).or_default();
+            let labels = &self.labels;
             let found = ids
                 .iter()
                 .copied()
-                .find(|&id| g.labels[id].iter().eq(s.metric.iter().filter(in_group)));
+                .find(|&id| labels[id].iter().eq(s.metric.iter().filter(in_group)));
             let id = match found {
                 Some(id) => id,
                 None => {
-                    let id = g.labels.len();
+                    let id = self.labels.len();
                     ids.push(id);
-                    g.labels
+                    self.labels
                         .push(group_labels(&s.metric, &a.grouping, a.without));
-                    g.drop_name.push(false);
+                    self.drop_name.push(false);
                     id
                 }
             };
-            g.drop_name[id] |= s.drop_name;
-            g.group_of.push(id);
+            self.drop_name[id] |= s.drop_name;
+            self.group_of.push(id);
         }
-        g
     }
 }
 
@@ -676,46 +686,131 @@ fn reduce_dense<A: Acc>(
     input: &Matrix,
     grouping: &Grouping,
 ) -> Result<Matrix, EvalError> {
-    let n = ev.n_steps();
-    let groups = grouping.labels.len();
-    let mut cells: Vec<A> = vec![A::default(); groups * n];
-    // Per group: (first step with a member, that member's input index).
-    let mut first: Vec<(usize, usize)> = vec![(usize::MAX, usize::MAX); groups];
-    for (j, s) in input.iter().enumerate() {
-        ev.check()?;
-        let g = grouping.group_of[j];
-        let row = &mut cells[g * n..(g + 1) * n];
-        for p in &s.floats {
-            let i = ev.step_of(p.t);
-            if let Some(cell) = row.get_mut(i) {
-                cell.push(p.f);
-                if i < first[g].0 {
-                    first[g] = (i, j);
+    let mut cells = DenseCells::<A>::new(ev.n_steps());
+    cells.add(ev, input, grouping, 0)?;
+    Ok(cells.finish(ev, grouping))
+}
+
+/// The group x step accumulators of [`reduce_dense`], fed one part of the input at a time.
+struct DenseCells<A> {
+    n: usize,
+    cells: Vec<A>,
+    /// Per group: (first step with a member, that member's input index).
+    first: Vec<(usize, usize)>,
+}
+
+impl<A: Acc> DenseCells<A> {
+    fn new(n: usize) -> Self {
+        DenseCells {
+            n,
+            cells: Vec::new(),
+            first: Vec::new(),
+        }
+    }
+
+    /// Adds `input`, whose first series is series `base` of the whole input (its group
+    /// is `grouping.group_of[base]`).
+    fn add(
+        &mut self,
+        ev: &mut Evaluator<'_>,
+        input: &Matrix,
+        grouping: &Grouping,
+        base: usize,
+    ) -> Result<(), EvalError> {
+        let (n, groups) = (self.n, grouping.labels.len());
+        if self.first.len() < groups {
+            self.cells.resize(groups * n, A::default());
+            self.first.resize(groups, (usize::MAX, usize::MAX));
+        }
+        for (k, s) in input.iter().enumerate() {
+            ev.check()?;
+            let j = base + k;
+            let g = grouping.group_of[j];
+            let row = &mut self.cells[g * n..(g + 1) * n];
+            for p in &s.floats {
+                let i = ev.step_of(p.t);
+                if let Some(cell) = row.get_mut(i) {
+                    cell.push(p.f);
+                    if i < self.first[g].0 {
+                        self.first[g] = (i, j);
+                    }
                 }
             }
         }
+        Ok(())
     }
-    let mut order: Vec<usize> = (0..groups).filter(|&g| first[g].0 < n).collect();
-    order.sort_unstable_by_key(|&g| first[g]);
-    let mut out = Vec::with_capacity(order.len());
-    for g in order {
-        let row = &cells[g * n..(g + 1) * n];
-        let floats = row
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.present())
-            .map(|(i, c)| FPoint {
-                t: ev.ts(i),
-                f: c.finish(),
-            })
-            .collect();
-        out.push(Series {
-            metric: grouping.labels[g].clone(),
-            floats,
-            drop_name: grouping.drop_name[g],
-        });
+
+    fn finish(self, ev: &Evaluator<'_>, grouping: &Grouping) -> Matrix {
+        let n = self.n;
+        let first = &self.first;
+        let mut order: Vec<usize> = (0..first.len()).filter(|&g| first[g].0 < n).collect();
+        order.sort_unstable_by_key(|&g| first[g]);
+        let mut out = Vec::with_capacity(order.len());
+        for g in order {
+            let row = &self.cells[g * n..(g + 1) * n];
+            let floats = row
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.present())
+                .map(|(i, c)| FPoint {
+                    t: ev.ts(i),
+                    f: c.finish(),
+                })
+                .collect();
+            out.push(Series {
+                metric: grouping.labels[g].clone(),
+                floats,
+                drop_name: grouping.drop_name[g],
+            });
+        }
+        out
     }
-    Ok(out)
+}
+
+/// sum, avg, count, group, min, max, stdvar and stddev of a range function computed series
+/// by series (`rate(x[5m])`, ...): its input is evaluated a batch of series at a time and
+/// each batch is added to the accumulators and dropped, so neither the raw samples nor
+/// the function's output are ever held whole. Identical to evaluating the input and then
+/// [`reduce_dense`] (same accumulation order, same output order). `None` when `a` is not
+/// of that shape.
+fn eval_streamed(ev: &mut Evaluator<'_>, a: &AggregateExpr) -> Option<Result<Matrix, EvalError>> {
+    if a.param.is_some() {
+        return None;
+    }
+    let super::super::ast::Expr::Call(c) = a.expr.unparen() else {
+        return None;
+    };
+    let ms = super::functions::per_series_range_arg(c)?;
+    fn run<A: Acc>(
+        ev: &mut Evaluator<'_>,
+        a: &AggregateExpr,
+        c: &super::super::ast::Call,
+        ms: &super::super::ast::MatrixSelector,
+    ) -> Result<Matrix, EvalError> {
+        let mut grouping = Grouping::default();
+        let mut cells = DenseCells::<A>::new(ev.n_steps());
+        ev.for_each_series_batch(
+            ms,
+            |ev| super::functions::eval_call_unbatched(ev, c),
+            |ev, m| {
+                let base = grouping.group_of.len();
+                grouping.add(&m, a);
+                cells.add(ev, &m, &grouping, base)
+            },
+        )?;
+        Ok(cells.finish(ev, &grouping))
+    }
+    Some(match a.op {
+        AggregateOp::Sum => run::<SumAcc>(ev, a, c, ms),
+        AggregateOp::Avg => run::<AvgAcc>(ev, a, c, ms),
+        AggregateOp::Count => run::<CountAcc>(ev, a, c, ms),
+        AggregateOp::Group => run::<GroupAcc>(ev, a, c, ms),
+        AggregateOp::Min => run::<MinMaxAcc<false>>(ev, a, c, ms),
+        AggregateOp::Max => run::<MinMaxAcc<true>>(ev, a, c, ms),
+        AggregateOp::Stdvar => run::<VarAcc<false>>(ev, a, c, ms),
+        AggregateOp::Stddev => run::<VarAcc<true>>(ev, a, c, ms),
+        _ => return None,
+    })
 }
 
 /// The operators that reduce a group to one value per step: sum, avg, count, group,

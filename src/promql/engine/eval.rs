@@ -40,6 +40,10 @@ const DECODE_BATCH: usize = 1024;
 /// Fewest series worth a second decoding thread.
 const PARALLEL_DECODE_MIN: usize = 256;
 
+/// Series decoded first when reading in batches; the rest of the batch is sized from the
+/// samples per series seen.
+const STREAM_FIRST_SERIES: usize = 1;
+
 /// Least decoding work, in series × minutes of range, worth more threads: a thread costs
 /// tens of µs to start and, on a busy machine, may wait milliseconds for a CPU, so an
 /// instant query's short windows (hundreds of series × 5 m) stay on the query's thread.
@@ -90,7 +94,7 @@ fn decode_batch(
             })
             .collect()
     }
-    if threads <= 1 || batch.len() < PARALLEL_DECODE_MIN {
+    if threads <= 1 || batch.len() < 2 * threads {
         return decode(batch, mint, maxt, keep_stale);
     }
     let share = batch.len().div_ceil(threads);
@@ -225,6 +229,8 @@ pub(crate) struct EvalParams<'a> {
     pub deadline: Option<Instant>,
     pub cancel: CancelToken,
     pub type_and_unit_labels: bool,
+    /// See `EngineOptions::range_batch_samples`.
+    pub range_batch_samples: usize,
 }
 
 /// The state of one query evaluation.
@@ -256,8 +262,26 @@ pub(crate) struct Evaluator<'a> {
     subquery_depth: u32,
     /// Most samples held at once (upstream `peakSamples`).
     peak_samples: usize,
+    /// The range selector being read in batches, if any (see
+    /// [`Evaluator::in_series_batches`]), and the samples a batch holds.
+    batches: Option<SelectorBatches>,
+    batch_samples: usize,
 }
 
+/// A range function's selector read a batch of series at a time.
+struct SelectorBatches {
+    /// The selector's address: only that node is read in batches (another selector
+    /// evaluated meanwhile is read whole).
+    target: usize,
+    /// The selected series not yet decoded; `None` before the first batch.
+    pending: Option<std::iter::Peekable<std::vec::IntoIter<crate::storage::Series>>>,
+    /// Decoding threads for the whole selection.
+    threads: usize,
+    /// Samples of the batch being evaluated, released when it is done.
+    held: usize,
+    /// Samples per series seen so far (total samples, series), to size the next batch.
+    seen: (usize, usize),
+}
 /// Builds a matrix from points pushed in step order, one series per label set.
 pub(crate) struct MatrixBuilder {
     /// Slot by label-set hash (xxh3, cheaper than SipHash over the strings).
@@ -409,7 +433,118 @@ impl<'a> Evaluator<'a> {
             queryable_per_step: RefCell::new(Vec::new()),
             subquery_depth: 0,
             peak_samples: 0,
+            batches: None,
+            batch_samples: p.range_batch_samples,
         }
+    }
+
+    /// Evaluates `f` (a function of the range selector `ms`, computed series by series)
+    /// over `ms`'s series a batch at a time and concatenates the vectors it returns, so
+    /// only one batch of raw samples is in memory at once (as upstream, which holds one
+    /// series' samples while a range function runs).
+    pub fn in_series_batches(
+        &mut self,
+        ms: &MatrixSelector,
+        f: impl FnMut(&mut Self) -> Result<Val, EvalError>,
+    ) -> Result<Val, EvalError> {
+        let mut out: Matrix = Vec::new();
+        self.for_each_series_batch(ms, f, |_, m| {
+            if out.is_empty() {
+                out = m;
+            } else {
+                out.extend(m);
+            }
+            Ok(())
+        })?;
+        Ok(Val::Vector(out))
+    }
+
+    /// Evaluates `f` over `ms`'s series a batch at a time (see
+    /// [`Evaluator::in_series_batches`]) and hands each batch's vector to `each`, in
+    /// series order. Each batch's samples count towards the sample limit while it is
+    /// evaluated and are released after it.
+    pub fn for_each_series_batch(
+        &mut self,
+        ms: &MatrixSelector,
+        mut f: impl FnMut(&mut Self) -> Result<Val, EvalError>,
+        mut each: impl FnMut(&mut Self, Matrix) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let outer = self.batches.replace(SelectorBatches {
+            target: std::ptr::from_ref(ms) as usize,
+            pending: None,
+            threads: 1,
+            held: 0,
+            seen: (0, 0),
+        });
+        let result = loop {
+            let v = f(self);
+            let b = self.batches.as_mut().expect("set above");
+            self.samples = self.samples.saturating_sub(std::mem::take(&mut b.held));
+            let done = b.pending.as_mut().is_none_or(|p| p.peek().is_none());
+            let m = match v {
+                Ok(Val::Vector(m)) => m,
+                Ok(_) => break Err(EvalError::Execution("expected instant vector".into())),
+                Err(e) => break Err(e),
+            };
+            if let Err(e) = each(self, m) {
+                break Err(e);
+            }
+            if done {
+                break Ok(());
+            }
+        };
+        self.batches = outer;
+        result
+    }
+
+    /// The next batch of the selector being read in batches: decodes series until about
+    /// `batch_samples` samples are held (at least one series). With the default (4Mi),
+    /// an hour of 10k series at 15 s is one batch and a week of them about a hundred.
+    fn select_batch(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<FPoint>)>, EvalError> {
+        let first = self.batches.as_ref().is_some_and(|b| b.pending.is_none());
+        if first {
+            let querier = self.q.querier(mint, maxt)?;
+            let series = querier.select(matchers)?;
+            let threads = decode_threads(series.len(), maxt.saturating_sub(mint));
+            let b = self.batches.as_mut().expect("reading in batches");
+            b.threads = threads;
+            b.pending = Some(series.into_iter().peekable());
+        }
+        let mut out = Vec::new();
+        let budget = self.batch_samples;
+        loop {
+            self.check()?;
+            let b = self.batches.as_mut().expect("reading in batches");
+            let want = match b.seen.0.checked_div(b.seen.1) {
+                None => STREAM_FIRST_SERIES,
+                Some(per_series) => {
+                    (budget.saturating_sub(b.held) / per_series.max(1)).clamp(1, DECODE_BATCH)
+                }
+            };
+            let pending = b.pending.as_mut().expect("selected above");
+            let part: Vec<crate::storage::Series> = pending.by_ref().take(want).collect();
+            if part.is_empty() {
+                break;
+            }
+            let threads = b.threads;
+            let decoded = decode_batch(part, mint, maxt, false, threads)?;
+            let n: usize = decoded.iter().map(|(_, p)| p.len()).sum();
+            let b = self.batches.as_mut().expect("reading in batches");
+            b.held += n;
+            b.seen = (b.seen.0 + n, b.seen.1 + decoded.len());
+            let full = b.held >= budget;
+            self.add_samples(n)?;
+            out.extend(decoded);
+            if full {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// The sample statistics of the evaluation so far, per top-level step from
@@ -896,13 +1031,19 @@ impl<'a> Evaluator<'a> {
             0
         };
         let after = if vs.smoothed { self.lookback } else { 0 };
-        let raw = self.select(
-            &vs.matchers,
+        let (mint, maxt) = (
             min_ref.saturating_sub(range + before),
             max_ref.saturating_add(after),
-            false,
-            true,
-        )?;
+        );
+        let batched = self
+            .batches
+            .as_ref()
+            .is_some_and(|b| b.target == std::ptr::from_ref(ms) as usize);
+        let raw = if batched {
+            self.select_batch(&vs.matchers, mint, maxt)?
+        } else {
+            self.select(&vs.matchers, mint, maxt, false, true)?
+        };
         Ok(RangeArg {
             series: raw
                 .into_iter()

@@ -47,6 +47,12 @@ pub struct EngineOptions {
     pub enable_type_and_unit_labels: bool,
     /// Upstream's `promql-per-step-stats` feature: record queryable samples per step.
     pub per_step_stats: bool,
+    /// Raw samples a range function (`rate(x[5m])`, `max_over_time(...)`, ...) holds at
+    /// once: its selector's series are decoded and evaluated in batches of about this many
+    /// samples (at least one series), each released before the next is read, so a query
+    /// over days keeps one batch of raw samples in memory rather than all of them
+    /// (default 4Mi samples, 64 MiB of points).
+    pub range_batch_samples: usize,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +64,7 @@ impl Default for EngineOptions {
             default_eval_interval: Duration::from_secs(60),
             enable_type_and_unit_labels: false,
             per_step_stats: false,
+            range_batch_samples: 4 << 20,
         }
     }
 }
@@ -347,6 +354,7 @@ impl Engine {
             deadline,
             cancel: cancel.clone(),
             type_and_unit_labels: self.opts.enable_type_and_unit_labels,
+            range_batch_samples: self.opts.range_batch_samples.max(1),
         });
         let value = ev.run(e, step == 0)?;
         let (counts, peak_samples) = ev.sample_stats();

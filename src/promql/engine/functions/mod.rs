@@ -22,17 +22,64 @@ pub(crate) mod smoothing;
 pub(crate) mod sort;
 pub mod time;
 
-use super::super::ast::{Call, Expr};
+use super::super::ast::{Call, Expr, MatrixSelector};
 use super::eval::{Evaluator, RangeArg, Val};
 use super::value::{FPoint, Matrix, Series};
 use super::EvalError;
 
 /// Evaluates a function call for all steps.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
-    let args = &c.args;
-    let name = c.func.name;
     check_arity(c)?;
     check_extended_modifiers(c)?;
+    match per_series_range_arg(c) {
+        Some(ms) => ev.in_series_batches(ms, |ev| dispatch(ev, c)),
+        None => dispatch(ev, c),
+    }
+}
+
+/// [`eval_call`] for one batch of a selector read in batches (the caller set them up).
+pub(crate) fn eval_call_unbatched(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
+    check_arity(c)?;
+    check_extended_modifiers(c)?;
+    dispatch(ev, c)
+}
+
+/// The range selector of a call computed series by series from it (every output series
+/// from one input series, the other arguments literals), which can therefore read its
+/// series in batches ([`Evaluator::in_series_batches`]).
+pub(crate) fn per_series_range_arg(c: &Call) -> Option<&MatrixSelector> {
+    let name = c.func.name;
+    let per_series = over_time::lookup(name).is_some()
+        || matches!(
+            name,
+            "rate"
+                | "increase"
+                | "delta"
+                | "irate"
+                | "idelta"
+                | "deriv"
+                | "predict_linear"
+                | "changes"
+                | "resets"
+                | "double_exponential_smoothing"
+        );
+    if !per_series {
+        return None;
+    }
+    let mut selector = None;
+    for a in &c.args {
+        match a.unparen() {
+            Expr::MatrixSelector(ms) if selector.is_none() => selector = Some(ms),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            _ => return None,
+        }
+    }
+    selector
+}
+
+fn dispatch(ev: &mut Evaluator<'_>, c: &Call) -> Result<Val, EvalError> {
+    let args = &c.args;
+    let name = c.func.name;
     if let Some(f) = math::lookup(name) {
         return Ok(Val::Vector(map_points(ev, &args[0], f)?));
     }
