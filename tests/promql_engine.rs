@@ -464,6 +464,20 @@ fn range_functions_read_their_series_in_batches() {
             );
         }
     }
+    // Instant selectors decode their series in batches too, keeping a point per step.
+    for q in [
+        "temperature",
+        "timestamp(req_total)",
+        "temperature offset 3m > 5",
+        "req_total @ 1800",
+    ] {
+        let whole = run(usize::MAX, 50_000_000, q).unwrap();
+        for batch in [1, 500] {
+            let got = run(batch, 50_000_000, q).unwrap();
+            assert_eq!(got.value, whole.value, "{q} in batches of {batch}");
+            assert_eq!(got.stats, whole.stats, "{q}");
+        }
+    }
     // 200 series x 221 samples read and 200 x 101 points out: over a 30,000-sample limit
     // when the input is held whole, within it a few series at a time.
     let q = "rate(req_total[5m])";

@@ -44,6 +44,17 @@ const PARALLEL_DECODE_MIN: usize = 256;
 /// samples per series seen.
 const STREAM_FIRST_SERIES: usize = 1;
 
+/// How many series to decode next so that a batch holds about `budget` samples, given
+/// `seen` = (samples, series) decoded so far and `held` samples already in the batch.
+fn next_batch_series(seen: (usize, usize), held: usize, budget: usize) -> usize {
+    match seen.0.checked_div(seen.1) {
+        None => STREAM_FIRST_SERIES,
+        Some(per_series) => {
+            (budget.saturating_sub(held) / per_series.max(1)).clamp(1, DECODE_BATCH)
+        }
+    }
+}
+
 /// Least decoding work, in series × minutes of range, worth more threads: a thread costs
 /// tens of µs to start and, on a busy machine, may wait milliseconds for a CPU, so an
 /// instant query's short windows (hundreds of series × 5 m) stay on the query's thread.
@@ -520,12 +531,7 @@ impl<'a> Evaluator<'a> {
         loop {
             self.check()?;
             let b = self.batches.as_mut().expect("reading in batches");
-            let want = match b.seen.0.checked_div(b.seen.1) {
-                None => STREAM_FIRST_SERIES,
-                Some(per_series) => {
-                    (budget.saturating_sub(b.held) / per_series.max(1)).clamp(1, DECODE_BATCH)
-                }
-            };
+            let want = next_batch_series(b.seen, b.held, budget);
             let pending = b.pending.as_mut().expect("selected above");
             let part: Vec<crate::storage::Series> = pending.by_ref().take(want).collect();
             if part.is_empty() {
@@ -914,6 +920,36 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Reads the series of `matchers` with samples in `[mint, maxt]` (staleness markers
+    /// kept) and hands each to `f` in order, decoding about `batch_samples` samples at a
+    /// time: a caller that keeps less than it is given (an instant selector keeps a point
+    /// per step) never holds the whole selection's samples.
+    fn select_each(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        mut f: impl FnMut(&mut Self, Labels, Vec<FPoint>) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let querier = self.q.querier(mint, maxt)?;
+        let series = querier.select(matchers)?;
+        let threads = decode_threads(series.len(), maxt.saturating_sub(mint));
+        let mut series = series.into_iter();
+        let mut seen = (0, 0);
+        loop {
+            self.check()?;
+            let want = next_batch_series(seen, 0, self.batch_samples);
+            let batch: Vec<crate::storage::Series> = series.by_ref().take(want).collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (labels, pts) in decode_batch(batch, mint, maxt, true, threads)? {
+                seen = (seen.0 + pts.len(), seen.1 + 1);
+                f(self, labels, pts)?;
+            }
+        }
+    }
+
     /// Evaluates an instant selector with lookback and staleness. With `timestamps`, the
     /// value of each point is the sample's own timestamp in seconds (for `timestamp()`).
     pub fn eval_vector_selector(
@@ -932,50 +968,50 @@ impl<'a> Evaluator<'a> {
             None => (self.start - offset, self.end - offset),
         };
         let after = if vs.smoothed { self.lookback } else { 0 };
-        let raw = self.select(
+        let mut out = Vec::new();
+        let lookback = self.lookback;
+        self.select_each(
             &vs.matchers,
-            min_ref.saturating_sub(self.lookback),
+            min_ref.saturating_sub(lookback),
             max_ref.saturating_add(after),
-            true,
-            false,
-        )?;
-        let mut out = Vec::with_capacity(raw.len());
-        for (metric, pts) in raw {
-            self.check()?;
-            let mut floats = Vec::with_capacity(n.min(pts.len().max(1) * 4));
-            let mut j = 0usize;
-            for i in 0..n {
-                let ts = self.ts(i);
-                let base = at.unwrap_or(ts) - offset;
-                while j < pts.len() && pts[j].t <= base {
-                    j += 1;
-                }
-                if j > 0 {
-                    let p = pts[j - 1];
-                    if p.t > base - self.lookback && !is_stale_nan(p.f) {
-                        let mut f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
-                        // `smoothed`: interpolate towards the next sample within lookback.
-                        if vs.smoothed && !timestamps && p.t < base {
-                            if let Some(n) = pts.get(j) {
-                                if n.t <= base + self.lookback && !is_stale_nan(n.f) {
-                                    f = interpolate(p, *n, base, false);
+            |ev, metric, pts| {
+                ev.check()?;
+                let mut floats = Vec::with_capacity(n.min(pts.len().max(1) * 4));
+                let mut j = 0usize;
+                for i in 0..n {
+                    let ts = ev.ts(i);
+                    let base = at.unwrap_or(ts) - offset;
+                    while j < pts.len() && pts[j].t <= base {
+                        j += 1;
+                    }
+                    if j > 0 {
+                        let p = pts[j - 1];
+                        if p.t > base - lookback && !is_stale_nan(p.f) {
+                            let mut f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                            // `smoothed`: interpolate towards the next sample within lookback.
+                            if vs.smoothed && !timestamps && p.t < base {
+                                if let Some(n) = pts.get(j) {
+                                    if n.t <= base + lookback && !is_stale_nan(n.f) {
+                                        f = interpolate(p, *n, base, false);
+                                    }
                                 }
                             }
+                            floats.push(FPoint { t: ts, f });
+                            ev.count_queryable(i, 1);
                         }
-                        floats.push(FPoint { t: ts, f });
-                        self.count_queryable(i, 1);
                     }
                 }
-            }
-            if !floats.is_empty() {
-                self.add_samples(floats.len())?;
-                out.push(Series {
-                    metric,
-                    floats,
-                    drop_name: false,
-                });
-            }
-        }
+                if !floats.is_empty() {
+                    ev.add_samples(floats.len())?;
+                    out.push(Series {
+                        metric,
+                        floats,
+                        drop_name: false,
+                    });
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
