@@ -255,6 +255,26 @@ pub fn clicked_row(
     (i < len).then_some(i)
 }
 
+/// A list view's mouse handling: a left click selects the row it landed on (see
+/// [`clicked_row`]) and is consumed, wherever it lands; other mouse events are ignored.
+pub fn select_clicked(
+    ev: &MouseEvent,
+    area: Rect,
+    header: usize,
+    rows: usize,
+    offset: usize,
+    len: usize,
+    selected: &mut usize,
+) -> super::view::Handled {
+    if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
+        return super::view::Handled::Ignored;
+    }
+    if let Some(i) = clicked_row(ev, area, header, rows, offset, len) {
+        *selected = i;
+    }
+    super::view::Handled::Consumed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +307,16 @@ mod tests {
         assert_eq!(clicked_row(&click(8, left), area, 1, 10, 4, 5), None);
         let right = MouseEventKind::Down(MouseButton::Right);
         assert_eq!(clicked_row(&click(6, right), area, 1, 10, 4, 50), None);
+        // A view's click: selects the row; a click on the header keeps the selection but is
+        // still the view's; another button is not.
+        use super::super::view::Handled;
+        let mut sel = 0;
+        let h = select_clicked(&click(7, left), area, 1, 10, 4, 50, &mut sel);
+        assert!(matches!(h, Handled::Consumed) && sel == 5);
+        let h = select_clicked(&click(5, left), area, 1, 10, 4, 50, &mut sel);
+        assert!(matches!(h, Handled::Consumed) && sel == 5);
+        let h = select_clicked(&click(8, right), area, 1, 10, 4, 50, &mut sel);
+        assert!(matches!(h, Handled::Ignored) && sel == 5);
     }
 
     #[test]

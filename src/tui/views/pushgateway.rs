@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
@@ -377,15 +377,9 @@ impl View for PushgatewayView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
-            return Handled::Ignored;
-        }
         // A summary line and the column header sit above the list's first row.
         let (rows, len) = (usize::MAX, self.visible.len());
-        if let Some(i) = widgets::clicked_row(&ev, area, 2, rows, self.offset, len) {
-            self.selected = i;
-        }
-        Handled::Consumed
+        widgets::select_clicked(&ev, area, 2, rows, self.offset, len, &mut self.selected)
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use parking_lot::Mutex;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -748,15 +748,9 @@ impl View for RulesView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
-            return Handled::Ignored;
-        }
         // The list's column header sits above its first row.
         let (rows, len) = (self.list_height, self.visible.len());
-        if let Some(i) = widgets::clicked_row(&ev, area, 1, rows, self.offset, len) {
-            self.selected = i;
-        }
-        Handled::Consumed
+        widgets::select_clicked(&ev, area, 1, rows, self.offset, len, &mut self.selected)
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -584,15 +584,9 @@ impl View for TargetsView {
         Handled::Consumed
     }
     fn on_mouse(&mut self, ev: MouseEvent, area: Rect, _ctx: &mut ViewCtx<'_>) -> Handled {
-        if !matches!(ev.kind, MouseEventKind::Down(MouseButton::Left)) {
-            return Handled::Ignored;
-        }
         // The list's column header sits above its first row.
         let (rows, len) = (self.list_height, self.visible.len());
-        if let Some(i) = widgets::clicked_row(&ev, area, 1, rows, self.offset, len) {
-            self.selected = i;
-        }
-        Handled::Consumed
+        widgets::select_clicked(&ev, area, 1, rows, self.offset, len, &mut self.selected)
     }
     fn set_filter(&mut self, filter: Option<Filter>) {
         self.filter = filter;
